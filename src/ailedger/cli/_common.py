@@ -1,0 +1,59 @@
+"""Options, output and error reporting shared by every command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+__all__ = [
+    "JsonOpt",
+    "WorkspaceOpt",
+    "console",
+    "emit",
+    "err_console",
+    "state",
+]
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class _State:
+    verbose: bool = False
+    workspace: Path | None = None
+
+
+#: Global options parsed by the root callback (``--verbose``, ``--workspace``).
+state = _State()
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print a JSON document instead of human-readable text.")
+]
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        envvar="AILEDGER_HOME",
+        help="Workspace directory (default: the nearest .ailedger/ walking up).",
+    ),
+]
+
+
+def emit(data: Any, as_json: bool, human: Callable[[], None] | None = None) -> None:
+    """Print ``data`` as JSON when ``as_json``, else call ``human`` (or pretty-print data)."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        sys.stdout.flush()
+    elif human is not None:
+        human()
+    else:
+        for key, value in data.items() if isinstance(data, dict) else []:
+            console.print(f"[bold]{key}[/bold]: {value}")

@@ -1,0 +1,3 @@
+"""Commands registered by this module (filled in by its owner)."""
+
+from __future__ import annotations
