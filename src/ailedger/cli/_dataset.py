@@ -1,3 +1,227 @@
-"""Commands registered by this module (filled in by its owner)."""
+"""``ailedger fingerprint dataset``, ``ailedger prove`` and ``ailedger verify proof``.
+
+Salting by default: without ``--salt-secret`` or ``--unsalted`` the dataset is salted with the
+secret in ``<dataset>.ailedger-secret`` beside it, created (mode 0600) on first use and reused
+afterwards; its path is printed, the secret never is. ``prove`` never creates a secret.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ailedger import dataset as ds
+from ailedger._leaves import UNSALTED, create_secret_file, read_secret_file
+from ailedger.cli._app import app, verify_app
+from ailedger.cli._common import JsonOpt, console, emit, err_console
+from ailedger.cli._fingerprint import fingerprint_app
+from ailedger.errors import FormatError, InvalidInput, NotFound, ProofInvalid
+from ailedger.proofs import MembershipProof, load_proof, verify_proof
+
+__all__ = ["fingerprint_dataset_command", "prove_command", "verify_proof_command"]
+
+PathArg = Annotated[Path, typer.Argument(help="A CSV, JSONL or Parquet file, or a directory.")]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", help="csv, jsonl, parquet or files (default: from the extension)."),
+]
+SecretOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--salt-secret",
+        help="File holding the dataset secret that derives the leaf salts (kept off-chain).",
+    ),
+]
+UnsaltedOpt = Annotated[
+    bool, typer.Option("--unsalted", help="No salts: for public data only (records guessable).")
+]
+
+
+def _secret(path: Path, salt_secret: Path | None, unsalted: bool, *, create: bool) -> bytes | None:
+    if salt_secret is not None and unsalted:
+        raise InvalidInput("--salt-secret and --unsalted exclude each other")
+    if unsalted:
+        return None
+    secret_path = salt_secret or ds.default_secret_path(path)
+    if secret_path.exists():
+        return read_secret_file(secret_path)
+    if not create:
+        raise NotFound(
+            f"no dataset secret at {secret_path}",
+            hint="pass --salt-secret FILE (the one used to fingerprint) or --unsalted",
+        )
+    secret = create_secret_file(secret_path)
+    err_console.print(
+        f"created a new dataset secret in {secret_path} (mode 0600): keep it off-chain and "
+        "safe; it is needed to prove records of this dataset"
+    )
+    return secret
+
+
+def _secret_path(path: Path, salt_secret: Path | None, secret: bytes | None) -> str | None:
+    if secret is None:
+        return None
+    return str(salt_secret or ds.default_secret_path(path))
+
+
+@fingerprint_app.command("dataset")
+def fingerprint_dataset_command(
+    path: PathArg,
+    format: FormatOpt = None,
+    salt_secret: SecretOpt = None,
+    unsalted: UnsaltedOpt = False,
+    sort_leaves: Annotated[
+        bool,
+        typer.Option("--sorted", help="Order leaves by hash (allows proofs of absence)."),
+    ] = False,
+    canonical_json: Annotated[
+        bool,
+        typer.Option("--canonical-json", help="JSONL: leaves are RFC 8785 canonical JSON."),
+    ] = False,
+    index_out: Annotated[
+        Path | None,
+        typer.Option("--index-out", help="Where to write the index (default: beside the data)."),
+    ] = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Write no index file.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fingerprint a dataset: a Merkle root over (salted) records, one leaf per record."""
+    if not path.exists():
+        raise NotFound(f"dataset not found: {path}")
+    secret = _secret(path, salt_secret, unsalted, create=True)
+    busy = err_console.is_terminal and not as_json
+    with err_console.status("fingerprinting") if busy else contextlib.nullcontext():
+        fp = ds.fingerprint_dataset(
+            path,
+            secret=secret,
+            format=format,
+            sort_leaves=sort_leaves,
+            canonical_json=canonical_json,
+        )
+        index = None if no_index else ds.write_index_file(fp, index_out)
+    doc = {
+        **fp.to_dict(),
+        "index_file": None if index is None else str(index),
+        "secret_file": _secret_path(path, salt_secret, secret),
+    }
+    emit(doc, as_json, lambda: _human(doc))
+
+
+def _human(doc: dict[str, Any]) -> None:
+    for key in ("root", "size", "format", "leaf_encoding", "scheme", "order", "data_sha256"):
+        console.print(f"[bold]{key:<14}[/bold] {doc[key]}")
+    meta = doc["metadata"]
+    if "header" in meta:
+        console.print(f"[bold]{'header':<14}[/bold] {', '.join(meta['header'])}")
+        console.print(f"[bold]{'header_sha256':<14}[/bold] {meta['header_sha256']}")
+    if "schema_sha256" in meta:
+        console.print(f"[bold]{'schema_sha256':<14}[/bold] {meta['schema_sha256']}")
+    for key in ("index_file", "secret_file"):
+        if doc[key]:
+            console.print(f"[bold]{key:<14}[/bold] {doc[key]}")
+
+
+@app.command("prove")
+def prove_command(
+    path: PathArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the proof (JSON).")],
+    index: Annotated[
+        int | None, typer.Option("--index", help="Record number, 0-based, in input order.")
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option("--record", help="A file holding the record to prove.")
+    ] = None,
+    salt_secret: SecretOpt = None,
+    unsalted: UnsaltedOpt = False,
+    sort_leaves: Annotated[
+        bool | None,
+        typer.Option("--sorted/--input-order", help="Leaf order (default: from the index)."),
+    ] = None,
+    format: FormatOpt = None,
+    canonical_json: Annotated[
+        bool | None,
+        typer.Option("--canonical-json/--line-json", help="JSONL leaf encoding."),
+    ] = None,
+    index_file: Annotated[
+        Path | None, typer.Option("--index-file", help="The dataset index (default: beside it).")
+    ] = None,
+    omit_record: Annotated[
+        bool,
+        typer.Option("--omit-record", help="Leave the record out of the proof (privacy)."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prove that a record is in a fingerprinted dataset (or, in sorted order, that it is not)."""
+    if (index is None) == (record is None):
+        raise InvalidInput("give exactly one of --index I or --record FILE")
+    if not path.exists():
+        raise NotFound(f"dataset not found: {path}")
+    if salt_secret is None and not unsalted:
+        idx = index_file or ds.default_index_path(path)
+        header = ds.read_index_header(idx) if idx.is_file() else {}
+        unsalted = header.get("scheme") == UNSALTED
+    secret = _secret(path, salt_secret, unsalted, create=False)
+    proof = ds.prove_record(
+        path,
+        secret=secret,
+        index=index,
+        record=record,
+        format=format,
+        sort_leaves=sort_leaves,
+        canonical_json=canonical_json,
+        index_file=index_file,
+        include_record=not omit_record,
+    )
+    out.write_text(json.dumps(proof.to_dict(), indent=2) + "\n", encoding="utf-8")
+    member = isinstance(proof, MembershipProof)
+    doc: dict[str, Any] = {
+        "proof_file": str(out),
+        "kind": "membership" if member else "non-membership",
+        "root": proof.dataset.root.hex(),
+        "size": proof.dataset.size,
+        "scheme": proof.dataset.scheme,
+    }
+    if isinstance(proof, MembershipProof):
+        doc["leaf_index"] = proof.inclusion.leaf_index
+    emit(doc, as_json, lambda: console.print(f"wrote {doc['kind']} proof to {out}"))
+
+
+@verify_app.command("proof")
+def verify_proof_command(
+    proof_file: Annotated[Path, typer.Argument(help="A proof document (JSON).")],
+    root: Annotated[
+        str | None, typer.Option("--root", help="Expected root (hex); fail if it differs.")
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option("--record", help="Check that the proof is about this record.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a dataset membership/non-membership proof or a Merkle inclusion/consistency
+    proof. Exit 0 when valid, 1 with the reason otherwise."""
+    try:
+        expected = None if root is None else bytes.fromhex(root.removeprefix("0x"))
+    except ValueError:
+        raise InvalidInput(f"--root is not hex: {root!r}") from None
+    if expected is not None and len(expected) != 32:
+        raise InvalidInput(f"--root is {len(expected)} bytes, expected 32")
+    raw = proof_file.read_bytes()
+    record_bytes = None if record is None else record.read_bytes()
+    try:
+        proof = load_proof(json.loads(raw))
+    except (ValueError, FormatError) as exc:
+        raise ProofInvalid(f"malformed proof {proof_file}: {exc}") from None
+    check = verify_proof(proof, expected_root=expected, record=record_bytes)
+    doc = check.to_dict()
+    emit(
+        doc,
+        as_json,
+        lambda: console.print(
+            f"[green]valid[/green] {check.kind} proof: root {check.root.hex()}, size {check.size}"
+            + ("" if check.record_checked else " (record not checked)")
+        ),
+    )

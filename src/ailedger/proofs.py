@@ -1,0 +1,378 @@
+"""Dataset proof documents: a record is (or is not) in a fingerprinted dataset.
+
+A membership proof carries the record (or only its name, see below), its salt, the dataset's
+leaf encoding and salt scheme, and an RFC 9162 :class:`~ailedger.merkle.InclusionProof`. A
+verifier rebuilds ``leaf = SHA-256(0x00 || salt || record)`` and walks the inclusion proof to
+the root. With ``include_record=False`` the record is left out (never replaced by a digest,
+which an unsalted hash would expose to guessing); whoever holds the record checks it with
+``verify_proof(..., record=...)``.
+
+A non-membership proof (datasets fingerprinted in sorted order) carries the absent record's
+leaf hash and inclusion proofs of the two adjacent leaves that bracket it: ``left < leaf <
+right`` with ``right.index == left.index + 1``; at the edges only ``right`` at index 0 or only
+``left`` at the last index. Sorted order is the fingerprinter's claim, checkable by anyone who
+can recompute the dataset. Under ``salted-blake3-record-v1`` a verifier cannot check that the
+disclosed salt was derived from the dataset secret; see :mod:`ailedger._leaves`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ailedger import merkle
+from ailedger._dataset_formats import ENCODINGS, FILE_ENTRY, encode_record_file
+from ailedger._leaves import SALT_SCHEMES, SALT_SIZE, SALTED_BY_INDEX, UNSALTED, leaf_entry
+from ailedger.errors import FormatError, InvalidInput, ProofInvalid
+from ailedger.merkle import ConsistencyProof, InclusionProof
+
+__all__ = [
+    "MEMBERSHIP_PROOF_TYPE",
+    "NON_MEMBERSHIP_PROOF_TYPE",
+    "DatasetRef",
+    "MembershipProof",
+    "NonMembershipProof",
+    "ProofCheck",
+    "load_proof",
+    "verify_proof",
+]
+
+MEMBERSHIP_PROOF_TYPE = "https://ailedger.dev/dataset/membership-proof/v1"
+NON_MEMBERSHIP_PROOF_TYPE = "https://ailedger.dev/dataset/non-membership-proof/v1"
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """The fingerprint a proof refers to: root, size and how leaves are built."""
+
+    root: bytes
+    size: int
+    format: str
+    leaf_encoding: str
+    scheme: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root.hex(),
+            "size": self.size,
+            "format": self.format,
+            "leaf_encoding": self.leaf_encoding,
+            "scheme": self.scheme,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> DatasetRef:
+        d = _mapping(doc, "dataset")
+        return cls(
+            root=_hex(d, "root", merkle.HASH_SIZE),
+            size=_uint(d, "size"),
+            format=_str(d, "format"),
+            leaf_encoding=_str(d, "leaf_encoding"),
+            scheme=_str(d, "scheme"),
+        )
+
+    def check(self) -> None:
+        if self.leaf_encoding not in ENCODINGS.get(self.format, ()):
+            raise ProofInvalid(f"leaf encoding {self.leaf_encoding!r} is not one of {self.format}")
+        if self.scheme not in SALT_SCHEMES:
+            raise ProofInvalid(f"unknown salt scheme {self.scheme!r}")
+
+
+@dataclass(frozen=True)
+class ProofCheck:
+    """What a successful verification established."""
+
+    kind: str
+    root: bytes
+    size: int
+    #: The record itself was rebuilt into the leaf (False: only the leaf hash was checked).
+    record_checked: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": True,
+            "kind": self.kind,
+            "root": self.root.hex(),
+            "size": self.size,
+            "record_checked": self.record_checked,
+        }
+
+
+@dataclass(frozen=True)
+class MembershipProof:
+    """Record ``record`` (salted with ``salt``) is leaf ``inclusion.leaf_index``."""
+
+    dataset: DatasetRef
+    record: bytes | None
+    salt: bytes | None
+    inclusion: InclusionProof
+    #: Directory datasets only: the file's relative path (kept when the record is left out).
+    record_path: str | None = None
+
+    def verify(self, expected_root: bytes | None = None, record: bytes | None = None) -> ProofCheck:
+        """Raise ``ProofInvalid`` unless the proof holds; ``record`` is a record file's bytes."""
+        ds = self.dataset
+        ds.check()
+        _check_tree(ds, self.inclusion, expected_root)
+        encoded = _record_to_check(self.record, record, ds.leaf_encoding, self.record_path)
+        if encoded is not None:
+            leaf = merkle.leaf_hash(leaf_entry(encoded, _salt(ds, self.salt)))
+            if leaf != self.inclusion.leaf_hash:
+                raise ProofInvalid("the record and salt do not hash to the proven leaf")
+        self.inclusion.verify(ds.root)
+        return ProofCheck("dataset-membership", ds.root, ds.size, encoded is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": MEMBERSHIP_PROOF_TYPE,
+            "dataset": self.dataset.to_dict(),
+            "record": _record_doc(self.dataset, self.record, self.record_path),
+            "salt": None if self.salt is None else self.salt.hex(),
+            "inclusion": self.inclusion.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> MembershipProof:
+        _check_type(doc, MEMBERSHIP_PROOF_TYPE)
+        _only_keys(doc, {"type", "dataset", "record", "salt", "inclusion"})
+        ds = DatasetRef.from_dict(doc.get("dataset"))
+        record, path = _record_from_doc(ds, doc.get("record"))
+        return cls(ds, record, _opt_hex(doc, "salt"), _inclusion(doc.get("inclusion")), path)
+
+
+@dataclass(frozen=True)
+class NonMembershipProof:
+    """The leaf of ``record`` lies strictly between two adjacent leaves of a sorted tree."""
+
+    dataset: DatasetRef
+    record: bytes | None
+    salt: bytes | None
+    leaf_hash: bytes
+    left: InclusionProof | None
+    right: InclusionProof | None
+    record_path: str | None = None
+
+    def verify(self, expected_root: bytes | None = None, record: bytes | None = None) -> ProofCheck:
+        """Raise ``ProofInvalid`` unless the bracket holds; ``record`` is a record file's bytes."""
+        ds = self.dataset
+        ds.check()
+        if ds.scheme == SALTED_BY_INDEX:
+            raise ProofInvalid(f"{ds.scheme} salts by position: no non-membership proof exists")
+        if expected_root is not None and expected_root != ds.root:
+            raise ProofInvalid(f"proof is for root {ds.root.hex()}, expected {expected_root.hex()}")
+        encoded = _record_to_check(self.record, record, ds.leaf_encoding, self.record_path)
+        if encoded is not None:
+            leaf = merkle.leaf_hash(leaf_entry(encoded, _salt(ds, self.salt)))
+            if leaf != self.leaf_hash:
+                raise ProofInvalid("the record and salt do not hash to the stated leaf hash")
+        for side in (self.left, self.right):
+            if side is not None:
+                _check_tree(ds, side, expected_root)
+                side.verify(ds.root)
+        left, right, h = self.left, self.right, self.leaf_hash
+        if left is None and right is None:
+            if ds.size != 0 or ds.root != merkle.EMPTY_ROOT:
+                raise ProofInvalid("a non-empty dataset needs a bracketing leaf")
+        elif left is None:
+            assert right is not None
+            if right.leaf_index != 0 or not h < right.leaf_hash:
+                raise ProofInvalid("the record is not below the first leaf")
+        elif right is None:
+            if left.leaf_index != ds.size - 1 or not left.leaf_hash < h:
+                raise ProofInvalid("the record is not above the last leaf")
+        else:
+            if right.leaf_index != left.leaf_index + 1:
+                raise ProofInvalid("the bracketing leaves are not adjacent")
+            if not left.leaf_hash < h < right.leaf_hash:
+                raise ProofInvalid("the record's leaf hash is not between the bracketing leaves")
+        return ProofCheck("dataset-non-membership", ds.root, ds.size, encoded is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": NON_MEMBERSHIP_PROOF_TYPE,
+            "dataset": self.dataset.to_dict(),
+            "record": _record_doc(self.dataset, self.record, self.record_path),
+            "salt": None if self.salt is None else self.salt.hex(),
+            "leaf_hash": self.leaf_hash.hex(),
+            "left": None if self.left is None else self.left.to_dict(),
+            "right": None if self.right is None else self.right.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> NonMembershipProof:
+        _check_type(doc, NON_MEMBERSHIP_PROOF_TYPE)
+        _only_keys(doc, {"type", "dataset", "record", "salt", "leaf_hash", "left", "right"})
+        ds = DatasetRef.from_dict(doc.get("dataset"))
+        record, path = _record_from_doc(ds, doc.get("record"))
+        left, right = doc.get("left"), doc.get("right")
+        return cls(
+            dataset=ds,
+            record=record,
+            salt=_opt_hex(doc, "salt"),
+            leaf_hash=_hex(doc, "leaf_hash", merkle.HASH_SIZE),
+            left=None if left is None else _inclusion(left),
+            right=None if right is None else _inclusion(right),
+            record_path=path,
+        )
+
+
+def load_proof(
+    doc: Any,
+) -> MembershipProof | NonMembershipProof | InclusionProof | ConsistencyProof:
+    """Parse any proof document ailedger writes; ``FormatError`` if it is none of them."""
+    if not isinstance(doc, Mapping):
+        raise FormatError("a proof document must be a JSON object")
+    kind = doc.get("type")
+    if kind == MEMBERSHIP_PROOF_TYPE:
+        return MembershipProof.from_dict(doc)
+    if kind == NON_MEMBERSHIP_PROOF_TYPE:
+        return NonMembershipProof.from_dict(doc)
+    if kind == merkle.INCLUSION_PROOF_TYPE:
+        return _inclusion(doc)
+    if kind == merkle.CONSISTENCY_PROOF_TYPE:
+        _strict_hex_fields(doc, ("old_root", "new_root"), "hashes")
+        return ConsistencyProof.from_dict(doc)
+    raise FormatError(f"unknown proof type {kind!r}")
+
+
+def verify_proof(
+    proof: MembershipProof | NonMembershipProof | InclusionProof | ConsistencyProof,
+    *,
+    expected_root: bytes | None = None,
+    record: bytes | None = None,
+) -> ProofCheck:
+    """Verify any proof; ``expected_root`` pins the (new) root, ``record`` is a record file's
+    bytes (for a plain inclusion proof: the raw entry). Raises ``ProofInvalid``."""
+    if isinstance(proof, MembershipProof | NonMembershipProof):
+        return proof.verify(expected_root, record)
+    if isinstance(proof, InclusionProof):
+        if record is not None and merkle.leaf_hash(record) != proof.leaf_hash:
+            raise ProofInvalid("the record does not hash to the proven leaf")
+        proof.verify(expected_root)
+        return ProofCheck("inclusion", proof.root, proof.tree_size, record is not None)
+    if record is not None:
+        raise ProofInvalid("a consistency proof has no record to check")
+    if expected_root is not None and expected_root != proof.new_root:
+        raise ProofInvalid(
+            f"proof is for root {proof.new_root.hex()}, expected {expected_root.hex()}"
+        )
+    proof.verify()
+    return ProofCheck("consistency", proof.new_root, proof.new_size, False)
+
+
+# --- Helpers -----------------------------------------------------------------------------------
+
+
+def _check_tree(ds: DatasetRef, inc: InclusionProof, expected_root: bytes | None) -> None:
+    if inc.root != ds.root or inc.tree_size != ds.size:
+        raise ProofInvalid("the inclusion proof is for another tree than the dataset")
+    if expected_root is not None and expected_root != ds.root:
+        raise ProofInvalid(f"proof is for root {ds.root.hex()}, expected {expected_root.hex()}")
+
+
+def _salt(ds: DatasetRef, salt: bytes | None) -> bytes | None:
+    if ds.scheme == UNSALTED:
+        if salt is not None:
+            raise ProofInvalid("an unsalted dataset proof carries a salt")
+        return None
+    if salt is None or len(salt) != SALT_SIZE:
+        raise ProofInvalid(f"{ds.scheme} needs a {SALT_SIZE}-byte salt")
+    return salt
+
+
+def _record_to_check(
+    carried: bytes | None, given: bytes | None, leaf_encoding: str, path: str | None
+) -> bytes | None:
+    if given is None:
+        return carried
+    try:
+        encoded = encode_record_file(given, leaf_encoding, relpath=path)
+    except InvalidInput as exc:
+        raise ProofInvalid(f"the record file does not parse: {exc}") from None
+    if carried is not None and carried != encoded:
+        raise ProofInvalid("the record file does not match the record in the proof")
+    return encoded
+
+
+def _record_doc(ds: DatasetRef, record: bytes | None, path: str | None) -> Any:
+    if ds.leaf_encoding == FILE_ENTRY:
+        out: dict[str, str | None] = {"path": path}
+        if record is not None:
+            out["sha256"] = record[: merkle.HASH_SIZE].hex()
+        return out
+    return None if record is None else {"text": record.decode("utf-8")}
+
+
+def _record_from_doc(ds: DatasetRef, value: Any) -> tuple[bytes | None, str | None]:
+    if ds.leaf_encoding == FILE_ENTRY:
+        d = _mapping(value, "record")
+        path = _str(d, "path")
+        if "sha256" not in d:
+            return None, path
+        return _hex(d, "sha256", merkle.HASH_SIZE) + path.encode("utf-8"), path
+    if value is None:
+        return None, None
+    return _str(_mapping(value, "record"), "text").encode("utf-8"), None
+
+
+def _inclusion(value: Any) -> InclusionProof:
+    d = _mapping(value, "inclusion")
+    _strict_hex_fields(d, ("leaf_hash", "root"), "hashes")
+    return InclusionProof.from_dict(d)
+
+
+def _strict_hex_fields(d: Mapping[str, Any], keys: tuple[str, ...], list_key: str) -> None:
+    # Lower-case hex only, no 0x: one spelling per value, so any changed byte is a change.
+    values = [d.get(k) for k in keys]
+    hashes = d.get(list_key)
+    values += hashes if isinstance(hashes, list) else []
+    for v in values:
+        if isinstance(v, str) and v != v.lower().removeprefix("0x"):
+            raise FormatError("proof hashes must be lower-case hex without 0x")
+
+
+def _only_keys(doc: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise FormatError(f"proof has unknown field(s): {', '.join(map(repr, unknown))}")
+
+
+def _check_type(doc: Mapping[str, Any], expected: str) -> None:
+    if doc.get("type") != expected:
+        raise FormatError(f"not a proof of type {expected} (type={doc.get('type')!r})")
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise FormatError(f"proof field {what!r} must be an object")
+    return value
+
+
+def _str(d: Mapping[str, Any], key: str) -> str:
+    value = d.get(key)
+    if not isinstance(value, str):
+        raise FormatError(f"proof field {key!r} must be a string")
+    return value
+
+
+def _uint(d: Mapping[str, Any], key: str) -> int:
+    value = d.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise FormatError(f"proof field {key!r} must be a non-negative integer")
+    return value
+
+
+def _hex(d: Mapping[str, Any], key: str, size: int) -> bytes:
+    value = _str(d, key)
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise FormatError(f"proof field {key!r} is not hex") from None
+    if len(raw) != size or raw.hex() != value:
+        raise FormatError(f"proof field {key!r} must be {size} bytes of lower-case hex")
+    return raw
+
+
+def _opt_hex(d: Mapping[str, Any], key: str) -> bytes | None:
+    return None if d.get(key) is None else _hex(d, key, SALT_SIZE)
