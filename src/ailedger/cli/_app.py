@@ -60,7 +60,7 @@ def _root(
 
 def _register() -> None:
     # Each module adds its commands to ``app`` / ``verify_app`` when imported.
-    from ailedger.cli import _dataset, _fingerprint, _model  # noqa: F401
+    from ailedger.cli import _dataset, _fingerprint, _keys, _model, _statements  # noqa: F401
 
 
 _register()

@@ -1,0 +1,215 @@
+"""``ailedger init`` and ``ailedger keys ...``; workspace and password helpers for commands.
+
+Passwords come from ``--password-file`` (first line), else ``AILEDGER_PASSWORD``, else a
+hidden prompt (asked twice when a key is created). Only this module reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ailedger.cli._app import app
+from ailedger.cli._common import JsonOpt, console, emit, err_console, state
+from ailedger.errors import InvalidInput, NotFound
+from ailedger.keys import KeyInfo, Keystore, KeyType, detect_import_kind
+from ailedger.workspace import Workspace
+
+__all__ = [
+    "PASSWORD_ENV",
+    "PasswordFileOpt",
+    "keys_app",
+    "open_keystore",
+    "open_workspace",
+    "read_password",
+]
+
+#: Environment variable holding the key password (read only by the CLI).
+PASSWORD_ENV = "AILEDGER_PASSWORD"
+
+keys_app = typer.Typer(help="Create, import and inspect signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+PasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file",
+        help=f"Read the key password from this file's first line (else ${PASSWORD_ENV}, "
+        "else a prompt).",
+    ),
+]
+OrgOpt = Annotated[str | None, typer.Option("--org", help="Organisation the key acts for.")]
+UnsafeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--unsafe-plaintext",
+        help="Store the private key unencrypted. Anyone who can read the file can sign as you.",
+    ),
+]
+
+
+def open_workspace() -> Workspace:
+    """The workspace named by ``--workspace`` / ``AILEDGER_HOME``, else the nearest one up."""
+    if state.workspace is not None:
+        return Workspace.open(state.workspace)
+    return Workspace.find(Path.cwd())
+
+
+def open_keystore() -> Keystore:
+    """The current workspace's keystore, with the standard KDF costs."""
+    return Keystore(open_workspace().keys_dir)
+
+
+def read_password(password_file: Path | None, *, confirm: bool, prompt: str) -> str:
+    """The password from the file, the environment or a prompt, in that order."""
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NotFound(f"no such password file: {password_file}") from None
+        password = text.splitlines()[0] if text else ""
+        if not password:
+            raise InvalidInput(f"password file {password_file} is empty")
+        return password
+    env = os.environ.get(PASSWORD_ENV)
+    if env:
+        return env
+    password = str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    if not password:
+        raise InvalidInput("the password is empty")
+    return password
+
+
+def _warn_plaintext(name: str) -> None:
+    err_console.print(
+        f"[yellow]warning:[/yellow] key {escape(name)} is stored UNENCRYPTED; anyone who can "
+        "read the workspace can sign as it"
+    )
+
+
+def _show(info: KeyInfo) -> None:
+    console.print(f"[bold]{escape(info.name)}[/bold] ({info.keytype})")
+    console.print(f"  key id:    {info.keyid}")
+    console.print(f"  org:       {escape(info.org or '-')}")
+    console.print(f"  created:   {info.created}")
+    console.print(f"  encrypted: {'yes' if info.encrypted else 'NO (unsafe plaintext)'}")
+    console.print(f"  file:      {escape(str(info.file))}")
+
+
+@app.command("init")
+def init_cmd(
+    path: Annotated[
+        Path | None, typer.Argument(help="Project directory (default: current directory).")
+    ] = None,
+    origin: Annotated[
+        str | None, typer.Option("--origin", help="Log origin name (default: a unique one).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a workspace (.ailedger/) with a config and a keys directory."""
+    root = path or state.workspace or Path.cwd()
+    ws = Workspace.init(root, origin=origin)
+    data = {"workspace": str(ws.path), "origin": ws.config.origin, "keys": str(ws.keys_dir)}
+    emit(data, as_json, lambda: console.print(f"initialised {escape(str(ws.path))}"))
+
+
+@keys_app.command("new")
+def new_cmd(
+    name: Annotated[str, typer.Argument(help="Name of the key in this workspace.")],
+    org: OrgOpt = None,
+    keytype: Annotated[
+        str, typer.Option("--type", help="secp256k1 (an Ethereum account) or p256.")
+    ] = "secp256k1",
+    password_file: PasswordFileOpt = None,
+    unsafe_plaintext: UnsafeOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate a new key, encrypted with a password."""
+    if keytype not in ("secp256k1", "p256"):
+        raise InvalidInput(f"unknown key type {keytype!r} (expected secp256k1 or p256)")
+    store = open_keystore()
+    password = None
+    if not unsafe_plaintext:
+        password = read_password(password_file, confirm=True, prompt="New key password")
+    kt: KeyType = "p256" if keytype == "p256" else "secp256k1"
+    info = store.create(name, password, keytype=kt, org=org, unsafe_plaintext=unsafe_plaintext)
+    if unsafe_plaintext:
+        _warn_plaintext(name)
+    emit(info.to_dict(), as_json, lambda: _show(info))
+
+
+@keys_app.command("list")
+def list_cmd(as_json: JsonOpt = False) -> None:
+    """List the workspace's keys."""
+    infos = open_keystore().list_keys()
+
+    def human() -> None:
+        table = Table("name", "type", "key id", "org", "encrypted")
+        for i in infos:
+            table.add_row(i.name, i.keytype, i.keyid, i.org or "", "yes" if i.encrypted else "NO")
+        console.print(table)
+
+    emit([i.to_dict() for i in infos], as_json, human)
+
+
+@keys_app.command("show")
+def show_cmd(name: str, as_json: JsonOpt = False) -> None:
+    """Show a key's public details."""
+    info = open_keystore().info(name)
+    emit(info.to_dict(), as_json, lambda: _show(info))
+
+
+@keys_app.command("import")
+def import_cmd(
+    name: Annotated[str, typer.Argument(help="Name for the imported key.")],
+    file: Annotated[Path, typer.Argument(help="Keystore v3 JSON file or PEM private key.")],
+    org: OrgOpt = None,
+    password_file: PasswordFileOpt = None,
+    unsafe_plaintext: UnsafeOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a key; a keystore keeps its encryption, a PEM is encrypted with the password."""
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"no such key file: {file}") from None
+    kind = detect_import_kind(data)
+    store = open_keystore()
+    password: str | None = None
+    if kind != "pem-plain":
+        password = read_password(password_file, confirm=False, prompt="Password of the key file")
+    elif not unsafe_plaintext:
+        password = read_password(password_file, confirm=True, prompt="New key password")
+    info = store.import_key(name, data, password, org=org, unsafe_plaintext=unsafe_plaintext)
+    if not info.encrypted:
+        _warn_plaintext(name)
+    emit(info.to_dict(), as_json, lambda: _show(info))
+
+
+@keys_app.command("export-public")
+def export_public_cmd(
+    name: str,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the PEM here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print or write a key's public key (SubjectPublicKeyInfo PEM)."""
+    public = open_keystore().public_key(name)
+    pem = public.to_pem()
+    if out is not None:
+        out.write_text(pem, encoding="ascii")
+    data: dict[str, Any] = public.to_dict()
+    if out is not None:
+        data["out"] = str(out)
+
+    def human() -> None:
+        if out is None:
+            typer.echo(pem, nl=False)
+        else:
+            console.print(f"wrote {escape(str(out))} ({public.keyid})")
+
+    emit(data, as_json, human)

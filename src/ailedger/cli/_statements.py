@@ -1,0 +1,213 @@
+"""``ailedger attest`` and ``ailedger verify statement``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from ailedger.cli._app import app, verify_app
+from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._keys import PasswordFileOpt, open_keystore, read_password
+from ailedger.dsse import Envelope
+from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound
+from ailedger.keys import PublicKey, Secp256k1PublicKey, Signer, load_public_key
+from ailedger.predicates import PREDICATES, ModelPredicate, parse_predicate, predicate_class
+from ailedger.statements import (
+    Subject,
+    attest,
+    subject_from_digest,
+    subject_from_file,
+    verify_statement,
+)
+
+__all__ = ["build_envelope", "parse_sets", "parse_subject"]
+
+_DIGEST = re.compile(r"^[a-z0-9]+:[0-9a-fA-F]+$")
+
+
+def parse_subject(spec: str) -> Subject:
+    """``PATH`` (hashed), ``ALG:HEX``, or ``NAME=ALG:HEX``."""
+    if _DIGEST.match(spec):
+        return subject_from_digest(spec)
+    name, sep, digest = spec.rpartition("=")
+    if sep and _DIGEST.match(digest) and name:
+        return subject_from_digest(digest, name)
+    path = Path(spec)
+    if not path.exists():
+        raise NotFound(f"--subject {spec!r} is neither a file nor a digest like sha256:<hex>")
+    return subject_from_file(path)
+
+
+def parse_sets(base: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` assignments to ``base``.
+
+    A value starting with ``[`` or ``{``, or ``null``, is JSON; anything else stays a string
+    and the predicate's model converts it (``0.93`` to a number, ``true`` to a boolean).
+    """
+    out: dict[str, Any] = json.loads(json.dumps(base))
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--set {item!r}: expected KEY=VALUE")
+        value: Any = raw
+        if raw[:1] in ("[", "{") or raw == "null":
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"--set {key}: value is not valid JSON ({exc})") from None
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise InvalidInput(f"--set {key}: {part} is not an object")
+            node = child
+        node[leaf] = value
+    return out
+
+
+def build_envelope(
+    kind: str,
+    subjects: list[str],
+    predicate_file: Path | None,
+    sets: list[str],
+    signer: Signer,
+) -> Envelope:
+    """Parse the options into a predicate and subjects, and sign the statement."""
+    base: dict[str, Any] = {}
+    if predicate_file is not None:
+        try:
+            base = json.loads(predicate_file.read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"no such predicate file: {predicate_file}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FormatError(f"{predicate_file}: not valid JSON ({exc})") from None
+        if not isinstance(base, dict):
+            raise InvalidInput(f"{predicate_file}: a predicate must be a JSON object")
+    model_name = base.get("model_name") if isinstance(base.get("model_name"), str) else None
+    if predicate_class(kind) is ModelPredicate and "resources" in base and "subject" in base:
+        # The JSON of `ailedger fingerprint model`: take the manifest part of it.
+        base = ModelPredicate.from_manifest(base).to_dict()
+    predicate = parse_predicate(kind, parse_sets(base, sets))
+    parsed = [parse_subject(s) for s in subjects]
+    if not parsed and isinstance(predicate, ModelPredicate):
+        digest = f"sha256:{predicate.subject_digest}"
+        parsed = [subject_from_digest(digest, model_name or "model")]
+    if not parsed:
+        raise InvalidInput("give at least one --subject (a file or sha256:<hex>)")
+    return attest(predicate, parsed, [signer])
+
+
+@app.command("attest")
+def attest_cmd(
+    kind: Annotated[str, typer.Argument(help=f"Predicate type: {', '.join(PREDICATES)}.")],
+    key: Annotated[str, typer.Option("--key", help="Name of the signing key.")],
+    subject: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--subject",
+            help="A file (hashed), sha256:HEX, or NAME=sha256:HEX. For `model`, defaults to "
+            "the manifest's subject digest.",
+        ),
+    ] = None,
+    predicate: Annotated[
+        Path | None,
+        typer.Option(
+            "--predicate",
+            help="Predicate fields as a JSON file (for `model`, also the JSON of "
+            "`ailedger fingerprint model`).",
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Set a predicate field: KEY=VALUE.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the envelope here (default: stdout).")
+    ] = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign a statement about the subjects and write its DSSE envelope."""
+    store = open_keystore()
+    info = store.info(key)
+    password = None
+    if info.encrypted:
+        password = read_password(password_file, confirm=False, prompt=f"Password for {key}")
+    signer = store.signer(key, password)
+    envelope = build_envelope(kind, subject or [], predicate, set_ or [], signer)
+    # Seam for the log: appending ``envelope`` to the workspace log goes here.
+    text = envelope.to_json(indent=2)
+    if out is not None:
+        out.write_bytes(text)
+    summary = {
+        "keyid": signer.keyid,
+        "predicateType": json.loads(envelope.payload)["predicateType"],
+        "subjects": len(json.loads(envelope.payload)["subject"]),
+        "out": str(out) if out is not None else None,
+    }
+    if as_json:
+        emit({**summary, "envelope": envelope.to_dict()}, True)
+    elif out is None:
+        typer.echo(text.decode(), nl=False)
+    else:
+        console.print(f"wrote {escape(str(out))}, signed by {signer.keyid}")
+
+
+def _trusted(keys: list[str], public_keys: list[Path], addresses: list[str]) -> list[PublicKey]:
+    trusted: list[PublicKey] = []
+    if keys:
+        store = open_keystore()
+        trusted.extend(store.public_key(name) for name in keys)
+    for path in public_keys:
+        try:
+            trusted.append(load_public_key(path.read_bytes()))
+        except FileNotFoundError:
+            raise NotFound(f"no such public key file: {path}") from None
+    trusted.extend(Secp256k1PublicKey(a) for a in addresses)
+    if not trusted:
+        raise InvalidInput("say whom to trust: --key NAME, --public-key FILE or --address ADDR")
+    return trusted
+
+
+@verify_app.command("statement")
+def verify_statement_cmd(
+    file: Annotated[Path, typer.Argument(help="A DSSE envelope (JSON).")],
+    key: Annotated[list[str] | None, typer.Option("--key", help="Trust a workspace key.")] = None,
+    public_key: Annotated[
+        list[Path] | None, typer.Option("--public-key", help="Trust a PEM public key file.")
+    ] = None,
+    address: Annotated[
+        list[str] | None, typer.Option("--address", help="Trust an Ethereum address.")
+    ] = None,
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="How many trusted keys must have signed.")
+    ] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a signed statement offline: signatures, then the statement and its predicate."""
+    try:
+        try:
+            raw = file.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"no such envelope file: {file}") from None
+        trusted = _trusted(key or [], public_key or [], address or [])
+        result = verify_statement(Envelope.from_json(raw), trusted, threshold=threshold)
+    except AiledgerError as exc:
+        if as_json:
+            emit({"valid": False, "error": exc.message, "exit_code": exc.exit_code}, True)
+        raise
+
+    def human() -> None:
+        signers = ", ".join(k.keyid for k in result.signers)
+        console.print(f"[green]OK[/green] {escape(result.statement.predicate_type)}")
+        for s in result.statement.subject:
+            digest = ", ".join(f"{a}:{h}" for a, h in s.digest.items())
+            console.print(f"  subject {escape(s.name)} {digest}")
+        console.print(f"  signed by {signers}")
+
+    emit(result.to_dict(), as_json, human)
