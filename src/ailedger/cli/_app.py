@@ -60,7 +60,14 @@ def _root(
 
 def _register() -> None:
     # Each module adds its commands to ``app`` / ``verify_app`` when imported.
-    from ailedger.cli import _dataset, _fingerprint, _keys, _model, _statements  # noqa: F401
+    from ailedger.cli import (  # noqa: F401
+        _dataset,
+        _fingerprint,
+        _keys,
+        _model,
+        _model_sign,
+        _statements,
+    )
 
 
 _register()
