@@ -62,6 +62,7 @@ def _register() -> None:
     # Each module adds its commands to ``app`` / ``verify_app`` when imported.
     from ailedger.cli import (  # noqa: F401
         _dataset,
+        _demo,
         _fingerprint,
         _keys,
         _model,
