@@ -373,3 +373,39 @@ def test_cosigned_threshold(ws: Workspace, artifact: Path, tmp_path: Path) -> No
     assert three.exit_code == 1
     assert "2 of the required 3" in three.stderr
     assert run([*both, "--threshold", "5"]).exit_code == 3
+
+
+def test_attest_appends_to_the_log_and_writes_a_receipt(
+    ws: Workspace, artifact: Path, tmp_path: Path
+) -> None:
+    out, receipt = tmp_path / "env.json", tmp_path / "receipt.json"
+    args = ["attest", "evaluation", "--subject", artifact, *EVAL, "--key", "alice"]
+    first = run([*args, "--out", out, "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["log_index"] == 0
+    second = run([*args, "--out", out, "--receipt", receipt, "--log-key", "carol", "--json"])
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["log_index"] == 1
+    checked = run(["verify", "receipt", receipt, "--artifact", artifact, "--json"])
+    assert checked.exit_code == 0, checked.output
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"not the artifact")
+    wrong = run(["verify", "receipt", receipt, "--artifact", other])
+    assert wrong.exit_code == 1
+    assert run(["log", "verify"]).exit_code == 0
+
+
+def test_attest_no_log_leaves_the_log_empty(ws: Workspace, artifact: Path, tmp_path: Path) -> None:
+    args = ["attest", "evaluation", "--subject", artifact, *EVAL, "--key", "alice", "--no-log"]
+    result = run([*args, "--out", tmp_path / "env.json", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["log_index"] is None
+    shown = run(["log", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["size"] == 0
+
+
+def test_attest_receipt_needs_a_log_key(ws: Workspace, artifact: Path, tmp_path: Path) -> None:
+    args = ["attest", "evaluation", "--subject", artifact, *EVAL, "--key", "alice"]
+    result = run([*args, "--receipt", tmp_path / "r.json"])
+    assert result.exit_code == 3

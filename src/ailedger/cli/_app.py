@@ -65,6 +65,7 @@ def _register() -> None:
         _demo,
         _fingerprint,
         _keys,
+        _log,
         _model,
         _model_sign,
         _statements,

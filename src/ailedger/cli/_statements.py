@@ -10,12 +10,21 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from ailedger.checkpoint import Secp256k1NoteKey
 from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import PasswordFileOpt, open_keystore, read_password
+from ailedger.cli._keys import PasswordFileOpt, open_keystore, open_workspace, read_password
 from ailedger.dsse import Envelope
 from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound
-from ailedger.keys import PublicKey, Secp256k1PublicKey, Signer, load_public_key
+from ailedger.keys import (
+    Keystore,
+    PublicKey,
+    Secp256k1PublicKey,
+    Secp256k1Signer,
+    Signer,
+    load_public_key,
+)
+from ailedger.log import known_keys_check, open_workspace_log
 from ailedger.predicates import PREDICATES, ModelPredicate, parse_predicate, predicate_class
 from ailedger.statements import (
     Subject,
@@ -129,10 +138,26 @@ def attest_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the envelope here (default: stdout).")
     ] = None,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt",
+            help="Also sign a checkpoint with --log-key and write the entry's receipt here.",
+        ),
+    ] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option("--log-key", help="Name of the log's secp256k1 key (needed by --receipt)."),
+    ] = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Only sign; do not append to the workspace log.")
+    ] = False,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sign a statement about the subjects and write its DSSE envelope."""
+    """Sign a statement about the subjects, append it to the workspace log, write the envelope."""
+    if receipt is not None and (no_log or log_key is None):
+        raise InvalidInput("--receipt needs the log: give --log-key NAME (and not --no-log)")
     store = open_keystore()
     info = store.info(key)
     password = None
@@ -140,15 +165,19 @@ def attest_cmd(
         password = read_password(password_file, confirm=False, prompt=f"Password for {key}")
     signer = store.signer(key, password)
     envelope = build_envelope(kind, subject or [], predicate, set_ or [], signer)
-    # Seam for the log: appending ``envelope`` to the workspace log goes here.
     text = envelope.to_json(indent=2)
     if out is not None:
         out.write_bytes(text)
+    entry: int | None = None
+    if not no_log:
+        entry = _append_to_log(envelope, store, log_key, receipt, password_file)
     summary = {
         "keyid": signer.keyid,
         "predicateType": json.loads(envelope.payload)["predicateType"],
         "subjects": len(json.loads(envelope.payload)["subject"]),
         "out": str(out) if out is not None else None,
+        "log_index": entry,
+        "receipt": str(receipt) if receipt is not None else None,
     }
     if as_json:
         emit({**summary, "envelope": envelope.to_dict()}, True)
@@ -156,6 +185,37 @@ def attest_cmd(
         typer.echo(text.decode(), nl=False)
     else:
         console.print(f"wrote {escape(str(out))}, signed by {signer.keyid}")
+        if entry is not None:
+            console.print(f"appended to the log as entry {entry}")
+        if receipt is not None:
+            console.print(f"wrote receipt {escape(str(receipt))}")
+
+
+def _append_to_log(
+    envelope: Envelope,
+    store: Keystore,
+    log_key: str | None,
+    receipt: Path | None,
+    password_file: Path | None,
+) -> int:
+    """Append to the workspace log; with ``receipt``, checkpoint and write the receipt."""
+    ws = open_workspace()
+    known = [k.public_key for k in store.list_keys()]
+    with open_workspace_log(ws, check_signature=known_keys_check(known)) as log:
+        if receipt is None or log_key is None:
+            return log.append(envelope.to_json())
+        info = store.info(log_key)
+        password = None
+        if info.encrypted:
+            password = read_password(password_file, confirm=False, prompt=f"Password for {log_key}")
+        signer = store.signer(log_key, password)
+        if not isinstance(signer, Secp256k1Signer):
+            raise InvalidInput(f"key {log_key!r} is {info.keytype}; the log key is secp256k1")
+        result = log.append_with_receipt(
+            envelope.to_json(), Secp256k1NoteKey.from_signer(log.origin, signer)
+        )
+        result.write(receipt)
+        return result.proof.index
 
 
 def _trusted(keys: list[str], public_keys: list[Path], addresses: list[str]) -> list[PublicKey]:

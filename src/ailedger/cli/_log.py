@@ -1,0 +1,318 @@
+"""``ailedger log ...`` (append, checkpoint, cosign, verify, show, query, receipt) and
+``ailedger verify receipt``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from ailedger.checkpoint import (
+    AnyNoteKey,
+    Checkpoint,
+    Secp256k1Cosigner,
+    Secp256k1NoteKey,
+    parse_vkey,
+    vkey,
+)
+from ailedger.cli._app import app, verify_app
+from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._keys import PasswordFileOpt, open_keystore, open_workspace, read_password
+from ailedger.errors import InvalidInput, NotFound
+from ailedger.keys import Keystore, Secp256k1Signer
+from ailedger.log import Entry, TransparencyLog, known_keys_check, open_workspace_log
+from ailedger.receipt import Receipt, sha256_file, verify_receipt
+
+__all__ = ["log_app"]
+
+log_app = typer.Typer(
+    help="The transparency log: append, checkpoint, cosign, verify, query.",
+    no_args_is_help=True,
+)
+app.add_typer(log_app, name="log")
+
+KeyOpt = Annotated[str, typer.Option("--key", help="Name of a secp256k1 key in the workspace.")]
+LogKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log-key",
+        help="Trusted log key: a verifier key (name+keyid+base64) or the log's Ethereum address.",
+    ),
+]
+
+
+def _open_log() -> TransparencyLog:
+    ws = open_workspace()
+    known = [k.public_key for k in Keystore(ws.keys_dir).list_keys()]
+    return open_workspace_log(ws, check_signature=known_keys_check(known))
+
+
+def _signer(name: str, password_file: Path | None) -> Secp256k1Signer:
+    store = open_keystore()
+    info = store.info(name)
+    password = None
+    if info.encrypted:
+        password = read_password(password_file, confirm=False, prompt=f"Password for {name}")
+    signer = store.signer(name, password)
+    if not isinstance(signer, Secp256k1Signer):
+        raise InvalidInput(f"key {name!r} is {info.keytype}; log and witness keys are secp256k1")
+    return signer
+
+
+def _log_key(text: str | None, origin: str) -> AnyNoteKey | None:
+    if text is None:
+        return None
+    if text.startswith("0x") and len(text) == 42:
+        return Secp256k1NoteKey(origin, text)
+    return parse_vkey(text)
+
+
+def _time(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{option} {text!r} is not an ISO 8601 date or time") from None
+    return value if value.tzinfo else value.astimezone()
+
+
+def _entry_line(e: Entry) -> None:
+    subjects = ", ".join(d for d, _ in e.subjects) or "-"
+    console.print(
+        f"[bold]{e.index}[/bold] {e.to_dict()['time']} {escape(e.predicate_type or e.payload_type)}"
+        f"\n  signers: {', '.join(e.signers)}\n  subjects: {escape(subjects)}"
+    )
+
+
+@log_app.command("append")
+def append_cmd(
+    files: Annotated[list[Path], typer.Argument(help="DSSE envelope files (JSON).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify envelopes and append them to the workspace log (one durable commit)."""
+    data = []
+    for f in files:
+        try:
+            data.append(f.read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"no such envelope file: {f}") from None
+    with _open_log() as log:
+        indexes = log.append_many(data)
+        size = log.size()
+    emit(
+        {"indexes": indexes, "size": size},
+        as_json,
+        lambda: console.print(f"appended {len(indexes)} entries at {indexes}; log size {size}"),
+    )
+
+
+@log_app.command("checkpoint")
+def checkpoint_cmd(
+    key: KeyOpt, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Sign a checkpoint of the log with the log key (stored in the log database)."""
+    with _open_log() as log:
+        note = log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, _signer(key, password_file)))
+        cp = Checkpoint.parse(note.text)
+        log_key = log.log_key()
+    doc = {
+        "origin": cp.origin,
+        "size": cp.size,
+        "root": cp.root.hex(),
+        "checkpoint": note.format(),
+        "log_key": vkey(log_key) if log_key else None,
+    }
+    emit(doc, as_json, lambda: typer.echo(note.format(), nl=False))
+
+
+@log_app.command("cosign")
+def cosign_cmd(
+    key: KeyOpt,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Witness name (default: the key's address).")
+    ] = None,
+    log_key: LogKeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Witness the latest checkpoint: check it, then add a cosignature/v1 by KEY.
+
+    The checkpoint must carry a valid log-key signature, match the stored tree and be
+    consistent with the checkpoint before it."""
+    with _open_log() as log:
+        trusted = _log_key(log_key, log.origin) or log.log_key()
+        if trusted is None:
+            raise NotFound("the log has no checkpoint to cosign", hint="run `log checkpoint`")
+        notes = log.checkpoints()
+        latest = notes[-1]
+        latest.verify_one(trusted)
+        cp = Checkpoint.parse(latest.text)
+        if len(notes) > 1:
+            prev = Checkpoint.parse(notes[-2].text)
+            log.consistency_proof(prev.size, cp.size).verify()
+            if log.root(prev.size) != prev.root:
+                raise InvalidInput("the previous checkpoint does not match the log")
+        if log.root(cp.size) != cp.root:
+            raise InvalidInput("the latest checkpoint does not match the log")
+        signer = _signer(key, password_file)
+        witness = Secp256k1Cosigner.from_signer(name or f"witness/{signer.address}", signer)
+        stored = log.add_cosignature(latest.add([witness]), witness)
+    doc = {"size": cp.size, "witness": vkey(witness), "checkpoint": stored.format()}
+    emit(doc, as_json, lambda: typer.echo(stored.format(), nl=False))
+
+
+@log_app.command("verify")
+def verify_cmd(log_key: LogKeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Re-check the whole log: entries, tree, checkpoint signatures and consistency."""
+    with _open_log() as log:
+        key = _log_key(log_key, log.origin) or log.log_key()
+        report = log.verify(key, log.witness_keys())
+    doc = report.to_dict() | {
+        "log_key": vkey(key) if key else None,
+        "log_key_trusted": bool(log_key),
+    }
+    emit(
+        doc,
+        as_json,
+        lambda: console.print(
+            f"[green]ok[/green]: {report.entries} entries, {report.nodes} nodes, "
+            f"{report.checkpoints} checkpoints, {report.cosignatures} cosignatures; "
+            f"root {report.root.hex()}"
+        ),
+    )
+
+
+@log_app.command("show")
+def show_cmd(
+    index: Annotated[int | None, typer.Argument(help="Entry index (default: a summary).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one entry with its envelope, or the log's size, root and latest checkpoint."""
+    with _open_log() as log:
+        if index is None:
+            try:
+                latest: str | None = log.latest_checkpoint().format()
+            except NotFound:
+                latest = None
+            doc: dict[str, Any] = {
+                "origin": log.origin,
+                "size": log.size(),
+                "root": log.root().hex(),
+                "checkpoint": latest,
+            }
+            emit(doc, as_json)
+            return
+        entry = log.get(index)
+    doc = entry.to_dict() | {"envelope": json.loads(entry.envelope)}
+
+    def human() -> None:
+        _entry_line(entry)
+        typer.echo(entry.envelope.decode())
+
+    emit(doc, as_json, human)
+
+
+@log_app.command("query")
+def query_cmd(
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="Subject digest: sha256:HEX or HEX.")
+    ] = None,
+    predicate_type: Annotated[
+        str | None, typer.Option("--type", help="Predicate type URI.")
+    ] = None,
+    signer: Annotated[str | None, typer.Option("--signer", help="Signer key id.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO 8601, inclusive.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="ISO 8601, exclusive.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many entries.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find entries by subject digest, predicate type, signer and time (all indexed)."""
+    with _open_log() as log:
+        entries = log.query(
+            subject=subject,
+            predicate_type=predicate_type,
+            signer=signer,
+            since=_time(since, "--since"),
+            until=_time(until, "--until"),
+            limit=limit,
+        )
+
+    def human() -> None:
+        for e in entries:
+            _entry_line(e)
+        console.print(f"{len(entries)} entries")
+
+    emit({"entries": [e.to_dict() for e in entries]}, as_json, human)
+
+
+@log_app.command("receipt")
+def receipt_cmd(
+    index: Annotated[int, typer.Argument(help="Entry index.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the receipt here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a receipt for an entry against the latest checkpoint."""
+    with _open_log() as log:
+        key = log.log_key()
+        if key is None:
+            raise NotFound("the log has no checkpoint", hint="run `ailedger log checkpoint`")
+        receipt = log.receipt(index, key)
+    if out is not None:
+        receipt.write(out)
+        emit({"receipt": str(out), "index": index}, as_json, lambda: console.print(f"wrote {out}"))
+    else:
+        emit(receipt.to_dict(), True)
+
+
+@verify_app.command("receipt")
+def verify_receipt_cmd(
+    receipt: Annotated[Path, typer.Argument(help="Receipt JSON file.")],
+    artifact: Annotated[
+        Path | None, typer.Option("--artifact", help="Check this file is a subject.")
+    ] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option("--log-key", help="Trusted log key (verifier key or Ethereum address)."),
+    ] = None,
+    witness_key: Annotated[
+        list[str] | None, typer.Option("--witness-key", help="Trusted witness verifier key.")
+    ] = None,
+    witness_threshold: Annotated[
+        int, typer.Option("--witness-threshold", help="Cosignatures required.")
+    ] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a receipt offline: envelope signature, inclusion, checkpoint signature, artifact."""
+    try:
+        data = receipt.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"no such receipt: {receipt}") from None
+    r = Receipt.from_json(data)
+    witnesses = [parse_vkey(w) for w in witness_key or []]
+    result = verify_receipt(
+        r,
+        log_key=_log_key(log_key, r.origin),
+        witnesses=witnesses,
+        witness_threshold=witness_threshold,
+        artifact_sha256=sha256_file(artifact) if artifact is not None else None,
+    )
+
+    def human() -> None:
+        trust = (
+            "trusted" if result.log_key_trusted else "[yellow]untrusted: taken from the receipt[/]"
+        )
+        console.print(f"[green]ok[/green]: entry {result.index} of {escape(result.origin)}")
+        console.print(f"  checkpoint: size {result.tree_size}, root {result.root.hex()}")
+        console.print(f"  log key: {escape(result.log_key)} ({trust})")
+        console.print(f"  signers: {', '.join(result.signers)}")
+        if result.witnesses:
+            console.print(f"  witnesses: {', '.join(result.witnesses)}")
+        if result.artifact_sha256:
+            console.print(f"  artifact sha256 {result.artifact_sha256} is a subject")
+
+    emit(result.to_dict(), as_json, human)
