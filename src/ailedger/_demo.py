@@ -2,8 +2,8 @@
 
 Each step returns a :class:`Step` saying what it did and whether the outcome was the expected
 one (some steps expect a rejection: a tampered proof, a changed model). The demo grows with
-the product; today it covers fingerprints, dataset proofs, keys, signed statements and the
-transparency log.
+the product; today it covers fingerprints, dataset proofs, keys, signed statements, the
+transparency log with a witness, and receipts checked offline.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ailedger import dataset, model, proofs, statements
+from ailedger.checkpoint import Secp256k1Cosigner, Secp256k1NoteKey
 from ailedger.errors import AiledgerError, ProofInvalid
-from ailedger.keys import Keystore
+from ailedger.keys import Keystore, Secp256k1Signer
+from ailedger.log import known_keys_check, open_workspace_log
 from ailedger.predicates import DatasetPredicate, ModelPredicate, TrainingMetadata
+from ailedger.receipt import Receipt, sha256_file, verify_receipt
 from ailedger.samples import SAMPLE_DATA, SAMPLE_MODEL
 from ailedger.workspace import Workspace
 
@@ -188,7 +191,53 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
         )
     )
 
-    # 8. A changed model no longer matches its signed fingerprint.
+    # 8. The statements go into the append-only log; the log key signs a checkpoint and an
+    #    independent witness cosigns it after checking consistency.
+    keystore.create("log", DEMO_PASSWORD, org="acme-ml")
+    keystore.create("witness", DEMO_PASSWORD, org="auditor-co")
+    log_signer = keystore.signer("log", DEMO_PASSWORD)
+    witness_signer = keystore.signer("witness", DEMO_PASSWORD)
+    assert isinstance(log_signer, Secp256k1Signer)
+    assert isinstance(witness_signer, Secp256k1Signer)
+    known = [k.public_key for k in keystore.list_keys()]
+    with open_workspace_log(workspace, check_signature=known_keys_check(known)) as log:
+        log_key = Secp256k1NoteKey.from_signer(log.origin, log_signer)
+        log.append(m_env.to_json())
+        ds_receipt = log.append_with_receipt(ds_env.to_json(), log_key)
+        witness = Secp256k1Cosigner.from_signer(f"witness/{witness_signer.address}", witness_signer)
+        log.add_cosignature(log.latest_checkpoint().add([witness]), witness)
+        log.verify(log_key, [witness])
+        size = log.size()
+    receipt_path = workdir / "patients.csv.receipt.json"
+    ds_receipt.write(receipt_path)
+    record(
+        Step(
+            "log, checkpoint and witness",
+            f"{size} entries in log {log_key.name}; checkpoint signed by the log key and "
+            "cosigned by an independent witness; whole log re-verified",
+            True,
+        )
+    )
+
+    # 9. An auditor checks the dataset's receipt offline against the file itself.
+    loaded = Receipt.load(receipt_path)
+    verified = verify_receipt(loaded, log_key=log_key, artifact_sha256=sha256_file(data_file))
+    record(
+        Step(
+            "verify the dataset receipt offline",
+            f"entry {verified.index} of a {verified.tree_size}-entry tree; signature, inclusion,"
+            " checkpoint and the file's sha256 all check",
+            True,
+        )
+    )
+    edited = workdir / "patients-edited.csv"
+    edited.write_bytes(data_file.read_bytes().replace(b"P00042", b"P00043", 1))
+    rejected, why = _expect_rejection(
+        lambda: verify_receipt(loaded, log_key=log_key, artifact_sha256=sha256_file(edited))
+    )
+    record(Step("the receipt against an edited copy", why, rejected, expected_failure=True))
+
+    # 10. A changed model no longer matches its signed fingerprint.
     weights = model_dir / "model.safetensors"
     raw = bytearray(weights.read_bytes())
     raw[-1] ^= 0x01
