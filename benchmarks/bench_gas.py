@@ -1,0 +1,245 @@
+"""Gas of anchoring a log checkpoint vs. writing every entry on-chain.
+
+Deploys contracts/LogAnchors.sol (compiled from source with the pinned solc-js, like the
+tests) on web3.py's in-memory py-evm chain and measures, from transaction receipts:
+
+* gas per anchor with 1, 1,000 and 1,000,000 entries behind it (real RFC 9162 roots of that
+  many entries), for a log's first anchor and for a later one, with and without an on-chain
+  consistency proof;
+* the gas each extra witness cosignature adds (threshold k = 0..8);
+* next to it, the gas of writing each entry on-chain one transaction at a time: a minimal
+  contract storing a bytes32 per entry (``EntryStore.store``) and one only emitting it in an
+  event (``EntryLog.emitEntry``), per entry and extrapolated to N entries.
+
+    .venv/bin/python benchmarks/bench_gas.py [--witnesses 2] [--max-k 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from ailedger import merkle
+from ailedger._eip712 import log_id
+from ailedger.keys import Secp256k1Signer
+
+REPO = Path(__file__).resolve().parents[1]
+SIZES = (1, 1_000, 1_000_000)
+
+BASELINE = """
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// One storage slot per entry: the cheapest way to keep every entry in contract state.
+contract EntryStore {
+    bytes32[] public entries;
+    function store(bytes32 entry) external { entries.push(entry); }
+}
+
+/// One event per entry: the cheapest way to put every entry on-chain (logs only).
+contract EntryLog {
+    event Entry(bytes32 entry);
+    function emitEntry(bytes32 entry) external { emit Entry(entry); }
+}
+"""
+
+
+def _load_test_helpers() -> Any:
+    """The compile / deploy / sign helpers of tests/contracts/contract_helpers.py."""
+    path = REPO / "tests" / "contracts" / "contract_helpers.py"
+    spec = importlib.util.spec_from_file_location("ailedger_contract_helpers", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _roots() -> dict[int, bytes]:
+    t = time.perf_counter()
+    hashes = merkle.leaf_hashes(b"entry %d" % i for i in range(max(SIZES)))
+    roots = {n: merkle.root_from_leaf_hashes(hashes[:n]) for n in SIZES}
+    print(f"(roots of {max(SIZES):,} entries computed in {time.perf_counter() - t:.1f} s)")
+    return roots
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--witnesses", type=int, default=2, help="cosignatures per anchor")
+    parser.add_argument("--max-k", type=int, default=8, help="largest threshold measured")
+    parser.add_argument("--per-entry-samples", type=int, default=20)
+    args = parser.parse_args()
+
+    h = _load_test_helpers()
+    compiled = h.compile_contracts(extra={"bench/Baseline.sol": BASELINE})
+    chain = h.Chain(Web3(EthereumTesterProvider()), compiled)
+    anchors = chain.deploy("LogAnchors")
+    chain_id = chain.chain_id
+    log_key = Secp256k1Signer(keccak(text="bench log key"))
+    witnesses = [Secp256k1Signer(keccak(text=f"bench witness {i}")) for i in range(32)]
+    roots = _roots()
+    f = anchors.functions
+    counter = iter(range(10**6))
+
+    def new_log(k: int) -> bytes:
+        origin = f"bench.example/log/{next(counter)}"
+        ws = [w.address for w in witnesses[: max(k, 1)]]
+        admin = chain.accounts[0]
+        chain.send(h.register_log(anchors, chain_id, origin, log_key, ws, k, admin), admin)
+        return bytes(log_id(origin))
+
+    def anchor(lid: bytes, size: int, root: bytes, k: int, proof: list[bytes] | None) -> int:
+        sig, cosigs = h.sign_checkpoint(anchors, chain_id, lid, size, root, log_key, witnesses[:k])
+        if proof is None:
+            call = f.anchor(lid, size, root, sig, cosigs)
+        else:
+            call = f.anchorWithProof(lid, size, root, sig, cosigs, proof)
+        return int(chain.send(call)["gasUsed"])
+
+    k = args.witnesses
+    print(f"\nGas per anchor, {k} witness cosignatures + the log signature")
+    print(
+        f"{'entries':>10} {'first':>8} {'later':>8} {'later+proof':>12} {'proof len':>9}"
+        f" {'gas/entry (later)':>18}"
+    )
+    hashes_cache: dict[int, list[bytes]] = {}
+    later_gas: dict[int, int] = {}
+    for n in SIZES:
+        first = anchor(new_log(k), n, roots[n], k, None)
+        # A later anchor: the log already holds an anchor at n // 2 (or 0 entries for n=1).
+        lid = new_log(k)
+        old = n // 2
+        if old == 0:
+            anchor(lid, 0, merkle.EMPTY_ROOT, k, None)
+        else:
+            anchor(lid, old, _root_of(old, hashes_cache), k, None)
+        later = anchor(lid, n, roots[n], k, None)
+        lid2 = new_log(k)
+        old_root = merkle.EMPTY_ROOT if old == 0 else _root_of(old, hashes_cache)
+        anchor(lid2, old, old_root, k, None)
+        proof = [] if old == 0 else _consistency(old, n, hashes_cache)
+        with_proof = anchor(lid2, n, roots[n], k, proof)
+        later_gas[n] = later
+        print(
+            f"{n:>10,} {first:>8,} {later:>8,} {with_proof:>12,} {len(proof):>9}"
+            f" {later / n:>18,.3f}"
+        )
+
+    print("\nGas per extra witness cosignature (later anchors of 1,000 entries)")
+    by_k: dict[int, int] = {}
+    for kk in range(args.max_k + 1):
+        lid = new_log(kk)
+        anchor(lid, 500, _root_of(500, hashes_cache), kk, None)
+        by_k[kk] = anchor(lid, 1000, roots[1000], kk, None)
+    steps = [by_k[i + 1] - by_k[i] for i in range(args.max_k)]
+    print("k:   " + " ".join(f"{i:>7}" for i in by_k))
+    print("gas: " + " ".join(f"{g:>7,}" for g in by_k.values()))
+    print(
+        f"marginal gas per cosignature: min {min(steps):,}, max {max(steps):,}, "
+        f"mean {sum(steps) / len(steps):,.0f}"
+    )
+
+    print("\nWriting each entry on-chain, one transaction per entry (steady state)")
+    store = chain.deploy("EntryStore")
+    events = chain.deploy("EntryLog")
+    samples = args.per_entry_samples
+    store_gas = [
+        int(chain.send(store.functions.store(keccak(b"%d" % i)))["gasUsed"]) for i in range(samples)
+    ]
+    event_gas = [
+        int(chain.send(events.functions.emitEntry(keccak(b"%d" % i)))["gasUsed"])
+        for i in range(samples)
+    ]
+    per_store = store_gas[-1]
+    per_event = event_gas[-1]
+    print(
+        f"EntryStore.store (bytes32 slot): {per_store:,} gas/entry (first entry {store_gas[0]:,})"
+    )
+    print(f"EntryLog.emitEntry (event):      {per_event:,} gas/entry")
+
+    print("\nN entries: anchor once vs write one by one")
+    print(
+        f"{'entries':>10} {'anchor gas':>11} {'per-entry store':>16} {'per-entry event':>16}"
+        f" {'store/anchor':>13} {'event/anchor':>13}"
+    )
+    for n in SIZES:
+        a = later_gas[n]
+        print(
+            f"{n:>10,} {a:>11,} {per_store * n:>16,} {per_event * n:>16,}"
+            f" {per_store * n / a:>12,.2f}x {per_event * n / a:>12,.2f}x"
+        )
+    _registry_gas(h, chain)
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, Python "
+        f"{platform.python_version()}, py-evm (eth-tester) chain"
+    )
+
+
+def _registry_gas(h: Any, chain: Any) -> None:
+    """Gas of the registry's steps: register, approve (direct, signed, batched), deploy."""
+    world = h.populate(h.deploy_all(chain))
+    f = world.registry.functions
+    rows: list[tuple[str, int]] = []
+
+    def gas(label: str, call: Any, sender: str | None = None) -> None:
+        rows.append((label, int(chain.send(call, sender)["gasUsed"])))
+
+    roots = [keccak(text=f"dataset {i}") for i in range(4)]
+    digest = keccak(text="weights")
+    gas(
+        "registerVersion (4 dataset roots)",
+        f.registerVersion("m", "1", digest, digest, roots),
+        world.carol,
+    )
+    v1 = bytes(f.versionIdOf("m", "1").call())
+    gas("approve (direct, approver's tx)", f.approve(v1, h.QA), world.carol)
+    gas("approveBySig (relayed)", f.approveBySig(world.signed(v1, h.AUDITOR, world.auditor_b, 1)))
+    gas("deploy (gate: 1 qa + 1 auditor, 2 orgs)", f.deploy(h.PROD, v1), world.carol)
+    chain.send(f.registerVersion("m", "2", digest, digest, []), world.carol)
+    v2 = bytes(f.versionIdOf("m", "2").call())
+    batch = [
+        world.signed(v2, h.QA, world.qa_a, 2),
+        world.signed(v2, h.AUDITOR, world.auditor_b, 2),
+        world.signed(v2, h.QA, world.qa_c, 2),
+    ]
+    gas("approveBatch (3 signed, 3 orgs)", f.approveBatch(batch))
+    chain.send(f.deploy(h.PROD, v2), world.carol)
+    gas("rollback", f.rollback(h.PROD), world.carol)
+    m = world.dep.membership.functions
+    gas(
+        "Membership.grantRole (new member)",
+        m.grantRole(h.ORG_A, chain.accounts[8], h.QA),
+        world.alice,
+    )
+    gas("Membership.revokeRole", m.revokeRole(h.ORG_A, chain.accounts[8], h.QA), world.alice)
+    print("\nGas of registry and membership steps")
+    for label, used in rows:
+        print(f"{label:<42} {used:>9,}")
+
+
+def _root_of(n: int, cache: dict[int, list[bytes]]) -> bytes:
+    return merkle.root_from_leaf_hashes(_hashes(n, cache))
+
+
+def _consistency(old: int, new: int, cache: dict[int, list[bytes]]) -> list[bytes]:
+    return list(merkle.consistency_proof_from_leaf_hashes(_hashes(new, cache), old))
+
+
+def _hashes(n: int, cache: dict[int, list[bytes]]) -> list[bytes]:
+    if n not in cache:
+        cache[n] = merkle.leaf_hashes(b"entry %d" % i for i in range(n))
+    return cache[n]
+
+
+if __name__ == "__main__":
+    main()
