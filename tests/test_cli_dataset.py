@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ailedger.samples import SAMPLE_DATA
 from ailedger import merkle
 from ailedger.cli import main
+from ailedger.samples import SAMPLE_DATA
 
 SAMPLE = SAMPLE_DATA
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save
 
-from ailedger.samples import SAMPLE_MODEL
 from ailedger.cli import main
 from ailedger.model import fingerprint_model
+from ailedger.samples import SAMPLE_MODEL
 
 EXAMPLE = SAMPLE_MODEL
 AILEDGER = Path(sys.executable).parent / "ailedger"

@@ -16,7 +16,6 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ailedger.samples import SAMPLE_DATA
 from ailedger import _leaves, merkle
 from ailedger._dataset_formats import _stdlib_loads, encode_record_file, read_records
 from ailedger._dataset_index import read_index
@@ -28,6 +27,7 @@ from ailedger.dataset import (
     write_index_file,
 )
 from ailedger.errors import FormatError, IntegrityError, InvalidInput, NotFound
+from ailedger.samples import SAMPLE_DATA
 
 SECRET = b"an example dataset secret, 32+ bytes"
 SAMPLE = SAMPLE_DATA

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import os
 import threading
+import time
 from pathlib import Path
 
 import blake3
@@ -13,7 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ailedger._hashing import CHUNK_SIZE, Cancelled, Job, hash_bytes, new_hasher, run_job, run_jobs
+from ailedger import _hashing as hashing
+from ailedger._hashing import (
+    _SPLIT_FROM,
+    CHUNK_SIZE,
+    Cancelled,
+    Job,
+    hash_bytes,
+    new_hasher,
+    run_job,
+    run_jobs,
+)
 from ailedger.errors import InvalidInput, NotFound
 
 _REF = {
@@ -132,3 +143,81 @@ def test_cancel_stops_a_job(big: tuple[str, bytes]) -> None:
     stop.set()
     with pytest.raises(Cancelled):
         run_job(Job(path, "big", 0, len(data)), "sha256", None, stop)
+
+
+@pytest.fixture(scope="module")
+def larger(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
+    """Large enough for the file and tensor digests to run on two threads."""
+    data = os.urandom(_SPLIT_FROM + 12345)
+    path = tmp_path_factory.mktemp("h") / "larger.bin"
+    path.write_bytes(data)
+    return str(path), data
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    algorithm=st.sampled_from(["sha256", "blake3"]),
+    cuts=st.lists(st.integers(0, _SPLIT_FROM + 12345), min_size=1, max_size=8),
+)
+def test_whole_file_and_its_tensors_in_one_pass(
+    larger: tuple[str, bytes], algorithm: str, cuts: list[int]
+) -> None:
+    # the path fingerprint_model takes for a safetensors file: the whole file and, in the same
+    # pass, the tensors that tile its data (here from the first cut to the end)
+    path, data = larger
+    points = sorted({len(data), *cuts})
+    ranges = tuple(itertools.pairwise([points[0], *points]))[1:] or ((points[0], points[0]),)
+    progress: list[int] = []
+    result = run_job(
+        Job(path, "big.bin", 0, len(data), True, ranges),
+        algorithm,  # type: ignore[arg-type]
+        progress.append,
+    )
+    assert sum(progress) == len(data)
+    assert result.digest == _REF[algorithm](data)
+    assert result.tensor_digests == [_REF[algorithm](data[b:e]) for b, e in ranges]
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "blake3"])
+def test_cancel_stops_a_job_with_tensors(larger: tuple[str, bytes], algorithm: str) -> None:
+    path, data = larger
+    stop = threading.Event()
+    stop.set()
+    job = Job(path, "big", 0, len(data), True, ((0, 10), (10, len(data))))
+    with pytest.raises(Cancelled):
+        run_job(job, algorithm, None, stop)  # type: ignore[arg-type]
+    names = [t.name for t in threading.enumerate()]
+    assert not any(n.startswith("ailedger-tensors") for n in names)  # the helper is gone
+
+
+@pytest.mark.parametrize("cores", ["alternate", 0, 1000])
+def test_tensors_on_and_off_the_helper_thread(
+    larger: tuple[str, bytes], monkeypatch: pytest.MonkeyPatch, cores: str | int
+) -> None:
+    # the tensor hashing moves between the job's thread (every core busy) and a helper thread
+    # (a core spare) from one chunk to the next; the digests must not depend on where it ran
+    path, data = larger
+    cuts = [0, 5, CHUNK_SIZE - 1, CHUNK_SIZE + 1, 3 * CHUNK_SIZE, len(data) - 1, len(data)]
+    ranges = tuple(itertools.pairwise(cuts))
+    flips: list[int] = []
+
+    def flip(n: int) -> None:
+        flips.append(n)
+        if cores == "alternate":
+            monkeypatch.setattr(hashing, "_CORES", 1000 if len(flips) % 2 else 0)
+
+    monkeypatch.setattr(hashing, "_CORES", 1000 if cores == "alternate" else cores)
+    update = hashing._TensorFeed.update
+
+    def slow_helper(self: hashing._TensorFeed, chunk: memoryview, pos: int) -> None:
+        if threading.current_thread().name.startswith("ailedger-tensors"):
+            time.sleep(0.005)  # the helper lags: the job must wait for it before going on
+        update(self, chunk, pos)
+
+    monkeypatch.setattr(hashing._TensorFeed, "update", slow_helper)
+    result = run_job(Job(path, "larger", 0, len(data), True, ranges), "sha256", flip)
+    assert sum(flips) == len(data)
+    assert result.digest == hashlib.sha256(data).digest()
+    assert result.tensor_digests == [hashlib.sha256(data[b:e]).digest() for b, e in ranges]

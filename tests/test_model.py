@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.numpy import save, save_file
 
-from ailedger.samples import SAMPLE_MODEL
 from ailedger import merkle
 from ailedger.errors import FormatError, IntegrityError, InvalidInput, NotFound, ProofInvalid
 from ailedger.model import (
@@ -32,6 +31,7 @@ from ailedger.model import (
     tensor_inclusion_proof,
     verify_tensor,
 )
+from ailedger.samples import SAMPLE_MODEL
 
 EXAMPLE = SAMPLE_MODEL
 OLD = time.time() - 3600  # an hour ago: outside the racy window
@@ -520,3 +520,34 @@ def test_empty_directory(tmp_path: Path) -> None:
     assert fp.resources == ()
     assert fp.subject_digest == hashlib.sha256(b"").digest()
     assert fp.tensor_root == merkle.EMPTY_ROOT
+
+
+@given(
+    shard=st.integers(1, 400),
+    algorithm=st.sampled_from(["sha256", "blake3"]),
+    sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8),
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_tensors_inside_and_across_shards(shard: int, algorithm: str, sizes: list[int]) -> None:
+    # tensors wholly inside a shard are hashed in the shard's read pass, the others (across a
+    # shard boundary) by jobs of their own: the leaves must not depend on the split
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.safetensors"
+        tensors = {f"t{i}": np.arange(n, dtype=np.float32) + i for i, n in enumerate(sizes)}
+        save_file(tensors, str(path))
+        data = path.read_bytes()
+        whole = fingerprint_model(path, HashingConfig(algorithm=algorithm))  # type: ignore[arg-type]
+        sharded = fingerprint_model(
+            path,
+            HashingConfig(algorithm=algorithm, shard_size=shard),  # type: ignore[arg-type]
+        )
+    assert sharded.tensor_leaves == whole.tensor_leaves
+    assert sharded.tensor_root == whole.tensor_root
+    assert sharded.stats is not None
+    assert sharded.stats.bytes_read >= len(data)
+    ref = hashlib.sha256 if algorithm == "sha256" else blake3.blake3
+    for r in sharded.resources:
+        _, s, e = r.name.rsplit(":", 2)
+        assert r.digest == ref(data[int(s) : int(e)]).digest()

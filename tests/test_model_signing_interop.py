@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ailedger.samples import SAMPLE_MODEL
 from ailedger.model import HashingConfig, fingerprint_model
+from ailedger.samples import SAMPLE_MODEL
 
 ms_hashing = pytest.importorskip("model_signing.hashing")
 ms_signing = pytest.importorskip("model_signing._signing.signing")

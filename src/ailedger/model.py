@@ -15,7 +15,8 @@ is parallel inside one file), so use plain ``blake3`` when the other side is mod
 As an addition, every ``.safetensors`` file contributes one RFC 9162 Merkle leaf per tensor:
 the RFC 8785 canonical JSON of (file, tensor name, dtype, shape, digest of the tensor's bytes),
 sorted by file then name. :func:`tensor_inclusion_proof` proves that a tensor belongs to a
-fingerprinted model (its ``tensor_root``); :func:`verify_tensor` checks such a proof.
+fingerprinted model (its ``tensor_root``); :func:`verify_tensor` checks such a proof, and
+:func:`ailedger.proofs.prove_tensor` wraps one in a proof document (``ailedger prove --tensor``).
 
 Hashing runs on a thread pool over files and shards; a stat cache (passed explicitly, see
 :class:`MemoryStatCache` and :class:`SqliteStatCache`) lets a re-fingerprint skip unchanged
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from ailedger import merkle
@@ -129,8 +130,9 @@ def _shards(size: int, shard_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + shard_size, size)) for s in range(0, size, shard_size)]
 
 
-#: Tensors are hashed in groups of about this many bytes, each group a job of its own, so the
-#: tensors of one large file hash on other cores while the file digest is computed.
+#: When the file digest comes from the cache or from shards, tensors are hashed in groups of
+#: about this many bytes, each group a job of its own. Otherwise the file's one job digests its
+#: tensors in the same read pass (see :mod:`ailedger._hashing`).
 _TENSOR_GROUP = 64 << 20
 
 
@@ -189,10 +191,38 @@ def _plan(
                 TensorLeaf(mf.name, t.name, t.dtype, t.shape, alg, b"") for t in header.tensors
             ]
             plan.tensor_digests = [b""] * len(ranges)
-            for first, group in _groups(ranges):
-                job = Job(mf.path, mf.name, group[0][0], group[-1][1], False, group, expect)
-                jobs.append((job, None, first))
+            jobs.extend(_tensor_jobs(mf, expect, jobs, ranges))
     return plan, jobs, hits
+
+
+def _tensor_jobs(
+    mf: ModelFile,
+    expect: tuple[int, int, int],
+    jobs: list[tuple[Job, str | None, int]],
+    ranges: tuple[tuple[int, int], ...],
+) -> list[tuple[Job, str | None, int]]:
+    """Give each file or shard job of ``jobs`` the tensors that lie inside it (one read pass
+    for both); return jobs for the rest (tensors across shards or in a cached shard)."""
+    done = [False] * len(ranges)
+    for k, (job, ident, _) in enumerate(jobs):
+        inside = [
+            i for i, (b, e) in enumerate(ranges) if not done[i] and job.start <= b and e <= job.end
+        ]
+        if inside:
+            first, last = inside[0], inside[-1] + 1  # contiguous: the ranges tile the data
+            jobs[k] = (replace(job, tensors=ranges[first:last]), ident, first)
+            done[first:last] = [True] * (last - first)
+    extra: list[tuple[Job, str | None, int]] = []
+    i = 0
+    while i < len(ranges):
+        end = i
+        while end < len(ranges) and not done[end]:
+            end += 1
+        for first, group in _groups(ranges[i:end]):
+            job = Job(mf.path, mf.name, group[0][0], group[-1][1], False, group, expect)
+            extra.append((job, None, i + first))
+        i = end + 1 if end == i else end
+    return extra
 
 
 def fingerprint_model(
@@ -236,7 +266,7 @@ def fingerprint_model(
         if ident is not None and result.digest is not None:
             plan.digests[ident] = result.digest
             to_cache.append((plan.file.path, ident, plan.stat, result.digest))
-        elif plan.tensor_digests is not None:
+        if result.tensor_digests and plan.tensor_digests is not None:
             n = len(result.tensor_digests)
             plan.tensor_digests[first : first + n] = result.tensor_digests
     for plan in plans:

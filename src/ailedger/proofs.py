@@ -1,4 +1,9 @@
-"""Dataset proof documents: a record is (or is not) in a fingerprinted dataset.
+"""Proof documents: a record is (or is not) in a fingerprinted dataset; a tensor is in a model.
+
+:func:`load_proof` reads, and :func:`verify_proof` checks, every proof document ailedger
+writes: the dataset proofs below, tensor proofs (:class:`TensorProof`, made by
+:func:`prove_tensor`; see :mod:`ailedger._tensor_proof`) and plain Merkle inclusion and
+consistency proofs.
 
 A membership proof carries the record (or only its name, see below), its salt, the dataset's
 leaf encoding and salt scheme, and an RFC 9162 :class:`~ailedger.merkle.InclusionProof`. A
@@ -17,6 +22,7 @@ disclosed salt was derived from the dataset secret; see :mod:`ailedger._leaves`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,17 +30,31 @@ from typing import Any
 from ailedger import merkle
 from ailedger._dataset_formats import ENCODINGS, FILE_ENTRY, encode_record_file
 from ailedger._leaves import SALT_SCHEMES, SALT_SIZE, SALTED_BY_INDEX, UNSALTED, leaf_entry
+from ailedger._proof_fields import check_type as _check_type
+from ailedger._proof_fields import hex_bytes as _hex
+from ailedger._proof_fields import inclusion as _inclusion
+from ailedger._proof_fields import mapping as _mapping
+from ailedger._proof_fields import only_keys as _only_keys
+from ailedger._proof_fields import strict_hex_fields as _strict_hex_fields
+from ailedger._proof_fields import string as _str
+from ailedger._proof_fields import uint as _uint
+from ailedger._tensor_proof import TENSOR_PROOF_TYPE, ModelRef, TensorProof, prove_tensor
 from ailedger.errors import FormatError, InvalidInput, ProofInvalid
 from ailedger.merkle import ConsistencyProof, InclusionProof
 
 __all__ = [
     "MEMBERSHIP_PROOF_TYPE",
     "NON_MEMBERSHIP_PROOF_TYPE",
+    "TENSOR_PROOF_TYPE",
+    "AnyProof",
     "DatasetRef",
     "MembershipProof",
+    "ModelRef",
     "NonMembershipProof",
     "ProofCheck",
+    "TensorProof",
     "load_proof",
+    "prove_tensor",
     "verify_proof",
 ]
 
@@ -217,9 +237,11 @@ class NonMembershipProof:
         )
 
 
-def load_proof(
-    doc: Any,
-) -> MembershipProof | NonMembershipProof | InclusionProof | ConsistencyProof:
+#: Every proof document :func:`load_proof` reads.
+AnyProof = MembershipProof | NonMembershipProof | TensorProof | InclusionProof | ConsistencyProof
+
+
+def load_proof(doc: Any) -> AnyProof:
     """Parse any proof document ailedger writes; ``FormatError`` if it is none of them."""
     if not isinstance(doc, Mapping):
         raise FormatError("a proof document must be a JSON object")
@@ -228,6 +250,8 @@ def load_proof(
         return MembershipProof.from_dict(doc)
     if kind == NON_MEMBERSHIP_PROOF_TYPE:
         return NonMembershipProof.from_dict(doc)
+    if kind == TENSOR_PROOF_TYPE:
+        return TensorProof.from_dict(doc)
     if kind == merkle.INCLUSION_PROOF_TYPE:
         return _inclusion(doc)
     if kind == merkle.CONSISTENCY_PROOF_TYPE:
@@ -237,13 +261,25 @@ def load_proof(
 
 
 def verify_proof(
-    proof: MembershipProof | NonMembershipProof | InclusionProof | ConsistencyProof,
+    proof: AnyProof,
     *,
     expected_root: bytes | None = None,
     record: bytes | None = None,
+    model: str | os.PathLike[str] | None = None,
+    expected_subject: bytes | None = None,
 ) -> ProofCheck:
-    """Verify any proof; ``expected_root`` pins the (new) root, ``record`` is a record file's
-    bytes (for a plain inclusion proof: the raw entry). Raises ``ProofInvalid``."""
+    """Verify any proof; ``expected_root`` pins the (new or tensor) root, ``record`` is a
+    record file's bytes (for a plain inclusion proof: the raw entry; for a tensor proof: the
+    tensor's raw bytes). Tensor proofs only: ``model`` is a model on disk to re-hash the
+    tensor from, ``expected_subject`` pins the model's subject digest. Raises ``ProofInvalid``."""
+    if (model is not None or expected_subject is not None) and not isinstance(proof, TensorProof):
+        raise InvalidInput("a model path or subject digest applies to tensor proofs only")
+    if isinstance(proof, TensorProof):
+        checked = proof.verify(
+            expected_root, expected_subject=expected_subject, tensor_data=record, model_path=model
+        )
+        inc = proof.inclusion
+        return ProofCheck("model-tensor", inc.root, inc.tree_size, checked)
     if isinstance(proof, MembershipProof | NonMembershipProof):
         return proof.verify(expected_root, record)
     if isinstance(proof, InclusionProof):
@@ -314,64 +350,6 @@ def _record_from_doc(ds: DatasetRef, value: Any) -> tuple[bytes | None, str | No
     if value is None:
         return None, None
     return _str(_mapping(value, "record"), "text").encode("utf-8"), None
-
-
-def _inclusion(value: Any) -> InclusionProof:
-    d = _mapping(value, "inclusion")
-    _strict_hex_fields(d, ("leaf_hash", "root"), "hashes")
-    return InclusionProof.from_dict(d)
-
-
-def _strict_hex_fields(d: Mapping[str, Any], keys: tuple[str, ...], list_key: str) -> None:
-    # Lower-case hex only, no 0x: one spelling per value, so any changed byte is a change.
-    values = [d.get(k) for k in keys]
-    hashes = d.get(list_key)
-    values += hashes if isinstance(hashes, list) else []
-    for v in values:
-        if isinstance(v, str) and v != v.lower().removeprefix("0x"):
-            raise FormatError("proof hashes must be lower-case hex without 0x")
-
-
-def _only_keys(doc: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(doc) - allowed)
-    if unknown:
-        raise FormatError(f"proof has unknown field(s): {', '.join(map(repr, unknown))}")
-
-
-def _check_type(doc: Mapping[str, Any], expected: str) -> None:
-    if doc.get("type") != expected:
-        raise FormatError(f"not a proof of type {expected} (type={doc.get('type')!r})")
-
-
-def _mapping(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise FormatError(f"proof field {what!r} must be an object")
-    return value
-
-
-def _str(d: Mapping[str, Any], key: str) -> str:
-    value = d.get(key)
-    if not isinstance(value, str):
-        raise FormatError(f"proof field {key!r} must be a string")
-    return value
-
-
-def _uint(d: Mapping[str, Any], key: str) -> int:
-    value = d.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise FormatError(f"proof field {key!r} must be a non-negative integer")
-    return value
-
-
-def _hex(d: Mapping[str, Any], key: str, size: int) -> bytes:
-    value = _str(d, key)
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise FormatError(f"proof field {key!r} is not hex") from None
-    if len(raw) != size or raw.hex() != value:
-        raise FormatError(f"proof field {key!r} must be {size} bytes of lower-case hex")
-    return raw
 
 
 def _opt_hex(d: Mapping[str, Any], key: str) -> bytes | None:

@@ -1,5 +1,8 @@
 """``ailedger fingerprint dataset``, ``ailedger prove`` and ``ailedger verify proof``.
 
+``prove --tensor NAME`` proves a tensor of a model instead (see ``_tensor_proof``);
+``verify proof`` checks every proof document ailedger writes.
+
 Salting by default: without ``--salt-secret`` or ``--unsalted`` the dataset is salted with the
 secret in ``<dataset>.ailedger-secret`` beside it, created (mode 0600) on first use and reused
 afterwards; its path is printed, the secret never is. ``prove`` never creates a secret.
@@ -19,8 +22,9 @@ from ailedger._leaves import UNSALTED, create_secret_file, read_secret_file
 from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit, err_console
 from ailedger.cli._fingerprint import fingerprint_app
+from ailedger.cli._tensor_proof import write_tensor_proof
 from ailedger.errors import FormatError, InvalidInput, NotFound, ProofInvalid
-from ailedger.proofs import MembershipProof, load_proof, verify_proof
+from ailedger.proofs import MembershipProof, TensorProof, load_proof, verify_proof
 
 __all__ = ["fingerprint_dataset_command", "prove_command", "verify_proof_command"]
 
@@ -127,7 +131,13 @@ def _human(doc: dict[str, Any]) -> None:
 
 @app.command("prove")
 def prove_command(
-    path: PathArg,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A dataset (CSV, JSONL or Parquet file, or a directory); with --tensor, a model "
+            "(a directory or a .safetensors file)."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the proof (JSON).")],
     index: Annotated[
         int | None, typer.Option("--index", help="Record number, 0-based, in input order.")
@@ -153,11 +163,43 @@ def prove_command(
         bool,
         typer.Option("--omit-record", help="Leave the record out of the proof (privacy)."),
     ] = False,
+    tensor: Annotated[
+        str | None,
+        typer.Option("--tensor", help="Model: prove this tensor of a safetensors file (by name)."),
+    ] = None,
+    tensor_file: Annotated[
+        str | None,
+        typer.Option("--file", help="Model: the safetensors file (relative path) of --tensor."),
+    ] = None,
+    algorithm: Annotated[
+        str | None,
+        typer.Option("--algorithm", "-a", help="Model: sha256 (default) or blake3 digests."),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Model: read every file (no stat cache).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Prove that a record is in a fingerprinted dataset (or, in sorted order, that it is not)."""
+    """Prove that a record is in a fingerprinted dataset (or, in sorted order, that it is not),
+    or with --tensor that a tensor belongs to a model (a directory or a .safetensors file)."""
+    if tensor is not None:
+        dataset_opts = (index, record, salt_secret, format, sort_leaves, canonical_json, index_file)
+        if any(o is not None for o in dataset_opts) or unsalted or omit_record:
+            raise InvalidInput("--tensor proves a model tensor: drop the dataset options")
+        summary = write_tensor_proof(
+            path,
+            out,
+            tensor,
+            file=tensor_file,
+            algorithm=algorithm or "sha256",
+            use_cache=not no_cache,
+        )
+        emit(summary, as_json, lambda: console.print(f"wrote tensor proof to {out}"))
+        return
+    if tensor_file is not None or algorithm is not None or no_cache:
+        raise InvalidInput("--file, --algorithm and --no-cache apply to --tensor proofs only")
     if (index is None) == (record is None):
-        raise InvalidInput("give exactly one of --index I or --record FILE")
+        raise InvalidInput("give exactly one of --index I or --record FILE (or --tensor NAME)")
     if not path.exists():
         raise NotFound(f"dataset not found: {path}")
     if salt_secret is None and not unsalted:
@@ -190,6 +232,18 @@ def prove_command(
     emit(doc, as_json, lambda: console.print(f"wrote {doc['kind']} proof to {out}"))
 
 
+def _hex32_option(value: str | None, name: str) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        raw = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raise InvalidInput(f"{name} is not hex: {value!r}") from None
+    if len(raw) != 32:
+        raise InvalidInput(f"{name} is {len(raw)} bytes, expected 32")
+    return raw
+
+
 @verify_app.command("proof")
 def verify_proof_command(
     proof_file: Annotated[Path, typer.Argument(help="A proof document (JSON).")],
@@ -197,31 +251,50 @@ def verify_proof_command(
         str | None, typer.Option("--root", help="Expected root (hex); fail if it differs.")
     ] = None,
     record: Annotated[
-        Path | None, typer.Option("--record", help="Check that the proof is about this record.")
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Check that the proof is about this record (tensor proof: the raw tensor bytes).",
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Tensor proof: re-hash the tensor from this model on disk."),
+    ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option("--subject", help="Tensor proof: expected model subject digest (hex)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verify a dataset membership/non-membership proof or a Merkle inclusion/consistency
-    proof. Exit 0 when valid, 1 with the reason otherwise."""
-    try:
-        expected = None if root is None else bytes.fromhex(root.removeprefix("0x"))
-    except ValueError:
-        raise InvalidInput(f"--root is not hex: {root!r}") from None
-    if expected is not None and len(expected) != 32:
-        raise InvalidInput(f"--root is {len(expected)} bytes, expected 32")
+    """Verify a dataset membership/non-membership proof, a model tensor proof or a Merkle
+    inclusion/consistency proof. Exit 0 when valid, 1 with the reason otherwise."""
+    expected = _hex32_option(root, "--root")
+    expected_subject = _hex32_option(subject, "--subject")
     raw = proof_file.read_bytes()
     record_bytes = None if record is None else record.read_bytes()
     try:
         proof = load_proof(json.loads(raw))
     except (ValueError, FormatError) as exc:
         raise ProofInvalid(f"malformed proof {proof_file}: {exc}") from None
-    check = verify_proof(proof, expected_root=expected, record=record_bytes)
+    check = verify_proof(
+        proof,
+        expected_root=expected,
+        record=record_bytes,
+        model=model,
+        expected_subject=expected_subject,
+    )
     doc = check.to_dict()
+    unchecked = " (record not checked)"
+    if isinstance(proof, TensorProof):
+        doc["tensor"] = proof.tensor.name
+        doc["subject_digest"] = proof.model.subject_digest.hex()
+        unchecked = " (tensor bytes not checked: pass --model PATH)"
     emit(
         doc,
         as_json,
         lambda: console.print(
             f"[green]valid[/green] {check.kind} proof: root {check.root.hex()}, size {check.size}"
-            + ("" if check.record_checked else " (record not checked)")
+            + ("" if check.record_checked else unchecked)
         ),
     )
