@@ -17,7 +17,7 @@ from rich.table import Table
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit, err_console, state
 from ailedger.errors import InvalidInput, NotFound
-from ailedger.keys import KeyInfo, Keystore, KeyType, detect_import_kind
+from ailedger.keys import KeyInfo, Keystore, KeyType, Secp256k1Signer, Signer, detect_import_kind
 from ailedger.workspace import Workspace
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "open_keystore",
     "open_workspace",
     "read_password",
+    "unlock_secp256k1",
+    "unlock_signer",
 ]
 
 #: Environment variable holding the key password (read only by the CLI).
@@ -83,6 +85,27 @@ def read_password(password_file: Path | None, *, confirm: bool, prompt: str) -> 
     if not password:
         raise InvalidInput("the password is empty")
     return password
+
+
+def unlock_signer(store: Keystore, name: str, password_file: Path | None) -> Signer:
+    """Key ``name``, decrypted with the password from the usual sources when it is encrypted."""
+    password = None
+    if store.info(name).encrypted:
+        password = read_password(password_file, confirm=False, prompt=f"Password for {name}")
+    return store.signer(name, password)
+
+
+def unlock_secp256k1(
+    store: Keystore, name: str, password_file: Path | None, *, purpose: str
+) -> Secp256k1Signer:
+    """Like :func:`unlock_signer`, for the roles that need an Ethereum account (log key,
+    witness, chain sender); ``purpose`` names the role in the error."""
+    signer = unlock_signer(store, name, password_file)
+    if not isinstance(signer, Secp256k1Signer):
+        raise InvalidInput(
+            f"key {name!r} is {store.info(name).keytype}; {purpose} keys must be secp256k1"
+        )
+    return signer
 
 
 def _warn_plaintext(name: str) -> None:

@@ -13,14 +13,19 @@ from rich.markup import escape
 from ailedger.checkpoint import Secp256k1NoteKey
 from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import PasswordFileOpt, open_keystore, open_workspace, read_password
+from ailedger.cli._keys import (
+    PasswordFileOpt,
+    open_keystore,
+    open_workspace,
+    unlock_secp256k1,
+    unlock_signer,
+)
 from ailedger.dsse import Envelope
 from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound
 from ailedger.keys import (
     Keystore,
     PublicKey,
     Secp256k1PublicKey,
-    Secp256k1Signer,
     Signer,
     load_public_key,
 )
@@ -159,11 +164,7 @@ def attest_cmd(
     if receipt is not None and (no_log or log_key is None):
         raise InvalidInput("--receipt needs the log: give --log-key NAME (and not --no-log)")
     store = open_keystore()
-    info = store.info(key)
-    password = None
-    if info.encrypted:
-        password = read_password(password_file, confirm=False, prompt=f"Password for {key}")
-    signer = store.signer(key, password)
+    signer = unlock_signer(store, key, password_file)
     envelope = build_envelope(kind, subject or [], predicate, set_ or [], signer)
     text = envelope.to_json(indent=2)
     if out is not None:
@@ -204,13 +205,7 @@ def _append_to_log(
     with open_workspace_log(ws, check_signature=known_keys_check(known)) as log:
         if receipt is None or log_key is None:
             return log.append(envelope.to_json())
-        info = store.info(log_key)
-        password = None
-        if info.encrypted:
-            password = read_password(password_file, confirm=False, prompt=f"Password for {log_key}")
-        signer = store.signer(log_key, password)
-        if not isinstance(signer, Secp256k1Signer):
-            raise InvalidInput(f"key {log_key!r} is {info.keytype}; the log key is secp256k1")
+        signer = unlock_secp256k1(store, log_key, password_file, purpose="log")
         result = log.append_with_receipt(
             envelope.to_json(), Secp256k1NoteKey.from_signer(log.origin, signer)
         )
