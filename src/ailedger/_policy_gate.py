@@ -144,13 +144,12 @@ class _Evaluation:
 
 
 def _evaluation_view(ev: Evidence, pred: EvaluationPredicate) -> _Evaluation:
-    # Reads fields a later evaluation predicate may add (name, metrics, exit_code); with
-    # today's predicate the evaluation's name is its metric.
-    name = getattr(pred, "name", None) or pred.metric
-    metrics = {str(k): float(v) for k, v in (getattr(pred, "metrics", None) or {}).items()}
-    metrics.setdefault(pred.metric, pred.value)
-    exit_code = getattr(pred, "exit_code", None)
-    return _Evaluation(ev, name, metrics, bool(pred.passed), exit_code)
+    # An evaluation is named by ``name``; older documents have only a metric, which names it.
+    name = pred.name or pred.metric or "evaluation"
+    metrics = {str(k): float(v) for k, v in (pred.metrics or {}).items()}
+    if pred.metric is not None and pred.value is not None:
+        metrics.setdefault(pred.metric, pred.value)
+    return _Evaluation(ev, name, metrics, bool(pred.passed), pred.exit_code)
 
 
 def _when(ev: Evidence) -> str:

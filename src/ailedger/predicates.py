@@ -20,7 +20,8 @@ and ``resources`` as in ``https://model_signing/signature/v1.0``), so the statem
 digest is the one model-signing computes: sha256 over the raw resource digests in order. It
 adds the hashing identifier (``sha256``, ``sha256-sharded-N``, ...), that subject digest
 (checked against the resources and the statement's subjects), the per-tensor Merkle root of
-``ailedger.model`` when there is one, and training metadata.
+``ailedger.model`` when there is one, training metadata, and the ``location`` it was
+fingerprinted at (the registry re-hashes it there when a policy asks).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from ailedger.errors import InvalidInput
 
@@ -53,6 +55,7 @@ __all__ = [
     "ApprovalPredicate",
     "DatasetPredicate",
     "DeploymentPredicate",
+    "EvaluationCheck",
     "EvaluationPredicate",
     "InferencePredicate",
     "ModelPredicate",
@@ -190,6 +193,7 @@ class ModelPredicate(Predicate):
     subject_digest: Hex256 | None = None
     tensor_root: Hex256 | None = None
     training: TrainingMetadata | None = None
+    location: Uri | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelPredicate:
@@ -250,17 +254,57 @@ _COMPARATORS = {
 }
 
 
+class EvaluationCheck(BaseModel):
+    """One threshold of an evaluation and the value measured (None: not reported)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: Text
+    comparator: Literal[">=", ">", "<=", "<", "=="]
+    threshold: FiniteFloat
+    value: FiniteFloat | None = None
+    passed: bool | None = None
+
+    @model_validator(mode="after")
+    def _passed_matches(self) -> EvaluationCheck:
+        actual = self.value is not None and bool(
+            _COMPARATORS[self.comparator](self.value, self.threshold)
+        )
+        if self.passed is None:
+            object.__setattr__(self, "passed", actual)
+        elif self.passed != actual:
+            raise ValueError(
+                f"passed: {self.metric} = {self.value} {self.comparator} {self.threshold} "
+                f"is {actual}, but passed={self.passed}"
+            )
+        return self
+
+
 class EvaluationPredicate(Predicate):
-    """A metric and the threshold it was held to. ``passed`` is computed when omitted."""
+    """An evaluation's outcome. ``passed`` is computed when omitted and checked when given.
+
+    Two shapes validate. The original one names a single ``metric``, its ``value``, the
+    ``comparator`` and ``threshold``. A named run (``name``) adds every reported ``metrics``,
+    one ``checks`` entry per threshold, the command's ``exit_code`` and ``duration_seconds``;
+    then ``passed`` holds exactly when every check passed and ``exit_code`` is None or 0, so
+    a failed, timed-out or never-started run is recorded as a failure (``exit_code`` None
+    with no measured values), and a named run that reported no metrics and has no checks
+    has not passed. The single-metric fields, when present, must all be present.
+    """
 
     NAME: ClassVar[str] = "evaluation"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "evaluation/v1"
 
-    metric: Text
-    value: FiniteFloat
-    comparator: Literal[">=", ">", "<=", "<", "=="]
-    threshold: FiniteFloat
+    name: Text | None = None
+    metric: Text | None = None
+    value: FiniteFloat | None = None
+    comparator: Literal[">=", ">", "<=", "<", "=="] | None = None
+    threshold: FiniteFloat | None = None
     passed: bool | None = None
+    metrics: dict[Text, FiniteFloat] | None = None
+    checks: list[EvaluationCheck] | None = None
+    exit_code: int | None = None
+    duration_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     dataset_root: Hex256 | None = None
     sample_size: NonNegativeInt | None = None
     tool: Text | None = None
@@ -268,28 +312,48 @@ class EvaluationPredicate(Predicate):
 
     @model_validator(mode="after")
     def _passed_matches(self) -> EvaluationPredicate:
-        actual = bool(_COMPARATORS[self.comparator](self.value, self.threshold))
+        single = (self.metric, self.value, self.comparator, self.threshold)
+        if any(f is not None for f in single) and any(f is None for f in single):
+            raise ValueError("metric, value, comparator and threshold go together")
+        if self.metric is None and self.name is None:
+            raise ValueError("name: an evaluation needs a name or a metric")
+        results: list[bool] = []
+        if self.comparator is not None and self.value is not None and self.threshold is not None:
+            results.append(bool(_COMPARATORS[self.comparator](self.value, self.threshold)))
+        results.extend(bool(c.passed) for c in self.checks or ())
+        actual = all(results) and self.exit_code in (None, 0)
+        if self.name is not None and not results and not self.metrics:
+            actual = False  # a named run that measured nothing has shown nothing
         if self.passed is None:
             object.__setattr__(self, "passed", actual)
         elif self.passed != actual:
+            why = f"exit_code {self.exit_code}, " if self.exit_code not in (None, 0) else ""
             raise ValueError(
-                f"passed: {self.value} {self.comparator} {self.threshold} is {actual}, "
-                f"but passed={self.passed}"
+                f"passed: {why}{sum(results)} of {len(results)} checks pass, so passed is "
+                f"{actual}, but passed={self.passed}"
             )
         return self
 
 
 class ApprovalPredicate(Predicate):
+    """A decision by a holder of ``role``; ``comment`` is optional, ``comment_hash`` lets a
+    statement commit to a comment kept elsewhere."""
+
     NAME: ClassVar[str] = "approval"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "approval/v1"
 
     role: Text
     decision: Literal["approve", "reject"]
     comment_hash: Digest | None = None
+    comment: Text | None = None
     time: AwareDatetime | None = None
 
 
 class DeploymentPredicate(Predicate):
+    """A deploy, rollback or deprecation. The registry names versions ``NAME@VERSION``; a
+    rollback's ``version`` is the one serving after it; a deprecation applies to every
+    environment (``environment`` is ``*``) and gives a ``reason``."""
+
     NAME: ClassVar[str] = "deployment"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "deployment/v1"
 
@@ -297,19 +361,54 @@ class DeploymentPredicate(Predicate):
     action: Literal["deploy", "rollback", "deprecate"]
     version: Text | None = None
     previous_version: Text | None = None
+    reason: Text | None = None
     time: AwareDatetime
 
 
 class InferencePredicate(Predicate):
-    """Which model turned which input into which output, and when (for disputes)."""
+    """Which model turned which input into which output, and when (for disputes).
+
+    One record names ``input_digest`` and ``output_digest``. A batch instead names the RFC 9162
+    Merkle ``batch_root`` of ``batch_size`` records: leaf ``i`` is the RFC 8785 JSON of
+    ``{"input": DIGEST, "output": DIGEST}`` of record ``i`` (``leaf_encoding``), so each
+    record is provable alone with an inclusion proof against the signed root.
+    """
 
     NAME: ClassVar[str] = "inference"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "inference/v1"
 
-    input_digest: Digest
+    input_digest: Digest | None = None
     model_digest: Digest
-    output_digest: Digest
+    output_digest: Digest | None = None
+    batch_root: Hex256 | None = None
+    batch_size: Annotated[int, Field(ge=1)] | None = None
+    leaf_encoding: Literal["jcs-input-output"] | None = None
     time: AwareDatetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_fields(cls, data: Any) -> Any:
+        # Without batch fields this is the original one-record form: both digests required.
+        if isinstance(data, dict) and data.get("batch_root") is None:
+            missing = [f for f in ("input_digest", "output_digest") if data.get(f) is None]
+            if missing and data.get("batch_size") is None:
+                errors = [InitErrorDetails(type="missing", loc=(f,), input=data) for f in missing]
+                raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
+
+    @model_validator(mode="after")
+    def _one_or_batch(self) -> InferencePredicate:
+        single = self.input_digest is not None and self.output_digest is not None
+        batch = self.batch_root is not None and self.batch_size is not None
+        partial = (self.input_digest, self.output_digest, self.batch_root, self.batch_size)
+        if single == batch or sum(f is not None for f in partial) != 2:
+            raise ValueError(
+                "give input_digest and output_digest (one record) or batch_root and "
+                "batch_size (a batch), not both"
+            )
+        if batch and self.leaf_encoding is None:
+            object.__setattr__(self, "leaf_encoding", "jcs-input-output")
+        return self
 
 
 #: Every predicate class by its short name (the CLI's ``attest TYPE``).

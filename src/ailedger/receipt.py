@@ -13,9 +13,12 @@ A receipt is a JSON document::
 ``proof`` is a verbatim c2sp.org/tlog-proof@v1 text (index, inclusion proof hashes leaf sibling
 first, blank line, the checkpoint with its signatures and witness cosignatures), so it can also
 be saved as a ``.tlog-proof`` file. The entry hashed into the tree is the RFC 8785 form of
-``envelope`` (``leaf = SHA-256(0x00 || JCS(envelope))``). ``anchor`` is reserved for the
-chain anchor of the checkpoint (chain id, contract, transaction, block), added by the chain
-layer; verification here ignores it.
+``envelope`` (``leaf = SHA-256(0x00 || JCS(envelope))``). ``anchor`` is the chain anchor
+covering the checkpoint, or null: ``{"chain_id", "contract", "log_id", "index", "size",
+"root", "transaction", "block", "consistency_checked"}`` plus, when the anchored tree is
+larger than the checkpoint, ``"consistency"``: the RFC 9162 proof (hex hashes) from the
+checkpoint to it. It is written by :func:`ailedger.anchor.receipt_with_anchor`; verification
+here ignores it, :func:`ailedger.anchor.verify_receipt_anchor` checks it on a chain.
 
 :func:`verify_receipt` checks, offline: the envelope's signatures, the inclusion proof against
 the checkpoint's root, the checkpoint's signature by the log key (a trusted key passed in, or

@@ -158,17 +158,20 @@ class Backend:
         self.tmp_path = tmp_path
         self.anvil = anvil
         self.opened: list[Chain] = []
+        #: Where contract artifacts come from: the test fixtures (Probe), or None for the
+        #: ones shipped in the package (Membership, LogAnchors, ModelRegistry).
+        self.artifacts_dir: Path | None = ARTIFACTS
 
     def open(self) -> Chain:
         if self.kind == "embedded":
-            chain = open_embedded(self.tmp_path / "chain", artifacts_dir=ARTIFACTS)
+            chain = open_embedded(self.tmp_path / "chain", artifacts_dir=self.artifacts_dir)
         else:
             assert self.anvil is not None
             chain = connect_rpc(
                 self.anvil.url,
                 chain_id=ANVIL_CHAIN_ID,
                 index_path=self.tmp_path / "events.sqlite",
-                artifacts_dir=ARTIFACTS,
+                artifacts_dir=self.artifacts_dir,
                 retries=1,
                 backoff=0.05,
             )

@@ -1,14 +1,16 @@
 """Fixtures for the contract tests; the helpers live in ``contract_helpers``.
 
-The tests use nothing but a plain ``Web3`` object (``w3`` fixture): today web3.py's in-memory
-``EthereumTesterProvider`` (py-evm); the same tests run on any node that has ``evm_snapshot``
-and ``evm_revert`` (anvil). Each test gets fresh contracts: one deployment per session, behind
-a snapshot that is reverted after the test.
+The tests use nothing but a plain ``Web3`` object (``w3`` fixture), parametrized over
+web3.py's in-memory ``EthereumTesterProvider`` (py-evm) and a real anvil started for the
+session (any node with ``evm_snapshot`` and ``evm_revert`` would do). Each test gets fresh
+contracts: one deployment per session, behind a snapshot that is reverted after the test.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from contract_helpers import (
@@ -20,8 +22,11 @@ from contract_helpers import (
     deploy_all,
     populate,
 )
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.providers.eth_tester import EthereumTesterProvider
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the anvil fixture's home
+from chain.conftest import ANVIL_LAUNCHER, Anvil, free_port
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +34,23 @@ def compiled() -> dict[str, Compiled]:
     return compile_contracts()
 
 
-@pytest.fixture(scope="session")
-def w3() -> Web3:
-    return Web3(EthereumTesterProvider())
+@pytest.fixture(scope="session", params=["pyevm", pytest.param("anvil", marks=pytest.mark.chain)])
+def w3(request: pytest.FixtureRequest) -> Iterator[Web3]:
+    """The chain every contract test runs on: in-memory py-evm, and a real anvil.
+
+    Tests that need a chain id of their own or a fork (``two_chains`` and the fork test in
+    ``test_security.py``) build py-evm chains themselves and run there only.
+    """
+    if request.param == "pyevm":
+        yield Web3(EthereumTesterProvider())
+        return
+    if not ANVIL_LAUNCHER.exists():
+        pytest.skip("node_modules/.bin/anvil is missing: run `npm ci` in the repository root")
+    node = Anvil(free_port()).start()
+    try:
+        yield Web3(HTTPProvider(node.url))
+    finally:
+        node.stop()
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,11 @@ def _high_s(sig: bytes) -> bytes:
 # --- replay ---------------------------------------------------------------------------------
 
 
+# py-evm only: the next three tests build their own py-evm chains (a chosen chain id, a fork
+# that changes block.chainid mid-chain), which a stock anvil cannot do; they take no `w3`, so
+# the backend parametrization (conftest.py) does not apply to them.
+
+
 @pytest.fixture
 def two_chains() -> tuple[Chain, Chain]:
     """Two fresh chains, identical but for the chain id; same deployer, so same addresses.

@@ -12,6 +12,14 @@
 
     chain = connect_rpc("http://127.0.0.1:8545", chain_id=31337)
 
+    deployment = deploy_contracts(chain, admin)          # Membership, LogAnchors, ModelRegistry
+    anchors = LogAnchors(chain, deployment.open(chain, "LogAnchors"))
+    members = Membership(chain, deployment.open(chain, "Membership"))
+    registry = ModelRegistry(chain, deployment.open(chain, "ModelRegistry"))
+
+The typed clients live in ``ailedger.chain.anchors``, ``.membership`` and ``.registry``;
+``ailedger.chain.deployments`` deploys the three contracts and remembers where they are.
+
 Errors are ``ailedger.errors`` classes: ``NodeUnavailable`` (node down),
 ``ContractReverted`` (a ``TransactionReverted`` naming the decoded custom error) and
 ``ChainError``.
@@ -24,6 +32,7 @@ from ailedger.chain._connect import connect_rpc, open_embedded
 from ailedger.chain._embedded import DEV_FAUCET_ADDRESS, DEV_FAUCET_KEY, EMBEDDED_CHAIN_ID
 from ailedger.chain._events import EventRecord
 from ailedger.chain._revert import ContractReverted, decode_revert
+from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.client import (
     ANVIL_CHAIN_ID,
     AccountSource,
@@ -32,6 +41,9 @@ from ailedger.chain.client import (
     Receipt,
     Signer,
 )
+from ailedger.chain.deployments import Deployment, DeploymentBook, deploy_contracts
+from ailedger.chain.membership import Membership
+from ailedger.chain.registry import ModelRegistry
 
 __all__ = [
     "ANVIL_CHAIN_ID",
@@ -44,11 +56,17 @@ __all__ = [
     "Chain",
     "ContractReverted",
     "DeployedContract",
+    "Deployment",
+    "DeploymentBook",
     "EventRecord",
+    "LogAnchors",
+    "Membership",
+    "ModelRegistry",
     "Receipt",
     "Signer",
     "connect_rpc",
     "decode_revert",
+    "deploy_contracts",
     "load_artifact",
     "open_embedded",
 ]

@@ -50,6 +50,8 @@ class DeployedContract:
     artifact: Artifact
     block_number: int
     contract: Contract
+    #: The transaction that created it (set by ``Chain.deploy``; unknown for ``Chain.at``).
+    tx_hash: str | None = None
 
     @property
     def abi(self) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ revert before anything is sent), and every error is one of ``ailedger.errors``:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -158,12 +159,15 @@ class Chain:
         return artifact if isinstance(artifact, Artifact) else self.artifacts.get(artifact)
 
     def at(
-        self, artifact: str | Artifact, address: str, *, from_block: int = 0
+        self, artifact: str | Artifact, address: str, *, from_block: int = 0, track: bool = True
     ) -> DeployedContract:
-        """The contract described by ``artifact`` at ``address``; its events get indexed."""
+        """The contract described by ``artifact`` at ``address``; its events get indexed
+        from ``from_block`` on, unless ``track`` is false (for calls only: no log scan)."""
         art = self._artifact(artifact)
         addr = to_checksum_address(address)
         contract = self.w3.eth.contract(address=addr, abi=art.abi)
+        if not track:
+            return DeployedContract(art.name, addr, art, from_block, contract)
         self._rpc(
             lambda: self._index.track(self.w3, self.chain_id, addr, art.name, art.abi, from_block),
             "eth_getLogs",
@@ -185,7 +189,8 @@ class Chain:
         receipt = self._send({"data": data, "value": value}, signer, f"deploy {art.name}", art.abi)
         if receipt.contract_address is None:
             raise ChainError(f"deploying {art.name} created no contract ({receipt.tx_hash})")
-        return self.at(art, receipt.contract_address, from_block=receipt.block_number)
+        deployed = self.at(art, receipt.contract_address, from_block=receipt.block_number)
+        return dataclasses.replace(deployed, tx_hash=receipt.tx_hash)
 
     def _encode(self, contract: DeployedContract, fn: str, args: tuple[Any, ...]) -> str:
         try:

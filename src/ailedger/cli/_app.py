@@ -61,14 +61,20 @@ def _root(
 def _register() -> None:
     # Each module adds its commands to ``app`` / ``verify_app`` when imported.
     from ailedger.cli import (  # noqa: F401
+        _chain,
         _dataset,
         _demo,
+        _deploy,
+        _eval,
         _fingerprint,
         _keys,
         _log,
         _model,
         _model_sign,
+        _register,
         _statements,
+        _trace,
+        _workflow,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from ailedger.anchor import ANCHORS_FILE, AnchorBook, receipt_with_anchor
 from ailedger.checkpoint import (
     AnyNoteKey,
     Checkpoint,
@@ -256,12 +257,16 @@ def receipt_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Write the receipt here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a receipt for an entry against the latest checkpoint."""
+    """Write a receipt for an entry against the latest checkpoint.
+
+    When an anchor of the log covers the entry (see `ailedger anchor`), the receipt
+    carries it (and, if needed, is made against the anchored checkpoint instead)."""
+    book = AnchorBook(open_workspace().path / ANCHORS_FILE)
     with _open_log() as log:
         key = log.log_key()
         if key is None:
             raise NotFound("the log has no checkpoint", hint="run `ailedger log checkpoint`")
-        receipt = log.receipt(index, key)
+        receipt = receipt_with_anchor(log, index, key, book)
     if out is not None:
         receipt.write(out)
         emit({"receipt": str(out), "index": index}, as_json, lambda: console.print(f"wrote {out}"))
@@ -285,9 +290,28 @@ def verify_receipt_cmd(
     witness_threshold: Annotated[
         int, typer.Option("--witness-threshold", help="Cosignatures required.")
     ] = 0,
+    rpc: Annotated[
+        str | None,
+        typer.Option(
+            "--rpc",
+            help="Also check on this node (URL, or 'workspace') that an anchor covers the "
+            "receipt's checkpoint.",
+        ),
+    ] = None,
+    anchors_contract: Annotated[
+        str | None,
+        typer.Option(
+            "--anchors-contract",
+            help="LogAnchors address to check (default: the receipt's anchor's contract).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a receipt offline: envelope signature, inclusion, checkpoint signature, artifact."""
+    """Check a receipt offline: envelope signature, inclusion, checkpoint signature, artifact.
+
+    With --rpc, also check on that chain that ailedger's LogAnchors contract holds an anchor
+    of the log, registered with the receipt's log key, equal to the receipt's checkpoint or
+    extending it by the consistency proof the receipt carries."""
     try:
         data = receipt.read_bytes()
     except FileNotFoundError:
@@ -301,6 +325,13 @@ def verify_receipt_cmd(
         witness_threshold=witness_threshold,
         artifact_sha256=sha256_file(artifact) if artifact is not None else None,
     )
+    doc = result.to_dict()
+    on_chain = None
+    if rpc is not None:
+        from ailedger.cli._chain import verify_receipt_on_chain
+
+        on_chain = verify_receipt_on_chain(r, rpc, anchors_contract)
+        doc["anchor_verified"] = on_chain.to_dict()
 
     def human() -> None:
         trust = (
@@ -314,5 +345,12 @@ def verify_receipt_cmd(
             console.print(f"  witnesses: {', '.join(result.witnesses)}")
         if result.artifact_sha256:
             console.print(f"  artifact sha256 {result.artifact_sha256} is a subject")
+        if on_chain is not None:
+            a = on_chain.anchor
+            how = "via the carried consistency proof" if on_chain.via_consistency_proof else ""
+            console.print(
+                f"  anchored: #{a.index} size {a.size} in block {a.block_number} of chain "
+                f"{on_chain.chain_id} ({on_chain.contract}) {how}".rstrip()
+            )
 
-    emit(result.to_dict(), as_json, human)
+    emit(doc, as_json, human)

@@ -1,0 +1,418 @@
+"""``ailedger chain ...`` (deploy, status, grant, revoke, members, cosign) and ``ailedger anchor``.
+
+The chain comes from the workspace's ``[chain]`` config: ``backend = "embedded"`` (state in
+``.ailedger/chain/``) or ``backend = "rpc"`` with ``url`` and ``chain_id``; ``--rpc URL``
+(or ``$AILEDGER_RPC_URL``, read only here) overrides it. Contract addresses are kept per
+chain id in ``.ailedger/deployments.json``, anchors in ``.ailedger/anchors.json``. On the
+development chains (embedded, anvil) a sending key with no ether is funded from the faucet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from ailedger._eip712 import log_id
+from ailedger.anchor import (
+    ANCHORS_FILE,
+    AnchorBook,
+    AnchorVerification,
+    Eip712Cosignature,
+    anchor_checkpoint,
+    cosign_checkpoint,
+    verify_receipt_anchor,
+)
+from ailedger.chain import ANVIL_CHAIN_ID, EMBEDDED_CHAIN_ID, Chain, connect_rpc, open_embedded
+from ailedger.chain.anchors import LogAnchors
+from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
+from ailedger.chain.membership import Membership
+from ailedger.checkpoint import Checkpoint, Secp256k1NoteKey
+from ailedger.cli._app import app
+from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._keys import PasswordFileOpt, open_workspace
+from ailedger.cli._log import _open_log, _signer
+from ailedger.errors import ConflictError, InvalidInput, NotFound, ProofInvalid, WorkspaceError
+from ailedger.receipt import Receipt
+from ailedger.workspace import Workspace
+
+__all__ = ["RPC_ENV", "chain_app", "open_chain", "verify_receipt_on_chain"]
+
+#: Environment variable naming a JSON-RPC node (read only by the CLI).
+RPC_ENV = "AILEDGER_RPC_URL"
+#: ``--rpc workspace`` means: the chain the workspace config names (e.g. the embedded one).
+WORKSPACE_CHAIN = "workspace"
+_DEV_CHAINS = (EMBEDDED_CHAIN_ID, ANVIL_CHAIN_ID)
+_ETHER = 10**18
+
+chain_app = typer.Typer(
+    help="The chain: deploy the contracts, status, organisations and roles, cosign for anchors.",
+    no_args_is_help=True,
+)
+app.add_typer(chain_app, name="chain")
+
+RpcOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rpc",
+        envvar=RPC_ENV,
+        help="JSON-RPC URL of the node (default: the workspace's [chain] config).",
+    ),
+]
+KeyOpt = Annotated[str, typer.Option("--key", help="Name of a secp256k1 key in the workspace.")]
+OrgOpt = Annotated[str, typer.Option("--org", help="Organisation name.")]
+RoleOpt = Annotated[str, typer.Option("--role", help="Role name (admin, qa, auditor, ...).")]
+
+
+def open_chain(ws: Workspace | None, rpc: str | None) -> Chain:
+    """The chain for a command: ``rpc`` if given, else the workspace's configured one."""
+    if rpc is not None and rpc != WORKSPACE_CHAIN:
+        index = None if ws is None else ws.path / "rpc-events.sqlite"
+        return connect_rpc(rpc, index_path=index)
+    if ws is None:
+        raise WorkspaceError("no workspace to take the chain from", hint="pass --rpc URL")
+    cfg = ws.config.section("chain")
+    backend = ws.config.chain_backend
+    if backend == "embedded":
+        return open_embedded(ws.path / "chain")
+    if backend == "rpc":
+        url = cfg.get("url")
+        chain_id = cfg.get("chain_id")
+        if not isinstance(url, str) or not url:
+            raise WorkspaceError(f"{ws.config_path}: [chain] backend 'rpc' needs a url")
+        if chain_id is not None and not isinstance(chain_id, int):
+            raise WorkspaceError(f"{ws.config_path}: [chain] chain_id must be an integer")
+        return connect_rpc(url, chain_id, index_path=ws.path / "rpc-events.sqlite")
+    raise WorkspaceError(
+        f"{ws.config_path}: unknown [chain] backend {backend!r}",
+        hint='use backend = "embedded" or backend = "rpc" with url and chain_id',
+    )
+
+
+def _book(ws: Workspace) -> DeploymentBook:
+    return DeploymentBook(ws.path / DEPLOYMENTS_FILE)
+
+
+def _ensure_funds(chain: Chain, address: str) -> None:
+    """On a development chain, give ``address`` ether from the faucet if it has little."""
+    if chain.chain_id in _DEV_CHAINS and chain.balance(address) < _ETHER // 10:
+        chain.fund(address, 10 * _ETHER)
+
+
+def _anchors(ws: Workspace, chain: Chain) -> LogAnchors:
+    dep = _book(ws).require(chain.chain_id)
+    return LogAnchors(chain, dep.open(chain, "LogAnchors"))
+
+
+def _membership(ws: Workspace, chain: Chain) -> Membership:
+    dep = _book(ws).require(chain.chain_id)
+    return Membership(chain, dep.open(chain, "Membership"))
+
+
+@chain_app.command("deploy")
+def deploy_cmd(
+    key: KeyOpt,
+    rpc: RpcOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Deploy again even if a deployment exists.")
+    ] = False,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy Membership, LogAnchors and ModelRegistry (KEY administers them); record them."""
+    ws = open_workspace()
+    signer = _signer(key, password_file)
+    with open_chain(ws, rpc) as chain:
+        existing = _book(ws).get(chain.chain_id)
+        if existing is not None and not force and chain.code(existing.address("LogAnchors")):
+            raise ConflictError(
+                f"the contracts are already deployed on chain {chain.chain_id}",
+                hint="use them, or pass --force to deploy a new set",
+            )
+        _ensure_funds(chain, signer.address)
+        dep = deploy_contracts(chain, signer)
+        _book(ws).put(dep)
+    doc = dep.to_dict()
+
+    def human() -> None:
+        console.print(f"deployed on chain {dep.chain_id} (admin {dep.deployer}):")
+        for name, rec in sorted(dep.contracts.items()):
+            console.print(f"  {name}: {rec.address} (block {rec.block_number})")
+
+    emit(doc, as_json, human)
+
+
+def _anchor_status(ws: Workspace, chain: Chain) -> dict[str, Any] | None:
+    dep = _book(ws).get(chain.chain_id)
+    if dep is None:
+        return None
+    anchors = LogAnchors(chain, dep.open(chain, "LogAnchors"))
+    lid = log_id(ws.config.origin)
+    info = anchors.log_info(lid)
+    latest = anchors.latest(lid)
+    return {
+        "origin": ws.config.origin,
+        "registered": info is not None,
+        "log": None if info is None else info.to_dict(),
+        "anchors": anchors.count(lid),
+        "latest": None if latest is None else latest.to_dict(),
+    }
+
+
+@chain_app.command("status")
+def status_cmd(rpc: RpcOpt = None, as_json: JsonOpt = False) -> None:
+    """Backend, chain id, head block, contract addresses and the workspace log's anchor."""
+    ws = open_workspace()
+    with open_chain(ws, rpc) as chain:
+        dep = _book(ws).get(chain.chain_id)
+        doc: dict[str, Any] = {
+            "backend": chain.backend,
+            "endpoint": chain.endpoint,
+            "chain_id": chain.chain_id,
+            "block_number": chain.block_number(),
+            "contracts": None if dep is None else dep.to_dict()["contracts"],
+            "log": _anchor_status(ws, chain),
+        }
+
+    def human() -> None:
+        console.print(f"{doc['backend']} chain {doc['chain_id']} at block {doc['block_number']}")
+        if dep is None:
+            console.print("contracts: not deployed (run `ailedger chain deploy`)")
+            return
+        for name, rec in sorted(dep.contracts.items()):
+            console.print(f"  {name}: {rec.address}")
+        log = doc["log"]
+        latest = log["latest"] if log else None
+        if latest:
+            console.print(f"log {escape(log['origin'])}: anchored size {latest['size']}")
+            console.print(f"  root {latest['root']} (anchor #{latest['index']})")
+        else:
+            console.print("log: not anchored yet (run `ailedger anchor`)")
+
+    emit(doc, as_json, human)
+
+
+@chain_app.command("grant")
+def grant_cmd(
+    address: Annotated[str, typer.Argument(help="Account (Ethereum address) to grant to.")],
+    org: OrgOpt,
+    role: RoleOpt,
+    key: KeyOpt,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grant ROLE in ORG to ADDRESS, signed by an admin of ORG (or the global admin).
+
+    An organisation that does not exist yet is created by the global admin (KEY) with
+    ADDRESS as its admin; ADDRESS then also gets ROLE unless ROLE is admin."""
+    ws = open_workspace()
+    signer = _signer(key, password_file)
+    created = False
+    with open_chain(ws, rpc) as chain:
+        members = _membership(ws, chain)
+        _ensure_funds(chain, signer.address)
+        receipts = []
+        if not members.org_exists(org):
+            receipts.append(members.create_org(org, address, signer=signer))
+            created = True
+        if not (created and role == "admin"):
+            receipts.append(members.grant(org, address, role, signer=signer))
+    doc = {
+        "org": org,
+        "account": address,
+        "role": role,
+        "org_created": created,
+        "transactions": [r.tx_hash for r in receipts],
+        "block": receipts[-1].block_number,
+    }
+    note = f" (created organisation {escape(org)})" if created else ""
+    emit(doc, as_json, lambda: console.print(f"granted {role} in {escape(org)} to {address}{note}"))
+
+
+@chain_app.command("revoke")
+def revoke_cmd(
+    address: Annotated[str, typer.Argument(help="Account to revoke from.")],
+    org: OrgOpt,
+    role: RoleOpt,
+    key: KeyOpt,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke ROLE in ORG from ADDRESS (signed by an admin of ORG)."""
+    ws = open_workspace()
+    signer = _signer(key, password_file)
+    with open_chain(ws, rpc) as chain:
+        members = _membership(ws, chain)
+        _ensure_funds(chain, signer.address)
+        receipt = members.revoke(org, address, role, signer=signer)
+    doc = {"org": org, "account": address, "role": role, "transaction": receipt.tx_hash}
+    emit(doc, as_json, lambda: console.print(f"revoked {role} in {escape(org)} from {address}"))
+
+
+@chain_app.command("members")
+def members_cmd(org: OrgOpt, rpc: RpcOpt = None, as_json: JsonOpt = False) -> None:
+    """Who holds which role in ORG now (from the grant and revoke events)."""
+    ws = open_workspace()
+    with open_chain(ws, rpc) as chain:
+        members = _membership(ws, chain)
+        if not members.org_exists(org):
+            raise NotFound(f"no organisation {org!r} on chain {chain.chain_id}")
+        held = members.members(org)
+
+    def human() -> None:
+        for m in held:
+            console.print(f"{m.account} {m.role} (since block {m.since})")
+        console.print(f"{len(held)} role assignments in {escape(org)}")
+
+    emit({"org": org, "members": [m.to_dict() for m in held]}, as_json, human)
+
+
+@chain_app.command("cosign")
+def cosign_cmd(
+    key: KeyOpt,
+    out: Annotated[Path, typer.Option("--out", help="Write the cosignature JSON here.")],
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Witness the log's latest checkpoint for anchoring: an EIP-712 Cosignature by KEY.
+
+    The checkpoint must carry the log key's signature and match the stored tree. Give the
+    file to whoever runs `ailedger anchor --cosignature FILE`."""
+    ws = open_workspace()
+    witness = _signer(key, password_file)
+    with open_chain(ws, rpc) as chain, _open_log() as log:
+        cosignature = cosign_checkpoint(log, _anchors(ws, chain), witness)
+    doc = cosignature.to_dict()
+    out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    emit(
+        doc | {"file": str(out)},
+        as_json,
+        lambda: console.print(f"cosigned size {cosignature.size} as {witness.address}: {out}"),
+    )
+
+
+def _config_witnesses(ws: Workspace) -> tuple[list[str] | None, int | None]:
+    section = ws.config.section("anchor")
+    witnesses = section.get("witnesses")
+    threshold = section.get("threshold")
+    if witnesses is not None and not (
+        isinstance(witnesses, list) and all(isinstance(w, str) for w in witnesses)
+    ):
+        raise WorkspaceError(f"{ws.config_path}: [anchor] witnesses must be a list of addresses")
+    if threshold is not None and (not isinstance(threshold, int) or threshold < 0):
+        raise WorkspaceError(f"{ws.config_path}: [anchor] threshold must be an integer >= 0")
+    return witnesses, threshold
+
+
+@app.command("anchor")
+def anchor_cmd(
+    key: Annotated[str, typer.Option("--key", help="The log key (secp256k1, in the workspace).")],
+    witness_key: Annotated[
+        list[str] | None,
+        typer.Option("--witness-key", help="A local witness key that cosigns (repeatable)."),
+    ] = None,
+    cosignature: Annotated[
+        list[Path] | None,
+        typer.Option("--cosignature", help="A remote witness's `chain cosign` file (repeatable)."),
+    ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            help="Witness address to register on first use (repeatable; default: the "
+            "witnesses of the anchor table in config.toml, else every cosigner).",
+        ),
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option("--threshold", help="Cosignatures required, set on first use (default: all)."),
+    ] = None,
+    with_consistency: Annotated[
+        bool,
+        typer.Option(
+            "--with-consistency",
+            help="Have the contract verify a consistency proof from the previous anchor.",
+        ),
+    ] = False,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Anchor the log's latest checkpoint on the chain (registering the log on first use).
+
+    If the log grew since its latest checkpoint (or has none), KEY signs a new one first."""
+    ws = open_workspace()
+    log_signer = _signer(key, password_file)
+    witness_signers = [_signer(w, password_file) for w in witness_key or []]
+    remote = [Eip712Cosignature.load(p) for p in cosignature or []]
+    cfg_witnesses, cfg_threshold = _config_witnesses(ws)
+    with open_chain(ws, rpc) as chain, _open_log() as log:
+        anchors = _anchors(ws, chain)
+        try:
+            size = Checkpoint.parse(log.latest_checkpoint().text).size
+        except NotFound:
+            size = -1
+        if size != log.size():
+            if log.size() == 0:
+                raise InvalidInput("the log is empty: nothing to anchor")
+            log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, log_signer))
+        _ensure_funds(chain, log_signer.address)
+        result = anchor_checkpoint(
+            log,
+            anchors,
+            log_signer,
+            witness_keys=witness_signers,
+            cosignatures=remote,
+            witnesses=witness if witness else cfg_witnesses,
+            threshold=threshold if threshold is not None else cfg_threshold,
+            with_consistency=with_consistency,
+            book=AnchorBook(ws.path / ANCHORS_FILE),
+        )
+    rec = result.record
+
+    def human() -> None:
+        if result.registered:
+            console.print(f"registered log {escape(rec.origin)} on {rec.contract}")
+        console.print(
+            f"anchored size {rec.size} root {rec.root.hex()} as anchor #{rec.index} "
+            f"in block {rec.block} ({rec.tx_hash})"
+        )
+
+    emit(result.to_dict(), as_json, human)
+
+
+def verify_receipt_on_chain(receipt: Receipt, rpc: str, contract: str | None) -> AnchorVerification:
+    """``verify receipt --rpc``: check the receipt's anchor on the node at ``rpc``.
+
+    ``rpc`` may be ``workspace`` for the workspace's own chain. The contract is the one the
+    receipt's anchor names, else ``contract``, else the workspace's deployment."""
+    ws: Workspace | None = None
+    if rpc == WORKSPACE_CHAIN or (contract is None and receipt.anchor is None):
+        try:
+            ws = open_workspace()
+        except WorkspaceError:
+            raise ProofInvalid(
+                "the receipt carries no anchor and no --anchors-contract was given",
+                hint="pass the LogAnchors address with --anchors-contract",
+            ) from None
+    with open_chain(ws, rpc) as chain:
+        address = contract
+        if address is None and receipt.anchor is not None:
+            address = str(receipt.anchor.get("contract", "")) or None
+        if address is None:
+            assert ws is not None
+            dep = _book(ws).get(chain.chain_id)
+            if dep is None:
+                raise ProofInvalid(
+                    f"the receipt carries no anchor and nothing is deployed on chain "
+                    f"{chain.chain_id}"
+                )
+            address = dep.address("LogAnchors")
+        contract_at = chain.at("LogAnchors", address, track=False)  # calls only: no log scan
+        return verify_receipt_anchor(receipt, LogAnchors(chain, contract_at))

@@ -1,0 +1,196 @@
+"""``ailedger gate``, ``deploy``, ``rollback``, ``deprecate`` and ``infer record``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from ailedger._registry_refs import VersionRef, parse_digest_or_file
+from ailedger.cli._app import app
+from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._keys import open_keystore
+from ailedger.cli._workflow import (
+    KeyOpt,
+    PasswordFileOpt,
+    open_registry,
+    print_recorded,
+    signer_for,
+    workspace_policy,
+)
+from ailedger.errors import FormatError, InvalidInput, NotFound
+from ailedger.policy import GateResult, load_policy
+
+__all__ = ["infer_app", "read_batch"]
+
+infer_app = typer.Typer(help="Record which model produced which output.", no_args_is_help=True)
+app.add_typer(infer_app, name="infer")
+
+EnvOpt = Annotated[str, typer.Option("--env", help="Target environment (e.g. prod).")]
+PathOpt = Annotated[
+    Path | None,
+    typer.Option("--path", help="Re-hash this copy (default: the path recorded at register)."),
+]
+
+
+def _show_gate(result: GateResult) -> None:
+    verdict = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
+    console.print(f"gate {escape(result.model)} -> {escape(result.env)}: {verdict}")
+    for line in result.lines():
+        console.print(f"  {escape(line)}")
+
+
+@app.command("gate")
+def gate_cmd(
+    ref: Annotated[str, typer.Argument(help="The model version NAME@VERSION.")],
+    policy: Annotated[Path, typer.Option("--policy", help="The policy file (TOML).")],
+    env: Annotated[str, typer.Option("--env", help="Target environment.")] = "prod",
+    path: PathOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exit 0 if the version meets the policy for the environment; else list every unmet."""
+    version = VersionRef.parse(ref)
+    rules = load_policy(policy)
+    with open_registry() as registry:
+        result = registry.gate(version, rules, env, path=path)
+    emit(result.to_dict(), as_json, lambda: _show_gate(result))
+    result.raise_for_unmet()
+
+
+@app.command("deploy")
+def deploy_cmd(
+    ref: Annotated[str, typer.Argument(help="The model version NAME@VERSION.")],
+    env: EnvOpt,
+    key: KeyOpt,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Policy file (default: .ailedger/policy.toml)."),
+    ] = None,
+    path: PathOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the gate, then sign and log the deployment."""
+    version = VersionRef.parse(ref)
+    rules = workspace_policy(policy)
+    store = open_keystore()
+    signer = signer_for(store, key, password_file)
+    with open_registry(store) as registry:
+        recorded = registry.deploy(version, env, signer, rules, path=path)
+    emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, f"deployed to {env}"))
+
+
+@app.command("rollback")
+def rollback_cmd(
+    env: EnvOpt,
+    key: KeyOpt,
+    to: Annotated[
+        str | None, typer.Option("--to", help="An earlier version NAME@VERSION of this env.")
+    ] = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Return the environment to the previous version (or to --to)."""
+    target = VersionRef.parse(to) if to is not None else None
+    store = open_keystore()
+    signer = signer_for(store, key, password_file)
+    with open_registry(store) as registry:
+        recorded = registry.rollback(env, signer, to=target)
+    previous = recorded.predicate.get("previous_version")
+    emit(
+        recorded.to_dict(),
+        as_json,
+        lambda: print_recorded(recorded, f"rolled {env} back from {previous} to"),
+    )
+
+
+@app.command("deprecate")
+def deprecate_cmd(
+    ref: Annotated[str, typer.Argument(help="The model version NAME@VERSION.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it must not be deployed.")],
+    key: KeyOpt,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark a version deprecated: it can no longer be deployed or rolled back to."""
+    version = VersionRef.parse(ref)
+    store = open_keystore()
+    signer = signer_for(store, key, password_file)
+    with open_registry(store) as registry:
+        recorded = registry.deprecate(version, reason, signer)
+    emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "deprecated"))
+
+
+def read_batch(path: Path) -> list[tuple[str, str]]:
+    """Records of a JSONL batch: ``{"input": FILE|DIGEST, "output": FILE|DIGEST}`` per line;
+    relative files are resolved against the batch file's directory."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"no such batch file: {path}") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not UTF-8 text") from None
+    records: list[tuple[str, str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError as exc:
+            raise FormatError(f"{path}:{number}: not JSON ({exc.args[0]})") from None
+        if not isinstance(doc, dict) or not all(
+            isinstance(doc.get(k), str) for k in ("input", "output")
+        ):
+            raise FormatError(f'{path}:{number}: expected {{"input": ..., "output": ...}}')
+        try:
+            pair = (
+                parse_digest_or_file(doc["input"], path.parent),
+                parse_digest_or_file(doc["output"], path.parent),
+            )
+        except (InvalidInput, NotFound) as exc:
+            raise FormatError(f"{path}:{number}: {exc.message}") from None
+        records.append(pair)
+    if not records:
+        raise InvalidInput(f"{path}: the batch has no records")
+    return records
+
+
+@infer_app.command("record")
+def infer_record_cmd(
+    model: Annotated[str, typer.Option("--model", help="The model version NAME@VERSION.")],
+    key: KeyOpt,
+    input: Annotated[
+        str | None, typer.Option("--input", help="The input: a file or ALG:HEX.")
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", help="The output: a file or ALG:HEX.")
+    ] = None,
+    batch: Annotated[
+        Path | None,
+        typer.Option("--batch", help="A JSONL file of input/output pairs, one statement."),
+    ] = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign that the model turned an input into an output (or a whole --batch of them)."""
+    version = VersionRef.parse(model)
+    if (batch is None) == (input is None or output is None) or (
+        batch is not None and (input or output)
+    ):
+        raise InvalidInput("give --input and --output, or --batch FILE (not both)")
+    records = read_batch(batch) if batch is not None else None
+    pair = None
+    if input is not None and output is not None:
+        pair = (parse_digest_or_file(input), parse_digest_or_file(output))
+    store = open_keystore()
+    signer = signer_for(store, key, password_file)
+    with open_registry(store) as registry:
+        if pair is not None:
+            recorded = registry.record_inference(version, pair[0], pair[1], signer)
+        else:
+            recorded = registry.record_inference_batch(version, records or [], signer)
+    what = f"{len(records)} inference records" if records else "inference"
+    emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, f"recorded {what} of"))

@@ -1,0 +1,141 @@
+"""``ailedger dataset register``, ``ailedger model register`` and ``ailedger approve``.
+
+``dataset`` is a new group; ``model register`` joins the ``model`` group of
+:mod:`ailedger.cli._model_sign` (``model sign``, ``model verify``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ailedger._registry_refs import VersionRef, parse_param
+from ailedger.cli._app import app
+from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._keys import open_keystore
+from ailedger.cli._model_sign import model_app
+from ailedger.cli._workflow import (
+    KeyOpt,
+    PasswordFileOpt,
+    open_registry,
+    print_recorded,
+    signer_for,
+)
+from ailedger.errors import InvalidInput, NotFound
+
+__all__ = ["dataset_app", "dataset_register_cmd", "model_register_cmd"]
+
+dataset_app = typer.Typer(help="Register dataset versions.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+# `model register` joins the existing `model` group (sign, verify) of _model_sign.
+
+NameOpt = Annotated[str, typer.Option("--name", help="Registered name.")]
+VersionOpt = Annotated[str, typer.Option("--version", help="Version of this artifact.")]
+
+
+@dataset_app.command("register")
+def dataset_register_cmd(
+    path: Annotated[Path, typer.Argument(help="The dataset file or directory.")],
+    name: NameOpt,
+    version: VersionOpt,
+    key: KeyOpt,
+    format: Annotated[
+        str | None, typer.Option("--format", help="csv, jsonl, parquet or files (default: detect).")
+    ] = None,
+    salt_secret: Annotated[
+        Path | None,
+        typer.Option("--salt-secret", help="Salt the leaves with the secret in this file."),
+    ] = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fingerprint a dataset and sign a dataset statement NAME@VERSION into the log."""
+    ref = VersionRef(name, version)
+    if not path.exists():
+        raise NotFound(f"no such dataset: {path}")
+    secret = None
+    if salt_secret is not None:
+        try:
+            secret = salt_secret.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"no such secret file: {salt_secret}") from None
+    store = open_keystore()
+    signer = signer_for(store, key, password_file)
+    with open_registry(store) as registry:
+        recorded = registry.register_dataset(path, ref, signer, format=format, secret=secret)
+    emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "registered dataset"))
+
+
+@model_app.command("register")
+def model_register_cmd(
+    path: Annotated[Path, typer.Argument(help="The model file or directory.")],
+    name: NameOpt,
+    version: VersionOpt,
+    key: KeyOpt,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", help="A registered training dataset NAME@VERSION (repeat)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="A hyperparameter KEY=VALUE (repeat).")
+    ] = None,
+    code_revision: Annotated[
+        str | None, typer.Option("--code-revision", help="Revision of the training code.")
+    ] = None,
+    team: Annotated[str | None, typer.Option("--team", help="Team that trained it.")] = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fingerprint a model and sign its manifest and training metadata into the log."""
+    ref = VersionRef(name, version)
+    datasets = [VersionRef.parse(d) for d in dataset or []]
+    params: dict[str, Any] = {}
+    for item in param or []:
+        k, v = parse_param(item)
+        if k in params:
+            raise InvalidInput(f"--param {k} is given twice")
+        params[k] = v
+    if not path.exists():
+        raise NotFound(f"no such model: {path}")
+    store = open_keystore()
+    signer = signer_for(store, key, password_file)
+    with open_registry(store) as registry:
+        recorded = registry.register_model(
+            path,
+            ref,
+            signer,
+            datasets=datasets,
+            params=params,
+            code_revision=code_revision,
+            team=team,
+        )
+    emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "registered model"))
+
+
+@app.command("approve")
+def approve_cmd(
+    ref: Annotated[str, typer.Argument(help="The model version NAME@VERSION.")],
+    role: Annotated[str, typer.Option("--role", help="The role you approve as (e.g. qa).")],
+    key: KeyOpt,
+    comment: Annotated[str | None, typer.Option("--comment", help="A comment to sign.")] = None,
+    reject: Annotated[
+        bool, typer.Option("--reject", help="Sign a rejection instead of an approval.")
+    ] = False,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve (or --reject) a model version for a role; the key must hold the role."""
+    version = VersionRef.parse(ref)
+    store = open_keystore()
+    signer = signer_for(store, key, password_file)
+    with open_registry(store) as registry:
+        recorded = registry.approve(version, role, signer, comment=comment, reject=reject)
+    verb = "rejected" if reject else "approved"
+
+    def human() -> None:
+        print_recorded(recorded, f"{verb} as {recorded.predicate['role']}")
+        if reject:
+            console.print("a rejection blocks the gate until the approver approves again")
+
+    emit(recorded.to_dict(), as_json, human)

@@ -1,0 +1,135 @@
+"""``ailedger trace``, ``ailedger trace output`` and ``ailedger lineage``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.tree import Tree
+
+from ailedger._registry_refs import VersionRef, parse_digest_or_file, parse_time
+from ailedger.cli._app import app
+from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._workflow import open_registry
+from ailedger.errors import InvalidInput
+from ailedger.lineage import Lineage, lineage
+from ailedger.trace import OutputTrace, ServingTrace, trace_at, trace_output
+
+__all__ = ["lineage_tree", "trace_app"]
+
+trace_app = typer.Typer(
+    help="Which version served an environment at a time (with proof); `trace output` finds "
+    "the model behind an output.",
+    invoke_without_command=True,
+)
+app.add_typer(trace_app, name="trace")
+
+
+def _show_serving(result: ServingTrace) -> None:
+    until = result.to_dict()["until"] or "now"
+    console.print(
+        f"[bold]{escape(str(result.ref))}[/bold] served {escape(result.env)} at "
+        f"{result.at.isoformat()} ({result.action} logged {result.to_dict()['since']}, "
+        f"until {until})"
+    )
+    console.print(
+        f"  proof: entry {result.event.entry.index}"
+        + (f" and next event {result.next_event.entry.index}" if result.next_event else "")
+        + f" in a tree of {result.event.proof.tree_size} (root {result.event.proof.root.hex()})"
+    )
+    if result.checkpoint is None:
+        console.print("  no signed checkpoint covers it yet: run `ailedger log checkpoint`")
+
+
+@trace_app.callback()
+def trace_cmd(
+    ctx: typer.Context,
+    env: Annotated[str | None, typer.Option("--env", help="The environment.")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="RFC 3339 time, e.g. 2026-11-25T10:42:00Z.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which version served ENV at a time (default: now), with the log proof."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if env is None:
+        raise InvalidInput("give --env ENV (and --at TIME), or use `ailedger trace output`")
+    when = parse_time(at) if at is not None else datetime.now(UTC)
+    with open_registry() as registry:
+        result = trace_at(registry, env, when)
+        result.verify()
+    emit(result.to_dict(), as_json, lambda: _show_serving(result))
+
+
+def _show_outputs(found: list[OutputTrace]) -> None:
+    for item in found:
+        where = f", record {item.position} of its batch" if item.position is not None else ""
+        console.print(
+            f"{item.input_digest} -> {item.output_digest} by [bold]{escape(str(item.ref))}"
+            f"[/bold] (entry {item.entry.entry.index}{where}, logged "
+            f"{item.entry.to_dict()['logged_at']})"
+        )
+
+
+@trace_app.command("output")
+def output_cmd(
+    input: Annotated[str, typer.Option("--input", help="The input: a file or ALG:HEX.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the inference records of an input: the model, the output and the proofs."""
+    digest = parse_digest_or_file(input)
+    with open_registry() as registry:
+        found = trace_output(registry, digest)
+        for item in found:
+            item.verify()
+    emit([f.to_dict() for f in found], as_json, lambda: _show_outputs(found))
+
+
+def lineage_tree(tree: Lineage) -> Tree:
+    """The lineage as a rich tree."""
+    flag = " [red](deprecated)[/red]" if tree.deprecated else ""
+    root = Tree(f"[bold]{escape(str(tree.ref))}[/bold] {tree.digest}{flag}")
+    if tree.registration is not None:
+        reg = tree.registration
+        root.add(
+            f"registered: entry {reg.log_index} at {reg.logged_at} by {', '.join(reg.signers)}"
+        )
+    groups = (
+        ("datasets", None),
+        ("evaluations", tree.evaluations),
+        ("approvals", tree.approvals),
+        ("deployments", tree.deployments),
+    )
+    for title, items in groups:
+        branch = root.add(f"[bold]{title}[/bold]")
+        if items is None:
+            for ds in tree.datasets:
+                names = ", ".join(ds["registered_as"]) or "not registered here"
+                branch.add(f"{escape(names)} root {ds['root'][:16]}...")
+            if not tree.datasets:
+                branch.add("[dim]none recorded[/dim]")
+            continue
+        for item in items:
+            branch.add(
+                f"{escape(item.summary)} [dim](entry {item.log_index}, {item.logged_at})[/dim]"
+            )
+        if not items:
+            branch.add("[dim]none[/dim]")
+    if tree.inferences:
+        root.add(f"{tree.inferences} inference statement(s)")
+    return root
+
+
+@app.command("lineage")
+def lineage_cmd(
+    ref: Annotated[str, typer.Argument(help="The model version NAME@VERSION.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Datasets, evaluations, approvals and deployments of a model version, as a tree."""
+    version = VersionRef.parse(ref)
+    with open_registry() as registry:
+        tree = lineage(registry, version)
+    emit(tree.to_dict(), as_json, lambda: console.print(lineage_tree(tree)))

@@ -1,0 +1,286 @@
+"""Anchoring on every backend (embedded py-evm and a real anvil): the typed contract clients,
+``ailedger.anchor`` end to end, forged receipts, and anchors surviving restarts and SIGKILL."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from _log_util import LOG_SIGNER, envelope
+from ailedger._eip712 import log_id
+from ailedger.anchor import (
+    AnchorBook,
+    anchor_checkpoint,
+    cosign_checkpoint,
+    receipt_with_anchor,
+    verify_receipt_anchor,
+)
+from ailedger.chain import Chain, ContractReverted, open_embedded
+from ailedger.chain.anchors import LogAnchors
+from ailedger.chain.deployments import Deployment, DeploymentBook, deploy_contracts
+from ailedger.chain.membership import Membership
+from ailedger.chain.registry import ModelRegistry
+from ailedger.checkpoint import Secp256k1NoteKey
+from ailedger.errors import ConflictError, ProofInvalid, SignatureInvalid
+from ailedger.keys import Secp256k1Signer
+from ailedger.log import TransparencyLog
+from ailedger.receipt import verify_receipt
+
+from .conftest import ETHER, Backend
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass
+class Setup:
+    chain: Chain
+    dep: Deployment
+    anchors: LogAnchors
+    log: TransparencyLog
+    log_key: Secp256k1Signer
+    witnesses: list[Secp256k1Signer]
+    book: AnchorBook
+
+    @property
+    def note_key(self) -> Secp256k1NoteKey:
+        return Secp256k1NoteKey.from_signer(self.log.origin, self.log_key)
+
+    def grow(self, start: int, stop: int) -> None:
+        self.log.append_many([envelope(i) for i in range(start, stop)])
+        self.log.checkpoint(self.note_key)
+
+
+def _setup(backend: Backend, tmp_path: Path, origin: str) -> Setup:
+    backend.artifacts_dir = None  # the shipped contracts
+    chain = backend.open()
+    log_key = Secp256k1Signer.generate()
+    chain.fund(log_key.address, 10 * ETHER)
+    dep = deploy_contracts(chain, log_key)
+    anchors = LogAnchors(chain, dep.open(chain, "LogAnchors"))
+    log = TransparencyLog.open(tmp_path / "log.sqlite", origin)
+    witnesses = sorted(
+        (Secp256k1Signer.generate() for _ in range(3)), key=lambda k: int(k.address, 16)
+    )
+    return Setup(chain, dep, anchors, log, log_key, witnesses, AnchorBook(tmp_path / "a.json"))
+
+
+def test_anchor_receipts_and_forgeries(backend: Backend, tmp_path: Path) -> None:
+    s = _setup(backend, tmp_path, "conformance.example/anchors")
+    s.grow(0, 5)
+    addrs = [w.address for w in s.witnesses]
+    first = anchor_checkpoint(
+        s.log,
+        s.anchors,
+        s.log_key,
+        witness_keys=s.witnesses[:2],
+        witnesses=addrs,
+        threshold=2,
+        book=s.book,
+    )
+    assert first.registered
+    assert (first.record.index, first.record.size) == (0, 5)
+    info = s.anchors.log_info(first.record.log_id)
+    assert info is not None
+    assert (info.threshold, info.witness_count) == (2, 3)
+    assert info.signer == s.log_key.address
+    with pytest.raises(ConflictError, match="already anchored"):
+        anchor_checkpoint(s.log, s.anchors, s.log_key, witness_keys=s.witnesses, book=s.book)
+
+    r2 = receipt_with_anchor(s.log, 2, s.note_key, s.book)
+    verify_receipt(r2)
+    assert verify_receipt_anchor(r2, s.anchors).anchor.size == 5
+
+    # one witness short of k: the contract refuses, nothing is stored
+    s.grow(5, 9)
+    with pytest.raises(ContractReverted, match="ThresholdNotMet"):
+        anchor_checkpoint(s.log, s.anchors, s.log_key, witness_keys=s.witnesses[2:])
+    remote = cosign_checkpoint(s.log, s.anchors, s.witnesses[2])
+    second = anchor_checkpoint(
+        s.log,
+        s.anchors,
+        s.log_key,
+        witness_keys=s.witnesses[:1],
+        cosignatures=[remote],
+        with_consistency=True,
+        book=s.book,
+    )
+    assert (second.record.index, second.record.size) == (1, 9)
+    assert second.record.consistency_checked
+    assert not second.registered
+    assert [r.size for r in s.book.records(s.log.origin)] == [5, 9]
+
+    # a receipt for an old checkpoint, carrying the proof up to a larger anchor
+    early = s.log.checkpoints()[0]
+    old = s.log.receipt(1, s.note_key, early)
+    anchor_doc = second.record.to_dict() | {
+        "consistency": [h.hex() for h in s.log.consistency_proof(5, 9).hashes]
+    }
+    # (anchor #0 equals that checkpoint; point at #1 to exercise the proof)
+    via = verify_receipt_anchor(dataclasses.replace(old, anchor=anchor_doc), s.anchors)
+    assert via.via_consistency_proof
+    assert via.anchor.index == 1
+    without = {k: v for k, v in anchor_doc.items() if k != "consistency"}
+    with pytest.raises(ProofInvalid, match="no consistency proof"):
+        verify_receipt_anchor(dataclasses.replace(old, anchor=without), s.anchors)
+    bad = anchor_doc | {"consistency": [("00" * 32)] * len(anchor_doc["consistency"])}
+    with pytest.raises(ProofInvalid):
+        verify_receipt_anchor(dataclasses.replace(old, anchor=bad), s.anchors)
+
+    # forged anchor objects
+    forged_root = r2.anchor | {"root": "11" * 32}  # type: ignore[operator]
+    with pytest.raises(ProofInvalid, match="not the receipt's"):
+        verify_receipt_anchor(dataclasses.replace(r2, anchor=forged_root), s.anchors)
+    missing = r2.anchor | {"index": 7}  # type: ignore[operator]
+    with pytest.raises(ProofInvalid, match="no anchor #7"):
+        verify_receipt_anchor(dataclasses.replace(r2, anchor=missing), s.anchors)
+    other_chain = r2.anchor | {"chain_id": 5}  # type: ignore[operator]
+    with pytest.raises(ProofInvalid, match="on chain 5"):
+        verify_receipt_anchor(dataclasses.replace(r2, anchor=other_chain), s.anchors)
+    # a contract that is not LogAnchors (here: Membership) cannot vouch for anything
+    fake = LogAnchors(s.chain, s.chain.at("LogAnchors", s.dep.address("Membership")))
+    with pytest.raises(ProofInvalid, match="not ailedger's LogAnchors"):
+        verify_receipt_anchor(dataclasses.replace(r2, anchor=None), fake)
+
+
+def test_receipt_from_another_log_key_is_refused(backend: Backend, tmp_path: Path) -> None:
+    s = _setup(backend, tmp_path, "conformance.example/keys")
+    s.grow(0, 3)
+    anchor_checkpoint(s.log, s.anchors, s.log_key, book=s.book)
+    # same origin, another key: registered signer differs from the receipt's log key
+    other = TransparencyLog.open(tmp_path / "other.sqlite", s.log.origin)
+    other.append_many([envelope(i) for i in range(3)])
+    impostor = Secp256k1NoteKey.from_signer(other.origin, LOG_SIGNER)
+    other.checkpoint(impostor)
+    with pytest.raises(SignatureInvalid, match="registered on-chain with signer"):
+        verify_receipt_anchor(other.receipt(0, impostor), s.anchors)
+    with pytest.raises(ConflictError, match="registered with signer"):
+        anchor_checkpoint(other, s.anchors, LOG_SIGNER)
+
+
+def test_membership_roles_over_blocks(backend: Backend, tmp_path: Path) -> None:
+    s = _setup(backend, tmp_path, "conformance.example/members")
+    m = Membership(s.chain, s.dep.open(s.chain, "Membership"))
+    member = Secp256k1Signer.generate().address
+    assert m.global_admin() == s.log_key.address
+    m.create_org("org-a", s.log_key.address, signer=s.log_key)
+    granted = m.grant("org-a", member, "qa", signer=s.log_key)
+    revoked = m.revoke("org-a", member, "qa", signer=s.log_key)
+    assert m.had_role_at("org-a", member, "qa", granted.block_number)
+    assert not m.had_role_at("org-a", member, "qa", revoked.block_number)
+    assert not m.has_role("org-a", member, "qa")
+    assert [(x.account, x.role) for x in m.members("org-a")] == [(s.log_key.address, "admin")]
+    book = DeploymentBook(tmp_path / "deployments.json")
+    book.put(s.dep)
+    assert book.require(s.chain.chain_id) == s.dep
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["stop", "sigkill"])
+def test_anchors_survive_restart(restartable: Backend, tmp_path: Path, kill: bool) -> None:
+    s = _setup(restartable, tmp_path, "conformance.example/restart")
+    for start, stop in ((0, 2), (2, 4), (4, 7)):
+        s.grow(start, stop)
+        anchor_checkpoint(s.log, s.anchors, s.log_key, book=s.book)
+    receipt = receipt_with_anchor(s.log, 1, s.note_key, s.book)
+    lid = s.book.records(s.log.origin)[0].log_id
+    before = [s.anchors.anchor_at(lid, i) for i in range(3)]
+
+    chain = restartable.restart(s.chain, kill=kill)
+    anchors = LogAnchors(chain, s.dep.open(chain, "LogAnchors"))
+    assert [anchors.anchor_at(lid, i) for i in range(anchors.count(lid))] == before
+    assert verify_receipt_anchor(receipt, anchors).anchor == before[-1]
+    # and anchoring carries on from there
+    s.anchors = anchors
+    s.grow(7, 8)
+    assert anchor_checkpoint(s.log, anchors, s.log_key).record.index == 3
+
+
+_ANCHOR_THEN_HANG = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from _log_util import envelope
+    from ailedger.anchor import anchor_checkpoint
+    from ailedger.chain import open_embedded
+    from ailedger.chain.anchors import LogAnchors
+    from ailedger.chain.deployments import deploy_contracts
+    from ailedger.checkpoint import Secp256k1NoteKey
+    from ailedger.keys import Secp256k1Signer
+    from ailedger.log import TransparencyLog
+
+    tmp = Path({tmp!r})
+    key = Secp256k1Signer(bytes.fromhex("5a" * 32))
+    chain = open_embedded(tmp / "chain")
+    chain.fund(key.address, 10**19)
+    dep = deploy_contracts(chain, key)
+    anchors = LogAnchors(chain, dep.open(chain, "LogAnchors"))
+    log = TransparencyLog.open(tmp / "log.sqlite", "crash.example/log")
+    for n in range(3):
+        log.append(envelope(n))
+        log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, key))
+        anchor_checkpoint(log, anchors, key)
+    print(anchors.address, flush=True)
+    time.sleep(60)  # holding the chain open: killed here
+    """
+)
+
+
+def test_embedded_anchors_survive_sigkill(tmp_path: Path) -> None:
+    script = _ANCHOR_THEN_HANG.format(tests=str(REPO / "tests"), tmp=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        address = proc.stdout.readline().strip()
+        assert address.startswith("0x"), "the child did not finish anchoring"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    with open_embedded(tmp_path / "chain") as chain:
+        anchors = LogAnchors(chain, chain.at("LogAnchors", address))
+        log = TransparencyLog.open(tmp_path / "log.sqlite")
+        latest = anchors.latest(log_id(log.origin))
+        assert latest is not None
+        assert (latest.index, latest.size, latest.root) == (2, 3, log.root(3))
+
+
+def test_registry_gate_on_every_backend(backend: Backend, tmp_path: Path) -> None:
+    s = _setup(backend, tmp_path, "conformance.example/registry")
+    admin = s.log_key
+    m = Membership(s.chain, s.dep.open(s.chain, "Membership"))
+    reg = ModelRegistry(s.chain, s.dep.open(s.chain, "ModelRegistry"))
+    trainer, qa, auditor = (Secp256k1Signer.generate() for _ in range(3))
+    for who in (trainer, qa):
+        s.chain.fund(who.address, ETHER)
+    m.create_org("org-a", trainer.address, signer=admin)
+    m.grant("org-a", qa.address, "qa", signer=trainer)
+    m.create_org("org-b", auditor.address, signer=admin)
+    m.grant("org-b", auditor.address, "auditor", signer=admin)
+    reg.set_requirement("prod", {"qa": 1, "auditor": 1}, 2, signer=admin)
+    digest = b"\x42" * 32
+    reg.register_version("fraud", "1.0", digest, b"\1" * 32, signer=trainer)
+    info = reg.version("fraud", "1.0")
+    assert info is not None
+    assert (info.subject_digest, info.registrant) == (digest, trainer.address)
+    assert reg.version("fraud", "9.9") is None
+    with pytest.raises(ContractReverted, match="ApprovalsMissing"):
+        reg.deploy("prod", "fraud", "1.0", signer=admin)
+    reg.approve("fraud", "1.0", "qa", signer=qa)
+    # the auditor holds no ether: its EIP-712 approval is relayed by someone who does
+    signed = reg.sign_approval("fraud", "1.0", "auditor", "org-b", auditor, auditor.address, 1)
+    reg.relay_approval(signed, signer=qa)
+    assert reg.approval_count("fraud", "1.0", "auditor") == 1
+    assert reg.gate_passes("prod", "fraud", "1.0")
+    reg.deploy("prod", "fraud", "1.0", signer=admin)
+    assert reg.current("prod") == info.version_id
+    assert reg.current("staging") is None
+    reg.deprecate("fraud", "1.0", signer=trainer)
+    assert not reg.gate_passes("prod", "fraud", "1.0")

@@ -1,0 +1,104 @@
+"""The chain commands against a real anvil: a workspace configured with ``backend = "rpc"``,
+``--rpc URL`` and ``$AILEDGER_RPC_URL``, and ``verify receipt --rpc`` against the node."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+import ailedger.cli._chain
+import ailedger.cli._keys
+import ailedger.cli._log  # noqa: F401  (importing registers the commands)
+from _log_util import ALICE, LOG_SIGNER, WITNESS_SIGNER, envelope
+from ailedger._toml import dumps as toml_dumps
+from ailedger.chain import ANVIL_CHAIN_ID
+from ailedger.cli._app import main
+from ailedger.keys import SCRYPT_N_TEST_ONLY, Keystore
+from ailedger.workspace import Workspace
+
+from .conftest import Anvil
+
+PASSWORD = "s3cret-pass"
+ORIGIN = "example.com/cli-rpc"
+
+pytestmark = pytest.mark.chain
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _entry(args: tuple[str, ...]) -> None:
+    main(list(args))
+
+
+def run(args: Sequence[str], rpc_env: str | None = None) -> Result:
+    env = {"AILEDGER_PASSWORD": PASSWORD, "AILEDGER_HOME": None, "AILEDGER_RPC_URL": rpc_env}
+    return CliRunner().invoke(_entry, list(args), env=env)
+
+
+def ok(args: Sequence[str], rpc_env: str | None = None) -> dict[str, Any]:
+    result = run([*args, "--json"], rpc_env)
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def _workspace(root: Path, chain: dict[str, Any]) -> Workspace:
+    ws = Workspace.init(root, origin=ORIGIN)
+    store = Keystore(ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY)
+    store.add("logkey", LOG_SIGNER, PASSWORD)
+    store.add("witness", WITNESS_SIGNER, PASSWORD)
+    store.add("admin", ALICE, PASSWORD)
+    data = dict(ws.config.data) | {"chain": chain}
+    ws.config_path.write_text(toml_dumps(data), encoding="utf-8")
+    for i in range(3):
+        (root / f"e{i}.json").write_bytes(envelope(i))
+    return ws
+
+
+def test_rpc_workspace_anchor_and_verify(
+    make_anvil: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node: Anvil = make_anvil()
+    monkeypatch.chdir(tmp_path)
+    _workspace(tmp_path, {"backend": "rpc", "url": node.url, "chain_id": ANVIL_CHAIN_ID})
+    dep = ok(["chain", "deploy", "--key", "admin"])
+    assert dep["chain_id"] == ANVIL_CHAIN_ID
+    ok(["log", "append", "e0.json", "e1.json", "e2.json"])
+    anchored = ok(["anchor", "--key", "logkey", "--witness-key", "witness"])
+    assert anchored["anchor"]["size"] == 3
+    status = ok(["chain", "status"])
+    assert (status["backend"], status["chain_id"]) == ("rpc", ANVIL_CHAIN_ID)
+    assert status["log"]["latest"]["size"] == 3
+    (tmp_path / "r.json").write_text(json.dumps(ok(["log", "receipt", "2"])))
+    checked = ok(["verify", "receipt", "r.json", "--rpc", node.url])
+    assert checked["anchor_verified"]["chain_id"] == ANVIL_CHAIN_ID
+    # the verifier needs no workspace: only the receipt and the node
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    ok(["verify", "receipt", str(tmp_path / "r.json"), "--rpc", node.url])
+
+    node.stop()
+    result = run(["verify", "receipt", str(tmp_path / "r.json"), "--rpc", node.url])
+    assert result.exit_code == 8, result.output
+    assert "cannot reach" in result.output
+
+
+def test_env_url_and_chain_id_mismatch(
+    make_anvil: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node: Anvil = make_anvil()
+    monkeypatch.chdir(tmp_path)
+    _workspace(tmp_path, {"backend": "rpc", "url": node.url, "chain_id": 1})
+    result = run(["chain", "status"])
+    assert result.exit_code == 8, result.output
+    assert "chain id 31337" in result.output
+    # $AILEDGER_RPC_URL overrides the config (and --rpc would too)
+    status = ok(["chain", "status"], rpc_env=node.url)
+    assert status["chain_id"] == ANVIL_CHAIN_ID
