@@ -254,3 +254,17 @@ def test_parquet_rows_through_the_cli(capsys: pytest.CaptureFixture[str], tmp_pa
     by_index = tmp_path / "i.json"
     assert run(capsys, "prove", path, "--index", "2", "--out", by_index)[0] == 0
     assert json.loads(by_index.read_text())["record"] == {"text": '{"id":3,"label":null}'}
+
+
+def test_verify_pins_the_tree_size(
+    capsys: pytest.CaptureFixture[str], jsonl: Path, tmp_path: Path
+) -> None:
+    _, out, _ = run(capsys, "fingerprint", "dataset", jsonl, "--unsalted", "--json")
+    doc = json.loads(out)
+    proof = tmp_path / "p.json"
+    assert run(capsys, "prove", jsonl, "--index", "5", "--unsalted", "--out", proof)[0] == 0
+    size = str(doc["size"])
+    assert run(capsys, "verify", "proof", proof, "--root", doc["root"], "--size", size)[0] == 0
+    code, _, err = run(capsys, "verify", "proof", proof, "--size", str(doc["size"] + 1))
+    assert code == 1
+    assert "size" in err

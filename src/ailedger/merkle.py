@@ -1,27 +1,60 @@
 """RFC 9162 (RFC 6962) Merkle trees over SHA-256.
 
 ``leaf = SHA-256(0x00 || entry)``, ``node = SHA-256(0x01 || left || right)``; the tree over
-``n`` entries splits at the largest power of two below ``n``. Functions taking ``entries``
-work on the raw entries D[n]; the ``*_from_leaf_hashes`` forms take leaf hashes already
-computed (what a stored tree keeps). Verification follows RFC 9162 sections 2.1.3.2 and
-2.1.4.2 and raises :class:`~ailedger.errors.ProofInvalid` on any mismatch.
+``n`` entries splits at the largest power of two below ``n``.
+
+Two ways in:
+
+- list functions (``root``, ``inclusion_proof``, ``consistency_proof`` and their
+  ``*_from_leaf_hashes`` forms) take the raw entries D[n] or their leaf hashes and follow the
+  RFC's definitions directly: O(n) per call, for one-off proofs over a list in hand;
+- :class:`MerkleTree` grows by appends (or a fast bulk build), keeps its complete subtrees in a
+  compact :class:`NodeStore`, and serves roots and proofs for any past size in O(log n).
+
+Verification follows RFC 9162 sections 2.1.3.2 and 2.1.4.2 and raises
+:class:`~ailedger.errors.ProofInvalid` on any mismatch. :class:`InclusionProof` and
+:class:`ConsistencyProof` are the JSON documents (``to_dict`` / ``from_dict``) a third party
+checks with ``ailedger verify proof``.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Sequence
 
-from ailedger.errors import FormatError, InvalidInput, ProofInvalid
+from ailedger._merkle_hash import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    hash_entries,
+    hash_pairs,
+    leaf_hash,
+    node_hash,
+    root_of_leaf_hashes,
+    split_point,
+)
+from ailedger._merkle_proof import (
+    CONSISTENCY_PROOF_TYPE,
+    INCLUSION_PROOF_TYPE,
+    TREE_ALGORITHM,
+    ConsistencyProof,
+    InclusionProof,
+    verify_consistency,
+    verify_inclusion,
+)
+from ailedger._merkle_tree import MemoryNodeStore, MerkleTree, NodeStore
+from ailedger.errors import InvalidInput
 
 __all__ = [
+    "CONSISTENCY_PROOF_TYPE",
     "EMPTY_ROOT",
     "HASH_ALGORITHM",
     "HASH_SIZE",
+    "INCLUSION_PROOF_TYPE",
+    "TREE_ALGORITHM",
     "ConsistencyProof",
     "InclusionProof",
+    "MemoryNodeStore",
+    "MerkleTree",
+    "NodeStore",
     "consistency_proof",
     "consistency_proof_from_leaf_hashes",
     "inclusion_proof",
@@ -36,52 +69,29 @@ __all__ = [
 ]
 
 HASH_ALGORITHM = "sha256"
-HASH_SIZE = 32
-#: MTH({}) = SHA-256 of the empty string.
-EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-_sha256 = hashlib.sha256
-
-
-def leaf_hash(entry: bytes) -> bytes:
-    """``SHA-256(0x00 || entry)``."""
-    return _sha256(b"\x00" + entry).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """``SHA-256(0x01 || left || right)``."""
-    return _sha256(b"\x01" + left + right).digest()
 
 
 def leaf_hashes(entries: Iterable[bytes]) -> list[bytes]:
     """Leaf hashes of many entries (a tight loop; no per-entry function call)."""
-    sha = _sha256
-    return [sha(b"\x00" + e).digest() for e in entries]
-
-
-def _next_level(level: Sequence[bytes]) -> list[bytes]:
-    sha = _sha256
-    n = len(level)
-    out = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, n - 1, 2)]
-    if n & 1:
-        out.append(level[-1])
-    return out
+    return hash_entries(entries if isinstance(entries, Sequence) else list(entries))
 
 
 def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
     """MTH over leaf hashes. Pairing neighbours level by level and promoting a lone last node
     gives the same tree as RFC 9162's split at the largest power of two."""
-    if not hashes:
-        return EMPTY_ROOT
-    level: Sequence[bytes] = hashes
-    while len(level) > 1:
-        level = _next_level(level)
-    return level[0]
+    return root_of_leaf_hashes(hashes)
 
 
 def root(entries: Iterable[bytes]) -> bytes:
     """MTH(D[n]) of the raw entries."""
-    return root_from_leaf_hashes(leaf_hashes(entries))
+    return root_of_leaf_hashes(leaf_hashes(entries))
+
+
+def _next_level(level: Sequence[bytes]) -> list[bytes]:
+    out = hash_pairs(level)
+    if len(level) & 1:
+        out.append(level[-1])
+    return out
 
 
 def inclusion_proof_from_leaf_hashes(hashes: Sequence[bytes], index: int) -> list[bytes]:
@@ -106,19 +116,15 @@ def inclusion_proof(entries: Sequence[bytes], index: int) -> list[bytes]:
     return inclusion_proof_from_leaf_hashes(leaf_hashes(entries), index)
 
 
-def _largest_power_of_two_below(n: int) -> int:
-    return 1 << ((n - 1).bit_length() - 1)
-
-
 def _subproof(m: int, hashes: Sequence[bytes], complete: bool) -> list[bytes]:
     # RFC 9162 section 2.1.4.1, SUBPROOF(m, D[n], b).
     n = len(hashes)
     if m == n:
-        return [] if complete else [root_from_leaf_hashes(hashes)]
-    k = _largest_power_of_two_below(n)
+        return [] if complete else [root_of_leaf_hashes(hashes)]
+    k = split_point(n)
     if m <= k:
-        return [*_subproof(m, hashes[:k], complete), root_from_leaf_hashes(hashes[k:])]
-    return [*_subproof(m - k, hashes[k:], False), root_from_leaf_hashes(hashes[:k])]
+        return [*_subproof(m, hashes[:k], complete), root_of_leaf_hashes(hashes[k:])]
+    return [*_subproof(m - k, hashes[k:], False), root_of_leaf_hashes(hashes[:k])]
 
 
 def consistency_proof_from_leaf_hashes(hashes: Sequence[bytes], old_size: int) -> list[bytes]:
@@ -134,214 +140,3 @@ def consistency_proof_from_leaf_hashes(hashes: Sequence[bytes], old_size: int) -
 def consistency_proof(entries: Sequence[bytes], old_size: int) -> list[bytes]:
     """PROOF(old_size, D[n]) for the raw entries."""
     return consistency_proof_from_leaf_hashes(leaf_hashes(entries), old_size)
-
-
-def _check_hash(value: bytes, what: str) -> None:
-    if len(value) != HASH_SIZE:
-        raise ProofInvalid(f"{what} is {len(value)} bytes, expected {HASH_SIZE}")
-
-
-def verify_inclusion(
-    leaf: bytes, index: int, size: int, proof: Sequence[bytes], expected_root: bytes
-) -> None:
-    """Check that leaf hash ``leaf`` sits at ``index`` of the tree of ``size`` with root
-    ``expected_root`` (RFC 9162 2.1.3.2). Returns ``None`` or raises ``ProofInvalid``."""
-    _check_hash(leaf, "leaf hash")
-    _check_hash(expected_root, "root")
-    if not 0 <= index < size:
-        raise ProofInvalid(f"leaf index {index} is outside a tree of size {size}")
-    fn, sn, r = index, size - 1, leaf
-    sha = _sha256
-    for p in proof:
-        _check_hash(p, "proof hash")
-        if sn == 0:
-            raise ProofInvalid("inclusion proof is longer than the tree is deep")
-        if fn & 1 or fn == sn:
-            r = sha(b"\x01" + p + r).digest()
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = sha(b"\x01" + r + p).digest()
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofInvalid("inclusion proof is shorter than the tree is deep")
-    if r != expected_root:
-        raise ProofInvalid("inclusion proof does not lead to the expected root")
-
-
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> None:
-    """Check that the tree (old_size, old_root) is a prefix of (new_size, new_root)
-    (RFC 9162 2.1.4.2). Returns ``None`` or raises ``ProofInvalid``."""
-    _check_hash(old_root, "old root")
-    _check_hash(new_root, "new root")
-    if not 0 <= old_size <= new_size:
-        raise ProofInvalid(f"old size {old_size} is not within 0..{new_size}")
-    if old_size == new_size:
-        if proof:
-            raise ProofInvalid("consistency proof between equal sizes must be empty")
-        if old_root != new_root:
-            raise ProofInvalid("equal tree sizes with different roots")
-        return
-    if old_size == 0:
-        if proof:
-            raise ProofInvalid("consistency proof from the empty tree must be empty")
-        if old_root != EMPTY_ROOT:
-            raise ProofInvalid("old root of the empty tree is not the empty hash")
-        return
-    if not proof:
-        raise ProofInvalid("consistency proof is empty")
-    for p in proof:
-        _check_hash(p, "proof hash")
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:
-        path.insert(0, old_root)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    sha = _sha256
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofInvalid("consistency proof is too long")
-        if fn & 1 or fn == sn:
-            fr = sha(b"\x01" + c + fr).digest()
-            sr = sha(b"\x01" + c + sr).digest()
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = sha(b"\x01" + sr + c).digest()
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofInvalid("consistency proof is too short")
-    if fr != old_root:
-        raise ProofInvalid("consistency proof does not lead to the old root")
-    if sr != new_root:
-        raise ProofInvalid("consistency proof does not lead to the new root")
-
-
-# --- Proof documents -------------------------------------------------------------------------
-
-INCLUSION_PROOF_TYPE = "https://ailedger.dev/merkle/inclusion-proof/v1"
-CONSISTENCY_PROOF_TYPE = "https://ailedger.dev/merkle/consistency-proof/v1"
-#: Names the tree construction: RFC 9162 leaf/node prefixes over SHA-256.
-TREE_ALGORITHM = "rfc9162-sha256"
-
-
-def _hex32(doc: Mapping[str, Any], key: str) -> bytes:
-    value = doc.get(key)
-    if not isinstance(value, str):
-        raise FormatError(f"proof field {key!r} must be a hex string")
-    try:
-        raw = bytes.fromhex(value.removeprefix("0x"))
-    except ValueError:
-        raise FormatError(f"proof field {key!r} is not valid hex") from None
-    if len(raw) != HASH_SIZE:
-        raise FormatError(f"proof field {key!r} is {len(raw)} bytes, expected {HASH_SIZE}")
-    return raw
-
-
-def _uint(doc: Mapping[str, Any], key: str) -> int:
-    value = doc.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise FormatError(f"proof field {key!r} must be a non-negative integer")
-    return value
-
-
-def _hash_list(doc: Mapping[str, Any], key: str) -> tuple[bytes, ...]:
-    value = doc.get(key)
-    if not isinstance(value, list):
-        raise FormatError(f"proof field {key!r} must be a list of hex strings")
-    return tuple(_hex32({key: v}, key) for v in value)
-
-
-def _check_header(doc: Mapping[str, Any], expected_type: str) -> None:
-    if doc.get("type") != expected_type:
-        raise FormatError(f"not a proof of type {expected_type} (type={doc.get('type')!r})")
-    if doc.get("algorithm") != TREE_ALGORITHM:
-        raise FormatError(f"unsupported tree algorithm {doc.get('algorithm')!r}")
-
-
-@dataclass(frozen=True)
-class InclusionProof:
-    """That ``leaf_hash`` is leaf ``leaf_index`` of the tree (``tree_size``, ``root``)."""
-
-    tree_size: int
-    leaf_index: int
-    leaf_hash: bytes
-    hashes: tuple[bytes, ...]
-    root: bytes
-
-    def verify(self, expected_root: bytes | None = None) -> None:
-        """Raise ``ProofInvalid`` unless the proof holds (and matches ``expected_root``)."""
-        if expected_root is not None and expected_root != self.root:
-            raise ProofInvalid(
-                f"proof is for root {self.root.hex()}, expected {expected_root.hex()}"
-            )
-        verify_inclusion(self.leaf_hash, self.leaf_index, self.tree_size, self.hashes, self.root)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": INCLUSION_PROOF_TYPE,
-            "algorithm": TREE_ALGORITHM,
-            "tree_size": self.tree_size,
-            "leaf_index": self.leaf_index,
-            "leaf_hash": self.leaf_hash.hex(),
-            "hashes": [h.hex() for h in self.hashes],
-            "root": self.root.hex(),
-        }
-
-    @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> InclusionProof:
-        _check_header(doc, INCLUSION_PROOF_TYPE)
-        return cls(
-            tree_size=_uint(doc, "tree_size"),
-            leaf_index=_uint(doc, "leaf_index"),
-            leaf_hash=_hex32(doc, "leaf_hash"),
-            hashes=_hash_list(doc, "hashes"),
-            root=_hex32(doc, "root"),
-        )
-
-
-@dataclass(frozen=True)
-class ConsistencyProof:
-    """That the tree (``old_size``, ``old_root``) is a prefix of (``new_size``, ``new_root``)."""
-
-    old_size: int
-    new_size: int
-    old_root: bytes
-    new_root: bytes
-    hashes: tuple[bytes, ...]
-
-    def verify(self) -> None:
-        verify_consistency(self.old_size, self.new_size, self.old_root, self.new_root, self.hashes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": CONSISTENCY_PROOF_TYPE,
-            "algorithm": TREE_ALGORITHM,
-            "old_size": self.old_size,
-            "new_size": self.new_size,
-            "old_root": self.old_root.hex(),
-            "new_root": self.new_root.hex(),
-            "hashes": [h.hex() for h in self.hashes],
-        }
-
-    @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> ConsistencyProof:
-        _check_header(doc, CONSISTENCY_PROOF_TYPE)
-        return cls(
-            old_size=_uint(doc, "old_size"),
-            new_size=_uint(doc, "new_size"),
-            old_root=_hex32(doc, "old_root"),
-            new_root=_hex32(doc, "new_root"),
-            hashes=_hash_list(doc, "hashes"),
-        )

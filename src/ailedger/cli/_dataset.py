@@ -250,6 +250,14 @@ def verify_proof_command(
     root: Annotated[
         str | None, typer.Option("--root", help="Expected root (hex); fail if it differs.")
     ] = None,
+    size: Annotated[
+        int | None,
+        typer.Option(
+            "--size",
+            min=0,
+            help="Expected tree size; fail if it differs (a root alone does not fix the size).",
+        ),
+    ] = None,
     record: Annotated[
         Path | None,
         typer.Option(
@@ -284,6 +292,8 @@ def verify_proof_command(
         model=model,
         expected_subject=expected_subject,
     )
+    if size is not None and check.size != size:
+        raise ProofInvalid(f"proof is for a tree of size {check.size}, expected {size}")
     doc = check.to_dict()
     unchecked = " (record not checked)"
     if isinstance(proof, TensorProof):
