@@ -1,9 +1,15 @@
 """The end-to-end demo behind ``ailedger demo``: every step real, in a fresh directory.
 
-Each step returns a :class:`Step` saying what it did and whether the outcome was the expected
-one (some steps expect a rejection: a tampered proof, a changed model). The demo grows with
-the product; today it covers fingerprints, dataset proofs, keys, signed statements, the
-transparency log with a witness, and receipts checked offline.
+Part one shows the building blocks on the shipped sample model and dataset: fingerprints,
+tensor and dataset proofs, signed statements, the transparency log with a witness, receipts
+checked offline, and a changed model caught by its fingerprint. Part two
+(:mod:`ailedger._demo_workflow`) runs the release path on a real scikit-learn model: train,
+register, evaluate and audit for bias, approve, gate, deploy, a tampered artifact the gate
+rejects, a rollback that trace reports, the log anchored on the embedded chain with a receipt
+checked there, and an inference record traced back to its model.
+
+Each step returns a :class:`Step` saying what it did and whether the outcome was the
+expected one (some steps expect a rejection).
 """
 
 from __future__ import annotations
@@ -11,73 +17,35 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from ailedger import dataset, model, proofs, statements
+from ailedger._demo_ml import require_sklearn
+from ailedger._demo_steps import (
+    DEMO_PASSWORD,
+    IDENTITIES,
+    DemoResult,
+    Step,
+    create_identities,
+    expect_rejection,
+)
+from ailedger._demo_workflow import run_workflow
 from ailedger.checkpoint import Secp256k1Cosigner, Secp256k1NoteKey
-from ailedger.errors import AiledgerError, ProofInvalid
-from ailedger.keys import Keystore, Secp256k1Signer
+from ailedger.errors import ProofInvalid
+from ailedger.keys import Keystore
 from ailedger.log import known_keys_check, open_workspace_log
 from ailedger.predicates import DatasetPredicate, ModelPredicate, TrainingMetadata
 from ailedger.receipt import Receipt, sha256_file, verify_receipt
 from ailedger.samples import SAMPLE_DATA, SAMPLE_MODEL
 from ailedger.workspace import Workspace
 
-__all__ = ["DemoResult", "Step", "run_demo"]
-
-#: The demo's keys are throwaway keys in a temporary workspace; a fixed password keeps the
-#: run non-interactive. Real keys take a password from a prompt, a file or the environment.
-DEMO_PASSWORD = "ailedger-demo-only"
-
-
-@dataclass(frozen=True)
-class Step:
-    title: str
-    detail: str
-    ok: bool
-    expected_failure: bool = False
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "detail": self.detail,
-            "ok": self.ok,
-            "expected_failure": self.expected_failure,
-            "data": self.data,
-        }
-
-
-@dataclass
-class DemoResult:
-    workdir: Path
-    steps: list[Step] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(s.ok for s in self.steps)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "workdir": str(self.workdir),
-            "steps": [s.to_dict() for s in self.steps],
-        }
-
-
-def _expect_rejection(action: Callable[[], object]) -> tuple[bool, str]:
-    try:
-        action()
-    except AiledgerError as exc:
-        return True, f"rejected: {exc.message}"
-    return False, "was accepted, but should have been rejected"
+__all__ = ["DEMO_PASSWORD", "DemoResult", "Step", "run_demo"]
 
 
 def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) -> DemoResult:
     """Run every step in ``workdir`` (created; should be empty) and return what happened."""
+    require_sklearn()  # before anything is written: part two trains a model
     result = DemoResult(workdir)
 
     def record(step: Step) -> None:
@@ -150,7 +118,7 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
     tampered = json.loads(json.dumps(member_doc))
     first = tampered["inclusion"]["hashes"][0]
     tampered["inclusion"]["hashes"][0] = ("0" if first[0] != "0" else "1") + first[1:]
-    rejected, why = _expect_rejection(
+    rejected, why = expect_rejection(
         lambda: proofs.verify_proof(proofs.load_proof(tampered), expected_root=ds.root)
     )
     record(Step("a proof with one changed hash", why, rejected, expected_failure=True))
@@ -158,8 +126,10 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
     # 7. Keys, and signed statements about the dataset and the model.
     workspace = Workspace.init(workdir)
     keystore = Keystore(workspace.keys_dir)
-    trainer = keystore.create("trainer", DEMO_PASSWORD, org="acme-ml")
-    signer = keystore.signer("trainer", DEMO_PASSWORD)
+    signers = create_identities(keystore)
+    trainer = keystore.info("trainer")
+    orgs = {org for org, _ in IDENTITIES.values()}
+    signer = signers["trainer"]
     ds_pred = DatasetPredicate(root=ds.root.hex(), size=ds.size, scheme=ds.scheme, format="csv")
     ds_env = statements.attest(
         ds_pred,
@@ -186,19 +156,15 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
     record(
         Step(
             "sign dataset and model statements",
-            f"in-toto v1 in DSSE, signed by {trainer.keyid} (org acme-ml); both verify",
+            f"in-toto v1 in DSSE, signed by {trainer.keyid} (org acme-ml); both verify; "
+            f"{len(signers)} identities in {len(orgs)} organisations",
             True,
         )
     )
 
     # 8. The statements go into the append-only log; the log key signs a checkpoint and an
     #    independent witness cosigns it after checking consistency.
-    keystore.create("log", DEMO_PASSWORD, org="acme-ml")
-    keystore.create("witness", DEMO_PASSWORD, org="auditor-co")
-    log_signer = keystore.signer("log", DEMO_PASSWORD)
-    witness_signer = keystore.signer("witness", DEMO_PASSWORD)
-    assert isinstance(log_signer, Secp256k1Signer)
-    assert isinstance(witness_signer, Secp256k1Signer)
+    log_signer, witness_signer = signers["log"], signers["witness"]
     known = [k.public_key for k in keystore.list_keys()]
     with open_workspace_log(workspace, check_signature=known_keys_check(known)) as log:
         log_key = Secp256k1NoteKey.from_signer(log.origin, log_signer)
@@ -232,7 +198,7 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
     )
     edited = workdir / "patients-edited.csv"
     edited.write_bytes(data_file.read_bytes().replace(b"P00042", b"P00043", 1))
-    rejected, why = _expect_rejection(
+    rejected, why = expect_rejection(
         lambda: verify_receipt(loaded, log_key=log_key, artifact_sha256=sha256_file(edited))
     )
     record(Step("the receipt against an edited copy", why, rejected, expected_failure=True))
@@ -259,4 +225,7 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
     )
     if not differs:  # pragma: no cover - would be a bug in fingerprinting
         raise ProofInvalid("the changed model kept its fingerprint")
+
+    # 11-. The release path on a real model (see ailedger._demo_workflow).
+    result.summary = run_workflow(workdir, workspace, keystore, signers, record)
     return result

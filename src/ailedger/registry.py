@@ -14,9 +14,12 @@ Then the index (:mod:`ailedger._registry_index`) is brought up to date from the 
 last the :class:`RegistryBackend` is told (a no-op locally; a transaction on a chain). A
 failure after the append leaves the log entry, which the next command indexes. Re-running an
 action that is already in the log (a registration of the same artifact, a deploy of the
-version serving, a rollback to it, a deprecation) signs nothing, returns the existing entry
-(``already``) and tells the backend again, so a retry completes what a failure between the
-log and the backend left undone; backends must therefore accept repeated calls.
+version serving, a rollback to it, a deprecation, an approval the backend lacks) signs
+nothing, returns the existing entry (``already``) and tells the backend again, so a retry
+completes what a failure between the log and the backend left undone; backends must
+therefore accept repeated calls. A backend with rules of its own (:class:`PreflightBackend`:
+the chain's requirement, roles and gate) is asked before a deploy or rollback is signed, and
+handed the policy to enforce.
 
 Refusals happen before anything is signed: unknown references (:class:`NotFound`, listing
 what exists), a second registration of a name with another artifact, a deprecated version,
@@ -28,10 +31,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ailedger import _registry_batch
 from ailedger._registry_backend import (
@@ -74,6 +78,7 @@ __all__ = [
     "INDEX_DB_NAME",
     "EventRow",
     "LocalBackend",
+    "PreflightBackend",
     "Recorded",
     "Registry",
     "RegistryBackend",
@@ -84,6 +89,24 @@ __all__ = [
 ]
 
 _SINGLE = ("metric", "value", "comparator", "threshold")
+
+
+@runtime_checkable
+class PreflightBackend(Protocol):
+    """A backend with rules of its own that can refuse a deploy or a rollback (the chain's
+    requirement, roles and gate): the registry asks it after its own checks and before
+    signing, so a refusal leaves nothing in the log. ``prepare_deploy`` also makes the
+    backend enforce the policy's approvals for ``env``. ``approved`` tells whether it holds
+    an approval already: a repeated approval it lacks is a retry (completed without a new
+    log entry), one it holds is a fresh decision (signed again, e.g. to renew its age)."""
+
+    def approved(self, ref: VersionRef, role: str, *, signer: Signer) -> bool: ...
+
+    def prepare_deploy(
+        self, ref: VersionRef, env: str, policy: Policy, *, signer: Signer
+    ) -> None: ...
+
+    def prepare_rollback(self, env: str, to: VersionRef, *, signer: Signer) -> None: ...
 
 
 class Registry:
@@ -294,9 +317,21 @@ class Registry:
                 f"registry (holds: {', '.join(sorted(held)) or 'none'})",
                 hint=f"an admin grants it: `ailedger roles grant KEY {role}`",
             )
+        decision: Literal["approve", "reject"] = "reject" if reject else "approve"
+        found = self._approval_by(row, role, signer.keyid)
+        if (
+            found is not None
+            and (found.decision, found.comment) == (decision, comment)
+            and isinstance(self.backend, PreflightBackend)
+            and not reject
+            and not self.backend.approved(ref, role, signer=signer)
+        ):
+            index = found.index
+            self.backend.approve(ref, role, not reject, index, signer=signer)
+            return Recorded("approval", str(ref), index, row.digest, found.predicate, True)
         predicate = ApprovalPredicate(
             role=role,
-            decision="reject" if reject else "approve",
+            decision=decision,
             comment=comment,
             comment_hash=None
             if comment is None
@@ -306,6 +341,25 @@ class Registry:
         index = self._append(predicate, [named_subject(ref, row.digest)], signer)
         self.backend.approve(ref, role, not reject, index, signer=signer)
         return Recorded("approval", str(ref), index, row.digest, predicate.to_dict())
+
+    def _approval_by(self, row: VersionRow, role: str, keyid: str) -> _Approval | None:
+        """The latest approval statement of ``row`` for ``role`` signed by ``keyid``."""
+        trusted = [k.public_key for k in self.keys]
+        found: _Approval | None = None
+        for entry in self.log.query(
+            subject=row.digest, predicate_type=ApprovalPredicate.PREDICATE_TYPE, limit=None
+        ):
+            try:
+                verified = verify_statement(Envelope.from_json(entry.envelope), trusted)
+            except AiledgerError:
+                continue
+            pred = verified.predicate
+            signers = {k.keyid.lower() for k in verified.signers}
+            if not isinstance(pred, ApprovalPredicate) or pred.role != role:
+                continue
+            if keyid.lower() in signers and (found is None or entry.index > found.index):
+                found = _Approval(entry.index, pred.decision, pred.comment, pred.to_dict())
+        return found
 
     # --- the gate and deployments ----------------------------------------------------------
 
@@ -383,6 +437,8 @@ class Registry:
             return self._renotify(env, row, signer)
         result = self.gate(ref, policy, env, path=path)
         result.raise_for_unmet()
+        if isinstance(self.backend, PreflightBackend):
+            self.backend.prepare_deploy(ref, env, policy, signer=signer)
         predicate = DeploymentPredicate(
             environment=env,
             action="deploy",
@@ -432,6 +488,8 @@ class Registry:
             target = to
         self._not_deprecated(target)
         row = self.model(target)
+        if isinstance(self.backend, PreflightBackend):
+            self.backend.prepare_rollback(env, target, signer=signer)
         predicate = DeploymentPredicate(
             environment=env,
             action="rollback",
@@ -492,3 +550,11 @@ class Registry:
         index = self._append(predicate, [named_subject(ref, row.digest)], signer)
         extra = {"records": len(records), "batch_file": str(self.batch_dir / f"{root}.jsonl")}
         return Recorded("inference", str(ref), index, row.digest, predicate.to_dict(), extra=extra)
+
+
+@dataclass(frozen=True)
+class _Approval:
+    index: int
+    decision: str
+    comment: str | None
+    predicate: dict[str, Any]

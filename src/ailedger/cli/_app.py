@@ -61,12 +61,14 @@ def _root(
 def _register() -> None:
     # Each module adds its commands to ``app`` / ``verify_app`` when imported.
     from ailedger.cli import (  # noqa: F401
+        _audit,
         _chain,
         _dataset,
         _demo,
         _deploy,
         _eval,
         _fingerprint,
+        _integrations,
         _keys,
         _log,
         _model,

@@ -39,7 +39,14 @@ from ailedger.errors import ConflictError, InvalidInput, NotFound, ProofInvalid,
 from ailedger.receipt import Receipt
 from ailedger.workspace import Workspace
 
-__all__ = ["RPC_ENV", "chain_app", "open_chain", "verify_receipt_on_chain"]
+__all__ = [
+    "RPC_ENV",
+    "WORKSPACE_CHAIN",
+    "chain_app",
+    "ensure_dev_funds",
+    "open_chain",
+    "verify_receipt_on_chain",
+]
 
 #: Environment variable naming a JSON-RPC node (read only by the CLI).
 RPC_ENV = "AILEDGER_RPC_URL"
@@ -96,7 +103,7 @@ def _book(ws: Workspace) -> DeploymentBook:
     return DeploymentBook(ws.path / DEPLOYMENTS_FILE)
 
 
-def _ensure_funds(chain: Chain, address: str) -> None:
+def ensure_dev_funds(chain: Chain, address: str) -> None:
     """On a development chain, give ``address`` ether from the faucet if it has little."""
     if chain.chain_id in _DEV_CHAINS and chain.balance(address) < _ETHER // 10:
         chain.fund(address, 10 * _ETHER)
@@ -132,7 +139,7 @@ def deploy_cmd(
                 f"the contracts are already deployed on chain {chain.chain_id}",
                 hint="use them, or pass --force to deploy a new set",
             )
-        _ensure_funds(chain, signer.address)
+        ensure_dev_funds(chain, signer.address)
         dep = deploy_contracts(chain, signer)
         _book(ws).put(dep)
     doc = dep.to_dict()
@@ -214,7 +221,7 @@ def grant_cmd(
     created = False
     with open_chain(ws, rpc) as chain:
         members = _membership(ws, chain)
-        _ensure_funds(chain, signer.address)
+        ensure_dev_funds(chain, signer.address)
         receipts = []
         if not members.org_exists(org):
             receipts.append(members.create_org(org, address, signer=signer))
@@ -248,7 +255,7 @@ def revoke_cmd(
     signer = _signer(key, password_file)
     with open_chain(ws, rpc) as chain:
         members = _membership(ws, chain)
-        _ensure_funds(chain, signer.address)
+        ensure_dev_funds(chain, signer.address)
         receipt = members.revoke(org, address, role, signer=signer)
     doc = {"org": org, "account": address, "role": role, "transaction": receipt.tx_hash}
     emit(doc, as_json, lambda: console.print(f"revoked {role} in {escape(org)} from {address}"))
@@ -362,7 +369,7 @@ def anchor_cmd(
             if log.size() == 0:
                 raise InvalidInput("the log is empty: nothing to anchor")
             log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, log_signer))
-        _ensure_funds(chain, log_signer.address)
+        ensure_dev_funds(chain, log_signer.address)
         result = anchor_checkpoint(
             log,
             anchors,

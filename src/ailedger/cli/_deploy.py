@@ -14,8 +14,10 @@ from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_keystore
 from ailedger.cli._workflow import (
+    BackendOpt,
     KeyOpt,
     PasswordFileOpt,
+    RpcOpt,
     open_registry,
     print_recorded,
     signer_for,
@@ -49,12 +51,14 @@ def gate_cmd(
     policy: Annotated[Path, typer.Option("--policy", help="The policy file (TOML).")],
     env: Annotated[str, typer.Option("--env", help="Target environment.")] = "prod",
     path: PathOpt = None,
+    backend: BackendOpt = None,
+    rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exit 0 if the version meets the policy for the environment; else list every unmet."""
     version = VersionRef.parse(ref)
     rules = load_policy(policy)
-    with open_registry() as registry:
+    with open_registry(backend=backend, rpc=rpc) as registry:
         result = registry.gate(version, rules, env, path=path)
     emit(result.to_dict(), as_json, lambda: _show_gate(result))
     result.raise_for_unmet()
@@ -71,6 +75,8 @@ def deploy_cmd(
     ] = None,
     path: PathOpt = None,
     password_file: PasswordFileOpt = None,
+    backend: BackendOpt = None,
+    rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the gate, then sign and log the deployment."""
@@ -78,7 +84,7 @@ def deploy_cmd(
     rules = workspace_policy(policy)
     store = open_keystore()
     signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
         recorded = registry.deploy(version, env, signer, rules, path=path)
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, f"deployed to {env}"))
 
@@ -91,13 +97,15 @@ def rollback_cmd(
         str | None, typer.Option("--to", help="An earlier version NAME@VERSION of this env.")
     ] = None,
     password_file: PasswordFileOpt = None,
+    backend: BackendOpt = None,
+    rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Return the environment to the previous version (or to --to)."""
     target = VersionRef.parse(to) if to is not None else None
     store = open_keystore()
     signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
         recorded = registry.rollback(env, signer, to=target)
     previous = recorded.predicate.get("previous_version")
     emit(
@@ -113,13 +121,15 @@ def deprecate_cmd(
     reason: Annotated[str, typer.Option("--reason", help="Why it must not be deployed.")],
     key: KeyOpt,
     password_file: PasswordFileOpt = None,
+    backend: BackendOpt = None,
+    rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Mark a version deprecated: it can no longer be deployed or rolled back to."""
     version = VersionRef.parse(ref)
     store = open_keystore()
     signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
         recorded = registry.deprecate(version, reason, signer)
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "deprecated"))
 

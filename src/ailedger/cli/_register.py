@@ -16,8 +16,10 @@ from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_keystore
 from ailedger.cli._model_sign import model_app
 from ailedger.cli._workflow import (
+    BackendOpt,
     KeyOpt,
     PasswordFileOpt,
+    RpcOpt,
     open_registry,
     print_recorded,
     signer_for,
@@ -85,6 +87,8 @@ def model_register_cmd(
     ] = None,
     team: Annotated[str | None, typer.Option("--team", help="Team that trained it.")] = None,
     password_file: PasswordFileOpt = None,
+    backend: BackendOpt = None,
+    rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fingerprint a model and sign its manifest and training metadata into the log."""
@@ -100,7 +104,7 @@ def model_register_cmd(
         raise NotFound(f"no such model: {path}")
     store = open_keystore()
     signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
         recorded = registry.register_model(
             path,
             ref,
@@ -123,13 +127,15 @@ def approve_cmd(
         bool, typer.Option("--reject", help="Sign a rejection instead of an approval.")
     ] = False,
     password_file: PasswordFileOpt = None,
+    backend: BackendOpt = None,
+    rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve (or --reject) a model version for a role; the key must hold the role."""
     version = VersionRef.parse(ref)
     store = open_keystore()
     signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
         recorded = registry.approve(version, role, signer, comment=comment, reject=reject)
     verb = "rejected" if reject else "approved"
 

@@ -6,13 +6,19 @@ The workflow commands (``dataset register``, ``model register``, ``eval``, ``app
 :func:`open_registry` and signs with :func:`signer_for`. The local registry backend takes
 roles from ``[members]`` in the workspace config, which ``roles grant`` writes; an on-chain
 backend takes them from the Membership contract instead.
+
+The commands that write where a rule lives (``model register``, ``approve``, ``gate``,
+``deploy``, ``rollback``, ``deprecate``) choose the backend with ``--backend local|chain``;
+by default the chain when ``ailedger chain deploy`` recorded contracts for the workspace's
+configured chain (``.ailedger/deployments.json``), else the local one. ``--rpc URL`` (or
+``$AILEDGER_RPC_URL``) names another node, as for the ``chain`` commands.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,19 +26,27 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ailedger._registry_chain import ChainBackend
 from ailedger._registry_refs import VersionRef
+from ailedger.chain import EMBEDDED_CHAIN_ID
+from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
 from ailedger.cli._app import app
+from ailedger.cli._chain import WORKSPACE_CHAIN, RpcOpt, ensure_dev_funds, open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import PasswordFileOpt, open_workspace, read_password
-from ailedger.errors import NotFound
-from ailedger.keys import Keystore, Signer
+from ailedger.errors import InvalidInput, NotFound
+from ailedger.keys import KeyInfo, Keystore, Secp256k1Signer, Signer
 from ailedger.policy import Policy, load_policy
-from ailedger.registry import LocalBackend, Recorded, Registry
+from ailedger.registry import LocalBackend, Recorded, Registry, RegistryBackend
+from ailedger.workspace import Workspace
 
 __all__ = [
+    "BACKENDS",
     "POLICY_NAME",
+    "BackendOpt",
     "KeyOpt",
     "PasswordFileOpt",
+    "RpcOpt",
     "open_registry",
     "parse_ref",
     "print_recorded",
@@ -44,7 +58,18 @@ __all__ = [
 #: The policy ``deploy`` applies when no ``--policy`` is given, inside ``.ailedger/``.
 POLICY_NAME = "policy.toml"
 
+#: ``--backend`` values: where the registry's release rules are enforced.
+BACKENDS = ("local", "chain")
+
 KeyOpt = Annotated[str, typer.Option("--key", help="Name of the signing key.")]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="local or chain (default: chain when `ailedger chain deploy` ran for the "
+        "workspace's chain, else local).",
+    ),
+]
 
 roles_app = typer.Typer(
     help="Grant and list the roles of keys in the local registry.", no_args_is_help=True
@@ -68,12 +93,56 @@ def signer_for(store: Keystore, key: str, password_file: Path | None) -> Signer:
 
 
 @contextmanager
-def open_registry(store: Keystore | None = None) -> Iterator[Registry]:
-    """The current workspace's registry, trusting the workspace's keys."""
+def open_registry(
+    store: Keystore | None = None,
+    *,
+    backend: str | None = "local",
+    rpc: str | None = None,
+    sender: Signer | None = None,
+) -> Iterator[Registry]:
+    """The current workspace's registry, trusting the workspace's keys, over ``backend``:
+    ``local``, ``chain``, or None for the chain when contracts are recorded for the chain
+    the command would use (commands that only read the log keep the local default). On a
+    development chain ``sender`` (who sends the transactions) is funded from the faucet."""
     workspace = open_workspace()
     keys = (store or Keystore(workspace.keys_dir)).list_keys()
-    with Registry.open(workspace, keys=keys) as registry:
-        yield registry
+    if backend is not None and backend not in BACKENDS:
+        raise InvalidInput(f"unknown --backend {backend!r}: use {' or '.join(BACKENDS)}")
+    with ExitStack() as stack:
+        chosen: RegistryBackend | None = None
+        if backend == "chain" or (backend is None and _chain_by_default(workspace, rpc)):
+            chosen = _chain_backend(workspace, keys, rpc, sender, stack)
+        yield stack.enter_context(Registry.open(workspace, keys=keys, backend=chosen))
+
+
+def _chain_by_default(workspace: Workspace, rpc: str | None) -> bool:
+    """Whether contracts are recorded for the chain the command would use."""
+    if rpc is not None and rpc != WORKSPACE_CHAIN:
+        return True
+    book = DeploymentBook(workspace.path / DEPLOYMENTS_FILE)
+    if not book.path.is_file():
+        return False
+    if workspace.config.chain_backend == "embedded":
+        return book.get(EMBEDDED_CHAIN_ID) is not None
+    chain_id = workspace.config.section("chain").get("chain_id")
+    if isinstance(chain_id, int):
+        return book.get(chain_id) is not None
+    return bool(book.all())  # the node tells its chain id; a missing deployment is an error
+
+
+def _chain_backend(
+    workspace: Workspace,
+    keys: list[KeyInfo],
+    rpc: str | None,
+    sender: Signer | None,
+    stack: ExitStack,
+) -> ChainBackend:
+    chain = stack.enter_context(open_chain(workspace, rpc))
+    deployment = DeploymentBook(workspace.path / DEPLOYMENTS_FILE).require(chain.chain_id)
+    orgs = [str(m["org"]) for m in LocalBackend.members(workspace).values() if m.get("org")]
+    if isinstance(sender, Secp256k1Signer):
+        ensure_dev_funds(chain, sender.address)
+    return ChainBackend.from_deployment(chain, deployment, keys=keys, orgs=orgs)
 
 
 def workspace_policy(path: Path | None) -> Policy:
