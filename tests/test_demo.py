@@ -110,7 +110,11 @@ def test_trace_reports_the_rollback(demo: tuple[Path, dict[str, Any]]) -> None:
     # the same question through the CLI, on the workspace the demo left
     done = cli("trace", "--env", "prod", "--at", data["before"]["at"], "--json", cwd=out)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["model"] == "cancer-classifier@2"
+    traced = json.loads(done.stdout)
+    assert traced["model"] == "cancer-classifier@2"
+    # the log was anchored after the rollback, so an on-chain anchor covers both events
+    assert traced["anchor"]["size"] > traced["next_event"]["log_index"]
+    assert traced["anchor"]["size"] == doc["summary"]["anchor"]["size"]
 
 
 def test_the_gate_cli_rejects_the_tampered_model(demo: tuple[Path, dict[str, Any]]) -> None:

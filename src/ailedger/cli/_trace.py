@@ -9,12 +9,15 @@ import typer
 from rich.markup import escape
 from rich.tree import Tree
 
+from ailedger._anchor_book import ANCHORS_FILE, AnchorBook, AnchorRecord
 from ailedger._registry_refs import VersionRef, parse_digest_or_file, parse_time
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._keys import open_workspace
 from ailedger.cli._workflow import open_registry
 from ailedger.errors import InvalidInput
 from ailedger.lineage import Lineage, lineage
+from ailedger.registry import Registry
 from ailedger.trace import OutputTrace, ServingTrace, trace_at, trace_output
 
 __all__ = ["lineage_tree", "trace_app"]
@@ -27,7 +30,26 @@ trace_app = typer.Typer(
 app.add_typer(trace_app, name="trace")
 
 
-def _show_serving(result: ServingTrace) -> None:
+def _covering_anchor(registry: Registry, result: ServingTrace) -> AnchorRecord | None:
+    """The smallest recorded anchor that covers the event and the next one (if any), and
+    whose root is this log's root at its size: the on-chain commitment to the proof."""
+    last = max(
+        result.event.entry.index,
+        result.next_event.entry.index if result.next_event is not None else 0,
+    )
+    log = registry.log
+    book = AnchorBook(open_workspace().path / ANCHORS_FILE)
+    for record in book.records(log.origin):
+        if (
+            record.size > last
+            and record.size <= log.size()
+            and log.root(record.size) == record.root
+        ):
+            return record
+    return None
+
+
+def _show_serving(result: ServingTrace, anchor: AnchorRecord | None) -> None:
     until = result.to_dict()["until"] or "now"
     console.print(
         f"[bold]{escape(str(result.ref))}[/bold] served {escape(result.env)} at "
@@ -41,6 +63,13 @@ def _show_serving(result: ServingTrace) -> None:
     )
     if result.checkpoint is None:
         console.print("  no signed checkpoint covers it yet: run `ailedger log checkpoint`")
+    if anchor is None:
+        console.print("  not anchored on-chain yet: run `ailedger anchor`")
+    else:
+        console.print(
+            f"  anchored: #{anchor.index} (size {anchor.size}) in block {anchor.block} of chain "
+            f"{anchor.chain_id} ({anchor.contract}, tx {anchor.tx_hash})"
+        )
 
 
 @trace_app.callback()
@@ -61,7 +90,9 @@ def trace_cmd(
     with open_registry() as registry:
         result = trace_at(registry, env, when)
         result.verify()
-    emit(result.to_dict(), as_json, lambda: _show_serving(result))
+        anchor = _covering_anchor(registry, result)
+    doc = {**result.to_dict(), "anchor": anchor.to_dict() if anchor is not None else None}
+    emit(doc, as_json, lambda: _show_serving(result, anchor))
 
 
 def _show_outputs(found: list[OutputTrace]) -> None:
