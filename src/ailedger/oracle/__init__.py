@@ -1,0 +1,13 @@
+"""Oracles: field data, the models that score it, and the observations oracles sign.
+
+- :mod:`ailedger.oracle.sensors`: synthetic weather-station and camera-event batches,
+  fingerprinted as Merkle trees.
+- :mod:`ailedger.oracle.scoring`: the drought-risk model (trained, fingerprint-checked
+  before loading) and the incident counter.
+- :mod:`ailedger.oracle.observation`: the observation record, its in-toto predicate and
+  median aggregation.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
