@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 
 import ailedger.cli._keys
-import ailedger.cli._statements  # noqa: F401  (importing registers the commands)
+import ailedger.cli._statements
 from ailedger.cli._app import main
 from ailedger.keys import (
     PBKDF2_ROUNDS_TEST_ONLY,
@@ -89,7 +89,9 @@ def test_keys_new_with_standard_kdf(ws: Workspace) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::getpass.GetPassWarning")
-def test_keys_new_p256_prompts_twice(ws: Workspace) -> None:
+def test_keys_new_p256_prompts_twice(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    # CliRunner's stdin is not a terminal; pretend it is so the prompt path runs.
+    monkeypatch.setattr(ailedger.cli._keys, "_interactive", lambda: True)
     result = run(["keys", "new", "bob", "--type", "p256"], password=None, stdin="pw1\npw1\n")
     assert result.exit_code == 0, result.output
     assert "bob (p256)" in result.stdout
@@ -97,6 +99,14 @@ def test_keys_new_p256_prompts_twice(ws: Workspace) -> None:
     mismatch = run(["keys", "new", "eve"], password=None, stdin="a\nb\n")
     assert mismatch.exit_code != 0
     assert not (ws.keys_dir / "eve.meta.json").exists()
+
+
+def test_no_password_and_no_terminal_is_one_clear_error(ws: Workspace) -> None:
+    result = run(["keys", "new", "bob"], password=None, stdin="")
+    assert result.exit_code == 5
+    assert "no terminal" in result.stderr
+    assert "AILEDGER_PASSWORD" in result.stderr
+    assert not (ws.keys_dir / "bob.meta.json").exists()
 
 
 def test_keys_new_rejects_bad_type_and_duplicates(ws: Workspace) -> None:

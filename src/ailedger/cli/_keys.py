@@ -7,6 +7,7 @@ hidden prompt (asked twice when a key is created). Only this module reads the en
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit, err_console, state
-from ailedger.errors import InvalidInput, NotFound
+from ailedger.errors import InvalidInput, KeyAccessError, NotFound
 from ailedger.keys import KeyInfo, Keystore, KeyType, Secp256k1Signer, Signer, detect_import_kind
 from ailedger.workspace import Workspace
 
@@ -67,6 +68,11 @@ def open_keystore() -> Keystore:
     return Keystore(open_workspace().keys_dir)
 
 
+def _interactive() -> bool:
+    """Whether a password prompt can be answered (standard input is a terminal)."""
+    return sys.stdin.isatty()
+
+
 def read_password(password_file: Path | None, *, confirm: bool, prompt: str) -> str:
     """The password from the file, the environment or a prompt, in that order."""
     if password_file is not None:
@@ -81,6 +87,11 @@ def read_password(password_file: Path | None, *, confirm: bool, prompt: str) -> 
     env = os.environ.get(PASSWORD_ENV)
     if env:
         return env
+    if not _interactive():
+        raise KeyAccessError(
+            f"{prompt.lower()}: no password given and no terminal to ask on",
+            hint=f"use --password-file FILE or set {PASSWORD_ENV}",
+        )
     password = str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
     if not password:
         raise InvalidInput("the password is empty")
