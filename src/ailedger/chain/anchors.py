@@ -23,8 +23,8 @@ from ailedger._eip712 import (
     sign_digest,
     sort_by_signer,
 )
-from ailedger.chain._types import AccountSource, DeployedContract, Receipt, Signer, tx_signer
-from ailedger.chain.client import Chain
+from ailedger.chain._types import AccountSource, Receipt, Signer, tx_signer
+from ailedger.chain._wrapper import ContractWrapper
 
 __all__ = ["ZERO_ADDRESS", "AnchorSubmission", "LogAnchors", "LogInfo", "OnChainAnchor"]
 
@@ -80,16 +80,8 @@ class AnchorSubmission:
     consistency_checked: bool
 
 
-class LogAnchors:
+class LogAnchors(ContractWrapper):
     """The LogAnchors contract at ``contract`` on ``chain``."""
-
-    def __init__(self, chain: Chain, contract: DeployedContract) -> None:
-        self.chain = chain
-        self.contract = contract
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     def domain(self) -> Domain:
         """The EIP-712 domain every signature for this contract is bound to."""

@@ -13,8 +13,8 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from ailedger._eip712 import role_id
-from ailedger.chain._types import AccountSource, DeployedContract, Receipt, Signer
-from ailedger.chain.client import Chain
+from ailedger.chain._types import AccountSource, Receipt, Signer
+from ailedger.chain._wrapper import ContractWrapper
 from ailedger.errors import InvalidInput
 
 __all__ = ["ROLES", "MemberRole", "Membership", "org_id"]
@@ -48,16 +48,8 @@ class MemberRole:
         return {"account": self.account, "role": self.role, "since_block": self.since}
 
 
-class Membership:
+class Membership(ContractWrapper):
     """The Membership contract at ``contract`` on ``chain``."""
-
-    def __init__(self, chain: Chain, contract: DeployedContract) -> None:
-        self.chain = chain
-        self.contract = contract
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     def global_admin(self) -> str:
         return str(self.chain.call(self.contract, "globalAdmin"))

@@ -22,8 +22,8 @@ from ailedger._eip712 import (
     sign_digest,
     version_id,
 )
-from ailedger.chain._types import AccountSource, DeployedContract, Receipt, Signer
-from ailedger.chain.client import Chain
+from ailedger.chain._types import AccountSource, Receipt, Signer
+from ailedger.chain._wrapper import ContractWrapper
 from ailedger.chain.membership import org_id
 from ailedger.errors import InvalidInput
 
@@ -85,16 +85,8 @@ class SignedApproval:
         )
 
 
-class ModelRegistry:
+class ModelRegistry(ContractWrapper):
     """The ModelRegistry contract at ``contract`` on ``chain``."""
-
-    def __init__(self, chain: Chain, contract: DeployedContract) -> None:
-        self.chain = chain
-        self.contract = contract
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     def domain(self) -> Domain:
         return Domain.model_registry(self.chain.chain_id, self.address)
