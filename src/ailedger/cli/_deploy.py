@@ -12,7 +12,6 @@ from rich.markup import escape
 from ailedger._registry_refs import VersionRef, parse_digest_or_file
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import open_keystore
 from ailedger.cli._workflow import (
     BackendOpt,
     KeyOpt,
@@ -20,7 +19,7 @@ from ailedger.cli._workflow import (
     RpcOpt,
     open_registry,
     print_recorded,
-    signer_for,
+    signed_registry,
     workspace_policy,
 )
 from ailedger.errors import FormatError, InvalidInput, NotFound
@@ -82,9 +81,10 @@ def deploy_cmd(
     """Run the gate, then sign and log the deployment."""
     version = VersionRef.parse(ref)
     rules = workspace_policy(policy)
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
+    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+        registry,
+        signer,
+    ):
         recorded = registry.deploy(version, env, signer, rules, path=path)
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, f"deployed to {env}"))
 
@@ -103,9 +103,10 @@ def rollback_cmd(
 ) -> None:
     """Return the environment to the previous version (or to --to)."""
     target = VersionRef.parse(to) if to is not None else None
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
+    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+        registry,
+        signer,
+    ):
         recorded = registry.rollback(env, signer, to=target)
     previous = recorded.predicate.get("previous_version")
     emit(
@@ -127,9 +128,10 @@ def deprecate_cmd(
 ) -> None:
     """Mark a version deprecated: it can no longer be deployed or rolled back to."""
     version = VersionRef.parse(ref)
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
+    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+        registry,
+        signer,
+    ):
         recorded = registry.deprecate(version, reason, signer)
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "deprecated"))
 
@@ -195,9 +197,7 @@ def infer_record_cmd(
     pair = None
     if input is not None and output is not None:
         pair = (parse_digest_or_file(input), parse_digest_or_file(output))
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with signed_registry(key, password_file) as (registry, signer):
         if pair is not None:
             recorded = registry.record_inference(version, pair[0], pair[1], signer)
         else:

@@ -11,8 +11,7 @@ from rich.markup import escape
 from ailedger._registry_refs import VersionRef
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit, err_console
-from ailedger.cli._keys import open_keystore
-from ailedger.cli._workflow import KeyOpt, PasswordFileOpt, open_registry, signer_for
+from ailedger.cli._workflow import KeyOpt, PasswordFileOpt, signed_registry
 from ailedger.errors import InvalidInput
 from ailedger.evaluation import EvaluationResult, record_evaluation, run_evaluation
 from ailedger.registry import Recorded
@@ -84,9 +83,7 @@ def run_cmd(
 ) -> None:
     """Run COMMAND, judge it against the thresholds, and sign the result (exit 1 if failed)."""
     version = VersionRef.parse(ref)
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with signed_registry(key, password_file) as (registry, signer):
         registry.model(version)
         root = registry.dataset(VersionRef.parse(dataset)).root if dataset else None
         result = run_evaluation(
@@ -123,9 +120,7 @@ def record_cmd(
     metrics = dict(parse_metric(m) for m in metric or [])
     if not metrics:
         raise InvalidInput("give at least one --metric NAME=NUMBER")
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with signed_registry(key, password_file) as (registry, signer):
         registry.model(version)
         root = registry.dataset(VersionRef.parse(dataset)).root if dataset else None
         result = record_evaluation(

@@ -11,13 +11,11 @@ from rich.markup import escape
 from ailedger._registry_refs import VersionRef
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import open_keystore
 from ailedger.cli._workflow import (
     KeyOpt,
     PasswordFileOpt,
-    open_registry,
     print_recorded,
-    signer_for,
+    signed_registry,
 )
 from ailedger.integrations.dvc import import_dvc
 from ailedger.integrations.mlflow import ImportedVersion, import_mlflow, read_model_versions
@@ -73,9 +71,7 @@ def mlflow_import_cmd(
     if name is not None:
         VersionRef(name, "1")  # check the name before reading the store
     versions = read_model_versions(tracking_uri, model)
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with signed_registry(key, password_file) as (registry, signer):
         imported = import_mlflow(registry, versions, signer, name=name, datasets=datasets)
     data = {
         "model": model,
@@ -104,9 +100,7 @@ def dvc_import_cmd(
 ) -> None:
     """Verify a DVC-tracked dataset in the cache against its .dvc file and register it."""
     ref = VersionRef(name, version)
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with signed_registry(key, password_file) as (registry, signer):
         recorded, verified = import_dvc(registry, dvc_file, ref, signer, format=format, cache=cache)
     out = verified.output
     extra = {

@@ -13,16 +13,14 @@ import typer
 from ailedger._registry_refs import VersionRef, parse_param
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import open_keystore
 from ailedger.cli._model_sign import model_app
 from ailedger.cli._workflow import (
     BackendOpt,
     KeyOpt,
     PasswordFileOpt,
     RpcOpt,
-    open_registry,
     print_recorded,
-    signer_for,
+    signed_registry,
 )
 from ailedger.errors import InvalidInput, NotFound
 
@@ -62,9 +60,7 @@ def dataset_register_cmd(
             secret = salt_secret.read_bytes()
         except FileNotFoundError:
             raise NotFound(f"no such secret file: {salt_secret}") from None
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store) as registry:
+    with signed_registry(key, password_file) as (registry, signer):
         recorded = registry.register_dataset(path, ref, signer, format=format, secret=secret)
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "registered dataset"))
 
@@ -102,9 +98,10 @@ def model_register_cmd(
         params[k] = v
     if not path.exists():
         raise NotFound(f"no such model: {path}")
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
+    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+        registry,
+        signer,
+    ):
         recorded = registry.register_model(
             path,
             ref,
@@ -133,9 +130,10 @@ def approve_cmd(
 ) -> None:
     """Approve (or --reject) a model version for a role; the key must hold the role."""
     version = VersionRef.parse(ref)
-    store = open_keystore()
-    signer = signer_for(store, key, password_file)
-    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
+    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+        registry,
+        signer,
+    ):
         recorded = registry.approve(version, role, signer, comment=comment, reject=reject)
     verb = "rejected" if reject else "approved"
 

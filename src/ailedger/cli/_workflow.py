@@ -3,7 +3,7 @@
 The workflow commands (``dataset register``, ``model register``, ``eval``, ``approve``,
 ``gate``, ``deploy``, ``rollback``, ``deprecate``, ``infer``, ``trace``, ``lineage``) live in
 ``_register``, ``_eval``, ``_deploy`` and ``_trace``; each opens the registry through
-:func:`open_registry` and signs with :func:`signer_for`. The local registry backend takes
+:func:`signed_registry` (or :func:`open_registry` to read). The local registry backend takes
 roles from ``[members]`` in the workspace config, which ``roles grant`` writes; an on-chain
 backend takes them from the Membership contract instead.
 
@@ -33,7 +33,12 @@ from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
 from ailedger.cli._app import app
 from ailedger.cli._chain import WORKSPACE_CHAIN, RpcOpt, ensure_dev_funds, open_chain
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import PasswordFileOpt, open_workspace, read_password
+from ailedger.cli._keys import (
+    PasswordFileOpt,
+    open_keystore,
+    open_workspace,
+    unlock_signer,
+)
 from ailedger.errors import InvalidInput, NotFound
 from ailedger.keys import KeyInfo, Keystore, Secp256k1Signer, Signer
 from ailedger.policy import Policy, load_policy
@@ -51,7 +56,7 @@ __all__ = [
     "parse_ref",
     "print_recorded",
     "roles_app",
-    "signer_for",
+    "signed_registry",
     "workspace_policy",
 ]
 
@@ -83,13 +88,20 @@ def parse_ref(text: str) -> VersionRef:
     return VersionRef.parse(text)
 
 
-def signer_for(store: Keystore, key: str, password_file: Path | None) -> Signer:
-    """The named key's signer, asking for its password when it is encrypted."""
-    info = store.info(key)
-    password = None
-    if info.encrypted:
-        password = read_password(password_file, confirm=False, prompt=f"Password for {key}")
-    return store.signer(key, password)
+@contextmanager
+def signed_registry(
+    key: str,
+    password_file: Path | None,
+    *,
+    backend: str | None = "local",
+    rpc: str | None = None,
+) -> Iterator[tuple[Registry, Signer]]:
+    """The registry (see :func:`open_registry`) and the unlocked signer of ``key``, which
+    also sends the transactions when the backend is the chain."""
+    store = open_keystore()
+    signer = unlock_signer(store, key, password_file)
+    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
+        yield registry, signer
 
 
 @contextmanager
