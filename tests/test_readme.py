@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from ailedger.cli import app
+from ailedger.cli import app, load_commands
 from ailedger.errors import EXIT_CODES
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -30,6 +30,7 @@ def _bash_lines() -> list[str]:
 
 def _resolve(tokens: list[str]) -> tuple[Any, list[str]]:
     # typer ships its own click; duck-type groups by their ``commands`` mapping.
+    load_commands()
     command: Any = typer.main.get_command(app)
     rest = tokens
     while hasattr(command, "commands") and rest and rest[0] in command.commands:

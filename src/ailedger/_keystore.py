@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-from eth_account import Account
 
 from ailedger.errors import KeyAccessError, WrongPassword
 
@@ -34,6 +33,8 @@ __all__ = [
 
 def encrypt_keystore_v3(secret: bytes, password: str, *, scrypt_n: int) -> dict[str, Any]:
     """An Ethereum keystore v3 document (scrypt, r=8, p=1, cost ``scrypt_n``)."""
+    from eth_account import Account  # imported here: it costs ~0.4 s of every CLI start
+
     doc: dict[str, Any] = Account.encrypt(secret, password, kdf="scrypt", iterations=scrypt_n)
     return doc
 
@@ -53,6 +54,8 @@ def decrypt_keystore_v3(raw: bytes, password: str, *, source: str) -> bytes:
     crypto = doc.get("crypto", doc.get("Crypto"))
     if not isinstance(crypto, dict) or crypto.get("kdf") not in ("scrypt", "pbkdf2"):
         raise KeyAccessError(f"{source}: keystore has no usable 'crypto' section")
+    from eth_account import Account  # imported here: it costs ~0.4 s of every CLI start
+
     try:
         secret: bytes = Account.decrypt(doc, password)
     except ValueError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import typer
 
-from ailedger.cli import app
+from ailedger.cli import app, load_commands
 from ailedger.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore
 from ailedger.registry import Registry, VersionRef
 from ailedger.workspace import Workspace
@@ -65,6 +65,7 @@ def test_the_deploy_waits_for_the_gate() -> None:
 
 
 def test_every_ailedger_command_exists_with_its_options() -> None:
+    load_commands()
     root: Any = typer.main.get_command(app)
     seen = set()
     for line in _ailedger_lines():

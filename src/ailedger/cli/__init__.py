@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ailedger.cli._app import app, main
+from ailedger.cli._app import app, load_commands, main
 
-__all__ = ["app", "main"]
+__all__ = ["app", "load_commands", "main"]

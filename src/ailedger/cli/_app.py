@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +16,7 @@ from ailedger import __version__
 from ailedger.cli._common import err_console, state
 from ailedger.errors import AiledgerError
 
-__all__ = ["app", "main"]
+__all__ = ["COMMAND_MODULES", "app", "load_commands", "main", "verify_app"]
 
 app = typer.Typer(
     name="ailedger",
@@ -58,35 +60,65 @@ def _root(
     state.workspace = workspace
 
 
-def _register() -> None:
-    # Each module adds its commands to ``app`` / ``verify_app`` when imported.
-    from ailedger.cli import (  # noqa: F401
-        _audit,
-        _chain,
-        _dataset,
-        _demo,
-        _deploy,
-        _eval,
-        _fingerprint,
-        _integrations,
-        _keys,
-        _log,
-        _model,
-        _model_sign,
-        _register,
-        _statements,
-        _trace,
-        _workflow,
-    )
+#: Which command modules each top-level command needs. Each module adds its commands to
+#: ``app`` (and to the shared groups) when imported; ``main`` imports only what the command
+#: being run needs, because the chain modules (web3, eth-account) cost about a second.
+#: tests/test_cli_lazy.py checks every entry against a full load.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "anchor": ("_chain",),
+    "approve": ("_register",),
+    "attest": ("_statements",),
+    "audit": ("_audit",),
+    "chain": ("_chain",),
+    "dataset": ("_register",),
+    "demo": ("_demo",),
+    "deploy": ("_deploy",),
+    "deprecate": ("_deploy",),
+    "eval": ("_eval",),
+    "fingerprint": ("_fingerprint", "_model", "_dataset"),
+    "gate": ("_deploy",),
+    "infer": ("_deploy",),
+    "init": ("_keys",),
+    "integrations": ("_integrations",),
+    "keys": ("_keys",),
+    "lineage": ("_trace",),
+    "log": ("_log",),
+    "oracle": ("_oracle",),
+    "model": ("_model_sign", "_register"),
+    "prove": ("_dataset",),
+    "roles": ("_workflow",),
+    "rollback": ("_deploy",),
+    "trace": ("_trace",),
+    "verify": ("_dataset", "_statements", "_log"),
+}
 
 
-_register()
+def load_commands(names: Iterable[str] | None = None) -> None:
+    """Register the commands ``names`` (top-level command names) need; all when None."""
+    wanted = COMMAND_MODULES if names is None else names
+    modules = sorted({m for name in wanted for m in COMMAND_MODULES.get(name, ())})
+    for module in modules:
+        importlib.import_module(f"ailedger.cli.{module}")
+
+
+def _command_name(argv: list[str]) -> str | None:
+    """The top-level command in ``argv``, skipping the root options."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--workspace":
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    name = _command_name(args)
     try:
-        app(args=argv, prog_name="ailedger", standalone_mode=True)
+        load_commands([name] if name in COMMAND_MODULES else None)
+        app(args=args, prog_name="ailedger", standalone_mode=True)
     except AiledgerError as exc:
         if state.verbose:
             traceback.print_exc()

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IOracleFeeds} from "./lib/IOracleFeeds.sol";
+
+/// @title ParametricEscrow
+/// @notice Parametric insurance paid by oracle reports. An insurer funds a pool with ETH and
+///         writes policies against it: a holder, a feed, a trigger (the score above or below a
+///         threshold), a payout and a window [start, expiry]. Writing a policy reserves its
+///         payout, so the pool never promises more than it holds. `settle` reads the feed's
+///         latest accepted report; if it was observed inside the window and meets the trigger,
+///         the payout becomes claimable by the holder, once. After expiry an untriggered
+///         policy's reserve returns to the pool; the insurer takes free funds back at any time.
+/// @dev Money leaves only through `withdraw` (pull payment, checks-effects-interactions and a
+///      reentrancy lock). Totals balance at every step:
+///        paid + claimable + remaining == deposited, and the contract's balance equals
+///        claimable + remaining, where remaining is the sum of the pools (free + reserved).
+contract ParametricEscrow {
+    enum Trigger {
+        Above,
+        Below
+    }
+
+    enum Status {
+        None,
+        Active,
+        Triggered,
+        Expired
+    }
+
+    struct Pool {
+        address insurer;
+        uint256 free;
+        uint256 reserved;
+    }
+
+    struct Policy {
+        uint256 poolId;
+        address holder;
+        Status status;
+        Trigger trigger;
+        uint64 start;
+        uint64 expiry;
+        bytes32 feedId;
+        int256 threshold;
+        uint256 payout;
+        uint64 settledEpoch;
+    }
+
+    IOracleFeeds public immutable feeds;
+
+    uint256 public poolCount;
+    uint256 public policyCount;
+    uint256 public totalDeposited;
+    uint256 public totalPaid;
+    uint256 public totalClaimable;
+    uint256 public totalRemaining;
+
+    mapping(uint256 poolId => Pool) private _pools;
+    mapping(uint256 policyId => Policy) private _policies;
+    mapping(address account => uint256) public claimable;
+    bool private _locked;
+
+    error ZeroAddress();
+    error ZeroAmount();
+    error UnknownPool(uint256 poolId);
+    error NotInsurer(uint256 poolId, address caller);
+    error UnknownPolicy(uint256 policyId);
+    error BadWindow(uint64 start, uint64 expiry);
+    error InsufficientFreeFunds(uint256 requested, uint256 free);
+    error PolicyNotActive(uint256 policyId, Status status);
+    error PolicyExpired(uint256 policyId, uint64 expiry);
+    error PolicyNotExpired(uint256 policyId, uint64 expiry);
+    error ReportOutsideWindow(uint64 observationsTimestamp, uint64 start, uint64 expiry);
+    error TriggerNotMet(int256 answer, int256 threshold, Trigger trigger);
+    error NothingToWithdraw(address account);
+    error Reentrancy();
+    error TransferFailed(address to, uint256 amount);
+
+    event PoolCreated(uint256 indexed poolId, address indexed insurer);
+    event PoolFunded(uint256 indexed poolId, address indexed from, uint256 amount);
+    event PoolReclaimed(uint256 indexed poolId, uint256 amount);
+    event PolicyCreated(
+        uint256 indexed policyId,
+        uint256 indexed poolId,
+        address indexed holder,
+        bytes32 feedId,
+        Trigger trigger,
+        int256 threshold,
+        uint256 payout,
+        uint64 start,
+        uint64 expiry
+    );
+    event PolicyTriggered(
+        uint256 indexed policyId, uint64 epoch, int256 answer, bytes32 inputRoot, uint256 payout
+    );
+    event PolicyExpiredRefund(uint256 indexed policyId, uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount);
+
+    constructor(IOracleFeeds feeds_) {
+        if (address(feeds_) == address(0)) revert ZeroAddress();
+        feeds = feeds_;
+    }
+
+    modifier nonReentrant() {
+        if (_locked) revert Reentrancy();
+        _locked = true;
+        _;
+        _locked = false;
+    }
+
+    modifier onlyInsurer(uint256 poolId) {
+        address insurer = _pools[poolId].insurer;
+        if (insurer == address(0)) revert UnknownPool(poolId);
+        if (msg.sender != insurer) revert NotInsurer(poolId, msg.sender);
+        _;
+    }
+
+    // --- pools ----------------------------------------------------------------------------
+
+    /// @notice Open a pool owned by the caller, funded with the value sent (may be zero).
+    function createPool() external payable nonReentrant returns (uint256 poolId) {
+        poolId = ++poolCount;
+        _pools[poolId].insurer = msg.sender;
+        emit PoolCreated(poolId, msg.sender);
+        _deposit(poolId);
+    }
+
+    /// @notice Add the value sent to pool `poolId` (anyone may fund a pool).
+    function fund(uint256 poolId) external payable nonReentrant {
+        if (_pools[poolId].insurer == address(0)) revert UnknownPool(poolId);
+        if (msg.value == 0) revert ZeroAmount();
+        _deposit(poolId);
+    }
+
+    function _deposit(uint256 poolId) private {
+        if (msg.value == 0) return;
+        _pools[poolId].free += msg.value;
+        totalDeposited += msg.value;
+        totalRemaining += msg.value;
+        emit PoolFunded(poolId, msg.sender, msg.value);
+    }
+
+    /// @notice Move `amount` of the pool's free (unreserved) funds to the insurer's claimable
+    ///         balance.
+    function reclaim(uint256 poolId, uint256 amount) external nonReentrant onlyInsurer(poolId) {
+        if (amount == 0) revert ZeroAmount();
+        Pool storage pool = _pools[poolId];
+        if (amount > pool.free) revert InsufficientFreeFunds(amount, pool.free);
+        pool.free -= amount;
+        _credit(pool.insurer, amount);
+        emit PoolReclaimed(poolId, amount);
+    }
+
+    // --- policies -------------------------------------------------------------------------
+
+    /// @notice Write a policy on pool `poolId`, reserving `payout` from its free funds.
+    function createPolicy(
+        uint256 poolId,
+        address holder,
+        bytes32 feedId,
+        Trigger trigger,
+        int256 threshold,
+        uint256 payout,
+        uint64 start,
+        uint64 expiry
+    ) external nonReentrant onlyInsurer(poolId) returns (uint256 policyId) {
+        if (holder == address(0)) revert ZeroAddress();
+        if (payout == 0) revert ZeroAmount();
+        if (start >= expiry || expiry <= block.timestamp) revert BadWindow(start, expiry);
+        Pool storage pool = _pools[poolId];
+        if (payout > pool.free) revert InsufficientFreeFunds(payout, pool.free);
+        pool.free -= payout;
+        pool.reserved += payout;
+        policyId = ++policyCount;
+        _policies[policyId] = Policy(
+            poolId, holder, Status.Active, trigger, start, expiry, feedId, threshold, payout, 0
+        );
+        emit PolicyCreated(
+            policyId, poolId, holder, feedId, trigger, threshold, payout, start, expiry
+        );
+    }
+
+    /// @notice Settle policy `policyId` on its feed's latest accepted report. Anyone may call.
+    ///         Reverts unless the report lies in the policy window and meets the trigger.
+    function settle(uint256 policyId) external nonReentrant returns (uint256 payout) {
+        Policy storage policy = _activePolicy(policyId);
+        if (block.timestamp > policy.expiry) revert PolicyExpired(policyId, policy.expiry);
+        (uint64 epoch, IOracleFeeds.Round memory round) = feeds.latestRound(policy.feedId);
+        uint64 observed = round.observationsTimestamp;
+        if (observed < policy.start || observed > policy.expiry) {
+            revert ReportOutsideWindow(observed, policy.start, policy.expiry);
+        }
+        bool met = policy.trigger == Trigger.Above
+            ? round.answer > policy.threshold
+            : round.answer < policy.threshold;
+        if (!met) revert TriggerNotMet(round.answer, policy.threshold, policy.trigger);
+        payout = policy.payout;
+        policy.status = Status.Triggered;
+        policy.settledEpoch = epoch;
+        _pools[policy.poolId].reserved -= payout;
+        _credit(policy.holder, payout);
+        emit PolicyTriggered(policyId, epoch, round.answer, round.inputRoot, payout);
+    }
+
+    /// @notice After expiry, release an untriggered policy's reserve back to its pool.
+    function expire(uint256 policyId) external nonReentrant returns (uint256 amount) {
+        Policy storage policy = _activePolicy(policyId);
+        if (block.timestamp <= policy.expiry) revert PolicyNotExpired(policyId, policy.expiry);
+        amount = policy.payout;
+        policy.status = Status.Expired;
+        Pool storage pool = _pools[policy.poolId];
+        pool.reserved -= amount;
+        pool.free += amount;
+        emit PolicyExpiredRefund(policyId, amount);
+    }
+
+    function _activePolicy(uint256 policyId) private view returns (Policy storage policy) {
+        policy = _policies[policyId];
+        if (policy.status == Status.None) revert UnknownPolicy(policyId);
+        if (policy.status != Status.Active) revert PolicyNotActive(policyId, policy.status);
+    }
+
+    // --- payments -------------------------------------------------------------------------
+
+    function _credit(address account, uint256 amount) private {
+        claimable[account] += amount;
+        totalClaimable += amount;
+        totalRemaining -= amount;
+    }
+
+    /// @notice Send the caller everything credited to it.
+    function withdraw() external nonReentrant returns (uint256 amount) {
+        amount = claimable[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        claimable[msg.sender] = 0;
+        totalClaimable -= amount;
+        totalPaid += amount;
+        emit Withdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed(msg.sender, amount);
+    }
+
+    // --- views ----------------------------------------------------------------------------
+
+    function getPool(uint256 poolId) external view returns (Pool memory) {
+        return _pools[poolId];
+    }
+
+    function getPolicy(uint256 policyId) external view returns (Policy memory) {
+        return _policies[policyId];
+    }
+
+    /// @notice (deposited, paid, claimable, remaining); paid + claimable + remaining ==
+    ///         deposited.
+    function totals() external view returns (uint256, uint256, uint256, uint256) {
+        return (totalDeposited, totalPaid, totalClaimable, totalRemaining);
+    }
+}

@@ -1,0 +1,264 @@
+"""One oracle round, led by whoever transmits: collect, agree, co-sign, transmit, log.
+
+:func:`run_round` reads the feed's configuration from the OracleFeeds contract (oracle set,
+f, bounds, config version), fingerprints the batch (its RFC 9162 root is the round's input
+root), then over HTTP (:mod:`ailedger.oracle.node`):
+
+1. asks every peer to observe (``POST /observe``) and keeps the observations whose signed
+   statement verifies, names a configured oracle, this feed, epoch, input root and model,
+   and lies within the feed's bounds (anything else is a failure of that peer);
+2. needs at least ``2f + 1`` of them, and builds the report (values sorted, each with its
+   observer's index; the contract stores the median ``observations[len // 2]``);
+3. asks the observers to co-sign (``POST /sign``, with the signed observations, so each can
+   check that no value was invented or altered), keeps the signatures that recover to
+   configured oracles, and needs at least ``f + 1``;
+4. transmits the report with the signatures (sorted by signer address) and, when ``log`` is
+   given, appends every observation statement and a report statement
+   (:class:`OracleReportPredicate`, signed by the transmitter, naming the transaction) to
+   the log, so a payout can be traced to the inputs, the model and the signers.
+
+Every failure is one :class:`~ailedger.errors.AiledgerError` with one line: peers that did
+not answer (after retries) or refused, and how many were needed (:class:`QuorumNotReached`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from ailedger import dsse
+from ailedger._eip712 import recover_signer
+from ailedger._oracle_report import OracleReport, feed_id, report_digest
+from ailedger._oracle_report import oracle_domain as _domain
+from ailedger.chain import Chain, DeployedContract
+from ailedger.dataset import fingerprint_dataset
+from ailedger.errors import AiledgerError, NodeUnavailable
+from ailedger.keys import Secp256k1Signer, checksum_address
+from ailedger.log import TransparencyLog
+from ailedger.oracle._http import request_json
+from ailedger.oracle.node import verify_observation
+from ailedger.oracle.observation import Observation
+from ailedger.predicates import PREDICATE_URI_PREFIX, Predicate
+from ailedger.statements import Subject, make_statement, sign_statement
+
+__all__ = ["OracleReportPredicate", "QuorumNotReached", "RoundResult", "run_round"]
+
+_T = TypeVar("_T")
+
+
+class QuorumNotReached(NodeUnavailable):
+    """Too few oracles observed or co-signed for the contract to accept a report."""
+
+    exit_code: ClassVar[int] = 8
+
+
+class OracleReportPredicate(Predicate):
+    """A transmitted oracle report: what was accepted on-chain, from what, signed by whom."""
+
+    NAME: ClassVar[str] = "oracle-report"
+    PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "oracle-report/v1"
+
+    feed: str
+    feed_id: str
+    epoch: int
+    answer: int
+    observations: list[int]
+    observers: list[str]
+    signers: list[str]
+    signatures: list[str]
+    input_root: str
+    model_digest: str
+    observations_timestamp: int
+    config_digest: str
+    config_version: int
+    chain_id: int
+    contract: str
+    transaction: str
+    block: int
+    observation_envelopes: list[str]
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """An accepted round: the report, its signers, the transaction and the log entries."""
+
+    feed: str
+    epoch: int
+    answer: int
+    report: OracleReport
+    observations: tuple[Observation, ...]
+    signers: tuple[str, ...]
+    tx_hash: str
+    block_number: int
+    log_indices: tuple[int, ...] = ()
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feed": self.feed,
+            "epoch": self.epoch,
+            "answer": self.answer,
+            "report": self.report.to_dict(),
+            "observations": {o.oracle: o.value for o in self.observations},
+            "signers": list(self.signers),
+            "transaction": self.tx_hash,
+            "block": self.block_number,
+            "log_indices": list(self.log_indices),
+            "failures": self.failures,
+        }
+
+
+def _fan_out(
+    peers: Sequence[str], call: Callable[[str], _T]
+) -> tuple[dict[str, _T], dict[str, str]]:
+    done: dict[str, _T] = {}
+    failed: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(len(peers), 1)) as pool:
+        futures = {url: pool.submit(call, url) for url in peers}
+        for url, future in futures.items():
+            try:
+                done[url] = future.result()
+            except AiledgerError as exc:
+                failed[url] = exc.message
+    return done, failed
+
+
+def _quorum(what: str, got: int, needed: int, f: int, failed: dict[str, str]) -> None:
+    if got >= needed:
+        return
+    why = "; ".join(failed.values()) or "no peers"
+    raise QuorumNotReached(
+        f"round failed: {got} {what}, {needed} needed (f={f}): {why}",
+        hint="start the missing oracles or check their models and keys",
+    )
+
+
+def run_round(
+    chain: Chain,
+    feeds: DeployedContract,
+    feed: str,
+    epoch: int,
+    batch: Path,
+    peers: Sequence[str],
+    *,
+    model_digest: str,
+    transmitter: Secp256k1Signer,
+    log: TransparencyLog | None = None,
+    timeout: float = 10.0,
+    tries: int = 3,
+) -> RoundResult:
+    """Run one round for ``feed`` at ``epoch`` over ``batch`` with the oracles at ``peers``
+    (base URLs) and transmit the report from ``transmitter`` (module docstring)."""
+    fid = feed_id(feed)
+    digest_hex = model_digest.removeprefix("sha256:").lower()
+    config = chain.call(feeds, "getFeed", fid)
+    version, f, lo, hi = int(config[1]), int(config[3]), int(config[7]), int(config[8])
+    roster = [checksum_address(s) for s in chain.call(feeds, "signersOf", fid)]
+    fp = fingerprint_dataset(Path(batch), secret=None)
+    body = {"epoch": epoch, "batch": str(Path(batch).resolve()), "input_root": fp.root.hex()}
+
+    def observe(url: str) -> tuple[dsse.Envelope, Observation]:
+        answer = request_json(f"{url}/observe", body, timeout=timeout, tries=tries)
+        envelope = dsse.Envelope.from_dict(answer.get("envelope"))
+        obs = verify_observation(envelope)
+        checks = (obs.feed, obs.epoch, obs.input_root, obs.model_digest)
+        if checks != (feed, epoch, fp.root.hex(), digest_hex):
+            raise AiledgerError(f"{url}: observed another feed, epoch, input or model")
+        if checksum_address(obs.oracle) not in roster:
+            raise AiledgerError(f"{url}: {obs.oracle} is not in the oracle set")
+        if not lo <= obs.value <= hi:
+            raise AiledgerError(f"{url}: value {obs.value} outside [{lo}, {hi}]")
+        return envelope, obs
+
+    observed, failed = _fan_out(peers, observe)
+    by_oracle: dict[str, tuple[str, dsse.Envelope, Observation]] = {}
+    for url, (envelope, obs) in observed.items():
+        by_oracle.setdefault(checksum_address(obs.oracle), (url, envelope, obs))
+    _quorum("oracles observed", len(by_oracle), 2 * f + 1, f, failed)
+
+    report = OracleReport.build(
+        fid,
+        bytes(config[6]),
+        epoch,
+        {who: obs.value for who, (_, _, obs) in by_oracle.items()},
+        roster,
+        fp.root,
+        bytes.fromhex(digest_hex),
+        int(time.time()),
+    )
+    sign_body = {
+        "chain_id": chain.chain_id,
+        "contract": feeds.address,
+        "config_version": version,
+        "signers": roster,
+        "report": report.to_dict(),
+        "envelopes": [env.to_dict() for _, env, _ in by_oracle.values()],
+    }
+    digest = report_digest(_domain(chain.chain_id, feeds.address), report)
+
+    def cosign(url: str) -> tuple[str, bytes]:
+        answer = request_json(f"{url}/sign", sign_body, timeout=timeout, tries=tries)
+        signature = bytes.fromhex(str(answer.get("signature", "")).removeprefix("0x"))
+        who = recover_signer(digest, signature)
+        if who not in roster:
+            raise AiledgerError(f"{url}: signature by {who}, not an oracle of the feed")
+        return who, signature
+
+    signed, sign_failed = _fan_out([url for url, _, _ in by_oracle.values()], cosign)
+    failed.update(sign_failed)
+    signatures = dict(signed.values())
+    _quorum("oracles co-signed", len(signatures), f + 1, f, failed)
+    order = sorted(signatures, key=lambda a: int(a, 16))
+    receipt = chain.transact(
+        feeds,
+        "transmit",
+        report.as_tuple(),
+        [signatures[a] for a in order],
+        signer=transmitter.to_local_account(),
+    )
+    observations = tuple(obs for _, _, obs in by_oracle.values())
+    indices: tuple[int, ...] = ()
+    if log is not None:
+        envelopes = [env for _, env, _ in by_oracle.values()]
+        predicate = OracleReportPredicate(
+            feed=feed,
+            feed_id="0x" + fid.hex(),
+            epoch=epoch,
+            answer=report.median,
+            observations=list(report.observations),
+            observers=[roster[i] for i in report.observers],
+            signers=order,
+            signatures=["0x" + signatures[a].hex() for a in order],
+            input_root=fp.root.hex(),
+            model_digest=digest_hex,
+            observations_timestamp=report.observations_timestamp,
+            config_digest="0x" + report.config_digest.hex(),
+            config_version=version,
+            chain_id=chain.chain_id,
+            contract=feeds.address,
+            transaction=receipt.tx_hash,
+            block=receipt.block_number,
+            observation_envelopes=[
+                hashlib.sha256(e.canonical_json()).hexdigest() for e in envelopes
+            ],
+        )
+        subject = Subject(name=Path(batch).name, digest={"sha256": observations[0].input_sha256})
+        statement = sign_statement(make_statement([subject], predicate), [transmitter])
+        indices = tuple(log.append_many([e.to_json() for e in [*envelopes, statement]]))
+    return RoundResult(
+        feed,
+        epoch,
+        report.median,
+        report,
+        observations,
+        tuple(order),
+        receipt.tx_hash,
+        receipt.block_number,
+        indices,
+        failed,
+    )

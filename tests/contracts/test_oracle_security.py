@@ -1,0 +1,223 @@
+"""Attacks on OracleFeeds, each of which must fail: replays across epochs, feeds, chains and
+contracts; too few, repeated, outside or rotated-out signers; malleable signatures; forged
+observer lists; out-of-bounds, stale and future observations. And the point of the median:
+up to f lying oracles cannot move the answer outside the range of the honest ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle_helpers import (
+    FEED,
+    MAX_AGE,
+    MAX_ANSWER,
+    MIN_ANSWER,
+    OTHER_FEED,
+    Oracles,
+    deploy_oracles,
+    oracle_keys,
+    warp,
+)
+from web3 import Web3
+
+from ailedger._oracle_report import OracleReport, config_digest, oracle_domain
+from ailedger.keys import SECP256K1_N
+
+BAD_SIGNER = ("NotAnOracle", "SignersNotAscending")
+
+
+@pytest.fixture(scope="module")
+def _oracles(w3: Web3) -> Oracles:
+    return deploy_oracles(w3)
+
+
+@pytest.fixture
+def o(_oracles: Oracles) -> Iterator[Oracles]:
+    snap = _oracles.chain.snapshot()
+    yield _oracles
+    _oracles.chain.revert_to(snap)
+
+
+def _signed(o: Oracles, report: OracleReport, count: int | None = None) -> list[bytes]:
+    return o.sign(report, o.signer_keys()[: (o.f + 1) if count is None else count])
+
+
+# --- replay -----------------------------------------------------------------------------------
+
+
+def test_replayed_report_fails(o: Oracles) -> None:
+    report = o.report(1, [1, 2, 3])
+    sigs = _signed(o, report)
+    o.chain.send(o.transmit(report, sigs))
+    assert o.chain.revert_reason(o.transmit(report, sigs)) == "EpochNotIncreasing"
+    older = o.report(1, [4, 5, 6])
+    assert o.chain.revert_reason(o.transmit(older, _signed(o, older))) == "EpochNotIncreasing"
+
+
+def test_report_for_another_feed_fails(o: Oracles) -> None:
+    o.chain.send(o.feeds.functions.createFeed(OTHER_FEED, o.signers(), 1, 0, 1000, MAX_AGE))
+    report = o.report(1, [1, 2, 3])
+    sigs = _signed(o, report)
+    moved = replace(report, feed_id=OTHER_FEED)
+    assert o.chain.revert_reason(o.transmit(moved, sigs)) == "ConfigDigestMismatch"
+    forged = replace(moved, config_digest=o.digest(OTHER_FEED))
+    assert o.chain.revert_reason(o.transmit(forged, sigs)) in BAD_SIGNER
+
+
+def test_report_for_another_chain_fails(o: Oracles) -> None:
+    report = o.report(1, [1, 2, 3])
+    other_chain = oracle_domain(o.chain.chain_id + 1, o.feeds.address)
+    sigs = o.sign(report, o.signer_keys()[:2], domain=other_chain)
+    assert o.chain.revert_reason(o.transmit(report, sigs)) in BAD_SIGNER
+    foreign = config_digest(o.chain.chain_id + 1, o.feeds.address, FEED, 1, o.signers())
+    bad = replace(report, config_digest=foreign)
+    assert o.chain.revert_reason(o.transmit(bad, _signed(o, bad))) == "ConfigDigestMismatch"
+
+
+def test_report_for_another_contract_fails(o: Oracles) -> None:
+    twin = o.chain.deploy("OracleFeeds")
+    o.chain.send(twin.functions.createFeed(FEED, o.signers(), 1, 0, 1000, MAX_AGE))
+    report = o.report(1, [1, 2, 3])  # made for o.feeds
+    sigs = _signed(o, report)
+    call = twin.functions.transmit(report.as_tuple(), sigs)
+    assert o.chain.revert_reason(call) == "ConfigDigestMismatch"
+    twin_digest = bytes(twin.functions.getFeed(FEED).call()[6])
+    retarget = replace(report, config_digest=twin_digest)
+    call = twin.functions.transmit(retarget.as_tuple(), o.sign(retarget, o.signer_keys()[:2]))
+    assert o.chain.revert_reason(call) in BAD_SIGNER  # signed in o.feeds' domain
+    ok = o.sign(retarget, o.signer_keys()[:2], domain=o.domain(twin))
+    o.chain.send(twin.functions.transmit(retarget.as_tuple(), ok))
+
+
+# --- signatures ----------------------------------------------------------------------------
+
+
+def test_f_signatures_fail(o: Oracles) -> None:
+    report = o.report(1, [1, 2, 3])
+    assert o.chain.revert_reason(o.transmit(report, _signed(o, report, o.f))) == (
+        "TooFewSignatures"
+    )
+    assert o.chain.revert_reason(o.transmit(report, [])) == "TooFewSignatures"
+
+
+def test_same_oracle_twice_fails(o: Oracles) -> None:
+    report = o.report(1, [1, 2, 3])
+    (sig,) = o.sign(report, o.signer_keys()[:1])
+    assert o.chain.revert_reason(o.transmit(report, [sig, sig])) == "SignersNotAscending"
+    a, b = _signed(o, report)
+    assert o.chain.revert_reason(o.transmit(report, [b, a])) == "SignersNotAscending"
+
+
+def test_signer_outside_set_fails(o: Oracles) -> None:
+    report = o.report(1, [1, 2, 3])
+    outsider = oracle_keys(1, base=900)[0]
+    sigs = o.sign(report, [o.signer_keys()[0], outsider])
+    assert o.chain.revert_reason(o.transmit(report, sigs)) == "NotAnOracle"
+
+
+def test_rotated_out_oracle_fails(o: Oracles) -> None:
+    old_keys = o.signer_keys()
+    stale = o.report(1, [1, 2, 3])
+    stale_sigs = _signed(o, stale)
+    new = sorted(k.address for k in o.keys[2:6])  # drops oracles 0 and 1 of the sorted keys
+    o.chain.send(o.feeds.functions.setConfig(FEED, new, 1, 0, 1000, MAX_AGE))
+    assert o.chain.revert_reason(o.transmit(stale, stale_sigs)) == "ConfigDigestMismatch"
+    dropped = [k for k in old_keys if k.address not in new]
+    assert dropped
+    fresh = o.report(1, [1, 2, 3])  # observed by members of the new set
+    sigs = o.sign(fresh, [dropped[0], o.signer_keys()[0]])
+    assert o.chain.revert_reason(o.transmit(fresh, sigs)) == "NotAnOracle"
+    assert not o.feeds.functions.isOracle(FEED, dropped[0].address).call()
+    o.chain.send(o.transmit(fresh, _signed(o, fresh)))
+
+
+def test_malleable_signature_fails(o: Oracles) -> None:
+    report = o.report(1, [1, 2, 3])
+    a, b = _signed(o, report)
+    s = int.from_bytes(b[32:64], "big")
+    twin = b[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - b[64]])
+    assert o.chain.revert_reason(o.transmit(report, [a, twin])) == "SignatureHighS"
+    assert o.chain.revert_reason(o.transmit(report, [a, b[:64]])) == "SignatureLength"
+
+
+# --- observations ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [MIN_ANSWER - 1, MAX_ANSWER + 1, -(2**255), 2**255 - 1])
+def test_out_of_bounds_observation_fails(o: Oracles, value: int) -> None:
+    report = o.report(1, [500, 501, value])
+    assert o.chain.revert_reason(o.transmit(report, _signed(o, report))) == (
+        "ObservationOutOfBounds"
+    )
+
+
+def test_stale_and_future_reports_fail(o: Oracles) -> None:
+    observed = warp(o.chain, 10)
+    old = o.report(1, [1, 2, 3], timestamp=observed)
+    sigs = _signed(o, old)
+    warp(o.chain, MAX_AGE + 5)
+    assert o.chain.revert_reason(o.transmit(old, sigs)) == "StaleReport"
+    future = o.report(1, [1, 2, 3], timestamp=observed + 10 * MAX_AGE)
+    assert o.chain.revert_reason(o.transmit(future, _signed(o, future))) == "ReportFromFuture"
+
+
+def test_forged_observer_lists_fail(o: Oracles) -> None:
+    def reason(report: OracleReport) -> str:
+        return o.chain.revert_reason(o.transmit(report, _signed(o, report)))
+
+    good = o.report(1, [1, 2, 3])
+    assert reason(replace(good, observers=bytes([0, 0, 1]))) == "ObserverRepeated"
+    assert reason(replace(good, observers=bytes([0, 1, 4]))) == "ObserverUnknown"
+    raw = list(good.as_tuple())
+    raw[4] = bytes([0, 1])  # the Python encoder refuses this, the contract must too
+    call = o.feeds.functions.transmit(tuple(raw), _signed(o, good))
+    assert o.chain.revert_reason(call) == "ObserverCount"
+    assert reason(o.report(1, [1, 2])) == "TooFewObservations"  # 2f, one liar could pick
+    assert reason(replace(good, observations=(3, 2, 1))) == "ObservationsNotSorted"
+
+
+# --- lying oracles --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wide(w3: Web3) -> Oracles:
+    return deploy_oracles(w3, n=7, f=2)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    data=st.data(),
+    honest=st.lists(st.integers(MIN_ANSWER, MAX_ANSWER), min_size=3, max_size=7),
+)
+def test_liars_within_f_stay_inside_honest_range(
+    wide: Oracles, data: st.DataObject, honest: list[int]
+) -> None:
+    """With at least 2f+1 observations of which at most f lie (any value the bounds allow),
+    the stored median lies between the smallest and the largest honest observation."""
+    o = wide
+    liars = data.draw(st.integers(0, min(o.f, 7 - len(honest))))
+    lies = data.draw(
+        st.lists(st.sampled_from([MIN_ANSWER, MAX_ANSWER]), min_size=liars, max_size=liars)
+    )
+    values = honest + lies
+    if len(values) < 2 * o.f + 1:
+        values += [honest[0]] * (2 * o.f + 1 - len(values))
+        honest = honest + [honest[0]] * (len(values) - len(honest) - len(lies))
+    who = data.draw(st.permutations(range(7)))[: len(values)]
+    snap = o.chain.snapshot()
+    try:
+        report = o.report(o.feeds.functions.latestEpoch(FEED).call() + 1, values, observers=who)
+        signers = data.draw(st.integers(o.f + 1, 7))
+        o.chain.send(o.transmit(report, o.sign(report, o.signer_keys()[:signers])))
+        answer = o.feeds.functions.latestRound(FEED).call()[1][0]
+        assert min(honest) <= answer <= max(honest)
+    finally:
+        o.chain.revert_to(snap)
