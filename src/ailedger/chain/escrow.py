@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from ailedger.chain._types import AccountSource, DeployedContract, Receipt, Signer
-from ailedger.chain.client import Chain
+from ailedger.chain._types import AccountSource, Receipt, Signer
+from ailedger.chain._wrapper import ContractWrapper
 from ailedger.errors import ChainError
 
 __all__ = [
@@ -99,16 +99,8 @@ def _event_arg(receipt: Receipt, event: str, arg: str) -> int:
     raise ChainError(f"transaction {receipt.tx_hash} emitted no {event} event")
 
 
-class _Payments:
+class _Payments(ContractWrapper):
     """Pull payments and books, shared by both contracts."""
-
-    def __init__(self, chain: Chain, contract: DeployedContract) -> None:
-        self.chain = chain
-        self.contract = contract
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     def _send(self, fn: str, *args: Any, signer: Signer | AccountSource, value: int = 0) -> Receipt:
         return self.chain.transact(self.contract, fn, *args, signer=signer, value=value)

@@ -16,8 +16,8 @@ from typing import Any
 
 from ailedger._eip712 import Domain, SigningKey, recover_signer, sign_digest
 from ailedger._oracle_report import OracleReport, oracle_domain, report_digest
-from ailedger.chain._types import AccountSource, DeployedContract, Receipt, Signer
-from ailedger.chain.client import Chain
+from ailedger.chain._types import AccountSource, Receipt, Signer
+from ailedger.chain._wrapper import ContractWrapper
 from ailedger.errors import InvalidInput
 
 __all__ = ["FeedConfig", "OracleFeeds", "OracleRound"]
@@ -86,16 +86,8 @@ class OracleRound:
         }
 
 
-class OracleFeeds:
+class OracleFeeds(ContractWrapper):
     """The OracleFeeds contract at ``contract`` on ``chain``."""
-
-    def __init__(self, chain: Chain, contract: DeployedContract) -> None:
-        self.chain = chain
-        self.contract = contract
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     def domain(self) -> Domain:
         return oracle_domain(self.chain.chain_id, self.address)
