@@ -4,13 +4,18 @@ Part one shows fingerprints, proofs, signed statements, the log and receipts on 
 samples; part two trains a scikit-learn classifier and takes it through register, evaluate,
 approve, gate, deploy, a tampered artifact, a rollback, trace, anchoring and an inference
 record on the embedded chain. ``--json`` prints every step and the summary.
+
+``demo crop-insurance`` and ``demo safety-bonus`` run the oracle examples (issue 6): sensor
+batches anchored, oracle node processes (one lying), reports on-chain, payouts settled and
+withdrawn, and a report that traces each payout to its inputs, model and signers.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,22 +25,45 @@ from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.errors import AiledgerError, ConflictError
 
-__all__ = ["demo"]
+__all__ = ["demo", "demo_app"]
+
+DirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir", help="Run in this (new or empty) directory and keep it; default: a temp dir."
+    ),
+]
+
+RpcOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rpc", help="Run on this development node (anvil) instead of the embedded chain."
+    ),
+]
+
+demo_app = typer.Typer(help="Run the examples for real.")
+app.add_typer(demo_app, name="demo")
 
 
-@app.command()
-def demo(
-    directory: Annotated[
-        Path | None,
-        typer.Option(
-            "--dir", help="Run in this (new or empty) directory and keep it; default: a temp dir."
-        ),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
+def _in_workdir(directory: Path | None, go: Callable[[Path], None]) -> None:
+    if directory is not None:
+        directory = directory.resolve()
+        if directory.exists() and any(directory.iterdir()):
+            raise ConflictError(f"{directory} is not empty", hint="pass a new or empty directory")
+        go(directory)
+        return
+    with tempfile.TemporaryDirectory(prefix="ailedger-demo-") as tmp:
+        go(Path(tmp))
+
+
+@demo_app.callback(invoke_without_command=True)
+def demo(ctx: typer.Context, directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     """Run the whole path for real: proofs on the shipped samples, then a scikit-learn model
     registered, evaluated, approved, gated, deployed, tampered with, rolled back, traced and
-    anchored on the embedded chain (needs the ml extra: pip install 'ailedger[ml]')."""
+    anchored on the embedded chain (needs the ml extra: pip install 'ailedger[ml]').
+    Subcommands run the oracle examples."""
+    if ctx.invoked_subcommand is not None:
+        return
 
     def show(step: Step) -> None:
         if as_json:
@@ -55,14 +83,7 @@ def demo(
             failed = [s.title for s in result.steps if not s.ok]
             raise AiledgerError(f"demo steps did not behave as expected: {', '.join(failed)}")
 
-    if directory is not None:
-        directory = directory.resolve()
-        if directory.exists() and any(directory.iterdir()):
-            raise ConflictError(f"{directory} is not empty", hint="pass a new or empty directory")
-        go(directory)
-        return
-    with tempfile.TemporaryDirectory(prefix="ailedger-demo-") as tmp:
-        go(Path(tmp))
+    _in_workdir(directory, go)
 
 
 def _summary(result: DemoResult, *, keep: bool) -> None:
@@ -90,3 +111,104 @@ def _summary(result: DemoResult, *, keep: bool) -> None:
             f"  explore it: cd {escape(str(result.workdir))} && ailedger lineage "
             "cancer-classifier@1 (or trace, gate, verify receipt ...)"
         )
+
+
+def _oracle_demo(
+    run: Callable[[Path, str | None], dict[str, Any]],
+    human: Callable[[dict[str, Any]], None],
+    directory: Path | None,
+    rpc: str | None,
+    as_json: bool,
+) -> None:
+    def go(workdir: Path) -> None:
+        report = run(workdir, rpc)
+        emit(report, as_json, lambda: human(report))
+        if not report["balanced"]:
+            raise AiledgerError("the books do not balance: paid + claimable + remaining")
+        if not all(r["median_honest"] for r in report.get("rounds", report.get("weeks", []))):
+            raise AiledgerError("a stored median left the honest oracles' range")
+
+    _in_workdir(directory, go)
+
+
+def _wei(value: int) -> str:
+    return f"{value / 10**18:g} ETH"
+
+
+def _books(report: dict[str, Any]) -> None:
+    t = report["totals"]
+    mark = "[green]holds[/green]" if report["balanced"] else "[red]BROKEN[/red]"
+    console.print(
+        f"  books: paid {_wei(t['paid'])} + claimable {_wei(t['claimable'])} + remaining "
+        f"{_wei(t['remaining'])} == deposited {_wei(t['deposited'])}: {mark}"
+    )
+    last = report["anchors"][-1]["anchor"]
+    console.print(
+        f"  {report['log_entries']} log entries, anchored on chain {report['chain_id']} "
+        f"at size {last.get('size')}; lying oracle {report['lying_oracle']} "
+        f"(off by {report['lie_by']}) never moved a median"
+    )
+
+
+def _crop_human(report: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]crop insurance[/bold]: {len(report['farms'])} farms, threshold "
+        f"{report['threshold']} bp, model sha256:{report['model_digest'][:16]}… "
+        f"(log entry {report['model_log_index']})"
+    )
+    for farm in report["farms"]:
+        scores = ", ".join(str(s) for s in farm["scores"])
+        why = farm["why"]
+        if why is None:
+            console.print(f"  {farm['farm']}: not paid (scores {scores})")
+            continue
+        console.print(
+            f"  [green]{farm['farm']}: paid {_wei(farm['paid_wei'])}[/green] to {farm['farmer']}"
+            f" (scores {scores})"
+        )
+        console.print(
+            f"    epoch {why['epoch']} score {why['stored_answer']} > {report['threshold']}: "
+            f"batch root {why['input_root'][:16]}… (log entry {why['dataset_log_index']}), "
+            f"signed by {len(why['signers'])} oracles (observations and report: log entries "
+            f"{', '.join(str(i) for i in why['log_indices'])}), tx {why['settle_transaction']}"
+        )
+    _books(report)
+
+
+def _bonus_human(report: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]safety bonus[/bold]: {len(report['weeks'])} weeks at "
+        f"{_wei(report['wei_per_week'])}, incident rule sha256:{report['model_digest'][:16]}… "
+        f"(log entry {report['model_log_index']})"
+    )
+    for week in report["weeks"]:
+        colour = "green" if week["paid_to"] == "contractor" else "yellow"
+        console.print(
+            f"  week {week['week']}: {week['stored_answer']} incidents -> "
+            f"[{colour}]{week['paid_to']}[/{colour}]; batch root {week['input_root'][:16]}… "
+            f"(log entry {week['dataset_log_index']}), report log entries "
+            f"{', '.join(str(i) for i in week['log_indices'])}"
+        )
+    _books(report)
+
+
+@demo_app.command("crop-insurance")
+def crop_insurance(directory: DirOpt = None, rpc: RpcOpt = None, as_json: JsonOpt = False) -> None:
+    """Crop insurance: 4 oracle processes (one lying) score drought, farms in drought are paid.
+
+    Weather batches are fingerprinted, logged and anchored; every step runs on the embedded
+    chain and each payout is traced to its batch root, model digest and signers."""
+    from ailedger._demo_crop import run_crop_insurance
+
+    _oracle_demo(run_crop_insurance, _crop_human, directory, rpc, as_json)
+
+
+@demo_app.command("safety-bonus")
+def safety_bonus(directory: DirOpt = None, rpc: RpcOpt = None, as_json: JsonOpt = False) -> None:
+    """Safety bonus: 4 oracle processes (one lying) count incidents, safe weeks are paid.
+
+    Weekly camera batches are fingerprinted, logged and anchored; every week settles on the
+    embedded chain to the contractor (no incidents) or back to the payer."""
+    from ailedger._demo_bonus import run_safety_bonus
+
+    _oracle_demo(run_safety_bonus, _bonus_human, directory, rpc, as_json)
