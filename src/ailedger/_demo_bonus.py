@@ -158,7 +158,6 @@ def run_safety_bonus(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
             node_pids = [proc.pid for proc in nodes.procs]
             for batch in batches:
                 week = batch.epoch + 1
-                world.sync_clock()
                 result = run_round(
                     world.chain,
                     feeds.contract,

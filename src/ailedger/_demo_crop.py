@@ -85,17 +85,6 @@ class DemoWorld:
     anchored: list[dict[str, Any]] = field(default_factory=list)
     rpc: str | None = None
 
-    def sync_clock(self) -> None:
-        """On a development node, mine an empty block at this machine's time if the node's
-        clock lags behind it: a report is stamped with the leader's time and the contract
-        refuses one from the future."""
-        if self.rpc is None:
-            return
-        latest = int(self.chain.w3.eth.get_block("latest")["timestamp"])
-        now = int(time.time()) + 2
-        if latest < now:
-            self.chain.w3.provider.make_request("evm_mine", [now])  # type: ignore[arg-type]
-
     @property
     def oracle_addresses(self) -> list[str]:
         return [checksum_address(k.address) for k in self.oracles]
@@ -298,7 +287,6 @@ def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
             node_pids = [proc.pid for proc in nodes.procs]
             for batch in batches:
                 feed = names[batch.key]
-                world.sync_clock()
                 result = run_round(
                     world.chain,
                     feeds.contract,

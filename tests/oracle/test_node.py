@@ -39,9 +39,11 @@ from ailedger.oracle.node import (
 )
 from ailedger.oracle.observation import Observation, median_is_honest
 from ailedger.oracle.round import (
+    MAX_BACKDATE,
     OracleReportPredicate,
     QuorumNotReached,
     RoundResult,
+    report_time,
     run_round,
 )
 from ailedger.oracle.scoring import CONFIG_FILE, ModelMismatch, score_batch, train_drought_model
@@ -358,3 +360,18 @@ def test_observation_envelope_must_be_signed_by_its_oracle(world: World) -> None
     with pytest.raises(Exception, match="signed by"):
         verify_observation(other)
     assert verify_observation(envelope) == obs
+
+
+@given(
+    now=st.integers(1_000_000, 2_000_000_000),
+    lag=st.integers(-3_600, 86_400),
+    max_age=st.integers(2, 86_400),
+)
+def test_report_time_fits_a_lagging_or_idle_chain(now: int, lag: int, max_age: int) -> None:
+    latest = now - lag  # the chain's latest block; lag < 0: its clock runs ahead of ours
+    stamp = report_time(now, latest, max_age)
+    assert stamp <= now  # never from our future
+    assert stamp <= max(latest, now - min(max_age // 2, MAX_BACKDATE))
+    assert now - stamp <= min(max_age // 2, MAX_BACKDATE)  # never stale by our clock
+    if 0 <= lag <= min(max_age // 2, MAX_BACKDATE):
+        assert stamp == latest  # a chain lagging a little: stamp with its clock

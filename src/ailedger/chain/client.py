@@ -123,6 +123,11 @@ class Chain:
     def block_number(self) -> int:
         return int(self._rpc(lambda: self.w3.eth.block_number, "eth_blockNumber"))
 
+    def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
+        """The timestamp (seconds) of ``block``: the chain's clock, which may differ from ours."""
+        found = self._rpc(lambda: self.w3.eth.get_block(block), "eth_getBlockByNumber")
+        return int(found["timestamp"])
+
     def balance(self, address: str, block: BlockIdentifier = "latest") -> int:
         addr = to_checksum_address(address)
         return int(self._rpc(lambda: self.w3.eth.get_balance(addr, block), "eth_getBalance"))

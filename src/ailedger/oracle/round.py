@@ -46,7 +46,17 @@ from ailedger.oracle.observation import Observation
 from ailedger.predicates import PREDICATE_URI_PREFIX, Predicate
 from ailedger.statements import Subject, make_statement, sign_statement
 
-__all__ = ["OracleReportPredicate", "QuorumNotReached", "RoundResult", "run_round"]
+__all__ = [
+    "MAX_BACKDATE",
+    "OracleReportPredicate",
+    "QuorumNotReached",
+    "RoundResult",
+    "report_time",
+    "run_round",
+]
+
+#: The most a report is stamped before this machine's time to fit a node whose clock lags.
+MAX_BACKDATE = 120
 
 _T = TypeVar("_T")
 
@@ -138,6 +148,15 @@ def _quorum(what: str, got: int, needed: int, f: int, failed: dict[str, str]) ->
     )
 
 
+def report_time(now: int, latest_block: int, max_age: int) -> int:
+    """The report's ``observationsTimestamp``: the contract refuses a report from the future
+    (later than the block it lands in) or older than the feed's ``max_age``. So: never later
+    than this machine's time ``now`` or the chain's latest block (a node's clock may lag ours),
+    and never earlier than ``now`` minus half of ``max_age`` (capped at MAX_BACKDATE), which an
+    idle chain whose latest block is old would otherwise make stale."""
+    return min(now, max(latest_block, now - min(max_age // 2, MAX_BACKDATE)))
+
+
 def run_round(
     chain: Chain,
     feeds: DeployedContract,
@@ -158,6 +177,7 @@ def run_round(
     digest_hex = model_digest.removeprefix("sha256:").lower()
     config = chain.call(feeds, "getFeed", fid)
     version, f, lo, hi = int(config[1]), int(config[3]), int(config[7]), int(config[8])
+    max_age = int(config[4])
     roster = [checksum_address(s) for s in chain.call(feeds, "signersOf", fid)]
     fp = fingerprint_dataset(Path(batch), secret=None)
     body = {"epoch": epoch, "batch": str(Path(batch).resolve()), "input_root": fp.root.hex()}
@@ -189,7 +209,7 @@ def run_round(
         roster,
         fp.root,
         bytes.fromhex(digest_hex),
-        int(time.time()),
+        report_time(int(time.time()), chain.block_timestamp(), max_age),
     )
     sign_body = {
         "chain_id": chain.chain_id,
