@@ -264,6 +264,14 @@ def test_flipped_byte_in_an_entry_is_detected(full_log: TransparencyLog) -> None
         full_log.verify()
 
 
+def test_an_entry_rewritten_as_text_is_detected(full_log: TransparencyLog) -> None:
+    # SQL string functions turn a BLOB into TEXT: corruption, not a crash.
+    sql = "UPDATE entries SET envelope = replace(envelope, X'41', X'42') WHERE idx = 5"
+    _corrupt(full_log, sql)
+    with pytest.raises(IntegrityError, match="entry 5"):
+        full_log.verify()
+
+
 def test_deleted_row_is_detected(full_log: TransparencyLog) -> None:
     _corrupt(full_log, "DELETE FROM entries WHERE idx = 9")
     with pytest.raises(IntegrityError, match="missing"):

@@ -46,8 +46,10 @@ def _check_entries(store: Store, check: SignatureCheck, start: int) -> tuple[int
     for expected_index, (index, stored_leaf, envelope, time_ms) in enumerate(cursor, start):
         if index != expected_index:
             raise _fail(f"entry {expected_index} is missing")
+        if not isinstance(envelope, bytes):
+            raise _fail(f"entry {index} is stored as {type(envelope).__name__}, not bytes")
         try:
-            row = ingest(bytes(envelope), check, time_ms)
+            row = ingest(envelope, check, time_ms)
         except AiledgerError as exc:
             raise _fail(f"entry {index} no longer verifies: {exc.message}") from None
         if row.envelope != envelope:
