@@ -12,13 +12,10 @@ otherwise back to the payer); both withdraw, and the report traces every week.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ailedger import dsse
 from ailedger._demo_crop import anchor as anchor_log
 from ailedger._demo_crop import (
     check_round,
@@ -30,16 +27,13 @@ from ailedger._demo_crop import (
 )
 from ailedger._oracle_report import feed_id
 from ailedger.chain.escrow import PerformanceBonus
-from ailedger.dataset import fingerprint_dataset
 from ailedger.errors import InvalidInput
 from ailedger.keys import Secp256k1Signer, checksum_address
 from ailedger.model import fingerprint_model
-from ailedger.oracle.node import InputMismatch, OracleNode
-from ailedger.oracle.observation import Observation
+from ailedger.oracle.node import OracleNode
 from ailedger.oracle.round import run_round
 from ailedger.oracle.scoring import ModelMismatch, count_incidents
 from ailedger.oracle.sensors import write_camera_weeks
-from ailedger.statements import sign_statement
 
 __all__ = [
     "HIDE",
@@ -101,28 +95,9 @@ class IncidentNode(OracleNode):
     def check_model(self) -> None:
         self._rule()
 
-    def observe(self, epoch: int, batch: Path, input_root: bytes) -> dsse.Envelope:
-        batch = Path(batch)
-        fp = fingerprint_dataset(batch, secret=None)
-        if fp.root != input_root:
-            raise InputMismatch(f"{batch}: Merkle root {fp.root.hex()} is not the round's")
+    def score(self, batch: Path) -> int:
         rule = self._rule()  # fingerprint first
-        count = count_incidents(batch, self.threshold, dedupe_seconds=rule["dedupe_seconds"])
-        observation = Observation.create(
-            feed=self.feed,
-            epoch=epoch,
-            value=count + self.lie_by,
-            input_root=fp.root.hex(),
-            input_size=fp.size,
-            input_sha256=hashlib.sha256(batch.read_bytes()).hexdigest(),
-            input_name=batch.name,
-            model_digest=self.model_digest,
-            oracle=self.address,
-            time=datetime.now(UTC).replace(microsecond=0),
-        )
-        with self._lock:
-            self._observed[epoch] = observation
-        return sign_statement(observation.statement(), [self.signer])
+        return count_incidents(batch, self.threshold, dedupe_seconds=rule["dedupe_seconds"])
 
 
 def run_safety_bonus(workdir: Path, rpc: str | None = None) -> dict[str, Any]:

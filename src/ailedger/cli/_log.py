@@ -22,7 +22,7 @@ from ailedger.checkpoint import (
 )
 from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import PasswordFileOpt, open_keystore, open_workspace, read_password
+from ailedger.cli._keys import PasswordFileOpt, open_keystore, open_workspace, unlock_secp256k1
 from ailedger.errors import InvalidInput, NotFound
 from ailedger.keys import Keystore, Secp256k1Signer
 from ailedger.log import Entry, TransparencyLog, known_keys_check, open_workspace_log
@@ -53,15 +53,7 @@ def _open_log() -> TransparencyLog:
 
 
 def _signer(name: str, password_file: Path | None) -> Secp256k1Signer:
-    store = open_keystore()
-    info = store.info(name)
-    password = None
-    if info.encrypted:
-        password = read_password(password_file, confirm=False, prompt=f"Password for {name}")
-    signer = store.signer(name, password)
-    if not isinstance(signer, Secp256k1Signer):
-        raise InvalidInput(f"key {name!r} is {info.keytype}; log and witness keys are secp256k1")
-    return signer
+    return unlock_secp256k1(open_keystore(), name, password_file, purpose="log and witness")
 
 
 def _log_key(text: str | None, origin: str) -> AnyNoteKey | None:

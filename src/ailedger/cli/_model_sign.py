@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit, err_console
-from ailedger.cli._keys import PasswordFileOpt, open_keystore, read_password
+from ailedger.cli._keys import PasswordFileOpt, open_keystore, unlock_signer
 from ailedger.errors import AiledgerError, InvalidInput, NotFound
 from ailedger.keys import PublicKey
 from ailedger.model import HashingConfig
@@ -104,10 +104,7 @@ def model_sign_command(
             f"key {key!r} is {info.keytype}; model-signing bundles need a P-256 key",
             hint="create one with `ailedger keys new NAME --type p256`",
         )
-    password = None
-    if info.encrypted:
-        password = read_password(password_file, confirm=False, prompt=f"Password of key {key}")
-    bundle = sign_model(path, store.signer(key, password), config=config)
+    bundle = sign_model(path, unlock_signer(store, key, password_file), config=config)
     signature.write_bytes(bundle.to_json())
     statement = _statement_of(bundle)
     subject = statement["subject"][0]

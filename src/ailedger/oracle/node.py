@@ -25,7 +25,6 @@ The leader side (collect, build the report, transmit, log) is :mod:`ailedger.ora
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Sequence
@@ -145,6 +144,11 @@ class OracleNode:
         """Fingerprint the model directory; :class:`ModelMismatch` unless it is the one."""
         load_verified(self.model_dir, self.model_digest)
 
+    def score(self, batch: Path) -> int:
+        """This oracle's honest value for ``batch``: the model, fingerprinted before it is
+        loaded, scores it. Subclasses with another kind of model override this."""
+        return load_verified(self.model_dir, self.model_digest).score(batch)
+
     def observe(self, epoch: int, batch: Path, input_root: bytes) -> dsse.Envelope:
         """Score ``batch`` for ``epoch`` and return the signed observation statement."""
         batch = Path(batch)
@@ -153,15 +157,13 @@ class OracleNode:
             raise InputMismatch(
                 f"{batch}: Merkle root {fp.root.hex()} is not the round's {input_root.hex()}"
             )
-        model = load_verified(self.model_dir, self.model_digest)  # fingerprint first
-        value = model.score(batch) + self.lie_by
         observation = Observation.create(
             feed=self.feed,
             epoch=epoch,
-            value=value,
+            value=self.score(batch) + self.lie_by,
             input_root=fp.root.hex(),
             input_size=fp.size,
-            input_sha256=hashlib.sha256(batch.read_bytes()).hexdigest(),
+            input_sha256=fp.data_sha256,
             input_name=batch.name,
             model_digest=self.model_digest,
             oracle=self.address,
