@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IOracleFeeds} from "./lib/IOracleFeeds.sol";
+import {PullPayments} from "./lib/PullPayments.sol";
 
 /// @title ParametricEscrow
 /// @notice Parametric insurance paid by oracle reports. An insurer funds a pool with ETH and
@@ -15,7 +16,7 @@ import {IOracleFeeds} from "./lib/IOracleFeeds.sol";
 ///      reentrancy lock). Totals balance at every step:
 ///        paid + claimable + remaining == deposited, and the contract's balance equals
 ///        claimable + remaining, where remaining is the sum of the pools (free + reserved).
-contract ParametricEscrow {
+contract ParametricEscrow is PullPayments {
     enum Trigger {
         Above,
         Below
@@ -51,15 +52,9 @@ contract ParametricEscrow {
 
     uint256 public poolCount;
     uint256 public policyCount;
-    uint256 public totalDeposited;
-    uint256 public totalPaid;
-    uint256 public totalClaimable;
-    uint256 public totalRemaining;
 
     mapping(uint256 poolId => Pool) private _pools;
     mapping(uint256 policyId => Policy) private _policies;
-    mapping(address account => uint256) public claimable;
-    bool private _locked;
 
     error ZeroAddress();
     error ZeroAmount();
@@ -73,9 +68,6 @@ contract ParametricEscrow {
     error PolicyNotExpired(uint256 policyId, uint64 expiry);
     error ReportOutsideWindow(uint64 observationsTimestamp, uint64 start, uint64 expiry);
     error TriggerNotMet(int256 answer, int256 threshold, Trigger trigger);
-    error NothingToWithdraw(address account);
-    error Reentrancy();
-    error TransferFailed(address to, uint256 amount);
 
     event PoolCreated(uint256 indexed poolId, address indexed insurer);
     event PoolFunded(uint256 indexed poolId, address indexed from, uint256 amount);
@@ -95,18 +87,10 @@ contract ParametricEscrow {
         uint256 indexed policyId, uint64 epoch, int256 answer, bytes32 inputRoot, uint256 payout
     );
     event PolicyExpiredRefund(uint256 indexed policyId, uint256 amount);
-    event Withdrawn(address indexed account, uint256 amount);
 
     constructor(IOracleFeeds feeds_) {
         if (address(feeds_) == address(0)) revert ZeroAddress();
         feeds = feeds_;
-    }
-
-    modifier nonReentrant() {
-        if (_locked) revert Reentrancy();
-        _locked = true;
-        _;
-        _locked = false;
     }
 
     modifier onlyInsurer(uint256 poolId) {
@@ -136,8 +120,7 @@ contract ParametricEscrow {
     function _deposit(uint256 poolId) private {
         if (msg.value == 0) return;
         _pools[poolId].free += msg.value;
-        totalDeposited += msg.value;
-        totalRemaining += msg.value;
+        _recordDeposit(msg.value);
         emit PoolFunded(poolId, msg.sender, msg.value);
     }
 
@@ -221,26 +204,6 @@ contract ParametricEscrow {
         if (policy.status != Status.Active) revert PolicyNotActive(policyId, policy.status);
     }
 
-    // --- payments -------------------------------------------------------------------------
-
-    function _credit(address account, uint256 amount) private {
-        claimable[account] += amount;
-        totalClaimable += amount;
-        totalRemaining -= amount;
-    }
-
-    /// @notice Send the caller everything credited to it.
-    function withdraw() external nonReentrant returns (uint256 amount) {
-        amount = claimable[msg.sender];
-        if (amount == 0) revert NothingToWithdraw(msg.sender);
-        claimable[msg.sender] = 0;
-        totalClaimable -= amount;
-        totalPaid += amount;
-        emit Withdrawn(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed(msg.sender, amount);
-    }
-
     // --- views ----------------------------------------------------------------------------
 
     function getPool(uint256 poolId) external view returns (Pool memory) {
@@ -249,11 +212,5 @@ contract ParametricEscrow {
 
     function getPolicy(uint256 policyId) external view returns (Policy memory) {
         return _policies[policyId];
-    }
-
-    /// @notice (deposited, paid, claimable, remaining); paid + claimable + remaining ==
-    ///         deposited.
-    function totals() external view returns (uint256, uint256, uint256, uint256) {
-        return (totalDeposited, totalPaid, totalClaimable, totalRemaining);
     }
 }

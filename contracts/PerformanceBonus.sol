@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IOracleFeeds} from "./lib/IOracleFeeds.sol";
+import {PullPayments} from "./lib/PullPayments.sol";
 
 /// @title PerformanceBonus
 /// @notice A contractor is paid a fixed amount for every week without safety incidents, as
@@ -11,7 +12,7 @@ import {IOracleFeeds} from "./lib/IOracleFeeds.sol";
 ///         incidents, returned to the payer; each exactly once.
 /// @dev Pull payments (`withdraw`), checks-effects-interactions and a reentrancy lock.
 ///      deposited == paid + claimable + remaining at every step.
-contract PerformanceBonus {
+contract PerformanceBonus is PullPayments {
     struct Agreement {
         address payer;
         address contractor;
@@ -25,15 +26,9 @@ contract PerformanceBonus {
     IOracleFeeds public immutable feeds;
 
     uint256 public agreementCount;
-    uint256 public totalDeposited;
-    uint256 public totalPaid;
-    uint256 public totalClaimable;
-    uint256 public totalRemaining;
 
     mapping(uint256 agreementId => Agreement) private _agreements;
     mapping(uint256 agreementId => mapping(uint64 week => bool)) public weekSettled;
-    mapping(address account => uint256) public claimable;
-    bool private _locked;
 
     error ZeroAddress();
     error ZeroAmount();
@@ -42,9 +37,6 @@ contract PerformanceBonus {
     error UnknownAgreement(uint256 agreementId);
     error WeekOutsideAgreement(uint64 week, uint64 firstWeek, uint64 lastWeek);
     error WeekAlreadySettled(uint256 agreementId, uint64 week);
-    error NothingToWithdraw(address account);
-    error Reentrancy();
-    error TransferFailed(address to, uint256 amount);
 
     event AgreementCreated(
         uint256 indexed agreementId,
@@ -58,18 +50,10 @@ contract PerformanceBonus {
     event WeekSettled(
         uint256 indexed agreementId, uint64 indexed week, int256 incidents, address beneficiary
     );
-    event Withdrawn(address indexed account, uint256 amount);
 
     constructor(IOracleFeeds feeds_) {
         if (address(feeds_) == address(0)) revert ZeroAddress();
         feeds = feeds_;
-    }
-
-    modifier nonReentrant() {
-        if (_locked) revert Reentrancy();
-        _locked = true;
-        _;
-        _locked = false;
     }
 
     /// @notice Fund a bonus for weeks [firstWeek, lastWeek]; msg.value must be exactly
@@ -89,8 +73,7 @@ contract PerformanceBonus {
         agreementId = ++agreementCount;
         _agreements[agreementId] =
             Agreement(msg.sender, contractor, feedId, firstWeek, lastWeek, amountPerWeek, required);
-        totalDeposited += required;
-        totalRemaining += required;
+        _recordDeposit(required);
         emit AgreementCreated(
             agreementId, msg.sender, contractor, feedId, firstWeek, lastWeek, amountPerWeek
         );
@@ -115,30 +98,11 @@ contract PerformanceBonus {
         weekSettled[agreementId][week] = true;
         uint256 amount = a.amountPerWeek;
         a.remaining -= amount;
-        claimable[beneficiary] += amount;
-        totalClaimable += amount;
-        totalRemaining -= amount;
+        _credit(beneficiary, amount);
         emit WeekSettled(agreementId, week, incidents, beneficiary);
-    }
-
-    /// @notice Send the caller everything credited to it.
-    function withdraw() external nonReentrant returns (uint256 amount) {
-        amount = claimable[msg.sender];
-        if (amount == 0) revert NothingToWithdraw(msg.sender);
-        claimable[msg.sender] = 0;
-        totalClaimable -= amount;
-        totalPaid += amount;
-        emit Withdrawn(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed(msg.sender, amount);
     }
 
     function getAgreement(uint256 agreementId) external view returns (Agreement memory) {
         return _agreements[agreementId];
-    }
-
-    /// @notice (deposited, paid, claimable, remaining).
-    function totals() external view returns (uint256, uint256, uint256, uint256) {
-        return (totalDeposited, totalPaid, totalClaimable, totalRemaining);
     }
 }
