@@ -1,8 +1,8 @@
-"""Anchoring end to end (``ailedger.anchor``): the embedded chain next to a real anvil.
+"""Anchoring end to end (``ailedger.chain.anchoring``): the embedded chain next to a real anvil.
 
 Workload, the same on both backends: a log of ``--entries`` entries gets ``--anchors``
 rounds of (append ``--batch`` entries, sign a checkpoint, anchor it through
-:func:`ailedger.anchor.anchor_checkpoint` with ``--witnesses`` local witness keys, with and
+:func:`ailedger.chain.anchoring.anchor_checkpoint` with ``--witnesses`` local witness keys, with and
 without the on-chain consistency proof); then :func:`verify_receipt_anchor` checks
 ``--verifies`` receipts against the chain. Printed: anchors/s, verifications/s, gas per
 anchor, and the embedded/anvil ratios.
@@ -26,17 +26,17 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ailedger.anchor import (
+from ailedger.attest.dsse import pae
+from ailedger.chain import Chain, LogAnchors, connect_rpc, deploy_contracts, open_embedded
+from ailedger.chain.anchoring import (
     AnchorBook,
     anchor_checkpoint,
     receipt_with_anchor,
     verify_receipt_anchor,
 )
-from ailedger.chain import Chain, LogAnchors, connect_rpc, deploy_contracts, open_embedded
-from ailedger.checkpoint import Secp256k1NoteKey
-from ailedger.dsse import pae
-from ailedger.keys import Secp256k1Signer
+from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import TransparencyLog
+from ailedger.log.checkpoint import Secp256k1NoteKey
 
 ROOT = Path(__file__).resolve().parents[1]
 ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"

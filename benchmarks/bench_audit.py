@@ -7,8 +7,8 @@ fifth a prod deploy, some rollbacks and deprecations, one dataset; then a signed
 
 Timed: reading the log and index, verifying (signatures, leaf hashes, the checkpoint root,
 anchors), rendering HTML + JSON. Peer, side by side in one run: collecting the same evidence
-through :func:`ailedger.lineage.lineage` once per version (four indexed log queries each)
-and verifying each envelope with :func:`ailedger.statements.verify_statement` and its
+through :func:`ailedger.registry.lineage.lineage` once per version (four indexed log queries each)
+and verifying each envelope with :func:`ailedger.attest.statements.verify_statement` and its
 inclusion with a per-entry proof from the log (what the report would cost built naively on
 the existing library calls)::
 
@@ -23,22 +23,22 @@ import shutil
 import time
 from pathlib import Path
 
+from ailedger.attest.dsse import Envelope
+from ailedger.attest.statements import verify_statement
 from ailedger.audit import audit_names_for, build_report, write_report
-from ailedger.checkpoint import Checkpoint, Secp256k1NoteKey
-from ailedger.dsse import Envelope
-from ailedger.evaluation import record_evaluation
-from ailedger.keys import (
+from ailedger.demos.samples import SAMPLE_DATA
+from ailedger.identity.keys import (
     PBKDF2_ROUNDS_TEST_ONLY,
     SCRYPT_N_TEST_ONLY,
     Keystore,
     Secp256k1Signer,
 )
-from ailedger.lineage import lineage
+from ailedger.log.checkpoint import Checkpoint, Secp256k1NoteKey
 from ailedger.merkle import leaf_hash, verify_inclusion
-from ailedger.policy import parse_policy
 from ailedger.registry import LocalBackend, Registry, VersionRef
-from ailedger.samples import SAMPLE_DATA
-from ailedger.statements import verify_statement
+from ailedger.registry.evaluation import record_evaluation
+from ailedger.registry.lineage import lineage
+from ailedger.registry.policy import parse_policy
 from ailedger.workspace import Workspace
 
 DATA = Path(__file__).parent / "_data"

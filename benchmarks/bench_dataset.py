@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ailedger.dataset import fingerprint_dataset
+from ailedger.fingerprint.dataset import fingerprint_dataset
 
 T = TypeVar("T")
 DATA = Path(__file__).parent / "_data"

@@ -29,8 +29,8 @@ from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
 from ailedger import merkle
-from ailedger._eip712 import log_id
-from ailedger.keys import Secp256k1Signer
+from ailedger.chain.eip712 import log_id
+from ailedger.identity.keys import Secp256k1Signer
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = (1, 1_000, 1_000_000)

@@ -31,17 +31,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ailedger import dsse
-from ailedger.keys import Secp256k1Signer, Signer
-from ailedger.model import fingerprint_model
-from ailedger.policy import Evidence, ModelRef, evaluate_policy, load_policy
-from ailedger.predicates import ApprovalPredicate, EvaluationPredicate, Predicate
-from ailedger.statements import (
+from ailedger.attest import dsse
+from ailedger.attest.predicates import ApprovalPredicate, EvaluationPredicate, Predicate
+from ailedger.attest.statements import (
     make_statement,
     sign_statement,
     subject_from_digest,
     verify_statement,
 )
+from ailedger.fingerprint.model import fingerprint_model
+from ailedger.identity.keys import Secp256k1Signer, Signer
+from ailedger.registry.policy import Evidence, ModelRef, evaluate_policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "_data"

@@ -31,11 +31,11 @@ import coincurve
 from eth_hash.auto import keccak
 
 from ailedger import merkle
-from ailedger.checkpoint import Secp256k1NoteKey
-from ailedger.dsse import pae
-from ailedger.keys import Secp256k1Signer
+from ailedger.attest.dsse import pae
+from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import TransparencyLog
-from ailedger.receipt import Receipt, verify_receipt
+from ailedger.log.checkpoint import Secp256k1NoteKey
+from ailedger.log.receipt import Receipt, verify_receipt
 
 DATA = Path(__file__).parent / "_data"
 ORIGIN = "bench.ailedger.dev/log"
@@ -102,7 +102,7 @@ def bench_ingest(n: int, workers: int) -> dict[str, float]:
     )
 
     # Peer 2: ingest (parse, verify, canonicalise) without the database.
-    from ailedger._log_envelope import check_ethereum_signature, ingest
+    from ailedger.log._envelope import check_ethereum_signature, ingest
 
     sample = envs[:3000]
     res["ingest_no_db_per_core"] = _rate(

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ailedger.model import HashingConfig, SqliteStatCache, fingerprint_model
+from ailedger.fingerprint.model import HashingConfig, SqliteStatCache, fingerprint_model
 
 DATA = Path(__file__).resolve().parent / "_data"
 TENSOR = 32 << 20  # bytes per generated tensor

@@ -27,8 +27,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ailedger.keys import P256Signer
-from ailedger.model_signing_bundle import read_bundle, sign_model, verify_model
+from ailedger.attest.model_signing import read_bundle, sign_model, verify_model
+from ailedger.identity.keys import P256Signer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_model import DATA, generate

@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     h = _load("oracle_helpers")
-    from ailedger._oracle_report import feed_id
+    from ailedger.chain.oracle_report import feed_id
 
     w3 = Web3(EthereumTesterProvider())
     o = h.deploy_oracles(w3)

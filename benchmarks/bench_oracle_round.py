@@ -28,12 +28,12 @@ from pathlib import Path
 
 from eth_account import Account
 
-from ailedger._oracle_report import OracleReport, feed_id, oracle_domain, sign_report
 from ailedger.chain import DEV_FAUCET_KEY, open_embedded
-from ailedger.dataset import fingerprint_dataset
-from ailedger.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
+from ailedger.chain.oracle_report import OracleReport, feed_id, oracle_domain, sign_report
+from ailedger.fingerprint.dataset import fingerprint_dataset
+from ailedger.fingerprint.model import fingerprint_model
+from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
 from ailedger.log import TransparencyLog
-from ailedger.model import fingerprint_model
 from ailedger.oracle.node import OracleNode, serve
 from ailedger.oracle.round import run_round
 from ailedger.oracle.scoring import train_drought_model

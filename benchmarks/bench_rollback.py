@@ -28,15 +28,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ailedger._eip712 import version_id
-from ailedger._registry_chain import ChainBackend
 from ailedger.chain import open_embedded
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
+from ailedger.chain.eip712 import version_id
 from ailedger.chain.membership import Membership
-from ailedger.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
-from ailedger.policy import parse_policy
+from ailedger.demos.samples import SAMPLE_DATA, SAMPLE_MODEL
+from ailedger.identity.keys import (
+    PBKDF2_ROUNDS_TEST_ONLY,
+    SCRYPT_N_TEST_ONLY,
+    Keystore,
+    Secp256k1Signer,
+)
 from ailedger.registry import LocalBackend, Registry, RegistryBackend, VersionRef
-from ailedger.samples import SAMPLE_DATA, SAMPLE_MODEL
+from ailedger.registry._chain import ChainBackend
+from ailedger.registry.policy import parse_policy
 from ailedger.workspace import Workspace
 
 DATA = Path(__file__).parent / "_data"

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ailedger.dataset import fingerprint_dataset
-from ailedger.model import fingerprint_model
+from ailedger.fingerprint.dataset import fingerprint_dataset
+from ailedger.fingerprint.model import fingerprint_model
 from ailedger.oracle.scoring import MODEL_FILE, load_verified, train_drought_model
 from ailedger.oracle.sensors import DEFAULT_FARMS, WeatherConfig, write_weather_batches
 

@@ -20,10 +20,10 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_keys.datatypes import PrivateKey as EthPrivateKey
 
-from ailedger import dsse
-from ailedger.keys import P256Signer, Secp256k1Signer, eip191_hash, recover_address
-from ailedger.predicates import EvaluationPredicate
-from ailedger.statements import make_statement, subject_from_digest
+from ailedger.attest import dsse
+from ailedger.attest.predicates import EvaluationPredicate
+from ailedger.attest.statements import make_statement, subject_from_digest
+from ailedger.identity.keys import P256Signer, Secp256k1Signer, eip191_hash, recover_address
 
 
 def _once(fn: Callable[[], object], seconds: float) -> float:

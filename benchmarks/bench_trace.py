@@ -25,14 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from ailedger._registry_index import INDEX_DB_NAME
-from ailedger.dsse import Envelope
-from ailedger.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore, Signer
+from ailedger.attest.dsse import Envelope
+from ailedger.attest.predicates import DeploymentPredicate, InferencePredicate
+from ailedger.attest.statements import Statement, Subject, attest
+from ailedger.identity.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore, Signer
 from ailedger.log import open_workspace_log
-from ailedger.predicates import DeploymentPredicate, InferencePredicate
 from ailedger.registry import Registry, VersionRef
-from ailedger.statements import Statement, Subject, attest
-from ailedger.trace import trace_at, trace_output
+from ailedger.registry._index import INDEX_DB_NAME
+from ailedger.registry.trace import trace_at, trace_output
 from ailedger.workspace import Workspace
 
 DATA = Path(__file__).parent / "_data"

@@ -1,4 +1,4 @@
-"""Regenerate src/ailedger/samples/data/ (committed; run once): a small synthetic dataset.
+"""Regenerate src/ailedger/demos/samples/data/ (committed; run once): a small synthetic dataset.
 
     .venv/bin/python scripts/make_sample_data.py
 

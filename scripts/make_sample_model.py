@@ -1,4 +1,4 @@
-"""Regenerate src/ailedger/samples/model/ (committed; run once): a tiny Hugging Face style folder.
+"""Regenerate src/ailedger/demos/samples/model/ (committed; run once): a tiny Hugging Face style folder.
 
     .venv/bin/python scripts/make_sample_model.py
 

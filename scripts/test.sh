@@ -10,4 +10,5 @@ fi
 .venv/bin/ruff check src tests benchmarks examples
 .venv/bin/ruff format --check src tests benchmarks examples
 .venv/bin/mypy
+.venv/bin/lint-imports
 .venv/bin/python -m pytest -n 2 "$@"

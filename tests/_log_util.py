@@ -6,8 +6,8 @@ import base64
 import json
 from pathlib import Path
 
-from ailedger.dsse import pae
-from ailedger.keys import Secp256k1Signer, Signer
+from ailedger.attest.dsse import pae
+from ailedger.identity.keys import Secp256k1Signer, Signer
 
 ORIGIN = "test.ailedger.dev/log"
 PREDICATE = "https://ailedger.dev/test/v1"

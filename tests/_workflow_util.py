@@ -16,9 +16,9 @@ import ailedger.cli._register
 import ailedger.cli._trace
 import ailedger.cli._workflow  # noqa: F401  (importing registers the commands)
 from ailedger.cli._app import main
-from ailedger.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore, Signer
+from ailedger.demos.samples import SAMPLE_DATA, SAMPLE_MODEL
+from ailedger.identity.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore, Signer
 from ailedger.registry import LocalBackend, Registry
-from ailedger.samples import SAMPLE_DATA, SAMPLE_MODEL
 from ailedger.workspace import Workspace
 
 PASSWORD = "s3cret-pass"

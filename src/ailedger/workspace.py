@@ -5,7 +5,7 @@
     project/
     └── .ailedger/
         ├── config.toml      schema version, log origin, chain backend
-        ├── keys/            0700: keystores and their public metadata (see ailedger.keys)
+        ├── keys/            0700: keystores and their public metadata (see ailedger.identity.keys)
         └── ...              the log, chain state and index add their own files
 
 A workspace is found like git finds a repository: :meth:`Workspace.find` walks up from a
@@ -126,7 +126,7 @@ class Workspace:
 
     @property
     def keys_dir(self) -> Path:
-        """Where :class:`ailedger.keys.Keystore` keeps keys (mode 0700)."""
+        """Where :class:`ailedger.identity.keys.Keystore` keeps keys (mode 0700)."""
         return self.path / "keys"
 
     @classmethod

@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _log_util import envelope
-from ailedger.anchor import AnchorBook, anchor_checkpoint, receipt_with_anchor
-from ailedger.anchor import verify_receipt_anchor as verify_on_chain
 from ailedger.chain import Chain, LogAnchors, deploy_contracts, open_embedded
-from ailedger.checkpoint import Secp256k1NoteKey
-from ailedger.keys import Secp256k1Signer
+from ailedger.chain.anchoring import AnchorBook, anchor_checkpoint, receipt_with_anchor
+from ailedger.chain.anchoring import verify_receipt_anchor as verify_on_chain
+from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import TransparencyLog
-from ailedger.receipt import verify_receipt
+from ailedger.log.checkpoint import Secp256k1NoteKey
+from ailedger.log.receipt import verify_receipt
 
 LOG_KEY = Secp256k1Signer(bytes.fromhex("3c" * 32))
 _origins = itertools.count()

@@ -1,5 +1,6 @@
 """Anchoring on every backend (embedded py-evm and a real anvil): the typed contract clients,
-``ailedger.anchor`` end to end, forged receipts, and anchors surviving restarts and SIGKILL."""
+``ailedger.chain.anchoring`` end to end, forged receipts, and anchors surviving restarts and
+SIGKILL."""
 
 from __future__ import annotations
 
@@ -14,24 +15,24 @@ from pathlib import Path
 import pytest
 
 from _log_util import LOG_SIGNER, envelope
-from ailedger._eip712 import log_id
-from ailedger.anchor import (
+from ailedger.chain import Chain, ContractReverted, open_embedded
+from ailedger.chain.anchoring import (
     AnchorBook,
     anchor_checkpoint,
     cosign_checkpoint,
     receipt_with_anchor,
     verify_receipt_anchor,
 )
-from ailedger.chain import Chain, ContractReverted, open_embedded
 from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.deployments import Deployment, DeploymentBook, deploy_contracts
+from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership
 from ailedger.chain.registry import ModelRegistry
-from ailedger.checkpoint import Secp256k1NoteKey
 from ailedger.errors import ConflictError, ProofInvalid, SignatureInvalid
-from ailedger.keys import Secp256k1Signer
+from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import TransparencyLog
-from ailedger.receipt import verify_receipt
+from ailedger.log.checkpoint import Secp256k1NoteKey
+from ailedger.log.receipt import verify_receipt
 
 from .conftest import ETHER, Backend
 
@@ -207,12 +208,12 @@ _ANCHOR_THEN_HANG = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from _log_util import envelope
-    from ailedger.anchor import anchor_checkpoint
+    from ailedger.chain.anchoring import anchor_checkpoint
     from ailedger.chain import open_embedded
     from ailedger.chain.anchors import LogAnchors
     from ailedger.chain.deployments import deploy_contracts
-    from ailedger.checkpoint import Secp256k1NoteKey
-    from ailedger.keys import Secp256k1Signer
+    from ailedger.log.checkpoint import Secp256k1NoteKey
+    from ailedger.identity.keys import Secp256k1Signer
     from ailedger.log import TransparencyLog
 
     tmp = Path({tmp!r})

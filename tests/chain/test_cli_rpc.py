@@ -19,7 +19,7 @@ from _log_util import ALICE, LOG_SIGNER, WITNESS_SIGNER, envelope
 from ailedger._toml import dumps as toml_dumps
 from ailedger.chain import ANVIL_CHAIN_ID
 from ailedger.cli._app import main
-from ailedger.keys import SCRYPT_N_TEST_ONLY, Keystore
+from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore
 from ailedger.workspace import Workspace
 
 from .conftest import Anvil

@@ -25,7 +25,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from ailedger._eip712 import (
+from ailedger.chain.eip712 import (
     Domain,
     approval_digest,
     checkpoint_digest,
@@ -35,7 +35,7 @@ from ailedger._eip712 import (
     role_id,
     sign_digest,
 )
-from ailedger.keys import Secp256k1Signer
+from ailedger.identity.keys import Secp256k1Signer
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = REPO / "contracts"

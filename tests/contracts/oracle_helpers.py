@@ -18,10 +18,10 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from ailedger._eip712 import Domain
-from ailedger._oracle_report import OracleReport, config_digest, feed_id, oracle_domain
-from ailedger._oracle_report import sign_report as _sign_report
-from ailedger.keys import Secp256k1Signer
+from ailedger.chain.eip712 import Domain
+from ailedger.chain.oracle_report import OracleReport, config_digest, feed_id, oracle_domain
+from ailedger.chain.oracle_report import sign_report as _sign_report
+from ailedger.identity.keys import Secp256k1Signer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FEED = feed_id("drought/farm-7")

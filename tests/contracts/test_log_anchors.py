@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from web3.contract import Contract
 
 from ailedger import merkle
-from ailedger._eip712 import (
+from ailedger.chain.eip712 import (
     Domain,
     checkpoint_digest,
     cosignature_digest,
@@ -20,7 +20,7 @@ from ailedger._eip712 import (
     registration_digest,
 )
 from ailedger.errors import ProofInvalid
-from ailedger.keys import Secp256k1Signer
+from ailedger.identity.keys import Secp256k1Signer
 
 ORIGIN = "log.example.org/ailedger"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from contract_helpers import AUDITOR, ORG_A, PROD, QA, STAGING, TRAINER, World
 from eth_utils.crypto import keccak
 
-from ailedger._eip712 import Domain, approval_digest, sign_digest, version_id
+from ailedger.chain.eip712 import Domain, approval_digest, sign_digest, version_id
 
 ZERO32 = b"\0" * 32
 

@@ -1,5 +1,5 @@
 """OracleFeeds: configuration, accepted reports, the stored median, events and the EIP-712
-encoding shared with ``ailedger._oracle_report`` (checked against the contract and against
+encoding shared with ``ailedger.chain.oracle_report`` (checked against the contract and against
 eth-account's ``encode_typed_data``)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from oracle_helpers import FEED, MAX_AGE, OTHER_FEED, Oracles, deploy_oracles, oracle_keys
 from web3 import Web3
 
-from ailedger._oracle_report import (
+from ailedger.chain.oracle_report import (
     OracleReport,
     config_digest,
     feed_id,

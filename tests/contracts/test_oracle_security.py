@@ -24,8 +24,8 @@ from oracle_helpers import (
 )
 from web3 import Web3
 
-from ailedger._oracle_report import OracleReport, config_digest, oracle_domain
-from ailedger.keys import SECP256K1_N
+from ailedger.chain.oracle_report import OracleReport, config_digest, oracle_domain
+from ailedger.identity.keys import SECP256K1_N
 
 BAD_SIGNER = ("NotAnOracle", "SignersNotAscending")
 

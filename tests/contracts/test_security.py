@@ -28,8 +28,8 @@ from web3.contract import Contract
 from web3.providers.eth_tester import EthereumTesterProvider
 
 from ailedger import merkle
-from ailedger._eip712 import Domain, log_id, sign_digest
-from ailedger.keys import SECP256K1_N
+from ailedger.chain.eip712 import Domain, log_id, sign_digest
+from ailedger.identity.keys import SECP256K1_N
 
 ORIGIN = "attack.example/log"
 OTHER_CHAIN_ID = 4242

@@ -38,8 +38,8 @@ from hypothesis.stateful import (
 )
 
 from ailedger import merkle
-from ailedger._eip712 import log_id
-from ailedger.keys import Secp256k1Signer
+from ailedger.chain.eip712 import log_id
+from ailedger.identity.keys import Secp256k1Signer
 
 ORIGIN = "stateful.example/log"
 ROLES = (QA, AUDITOR)

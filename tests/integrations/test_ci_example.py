@@ -17,7 +17,7 @@ import pytest
 import typer
 
 from ailedger.cli import app, load_commands
-from ailedger.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore
+from ailedger.identity.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore
 from ailedger.registry import Registry, VersionRef
 from ailedger.workspace import Workspace
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import ailedger.cli._integrations  # noqa: F401  (registers `integrations` until _app does)
 from _workflow_util import Setup, make_setup, run
-from ailedger.dataset import fingerprint_dataset
 from ailedger.errors import FormatError, IntegrityError, NotFound
+from ailedger.fingerprint.dataset import fingerprint_dataset
 from ailedger.integrations.dvc import (
     CHUNK_SIZE,
     cache_object,

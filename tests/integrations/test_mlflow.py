@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 import ailedger.cli._integrations  # noqa: F401  (registers `integrations` until _app does)
 from _workflow_util import Setup, make_setup, run
 from ailedger.errors import InvalidInput, NotFound
-from ailedger.evaluation import record_evaluation
+from ailedger.fingerprint.model import fingerprint_model
 from ailedger.integrations.mlflow import evaluation_name, local_artifact_path
-from ailedger.model import fingerprint_model
+from ailedger.registry.evaluation import record_evaluation
 
 
 def _client(uri: str, monkeypatch: pytest.MonkeyPatch) -> Any:

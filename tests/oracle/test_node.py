@@ -21,13 +21,14 @@ from eth_account import Account
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ailedger import dsse
-from ailedger._oracle_report import OracleReport, config_digest, feed_id
+from ailedger.attest import dsse
+from ailedger.attest.statements import Statement
 from ailedger.chain import DEV_FAUCET_KEY, Chain, DeployedContract, open_embedded
+from ailedger.chain.oracle_report import OracleReport, config_digest, feed_id
 from ailedger.errors import InvalidInput
-from ailedger.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
+from ailedger.fingerprint.model import fingerprint_model
+from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
 from ailedger.log import TransparencyLog
-from ailedger.model import fingerprint_model
 from ailedger.oracle._http import request_json
 from ailedger.oracle.node import (
     InputMismatch,
@@ -49,7 +50,6 @@ from ailedger.oracle.round import (
 from ailedger.oracle.scoring import CONFIG_FILE, ModelMismatch, score_batch, train_drought_model
 from ailedger.oracle.sensors import DEFAULT_FARMS, Batch, WeatherConfig, write_weather_batches
 from ailedger.registry import Registry, VersionRef
-from ailedger.statements import Statement
 from ailedger.workspace import Workspace
 
 pytest.importorskip("sklearn")

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ailedger.attest.statements import Statement, sign_statement, verify_statement
 from ailedger.errors import InvalidInput
-from ailedger.keys import Secp256k1Signer
+from ailedger.identity.keys import Secp256k1Signer
 from ailedger.oracle.observation import (
     INT256_MAX,
     Observation,
@@ -20,7 +21,6 @@ from ailedger.oracle.observation import (
     median_of,
     min_reports,
 )
-from ailedger.statements import Statement, sign_statement, verify_statement
 
 SIGNER = Secp256k1Signer.generate()
 

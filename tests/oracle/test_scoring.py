@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ailedger.errors import FormatError, InvalidInput, NotFound, VerificationFailed
-from ailedger.model import fingerprint_model
+from ailedger.fingerprint.model import fingerprint_model
 from ailedger.oracle.scoring import (
     DROUGHT_FEATURES,
     MODEL_FILE,

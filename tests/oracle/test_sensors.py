@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from ailedger.dataset import fingerprint_dataset, prove_record
 from ailedger.errors import InvalidInput, ProofInvalid
+from ailedger.fingerprint.dataset import fingerprint_dataset, prove_record
+from ailedger.fingerprint.proofs import MembershipProof
 from ailedger.oracle.sensors import (
     DEFAULT_FARMS,
     EVENT_TYPES,
@@ -21,7 +22,6 @@ from ailedger.oracle.sensors import (
     write_camera_weeks,
     write_weather_batches,
 )
-from ailedger.proofs import MembershipProof
 
 CFG = WeatherConfig(drought_farms=("farm-3",), stuck_station="farm-1-s2")
 

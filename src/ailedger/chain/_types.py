@@ -24,7 +24,8 @@ class Signer(Protocol):
 
 
 class AccountSource(Protocol):
-    """A key that can hand out a ``LocalAccount``, such as ``ailedger.keys``' secp256k1 signer."""
+    """A key that can hand out a ``LocalAccount``, such as ``ailedger.identity.keys``' secp256k1
+    signer."""
 
     @property
     def address(self) -> Any: ...

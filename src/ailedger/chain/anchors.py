@@ -1,6 +1,6 @@
 """A typed client for ``contracts/LogAnchors.sol``: log registration and checkpoint anchors.
 
-The EIP-712 messages (``ailedger._eip712``) are bound to this contract's domain
+The EIP-712 messages (``ailedger.chain.eip712``) are bound to this contract's domain
 (:meth:`LogAnchors.domain`): registration consent and checkpoint signatures by the log key,
 cosignatures by witnesses. :meth:`LogAnchors.anchor` sorts the cosignatures by signer
 address, as the contract requires.
@@ -14,7 +14,9 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from ailedger._eip712 import (
+from ailedger.chain._types import AccountSource, Receipt, Signer, tx_signer
+from ailedger.chain._wrapper import ContractWrapper
+from ailedger.chain.eip712 import (
     Domain,
     SigningKey,
     checkpoint_digest,
@@ -23,8 +25,6 @@ from ailedger._eip712 import (
     sign_digest,
     sort_by_signer,
 )
-from ailedger.chain._types import AccountSource, Receipt, Signer, tx_signer
-from ailedger.chain._wrapper import ContractWrapper
 
 __all__ = ["ZERO_ADDRESS", "AnchorSubmission", "LogAnchors", "LogInfo", "OnChainAnchor"]
 

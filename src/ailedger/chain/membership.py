@@ -12,9 +12,9 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from ailedger._eip712 import role_id
 from ailedger.chain._types import AccountSource, Receipt, Signer
 from ailedger.chain._wrapper import ContractWrapper
+from ailedger.chain.eip712 import role_id
 from ailedger.errors import InvalidInput
 
 __all__ = ["ROLES", "MemberRole", "Membership", "org_id"]

@@ -2,7 +2,7 @@
 
 A feed (``feed_id(name) = keccak256(name)``) has an oracle set of n signers with fault
 tolerance f (n > 3f, n <= 31), observation bounds and a maximum report age. A report
-(:class:`~ailedger._oracle_report.OracleReport`) carries at least 2f+1 observations from
+(:class:`~ailedger.chain.oracle_report.OracleReport`) carries at least 2f+1 observations from
 distinct oracles and is signed (EIP-712, bound to chain and contract) by at least f+1 of
 them; the contract stores the median. Rotating the set (:meth:`OracleFeeds.set_config`)
 bumps the config version and invalidates reports signed for the old set.
@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ailedger._eip712 import Domain, SigningKey, recover_signer, sign_digest
-from ailedger._oracle_report import OracleReport, oracle_domain, report_digest
 from ailedger.chain._types import AccountSource, Receipt, Signer
 from ailedger.chain._wrapper import ContractWrapper
+from ailedger.chain.eip712 import Domain, SigningKey, recover_signer, sign_digest
+from ailedger.chain.oracle_report import OracleReport, oracle_domain, report_digest
 from ailedger.errors import InvalidInput
 
 __all__ = ["FeedConfig", "OracleFeeds", "OracleRound"]

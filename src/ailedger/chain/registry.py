@@ -14,7 +14,9 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
-from ailedger._eip712 import (
+from ailedger.chain._types import AccountSource, Receipt, Signer
+from ailedger.chain._wrapper import ContractWrapper
+from ailedger.chain.eip712 import (
     Domain,
     SigningKey,
     approval_digest,
@@ -22,8 +24,6 @@ from ailedger._eip712 import (
     sign_digest,
     version_id,
 )
-from ailedger.chain._types import AccountSource, Receipt, Signer
-from ailedger.chain._wrapper import ContractWrapper
 from ailedger.chain.membership import org_id
 from ailedger.errors import InvalidInput
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ailedger.anchor import ANCHORS_FILE, AnchorBook
 from ailedger.audit import AuditReport, audit_names_for, build_report, on_chain, write_report
+from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook
 from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
 from ailedger.cli._app import app
@@ -18,7 +18,7 @@ from ailedger.cli._chain import open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
 from ailedger.cli._workflow import POLICY_NAME, BackendOpt, RpcOpt, open_registry
-from ailedger.policy import Policy, load_policy
+from ailedger.registry.policy import Policy, load_policy
 
 __all__ = ["audit_app"]
 

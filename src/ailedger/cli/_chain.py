@@ -16,8 +16,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ailedger._eip712 import log_id
-from ailedger.anchor import (
+from ailedger.chain import ANVIL_CHAIN_ID, EMBEDDED_CHAIN_ID, Chain, connect_rpc, open_embedded
+from ailedger.chain.anchoring import (
     ANCHORS_FILE,
     AnchorBook,
     AnchorVerification,
@@ -26,17 +26,16 @@ from ailedger.anchor import (
     cosign_checkpoint,
     verify_receipt_anchor,
 )
-from ailedger.chain import ANVIL_CHAIN_ID, EMBEDDED_CHAIN_ID, Chain, connect_rpc, open_embedded
 from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
+from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership
-from ailedger.checkpoint import Checkpoint, Secp256k1NoteKey
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import PasswordFileOpt, open_workspace
-from ailedger.cli._log import _open_log, _signer
+from ailedger.cli._keys import PasswordFileOpt, log_signer, open_log, open_workspace
 from ailedger.errors import ConflictError, InvalidInput, NotFound, ProofInvalid, WorkspaceError
-from ailedger.receipt import Receipt
+from ailedger.log.checkpoint import Checkpoint, Secp256k1NoteKey
+from ailedger.log.receipt import Receipt
 from ailedger.workspace import Workspace
 
 __all__ = [
@@ -131,7 +130,7 @@ def deploy_cmd(
 ) -> None:
     """Deploy Membership, LogAnchors and ModelRegistry (KEY administers them); record them."""
     ws = open_workspace()
-    signer = _signer(key, password_file)
+    signer = log_signer(key, password_file)
     with open_chain(ws, rpc) as chain:
         existing = _book(ws).get(chain.chain_id)
         if existing is not None and not force and chain.code(existing.address("LogAnchors")):
@@ -217,7 +216,7 @@ def grant_cmd(
     An organisation that does not exist yet is created by the global admin (KEY) with
     ADDRESS as its admin; ADDRESS then also gets ROLE unless ROLE is admin."""
     ws = open_workspace()
-    signer = _signer(key, password_file)
+    signer = log_signer(key, password_file)
     created = False
     with open_chain(ws, rpc) as chain:
         members = _membership(ws, chain)
@@ -252,7 +251,7 @@ def revoke_cmd(
 ) -> None:
     """Revoke ROLE in ORG from ADDRESS (signed by an admin of ORG)."""
     ws = open_workspace()
-    signer = _signer(key, password_file)
+    signer = log_signer(key, password_file)
     with open_chain(ws, rpc) as chain:
         members = _membership(ws, chain)
         ensure_dev_funds(chain, signer.address)
@@ -292,8 +291,8 @@ def cosign_cmd(
     The checkpoint must carry the log key's signature and match the stored tree. Give the
     file to whoever runs `ailedger anchor --cosignature FILE`."""
     ws = open_workspace()
-    witness = _signer(key, password_file)
-    with open_chain(ws, rpc) as chain, _open_log() as log:
+    witness = log_signer(key, password_file)
+    with open_chain(ws, rpc) as chain, open_log() as log:
         cosignature = cosign_checkpoint(log, _anchors(ws, chain), witness)
     doc = cosignature.to_dict()
     out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -355,11 +354,11 @@ def anchor_cmd(
 
     If the log grew since its latest checkpoint (or has none), KEY signs a new one first."""
     ws = open_workspace()
-    log_signer = _signer(key, password_file)
-    witness_signers = [_signer(w, password_file) for w in witness_key or []]
+    signer = log_signer(key, password_file)
+    witness_signers = [log_signer(w, password_file) for w in witness_key or []]
     remote = [Eip712Cosignature.load(p) for p in cosignature or []]
     cfg_witnesses, cfg_threshold = _config_witnesses(ws)
-    with open_chain(ws, rpc) as chain, _open_log() as log:
+    with open_chain(ws, rpc) as chain, open_log() as log:
         anchors = _anchors(ws, chain)
         try:
             size = Checkpoint.parse(log.latest_checkpoint().text).size
@@ -368,12 +367,12 @@ def anchor_cmd(
         if size != log.size():
             if log.size() == 0:
                 raise InvalidInput("the log is empty: nothing to anchor")
-            log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, log_signer))
-        ensure_dev_funds(chain, log_signer.address)
+            log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, signer))
+        ensure_dev_funds(chain, signer.address)
         result = anchor_checkpoint(
             log,
             anchors,
-            log_signer,
+            signer,
             witness_keys=witness_signers,
             cosignatures=remote,
             witnesses=witness if witness else cfg_witnesses,

@@ -17,14 +17,14 @@ from typing import Annotated, Any
 
 import typer
 
-from ailedger import dataset as ds
-from ailedger._leaves import UNSALTED, create_secret_file, read_secret_file
 from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit, err_console
 from ailedger.cli._fingerprint import fingerprint_app
 from ailedger.cli._tensor_proof import write_tensor_proof
 from ailedger.errors import FormatError, InvalidInput, NotFound, ProofInvalid
-from ailedger.proofs import MembershipProof, TensorProof, load_proof, verify_proof
+from ailedger.fingerprint import dataset as ds
+from ailedger.fingerprint._leaves import UNSALTED, create_secret_file, read_secret_file
+from ailedger.fingerprint.proofs import MembershipProof, TensorProof, load_proof, verify_proof
 
 __all__ = ["fingerprint_dataset_command", "prove_command", "verify_proof_command"]
 

@@ -20,9 +20,9 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ailedger._demo import DemoResult, Step, run_demo
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.demos._main import DemoResult, Step, run_demo
 from ailedger.errors import AiledgerError, ConflictError
 
 __all__ = ["demo", "demo_app"]
@@ -198,7 +198,7 @@ def crop_insurance(directory: DirOpt = None, rpc: RpcOpt = None, as_json: JsonOp
 
     Weather batches are fingerprinted, logged and anchored; every step runs on the embedded
     chain and each payout is traced to its batch root, model digest and signers."""
-    from ailedger._demo_crop import run_crop_insurance
+    from ailedger.demos.crop_insurance import run_crop_insurance
 
     _oracle_demo(run_crop_insurance, _crop_human, directory, rpc, as_json)
 
@@ -209,6 +209,6 @@ def safety_bonus(directory: DirOpt = None, rpc: RpcOpt = None, as_json: JsonOpt 
 
     Weekly camera batches are fingerprinted, logged and anchored; every week settles on the
     embedded chain to the contractor (no incidents) or back to the payer."""
-    from ailedger._demo_bonus import run_safety_bonus
+    from ailedger.demos.safety_bonus import run_safety_bonus
 
     _oracle_demo(run_safety_bonus, _bonus_human, directory, rpc, as_json)

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ailedger._registry_refs import VersionRef, parse_digest_or_file
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._workflow import (
@@ -23,7 +22,8 @@ from ailedger.cli._workflow import (
     workspace_policy,
 )
 from ailedger.errors import FormatError, InvalidInput, NotFound
-from ailedger.policy import GateResult, load_policy
+from ailedger.registry._refs import VersionRef, parse_digest_or_file
+from ailedger.registry.policy import GateResult, load_policy
 
 __all__ = ["infer_app", "read_batch"]
 

@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ailedger._registry_refs import VersionRef
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit, err_console
 from ailedger.cli._workflow import KeyOpt, PasswordFileOpt, signed_registry
 from ailedger.errors import InvalidInput
-from ailedger.evaluation import EvaluationResult, record_evaluation, run_evaluation
 from ailedger.registry import Recorded
+from ailedger.registry._refs import VersionRef
+from ailedger.registry.evaluation import EvaluationResult, record_evaluation, run_evaluation
 
 __all__ = ["eval_app", "parse_metric"]
 

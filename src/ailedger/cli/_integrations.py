@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ailedger._registry_refs import VersionRef
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._workflow import (
@@ -19,6 +18,7 @@ from ailedger.cli._workflow import (
 )
 from ailedger.integrations.dvc import import_dvc
 from ailedger.integrations.mlflow import ImportedVersion, import_mlflow, read_model_versions
+from ailedger.registry._refs import VersionRef
 
 __all__ = ["dvc_app", "integrations_app", "mlflow_app"]
 

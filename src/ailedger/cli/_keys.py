@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -18,14 +18,26 @@ from rich.table import Table
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit, err_console, state
 from ailedger.errors import InvalidInput, KeyAccessError, NotFound
-from ailedger.keys import KeyInfo, Keystore, KeyType, Secp256k1Signer, Signer, detect_import_kind
+from ailedger.identity.keys import (
+    KeyInfo,
+    Keystore,
+    KeyType,
+    Secp256k1Signer,
+    Signer,
+    detect_import_kind,
+)
 from ailedger.workspace import Workspace
+
+if TYPE_CHECKING:
+    from ailedger.log import TransparencyLog
 
 __all__ = [
     "PASSWORD_ENV",
     "PasswordFileOpt",
     "keys_app",
+    "log_signer",
     "open_keystore",
+    "open_log",
     "open_workspace",
     "read_password",
     "unlock_secp256k1",
@@ -66,6 +78,20 @@ def open_workspace() -> Workspace:
 def open_keystore() -> Keystore:
     """The current workspace's keystore, with the standard KDF costs."""
     return Keystore(open_workspace().keys_dir)
+
+
+def open_log() -> TransparencyLog:
+    """The workspace's transparency log, admitting envelopes signed by the workspace's keys."""
+    from ailedger.log import known_keys_check, open_workspace_log
+
+    ws = open_workspace()
+    known = [k.public_key for k in Keystore(ws.keys_dir).list_keys()]
+    return open_workspace_log(ws, check_signature=known_keys_check(known))
+
+
+def log_signer(name: str, password_file: Path | None) -> Secp256k1Signer:
+    """The secp256k1 key ``name``, unlocked to sign checkpoints or cosignatures."""
+    return unlock_secp256k1(open_keystore(), name, password_file, purpose="log and witness")
 
 
 def _interactive() -> bool:

@@ -11,8 +11,18 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ailedger.anchor import ANCHORS_FILE, AnchorBook, receipt_with_anchor
-from ailedger.checkpoint import (
+from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, receipt_with_anchor
+from ailedger.cli._app import app, verify_app
+from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._keys import (
+    PasswordFileOpt,
+    log_signer,
+    open_log,
+    open_workspace,
+)
+from ailedger.errors import InvalidInput, NotFound
+from ailedger.log import Entry
+from ailedger.log.checkpoint import (
     AnyNoteKey,
     Checkpoint,
     Secp256k1Cosigner,
@@ -20,13 +30,7 @@ from ailedger.checkpoint import (
     parse_vkey,
     vkey,
 )
-from ailedger.cli._app import app, verify_app
-from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import PasswordFileOpt, open_keystore, open_workspace, unlock_secp256k1
-from ailedger.errors import InvalidInput, NotFound
-from ailedger.keys import Keystore, Secp256k1Signer
-from ailedger.log import Entry, TransparencyLog, known_keys_check, open_workspace_log
-from ailedger.receipt import Receipt, sha256_file, verify_receipt
+from ailedger.log.receipt import Receipt, sha256_file, verify_receipt
 
 __all__ = ["log_app"]
 
@@ -44,16 +48,6 @@ LogKeyOpt = Annotated[
         help="Trusted log key: a verifier key (name+keyid+base64) or the log's Ethereum address.",
     ),
 ]
-
-
-def _open_log() -> TransparencyLog:
-    ws = open_workspace()
-    known = [k.public_key for k in Keystore(ws.keys_dir).list_keys()]
-    return open_workspace_log(ws, check_signature=known_keys_check(known))
-
-
-def _signer(name: str, password_file: Path | None) -> Secp256k1Signer:
-    return unlock_secp256k1(open_keystore(), name, password_file, purpose="log and witness")
 
 
 def _log_key(text: str | None, origin: str) -> AnyNoteKey | None:
@@ -94,7 +88,7 @@ def append_cmd(
             data.append(f.read_bytes())
         except FileNotFoundError:
             raise NotFound(f"no such envelope file: {f}") from None
-    with _open_log() as log:
+    with open_log() as log:
         indexes = log.append_many(data)
         size = log.size()
     emit(
@@ -109,8 +103,10 @@ def checkpoint_cmd(
     key: KeyOpt, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Sign a checkpoint of the log with the log key (stored in the log database)."""
-    with _open_log() as log:
-        note = log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, _signer(key, password_file)))
+    with open_log() as log:
+        note = log.checkpoint(
+            Secp256k1NoteKey.from_signer(log.origin, log_signer(key, password_file))
+        )
         cp = Checkpoint.parse(note.text)
         log_key = log.log_key()
     doc = {
@@ -137,7 +133,7 @@ def cosign_cmd(
 
     The checkpoint must carry a valid log-key signature, match the stored tree and be
     consistent with the checkpoint before it."""
-    with _open_log() as log:
+    with open_log() as log:
         trusted = _log_key(log_key, log.origin) or log.log_key()
         if trusted is None:
             raise NotFound("the log has no checkpoint to cosign", hint="run `log checkpoint`")
@@ -152,7 +148,7 @@ def cosign_cmd(
                 raise InvalidInput("the previous checkpoint does not match the log")
         if log.root(cp.size) != cp.root:
             raise InvalidInput("the latest checkpoint does not match the log")
-        signer = _signer(key, password_file)
+        signer = log_signer(key, password_file)
         witness = Secp256k1Cosigner.from_signer(name or f"witness/{signer.address}", signer)
         stored = log.add_cosignature(latest.add([witness]), witness)
     doc = {"size": cp.size, "witness": vkey(witness), "checkpoint": stored.format()}
@@ -162,7 +158,7 @@ def cosign_cmd(
 @log_app.command("verify")
 def verify_cmd(log_key: LogKeyOpt = None, as_json: JsonOpt = False) -> None:
     """Re-check the whole log: entries, tree, checkpoint signatures and consistency."""
-    with _open_log() as log:
+    with open_log() as log:
         key = _log_key(log_key, log.origin) or log.log_key()
         report = log.verify(key, log.witness_keys())
     doc = report.to_dict() | {
@@ -186,7 +182,7 @@ def show_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one entry with its envelope, or the log's size, root and latest checkpoint."""
-    with _open_log() as log:
+    with open_log() as log:
         if index is None:
             try:
                 latest: str | None = log.latest_checkpoint().format()
@@ -225,7 +221,7 @@ def query_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Find entries by subject digest, predicate type, signer and time (all indexed)."""
-    with _open_log() as log:
+    with open_log() as log:
         entries = log.query(
             subject=subject,
             predicate_type=predicate_type,
@@ -254,7 +250,7 @@ def receipt_cmd(
     When an anchor of the log covers the entry (see `ailedger anchor`), the receipt
     carries it (and, if needed, is made against the anchored checkpoint instead)."""
     book = AnchorBook(open_workspace().path / ANCHORS_FILE)
-    with _open_log() as log:
+    with open_log() as log:
         key = log.log_key()
         if key is None:
             raise NotFound("the log has no checkpoint", hint="run `ailedger log checkpoint`")

@@ -18,7 +18,7 @@ from rich.progress import (
 
 from ailedger.cli._common import JsonOpt, console, emit, err_console
 from ailedger.cli._fingerprint import fingerprint_app
-from ailedger.model import (
+from ailedger.fingerprint.model import (
     HashingConfig,
     ModelFingerprint,
     SqliteStatCache,
@@ -37,7 +37,7 @@ def default_cache_path() -> Path:
 
 
 class _Bar:
-    """Adapts rich's progress bar to :class:`ailedger.model.Progress` (thread-safe)."""
+    """Adapts rich's progress bar to :class:`ailedger.fingerprint.model.Progress` (thread-safe)."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress

@@ -15,13 +15,7 @@ import typer
 from cryptography.hazmat.primitives.asymmetric import ec
 from rich.markup import escape
 
-from ailedger.cli._app import app
-from ailedger.cli._common import JsonOpt, console, emit, err_console
-from ailedger.cli._keys import PasswordFileOpt, open_keystore, unlock_signer
-from ailedger.errors import AiledgerError, InvalidInput, NotFound
-from ailedger.keys import PublicKey
-from ailedger.model import HashingConfig
-from ailedger.model_signing_bundle import (
+from ailedger.attest.model_signing import (
     KeyBundle,
     ModelMismatch,
     ModelVerification,
@@ -31,6 +25,12 @@ from ailedger.model_signing_bundle import (
     sign_model,
     verify_model,
 )
+from ailedger.cli._app import app
+from ailedger.cli._common import JsonOpt, console, emit, err_console
+from ailedger.cli._keys import PasswordFileOpt, open_keystore, unlock_signer
+from ailedger.errors import AiledgerError, InvalidInput, NotFound
+from ailedger.fingerprint.model import HashingConfig
+from ailedger.identity.keys import PublicKey
 
 __all__ = ["model_app", "model_sign_command", "model_verify_command"]
 

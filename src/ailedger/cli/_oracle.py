@@ -25,7 +25,7 @@ from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import PasswordFileOpt, open_workspace, unlock_secp256k1
 from ailedger.errors import InvalidInput
-from ailedger.keys import Keystore
+from ailedger.identity.keys import Keystore
 from ailedger.log import open_workspace_log
 from ailedger.oracle.node import OracleNode, serve
 
@@ -59,8 +59,8 @@ def _model(ref: str | None, model_dir: Path | None, digest: str | None) -> tuple
         if digest is None:
             raise InvalidInput("--model-dir needs --digest (the registered subject digest)")
         return model_dir, digest
-    from ailedger._registry_refs import VersionRef
     from ailedger.cli._workflow import open_registry
+    from ailedger.registry._refs import VersionRef
 
     with open_registry() as registry:
         row = registry.model(VersionRef.parse(str(ref)))

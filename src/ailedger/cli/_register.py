@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ailedger._registry_refs import VersionRef, parse_param
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._model_sign import model_app
@@ -23,6 +22,7 @@ from ailedger.cli._workflow import (
     signed_registry,
 )
 from ailedger.errors import InvalidInput, NotFound
+from ailedger.registry._refs import VersionRef, parse_param
 
 __all__ = ["dataset_app", "dataset_register_cmd", "model_register_cmd"]
 

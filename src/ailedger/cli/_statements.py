@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ailedger.checkpoint import Secp256k1NoteKey
+from ailedger.attest.dsse import Envelope
+from ailedger.attest.predicates import PREDICATES, ModelPredicate, parse_predicate, predicate_class
+from ailedger.attest.statements import (
+    Subject,
+    attest,
+    subject_from_digest,
+    subject_from_file,
+    verify_statement,
+)
 from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import (
@@ -20,9 +28,8 @@ from ailedger.cli._keys import (
     unlock_secp256k1,
     unlock_signer,
 )
-from ailedger.dsse import Envelope
 from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound
-from ailedger.keys import (
+from ailedger.identity.keys import (
     Keystore,
     PublicKey,
     Secp256k1PublicKey,
@@ -30,14 +37,7 @@ from ailedger.keys import (
     load_public_key,
 )
 from ailedger.log import known_keys_check, open_workspace_log
-from ailedger.predicates import PREDICATES, ModelPredicate, parse_predicate, predicate_class
-from ailedger.statements import (
-    Subject,
-    attest,
-    subject_from_digest,
-    subject_from_file,
-    verify_statement,
-)
+from ailedger.log.checkpoint import Secp256k1NoteKey
 
 __all__ = ["build_envelope", "parse_sets", "parse_subject"]
 

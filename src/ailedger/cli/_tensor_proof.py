@@ -12,8 +12,8 @@ from typing import Any
 
 from ailedger.cli._model import default_cache_path
 from ailedger.errors import InvalidInput, NotFound
-from ailedger.model import HashingConfig, SqliteStatCache, fingerprint_model
-from ailedger.proofs import TensorProof, prove_tensor
+from ailedger.fingerprint.model import HashingConfig, SqliteStatCache, fingerprint_model
+from ailedger.fingerprint.proofs import TensorProof, prove_tensor
 
 __all__ = ["write_tensor_proof"]
 

@@ -9,16 +9,16 @@ import typer
 from rich.markup import escape
 from rich.tree import Tree
 
-from ailedger._anchor_book import ANCHORS_FILE, AnchorBook, AnchorRecord
-from ailedger._registry_refs import VersionRef, parse_digest_or_file, parse_time
+from ailedger.chain._anchor_book import ANCHORS_FILE, AnchorBook, AnchorRecord
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
 from ailedger.cli._workflow import open_registry
 from ailedger.errors import InvalidInput
-from ailedger.lineage import Lineage, lineage
 from ailedger.registry import Registry
-from ailedger.trace import OutputTrace, ServingTrace, trace_at, trace_output
+from ailedger.registry._refs import VersionRef, parse_digest_or_file, parse_time
+from ailedger.registry.lineage import Lineage, lineage
+from ailedger.registry.trace import OutputTrace, ServingTrace, trace_at, trace_output
 
 __all__ = ["lineage_tree", "trace_app"]
 

@@ -26,8 +26,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ailedger._registry_chain import ChainBackend
-from ailedger._registry_refs import VersionRef
 from ailedger.chain import EMBEDDED_CHAIN_ID
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
 from ailedger.cli._app import app
@@ -40,9 +38,11 @@ from ailedger.cli._keys import (
     unlock_signer,
 )
 from ailedger.errors import InvalidInput, NotFound
-from ailedger.keys import KeyInfo, Keystore, Secp256k1Signer, Signer
-from ailedger.policy import Policy, load_policy
+from ailedger.identity.keys import KeyInfo, Keystore, Secp256k1Signer, Signer
 from ailedger.registry import LocalBackend, Recorded, Registry, RegistryBackend
+from ailedger.registry._chain import ChainBackend
+from ailedger.registry._refs import VersionRef
+from ailedger.registry.policy import Policy, load_policy
 from ailedger.workspace import Workspace
 
 __all__ = [

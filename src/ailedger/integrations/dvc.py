@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ailedger.errors import FormatError, IntegrityError, InvalidInput, NotFound
-from ailedger.keys import Signer
+from ailedger.identity.keys import Signer
 from ailedger.registry import Recorded, Registry, VersionRef
 
 __all__ = [

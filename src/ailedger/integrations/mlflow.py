@@ -34,12 +34,12 @@ from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from ailedger._registry_refs import parse_param
+from ailedger.attest.predicates import EvaluationPredicate
 from ailedger.errors import InvalidInput, NotFound
-from ailedger.evaluation import record_evaluation
-from ailedger.keys import Signer
-from ailedger.predicates import EvaluationPredicate
+from ailedger.identity.keys import Signer
 from ailedger.registry import Recorded, Registry, VersionRef
+from ailedger.registry._refs import parse_param
+from ailedger.registry.evaluation import record_evaluation
 
 __all__ = [
     "CODE_REVISION_TAG",

@@ -32,23 +32,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ailedger import dsse
-from ailedger._eip712 import sign_digest
-from ailedger._log_envelope import check_ethereum_signature
-from ailedger._oracle_report import (
+from ailedger.attest import dsse
+from ailedger.attest.statements import Statement, sign_statement
+from ailedger.chain.eip712 import sign_digest
+from ailedger.chain.oracle_report import (
     OracleReport,
     config_digest,
     feed_id,
     oracle_domain,
     report_digest,
 )
-from ailedger.dataset import fingerprint_dataset
 from ailedger.errors import InvalidInput, VerificationFailed
-from ailedger.keys import Secp256k1Signer, checksum_address
+from ailedger.fingerprint.dataset import fingerprint_dataset
+from ailedger.identity.keys import Secp256k1Signer, checksum_address
+from ailedger.log._envelope import check_ethereum_signature
 from ailedger.oracle._http import JsonServer
 from ailedger.oracle.observation import Observation
 from ailedger.oracle.scoring import load_verified
-from ailedger.statements import Statement, sign_statement
 
 __all__ = [
     "MAX_CLOCK_SKEW",

@@ -6,7 +6,7 @@ probability in basis points), the input batch (its RFC 9162 Merkle ``input_root`
 oracle's Ethereum address and the time. :meth:`Observation.statement` wraps it as an in-toto
 statement whose subject is the input batch file and whose predicate is an
 :class:`OracleObservationPredicate` (``https://ailedger.dev/predicates/oracle-observation/v1``),
-ready for :func:`ailedger.statements.sign_statement`.
+ready for :func:`ailedger.attest.statements.sign_statement`.
 
 Aggregation. :func:`median_of` is the lower median: the element at index ``(n - 1) // 2`` of
 the sorted values (for an even count, the smaller of the two middle values), so the result is
@@ -25,15 +25,15 @@ from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from ailedger.errors import InvalidInput
-from ailedger.predicates import (
+from ailedger.attest.predicates import (
     PREDICATE_URI_PREFIX,
     Hex256,
     Predicate,
     Text,
     validation_message,
 )
-from ailedger.statements import Statement, Subject, make_statement
+from ailedger.attest.statements import Statement, Subject, make_statement
+from ailedger.errors import InvalidInput
 
 __all__ = [
     "INT256_MAX",

@@ -31,20 +31,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from ailedger import dsse
-from ailedger._eip712 import recover_signer
-from ailedger._oracle_report import OracleReport, feed_id, report_digest
-from ailedger._oracle_report import oracle_domain as _domain
+from ailedger.attest import dsse
+from ailedger.attest.predicates import PREDICATE_URI_PREFIX, Predicate
+from ailedger.attest.statements import Subject, make_statement, sign_statement
 from ailedger.chain import Chain, DeployedContract
-from ailedger.dataset import fingerprint_dataset
+from ailedger.chain.eip712 import recover_signer
+from ailedger.chain.oracle_report import OracleReport, feed_id, report_digest
+from ailedger.chain.oracle_report import oracle_domain as _domain
 from ailedger.errors import AiledgerError, NodeUnavailable
-from ailedger.keys import Secp256k1Signer, checksum_address
+from ailedger.fingerprint.dataset import fingerprint_dataset
+from ailedger.identity.keys import Secp256k1Signer, checksum_address
 from ailedger.log import TransparencyLog
 from ailedger.oracle._http import request_json
 from ailedger.oracle.node import verify_observation
 from ailedger.oracle.observation import Observation
-from ailedger.predicates import PREDICATE_URI_PREFIX, Predicate
-from ailedger.statements import Subject, make_statement, sign_statement
 
 __all__ = [
     "MAX_BACKDATE",

@@ -13,7 +13,7 @@ median over stations, so one stuck probe cannot move it far) and the number of h
 rule in :func:`drought_label` and flips ``label_noise`` of the labels at random (real claim
 records are noisy), then fits a standardising logistic regression. It writes a model
 directory (``model.pkl`` and ``config.json`` with the features, farm norms, seed and rule)
-that :func:`ailedger.model.fingerprint_model` fingerprints.
+that :func:`ailedger.fingerprint.model.fingerprint_model` fingerprints.
 
 :func:`load_verified` fingerprints the directory and refuses it (:class:`ModelMismatch`)
 unless its subject digest is the expected one, BEFORE anything is unpickled; it then reads the
@@ -43,9 +43,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ailedger._demo_ml import require_sklearn
+from ailedger._extras import require_sklearn
 from ailedger.errors import FormatError, InvalidInput, NotFound, VerificationFailed
-from ailedger.model import fingerprint_model
+from ailedger.fingerprint.model import fingerprint_model
 from ailedger.oracle.sensors import (
     DEFAULT_FARMS,
     INCIDENT_TYPES,
@@ -187,7 +187,7 @@ def train_drought_model(
     label_noise: float = 0.05,
 ) -> Path:
     """Train on generated history and write ``model.pkl`` + ``config.json`` to ``directory``."""
-    sklearn = require_sklearn()
+    sklearn = require_sklearn("the oracle trains a scikit-learn model")
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -267,7 +267,7 @@ def load_verified(model_dir: Path, expected_subject_digest: str) -> DroughtModel
         if hashlib.sha256(blob).digest() != digests[name]:
             raise ModelMismatch(f"{model_dir}/{name} changed while it was being verified")
         blobs[name] = blob
-    require_sklearn()
+    require_sklearn("the oracle's model is a scikit-learn model")
     config = json.loads(blobs[CONFIG_FILE])
     estimator = pickle.loads(blobs[MODEL_FILE])  # verified bytes only
     return DroughtModel(actual, estimator, dict(config["farm_norms_mm_per_day"]))

@@ -20,7 +20,8 @@ multiplier and a temperature offset). One daily reading per station::
   its reading of the day it failed.
 
 :func:`write_weather_batches` writes one JSONL batch per farm per period (epoch) and
-fingerprints it unsalted (public sensor data) with :func:`ailedger.dataset.fingerprint_dataset`,
+fingerprints it unsalted (public sensor data) with
+:func:`ailedger.fingerprint.dataset.fingerprint_dataset`,
 so each batch has a Merkle root that can be anchored and proven record by record.
 
 Cameras (safety bonus): :func:`write_camera_weeks` writes one JSONL batch of camera events per
@@ -40,8 +41,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ailedger.dataset import DatasetFingerprint, fingerprint_dataset
 from ailedger.errors import InvalidInput
+from ailedger.fingerprint.dataset import DatasetFingerprint, fingerprint_dataset
 
 __all__ = [
     "DEFAULT_FARMS",

@@ -1,0 +1,401 @@
+"""``ailedger demo crop-insurance``: parametric crop insurance paid by oracles, for real.
+
+In a fresh workspace on the embedded chain: a season of weather batches for five farms (two
+in drought) is fingerprinted, stated in the log and anchored; a drought model is trained and
+fingerprinted; OracleFeeds (one feed per farm, 4 oracles, f=1) and a ParametricEscrow funded
+by an insurer (one policy per farm: pays when the drought score is above the threshold) are
+deployed; four oracle node processes (the last one lying by a large amount) score every batch;
+the demo process leads each round, settles triggered policies, and the farmers withdraw.
+The report traces every payout to the batch root, the model digest and the signers.
+
+The node processes are ``python -m ailedger.demos.crop_insurance node`` (each serves every feed
+with one
+key, handed over through a pipe on standard input); they are stopped by PID, also on error. The
+shared parts (workspace, log, anchoring, nodes) are used by :mod:`ailedger.demos.safety_bonus` too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ailedger.attest import statements
+from ailedger.attest.predicates import DatasetPredicate, ModelPredicate, TrainingMetadata
+from ailedger.chain import Chain, LogAnchors, connect_rpc, open_embedded
+from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, AnchorResult, anchor_checkpoint
+from ailedger.chain.deployments import deploy_contracts
+from ailedger.chain.escrow import ParametricEscrow, PolicyStatus, Trigger
+from ailedger.chain.oracle_report import feed_id
+from ailedger.chain.oracles import OracleFeeds
+from ailedger.errors import AiledgerError, NodeUnavailable
+from ailedger.fingerprint.model import fingerprint_model
+from ailedger.identity.keys import Secp256k1Signer, checksum_address
+from ailedger.log import TransparencyLog, open_workspace_log
+from ailedger.log.checkpoint import Secp256k1NoteKey
+from ailedger.oracle.observation import median_is_honest
+from ailedger.oracle.round import RoundResult, run_round
+from ailedger.oracle.sensors import DEFAULT_FARMS, Batch, WeatherConfig, write_weather_batches
+from ailedger.workspace import Workspace
+
+__all__ = [
+    "DROUGHT_FARMS",
+    "LIE_BY",
+    "ORACLES",
+    "THRESHOLD",
+    "DemoWorld",
+    "OracleProcesses",
+    "anchor",
+    "check_round",
+    "create_feeds",
+    "demo_world",
+    "log_dataset",
+    "log_model",
+    "oracle_processes",
+    "run_crop_insurance",
+]
+
+ORACLES = 4
+#: The scores of the lying oracle (the last one) are off by this much.
+LIE_BY = 6000
+THRESHOLD = 8000
+DROUGHT_FARMS = ("farm-2", "farm-4")
+ETHER = 10**18
+PAYOUT = 2 * ETHER
+
+
+@dataclass
+class DemoWorld:
+    """The workspace, its log, the chain, the keys and LogAnchors."""
+
+    workspace: Workspace
+    log: TransparencyLog
+    chain: Chain
+    keys: dict[str, Secp256k1Signer]
+    oracles: list[Secp256k1Signer]
+    anchors: LogAnchors
+    anchored: list[dict[str, Any]] = field(default_factory=list)
+    rpc: str | None = None
+
+    @property
+    def oracle_addresses(self) -> list[str]:
+        return [checksum_address(k.address) for k in self.oracles]
+
+
+@contextmanager
+def demo_world(
+    workdir: Path, origin: str, roles: Sequence[str], rpc: str | None = None
+) -> Iterator[DemoWorld]:
+    """A fresh workspace at ``workdir`` with the embedded chain (or the development node at
+    ``rpc``, e.g. anvil), funded keys for ``roles`` (plus ``log``, ``witness`` and
+    ``leader``), four oracle keys and LogAnchors deployed."""
+    workspace = Workspace.init(workdir, origin=origin)
+    keys = {r: Secp256k1Signer.generate() for r in ("log", "witness", "leader", *roles)}
+    oracles = sorted(
+        (Secp256k1Signer.generate() for _ in range(ORACLES)), key=lambda k: int(k.address, 16)
+    )
+    if rpc is None:
+        opened = open_embedded(workspace.path / "chain")
+    else:
+        opened = connect_rpc(rpc, index_path=workspace.path / "chain-events.sqlite")
+    with opened as chain, open_workspace_log(workspace) as log:
+        for name, key in keys.items():
+            if name != "witness":
+                chain.fund(key.address, 100 * ETHER)
+        deployment = deploy_contracts(chain, keys["log"])
+        anchors = LogAnchors(chain, deployment.open(chain, "LogAnchors"))
+        yield DemoWorld(workspace, log, chain, keys, oracles, anchors, rpc=rpc)
+
+
+def anchor(world: DemoWorld) -> AnchorResult:
+    """Checkpoint the whole log with the log key and anchor it, cosigned by the witness."""
+    log_key = world.keys["log"]
+    world.log.checkpoint(Secp256k1NoteKey.from_signer(world.log.origin, log_key))
+    result = anchor_checkpoint(
+        world.log,
+        world.anchors,
+        log_key,
+        witness_keys=[world.keys["witness"]],
+        book=AnchorBook(world.workspace.path / ANCHORS_FILE),
+    )
+    world.anchored.append(result.to_dict())
+    return result
+
+
+def log_dataset(world: DemoWorld, batch: Batch, signer: Secp256k1Signer) -> int:
+    """Append the batch's dataset statement (its Merkle root) to the log; its index."""
+    fp = batch.fingerprint
+    predicate = DatasetPredicate(root=fp.root.hex(), size=fp.size, scheme=fp.scheme, format="jsonl")
+    envelope = statements.attest(
+        predicate,
+        [statements.subject_from_digest(f"sha256:{fp.data_sha256}", batch.path.name)],
+        [signer],
+    )
+    return world.log.append(envelope.to_json())
+
+
+def log_model(world: DemoWorld, model_dir: Path, roots: Sequence[bytes], team: str) -> int:
+    fp = fingerprint_model(model_dir, tensors=False)
+    training = TrainingMetadata(
+        dataset_roots=[r.hex() for r in roots],
+        code_revision="demo",
+        training_date=datetime.now(UTC),
+        team=team,
+    )
+    envelope = statements.attest(
+        ModelPredicate.from_manifest(fp.to_dict(), training),
+        [statements.subject_from_digest(f"sha256:{fp.subject_digest.hex()}", model_dir.name)],
+        [world.keys["trainer"]],
+    )
+    return world.log.append(envelope.to_json())
+
+
+@dataclass
+class OracleProcesses:
+    """The node processes; ``urls[i][feed]`` is oracle i's endpoint for ``feed``."""
+
+    procs: list[subprocess.Popen[str]]
+    urls: list[dict[str, str]]
+
+    def peers(self, feed: str) -> list[str]:
+        return [u[feed] for u in self.urls]
+
+
+@contextmanager
+def oracle_processes(
+    world: DemoWorld, feeds: Sequence[str], args: Sequence[str], lie_by: int
+) -> Iterator[OracleProcesses]:
+    """Start one node process per oracle key (the last lies by ``lie_by``); stop each by PID."""
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for i, key in enumerate(world.oracles):
+            lie = str(lie_by if i == ORACLES - 1 else 0)
+            cmd = [
+                sys.executable,
+                "-m",
+                "ailedger.demos.crop_insurance",
+                "node",
+                "--feeds",
+                ",".join(feeds),
+            ]
+            cmd += [*args, "--lie-by", lie]
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            procs.append(proc)
+            assert proc.stdin is not None
+            # The key goes through a pipe, never argv or the environment (both readable in /proc).
+            proc.stdin.write(key._secret().hex() + "\n")
+            proc.stdin.close()
+        urls = []
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line:
+                raise NodeUnavailable(f"oracle node process {proc.pid} exited with {proc.wait()}")
+            urls.append({str(k): str(v) for k, v in json.loads(line)["urls"].items()})
+        yield OracleProcesses(procs, urls)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+
+
+def create_feeds(world: DemoWorld, feeds: Sequence[str], bounds: tuple[int, int]) -> OracleFeeds:
+    admin = world.keys["leader"]
+    contract = OracleFeeds(world.chain, world.chain.deploy("OracleFeeds", signer=admin))
+    for name in feeds:
+        contract.create_feed(
+            feed_id(name), world.oracle_addresses, 1, bounds, 3600, signer=admin.to_local_account()
+        )
+    return contract
+
+
+def check_round(world: DemoWorld, feeds: OracleFeeds, result: RoundResult) -> dict[str, Any]:
+    """The round as stored on-chain, checked against the honest oracles' observations."""
+    stored = feeds.round(feed_id(result.feed), result.epoch)
+    if stored is None or stored.answer != result.answer:
+        raise AiledgerError(f"round {result.epoch} of {result.feed} is not stored on-chain")
+    liar = world.oracle_addresses[-1]
+    honest = [o.value for o in result.observations if checksum_address(o.oracle) != liar]
+    lying = [o.value for o in result.observations if checksum_address(o.oracle) == liar]
+    return {
+        "feed": result.feed,
+        "epoch": result.epoch,
+        "stored_answer": stored.answer,
+        "honest": honest,
+        "lying": lying,
+        "median_honest": median_is_honest(honest, lying),
+        "input_root": stored.input_root.hex(),
+        "model_digest": stored.model_digest.hex(),
+        "signers": list(result.signers),
+        "transaction": result.tx_hash,
+        "log_indices": list(result.log_indices),
+        "left_out": result.failures,
+    }
+
+
+def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
+    """The whole crop insurance example (module docstring) on the embedded chain, or on the
+    development node at ``rpc``; the report as a dict."""
+    from ailedger.oracle.scoring import train_drought_model
+
+    farms = DEFAULT_FARMS
+    roles = ["trainer", "sensors", "insurer"]
+    with demo_world(workdir, "crop.demo/log", roles, rpc) as world:
+        keys = world.keys
+        cfg = WeatherConfig(drought_farms=DROUGHT_FARMS)
+        batches = write_weather_batches(workdir / "batches", farms, cfg, seed=2026)
+        dataset_index = {b.root: log_dataset(world, b, keys["sensors"]) for b in batches}
+        model_dir = train_drought_model(workdir / "drought-model", seed=7, seasons=10)
+        digest = fingerprint_model(model_dir, tensors=False).subject_digest.hex()
+        model_index = log_model(world, model_dir, [], "insurer-risk")
+        first_anchor = anchor(world)
+
+        names = {f.farm_id: f"drought/{f.farm_id}" for f in farms}
+        feeds = create_feeds(world, list(names.values()), (-10_000, 20_000))
+        escrow_c = world.chain.deploy("ParametricEscrow", feeds.address, signer=keys["leader"])
+        escrow = ParametricEscrow(world.chain, escrow_c)
+        insurer = keys["insurer"].to_local_account()
+        pool = escrow.create_pool(PAYOUT * len(farms), signer=insurer)
+        farmers = {f.farm_id: Secp256k1Signer.generate() for f in farms}
+        now = int(time.time())
+        policies = {}
+        for farm_id, farmer in farmers.items():
+            world.chain.fund(farmer.address, ETHER)
+            policies[farm_id] = escrow.create_policy(
+                pool,
+                farmer.address,
+                feed_id(names[farm_id]),
+                Trigger.ABOVE,
+                THRESHOLD,
+                PAYOUT,
+                now - 3600,
+                now + 30 * 86400,
+                signer=insurer,
+            )
+
+        args = ["--model-dir", str(model_dir), "--digest", digest]
+        rounds: list[dict[str, Any]] = []
+        paid: dict[str, dict[str, Any]] = {}
+        with oracle_processes(world, list(names.values()), args, LIE_BY) as nodes:
+            node_pids = [proc.pid for proc in nodes.procs]
+            for batch in batches:
+                feed = names[batch.key]
+                result = run_round(
+                    world.chain,
+                    feeds.contract,
+                    feed,
+                    batch.epoch + 1,
+                    batch.path,
+                    nodes.peers(feed),
+                    model_digest=digest,
+                    transmitter=keys["leader"],
+                    log=world.log,
+                )
+                checked = check_round(world, feeds, result)
+                checked["farm"] = batch.key
+                checked["dataset_log_index"] = dataset_index[batch.root]
+                rounds.append(checked)
+                policy = escrow.policy(policies[batch.key])
+                if result.answer > THRESHOLD and policy and policy.status == PolicyStatus.ACTIVE:
+                    receipt = escrow.settle(policies[batch.key], signer=keys["leader"])
+                    paid[batch.key] = {**checked, "settle_transaction": receipt.tx_hash}
+        for farm_id in paid:
+            receipt = escrow.withdraw(signer=farmers[farm_id].to_local_account())
+            sent = [int(e.args["amount"]) for e in receipt.events if e.event == "Withdrawn"]
+            paid[farm_id].update(withdrawn_wei=sum(sent), withdraw_transaction=receipt.tx_hash)
+        last_anchor = anchor(world)
+        totals = escrow.totals()
+        farms_out = []
+        for farm in farms:
+            mine = [r for r in rounds if r["farm"] == farm.farm_id]
+            info = escrow.policy(policies[farm.farm_id])
+            farms_out.append(
+                {
+                    "farm": farm.farm_id,
+                    "in_drought": farm.farm_id in DROUGHT_FARMS,
+                    "farmer": checksum_address(farmers[farm.farm_id].address),
+                    "policy": info.to_dict() if info else None,
+                    "scores": [r["stored_answer"] for r in mine],
+                    "paid_wei": PAYOUT if farm.farm_id in paid else 0,
+                    "why": paid.get(farm.farm_id),
+                }
+            )
+        return {
+            "demo": "crop-insurance",
+            "workdir": str(workdir),
+            "chain_id": world.chain.chain_id,
+            "threshold": THRESHOLD,
+            "oracles": world.oracle_addresses,
+            "lying_oracle": world.oracle_addresses[-1],
+            "lie_by": LIE_BY,
+            "model_digest": digest,
+            "model_log_index": model_index,
+            "contracts": {"feeds": feeds.address, "escrow": escrow.address},
+            "farms": farms_out,
+            "rounds": rounds,
+            "paid": sorted(paid),
+            "totals": totals.to_dict(),
+            "balanced": totals.balanced,
+            "anchors": [first_anchor.to_dict(), last_anchor.to_dict()],
+            "log_entries": world.log.size(),
+            "node_pids": node_pids,
+        }
+
+
+# -- the node process ---------------------------------------------------------------------
+
+
+def _node_main(argv: Sequence[str]) -> None:
+    from ailedger.oracle.node import OracleNode, serve
+
+    parser = argparse.ArgumentParser(prog="python -m ailedger.demos.crop_insurance node")
+    parser.add_argument("--feeds", required=True)
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--digest", required=True)
+    parser.add_argument("--lie-by", type=int, default=0)
+    parser.add_argument("--incidents", type=float, default=None, help="incident rule threshold")
+    ns = parser.parse_args(argv)
+    signer = Secp256k1Signer(bytes.fromhex(sys.stdin.readline().strip()))
+    servers = {}
+    for feed in ns.feeds.split(","):
+        node: OracleNode
+        if ns.incidents is None:
+            node = OracleNode(feed, signer, ns.model_dir, ns.digest, lie_by=ns.lie_by)
+        else:
+            from ailedger.oracle.incidents import IncidentNode
+
+            node = IncidentNode(
+                feed, signer, ns.model_dir, ns.digest, lie_by=ns.lie_by, threshold=ns.incidents
+            )
+        node.check_model()
+        servers[feed] = serve(node)
+    print(json.dumps({"urls": {f: s.url for f, s in servers.items()}}), flush=True)
+    try:
+        threading.Event().wait()
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["node"]:
+        sys.exit(
+            "usage: python -m ailedger.demos.crop_insurance node"
+            " --feeds A,B --model-dir D --digest X"
+        )
+    _node_main(sys.argv[2:])

@@ -1,0 +1,110 @@
+"""Fingerprints of models and datasets, and the proofs drawn from them.
+
+- :mod:`.model`: OpenSSF model-signing compatible manifests (per-file digests, subject digest,
+  sharding, BLAKE3), per-tensor RFC 9162 trees for safetensors files, a stat cache;
+- :mod:`.dataset`: salted or public leaves for CSV, JSONL, Parquet and file trees, sorted
+  trees for non-membership proofs;
+- :mod:`.proofs`: the proof documents a third party checks (record inclusion, absence, tensor).
+
+Pure and local: bytes in, digests and proofs out; no keys, no log, no chain.
+"""
+
+from __future__ import annotations
+
+from ailedger.fingerprint.dataset import (
+    FINGERPRINT_TYPE,
+    FORMATS,
+    INDEX_SUFFIX,
+    ORDER_INPUT,
+    ORDER_SORTED,
+    SECRET_SUFFIX,
+    DatasetFingerprint,
+    default_index_path,
+    default_secret_path,
+    fingerprint_dataset,
+    prove_record,
+    read_index_header,
+    write_index_file,
+)
+from ailedger.fingerprint.model import (
+    DEFAULT_IGNORE_PATHS,
+    DEFAULT_SHARD_SIZE,
+    MANIFEST_TYPE,
+    TENSOR_LEAF_TYPE,
+    FingerprintStats,
+    HashingConfig,
+    MemoryStatCache,
+    ModelFingerprint,
+    Progress,
+    Resource,
+    SqliteStatCache,
+    StatCache,
+    TensorFile,
+    TensorLeaf,
+    fingerprint_model,
+    subject_digest,
+    tensor_inclusion_proof,
+    verify_tensor,
+)
+from ailedger.fingerprint.proofs import (
+    MEMBERSHIP_PROOF_TYPE,
+    NON_MEMBERSHIP_PROOF_TYPE,
+    TENSOR_PROOF_TYPE,
+    AnyProof,
+    DatasetRef,
+    MembershipProof,
+    ModelRef,
+    NonMembershipProof,
+    ProofCheck,
+    TensorProof,
+    load_proof,
+    prove_tensor,
+    verify_proof,
+)
+
+__all__ = [
+    "DEFAULT_IGNORE_PATHS",
+    "DEFAULT_SHARD_SIZE",
+    "FINGERPRINT_TYPE",
+    "FORMATS",
+    "INDEX_SUFFIX",
+    "MANIFEST_TYPE",
+    "MEMBERSHIP_PROOF_TYPE",
+    "NON_MEMBERSHIP_PROOF_TYPE",
+    "ORDER_INPUT",
+    "ORDER_SORTED",
+    "SECRET_SUFFIX",
+    "TENSOR_LEAF_TYPE",
+    "TENSOR_PROOF_TYPE",
+    "AnyProof",
+    "DatasetFingerprint",
+    "DatasetRef",
+    "FingerprintStats",
+    "HashingConfig",
+    "MembershipProof",
+    "MemoryStatCache",
+    "ModelFingerprint",
+    "ModelRef",
+    "NonMembershipProof",
+    "Progress",
+    "ProofCheck",
+    "Resource",
+    "SqliteStatCache",
+    "StatCache",
+    "TensorFile",
+    "TensorLeaf",
+    "TensorProof",
+    "default_index_path",
+    "default_secret_path",
+    "fingerprint_dataset",
+    "fingerprint_model",
+    "load_proof",
+    "prove_record",
+    "prove_tensor",
+    "read_index_header",
+    "subject_digest",
+    "tensor_inclusion_proof",
+    "verify_proof",
+    "verify_tensor",
+    "write_index_file",
+]

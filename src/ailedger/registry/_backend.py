@@ -1,0 +1,139 @@
+"""Where the registry's rules live: the :class:`RegistryBackend` interface and the local one.
+
+Every registry command first signs its statement and appends it to the log (the record),
+then tells the backend. The local backend keeps nothing of its own: versions, approvals,
+deployments and deprecations are answered from the log's index, and roles from the
+workspace's ``[members]`` table in ``config.toml``::
+
+    [members."0x5b38da6a701c568545dcfcb03fcb875f56beddc4"]
+    org = "acme"
+    roles = ["qa", "trainer"]
+
+A key with no members entry belongs to the organisation in its key metadata (``keys new
+--org``), with no roles. An on-chain backend (ModelRegistry and Membership contracts) sends
+one transaction per method and answers ``role_of`` from the Membership contract. Its writes
+must be idempotent (a retry after a failure between the log and the chain completes the
+chain side), which the contract's ``VersionExists`` / ``AlreadyApproved`` /
+``AlreadyCurrent`` errors make checkable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ailedger.errors import InvalidInput
+from ailedger.identity.keys import KeyInfo, Signer
+from ailedger.registry._refs import VersionRef
+from ailedger.workspace import Workspace
+
+__all__ = ["LocalBackend", "Membership", "RegistryBackend", "VersionRegistration"]
+
+_ROLE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+@dataclass(frozen=True)
+class VersionRegistration:
+    """A model version as a backend registers it (mirrors ``ModelRegistry.registerVersion``)."""
+
+    ref: VersionRef
+    digest: str  # "sha256:HEX"
+    dataset_roots: tuple[str, ...]
+    log_index: int
+
+
+Membership = tuple[Collection[str], str | None]
+
+
+class RegistryBackend(Protocol):
+    """What the registry asks of the place where release rules are enforced.
+
+    Each write is called after the statement is in the log, with its ``log_index`` and the
+    ``signer`` that signed it (the account that sends the transaction or signs the EIP-712
+    approval). Writes must accept being called again for the same action (retries)."""
+
+    name: str
+
+    def register_version(self, version: VersionRegistration, *, signer: Signer) -> None: ...
+
+    def approve(
+        self, ref: VersionRef, role: str, approve: bool, log_index: int, *, signer: Signer
+    ) -> None: ...
+
+    def deploy(self, env: str, ref: VersionRef, log_index: int, *, signer: Signer) -> None: ...
+
+    def rollback(self, env: str, to: VersionRef, log_index: int, *, signer: Signer) -> None: ...
+
+    def deprecate(self, ref: VersionRef, log_index: int, *, signer: Signer) -> None: ...
+
+    def role_of(self, keyid: str) -> Membership | None:
+        """The roles and organisation of ``keyid``; None when it belongs to none."""
+        ...
+
+
+def normalize_role(role: str) -> str:
+    value = role.strip().lower()
+    if not _ROLE.fullmatch(value):
+        raise InvalidInput(f"not a role name: {role!r} (lower-case letters, digits, _ -)")
+    return value
+
+
+class LocalBackend:
+    """Rules answered from the workspace: the log is the record, so writes are no-ops."""
+
+    name = "local"
+
+    def __init__(self, workspace: Workspace, keys: Sequence[KeyInfo] = ()) -> None:
+        self._members = workspace.config.section("members")
+        self._orgs = {k.keyid.lower(): k.org for k in keys}
+
+    def register_version(self, version: VersionRegistration, *, signer: Signer) -> None:
+        return None
+
+    def approve(
+        self, ref: VersionRef, role: str, approve: bool, log_index: int, *, signer: Signer
+    ) -> None:
+        return None
+
+    def deploy(self, env: str, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
+        return None
+
+    def rollback(self, env: str, to: VersionRef, log_index: int, *, signer: Signer) -> None:
+        return None
+
+    def deprecate(self, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
+        return None
+
+    def role_of(self, keyid: str) -> Membership | None:
+        entry = self._members.get(keyid.lower())
+        if isinstance(entry, dict):
+            roles = entry.get("roles", [])
+            org = entry.get("org") or self._orgs.get(keyid.lower())
+            return {str(r) for r in roles if isinstance(r, str)}, None if org is None else str(org)
+        org = self._orgs.get(keyid.lower())
+        return None if org is None else (set(), org)
+
+    @staticmethod
+    def grant(workspace: Workspace, keyid: str, role: str, org: str | None) -> Workspace:
+        """Give ``keyid`` the ``role`` (and set its organisation) in ``config.toml``."""
+        data = dict(workspace.config.data)
+        members = dict(workspace.config.section("members"))
+        entry = dict(members.get(keyid.lower(), {}))
+        roles = sorted({*entry.get("roles", []), normalize_role(role)})
+        entry["roles"] = roles
+        if org is not None:
+            entry["org"] = org
+        members[keyid.lower()] = entry
+        data["members"] = members
+        config = type(workspace.config).from_dict(data, source=workspace.config_path)
+        return workspace.save_config(config)
+
+    @staticmethod
+    def members(workspace: Workspace) -> dict[str, dict[str, object]]:
+        return {
+            k: dict(v)
+            for k, v in workspace.config.section("members").items()
+            if isinstance(v, dict)
+        }

@@ -1,0 +1,299 @@
+"""The on-chain registry backend: ModelRegistry and Membership contracts.
+
+::
+
+    chain = open_embedded(workspace.path / "chain")
+    deployment = DeploymentBook(workspace.path / DEPLOYMENTS_FILE).require(chain.chain_id)
+    backend = ChainBackend.from_deployment(chain, deployment, keys=keystore.list_keys())
+    with Registry.open(workspace, keys=keystore.list_keys(), backend=backend) as reg:
+        reg.deploy(VersionRef("triage", "1.0"), "prod", signer, policy)
+
+Each write is one transaction sent by the key that signed the log statement (so that key
+must be a secp256k1 key with ether). Writes are idempotent: when the contract reverts with
+``VersionExists`` / ``AlreadyApproved`` / ``AlreadyCurrent`` / ``VersionDeprecated`` because
+the action already happened (a retry after the node went away between the log and the
+chain), the backend reads the on-chain state, and if it is what the action would have made
+it, the write counts as done; otherwise the revert (:class:`ContractReverted`) or a
+:class:`ConflictError` stands.
+
+Before a deploy is signed, :meth:`ChainBackend.prepare_deploy` makes the environment's
+on-chain requirement (``ModelRegistry.setRequirement``) equal to the policy's
+:func:`~ailedger.registry.policy.policy_requirements_for_chain`, so the contract enforces the
+approvals the off-chain gate checked (only the registry's admin may set it), and runs the
+deploy as a call, so that a refusal by the contract (its gate, the deployer role) comes
+before the log entry; :meth:`ChainBackend.prepare_rollback` does the same for rollbacks.
+Registration is not checked first: a registrant outside every organisation gets the log
+entry and a ``NotAMember`` revert, which a retry completes once the key is a member.
+
+On-chain fields: the subject digest is the model's ``sha256`` subject digest, the metadata
+digest holds the log index of the model statement (a 32-byte big-endian integer), dataset
+roots are the datasets' Merkle roots. A rejection (``approve --reject``) is recorded in the
+log only: the contract counts approvals and has no rejections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from eth_utils.address import is_hex_address, to_checksum_address
+
+from ailedger.chain._revert import ContractReverted
+from ailedger.chain.client import Chain
+from ailedger.chain.deployments import Deployment
+from ailedger.chain.eip712 import role_id, version_id
+from ailedger.chain.membership import ROLES, Membership, org_id
+from ailedger.chain.registry import ModelRegistry, env_id
+from ailedger.errors import ConflictError, InvalidInput, KeyAccessError
+from ailedger.identity.keys import KeyInfo, Secp256k1Signer, Signer
+from ailedger.registry._backend import Membership as MemberInfo
+from ailedger.registry._backend import VersionRegistration
+from ailedger.registry._refs import VersionRef
+from ailedger.registry.policy import ChainRequirement, Policy, policy_requirements_for_chain
+
+__all__ = ["ChainBackend", "RequirementNotSynced", "chain_requirement", "digest_bytes"]
+
+_ZERO = b"\0" * 32
+
+
+class RequirementNotSynced(ConflictError):
+    """The environment's on-chain requirement differs from the policy, and the deploying key
+    is not the registry admin who could set it."""
+
+
+def digest_bytes(text: str) -> bytes:
+    """``sha256:HEX`` (or bare 64-digit hex) as the 32 bytes a ``bytes32`` field holds."""
+    hexpart = text.split(":", 1)[1] if ":" in text else text
+    try:
+        raw = bytes.fromhex(hexpart)
+    except ValueError:
+        raise InvalidInput(f"not a hex digest: {text!r}") from None
+    if len(raw) != 32:
+        raise InvalidInput(f"not a 32-byte digest: {text!r}")
+    return raw
+
+
+def _tx_signer(signer: Signer) -> Secp256k1Signer:
+    if not isinstance(signer, Secp256k1Signer):
+        raise KeyAccessError(
+            f"key {signer.keyid} is {signer.keytype}: the chain backend sends transactions, "
+            "which needs a secp256k1 key",
+            hint="sign with a secp256k1 key, or use --backend local",
+        )
+    return signer
+
+
+def chain_requirement(
+    registry: ModelRegistry, env: str, roles: Iterable[str] = ()
+) -> ChainRequirement | None:
+    """The requirement ``env`` has on-chain now; roles among ``roles`` and the standard
+    ones are named, others shown by their id (``0x...``)."""
+    ids, counts, min_orgs, exists = registry.chain.call(
+        registry.contract, "getRequirement", env_id(env)
+    )
+    if not exists:
+        return None
+    names = {role_id(r): r for r in (*ROLES, *roles)}
+    pairs = [
+        (names.get(bytes(r), "0x" + bytes(r).hex()), int(c))
+        for r, c in zip(ids, counts, strict=True)
+    ]
+    return ChainRequirement(env, tuple(sorted(pairs)), int(min_orgs))
+
+
+class ChainBackend:
+    """Registry rules on a chain: one transaction per write, roles from Membership.
+
+    ``keys`` and ``orgs`` name the organisations ``role_of`` reports (on-chain they are
+    hashes); an organisation nobody names is reported by its id (``0x...``). ``roles`` are
+    the role names ``role_of`` asks about, besides :data:`ailedger.chain.membership.ROLES`
+    and the roles of any policy synced.
+    """
+
+    name = "chain"
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        membership: Membership,
+        *,
+        keys: Sequence[KeyInfo] = (),
+        orgs: Iterable[str] = (),
+        roles: Iterable[str] = (),
+    ) -> None:
+        self.registry = registry
+        self.membership = membership
+        self.roles = {*ROLES, *roles}
+        names = {*orgs, *(k.org for k in keys if k.org)}
+        self._org_names = {org_id(n): n for n in names}
+
+    @classmethod
+    def from_deployment(
+        cls,
+        chain: Chain,
+        deployment: Deployment,
+        *,
+        keys: Sequence[KeyInfo] = (),
+        orgs: Iterable[str] = (),
+        roles: Iterable[str] = (),
+    ) -> ChainBackend:
+        """The backend over the ModelRegistry and Membership of ``deployment``."""
+        return cls(
+            ModelRegistry(chain, deployment.open(chain, "ModelRegistry")),
+            Membership(chain, deployment.open(chain, "Membership")),
+            keys=keys,
+            orgs=orgs,
+            roles=roles,
+        )
+
+    @property
+    def chain(self) -> Chain:
+        return self.registry.chain
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def register_version(self, version: VersionRegistration, *, signer: Signer) -> None:
+        subject = digest_bytes(version.digest)
+        roots = [digest_bytes(r) for r in version.dataset_roots]
+        metadata = version.log_index.to_bytes(32, "big")
+        ref = version.ref
+        try:
+            self.registry.register_version(
+                ref.name, ref.version, subject, metadata, roots, signer=_tx_signer(signer)
+            )
+        except ContractReverted as exc:
+            if exc.error_name != "VersionExists":
+                raise
+            info = self.registry.version(ref.name, ref.version)
+            if info is None or info.subject_digest != subject:
+                have = "nothing" if info is None else "0x" + info.subject_digest.hex()
+                raise ConflictError(
+                    f"{ref} is registered on-chain with subject {have}, not {version.digest}",
+                    hint="register the changed artifact under a new version",
+                ) from exc
+
+    def approve(
+        self, ref: VersionRef, role: str, approve: bool, log_index: int, *, signer: Signer
+    ) -> None:
+        if not approve:
+            return  # the log records the rejection; the contract has none
+        account = _tx_signer(signer)
+        try:
+            self.registry.approve(ref.name, ref.version, role, signer=account)
+        except ContractReverted as exc:
+            if exc.error_name != "AlreadyApproved" or not self._approved(ref, role, account):
+                raise
+
+    def approved(self, ref: VersionRef, role: str, *, signer: Signer) -> bool:
+        """Whether the contract holds ``signer``'s approval of ``ref`` in ``role``."""
+        return self._approved(ref, role, _tx_signer(signer))
+
+    def _approved(self, ref: VersionRef, role: str, account: Secp256k1Signer) -> bool:
+        vid = version_id(ref.name, ref.version)
+        address = to_checksum_address(account.address)
+        contract = self.registry.contract
+        return bool(self.chain.call(contract, "hasApproved", vid, address, role_id(role)))
+
+    def deploy(self, env: str, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
+        try:
+            self.registry.deploy(env, ref.name, ref.version, signer=_tx_signer(signer))
+        except ContractReverted as exc:
+            if exc.error_name != "AlreadyCurrent" or not self._serves(env, ref):
+                raise
+
+    def rollback(self, env: str, to: VersionRef, log_index: int, *, signer: Signer) -> None:
+        """Make ``to`` current in ``env`` again (``rollbackTo``: the log chose the target)."""
+        if self._serves(env, to):
+            return
+        vid = version_id(to.name, to.version)
+        try:
+            self.chain.transact(
+                self.registry.contract,
+                "rollbackTo",
+                env_id(env),
+                vid,
+                signer=_tx_signer(signer),
+            )
+        except ContractReverted as exc:
+            if exc.error_name != "AlreadyCurrent" or not self._serves(env, to):
+                raise
+
+    def _serves(self, env: str, ref: VersionRef) -> bool:
+        return self.registry.current(env) == version_id(ref.name, ref.version)
+
+    def deprecate(self, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
+        try:
+            self.registry.deprecate(ref.name, ref.version, signer=_tx_signer(signer))
+        except ContractReverted as exc:
+            info = self.registry.version(ref.name, ref.version)
+            if exc.error_name != "VersionDeprecated" or info is None or not info.deprecated:
+                raise
+
+    # --- checks before the log ---------------------------------------------------------------
+
+    def prepare_deploy(self, ref: VersionRef, env: str, policy: Policy, *, signer: Signer) -> None:
+        """Sync ``env``'s requirement to the policy, then run the deploy as a call: the
+        contract's refusal (gate, deployer role) is raised before anything is signed."""
+        self.sync_policy(policy, env, signer=signer)
+        self._simulate("deploy", env, ref, signer)
+
+    def prepare_rollback(self, env: str, to: VersionRef, *, signer: Signer) -> None:
+        """Run the rollback as a call (the contract checks the gate and the deployer)."""
+        if not self._serves(env, to):
+            self._simulate("rollbackTo", env, to, signer)
+
+    def _simulate(self, fn: str, env: str, ref: VersionRef, signer: Signer) -> None:
+        sender = _tx_signer(signer).address
+        vid = version_id(ref.name, ref.version)
+        try:
+            self.chain.call(self.registry.contract, fn, env_id(env), vid, sender=sender)
+        except ContractReverted as exc:
+            if exc.error_name != "AlreadyCurrent":
+                raise
+
+    # --- requirements ----------------------------------------------------------------------
+
+    def sync_policy(self, policy: Policy, env: str, *, signer: Signer) -> bool:
+        """Set ``env``'s on-chain requirement to the policy's, when it differs.
+
+        Returns whether a transaction was sent. Only the registry admin may set it: for
+        another key a difference is :class:`RequirementNotSynced`."""
+        wanted = policy_requirements_for_chain(policy, env)
+        self.roles.update(r for r, _ in wanted.roles)
+        if chain_requirement(self.registry, env, self.roles) == wanted:
+            return False
+        account = _tx_signer(signer)
+        admin = str(self.chain.call(self.registry.contract, "admin"))
+        if admin.lower() != account.address.lower():
+            have = _describe(self.registry, env, self.roles)
+            raise RequirementNotSynced(
+                f"environment {env!r} on-chain requires {have}; the "
+                f"policy requires {wanted.to_dict()}, and only the registry admin {admin} may "
+                "change it",
+                hint="deploy once with the admin's key (--key), which sets the requirement",
+            )
+        self.registry.set_requirement(
+            env, dict(wanted.roles), wanted.min_organisations, signer=account
+        )
+        return True
+
+    # --- roles -----------------------------------------------------------------------------
+
+    def role_of(self, keyid: str) -> MemberInfo | None:
+        if not is_hex_address(keyid):
+            return None  # a P-256 key is no account
+        address = to_checksum_address(keyid)
+        oid = bytes(self.chain.call(self.membership.contract, "orgOf", address))
+        if oid == _ZERO:
+            return None
+        contract = self.membership.contract
+        held = {
+            r
+            for r in sorted(self.roles)
+            if self.chain.call(contract, "hasRoleIn", oid, address, role_id(r))
+        }
+        return held, self._org_names.get(oid, "0x" + oid.hex())
+
+
+def _describe(registry: ModelRegistry, env: str, roles: Iterable[str]) -> str:
+    have = chain_requirement(registry, env, roles)
+    return "nothing (no requirement set)" if have is None else str(have.to_dict())

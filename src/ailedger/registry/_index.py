@@ -1,0 +1,343 @@
+"""The registry's SQLite index: names, versions, deploy events and inference records.
+
+The transparency log is the source of truth; this index is a cache of what the registry's
+statements say, kept so lookups are indexed (``trace`` answers in O(log n)). It records how
+many log entries it has read (``meta.synced``) and :meth:`RegistryIndex.sync` reads the rest,
+so a command that appended to the log but died before indexing is completed by the next
+command, and a deleted index is rebuilt from the log. Layout::
+
+    meta(key, value)                           synced = log entries read; origin
+    versions(kind, name, version, ...)         one row per registered dataset or model version
+    events(log_idx, env, time_ms, action, ref, digest)     deploy / rollback, by (env, time)
+    deprecations(ref, log_idx, reason)
+    inferences(input_digest, log_idx, position, output_digest, ref)   position -1: one record
+
+Rows are written with ``INSERT OR IGNORE`` on natural keys: the first statement for a name
+wins, and re-reading an entry changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ailedger.attest.dsse import Envelope
+from ailedger.attest.predicates import (
+    DatasetPredicate,
+    DeploymentPredicate,
+    InferencePredicate,
+    ModelPredicate,
+    Predicate,
+)
+from ailedger.attest.statements import Statement
+from ailedger.errors import AiledgerError, IntegrityError
+from ailedger.log import Entry, TransparencyLog
+from ailedger.registry._refs import VersionRef
+
+__all__ = ["INDEX_DB_NAME", "EventRow", "RegistryIndex", "VersionRow"]
+
+#: The index database inside ``.ailedger/``.
+INDEX_DB_NAME = "registry.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (
+    kind TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL,
+    root TEXT, location TEXT, log_idx INTEGER NOT NULL, time_ms INTEGER NOT NULL,
+    signer TEXT NOT NULL, PRIMARY KEY (kind, name, version)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_by_digest ON versions (digest);
+CREATE TABLE IF NOT EXISTS events (
+    log_idx INTEGER PRIMARY KEY, env TEXT NOT NULL, time_ms INTEGER NOT NULL,
+    action TEXT NOT NULL, ref TEXT NOT NULL, digest TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_env_time ON events (env, time_ms, log_idx);
+CREATE TABLE IF NOT EXISTS deprecations (
+    ref TEXT PRIMARY KEY, log_idx INTEGER NOT NULL, reason TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inferences (
+    input_digest TEXT NOT NULL, log_idx INTEGER NOT NULL, position INTEGER NOT NULL,
+    output_digest TEXT NOT NULL, ref TEXT NOT NULL,
+    PRIMARY KEY (input_digest, log_idx, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inferences_by_ref ON inferences (ref, log_idx);
+"""
+
+_KINDS = {DatasetPredicate.PREDICATE_TYPE: "dataset", ModelPredicate.PREDICATE_TYPE: "model"}
+_TYPES = {*_KINDS, DeploymentPredicate.PREDICATE_TYPE, InferencePredicate.PREDICATE_TYPE}
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """A registered dataset or model version as the index holds it."""
+
+    kind: str
+    ref: VersionRef
+    digest: str  # "sha256:HEX", the statement's subject
+    root: str | None  # dataset Merkle root (hex)
+    location: str | None  # where the artifact was registered from (file:// URI)
+    log_index: int
+    time_ms: int
+    signer: str
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A deploy or rollback event: ``ref`` is the version serving after it."""
+
+    log_index: int
+    env: str
+    time_ms: int
+    action: str
+    ref: VersionRef
+    digest: str
+
+
+#: Reads the batch records of an inference batch by its root: [(input, output), ...] or None.
+BatchReader = Callable[[str], "list[tuple[str, str]] | None"]
+
+
+def _ref_subject(statement: Statement) -> tuple[VersionRef, str] | None:
+    """The first subject named like ``name@version``, with its ``sha256:HEX`` digest."""
+    for subject in statement.subject:
+        sha = subject.digest.get("sha256")
+        if sha is None:
+            continue
+        try:
+            return VersionRef.parse(subject.name), f"sha256:{sha}"
+        except AiledgerError:
+            continue
+    return None
+
+
+class RegistryIndex:
+    """The index database at ``path`` (created on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=60.0)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise IntegrityError(
+                f"the registry index {path} is unreadable: {exc}",
+                hint="delete it; it is rebuilt from the log",
+            ) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- sync from the log -----------------------------------------------------------------
+
+    def synced(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'synced'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def sync(self, log: TransparencyLog, read_batch: BatchReader, *, chunk: int = 2000) -> int:
+        """Index log entries not read yet; return how many were read."""
+        known = self.db.execute("SELECT value FROM meta WHERE key = 'origin'").fetchone()
+        if known is not None and known[0] != log.origin:
+            raise IntegrityError(
+                f"the registry index {self.path} belongs to log {known[0]}, not {log.origin}",
+                hint="delete it; it is rebuilt from the log",
+            )
+        start, size = self.synced(), log.size()
+        if start > size:
+            raise IntegrityError(
+                f"the registry index has read {start} entries; the log has {size}",
+                hint=f"delete {self.path}; it is rebuilt from the log",
+            )
+        done = start
+        while done < size:
+            stop = min(size, done + chunk)
+            with self._write():
+                if self.synced() != done:  # another process indexed this range meanwhile
+                    done = self.synced()
+                    continue
+                for index in range(done, stop):
+                    self._index_entry(log.get(index), read_batch)
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('synced', ?), ('origin', ?)",
+                    (str(stop), log.origin),
+                )
+            done = stop
+        return size - start
+
+    def _index_entry(self, entry: Entry, read_batch: BatchReader) -> None:
+        if entry.predicate_type not in _TYPES:
+            return
+        try:
+            statement = Statement.from_json(Envelope.from_json(entry.envelope).payload)
+            predicate = statement.typed_predicate()
+        except AiledgerError:
+            return  # not a statement this registry wrote or can read: not indexed
+        found = _ref_subject(statement)
+        if predicate is None or found is None:
+            return
+        self._index_predicate(entry, predicate, *found, read_batch)
+
+    def _index_predicate(
+        self,
+        entry: Entry,
+        predicate: Predicate,
+        ref: VersionRef,
+        digest: str,
+        read_batch: BatchReader,
+    ) -> None:
+        signer = entry.signers[0] if entry.signers else ""
+        if isinstance(predicate, DatasetPredicate | ModelPredicate):
+            kind = _KINDS[predicate.PREDICATE_TYPE]
+            root = predicate.root if isinstance(predicate, DatasetPredicate) else None
+            self.db.execute(
+                "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, ref.name, ref.version, digest, root, predicate.location, entry.index,
+                 entry.time_ms, signer),
+            )  # fmt: skip
+        elif isinstance(predicate, DeploymentPredicate) and predicate.action == "deprecate":
+            self.db.execute(
+                "INSERT OR IGNORE INTO deprecations VALUES (?, ?, ?)",
+                (str(ref), entry.index, predicate.reason),
+            )
+        elif isinstance(predicate, DeploymentPredicate):
+            self.db.execute(
+                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                (entry.index, predicate.environment, entry.time_ms, predicate.action, str(ref),
+                 digest),
+            )  # fmt: skip
+        elif isinstance(predicate, InferencePredicate):
+            self._index_inference(entry, predicate, ref, read_batch)
+
+    def _index_inference(
+        self, entry: Entry, predicate: InferencePredicate, ref: VersionRef, read: BatchReader
+    ) -> None:
+        if predicate.input_digest is not None and predicate.output_digest is not None:
+            rows = [(predicate.input_digest, -1, predicate.output_digest)]
+        else:
+            records = read(predicate.batch_root or "") or []
+            rows = [(inp, pos, out) for pos, (inp, out) in enumerate(records)]
+        self.db.executemany(
+            "INSERT OR IGNORE INTO inferences VALUES (?, ?, ?, ?, ?)",
+            [(inp, entry.index, pos, out, str(ref)) for inp, pos, out in rows],
+        )
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    def version(self, kind: str, ref: VersionRef) -> VersionRow | None:
+        row = self.db.execute(
+            "SELECT kind, name, version, digest, root, location, log_idx, time_ms, signer "
+            "FROM versions WHERE kind = ? AND name = ? AND version = ?",
+            (kind, ref.name, ref.version),
+        ).fetchone()
+        return None if row is None else _version_row(row)
+
+    def versions(self, kind: str, name: str | None = None) -> list[VersionRow]:
+        sql = (
+            "SELECT kind, name, version, digest, root, location, log_idx, time_ms, signer "
+            "FROM versions WHERE kind = ?"
+        )
+        args: list[object] = [kind]
+        if name is not None:
+            sql += " AND name = ?"
+            args.append(name)
+        return [_version_row(r) for r in self.db.execute(sql + " ORDER BY log_idx", args)]
+
+    def deprecation(self, ref: VersionRef) -> tuple[int, str | None] | None:
+        row = self.db.execute(
+            "SELECT log_idx, reason FROM deprecations WHERE ref = ?", (str(ref),)
+        ).fetchone()
+        return None if row is None else (int(row[0]), row[1])
+
+    def events(self, env: str) -> list[EventRow]:
+        """The deploy/rollback events of ``env`` in log order."""
+        rows = self.db.execute("SELECT * FROM events WHERE env = ? ORDER BY log_idx", (env,))
+        return [_event_row(r) for r in rows]
+
+    def event_at(self, env: str, time_ms: int) -> EventRow | None:
+        """The last event of ``env`` at or before ``time_ms``."""
+        row = self.db.execute(
+            "SELECT * FROM events WHERE env = ? AND time_ms <= ? "
+            "ORDER BY time_ms DESC, log_idx DESC LIMIT 1",
+            (env, time_ms),
+        ).fetchone()
+        return None if row is None else _event_row(row)
+
+    def first_event(self, env: str) -> EventRow | None:
+        row = self.db.execute(
+            "SELECT * FROM events WHERE env = ? ORDER BY time_ms, log_idx LIMIT 1", (env,)
+        ).fetchone()
+        return None if row is None else _event_row(row)
+
+    def datasets_with_root(self, root: str) -> list[VersionRow]:
+        return [v for v in self.versions("dataset") if v.root == root]
+
+    def event_after(self, event: EventRow) -> EventRow | None:
+        """The next event of the same environment after ``event``."""
+        row = self.db.execute(
+            "SELECT * FROM events WHERE env = ? AND (time_ms > ? OR (time_ms = ? AND log_idx > ?))"
+            " ORDER BY time_ms, log_idx LIMIT 1",
+            (event.env, event.time_ms, event.time_ms, event.log_index),
+        ).fetchone()
+        return None if row is None else _event_row(row)
+
+    def environments(self) -> list[str]:
+        return [str(r[0]) for r in self.db.execute("SELECT DISTINCT env FROM events ORDER BY env")]
+
+    def inferences(self, input_digest: str, limit: int = 100) -> list[tuple[int, int, str, str]]:
+        """(log index, position, output digest, model ref) of records with this input."""
+        rows = self.db.execute(
+            "SELECT log_idx, position, output_digest, ref FROM inferences "
+            "WHERE input_digest = ? ORDER BY log_idx, position LIMIT ?",
+            (input_digest, limit),
+        )
+        return [(int(a), int(b), str(c), str(d)) for a, b, c, d in rows]
+
+    def inference_statements(self, ref: VersionRef) -> int:
+        """How many inference statements (single or batch) name ``ref``."""
+        row = self.db.execute(
+            "SELECT COUNT(DISTINCT log_idx) FROM inferences WHERE ref = ?", (str(ref),)
+        ).fetchone()
+        return int(row[0])
+
+    def dump(self) -> str:
+        """Every row, for tests comparing a rebuilt index with the original."""
+        tables = ("versions", "events", "deprecations", "inferences")
+        rows = {t: [list(r) for r in self.db.execute(f"SELECT * FROM {t} ORDER BY 1, 2")]
+                for t in tables}  # fmt: skip
+        return json.dumps(rows, sort_keys=True)
+
+
+def _version_row(row: tuple[object, ...]) -> VersionRow:
+    kind, name, version, digest, root, location, idx, time_ms, signer = row
+    return VersionRow(
+        str(kind),
+        VersionRef(str(name), str(version)),
+        str(digest),
+        None if root is None else str(root),
+        None if location is None else str(location),
+        int(str(idx)),
+        int(str(time_ms)),
+        str(signer),
+    )
+
+
+def _event_row(row: tuple[object, ...]) -> EventRow:
+    idx, env, time_ms, action, ref, digest = row
+    return EventRow(
+        int(str(idx)), str(env), int(str(time_ms)), str(action), VersionRef.parse(str(ref)),
+        str(digest),
+    )  # fmt: skip

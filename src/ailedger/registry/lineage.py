@@ -1,0 +1,173 @@
+"""Lineage of a model version: its datasets, evaluations, approvals and deployments.
+
+::
+
+    tree = lineage(registry, VersionRef("triage", "1.0"))
+    tree.to_dict()      # JSON for scripts; the CLI draws the same as a rich tree
+
+Everything comes from log entries about the version's subject digest (indexed queries),
+each item carrying its log index, the time the log took it and its signers, so any item can
+be checked with ``ailedger log receipt`` / ``verify receipt``. Dataset roots recorded in the
+training metadata are resolved to the registered ``name@version`` that has that root
+(none if the dataset was never registered here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ailedger.attest.dsse import Envelope
+from ailedger.attest.predicates import (
+    ApprovalPredicate,
+    DeploymentPredicate,
+    EvaluationPredicate,
+    ModelPredicate,
+    Predicate,
+)
+from ailedger.attest.statements import Statement
+from ailedger.errors import AiledgerError
+from ailedger.log import Entry
+from ailedger.registry._refs import VersionRef
+from ailedger.registry._registry import Registry
+
+__all__ = ["Item", "Lineage", "lineage"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One statement in the lineage: what it says, where it is in the log, who signed it."""
+
+    kind: str
+    log_index: int
+    logged_at: str
+    signers: tuple[str, ...]
+    summary: str
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "log_index": self.log_index,
+            "logged_at": self.logged_at,
+            "signers": list(self.signers),
+            "summary": self.summary,
+            **self.details,
+        }
+
+
+@dataclass
+class Lineage:
+    """The lineage of ``ref``, grouped by kind, each group oldest first."""
+
+    ref: VersionRef
+    digest: str
+    registration: Item | None = None
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: list[Item] = field(default_factory=list)
+    approvals: list[Item] = field(default_factory=list)
+    deployments: list[Item] = field(default_factory=list)
+    inferences: int = 0
+
+    @property
+    def deprecated(self) -> bool:
+        return any(i.details.get("action") == "deprecate" for i in self.deployments)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": str(self.ref),
+            "digest": self.digest,
+            "deprecated": self.deprecated,
+            "registration": None if self.registration is None else self.registration.to_dict(),
+            "datasets": self.datasets,
+            "evaluations": [i.to_dict() for i in self.evaluations],
+            "approvals": [i.to_dict() for i in self.approvals],
+            "deployments": [i.to_dict() for i in self.deployments],
+            "inference_statements": self.inferences,
+        }
+
+
+def _item(entry: Entry, kind: str, summary: str, details: dict[str, Any]) -> Item:
+    when = datetime.fromtimestamp(entry.time_ms / 1000, UTC).isoformat(timespec="seconds")
+    return Item(kind, entry.index, when, entry.signers, summary, details)
+
+
+def _add(tree: Lineage, entry: Entry, pred: Predicate) -> None:
+    if isinstance(pred, ModelPredicate) and tree.registration is None:
+        training = pred.training.model_dump(mode="json", exclude_none=True) if pred.training else {}
+        details: dict[str, Any] = {
+            "location": pred.location,
+            "training": training,
+            "hashing": pred.hashing,
+        }
+        tree.registration = _item(entry, "model", f"registered {tree.ref}", details)
+    elif isinstance(pred, EvaluationPredicate):
+        name = pred.name or pred.metric or "evaluation"
+        verdict = "passed" if pred.passed else "FAILED"
+        shown: dict[str, float] = dict(pred.metrics or {})
+        if pred.metric is not None and pred.value is not None:
+            shown.setdefault(pred.metric, pred.value)
+        metrics = ", ".join(f"{k}={v:g}" for k, v in sorted(shown.items()))
+        summary = f"{name}: {verdict}" + (f" ({metrics})" if metrics else "")
+        details = {"name": name, "passed": pred.passed, "metrics": shown}
+        if pred.exit_code is not None:
+            details["exit_code"] = pred.exit_code
+        tree.evaluations.append(_item(entry, "evaluation", summary, details))
+    elif isinstance(pred, ApprovalPredicate):
+        summary = f"{pred.decision} as {pred.role}" + (f": {pred.comment}" if pred.comment else "")
+        details = {"role": pred.role, "decision": pred.decision, "comment": pred.comment}
+        tree.approvals.append(_item(entry, "approval", summary, details))
+    elif isinstance(pred, DeploymentPredicate):
+        if pred.action == "deprecate":
+            summary = f"deprecated: {pred.reason or ''}".rstrip(": ")
+        elif pred.action == "rollback":
+            summary = f"{pred.environment} rolled back to it (from {pred.previous_version})"
+        else:
+            summary = f"deployed to {pred.environment}"
+        details = {
+            "action": pred.action,
+            "environment": pred.environment,
+            "previous_version": pred.previous_version,
+            "reason": pred.reason,
+        }
+        tree.deployments.append(_item(entry, "deployment", summary, details))
+
+
+def lineage(registry: Registry, ref: VersionRef) -> Lineage:
+    """Collect the lineage of the registered model ``ref`` from the log."""
+    registry.sync()
+    row = registry.model(ref)
+    tree = Lineage(ref, row.digest)
+    roots: list[str] = []
+    kinds = (ModelPredicate, EvaluationPredicate, ApprovalPredicate, DeploymentPredicate)
+    entries = [
+        entry
+        for kind in kinds
+        for entry in registry.log.query(
+            subject=row.digest, predicate_type=kind.PREDICATE_TYPE, limit=None
+        )
+    ]
+    tree.inferences = registry.index.inference_statements(ref)
+    for entry in sorted(entries, key=lambda e: e.index):
+        try:
+            statement = Statement.from_json(Envelope.from_json(entry.envelope).payload)
+            pred = statement.typed_predicate()
+        except AiledgerError:
+            continue
+        if pred is None or not any(str(ref) == s.name for s in statement.subject):
+            continue
+        _add(tree, entry, pred)
+        if isinstance(pred, ModelPredicate) and pred.training and not roots:
+            roots = list(pred.training.dataset_roots)
+    for root in roots:
+        found = registry.index.datasets_with_root(root)
+        tree.datasets.append(
+            {
+                "root": root,
+                "registered_as": [str(d.ref) for d in found],
+                "log_index": found[0].log_index if found else None,
+                "location": found[0].location if found else None,
+            }
+        )
+    return tree

@@ -1,0 +1,141 @@
+"""The typed clients ``ailedger.chain.oracles`` and ``ailedger.chain.escrow`` on the embedded
+chain and on anvil, with the shipped artifacts: a feed, a signed report, a triggered policy
+paid out, a weekly bonus, and reverts surfacing as ``ContractReverted`` with the error name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from ailedger.chain import Chain, ContractReverted
+from ailedger.chain.escrow import ParametricEscrow, PerformanceBonus, PolicyStatus, Trigger
+from ailedger.chain.oracle_report import feed_id, report_digest
+from ailedger.chain.oracles import OracleFeeds
+from ailedger.errors import InvalidInput
+from ailedger.identity.keys import Secp256k1Signer
+from chain.conftest import ETHER, Backend, anvil_node, backend  # noqa: F401  (fixtures)
+
+FEED = feed_id("drought/farm-1")
+ROOT, MODEL = b"\x01" * 32, b"\x02" * 32
+
+
+@dataclass
+class Setup:
+    chain: Chain
+    feeds: OracleFeeds
+    escrow: ParametricEscrow
+    bonus: PerformanceBonus
+    admin: LocalAccount
+    holder: LocalAccount
+    oracles: list[Secp256k1Signer]
+
+    def now(self) -> int:
+        return int(self.chain.w3.eth.get_block("latest")["timestamp"])
+
+    def report(self, epoch: int, values: list[int]) -> None:
+        observed = {k.address: v for k, v in zip(self.oracles, values, strict=False)}
+        report = self.feeds.build_report(FEED, epoch, observed, ROOT, MODEL, self.now())
+        sigs = [self.feeds.sign(report, k) for k in self.oracles[:2]]
+        self.feeds.transmit(report, sigs, signer=self.admin)
+
+
+@pytest.fixture
+def s(backend: Backend) -> Setup:  # noqa: F811
+    backend.artifacts_dir = None  # the shipped contracts
+    chain = backend.open()
+    admin: LocalAccount = Account.create()
+    holder: LocalAccount = Account.create()
+    chain.fund(admin.address, 10 * ETHER)
+    chain.fund(holder.address, ETHER)
+    feeds = OracleFeeds(chain, chain.deploy("OracleFeeds", signer=admin))
+    escrow_c = chain.deploy("ParametricEscrow", feeds.address, signer=admin)
+    bonus_c = chain.deploy("PerformanceBonus", feeds.address, signer=admin)
+    oracles = [Secp256k1Signer(bytes([i + 1]) * 32) for i in range(4)]
+    feeds.create_feed(FEED, [k.address for k in oracles], 1, (0, 1000), 3600, signer=admin)
+    return Setup(
+        chain,
+        feeds,
+        ParametricEscrow(chain, escrow_c),
+        PerformanceBonus(chain, bonus_c),
+        admin,
+        holder,
+        oracles,
+    )
+
+
+def test_feed_and_report(s: Setup) -> None:
+    config = s.feeds.feed(FEED)
+    assert config is not None
+    assert (config.n, config.f, config.config_version) == (4, 1, 1)
+    assert s.feeds.signers(FEED) == sorted(s.feeds.signers(FEED), key=lambda a: int(a, 16))
+    assert s.feeds.feed(feed_id("nope")) is None
+    assert s.feeds.latest(FEED) is None
+    s.report(1, [300, 900, 500])
+    latest = s.feeds.latest(FEED)
+    assert latest is not None
+    assert (latest.epoch, latest.answer, latest.signatures) == (1, 500, 2)
+    assert latest.input_root == ROOT
+    assert latest.to_dict()["model_digest"] == MODEL.hex()
+    assert s.feeds.round(FEED, 2) is None
+    assert all(s.feeds.is_oracle(FEED, k.address) for k in s.oracles)
+
+
+def test_digest_matches_contract(s: Setup) -> None:
+    observed = {k.address: 7 for k in s.oracles[:3]}
+    report = s.feeds.build_report(FEED, 4, observed, ROOT, MODEL, 99)
+    onchain = bytes(s.chain.call(s.feeds.contract, "reportDigest", report.as_tuple()))
+    assert onchain == report_digest(s.feeds.domain(), report)
+
+
+def test_reverts_are_named(s: Setup) -> None:
+    observed = {k.address: 1 for k in s.oracles[:3]}
+    report = s.feeds.build_report(FEED, 1, observed, ROOT, MODEL, s.now())
+    with pytest.raises(ContractReverted, match="TooFewSignatures"):
+        s.feeds.transmit(report, [s.feeds.sign(report, s.oracles[0])], signer=s.admin)
+    with pytest.raises(InvalidInput, match="does not exist"):
+        s.feeds.build_report(feed_id("nope"), 1, observed, ROOT, MODEL, 1)
+    with pytest.raises(InvalidInput, match="twice"):
+        s.feeds.set_config(FEED, [s.oracles[0].address] * 4, 1, (0, 1), 60, signer=s.admin)
+
+
+def test_policy_pays_out(s: Setup) -> None:
+    pool = s.escrow.create_pool(2 * ETHER, signer=s.admin)
+    t = s.now()
+    pid = s.escrow.create_policy(
+        pool, s.holder.address, FEED, Trigger.ABOVE, 600, ETHER, t, t + 86_400, signer=s.admin
+    )
+    assert s.escrow.pool(pool) == (s.admin.address, ETHER, ETHER)
+    s.report(1, [700, 800, 900])
+    s.escrow.settle(pid, signer=s.holder)
+    info = s.escrow.policy(pid)
+    assert info is not None
+    assert info.status is PolicyStatus.TRIGGERED
+    assert info.settled_epoch == 1
+    assert s.escrow.claimable(s.holder.address) == ETHER
+    with pytest.raises(ContractReverted, match="PolicyNotActive"):
+        s.escrow.settle(pid, signer=s.holder)
+    s.escrow.withdraw(signer=s.holder)
+    totals = s.escrow.totals()
+    assert totals.balanced
+    assert totals.to_dict() == {
+        "deposited": 2 * ETHER,
+        "paid": ETHER,
+        "claimable": 0,
+        "remaining": ETHER,
+    }
+    assert s.escrow.policy(99) is None
+
+
+def test_bonus_weeks(s: Setup) -> None:
+    aid = s.bonus.create_agreement(s.holder.address, FEED, 1, 2, 1000, signer=s.admin)
+    s.report(1, [0, 0, 0])
+    s.report(2, [2, 1, 3])
+    s.bonus.settle_week(aid, 1, signer=s.admin)
+    s.bonus.settle_week(aid, 2, signer=s.admin)
+    assert s.bonus.week_settled(aid, 2)
+    assert s.bonus.claimable(s.holder.address) == 1000
+    assert s.bonus.claimable(s.admin.address) == 1000
+    assert s.bonus.totals().balanced

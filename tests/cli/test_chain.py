@@ -1,0 +1,191 @@
+"""``ailedger chain ...``, ``ailedger anchor`` and ``verify receipt --rpc`` on the embedded
+chain, through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+import ailedger.cli._chain
+import ailedger.cli._keys
+import ailedger.cli._log  # noqa: F401  (importing registers the commands)
+from _log_util import ALICE, LOG_SIGNER, WITNESS_SIGNER, envelope
+from ailedger.cli._app import main
+from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
+from ailedger.workspace import Workspace
+
+PASSWORD = "s3cret-pass"
+ORIGIN = "example.com/cli-chain"
+REMOTE_WITNESS = Secp256k1Signer(bytes.fromhex("66" * 32))
+MEMBER = Secp256k1Signer(bytes.fromhex("77" * 32)).address
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _entry(args: tuple[str, ...]) -> None:
+    main(list(args))
+
+
+def run(args: Sequence[str]) -> Result:
+    env = {"AILEDGER_PASSWORD": PASSWORD, "AILEDGER_HOME": None, "AILEDGER_RPC_URL": None}
+    return CliRunner().invoke(_entry, list(args), env=env)
+
+
+def ok(args: Sequence[str]) -> dict[str, Any]:
+    result = run([*args, "--json"])
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def fails(args: Sequence[str], code: int, text: str) -> None:
+    result = run(args)
+    assert result.exit_code == code, result.output
+    assert text in result.output
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace.init(tmp_path, origin=ORIGIN)
+    store = Keystore(ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY)
+    store.add("logkey", LOG_SIGNER, PASSWORD)
+    store.add("witness", WITNESS_SIGNER, PASSWORD)
+    store.add("remote", REMOTE_WITNESS, PASSWORD)
+    store.add("admin", ALICE, PASSWORD)
+    for i in range(6):
+        (tmp_path / f"e{i}.json").write_bytes(envelope(i))
+    return ws
+
+
+def test_deploy_status_and_roles(ws: Workspace) -> None:
+    status = ok(["chain", "status"])
+    assert status["backend"] == "embedded"
+    assert status["contracts"] is None
+    dep = ok(["chain", "deploy", "--key", "admin"])
+    assert dep["deployer"] == ALICE.address
+    contracts = dep["contracts"]
+    assert set(contracts) == {"Membership", "LogAnchors", "ModelRegistry"}
+    book = json.loads((ws.path / "deployments.json").read_text())
+    assert book[str(dep["chain_id"])]["contracts"] == contracts
+    fails(["chain", "deploy", "--key", "admin"], 10, "already deployed")
+
+    status = ok(["chain", "status"])
+    assert status["contracts"] == contracts
+    assert status["log"] == {
+        "origin": ORIGIN,
+        "registered": False,
+        "log": None,
+        "anchors": 0,
+        "latest": None,
+    }
+
+    granted = ok(["chain", "grant", MEMBER, "--org", "acme", "--role", "qa", "--key", "admin"])
+    assert granted["org_created"] is True
+    members = ok(["chain", "members", "--org", "acme"])["members"]
+    assert [(m["account"], m["role"]) for m in members] == [
+        (MEMBER, "admin"),
+        (MEMBER, "qa"),
+    ]
+    ok(["chain", "revoke", MEMBER, "--org", "acme", "--role", "qa", "--key", "admin"])
+    members = ok(["chain", "members", "--org", "acme"])["members"]
+    assert [m["role"] for m in members] == ["admin"]
+    # a non-admin cannot grant: the contract's custom error, exit 9
+    fails(
+        ["chain", "grant", ALICE.address, "--org", "acme", "--role", "qa", "--key", "witness"],
+        9,
+        "NotOrgAdmin",
+    )
+    fails(["chain", "members", "--org", "nobody"], 4, "no organisation")
+
+
+def test_anchor_receipt_and_verify_on_chain(ws: Workspace, tmp_path: Path) -> None:
+    fails(["anchor", "--key", "logkey"], 4, "not deployed")
+    ok(["chain", "deploy", "--key", "admin"])
+    fails(["anchor", "--key", "logkey"], 3, "log is empty")
+    ok(["log", "append", "e0.json", "e1.json", "e2.json"])
+    ok(["log", "checkpoint", "--key", "logkey"])
+    ok(["chain", "cosign", "--key", "remote", "--out", "remote.json"])
+    first = ok(
+        ["anchor", "--key", "logkey", "--witness-key", "witness", "--cosignature", "remote.json"]
+    )
+    assert first["registered"] is True
+    assert first["cosigners"] == sorted([WITNESS_SIGNER.address, REMOTE_WITNESS.address])
+    anchor = first["anchor"]
+    assert (anchor["index"], anchor["size"]) == (0, 3)
+    fails(["anchor", "--key", "logkey", "--witness-key", "witness"], 10, "already anchored")
+
+    status = ok(["chain", "status"])["log"]
+    assert status["latest"]["size"] == 3
+    assert status["log"]["threshold"] == 2
+
+    receipt = ok(["log", "receipt", "1"])
+    assert receipt["anchor"]["index"] == 0
+    (tmp_path / "r1.json").write_text(json.dumps(receipt))
+    checked = ok(["verify", "receipt", "r1.json", "--rpc", "workspace"])
+    assert checked["anchor_verified"]["anchor"]["size"] == 3
+    human = run(["verify", "receipt", "r1.json", "--rpc", "workspace"])
+    assert human.exit_code == 0, human.output
+    assert "anchored: #0 size 3" in human.output
+    human = run(["chain", "status"])
+    assert "anchored size 3" in human.output
+
+    # the log grows; `anchor` signs the new checkpoint itself; the proof is checked on-chain
+    ok(["log", "append", "e3.json", "e4.json"])
+    fails(["anchor", "--key", "logkey", "--witness-key", "witness"], 9, "ThresholdNotMet")
+    second = ok(
+        [
+            "anchor",
+            "--key",
+            "logkey",
+            "--witness-key",
+            "witness",
+            "--witness-key",
+            "remote",
+            "--with-consistency",
+        ]
+    )
+    assert second["anchor"]["size"] == 5
+    assert second["anchor"]["consistency_checked"] is True
+    # the old receipt is still covered (by its own anchor); a new one by the new anchor
+    ok(["verify", "receipt", "r1.json", "--rpc", "workspace"])
+    receipt = ok(["log", "receipt", "4"])
+    assert receipt["anchor"]["index"] == 1
+
+
+def test_receipt_without_anchor_fails_on_chain(ws: Workspace, tmp_path: Path) -> None:
+    ok(["chain", "deploy", "--key", "admin"])
+    ok(["log", "append", "e0.json", "e1.json"])
+    ok(["log", "checkpoint", "--key", "logkey"])
+    receipt = ok(["log", "receipt", "0"])
+    assert receipt["anchor"] is None
+    (tmp_path / "r.json").write_text(json.dumps(receipt))
+    ok(["verify", "receipt", "r.json"])  # offline it is fine
+    fails(["verify", "receipt", "r.json", "--rpc", "workspace"], 1, "not registered")
+    ok(["anchor", "--key", "logkey"])  # no witnesses: threshold 0
+    # still no anchor object in r.json, but the chain holds an anchor of that exact checkpoint
+    ok(["verify", "receipt", "r.json", "--rpc", "workspace"])
+
+
+def test_node_down_is_a_clear_error(ws: Workspace) -> None:
+    url = "http://127.0.0.1:9"  # discard port: nothing listens
+    fails(["chain", "status", "--rpc", url], 8, "cannot reach")
+
+
+def test_bad_cosignature_file(ws: Workspace, tmp_path: Path) -> None:
+    ok(["chain", "deploy", "--key", "admin"])
+    ok(["log", "append", "e0.json"])
+    ok(["log", "checkpoint", "--key", "logkey"])
+    ok(["chain", "cosign", "--key", "remote", "--out", "c.json"])
+    doc = json.loads((tmp_path / "c.json").read_text())
+    doc["size"] = 2  # claims another checkpoint: the signature no longer recovers to the signer
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    fails(["anchor", "--key", "logkey", "--cosignature", "bad.json"], 1, "made by")
+    (tmp_path / "junk.json").write_text("{not json")
+    fails(["anchor", "--key", "logkey", "--cosignature", "junk.json"], 3, "not JSON")

@@ -1,0 +1,214 @@
+"""``ailedger demo crop-insurance`` and ``ailedger demo safety-bonus`` run end to end.
+
+Each demo runs once per module through the CLI in a subprocess (``--dir``, ``--json``); the
+tests then check its report against the chain-independent facts left in the directory: the
+batches and their roots, the model's fingerprint and the log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ailedger.attest import dsse
+from ailedger.attest.statements import Statement
+from ailedger.chain import ANVIL_CHAIN_ID
+from ailedger.demos.crop_insurance import (
+    DROUGHT_FARMS,
+    LIE_BY,
+    PAYOUT,
+    THRESHOLD,
+    demo_world,
+    oracle_processes,
+)
+from ailedger.demos.safety_bonus import INCIDENT_WEEKS, WEEKLY, WEEKS
+from ailedger.errors import NodeUnavailable
+from ailedger.fingerprint.dataset import fingerprint_dataset
+from ailedger.fingerprint.model import fingerprint_model
+from ailedger.log import open_workspace_log
+from ailedger.oracle.incidents import write_rule
+from ailedger.workspace import Workspace
+from chain.conftest import Anvil, anvil_node  # noqa: F401  (fixtures)
+
+pytest.importorskip("sklearn")
+
+AILEDGER = Path(sys.executable).with_name("ailedger")
+
+
+def cli(*args: object) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("AILEDGER_HOME", "AILEDGER_RPC_URL")}
+    return subprocess.run(
+        [str(AILEDGER), *(str(a) for a in args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+
+
+def run(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp(name) / "run"
+    done = cli("demo", name, "--dir", out, "--json")
+    assert done.returncode == 0, done.stderr
+    return out, json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def crop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    return run(tmp_path_factory, "crop-insurance")
+
+
+@pytest.fixture(scope="module")
+def bonus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    return run(tmp_path_factory, "safety-bonus")
+
+
+def statement_at(workdir: Path, index: int) -> Statement:
+    with open_workspace_log(Workspace.open(workdir)) as log:
+        envelope = dsse.Envelope.from_json(log.get(index).envelope)
+    return Statement.from_json(envelope.payload)
+
+
+def check_common(workdir: Path, report: dict[str, Any], rounds: list[dict[str, Any]]) -> None:
+    totals = report["totals"]
+    assert report["balanced"]
+    assert totals["paid"] + totals["claimable"] + totals["remaining"] == totals["deposited"]
+    for r in rounds:  # the lie reached every report, and no stored median left the honest range
+        assert r["median_honest"]
+        assert len(set(r["honest"])) == 1
+        assert r["stored_answer"] == r["honest"][0]
+        assert r["lying"] == [r["honest"][0] + report["lie_by"]]
+        assert set(r["signers"]) <= set(report["oracles"])
+        assert len(r["signers"]) >= 2  # f + 1
+        assert r["model_digest"] == report["model_digest"]
+    model = statement_at(workdir, report["model_log_index"])
+    assert model.subject[0].digest["sha256"] == report["model_digest"]
+    # the node processes were stopped
+    for pid in report["node_pids"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    anchors = report["anchors"]
+    assert anchors[-1]["anchor"]["size"] == report["log_entries"]
+
+
+def test_crop_insurance_pays_the_drought_farms_only(crop: tuple[Path, dict[str, Any]]) -> None:
+    workdir, report = crop
+    assert report["paid"] == sorted(DROUGHT_FARMS)
+    assert report["lie_by"] == LIE_BY
+    for farm in report["farms"]:
+        assert farm["in_drought"] == (farm["farm"] in DROUGHT_FARMS)
+        assert (max(farm["scores"]) > THRESHOLD) == farm["in_drought"]
+        assert farm["paid_wei"] == (PAYOUT if farm["in_drought"] else 0)
+        assert farm["policy"]["status"] == ("triggered" if farm["in_drought"] else "active")
+    totals = report["totals"]
+    paid = PAYOUT * len(DROUGHT_FARMS)
+    assert totals == {
+        "deposited": PAYOUT * len(report["farms"]),
+        "paid": paid,
+        "claimable": 0,
+        "remaining": PAYOUT * len(report["farms"]) - paid,
+    }
+    check_common(workdir, report, report["rounds"])
+    assert len(report["rounds"]) == 4 * len(report["farms"])
+
+
+def test_crop_payouts_trace_to_batch_model_and_signers(crop: tuple[Path, dict[str, Any]]) -> None:
+    workdir, report = crop
+    model = fingerprint_model(workdir / "drought-model", tensors=False)
+    assert model.subject_digest.hex() == report["model_digest"]
+    for farm in report["farms"]:
+        why = farm["why"]
+        if why is None:
+            continue
+        assert why["stored_answer"] > THRESHOLD
+        assert why["withdrawn_wei"] == PAYOUT
+        batch = workdir / "batches" / farm["farm"] / f"epoch-{why['epoch'] - 1}.jsonl"
+        root = fingerprint_dataset(batch, secret=None).root.hex()
+        assert why["input_root"] == root
+        dataset = statement_at(workdir, why["dataset_log_index"])
+        assert dataset.predicate["root"] == root
+        *observations, report_entry = why["log_indices"]
+        assert len(observations) == 4
+        predicate = statement_at(workdir, report_entry).predicate
+        assert predicate["input_root"] == root
+        assert predicate["model_digest"] == report["model_digest"]
+        assert predicate["signers"] == why["signers"]
+        assert predicate["transaction"] == why["transaction"]
+
+
+def test_safety_bonus_pays_incident_free_weeks(bonus: tuple[Path, dict[str, Any]]) -> None:
+    workdir, report = bonus
+    safe = [w + 1 for w in range(WEEKS) if w not in INCIDENT_WEEKS]
+    assert report["paid_weeks"] == safe
+    for week in report["weeks"]:
+        assert week["stored_answer"] == week["real_incidents"]
+        assert week["paid_to"] == ("payer" if week["real_incidents"] else "contractor")
+        batch = workdir / "cameras" / f"week-{week['week'] - 1}.jsonl"
+        assert week["input_root"] == fingerprint_dataset(batch, secret=None).root.hex()
+        assert (
+            statement_at(workdir, week["dataset_log_index"]).predicate["root"]
+            == (week["input_root"])
+        )
+    assert report["totals"] == {
+        "deposited": WEEKS * WEEKLY,
+        "paid": WEEKS * WEEKLY,
+        "claimable": 0,
+        "remaining": 0,
+    }
+    check_common(workdir, report, report["weeks"])
+
+
+def test_demo_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
+    (tmp_path / "something").write_text("x")
+    for name in ("crop-insurance", "safety-bonus"):
+        done = cli("demo", name, "--dir", tmp_path)
+        assert done.returncode == 10, done.stderr
+        assert "not empty" in done.stderr
+
+
+@pytest.mark.chain
+def test_crop_insurance_on_anvil(
+    anvil_node: Anvil,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    done = cli("demo", "crop-insurance", "--dir", out, "--rpc", anvil_node.url, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["chain_id"] == ANVIL_CHAIN_ID
+    assert report["paid"] == sorted(DROUGHT_FARMS)
+    check_common(out, report, report["rounds"])
+
+
+def test_node_processes_are_stopped_on_error(tmp_path: Path) -> None:
+    rule = write_rule(tmp_path / "rule")
+    digest = fingerprint_model(rule, tensors=False).subject_digest.hex()
+    args = ["--model-dir", str(rule), "--incidents", "0.8"]
+    procs: list[subprocess.Popen[str]] = []
+
+    def fail_midway() -> None:
+        with (
+            demo_world(tmp_path / "ws", "t.test/log", []) as world,
+            oracle_processes(world, ["incidents/a"], [*args, "--digest", digest], -1) as nodes,
+        ):
+            procs.extend(nodes.procs)
+            assert all(p.poll() is None for p in procs)
+            raise RuntimeError("a step failed")
+
+    with pytest.raises(RuntimeError, match="a step failed"):
+        fail_midway()
+    assert len(procs) == 4
+    assert all(p.poll() is not None for p in procs)
+    # a node that refuses its model (wrong digest) fails the start, and the others stop
+    with (
+        demo_world(tmp_path / "ws2", "t.test/log", []) as world,
+        pytest.raises(NodeUnavailable, match="exited"),
+        oracle_processes(world, ["incidents/a"], [*args, "--digest", "00" * 32], 0),
+    ):
+        pass

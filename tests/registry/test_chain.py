@@ -1,0 +1,488 @@
+"""The on-chain registry backend (ModelRegistry + Membership) under the registry, on the
+embedded chain and on anvil: the release path, the contract's own enforcement past the
+off-chain gate, idempotent retries, and a node that goes down between the log and the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from _workflow_util import PASSWORD as CLI_PASSWORD
+from _workflow_util import make_setup, run, variant
+from ailedger.chain import ANVIL_CHAIN_ID, Chain, ContractReverted, connect_rpc, open_embedded
+from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
+from ailedger.chain.eip712 import role_id, version_id
+from ailedger.chain.membership import Membership
+from ailedger.demos.samples import SAMPLE_DATA, SAMPLE_MODEL
+from ailedger.errors import ConflictError, GateFailed, InvalidInput, KeyAccessError, NodeUnavailable
+from ailedger.identity.keys import (
+    PBKDF2_ROUNDS_TEST_ONLY,
+    SCRYPT_N_TEST_ONLY,
+    Keystore,
+    P256Signer,
+    Secp256k1Signer,
+    Signer,
+)
+from ailedger.registry import (
+    LocalBackend,
+    Registry,
+    RoleMissing,
+    VersionRef,
+    VersionRegistration,
+)
+from ailedger.registry._chain import (
+    ChainBackend,
+    RequirementNotSynced,
+    chain_requirement,
+    digest_bytes,
+)
+from ailedger.registry.policy import Policy, parse_policy
+from ailedger.registry.trace import trace_at
+from ailedger.workspace import Workspace
+from chain.conftest import (  # noqa: F401  (fixtures)
+    ETHER,
+    Anvil,
+    Backend,
+    anvil_node,
+    backend,
+    make_anvil,
+)
+
+PASSWORD = "pw"
+POLICY = """\
+version = 1
+[all]
+artifact_must_match = true
+[env.prod]
+min_organisations = 2
+[env.prod.approvals]
+qa = 1
+auditor = 1
+"""
+V1, V2 = VersionRef("triage", "1.0"), VersionRef("triage", "2.0")
+DATASET = VersionRef("patients", "1")
+
+
+@dataclass
+class World:
+    ws: Workspace
+    store: Keystore
+    chain: Chain
+    backend: ChainBackend
+    reg: Registry
+    policy: Policy
+    root: Path
+
+    def signer(self, name: str) -> Signer:
+        return self.store.signer(name, PASSWORD)
+
+    def register(self, ref: VersionRef) -> int:
+        path = self.root / ref.version
+        if not path.exists():
+            shutil.copytree(SAMPLE_MODEL, path)
+            (path / "config.json").write_text(f'{{"version": "{ref.version}"}}')
+        rec = self.reg.register_model(path, ref, self.signer("trainer"), datasets=[DATASET])
+        return rec.log_index
+
+    def approve_all(self, ref: VersionRef) -> None:
+        self.reg.approve(ref, "qa", self.signer("qa"))
+        self.reg.approve(ref, "auditor", self.signer("auditor"))
+
+    def current(self) -> bytes | None:
+        return self.backend.registry.current("prod")
+
+
+def make_world(chain: Chain, root: Path) -> World:
+    """A workspace whose keys are members on ``chain``: trainer and qa in acme, the auditor
+    in globex, an outsider in none; the admin deployed the contracts."""
+    ws = Workspace.init(root, origin="example.com/registry-chain")
+    store = Keystore(
+        ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY, pbkdf2_rounds=PBKDF2_ROUNDS_TEST_ONLY
+    )
+    orgs = {"admin": None, "trainer": "acme", "qa": "acme", "auditor": "globex", "outsider": None}
+    for name, org in orgs.items():
+        store.create(name, PASSWORD, org=org)
+    keys = {n: store.signer(n, PASSWORD) for n in orgs}
+    for k in keys.values():
+        chain.fund(k.keyid, 10 * ETHER)
+    admin = keys["admin"]
+    assert isinstance(admin, Secp256k1Signer)
+    dep = deploy_contracts(chain, admin)
+    members = Membership(chain, dep.open(chain, "Membership"))
+    members.create_org("acme", keys["trainer"].keyid, signer=admin)
+    members.grant("acme", keys["qa"].keyid, "qa", signer=admin)
+    members.create_org("globex", keys["auditor"].keyid, signer=admin)
+    members.grant("globex", keys["auditor"].keyid, "auditor", signer=admin)
+    rules = ChainBackend.from_deployment(chain, dep, keys=store.list_keys())
+    reg = Registry.open(ws, keys=store.list_keys(), backend=rules)
+    data = root / "patients.csv"
+    shutil.copyfile(SAMPLE_DATA / "patients.csv", data)
+    reg.register_dataset(data, DATASET, keys["trainer"])
+    return World(ws, store, chain, rules, reg, parse_policy(POLICY), root)
+
+
+@pytest.fixture
+def world(backend: Backend, tmp_path: Path) -> Iterator[World]:  # noqa: F811
+    backend.artifacts_dir = None  # the shipped contracts
+    w = make_world(backend.open(), tmp_path / "ws")
+    yield w
+    w.reg.close()
+
+
+def test_release_path_on_chain(world: World) -> None:
+    w, admin = world, world.signer("admin")
+    w.register(V1)
+    info = w.backend.registry.version("triage", "1.0")
+    assert info is not None
+    assert not info.deprecated
+    assert "sha256:" + info.subject_digest.hex() == w.reg.model(V1).digest
+    assert w.backend.role_of(w.signer("qa").keyid) == ({"qa"}, "acme")
+    assert w.backend.role_of(w.signer("auditor").keyid) == ({"admin", "auditor"}, "globex")
+    assert w.backend.role_of(w.signer("outsider").keyid) is None
+
+    w.reg.approve(V1, "qa", w.signer("qa"))
+    with pytest.raises(GateFailed, match="auditor"):
+        w.reg.deploy(V1, "prod", admin, w.policy)
+    w.reg.approve(V1, "auditor", w.signer("auditor"))
+    assert w.reg.gate(V1, w.policy, "prod").passed
+    deployed = w.reg.deploy(V1, "prod", admin, w.policy)
+    assert w.current() == version_id("triage", "1.0")
+    # the policy's approvals became the environment's on-chain requirement
+    req = chain_requirement(w.backend.registry, "prod")
+    assert req is not None
+    assert req.roles == (("auditor", 1), ("qa", 1))
+    assert req.min_organisations == 2
+    assert w.backend.sync_policy(w.policy, "prod", signer=admin) is False  # already equal
+
+    # retries of actions that already happened: no new log entry, no failed transaction
+    size = w.reg.log.size()
+    again = w.reg.deploy(V1, "prod", admin, w.policy)
+    assert again.already
+    assert again.log_index == deployed.log_index
+    w.register(V1)
+    assert w.reg.log.size() == size
+    # approving again what the chain holds is a fresh decision (it renews the approval's age)
+    renewed = w.reg.approve(V1, "qa", w.signer("qa"))
+    assert not renewed.already
+    assert w.reg.log.size() == size + 1
+    assert w.backend.registry.approval_count("triage", "1.0", "qa") == 1
+
+    # a second version, then a rollback to the first: the chain and trace agree
+    w.register(V2)
+    w.approve_all(V2)
+    w.reg.deploy(V2, "prod", admin, w.policy)
+    assert w.current() == version_id("triage", "2.0")
+    rolled = w.reg.rollback("prod", admin)
+    assert w.current() == version_id("triage", "1.0")
+    served = trace_at(w.reg, "prod", datetime.now(UTC))
+    assert (served.ref, served.action) == (V1, "rollback")
+    assert served.event.entry.index == rolled.log_index
+
+    # deprecate, then a deploy fails off-chain, and on-chain past the off-chain checks
+    w.reg.deprecate(V2, "recall", w.signer("trainer"))
+    info2 = w.backend.registry.version("triage", "2.0")
+    assert info2 is not None
+    assert info2.deprecated
+    with pytest.raises(ConflictError, match="deprecated"):
+        w.reg.deploy(V2, "prod", admin, w.policy)
+    with pytest.raises(ContractReverted) as caught:
+        w.backend.deploy("prod", V2, 0, signer=admin)
+    assert caught.value.error_name == "VersionDeprecated"
+    w.backend.deprecate(V2, 0, signer=w.signer("trainer"))  # a retry is fine
+
+
+def test_contract_enforces_the_gate_past_the_off_chain_checks(world: World) -> None:
+    w, admin = world, world.signer("admin")
+    w.register(V1)
+    w.reg.approve(V1, "qa", w.signer("qa"))
+    w.backend.sync_policy(w.policy, "prod", signer=admin)
+    with pytest.raises(ContractReverted) as caught:
+        w.backend.deploy("prod", V1, 0, signer=admin)
+    assert caught.value.error_name == "ApprovalsMissing"
+    assert caught.value.exit_code == 9
+    assert w.current() is None
+    # approvals from one organisation only, where the requirement asks for two
+    assert isinstance(admin, Secp256k1Signer)
+    w.backend.registry.set_requirement("prod", {"qa": 1}, 2, signer=admin)
+    with pytest.raises(ContractReverted, match="TooFewOrganisations"):
+        w.backend.deploy("prod", V1, 0, signer=admin)
+    # unknown environment: nothing was ever required there
+    with pytest.raises(ContractReverted, match="UnknownEnvironment"):
+        w.backend.deploy("staging", V1, 0, signer=admin)
+
+
+def test_approval_without_the_role_is_refused_off_and_on_chain(world: World) -> None:
+    w = world
+    w.register(V1)
+    size = w.reg.log.size()
+    with pytest.raises(RoleMissing, match="holds: none"):
+        w.reg.approve(V1, "qa", w.signer("outsider"))
+    with pytest.raises(RoleMissing, match="holds: qa"):
+        w.reg.approve(V1, "auditor", w.signer("qa"))
+    assert w.reg.log.size() == size  # nothing signed
+    with pytest.raises(ContractReverted) as caught:
+        w.backend.approve(V1, "auditor", True, 0, signer=w.signer("qa"))
+    assert caught.value.error_name == "RoleNotHeld"
+    with pytest.raises(ContractReverted, match="NotAMember"):
+        w.backend.approve(V1, "qa", True, 0, signer=w.signer("outsider"))
+    assert w.backend.registry.approval_count("triage", "1.0", "auditor") == 0
+    # a rejection is recorded in the log only
+    w.backend.approve(V1, "qa", False, 0, signer=w.signer("qa"))
+    assert w.backend.registry.approval_count("triage", "1.0", "qa") == 0
+
+
+def test_requirement_sync_needs_the_admin_and_a_secp256k1_key(world: World) -> None:
+    w = world
+    stricter = parse_policy(POLICY.replace("qa = 1", "qa = 2\nsecurity-review = 1"))
+    with pytest.raises(RequirementNotSynced, match="only the registry admin"):
+        w.backend.sync_policy(stricter, "prod", signer=w.signer("trainer"))
+    assert chain_requirement(w.backend.registry, "prod") is None
+    assert w.backend.sync_policy(stricter, "prod", signer=w.signer("admin")) is True
+    req = chain_requirement(w.backend.registry, "prod", ["security-review"])
+    assert req is not None
+    assert dict(req.roles) == {"auditor": 1, "qa": 2, "security-review": 1}
+    unnamed = chain_requirement(w.backend.registry, "prod")
+    assert unnamed is not None
+    assert "0x" + role_id("security-review").hex() in dict(unnamed.roles)
+    assert w.backend.sync_policy(stricter, "prod", signer=w.signer("admin")) is False
+    with pytest.raises(KeyAccessError, match="secp256k1"):
+        w.backend.deploy("prod", V1, 0, signer=P256Signer.generate())
+    assert w.backend.role_of(P256Signer.generate().keyid) is None
+
+
+def test_an_approval_in_the_log_but_not_on_chain_is_completed(world: World) -> None:
+    """The log took the approval and the chain write never happened (here: signed through
+    the local backend on the same workspace): approving again completes the chain side."""
+    w = world
+    w.register(V1)
+    qa = w.signer("qa")
+    ws = LocalBackend.grant(w.ws, qa.keyid, "qa", "acme")
+    with Registry.open(ws, keys=w.store.list_keys()) as local:
+        first = local.approve(V1, "qa", qa)
+    w.reg.sync()
+    size = w.reg.log.size()
+    assert not w.backend.approved(V1, "qa", signer=qa)
+    again = w.reg.approve(V1, "qa", qa)
+    assert again.already
+    assert again.log_index == first.log_index
+    assert w.reg.log.size() == size
+    assert w.backend.approved(V1, "qa", signer=qa)
+    # a rejection is a new decision, in the log only
+    assert not w.reg.approve(V1, "qa", qa, reject=True).already
+
+
+def test_chain_refusals_come_before_the_log(world: World) -> None:
+    w, admin, trainer = world, world.signer("admin"), world.signer("trainer")
+    for ref in (V1, V2):
+        w.register(ref)
+        w.approve_all(ref)
+    size = w.reg.log.size()
+    with pytest.raises(RequirementNotSynced):  # prod has no requirement yet; not the admin
+        w.reg.deploy(V1, "prod", trainer, w.policy)
+    w.backend.sync_policy(w.policy, "prod", signer=admin)
+    with pytest.raises(ContractReverted) as caught:
+        w.reg.deploy(V1, "prod", trainer, w.policy)
+    assert caught.value.error_name == "NotDeployer"
+    assert w.reg.log.size() == size
+    w.reg.deploy(V1, "prod", admin, w.policy)
+    w.reg.deploy(V2, "prod", admin, w.policy)
+    with pytest.raises(ContractReverted, match="NotDeployer"):
+        w.reg.rollback("prod", trainer)
+    assert w.reg.log.size() == size + 2
+    assert w.reg.current("prod") == V2
+
+
+def test_registration_conflict_on_chain(world: World) -> None:
+    w = world
+    w.register(V1)
+    other = VersionRegistration(V1, "sha256:" + "ab" * 32, (), 0)
+    with pytest.raises(ConflictError, match="registered on-chain"):
+        w.backend.register_version(other, signer=w.signer("trainer"))
+
+
+@pytest.mark.chain
+def test_node_down_between_log_and_chain(
+    make_anvil: object,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    node: Anvil = make_anvil(state=True)  # type: ignore[operator]
+    chain = connect_rpc(
+        node.url,
+        chain_id=ANVIL_CHAIN_ID,
+        index_path=tmp_path / "events.sqlite",
+        retries=1,
+        backoff=0.05,
+    )
+    w = make_world(chain, tmp_path / "ws")
+    admin = w.signer("admin")
+    try:
+        w.register(V1)
+        w.approve_all(V1)
+        w.reg.deploy(V1, "prod", admin, w.policy)
+        w.register(V2)
+        w.approve_all(V2)
+        w.reg.deploy(V2, "prod", admin, w.policy)
+
+        def down() -> None:
+            node.wait_state_saved(chain.block_number())
+            node.stop()
+
+        # register: the statement reaches the log, the chain write does not
+        down()
+        size = w.reg.log.size()
+        with pytest.raises(NodeUnavailable):
+            w.register(VersionRef("triage", "3.0"))
+        assert w.reg.log.size() == size + 1
+        node.start()
+        assert w.backend.registry.version("triage", "3.0") is None
+        w.register(VersionRef("triage", "3.0"))  # the retry completes the chain side
+        assert w.reg.log.size() == size + 1
+        assert w.backend.registry.version("triage", "3.0") is not None
+
+        # a rollback is checked on-chain before it is signed: refused, nothing logged
+        down()
+        with pytest.raises(NodeUnavailable):
+            w.reg.rollback("prod", admin, to=V1)
+        assert w.reg.log.size() == size + 1
+        # deprecate: logged while the node is down, completed by the same command later
+        with pytest.raises(NodeUnavailable):
+            w.reg.deprecate(V2, "recall", w.signer("trainer"))
+        node.start()
+        assert w.reg.log.size() == size + 2
+        info = w.backend.registry.version("triage", "2.0")
+        assert info is not None
+        assert not info.deprecated
+        again = w.reg.deprecate(V2, "recall", w.signer("trainer"))
+        assert again.already
+        assert w.reg.log.size() == size + 2
+        info = w.backend.registry.version("triage", "2.0")
+        assert info is not None
+        assert info.deprecated
+        w.reg.rollback("prod", admin, to=V1)  # refused before, fine now
+        assert w.current() == version_id("triage", "1.0")
+    finally:
+        w.reg.close()
+        chain.close()
+
+
+@given(st.binary(min_size=32, max_size=32), st.booleans())
+def test_digest_bytes_round_trip(raw: bytes, prefixed: bool) -> None:
+    text = ("sha256:" if prefixed else "") + raw.hex()
+    assert digest_bytes(text) == raw
+
+
+@pytest.mark.parametrize("bad", ["sha256:zz", "sha256:abcd", "", "sha256:" + "0" * 66])
+def test_digest_bytes_bad_input(bad: str) -> None:
+    with pytest.raises(InvalidInput):
+        digest_bytes(bad)
+
+
+# --- the CLI on the embedded chain ---------------------------------------------------------
+
+
+def _ok(args: list[object]) -> dict[str, Any]:
+    result = run([*args, "--json"])
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def _fails(args: list[object], code: int, needle: str) -> None:
+    result = run(args)
+    assert result.exit_code == code, result.output
+    assert needle in result.output, result.output
+
+
+def test_cli_release_path_on_the_embedded_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    setup = make_setup(tmp_path)  # trainer and qa (acme), outsider; local roles: qa
+    setup.store.create("admin", CLI_PASSWORD)
+    setup.store.create("auditor", CLI_PASSWORD, org="globex")
+    policy = tmp_path / "chain-policy.toml"
+    policy.write_text(POLICY)
+    addr = {k.name: k.keyid for k in setup.store.list_keys()}
+    _ok(["chain", "deploy", "--key", "admin"])
+    _ok(["chain", "grant", addr["trainer"], "--org", "acme", "--role", "trainer", "--key", "admin"])
+    _ok(["chain", "grant", addr["qa"], "--org", "acme", "--role", "qa", "--key", "trainer"])
+    _ok(["chain", "grant", addr["auditor"], "--org", "globex", "--role", "auditor",
+         "--key", "admin"])  # fmt: skip
+    _ok(["dataset", "register", setup.data, "--name", "patients", "--version", "1",
+         "--key", "trainer"])  # fmt: skip
+    v2 = variant(setup, "model2", '{"v": 2}')
+    for version, path in (("1.0", setup.model), ("2.0", v2)):
+        _ok(["model", "register", path, "--name", "triage", "--version", version,
+             "--dataset", "patients@1", "--key", "trainer"])  # fmt: skip
+    _fails(["approve", "triage@1.0", "--role", "qa", "--key", "outsider"], 5, "chain registry")
+    _fails(["approve", "triage@1.0", "--role", "auditor", "--key", "qa"], 5, "holds: qa")
+    for version in ("1.0", "2.0"):
+        _ok(["approve", f"triage@{version}", "--role", "qa", "--key", "qa"])
+        _ok(["approve", f"triage@{version}", "--role", "auditor", "--key", "auditor"])
+    _ok(["gate", "triage@1.0", "--policy", policy, "--env", "prod"])
+    # the local backend knows no auditor: the same gate fails there
+    _fails(["gate", "triage@1.0", "--policy", policy, "--backend", "local"], 1, "auditor")
+    _fails(["gate", "triage@1.0", "--policy", policy, "--backend", "ledger"], 3, "--backend")
+    for version in ("1.0", "2.0"):
+        _ok(["deploy", f"triage@{version}", "--env", "prod", "--key", "admin",
+             "--policy", policy])  # fmt: skip
+    rolled = _ok(["rollback", "--env", "prod", "--key", "admin"])
+    trace = _ok(["trace", "--env", "prod"])
+    assert (trace["model"], trace["action"]) == ("triage@1.0", "rollback")
+    assert trace["event"]["log_index"] == rolled["log_index"]
+    _ok(["deprecate", "triage@2.0", "--reason", "recall", "--key", "trainer"])
+    _fails(["deploy", "triage@2.0", "--env", "prod", "--key", "admin", "--policy", policy],
+           10, "deprecated")  # fmt: skip
+
+    with open_embedded(setup.ws.path / "chain") as chain:
+        dep = DeploymentBook(setup.ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
+        onchain = ChainBackend.from_deployment(chain, dep)
+        assert onchain.registry.current("prod") == version_id("triage", "1.0")
+        info = onchain.registry.version("triage", "2.0")
+        assert info is not None
+        assert info.deprecated
+        assert onchain.registry.approval_count("triage", "1.0", "auditor") == 1
+
+
+@pytest.mark.chain
+def test_cli_with_rpc_on_anvil(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    anvil_node: Anvil,  # noqa: F811
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    setup = make_setup(tmp_path)
+    setup.store.create("admin", CLI_PASSWORD)
+    setup.store.create("auditor", CLI_PASSWORD, org="globex")
+    policy = tmp_path / "chain-policy.toml"
+    policy.write_text(POLICY)
+    addr = {k.name: k.keyid for k in setup.store.list_keys()}
+    rpc = ["--rpc", anvil_node.url]
+    _ok(["chain", "deploy", "--key", "admin", *rpc])
+    _ok(["chain", "grant", addr["trainer"], "--org", "acme", "--role", "trainer",
+         "--key", "admin", *rpc])  # fmt: skip
+    _ok(["chain", "grant", addr["qa"], "--org", "acme", "--role", "qa", "--key", "trainer",
+         *rpc])  # fmt: skip
+    _ok(["chain", "grant", addr["auditor"], "--org", "globex", "--role", "auditor",
+         "--key", "admin", *rpc])  # fmt: skip
+    _ok(["model", "register", setup.model, "--name", "triage", "--version", "1.0",
+         "--key", "trainer", *rpc])  # fmt: skip
+    # without --rpc the workspace's own (embedded) chain has no contracts: the local backend
+    _fails(["approve", "triage@1.0", "--role", "auditor", "--key", "auditor"], 5, "local")
+    _ok(["approve", "triage@1.0", "--role", "qa", "--key", "qa", *rpc])
+    _ok(["approve", "triage@1.0", "--role", "auditor", "--key", "auditor", *rpc])
+    _ok(["deploy", "triage@1.0", "--env", "prod", "--key", "admin", "--policy", policy, *rpc])
+    with connect_rpc(anvil_node.url, chain_id=ANVIL_CHAIN_ID) as chain:
+        dep = DeploymentBook(setup.ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
+        onchain = ChainBackend.from_deployment(chain, dep)
+        assert onchain.registry.current("prod") == version_id("triage", "1.0")

@@ -1,0 +1,179 @@
+"""Trace: what served an environment at a time, with proofs that verify and catch tampering."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from _workflow_util import Setup, make_setup, variant
+from ailedger import merkle
+from ailedger.errors import InvalidInput, NotFound, ProofInvalid
+from ailedger.identity.keys import Secp256k1Signer
+from ailedger.log.checkpoint import Secp256k1NoteKey
+from ailedger.registry import Registry, _batch
+from ailedger.registry._refs import VersionRef, parse_time
+from ailedger.registry.policy import parse_policy
+from ailedger.registry.trace import trace_at, trace_output
+
+OPEN = parse_policy("version = 1\n")
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    return make_setup(tmp_path)
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _deploy_history(setup: Setup, reg: Registry) -> list[VersionRef]:
+    """Deploy 1, 2, 3, roll back to 2, roll back to 1, deploy 3: the ref after each event."""
+    trainer = setup.signer("trainer")
+    refs = []
+    for i in (1, 2, 3):
+        ref = VersionRef("triage", str(i))
+        reg.register_model(variant(setup, f"m{i}", f'{{"v": {i}}}'), ref, trainer)
+        refs.append(ref)
+    a, b, c = refs
+    reg.deploy(a, "prod", trainer, OPEN)
+    reg.deploy(b, "prod", trainer, OPEN)
+    reg.deploy(c, "prod", trainer, OPEN)
+    reg.rollback("prod", trainer)
+    reg.rollback("prod", trainer)
+    reg.deploy(c, "prod", trainer, OPEN)
+    reg.deploy(a, "staging", trainer, OPEN)
+    return [a, b, c, b, a, c]
+
+
+def test_trace_at_every_event_and_between(setup: Setup) -> None:
+    with setup.registry() as reg:
+        expected = _deploy_history(setup, reg)
+        events = reg.index.events("prod")
+        assert [e.ref for e in events] == expected
+        for event in events:
+            # The last event logged at or before this one's time (events may share a ms).
+            serving = [e for e in events if e.time_ms <= event.time_ms][-1]
+            later = [e for e in events if e.time_ms > event.time_ms]
+            result = trace_at(reg, "prod", _at(event.time_ms))
+            result.verify()
+            assert result.ref == serving.ref
+            assert result.event.entry.index == serving.log_index
+            if not later:
+                assert result.next_event is None
+            else:
+                assert result.next_event is not None
+                assert result.next_event.entry.index == later[0].log_index
+        assert [trace_at(reg, "prod", _at(e.time_ms)).ref for e in events[-1:]] == expected[-1:]
+        with pytest.raises(NotFound, match="the first was triage@1"):
+            trace_at(reg, "prod", _at(events[0].time_ms - 1))
+        with pytest.raises(NotFound, match="environments: prod, staging"):
+            trace_at(reg, "dev", _at(events[-1].time_ms))
+        late = trace_at(reg, "staging", _at(events[-1].time_ms) + timedelta(days=1))
+        assert late.ref == VersionRef("triage", "1")
+
+
+def test_tampered_trace_proofs_are_rejected(setup: Setup) -> None:
+    with setup.registry() as reg:
+        _deploy_history(setup, reg)
+        first = reg.index.events("prod")[0]
+        result = trace_at(reg, "prod", _at(first.time_ms))
+        assert result.next_event is not None
+        other = dataclasses.replace(result.event, entry=result.next_event.entry)
+        with pytest.raises(ProofInvalid, match="not the proven leaf"):
+            dataclasses.replace(result, event=other).verify()
+        swapped = dataclasses.replace(result, next_event=result.event)
+        with pytest.raises(ProofInvalid, match=r"before the traced time|logged"):
+            swapped.verify()
+        with pytest.raises(ProofInvalid, match=r"not an event of staging"):
+            dataclasses.replace(result, env="staging").verify()
+        earlier = dataclasses.replace(result, at=_at(first.time_ms - 1))
+        with pytest.raises(ProofInvalid, match="after the traced time"):
+            earlier.verify()
+
+
+def test_trace_uses_a_signed_checkpoint_when_it_covers_the_events(setup: Setup) -> None:
+    with setup.registry() as reg:
+        _deploy_history(setup, reg)
+        last = reg.index.events("prod")[-1]
+        signer = setup.signer("trainer")
+        assert isinstance(signer, Secp256k1Signer)
+        reg.log.checkpoint(Secp256k1NoteKey.from_signer(reg.log.origin, signer))
+        result = trace_at(reg, "prod", _at(last.time_ms))
+        assert result.checkpoint is not None
+        assert result.checkpoint.startswith(reg.log.origin)
+        assert result.to_dict()["tree_size"] == reg.log.size()
+
+
+def test_trace_output_single_and_batched(setup: Setup) -> None:
+    trainer = setup.signer("trainer")
+    digest = "sha256:{:064x}".format
+    with setup.registry() as reg:
+        ref = VersionRef("triage", "1")
+        reg.register_model(setup.model, ref, trainer)
+        reg.record_inference(ref, digest(1), digest(2), trainer)
+        records = [(digest(100 + i), digest(200 + i)) for i in range(7)]
+        reg.record_inference_batch(ref, records, trainer)
+        single = trace_output(reg, digest(1))
+        assert [(t.ref, t.output_digest, t.position) for t in single] == [(ref, digest(2), None)]
+        single[0].verify()
+        found = trace_output(reg, digest(104))
+        assert found[0].position == 4
+        assert found[0].output_digest == digest(204)
+        found[0].verify()
+        forged = dataclasses.replace(found[0], output_digest=digest(999))
+        with pytest.raises(ProofInvalid, match="not the proven leaf"):
+            forged.verify()
+        with pytest.raises(NotFound, match="no inference record"):
+            trace_output(reg, digest(3))
+
+
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30))])))
+def test_parse_time_round_trips(when: datetime) -> None:
+    assert parse_time(when.isoformat()) == when
+    if when.tzinfo is UTC:
+        assert parse_time(when.isoformat().replace("+00:00", "Z")) == when
+
+
+@given(st.datetimes())
+def test_parse_time_needs_a_zone(when: datetime) -> None:
+    with pytest.raises(InvalidInput, match="no time zone"):
+        parse_time(when.isoformat())
+
+
+@given(st.text(max_size=40))
+def test_parse_time_never_crashes(text: str) -> None:
+    try:
+        value = parse_time(text)
+    except InvalidInput:
+        return
+    assert value.tzinfo is not None
+
+
+_digests = st.integers(0, 2**64).map("sha256:{:064x}".format)
+
+
+@given(st.lists(st.tuples(_digests, _digests), min_size=1, max_size=40), st.data())
+def test_every_batch_record_is_provable(
+    records: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = _batch.write(Path(tmp), records)
+        assert _batch.read(Path(tmp), root) == records
+        position = data.draw(st.integers(0, len(records) - 1))
+        record, proof = _batch.proof(Path(tmp), root, position)
+        assert record == records[position]
+        proof.verify(bytes.fromhex(root))
+        assert merkle.leaf_hash(_batch.leaf(*record)) == proof.leaf_hash
+        forged = merkle.leaf_hash(_batch.leaf(record[0], "sha256:" + "f" * 64))
+        if forged != proof.leaf_hash:
+            with pytest.raises(ProofInvalid):
+                dataclasses.replace(proof, leaf_hash=forged).verify()
+        (Path(tmp) / f"{root}.jsonl").write_text("")
+        assert _batch.read(Path(tmp), root) is None  # emptied: no longer the batch
