@@ -87,9 +87,20 @@ function compile(srcDir) {
     },
   };
   const findImports = (importPath) => {
-    const full = path.resolve(srcDir, importPath);
-    if (!full.startsWith(srcDir + path.sep) || !fs.existsSync(full)) {
-      return { error: `import not found inside ${srcDir}: ${importPath}` };
+    // Our own libraries (inside srcDir), or OpenZeppelin Contracts from node_modules (pinned
+    // in package.json). Nothing else is reachable.
+    let full;
+    if (importPath.startsWith("@openzeppelin/contracts/")) {
+      const base = path.join(repoRoot, "node_modules", "@openzeppelin", "contracts");
+      full = path.resolve(base, importPath.slice("@openzeppelin/contracts/".length));
+      if (!full.startsWith(base + path.sep) || !fs.existsSync(full)) {
+        return { error: `import not found (run npm ci): ${importPath}` };
+      }
+    } else {
+      full = path.resolve(srcDir, importPath);
+      if (!full.startsWith(srcDir + path.sep) || !fs.existsSync(full)) {
+        return { error: `import not found inside ${srcDir}: ${importPath}` };
+      }
     }
     const text = fs.readFileSync(full, "utf8");
     texts[importPath] = text;
