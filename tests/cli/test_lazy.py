@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import typer
 
-from ailedger.cli._app import COMMAND_MODULES, app, load_commands
+from ailedger.cli._app import COMMAND_MODULES, COMMAND_PANELS, app, load_commands
 
 
 def tree(command: Any) -> dict[str, Any]:
@@ -67,3 +67,47 @@ def test_fingerprinting_does_not_import_the_chain_stack() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_command_has_one_help_panel() -> None:
+    """``ailedger --help`` groups every command (none left in Typer's default panel)."""
+    load_commands()
+    listed = [n for names in COMMAND_PANELS.values() for n in names]
+    assert sorted(listed) == sorted(COMMAND_MODULES)
+    assert len(listed) == len(set(listed))
+    top = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    panels = {name: getattr(cmd, "rich_help_panel", None) for name, cmd in top.items()}
+    assert panels == {n: p for p, names in COMMAND_PANELS.items() for n in names}
+
+
+def test_the_readme_command_map_has_the_help_panels() -> None:
+    """The README's command map lists the same groups, in the same order, with the same
+    commands as ``ailedger --help``."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Command map", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    found = {}
+    for row in rows[1:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        found[cells[0]] = tuple(c.strip("` ") for c in cells[1].split(","))
+    assert list(found) == list(COMMAND_PANELS)
+    assert found == COMMAND_PANELS
+
+
+def test_version_loads_no_command_module() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom ailedger.cli import main\n"
+            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('ailedger.cli._')"
+            " and m not in ('ailedger.cli._app', 'ailedger.cli._common')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == ["ailedger 0.1.0", "[]"]

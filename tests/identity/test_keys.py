@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_keys import keys as eth_keys
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ailedger.errors import (
@@ -36,6 +36,7 @@ from ailedger.identity.keys import (
     P256Signer,
     Secp256k1PublicKey,
     Secp256k1Signer,
+    checksum_address,
     load_public_key,
     public_key_from_dict,
     recover_address,
@@ -348,3 +349,34 @@ def test_checksum_matches_eth_utils(raw: bytes) -> None:
     from ailedger.identity._signers import _checksum
 
     assert _checksum(raw) == to_checksum_address(raw)
+
+
+@given(st.binary(min_size=20, max_size=20), st.sampled_from(["lower", "upper", "checksum"]))
+def test_checksum_address_agrees_with_eth_utils(raw: bytes, case: str) -> None:
+    from eth_utils.address import to_checksum_address
+
+    expected = to_checksum_address(raw)
+    text = {"lower": "0x" + raw.hex(), "upper": "0x" + raw.hex().upper(), "checksum": expected}
+    assert checksum_address(text[case]) == expected
+
+
+@given(st.binary(min_size=20, max_size=20))
+def test_checksum_address_refuses_a_wrong_mixed_case(raw: bytes) -> None:
+    from eth_utils.address import to_checksum_address
+
+    good = to_checksum_address(raw)
+    letters = [i for i, c in enumerate(good) if i > 1 and c.isalpha()]
+    assume(len(letters) >= 2 and good[2:] not in (good[2:].lower(), good[2:].upper()))
+    i = letters[0]
+    bad = good[:i] + good[i].swapcase() + good[i + 1 :]
+    assume(bad[2:] not in (bad[2:].lower(), bad[2:].upper()))
+    with pytest.raises(InvalidInput, match="EIP-55"):
+        checksum_address(bad)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "0x", "0x" + "g" * 40, "ab" * 20, "0x" + "a" * 39, "0x" + "a" * 41]
+)
+def test_checksum_address_refuses_what_is_not_an_address(text: str) -> None:
+    with pytest.raises(InvalidInput, match="not an Ethereum address"):
+        checksum_address(text)

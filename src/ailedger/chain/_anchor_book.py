@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
+from ailedger.chain._hex import to_checksum_address
 from ailedger.chain.eip712 import Domain, cosignature_digest, log_id, recover_signer
 from ailedger.errors import FormatError, SignatureInvalid
 

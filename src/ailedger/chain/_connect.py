@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ailedger.chain._artifacts import ArtifactStore
-from ailedger.chain._embedded import EmbeddedNode
 from ailedger.chain._events import EventIndex
 from ailedger.chain._rpc import Retry, http_web3
 from ailedger.chain.client import Chain
@@ -29,6 +28,8 @@ def open_embedded(
     and ``lock``; one process uses it at a time (others wait up to ``lock_timeout`` s).
     Close the returned chain (or use ``with``) to release it.
     """
+    from ailedger.chain._embedded import EmbeddedNode  # py-evm: paid only when opened
+
     directory = Path(directory)
     node = EmbeddedNode(directory, lock_timeout=lock_timeout, durable=durable)
     try:

@@ -26,7 +26,6 @@ from eth.db.atomic import AtomicDB
 from eth.exceptions import Revert
 from eth.vm.forks.prague import PragueVM
 from eth.vm.spoof import SpoofTransaction
-from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import _get_vm_for_block_number
@@ -35,6 +34,7 @@ from eth_typing import BlockNumber
 from eth_utils.address import to_canonical_address, to_checksum_address
 from web3 import EthereumTesterProvider, Web3
 
+from ailedger.chain._constants import DEV_FAUCET_ADDRESS, DEV_FAUCET_KEY, EMBEDDED_CHAIN_ID
 from ailedger.chain._rpc import slim_middleware
 from ailedger.chain._sqlite_db import DirectoryLock, SQLiteKV
 from ailedger.errors import IntegrityError
@@ -47,12 +47,6 @@ __all__ = [
     "EmbeddedRevert",
 ]
 
-#: eth-tester's chain id, kept so web3's EthereumTesterProvider (which answers
-#: ``eth_chainId`` with this constant) and the chain agree.
-EMBEDDED_CHAIN_ID = 131277322940537
-#: Anvil's and hardhat's first development key (mnemonic "test test ... junk"). Public.
-DEV_FAUCET_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-DEV_FAUCET_ADDRESS = Account.from_key(DEV_FAUCET_KEY).address
 _FAUCET_BALANCE = 10**9 * 10**18  # one billion ether
 _GENESIS_TIMESTAMP = 1_735_689_600  # 2025-01-01T00:00:00Z, so every workspace has one genesis
 _GAS_LIMIT = 30_000_000

@@ -10,20 +10,21 @@ walks back to the last block it still agrees with and drops everything above it.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_utils.abi import event_abi_to_log_topic
-from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
-from web3._utils.events import get_event_data
 
+from ailedger.chain._hex import to_checksum_address
 from ailedger.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 __all__ = ["EventIndex", "EventRecord", "LogReader"]
 
@@ -42,7 +43,14 @@ CREATE TABLE IF NOT EXISTS cursor (
     chain_id INTEGER PRIMARY KEY, block_number INTEGER NOT NULL, block_hash TEXT NOT NULL);
 """
 _SCAN_CHUNK = 2000  # blocks per eth_getLogs request
-_CODEC = Web3().codec
+
+
+@functools.cache
+def _codec() -> Any:
+    """web3's ABI codec, built on first use (importing web3 costs about a second)."""
+    from web3 import Web3
+
+    return Web3().codec
 
 
 def _jsonable(value: Any) -> Any:
@@ -118,6 +126,8 @@ class EventIndex:
             self._remember(chain_id, address, name, json.loads(abi))
 
     def _remember(self, chain_id: int, address: str, name: str, abi: list[dict[str, Any]]) -> None:
+        from eth_utils.abi import event_abi_to_log_topic
+
         topics = {
             event_abi_to_log_topic(e): e  # type: ignore[arg-type]
             for e in abi
@@ -177,7 +187,9 @@ class EventIndex:
         try:
             # get_event_data wants every field of a receipt log; only topics and data matter
             complete = {"transactionIndex": 0, "logIndex": 0, **log}
-            decoded = get_event_data(_CODEC, event_abi, complete)
+            from web3._utils.events import get_event_data
+
+            decoded = get_event_data(_codec(), event_abi, complete)
         except Exception:  # a log that does not match its own ABI: keep it, undecoded
             return "", {}
         return str(decoded["event"]), _jsonable(dict(decoded["args"]))

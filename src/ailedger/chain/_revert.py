@@ -5,14 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
-from eth_utils.abi import abi_to_signature, get_abi_input_names, get_abi_input_types
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
-from hexbytes import HexBytes
-from web3.exceptions import ContractLogicError, Web3RPCError
-
+from ailedger.chain._hex import keccak, to_checksum_address
 from ailedger.errors import TransactionReverted
 
 __all__ = ["ContractReverted", "decode_revert", "revert_data_of", "revert_error"]
@@ -63,6 +56,8 @@ def _to_bytes(value: Any) -> bytes | None:
         return bytes(value)
     if isinstance(value, str) and value.startswith("0x"):
         try:
+            from hexbytes import HexBytes
+
             return bytes(HexBytes(value))
         except ValueError:
             return None
@@ -83,6 +78,8 @@ def revert_data_of(exc: BaseException) -> bytes | None:
         if isinstance(data, bytes):
             return data
         current = current.__cause__ or current.__context__
+    from web3.exceptions import ContractLogicError, Web3RPCError
+
     if isinstance(exc, ContractLogicError):
         return _to_bytes(exc.data) or b""
     if isinstance(exc, Web3RPCError):
@@ -115,6 +112,10 @@ def _checksum(abi_type: str, value: Any) -> Any:
 
 def decode_revert(data: bytes, abis: Iterable[list[dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
     """Name revert ``data`` from the custom errors in ``abis``: ``(name, {arg: value})``."""
+    from eth_abi.abi import decode as abi_decode
+    from eth_abi.exceptions import DecodingError
+    from eth_utils.abi import abi_to_signature, get_abi_input_names, get_abi_input_types
+
     selector, payload = data[:4], data[4:]
     try:
         if selector == _ERROR_STRING:

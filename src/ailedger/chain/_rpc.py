@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 import errno
+import functools
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-import requests
-from web3 import HTTPProvider, Web3
+from typing import TYPE_CHECKING, TypeVar
 
 from ailedger.errors import NodeUnavailable
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 __all__ = ["Retry", "http_web3", "is_connection_error", "slim_middleware", "unreachable"]
 
 T = TypeVar("T")
 
-_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    ConnectionError,
-    socket.timeout,
-    TimeoutError,
-)
+
+@functools.cache
+def _timeouts() -> tuple[type[BaseException], ...]:
+    import requests  # web3's HTTP client: imported with web3, when a node is used
+
+    return (requests.exceptions.Timeout, TimeoutError, socket.timeout)
+
+
+@functools.cache
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import requests
+
+    return (requests.exceptions.ConnectionError, ConnectionError, *_timeouts())
 
 
 def is_connection_error(exc: BaseException) -> bool:
     """True if ``exc`` means the node could not be reached (as opposed to a bad answer)."""
-    return isinstance(exc, _CONNECTION_ERRORS)
+    return isinstance(exc, _connection_errors())
 
 
 def _reason(exc: BaseException) -> str:
@@ -40,7 +47,7 @@ def _reason(exc: BaseException) -> str:
             isinstance(current, OSError) and current.errno == errno.ECONNREFUSED
         ):
             return "connection refused"
-        if isinstance(current, requests.exceptions.Timeout | TimeoutError | socket.timeout):
+        if isinstance(current, _timeouts()):
             return "timed out"
         if "Connection refused" in str(current):
             return "connection refused"
@@ -99,6 +106,8 @@ def slim_middleware(w3: Web3) -> Web3:
 
 def http_web3(url: str, timeout: float = 10.0) -> Web3:
     """A Web3 over HTTP with web3's own retries off (``Retry`` does them, for every call)."""
+    from web3 import HTTPProvider, Web3
+
     provider = HTTPProvider(
         url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
-
-from web3.contract import Contract
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ailedger.chain._artifacts import Artifact
 from ailedger.chain._events import EventRecord
 from ailedger.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
 
 __all__ = ["AccountSource", "DeployedContract", "Receipt", "Signer", "tx_signer"]
 

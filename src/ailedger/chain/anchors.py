@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
+from ailedger.chain._hex import to_checksum_address
 from ailedger.chain._types import AccountSource, Receipt, Signer, tx_signer
 from ailedger.chain._wrapper import ContractWrapper
 from ailedger.chain.eip712 import (

@@ -19,28 +19,24 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from eth_account import Account
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
-from hexbytes import HexBytes
-from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3Exception
-from web3.types import BlockIdentifier, TxParams
+from typing import TYPE_CHECKING, Any
 
 from ailedger.chain._artifacts import Artifact, ArtifactStore
-from ailedger.chain._embedded import DEV_FAUCET_KEY, EMBEDDED_CHAIN_ID
+from ailedger.chain._constants import ANVIL_CHAIN_ID, DEV_FAUCET_KEY, EMBEDDED_CHAIN_ID
 from ailedger.chain._events import EventIndex, EventRecord
+from ailedger.chain._hex import keccak, to_checksum_address
 from ailedger.chain._revert import revert_data_of, revert_error
 from ailedger.chain._rpc import Retry
 from ailedger.chain._types import AccountSource, DeployedContract, Receipt, Signer, tx_signer
 from ailedger.errors import ChainError, InvalidInput
 
+if TYPE_CHECKING:
+    from web3 import Web3
+    from web3.types import BlockIdentifier, TxParams
+
 __all__ = ["ANVIL_CHAIN_ID", "AccountSource", "Chain", "DeployedContract", "Receipt", "Signer"]
 
 #: anvil's default chain id; its first dev account is the same faucet as the embedded chain's.
-ANVIL_CHAIN_ID = 31337
 _DEV_CHAINS = (EMBEDDED_CHAIN_ID, ANVIL_CHAIN_ID)
 _DEFAULT_PRIORITY_FEE = 10**9  # 1 gwei
 _FEE_REUSE = 3  # sends that may reuse fetched fees on an exclusive chain
@@ -49,6 +45,8 @@ _FEE_REUSE = 3  # sends that may reuse fetched fees on an exclusive chain
 def _message(exc: BaseException) -> str:
     text = str(exc)
     message = getattr(exc, "message", None)
+    from web3.exceptions import Web3Exception
+
     if isinstance(exc, Web3Exception) and message:
         text = str(message)
     return text.splitlines()[0] if text else type(exc).__name__
@@ -265,6 +263,8 @@ class Chain:
                 f"chain {self.chain_id} has no development faucet",
                 hint="fund the address from an account that holds ether on that network",
             )
+        from eth_account import Account
+
         return self.send_value(address, wei, signer=Account.from_key(DEV_FAUCET_KEY))
 
     # -- sending -----------------------------------------------------------------------
@@ -347,6 +347,8 @@ class Chain:
         return self._finish(tx_hash, tx, what, abi)
 
     def _receipt(self, tx_hash: str) -> Any:
+        from web3.exceptions import TransactionNotFound
+
         def fetch() -> Any:
             try:
                 return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
@@ -388,6 +390,8 @@ class Chain:
             raise revert_error(what, data, self._abis(abi), tx_hash=tx_hash)
         chain_id = self.chain_id
         events = self._index.add_logs(chain_id, raw["logs"])
+        from hexbytes import HexBytes
+
         block_hash = "0x" + bytes(HexBytes(raw["blockHash"])).hex()
         if self._one_tx_per_block:
             cursor = self._index.cursor(chain_id)

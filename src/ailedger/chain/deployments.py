@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
+from ailedger.chain._hex import to_checksum_address
 from ailedger.chain._types import AccountSource, DeployedContract, Signer, tx_signer
 from ailedger.chain.client import Chain
 from ailedger.errors import ConflictError, FormatError, NotFound

@@ -25,14 +25,14 @@ Identifiers: ``log_id(origin) = keccak256(origin)``, ``role_id(name) = keccak256
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from eth_abi.abi import encode as abi_encode
-from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
-
+from ailedger.chain._hex import abi_encode, keccak
 from ailedger.errors import InvalidInput
 from ailedger.identity.keys import Secp256k1Signer, checksum_address, recover_digest
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 __all__ = [
     "APPROVAL_TYPE",
@@ -82,7 +82,7 @@ _UINT64_MAX = (1 << 64) - 1
 _UINT256_MAX = (1 << 256) - 1
 
 #: What can sign: an ailedger signer, an eth-account LocalAccount, or a raw 32-byte key.
-SigningKey = Secp256k1Signer | LocalAccount | bytes
+SigningKey: TypeAlias = "Secp256k1Signer | LocalAccount | bytes"
 
 
 @dataclass(frozen=True)
@@ -285,12 +285,14 @@ def sign_digest(digest: bytes, key: SigningKey) -> bytes:
     """Sign a 32-byte digest: 65 bytes ``r || s || v``, low ``s``, ``v`` in {27, 28}."""
     if isinstance(key, Secp256k1Signer):
         signer = key
-    elif isinstance(key, LocalAccount):
-        signer = Secp256k1Signer(bytes(key.key))
     elif isinstance(key, bytes | bytearray):
         signer = Secp256k1Signer(bytes(key))
     else:
-        raise InvalidInput(f"cannot sign with a {type(key).__name__}")
+        from eth_account.signers.local import LocalAccount  # only callers that have one pay
+
+        if not isinstance(key, LocalAccount):
+            raise InvalidInput(f"cannot sign with a {type(key).__name__}")
+        signer = Secp256k1Signer(bytes(key.key))
     return signer.sign_digest(_bytes32(digest, "digest"))
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
-
+from ailedger.chain._hex import keccak, to_checksum_address
 from ailedger.chain._types import AccountSource, Receipt, Signer
 from ailedger.chain._wrapper import ContractWrapper
 from ailedger.chain.eip712 import role_id

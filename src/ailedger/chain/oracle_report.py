@@ -23,9 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
-from eth_utils.crypto import keccak
-
+from ailedger.chain._hex import abi_encode, keccak
 from ailedger.chain.eip712 import DOMAIN_VERSION, Domain, SigningKey, recover_signer, sign_digest
 from ailedger.errors import InvalidInput
 from ailedger.identity.keys import checksum_address

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.crypto import keccak
-
+from ailedger.chain._hex import keccak
 from ailedger.chain._types import AccountSource, Receipt, Signer
 from ailedger.chain._wrapper import ContractWrapper
 from ailedger.chain.eip712 import (

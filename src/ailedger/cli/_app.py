@@ -11,14 +11,51 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from ailedger import __version__
 from ailedger.cli._common import err_console, state
 from ailedger.errors import AiledgerError
 
-__all__ = ["COMMAND_MODULES", "app", "load_commands", "main", "verify_app"]
+__all__ = ["COMMAND_MODULES", "COMMAND_PANELS", "app", "load_commands", "main", "verify_app"]
+
+#: ``ailedger --help`` groups the commands by what a user is doing, in this order; the
+#: README's command map has the same groups (tests/cli/test_lazy.py checks both).
+COMMAND_PANELS: dict[str, tuple[str, ...]] = {
+    "Getting started": ("init", "keys", "demo"),
+    "Fingerprints and proofs": ("fingerprint", "prove", "verify"),
+    "Statements and the log": ("attest", "log"),
+    "The chain": ("chain", "anchor"),
+    "The release workflow": (
+        "dataset",
+        "model",
+        "eval",
+        "approve",
+        "roles",
+        "gate",
+        "deploy",
+        "rollback",
+        "deprecate",
+        "infer",
+        "integrations",
+    ),
+    "Oracles and settlement": ("oracle",),
+    "Inspecting and auditing": ("trace", "lineage", "audit"),
+}
+_PANEL_OF = {name: panel for panel, names in COMMAND_PANELS.items() for name in names}
+_ORDER = {name: i for i, name in enumerate(_PANEL_OF)}
+
+
+class _MappedGroup(TyperGroup):
+    """The root group: commands listed in :data:`COMMAND_PANELS` order."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: (_ORDER.get(n, len(_ORDER)), n))
+
 
 app = typer.Typer(
+    cls=_MappedGroup,
     name="ailedger",
     help="A shared, verifiable record of AI work: fingerprints, proofs, statements, logs, chains.",
     no_args_is_help=True,
@@ -99,6 +136,10 @@ def load_commands(names: Iterable[str] | None = None) -> None:
     modules = sorted({m for name in wanted for m in COMMAND_MODULES.get(name, ())})
     for module in modules:
         importlib.import_module(f"ailedger.cli.{module}")
+    for command in app.registered_commands:
+        command.rich_help_panel = _PANEL_OF.get(command.name or "", command.rich_help_panel)
+    for group in app.registered_groups:
+        group.rich_help_panel = _PANEL_OF.get(group.name or "", group.rich_help_panel)
 
 
 def _command_name(argv: list[str]) -> str | None:
@@ -117,7 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     name = _command_name(args)
     try:
-        load_commands([name] if name in COMMAND_MODULES else None)
+        if name in COMMAND_MODULES:
+            load_commands([name])
+        elif name is not None or "--version" not in args:
+            load_commands()  # the root --help lists them all; an unknown name gets a suggestion
         app(args=args, prog_name="ailedger", standalone_mode=True)
     except AiledgerError as exc:
         if state.verbose:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ailedger.chain import ANVIL_CHAIN_ID, EMBEDDED_CHAIN_ID, Chain, connect_rpc, open_embedded
+from ailedger.chain import ANVIL_CHAIN_ID, EMBEDDED_CHAIN_ID, Chain
 from ailedger.chain.anchoring import (
     ANCHORS_FILE,
     AnchorBook,
@@ -27,6 +27,7 @@ from ailedger.chain.anchoring import (
     verify_receipt_anchor,
 )
 from ailedger.chain.anchors import LogAnchors
+from ailedger.chain.backends import WORKSPACE_CHAIN, open_workspace_chain
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
 from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership
@@ -50,7 +51,6 @@ __all__ = [
 #: Environment variable naming a JSON-RPC node (read only by the CLI).
 RPC_ENV = "AILEDGER_RPC_URL"
 #: ``--rpc workspace`` means: the chain the workspace config names (e.g. the embedded one).
-WORKSPACE_CHAIN = "workspace"
 _DEV_CHAINS = (EMBEDDED_CHAIN_ID, ANVIL_CHAIN_ID)
 _ETHER = 10**18
 
@@ -75,27 +75,7 @@ RoleOpt = Annotated[str, typer.Option("--role", help="Role name (admin, qa, audi
 
 def open_chain(ws: Workspace | None, rpc: str | None) -> Chain:
     """The chain for a command: ``rpc`` if given, else the workspace's configured one."""
-    if rpc is not None and rpc != WORKSPACE_CHAIN:
-        index = None if ws is None else ws.path / "rpc-events.sqlite"
-        return connect_rpc(rpc, index_path=index)
-    if ws is None:
-        raise WorkspaceError("no workspace to take the chain from", hint="pass --rpc URL")
-    cfg = ws.config.section("chain")
-    backend = ws.config.chain_backend
-    if backend == "embedded":
-        return open_embedded(ws.path / "chain")
-    if backend == "rpc":
-        url = cfg.get("url")
-        chain_id = cfg.get("chain_id")
-        if not isinstance(url, str) or not url:
-            raise WorkspaceError(f"{ws.config_path}: [chain] backend 'rpc' needs a url")
-        if chain_id is not None and not isinstance(chain_id, int):
-            raise WorkspaceError(f"{ws.config_path}: [chain] chain_id must be an integer")
-        return connect_rpc(url, chain_id, index_path=ws.path / "rpc-events.sqlite")
-    raise WorkspaceError(
-        f"{ws.config_path}: unknown [chain] backend {backend!r}",
-        hint='use backend = "embedded" or backend = "rpc" with url and chain_id',
-    )
+    return open_workspace_chain(ws, rpc)
 
 
 def _book(ws: Workspace) -> DeploymentBook:

@@ -26,7 +26,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ailedger.chain import EMBEDDED_CHAIN_ID
+from ailedger.chain.backends import workspace_chain_id
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
 from ailedger.cli._app import app
 from ailedger.cli._chain import WORKSPACE_CHAIN, RpcOpt, ensure_dev_funds, open_chain
@@ -134,10 +134,8 @@ def _chain_by_default(workspace: Workspace, rpc: str | None) -> bool:
     book = DeploymentBook(workspace.path / DEPLOYMENTS_FILE)
     if not book.path.is_file():
         return False
-    if workspace.config.chain_backend == "embedded":
-        return book.get(EMBEDDED_CHAIN_ID) is not None
-    chain_id = workspace.config.section("chain").get("chain_id")
-    if isinstance(chain_id, int):
+    chain_id = workspace_chain_id(workspace)
+    if chain_id is not None:
         return book.get(chain_id) is not None
     return bool(book.all())  # the node tells its chain id; a missing deployment is an error
 

@@ -28,6 +28,7 @@ public key's PEM), so keys match across the two tools. Private keys never appear
 from __future__ import annotations
 
 import hashlib
+import re
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
@@ -36,7 +37,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_hash.auto import keccak
-from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 
 from ailedger.errors import InvalidInput, SignatureInvalid
 
@@ -64,14 +64,21 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2
 
 
+_HEX_ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
+
+
 def checksum_address(address: str) -> str:
-    """The EIP-55 form of ``address``; mixed case must already be a valid checksum."""
-    if not isinstance(address, str) or not is_hex_address(address):
+    """The EIP-55 form of ``address``; mixed case must already be a valid checksum.
+
+    Written here (as eth-utils computes it) because importing eth-utils costs a tenth of a
+    second at every command start; tests/identity/test_keys.py checks the two agree."""
+    if not isinstance(address, str) or not _HEX_ADDRESS.fullmatch(address):
         raise InvalidInput(f"not an Ethereum address: {address!r}")
     body = address[2:]
-    if body != body.lower() and body != body.upper() and not is_checksum_address(address):
+    checksummed = _checksum(bytes.fromhex(body))
+    if body != body.lower() and body != body.upper() and checksummed[2:] != body:
         raise InvalidInput(f"address {address} has a wrong EIP-55 checksum")
-    return str(to_checksum_address(address))
+    return checksummed
 
 
 def _raw_address(point: coincurve.PublicKey) -> bytes:

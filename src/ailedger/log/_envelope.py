@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable
 
 import coincurve
-from eth_utils.crypto import keccak as _eth_keccak
+from eth_hash.auto import keccak as _eth_keccak
 
 from ailedger.attest.dsse import PAYLOAD_TYPE_IN_TOTO, Envelope
 from ailedger.errors import FormatError, InvalidInput, SignatureInvalid

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from eth_utils.address import is_hex_address, to_checksum_address
-
 from ailedger.chain._revert import ContractReverted
 from ailedger.chain.client import Chain
 from ailedger.chain.deployments import Deployment
@@ -44,7 +42,7 @@ from ailedger.chain.eip712 import role_id, version_id
 from ailedger.chain.membership import ROLES, Membership, org_id
 from ailedger.chain.registry import ModelRegistry, env_id
 from ailedger.errors import ConflictError, InvalidInput, KeyAccessError
-from ailedger.identity.keys import KeyInfo, Secp256k1Signer, Signer
+from ailedger.identity.keys import KeyInfo, Secp256k1Signer, Signer, checksum_address
 from ailedger.registry._backend import Membership as MemberInfo
 from ailedger.registry._backend import VersionRegistration
 from ailedger.registry._refs import VersionRef
@@ -189,7 +187,7 @@ class ChainBackend:
 
     def _approved(self, ref: VersionRef, role: str, account: Secp256k1Signer) -> bool:
         vid = version_id(ref.name, ref.version)
-        address = to_checksum_address(account.address)
+        address = checksum_address(account.address)
         contract = self.registry.contract
         return bool(self.chain.call(contract, "hasApproved", vid, address, role_id(role)))
 
@@ -279,9 +277,10 @@ class ChainBackend:
     # --- roles -----------------------------------------------------------------------------
 
     def role_of(self, keyid: str) -> MemberInfo | None:
-        if not is_hex_address(keyid):
+        try:
+            address = checksum_address(keyid)
+        except InvalidInput:
             return None  # a P-256 key is no account
-        address = to_checksum_address(keyid)
         oid = bytes(self.chain.call(self.membership.contract, "orgOf", address))
         if oid == _ZERO:
             return None
