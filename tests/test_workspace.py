@@ -120,3 +120,26 @@ def test_toml_writer_round_trips(document: dict[str, Any]) -> None:
 def test_toml_writer_refuses_what_it_cannot_write(value: object) -> None:
     with pytest.raises(TypeError):
         dumps({"k": value})
+
+
+def test_a_dangling_config_link_is_a_broken_workspace_not_a_missing_one(tmp_path: Path) -> None:
+    """Issue 11 item 15: say what is wrong with the config instead of "no workspace"."""
+    (tmp_path / ".ailedger").mkdir()
+    (tmp_path / ".ailedger" / "config.toml").symlink_to(tmp_path / "gone.toml")
+    with pytest.raises(WorkspaceError, match=r"symbolic link to .*gone\.toml, which does not"):
+        Workspace.find(tmp_path)
+    with pytest.raises(WorkspaceError, match="which does not exist"):
+        Workspace.open(tmp_path)
+
+
+def test_a_looping_config_link_is_named(tmp_path: Path) -> None:
+    (tmp_path / ".ailedger").mkdir()
+    (tmp_path / ".ailedger" / "config.toml").symlink_to("config.toml")
+    with pytest.raises(WorkspaceError, match="loops"):
+        Workspace.find(tmp_path)
+
+
+def test_a_config_directory_is_not_a_config(tmp_path: Path) -> None:
+    (tmp_path / ".ailedger" / "config.toml").mkdir(parents=True)
+    with pytest.raises(WorkspaceError, match="is not a regular file"):
+        Workspace.open(tmp_path)

@@ -16,6 +16,7 @@ environment.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -102,6 +103,27 @@ class WorkspaceConfig:
         return toml_dumps(self.data)
 
 
+def _refuse_broken_config(config_path: Path) -> None:
+    """A config.toml that is there but cannot be a file (a dangling or looping link, a
+    directory) is a broken workspace, not a missing one: say so instead of walking on."""
+    if not config_path.is_symlink() and not config_path.exists():
+        return
+    if config_path.is_symlink():
+        try:
+            config_path.resolve(strict=True)
+        except RuntimeError:  # Python 3.11 reports a loop so; later versions with ELOOP
+            raise WorkspaceError(f"{config_path} is a symbolic link that loops") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise WorkspaceError(f"{config_path} is a symbolic link that loops") from None
+            target = os.readlink(config_path)
+            raise WorkspaceError(
+                f"{config_path} is a symbolic link to {target}, which does not exist",
+                hint="restore the file it points to, or replace the link with the config",
+            ) from None
+    raise WorkspaceError(f"{config_path} is not a regular file")
+
+
 def default_origin(root: Path) -> str:
     """A log origin unique to this workspace: ``ailedger.local/<dir>-<random>``."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", root.resolve().name).strip("-.") or "workspace"
@@ -167,6 +189,7 @@ class Workspace:
             path = path.parent
         config_path = path / WORKSPACE_DIR / CONFIG_NAME
         if not config_path.is_file():
+            _refuse_broken_config(config_path)
             raise WorkspaceError(f"no ailedger workspace at {path}", hint=_INIT_HINT)
         try:
             data = tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -183,6 +206,7 @@ class Workspace:
         for candidate in (start, *start.parents):
             if (candidate / WORKSPACE_DIR / CONFIG_NAME).is_file():
                 return cls.open(candidate)
+            _refuse_broken_config(candidate / WORKSPACE_DIR / CONFIG_NAME)
         raise WorkspaceError(f"no ailedger workspace in {start} or any parent", hint=_INIT_HINT)
 
     def save_config(self, config: WorkspaceConfig) -> Workspace:

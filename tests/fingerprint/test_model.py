@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import os
+import struct
 import time
 from pathlib import Path
 
@@ -551,3 +552,12 @@ def test_tensors_inside_and_across_shards(shard: int, algorithm: str, sizes: lis
     for r in sharded.resources:
         _, s, e = r.name.rsplit(":", 2)
         assert r.digest == ref(data[int(s) : int(e)]).digest()
+
+
+def test_a_broken_single_safetensors_file_is_named_in_the_error(tmp_path: Path) -> None:
+    """Issue 11 item 15: the message named the file ``.:`` (its manifest name)."""
+    header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8)
+    with pytest.raises(FormatError, match=r"^weights\.safetensors: tensor 'w' ends at 16"):
+        fingerprint_model(path)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -380,3 +381,52 @@ def test_checksum_address_refuses_a_wrong_mixed_case(raw: bytes) -> None:
 def test_checksum_address_refuses_what_is_not_an_address(text: str) -> None:
     with pytest.raises(InvalidInput, match="not an Ethereum address"):
         checksum_address(text)
+
+
+def _keystore(kdf: str) -> dict[str, Any]:
+    secret = bytes(range(1, 33))
+    return Account.encrypt(secret, PASSWORD, kdf=kdf, iterations=2 if kdf == "pbkdf2" else 1024)
+
+
+@pytest.mark.parametrize(
+    ("kdf", "change", "message"),
+    [
+        ("pbkdf2", {"prf": "hmac-md5"}, "prf 'hmac-md5' is not hmac-sha256"),
+        ("pbkdf2", {"c": 0}, r"c=0 is not an integer"),
+        ("pbkdf2", {"c": -5}, r"c=-5 is not an integer"),
+        ("pbkdf2", {"c": 10**9}, r"c=1000000000 is not an integer"),
+        ("pbkdf2", {"c": "1000"}, r"c='1000' is not an integer"),
+        ("pbkdf2", {"c": True}, r"c=True is not an integer"),
+        ("scrypt", {"r": 2**20 + 1}, r"r=1048577 is not an integer"),
+        ("scrypt", {"n": 2**20, "r": 8}, r"needs 1024 MiB"),
+        ("scrypt", {"n": 1000}, "not a power of two"),
+        ("scrypt", {"p": 0}, r"p=0 is not an integer"),
+        ("scrypt", {"dklen": 64}, r"dklen=64"),
+        ("scrypt", {"salt": 7}, "salt is missing or malformed"),
+    ],
+)
+def test_hostile_kdf_parameters_are_refused_before_any_work(
+    kdf: str, change: dict[str, Any], message: str
+) -> None:
+    """Issue 11 item 5: parameters that made eth-keyfile assert (exit 70) or run for minutes
+    are one clear KeyAccessError (exit 5) raised before the KDF runs."""
+    doc = _keystore(kdf)
+    doc["crypto"]["kdfparams"].update(change)
+    with pytest.raises(KeyAccessError, match=message) as info:
+        decrypt_keystore_v3(json.dumps(doc).encode(), PASSWORD, source="k.json")
+    assert info.value.exit_code == 5
+
+
+def test_a_keystore_with_another_cipher_is_refused() -> None:
+    doc = _keystore("scrypt")
+    doc["crypto"]["cipher"] = "aes-256-gcm"
+    with pytest.raises(KeyAccessError, match="cipher 'aes-256-gcm'"):
+        decrypt_keystore_v3(json.dumps(doc).encode(), PASSWORD, source="k.json")
+
+
+@pytest.mark.parametrize("kdf", ["scrypt", "pbkdf2"])
+def test_standard_keystores_of_both_kdfs_still_open(kdf: str) -> None:
+    doc = _keystore(kdf)
+    assert decrypt_keystore_v3(json.dumps(doc).encode(), PASSWORD, source="k") == bytes(
+        range(1, 33)
+    )

@@ -173,6 +173,20 @@ def test_tlog_proof_parser_never_crashes(text: str) -> None:
         TlogProof.parse("c2sp.org/tlog-proof@v1\n" + text)
 
 
+@pytest.mark.parametrize("index", ["\u00b2", "\u0663", "1\u00b2", "\uff11", "+1", " 1", "01", ""])
+def test_tlog_proof_index_is_ascii_decimal_only(index: str) -> None:
+    """Issue 11 item 6: ``index \u00b2`` was an internal error (int() refuses what
+    str.isdigit() accepts); every non-ASCII or non-canonical index is a FormatError."""
+    with pytest.raises(FormatError, match="is not a decimal number"):
+        TlogProof.parse(f"c2sp.org/tlog-proof@v1\nindex {index}\n\n")
+
+
+@given(st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=6))
+def test_tlog_proof_index_of_any_unicode_digits_never_crashes(digits: str) -> None:
+    with contextlib.suppress(FormatError):
+        TlogProof.parse(f"c2sp.org/tlog-proof@v1\nindex {digits}\n\n")
+
+
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),

@@ -187,7 +187,9 @@ def _plan(
             plan.leaves = decode_leaves(hit, mf.name, alg)
             hits += 1
         else:
-            header, ranges = tensor_ranges(mf.path, mf.name)
+            # a single-file model's manifest name is "."; messages name the file itself
+            shown = mf.name if mf.name != "." else os.path.basename(mf.path)
+            header, ranges = tensor_ranges(mf.path, shown)
             plan.leaves = [
                 TensorLeaf(mf.name, t.name, t.dtype, t.shape, alg, b"") for t in header.tensors
             ]

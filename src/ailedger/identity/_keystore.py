@@ -39,6 +39,57 @@ def encrypt_keystore_v3(secret: bytes, password: str, *, scrypt_n: int) -> dict[
     return doc
 
 
+#: The most memory a keystore's scrypt may ask for (128 * n * r bytes): geth's standard
+#: N=2^18, r=8 needs exactly this. A file asking for more is refused, not run for minutes.
+MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
+#: The most PBKDF2 rounds a keystore may ask for (geth writes 262,144).
+MAX_PBKDF2_ROUNDS = 10_000_000
+
+
+def _int_param(params: dict[str, Any], name: str, low: int, high: int, source: str) -> int:
+    value = params.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise KeyAccessError(
+            f"{source}: keystore KDF parameter {name}={value!r} is not an integer in "
+            f"[{low}, {high}]",
+            hint="the file is corrupt or was made with settings ailedger does not accept",
+        )
+    return value
+
+
+def _check_kdf(crypto: dict[str, Any], source: str) -> None:
+    """Refuse KDF settings that eth-keyfile would assert on, or that would run for minutes."""
+    if crypto.get("cipher") != "aes-128-ctr":
+        raise KeyAccessError(
+            f"{source}: keystore cipher {crypto.get('cipher')!r} is not aes-128-ctr"
+        )
+    params = crypto.get("kdfparams")
+    if not isinstance(params, dict):
+        raise KeyAccessError(f"{source}: keystore has no kdfparams")
+    _int_param(params, "dklen", 32, 32, source)
+    salt = params.get("salt")
+    if not isinstance(salt, str) or not salt or len(salt) > 1024:
+        raise KeyAccessError(f"{source}: keystore KDF salt is missing or malformed")
+    if crypto["kdf"] == "scrypt":
+        n = _int_param(params, "n", 2, 1 << 30, source)
+        if n & (n - 1):
+            raise KeyAccessError(f"{source}: keystore scrypt n={n} is not a power of two")
+        r = _int_param(params, "r", 1, 1024, source)
+        _int_param(params, "p", 1, 16, source)
+        if 128 * n * r > MAX_SCRYPT_MEMORY:
+            raise KeyAccessError(
+                f"{source}: keystore scrypt n={n}, r={r} needs {128 * n * r >> 20} MiB, "
+                f"more than the {MAX_SCRYPT_MEMORY >> 20} MiB ailedger allows",
+                hint="re-encrypt the key with standard settings (geth's n=262144, r=8, p=1)",
+            )
+    else:
+        if params.get("prf") != "hmac-sha256":
+            raise KeyAccessError(
+                f"{source}: keystore PBKDF2 prf {params.get('prf')!r} is not hmac-sha256"
+            )
+        _int_param(params, "c", 1, MAX_PBKDF2_ROUNDS, source)
+
+
 def decrypt_keystore_v3(raw: bytes, password: str, *, source: str) -> bytes:
     """The 32-byte secret of a keystore v3 file.
 
@@ -54,6 +105,7 @@ def decrypt_keystore_v3(raw: bytes, password: str, *, source: str) -> bytes:
     crypto = doc.get("crypto", doc.get("Crypto"))
     if not isinstance(crypto, dict) or crypto.get("kdf") not in ("scrypt", "pbkdf2"):
         raise KeyAccessError(f"{source}: keystore has no usable 'crypto' section")
+    _check_kdf(crypto, source)
     from eth_account import Account  # imported here: it costs ~0.4 s of every CLI start
 
     try:

@@ -103,7 +103,9 @@ class TlogProof:
         if not rest or not rest[0].startswith("index "):
             raise FormatError("tlog-proof has no index line")
         index_text = rest.pop(0)[6:]
-        if not index_text.isdigit() or index_text != str(int(index_text)):
+        if not (index_text.isascii() and index_text.isdigit()) or index_text != str(
+            int(index_text)
+        ):
             raise FormatError(f"tlog-proof index {index_text!r} is not a decimal number")
         hashes = tuple(_b64(line, "proof hash") for line in rest)
         if any(len(h) != 32 for h in hashes):
