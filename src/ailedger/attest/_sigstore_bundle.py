@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ailedger import _json
 from ailedger.attest.dsse import PAYLOAD_TYPE_IN_TOTO, Envelope
 from ailedger.errors import FormatError, InvalidInput, SignatureInvalid
 
@@ -156,11 +157,7 @@ class KeyBundle:
         raw = data.encode("utf-8") if isinstance(data, str) else data
         if len(raw) > MAX_BUNDLE_BYTES:
             raise FormatError(f"bundle is {len(raw)} bytes, over {MAX_BUNDLE_BYTES}")
-        try:
-            doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(f"bundle is not valid JSON (truncated?): {exc}") from None
-        return cls.from_dict(doc)
+        return cls.from_dict(_json.loads(raw, what="bundle", max_bytes=MAX_BUNDLE_BYTES))
 
     def verify(self, key: ec.EllipticCurvePublicKey) -> bytes:
         """The in-toto payload if ``key`` signed it; raises ``SignatureInvalid`` otherwise."""

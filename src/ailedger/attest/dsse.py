@@ -31,6 +31,7 @@ from typing import Any
 
 import rfc8785
 
+from ailedger import _json
 from ailedger.errors import FormatError, InvalidInput, SignatureInvalid
 from ailedger.identity._signers import PublicKey, Signer
 
@@ -138,10 +139,7 @@ class Envelope:
         raw = data.encode("utf-8") if isinstance(data, str) else data
         if len(raw) > MAX_ENVELOPE_BYTES:
             raise FormatError(f"envelope is {len(raw)} bytes, over {MAX_ENVELOPE_BYTES}")
-        try:
-            doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(f"envelope is not valid JSON (truncated?): {exc}") from None
+        doc = _json.loads(raw, what="envelope", max_bytes=MAX_ENVELOPE_BYTES)
         return cls.from_dict(doc)
 
 

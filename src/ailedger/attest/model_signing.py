@@ -25,7 +25,6 @@ model-signing's words, when the model is not the signed one.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import Any
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ailedger import _json
 from ailedger.attest import dsse
 from ailedger.attest._sigstore_bundle import (
     BUNDLE_MEDIA_TYPE,
@@ -284,9 +284,9 @@ def _field(doc: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
 
 def _parse_statement(payload: bytes) -> tuple[str, bytes, dict[str, Any], list[Resource]]:
     try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise FormatError("the signed payload is not JSON") from None
+        doc = _json.loads(payload, what="the signed payload")
+    except FormatError:
+        raise FormatError("the signed payload is not JSON (or nests too deeply)") from None
     if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE:
         raise FormatError(f"the signed payload is not an in-toto statement ({STATEMENT_TYPE})")
     if doc.get("predicateType") == _COMPAT_PREDICATE_TYPE:

@@ -16,7 +16,6 @@ ailedger does not know (e.g. model-signing's) verify with ``predicate`` left unt
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any, Literal
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ailedger import _json
 from ailedger.attest import dsse
 from ailedger.attest.predicates import (
     PREDICATES,
@@ -33,7 +33,7 @@ from ailedger.attest.predicates import (
     parse_predicate,
     validation_message,
 )
-from ailedger.errors import FormatError, InvalidInput, NotFound
+from ailedger.errors import InvalidInput, NotFound
 from ailedger.identity._signers import PublicKey, Signer
 
 __all__ = [
@@ -107,11 +107,7 @@ class Statement(BaseModel):
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Statement:
-        try:
-            doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(f"statement is not valid JSON: {exc}") from None
-        return cls.from_dict(doc)
+        return cls.from_dict(_json.loads(data, what="statement"))
 
     def typed_predicate(self) -> Predicate | None:
         """The predicate as its ailedger class, or None for a type ailedger does not define."""

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ailedger import _json
 from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit, err_console
 from ailedger.cli._fingerprint import fingerprint_app
@@ -282,7 +283,7 @@ def verify_proof_command(
     raw = proof_file.read_bytes()
     record_bytes = None if record is None else record.read_bytes()
     try:
-        proof = load_proof(json.loads(raw))
+        proof = load_proof(_json.loads(raw, what=str(proof_file)))
     except (ValueError, FormatError) as exc:
         raise ProofInvalid(f"malformed proof {proof_file}: {exc}") from None
     check = verify_proof(

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from ailedger import _json
 from ailedger.attest.dsse import Envelope
 from ailedger.attest.predicates import PREDICATES, ModelPredicate, parse_predicate, predicate_class
 from ailedger.attest.statements import (
@@ -71,9 +72,9 @@ def parse_sets(base: dict[str, Any], sets: list[str]) -> dict[str, Any]:
         value: Any = raw
         if raw[:1] in ("[", "{") or raw == "null":
             try:
-                value = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"--set {key}: value is not valid JSON ({exc})") from None
+                value = _json.loads(raw, what=f"--set {key}: value")
+            except FormatError as exc:
+                raise InvalidInput(exc.message) from None
         *parents, leaf = key.split(".")
         node = out
         for part in parents:
@@ -96,7 +97,7 @@ def build_envelope(
     base: dict[str, Any] = {}
     if predicate_file is not None:
         try:
-            base = json.loads(predicate_file.read_bytes())
+            base = _json.loads(predicate_file.read_bytes(), what=str(predicate_file))
         except FileNotFoundError:
             raise NotFound(f"no such predicate file: {predicate_file}") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -8,7 +8,6 @@ include key material: a wrong password is :class:`WrongPassword`, anything unrea
 from __future__ import annotations
 
 import base64
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from ailedger.errors import KeyAccessError, WrongPassword
+from ailedger import _json
+from ailedger.errors import FormatError, KeyAccessError, WrongPassword
 
 __all__ = [
     "decrypt_keystore_v3",
@@ -97,9 +97,9 @@ def decrypt_keystore_v3(raw: bytes, password: str, *, source: str) -> bytes:
     file's digest (the :class:`~ailedger.identity.keys.Keystore` does) tell the two apart first.
     """
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KeyAccessError(f"{source}: keystore is not valid JSON ({exc})") from None
+        doc = _json.loads(raw, what=f"{source}: keystore", max_bytes=1 << 20)
+    except FormatError as exc:
+        raise KeyAccessError(exc.message) from None
     if not isinstance(doc, dict) or doc.get("version") != 3:
         raise KeyAccessError(f"{source}: not an Ethereum keystore v3 file")
     crypto = doc.get("crypto", doc.get("Crypto"))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 import coincurve
 from eth_hash.auto import keccak as _eth_keccak
 
+from ailedger import _json
 from ailedger.attest.dsse import PAYLOAD_TYPE_IN_TOTO, Envelope
 from ailedger.errors import FormatError, InvalidInput, SignatureInvalid
 from ailedger.identity.keys import SECP256K1_N, PublicKey
@@ -92,9 +93,9 @@ def _subjects(payload_type: str, payload: bytes) -> tuple[str | None, tuple[tupl
     if payload_type != PAYLOAD_TYPE_IN_TOTO:
         return None, ()
     try:
-        statement = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise FormatError("in-toto payload is not JSON") from None
+        statement = _json.loads(payload, what="in-toto payload")
+    except FormatError:
+        raise FormatError("in-toto payload is not JSON within bounds") from None
     if not isinstance(statement, dict) or not isinstance(statement.get("subject"), list):
         raise FormatError("in-toto statement has no subject list")
     predicate_type = statement.get("predicateType")

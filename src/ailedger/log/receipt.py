@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ailedger import _json
 from ailedger.attest.dsse import Envelope
 from ailedger.errors import (
     AiledgerError,
@@ -170,11 +171,7 @@ class Receipt:
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Receipt:
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FormatError(f"receipt is not JSON (truncated?): {exc}") from None
-        return cls.from_dict(doc)
+        return cls.from_dict(_json.loads(data, what="receipt"))
 
     @classmethod
     def load(cls, path: str | Path) -> Receipt:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
+from ailedger import _json
 from ailedger.errors import AiledgerError, FormatError, NodeUnavailable, VerificationFailed
 
 __all__ = ["JsonServer", "PeerRefused", "PeerUnavailable", "Route", "request_json"]
@@ -69,9 +70,9 @@ def request_json(
 
 def _decode(url: str, raw: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(raw)
-    except ValueError:
-        raise FormatError(f"{url}: the answer is not JSON") from None
+        doc = _json.loads(raw, what=f"{url}: the answer")
+    except FormatError:
+        raise FormatError(f"{url}: the answer is not JSON within bounds") from None
     if not isinstance(doc, dict):
         raise FormatError(f"{url}: the answer is not a JSON object")
     return doc
@@ -139,7 +140,7 @@ def _handler(routes: dict[str, Route], silent: bool) -> type[BaseHTTPRequestHand
                     length = int(self.headers.get("Content-Length", "0"))
                     if not 0 <= length <= _MAX_BODY:
                         raise FormatError("request body too large")
-                    body = json.loads(self.rfile.read(length) or b"{}")
+                    body = _json.loads(self.rfile.read(length) or b"{}", what="request body")
                     if not isinstance(body, dict):
                         raise FormatError("the request body must be a JSON object")
                 self._answer(200, route(body))

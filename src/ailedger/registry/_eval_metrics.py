@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ailedger import _json
 from ailedger.errors import FormatError, NotFound
 
 __all__ = ["Metrics", "metrics_from_json", "metrics_from_junit", "metrics_from_stdout"]
@@ -49,6 +50,7 @@ def _flatten(prefix: str, node: Any, out: dict[str, float]) -> None:
 
 def metrics_from_json(text: str, source: str) -> Metrics:
     """Metrics from the text of one JSON object; :class:`FormatError` if it is not one."""
+    _json.check_bounds(text.encode("utf-8", "surrogatepass"), what=source)
     try:
         doc = json.loads(text, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, ValueError) as exc:
