@@ -269,6 +269,12 @@ class TransparencyLog:
         )
         return [Entry(*e) for e in self._store.entries_by_index(indexes)]
 
+    def predicate_types(self, subject: str) -> list[str]:
+        """The distinct predicate types of the entries about ``subject`` (``alg:hex``; a bare
+        hex digest means sha256), sorted."""
+        subject = (subject if ":" in subject else f"sha256:{subject}").lower()
+        return self._store.predicate_types(subject)
+
     # --- checkpoints -----------------------------------------------------------------------
 
     def checkpoint(
