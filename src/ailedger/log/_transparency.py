@@ -327,7 +327,10 @@ class TransparencyLog:
         checked against the stored one and verified); return the stored checkpoint with it."""
         cp = Checkpoint.parse(note.text)
         if cp.origin != self.origin:
-            raise ProofInvalid(f"checkpoint is for log {cp.origin!r}, not {self.origin!r}")
+            raise ProofInvalid(
+                f"checkpoint is for log {cp.origin!r}, not {self.origin!r}",
+                code="checkpoint-origin-mismatch",
+            )
         sig = note.verify_one(verifier)
         stored = self._store.find_checkpoint(note.text, cp.size)
         if stored is None:
