@@ -9,15 +9,15 @@ as an :class:`Excluded` with a reason code, so a failed gate says why each candi
     wrong-role          the signer lacks the role (approvals) or any listed role (evaluations)
     expired             logged longer than ``max_age`` before ``now``
     invalid-predicate   the predicate does not validate
-    unknown-predicate-type  the predicate type is not registered (never counted)
+    other-subject       the statement is about another artifact
+    logged-after-gate   the statement was logged after ``now``
+    unknown-predicate-type  the predicate type is not registered: the gate cannot read it
     not-gate-evidence   a registered type the gate does not read (e.g. a deployment)
 
 The gate reads the predicate types registered as gate evidence
 (:func:`ailedger.attest.predicates.predicate_types`): an ``evaluation`` through its
 :class:`~ailedger.attest.predicates.Outcome`, an ``approval`` through its
 :class:`~ailedger.attest.predicates.Decision`, whatever its class.
-    other-subject       the statement is about another artifact
-    logged-after-gate   the statement was logged after ``now``
 """
 
 from __future__ import annotations
