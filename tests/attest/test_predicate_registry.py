@@ -119,8 +119,11 @@ def test_a_record_kind_may_extend_the_builtin_class() -> None:
 
 
 def _predicate_names(node: ast.AST) -> list[str]:
+    """The predicate classes (``XPredicate`` or ``XPredicate.PREDICATE_TYPE``) a literal lists."""
     names = []
     for elt in getattr(node, "elts", []):
+        if isinstance(elt, ast.Attribute) and elt.attr == "PREDICATE_TYPE":
+            elt = elt.value
         name = elt.id if isinstance(elt, ast.Name) else getattr(elt, "attr", "")
         if name.endswith("Predicate"):
             names.append(name)
