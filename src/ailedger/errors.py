@@ -21,11 +21,18 @@
     +-- ConflictError                  10  the request conflicts with recorded state
 
 Exit code 2 is left to the CLI framework for usage errors.
+
+A :class:`VerificationFailed` also carries a stable ``code`` naming what failed
+(``checkpoint-signature-invalid``, ``inclusion-proof-invalid``, ...): the list and what each
+means is :mod:`ailedger._codes` (and ``docs/verification-codes.md``). A raise that names no
+code gets its class's ``default_code``.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from ailedger._codes import VERIFICATION_CODES, VerificationCode
 
 __all__ = [
     "EXIT_CODES",
@@ -72,6 +79,8 @@ class AiledgerError(Exception):
     """
 
     exit_code: ClassVar[int] = 70
+    #: A stable code naming the failure (set on verification failures), or None.
+    code: str | None = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -89,19 +98,39 @@ class AiledgerError(Exception):
 
 
 class VerificationFailed(AiledgerError):
+    """A check does not hold; ``code`` (one of :mod:`ailedger._codes`) says which."""
+
     exit_code = 1
+    default_code: ClassVar[VerificationCode] = "verification-failed"
+    code: VerificationCode
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.default_code not in VERIFICATION_CODES:
+            raise TypeError(f"{cls.__name__}.default_code={cls.default_code!r} is not listed")
+
+    def __init__(
+        self, message: str, *, code: VerificationCode | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code if code is not None else self.default_code
+        if self.code not in VERIFICATION_CODES:  # a caller that bypassed the type checker
+            raise TypeError(f"verification code {self.code!r} is not listed in ailedger._codes")
 
 
 class ProofInvalid(VerificationFailed):
     exit_code = 1
+    default_code = "proof-invalid"
 
 
 class SignatureInvalid(VerificationFailed):
     exit_code = 1
+    default_code = "signature-invalid"
 
 
 class GateFailed(VerificationFailed):
     exit_code = 1
+    default_code = "gate-failed"
 
 
 class InvalidInput(AiledgerError, ValueError):

@@ -338,7 +338,9 @@ def test_tampered_envelopes_fail_with_exit_1(
     result = run(["verify", "statement", out, "--key", "alice", "--json"])
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout)["valid"] is False
+    assert json.loads(result.stdout)["code"] == "statement-signature-invalid"
     assert "trusted signatures are valid" in result.stderr
+    assert result.stderr.startswith("error: [statement-signature-invalid] ")
 
 
 def test_truncated_and_unknown_signer(ws: Workspace, artifact: Path, tmp_path: Path) -> None:
@@ -392,6 +394,7 @@ def test_attest_appends_to_the_log_and_writes_a_receipt(
     other.write_bytes(b"not the artifact")
     wrong = run(["verify", "receipt", receipt, "--artifact", other])
     assert wrong.exit_code == 1
+    assert wrong.stderr.startswith("error: [receipt-artifact-mismatch] artifact sha256 ")
     assert run(["log", "verify"]).exit_code == 0
 
 

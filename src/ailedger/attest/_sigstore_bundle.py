@@ -168,10 +168,12 @@ class KeyBundle:
                 f"key mismatch: the bundle was signed by key {self.hint}, "
                 f"not by the given public key {hint}",
                 hint="pass the public key that pairs with the signing key",
+                code="bundle-key-mismatch",
             )
         if self.envelope.payload_type != PAYLOAD_TYPE_IN_TOTO:
             raise SignatureInvalid(
-                f"payload type is {self.envelope.payload_type!r}, expected {PAYLOAD_TYPE_IN_TOTO}"
+                f"payload type is {self.envelope.payload_type!r}, expected {PAYLOAD_TYPE_IN_TOTO}",
+                code="dsse-payload-type-unknown",
             )
         message = self.envelope.pae()
         algorithm = ec.ECDSA(ec_hash(key))
@@ -184,4 +186,5 @@ class KeyBundle:
         raise SignatureInvalid(
             f"the bundle's signature does not verify with public key {hint}",
             hint="the bundle was altered, or signed by another key",
+            code="bundle-signature-invalid",
         )

@@ -199,7 +199,8 @@ def verify(
         raise InvalidInput(f"threshold {threshold} is more than the {len(keys)} trusted keys")
     if payload_type is not None and envelope.payload_type != payload_type:
         raise SignatureInvalid(
-            f"payload type is {envelope.payload_type!r}, expected {payload_type!r}"
+            f"payload type is {envelope.payload_type!r}, expected {payload_type!r}",
+            code="dsse-payload-type-unknown",
         )
     message = envelope.pae()
     good: list[PublicKey] = []
@@ -222,6 +223,7 @@ def verify(
             f"{len(good)} of the required {threshold} trusted signatures are valid "
             f"({len(envelope.signatures)} signatures in the envelope{detail})",
             hint="check the envelope was not altered and that you trust the right keys",
+            code="statement-signature-invalid",
         )
     return VerifiedEnvelope(envelope.payload_type, envelope.payload, tuple(good), tuple(failed))
 
@@ -236,13 +238,15 @@ def signature_check(trusted: Iterable[PublicKey]) -> Callable[[str, bytes, bytes
     def check(keyid: str, message: bytes, sig: bytes) -> None:
         candidates = [k for k in keys if k.matches(keyid)]
         if not candidates:
-            raise SignatureInvalid(f"signature by unknown key {keyid!r}")
+            raise SignatureInvalid(f"signature by unknown key {keyid!r}", code="signer-unknown")
         for key in candidates:
             try:
                 key.verify(message, sig)
             except SignatureInvalid:
                 continue
             return
-        raise SignatureInvalid(f"signature does not verify for key {keyid}")
+        raise SignatureInvalid(
+            f"signature does not verify for key {keyid}", code="signature-invalid"
+        )
 
     return check

@@ -153,6 +153,7 @@ class ModelMismatch(VerificationFailed):
     """The model is not the one that was signed; ``diff`` says how."""
 
     exit_code = 1
+    default_code = "model-signature-mismatch"
 
     def __init__(self, model_name: str, diff: ModelDiff) -> None:
         lines = diff.messages(model_name)
@@ -330,7 +331,8 @@ def open_signed_model(
     if subject_digest(resources) != subject:
         raise SignatureInvalid(
             f"the signed manifest is inconsistent: its subject digest is {subject.hex()}, "
-            f"but its resources hash to {subject_digest(resources).hex()}"
+            f"but its resources hash to {subject_digest(resources).hex()}",
+            code="model-manifest-inconsistent",
         )
     return SignedModel(name, subject, serialization, config, tuple(resources), key_hint(key))
 

@@ -22,6 +22,26 @@ adds the hashing identifier (``sha256``, ``sha256-sharded-N``, ...), that subjec
 (checked against the resources and the statement's subjects), the per-tensor Merkle root of
 ``ailedger.fingerprint.model`` when there is one, training metadata, and the ``location`` it was
 fingerprinted at (the registry re-hashes it there when a policy asks).
+
+**One registry of predicate types.** Each class declares what it is and who reads it:
+``NAME`` (the CLI's ``attest TYPE``), ``PREDICATE_TYPE`` (the URI), ``PURPOSE`` (one line),
+``KIND`` (which section it belongs to), ``GATE_EVIDENCE`` (the release gate counts it),
+``IN_AUDIT`` and ``IN_LINEAGE`` (the audit report and ``ailedger lineage`` show it). The class
+is registered once with :func:`register_predicate`; the gate's evidence
+(``Registry.evidence``), the audit report and lineage ask :func:`predicate_types` which URIs
+to read, and read an entry through its kind: an ``evaluation`` gives an :class:`Outcome`
+(:meth:`Predicate.as_outcome`), an ``approval`` a :class:`Decision`
+(:meth:`Predicate.as_decision`). The kinds ``dataset``, ``model``, ``deployment`` and
+``inference`` are the registry's own records, read field by field by its index, so a class of
+those kinds must subclass the built-in one. :func:`register_predicate` refuses a class that
+breaks these rules (a duplicate name or URI, gate evidence that is not an evaluation or an
+approval, an evaluation without :meth:`~Predicate.as_outcome`, ...).
+
+A predicate type that is not registered is *unknown*: :meth:`Statement.typed_predicate
+<ailedger.attest.statements.Statement.typed_predicate>` gives None for it (a foreign statement,
+e.g. model-signing's, still verifies), the gate never counts it and lists it among the
+screened-out statements (``unknown-predicate-type``), and the audit report and lineage do not
+show it (the audit report's log check still covers its entry).
 """
 
 from __future__ import annotations
@@ -30,8 +50,10 @@ import hashlib
 import math
 import operator
 import re
-from collections.abc import Sequence
-from typing import Annotated, Any, ClassVar, Literal, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -54,6 +76,7 @@ __all__ = [
     "PREDICATE_URI_PREFIX",
     "ApprovalPredicate",
     "DatasetPredicate",
+    "Decision",
     "DeploymentPredicate",
     "EvaluationCheck",
     "EvaluationPredicate",
@@ -61,10 +84,16 @@ __all__ = [
     "ModelPredicate",
     "ModelResource",
     "ModelSerialization",
+    "Outcome",
     "Predicate",
+    "PredicateKind",
     "TrainingMetadata",
     "parse_predicate",
     "predicate_class",
+    "predicate_types",
+    "register_predicate",
+    "registered_predicate",
+    "unregister_predicate",
     "validation_message",
 ]
 
@@ -119,13 +148,55 @@ class _Subject(Protocol):
     def digest(self) -> dict[str, str]: ...
 
 
+#: The section a predicate type belongs to (see the module docstring).
+PredicateKind = Literal[
+    "dataset", "model", "evaluation", "approval", "deployment", "inference", "other"
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An ``evaluation`` predicate as the gate, the audit report and lineage read it.
+
+    ``name`` is what a policy's ``[evaluations.NAME]`` or ``[audits.NAME]`` requires;
+    ``metrics`` what it measured; ``passed`` its verdict (a named audit needs it true).
+    """
+
+    name: str
+    passed: bool
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    exit_code: int | None = None
+    checks: tuple[dict[str, Any], ...] = ()
+    command: str | None = None
+    tool: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An ``approval`` predicate as the gate, the audit report and lineage read it."""
+
+    role: str
+    decision: Literal["approve", "reject"]
+    comment: str | None = None
+    time: datetime | None = None
+
+
 class Predicate(BaseModel):
-    """Base of every predicate: ``NAME`` is the CLI's TYPE, ``PREDICATE_TYPE`` the URI."""
+    """Base of every predicate: ``NAME`` is the CLI's TYPE, ``PREDICATE_TYPE`` the URI.
+
+    The other class variables say what the type is for (see the module docstring); a class
+    counts only once :func:`register_predicate` has taken it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     NAME: ClassVar[str]
     PREDICATE_TYPE: ClassVar[str]
+    PURPOSE: ClassVar[str]
+    KIND: ClassVar[PredicateKind] = "other"
+    GATE_EVIDENCE: ClassVar[bool] = False
+    IN_AUDIT: ClassVar[bool] = False
+    IN_LINEAGE: ClassVar[bool] = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; absent optional fields are left out."""
@@ -134,12 +205,23 @@ class Predicate(BaseModel):
     def check_subjects(self, subjects: Sequence[_Subject]) -> None:
         """Raise :class:`InvalidInput` if the predicate contradicts the statement's subjects."""
 
+    def as_outcome(self) -> Outcome:
+        """The outcome of an ``evaluation`` predicate (every class of that kind defines it)."""
+        raise TypeError(f"a {self.NAME} predicate is not an evaluation")
+
+    def as_decision(self) -> Decision:
+        """The decision of an ``approval`` predicate (every class of that kind defines it)."""
+        raise TypeError(f"a {self.NAME} predicate is not an approval")
+
 
 class DatasetPredicate(Predicate):
     """A dataset fingerprint: Merkle ``root`` of ``size`` leaves under ``scheme``."""
 
     NAME: ClassVar[str] = "dataset"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "dataset/v1"
+    PURPOSE: ClassVar[str] = "a dataset fingerprint (Merkle root): registers a dataset version"
+    KIND: ClassVar[PredicateKind] = "dataset"
+    IN_AUDIT: ClassVar[bool] = True
 
     root: Hex256
     size: NonNegativeInt
@@ -186,6 +268,10 @@ class ModelPredicate(Predicate):
 
     NAME: ClassVar[str] = "model"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "model/v1"
+    PURPOSE: ClassVar[str] = "a model manifest and training metadata: registers a model version"
+    KIND: ClassVar[PredicateKind] = "model"
+    IN_AUDIT: ClassVar[bool] = True
+    IN_LINEAGE: ClassVar[bool] = True
 
     hashing: Text | None = None
     serialization: ModelSerialization
@@ -294,6 +380,13 @@ class EvaluationPredicate(Predicate):
 
     NAME: ClassVar[str] = "evaluation"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "evaluation/v1"
+    PURPOSE: ClassVar[str] = (
+        "an evaluation or audit result: gate evidence for [evaluations] and [audits]"
+    )
+    KIND: ClassVar[PredicateKind] = "evaluation"
+    GATE_EVIDENCE: ClassVar[bool] = True
+    IN_AUDIT: ClassVar[bool] = True
+    IN_LINEAGE: ClassVar[bool] = True
 
     name: Text | None = None
     metric: Text | None = None
@@ -334,6 +427,21 @@ class EvaluationPredicate(Predicate):
             )
         return self
 
+    def as_outcome(self) -> Outcome:
+        # An evaluation is named by ``name``; older documents have only a metric, which names it.
+        metrics = {str(k): float(v) for k, v in (self.metrics or {}).items()}
+        if self.metric is not None and self.value is not None:
+            metrics.setdefault(self.metric, self.value)
+        return Outcome(
+            name=self.name or self.metric or "evaluation",
+            passed=bool(self.passed),
+            metrics=metrics,
+            exit_code=self.exit_code,
+            checks=tuple(c.model_dump(mode="json", exclude_none=True) for c in self.checks or ()),
+            command=self.command,
+            tool=self.tool,
+        )
+
 
 class ApprovalPredicate(Predicate):
     """A decision by a holder of ``role``; ``comment`` is optional, ``comment_hash`` lets a
@@ -341,12 +449,20 @@ class ApprovalPredicate(Predicate):
 
     NAME: ClassVar[str] = "approval"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "approval/v1"
+    PURPOSE: ClassVar[str] = "a role holder's approval or rejection: gate evidence for [approvals]"
+    KIND: ClassVar[PredicateKind] = "approval"
+    GATE_EVIDENCE: ClassVar[bool] = True
+    IN_AUDIT: ClassVar[bool] = True
+    IN_LINEAGE: ClassVar[bool] = True
 
     role: Text
     decision: Literal["approve", "reject"]
     comment_hash: Digest | None = None
     comment: Text | None = None
     time: AwareDatetime | None = None
+
+    def as_decision(self) -> Decision:
+        return Decision(self.role, self.decision, self.comment, self.time)
 
 
 class DeploymentPredicate(Predicate):
@@ -356,6 +472,10 @@ class DeploymentPredicate(Predicate):
 
     NAME: ClassVar[str] = "deployment"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "deployment/v1"
+    PURPOSE: ClassVar[str] = "a deploy, rollback or deprecation of a model version"
+    KIND: ClassVar[PredicateKind] = "deployment"
+    IN_AUDIT: ClassVar[bool] = True
+    IN_LINEAGE: ClassVar[bool] = True
 
     environment: Text
     action: Literal["deploy", "rollback", "deprecate"]
@@ -376,6 +496,10 @@ class InferencePredicate(Predicate):
 
     NAME: ClassVar[str] = "inference"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "inference/v1"
+    PURPOSE: ClassVar[str] = (
+        "which model turned which input into which output (one record or a batch)"
+    )
+    KIND: ClassVar[PredicateKind] = "inference"
 
     input_digest: Digest | None = None
     model_digest: Digest
@@ -411,18 +535,105 @@ class InferencePredicate(Predicate):
         return self
 
 
-#: Every predicate class by its short name (the CLI's ``attest TYPE``).
-PREDICATES: dict[str, type[Predicate]] = {
-    cls.NAME: cls
-    for cls in (
-        DatasetPredicate,
-        ModelPredicate,
-        EvaluationPredicate,
-        ApprovalPredicate,
-        DeploymentPredicate,
-        InferencePredicate,
-    )
-}
+#: Every registered predicate class by its short name (the CLI's ``attest TYPE``). Filled by
+#: :func:`register_predicate` only; read it through :func:`predicate_types` and friends.
+PREDICATES: dict[str, type[Predicate]] = {}
+
+_KINDS: frozenset[str] = frozenset(get_args(PredicateKind))
+_GATE_KINDS = ("evaluation", "approval")
+_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+
+P = TypeVar("P", bound=type[Predicate])
+
+
+def _record_base(kind: str) -> type[Predicate] | None:
+    """The built-in class a class of a registry-record kind must extend (see the docstring)."""
+    bases: dict[str, type[Predicate]] = {
+        "dataset": DatasetPredicate,
+        "model": ModelPredicate,
+        "deployment": DeploymentPredicate,
+        "inference": InferencePredicate,
+    }
+    return bases.get(kind)
+
+
+def register_predicate(cls: P) -> P:
+    """Register a predicate class: from now on statements of its type parse to it, and the
+    gate, the audit report and lineage read it as its class variables say. Usable as a
+    class decorator. :class:`TypeError` if the class breaks a rule of the module docstring."""
+    name = getattr(cls, "NAME", None)
+    uri = getattr(cls, "PREDICATE_TYPE", None)
+    purpose = getattr(cls, "PURPOSE", None)
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise TypeError(f"{cls.__name__}.NAME must be a kebab-case name, not {name!r}")
+    if not isinstance(uri, str) or not re.fullmatch(r"[a-z][a-z0-9+.-]*:\S+", uri):
+        raise TypeError(f"{cls.__name__}.PREDICATE_TYPE must be a URI, not {uri!r}")
+    if not isinstance(purpose, str) or not purpose.strip():
+        raise TypeError(f"{cls.__name__}.PURPOSE must say what the predicate is for")
+    if cls.KIND not in _KINDS:
+        raise TypeError(f"{cls.__name__}.KIND {cls.KIND!r} is not one of {sorted(_KINDS)}")
+    for other in PREDICATES.values():
+        if other is not cls and (name == other.NAME or uri == other.PREDICATE_TYPE):
+            raise TypeError(
+                f"{cls.__name__}: {name} / {uri} is already registered by {other.__name__}"
+            )
+    if cls.GATE_EVIDENCE and cls.KIND not in _GATE_KINDS:
+        raise TypeError(
+            f"{cls.__name__}: the gate reads evaluations and approvals, not {cls.KIND!r}"
+        )
+    if cls.KIND == "evaluation" and cls.as_outcome is Predicate.as_outcome:
+        raise TypeError(f"{cls.__name__}: an evaluation predicate must define as_outcome()")
+    if cls.KIND == "approval" and cls.as_decision is Predicate.as_decision:
+        raise TypeError(f"{cls.__name__}: an approval predicate must define as_decision()")
+    base = _record_base(cls.KIND)
+    if base is not None and not issubclass(cls, base):
+        raise TypeError(
+            f"{cls.__name__}: a {cls.KIND} predicate is a registry record and must "
+            f"subclass {base.__name__}"
+        )
+    PREDICATES[name] = cls
+    return cls
+
+
+def unregister_predicate(cls: type[Predicate]) -> None:
+    """Undo :func:`register_predicate` (for tests and plug-ins that unload)."""
+    if PREDICATES.get(cls.NAME) is cls:
+        del PREDICATES[cls.NAME]
+
+
+def registered_predicate(uri: str) -> type[Predicate] | None:
+    """The registered class of the type URI ``uri``, or None: the type is unknown."""
+    for cls in PREDICATES.values():
+        if uri == cls.PREDICATE_TYPE:
+            return cls
+    return None
+
+
+def predicate_types(
+    reader: Literal["all", "gate", "audit", "lineage"] = "all",
+) -> tuple[str, ...]:
+    """The registered type URIs ``reader`` reads, in registration order: ``gate`` the gate's
+    evidence, ``audit`` the audit report's items, ``lineage`` the lineage's items."""
+
+    def reads(cls: type[Predicate]) -> bool:
+        if reader == "gate":
+            return cls.GATE_EVIDENCE
+        if reader == "audit":
+            return cls.IN_AUDIT
+        return cls.IN_LINEAGE if reader == "lineage" else True
+
+    return tuple(c.PREDICATE_TYPE for c in PREDICATES.values() if reads(c))
+
+
+for _builtin in (
+    DatasetPredicate,
+    ModelPredicate,
+    EvaluationPredicate,
+    ApprovalPredicate,
+    DeploymentPredicate,
+    InferencePredicate,
+):
+    register_predicate(_builtin)
 
 
 def predicate_class(name_or_uri: str) -> type[Predicate]:

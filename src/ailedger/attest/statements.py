@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ailedger import _json
 from ailedger.attest import dsse
 from ailedger.attest.predicates import (
-    PREDICATES,
     Predicate,
     parse_predicate,
+    registered_predicate,
     validation_message,
 )
 from ailedger.errors import InvalidInput, NotFound
@@ -110,8 +110,9 @@ class Statement(BaseModel):
         return cls.from_dict(_json.loads(data, what="statement"))
 
     def typed_predicate(self) -> Predicate | None:
-        """The predicate as its ailedger class, or None for a type ailedger does not define."""
-        if not any(self.predicate_type == c.PREDICATE_TYPE for c in PREDICATES.values()):
+        """The predicate as its registered class, or None for a type not registered (unknown:
+        see :mod:`ailedger.attest.predicates`)."""
+        if registered_predicate(self.predicate_type) is None:
             return None
         predicate = parse_predicate(self.predicate_type, self.predicate)
         predicate.check_subjects(self.subject)

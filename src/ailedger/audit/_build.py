@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ailedger.attest.predicates import ModelPredicate
 from ailedger.audit._html import render_html
 from ailedger.audit._items import (
-    TYPES,
     Parsed,
+    audit_types,
     bias_status,
     evidence_item,
     iso,
@@ -65,8 +65,9 @@ def build_report(
     logged_ms = {e.index: e.time_ms for e in entries}
     by_index: dict[int, Parsed] = {}
     by_subject: dict[tuple[str, str], list[Parsed]] = defaultdict(list)
+    shown = audit_types()
     for entry in entries:
-        if entry.predicate_type in TYPES and (p := parse_entry(entry, trusted, check)) is not None:
+        if entry.predicate_type in shown and (p := parse_entry(entry, trusted, check)) is not None:
             by_index[entry.index] = p
             for subject in p.subjects:
                 by_subject[subject].append(p)

@@ -1,7 +1,11 @@
 """The items of an audit report: one log entry parsed, verified and summarised.
 
 A registry's statements become :class:`AuditItem` objects here (registration, evaluation,
-approval, deployment); :mod:`ailedger.audit` groups them into releases. An entry that no
+approval, deployment); :mod:`ailedger.audit` groups them into releases. The report reads the
+predicate types registered with ``IN_AUDIT`` (:func:`audit_types`), each through its kind:
+an evaluation by its :class:`~ailedger.attest.predicates.Outcome`, an approval by its
+:class:`~ailedger.attest.predicates.Decision`. Entries of types not registered are not items
+(the log check still covers them). An entry that no
 longer parses but that the index holds (altered in place) still becomes an item, marked
 ``invalid``: the report fails closed instead of leaving it out.
 """
@@ -16,12 +20,11 @@ from typing import Any
 
 from ailedger.attest.dsse import Envelope
 from ailedger.attest.predicates import (
-    ApprovalPredicate,
     DatasetPredicate,
     DeploymentPredicate,
-    EvaluationPredicate,
     ModelPredicate,
     Predicate,
+    predicate_types,
 )
 from ailedger.attest.statements import Statement, verify_statement
 from ailedger.audit._verify import LogCheck, Verification
@@ -33,9 +36,9 @@ from ailedger.registry._index import VersionRow
 from ailedger.registry._records import path_of
 
 __all__ = [
-    "TYPES",
     "AuditItem",
     "Parsed",
+    "audit_types",
     "bias_status",
     "evidence_item",
     "iso",
@@ -44,11 +47,10 @@ __all__ = [
     "unreadable",
 ]
 
-#: The predicate types the report reads.
-TYPES = {
-    p.PREDICATE_TYPE
-    for p in (ModelPredicate, DatasetPredicate, EvaluationPredicate, ApprovalPredicate)
-} | {DeploymentPredicate.PREDICATE_TYPE}
+
+def audit_types() -> frozenset[str]:
+    """The predicate types the report reads: those registered with ``IN_AUDIT``."""
+    return frozenset(predicate_types("audit"))
 
 
 @dataclass(frozen=True)
@@ -167,34 +169,33 @@ def registration_item(p: Parsed, row: VersionRow, check_artifacts: bool) -> Audi
 
 def evidence_item(p: Parsed, approver_org: dict[str, str | None]) -> tuple[str, AuditItem] | None:
     pred = p.predicate
-    if isinstance(pred, EvaluationPredicate):
-        name = pred.name or pred.metric or "evaluation"
-        metrics: dict[str, float] = dict(pred.metrics or {})
-        if pred.metric is not None and pred.value is not None:
-            metrics.setdefault(pred.metric, pred.value)
-        checks = [c.model_dump(mode="json", exclude_none=True) for c in pred.checks or ()]
+    if pred is None or not pred.IN_AUDIT:
+        return None
+    if pred.KIND == "evaluation":
+        out = pred.as_outcome()
         details = {
-            "name": name,
-            "passed": bool(pred.passed),
-            "metrics": metrics,
-            "checks": checks,
-            "exit_code": pred.exit_code,
-            "command": pred.command,
-            "tool": pred.tool,
+            "name": out.name,
+            "passed": out.passed,
+            "metrics": dict(out.metrics),
+            "checks": list(out.checks),
+            "exit_code": out.exit_code,
+            "command": out.command,
+            "tool": out.tool,
         }
-        verdict = "passed" if pred.passed else "FAILED"
-        return "evaluation", _item(p, "evaluation", f"{name}: {verdict}", details)
-    if isinstance(pred, ApprovalPredicate):
+        verdict = "passed" if out.passed else "FAILED"
+        return "evaluation", _item(p, "evaluation", f"{out.name}: {verdict}", details)
+    if pred.KIND == "approval":
+        dec = pred.as_decision()
         signer = p.verification.signers[0] if p.verification.signers else ""
         details = {
-            "role": pred.role,
-            "decision": pred.decision,
+            "role": dec.role,
+            "decision": dec.decision,
             "signer": signer,
             "org": approver_org.get(signer.lower()),
-            "time": None if pred.time is None else pred.time.isoformat(timespec="seconds"),
-            "comment": pred.comment,
+            "time": None if dec.time is None else dec.time.isoformat(timespec="seconds"),
+            "comment": dec.comment,
         }
-        return "approval", _item(p, "approval", f"{pred.decision} as {pred.role}", details)
+        return "approval", _item(p, "approval", f"{dec.decision} as {dec.role}", details)
     if isinstance(pred, DeploymentPredicate):
         details = {
             "action": pred.action,

@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     except AiledgerError as exc:
         if state.verbose:
             traceback.print_exc()
-        err_console.print(f"[red]error:[/red] {escape(exc.message)}")
+        code = f"[{exc.code}] " if exc.code else ""  # a verification failure's stable code
+        err_console.print(f"[red]error:[/red] {escape(code + exc.message)}")
         if exc.hint:
             err_console.print(f"hint: {escape(exc.hint)}")
         sys.exit(exc.exit_code)

@@ -386,6 +386,7 @@ def verify_receipt_on_chain(receipt: Receipt, rpc: str, contract: str | None) ->
             raise ProofInvalid(
                 "the receipt carries no anchor and no --anchors-contract was given",
                 hint="pass the LogAnchors address with --anchors-contract",
+                code="receipt-anchor-missing",
             ) from None
     with open_chain(ws, rpc) as chain:
         address = contract
@@ -397,7 +398,8 @@ def verify_receipt_on_chain(receipt: Receipt, rpc: str, contract: str | None) ->
             if dep is None:
                 raise ProofInvalid(
                     f"the receipt carries no anchor and nothing is deployed on chain "
-                    f"{chain.chain_id}"
+                    f"{chain.chain_id}",
+                    code="receipt-anchor-missing",
                 )
             address = dep.address("LogAnchors")
         contract_at = chain.at("LogAnchors", address, track=False)  # calls only: no log scan

@@ -285,7 +285,9 @@ def verify_proof_command(
     try:
         proof = load_proof(_json.loads(raw, what=str(proof_file)))
     except (ValueError, FormatError) as exc:
-        raise ProofInvalid(f"malformed proof {proof_file}: {exc}") from None
+        raise ProofInvalid(
+            f"malformed proof {proof_file}: {exc}", code="proof-format-invalid"
+        ) from None
     check = verify_proof(
         proof,
         expected_root=expected,
@@ -294,7 +296,9 @@ def verify_proof_command(
         expected_subject=expected_subject,
     )
     if size is not None and check.size != size:
-        raise ProofInvalid(f"proof is for a tree of size {check.size}, expected {size}")
+        raise ProofInvalid(
+            f"proof is for a tree of size {check.size}, expected {size}", code="proof-tree-mismatch"
+        )
     doc = check.to_dict()
     unchecked = " (record not checked)"
     if isinstance(proof, TensorProof):

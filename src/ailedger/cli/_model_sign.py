@@ -195,14 +195,27 @@ def model_verify_command(
         )
     except ModelMismatch as exc:
         if as_json:
-            data = {"valid": False, "error": exc.message, "exit_code": exc.exit_code}
+            data = {
+                "valid": False,
+                "error": exc.message,
+                "code": exc.code,
+                "exit_code": exc.exit_code,
+            }
             emit({**data, "model_name": exc.model_name, **exc.diff.to_dict()}, True)
             raise
         _mismatch(exc)  # every difference on its own line, then the exit code alone
         raise typer.Exit(exc.exit_code) from None
     except AiledgerError as exc:
         if as_json:
-            emit({"valid": False, "error": exc.message, "exit_code": exc.exit_code}, True)
+            emit(
+                {
+                    "valid": False,
+                    "error": exc.message,
+                    "code": exc.code,
+                    "exit_code": exc.exit_code,
+                },
+                True,
+            )
         raise
 
     def human() -> None:

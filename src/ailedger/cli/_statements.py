@@ -255,7 +255,15 @@ def verify_statement_cmd(
         result = verify_statement(Envelope.from_json(raw), trusted, threshold=threshold)
     except AiledgerError as exc:
         if as_json:
-            emit({"valid": False, "error": exc.message, "exit_code": exc.exit_code}, True)
+            emit(
+                {
+                    "valid": False,
+                    "error": exc.message,
+                    "code": exc.code,
+                    "exit_code": exc.exit_code,
+                },
+                True,
+            )
         raise
 
     def human() -> None:

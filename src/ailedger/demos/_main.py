@@ -225,7 +225,7 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
         )
     )
     if not differs:  # pragma: no cover - would be a bug in fingerprinting
-        raise ProofInvalid("the changed model kept its fingerprint")
+        raise ProofInvalid("the changed model kept its fingerprint", code="demo-check-failed")
 
     # 11-. The release path on a real model (see ailedger.demos._release).
     result.summary = run_workflow(workdir, workspace, keystore, signers, record)

@@ -161,37 +161,58 @@ class TensorProof:
         root = ref.tensor_root
         if expected_root is not None and expected_root != root:
             raise ProofInvalid(
-                f"proof is for tensor root {root.hex()}, expected {expected_root.hex()}"
+                f"proof is for tensor root {root.hex()}, expected {expected_root.hex()}",
+                code="proof-root-mismatch",
             )
         if expected_subject is not None and expected_subject != ref.subject_digest:
             raise ProofInvalid(
                 f"proof is for model subject {ref.subject_digest.hex()}, "
-                f"expected {expected_subject.hex()}"
+                f"expected {expected_subject.hex()}",
+                code="proof-subject-mismatch",
             )
         if leaf.algorithm != ref.algorithm:
-            raise ProofInvalid(f"the tensor digest is {leaf.algorithm}, the model's {ref.hashing}")
+            raise ProofInvalid(
+                f"the tensor digest is {leaf.algorithm}, the model's {ref.hashing}",
+                code="tensor-digest-algorithm-mismatch",
+            )
         if self.inclusion.root != root or self.inclusion.tree_size != ref.tensor_count:
-            raise ProofInvalid("the inclusion proof is for another tree than the model's tensors")
+            raise ProofInvalid(
+                "the inclusion proof is for another tree than the model's tensors",
+                code="proof-tree-mismatch",
+            )
         if _nbytes(leaf) is None:
-            raise ProofInvalid(f"{leaf.dtype}{list(leaf.shape)} is not a whole number of bytes")
+            raise ProofInvalid(
+                f"{leaf.dtype}{list(leaf.shape)} is not a whole number of bytes",
+                code="tensor-shape-invalid",
+            )
         if self.inclusion.leaf_hash != leaf.leaf_hash():
-            raise ProofInvalid(f"the tensor fields do not hash to the proven leaf ({leaf.name!r})")
+            raise ProofInvalid(
+                f"the tensor fields do not hash to the proven leaf ({leaf.name!r})",
+                code="tensor-leaf-mismatch",
+            )
         self.inclusion.verify(root)
         checked = False
         if tensor_data is not None:
             if len(tensor_data) != _nbytes(leaf):
                 raise ProofInvalid(
                     f"the tensor data is {len(tensor_data)} bytes, "
-                    f"{leaf.dtype}{list(leaf.shape)} is {_nbytes(leaf)}"
+                    f"{leaf.dtype}{list(leaf.shape)} is {_nbytes(leaf)}",
+                    code="tensor-data-mismatch",
                 )
             if hash_bytes(_algorithm(leaf), tensor_data) != leaf.digest:
-                raise ProofInvalid(f"the tensor data does not hash to the digest of {leaf.name!r}")
+                raise ProofInvalid(
+                    f"the tensor data does not hash to the digest of {leaf.name!r}",
+                    code="tensor-data-mismatch",
+                )
             checked = True
         if model_path is not None:
             on_disk = read_tensor_leaf(model_path, leaf.file, leaf.name, _algorithm(leaf))
             for what in ("dtype", "shape", "digest"):
                 if getattr(on_disk, what) != getattr(leaf, what):
-                    raise ProofInvalid(f"tensor {leaf.name!r} on disk has another {what}")
+                    raise ProofInvalid(
+                        f"tensor {leaf.name!r} on disk has another {what}",
+                        code="tensor-on-disk-mismatch",
+                    )
             checked = True
         return checked
 
@@ -249,7 +270,9 @@ def read_tensor_leaf(
     header, _ = tensor_ranges(str(path), file)
     info = next((t for t in header.tensors if t.name == tensor), None)
     if info is None:
-        raise ProofInvalid(f"{file} on disk has no tensor named {tensor!r}")
+        raise ProofInvalid(
+            f"{file} on disk has no tensor named {tensor!r}", code="tensor-on-disk-mismatch"
+        )
     job = Job(str(path), file, info.begin, info.end, False, ((info.begin, info.end),))
     (digest,) = run_job(job, algorithm).tensor_digests
     return TensorLeaf(file, tensor, info.dtype, info.shape, algorithm, digest)

@@ -120,7 +120,9 @@ def verify_tensor(leaf: TensorLeaf, proof: merkle.InclusionProof, expected_root:
     """Check that ``leaf`` (a tensor's name, dtype, shape, digest) is in the tree with root
     ``expected_root``. Returns ``None`` or raises :class:`~ailedger.errors.ProofInvalid`."""
     if proof.leaf_hash != leaf.leaf_hash():
-        raise ProofInvalid(f"the proof is for another leaf than tensor {leaf.name!r}")
+        raise ProofInvalid(
+            f"the proof is for another leaf than tensor {leaf.name!r}", code="tensor-leaf-mismatch"
+        )
     proof.verify(expected_root)
 
 

@@ -105,9 +105,12 @@ class DatasetRef:
 
     def check(self) -> None:
         if self.leaf_encoding not in ENCODINGS.get(self.format, ()):
-            raise ProofInvalid(f"leaf encoding {self.leaf_encoding!r} is not one of {self.format}")
+            raise ProofInvalid(
+                f"leaf encoding {self.leaf_encoding!r} is not one of {self.format}",
+                code="proof-format-invalid",
+            )
         if self.scheme not in SALT_SCHEMES:
-            raise ProofInvalid(f"unknown salt scheme {self.scheme!r}")
+            raise ProofInvalid(f"unknown salt scheme {self.scheme!r}", code="proof-format-invalid")
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,10 @@ class MembershipProof:
         if encoded is not None:
             leaf = merkle.leaf_hash(leaf_entry(encoded, _salt(ds, self.salt)))
             if leaf != self.inclusion.leaf_hash:
-                raise ProofInvalid("the record and salt do not hash to the proven leaf")
+                raise ProofInvalid(
+                    "the record and salt do not hash to the proven leaf",
+                    code="record-leaf-mismatch",
+                )
         self.inclusion.verify(ds.root)
         return ProofCheck("dataset-membership", ds.root, ds.size, encoded is not None)
 
@@ -189,14 +195,23 @@ class NonMembershipProof:
         ds = self.dataset
         ds.check()
         if ds.scheme == SALTED_BY_INDEX:
-            raise ProofInvalid(f"{ds.scheme} salts by position: no non-membership proof exists")
+            raise ProofInvalid(
+                f"{ds.scheme} salts by position: no non-membership proof exists",
+                code="non-membership-unsupported",
+            )
         if expected_root is not None and expected_root != ds.root:
-            raise ProofInvalid(f"proof is for root {ds.root.hex()}, expected {expected_root.hex()}")
+            raise ProofInvalid(
+                f"proof is for root {ds.root.hex()}, expected {expected_root.hex()}",
+                code="proof-root-mismatch",
+            )
         encoded = _record_to_check(self.record, record, ds.leaf_encoding, self.record_path)
         if encoded is not None:
             leaf = merkle.leaf_hash(leaf_entry(encoded, _salt(ds, self.salt)))
             if leaf != self.leaf_hash:
-                raise ProofInvalid("the record and salt do not hash to the stated leaf hash")
+                raise ProofInvalid(
+                    "the record and salt do not hash to the stated leaf hash",
+                    code="record-leaf-mismatch",
+                )
         for side in (self.left, self.right):
             if side is not None:
                 _check_tree(ds, side, expected_root)
@@ -204,19 +219,31 @@ class NonMembershipProof:
         left, right, h = self.left, self.right, self.leaf_hash
         if left is None and right is None:
             if ds.size != 0 or ds.root != merkle.EMPTY_ROOT:
-                raise ProofInvalid("a non-empty dataset needs a bracketing leaf")
+                raise ProofInvalid(
+                    "a non-empty dataset needs a bracketing leaf",
+                    code="non-membership-proof-invalid",
+                )
         elif left is None:
             assert right is not None
             if right.leaf_index != 0 or not h < right.leaf_hash:
-                raise ProofInvalid("the record is not below the first leaf")
+                raise ProofInvalid(
+                    "the record is not below the first leaf", code="non-membership-proof-invalid"
+                )
         elif right is None:
             if left.leaf_index != ds.size - 1 or not left.leaf_hash < h:
-                raise ProofInvalid("the record is not above the last leaf")
+                raise ProofInvalid(
+                    "the record is not above the last leaf", code="non-membership-proof-invalid"
+                )
         else:
             if right.leaf_index != left.leaf_index + 1:
-                raise ProofInvalid("the bracketing leaves are not adjacent")
+                raise ProofInvalid(
+                    "the bracketing leaves are not adjacent", code="non-membership-proof-invalid"
+                )
             if not left.leaf_hash < h < right.leaf_hash:
-                raise ProofInvalid("the record's leaf hash is not between the bracketing leaves")
+                raise ProofInvalid(
+                    "the record's leaf hash is not between the bracketing leaves",
+                    code="non-membership-proof-invalid",
+                )
         return ProofCheck("dataset-non-membership", ds.root, ds.size, encoded is not None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,14 +322,17 @@ def verify_proof(
         return proof.verify(expected_root, record)
     if isinstance(proof, InclusionProof):
         if record is not None and merkle.leaf_hash(record) != proof.leaf_hash:
-            raise ProofInvalid("the record does not hash to the proven leaf")
+            raise ProofInvalid(
+                "the record does not hash to the proven leaf", code="record-leaf-mismatch"
+            )
         proof.verify(expected_root)
         return ProofCheck("inclusion", proof.root, proof.tree_size, record is not None)
     if record is not None:
-        raise ProofInvalid("a consistency proof has no record to check")
+        raise ProofInvalid("a consistency proof has no record to check", code="proof-kind-mismatch")
     if expected_root is not None and expected_root != proof.new_root:
         raise ProofInvalid(
-            f"proof is for root {proof.new_root.hex()}, expected {expected_root.hex()}"
+            f"proof is for root {proof.new_root.hex()}, expected {expected_root.hex()}",
+            code="proof-root-mismatch",
         )
     proof.verify()
     return ProofCheck("consistency", proof.new_root, proof.new_size, False)
@@ -313,18 +343,25 @@ def verify_proof(
 
 def _check_tree(ds: DatasetRef, inc: InclusionProof, expected_root: bytes | None) -> None:
     if inc.root != ds.root or inc.tree_size != ds.size:
-        raise ProofInvalid("the inclusion proof is for another tree than the dataset")
+        raise ProofInvalid(
+            "the inclusion proof is for another tree than the dataset", code="proof-tree-mismatch"
+        )
     if expected_root is not None and expected_root != ds.root:
-        raise ProofInvalid(f"proof is for root {ds.root.hex()}, expected {expected_root.hex()}")
+        raise ProofInvalid(
+            f"proof is for root {ds.root.hex()}, expected {expected_root.hex()}",
+            code="proof-root-mismatch",
+        )
 
 
 def _salt(ds: DatasetRef, salt: bytes | None) -> bytes | None:
     if ds.scheme == UNSALTED:
         if salt is not None:
-            raise ProofInvalid("an unsalted dataset proof carries a salt")
+            raise ProofInvalid(
+                "an unsalted dataset proof carries a salt", code="proof-salt-invalid"
+            )
         return None
     if salt is None or len(salt) != SALT_SIZE:
-        raise ProofInvalid(f"{ds.scheme} needs a {SALT_SIZE}-byte salt")
+        raise ProofInvalid(f"{ds.scheme} needs a {SALT_SIZE}-byte salt", code="proof-salt-invalid")
     return salt
 
 
@@ -336,9 +373,13 @@ def _record_to_check(
     try:
         encoded = encode_record_file(given, leaf_encoding, relpath=path)
     except InvalidInput as exc:
-        raise ProofInvalid(f"the record file does not parse: {exc}") from None
+        raise ProofInvalid(
+            f"the record file does not parse: {exc}", code="record-unreadable"
+        ) from None
     if carried is not None and carried != encoded:
-        raise ProofInvalid("the record file does not match the record in the proof")
+        raise ProofInvalid(
+            "the record file does not match the record in the proof", code="record-mismatch"
+        )
     return encoded
 
 

@@ -121,22 +121,34 @@ def _recover_raw(digest: bytes, signature: bytes) -> bytes:
     if len(digest) != 32:
         raise InvalidInput("recover_digest takes a 32-byte digest")
     if len(signature) != 65:
-        raise SignatureInvalid(f"secp256k1 signature must be 65 bytes, got {len(signature)}")
+        raise SignatureInvalid(
+            f"secp256k1 signature must be 65 bytes, got {len(signature)}",
+            code="signature-malformed",
+        )
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
     v = signature[64]
     if not 0 < r < SECP256K1_N or not 0 < s < SECP256K1_N:
-        raise SignatureInvalid("secp256k1 signature has r or s out of range")
+        raise SignatureInvalid(
+            "secp256k1 signature has r or s out of range", code="signature-malformed"
+        )
     if s > _HALF_N:
-        raise SignatureInvalid("secp256k1 signature has a high s value (malleable form rejected)")
+        raise SignatureInvalid(
+            "secp256k1 signature has a high s value (malleable form rejected)",
+            code="signature-malformed",
+        )
     if v not in (27, 28):
-        raise SignatureInvalid(f"secp256k1 signature has v={v}, expected 27 or 28")
+        raise SignatureInvalid(
+            f"secp256k1 signature has v={v}, expected 27 or 28", code="signature-malformed"
+        )
     try:
         point = coincurve.PublicKey.from_signature_and_message(
             signature[:64] + bytes([v - 27]), digest, hasher=None
         )
     except Exception:  # coincurve raises bare Exception/ValueError on unrecoverable input
-        raise SignatureInvalid("secp256k1 signature does not recover a public key") from None
+        raise SignatureInvalid(
+            "secp256k1 signature does not recover a public key", code="signature-malformed"
+        ) from None
     return _raw_address(point)
 
 
@@ -219,7 +231,9 @@ class Secp256k1PublicKey(PublicKey):
 
     def verify(self, message: bytes, signature: bytes) -> None:
         if _recover_raw(eip191_hash(message), signature) != self._raw:
-            raise SignatureInvalid(f"signature was not made by {self._address}")
+            raise SignatureInvalid(
+                f"signature was not made by {self._address}", code="signature-invalid"
+            )
 
     def to_pem(self) -> str:
         if self._point is None:
@@ -258,7 +272,9 @@ class P256PublicKey(PublicKey):
         try:
             self._key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
         except (InvalidSignature, ValueError):
-            raise SignatureInvalid(f"signature was not made by P-256 key {self._keyid}") from None
+            raise SignatureInvalid(
+                f"signature was not made by P-256 key {self._keyid}", code="signature-invalid"
+            ) from None
 
     def to_pem(self) -> str:
         return _spki_pem(self._key).decode("ascii")
@@ -365,7 +381,9 @@ class Secp256k1Signer(Signer):
             raise InvalidInput("sign_digest takes a 32-byte digest")
         raw = self._key.sign_recoverable(digest, hasher=None)
         if raw[64] > 1:  # r overflowed n: probability ~2^-128; never seen in practice
-            raise SignatureInvalid("unrepresentable recovery id; sign again")
+            raise SignatureInvalid(
+                "unrepresentable recovery id; sign again", code="signature-malformed"
+            )
         return raw[:64] + bytes([27 + raw[64]])
 
     def to_local_account(self) -> Any:

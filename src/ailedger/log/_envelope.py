@@ -34,19 +34,26 @@ def _recover_lower(message: bytes, signature: bytes) -> str:
     # The same checks as ailedger.identity.keys.recover_address (65 bytes, r and s in range, low s,
     # v in {27, 28}), minus the EIP-55 checksum: ingest is a hot path.
     if len(signature) != 65:
-        raise SignatureInvalid(f"secp256k1 signature must be 65 bytes, got {len(signature)}")
+        raise SignatureInvalid(
+            f"secp256k1 signature must be 65 bytes, got {len(signature)}",
+            code="signature-malformed",
+        )
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
     v = signature[64]
     if not (0 < r < SECP256K1_N and 0 < s <= SECP256K1_N // 2 and v in (27, 28)):
-        raise SignatureInvalid("malformed or malleable secp256k1 signature")
+        raise SignatureInvalid(
+            "malformed or malleable secp256k1 signature", code="signature-malformed"
+        )
     digest = keccak(b"\x19Ethereum Signed Message:\n%d%s" % (len(message), message))
     try:
         point = coincurve.PublicKey.from_signature_and_message(
             signature[:64] + bytes([v - 27]), digest, hasher=None
         )
     except Exception:  # coincurve raises bare exceptions on unrecoverable input
-        raise SignatureInvalid("secp256k1 signature does not recover a public key") from None
+        raise SignatureInvalid(
+            "secp256k1 signature does not recover a public key", code="signature-malformed"
+        ) from None
     return "0x" + keccak(point.format(compressed=False)[1:])[-20:].hex()
 
 
@@ -58,9 +65,12 @@ def check_ethereum_signature(keyid: str, message: bytes, signature: bytes) -> No
         raise SignatureInvalid(
             f"signature by unknown key {keyid!r}",
             hint="pass a signature check that knows this key id",
+            code="signer-unknown",
         )
     if _recover_lower(message, signature) != keyid.lower():
-        raise SignatureInvalid(f"signature does not verify for key {keyid}")
+        raise SignatureInvalid(
+            f"signature does not verify for key {keyid}", code="signature-invalid"
+        )
 
 
 def canonical_envelope(env: Envelope) -> bytes:
@@ -84,7 +94,9 @@ def known_keys_check(keys: Iterable[PublicKey]) -> SignatureCheck:
         try:
             key.verify(message, signature)
         except InvalidInput as exc:
-            raise SignatureInvalid(f"signature by {keyid} is malformed: {exc}") from None
+            raise SignatureInvalid(
+                f"signature by {keyid} is malformed: {exc}", code="signature-malformed"
+            ) from None
 
     return check
 

@@ -182,6 +182,15 @@ class Queries:
         sql, args = self.query_sql(**filters)  # type: ignore[arg-type]
         return [r[0] for r in self.db.execute(sql, args)]
 
+    def predicate_types(self, subject: str) -> list[str]:
+        """The distinct predicate types of the entries about ``subject``, sorted."""
+        rows = self.db.execute(
+            "SELECT DISTINCT predicate_type FROM entries WHERE predicate_type IS NOT NULL "
+            "AND idx IN (SELECT idx FROM entry_subjects WHERE digest = ?) ORDER BY 1",
+            (subject,),
+        )
+        return [str(r[0]) for r in rows]
+
     # --- meta and checkpoints --------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:

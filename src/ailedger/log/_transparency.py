@@ -269,6 +269,12 @@ class TransparencyLog:
         )
         return [Entry(*e) for e in self._store.entries_by_index(indexes)]
 
+    def predicate_types(self, subject: str) -> list[str]:
+        """The distinct predicate types of the entries about ``subject`` (``alg:hex``; a bare
+        hex digest means sha256), sorted."""
+        subject = (subject if ":" in subject else f"sha256:{subject}").lower()
+        return self._store.predicate_types(subject)
+
     # --- checkpoints -----------------------------------------------------------------------
 
     def checkpoint(
@@ -321,7 +327,10 @@ class TransparencyLog:
         checked against the stored one and verified); return the stored checkpoint with it."""
         cp = Checkpoint.parse(note.text)
         if cp.origin != self.origin:
-            raise ProofInvalid(f"checkpoint is for log {cp.origin!r}, not {self.origin!r}")
+            raise ProofInvalid(
+                f"checkpoint is for log {cp.origin!r}, not {self.origin!r}",
+                code="checkpoint-origin-mismatch",
+            )
         sig = note.verify_one(verifier)
         stored = self._store.find_checkpoint(note.text, cp.size)
         if stored is None:

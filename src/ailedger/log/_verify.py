@@ -114,6 +114,7 @@ def verify_store(
                     f"checkpoint {cid} (size {cp.size}) is not signed by the log key "
                     f"{log_key.name} ({log_key.key_id.hex()})",
                     hint="check that the key you trust is this log's key",
+                    code="checkpoint-signature-missing",
                 )
             try:
                 if log_key is not None:

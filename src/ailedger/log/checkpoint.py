@@ -224,11 +224,15 @@ class SignedNote:
             names = ", ".join(sorted({s.name for s in self.signatures}))
             raise SignatureInvalid(
                 f"note has no signature by key {verifier.name} ({verifier.key_id.hex()}); "
-                f"signed by: {names}"
+                f"signed by: {names}",
+                code="checkpoint-signature-missing",
             )
         for s in found:
             if not verifier.verify(self.text.encode(), s.signature):
-                raise SignatureInvalid(f"signature by {verifier.name} does not verify")
+                raise SignatureInvalid(
+                    f"signature by {verifier.name} does not verify",
+                    code="checkpoint-signature-invalid",
+                )
         return found[0]
 
     def verify(self, verifiers: Sequence[NoteVerifier]) -> list[NoteSignature]:
@@ -239,10 +243,12 @@ class SignedNote:
             try:
                 checked.append(self.verify_one(v))
             except SignatureInvalid as exc:
-                if "has no signature" not in exc.message:
+                if exc.code != "checkpoint-signature-missing":
                     raise
         if not checked:
-            raise SignatureInvalid("no signature by a trusted key on this note")
+            raise SignatureInvalid(
+                "no signature by a trusted key on this note", code="checkpoint-untrusted"
+            )
         return checked
 
 

@@ -258,7 +258,8 @@ def verify_receipt(
     cp = Checkpoint.parse(receipt.proof.checkpoint.text)
     if cp.origin != receipt.origin:
         raise ProofInvalid(
-            f"receipt says log {receipt.origin!r} but its checkpoint is from {cp.origin!r}"
+            f"receipt says log {receipt.origin!r} but its checkpoint is from {cp.origin!r}",
+            code="receipt-origin-mismatch",
         )
     try:
         embedded = parse_vkey(receipt.log_key)
@@ -270,10 +271,12 @@ def verify_receipt(
             f"receipt is from another log: signed by {embedded.name} "
             f"({embedded.key_id.hex()}), trusted log key is {log_key.name} "
             f"({log_key.key_id.hex()})",
+            code="receipt-log-key-mismatch",
         )
     if key.name != cp.origin:
         raise SignatureInvalid(
-            f"receipt is from another log: checkpoint origin {cp.origin!r}, log key {key.name!r}"
+            f"receipt is from another log: checkpoint origin {cp.origin!r}, log key {key.name!r}",
+            code="receipt-log-key-mismatch",
         )
     receipt.proof.checkpoint.verify_one(key)
     good_witnesses: list[str] = []
@@ -286,13 +289,14 @@ def verify_receipt(
     if len(good_witnesses) < witness_threshold:
         raise SignatureInvalid(
             f"{len(good_witnesses)} of the required {witness_threshold} witness cosignatures "
-            "are valid"
+            "are valid",
+            code="witness-cosignatures-insufficient",
         )
     try:
         row = ingest(receipt.envelope, check_signature, 0)
     except AiledgerError as exc:
         if isinstance(exc, SignatureInvalid):
-            raise SignatureInvalid(f"receipt envelope: {exc.message}") from None
+            raise SignatureInvalid(f"receipt envelope: {exc.message}", code=exc.code) from None
         raise
     verify_inclusion(row.leaf_hash, receipt.proof.index, cp.size, receipt.proof.hashes, cp.root)
     if artifact_sha256 is not None:
@@ -301,6 +305,7 @@ def verify_receipt(
             raise ProofInvalid(
                 f"artifact sha256 {artifact_sha256} is not a subject of the receipt's statement",
                 hint="the artifact changed, or the receipt is for another artifact",
+                code="receipt-artifact-mismatch",
             )
     return ReceiptVerification(
         origin=cp.origin,

@@ -20,7 +20,9 @@ _sha256 = hashlib.sha256
 
 def _check_hash(value: bytes, what: str) -> None:
     if len(value) != HASH_SIZE:
-        raise ProofInvalid(f"{what} is {len(value)} bytes, expected {HASH_SIZE}")
+        raise ProofInvalid(
+            f"{what} is {len(value)} bytes, expected {HASH_SIZE}", code="proof-hash-size-invalid"
+        )
 
 
 def verify_inclusion(
@@ -31,14 +33,18 @@ def verify_inclusion(
     _check_hash(leaf, "leaf hash")
     _check_hash(expected_root, "root")
     if not 0 <= index < size:
-        raise ProofInvalid(f"leaf index {index} is outside a tree of size {size}")
+        raise ProofInvalid(
+            f"leaf index {index} is outside a tree of size {size}", code="leaf-index-out-of-range"
+        )
     if not set(map(len, proof)) <= {HASH_SIZE}:
-        raise ProofInvalid(f"a proof hash is not {HASH_SIZE} bytes")
+        raise ProofInvalid(f"a proof hash is not {HASH_SIZE} bytes", code="proof-hash-size-invalid")
     fn, sn, r = index, size - 1, leaf
     sha = _sha256
     for p in proof:
         if sn == 0:
-            raise ProofInvalid("inclusion proof is longer than the tree is deep")
+            raise ProofInvalid(
+                "inclusion proof is longer than the tree is deep", code="inclusion-proof-invalid"
+            )
         if fn & 1 or fn == sn:
             r = sha(b"\x01" + p + r).digest()
             if not fn & 1:
@@ -50,9 +56,13 @@ def verify_inclusion(
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise ProofInvalid("inclusion proof is shorter than the tree is deep")
+        raise ProofInvalid(
+            "inclusion proof is shorter than the tree is deep", code="inclusion-proof-invalid"
+        )
     if r != expected_root:
-        raise ProofInvalid("inclusion proof does not lead to the expected root")
+        raise ProofInvalid(
+            "inclusion proof does not lead to the expected root", code="inclusion-proof-invalid"
+        )
 
 
 def verify_consistency(
@@ -63,21 +73,33 @@ def verify_consistency(
     _check_hash(old_root, "old root")
     _check_hash(new_root, "new root")
     if not 0 <= old_size <= new_size:
-        raise ProofInvalid(f"old size {old_size} is not within 0..{new_size}")
+        raise ProofInvalid(
+            f"old size {old_size} is not within 0..{new_size}", code="consistency-proof-invalid"
+        )
     if old_size == new_size:
         if proof:
-            raise ProofInvalid("consistency proof between equal sizes must be empty")
+            raise ProofInvalid(
+                "consistency proof between equal sizes must be empty",
+                code="consistency-proof-invalid",
+            )
         if old_root != new_root:
-            raise ProofInvalid("equal tree sizes with different roots")
+            raise ProofInvalid(
+                "equal tree sizes with different roots", code="consistency-proof-invalid"
+            )
         return
     if old_size == 0:
         if proof:
-            raise ProofInvalid("consistency proof from the empty tree must be empty")
+            raise ProofInvalid(
+                "consistency proof from the empty tree must be empty",
+                code="consistency-proof-invalid",
+            )
         if old_root != EMPTY_ROOT:
-            raise ProofInvalid("old root of the empty tree is not the empty hash")
+            raise ProofInvalid(
+                "old root of the empty tree is not the empty hash", code="consistency-proof-invalid"
+            )
         return
     if not proof:
-        raise ProofInvalid("consistency proof is empty")
+        raise ProofInvalid("consistency proof is empty", code="consistency-proof-invalid")
     for p in proof:
         _check_hash(p, "proof hash")
     path = list(proof)
@@ -91,7 +113,7 @@ def verify_consistency(
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            raise ProofInvalid("consistency proof is too long")
+            raise ProofInvalid("consistency proof is too long", code="consistency-proof-invalid")
         if fn & 1 or fn == sn:
             fr = sha(b"\x01" + c + fr).digest()
             sr = sha(b"\x01" + c + sr).digest()
@@ -104,11 +126,15 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise ProofInvalid("consistency proof is too short")
+        raise ProofInvalid("consistency proof is too short", code="consistency-proof-invalid")
     if fr != old_root:
-        raise ProofInvalid("consistency proof does not lead to the old root")
+        raise ProofInvalid(
+            "consistency proof does not lead to the old root", code="consistency-proof-invalid"
+        )
     if sr != new_root:
-        raise ProofInvalid("consistency proof does not lead to the new root")
+        raise ProofInvalid(
+            "consistency proof does not lead to the new root", code="consistency-proof-invalid"
+        )
 
 
 # --- Proof documents -------------------------------------------------------------------------
@@ -172,7 +198,8 @@ class InclusionProof:
         """Raise ``ProofInvalid`` unless the proof holds (and matches ``expected_root``)."""
         if expected_root is not None and expected_root != self.root:
             raise ProofInvalid(
-                f"proof is for root {self.root.hex()}, expected {expected_root.hex()}"
+                f"proof is for root {self.root.hex()}, expected {expected_root.hex()}",
+                code="proof-root-mismatch",
             )
         verify_inclusion(self.leaf_hash, self.leaf_index, self.tree_size, self.hashes, self.root)
 

@@ -2,10 +2,11 @@
 
 A node serves ``GET`` and ``POST`` routes with JSON bodies from a ``ThreadingHTTPServer`` in
 a background thread. A route returns a JSON object, or raises an :class:`AiledgerError`,
-which the server turns into ``{"error": ..., "type": ..., "exit_code": ...}`` with status
-422; the client raises :class:`PeerRefused` with the peer's message. A client call retries
-a connection failure (refused, reset, timed out) ``tries`` times with a growing pause, then
-raises :class:`PeerUnavailable`.
+which the server turns into ``{"error", "type", "code", "exit_code"}`` (``code``: a
+verification failure's stable code, else null) with status 422; the client raises
+:class:`PeerRefused` with the peer's message. A client call retries a connection failure
+(refused, reset, timed out) ``tries`` times with a growing pause, then raises
+:class:`PeerUnavailable`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class PeerRefused(VerificationFailed):
     """An oracle peer answered with an error (it refused to observe or to sign)."""
 
     exit_code: ClassVar[int] = 1
+    default_code = "oracle-peer-refused"
 
 
 def request_json(
@@ -145,7 +147,7 @@ def _handler(routes: dict[str, Route], silent: bool) -> type[BaseHTTPRequestHand
                         raise FormatError("the request body must be a JSON object")
                 self._answer(200, route(body))
             except AiledgerError as exc:
-                doc = {"error": exc.message, "type": type(exc).__name__}
+                doc = {"error": exc.message, "type": type(exc).__name__, "code": exc.code}
                 self._answer(422, {**doc, "exit_code": exc.exit_code})
             except ValueError as exc:
                 self._answer(400, {"error": f"bad request: {exc}"})

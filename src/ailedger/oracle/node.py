@@ -68,12 +68,14 @@ class InputMismatch(VerificationFailed):
     """The batch a round names does not hash to the round's input root."""
 
     exit_code: ClassVar[int] = 1
+    default_code = "oracle-input-mismatch"
 
 
 class ReportRefused(VerificationFailed):
     """A node will not co-sign a report (it does not match what the oracles observed)."""
 
     exit_code: ClassVar[int] = 1
+    default_code = "oracle-report-refused"
 
 
 def _hex32(value: object, what: str) -> bytes:
@@ -109,11 +111,16 @@ def report_from_dict(doc: dict[str, Any]) -> OracleReport:
 def verify_observation(envelope: dsse.Envelope) -> Observation:
     """The observation in ``envelope`` if it is signed by the oracle it names."""
     if len(envelope.signatures) != 1:
-        raise VerificationFailed("an observation carries exactly one signature")
+        raise VerificationFailed(
+            "an observation carries exactly one signature", code="observation-signature-invalid"
+        )
     observation = Observation.from_statement(Statement.from_json(envelope.payload))
     sig = envelope.signatures[0]
     if sig.keyid.lower() != observation.oracle.lower():
-        raise VerificationFailed(f"observation of {observation.oracle} signed by {sig.keyid}")
+        raise VerificationFailed(
+            f"observation of {observation.oracle} signed by {sig.keyid}",
+            code="observation-signature-invalid",
+        )
     check_ethereum_signature(sig.keyid, envelope.pae(), sig.sig)
     return observation
 

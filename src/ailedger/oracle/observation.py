@@ -64,6 +64,7 @@ class OracleObservationPredicate(Predicate):
 
     NAME: ClassVar[str] = "oracle-observation"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "oracle-observation/v1"
+    PURPOSE: ClassVar[str] = "one oracle's signed observation (read by the oracle package)"
 
     feed: Text
     epoch: Annotated[int, Field(ge=0, strict=True)]

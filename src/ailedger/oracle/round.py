@@ -72,6 +72,7 @@ class OracleReportPredicate(Predicate):
 
     NAME: ClassVar[str] = "oracle-report"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "oracle-report/v1"
+    PURPOSE: ClassVar[str] = "an oracle report accepted on-chain (read by the oracle package)"
 
     feed: str
     feed_id: str

@@ -79,6 +79,8 @@ _HEAT_C = 28.0
 class ModelMismatch(VerificationFailed):
     """The model directory's fingerprint is not the one expected: nothing was loaded."""
 
+    default_code = "oracle-model-mismatch"
+
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The records of a JSONL batch; :class:`FormatError` names the first bad line."""

@@ -11,6 +11,13 @@ as an :class:`Excluded` with a reason code, so a failed gate says why each candi
     invalid-predicate   the predicate does not validate
     other-subject       the statement is about another artifact
     logged-after-gate   the statement was logged after ``now``
+    unknown-predicate-type  the predicate type is not registered: the gate cannot read it
+    not-gate-evidence   a registered type the gate does not read (e.g. a deployment)
+
+The gate reads the predicate types registered as gate evidence
+(:func:`ailedger.attest.predicates.predicate_types`): an ``evaluation`` through its
+:class:`~ailedger.attest.predicates.Outcome`, an ``approval`` through its
+:class:`~ailedger.attest.predicates.Decision`, whatever its class.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ailedger.attest.predicates import ApprovalPredicate, EvaluationPredicate, Predicate
+from ailedger.attest.predicates import Decision, Predicate, registered_predicate
 from ailedger.attest.statements import Statement, VerifiedStatement, parse_digest
 from ailedger.errors import AiledgerError, InvalidInput
 from ailedger.registry._policy_schema import Section, normalize_keyid
@@ -143,13 +150,10 @@ class _Evaluation:
     exit_code: int | None
 
 
-def _evaluation_view(ev: Evidence, pred: EvaluationPredicate) -> _Evaluation:
-    # An evaluation is named by ``name``; older documents have only a metric, which names it.
-    name = pred.name or pred.metric or "evaluation"
-    metrics = {str(k): float(v) for k, v in (pred.metrics or {}).items()}
-    if pred.metric is not None and pred.value is not None:
-        metrics.setdefault(pred.metric, pred.value)
-    return _Evaluation(ev, name, metrics, bool(pred.passed), pred.exit_code)
+def _evaluation_view(ev: Evidence, pred: Predicate) -> _Evaluation:
+    outcome = pred.as_outcome()
+    metrics = {str(k): float(v) for k, v in outcome.metrics.items()}
+    return _Evaluation(ev, outcome.name, metrics, outcome.passed, outcome.exit_code)
 
 
 def _when(ev: Evidence) -> str:
@@ -162,7 +166,7 @@ class _Gate:
     role_of: RoleOf
     now: datetime
     evaluations: dict[str, list[_Evaluation]] = field(default_factory=dict)
-    approvals: list[tuple[Evidence, ApprovalPredicate]] = field(default_factory=list)
+    approvals: list[tuple[Evidence, Decision]] = field(default_factory=list)
     ignored: list[Excluded] = field(default_factory=list)
     met: list[Met] = field(default_factory=list)
     unmet: list[Unmet] = field(default_factory=list)
@@ -185,11 +189,18 @@ class _Gate:
             except InvalidInput as exc:
                 self.ignored.append(Excluded(ev.ref, "invalid-predicate", exc.message))
                 continue
-            if isinstance(pred, EvaluationPredicate):
+            kind = ev.statement.predicate_type
+            if pred is None or registered_predicate(pred.PREDICATE_TYPE) is not type(pred):
+                msg = f"{ev.ref}: predicate type {kind} is not registered; the gate cannot read it"
+                self.ignored.append(Excluded(ev.ref, "unknown-predicate-type", msg))
+            elif not pred.GATE_EVIDENCE:
+                msg = f"{ev.ref}: a {pred.NAME} statement is not gate evidence"
+                self.ignored.append(Excluded(ev.ref, "not-gate-evidence", msg))
+            elif pred.KIND == "evaluation":
                 view = _evaluation_view(ev, pred)
                 self.evaluations.setdefault(view.name, []).append(view)
-            elif isinstance(pred, ApprovalPredicate):
-                self.approvals.append((ev, pred))
+            elif pred.KIND == "approval":
+                self.approvals.append((ev, pred.as_decision()))
 
     def membership(self, keyid: str) -> tuple[frozenset[str], str | None] | None:
         if keyid not in self._roles:

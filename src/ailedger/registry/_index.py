@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ailedger.attest.dsse import Envelope
 from ailedger.attest.predicates import (
+    PREDICATES,
     DatasetPredicate,
     DeploymentPredicate,
     InferencePredicate,
@@ -67,8 +68,13 @@ CREATE TABLE IF NOT EXISTS inferences (
 CREATE INDEX IF NOT EXISTS inferences_by_ref ON inferences (ref, log_idx);
 """
 
-_KINDS = {DatasetPredicate.PREDICATE_TYPE: "dataset", ModelPredicate.PREDICATE_TYPE: "model"}
-_TYPES = {*_KINDS, DeploymentPredicate.PREDICATE_TYPE, InferencePredicate.PREDICATE_TYPE}
+#: The predicate kinds the index holds: the registry's own records (see
+#: :mod:`ailedger.attest.predicates`; a class of these kinds extends the built-in one).
+_RECORD_KINDS = frozenset({"dataset", "model", "deployment", "inference"})
+
+
+def _record_types() -> frozenset[str]:
+    return frozenset(c.PREDICATE_TYPE for c in PREDICATES.values() if c.KIND in _RECORD_KINDS)
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,7 @@ class RegistryIndex:
         return size - start
 
     def _index_entry(self, entry: Entry, read_batch: BatchReader) -> None:
-        if entry.predicate_type not in _TYPES:
+        if entry.predicate_type not in _record_types():
             return
         try:
             statement = Statement.from_json(Envelope.from_json(entry.envelope).payload)
@@ -201,7 +207,7 @@ class RegistryIndex:
     ) -> None:
         signer = entry.signers[0] if entry.signers else ""
         if isinstance(predicate, DatasetPredicate | ModelPredicate):
-            kind = _KINDS[predicate.PREDICATE_TYPE]
+            kind = predicate.KIND
             root = predicate.root if isinstance(predicate, DatasetPredicate) else None
             self.db.execute(
                 "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -47,6 +47,8 @@ from ailedger.attest.predicates import (
     ModelPredicate,
     Predicate,
     TrainingMetadata,
+    predicate_types,
+    registered_predicate,
 )
 from ailedger.attest.statements import Subject, attest, verify_statement
 from ailedger.errors import AiledgerError, ConflictError, InvalidInput, NotFound
@@ -364,16 +366,22 @@ class Registry:
     # --- the gate and deployments ----------------------------------------------------------
 
     def evidence(self, row: VersionRow) -> list[Evidence]:
-        """The evaluations and approvals of the version in the log, verified against the
-        known keys (statements that do not verify are left out)."""
+        """The statements about the version in the log that the gate reads, verified against
+        the known keys (statements that do not verify are left out).
+
+        These are the predicate types registered as gate evidence
+        (:func:`~ailedger.attest.predicates.predicate_types`), and statements of types not
+        registered at all: the gate cannot read those and lists them as screened out
+        (``unknown-predicate-type``) rather than letting them vanish.
+        """
         trusted = [k.public_key for k in self.keys]
         out: list[Evidence] = []
+        readable = set(predicate_types("gate"))
         entries = [
             entry
-            for kind in (EvaluationPredicate, ApprovalPredicate)
-            for entry in self.log.query(
-                subject=row.digest, predicate_type=kind.PREDICATE_TYPE, limit=None
-            )
+            for kind in self.log.predicate_types(row.digest)
+            if kind in readable or registered_predicate(kind) is None
+            for entry in self.log.query(subject=row.digest, predicate_type=kind, limit=None)
         ]
         for entry in sorted(entries, key=lambda e: e.index):
             try:

@@ -9,7 +9,10 @@ Everything comes from log entries about the version's subject digest (indexed qu
 each item carrying its log index, the time the log took it and its signers, so any item can
 be checked with ``ailedger log receipt`` / ``verify receipt``. Dataset roots recorded in the
 training metadata are resolved to the registered ``name@version`` that has that root
-(none if the dataset was never registered here).
+(none if the dataset was never registered here). The items are the predicate types registered
+with ``IN_LINEAGE`` (:func:`ailedger.attest.predicates.predicate_types`), each read through its
+kind (an evaluation's :class:`~ailedger.attest.predicates.Outcome`, an approval's
+:class:`~ailedger.attest.predicates.Decision`); types not registered are not shown.
 """
 
 from __future__ import annotations
@@ -20,11 +23,10 @@ from typing import Any
 
 from ailedger.attest.dsse import Envelope
 from ailedger.attest.predicates import (
-    ApprovalPredicate,
     DeploymentPredicate,
-    EvaluationPredicate,
     ModelPredicate,
     Predicate,
+    predicate_types,
 )
 from ailedger.attest.statements import Statement
 from ailedger.errors import AiledgerError
@@ -102,21 +104,20 @@ def _add(tree: Lineage, entry: Entry, pred: Predicate) -> None:
             "hashing": pred.hashing,
         }
         tree.registration = _item(entry, "model", f"registered {tree.ref}", details)
-    elif isinstance(pred, EvaluationPredicate):
-        name = pred.name or pred.metric or "evaluation"
-        verdict = "passed" if pred.passed else "FAILED"
-        shown: dict[str, float] = dict(pred.metrics or {})
-        if pred.metric is not None and pred.value is not None:
-            shown.setdefault(pred.metric, pred.value)
+    elif pred.KIND == "evaluation":
+        out = pred.as_outcome()
+        verdict = "passed" if out.passed else "FAILED"
+        shown = dict(out.metrics)
         metrics = ", ".join(f"{k}={v:g}" for k, v in sorted(shown.items()))
-        summary = f"{name}: {verdict}" + (f" ({metrics})" if metrics else "")
-        details = {"name": name, "passed": pred.passed, "metrics": shown}
-        if pred.exit_code is not None:
-            details["exit_code"] = pred.exit_code
+        summary = f"{out.name}: {verdict}" + (f" ({metrics})" if metrics else "")
+        details = {"name": out.name, "passed": out.passed, "metrics": shown}
+        if out.exit_code is not None:
+            details["exit_code"] = out.exit_code
         tree.evaluations.append(_item(entry, "evaluation", summary, details))
-    elif isinstance(pred, ApprovalPredicate):
-        summary = f"{pred.decision} as {pred.role}" + (f": {pred.comment}" if pred.comment else "")
-        details = {"role": pred.role, "decision": pred.decision, "comment": pred.comment}
+    elif pred.KIND == "approval":
+        dec = pred.as_decision()
+        summary = f"{dec.decision} as {dec.role}" + (f": {dec.comment}" if dec.comment else "")
+        details = {"role": dec.role, "decision": dec.decision, "comment": dec.comment}
         tree.approvals.append(_item(entry, "approval", summary, details))
     elif isinstance(pred, DeploymentPredicate):
         if pred.action == "deprecate":
@@ -140,13 +141,10 @@ def lineage(registry: Registry, ref: VersionRef) -> Lineage:
     row = registry.model(ref)
     tree = Lineage(ref, row.digest)
     roots: list[str] = []
-    kinds = (ModelPredicate, EvaluationPredicate, ApprovalPredicate, DeploymentPredicate)
     entries = [
         entry
-        for kind in kinds
-        for entry in registry.log.query(
-            subject=row.digest, predicate_type=kind.PREDICATE_TYPE, limit=None
-        )
+        for kind in predicate_types("lineage")
+        for entry in registry.log.query(subject=row.digest, predicate_type=kind, limit=None)
     ]
     tree.inferences = registry.index.inference_statements(ref)
     for entry in sorted(entries, key=lambda e: e.index):
@@ -155,7 +153,9 @@ def lineage(registry: Registry, ref: VersionRef) -> Lineage:
             pred = statement.typed_predicate()
         except AiledgerError:
             continue
-        if pred is None or not any(str(ref) == s.name for s in statement.subject):
+        if pred is None or not pred.IN_LINEAGE:
+            continue
+        if not any(str(ref) == s.name for s in statement.subject):
             continue
         _add(tree, entry, pred)
         if isinstance(pred, ModelPredicate) and pred.training and not roots:

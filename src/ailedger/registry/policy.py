@@ -25,7 +25,8 @@ a policy with only ``[all]`` applies to every environment.
 unmet requirement with a code (``evaluation-missing``, ``evaluation-expired``,
 ``evaluation-failed``, ``evaluation-metric-missing``, ``audit-missing``, ``audit-expired``,
 ``audit-failed``, ``approvals-missing``, ``approval-rejected``, ``too-few-organisations``,
-``artifact-mismatch``, ``artifact-unchecked``, ``unknown-environment``) and, for every met
+``artifact-mismatch``, ``artifact-unchecked``, ``unknown-environment``; all listed with the
+screening reasons in :data:`ailedger._codes.GATE_CODES`) and, for every met
 one, the statements that satisfied it. The latest usable result of an evaluation counts, and
 the latest decision of each approver per role. Ages run from the log time.
 :func:`policy_requirements_for_chain` gives the ModelRegistry requirement for the same rules.

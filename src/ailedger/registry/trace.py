@@ -54,9 +54,15 @@ class EntryProof:
     def verify(self) -> None:
         """Raise :class:`ProofInvalid` unless the envelope hashes to the proven leaf."""
         if merkle.leaf_hash(self.entry.envelope) != self.proof.leaf_hash:
-            raise ProofInvalid(f"entry {self.entry.index}: the envelope is not the proven leaf")
+            raise ProofInvalid(
+                f"entry {self.entry.index}: the envelope is not the proven leaf",
+                code="trace-leaf-mismatch",
+            )
         if self.proof.leaf_index != self.entry.index:
-            raise ProofInvalid(f"entry {self.entry.index}: the proof is for another leaf")
+            raise ProofInvalid(
+                f"entry {self.entry.index}: the proof is for another leaf",
+                code="trace-leaf-mismatch",
+            )
         self.proof.verify()
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,15 +111,25 @@ class ServingTrace:
                 continue
             item.verify()
             if item.proof.root != root:
-                raise ProofInvalid("the two entries are proven against different tree heads")
+                raise ProofInvalid(
+                    "the two entries are proven against different tree heads",
+                    code="trace-tree-head-mismatch",
+                )
             statement = Statement.from_json(Envelope.from_json(item.entry.envelope).payload)
             predicate = statement.typed_predicate()
             if not isinstance(predicate, DeploymentPredicate) or predicate.environment != self.env:
-                raise ProofInvalid(f"entry {item.entry.index} is not an event of {self.env}")
+                raise ProofInvalid(
+                    f"entry {item.entry.index} is not an event of {self.env}",
+                    code="trace-event-mismatch",
+                )
         if self.event.entry.time_ms > at_ms:
-            raise ProofInvalid("the serving event was logged after the traced time")
+            raise ProofInvalid(
+                "the serving event was logged after the traced time", code="trace-time-mismatch"
+            )
         if self.next_event is not None and self.next_event.entry.time_ms <= at_ms:
-            raise ProofInvalid("the next event was logged before the traced time")
+            raise ProofInvalid(
+                "the next event was logged before the traced time", code="trace-time-mismatch"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,7 +198,10 @@ class OutputTrace:
         if self.record_proof is not None:
             record = _batch.leaf(self.input_digest, self.output_digest)
             if merkle.leaf_hash(record) != self.record_proof.leaf_hash:
-                raise ProofInvalid("the record is not the proven leaf of its batch")
+                raise ProofInvalid(
+                    "the record is not the proven leaf of its batch",
+                    code="inference-record-mismatch",
+                )
             self.record_proof.verify()
 
     def to_dict(self) -> dict[str, Any]:
