@@ -151,6 +151,8 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
 #: The release gate's own codes, inside a ``gate-failed`` error and in ``gate --json``: why a
 #: requirement is unmet (``unmet[].code``) and why a statement did not count (``reason``).
 GATE_CODES: dict[str, str] = {
+    "policy-requires-nothing": "unmet: the policy requires nothing for this environment "
+    "(an empty policy passes nothing; unsafe_allow_no_requirements = true opts out)",
     "unknown-environment": "unmet: the policy has [env.*] sections but none for this environment",
     "evaluation-missing": "unmet: no usable result of a required evaluation",
     "evaluation-expired": "unmet: the required evaluation's results are older than max_age",

@@ -46,7 +46,7 @@ from ailedger.registry._refs import VersionRef
 from ailedger.registry.evaluation import record_evaluation
 from ailedger.registry.policy import parse_policy
 
-OPEN = parse_policy("version = 1\n")
+OPEN = parse_policy("version = 1\nunsafe_allow_no_requirements = true\n")
 V1, V2 = VersionRef("triage", "1"), VersionRef("triage", "2")
 
 

@@ -716,3 +716,40 @@ def test_example_policy_gate(org: Org) -> None:
 def test_naive_times_are_rejected(org: Org) -> None:
     with pytest.raises(InvalidInput, match="time zone"):
         gate(org, [], now=NOW.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        "",
+        "# a policy cut down to its first comment line\n",
+        "version = 1\n",
+        "version = 1\n[all]\nmax_age = '30d'\n",
+        "version = 1\n[all]\nallowed_signers = ['0x" + "11" * 20 + "']\n",
+        "version = 1\n[env.staging.evaluations.accuracy]\nthreshold = 'accuracy>=0.9'\n"
+        "[env.prod]\nmax_age = '1d'\n",
+    ],
+)
+def test_a_policy_that_requires_nothing_passes_nothing(org: Org, policy: str) -> None:
+    """Issue 11 item 1: an empty or truncated policy, or one whose requirements are all for
+    other environments, printed PASS; it now fails with ``policy-requires-nothing``."""
+    result = gate(org, passing(org), policy)
+    assert not result.passed
+    assert codes(result)[0] == "policy-requires-nothing"
+    assert "requires nothing for 'prod'" in result.unmet[0].message
+
+
+def test_the_opt_out_is_explicit_and_strict(org: Org) -> None:
+    allowed = gate(org, [], "version = 1\nunsafe_allow_no_requirements = true\n")
+    assert allowed.passed
+    assert parse_policy("version = 1\nunsafe_allow_no_requirements = true\n").to_dict() == {
+        "version": 1,
+        "unsafe_allow_no_requirements": True,
+    }
+    with pytest.raises(PolicyError, match="must be true or false"):
+        parse_policy("version = 1\nunsafe_allow_no_requirements = 'yes'\n")
+
+
+def test_an_unknown_environment_is_reported_before_emptiness(org: Org) -> None:
+    policy = "version = 1\n[env.staging.approvals.qa]\ncount = 1\n"
+    assert codes(gate(org, passing(org), policy))[0] == "unknown-environment"

@@ -27,6 +27,7 @@ from ailedger.registry.lineage import lineage
 from ailedger.registry.policy import Evidence, ModelRef, evaluate_policy, parse_policy
 
 POLICY = parse_policy("version = 1\n[all.audits.fairness]\n")
+OPEN = parse_policy("version = 1\nunsafe_allow_no_requirements = true\n")
 
 
 class FairnessPredicate(Predicate):
@@ -116,14 +117,14 @@ def test_registered_non_evidence_type_is_screened_out_by_the_gate(setup: Setup) 
     ref = VersionRef("triage", "1")
     with setup.registry() as reg:
         reg.register_model(setup.model, ref, setup.signer("trainer"))
-        reg.deploy(ref, "dev", setup.signer("trainer"), parse_policy("version = 1\n"))
+        reg.deploy(ref, "dev", setup.signer("trainer"), OPEN)
         row = reg.model(ref)
         deploy = reg.log.query(subject=row.digest, limit=None)[-1]
         keys = [k.public_key for k in setup.store.list_keys()]
         verified = verify_statement(Envelope.from_json(deploy.envelope), keys)
         now = datetime.now(UTC)
         result = evaluate_policy(
-            parse_policy("version = 1\n"),
+            OPEN,
             "prod",
             model_ref=ModelRef(ref.name, ref.version, row.digest),
             statements=[Evidence.from_verified(verified, ref="d", logged_at=now)],

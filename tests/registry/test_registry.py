@@ -27,7 +27,7 @@ from ailedger.registry._refs import VersionRef, parse_digest_or_file, parse_para
 from ailedger.registry.evaluation import record_evaluation
 from ailedger.registry.policy import parse_policy
 
-OPEN = parse_policy("version = 1\n")
+OPEN = parse_policy("version = 1\nunsafe_allow_no_requirements = true\n")
 NOW = datetime(2026, 11, 25, 10, 42, tzinfo=UTC)
 
 

@@ -21,7 +21,7 @@ from ailedger.registry._refs import VersionRef, parse_time
 from ailedger.registry.policy import parse_policy
 from ailedger.registry.trace import trace_at, trace_output
 
-OPEN = parse_policy("version = 1\n")
+OPEN = parse_policy("version = 1\nunsafe_allow_no_requirements = true\n")
 
 
 @pytest.fixture

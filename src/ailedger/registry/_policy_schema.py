@@ -25,6 +25,7 @@ from ailedger.registry._toml_lines import KeyPath, line_of
 
 __all__ = [
     "MAX_CHAIN_ROLES",
+    "UNSAFE_NO_REQUIREMENTS",
     "ApprovalRule",
     "AuditRule",
     "EvaluationRule",
@@ -32,6 +33,11 @@ __all__ = [
     "load_document",
     "normalize_keyid",
 ]
+
+#: The top-level policy key that lets a gate pass with no requirement at all. Without it a
+#: policy that requires nothing of an environment (an empty or truncated file, or one whose
+#: sections are all for other environments) fails the gate with ``policy-requires-nothing``.
+UNSAFE_NO_REQUIREMENTS = "unsafe_allow_no_requirements"
 
 #: ModelRegistry.MAX_REQUIREMENTS: roles per environment the contract accepts.
 MAX_CHAIN_ROLES = 8
@@ -113,6 +119,18 @@ class Section:
             evaluations={**self.evaluations, **override.evaluations},
             audits={**self.audits, **override.audits},
             approvals={**self.approvals, **override.approvals},
+        )
+
+    def requires_anything(self) -> bool:
+        """Whether this section asks anything of a version (an evaluation, an audit, an
+        approval, organisations, or the artifact's fingerprint). Age limits and signer allow
+        lists only narrow evidence; on their own they require nothing."""
+        return bool(
+            self.evaluations
+            or self.audits
+            or self.approvals
+            or self.min_organisations
+            or self.artifact_must_match
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -338,7 +356,11 @@ def load_document(
 ) -> tuple[Section, dict[str, Section]]:
     """``[all]`` and the ``[env.NAME]`` sections of a parsed policy document."""
     reader = _Reader(filename, lines)
-    reader.table((), document, ("version", "all", "env"))
+    reader.table((), document, ("version", UNSAFE_NO_REQUIREMENTS, "all", "env"))
+    if not isinstance(document.get(UNSAFE_NO_REQUIREMENTS, False), bool):
+        raise reader.fail(
+            (UNSAFE_NO_REQUIREMENTS,), f"{UNSAFE_NO_REQUIREMENTS} must be true or false"
+        )
     version = document.get("version", 1)
     if version != 1 or isinstance(version, bool):
         raise reader.fail(("version",), f"unsupported policy version {version!r} (expected 1)")

@@ -55,6 +55,7 @@ from ailedger.registry._gate import (
     run_gate,
 )
 from ailedger.registry._policy_schema import (
+    UNSAFE_NO_REQUIREMENTS,
     ApprovalRule,
     AuditRule,
     EvaluationRule,
@@ -105,6 +106,8 @@ class Policy:
     all: Section
     envs: dict[str, Section]
     source: str = field(default="<policy>", compare=False)
+    #: ``unsafe_allow_no_requirements = true``: an environment may require nothing.
+    allow_no_requirements: bool = False
 
     def section_for(self, env: str) -> Section:
         """The requirements for ``env``: ``[all]`` merged with ``[env.NAME]``."""
@@ -115,6 +118,8 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": 1}
+        if self.allow_no_requirements:
+            out[UNSAFE_NO_REQUIREMENTS] = True
         if base := self.all.to_dict():
             out["all"] = base
         if self.envs:
@@ -134,7 +139,7 @@ def parse_policy(text: str, filename: str = "<policy>") -> Policy:
         reason = message[: match.start()] if match else message
         raise PolicyError(f"{where}: not valid TOML: {reason}") from None
     base, envs = load_document(document, filename, key_lines(text))
-    return Policy(base, envs, filename)
+    return Policy(base, envs, filename, document.get(UNSAFE_NO_REQUIREMENTS, False) is True)
 
 
 def load_policy(path: Path) -> Policy:
@@ -223,6 +228,12 @@ def evaluate_policy(
         known = ", ".join(sorted(policy.envs))
         msg = f"the policy names no environment {env!r} (it names: {known})"
         unmet.insert(0, Unmet("unknown-environment", "environment", msg))
+    elif not policy.section_for(env).requires_anything() and not policy.allow_no_requirements:
+        msg = (
+            f"{policy.source} requires nothing for {env!r}: a policy without requirements "
+            f"passes nothing (set {UNSAFE_NO_REQUIREMENTS} = true to allow it)"
+        )
+        unmet.insert(0, Unmet("policy-requires-nothing", "policy", msg))
     return GateResult(env, str(model_ref), now, tuple(met), tuple(unmet), tuple(ignored))
 
 
