@@ -189,3 +189,15 @@ def test_bad_cosignature_file(ws: Workspace, tmp_path: Path) -> None:
     fails(["anchor", "--key", "logkey", "--cosignature", "bad.json"], 1, "made by")
     (tmp_path / "junk.json").write_text("{not json")
     fails(["anchor", "--key", "logkey", "--cosignature", "junk.json"], 3, "not JSON")
+
+
+def test_audit_chain_check_on_the_embedded_chain(ws: Workspace) -> None:
+    """Issue 11 item 7: ``audit report --chain-check`` opened the embedded chain twice in one
+    process, and its own lock refused the second: the README's example always failed."""
+    ok(["chain", "deploy", "--key", "admin"])
+    ok(["log", "append", "e0.json", "e1.json"])
+    ok(["anchor", "--key", "logkey", "--witness-key", "witness"])
+    ok(["audit", "report", "--out", "audit", "--chain-check"])
+    log = json.loads(Path("audit/report.json").read_text())["log"]
+    assert log["anchors_confirmed_on_chain"] is True
+    assert [a["size"] for a in log["anchors"]] == [2]

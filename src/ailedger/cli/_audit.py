@@ -18,6 +18,7 @@ from ailedger.cli._chain import open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
 from ailedger.cli._workflow import POLICY_NAME, BackendOpt, RpcOpt, open_registry
+from ailedger.registry._chain import ChainBackend
 from ailedger.registry.policy import Policy, load_policy
 
 __all__ = ["audit_app"]
@@ -107,7 +108,11 @@ def report_cmd(
         anchors = AnchorBook(workspace.path / ANCHORS_FILE).records(registry.log.origin)
         confirm = None
         if chain_check:
-            chain = stack.enter_context(open_chain(workspace, rpc))
+            # the registry may already hold the chain open (the embedded one admits one opener)
+            backend_chain = (
+                registry.backend.chain if isinstance(registry.backend, ChainBackend) else None
+            )
+            chain = backend_chain or stack.enter_context(open_chain(workspace, rpc))
             deployment = DeploymentBook(workspace.path / DEPLOYMENTS_FILE).require(chain.chain_id)
             confirm = on_chain(LogAnchors(chain, deployment.open(chain, "LogAnchors")))
         report = build_report(
