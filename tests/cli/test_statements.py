@@ -412,3 +412,45 @@ def test_attest_receipt_needs_a_log_key(ws: Workspace, artifact: Path, tmp_path:
     args = ["attest", "evaluation", "--subject", artifact, *EVAL, "--key", "alice"]
     result = run([*args, "--receipt", tmp_path / "r.json"])
     assert result.exit_code == 3
+
+
+def test_a_model_receipt_verifies_against_the_model_directory(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """Issue 11 item 8: ``verify receipt R --artifact DIR`` failed with "Is a directory"; a
+    model statement's receipt now verifies against the folder, re-fingerprinted."""
+    import shutil
+
+    from ailedger.demos.samples import SAMPLE_MODEL
+
+    model = tmp_path / "model"
+    shutil.copytree(SAMPLE_MODEL, model)
+    Keystore(ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY).create("logkey", PASSWORD)
+    fp = run(["fingerprint", "model", model, "--no-cache", "--json"])
+    assert fp.exit_code == 0, fp.output
+    (tmp_path / "fp.json").write_text(fp.stdout)
+    made = run(
+        [
+            "attest",
+            "model",
+            "--predicate",
+            tmp_path / "fp.json",
+            "--key",
+            "alice",
+            "--out",
+            tmp_path / "m.json",
+            "--receipt",
+            tmp_path / "m.receipt.json",
+            "--log-key",
+            "logkey",
+        ]
+    )
+    assert made.exit_code == 0, made.output
+    good = run(["verify", "receipt", tmp_path / "m.receipt.json", "--artifact", model, "--json"])
+    assert good.exit_code == 0, good.output
+    digest = json.loads(fp.stdout)["subject"]["digest"]["sha256"]
+    assert json.loads(good.stdout)["artifact_sha256"] == digest
+    (model / "config.json").write_text("{}")
+    bad = run(["verify", "receipt", tmp_path / "m.receipt.json", "--artifact", model])
+    assert bad.exit_code == 1
+    assert "[receipt-artifact-mismatch]" in bad.output

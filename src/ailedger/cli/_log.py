@@ -266,7 +266,12 @@ def receipt_cmd(
 def verify_receipt_cmd(
     receipt: Annotated[Path, typer.Argument(help="Receipt JSON file.")],
     artifact: Annotated[
-        Path | None, typer.Option("--artifact", help="Check this file is a subject.")
+        Path | None,
+        typer.Option(
+            "--artifact",
+            help="Check this file (its sha256) or model directory (its model-signing subject "
+            "digest, re-fingerprinted) is a subject.",
+        ),
     ] = None,
     log_key: Annotated[
         str | None,
@@ -311,7 +316,7 @@ def verify_receipt_cmd(
         log_key=_log_key(log_key, r.origin),
         witnesses=witnesses,
         witness_threshold=witness_threshold,
-        artifact_sha256=sha256_file(artifact) if artifact is not None else None,
+        artifact_sha256=_artifact_digest(artifact),
     )
     doc = result.to_dict()
     on_chain = None
@@ -342,3 +347,15 @@ def verify_receipt_cmd(
             )
 
     emit(doc, as_json, human)
+
+
+def _artifact_digest(artifact: Path | None) -> str | None:
+    """The digest a statement about ``artifact`` names: a file's sha256, or a directory's
+    model subject digest (the manifest a model statement signs, re-computed from disk)."""
+    if artifact is None:
+        return None
+    if artifact.is_dir():
+        from ailedger.fingerprint.model import fingerprint_model
+
+        return fingerprint_model(artifact, tensors=False).subject_digest.hex()
+    return sha256_file(artifact)
