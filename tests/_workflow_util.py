@@ -1,27 +1,23 @@
-"""Shared set-up for the workflow tests: a workspace with cheap keys, sample artifacts, the CLI."""
+"""Shared set-up for the workflow tests: a workspace with cheap keys, sample artifacts.
+
+The ``setup`` fixture (tests/conftest.py) calls :func:`make_setup`; run the CLI on it with
+``_cli.run`` (same :data:`PASSWORD`)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
-from click.testing import CliRunner, Result
-
-import ailedger.cli._deploy
-import ailedger.cli._eval
-import ailedger.cli._register
-import ailedger.cli._trace
-import ailedger.cli._workflow  # noqa: F401  (importing registers the commands)
-from ailedger.cli._app import main
+from _cli import PASSWORD
 from ailedger.demos.samples import SAMPLE_DATA, SAMPLE_MODEL
 from ailedger.identity.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore, Signer
 from ailedger.registry import LocalBackend, Registry
 from ailedger.workspace import Workspace
 
-PASSWORD = "s3cret-pass"
+#: The ``new_workspace`` fixture: ``new_workspace(origin)`` -> (workspace, fast keystore).
+NewWorkspace = Callable[..., tuple[Workspace, Keystore]]
 
 POLICY = """\
 version = 1
@@ -32,19 +28,6 @@ accuracy = "accuracy >= 0.9"
 [env.prod.approvals]
 qa = 1
 """
-
-
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args: tuple[str, ...]) -> None:
-    main(list(args))
-
-
-def run(args: Sequence[object]) -> Result:
-    """Invoke ``ailedger ARGS`` through the real entry point."""
-    env = {"AILEDGER_PASSWORD": PASSWORD, "AILEDGER_HOME": None}
-    # "--" first: the wrapper passes every argument through, an inner "--" included
-    return CliRunner().invoke(_entry, ["--", *(str(a) for a in args)], env=env)
 
 
 @dataclass
@@ -67,11 +50,14 @@ class Setup:
         self.ws = LocalBackend.grant(self.ws, info.keyid, role, info.org)
 
 
+def fast_keystore(ws: Workspace) -> Keystore:
+    """The workspace's keystore with the test-only KDF costs (never use them for real keys)."""
+    return Keystore(ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY, pbkdf2_rounds=PBKDF2_ROUNDS_TEST_ONLY)
+
+
 def make_setup(root: Path, origin: str = "example.com/workflow") -> Setup:
     ws = Workspace.init(root, origin=origin)
-    store = Keystore(
-        ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY, pbkdf2_rounds=PBKDF2_ROUNDS_TEST_ONLY
-    )
+    store = fast_keystore(ws)
     store.create("trainer", PASSWORD, org="acme")
     store.create("qa", PASSWORD, org="acme")
     store.create("outsider", PASSWORD)

@@ -47,7 +47,6 @@ def test_pae_is_injective(payload_type: str, payload: bytes) -> None:
 
 
 @pytest.mark.interop
-@settings(deadline=None)
 @given(st.binary(max_size=200))
 def test_pae_matches_model_signing(payload: bytes) -> None:
     from model_signing._signing import sign_sigstore_pb
@@ -206,7 +205,7 @@ def test_signature_check_adapter() -> None:
         check(ALICE.keyid, envelope.pae(), envelope.signatures[1].sig)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(st.binary(max_size=500), st.sampled_from([ALICE, BOB, CAROL]))
 def test_signed_envelope_survives_json(
     payload: bytes, signer: Secp256k1Signer | P256Signer

@@ -215,7 +215,8 @@ _NAMES = st.text(alphabet="abcXYZ019_-.", min_size=1, max_size=6).filter(
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15,
+    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(
     files=st.dictionaries(
@@ -502,7 +503,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     field=st.sampled_from(
         ["mediaType", "verificationMaterial", "dsseEnvelope", "publicKey", "payload", "signatures"]

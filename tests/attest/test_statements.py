@@ -330,7 +330,7 @@ _json: st.SearchStrategy[Any] = st.recursive(
 )
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(_subjects, st.text(min_size=1, max_size=40), st.dictionaries(st.text(max_size=8), _json))
 def test_statement_round_trip(
     subjects: list[Subject], predicate_type: str, predicate: dict[str, Any]

@@ -11,11 +11,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import ClassVar
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _workflow_util import PASSWORD, Setup, make_setup, variant
+from _workflow_util import PASSWORD, Setup, variant
 from ailedger.attest.predicates import DeploymentPredicate, EvaluationPredicate
 from ailedger.attest.statements import attest
 from ailedger.audit import (
@@ -48,11 +47,6 @@ from ailedger.registry.policy import parse_policy
 
 OPEN = parse_policy("version = 1\nunsafe_allow_no_requirements = true\n")
 V1, V2 = VersionRef("triage", "1"), VersionRef("triage", "2")
-
-
-@pytest.fixture
-def setup(tmp_path: Path) -> Setup:
-    return make_setup(tmp_path)
 
 
 def _secp(signer: Signer) -> Secp256k1Signer:

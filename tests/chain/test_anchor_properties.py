@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _log_util import envelope
@@ -43,7 +43,7 @@ def anchors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogAnchors]:
     chain.close()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15)
 @given(steps)
 def test_anchored_receipts_always_verify(anchors: LogAnchors, plan: list[tuple[int, ...]]) -> None:
     origin = f"prop.example/log-{next(_origins)}"

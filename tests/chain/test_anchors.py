@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from _chain_util import ETHER, Backend
 from _log_util import LOG_SIGNER, envelope
 from ailedger.chain import Chain, ContractReverted, open_embedded
 from ailedger.chain.anchoring import (
@@ -33,8 +34,6 @@ from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import TransparencyLog
 from ailedger.log.checkpoint import Secp256k1NoteKey
 from ailedger.log.receipt import verify_receipt
-
-from .conftest import ETHER, Backend
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from _anvil import REPO
+from _chain_util import ARTIFACTS, FIXTURES
 from ailedger.chain import ArtifactStore, load_artifact
 from ailedger.errors import FormatError, NotFound
-
-from .conftest import ARTIFACTS, FIXTURES, REPO
 
 SCRIPT = REPO / "scripts" / "build_contracts.mjs"
 NODE = shutil.which("node")

@@ -4,53 +4,30 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
-from click.testing import CliRunner, Result
 
 import ailedger.cli._chain
 import ailedger.cli._keys
 import ailedger.cli._log  # noqa: F401  (importing registers the commands)
+from _anvil import Anvil
+from _cli import PASSWORD, ok, run
 from _log_util import ALICE, LOG_SIGNER, WITNESS_SIGNER, envelope
+from _workflow_util import fast_keystore
 from ailedger._toml import dumps as toml_dumps
 from ailedger.chain import ANVIL_CHAIN_ID
-from ailedger.cli._app import main
-from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore
 from ailedger.workspace import Workspace
 
-from .conftest import Anvil
-
-PASSWORD = "s3cret-pass"
 ORIGIN = "example.com/cli-rpc"
 
 pytestmark = pytest.mark.chain
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args: tuple[str, ...]) -> None:
-    main(list(args))
-
-
-def run(args: Sequence[str], rpc_env: str | None = None) -> Result:
-    env = {"AILEDGER_PASSWORD": PASSWORD, "AILEDGER_HOME": None, "AILEDGER_RPC_URL": rpc_env}
-    return CliRunner().invoke(_entry, list(args), env=env)
-
-
-def ok(args: Sequence[str], rpc_env: str | None = None) -> dict[str, Any]:
-    result = run([*args, "--json"], rpc_env)
-    assert result.exit_code == 0, result.output
-    doc: dict[str, Any] = json.loads(result.stdout)
-    return doc
-
-
 def _workspace(root: Path, chain: dict[str, Any]) -> Workspace:
     ws = Workspace.init(root, origin=ORIGIN)
-    store = Keystore(ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY)
+    store = fast_keystore(ws)
     store.add("logkey", LOG_SIGNER, PASSWORD)
     store.add("witness", WITNESS_SIGNER, PASSWORD)
     store.add("admin", ALICE, PASSWORD)
@@ -100,5 +77,5 @@ def test_env_url_and_chain_id_mismatch(
     assert result.exit_code == 8, result.output
     assert "chain id 31337" in result.output
     # $AILEDGER_RPC_URL overrides the config (and --rpc would too)
-    status = ok(["chain", "status"], rpc_env=node.url)
+    status = ok(["chain", "status"], env={"AILEDGER_RPC_URL": node.url})
     assert status["chain_id"] == ANVIL_CHAIN_ID

@@ -6,10 +6,9 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from _chain_util import ETHER, Backend
 from ailedger.chain import Chain, ContractReverted
 from ailedger.errors import InvalidInput, NotFound, TransactionReverted
-
-from .conftest import ETHER, Backend
 
 TAG = b"\x11" * 32
 

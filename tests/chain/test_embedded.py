@@ -15,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _chain_util import ARTIFACTS, ETHER
 from ailedger.chain import (
     DEV_FAUCET_ADDRESS,
     EMBEDDED_CHAIN_ID,
@@ -23,8 +24,6 @@ from ailedger.chain import (
 )
 from ailedger.chain._sqlite_db import SQLiteKV
 from ailedger.errors import ChainError, IntegrityError, InvalidInput
-
-from .conftest import ARTIFACTS, ETHER
 
 TAG = b"\x22" * 32
 
@@ -163,7 +162,7 @@ _ops = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(ops=_ops)
 def test_sqlite_kv_keeps_exactly_what_was_committed(
     tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, bytes, bytes]]

@@ -13,11 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
+from _chain_util import ARTIFACTS
 from ailedger.chain import load_artifact
 from ailedger.chain._events import EventIndex, LogReader
 from ailedger.errors import IntegrityError
-
-from .conftest import ARTIFACTS
 
 CHAIN_ID = 7
 PROBE = load_artifact("Probe", ARTIFACTS)
@@ -62,7 +61,7 @@ _events = st.lists(
 )
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(events=_events, pick=st.integers(min_value=0, max_value=11))
 def test_logs_decode_and_filter_like_the_abi_says(
     events: list[tuple[bytes, int, bytes, str]], pick: int

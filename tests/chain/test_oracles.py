@@ -10,13 +10,13 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from _chain_util import ETHER, Backend
 from ailedger.chain import Chain, ContractReverted
 from ailedger.chain.escrow import ParametricEscrow, PerformanceBonus, PolicyStatus, Trigger
 from ailedger.chain.oracle_report import feed_id, report_digest
 from ailedger.chain.oracles import OracleFeeds
 from ailedger.errors import InvalidInput
 from ailedger.identity.keys import Secp256k1Signer
-from chain.conftest import ETHER, Backend, anvil_node, backend  # noqa: F401  (fixtures)
 
 FEED = feed_id("drought/farm-1")
 ROOT, MODEL = b"\x01" * 32, b"\x02" * 32
@@ -43,7 +43,7 @@ class Setup:
 
 
 @pytest.fixture
-def s(backend: Backend) -> Setup:  # noqa: F811
+def s(backend: Backend) -> Setup:
     backend.artifacts_dir = None  # the shipped contracts
     chain = backend.open()
     admin: LocalAccount = Account.create()

@@ -14,11 +14,11 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _anvil import Anvil, free_port
+from _chain_util import ARTIFACTS, ETHER
 from ailedger.chain import ANVIL_CHAIN_ID, connect_rpc, decode_revert
 from ailedger.chain._revert import revert_error
 from ailedger.errors import ChainError, NodeUnavailable
-
-from .conftest import ARTIFACTS, ETHER, Anvil, free_port
 
 TAG = b"\x33" * 32
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 import ailedger.cli._audit  # noqa: F401  (registers `audit` until cli/_app.py imports it)
-from _workflow_util import Setup, make_setup, run, variant
+from _cli import ok as _ok
+from _cli import run
+from _workflow_util import Setup, variant
 from ailedger.audit import AUDIT_SCHEMA
 from ailedger.registry._refs import VersionRef
 from ailedger.registry.evaluation import record_evaluation
@@ -18,9 +19,8 @@ OPEN = parse_policy("version = 1\nunsafe_allow_no_requirements = true\n")
 
 
 @pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
-    monkeypatch.chdir(tmp_path)
-    setup = make_setup(tmp_path)
+def setup(setup: Setup) -> Setup:
+    """The workflow workspace with two registered versions, v1 deployed to prod."""
     trainer = setup.signer("trainer")
     with setup.registry() as reg:
         v1, v2 = VersionRef("triage", "1"), VersionRef("triage", "2")
@@ -30,14 +30,6 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
         reg.record_evaluation(v2, record_evaluation("bias-review", {"parity": 0.7}), trainer)
         reg.deploy(v1, "prod", trainer, OPEN)
     return setup
-
-
-def _ok(args: list[object]) -> dict[str, object]:
-    result = run([*args, "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
-    assert isinstance(doc, dict)
-    return doc
 
 
 def test_report_writes_html_and_json(setup: Setup) -> None:

@@ -4,57 +4,27 @@ chain, through the real entry point."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import click
 import pytest
-from click.testing import CliRunner, Result
 
 import ailedger.cli._chain
 import ailedger.cli._keys
 import ailedger.cli._log  # noqa: F401  (importing registers the commands)
+from _cli import PASSWORD, fails, ok, run
 from _log_util import ALICE, LOG_SIGNER, WITNESS_SIGNER, envelope
-from ailedger.cli._app import main
-from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
+from _workflow_util import NewWorkspace
+from ailedger.identity.keys import Secp256k1Signer
 from ailedger.workspace import Workspace
 
-PASSWORD = "s3cret-pass"
 ORIGIN = "example.com/cli-chain"
 REMOTE_WITNESS = Secp256k1Signer(bytes.fromhex("66" * 32))
 MEMBER = Secp256k1Signer(bytes.fromhex("77" * 32)).address
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args: tuple[str, ...]) -> None:
-    main(list(args))
-
-
-def run(args: Sequence[str]) -> Result:
-    env = {"AILEDGER_PASSWORD": PASSWORD, "AILEDGER_HOME": None, "AILEDGER_RPC_URL": None}
-    return CliRunner().invoke(_entry, list(args), env=env)
-
-
-def ok(args: Sequence[str]) -> dict[str, Any]:
-    result = run([*args, "--json"])
-    assert result.exit_code == 0, result.output
-    doc: dict[str, Any] = json.loads(result.stdout)
-    return doc
-
-
-def fails(args: Sequence[str], code: int, text: str) -> None:
-    result = run(args)
-    assert result.exit_code == code, result.output
-    assert text in result.output
-
-
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.chdir(tmp_path)
-    ws = Workspace.init(tmp_path, origin=ORIGIN)
-    store = Keystore(ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY)
+def ws(new_workspace: NewWorkspace, tmp_path: Path) -> Workspace:
+    ws, store = new_workspace(ORIGIN)
     store.add("logkey", LOG_SIGNER, PASSWORD)
     store.add("witness", WITNESS_SIGNER, PASSWORD)
     store.add("remote", REMOTE_WITNESS, PASSWORD)

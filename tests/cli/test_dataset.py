@@ -11,21 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from _cli import run_main as run
 from ailedger import merkle
-from ailedger.cli import main
 from ailedger.demos.samples import SAMPLE_DATA
 
 SAMPLE = SAMPLE_DATA
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -4,54 +4,29 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Sequence
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 
 import ailedger.cli._keys
 import ailedger.cli._statements
-from ailedger.cli._app import main
+from _cli import PASSWORD, run
+from _workflow_util import NewWorkspace, fast_keystore
 from ailedger.identity.keys import (
-    PBKDF2_ROUNDS_TEST_ONLY,
     SCRYPT_N_TEST_ONLY,
-    Keystore,
     P256Signer,
     Secp256k1Signer,
     load_public_key,
 )
 from ailedger.workspace import Workspace
 
-PASSWORD = "s3cret-pass"
-
-
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args: tuple[str, ...]) -> None:
-    main(list(args))
-
-
-def run(
-    args: Sequence[str], *, password: str | None = PASSWORD, stdin: str | None = None
-) -> Result:
-    """Run ``ailedger ARGS`` as a user would: errors become one line and an exit code."""
-    env = {"AILEDGER_PASSWORD": password, "AILEDGER_HOME": None}
-    return CliRunner().invoke(_entry, list(args), input=stdin, env=env)
-
 
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.chdir(tmp_path)
-    return Workspace.init(tmp_path, origin="example.com/test")
-
-
-def fast_store(ws: Workspace) -> Keystore:
-    return Keystore(ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY, pbkdf2_rounds=PBKDF2_ROUNDS_TEST_ONLY)
+def ws(new_workspace: NewWorkspace) -> Workspace:
+    return new_workspace()[0]
 
 
 def test_init_and_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +44,7 @@ def test_init_and_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert "ailedger init" in lost.stderr
     # --workspace, AILEDGER_HOME and walking up all find it.
     assert run(["--workspace", "proj", "keys", "list", "--json"]).stdout.strip() == "[]"
-    home = CliRunner().invoke(_entry, ["keys", "list", "--json"], env={"AILEDGER_HOME": "proj"})
+    home = run(["keys", "list", "--json"], password=None, env={"AILEDGER_HOME": "proj"})
     assert home.exit_code == 0
     (tmp_path / "proj/a/b").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "proj/a/b")
@@ -95,7 +70,7 @@ def test_keys_new_p256_prompts_twice(ws: Workspace, monkeypatch: pytest.MonkeyPa
     result = run(["keys", "new", "bob", "--type", "p256"], password=None, stdin="pw1\npw1\n")
     assert result.exit_code == 0, result.output
     assert "bob (p256)" in result.stdout
-    assert fast_store(ws).signer("bob", "pw1").keyid == fast_store(ws).info("bob").keyid
+    assert fast_keystore(ws).signer("bob", "pw1").keyid == fast_keystore(ws).info("bob").keyid
     mismatch = run(["keys", "new", "eve"], password=None, stdin="a\nb\n")
     assert mismatch.exit_code != 0
     assert not (ws.keys_dir / "eve.meta.json").exists()
@@ -111,7 +86,7 @@ def test_no_password_and_no_terminal_is_one_clear_error(ws: Workspace) -> None:
 
 def test_keys_new_rejects_bad_type_and_duplicates(ws: Workspace) -> None:
     assert run(["keys", "new", "x", "--type", "rsa"]).exit_code == 3
-    fast_store(ws).create("taken", PASSWORD)
+    fast_keystore(ws).create("taken", PASSWORD)
     dup = run(["keys", "new", "taken", "--type", "p256"])
     assert dup.exit_code == 10
     assert "already exists" in dup.stderr
@@ -127,7 +102,7 @@ def test_unsafe_plaintext_warns(ws: Workspace) -> None:
 def test_password_file(ws: Workspace, tmp_path: Path) -> None:
     pw = tmp_path / "pw.txt"
     pw.write_text("from-file\nignored second line\n")
-    fast_store(ws).create("k", "from-file", keytype="p256")
+    fast_keystore(ws).create("k", "from-file", keytype="p256")
     ok = run(
         [
             "attest",
@@ -152,7 +127,7 @@ def test_password_file(ws: Workspace, tmp_path: Path) -> None:
 
 
 def test_list_show_and_unknown(ws: Workspace) -> None:
-    store = fast_store(ws)
+    store = fast_keystore(ws)
     a = store.create("alice", PASSWORD, org="acme")
     store.create("bob", PASSWORD, keytype="p256")
     listed = json.loads(run(["keys", "list", "--json"]).stdout)
@@ -167,7 +142,7 @@ def test_list_show_and_unknown(ws: Workspace) -> None:
 
 
 def test_export_public(ws: Workspace, tmp_path: Path) -> None:
-    store = fast_store(ws)
+    store = fast_keystore(ws)
     a = store.create("alice", PASSWORD)
     b = store.create("bob", PASSWORD, keytype="p256")
     out = tmp_path / "bob.pub"
@@ -213,7 +188,7 @@ def test_import_keystore_and_pem(ws: Workspace, tmp_path: Path) -> None:
 
 
 def test_private_keys_never_appear_in_output(ws: Workspace, tmp_path: Path) -> None:
-    store = fast_store(ws)
+    store = fast_keystore(ws)
     store.create("alice", PASSWORD)
     store.create("bob", PASSWORD, keytype="p256")
     alice = store.signer("alice", PASSWORD)

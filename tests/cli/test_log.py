@@ -5,49 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner, Result
 
 import ailedger.cli._keys
 import ailedger.cli._log  # noqa: F401  (importing registers the commands)
+from _cli import PASSWORD, ok, run
 from _log_util import ALICE, LOG_SIGNER, PREDICATE, WITNESS_SIGNER, envelope
-from ailedger.cli._app import main
-from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
+from _workflow_util import NewWorkspace
+from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log.checkpoint import Secp256k1NoteKey, vkey
 from ailedger.workspace import Workspace
 
-PASSWORD = "s3cret-pass"
 ORIGIN = "example.com/cli-log"
 ARTIFACT = b"the artifact bytes"
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args: tuple[str, ...]) -> None:
-    main(list(args))
-
-
-def run(args: Sequence[str]) -> Result:
-    env = {"AILEDGER_PASSWORD": PASSWORD, "AILEDGER_HOME": None}
-    return CliRunner().invoke(_entry, list(args), env=env)
-
-
-def ok(args: Sequence[str]) -> dict[str, object]:
-    result = run([*args, "--json"])
-    assert result.exit_code == 0, result.output
-    doc: dict[str, object] = json.loads(result.stdout)
-    return doc
-
-
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.chdir(tmp_path)
-    ws = Workspace.init(tmp_path, origin=ORIGIN)
-    store = Keystore(ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY)
+def ws(new_workspace: NewWorkspace, tmp_path: Path) -> Workspace:
+    ws, store = new_workspace(ORIGIN)
     store.add("logkey", LOG_SIGNER, PASSWORD)
     store.add("witness", WITNESS_SIGNER, PASSWORD)
     digest = hashlib.sha256(ARTIFACT).hexdigest()

@@ -21,13 +21,6 @@ EXAMPLE = SAMPLE_MODEL
 AILEDGER = Path(sys.executable).parent / "ailedger"
 
 
-@pytest.fixture(autouse=True)
-def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "xdg-cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
-    return home
-
-
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:
         main(["fingerprint", "model", *args])

@@ -11,37 +11,23 @@ import base64
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import ailedger.cli._model_sign  # noqa: F401  (importing registers the commands)
-from ailedger.cli._app import main
-from ailedger.identity.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore
+from _cli import PASSWORD, run
+from _workflow_util import NewWorkspace
+from ailedger.identity.keys import Keystore
 from ailedger.workspace import Workspace
 
 pytest.importorskip("model_signing")
 
 pytestmark = pytest.mark.interop
 
-PASSWORD = "s3cret-pass"
 MODEL_SIGNING = Path(sys.executable).parent / "model_signing"
-
-
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args: tuple[str, ...]) -> None:
-    main(list(args))
-
-
-def run(args: Sequence[object], *, password: str | None = PASSWORD) -> Result:
-    env = {"AILEDGER_PASSWORD": password, "AILEDGER_HOME": None}
-    return CliRunner().invoke(_entry, [str(a) for a in args], env=env)
 
 
 def model_signing(*args: object) -> subprocess.CompletedProcess[str]:
@@ -55,12 +41,8 @@ def model_signing(*args: object) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.chdir(tmp_path)
-    ws = Workspace.init(tmp_path, origin="example.com/test")
-    store = Keystore(
-        ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY, pbkdf2_rounds=PBKDF2_ROUNDS_TEST_ONLY
-    )
+def ws(new_workspace: NewWorkspace, tmp_path: Path) -> Workspace:
+    ws, store = new_workspace()
     store.create("lab", PASSWORD, keytype="p256")
     store.create("alice", PASSWORD)
     (tmp_path / "lab.pub").write_text(store.public_key("lab").to_pem())

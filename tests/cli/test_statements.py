@@ -5,29 +5,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 import ailedger.cli._keys
 import ailedger.cli._statements  # noqa: F401  (importing registers the commands)
+from _cli import PASSWORD, run
+from _workflow_util import NewWorkspace
 from ailedger.attest import dsse
-from ailedger.cli._app import main
 from ailedger.cli._statements import parse_sets
 from ailedger.errors import InvalidInput
 from ailedger.identity.keys import (
-    PBKDF2_ROUNDS_TEST_ONLY,
-    SCRYPT_N_TEST_ONLY,
     SECP256K1_N,
     Keystore,
     Secp256k1Signer,
 )
 from ailedger.workspace import Workspace
 
-PASSWORD = "s3cret-pass"
 EVAL = [
     "--set",
     "metric=accuracy",
@@ -40,24 +36,9 @@ EVAL = [
 ]
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def _entry(args: tuple[str, ...]) -> None:
-    main(list(args))
-
-
-def run(args: Sequence[str], *, password: str | None = PASSWORD) -> Result:
-    env = {"AILEDGER_PASSWORD": password, "AILEDGER_HOME": None}
-    return CliRunner().invoke(_entry, [str(a) for a in args], env=env)
-
-
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.chdir(tmp_path)
-    ws = Workspace.init(tmp_path, origin="example.com/test")
-    store = Keystore(
-        ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY, pbkdf2_rounds=PBKDF2_ROUNDS_TEST_ONLY
-    )
+def ws(new_workspace: NewWorkspace) -> Workspace:
+    ws, store = new_workspace()
     store.create("alice", PASSWORD, org="acme")
     store.create("bob", PASSWORD, keytype="p256", org="lab")
     store.create("carol", PASSWORD)

@@ -12,32 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _workflow_util import Setup, make_setup, run, variant
+from _cli import fails, ok, run
+from _workflow_util import Setup, variant
 from ailedger.cli._deploy import read_batch
 from ailedger.cli._eval import parse_metric
 from ailedger.errors import FormatError, InvalidInput
-
-
-@pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
-    monkeypatch.chdir(tmp_path)
-    return make_setup(tmp_path)
-
-
-def ok(args: list[object]) -> dict[str, object]:
-    result = run([*args, "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
-    assert isinstance(doc, dict)
-    return doc
-
-
-def fails(args: list[object], code: int, *needles: str) -> str:
-    result = run(args)
-    assert result.exit_code == code, result.output
-    for needle in needles:
-        assert needle in result.output, result.output
-    return result.output
 
 
 def registered(setup: Setup, version: str = "1.0", path: Path | None = None) -> None:

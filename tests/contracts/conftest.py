@@ -8,9 +8,8 @@ contracts: one deployment per session, behind a snapshot that is reverted after 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from contract_helpers import (
@@ -22,11 +21,20 @@ from contract_helpers import (
     deploy_all,
     populate,
 )
+from oracle_helpers import Oracles, deploy_oracles
 from web3 import HTTPProvider, Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the anvil fixture's home
-from chain.conftest import ANVIL_LAUNCHER, Anvil, free_port
+from _anvil import Anvil, free_port, require_anvil
+
+T = TypeVar("T")
+
+
+def _behind_snapshot(chain: Chain, value: T) -> Iterator[T]:
+    """Yield ``value`` to one test, then revert ``chain`` to where it was before the test."""
+    snap = chain.snapshot()
+    yield value
+    chain.revert_to(snap)
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +52,7 @@ def w3(request: pytest.FixtureRequest) -> Iterator[Web3]:
     if request.param == "pyevm":
         yield Web3(EthereumTesterProvider())
         return
-    if not ANVIL_LAUNCHER.exists():
-        pytest.skip("node_modules/.bin/anvil is missing: run `npm ci` in the repository root")
+    require_anvil()
     node = Anvil(free_port()).start()
     try:
         yield Web3(HTTPProvider(node.url))
@@ -61,9 +68,7 @@ def _deployed(w3: Web3, compiled: dict[str, Compiled]) -> Deployment:
 @pytest.fixture
 def dep(_deployed: Deployment) -> Iterator[Deployment]:
     """Fresh contracts for each test: the session deployment behind a snapshot."""
-    snap = _deployed.chain.snapshot()
-    yield _deployed
-    _deployed.chain.revert_to(snap)
+    yield from _behind_snapshot(_deployed.chain, _deployed)
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +80,16 @@ def _world(_deployed: Deployment) -> World:
 @pytest.fixture
 def world(_world: World) -> Iterator[World]:
     """Populated contracts (see ``contract_helpers.World``) behind a per-test snapshot."""
-    snap = _world.chain.snapshot()
-    yield _world
-    _world.chain.revert_to(snap)
+    yield from _behind_snapshot(_world.chain, _world)
+
+
+@pytest.fixture(scope="module")
+def _oracles(w3: Web3) -> Oracles:
+    # One deployment per module, as each oracle test module had its own.
+    return deploy_oracles(w3)
+
+
+@pytest.fixture
+def o(_oracles: Oracles) -> Iterator[Oracles]:
+    """The oracle contracts (see ``oracle_helpers.Oracles``) behind a per-test snapshot."""
+    yield from _behind_snapshot(_oracles.chain, _oracles)

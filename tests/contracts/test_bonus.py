@@ -4,25 +4,9 @@ payer; money leaves by pull payment only, and the books always balance."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from oracle_helpers import ETHER, FEED, Oracles, deploy_oracles, pay
-from web3 import Web3
+from oracle_helpers import ETHER, FEED, Oracles, pay
 
 WEEKLY = ETHER // 10
-
-
-@pytest.fixture(scope="module")
-def _oracles(w3: Web3) -> Oracles:
-    return deploy_oracles(w3)
-
-
-@pytest.fixture
-def o(_oracles: Oracles) -> Iterator[Oracles]:
-    snap = _oracles.chain.snapshot()
-    yield _oracles
-    _oracles.chain.revert_to(snap)
 
 
 def payer(o: Oracles) -> str:

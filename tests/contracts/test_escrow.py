@@ -4,28 +4,14 @@ a payout larger than the pool, rounding that creates or destroys funds)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from oracle_helpers import ETHER, FEED, OTHER_FEED, Oracles, deploy_oracles, now, pay, warp
-from web3 import Web3
+from oracle_helpers import ETHER, FEED, OTHER_FEED, Oracles, now, pay, warp
 
 ABOVE, BELOW = 0, 1
 ACTIVE, TRIGGERED, EXPIRED = 1, 2, 3
 DAY = 86_400
-
-
-@pytest.fixture(scope="module")
-def _oracles(w3: Web3) -> Oracles:
-    return deploy_oracles(w3)
-
-
-@pytest.fixture
-def o(_oracles: Oracles) -> Iterator[Oracles]:
-    snap = _oracles.chain.snapshot()
-    yield _oracles
-    _oracles.chain.revert_to(snap)
 
 
 def insurer(o: Oracles) -> str:

@@ -257,8 +257,7 @@ def test_first_proof_must_start_from_the_empty_tree(dep: Deployment) -> None:
 
 @settings(
     max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
     phases=(Phase.explicit, Phase.reuse, Phase.generate),  # shrinking transactions is slow
 )
 @given(data=st.data())

@@ -4,7 +4,6 @@ eth-account's ``encode_typed_data``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,8 +11,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle_helpers import FEED, MAX_AGE, OTHER_FEED, Oracles, deploy_oracles, oracle_keys
-from web3 import Web3
+from oracle_helpers import FEED, MAX_AGE, OTHER_FEED, Oracles, oracle_keys
 
 from ailedger.chain.oracle_report import (
     OracleReport,
@@ -24,18 +22,6 @@ from ailedger.chain.oracle_report import (
     report_typed_data,
 )
 from ailedger.errors import InvalidInput
-
-
-@pytest.fixture(scope="module")
-def _oracles(w3: Web3) -> Oracles:
-    return deploy_oracles(w3)
-
-
-@pytest.fixture
-def o(_oracles: Oracles) -> Iterator[Oracles]:
-    snap = _oracles.chain.snapshot()
-    yield _oracles
-    _oracles.chain.revert_to(snap)
 
 
 def test_accepts_report_and_stores_median(o: Oracles) -> None:
@@ -132,7 +118,7 @@ _int256 = st.integers(min_value=-(2**255), max_value=2**255 - 1)
 _b32 = st.binary(min_size=32, max_size=32)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(
     feed=_b32,
     digest=_b32,

@@ -5,7 +5,6 @@ up to f lying oracles cannot move the answer outside the range of the honest one
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -28,18 +27,6 @@ from ailedger.chain.oracle_report import OracleReport, config_digest, oracle_dom
 from ailedger.identity.keys import SECP256K1_N
 
 BAD_SIGNER = ("NotAnOracle", "SignersNotAscending")
-
-
-@pytest.fixture(scope="module")
-def _oracles(w3: Web3) -> Oracles:
-    return deploy_oracles(w3)
-
-
-@pytest.fixture
-def o(_oracles: Oracles) -> Iterator[Oracles]:
-    snap = _oracles.chain.snapshot()
-    yield _oracles
-    _oracles.chain.revert_to(snap)
 
 
 def _signed(o: Oracles, report: OracleReport, count: int | None = None) -> list[bytes]:
@@ -190,8 +177,7 @@ def wide(w3: Web3) -> Oracles:
 
 @settings(
     max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(
     data=st.data(),

@@ -7,8 +7,6 @@ oracle reports, settlements, expiries, reclaims and withdrawals, with the invari
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -20,23 +18,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from oracle_helpers import FEED, Oracles, deploy_oracles, now, warp
-from web3 import Web3
+from oracle_helpers import FEED, Oracles, now, warp
 from web3.contract import Contract
 
 DAY = 86_400
-
-
-@pytest.fixture(scope="module")
-def _oracles(w3: Web3) -> Oracles:
-    return deploy_oracles(w3)
-
-
-@pytest.fixture
-def o(_oracles: Oracles) -> Iterator[Oracles]:
-    snap = _oracles.chain.snapshot()
-    yield _oracles
-    _oracles.chain.revert_to(snap)
 
 
 def _try(o: Oracles, call: object, sender: str, value: int = 0) -> bool:
@@ -174,7 +159,9 @@ def test_settlement_books_always_balance(o: Oracles) -> None:
         settings=settings(
             max_examples=8,
             stateful_step_count=20,
-            deadline=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture],
+            suppress_health_check=[
+                *settings().suppress_health_check,
+                HealthCheck.function_scoped_fixture,
+            ],
         ),
     )

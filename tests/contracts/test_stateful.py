@@ -359,7 +359,6 @@ def test_contracts_state_machine(world: World) -> None:
         settings=settings(
             max_examples=12,
             stateful_step_count=20,
-            deadline=None,
             phases=(Phase.explicit, Phase.reuse, Phase.generate),
         ),
     )

@@ -7,7 +7,6 @@ leaves is then questioned with the ordinary CLI commands, as a user would.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +14,8 @@ from typing import Any
 
 import pytest
 
+from _cli import run_process as cli
 from ailedger.demos import _ml as ml
-
-AILEDGER = Path(sys.executable).with_name("ailedger")
 
 #: The workflow steps, in order (part two), by the start of their titles.
 WORKFLOW = [
@@ -33,18 +31,6 @@ WORKFLOW = [
     "receipt for the cancer-classifier@1 deployment",
     "record one prediction and trace its output",
 ]
-
-
-def cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("AILEDGER_HOME", "AILEDGER_RPC_URL")}
-    return subprocess.run(
-        [str(AILEDGER), *(str(a) for a in args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-        env=env,
-    )
 
 
 @pytest.fixture(scope="module")

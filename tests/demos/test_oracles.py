@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _anvil import Anvil
+from _cli import run_process as cli
 from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
 from ailedger.chain import ANVIL_CHAIN_ID
@@ -34,22 +35,8 @@ from ailedger.fingerprint.model import fingerprint_model
 from ailedger.log import open_workspace_log
 from ailedger.oracle.incidents import write_rule
 from ailedger.workspace import Workspace
-from chain.conftest import Anvil, anvil_node  # noqa: F401  (fixtures)
 
 pytest.importorskip("sklearn")
-
-AILEDGER = Path(sys.executable).with_name("ailedger")
-
-
-def cli(*args: object) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("AILEDGER_HOME", "AILEDGER_RPC_URL")}
-    return subprocess.run(
-        [str(AILEDGER), *(str(a) for a in args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
 
 
 def run(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Path, dict[str, Any]]:
@@ -174,7 +161,7 @@ def test_demo_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
 
 @pytest.mark.chain
 def test_crop_insurance_on_anvil(
-    anvil_node: Anvil,  # noqa: F811
+    anvil_node: Anvil,
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "run"

@@ -330,7 +330,7 @@ _field = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters
     header=st.lists(_field, min_size=1, max_size=4, unique=True),
     data=st.data(),
 )
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 def test_csv_rows_round_trip_through_any_quoting(header: list[str], data: st.DataObject) -> None:
     import csv
     import io
@@ -365,7 +365,7 @@ def test_canonical_jsonl_record_ignores_formatting(
     leaves=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40),
     seed=st.integers(0, 2**32),
 )
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 def test_index_file_round_trip(leaves: list[bytes], seed: int) -> None:
     import random
     import tempfile

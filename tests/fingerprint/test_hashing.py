@@ -57,7 +57,8 @@ def test_empty_file(tmp_path: Path, algorithm: str) -> None:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30,
+    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(
     algorithm=st.sampled_from(["sha256", "blake3"]),
@@ -155,7 +156,8 @@ def larger(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30,
+    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(
     algorithm=st.sampled_from(["sha256", "blake3"]),

@@ -150,7 +150,8 @@ def test_proofs_survive_json_and_fail_when_tampered() -> None:
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15,
+    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(
     shapes=st.lists(st.lists(st.integers(0, 3), max_size=2), min_size=1, max_size=9),
@@ -482,7 +483,7 @@ def test_manifest_tampering_is_caught(tmp_path: Path) -> None:
         ModelFingerprint.from_dict(doc)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(data=st.data())
 def test_any_flipped_digest_character_is_caught(data: st.DataObject) -> None:
     doc = fingerprint_model(EXAMPLE).to_dict(leaves=True)
@@ -528,7 +529,7 @@ def test_empty_directory(tmp_path: Path) -> None:
     algorithm=st.sampled_from(["sha256", "blake3"]),
     sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8),
 )
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40)
 def test_tensors_inside_and_across_shards(shard: int, algorithm: str, sizes: list[int]) -> None:
     # tensors wholly inside a shard are hashed in the shard's read pass, the others (across a
     # shard boundary) by jobs of their own: the leaves must not depend on the split

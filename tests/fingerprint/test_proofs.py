@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ailedger import merkle
@@ -26,7 +26,7 @@ from ailedger.fingerprint.proofs import (
 from ailedger.merkle import ConsistencyProof, InclusionProof
 
 SECRET = b"property-test dataset secret 0123"
-_settings = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_settings = settings(max_examples=40)
 
 
 @contextmanager

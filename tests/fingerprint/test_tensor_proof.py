@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
 
@@ -33,7 +33,7 @@ from ailedger.fingerprint.proofs import (
     verify_proof,
 )
 
-_settings = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_settings = settings(max_examples=30)
 _DTYPES = [np.float32, np.float16, np.int8, np.int64, np.uint8]
 
 tensor_st = st.tuples(

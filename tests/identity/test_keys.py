@@ -334,7 +334,7 @@ _SECP = Secp256k1Signer.generate()
 _P256 = P256Signer.generate()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(message=st.binary(max_size=300), which=st.sampled_from([_SECP, _P256]))
 def test_sign_verify_any_message(message: bytes, which: Secp256k1Signer | P256Signer) -> None:
     sig = which.sign(message)

@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ailedger.cli._integrations  # noqa: F401  (registers `integrations` until _app does)
-from _workflow_util import Setup, make_setup, run
+from _cli import ok, run
+from _workflow_util import Setup
 from ailedger.errors import FormatError, IntegrityError, NotFound
 from ailedger.fingerprint.dataset import fingerprint_dataset
 from ailedger.integrations.dvc import (
@@ -74,20 +75,6 @@ def dvc_add(repo: Path, rel: str, content: bytes | dict[str, bytes], legacy: boo
     dvc_file = repo / f"{rel}.dvc"
     dvc_file.write_text("outs:\n" + "\n".join(lines) + "\n")
     return dvc_file
-
-
-@pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
-    monkeypatch.chdir(tmp_path)
-    return make_setup(tmp_path)
-
-
-def ok(args: list[object]) -> dict[str, object]:
-    result = run([*args, "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
-    assert isinstance(doc, dict)
-    return doc
 
 
 @pytest.mark.parametrize("legacy", [False, True])

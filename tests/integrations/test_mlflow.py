@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ailedger.cli._integrations  # noqa: F401  (registers `integrations` until _app does)
-from _workflow_util import Setup, make_setup, run
+from _cli import ok, run
+from _workflow_util import Setup
 from ailedger.errors import InvalidInput, NotFound
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.integrations.mlflow import evaluation_name, local_artifact_path
@@ -63,20 +63,6 @@ def make_store(setup: Setup, kind: str, monkeypatch: pytest.MonkeyPatch) -> tupl
         "churn", f"models:/{logged.model_id}", run_id=rid2, model_id=logged.model_id
     )
     return uri, v1, v2
-
-
-@pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
-    monkeypatch.chdir(tmp_path)
-    return make_setup(tmp_path)
-
-
-def ok(args: list[object]) -> dict[str, Any]:
-    result = run([*args, "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
-    assert isinstance(doc, dict)
-    return doc
 
 
 @pytest.mark.parametrize("kind", ["file", "sqlite"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import sqlite3
 import struct
 from pathlib import Path
 
@@ -212,7 +213,6 @@ def test_cosignature_of_unknown_checkpoint_or_other_log(tmp_path: Path) -> None:
 
 
 def test_tampered_stored_checkpoint_is_detected(tmp_path: Path) -> None:
-    import sqlite3
 
     with TransparencyLog.open(tmp_path / "log.sqlite", ORIGIN) as log:
         log.append_many([envelope(i) for i in range(4)])
@@ -223,6 +223,33 @@ def test_tampered_stored_checkpoint_is_detected(tmp_path: Path) -> None:
         db.close()
         with pytest.raises(IntegrityError, match="checkpoint 1"):
             log.verify(LOG_KEY)
+
+
+@pytest.mark.parametrize("size", [2, 4])
+def test_signed_checkpoint_of_a_root_the_tree_never_had_is_detected(
+    tmp_path: Path, size: int
+) -> None:
+    # A checkpoint correctly signed by the log key, stored with matching size and root
+    # columns, for a tree that is not this log's (a fork): only the check that the tree had
+    # that root at that size catches it (one checkpoint, so no consistency proof runs).
+    with TransparencyLog.open(tmp_path / "fork.sqlite", ORIGIN) as fork:
+        fork.append_many([envelope(100 + i) for i in range(size)])
+        fork_root = fork.root()
+    with TransparencyLog.open(tmp_path / "log.sqlite", ORIGIN) as log:
+        log.append_many([envelope(i) for i in range(4)])
+        log.checkpoint(LOG_KEY)
+        log.verify(LOG_KEY)
+        assert log.root() != fork_root
+        forged = SignedNote.sign(Checkpoint(ORIGIN, size, fork_root).body(), [LOG_KEY])
+        with contextlib.closing(sqlite3.connect(log.path)) as db:
+            db.execute(
+                "UPDATE checkpoints SET size = ?, root = ?, note = ?",
+                (size, fork_root, forged.format()),
+            )
+            db.commit()
+        for key in (LOG_KEY, None):
+            with pytest.raises(IntegrityError, match=f"size {size}.*root the tree never had"):
+                log.verify(key)
 
 
 def test_checkpoint_with_a_wrong_key_fails_verify(tmp_path: Path) -> None:

@@ -93,7 +93,8 @@ def test_stored_tree_matches_reference(log: TransparencyLog, envelopes: list[byt
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(batches=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=8))
 def test_any_batching_gives_the_same_tree(

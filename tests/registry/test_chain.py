@@ -5,20 +5,22 @@ off-chain gate, idempotent retries, and a node that goes down between the log an
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _workflow_util import PASSWORD as CLI_PASSWORD
-from _workflow_util import make_setup, run, variant
+from _anvil import Anvil
+from _chain_util import ETHER, Backend
+from _cli import PASSWORD as CLI_PASSWORD
+from _cli import fails as _fails
+from _cli import ok as _ok
+from _workflow_util import Setup, variant
 from ailedger.chain import ANVIL_CHAIN_ID, Chain, ContractReverted, connect_rpc, open_embedded
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
 from ailedger.chain.eip712 import role_id, version_id
@@ -49,14 +51,6 @@ from ailedger.registry._chain import (
 from ailedger.registry.policy import Policy, parse_policy
 from ailedger.registry.trace import trace_at
 from ailedger.workspace import Workspace
-from chain.conftest import (  # noqa: F401  (fixtures)
-    ETHER,
-    Anvil,
-    Backend,
-    anvil_node,
-    backend,
-    make_anvil,
-)
 
 PASSWORD = "pw"
 POLICY = """\
@@ -132,7 +126,7 @@ def make_world(chain: Chain, root: Path) -> World:
 
 
 @pytest.fixture
-def world(backend: Backend, tmp_path: Path) -> Iterator[World]:  # noqa: F811
+def world(backend: Backend, tmp_path: Path) -> Iterator[World]:
     backend.artifacts_dir = None  # the shipped contracts
     w = make_world(backend.open(), tmp_path / "ws")
     yield w
@@ -312,7 +306,7 @@ def test_registration_conflict_on_chain(world: World) -> None:
 
 @pytest.mark.chain
 def test_node_down_between_log_and_chain(
-    make_anvil: object,  # noqa: F811
+    make_anvil: object,
     tmp_path: Path,
 ) -> None:
     node: Anvil = make_anvil(state=True)  # type: ignore[operator]
@@ -390,28 +384,18 @@ def test_digest_bytes_bad_input(bad: str) -> None:
 # --- the CLI on the embedded chain ---------------------------------------------------------
 
 
-def _ok(args: list[object]) -> dict[str, Any]:
-    result = run([*args, "--json"])
-    assert result.exit_code == 0, result.output
-    doc: dict[str, Any] = json.loads(result.stdout)
-    return doc
-
-
-def _fails(args: list[object], code: int, needle: str) -> None:
-    result = run(args)
-    assert result.exit_code == code, result.output
-    assert needle in result.output, result.output
-
-
-def test_cli_release_path_on_the_embedded_chain(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    setup = make_setup(tmp_path)  # trainer and qa (acme), outsider; local roles: qa
+@pytest.fixture
+def cli_setup(setup: Setup) -> Setup:
+    """The workflow workspace (trainer and qa in acme, outsider; local roles: qa) plus an
+    admin, an auditor in globex and this module's policy in ``chain-policy.toml``."""
     setup.store.create("admin", CLI_PASSWORD)
     setup.store.create("auditor", CLI_PASSWORD, org="globex")
-    policy = tmp_path / "chain-policy.toml"
-    policy.write_text(POLICY)
+    (setup.root / "chain-policy.toml").write_text(POLICY)
+    return setup
+
+
+def test_cli_release_path_on_the_embedded_chain(cli_setup: Setup) -> None:
+    setup, policy = cli_setup, cli_setup.root / "chain-policy.toml"
     addr = {k.name: k.keyid for k in setup.store.list_keys()}
     _ok(["chain", "deploy", "--key", "admin"])
     _ok(["chain", "grant", addr["trainer"], "--org", "acme", "--role", "trainer", "--key", "admin"])
@@ -455,17 +439,8 @@ def test_cli_release_path_on_the_embedded_chain(
 
 
 @pytest.mark.chain
-def test_cli_with_rpc_on_anvil(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    anvil_node: Anvil,  # noqa: F811
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    setup = make_setup(tmp_path)
-    setup.store.create("admin", CLI_PASSWORD)
-    setup.store.create("auditor", CLI_PASSWORD, org="globex")
-    policy = tmp_path / "chain-policy.toml"
-    policy.write_text(POLICY)
+def test_cli_with_rpc_on_anvil(cli_setup: Setup, anvil_node: Anvil) -> None:
+    setup, policy = cli_setup, cli_setup.root / "chain-policy.toml"
     addr = {k.name: k.keyid for k in setup.store.list_keys()}
     rpc = ["--rpc", anvil_node.url]
     _ok(["chain", "deploy", "--key", "admin", *rpc])

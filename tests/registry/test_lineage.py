@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from _workflow_util import Setup, make_setup, variant
+from _workflow_util import Setup, variant
 from ailedger.cli._trace import lineage_tree
 from ailedger.errors import NotFound
 from ailedger.registry._refs import VersionRef
@@ -15,11 +13,6 @@ from ailedger.registry.lineage import lineage
 from ailedger.registry.policy import parse_policy
 
 OPEN = parse_policy("version = 1\nunsafe_allow_no_requirements = true\n")
-
-
-@pytest.fixture
-def setup(tmp_path: Path) -> Setup:
-    return make_setup(tmp_path)
 
 
 def test_lineage_collects_every_kind(setup: Setup) -> None:

@@ -31,11 +31,6 @@ OPEN = parse_policy("version = 1\nunsafe_allow_no_requirements = true\n")
 NOW = datetime(2026, 11, 25, 10, 42, tzinfo=UTC)
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> Setup:
-    return make_setup(tmp_path)
-
-
 def _model(setup: Setup, reg: Registry, version: str, content: str | None = None) -> VersionRef:
     ref = VersionRef("triage", version)
     path = setup.model if content is None else variant(setup, f"m-{version}", content)

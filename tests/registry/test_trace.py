@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _workflow_util import Setup, make_setup, variant
+from _workflow_util import Setup, variant
 from ailedger import merkle
 from ailedger.errors import InvalidInput, NotFound, ProofInvalid
 from ailedger.identity.keys import Secp256k1Signer
@@ -22,11 +22,6 @@ from ailedger.registry.policy import parse_policy
 from ailedger.registry.trace import trace_at, trace_output
 
 OPEN = parse_policy("version = 1\nunsafe_allow_no_requirements = true\n")
-
-
-@pytest.fixture
-def setup(tmp_path: Path) -> Setup:
-    return make_setup(tmp_path)
 
 
 def _at(ms: int) -> datetime:
