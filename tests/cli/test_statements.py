@@ -13,7 +13,7 @@ from click.testing import Result
 import ailedger.cli._keys
 import ailedger.cli._statements  # noqa: F401  (importing registers the commands)
 from _cli import PASSWORD, run
-from _workflow_util import NewWorkspace
+from _workflow_util import NewWorkspace, fast_keystore
 from ailedger.attest import dsse
 from ailedger.cli._statements import parse_sets
 from ailedger.errors import InvalidInput
@@ -406,7 +406,7 @@ def test_a_model_receipt_verifies_against_the_model_directory(
 
     model = tmp_path / "model"
     shutil.copytree(SAMPLE_MODEL, model)
-    Keystore(ws.keys_dir, scrypt_n=SCRYPT_N_TEST_ONLY).create("logkey", PASSWORD)
+    fast_keystore(ws).create("logkey", PASSWORD)
     fp = run(["fingerprint", "model", model, "--no-cache", "--json"])
     assert fp.exit_code == 0, fp.output
     (tmp_path / "fp.json").write_text(fp.stdout)
