@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import signal
 from pathlib import Path
+from typing import Any
 
 from _anvil import Anvil
-from ailedger.chain import ANVIL_CHAIN_ID, Chain, connect_rpc, open_embedded
+from ailedger.chain import ANVIL_CHAIN_ID, Chain
+from ailedger.chain.backends import backend_named
 
 FIXTURES = Path(__file__).resolve().parent / "chain" / "fixtures"
 ARTIFACTS = FIXTURES / "artifacts"
@@ -28,19 +30,26 @@ class Backend:
         #: ones shipped in the package (Membership, LogAnchors, ModelRegistry).
         self.artifacts_dir: Path | None = ARTIFACTS
 
-    def open(self) -> Chain:
+    def settings(self) -> dict[str, Any]:
+        """The ``[chain]`` settings a workspace on this backend would have."""
         if self.kind == "embedded":
-            chain = open_embedded(self.tmp_path / "chain", artifacts_dir=self.artifacts_dir)
-        else:
-            assert self.anvil is not None
-            chain = connect_rpc(
-                self.anvil.url,
-                chain_id=ANVIL_CHAIN_ID,
-                index_path=self.tmp_path / "events.sqlite",
-                artifacts_dir=self.artifacts_dir,
-                retries=1,
-                backoff=0.05,
-            )
+            return {"backend": "embedded"}
+        assert self.anvil is not None
+        url = self.anvil.url
+        return {
+            "backend": "rpc",
+            "url": url,
+            "chain_id": ANVIL_CHAIN_ID,
+            "retries": 1,
+            "backoff": 0.05,
+        }
+
+    def open(self) -> Chain:
+        """Open the chain through the same backend map the CLI and the demos use."""
+        settings = self.settings()
+        chain = backend_named(settings["backend"]).open(
+            settings, state_dir=self.tmp_path, artifacts_dir=self.artifacts_dir
+        )
         self.opened.append(chain)
         return chain
 
