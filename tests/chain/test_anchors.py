@@ -207,6 +207,35 @@ def test_finding6_verify_receipt_reports_whether_consistency_was_proven(
         s.anchors.prove_consistency(lid, 1, proof, sender=s.log_key)
 
 
+def test_finding11_anchoring_after_a_front_run_still_proves_consistency(
+    backend: Backend, tmp_path: Path
+) -> None:
+    s = _setup(backend, tmp_path, "conformance.example/frontrun")
+    s.grow(0, 4)
+    anchor_checkpoint(s.log, s.anchors, s.log_key, witness_keys=s.witnesses, book=s.book)
+    s.grow(4, 9)
+    cp = s.log.latest_checkpoint()
+    size, root = s.log.size(), s.log.root(s.log.size())
+    assert cp.text.splitlines()[1] == str(size)
+    lid = s.anchors.log_id(s.log.origin, s.log_key.address)
+    # The attacker copies the operator's public signatures into anchor(), without a proof.
+    attacker = Secp256k1Signer.generate()
+    s.chain.fund(attacker.address, ETHER)
+    log_sig = s.anchors.sign_checkpoint(lid, size, root, s.log_key)
+    cosigs = [s.anchors.cosign(lid, size, root, w) for w in s.witnesses]
+    front = s.anchors.anchor(lid, size, root, log_sig, cosigs, sender=attacker)
+    assert not front.anchor.consistency_proven
+    # The operator's anchoring with a proof goes through and marks that anchor proven.
+    result = anchor_checkpoint(
+        s.log, s.anchors, s.log_key, witness_keys=s.witnesses, book=s.book, with_consistency=True
+    )
+    assert (result.record.index, result.record.size) == (1, size)
+    assert result.record.consistency_checked
+    assert s.anchors.count(lid) == 2
+    receipt = receipt_with_anchor(s.log, 6, s.note_key, s.book)
+    assert verify_receipt_anchor(receipt, s.anchors).consistency_proven
+
+
 def test_membership_roles_over_blocks(backend: Backend, tmp_path: Path) -> None:
     s = _setup(backend, tmp_path, "conformance.example/members")
     m = Membership(s.chain, s.dep.open(s.chain, "Membership"))
