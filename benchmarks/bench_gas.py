@@ -6,7 +6,7 @@ tests) on web3.py's in-memory py-evm chain and measures, from transaction receip
 * gas per anchor with 1, 1,000 and 1,000,000 entries behind it (real RFC 9162 roots of that
   many entries), for a log's first anchor and for a later one, with and without an on-chain
   consistency proof;
-* the gas each extra witness cosignature adds (threshold k = 0..8);
+* the gas each extra witness cosignature adds (threshold k = 1..8);
 * next to it, the gas of writing each entry on-chain one transaction at a time: a minimal
   contract storing a bytes32 per entry (``EntryStore.store``) and one only emitting it in an
   event (``EntryLog.emitEntry``), per entry and extrapolated to N entries.
@@ -95,8 +95,9 @@ def main() -> None:
         origin = f"bench.example/log/{next(counter)}"
         ws = [w.address for w in witnesses[: max(k, 1)]]
         admin = chain.accounts[0]
-        chain.send(h.register_log(anchors, chain_id, origin, log_key, ws, k, admin), admin)
-        return bytes(log_id(origin))
+        call = h.register_log(anchors, chain_id, origin, log_key, ws, max(k, 1), admin)
+        chain.send(call, admin)
+        return bytes(log_id(origin, log_key.address))
 
     def anchor(lid: bytes, size: int, root: bytes, k: int, proof: list[bytes] | None) -> int:
         sig, cosigs = h.sign_checkpoint(anchors, chain_id, lid, size, root, log_key, witnesses[:k])
@@ -137,11 +138,11 @@ def main() -> None:
 
     print("\nGas per extra witness cosignature (later anchors of 1,000 entries)")
     by_k: dict[int, int] = {}
-    for kk in range(args.max_k + 1):
+    for kk in range(1, args.max_k + 1):  # LogAnchors requires a threshold of at least 1
         lid = new_log(kk)
         anchor(lid, 500, _root_of(500, hashes_cache), kk, None)
         by_k[kk] = anchor(lid, 1000, roots[1000], kk, None)
-    steps = [by_k[i + 1] - by_k[i] for i in range(args.max_k)]
+    steps = [by_k[i + 1] - by_k[i] for i in range(1, args.max_k)]
     print("k:   " + " ".join(f"{i:>7}" for i in by_k))
     print("gas: " + " ".join(f"{g:>7,}" for g in by_k.values()))
     print(

@@ -24,6 +24,7 @@ from ailedger.log.checkpoint import Secp256k1NoteKey
 from ailedger.log.receipt import verify_receipt
 
 LOG_KEY = Secp256k1Signer(bytes.fromhex("3c" * 32))
+WITNESS = Secp256k1Signer(bytes.fromhex("3d" * 32))
 _origins = itertools.count()
 
 # a step: (entries to append, sign a checkpoint?, anchor?, with the consistency proof?)
@@ -59,7 +60,9 @@ def test_anchored_receipts_always_verify(anchors: LogAnchors, plan: list[tuple[i
             if n and (sign or anchor):
                 log.checkpoint(key)
             if n and anchor and n > anchored:
-                result = anchor_checkpoint(log, anchors, LOG_KEY, with_consistency=proof, book=book)
+                result = anchor_checkpoint(
+                    log, anchors, LOG_KEY, witness_keys=[WITNESS], with_consistency=proof, book=book
+                )
                 assert result.record.size == n
                 anchored = n
         if not n:

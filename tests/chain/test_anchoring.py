@@ -30,6 +30,7 @@ from ailedger.merkle import verify_consistency
 
 ORIGIN = "anchor.example/log"
 CONTRACT = "0x" + "ab" * 20
+SIGNER = LOG_SIGNER.address
 
 origins = st.from_regex(r"[a-z0-9][a-z0-9./-]{0,40}", fullmatch=True)
 records = st.builds(
@@ -37,6 +38,7 @@ records = st.builds(
     chain_id=st.integers(1, 2**64),
     contract=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
     origin=origins,
+    log_signer=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
     index=st.integers(0, 2**32),
     size=st.integers(0, 2**63),
     root=st.binary(min_size=32, max_size=32),
@@ -51,7 +53,7 @@ def test_anchor_record_round_trips(record: AnchorRecord) -> None:
     doc = json.loads(json.dumps(record.to_dict()))
     again = AnchorRecord.from_dict(doc, record.origin)
     assert again.to_dict() == record.to_dict()
-    assert doc["log_id"] == "0x" + log_id(record.origin).hex()
+    assert doc["log_id"] == "0x" + log_id(record.origin, record.log_signer).hex()
 
 
 @pytest.mark.parametrize(
@@ -64,11 +66,14 @@ def test_anchor_record_round_trips(record: AnchorRecord) -> None:
         ({"size": True}, "size"),
         ({"contract": "not an address"}, "contract"),
         ({"transaction": ""}, "transaction"),
-        ({"log_id": "0x" + "00" * 32}, "keccak256 of the origin"),
+        ({"log_id": "0x" + "00" * 32}, "not the id of origin"),
+        ({"log_signer": "nobody"}, "log_signer"),
     ],
 )
 def test_anchor_record_rejects_bad_fields(change: dict[str, object], message: str) -> None:
-    good = AnchorRecord(1, CONTRACT, ORIGIN, 0, 3, b"\1" * 32, "0x" + "cd" * 32, 9).to_dict()
+    good = AnchorRecord(
+        1, CONTRACT, ORIGIN, SIGNER, 0, 3, b"\1" * 32, "0x" + "cd" * 32, 9
+    ).to_dict()
     with pytest.raises(FormatError, match=message):
         AnchorRecord.from_dict(good | change, ORIGIN)
     with pytest.raises(FormatError):
@@ -78,9 +83,9 @@ def test_anchor_record_rejects_bad_fields(change: dict[str, object], message: st
 def test_book_keeps_one_record_per_anchor(tmp_path: Path) -> None:
     book = AnchorBook(tmp_path / "anchors.json")
     assert book.records(ORIGIN) == []
-    a = AnchorRecord(7, CONTRACT, ORIGIN, 0, 3, b"\1" * 32, "0x" + "01" * 32, 5)
-    b = AnchorRecord(7, CONTRACT, ORIGIN, 1, 9, b"\2" * 32, "0x" + "02" * 32, 6)
-    other_chain = AnchorRecord(8, CONTRACT, ORIGIN, 0, 4, b"\3" * 32, "0x" + "03" * 32, 2)
+    a = AnchorRecord(7, CONTRACT, ORIGIN, SIGNER, 0, 3, b"\1" * 32, "0x" + "01" * 32, 5)
+    b = AnchorRecord(7, CONTRACT, ORIGIN, SIGNER, 1, 9, b"\2" * 32, "0x" + "02" * 32, 6)
+    other_chain = AnchorRecord(8, CONTRACT, ORIGIN, SIGNER, 0, 4, b"\3" * 32, "0x" + "03" * 32, 2)
     for r in (b, a, other_chain, a):
         book.add(r)
     assert [r.size for r in book.records(ORIGIN)] == [3, 4, 9]
@@ -94,8 +99,9 @@ def test_book_keeps_one_record_per_anchor(tmp_path: Path) -> None:
 
 def _cosignature(size: int = 3, root: bytes = b"\5" * 32) -> Eip712Cosignature:
     domain = Domain.log_anchors(7, CONTRACT)
-    sig = sign_digest(cosignature_digest(domain, log_id(ORIGIN), size, root), WITNESS_SIGNER)
-    return Eip712Cosignature(7, CONTRACT, ORIGIN, size, root, WITNESS_SIGNER.address, sig)
+    lid = log_id(ORIGIN, SIGNER)
+    sig = sign_digest(cosignature_digest(domain, lid, size, root), WITNESS_SIGNER)
+    return Eip712Cosignature(7, CONTRACT, ORIGIN, SIGNER, size, root, WITNESS_SIGNER.address, sig)
 
 
 def test_cosignature_file_round_trip_and_tampering(tmp_path: Path) -> None:
@@ -105,7 +111,14 @@ def test_cosignature_file_round_trip_and_tampering(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
     path.write_text(json.dumps(doc))
     assert Eip712Cosignature.load(path) == c.check()
-    for field, value in (("size", 4), ("root", "06" * 32), ("chain_id", 8), ("origin", "x.y/z")):
+    changes: tuple[tuple[str, object], ...] = (
+        ("size", 4),
+        ("root", "06" * 32),
+        ("chain_id", 8),
+        ("origin", "x.y/z"),
+        ("log_signer", WITNESS_SIGNER.address),  # another key: another log
+    )
+    for field, value in changes:
         with pytest.raises(SignatureInvalid, match="made by"):
             Eip712Cosignature.from_dict(doc | {field: value})
     with pytest.raises(SignatureInvalid):
@@ -150,7 +163,8 @@ def _grow(log: TransparencyLog, start: int, stop: int) -> Checkpoint:
 
 
 def _record(index: int, cp: Checkpoint) -> AnchorRecord:
-    return AnchorRecord(7, CONTRACT, ORIGIN, index, cp.size, cp.root, "0x" + "aa" * 32, 10 + index)
+    tx = "0x" + "aa" * 32
+    return AnchorRecord(7, CONTRACT, ORIGIN, SIGNER, index, cp.size, cp.root, tx, 10 + index)
 
 
 def _key() -> Secp256k1NoteKey:
@@ -191,7 +205,7 @@ def test_receipt_carries_the_anchor_that_covers_it(log: TransparencyLog, tmp_pat
     verify_consistency(third.size, 12, third.root, bigger.root, hashes)
 
     # a record that does not match this log's tree is ignored
-    book.add(AnchorRecord(7, CONTRACT, ORIGIN, 2, 12, b"\0" * 32, "0x" + "bb" * 32, 30))
+    book.add(AnchorRecord(7, CONTRACT, ORIGIN, SIGNER, 2, 12, b"\0" * 32, "0x" + "bb" * 32, 30))
     assert receipt_with_anchor(log, 6, _key(), book).anchor == proved.anchor
 
 
@@ -217,6 +231,8 @@ def test_malformed_documents_fail_with_one_clear_error(overrides: dict[str, obje
         pass
     else:
         assert Eip712Cosignature.from_dict(doc) == _cosignature()
-    record = AnchorRecord(1, CONTRACT, ORIGIN, 0, 3, b"\1" * 32, "0x" + "cd" * 32, 9).to_dict()
+    record = AnchorRecord(
+        1, CONTRACT, ORIGIN, SIGNER, 0, 3, b"\1" * 32, "0x" + "cd" * 32, 9
+    ).to_dict()
     with contextlib.suppress(FormatError):
         AnchorRecord.from_dict(record | overrides, ORIGIN)

@@ -29,7 +29,7 @@ from ailedger.chain.deployments import Deployment, DeploymentBook, deploy_contra
 from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership
 from ailedger.chain.registry import ModelRegistry
-from ailedger.errors import ConflictError, ProofInvalid, SignatureInvalid
+from ailedger.errors import ConflictError, ProofInvalid
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import TransparencyLog
 from ailedger.log.checkpoint import Secp256k1NoteKey
@@ -149,19 +149,90 @@ def test_anchor_receipts_and_forgeries(backend: Backend, tmp_path: Path) -> None
         verify_receipt_anchor(dataclasses.replace(r2, anchor=None), fake)
 
 
-def test_receipt_from_another_log_key_is_refused(backend: Backend, tmp_path: Path) -> None:
+def test_finding5_same_origin_under_another_key_is_another_log(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A squatter with the operator's origin and its own key gets a log of its own: it can
+    neither lock the operator out nor make its receipts pass for the operator's log."""
     s = _setup(backend, tmp_path, "conformance.example/keys")
+    impostor_log = TransparencyLog.open(tmp_path / "other.sqlite", s.log.origin)
+    impostor_log.append_many([envelope(i) for i in range(3)])
+    impostor = Secp256k1NoteKey.from_signer(impostor_log.origin, LOG_SIGNER)
+    impostor_log.checkpoint(impostor)
+    s.chain.fund(LOG_SIGNER.address, 10 * ETHER)
+    # The squatter registers and anchors the origin first, under its key ...
+    squat = anchor_checkpoint(impostor_log, s.anchors, LOG_SIGNER, witness_keys=s.witnesses[:1])
+    assert squat.registered
+    # ... and the operator still registers and anchors its log (another id) afterwards.
     s.grow(0, 3)
-    anchor_checkpoint(s.log, s.anchors, s.log_key, book=s.book)
-    # same origin, another key: registered signer differs from the receipt's log key
-    other = TransparencyLog.open(tmp_path / "other.sqlite", s.log.origin)
-    other.append_many([envelope(i) for i in range(3)])
-    impostor = Secp256k1NoteKey.from_signer(other.origin, LOG_SIGNER)
-    other.checkpoint(impostor)
-    with pytest.raises(SignatureInvalid, match="registered on-chain with signer"):
-        verify_receipt_anchor(other.receipt(0, impostor), s.anchors)
-    with pytest.raises(ConflictError, match="registered with signer"):
-        anchor_checkpoint(other, s.anchors, LOG_SIGNER)
+    mine = anchor_checkpoint(s.log, s.anchors, s.log_key, witness_keys=s.witnesses, book=s.book)
+    assert mine.registered
+    assert mine.record.log_id != squat.record.log_id
+    receipt = receipt_with_anchor(s.log, 0, s.note_key, s.book)
+    assert verify_receipt_anchor(receipt, s.anchors).log_signer == s.log_key.address
+    # The squatter's receipt (its anchor swapped for the operator's) does not pass.
+    forged = dataclasses.replace(impostor_log.receipt(0, impostor), anchor=receipt.anchor)
+    with pytest.raises(ProofInvalid, match="names log signer"):
+        verify_receipt_anchor(forged, s.anchors)
+    with pytest.raises(ConflictError, match="already anchored"):
+        anchor_checkpoint(s.log, s.anchors, s.log_key, witness_keys=s.witnesses)
+
+
+def test_finding6_verify_receipt_reports_whether_consistency_was_proven(
+    backend: Backend, tmp_path: Path
+) -> None:
+    s = _setup(backend, tmp_path, "conformance.example/proven")
+    s.grow(0, 3)
+    first = anchor_checkpoint(
+        s.log, s.anchors, s.log_key, witness_keys=s.witnesses, book=s.book, with_consistency=True
+    )
+    assert first.record.consistency_checked
+    s.grow(3, 7)
+    second = anchor_checkpoint(s.log, s.anchors, s.log_key, witness_keys=s.witnesses, book=s.book)
+    assert not second.record.consistency_checked
+    latest = receipt_with_anchor(s.log, 5, s.note_key, s.book)
+    checked = verify_receipt_anchor(latest, s.anchors)
+    assert checked.anchor.index == 1
+    assert not checked.consistency_proven
+    assert checked.to_dict()["consistency_proven"] is False
+    assert checked.anchor.cosignatures == len(s.witnesses)
+    # Anyone proves it later: the flag in storage flips, and verification reports it.
+    lid = second.record.log_id
+    proof = s.log.consistency_proof(3, 7).hashes
+    s.anchors.prove_consistency(lid, 1, proof, sender=s.log_key)
+    assert verify_receipt_anchor(latest, s.anchors).consistency_proven
+    assert s.anchors.anchor_at(lid, 0).consistency_proven  # from the empty tree
+    with pytest.raises(ContractReverted, match="AlreadyProven"):
+        s.anchors.prove_consistency(lid, 1, proof, sender=s.log_key)
+
+
+def test_finding11_anchoring_after_a_front_run_still_proves_consistency(
+    backend: Backend, tmp_path: Path
+) -> None:
+    s = _setup(backend, tmp_path, "conformance.example/frontrun")
+    s.grow(0, 4)
+    anchor_checkpoint(s.log, s.anchors, s.log_key, witness_keys=s.witnesses, book=s.book)
+    s.grow(4, 9)
+    cp = s.log.latest_checkpoint()
+    size, root = s.log.size(), s.log.root(s.log.size())
+    assert cp.text.splitlines()[1] == str(size)
+    lid = s.anchors.log_id(s.log.origin, s.log_key.address)
+    # The attacker copies the operator's public signatures into anchor(), without a proof.
+    attacker = Secp256k1Signer.generate()
+    s.chain.fund(attacker.address, ETHER)
+    log_sig = s.anchors.sign_checkpoint(lid, size, root, s.log_key)
+    cosigs = [s.anchors.cosign(lid, size, root, w) for w in s.witnesses]
+    front = s.anchors.anchor(lid, size, root, log_sig, cosigs, sender=attacker)
+    assert not front.anchor.consistency_proven
+    # The operator's anchoring with a proof goes through and marks that anchor proven.
+    result = anchor_checkpoint(
+        s.log, s.anchors, s.log_key, witness_keys=s.witnesses, book=s.book, with_consistency=True
+    )
+    assert (result.record.index, result.record.size) == (1, size)
+    assert result.record.consistency_checked
+    assert s.anchors.count(lid) == 2
+    receipt = receipt_with_anchor(s.log, 6, s.note_key, s.book)
+    assert verify_receipt_anchor(receipt, s.anchors).consistency_proven
 
 
 def test_membership_roles_over_blocks(backend: Backend, tmp_path: Path) -> None:
@@ -186,7 +257,7 @@ def test_anchors_survive_restart(restartable: Backend, tmp_path: Path, kill: boo
     s = _setup(restartable, tmp_path, "conformance.example/restart")
     for start, stop in ((0, 2), (2, 4), (4, 7)):
         s.grow(start, stop)
-        anchor_checkpoint(s.log, s.anchors, s.log_key, book=s.book)
+        anchor_checkpoint(s.log, s.anchors, s.log_key, witness_keys=s.witnesses, book=s.book)
     receipt = receipt_with_anchor(s.log, 1, s.note_key, s.book)
     lid = s.book.records(s.log.origin)[0].log_id
     before = [s.anchors.anchor_at(lid, i) for i in range(3)]
@@ -198,7 +269,8 @@ def test_anchors_survive_restart(restartable: Backend, tmp_path: Path, kill: boo
     # and anchoring carries on from there
     s.anchors = anchors
     s.grow(7, 8)
-    assert anchor_checkpoint(s.log, anchors, s.log_key).record.index == 3
+    again = anchor_checkpoint(s.log, anchors, s.log_key, witness_keys=s.witnesses)
+    assert again.record.index == 3
 
 
 _ANCHOR_THEN_HANG = textwrap.dedent(
@@ -217,6 +289,7 @@ _ANCHOR_THEN_HANG = textwrap.dedent(
 
     tmp = Path({tmp!r})
     key = Secp256k1Signer(bytes.fromhex("5a" * 32))
+    witness = Secp256k1Signer(bytes.fromhex("5b" * 32))
     chain = open_embedded(tmp / "chain")
     chain.fund(key.address, 10**19)
     dep = deploy_contracts(chain, key)
@@ -225,7 +298,7 @@ _ANCHOR_THEN_HANG = textwrap.dedent(
     for n in range(3):
         log.append(envelope(n))
         log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, key))
-        anchor_checkpoint(log, anchors, key)
+        anchor_checkpoint(log, anchors, key, witness_keys=[witness])
     print(anchors.address, flush=True)
     time.sleep(60)  # holding the chain open: killed here
     """
@@ -247,7 +320,8 @@ def test_embedded_anchors_survive_sigkill(tmp_path: Path) -> None:
     with open_embedded(tmp_path / "chain") as chain:
         anchors = LogAnchors(chain, chain.at("LogAnchors", address))
         log = TransparencyLog.open(tmp_path / "log.sqlite")
-        latest = anchors.latest(log_id(log.origin))
+        signer = Secp256k1Signer(bytes.fromhex("5a" * 32)).address  # the child's log key
+        latest = anchors.latest(log_id(log.origin, signer))
         assert latest is not None
         assert (latest.index, latest.size, latest.root) == (2, 3, log.root(3))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
@@ -117,7 +118,7 @@ def test_every_key_form_signs_the_same_low_s_signature(digest: bytes) -> None:
 
 def test_signature_over_typed_data_matches_eth_account_signing() -> None:
     domain = Domain.log_anchors(31337, CONTRACT)
-    log, root = log_id("example.org/log"), bytes(range(32))
+    log, root = log_id("example.org/log", KEY.address), bytes(range(32))
     doc = checkpoint_typed_data(domain, log, 42, root)
     theirs = Account.from_key(KEY._secret()).sign_typed_data(full_message=doc)
     assert sign_digest(checkpoint_digest(domain, log, 42, root), KEY) == theirs.signature
@@ -174,6 +175,12 @@ def test_bad_input() -> None:
 
 def test_identifiers() -> None:
     assert role_id("qa") == keccak(b"qa")
-    assert log_id("example.org/log") == keccak(b"example.org/log")
+    signer = KEY.address
+    assert log_id("example.org/log", signer) == keccak(
+        abi_encode(["string", "address"], ["example.org/log", signer])
+    )
+    # Origin and key together: another key, or another origin, is another log.
+    assert log_id("example.org/log", "0x" + "11" * 20) != log_id("example.org/log", signer)
+    assert log_id("example.org/lo", signer) != log_id("example.org/log", signer)
     assert version_id("m", "1") != version_id("m1", "")  # abi.encode keeps the boundary
     assert len(version_id("m", "1")) == 32

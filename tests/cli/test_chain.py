@@ -127,6 +127,9 @@ def test_anchor_receipt_and_verify_on_chain(ws: Workspace, tmp_path: Path) -> No
     ok(["verify", "receipt", "r1.json", "--rpc", "workspace"])
     receipt = ok(["log", "receipt", "4"])
     assert receipt["anchor"]["index"] == 1
+    (tmp_path / "r4.json").write_text(json.dumps(receipt))
+    checked = ok(["verify", "receipt", "r4.json", "--rpc", "workspace"])
+    assert checked["anchor_verified"]["consistency_proven"] is True
 
 
 def test_receipt_without_anchor_fails_on_chain(ws: Workspace, tmp_path: Path) -> None:
@@ -138,9 +141,14 @@ def test_receipt_without_anchor_fails_on_chain(ws: Workspace, tmp_path: Path) ->
     (tmp_path / "r.json").write_text(json.dumps(receipt))
     ok(["verify", "receipt", "r.json"])  # offline it is fine
     fails(["verify", "receipt", "r.json", "--rpc", "workspace"], 1, "not registered")
-    ok(["anchor", "--key", "logkey"])  # no witnesses: threshold 0
+    # finding 6: no witnesses, no anchor (a threshold of 0 is refused before sending)
+    fails(["anchor", "--key", "logkey"], 3, "without witness cosignatures")
+    ok(["anchor", "--key", "logkey", "--witness-key", "witness"])
     # still no anchor object in r.json, but the chain holds an anchor of that exact checkpoint
-    ok(["verify", "receipt", "r.json", "--rpc", "workspace"])
+    checked = ok(["verify", "receipt", "r.json", "--rpc", "workspace"])
+    # ... anchored without a consistency proof: verify says so, from the chain's storage
+    assert checked["anchor_verified"]["consistency_proven"] is False
+    assert checked["anchor_verified"]["anchor"]["cosignatures"] == 1
 
 
 def test_node_down_is_a_clear_error(ws: Workspace) -> None:

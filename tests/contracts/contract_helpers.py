@@ -45,7 +45,12 @@ OPTIMIZER = {"enabled": True, "runs": 200}
 _SOLC_JS = """
 const solc = require('solc');
 const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-const out = JSON.parse(solc.compile(JSON.stringify(input)));
+const oz = (p) => {  // @openzeppelin/contracts/... from node_modules, as build_contracts.mjs
+  if (!p.startsWith('@openzeppelin/contracts/')) return {error: 'not found: ' + p};
+  try { return {contents: require('fs').readFileSync('node_modules/' + p, 'utf8')}; }
+  catch (e) { return {error: 'not found (run npm ci): ' + p}; }
+};
+const out = JSON.parse(solc.compile(JSON.stringify(input), {import: oz}));
 out.compilerVersion = solc.version();
 process.stdout.write(JSON.stringify(out));
 """
@@ -343,5 +348,7 @@ def register_log(
 ) -> Any:
     """A ``registerLog`` call for ``admin`` to send, with the log key's consent."""
     domain = Domain.log_anchors(chain_id, anchors.address)
-    consent = sign_digest(registration_digest(domain, log_id(origin), admin), signer)
+    consent = sign_digest(
+        registration_digest(domain, log_id(origin, signer.address), admin), signer
+    )
     return anchors.functions.registerLog(origin, signer.address, witnesses, threshold, consent)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 import pytest
-from contract_helpers import Chain, Deployment, key, register_log, sign_checkpoint
+from anchor_helpers import CONFIG_DELAY, Log, register, warp
+from contract_helpers import Deployment, key, register_log
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from web3.contract import Contract
 
 from ailedger import merkle
 from ailedger.chain.eip712 import (
@@ -20,46 +17,8 @@ from ailedger.chain.eip712 import (
     registration_digest,
 )
 from ailedger.errors import ProofInvalid
-from ailedger.identity.keys import Secp256k1Signer
 
 ORIGIN = "log.example.org/ailedger"
-
-
-@dataclass
-class Log:
-    chain: Chain
-    anchors: Contract
-    id: bytes
-    signer: Secp256k1Signer
-    witnesses: list[Secp256k1Signer]
-    admin: str
-
-    def sign(
-        self, size: int, root: bytes, witnesses: Sequence[Secp256k1Signer] | None = None
-    ) -> tuple[bytes, list[bytes]]:
-        ws = list(self.witnesses if witnesses is None else witnesses)
-        return sign_checkpoint(
-            self.anchors, self.chain.chain_id, self.id, size, root, self.signer, ws
-        )
-
-    def anchor(self, size: int, root: bytes, witnesses: Sequence[Secp256k1Signer] | None = None):  # type: ignore[no-untyped-def]
-        sig, cosigs = self.sign(size, root, witnesses)
-        return self.anchors.functions.anchor(self.id, size, root, sig, cosigs)
-
-    def anchor_with_proof(self, size: int, root: bytes, proof: list[bytes]):  # type: ignore[no-untyped-def]
-        sig, cosigs = self.sign(size, root)
-        return self.anchors.functions.anchorWithProof(self.id, size, root, sig, cosigs, proof)
-
-
-def register(dep: Deployment, witnesses: int = 3, threshold: int = 2, origin: str = ORIGIN) -> Log:
-    c = dep.chain
-    signer = key(100)
-    ws = [key(101 + i) for i in range(witnesses)]
-    admin = c.accounts[1]
-    addresses = [w.address for w in ws]
-    call = register_log(dep.anchors, c.chain_id, origin, signer, addresses, threshold, admin)
-    c.send(call, admin)
-    return Log(c, dep.anchors, log_id(origin), signer, ws, admin)
 
 
 def leaves(n: int) -> list[bytes]:
@@ -73,15 +32,32 @@ def test_register_log_records_signer_witnesses_and_threshold(dep: Deployment) ->
     cid = c.chain_id
     call = register_log(dep.anchors, cid, ORIGIN, signer, addresses, 1, c.accounts[1])
     receipt = c.send(call, c.accounts[1])
+    lid = log_id(ORIGIN, signer.address)
     (ev,) = c.events(dep.anchors, "LogRegistered", receipt)
-    assert ev.args.logId == log_id(ORIGIN) == dep.anchors.functions.logIdOf(ORIGIN).call()
-    assert (ev.args.origin, ev.args.signer, ev.args.threshold) == (ORIGIN, signer.address, 1)
-    assert [e.args.witness for e in c.events(dep.anchors, "WitnessAdded", receipt)] == [
-        w.address for w in ws
-    ]
-    admin, count, threshold, log_signer = dep.anchors.functions.getLog(log_id(ORIGIN)).call()
-    assert (admin, count, threshold, log_signer) == (c.accounts[1], 2, 1, signer.address)
-    assert dep.anchors.functions.isWitness(log_id(ORIGIN), ws[0].address).call()
+    assert ev.args.logId == lid == dep.anchors.functions.logIdOf(ORIGIN, signer.address).call()
+    assert (ev.args.origin, ev.args.signer, ev.args.admin) == (
+        ORIGIN,
+        signer.address,
+        c.accounts[1],
+    )
+    (proposed,) = c.events(dep.anchors, "WitnessSetProposed", receipt)
+    assert (proposed.args.epoch, proposed.args.witnesses, proposed.args.threshold) == (
+        1,
+        addresses,
+        1,
+    )
+    (active,) = c.events(dep.anchors, "WitnessSetActivated", receipt)
+    assert (active.args.epoch, active.args.threshold, active.args.witnessCount) == (1, 1, 2)
+    log = Log(c, dep.anchors, lid, signer, ws, c.accounts[1])
+    info = log.info()
+    assert (info["admin"], info["witness_count"], info["threshold"], info["signer"]) == (
+        c.accounts[1],
+        2,
+        1,
+        signer.address,
+    )
+    assert (info["epoch"], info["pending_epoch"], info["epochs"]) == (1, 0, 1)
+    assert dep.anchors.functions.isWitness(lid, ws[0].address).call()
     assert c.revert_reason(call, c.accounts[1]) == "LogExists"
 
 
@@ -89,23 +65,25 @@ def test_registration_needs_the_log_keys_consent(dep: Deployment) -> None:
     """Nobody can squat a log's origin: the log key signs LogRegistration(logId, admin)."""
     c = dep.chain
     cid, signer, squatter = c.chain_id, key(100), c.accounts[4]
+    ws = [key(101).address]
     # Consent given to accounts[1], sent by someone else.
-    call = register_log(dep.anchors, cid, ORIGIN, signer, [], 0, c.accounts[1])
+    call = register_log(dep.anchors, cid, ORIGIN, signer, ws, 1, c.accounts[1])
     assert c.revert_reason(call, squatter) == "NotLogSigner"
     # A key of the squatter's own, claiming to be the log's.
-    call = register_log(dep.anchors, cid, ORIGIN, key(5), [], 0, squatter)
-    forged = dep.anchors.functions.registerLog(ORIGIN, signer.address, [], 0, call.args[4])
+    call = register_log(dep.anchors, cid, ORIGIN, key(5), ws, 1, squatter)
+    forged = dep.anchors.functions.registerLog(ORIGIN, signer.address, ws, 1, call.args[4])
     assert c.revert_reason(forged, squatter) == "NotLogSigner"
     domain = Domain.log_anchors(cid, dep.anchors.address)
-    assert dep.anchors.functions.registrationDigest(log_id(ORIGIN), squatter).call() == (
-        registration_digest(domain, log_id(ORIGIN), squatter)
+    lid = log_id(ORIGIN, signer.address)
+    assert dep.anchors.functions.registrationDigest(lid, squatter).call() == (
+        registration_digest(domain, lid, squatter)
     )
 
 
 def test_contract_digests_match_python(dep: Deployment) -> None:
     domain = Domain.log_anchors(dep.chain.chain_id, dep.anchors.address)
     assert dep.anchors.functions.domainSeparator().call() == domain.separator()
-    lid, root = log_id(ORIGIN), bytes(range(32))
+    lid, root = log_id(ORIGIN, key(100).address), bytes(range(32))
     f = dep.anchors.functions
     assert f.checkpointDigest(lid, 7, root).call() == checkpoint_digest(domain, lid, 7, root)
     assert f.cosignatureDigest(lid, 7, root).call() == cosignature_digest(domain, lid, 7, root)
@@ -119,10 +97,18 @@ def test_anchor_stores_size_root_block_and_time(dep: Deployment) -> None:
     (ev,) = c.events(dep.anchors, "Anchored", receipt)
     assert (ev.args.index, ev.args.size, ev.args.root) == (0, 5, root5)
     assert ev.args.cosignatures == 3
-    assert not ev.args.consistencyChecked
+    assert not ev.args.consistencyProven
     block = c.w3.eth.get_block(receipt["blockNumber"])
     f = dep.anchors.functions
-    assert f.anchorAt(log.id, 0).call() == (5, block["number"], block["timestamp"], root5)
+    assert f.anchorAt(log.id, 0).call() == (
+        5,
+        block["number"],
+        block["timestamp"],
+        3,
+        False,
+        1,
+        root5,
+    )
     root9 = merkle.root(leaves(9))
     c.send(log.anchor(9, root9, log.witnesses[:2]))
     assert f.anchorCount(log.id).call() == 2
@@ -147,69 +133,122 @@ def test_unknown_log_and_wrong_log_key(dep: Deployment) -> None:
     log = register(dep)
     c = dep.chain
     root = merkle.root(leaves(2))
-    other = log.anchors.functions.anchor(log_id("nope"), 2, root, *log.sign(2, root))
+    other = log.anchors.functions.anchor(
+        log_id("nope", log.signer.address), 2, root, *log.sign(2, root)
+    )
     assert c.revert_reason(other) == "UnknownLog"
     log.signer = key(999)
     assert c.revert_reason(log.anchor(2, root)) == "NotLogSigner"
 
 
-def test_witness_management(dep: Deployment) -> None:
+def test_witness_set_changes_wait_for_the_delay(dep: Deployment) -> None:
     log = register(dep, witnesses=2, threshold=2)
     c = dep.chain
     f = dep.anchors.functions
-    w3_key = key(200)
-    receipt = c.send(f.addWitness(log.id, w3_key.address), log.admin)
-    assert c.events(dep.anchors, "WitnessAdded", receipt)
-    assert c.revert_reason(f.addWitness(log.id, w3_key.address), log.admin) == "WitnessExists"
-    assert c.revert_reason(f.addWitness(log.id, log.signer.address), log.admin) == (
+    new = [log.witnesses[1], key(200)]
+    addresses = [w.address for w in new]
+    assert c.revert_reason(f.proposeWitnessSet(log.id, addresses, 3), log.admin) == (
+        "ThresholdTooHigh"
+    )
+    assert c.revert_reason(f.proposeWitnessSet(log.id, addresses, 0), log.admin) == (
+        "ThresholdZero"
+    )
+    dup = [addresses[0], addresses[0]]
+    assert c.revert_reason(f.proposeWitnessSet(log.id, dup, 1), log.admin) == "WitnessExists"
+    mine = [log.signer.address]
+    assert c.revert_reason(f.proposeWitnessSet(log.id, mine, 1), log.admin) == (
         "WitnessIsLogSigner"
     )
-    assert c.revert_reason(f.setThreshold(log.id, 4), log.admin) == "ThresholdTooHigh"
-    receipt = c.send(f.setThreshold(log.id, 3), log.admin)
-    (ev,) = c.events(dep.anchors, "ThresholdChanged", receipt)
-    assert (ev.args.previousThreshold, ev.args.threshold) == (2, 3)
-    w = log.witnesses[0].address
-    assert c.revert_reason(f.removeWitness(log.id, w), log.admin) == "ThresholdTooHigh"
-    c.send(f.setThreshold(log.id, 2), log.admin)
-    receipt = c.send(f.removeWitness(log.id, w), log.admin)
-    assert c.events(dep.anchors, "WitnessRemoved", receipt)
-    assert not f.isWitness(log.id, w).call()
-    assert c.revert_reason(f.removeWitness(log.id, w), log.admin) == "NotAWitness"
-    assert f.getLog(log.id).call()[1] == 2
+    assert c.revert_reason(f.applyWitnessSet(log.id)) == "NoPendingChange"
+    receipt = c.send(f.proposeWitnessSet(log.id, addresses, 1), log.admin)
+    (ev,) = c.events(dep.anchors, "WitnessSetProposed", receipt)
+    block = c.w3.eth.get_block(receipt["blockNumber"])
+    assert (ev.args.epoch, ev.args.witnesses, ev.args.threshold) == (2, addresses, 1)
+    assert ev.args.effectiveAt == block["timestamp"] + CONFIG_DELAY
+    info = log.info()
+    assert (info["epoch"], info["threshold"], info["pending_epoch"]) == (1, 2, 2)
+    assert (info["pending_threshold"], info["pending_count"]) == (1, 2)
+    # Not yet: the old set and threshold still rule.
+    assert c.revert_reason(f.applyWitnessSet(log.id)) == "ChangeNotReady"
+    root = merkle.root(leaves(3))
+    assert c.revert_reason(log.anchor(3, root, [new[1]])) == "ThresholdNotMet"
+    assert not f.isWitness(log.id, new[1].address).call()
+    assert f.isWitnessIn(log.id, 2, new[1].address).call()
+    warp(c, CONFIG_DELAY)
+    receipt = c.send(f.applyWitnessSet(log.id), c.accounts[7])  # anyone may apply
+    (ev,) = c.events(dep.anchors, "WitnessSetActivated", receipt)
+    assert (ev.args.epoch, ev.args.threshold, ev.args.witnessCount) == (2, 1, 2)
+    assert f.isWitness(log.id, new[1].address).call()
+    assert not f.isWitness(log.id, log.witnesses[0].address).call()
+    assert c.revert_reason(log.anchor(3, root, [log.witnesses[0]])) == "NotAWitness"
+    c.send(log.anchor(3, root, [new[1]]))
+    assert log.stored(0)["witness_epoch"] == 2
+    assert c.revert_reason(f.applyWitnessSet(log.id)) == "NoPendingChange"
 
 
-def test_log_key_rotation(dep: Deployment) -> None:
-    log = register(dep)
+def test_pending_witness_set_can_be_cancelled_or_replaced(dep: Deployment) -> None:
+    log = register(dep, witnesses=3, threshold=2)
     c = dep.chain
     f = dep.anchors.functions
-    old = log.signer
-    new = key(300)
-    assert c.revert_reason(f.setLogSigner(log.id, log.witnesses[0].address), log.admin) == (
-        "WitnessIsLogSigner"
-    )
-    receipt = c.send(f.setLogSigner(log.id, new.address), log.admin)
-    (ev,) = c.events(dep.anchors, "LogSignerChanged", receipt)
-    assert (ev.args.previousSigner, ev.args.newSigner) == (old.address, new.address)
+    assert c.revert_reason(f.cancelWitnessSet(log.id), log.admin) == "NoPendingChange"
+    c.send(f.proposeWitnessSet(log.id, [key(200).address], 1), log.admin)
+    receipt = c.send(f.cancelWitnessSet(log.id), log.admin)
+    (ev,) = c.events(dep.anchors, "WitnessSetCancelled", receipt)
+    assert ev.args.epoch == 2
+    warp(c, CONFIG_DELAY)
+    assert c.revert_reason(f.applyWitnessSet(log.id)) == "NoPendingChange"
+    # A second proposal replaces the first and restarts the clock.
+    c.send(f.proposeWitnessSet(log.id, [key(200).address], 1), log.admin)
+    warp(c, CONFIG_DELAY - 100)
+    c.send(f.proposeWitnessSet(log.id, [key(201).address], 1), log.admin)
+    warp(c, 200)
+    assert c.revert_reason(f.applyWitnessSet(log.id)) == "ChangeNotReady"
+    warp(c, CONFIG_DELAY)
+    c.send(f.applyWitnessSet(log.id))
+    assert log.info()["epoch"] == 4
+    assert f.isWitness(log.id, key(201).address).call()
+    assert not f.isWitness(log.id, key(200).address).call()
+
+
+def test_a_new_log_key_is_a_new_log(dep: Deployment) -> None:
+    """No key rotation in place: the new key registers (origin, new key), a new log id."""
+    old = register(dep)
+    new = register(dep, signer=key(300))
+    assert new.id != old.id
+    c = dep.chain
     root = merkle.root(leaves(4))
-    assert c.revert_reason(log.anchor(4, root)) == "NotLogSigner"
-    log.signer = new
-    c.send(log.anchor(4, root))
+    c.send(new.anchor(4, root))
+    assert dep.anchors.functions.anchorCount(old.id).call() == 0
+    old.signer = key(300)
+    assert c.revert_reason(old.anchor(4, root)) == "NotLogSigner"
 
 
-def test_admin_transfer_and_caps(dep: Deployment) -> None:
+def test_admin_handover_is_two_step_and_caps(dep: Deployment) -> None:
     log = register(dep)
     c = dep.chain
     f = dep.anchors.functions
-    receipt = c.send(f.setLogAdmin(log.id, c.accounts[2]), log.admin)
-    assert c.events(dep.anchors, "LogAdminChanged", receipt)
-    assert c.revert_reason(f.setThreshold(log.id, 1), log.admin) == "NotLogAdmin"
-    c.send(f.setThreshold(log.id, 1), c.accounts[2])
+    new_admin = c.accounts[2]
+    receipt = c.send(f.transferLogAdmin(log.id, new_admin), log.admin)
+    (ev,) = c.events(dep.anchors, "LogAdminTransferStarted", receipt)
+    assert (ev.args.previousAdmin, ev.args.newAdmin) == (log.admin, new_admin)
+    assert log.info()["admin"] == log.admin  # not yet
+    assert c.revert_reason(f.acceptLogAdmin(log.id), c.accounts[3]) == "NotPendingAdmin"
+    receipt = c.send(f.acceptLogAdmin(log.id), new_admin)
+    (ev,) = c.events(dep.anchors, "LogAdminChanged", receipt)
+    assert (ev.args.previousAdmin, ev.args.newAdmin) == (log.admin, new_admin)
+    assert (log.info()["admin"], log.info()["pending_admin"]) == (new_admin, "0x" + "00" * 20)
+    one = [log.witnesses[0].address]
+    assert c.revert_reason(f.proposeWitnessSet(log.id, one, 1), log.admin) == "NotLogAdmin"
+    c.send(f.proposeWitnessSet(log.id, one, 1), new_admin)
+    assert c.revert_reason(f.acceptLogAdmin(log.id), new_admin) == "NotPendingAdmin"
     many = [key(400 + i).address for i in range(33)]
     cid, admin = c.chain_id, c.accounts[0]
     call = register_log(dep.anchors, cid, "big", log.signer, many, 1, admin)
     assert c.revert_reason(call) == "TooManyWitnesses"
     call = register_log(dep.anchors, cid, "big", log.signer, many[:2], 3, admin)
     assert c.revert_reason(call) == "ThresholdTooHigh"
+    call = register_log(dep.anchors, cid, "big", log.signer, many[:2], 0, admin)
+    assert c.revert_reason(call) == "ThresholdZero"
     call = register_log(dep.anchors, cid, "dup", log.signer, [many[0], many[0]], 1, admin)
     assert c.revert_reason(call) == "WitnessExists"
 
@@ -228,7 +267,8 @@ def test_anchor_with_consistency_proof(dep: Deployment) -> None:
     entries = leaves(21)
     receipt = c.send(log.anchor_with_proof(6, merkle.root(entries[:6]), []))
     (ev,) = c.events(dep.anchors, "Anchored", receipt)
-    assert ev.args.consistencyChecked
+    assert ev.args.consistencyProven
+    assert log.stored(0)["consistency_proven"]
     proof = merkle.consistency_proof(entries[:13], 6)
     c.send(log.anchor_with_proof(13, merkle.root(entries[:13]), proof))
     good = merkle.consistency_proof(entries, 13)
@@ -296,5 +336,5 @@ def test_cosignature_count_cap(dep: Deployment, count: int) -> None:
     ws = [key(500 + i) for i in range(count)]
     addresses = [w.address for w in ws]
     c.send(register_log(dep.anchors, c.chain_id, "cap", signer, addresses, count, c.accounts[0]))
-    log = Log(c, dep.anchors, log_id("cap"), signer, ws, c.accounts[0])
+    log = Log(c, dep.anchors, log_id("cap", signer.address), signer, ws, c.accounts[0])
     c.send(log.anchor(1, merkle.root(leaves(1))))

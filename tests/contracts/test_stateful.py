@@ -268,7 +268,7 @@ class Machine(RuleBasedStateMachine):
         sig, cosigs = sign_checkpoint(
             self.w.dep.anchors,
             self.c.chain_id,
-            log_id(ORIGIN),
+            log_id(ORIGIN, self.log_key.address),
             size,
             root,
             self.log_key,
@@ -282,7 +282,9 @@ class Machine(RuleBasedStateMachine):
             expected = "AlreadyAnchored"
         elif witnesses < THRESHOLD:
             expected = "ThresholdNotMet"
-        call = self.w.dep.anchors.functions.anchor(log_id(ORIGIN), size, root, sig, cosigs)
+        call = self.w.dep.anchors.functions.anchor(
+            log_id(ORIGIN, self.log_key.address), size, root, sig, cosigs
+        )
         self._outcome(call, None, expected)
         if expected is None:
             self.anchored = size
@@ -292,7 +294,9 @@ class Machine(RuleBasedStateMachine):
 
     @invariant()
     def anchored_size_never_decreases(self) -> None:
-        size = self.w.dep.anchors.functions.latestAnchor(log_id(ORIGIN)).call()[0]
+        size = self.w.dep.anchors.functions.latestAnchor(
+            log_id(ORIGIN, self.log_key.address)
+        ).call()[0]
         assert size == self.anchored
         assert size >= self.seen_size
         self.seen_size = size

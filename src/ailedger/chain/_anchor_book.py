@@ -62,12 +62,16 @@ def _str(doc: dict[str, Any], key: str, what: str) -> str:
 
 @dataclass(frozen=True)
 class AnchorRecord:
-    """One anchor on-chain: checkpoint (size, root) of log ``origin`` stored as anchor
-    number ``index`` of ``contract`` on chain ``chain_id`` by ``tx_hash`` in ``block``."""
+    """One anchor on-chain: checkpoint (size, root) of log ``origin`` signed by
+    ``log_signer``, stored as anchor number ``index`` of ``contract`` on chain ``chain_id`` by
+    ``tx_hash`` in ``block``; ``consistency_checked``: whether the contract had verified, when
+    this was recorded, that it extends the previous anchor (the chain's flag is authoritative:
+    ``verify receipt --rpc`` reads it)."""
 
     chain_id: int
     contract: str
     origin: str
+    log_signer: str
     index: int
     size: int
     root: bytes
@@ -77,10 +81,11 @@ class AnchorRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contract", to_checksum_address(self.contract))
+        object.__setattr__(self, "log_signer", to_checksum_address(self.log_signer))
 
     @property
     def log_id(self) -> bytes:
-        return log_id(self.origin)
+        return log_id(self.origin, self.log_signer)
 
     def to_dict(self) -> dict[str, Any]:
         """The receipt's ``anchor`` object (and the book's entry)."""
@@ -88,6 +93,7 @@ class AnchorRecord:
             "chain_id": self.chain_id,
             "contract": self.contract,
             "log_id": "0x" + self.log_id.hex(),
+            "log_signer": self.log_signer,
             "index": self.index,
             "size": self.size,
             "root": self.root.hex(),
@@ -103,12 +109,14 @@ class AnchorRecord:
             raise FormatError("an anchor must be a JSON object")
         try:
             contract = to_checksum_address(_str(doc, "contract", what))
+            signer = to_checksum_address(_str(doc, "log_signer", what))
         except ValueError:
-            raise FormatError(f"anchor contract {doc.get('contract')!r} is no address") from None
+            raise FormatError("anchor contract or log_signer is no address") from None
         record = cls(
             chain_id=_int(doc, "chain_id", what, 1, (1 << 256) - 1),
             contract=contract,
             origin=origin,
+            log_signer=signer,
             index=_int(doc, "index", what),
             size=_int(doc, "size", what),
             root=_hex32(doc, "root", what),
@@ -117,7 +125,9 @@ class AnchorRecord:
             consistency_checked=bool(doc.get("consistency_checked", False)),
         )
         if "log_id" in doc and _hex32(doc, "log_id", what) != record.log_id:
-            raise FormatError(f"anchor log_id is not keccak256 of the origin {origin!r}")
+            raise FormatError(
+                f"anchor log_id is not the id of origin {origin!r} and signer {signer}"
+            )
         return record
 
 
@@ -170,11 +180,13 @@ class AnchorBook:
 
 @dataclass(frozen=True)
 class Eip712Cosignature:
-    """A witness's EIP-712 cosignature of checkpoint (size, root) of ``origin``."""
+    """A witness's EIP-712 cosignature of checkpoint (size, root) of log ``origin`` signed
+    by ``log_signer``."""
 
     chain_id: int
     contract: str
     origin: str
+    log_signer: str
     size: int
     root: bytes
     signer: str
@@ -183,14 +195,19 @@ class Eip712Cosignature:
     def __post_init__(self) -> None:
         object.__setattr__(self, "contract", to_checksum_address(self.contract))
         object.__setattr__(self, "signer", to_checksum_address(self.signer))
+        object.__setattr__(self, "log_signer", to_checksum_address(self.log_signer))
 
     @property
     def domain(self) -> Domain:
         return Domain.log_anchors(self.chain_id, self.contract)
 
+    @property
+    def log_id(self) -> bytes:
+        return log_id(self.origin, self.log_signer)
+
     def check(self) -> Eip712Cosignature:
         """Raise :class:`SignatureInvalid` unless ``signer`` made ``signature``."""
-        digest = cosignature_digest(self.domain, log_id(self.origin), self.size, self.root)
+        digest = cosignature_digest(self.domain, self.log_id, self.size, self.root)
         recovered = recover_signer(digest, self.signature)
         if recovered.lower() != self.signer.lower():
             raise SignatureInvalid(
@@ -204,7 +221,8 @@ class Eip712Cosignature:
             "chain_id": self.chain_id,
             "contract": self.contract,
             "origin": self.origin,
-            "log_id": "0x" + log_id(self.origin).hex(),
+            "log_signer": self.log_signer,
+            "log_id": "0x" + self.log_id.hex(),
             "size": self.size,
             "root": self.root.hex(),
             "signer": self.signer,
@@ -220,12 +238,16 @@ class Eip712Cosignature:
             signature = bytes.fromhex(_str(doc, "signature", what).removeprefix("0x"))
             contract = to_checksum_address(_str(doc, "contract", what))
             signer = to_checksum_address(_str(doc, "signer", what))
+            log_signer = to_checksum_address(_str(doc, "log_signer", what))
         except ValueError:
-            raise FormatError("cosignature signature, contract or signer is malformed") from None
+            raise FormatError(
+                "cosignature signature, contract, signer or log_signer is malformed"
+            ) from None
         return cls(
             chain_id=_int(doc, "chain_id", what, 1, (1 << 256) - 1),
             contract=contract,
             origin=_str(doc, "origin", what),
+            log_signer=log_signer,
             size=_int(doc, "size", what),
             root=_hex32(doc, "root", what),
             signer=signer,

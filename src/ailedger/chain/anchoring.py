@@ -7,30 +7,33 @@
     receipt = receipt_with_anchor(log, index, log.log_key(), book)     # carries "anchor"
     verify_receipt_anchor(receipt, anchors)                            # asks the chain
 
-**Anchoring** (:func:`anchor_checkpoint`): the first time, the log is registered on the
-LogAnchors contract with the log key's consent (EIP-712 ``LogRegistration``), its witnesses
-and threshold k; then the latest checkpoint's (size, root) is submitted with the log key's
-EIP-712 ``Checkpoint`` signature and the witnesses' ``Cosignature`` signatures (made here from
-local keys, or :class:`Eip712Cosignature` documents from remote witnesses). With
-``with_consistency`` the contract also verifies an RFC 9162 consistency proof from the
-previous anchor. The anchor is recorded in an :class:`AnchorBook`.
+**Anchoring** (:func:`anchor_checkpoint`): the first time, the log (id = origin and log key
+together, :func:`~ailedger.chain.eip712.log_id`) is registered on the LogAnchors contract with
+the log key's consent (EIP-712 ``LogRegistration``), its witnesses and threshold k >= 1; then
+the latest checkpoint's (size, root) is submitted with the log key's EIP-712 ``Checkpoint``
+signature and the witnesses' ``Cosignature`` signatures (made here from local keys, or
+:class:`Eip712Cosignature` documents from remote witnesses). With ``with_consistency`` the
+contract also verifies an RFC 9162 consistency proof from the previous anchor and stores the
+anchor as proven consistent (if someone relayed the same signatures without a proof first,
+the proof upgrades that anchor). The anchor is recorded in an :class:`AnchorBook`.
 
 **Receipts** (:func:`receipt_with_anchor`) carry an ``anchor`` object (chain id, contract,
-log id, anchor index, size, root, transaction, block). The receipt is made against the latest
-checkpoint when an anchor covers it, else against the latest anchored checkpoint that covers
-the entry; when the anchor is larger than the receipt's checkpoint, the object also carries
-``consistency``: the RFC 9162 proof from the checkpoint to the anchored tree.
+log id, log signer, anchor index, size, root, transaction, block). The receipt is made against
+the latest checkpoint when an anchor covers it, else against the latest anchored checkpoint
+that covers the entry; when the anchor is larger than the receipt's checkpoint, the object
+also carries ``consistency``: the RFC 9162 proof from the checkpoint to the anchored tree.
 
 **What** :func:`verify_receipt_anchor` **proves**, given the offline receipt checks passed:
 the contract at ``contract`` runs the LogAnchors code shipped with ailedger (immutables
-aside); the log (keccak256 of the origin) is registered there with the receipt's log key as
-its signer; anchor number ``index`` (or, without one, the first anchor at least as large as
-the checkpoint) has either exactly the checkpoint's (size, root), or a larger size whose root
-extends the checkpoint's tree by the carried consistency proof. Because that anchor needed
-the log key's signature and k witness cosignatures, the entry is in a tree that the log
-committed to on-chain at the anchor's block: the log cannot later show anyone a history
-without it. It does not prove anything about the chain's own finality beyond what the node
-reports.
+aside); the log (the origin and the receipt's log key) is registered there; anchor number
+``index`` (or, without one, the first anchor at least as large as the checkpoint) has either
+exactly the checkpoint's (size, root), or a larger size whose root extends the checkpoint's
+tree by the carried consistency proof. Because that anchor needed the log key's signature and
+k >= 1 witness cosignatures, the entry is in a tree that the log committed to on-chain at the
+anchor's block: the log cannot later show anyone a history without it. The result also
+reports the anchor's on-chain ``consistency_proven`` flag: whether the contract verified that
+this anchor extends the previous one (otherwise only the witnesses vouch for that). It does
+not prove anything about the chain's own finality beyond what the node reports.
 """
 
 from __future__ import annotations
@@ -112,6 +115,11 @@ class AnchorVerification:
     checkpoint_size: int
     via_consistency_proof: bool
 
+    @property
+    def consistency_proven(self) -> bool:
+        """Whether the contract proved the anchor consistent with the previous anchor."""
+        return self.anchor.consistency_proven
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "chain_id": self.chain_id,
@@ -121,6 +129,7 @@ class AnchorVerification:
             "anchor": self.anchor.to_dict(),
             "checkpoint_size": self.checkpoint_size,
             "via_consistency_proof": self.via_consistency_proof,
+            "consistency_proven": self.consistency_proven,
         }
 
 
@@ -143,11 +152,20 @@ def cosign_checkpoint(
     key = log.log_key()
     if key is None:
         raise InvalidInput(f"log {log.origin} has no checkpoint", hint="run `log checkpoint`")
+    if not isinstance(key, Secp256k1NoteKey):
+        raise InvalidInput(f"log {log.origin} is not signed by a secp256k1 key: cannot anchor")
     cp, _ = _checkpoint(log, key)
-    signature = anchors.cosign(log_id(log.origin), cp.size, cp.root, witness)
+    signature = anchors.cosign(log_id(log.origin, key.address), cp.size, cp.root, witness)
     chain_id = anchors.chain.chain_id
     return Eip712Cosignature(
-        chain_id, anchors.address, log.origin, cp.size, cp.root, witness.address, signature
+        chain_id,
+        anchors.address,
+        log.origin,
+        key.address,
+        cp.size,
+        cp.root,
+        witness.address,
+        signature,
     )
 
 
@@ -159,7 +177,7 @@ def _register(
     witnesses: Sequence[str],
     threshold: int,
 ) -> None:
-    lid = log_id(origin)
+    lid = log_id(origin, log_key.address)
     admin = anchors.sender_address(sender)
     consent = anchors.consent(lid, admin, log_key)
     anchors.register(origin, log_key.address, witnesses, threshold, consent, sender=sender)
@@ -171,17 +189,18 @@ def _cosignatures(
     cp: Checkpoint,
     witness_keys: Sequence[Secp256k1Signer],
     cosignatures: Sequence[Eip712Cosignature],
+    log_signer: str,
 ) -> list[bytes]:
     """One EIP-712 cosignature per witness: made by local keys, or checked remote ones."""
-    lid = log_id(origin)
+    lid = log_id(origin, log_signer)
     chain_id, contract = anchors.chain.chain_id, anchors.address
     sigs: dict[str, bytes] = {}
     for w in witness_keys:
         sigs[w.address.lower()] = anchors.cosign(lid, cp.size, cp.root, w)
     for c in cosignatures:
         c.check()
-        mine = (c.chain_id, c.contract.lower(), c.origin, c.size, c.root)
-        if mine != (chain_id, contract.lower(), origin, cp.size, cp.root):
+        mine = (c.chain_id, c.contract.lower(), c.origin, c.log_id, c.size, c.root)
+        if mine != (chain_id, contract.lower(), origin, lid, cp.size, cp.root):
             raise InvalidInput(
                 f"the cosignature by {c.signer} is for {c.origin} size {c.size} on chain "
                 f"{c.chain_id} contract {c.contract}, not for the checkpoint being anchored "
@@ -231,9 +250,9 @@ def anchor_checkpoint(
     sender = sender or log_key
     origin = log.origin
     cp, _ = _checkpoint(log, Secp256k1NoteKey(origin, log_key.address))
-    lid = log_id(origin)
+    lid = log_id(origin, log_key.address)
     chain_id, contract = anchors.chain.chain_id, anchors.address
-    sigs = _cosignatures(anchors, origin, cp, witness_keys, cosignatures)
+    sigs = _cosignatures(anchors, origin, cp, witness_keys, cosignatures, log_key.address)
     cosigners = tuple(sorted({w.address for w in witness_keys} | {c.signer for c in cosignatures}))
 
     info = anchors.log_info(lid)
@@ -241,6 +260,12 @@ def anchor_checkpoint(
     if info is None:
         wanted = list(witnesses) if witnesses is not None else list(cosigners)
         k = len(wanted) if threshold is None else threshold
+        if not 1 <= k <= len(wanted):
+            raise InvalidInput(
+                f"a log is registered with a threshold k of 1 to {len(wanted)} witnesses "
+                f"(k = {k}): anchors without witness cosignatures are refused",
+                hint="name witnesses (--witness, --witness-key or --cosignature) and --threshold",
+            )
         _register(anchors, origin, log_key, sender, wanted, k)
     elif info.signer.lower() != log_key.address.lower():
         raise ConflictError(
@@ -249,10 +274,21 @@ def anchor_checkpoint(
         )
 
     latest = anchors.latest(lid)
-    _check_grows(latest, cp)
+    base = latest
+    if (
+        with_consistency
+        and latest is not None
+        and (latest.size, latest.root) == (cp.size, cp.root)
+        and not latest.consistency_proven
+    ):
+        # Someone relayed this checkpoint's signatures without a proof first (finding 11):
+        # the proof from the anchor before it marks the stored anchor proven.
+        base = anchors.anchor_at(lid, latest.index - 1) if latest.index else None
+    else:
+        _check_grows(latest, cp)
     proof: list[bytes] | None = None
     if with_consistency:
-        old_size, old_root = (0, EMPTY_ROOT) if latest is None else (latest.size, latest.root)
+        old_size, old_root = (0, EMPTY_ROOT) if base is None else (base.size, base.root)
         if log.root(old_size) != old_root:
             raise IntegrityError(
                 f"the anchored root of size {old_size} is not this log's root at that size"
@@ -267,6 +303,7 @@ def anchor_checkpoint(
         chain_id=chain_id,
         contract=contract,
         origin=origin,
+        log_signer=log_key.address,
         index=stored.index,
         size=stored.size,
         root=stored.root,
@@ -288,6 +325,8 @@ def receipt_with_anchor(
     a larger one comes with a consistency proof), else against the latest anchored
     checkpoint if it covers the entry, else (no anchor covers it) without an anchor."""
     records = [r for r in book.records(log.origin) if r.size <= log.size()]
+    if isinstance(log_key, Secp256k1NoteKey):  # anchors of this origin under this key only
+        records = [r for r in records if r.log_signer.lower() == log_key.address.lower()]
     records = [r for r in records if log.root(r.size) == r.root]
     latest = log.latest_checkpoint()
     cp = Checkpoint.parse(latest.text)
@@ -343,12 +382,23 @@ def verify_receipt_anchor(receipt: Receipt, anchors: LogAnchors) -> AnchorVerifi
                 f"the receipt's anchor is in contract {claimed.contract}, not in {anchors.address}"
             )
     check_contract_code(anchors)
-    lid = log_id(cp.origin)
+    key = parse_vkey(receipt.log_key)
+    if not isinstance(key, Secp256k1NoteKey):
+        raise SignatureInvalid(
+            f"the receipt's log key {receipt.log_key} is not secp256k1: no anchor can cover it"
+        )
+    if claimed is not None and claimed.log_signer.lower() != key.address.lower():
+        raise ProofInvalid(
+            f"the receipt's anchor names log signer {claimed.log_signer}, but its log key is "
+            f"{key.address}"
+        )
+    lid = log_id(cp.origin, key.address)
     info = anchors.log_info(lid)
     if info is None:
-        raise ProofInvalid(f"log {cp.origin} is not registered on {anchors.address}")
-    key = parse_vkey(receipt.log_key)
-    if not isinstance(key, Secp256k1NoteKey) or key.address.lower() != info.signer.lower():
+        raise ProofInvalid(
+            f"log {cp.origin} with signer {key.address} is not registered on {anchors.address}"
+        )
+    if key.address.lower() != info.signer.lower():
         raise SignatureInvalid(
             f"log {cp.origin} is registered on-chain with signer {info.signer}, "
             f"but the receipt's log key is {receipt.log_key}"

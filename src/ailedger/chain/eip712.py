@@ -18,7 +18,8 @@ deployment is worthless on another chain or another contract. Signatures are 65 
 ``*_typed_data`` return the full JSON document for wallets (``eth_signTypedData_v4``) and
 eth-account's ``encode_typed_data``; the tests check both routes give the same digest.
 
-Identifiers: ``log_id(origin) = keccak256(origin)``, ``role_id(name) = keccak256(name)``,
+Identifiers: ``log_id(origin, signer) = keccak256(abi.encode(origin, signer))``,
+``role_id(name) = keccak256(name)``,
 ``version_id(name, version) = keccak256(abi.encode(name, version))``.
 """
 
@@ -307,9 +308,11 @@ def sort_by_signer(digest: bytes, signatures: list[bytes]) -> list[bytes]:
     return sorted(signatures, key=lambda sig: int(recover_signer(digest, sig), 16))
 
 
-def log_id(origin: str) -> bytes:
-    """The id of the log whose checkpoints carry ``origin``: keccak256 of its UTF-8 bytes."""
-    return keccak(text=origin)
+def log_id(origin: str, signer: str) -> bytes:
+    """The id of the log named ``origin`` whose checkpoints ``signer`` (an address) signs:
+    ``keccak256(abi.encode(origin, signer))``, as ``LogAnchors.logIdOf``. Origin and key
+    together: a key that is not the log's cannot take the log's id."""
+    return keccak(abi_encode(["string", "address"], [origin, checksum_address(signer)]))
 
 
 def role_id(name: str) -> bytes:

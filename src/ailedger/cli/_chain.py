@@ -136,7 +136,17 @@ def _anchor_status(ws: Workspace, chain: Chain) -> dict[str, Any] | None:
     if dep is None:
         return None
     anchors = LogAnchors(chain, dep.open(chain, "LogAnchors"))
-    lid = log_id(ws.config.origin)
+    with open_log() as log:
+        key = log.log_key()
+    if not isinstance(key, Secp256k1NoteKey):  # no checkpoint yet, or not an anchorable key
+        return {
+            "origin": ws.config.origin,
+            "registered": False,
+            "log": None,
+            "anchors": 0,
+            "latest": None,
+        }
+    lid = log_id(ws.config.origin, key.address)
     info = anchors.log_info(lid)
     latest = anchors.latest(lid)
     return {
@@ -291,8 +301,8 @@ def _config_witnesses(ws: Workspace) -> tuple[list[str] | None, int | None]:
         isinstance(witnesses, list) and all(isinstance(w, str) for w in witnesses)
     ):
         raise WorkspaceError(f"{ws.config_path}: [anchor] witnesses must be a list of addresses")
-    if threshold is not None and (not isinstance(threshold, int) or threshold < 0):
-        raise WorkspaceError(f"{ws.config_path}: [anchor] threshold must be an integer >= 0")
+    if threshold is not None and (not isinstance(threshold, int) or threshold < 1):
+        raise WorkspaceError(f"{ws.config_path}: [anchor] threshold must be an integer >= 1")
     return witnesses, threshold
 
 

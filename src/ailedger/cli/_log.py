@@ -345,6 +345,15 @@ def verify_receipt_cmd(
                 f"  anchored: #{a.index} size {a.size} in block {a.block_number} of chain "
                 f"{on_chain.chain_id} ({on_chain.contract}) {how}".rstrip()
             )
+            proven = (
+                "proven on-chain"
+                if on_chain.consistency_proven
+                else "[yellow]not proven on-chain[/] (only the witnesses vouch for it)"
+            )
+            console.print(
+                f"  consistency with the previous anchor: {proven}; "
+                f"{a.cosignatures} witness cosignatures (set #{a.witness_epoch})"
+            )
 
     emit(doc, as_json, human)
 

@@ -14,8 +14,10 @@ A receipt is a JSON document::
 first, blank line, the checkpoint with its signatures and witness cosignatures), so it can also
 be saved as a ``.tlog-proof`` file. The entry hashed into the tree is the RFC 8785 form of
 ``envelope`` (``leaf = SHA-256(0x00 || JCS(envelope))``). ``anchor`` is the chain anchor
-covering the checkpoint, or null: ``{"chain_id", "contract", "log_id", "index", "size",
-"root", "transaction", "block", "consistency_checked"}`` plus, when the anchored tree is
+covering the checkpoint, or null: ``{"chain_id", "contract", "log_id", "log_signer", "index",
+"size", "root", "transaction", "block", "consistency_checked"}`` (``log_id`` is the id of the
+origin and ``log_signer`` together; ``consistency_checked`` is what the anchorer saw, the
+chain's per-anchor flag is what ``verify receipt --rpc`` reports) plus, when the anchored tree is
 larger than the checkpoint, ``"consistency"``: the RFC 9162 proof (hex hashes) from the
 checkpoint to it. It is written by :func:`ailedger.chain.anchoring.receipt_with_anchor`;
 verification
