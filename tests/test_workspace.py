@@ -116,6 +116,13 @@ def test_toml_writer_round_trips(document: dict[str, Any]) -> None:
     assert tomllib.loads(dumps(document)) == document
 
 
+@pytest.mark.parametrize("key", ["0\n", "a\n", "a b", "\n"])
+def test_toml_writer_quotes_keys_a_regex_anchor_would_let_through(key: str) -> None:
+    """``^...$`` matched "0\n" (``$`` matches before a final newline): keys are now matched
+    whole, so such a key is quoted and the document round-trips."""
+    assert tomllib.loads(dumps({key: 1, "t": {key: 2}})) == {key: 1, "t": {key: 2}}
+
+
 @pytest.mark.parametrize("value", [None, float("nan"), {1: 2}, "\ud800", object()])
 def test_toml_writer_refuses_what_it_cannot_write(value: object) -> None:
     with pytest.raises(TypeError):
