@@ -107,10 +107,12 @@ def _machine(o: Oracles) -> type[RuleBasedStateMachine]:
         def teardown(self) -> None:
             o.chain.revert_to(self.snap)
 
-        @initialize(amount=st.integers(0, 10**6))
-        def open_pool(self, amount: int) -> None:
+        @initialize(amount=st.integers(10**5, 10**6), threshold=st.integers(0, 1000))
+        def open_pool(self, amount: int, threshold: int) -> None:
             assert _try(o, o.escrow.functions.createPool(), accounts[0], amount)
             self.sent_in[o.escrow.address] += amount
+            # one policy from the start, so that every run has one written before any swap
+            self.write_policy(10**4, False, threshold, accounts[1], 5)
 
         @rule(amount=st.integers(1, 10**6), who=st.sampled_from(accounts))
         def fund(self, amount: int, who: str) -> None:
@@ -158,7 +160,10 @@ def _machine(o: Oracles) -> type[RuleBasedStateMachine]:
         @rule(data=st.data())
         def settle(self, data: st.DataObject) -> None:
             pid = data.draw(st.integers(1, len(self.policies)))
-            epoch = data.draw(st.integers(1, max(self.rounds, default=0) + 1))
+            # mostly a round that exists (the interesting case), sometimes one that does not
+            epoch = data.draw(
+                st.sampled_from([*sorted(self.rounds), max(self.rounds, default=0) + 1])
+            )
             before = int(o.escrow.functions.totalClaimable().call())
             if not _try(o, o.escrow.functions.settle(pid, epoch), accounts[3]):
                 return
@@ -306,7 +311,7 @@ def test_settlement_books_always_balance(o: Oracles) -> None:
 def _settings() -> settings:
     return settings(
         max_examples=EXAMPLES,
-        stateful_step_count=20,
+        stateful_step_count=30,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
