@@ -141,7 +141,7 @@ def test_expiry_and_refund(o: Oracles) -> None:
     assert o.chain.revert_reason(o.escrow.functions.reclaim(pid, 2 * ETHER), insurer(o)) == (
         "InsufficientFreeFunds"
     )
-    warp(o.chain, 2 * DAY)
+    warp(o.chain, 3 * DAY)  # clear of expiry + grace (2 days), whatever the block times
     o.accept(1, [900, 900, 900])  # after expiry: too late
     assert o.chain.revert_reason(o.escrow.functions.settle(1, 1)) == "PolicyExpired"
     o.chain.send(o.escrow.functions.expire(1))
