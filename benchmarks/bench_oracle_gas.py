@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     h = _load("oracle_helpers")
-    from ailedger.chain.oracle_report import feed_id
+    from ailedger.chain.oracle_report import feed_label
 
     w3 = Web3(EthereumTesterProvider())
     o = h.deploy_oracles(w3)
@@ -57,11 +57,11 @@ def main() -> None:
     counter = iter(range(10**6))
 
     def new_feed(n: int, f: int) -> bytes:
-        feed = feed_id(f"bench/{next(counter)}")
+        label = feed_label(f"bench/{next(counter)}")
         keys = h.oracle_keys(n, base=1000 + 100 * next(counter))
         o.keys.extend(keys)
         addresses = [k.address for k in keys]
-        c.send(o.feeds.functions.createFeed(feed, addresses, f, 0, 10**6, 3600))
+        feed: bytes = o.create_feed(label, addresses, f, bounds=(0, 10**6))
         return feed
 
     def transmit(feed: bytes, epoch: int, observations: int, signatures: int) -> int:
@@ -88,7 +88,7 @@ def main() -> None:
 
     print("\nRealistic configurations: n = 3f + 1, f + 1 signatures, 2f + 1 observations")
     print(f"{'f':>3} {'n':>3} {'signatures':>10} {'observations':>12} {'gas':>9}")
-    for f in (1, 3, 7):
+    for f in (1, 2, 3, 7):
         gas = measure(new_feed(3 * f + 1, f), 2 * f + 1, f + 1)
         print(f"{f:>3} {3 * f + 1:>3} {f + 1:>10} {2 * f + 1:>12} {gas:>9,}")
 

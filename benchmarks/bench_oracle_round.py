@@ -29,7 +29,13 @@ from pathlib import Path
 from eth_account import Account
 
 from ailedger.chain import DEV_FAUCET_KEY, open_embedded
-from ailedger.chain.oracle_report import OracleReport, feed_id, oracle_domain, sign_report
+from ailedger.chain.oracle_report import (
+    OracleReport,
+    feed_id,
+    feed_label,
+    oracle_domain,
+    sign_report,
+)
 from ailedger.fingerprint.dataset import fingerprint_dataset
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
@@ -67,7 +73,18 @@ def main() -> None:
     cfg = WeatherConfig(days=30, drought_farms=("farm-3",), drought_start=5)
 
     env = {**os.environ, "AILEDGER_PASSWORD": PASSWORD}
-    common = ["--feed", FEED, "--model-dir", str(model_dir), "--digest", digest, "--json"]
+    creator = Account.from_key(DEV_FAUCET_KEY).address  # creates the feeds below
+    common = [
+        "--feed",
+        FEED,
+        "--feed-creator",
+        creator,
+        "--model-dir",
+        str(model_dir),
+        "--digest",
+        digest,
+        "--json",
+    ]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "ailedger.cli._oracle", "run", *common, "--key", f"oracle-{i}"],
@@ -78,7 +95,7 @@ def main() -> None:
         )
         for i in range(4)
     ]
-    threads = [serve(OracleNode(FEED, k, model_dir, digest)) for k in keys]
+    threads = [serve(OracleNode(FEED, k, model_dir, digest, creator=creator)) for k in keys]
     try:
         urls = [json.loads(p.stdout.readline())["url"] for p in procs if p.stdout]
         chain = open_embedded(DATA / "chain")
@@ -87,10 +104,20 @@ def main() -> None:
         chain.fund(transmitter.address, 10**18)
         signers = [k.address for k in keys]
         feeds = {}
+        tx = [transmitter.address]
         for name in ("processes", "threads"):
-            feeds[name] = chain.deploy("OracleFeeds", signer=faucet)
+            feeds[name] = chain.deploy("OracleFeeds", 3600, signer=faucet)
             chain.transact(
-                feeds[name], "createFeed", feed_id(FEED), signers, 1, 0, 10_000, 3600, signer=faucet
+                feeds[name],
+                "createFeed",
+                feed_label(FEED),
+                signers,
+                tx,
+                1,
+                0,
+                10_000,
+                3600,
+                signer=faucet,
             )
         log = TransparencyLog.open(DATA / "log.sqlite", "bench.oracle/log")
         peers = {"processes": urls, "threads": [t.url for t in threads]}
@@ -110,6 +137,7 @@ def main() -> None:
                     path,
                     peers[name],
                     model_digest=digest,
+                    creator=creator,
                     transmitter=transmitter,
                     log=log,
                 )
@@ -117,12 +145,12 @@ def main() -> None:
                 assert not result.failures, result.failures
         # the on-chain part alone: a report of the same shape, signed here, transmitted
         contract = feeds["threads"]
-        config = bytes(chain.call(contract, "getFeed", feed_id(FEED))[6])
+        config = bytes(chain.call(contract, "activeConfig", feed_id(creator, FEED))[1][0])
         domain = oracle_domain(chain.chain_id, contract.address)
         for epoch in range(args.rounds + 1, 2 * args.rounds + 1):
             t0 = time.perf_counter()
             report = OracleReport.build(
-                feed_id(FEED),
+                feed_id(creator, FEED),
                 config,
                 epoch,
                 {k.address: 5000 for k in keys},

@@ -1,42 +1,70 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {EIP712} from "./lib/EIP712.sol";
-import {Signatures} from "./lib/Signatures.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
 /// @title OracleFeeds
 /// @notice Feeds of AI scores reported by a configured set of n oracles with fault tolerance f
-///         (n > 3f, n <= 31). A report carries the observations of at least 2f+1 distinct
-///         oracles (sorted ascending, with the index of each observer), the Merkle root of the
-///         inputs and the scoring model's fingerprint, and is signed by at least f+1 distinct
-///         configured oracles. The contract stores the median observation, so up to f lying
-///         oracles cannot move it outside the range of the honest ones.
+///         (n >= 3f+1, f >= 1, n <= 31) and sent by the feed's configured transmitters.
+///
+///         A feed's id is keccak256(abi.encode(creator, label)): a feed lives in its creator's
+///         namespace, so nobody can create (squat) an id that another account's feed will
+///         have, and the creator, who alone configures the feed, is part of its id and never
+///         changes. A configuration (oracle set, transmitters, f, bounds, max age) is
+///         immutable once written and named by its config digest; a new one takes effect
+///         `configDelay` seconds after it is proposed (visible in `getFeed` and `getConfig`),
+///         and every round records the config version it was accepted under. Settlement
+///         contracts pin (feed id, config digest) when a policy is written and settle only on
+///         rounds of that config (`configDigestAt`).
+///
+///         What a report proves (and what it does not): a report carries at least 2f+1
+///         observations with the index of the oracle each is attributed to, and at least f+1
+///         distinct configured oracles sign the whole report (values, attribution, input root,
+///         model, time). The signatures attribute the report to its f+1 signers: at least
+///         one honest oracle vouches for it. They do NOT prove that the oracle at observers[i]
+///         observed observations[i]: each observation is signed by its observer only
+///         off-chain (an in-toto statement in the transparency log, checked by every
+///         co-signing node), not here. On-chain, up to f+1 colluding signers could attribute
+///         values to oracles that did not observe them; the median guarantee (up to f liars
+///         cannot move the answer outside the honest range) rests on the honest co-signer
+///         having checked those observation statements. OCR2 makes the same trade.
 /// @dev Each oracle signs EIP-712 typed data in the domain ("ailedger OracleFeeds", "1",
-///      chainId, this contract):
+///      chainId, this contract), via OpenZeppelin's EIP712 and ECDSA (low-s, 65 bytes):
 ///        Report(bytes32 feedId,bytes32 configDigest,uint64 epoch,int256[] observations,
 ///               bytes observers,bytes32 inputRoot,bytes32 modelDigest,
 ///               uint64 observationsTimestamp)
 ///      configDigest = keccak256(abi.encode(chainid, this, feedId, configVersion, signers))
-///      with the signer set sorted ascending; every `setConfig` bumps the version, so a report
-///      signed for an old oracle set no longer matches. Epochs grow strictly per feed (no
-///      replay), signatures are ordered by signer address, strictly ascending (no duplicates),
-///      and every observation must lie within the feed's [minAnswer, maxAnswer]. A report
-///      older than maxAge seconds, or from the future, is stale.
+///      with the signer set sorted ascending. Epochs grow strictly per feed, by at most
+///      MAX_EPOCH_STEP per report; signatures are ordered by signer address, strictly
+///      ascending (no duplicates); every observation lies within [minAnswer, maxAnswer]; a
+///      report older than maxAge seconds, or from the future, is stale.
 contract OracleFeeds is EIP712 {
     bytes32 public constant REPORT_TYPEHASH = keccak256(
         "Report(bytes32 feedId,bytes32 configDigest,uint64 epoch,int256[] observations,"
         "bytes observers,bytes32 inputRoot,bytes32 modelDigest,uint64 observationsTimestamp)"
     );
     uint256 public constant MAX_ORACLES = 31;
+    uint8 public constant MIN_FAULT_TOLERANCE = 1;
+    uint64 public constant MAX_EPOCH_STEP = 1000;
+
+    /// @notice Seconds between proposing a configuration and its taking effect.
+    uint32 public immutable configDelay;
 
     struct Feed {
-        address admin;
-        uint32 configVersion;
+        address creator;
+        uint32 configCount;
+        uint32 activeVersion;
+        uint32 pendingVersion;
+        uint64 latestEpoch;
+    }
+
+    struct Config {
+        bytes32 configDigest;
         uint8 n;
         uint8 f;
         uint32 maxAge;
-        uint64 latestEpoch;
-        bytes32 configDigest;
+        uint64 activatesAt;
         int256 minAnswer;
         int256 maxAnswer;
     }
@@ -65,21 +93,32 @@ contract OracleFeeds is EIP712 {
     }
 
     mapping(bytes32 feedId => Feed) private _feeds;
+    mapping(bytes32 feedId => mapping(uint32 version => Config)) private _configs;
     /// @dev 1 + the oracle's index in the config of that version; 0 for outsiders.
     mapping(bytes32 feedId => mapping(uint32 version => mapping(address => uint8))) private
         _slot;
+    mapping(bytes32 feedId => mapping(uint32 version => mapping(address => bool))) private
+        _transmitter;
     mapping(bytes32 feedId => mapping(uint32 version => address[])) private _signers;
+    mapping(bytes32 feedId => mapping(uint32 version => address[])) private _transmitters;
     mapping(bytes32 feedId => mapping(uint64 epoch => Round)) private _rounds;
+    /// @dev A config digest commits to chain, contract, feed and version: unique.
+    mapping(bytes32 configDigest => uint32 version) private _versionOfDigest;
 
     error FeedExists(bytes32 feedId);
     error UnknownFeed(bytes32 feedId);
-    error NotFeedAdmin(bytes32 feedId, address caller);
+    error NotFeedCreator(bytes32 feedId, address caller);
+    error UnknownConfig(bytes32 feedId, bytes32 configDigest);
     error ZeroAddress();
     error BadOracleCount(uint256 n, uint256 f);
+    error BadTransmitterCount(uint256 count);
     error BadBounds(int256 minAnswer, int256 maxAnswer);
     error SignersNotAscending(address previous, address signer);
+    error TransmittersNotAscending(address previous, address transmitter);
+    error NotATransmitter(address caller);
     error ConfigDigestMismatch(bytes32 expected, bytes32 got);
     error EpochNotIncreasing(uint64 latestEpoch, uint64 epoch);
+    error EpochStepTooLarge(uint64 latestEpoch, uint64 epoch, uint64 maxStep);
     error StaleReport(uint64 observationsTimestamp, uint256 now_, uint32 maxAge);
     error ReportFromFuture(uint64 observationsTimestamp, uint256 now_);
     error ObserverCount(uint256 observations, uint256 observers);
@@ -93,18 +132,20 @@ contract OracleFeeds is EIP712 {
     error NotAnOracle(address signer);
     error NoReport(bytes32 feedId, uint64 epoch);
 
-    event FeedCreated(bytes32 indexed feedId, address indexed admin);
-    event ConfigSet(
+    event FeedCreated(bytes32 indexed feedId, address indexed creator, bytes32 label);
+    event ConfigProposed(
         bytes32 indexed feedId,
         uint32 configVersion,
         bytes32 configDigest,
+        uint64 activatesAt,
         address[] signers,
+        address[] transmitters,
         uint8 f,
         int256 minAnswer,
         int256 maxAnswer,
         uint32 maxAge
     );
-    event FeedAdminChanged(bytes32 indexed feedId, address previousAdmin, address newAdmin);
+    event ConfigActivated(bytes32 indexed feedId, uint32 configVersion, bytes32 configDigest);
     event ReportAccepted(
         bytes32 indexed feedId,
         uint64 indexed epoch,
@@ -116,82 +157,173 @@ contract OracleFeeds is EIP712 {
         address transmitter
     );
 
-    constructor() EIP712("ailedger OracleFeeds", "1") {}
-
-    modifier onlyFeedAdmin(bytes32 feedId) {
-        address admin = _feeds[feedId].admin;
-        if (admin == address(0)) revert UnknownFeed(feedId);
-        if (msg.sender != admin) revert NotFeedAdmin(feedId, msg.sender);
-        _;
+    constructor(uint32 configDelay_) EIP712("ailedger OracleFeeds", "1") {
+        configDelay = configDelay_;
     }
 
     // --- configuration --------------------------------------------------------------------
 
-    /// @notice Create `feedId` with its first oracle set; the caller becomes its admin.
+    /// @notice The id of the feed `creator` creates under `label`.
+    function feedIdOf(address creator, bytes32 label) public pure returns (bytes32) {
+        return keccak256(abi.encode(creator, label));
+    }
+
+    /// @notice Create the caller's feed `label` (id `feedIdOf(msg.sender, label)`) with its
+    ///         first configuration, in force at once.
     function createFeed(
-        bytes32 feedId,
+        bytes32 label,
         address[] calldata signers,
+        address[] calldata transmitters,
         uint8 f,
         int256 minAnswer,
         int256 maxAnswer,
         uint32 maxAge
-    ) external {
-        if (_feeds[feedId].admin != address(0)) revert FeedExists(feedId);
-        _feeds[feedId].admin = msg.sender;
-        emit FeedCreated(feedId, msg.sender);
-        _setConfig(feedId, signers, f, minAnswer, maxAnswer, maxAge);
+    ) external returns (bytes32 feedId) {
+        feedId = feedIdOf(msg.sender, label);
+        Feed storage feed = _feeds[feedId];
+        if (feed.creator != address(0)) revert FeedExists(feedId);
+        feed.creator = msg.sender;
+        emit FeedCreated(feedId, msg.sender, label);
+        uint32 version =
+            _writeConfig(feedId, signers, transmitters, f, minAnswer, maxAnswer, maxAge, 0);
+        feed.activeVersion = version;
+        emit ConfigActivated(feedId, version, _configs[feedId][version].configDigest);
     }
 
-    /// @notice Replace the oracle set and parameters; bumps the config version, so every
-    ///         report signed for the previous configuration is rejected.
+    /// @notice Propose a new configuration for the creator's feed; it takes effect
+    ///         `configDelay` seconds from now (replacing any proposal not yet in effect).
+    ///         Rounds keep the version they were accepted under.
     function setConfig(
         bytes32 feedId,
         address[] calldata signers,
+        address[] calldata transmitters,
         uint8 f,
         int256 minAnswer,
         int256 maxAnswer,
         uint32 maxAge
-    ) external onlyFeedAdmin(feedId) {
-        _setConfig(feedId, signers, f, minAnswer, maxAnswer, maxAge);
+    ) external returns (uint32 version) {
+        Feed storage feed = _feeds[feedId];
+        if (feed.creator == address(0)) revert UnknownFeed(feedId);
+        if (msg.sender != feed.creator) revert NotFeedCreator(feedId, msg.sender);
+        _activeVersion(feedId, feed);
+        version = _writeConfig(
+            feedId, signers, transmitters, f, minAnswer, maxAnswer, maxAge, configDelay
+        );
+        feed.pendingVersion = version;
     }
 
-    function setFeedAdmin(bytes32 feedId, address admin) external onlyFeedAdmin(feedId) {
-        if (admin == address(0)) revert ZeroAddress();
-        emit FeedAdminChanged(feedId, msg.sender, admin);
-        _feeds[feedId].admin = admin;
+    /// @notice Put a proposed configuration whose delay has passed into effect (transmit
+    ///         does this too). Anyone may call.
+    function activateConfig(bytes32 feedId) external returns (uint32) {
+        Feed storage feed = _feeds[feedId];
+        if (feed.creator == address(0)) revert UnknownFeed(feedId);
+        return _activeVersion(feedId, feed);
     }
 
-    function _setConfig(
+    function _writeConfig(
         bytes32 feedId,
         address[] calldata signers,
+        address[] calldata transmitters,
         uint8 f,
         int256 minAnswer,
         int256 maxAnswer,
-        uint32 maxAge
-    ) private {
-        uint256 n = signers.length;
-        if (n > MAX_ORACLES || n <= 3 * uint256(f)) revert BadOracleCount(n, f);
+        uint32 maxAge,
+        uint32 delay
+    ) private returns (uint32 version) {
+        if (
+            signers.length > MAX_ORACLES || f < MIN_FAULT_TOLERANCE
+                || signers.length <= 3 * uint256(f)
+        ) revert BadOracleCount(signers.length, f);
+        if (transmitters.length == 0 || transmitters.length > MAX_ORACLES) {
+            revert BadTransmitterCount(transmitters.length);
+        }
         if (minAnswer > maxAnswer) revert BadBounds(minAnswer, maxAnswer);
-        Feed storage feed = _feeds[feedId];
-        uint32 version = feed.configVersion + 1;
+        version = _feeds[feedId].configCount + 1;
+        _feeds[feedId].configCount = version;
+        _storeSigners(feedId, version, signers);
+        _storeTransmitters(feedId, version, transmitters);
+        bytes32 digest = configDigestOf(feedId, version, signers);
+        _versionOfDigest[digest] = version;
+        _configs[feedId][version] = Config(
+            digest,
+            uint8(signers.length),
+            f,
+            maxAge,
+            uint64(block.timestamp) + delay,
+            minAnswer,
+            maxAnswer
+        );
+        _emitProposed(feedId, version, signers, transmitters);
+    }
+
+    function _emitProposed(
+        bytes32 feedId,
+        uint32 version,
+        address[] calldata signers,
+        address[] calldata transmitters
+    ) private {
+        Config storage c = _configs[feedId][version];
+        emit ConfigProposed(
+            feedId,
+            version,
+            c.configDigest,
+            c.activatesAt,
+            signers,
+            transmitters,
+            c.f,
+            c.minAnswer,
+            c.maxAnswer,
+            c.maxAge
+        );
+    }
+
+    function _storeSigners(bytes32 feedId, uint32 version, address[] calldata signers) private {
+        mapping(address => uint8) storage slot = _slot[feedId][version];
         address previous = address(0);
-        for (uint256 i = 0; i < n; ++i) {
+        for (uint256 i = 0; i < signers.length; ++i) {
             address s = signers[i];
             if (s == address(0)) revert ZeroAddress();
             if (s <= previous) revert SignersNotAscending(previous, s);
             previous = s;
-            _slot[feedId][version][s] = uint8(i + 1);
+            slot[s] = uint8(i + 1);
         }
         _signers[feedId][version] = signers;
-        bytes32 digest = configDigestOf(feedId, version, signers);
-        feed.configVersion = version;
-        feed.n = uint8(n);
-        feed.f = f;
-        feed.maxAge = maxAge;
-        feed.configDigest = digest;
-        feed.minAnswer = minAnswer;
-        feed.maxAnswer = maxAnswer;
-        emit ConfigSet(feedId, version, digest, signers, f, minAnswer, maxAnswer, maxAge);
+    }
+
+    function _storeTransmitters(bytes32 feedId, uint32 version, address[] calldata transmitters)
+        private
+    {
+        mapping(address => bool) storage allowed = _transmitter[feedId][version];
+        address previous = address(0);
+        for (uint256 i = 0; i < transmitters.length; ++i) {
+            address s = transmitters[i];
+            if (s == address(0)) revert ZeroAddress();
+            if (s <= previous) revert TransmittersNotAscending(previous, s);
+            previous = s;
+            allowed[s] = true;
+        }
+        _transmitters[feedId][version] = transmitters;
+    }
+
+    /// @dev The version in force now, promoting a due proposal.
+    function _activeVersion(bytes32 feedId, Feed storage feed) private returns (uint32) {
+        uint32 pending = feed.pendingVersion;
+        if (pending != 0 && _configs[feedId][pending].activatesAt <= block.timestamp) {
+            feed.activeVersion = pending;
+            feed.pendingVersion = 0;
+            emit ConfigActivated(feedId, pending, _configs[feedId][pending].configDigest);
+            return pending;
+        }
+        return feed.activeVersion;
+    }
+
+    function _activeVersionView(bytes32 feedId) private view returns (uint32) {
+        Feed storage feed = _feeds[feedId];
+        uint32 pending = feed.pendingVersion;
+        if (pending != 0 && _configs[feedId][pending].activatesAt <= block.timestamp) {
+            return pending;
+        }
+        return feed.activeVersion;
     }
 
     /// @notice keccak256(abi.encode(chainid, this, feedId, version, signers)).
@@ -207,7 +339,7 @@ contract OracleFeeds is EIP712 {
 
     /// @notice The EIP-712 digest every signing oracle signs for `report`.
     function reportDigest(Report calldata report) public view returns (bytes32) {
-        return _hashTypedData(
+        return _hashTypedDataV4(
             keccak256(
                 abi.encode(
                     REPORT_TYPEHASH,
@@ -224,31 +356,37 @@ contract OracleFeeds is EIP712 {
         );
     }
 
-    /// @notice Accept `report` signed by at least f+1 distinct oracles of the current set
-    ///         (signatures ordered by signer address, ascending). Anyone may transmit it.
+    /// @notice Accept `report`, made under the configuration in force and signed by at least
+    ///         f+1 distinct oracles of it (ordered by signer address, ascending). Only a
+    ///         transmitter of that configuration may send it.
     function transmit(Report calldata report, bytes[] calldata signatures)
         external
         returns (int256 answer)
     {
-        Feed storage feed = _feeds[report.feedId];
-        if (feed.admin == address(0)) revert UnknownFeed(report.feedId);
-        if (report.configDigest != feed.configDigest) {
-            revert ConfigDigestMismatch(feed.configDigest, report.configDigest);
+        bytes32 feedId = report.feedId;
+        Feed storage feed = _feeds[feedId];
+        if (feed.creator == address(0)) revert UnknownFeed(feedId);
+        uint32 version = _activeVersion(feedId, feed);
+        Config storage config = _configs[feedId][version];
+        if (report.configDigest != config.configDigest) {
+            revert ConfigDigestMismatch(config.configDigest, report.configDigest);
         }
-        if (report.epoch <= feed.latestEpoch) {
-            revert EpochNotIncreasing(feed.latestEpoch, report.epoch);
+        if (!_transmitter[feedId][version][msg.sender]) revert NotATransmitter(msg.sender);
+        uint64 latest = feed.latestEpoch;
+        if (report.epoch <= latest) revert EpochNotIncreasing(latest, report.epoch);
+        if (report.epoch - latest > MAX_EPOCH_STEP) {
+            revert EpochStepTooLarge(latest, report.epoch, MAX_EPOCH_STEP);
         }
         if (report.observationsTimestamp > block.timestamp) {
             revert ReportFromFuture(report.observationsTimestamp, block.timestamp);
         }
-        if (uint256(report.observationsTimestamp) + feed.maxAge < block.timestamp) {
-            revert StaleReport(report.observationsTimestamp, block.timestamp, feed.maxAge);
+        if (uint256(report.observationsTimestamp) + config.maxAge < block.timestamp) {
+            revert StaleReport(report.observationsTimestamp, block.timestamp, config.maxAge);
         }
-        uint32 version = feed.configVersion;
-        answer = _median(report, feed);
-        _checkSignatures(report, signatures, feed.f, version);
+        answer = _median(report, config);
+        _checkSignatures(report, signatures, config.f, version);
         feed.latestEpoch = report.epoch;
-        _rounds[report.feedId][report.epoch] = Round(
+        _rounds[feedId][report.epoch] = Round(
             answer,
             report.observationsTimestamp,
             uint64(block.timestamp),
@@ -259,7 +397,7 @@ contract OracleFeeds is EIP712 {
             report.modelDigest
         );
         emit ReportAccepted(
-            report.feedId,
+            feedId,
             report.epoch,
             answer,
             report.inputRoot,
@@ -272,16 +410,20 @@ contract OracleFeeds is EIP712 {
 
     /// @dev Check observers (distinct configured oracles, at least 2f+1), ordering and bounds;
     ///      return the median (the upper one for an even count).
-    function _median(Report calldata report, Feed storage feed) private view returns (int256) {
+    function _median(Report calldata report, Config storage config)
+        private
+        view
+        returns (int256)
+    {
         uint256 count = report.observations.length;
         if (report.observers.length != count) {
             revert ObserverCount(count, report.observers.length);
         }
-        uint256 needed = 2 * uint256(feed.f) + 1;
+        uint256 needed = 2 * uint256(config.f) + 1;
         if (count < needed) revert TooFewObservations(count, needed);
-        int256 lo = feed.minAnswer;
-        int256 hi = feed.maxAnswer;
-        uint256 n = feed.n;
+        int256 lo = config.minAnswer;
+        int256 hi = config.maxAnswer;
+        uint256 n = config.n;
         uint256 seen = 0;
         for (uint256 i = 0; i < count; ++i) {
             uint8 index = uint8(report.observers[i]);
@@ -309,7 +451,7 @@ contract OracleFeeds is EIP712 {
         mapping(address => uint8) storage slot = _slot[report.feedId][version];
         address previous = address(0);
         for (uint256 i = 0; i < count; ++i) {
-            address signer = Signatures.recover(digest, signatures[i]);
+            address signer = ECDSA.recoverCalldata(digest, signatures[i]);
             if (signer <= previous) revert SignersNotAscending(previous, signer);
             if (slot[signer] == 0) revert NotAnOracle(signer);
             previous = signer;
@@ -318,16 +460,70 @@ contract OracleFeeds is EIP712 {
 
     // --- views ----------------------------------------------------------------------------
 
-    function getFeed(bytes32 feedId) external view returns (Feed memory) {
-        return _feeds[feedId];
+    /// @notice The feed's creator, versions (count, in force, proposed) and latest epoch;
+    ///         activeVersion already counts a proposal whose delay has passed.
+    function getFeed(bytes32 feedId) external view returns (Feed memory feed) {
+        feed = _feeds[feedId];
+        uint32 active = _activeVersionView(feedId);
+        if (active != feed.activeVersion) {
+            feed.activeVersion = active;
+            feed.pendingVersion = 0;
+        }
     }
 
+    function creatorOf(bytes32 feedId) external view returns (address) {
+        return _feeds[feedId].creator;
+    }
+
+    /// @notice Configuration `version` of the feed (zero fields if there is none).
+    function getConfig(bytes32 feedId, uint32 version) external view returns (Config memory) {
+        return _configs[feedId][version];
+    }
+
+    /// @notice The configuration in force now, and its version.
+    function activeConfig(bytes32 feedId) external view returns (uint32 version, Config memory) {
+        version = _activeVersionView(feedId);
+        return (version, _configs[feedId][version]);
+    }
+
+    /// @notice The digest of configuration `version` (zero if there is none).
+    function configDigestAt(bytes32 feedId, uint32 version) external view returns (bytes32) {
+        return _configs[feedId][version].configDigest;
+    }
+
+    /// @notice The configuration of the feed named by `configDigest` and its version;
+    ///         reverts if the feed has no such configuration.
+    function configByDigest(bytes32 feedId, bytes32 configDigest)
+        external
+        view
+        returns (uint32 version, Config memory config)
+    {
+        version = _versionOfDigest[configDigest];
+        config = _configs[feedId][version];
+        if (version == 0 || config.configDigest != configDigest) {
+            revert UnknownConfig(feedId, configDigest);
+        }
+    }
+
+    /// @notice The oracle set in force, ascending by address (observer indices refer to it).
     function signersOf(bytes32 feedId) external view returns (address[] memory) {
-        return _signers[feedId][_feeds[feedId].configVersion];
+        return _signers[feedId][_activeVersionView(feedId)];
+    }
+
+    function signersAt(bytes32 feedId, uint32 version) external view returns (address[] memory) {
+        return _signers[feedId][version];
+    }
+
+    function transmittersOf(bytes32 feedId) external view returns (address[] memory) {
+        return _transmitters[feedId][_activeVersionView(feedId)];
     }
 
     function isOracle(bytes32 feedId, address account) external view returns (bool) {
-        return _slot[feedId][_feeds[feedId].configVersion][account] != 0;
+        return _slot[feedId][_activeVersionView(feedId)][account] != 0;
+    }
+
+    function isTransmitter(bytes32 feedId, address account) external view returns (bool) {
+        return _transmitter[feedId][_activeVersionView(feedId)][account];
     }
 
     function latestEpoch(bytes32 feedId) external view returns (uint64) {
@@ -338,6 +534,11 @@ contract OracleFeeds is EIP712 {
     function getRound(bytes32 feedId, uint64 epoch) public view returns (Round memory round) {
         round = _rounds[feedId][epoch];
         if (round.acceptedAt == 0) revert NoReport(feedId, epoch);
+    }
+
+    /// @notice The accepted round of `epoch`, or a zero round (acceptedAt == 0) if none.
+    function roundAt(bytes32 feedId, uint64 epoch) external view returns (Round memory) {
+        return _rounds[feedId][epoch];
     }
 
     /// @notice The latest accepted round and its epoch; reverts if the feed has none.

@@ -8,12 +8,21 @@ import {PullPayments} from "./lib/PullPayments.sol";
 /// @notice Parametric insurance paid by oracle reports. An insurer funds a pool with ETH and
 ///         writes policies against it: a holder, a feed, a trigger (the score above or below a
 ///         threshold), a payout and a window [start, expiry]. Writing a policy reserves its
-///         payout, so the pool never promises more than it holds. `settle` reads the feed's
-///         latest accepted report; if it was observed inside the window and meets the trigger,
-///         the payout becomes claimable by the holder, once. After expiry an untriggered
-///         policy's reserve returns to the pool; the insurer takes free funds back at any time.
-/// @dev Money leaves only through `withdraw` (pull payment, checks-effects-interactions and a
-///      reentrancy lock). Totals balance at every step:
+///         payout, so the pool never promises more than it holds.
+///
+///         A policy pins its feed (whose id names the feed's creator, see OracleFeeds) and one
+///         configuration of it (config digest, with f >= 1 and n >= 3f+1) when written; the
+///         feed's creator may be neither the insurer nor the holder. `settle(policyId, epoch)`
+///         reads the round the caller names: it pays only if that round was accepted under
+///         the pinned configuration, was observed inside the window [start, expiry] and meets
+///         the trigger; then the payout becomes claimable by the holder, once. A later
+///         round cannot hide an earlier triggering one. Settlement stays open for
+///         SETTLEMENT_GRACE after expiry (for rounds observed in the window but sent late);
+///         only after that does an untriggered policy's reserve return to the pool. The
+///         insurer takes free funds back at any time.
+/// @dev Money leaves only through `withdraw`/`withdrawTo` (pull payment, checks-effects-
+///      interactions, OpenZeppelin's ReentrancyGuardTransient); forced-in ether is surplus the
+///      owner may sweep (PullPayments). Totals balance at every step:
 ///        paid + claimable + remaining == deposited, and the contract's balance equals
 ///        claimable + remaining, where remaining is the sum of the pools (free + reserved).
 contract ParametricEscrow is PullPayments {
@@ -43,10 +52,14 @@ contract ParametricEscrow is PullPayments {
         uint64 start;
         uint64 expiry;
         bytes32 feedId;
+        bytes32 configDigest;
         int256 threshold;
         uint256 payout;
         uint64 settledEpoch;
     }
+
+    /// @notice How long after expiry a policy may still settle (on a round in its window).
+    uint64 public constant SETTLEMENT_GRACE = 1 days;
 
     IOracleFeeds public immutable feeds;
 
@@ -68,6 +81,8 @@ contract ParametricEscrow is PullPayments {
     error PolicyNotExpired(uint256 policyId, uint64 expiry);
     error ReportOutsideWindow(uint64 observationsTimestamp, uint64 start, uint64 expiry);
     error TriggerNotMet(int256 answer, int256 threshold, Trigger trigger);
+    error InterestedFeedCreator(bytes32 feedId, address creator);
+    error ReportUnderOtherConfig(uint64 epoch, bytes32 pinned, bytes32 got);
 
     event PoolCreated(uint256 indexed poolId, address indexed insurer);
     event PoolFunded(uint256 indexed poolId, address indexed from, uint256 amount);
@@ -77,6 +92,7 @@ contract ParametricEscrow is PullPayments {
         uint256 indexed poolId,
         address indexed holder,
         bytes32 feedId,
+        bytes32 configDigest,
         Trigger trigger,
         int256 threshold,
         uint256 payout,
@@ -137,11 +153,13 @@ contract ParametricEscrow is PullPayments {
 
     // --- policies -------------------------------------------------------------------------
 
-    /// @notice Write a policy on pool `poolId`, reserving `payout` from its free funds.
+    /// @notice Write a policy on pool `poolId`, reserving `payout` from its free funds, on
+    ///         configuration `configDigest` of feed `feedId` (which must exist).
     function createPolicy(
         uint256 poolId,
         address holder,
         bytes32 feedId,
+        bytes32 configDigest,
         Trigger trigger,
         int256 threshold,
         uint256 payout,
@@ -151,25 +169,62 @@ contract ParametricEscrow is PullPayments {
         if (holder == address(0)) revert ZeroAddress();
         if (payout == 0) revert ZeroAmount();
         if (start >= expiry || expiry <= block.timestamp) revert BadWindow(start, expiry);
+        // Reverts UnknownConfig unless the feed has that configuration; OracleFeeds keeps
+        // n >= 3f+1 and f >= 1 for every configuration.
+        feeds.configByDigest(feedId, configDigest);
+        address creator = feeds.creatorOf(feedId);
+        if (creator == msg.sender || creator == holder) {
+            revert InterestedFeedCreator(feedId, creator);
+        }
         Pool storage pool = _pools[poolId];
         if (payout > pool.free) revert InsufficientFreeFunds(payout, pool.free);
         pool.free -= payout;
         pool.reserved += payout;
         policyId = ++policyCount;
         _policies[policyId] = Policy(
-            poolId, holder, Status.Active, trigger, start, expiry, feedId, threshold, payout, 0
+            poolId,
+            holder,
+            Status.Active,
+            trigger,
+            start,
+            expiry,
+            feedId,
+            configDigest,
+            threshold,
+            payout,
+            0
         );
         emit PolicyCreated(
-            policyId, poolId, holder, feedId, trigger, threshold, payout, start, expiry
+            policyId,
+            poolId,
+            holder,
+            feedId,
+            configDigest,
+            trigger,
+            threshold,
+            payout,
+            start,
+            expiry
         );
     }
 
-    /// @notice Settle policy `policyId` on its feed's latest accepted report. Anyone may call.
-    ///         Reverts unless the report lies in the policy window and meets the trigger.
-    function settle(uint256 policyId) external nonReentrant returns (uint256 payout) {
+    /// @notice Settle policy `policyId` on its feed's round `epoch`. Anyone may call. Reverts
+    ///         unless the round was accepted under the pinned configuration, was observed in
+    ///         the policy window and meets the trigger.
+    function settle(uint256 policyId, uint64 epoch)
+        external
+        nonReentrant
+        returns (uint256 payout)
+    {
         Policy storage policy = _activePolicy(policyId);
-        if (block.timestamp > policy.expiry) revert PolicyExpired(policyId, policy.expiry);
-        (uint64 epoch, IOracleFeeds.Round memory round) = feeds.latestRound(policy.feedId);
+        if (block.timestamp > uint256(policy.expiry) + SETTLEMENT_GRACE) {
+            revert PolicyExpired(policyId, policy.expiry);
+        }
+        IOracleFeeds.Round memory round = feeds.getRound(policy.feedId, epoch);
+        bytes32 digest = feeds.configDigestAt(policy.feedId, round.configVersion);
+        if (digest != policy.configDigest) {
+            revert ReportUnderOtherConfig(epoch, policy.configDigest, digest);
+        }
         uint64 observed = round.observationsTimestamp;
         if (observed < policy.start || observed > policy.expiry) {
             revert ReportOutsideWindow(observed, policy.start, policy.expiry);
@@ -186,10 +241,13 @@ contract ParametricEscrow is PullPayments {
         emit PolicyTriggered(policyId, epoch, round.answer, round.inputRoot, payout);
     }
 
-    /// @notice After expiry, release an untriggered policy's reserve back to its pool.
+    /// @notice After expiry and the settlement grace, release an untriggered policy's reserve
+    ///         back to its pool.
     function expire(uint256 policyId) external nonReentrant returns (uint256 amount) {
         Policy storage policy = _activePolicy(policyId);
-        if (block.timestamp <= policy.expiry) revert PolicyNotExpired(policyId, policy.expiry);
+        if (block.timestamp <= uint256(policy.expiry) + SETTLEMENT_GRACE) {
+            revert PolicyNotExpired(policyId, policy.expiry);
+        }
         amount = policy.payout;
         policy.status = Status.Expired;
         Pool storage pool = _pools[policy.poolId];

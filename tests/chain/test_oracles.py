@@ -18,12 +18,14 @@ from ailedger.chain.oracles import OracleFeeds
 from ailedger.errors import InvalidInput
 from ailedger.identity.keys import Secp256k1Signer
 
-FEED = feed_id("drought/farm-1")
+FEED_NAME = "drought/farm-1"
 ROOT, MODEL = b"\x01" * 32, b"\x02" * 32
 
 
 @dataclass
 class Setup:
+    """``operator`` creates the feed, ``admin`` transmits and insures or pays."""
+
     chain: Chain
     feeds: OracleFeeds
     escrow: ParametricEscrow
@@ -31,13 +33,20 @@ class Setup:
     admin: LocalAccount
     holder: LocalAccount
     oracles: list[Secp256k1Signer]
+    operator: LocalAccount
+    feed: bytes
+
+    def digest(self) -> bytes:
+        config = self.feeds.feed(self.feed)
+        assert config is not None
+        return config.config_digest
 
     def now(self) -> int:
         return int(self.chain.w3.eth.get_block("latest")["timestamp"])
 
     def report(self, epoch: int, values: list[int]) -> None:
         observed = {k.address: v for k, v in zip(self.oracles, values, strict=False)}
-        report = self.feeds.build_report(FEED, epoch, observed, ROOT, MODEL, self.now())
+        report = self.feeds.build_report(self.feed, epoch, observed, ROOT, MODEL, self.now())
         sigs = [self.feeds.sign(report, k) for k in self.oracles[:2]]
         self.feeds.transmit(report, sigs, signer=self.admin)
 
@@ -48,13 +57,24 @@ def s(backend: Backend) -> Setup:
     chain = backend.open()
     admin: LocalAccount = Account.create()
     holder: LocalAccount = Account.create()
+    operator: LocalAccount = Account.create()
     chain.fund(admin.address, 10 * ETHER)
     chain.fund(holder.address, ETHER)
-    feeds = OracleFeeds(chain, chain.deploy("OracleFeeds", signer=admin))
+    chain.fund(operator.address, ETHER)
+    feeds = OracleFeeds(chain, chain.deploy("OracleFeeds", 3600, signer=admin))
     escrow_c = chain.deploy("ParametricEscrow", feeds.address, signer=admin)
     bonus_c = chain.deploy("PerformanceBonus", feeds.address, signer=admin)
     oracles = [Secp256k1Signer(bytes([i + 1]) * 32) for i in range(4)]
-    feeds.create_feed(FEED, [k.address for k in oracles], 1, (0, 1000), 3600, signer=admin)
+    feed = feeds.create_feed(
+        FEED_NAME,
+        [k.address for k in oracles],
+        1,
+        (0, 1000),
+        3600,
+        transmitters=[admin.address],
+        signer=operator,
+    )
+    assert feed == feed_id(operator.address, FEED_NAME)
     return Setup(
         chain,
         feeds,
@@ -63,61 +83,98 @@ def s(backend: Backend) -> Setup:
         admin,
         holder,
         oracles,
+        operator,
+        feed,
     )
 
 
 def test_feed_and_report(s: Setup) -> None:
-    config = s.feeds.feed(FEED)
+    config = s.feeds.feed(s.feed)
     assert config is not None
     assert (config.n, config.f, config.config_version) == (4, 1, 1)
-    assert s.feeds.signers(FEED) == sorted(s.feeds.signers(FEED), key=lambda a: int(a, 16))
-    assert s.feeds.feed(feed_id("nope")) is None
-    assert s.feeds.latest(FEED) is None
+    assert config.creator == s.operator.address
+    assert config.to_dict()["pending_version"] == 0
+    assert s.feeds.signers(s.feed) == sorted(s.feeds.signers(s.feed), key=lambda a: int(a, 16))
+    assert s.feeds.transmitters(s.feed) == [s.admin.address]
+    assert s.feeds.config_delay() == 3600
+    assert s.feeds.feed(feed_id(s.admin.address, FEED_NAME)) is None
+    assert s.feeds.latest(s.feed) is None
     s.report(1, [300, 900, 500])
-    latest = s.feeds.latest(FEED)
+    latest = s.feeds.latest(s.feed)
     assert latest is not None
     assert (latest.epoch, latest.answer, latest.signatures) == (1, 500, 2)
     assert latest.input_root == ROOT
     assert latest.to_dict()["model_digest"] == MODEL.hex()
-    assert s.feeds.round(FEED, 2) is None
-    assert all(s.feeds.is_oracle(FEED, k.address) for k in s.oracles)
+    assert s.feeds.round(s.feed, 2) is None
+    assert all(s.feeds.is_oracle(s.feed, k.address) for k in s.oracles)
 
 
 def test_digest_matches_contract(s: Setup) -> None:
     observed = {k.address: 7 for k in s.oracles[:3]}
-    report = s.feeds.build_report(FEED, 4, observed, ROOT, MODEL, 99)
+    report = s.feeds.build_report(s.feed, 4, observed, ROOT, MODEL, 99)
     onchain = bytes(s.chain.call(s.feeds.contract, "reportDigest", report.as_tuple()))
     assert onchain == report_digest(s.feeds.domain(), report)
 
 
 def test_reverts_are_named(s: Setup) -> None:
     observed = {k.address: 1 for k in s.oracles[:3]}
-    report = s.feeds.build_report(FEED, 1, observed, ROOT, MODEL, s.now())
+    report = s.feeds.build_report(s.feed, 1, observed, ROOT, MODEL, s.now())
     with pytest.raises(ContractReverted, match="TooFewSignatures"):
         s.feeds.transmit(report, [s.feeds.sign(report, s.oracles[0])], signer=s.admin)
+    sigs = [s.feeds.sign(report, k) for k in s.oracles[:2]]
+    with pytest.raises(ContractReverted, match="NotATransmitter"):
+        s.feeds.transmit(report, sigs, signer=s.holder)
     with pytest.raises(InvalidInput, match="does not exist"):
-        s.feeds.build_report(feed_id("nope"), 1, observed, ROOT, MODEL, 1)
+        s.feeds.build_report(feed_id(s.admin.address, "nope"), 1, observed, ROOT, MODEL, 1)
     with pytest.raises(InvalidInput, match="twice"):
-        s.feeds.set_config(FEED, [s.oracles[0].address] * 4, 1, (0, 1), 60, signer=s.admin)
+        s.feeds.set_config(
+            s.feed,
+            [s.oracles[0].address] * 4,
+            1,
+            (0, 1),
+            60,
+            transmitters=[s.admin.address],
+            signer=s.operator,
+        )
+    with pytest.raises(ContractReverted, match="NotFeedCreator"):
+        s.feeds.set_config(
+            s.feed,
+            [k.address for k in s.oracles],
+            1,
+            (0, 1),
+            60,
+            transmitters=[s.admin.address],
+            signer=s.admin,
+        )
 
 
 def test_policy_pays_out(s: Setup) -> None:
     pool = s.escrow.create_pool(2 * ETHER, signer=s.admin)
     t = s.now()
     pid = s.escrow.create_policy(
-        pool, s.holder.address, FEED, Trigger.ABOVE, 600, ETHER, t, t + 86_400, signer=s.admin
+        pool,
+        s.holder.address,
+        s.feed,
+        s.digest(),
+        Trigger.ABOVE,
+        600,
+        ETHER,
+        t,
+        t + 86_400,
+        signer=s.admin,
     )
     assert s.escrow.pool(pool) == (s.admin.address, ETHER, ETHER)
     s.report(1, [700, 800, 900])
-    s.escrow.settle(pid, signer=s.holder)
+    s.escrow.settle(pid, 1, signer=s.holder)
     info = s.escrow.policy(pid)
     assert info is not None
     assert info.status is PolicyStatus.TRIGGERED
     assert info.settled_epoch == 1
+    assert info.config_digest == s.digest()
     assert s.escrow.claimable(s.holder.address) == ETHER
     with pytest.raises(ContractReverted, match="PolicyNotActive"):
-        s.escrow.settle(pid, signer=s.holder)
-    s.escrow.withdraw(signer=s.holder)
+        s.escrow.settle(pid, 1, signer=s.holder)
+    s.escrow.withdraw_to(s.admin.address, signer=s.holder)
     totals = s.escrow.totals()
     assert totals.balanced
     assert totals.to_dict() == {
@@ -130,7 +187,16 @@ def test_policy_pays_out(s: Setup) -> None:
 
 
 def test_bonus_weeks(s: Setup) -> None:
-    aid = s.bonus.create_agreement(s.holder.address, FEED, 1, 2, 1000, signer=s.admin)
+    aid = s.bonus.create_agreement(
+        s.holder.address,
+        s.feed,
+        s.digest(),
+        1,
+        2,
+        1000,
+        refund_after=s.now() + 86_400,
+        signer=s.admin,
+    )
     s.report(1, [0, 0, 0])
     s.report(2, [2, 1, 3])
     s.bonus.settle_week(aid, 1, signer=s.admin)
@@ -139,3 +205,8 @@ def test_bonus_weeks(s: Setup) -> None:
     assert s.bonus.claimable(s.holder.address) == 1000
     assert s.bonus.claimable(s.admin.address) == 1000
     assert s.bonus.totals().balanced
+    assert s.bonus.surplus() == 0
+    with pytest.raises(ContractReverted, match="NoSurplus"):
+        s.bonus.sweep_surplus(signer=s.admin)
+    with pytest.raises(ContractReverted, match="WeekAlreadySettled"):
+        s.bonus.refund_week(aid, 1, signer=s.admin)

@@ -44,13 +44,18 @@ OPTIMIZER = {"enabled": True, "runs": 200}
 
 _SOLC_JS = """
 const solc = require('solc');
-const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-const oz = (p) => {  // @openzeppelin/contracts/... from node_modules, as build_contracts.mjs
-  if (!p.startsWith('@openzeppelin/contracts/')) return {error: 'not found: ' + p};
-  try { return {contents: require('fs').readFileSync('node_modules/' + p, 'utf8')}; }
-  catch (e) { return {error: 'not found (run npm ci): ' + p}; }
+const fs = require('fs');
+const path = require('path');
+const input = JSON.parse(fs.readFileSync(0, 'utf8'));
+// @openzeppelin/contracts/... from node_modules, as scripts/build_contracts.mjs resolves it.
+const findImports = (p) => {
+  const prefix = '@openzeppelin/contracts/';
+  if (!p.startsWith(prefix)) return { error: 'import not found: ' + p };
+  const full = path.join('node_modules', '@openzeppelin', 'contracts', p.slice(prefix.length));
+  try { return { contents: fs.readFileSync(full, 'utf8') }; }
+  catch (e) { return { error: 'import not found (run npm ci): ' + p }; }
 };
-const out = JSON.parse(solc.compile(JSON.stringify(input), {import: oz}));
+const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
 out.compilerVersion = solc.version();
 process.stdout.write(JSON.stringify(out));
 """

@@ -4,9 +4,14 @@ payer; money leaves by pull payment only, and the books always balance."""
 
 from __future__ import annotations
 
-from oracle_helpers import ETHER, FEED, Oracles, pay
+from typing import Any
+
+from oracle_helpers import ETHER, Oracles, now, pay
 
 WEEKLY = ETHER // 10
+DAY = 86_400
+#: Unreported weeks may go back to the payer this long after the agreement is written.
+REFUND_AFTER = 30 * DAY
 
 
 def payer(o: Oracles) -> str:
@@ -17,9 +22,17 @@ def contractor(o: Oracles) -> str:
     return o.chain.accounts[2]
 
 
+def create(
+    o: Oracles, who: str, first: int, last: int, amount: int, refund_after: int | None = None
+) -> Any:
+    """The createAgreement call on the test feed's current configuration."""
+    when = now(o.chain) + REFUND_AFTER if refund_after is None else refund_after
+    return o.bonus.functions.createAgreement(who, o.feed, o.digest(), first, last, when, amount)
+
+
 def agree(o: Oracles, first: int = 1, last: int = 4, value: int | None = None) -> int:
     weeks = last - first + 1
-    call = o.bonus.functions.createAgreement(contractor(o), FEED, first, last, WEEKLY)
+    call = create(o, contractor(o), first, last, WEEKLY)
     sent = weeks * WEEKLY if value is None else value
     assert pay(o.chain, call, payer(o), sent)["status"] == 1
     return int(o.bonus.functions.agreementCount().call())
@@ -77,29 +90,24 @@ def test_unreported_and_foreign_weeks_fail(o: Oracles) -> None:
 
 
 def test_agreement_must_be_funded_exactly(o: Oracles) -> None:
-    f = o.bonus.functions
     for value in (4 * WEEKLY - 1, 4 * WEEKLY + 1, 0):
-        call = f.createAgreement(contractor(o), FEED, 1, 4, WEEKLY)
+        call = create(o, contractor(o), 1, 4, WEEKLY)
         try:
             status = pay(o.chain, call, payer(o), value)["status"]
         except Exception:  # eth-tester raises on revert
             status = 0
         assert status == 0
-    assert o.chain.revert_reason(f.createAgreement(contractor(o), FEED, 3, 2, WEEKLY)) == (
-        "BadWeeks"
-    )
-    assert o.chain.revert_reason(f.createAgreement(contractor(o), FEED, 0, 2, WEEKLY)) == (
-        "BadWeeks"
-    )
-    assert o.chain.revert_reason(f.createAgreement(contractor(o), FEED, 1, 2, 0)) == ("ZeroAmount")
+    assert o.chain.revert_reason(create(o, contractor(o), 3, 2, WEEKLY)) == ("BadWeeks")
+    assert o.chain.revert_reason(create(o, contractor(o), 0, 2, WEEKLY)) == ("BadWeeks")
+    assert o.chain.revert_reason(create(o, contractor(o), 1, 2, 0)) == ("ZeroAmount")
     zero = "0x" + "00" * 20
-    assert o.chain.revert_reason(f.createAgreement(zero, FEED, 1, 2, 1)) == "ZeroAddress"
+    assert o.chain.revert_reason(create(o, zero, 1, 2, 1)) == "ZeroAddress"
     assert totals(o) == (0, 0, 0, 0)
 
 
 def test_reentrant_contractor_paid_once(o: Oracles) -> None:
     attacker = o.chain.deploy("ReentrantHolder", o.bonus.address, 3, False)
-    call = o.bonus.functions.createAgreement(attacker.address, FEED, 1, 1, WEEKLY)
+    call = create(o, attacker.address, 1, 1, WEEKLY)
     assert pay(o.chain, call, payer(o), WEEKLY)["status"] == 1
     o.accept(1, [0, 0, 0])
     o.chain.send(o.bonus.functions.settleWeek(1, 1))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from oracle_helpers import ETHER, FEED, OTHER_FEED, Oracles, now, pay, warp
+from oracle_helpers import ETHER, OTHER_LABEL, Oracles, now, pay, warp
 
 ABOVE, BELOW = 0, 1
 ACTIVE, TRIGGERED, EXPIRED = 1, 2, 3
@@ -42,7 +42,8 @@ def policy(
     return o.escrow.functions.createPolicy(
         pool_id,
         who or holder(o),
-        FEED,
+        o.feed,
+        o.digest(),
         trigger,
         threshold,
         payout,
@@ -67,7 +68,7 @@ def test_trigger_pays_holder_once(o: Oracles) -> None:
     o.chain.send(policy(o, pid, 2 * ETHER), insurer(o))
     assert o.escrow.functions.getPool(pid).call()[1:] == (3 * ETHER, 2 * ETHER)
     o.accept(1, [700, 800, 650])  # drought score 700 > 600
-    receipt = o.chain.send(o.escrow.functions.settle(1), o.chain.accounts[5])  # anyone settles
+    receipt = o.chain.send(o.escrow.functions.settle(1, 1), o.chain.accounts[5])  # anyone settles
     (event,) = o.chain.events(o.escrow, "PolicyTriggered", receipt)
     assert event["args"]["answer"] == 700
     assert event["args"]["epoch"] == 1
@@ -75,7 +76,7 @@ def test_trigger_pays_holder_once(o: Oracles) -> None:
     assert o.escrow.functions.claimable(holder(o)).call() == 2 * ETHER
     assert o.escrow.functions.getPolicy(1).call()[2] == TRIGGERED
     # a second claim of the same payout
-    assert o.chain.revert_reason(o.escrow.functions.settle(1)) == "PolicyNotActive"
+    assert o.chain.revert_reason(o.escrow.functions.settle(1, 1)) == "PolicyNotActive"
     before = balance(o, holder(o))
     receipt = o.chain.send(o.escrow.functions.withdraw(), holder(o))
     fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
@@ -88,9 +89,9 @@ def test_trigger_below(o: Oracles) -> None:
     pid = pool(o, ETHER)
     o.chain.send(policy(o, pid, ETHER, BELOW, 100), insurer(o))
     o.accept(1, [150, 120, 130])
-    assert o.chain.revert_reason(o.escrow.functions.settle(1)) == "TriggerNotMet"
+    assert o.chain.revert_reason(o.escrow.functions.settle(1, 1)) == "TriggerNotMet"
     o.accept(2, [90, 20, 50])
-    o.chain.send(o.escrow.functions.settle(1))
+    o.chain.send(o.escrow.functions.settle(1, 2))
     assert o.escrow.functions.claimable(holder(o)).call() == ETHER
 
 
@@ -98,7 +99,7 @@ def test_threshold_is_strict(o: Oracles) -> None:
     pid = pool(o, ETHER)
     o.chain.send(policy(o, pid, ETHER, ABOVE, 600), insurer(o))
     o.accept(1, [600, 600, 600])
-    assert o.chain.revert_reason(o.escrow.functions.settle(1)) == "TriggerNotMet"
+    assert o.chain.revert_reason(o.escrow.functions.settle(1, 1)) == "TriggerNotMet"
 
 
 def test_report_must_fall_in_window(o: Oracles) -> None:
@@ -106,16 +107,16 @@ def test_report_must_fall_in_window(o: Oracles) -> None:
     o.accept(1, [900, 900, 900])  # observed before the policy starts
     t = warp(o.chain, 10)
     o.chain.send(policy(o, pid, ETHER, start=t), insurer(o))
-    assert o.chain.revert_reason(o.escrow.functions.settle(1)) == "ReportOutsideWindow"
-    assert o.chain.revert_reason(o.escrow.functions.settle(7)) == "UnknownPolicy"
+    assert o.chain.revert_reason(o.escrow.functions.settle(1, 1)) == "ReportOutsideWindow"
+    assert o.chain.revert_reason(o.escrow.functions.settle(7, 1)) == "UnknownPolicy"
     o.accept(2, [900, 900, 900])  # observed inside the window
-    o.chain.send(o.escrow.functions.settle(1))
+    o.chain.send(o.escrow.functions.settle(1, 2))
 
 
 def test_no_report_yet(o: Oracles) -> None:
     pid = pool(o, ETHER)
     o.chain.send(policy(o, pid, ETHER), insurer(o))
-    assert o.chain.revert_reason(o.escrow.functions.settle(1)) == "NoReport"
+    assert o.chain.revert_reason(o.escrow.functions.settle(1, 1)) == "NoReport"
 
 
 def test_expiry_and_refund(o: Oracles) -> None:
@@ -126,9 +127,9 @@ def test_expiry_and_refund(o: Oracles) -> None:
     assert o.chain.revert_reason(o.escrow.functions.reclaim(pid, 2 * ETHER), insurer(o)) == (
         "InsufficientFreeFunds"
     )
-    warp(o.chain, 2 * DAY)
+    warp(o.chain, 3 * DAY)  # clear of expiry + grace (2 days), whatever the block times
     o.accept(1, [900, 900, 900])  # after expiry: too late
-    assert o.chain.revert_reason(o.escrow.functions.settle(1)) == "PolicyExpired"
+    assert o.chain.revert_reason(o.escrow.functions.settle(1, 1)) == "PolicyExpired"
     o.chain.send(o.escrow.functions.expire(1))
     assert o.escrow.functions.getPolicy(1).call()[2] == EXPIRED
     assert o.chain.revert_reason(o.escrow.functions.expire(1)) == "PolicyNotActive"
@@ -148,8 +149,8 @@ def test_payout_larger_than_pool_fails(o: Oracles) -> None:
     # reserved payouts cannot be promised twice
     assert o.chain.revert_reason(policy(o, pid, 1), insurer(o)) == "InsufficientFreeFunds"
     o.accept(1, [900, 900, 900])
-    o.chain.send(o.escrow.functions.settle(1))
-    o.chain.send(o.escrow.functions.settle(2))
+    o.chain.send(o.escrow.functions.settle(1, 1))
+    o.chain.send(o.escrow.functions.settle(2, 1))
     assert totals(o) == (ETHER, 0, ETHER, 0)
 
 
@@ -170,9 +171,14 @@ def test_policy_checks(o: Oracles) -> None:
     assert o.chain.revert_reason(policy(o, pid, 1, who=zero), insurer(o)) == "ZeroAddress"
     assert o.chain.revert_reason(f.fund(pid)) == "ZeroAmount"
     assert o.chain.revert_reason(f.fund(9)) == "UnknownPool"
-    call = f.createPolicy(pid, holder(o), OTHER_FEED, ABOVE, 1, 1, t, t + DAY)
+    call = f.createPolicy(pid, holder(o), o.other_feed, o.digest(), ABOVE, 1, 1, t, t + DAY)
+    assert o.chain.revert_reason(call, insurer(o)) == "UnknownConfig"  # no such feed yet
+    other = o.create_feed(OTHER_LABEL)
+    call = f.createPolicy(pid, holder(o), other, o.digest(), ABOVE, 1, 1, t, t + DAY)
+    assert o.chain.revert_reason(call, insurer(o)) == "UnknownConfig"  # another feed's config
+    call = f.createPolicy(pid, holder(o), other, o.digest(other), ABOVE, 1, 1, t, t + DAY)
     o.chain.send(call, insurer(o))
-    assert o.chain.revert_reason(f.settle(1)) == "NoReport"
+    assert o.chain.revert_reason(f.settle(1, 1)) == "NoReport"
 
 
 def test_anyone_funds_a_pool(o: Oracles) -> None:
@@ -189,8 +195,8 @@ def test_reentrant_withdraw_gets_paid_once(o: Oracles, propagate: bool) -> None:
     o.chain.send(policy(o, pid, ETHER, who=attacker.address), insurer(o))
     o.chain.send(policy(o, pid, ETHER, who=insurer(o)), insurer(o))
     o.accept(1, [900, 900, 900])
-    o.chain.send(o.escrow.functions.settle(1))
-    o.chain.send(o.escrow.functions.settle(2))
+    o.chain.send(o.escrow.functions.settle(1, 1))
+    o.chain.send(o.escrow.functions.settle(2, 1))
     if propagate:  # the re-entry reverts, and takes the whole withdrawal with it
         assert o.chain.revert_reason(attacker.functions.attack()) == "TransferFailed"
         assert o.chain.w3.eth.get_balance(attacker.address) == 0
@@ -214,7 +220,7 @@ def test_odd_amounts_neither_create_nor_destroy_funds(o: Oracles, wei: int) -> N
             o.chain.send(policy(o, pid, third), insurer(o))
     o.accept(1, [900, 900, 900])
     for i in range(1, int(o.escrow.functions.policyCount().call()) + 1):
-        o.chain.send(o.escrow.functions.settle(i))
+        o.chain.send(o.escrow.functions.settle(i, 1))
     free = o.escrow.functions.getPool(pid).call()[1]
     assert free == wei - 3 * third
     if free:

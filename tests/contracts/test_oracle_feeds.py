@@ -1,6 +1,6 @@
-"""OracleFeeds: configuration, accepted reports, the stored median, events and the EIP-712
-encoding shared with ``ailedger.chain.oracle_report`` (checked against the contract and against
-eth-account's ``encode_typed_data``)."""
+"""OracleFeeds: configuration (namespaced feeds, delayed config changes), accepted reports,
+the stored median, events and the EIP-712 encoding shared with ``ailedger.chain.oracle_report``
+(checked against the contract, its ERC-5267 domain and eth-account's ``encode_typed_data``)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle_helpers import FEED, MAX_AGE, OTHER_FEED, Oracles, oracle_keys
+from oracle_helpers import (
+    CONFIG_DELAY,
+    FEED_LABEL,
+    OTHER_LABEL,
+    Oracles,
+    oracle_keys,
+    warp,
+)
 
 from ailedger.chain.oracle_report import (
     OracleReport,
     config_digest,
     feed_id,
+    feed_label,
     oracle_domain,
     report_digest,
     report_typed_data,
@@ -31,94 +39,121 @@ def test_accepts_report_and_stores_median(o: Oracles) -> None:
     assert event["args"]["answer"] == 500
     assert event["args"]["configVersion"] == 1
     assert bytes(event["args"]["inputRoot"]) == b"\x11" * 32
-    epoch, rnd = o.feeds.functions.latestRound(FEED).call()
+    epoch, rnd = o.feeds.functions.latestRound(o.feed).call()
     assert epoch == 1
     assert (rnd[0], rnd[4], rnd[5]) == (500, 3, 2)  # answer, observations, signatures
     assert bytes(rnd[7]) == b"\x22" * 32  # model digest
     o.accept(5, [1, 2, 3, 4])  # even count: the upper median
-    assert o.feeds.functions.getRound(FEED, 5).call()[0] == 3
-    assert o.feeds.functions.latestEpoch(FEED).call() == 5
+    assert o.feeds.functions.getRound(o.feed, 5).call()[0] == 3
+    assert o.feeds.functions.latestEpoch(o.feed).call() == 5
 
 
 def test_missing_round_reverts(o: Oracles) -> None:
-    assert o.chain.revert_reason(o.feeds.functions.getRound(FEED, 3)) == "NoReport"
-    assert o.chain.revert_reason(o.feeds.functions.latestRound(OTHER_FEED)) == "NoReport"
+    assert o.chain.revert_reason(o.feeds.functions.getRound(o.feed, 3)) == "NoReport"
+    assert o.chain.revert_reason(o.feeds.functions.latestRound(o.other_feed)) == "NoReport"
 
 
 def test_digest_matches_contract(o: Oracles) -> None:
     report = o.report(7, [10, -5, 999], timestamp=123)
     onchain = bytes(o.feeds.functions.reportDigest(report.as_tuple()).call())
     assert onchain == report_digest(o.domain(), report)
-    assert bytes(o.feeds.functions.domainSeparator().call()) == o.domain().separator()
+    fields, name, version, chain_id, contract, _salt, _ext = o.feeds.functions.eip712Domain().call()
+    assert (name, version, chain_id, contract) == (
+        "ailedger OracleFeeds",
+        "1",
+        o.chain.chain_id,
+        o.feeds.address,
+    )
+    assert fields == b"\x0f"  # name, version, chainId, verifyingContract
 
 
 def test_config_digest_matches_contract(o: Oracles) -> None:
     signers = o.signers()
-    expected = config_digest(o.chain.chain_id, o.feeds.address, FEED, 1, signers)
+    expected = config_digest(o.chain.chain_id, o.feeds.address, o.feed, 1, signers)
     assert o.digest() == expected
-    assert bytes(o.feeds.functions.configDigestOf(FEED, 1, signers).call()) == expected
+    assert bytes(o.feeds.functions.configDigestOf(o.feed, 1, signers).call()) == expected
+    assert bytes(o.feeds.functions.configDigestAt(o.feed, 1).call()) == expected
+    version, config = o.feeds.functions.configByDigest(o.feed, expected).call()
+    assert (version, config[1], config[2]) == (1, 4, 1)
+    call = o.feeds.functions.configByDigest(o.other_feed, expected)
+    assert o.chain.revert_reason(call) == "UnknownConfig"
     assert o.version() == 1
-    assert all(o.feeds.functions.isOracle(FEED, s).call() for s in signers)
+    assert all(o.feeds.functions.isOracle(o.feed, s).call() for s in signers)
+    assert o.feeds.functions.transmittersOf(o.feed).call() == [o.admin]
 
 
-@pytest.mark.parametrize(("n", "f"), [(3, 1), (0, 0), (32, 1), (6, 2)])
+@pytest.mark.parametrize(("n", "f"), [(3, 1), (0, 0), (32, 1), (6, 2), (1, 0), (4, 0)])
 def test_bad_oracle_counts_rejected(o: Oracles, n: int, f: int) -> None:
+    """n >= 3f+1 with f >= 1 (a feed that pays money needs fault tolerance), n <= 31."""
     signers = [k.address for k in oracle_keys(n, base=400)]
-    call = o.feeds.functions.createFeed(OTHER_FEED, signers, f, 0, 10, 60)
-    assert o.chain.revert_reason(call) == "BadOracleCount"
+    call = o.feeds.functions.createFeed(OTHER_LABEL, signers, [o.admin], f, 0, 10, 60)
+    assert o.chain.revert_reason(call, o.creator) == "BadOracleCount"
 
 
 def test_config_checks(o: Oracles) -> None:
     signers = [k.address for k in oracle_keys(4, base=400)]
     fns = o.feeds.functions
-    assert o.chain.revert_reason(fns.createFeed(FEED, signers, 1, 0, 10, 60)) == "FeedExists"
-    assert o.chain.revert_reason(fns.createFeed(OTHER_FEED, signers, 1, 11, 10, 60)) == (
-        "BadBounds"
-    )
+    tx = [o.admin]
+
+    def reason(call: Any, sender: str | None = None) -> str:
+        return o.chain.revert_reason(call, sender or o.creator)
+
+    assert reason(fns.createFeed(FEED_LABEL, signers, tx, 1, 0, 10, 60)) == "FeedExists"
+    assert reason(fns.createFeed(OTHER_LABEL, signers, tx, 1, 11, 10, 60)) == "BadBounds"
     unsorted = list(reversed(signers))
-    assert o.chain.revert_reason(fns.createFeed(OTHER_FEED, unsorted, 1, 0, 10, 60)) == (
+    assert reason(fns.createFeed(OTHER_LABEL, unsorted, tx, 1, 0, 10, 60)) == (
         "SignersNotAscending"
     )
     twice = [signers[0], signers[0], signers[1], signers[2]]
-    assert o.chain.revert_reason(fns.createFeed(OTHER_FEED, twice, 1, 0, 10, 60)) == (
-        "SignersNotAscending"
-    )
+    assert reason(fns.createFeed(OTHER_LABEL, twice, tx, 1, 0, 10, 60)) == "SignersNotAscending"
     zero = ["0x" + "00" * 20, *signers[1:]]
-    assert o.chain.revert_reason(fns.createFeed(OTHER_FEED, zero, 1, 0, 10, 60)) == "ZeroAddress"
+    assert reason(fns.createFeed(OTHER_LABEL, zero, tx, 1, 0, 10, 60)) == "ZeroAddress"
+    assert reason(fns.createFeed(OTHER_LABEL, signers, [], 1, 0, 10, 60)) == ("BadTransmitterCount")
+    assert reason(fns.createFeed(OTHER_LABEL, signers, tx + tx, 1, 0, 10, 60)) == (
+        "TransmittersNotAscending"
+    )
     stranger = o.chain.accounts[5]
-    assert o.chain.revert_reason(fns.setConfig(FEED, signers, 1, 0, 10, 60), stranger) == (
-        "NotFeedAdmin"
-    )
-    assert o.chain.revert_reason(fns.setConfig(OTHER_FEED, signers, 1, 0, 10, 60)) == (
-        "UnknownFeed"
-    )
+    assert reason(fns.setConfig(o.feed, signers, tx, 1, 0, 10, 60), stranger) == ("NotFeedCreator")
+    assert reason(fns.setConfig(o.other_feed, signers, tx, 1, 0, 10, 60)) == "UnknownFeed"
 
 
-def test_rotation_bumps_version_and_emits(o: Oracles) -> None:
+def test_rotation_takes_effect_after_the_delay(o: Oracles) -> None:
     new = sorted(k.address for k in o.keys[2:7])
-    receipt = o.chain.send(o.feeds.functions.setConfig(FEED, new, 1, 0, 1000, MAX_AGE))
-    (event,) = o.chain.events(o.feeds, "ConfigSet", receipt)
+    receipt = o.set_config(new)
+    (event,) = o.chain.events(o.feeds, "ConfigProposed", receipt)
     assert event["args"]["configVersion"] == 2
+    proposed_at = int(o.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+    assert event["args"]["activatesAt"] == proposed_at + CONFIG_DELAY
+    assert o.feeds.functions.getFeed(o.feed).call()[1:4] == (2, 1, 2)  # count, active, pending
+    assert o.version() == 1  # still the old set until the delay has passed
+    o.accept(1, [1, 2, 3])
+    warp(o.chain, CONFIG_DELAY)
+    assert o.version() == 2
     assert o.signers() == new
-    assert o.digest() == config_digest(o.chain.chain_id, o.feeds.address, FEED, 2, new)
-    o.accept(1, [1, 2, 3])  # the new set reports
+    assert o.digest() == config_digest(o.chain.chain_id, o.feeds.address, o.feed, 2, new)
+    receipt = o.accept(2, [1, 2, 3])  # the new set reports; the proposal is promoted
+    (activated,) = o.chain.events(o.feeds, "ConfigActivated", receipt)
+    assert activated["args"]["configVersion"] == 2
+    assert o.feeds.functions.getFeed(o.feed).call()[1:4] == (2, 2, 0)
+    assert o.feeds.functions.getRound(o.feed, 1).call()[3] == 1  # rounds keep their version
+    assert o.feeds.functions.getRound(o.feed, 2).call()[3] == 2
 
 
-def test_feed_admin_transfer(o: Oracles) -> None:
-    new_admin = o.chain.accounts[3]
-    o.chain.send(o.feeds.functions.setFeedAdmin(FEED, new_admin))
-    assert o.feeds.functions.getFeed(FEED).call()[0] == new_admin
-    signers = o.signers()
-    call = o.feeds.functions.setConfig(FEED, signers, 1, 0, 10, 60)
-    assert o.chain.revert_reason(call) == "NotFeedAdmin"
-    o.chain.send(call, new_admin)
+def test_feed_ids_are_namespaced_by_creator(o: Oracles) -> None:
+    stranger = o.chain.accounts[5]
+    mine = o.create_feed(FEED_LABEL, creator=stranger)  # the same label, another namespace
+    assert mine != o.feed
+    assert mine == feed_id(stranger, "drought/farm-7")
+    assert o.feeds.functions.creatorOf(mine).call() == stranger
+    assert o.feeds.functions.creatorOf(o.feed).call() == o.creator
+    assert feed_label("drought/farm-7") == FEED_LABEL
 
 
 _int256 = st.integers(min_value=-(2**255), max_value=2**255 - 1)
 _b32 = st.binary(min_size=32, max_size=32)
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(
     feed=_b32,
     digest=_b32,
@@ -171,18 +206,29 @@ def test_report_validation() -> None:
         with pytest.raises(InvalidInput):
             OracleReport(**{**good, field: bad})
     with pytest.raises(InvalidInput):
-        feed_id("")
+        feed_label("")
+    with pytest.raises(InvalidInput):
+        feed_id("0x" + "00" * 20, "")
 
 
 def test_build_sorts_and_indexes() -> None:
     keys = oracle_keys(4)
     signers = [k.address for k in keys]
     observed = {signers[3]: 9, signers[0]: 4, signers[2]: 7}
-    report = OracleReport.build(FEED, b"\0" * 32, 1, observed, signers, FEED, FEED, 5)
+    report = OracleReport.build(
+        FEED_LABEL, b"\0" * 32, 1, observed, signers, FEED_LABEL, FEED_LABEL, 5
+    )
     assert report.observations == (4, 7, 9)
     assert report.observers == bytes([0, 2, 3])
     assert report.median == 7
     with pytest.raises(InvalidInput, match="not in the oracle set"):
         OracleReport.build(
-            FEED, b"\0" * 32, 1, {oracle_keys(1, 999)[0].address: 1}, signers, FEED, FEED, 5
+            FEED_LABEL,
+            b"\0" * 32,
+            1,
+            {oracle_keys(1, 999)[0].address: 1},
+            signers,
+            FEED_LABEL,
+            FEED_LABEL,
+            5,
         )

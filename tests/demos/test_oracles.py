@@ -176,7 +176,7 @@ def test_crop_insurance_on_anvil(
 def test_node_processes_are_stopped_on_error(tmp_path: Path) -> None:
     rule = write_rule(tmp_path / "rule")
     digest = fingerprint_model(rule, tensors=False).subject_digest.hex()
-    args = ["--model-dir", str(rule), "--incidents", "0.8"]
+    args = ["--model-dir", str(rule), "--incidents", "0.8", "--feed-creator", "0x" + "11" * 20]
     procs: list[subprocess.Popen[str]] = []
 
     def fail_midway() -> None:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
 from ailedger.chain import DEV_FAUCET_KEY, Chain, DeployedContract, open_embedded
-from ailedger.chain.oracle_report import OracleReport, config_digest, feed_id
+from ailedger.chain.oracle_report import OracleReport, config_digest, feed_id, feed_label
 from ailedger.errors import InvalidInput
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
@@ -55,6 +55,8 @@ from ailedger.workspace import Workspace
 pytest.importorskip("sklearn")
 
 FEED = "drought/farm-3"
+#: The feed's creator (its namespace): the dev faucet, which creates it in ``_deploy``.
+CREATOR = Account.from_key(DEV_FAUCET_KEY).address
 PASSWORD = "oracle-test-password"
 LIE = -5000
 KEYS = sorted((Secp256k1Signer.generate() for _ in range(4)), key=lambda k: int(k.address, 16))
@@ -97,7 +99,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     cfg = WeatherConfig(drought_farms=("farm-3",))
     batches = write_weather_batches(root / "batches", DEFAULT_FARMS, cfg, seed=9)
     by_epoch = {b.epoch: b for b in batches if b.key == "farm-3"}
-    common = ["--feed", FEED, "--model-dir", str(model_dir), "--digest", digest]
+    common = [
+        "--feed",
+        FEED,
+        "--feed-creator",
+        CREATOR,
+        "--model-dir",
+        str(model_dir),
+        "--digest",
+        digest,
+    ]
     procs: list[subprocess.Popen[str]] = []
     try:
         for i in range(4):
@@ -124,11 +135,13 @@ class Feeds:
 
 def _deploy(chain: Chain) -> Feeds:
     faucet = Account.from_key(DEV_FAUCET_KEY)
-    feeds = chain.deploy("OracleFeeds", signer=faucet)
-    signers = [k.address for k in KEYS]
-    chain.transact(feeds, "createFeed", feed_id(FEED), signers, 1, 0, 10_000, 3600, signer=faucet)
+    feeds = chain.deploy("OracleFeeds", 3600, signer=faucet)
+    signers = sorted((k.address for k in KEYS), key=lambda a: int(a, 16))
     transmitter = Secp256k1Signer.generate()
     chain.fund(transmitter.address, 10**18)
+    label = feed_label(FEED)
+    tx = [transmitter.address]
+    chain.transact(feeds, "createFeed", label, signers, tx, 1, 0, 10_000, 3600, signer=faucet)
     return Feeds(chain, feeds, transmitter)
 
 
@@ -149,6 +162,7 @@ def _round(
         world.batches[epoch].path,
         urls,
         model_digest=world.digest,
+        creator=CREATOR,
         transmitter=on.transmitter,
         tries=2,
         log=log,
@@ -163,7 +177,7 @@ def test_round_with_a_lying_oracle_stores_the_honest_median(
         result = _round(world, onchain, 1, world.urls, log=log)
         assert not result.failures
         assert sorted(o.value for o in result.observations) == [honest + LIE] + [honest] * 3
-        stored = onchain.chain.call(onchain.feeds, "getRound", feed_id(FEED), 1)
+        stored = onchain.chain.call(onchain.feeds, "getRound", feed_id(CREATOR, FEED), 1)
         assert stored[0] == honest == result.answer
         assert median_is_honest([honest] * 3, [honest + LIE])
         assert stored[6].hex() == world.batches[1].root.hex()
@@ -197,12 +211,12 @@ def test_two_faulty_nodes_of_four_fail_cleanly(world: World, onchain: Feeds) -> 
         _round(world, onchain, 1, [*world.urls[:2], *world.faulty])
     assert "unreachable after 2 tries" in err.value.message
     assert "\n" not in err.value.message
-    assert onchain.chain.call(onchain.feeds, "latestEpoch", feed_id(FEED)) == 0
+    assert onchain.chain.call(onchain.feeds, "latestEpoch", feed_id(CREATOR, FEED)) == 0
 
 
 def test_a_tampered_model_makes_a_node_refuse(world: World, onchain: Feeds, tmp_path: Path) -> None:
     copy = shutil.copytree(world.model_dir, tmp_path / "model")
-    node = OracleNode(FEED, KEYS[3], copy, world.digest)
+    node = OracleNode(FEED, KEYS[3], copy, world.digest, creator=CREATOR)
     config = copy / CONFIG_FILE
     config.write_text(config.read_text().replace("drought", "dr0ught", 1))
     with pytest.raises(ModelMismatch, match="refusing to load"):
@@ -212,7 +226,8 @@ def test_a_tampered_model_makes_a_node_refuse(world: World, onchain: Feeds, tmp_
     assert "refusing to load" in result.failures[server.url]
     # and the CLI will not even start on it
     env = {**os.environ, "AILEDGER_PASSWORD": PASSWORD}
-    args = ["--feed", FEED, "--model-dir", str(copy), "--digest", world.digest, "--key", "oracle-0"]
+    args = ["--feed", FEED, "--feed-creator", CREATOR, "--model-dir", str(copy)]
+    args += ["--digest", world.digest, "--key", "oracle-0"]
     done = subprocess.run(
         [sys.executable, "-m", "ailedger.cli._oracle", "run", *args],
         cwd=world.root,
@@ -232,7 +247,8 @@ def test_run_takes_a_registered_model_and_rejects_ambiguous_options(world: World
     with Registry.open(ws, keys=store.list_keys()) as registry:
         registry.register_model(world.model_dir, VersionRef("drought", "1"), KEYS[0])
     procs: list[subprocess.Popen[str]] = []
-    _spawn(world.root, ["--feed", FEED, "--model", "drought@1", "--key", "oracle-0"], procs)
+    ref = ["--model", "drought@1", "--key", "oracle-0"]
+    _spawn(world.root, ["--feed", FEED, "--feed-creator", CREATOR, *ref], procs)
     try:
         health = request_json(_ready(procs[0]) + "/health")
     finally:
@@ -244,8 +260,10 @@ def test_run_takes_a_registered_model_and_rejects_ambiguous_options(world: World
     assert health["oracle"] == KEYS[0].address
     env = {**os.environ, "AILEDGER_PASSWORD": PASSWORD}
     both = ["--model", "drought@1", "--model-dir", str(world.model_dir), "--key", "oracle-0"]
+    cli = [sys.executable, "-m", "ailedger.cli._oracle", "run", "--feed", FEED]
+    cli += ["--feed-creator", CREATOR]
     done = subprocess.run(
-        [sys.executable, "-m", "ailedger.cli._oracle", "run", "--feed", FEED, *both],
+        [*cli, *both],
         cwd=world.root,
         env=env,
         capture_output=True,
@@ -257,7 +275,7 @@ def test_run_takes_a_registered_model_and_rejects_ambiguous_options(world: World
 
 
 def test_a_node_refuses_invented_values_and_other_inputs(world: World) -> None:
-    nodes = [OracleNode(FEED, k, world.model_dir, world.digest) for k in KEYS]
+    nodes = [OracleNode(FEED, k, world.model_dir, world.digest, creator=CREATOR) for k in KEYS]
     batch = world.batches[0]
     with pytest.raises(InputMismatch):
         nodes[0].observe(0, batch.path, b"\x00" * 32)
@@ -265,11 +283,11 @@ def test_a_node_refuses_invented_values_and_other_inputs(world: World) -> None:
     values = {verify_observation(e).oracle: verify_observation(e).value for e in envelopes}
     contract = "0x" + "ab" * 20
     signers = [k.address for k in KEYS]
-    digest = config_digest(1337, contract, feed_id(FEED), 1, signers)
+    digest = config_digest(1337, contract, feed_id(CREATOR, FEED), 1, signers)
 
     def report(observed: dict[str, int]) -> OracleReport:
         return OracleReport.build(
-            feed_id(FEED),
+            feed_id(CREATOR, FEED),
             digest,
             0,
             observed,
@@ -299,6 +317,38 @@ def test_a_node_refuses_invented_values_and_other_inputs(world: World) -> None:
         sign(nodes[3], report(values))
 
 
+def test_finding15_node_refuses_to_cosign_observations_nobody_signed(world: World) -> None:
+    """OracleFeeds checks f+1 report signatures, not one signature per observation (issue 10,
+    finding 15): an honest co-signer is what stops a leader from attributing a value to an
+    oracle that never signed an observation statement for it."""
+    nodes = [OracleNode(FEED, k, world.model_dir, world.digest, creator=CREATOR) for k in KEYS]
+    batch = world.batches[0]
+    envelopes = [n.observe(0, batch.path, batch.root) for n in nodes[:3]]  # KEYS[3] silent
+    values = {verify_observation(e).oracle: verify_observation(e).value for e in envelopes}
+    contract = "0x" + "ab" * 20
+    signers = [k.address for k in KEYS]
+    claimed = {**values, KEYS[3].address: 0}  # attributed to an oracle that observed nothing
+    report = OracleReport.build(
+        feed_id(CREATOR, FEED),
+        config_digest(1337, contract, feed_id(CREATOR, FEED), 1, signers),
+        0,
+        claimed,
+        signers,
+        batch.root,
+        bytes.fromhex(world.digest),
+        int(time.time()),
+    )
+    with pytest.raises(ReportRefused, match="not the signed ones"):
+        nodes[0].sign(
+            report,
+            chain_id=1337,
+            contract=contract,
+            config_version=1,
+            signers=signers,
+            envelopes=envelopes,
+        )
+
+
 def test_the_round_cli_against_node_processes(world: World, tmp_path: Path) -> None:
     ws_chain = world.root / ".ailedger" / "chain"
     with open_embedded(ws_chain) as chain:
@@ -308,6 +358,7 @@ def test_the_round_cli_against_node_processes(world: World, tmp_path: Path) -> N
     )
     env = {**os.environ, "AILEDGER_PASSWORD": PASSWORD}
     base = [sys.executable, "-m", "ailedger.cli._oracle", "round", "--feed", FEED]
+    base += ["--feed-creator", CREATOR]
     args = ["--key", "transmitter", "--contract", on.feeds.address, "--digest", world.digest]
     batch = ["--batch", str(world.batches[3].path)]
 
@@ -353,7 +404,7 @@ def test_malformed_reports_are_one_clear_error(doc: dict[str, object]) -> None:
 
 
 def test_observation_envelope_must_be_signed_by_its_oracle(world: World) -> None:
-    node = OracleNode(FEED, KEYS[0], world.model_dir, world.digest)
+    node = OracleNode(FEED, KEYS[0], world.model_dir, world.digest, creator=CREATOR)
     envelope = node.observe(0, world.batches[0].path, world.batches[0].root)
     obs = Observation.from_statement(Statement.from_json(envelope.payload))
     other = dsse.sign(envelope.payload_type, envelope.payload, [KEYS[1]])

@@ -2,8 +2,14 @@
 ``contracts/ParametricEscrow.sol`` (parametric insurance pools and policies) and
 ``contracts/PerformanceBonus.sol`` (a weekly bonus for weeks without incidents).
 
-Both pay by pull payment: settling credits an account, :meth:`withdraw` sends it. Their books
-always balance: ``paid + claimable + remaining == deposited`` (:class:`Totals`).
+Both pay by pull payment: settling credits an account, :meth:`withdraw` (or
+:meth:`withdraw_to`, for accounts that cannot receive ether) sends it. Their books always
+balance: ``paid + claimable + remaining == deposited`` (:class:`Totals`); ether forced in
+beyond the books is :meth:`surplus`, which the contract's owner may sweep.
+
+A policy or agreement pins its feed (namespaced by creator) and one configuration of it (the
+config digest) when written, and settles only on rounds accepted under that configuration;
+a policy settles on the round its caller names (``settle(policy_id, epoch)``).
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class PolicyInfo:
     start: int
     expiry: int
     feed_id: bytes
+    config_digest: bytes
     threshold: int
     payout: int
     settled_epoch: int
@@ -86,6 +93,7 @@ class PolicyInfo:
             "start": self.start,
             "expiry": self.expiry,
             "feed_id": "0x" + self.feed_id.hex(),
+            "config_digest": "0x" + self.config_digest.hex(),
             "threshold": self.threshold,
             "payout": self.payout,
             "settled_epoch": self.settled_epoch,
@@ -111,6 +119,18 @@ class _Payments(ContractWrapper):
     def withdraw(self, *, signer: Signer | AccountSource) -> Receipt:
         """Send the sender everything credited to it."""
         return self._send("withdraw", signer=signer)
+
+    def withdraw_to(self, to: str, *, signer: Signer | AccountSource) -> Receipt:
+        """Send everything credited to the sender to ``to``."""
+        return self._send("withdrawTo", to, signer=signer)
+
+    def surplus(self) -> int:
+        """Ether held beyond the books (forced in, never deposited)."""
+        return int(self.chain.call(self.contract, "surplus"))
+
+    def sweep_surplus(self, *, signer: Signer | AccountSource) -> Receipt:
+        """Credit the surplus to the contract's owner (the sender must be the owner)."""
+        return self._send("sweepSurplus", signer=signer)
 
     def totals(self) -> Totals:
         return Totals(*(int(v) for v in self.chain.call(self.contract, "totals")))
@@ -141,6 +161,7 @@ class ParametricEscrow(_Payments):
         pool_id: int,
         holder: str,
         feed: bytes,
+        config_digest: bytes,
         trigger: Trigger,
         threshold: int,
         payout: int,
@@ -149,12 +170,14 @@ class ParametricEscrow(_Payments):
         *,
         signer: Signer | AccountSource,
     ) -> int:
-        """Write a policy (reserving ``payout`` from the pool); returns its id."""
+        """Write a policy on configuration ``config_digest`` of ``feed`` (reserving ``payout``
+        from the pool); returns its id."""
         receipt = self._send(
             "createPolicy",
             pool_id,
             holder,
             feed,
+            config_digest,
             int(trigger),
             threshold,
             payout,
@@ -164,16 +187,17 @@ class ParametricEscrow(_Payments):
         )
         return _event_arg(receipt, "PolicyCreated", "policyId")
 
-    def settle(self, policy_id: int, *, signer: Signer | AccountSource) -> Receipt:
-        """Settle on the feed's latest report; reverts unless the trigger is met in time."""
-        return self._send("settle", policy_id, signer=signer)
+    def settle(self, policy_id: int, epoch: int, *, signer: Signer | AccountSource) -> Receipt:
+        """Settle on the feed's round ``epoch``; reverts unless it is under the pinned
+        configuration, observed in the window and meets the trigger."""
+        return self._send("settle", policy_id, epoch, signer=signer)
 
     def expire(self, policy_id: int, *, signer: Signer | AccountSource) -> Receipt:
         return self._send("expire", policy_id, signer=signer)
 
     def policy(self, policy_id: int) -> PolicyInfo | None:
         raw = self.chain.call(self.contract, "getPolicy", policy_id)
-        pool, holder, status, trigger, start, expiry, feed, threshold, payout, epoch = raw
+        pool, holder, status, trigger, start, expiry, feed, digest, threshold, payout, epoch = raw
         if status == PolicyStatus.NONE:
             return None
         return PolicyInfo(
@@ -185,6 +209,7 @@ class ParametricEscrow(_Payments):
             start,
             expiry,
             bytes(feed),
+            bytes(digest),
             threshold,
             payout,
             epoch,
@@ -198,20 +223,26 @@ class PerformanceBonus(_Payments):
         self,
         contractor: str,
         feed: bytes,
+        config_digest: bytes,
         first_week: int,
         last_week: int,
         wei_per_week: int,
         *,
+        refund_after: int,
         signer: Signer | AccountSource,
     ) -> int:
-        """Fund weeks ``first_week..last_week`` up front; returns the agreement id."""
+        """Fund weeks ``first_week..last_week`` up front, counted by configuration
+        ``config_digest`` of ``feed``; weeks without a round under it may be refunded to the
+        payer after ``refund_after`` (unix time). Returns the agreement id."""
         weeks = last_week - first_week + 1
         receipt = self._send(
             "createAgreement",
             contractor,
             feed,
+            config_digest,
             first_week,
             last_week,
+            refund_after,
             wei_per_week,
             signer=signer,
             value=max(weeks, 0) * wei_per_week,
@@ -223,6 +254,12 @@ class PerformanceBonus(_Payments):
     ) -> Receipt:
         """Credit the week to the contractor (no incidents) or back to the payer."""
         return self._send("settleWeek", agreement_id, week, signer=signer)
+
+    def refund_week(
+        self, agreement_id: int, week: int, *, signer: Signer | AccountSource
+    ) -> Receipt:
+        """After the agreement's refund time, return an unreported week to the payer."""
+        return self._send("refundWeek", agreement_id, week, signer=signer)
 
     def week_settled(self, agreement_id: int, week: int) -> bool:
         return bool(self.chain.call(self.contract, "weekSettled", agreement_id, week))

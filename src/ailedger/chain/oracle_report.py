@@ -10,11 +10,19 @@
                             keccak256(observations as 32-byte words), keccak256(observers),
                             inputRoot, modelDigest, observationsTimestamp))
     config digest = keccak256(abi.encode(chainId, contract, feedId, configVersion, signers))
+    feed id = keccak256(abi.encode(creator, label)),  label = keccak256(utf-8 name)
 
 Observations are sorted ascending; ``observers[i]`` is the index (in the configured,
 ascending signer list) of the oracle that observed ``observations[i]``. The contract needs at
 least 2f+1 observations from distinct oracles and f+1 signatures from distinct oracles, sorted
 by signer address (:func:`sign_report`). The stored answer is ``observations[len // 2]``.
+
+The signatures attribute the whole report to its f+1 signers; they do not prove that the
+oracle at ``observers[i]`` observed ``observations[i]`` (each observation is signed by its
+observer off-chain, as a statement in the log, which every co-signing node checks).
+
+A feed lives in its creator's namespace (:func:`feed_id`): nobody can create the id another
+account's feed will have.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ __all__ = [
     "OracleReport",
     "config_digest",
     "feed_id",
+    "feed_label",
     "oracle_domain",
     "report_digest",
     "report_typed_data",
@@ -82,11 +91,18 @@ def _uint64(value: int, what: str) -> int:
     return value
 
 
-def feed_id(name: str) -> bytes:
-    """The id of a feed: keccak256 of its UTF-8 name (``feed_id("drought/farm-7")``)."""
+def feed_label(name: str) -> bytes:
+    """A feed's label inside its creator's namespace: keccak256 of its UTF-8 name."""
     if not name:
         raise InvalidInput("a feed name must not be empty")
     return keccak(text=name)
+
+
+def feed_id(creator: str, name: str | bytes) -> bytes:
+    """The id of feed ``name`` (a name, or its 32-byte label) created by ``creator``:
+    ``keccak256(abi.encode(creator, label))`` (``feedIdOf`` on-chain)."""
+    label = feed_label(name) if isinstance(name, str) else _bytes32(name, "feed label")
+    return keccak(abi_encode(["address", "bytes32"], [checksum_address(creator), label]))
 
 
 def oracle_domain(chain_id: int, contract: str) -> Domain:

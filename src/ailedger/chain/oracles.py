@@ -1,11 +1,13 @@
 """A typed client for ``contracts/OracleFeeds.sol``: feeds, oracle sets, signed reports.
 
-A feed (``feed_id(name) = keccak256(name)``) has an oracle set of n signers with fault
-tolerance f (n > 3f, n <= 31), observation bounds and a maximum report age. A report
+A feed lives in its creator's namespace (``feed_id(creator, name)``) and has, per config
+version, an oracle set of n signers with fault tolerance f (n >= 3f+1, f >= 1, n <= 31), the
+transmitters allowed to send reports, observation bounds and a maximum report age. A report
 (:class:`~ailedger.chain.oracle_report.OracleReport`) carries at least 2f+1 observations from
 distinct oracles and is signed (EIP-712, bound to chain and contract) by at least f+1 of
-them; the contract stores the median. Rotating the set (:meth:`OracleFeeds.set_config`)
-bumps the config version and invalidates reports signed for the old set.
+them; the contract stores the median. A new configuration (:meth:`OracleFeeds.set_config`)
+takes effect ``configDelay`` seconds after it is proposed; from then on reports signed for
+the old set are refused, and each round keeps the version it was accepted under.
 """
 
 from __future__ import annotations
@@ -17,19 +19,25 @@ from typing import Any
 from ailedger.chain._types import AccountSource, Receipt, Signer
 from ailedger.chain._wrapper import ContractWrapper
 from ailedger.chain.eip712 import Domain, SigningKey, recover_signer, sign_digest
-from ailedger.chain.oracle_report import OracleReport, oracle_domain, report_digest
-from ailedger.errors import InvalidInput
+from ailedger.chain.oracle_report import (
+    OracleReport,
+    feed_label,
+    oracle_domain,
+    report_digest,
+)
+from ailedger.errors import ChainError, InvalidInput
 
 __all__ = ["FeedConfig", "OracleFeeds", "OracleRound"]
 
 
 @dataclass(frozen=True)
 class FeedConfig:
-    """A feed's current configuration."""
+    """A feed and the configuration in force now."""
 
     feed_id: bytes
-    admin: str
+    creator: str
     config_version: int
+    pending_version: int
     n: int
     f: int
     max_age: int
@@ -41,8 +49,9 @@ class FeedConfig:
     def to_dict(self) -> dict[str, Any]:
         return {
             "feed_id": "0x" + self.feed_id.hex(),
-            "admin": self.admin,
+            "creator": self.creator,
             "config_version": self.config_version,
+            "pending_version": self.pending_version,
             "n": self.n,
             "f": self.f,
             "max_age": self.max_age,
@@ -99,17 +108,35 @@ class OracleFeeds(ContractWrapper):
 
     def create_feed(
         self,
-        feed: bytes,
+        name: str | bytes,
         oracles: Sequence[str],
         f: int,
         bounds: tuple[int, int],
         max_age: int,
         *,
+        transmitters: Sequence[str],
         signer: Signer | AccountSource,
-    ) -> Receipt:
-        """Create ``feed`` with oracle set ``oracles`` (any order); the sender is its admin."""
-        ordered = _sorted(oracles)
-        return self._send("createFeed", feed, ordered, f, *bounds, max_age, signer=signer)
+    ) -> bytes:
+        """Create the sender's feed ``name`` (a name or a 32-byte label) with oracle set
+        ``oracles`` and ``transmitters`` (any order); returns the feed id."""
+        label = feed_label(name) if isinstance(name, str) else name
+        receipt = self._send(
+            "createFeed",
+            label,
+            _sorted(oracles),
+            _sorted(transmitters),
+            f,
+            *bounds,
+            max_age,
+            signer=signer,
+        )
+        for record in receipt.events:
+            if record.event == "FeedCreated":
+                value = record.args["feedId"]
+                if isinstance(value, str):
+                    return bytes.fromhex(value.removeprefix("0x"))
+                return bytes(value)
+        raise ChainError(f"transaction {receipt.tx_hash} emitted no FeedCreated event")
 
     def set_config(
         self,
@@ -119,22 +146,34 @@ class OracleFeeds(ContractWrapper):
         bounds: tuple[int, int],
         max_age: int,
         *,
+        transmitters: Sequence[str],
         signer: Signer | AccountSource,
     ) -> Receipt:
-        """Replace the oracle set and parameters (bumps the config version)."""
+        """Propose a new configuration; it takes effect after the contract's config delay."""
         ordered = _sorted(oracles)
-        return self._send("setConfig", feed, ordered, f, *bounds, max_age, signer=signer)
+        return self._send(
+            "setConfig", feed, ordered, _sorted(transmitters), f, *bounds, max_age, signer=signer
+        )
+
+    def config_delay(self) -> int:
+        return int(self.chain.call(self.contract, "configDelay"))
 
     def feed(self, feed: bytes) -> FeedConfig | None:
-        raw = self.chain.call(self.contract, "getFeed", feed)
-        if int(raw[0], 16) == 0:
+        creator, _count, _active, pending, latest = self.chain.call(self.contract, "getFeed", feed)
+        if int(creator, 16) == 0:
             return None
-        admin, version, n, f, max_age, latest, digest, lo, hi = raw
-        return FeedConfig(feed, admin, version, n, f, max_age, latest, bytes(digest), lo, hi)
+        version, config = self.chain.call(self.contract, "activeConfig", feed)
+        digest, n, f, max_age, _at, lo, hi = config
+        return FeedConfig(
+            feed, creator, version, pending, n, f, max_age, latest, bytes(digest), lo, hi
+        )
 
     def signers(self, feed: bytes) -> list[str]:
-        """The current oracle set, ascending by address (observer indices refer to it)."""
+        """The oracle set in force, ascending by address (observer indices refer to it)."""
         return [str(a) for a in self.chain.call(self.contract, "signersOf", feed)]
+
+    def transmitters(self, feed: bytes) -> list[str]:
+        return [str(a) for a in self.chain.call(self.contract, "transmittersOf", feed)]
 
     def is_oracle(self, feed: bytes, account: str) -> bool:
         return bool(self.chain.call(self.contract, "isOracle", feed, account))

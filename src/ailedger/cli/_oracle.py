@@ -35,6 +35,9 @@ oracle_app = typer.Typer(help="Oracle nodes and rounds (AI scores for contracts)
 app.add_typer(oracle_app, name="oracle")
 
 FeedOpt = Annotated[str, typer.Option("--feed", help="Feed name, e.g. drought/farm-3.")]
+CreatorOpt = Annotated[
+    str, typer.Option("--feed-creator", help="Address of the feed's creator (its namespace).")
+]
 KeyOpt = Annotated[str, typer.Option("--key", help="Name of a secp256k1 key in the workspace.")]
 #: The same option as ``ailedger chain --rpc``; ``_chain`` (web3) is imported only by ``round``,
 #: so a node process starts without it.
@@ -76,6 +79,7 @@ def _model(ref: str | None, model_dir: Path | None, digest: str | None) -> tuple
 @oracle_app.command("run")
 def run_cmd(
     feed: FeedOpt,
+    creator: CreatorOpt,
     key: KeyOpt,
     model: Annotated[
         str | None, typer.Option("--model", help="Registered model N@V (its digest and files).")
@@ -98,7 +102,7 @@ def run_cmd(
     directory, expected = _model(model, model_dir, digest)
     store = Keystore(open_workspace().keys_dir)
     signer = unlock_secp256k1(store, key, password_file, purpose="oracle")
-    node = OracleNode(feed, signer, directory, expected, lie_by=lie_by)
+    node = OracleNode(feed, signer, directory, expected, creator=creator, lie_by=lie_by)
     node.check_model()
     server = serve(node, port=port, faulty=faulty)
     ready = {"ready": True, "url": server.url, "oracle": node.address, "feed": feed}
@@ -116,6 +120,7 @@ def run_cmd(
 @oracle_app.command("round")
 def round_cmd(
     feed: FeedOpt,
+    creator: CreatorOpt,
     key: Annotated[str, typer.Option("--key", help="Key that transmits and signs the report.")],
     epoch: Annotated[int, typer.Option("--epoch", help="The round's epoch (strictly growing).")],
     batch: Annotated[Path, typer.Option("--batch", help="The sensor batch (JSONL).")],
@@ -140,7 +145,16 @@ def round_cmd(
     with open_chain(workspace, rpc) as chain, open_workspace_log(workspace) as log:
         feeds = chain.at("OracleFeeds", contract, track=False)
         result = run_round(
-            chain, feeds, feed, epoch, batch, urls, model_digest=digest, transmitter=signer, log=log
+            chain,
+            feeds,
+            feed,
+            epoch,
+            batch,
+            urls,
+            model_digest=digest,
+            creator=creator,
+            transmitter=signer,
+            log=log,
         )
 
     def human() -> None:

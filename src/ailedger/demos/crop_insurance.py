@@ -48,6 +48,7 @@ from ailedger.oracle.sensors import DEFAULT_FARMS, Batch, WeatherConfig, write_w
 from ailedger.workspace import Workspace
 
 __all__ = [
+    "CONFIG_DELAY",
     "DROUGHT_FARMS",
     "LIE_BY",
     "ORACLES",
@@ -58,6 +59,7 @@ __all__ = [
     "check_round",
     "create_feeds",
     "demo_world",
+    "feed_creator",
     "log_dataset",
     "log_model",
     "oracle_processes",
@@ -71,6 +73,8 @@ THRESHOLD = 8000
 DROUGHT_FARMS = ("farm-2", "farm-4")
 ETHER = 10**18
 PAYOUT = 2 * ETHER
+#: Seconds between proposing a new oracle set and its taking effect (OracleFeeds).
+CONFIG_DELAY = 86400
 
 
 @dataclass
@@ -215,18 +219,33 @@ def oracle_processes(
 
 
 def create_feeds(world: DemoWorld, feeds: Sequence[str], bounds: tuple[int, int]) -> OracleFeeds:
+    """Deploy OracleFeeds (a new oracle set takes effect after CONFIG_DELAY) and create each
+    feed in the leader's namespace, the leader its only transmitter."""
     admin = world.keys["leader"]
-    contract = OracleFeeds(world.chain, world.chain.deploy("OracleFeeds", signer=admin))
+    contract = OracleFeeds(
+        world.chain, world.chain.deploy("OracleFeeds", CONFIG_DELAY, signer=admin)
+    )
     for name in feeds:
         contract.create_feed(
-            feed_id(name), world.oracle_addresses, 1, bounds, 3600, signer=admin.to_local_account()
+            name,
+            world.oracle_addresses,
+            1,
+            bounds,
+            3600,
+            transmitters=[admin.address],
+            signer=admin.to_local_account(),
         )
     return contract
 
 
+def feed_creator(world: DemoWorld) -> str:
+    """The account whose namespace holds the demo's feeds (the round leader)."""
+    return checksum_address(world.keys["leader"].address)
+
+
 def check_round(world: DemoWorld, feeds: OracleFeeds, result: RoundResult) -> dict[str, Any]:
     """The round as stored on-chain, checked against the honest oracles' observations."""
-    stored = feeds.round(feed_id(result.feed), result.epoch)
+    stored = feeds.round(feed_id(feed_creator(world), result.feed), result.epoch)
     if stored is None or stored.answer != result.answer:
         raise AiledgerError(f"round {result.epoch} of {result.feed} is not stored on-chain")
     liar = world.oracle_addresses[-1]
@@ -274,12 +293,17 @@ def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
         farmers = {f.farm_id: Secp256k1Signer.generate() for f in farms}
         now = int(time.time())
         policies = {}
+        creator = feed_creator(world)
         for farm_id, farmer in farmers.items():
             world.chain.fund(farmer.address, ETHER)
+            fid = feed_id(creator, names[farm_id])
+            config = feeds.feed(fid)
+            assert config is not None  # created just above
             policies[farm_id] = escrow.create_policy(
                 pool,
                 farmer.address,
-                feed_id(names[farm_id]),
+                fid,
+                config.config_digest,
                 Trigger.ABOVE,
                 THRESHOLD,
                 PAYOUT,
@@ -288,7 +312,7 @@ def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
                 signer=insurer,
             )
 
-        args = ["--model-dir", str(model_dir), "--digest", digest]
+        args = ["--model-dir", str(model_dir), "--digest", digest, "--feed-creator", creator]
         rounds: list[dict[str, Any]] = []
         paid: dict[str, dict[str, Any]] = {}
         with oracle_processes(world, list(names.values()), args, LIE_BY) as nodes:
@@ -303,6 +327,7 @@ def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
                     batch.path,
                     nodes.peers(feed),
                     model_digest=digest,
+                    creator=creator,
                     transmitter=keys["leader"],
                     log=world.log,
                 )
@@ -312,7 +337,9 @@ def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
                 rounds.append(checked)
                 policy = escrow.policy(policies[batch.key])
                 if result.answer > THRESHOLD and policy and policy.status == PolicyStatus.ACTIVE:
-                    receipt = escrow.settle(policies[batch.key], signer=keys["leader"])
+                    receipt = escrow.settle(
+                        policies[batch.key], result.epoch, signer=keys["leader"]
+                    )
                     paid[batch.key] = {**checked, "settle_transaction": receipt.tx_hash}
         for farm_id in paid:
             receipt = escrow.withdraw(signer=farmers[farm_id].to_local_account())
@@ -367,6 +394,7 @@ def _node_main(argv: Sequence[str]) -> None:
     parser.add_argument("--feeds", required=True)
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--digest", required=True)
+    parser.add_argument("--feed-creator", required=True)
     parser.add_argument("--lie-by", type=int, default=0)
     parser.add_argument("--incidents", type=float, default=None, help="incident rule threshold")
     ns = parser.parse_args(argv)
@@ -375,12 +403,20 @@ def _node_main(argv: Sequence[str]) -> None:
     for feed in ns.feeds.split(","):
         node: OracleNode
         if ns.incidents is None:
-            node = OracleNode(feed, signer, ns.model_dir, ns.digest, lie_by=ns.lie_by)
+            node = OracleNode(
+                feed, signer, ns.model_dir, ns.digest, creator=ns.feed_creator, lie_by=ns.lie_by
+            )
         else:
             from ailedger.oracle.incidents import IncidentNode
 
             node = IncidentNode(
-                feed, signer, ns.model_dir, ns.digest, lie_by=ns.lie_by, threshold=ns.incidents
+                feed,
+                signer,
+                ns.model_dir,
+                ns.digest,
+                creator=ns.feed_creator,
+                lie_by=ns.lie_by,
+                threshold=ns.incidents,
             )
         node.check_model()
         servers[feed] = serve(node)
@@ -396,6 +432,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] != ["node"]:
         sys.exit(
             "usage: python -m ailedger.demos.crop_insurance node"
-            " --feeds A,B --model-dir D --digest X"
+            " --feeds A,B --model-dir D --digest X --feed-creator ADDRESS"
         )
     _node_main(sys.argv[2:])

@@ -23,6 +23,7 @@ from ailedger.demos.crop_insurance import (
     check_round,
     create_feeds,
     demo_world,
+    feed_creator,
     log_dataset,
     log_model,
     oracle_processes,
@@ -36,6 +37,7 @@ from ailedger.oracle.sensors import write_camera_weeks
 __all__ = [
     "HIDE",
     "INCIDENT_WEEKS",
+    "REFUND_AFTER",
     "WEEKS",
     "run_safety_bonus",
 ]
@@ -47,6 +49,9 @@ INCIDENT_WEEKS = {2: 3, 5: 1}
 HIDE = 100
 WEEKLY = 10**17
 FEED = "incidents/port-berth-7"
+#: Seconds after which a week never reported under the pinned configuration goes back to the
+#: payer.
+REFUND_AFTER = 90 * 86400
 
 
 def run_safety_bonus(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
@@ -68,15 +73,22 @@ def run_safety_bonus(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
         bonus_c = world.chain.deploy("PerformanceBonus", feeds.address, signer=keys["leader"])
         bonus = PerformanceBonus(world.chain, bonus_c)
         contractor = checksum_address(keys["contractor"].address)
+        creator = feed_creator(world)
+        fid = feed_id(creator, FEED)
+        config = feeds.feed(fid)
+        assert config is not None  # created just above
         agreement = bonus.create_agreement(
             contractor,
-            feed_id(FEED),
+            fid,
+            config.config_digest,
             1,
             WEEKS,
             WEEKLY,
+            refund_after=world.chain.block_timestamp() + REFUND_AFTER,
             signer=keys["payer"].to_local_account(),
         )
         args = ["--model-dir", str(rule_dir), "--digest", digest, "--incidents", "0.8"]
+        args += ["--feed-creator", creator]
         weeks: list[dict[str, Any]] = []
         with oracle_processes(world, [FEED], args, -HIDE) as nodes:
             node_pids = [proc.pid for proc in nodes.procs]
@@ -90,6 +102,7 @@ def run_safety_bonus(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
                     batch.path,
                     nodes.peers(FEED),
                     model_digest=digest,
+                    creator=creator,
                     transmitter=keys["leader"],
                     log=world.log,
                 )

@@ -44,10 +44,11 @@ class IncidentNode(OracleNode):
         model_dir: Path,
         model_digest: str,
         *,
+        creator: str,
         lie_by: int = 0,
         threshold: float = 0.8,
     ) -> None:
-        super().__init__(feed, signer, model_dir, model_digest, lie_by=lie_by)
+        super().__init__(feed, signer, model_dir, model_digest, creator=creator, lie_by=lie_by)
         self.threshold = threshold
 
     def _rule(self) -> dict[str, Any]:

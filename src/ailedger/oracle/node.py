@@ -13,7 +13,8 @@ one the round names, checks the model's fingerprint BEFORE loading it
 (:func:`ailedger.oracle.scoring.load_verified`), scores the batch and signs an
 :class:`~ailedger.oracle.observation.Observation` statement (input root and model digest
 inside) as a DSSE envelope for the log. :meth:`OracleNode.sign` co-signs a report only if it
-is for this node's feed, model and oracle set (the config digest is recomputed), the node
+is for this node's feed (named by its creator and name), model and oracle set (the config
+digest is recomputed), the node
 observed the same input root for that epoch, its timestamp is recent, and every observation
 in it is backed by a validly signed statement of a configured oracle with that exact value
 (so a leader cannot invent or alter values); its own value must be its own.
@@ -126,7 +127,8 @@ def verify_observation(envelope: dsse.Envelope) -> Observation:
 
 
 class OracleNode:
-    """One oracle: its key, its feed, the model directory and the model digest it expects."""
+    """One oracle: its key, its feed (``feed`` created by ``creator``), the model directory
+    and the model digest it expects."""
 
     def __init__(
         self,
@@ -135,10 +137,12 @@ class OracleNode:
         model_dir: Path,
         model_digest: str,
         *,
+        creator: str,
         lie_by: int = 0,
     ) -> None:
         self.feed = feed
-        self.feed_id = feed_id(feed)
+        self.creator = checksum_address(creator)
+        self.feed_id = feed_id(self.creator, feed)
         self.signer = signer
         self.address = checksum_address(signer.address)
         self.model_dir = Path(model_dir)

@@ -1,7 +1,8 @@
 """One oracle round, led by whoever transmits: collect, agree, co-sign, transmit, log.
 
-:func:`run_round` reads the feed's configuration from the OracleFeeds contract (oracle set,
-f, bounds, config version), fingerprints the batch (its RFC 9162 root is the round's input
+:func:`run_round` reads the feed's configuration in force from the OracleFeeds contract
+(oracle set, f, bounds, config version; the transmitter must be one of its transmitters),
+fingerprints the batch (its RFC 9162 root is the round's input
 root), then over HTTP (:mod:`ailedger.oracle.node`):
 
 1. asks every peer to observe (``POST /observe``) and keeps the observations whose signed
@@ -167,18 +168,25 @@ def run_round(
     peers: Sequence[str],
     *,
     model_digest: str,
+    creator: str,
     transmitter: Secp256k1Signer,
     log: TransparencyLog | None = None,
     timeout: float = 10.0,
     tries: int = 3,
 ) -> RoundResult:
     """Run one round for ``feed`` at ``epoch`` over ``batch`` with the oracles at ``peers``
-    (base URLs) and transmit the report from ``transmitter`` (module docstring)."""
-    fid = feed_id(feed)
+    (base URLs) and transmit the report from ``transmitter`` (module docstring). The feed is
+    ``feed`` in ``creator``'s namespace."""
+    fid = feed_id(creator, feed)
     digest_hex = model_digest.removeprefix("sha256:").lower()
-    config = chain.call(feeds, "getFeed", fid)
-    version, f, lo, hi = int(config[1]), int(config[3]), int(config[7]), int(config[8])
-    max_age = int(config[4])
+    if int(chain.call(feeds, "creatorOf", fid), 16) == 0:
+        raise AiledgerError(f"feed {feed} of {creator} does not exist on {feeds.address}")
+    version, config = chain.call(feeds, "activeConfig", fid)
+    version = int(version)
+    config_digest, f, max_age = bytes(config[0]), int(config[2]), int(config[3])
+    lo, hi = int(config[5]), int(config[6])
+    if not chain.call(feeds, "isTransmitter", fid, transmitter.address):
+        raise AiledgerError(f"{transmitter.address} is not a transmitter of feed {feed}")
     roster = [checksum_address(s) for s in chain.call(feeds, "signersOf", fid)]
     fp = fingerprint_dataset(Path(batch), secret=None)
     body = {"epoch": epoch, "batch": str(Path(batch).resolve()), "input_root": fp.root.hex()}
@@ -204,7 +212,7 @@ def run_round(
 
     report = OracleReport.build(
         fid,
-        bytes(config[6]),
+        config_digest,
         epoch,
         {who: obs.value for who, (_, _, obs) in by_oracle.items()},
         roster,
