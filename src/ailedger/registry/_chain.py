@@ -17,10 +17,10 @@ workspace's organisations (the keys' ``org``); a name that several of them regis
 :class:`ConflictError`, never a guess. An approval is sent for the subject digest the version
 was registered with, valid in every environment. Writes are idempotent: when the contract
 reverts with ``VersionExists`` / ``AlreadyApproved`` / ``AlreadyCurrent`` /
-``VersionDeprecated`` because the action already happened (a retry after the node went away between the log and the
-chain), the backend reads the on-chain state, and if it is what the action would have made
-it, the write counts as done; otherwise the revert (:class:`ContractReverted`) or a
-:class:`ConflictError` stands.
+``VersionDeprecated`` because the action already happened (a retry after the node went
+away between the log and the chain), the backend reads the on-chain state, and if it is
+what the action would have made it, the write counts as done; otherwise the revert
+(:class:`ContractReverted`) or a :class:`ConflictError` stands.
 
 Before a deploy is signed, :meth:`ChainBackend.prepare_deploy` makes the environment's
 on-chain requirement (``ModelRegistry.setRequirement``) equal to the policy's
