@@ -89,7 +89,7 @@ class Machine(RuleBasedStateMachine):
         self.next_block = self.start  # first block whose deploys are not yet checked
         self.joined = {address for address, _, _, _ in self.members} - {key(801).address}
         #: Per (address, role), how many times it was granted: an approval names the grant.
-        self.grants: Counter[tuple[str, bytes]] = Counter({h: 1 for h in self.held})
+        self.grants: Counter[tuple[str, bytes]] = Counter(dict.fromkeys(self.held, 1))
         self.versions: list[bytes] = []
         #: vid -> approver -> (role, org, grant number) of its one approval on record.
         self.approvals: dict[bytes, dict[str, tuple[bytes, bytes, int]]] = {}
