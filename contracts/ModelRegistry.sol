@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Membership} from "./Membership.sol";
@@ -60,16 +61,17 @@ contract ModelRegistry is AccessControlDefaultAdminRules, EIP712 {
         bool deprecated;
     }
 
+    /// @dev Four slots and the nonce. The approved subject digest is not stored: an approval
+    ///      is recorded only for the version's registered digest, which never changes.
     struct Approval {
         address approver;
+        uint24 ticket;
+        uint64 blockNumber;
+        bool signed;
         bytes32 role;
         bytes32 orgId;
         bytes32 env;
-        bytes32 subjectDigest;
-        uint256 ticket;
         uint256 nonce;
-        bool signed;
-        uint64 blockNumber;
     }
 
     struct Requirement {
@@ -288,7 +290,7 @@ contract ModelRegistry is AccessControlDefaultAdminRules, EIP712 {
     function approve(bytes32 versionId, bytes32 subjectDigest, bytes32 env, bytes32 role)
         external
     {
-        _approve(versionId, _draft(msg.sender, role, env, subjectDigest, 0, false), bytes32(0));
+        _approve(versionId, subjectDigest, _draft(msg.sender, role, env, 0, false), bytes32(0));
     }
 
     /// @notice Record an approval signed by its approver (EIP-712), relayed by anyone.
@@ -555,24 +557,31 @@ contract ModelRegistry is AccessControlDefaultAdminRules, EIP712 {
         if (recovered != a.approver) revert WrongSigner(recovered, a.approver);
         _nonceUsed[a.approver][a.nonce] = true;
         _nonceVersion[a.approver][a.nonce] = a.versionId;
-        _approve(a.versionId, _draft(a.approver, a.role, a.env, a.subjectDigest, a.nonce, true), a.orgId);
+        _approve(
+            a.versionId, a.subjectDigest, _draft(a.approver, a.role, a.env, a.nonce, true), a.orgId
+        );
     }
 
     /// @dev Record approval `a` (approver, role, env, digest, nonce, signed filled in). A
     ///      signed approval names the approver's organisation (`signedOrgId`); it must be the
     ///      one the approver belongs to now.
-    function _approve(bytes32 versionId, Approval memory a, bytes32 signedOrgId) private {
+    function _approve(
+        bytes32 versionId,
+        bytes32 subjectDigest,
+        Approval memory a,
+        bytes32 signedOrgId
+    ) private {
         Version storage v = _existing(versionId);
         if (v.deprecated) revert VersionDeprecated(versionId);
-        if (a.subjectDigest != v.subjectDigest) {
-            revert DigestMismatch(versionId, a.subjectDigest, v.subjectDigest);
+        if (subjectDigest != v.subjectDigest) {
+            revert DigestMismatch(versionId, subjectDigest, v.subjectDigest);
         }
         a.orgId = membership.orgOf(a.approver);
         if (a.orgId == bytes32(0)) revert NotAMember(a.approver);
         if (a.signed && signedOrgId != a.orgId) {
             revert WrongOrganisation(a.approver, signedOrgId, a.orgId);
         }
-        a.ticket = membership.roleTicket(a.orgId, a.approver, a.role);
+        a.ticket = SafeCast.toUint24(membership.roleTicket(a.orgId, a.approver, a.role));
         if (a.ticket == 0) revert RoleNotHeld(a.approver, a.role);
         if (_approvalIndex[versionId][a.approver] != 0) {
             revert AlreadyApproved(versionId, a.approver);
@@ -583,19 +592,16 @@ contract ModelRegistry is AccessControlDefaultAdminRules, EIP712 {
         list.push(a);
         _approvalIndex[versionId][a.approver] = list.length;
         emit Approved(
-            versionId, a.approver, a.role, a.orgId, a.env, a.subjectDigest, msg.sender, block.number
+            versionId, a.approver, a.role, a.orgId, a.env, subjectDigest, msg.sender, block.number
         );
     }
 
-    function _draft(
-        address approver,
-        bytes32 role,
-        bytes32 env,
-        bytes32 subjectDigest,
-        uint256 nonce,
-        bool signed
-    ) private pure returns (Approval memory) {
-        return Approval(approver, role, bytes32(0), env, subjectDigest, 0, nonce, signed, 0);
+    function _draft(address approver, bytes32 role, bytes32 env, uint256 nonce, bool signed)
+        private
+        pure
+        returns (Approval memory)
+    {
+        return Approval(approver, 0, 0, signed, role, bytes32(0), env, nonce);
     }
 
     function _remove(bytes32 versionId, address approver) private {
@@ -613,15 +619,14 @@ contract ModelRegistry is AccessControlDefaultAdminRules, EIP712 {
     }
 
     /// @dev Whether approval `a` of version `v` counts for `env` now: made for `env` or every
-    ///      environment, for the registered digest, not by the registrant (unless allowed), and
-    ///      its approver still holds the very grant of the role it approved in.
+    ///      environment, not by the registrant (unless allowed), and its approver still holds
+    ///      the very grant of the role it approved in. (It was made for the registered digest.)
     function _counts(Approval storage a, Version storage v, bytes32 env, bool selfApproval)
         private
         view
         returns (bool)
     {
         if (a.env != env && a.env != ANY_ENV) return false;
-        if (a.subjectDigest != v.subjectDigest) return false;
         if (a.approver == v.registrant && !selfApproval) return false;
         return membership.roleTicket(a.orgId, a.approver, a.role) == a.ticket;
     }

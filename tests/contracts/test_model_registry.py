@@ -70,7 +70,7 @@ def test_direct_approval_records_role_organisation_digest_and_environment(world:
         "UnknownVersion"
     )
     (a,) = f.approvalsOf(vid).call()
-    assert (a[0], a[1], a[2], a[3]) == (world.carol, QA, ORG_A, PROD)
+    assert (a[0], a[4], a[5], a[6]) == (world.carol, QA, ORG_A, PROD)
 
 
 def test_signed_approval_relayed_by_anyone(world: World) -> None:

@@ -247,24 +247,24 @@ class ChainBackend:
         address = to_checksum_address(account.address)
         rid = role_id(role)
         approvals = self.chain.call(self.registry.contract, "approvalsOf", vid)
-        return any(str(a[0]) == address and bytes(a[1]) == rid for a in approvals)
+        return any(str(a[0]) == address and bytes(a[4]) == rid for a in approvals)
 
     def deploy(self, env: str, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
+        account = _tx_signer(signer)
         info = self._info(ref)
         try:
-            self.registry.deploy(
-                env, info.version_id, info.subject_digest, signer=_tx_signer(signer)
-            )
+            self.registry.deploy(env, info.version_id, info.subject_digest, signer=account)
         except ContractReverted as exc:
             if exc.error_name != "AlreadyCurrent" or not self._serves(env, ref):
                 raise
 
     def rollback(self, env: str, to: VersionRef, log_index: int, *, signer: Signer) -> None:
         """Make ``to`` current in ``env`` again (``rollbackTo``: the log chose the target)."""
+        account = _tx_signer(signer)
         if self._serves(env, to):
             return
         try:
-            self.registry.rollback_to(env, self.version_id(to), signer=_tx_signer(signer))
+            self.registry.rollback_to(env, self.version_id(to), signer=account)
         except ContractReverted as exc:
             if exc.error_name != "AlreadyCurrent" or not self._serves(env, to):
                 raise
@@ -274,9 +274,10 @@ class ChainBackend:
         return current is not None and current == self.version_id(ref)
 
     def deprecate(self, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
+        account = _tx_signer(signer)
         vid = self.version_id(ref)
         try:
-            self.registry.deprecate(vid, signer=_tx_signer(signer))
+            self.registry.deprecate(vid, signer=account)
         except ContractReverted as exc:
             info = self.registry.version(vid)
             if exc.error_name != "VersionDeprecated" or info is None or not info.deprecated:
