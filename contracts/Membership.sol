@@ -153,7 +153,9 @@ contract Membership is Ownable2Step, EIP712 {
         view
         returns (bytes32)
     {
-        return _hashTypedDataV4(keccak256(abi.encode(JOIN_TYPEHASH, orgId, account, nonce, deadline)));
+        return _hashTypedDataV4(
+            keccak256(abi.encode(JOIN_TYPEHASH, orgId, account, nonce, deadline))
+        );
     }
 
     function domainSeparator() external view returns (bytes32) {

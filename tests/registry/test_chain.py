@@ -507,3 +507,31 @@ def test_cli_with_rpc_on_anvil(
         dep = DeploymentBook(setup.ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
         onchain = ChainBackend.from_deployment(chain, dep, owner_org="acme")
         assert onchain.registry.current("prod") == ACME_V1
+
+
+def test_finding2_squatted_name_in_another_organisation_is_never_picked(world: World) -> None:
+    """An outside organisation registers ``triage@1.0`` first with a backdoored digest: the
+    workspace's registry still registers, approves and deploys its own (acme's) version; a
+    name that two of the workspace's organisations registered is refused, not guessed."""
+    w, admin = world, _secp(world.signer("admin"))
+    members = w.backend.membership
+    squatter = Secp256k1Signer.generate()
+    w.chain.fund(squatter.address, ETHER)
+    members.create_org("evil", squatter.address, signer=admin)
+    members.enrol("evil", squatter, "trainer", signer=admin)
+    backdoor = b"\x66" * 32
+    w.backend.registry.register_version("triage", "1.0", backdoor, bytes(32), signer=squatter)
+    w.register(V1)
+    w.approve_all(V1)
+    w.reg.deploy(V1, "prod", admin, w.policy)
+    assert w.current() == ACME_V1
+    info = w.backend.registry.version(ACME_V1)
+    assert info is not None
+    assert info.subject_digest != backdoor
+    # globex (the auditor's organisation, known to this workspace) registers the same name
+    auditor = _secp(w.signer("auditor"))
+    members.grant("globex", auditor.address, "trainer", signer=auditor)
+    w.backend.registry.register_version("triage", "2.0", backdoor, bytes(32), signer=auditor)
+    w.register(V2)
+    with pytest.raises(ConflictError, match="several organisations"):
+        w.backend.version_id(V2)

@@ -135,6 +135,7 @@ class ChainBackend:
             names.add(owner_org)
         self._org_names = {org_id(n): n for n in names}
         self._owner = None if owner_org is None else org_id(owner_org)
+        self._accounts = [to_checksum_address(k.keyid) for k in keys if is_hex_address(k.keyid)]
 
     @classmethod
     def from_deployment(
@@ -165,8 +166,9 @@ class ChainBackend:
 
     def version_id(self, ref: VersionRef) -> bytes:
         """The on-chain id of ``ref``: its version registered by ``owner_org``, or else by one
-        of the workspace's organisations (:class:`NotFound` if none, :class:`ConflictError`
-        if several did)."""
+        of the workspace's organisations (named by the keys, else those the keys' accounts
+        belong to on-chain); :class:`NotFound` if none did, :class:`ConflictError` if several
+        did."""
         if self._owner is not None:
             return version_id(self._owner, ref.name, ref.version)
         found = sorted(
@@ -177,6 +179,9 @@ class ChainBackend:
             }
         )
         known = [o for o in found if o in self._org_names]
+        if not known:  # the organisations the workspace's accounts belong to on-chain
+            ours = {self.membership.org_of(a) for a in self._accounts}
+            known = [o for o in found if o in ours]
         if not known:
             raise NotFound(
                 f"{ref} is not registered on-chain by any of the organisations "
@@ -184,7 +189,7 @@ class ChainBackend:
                 hint="register it with a trainer's key of your organisation",
             )
         if len(known) > 1:
-            orgs = ", ".join(self._org_names[o] for o in known)
+            orgs = ", ".join(self._org_names.get(o, "0x" + o.hex()) for o in known)
             raise ConflictError(
                 f"{ref} is registered on-chain by several organisations ({orgs})",
                 hint="name the owning organisation (owner_org)",
