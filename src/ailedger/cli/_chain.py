@@ -28,7 +28,12 @@ from ailedger.chain.anchoring import (
     verify_receipt_anchor,
 )
 from ailedger.chain.anchors import LogAnchors
-from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
+from ailedger.chain.deployments import (
+    DEFAULT_REGISTRY_DELAY,
+    DEPLOYMENTS_FILE,
+    DeploymentBook,
+    deploy_contracts,
+)
 from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership, org_id
 from ailedger.cli._app import app
@@ -126,6 +131,16 @@ def deploy_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Deploy again even if a deployment exists.")
     ] = False,
+    registry_delay: Annotated[
+        int,
+        typer.Option(
+            "--registry-delay",
+            min=0,
+            max=2**48 - 1,
+            help="Seconds before a weaker approval requirement takes effect in ModelRegistry, "
+            "and before a registry-admin handover can be accepted.",
+        ),
+    ] = DEFAULT_REGISTRY_DELAY,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -140,7 +155,7 @@ def deploy_cmd(
                 hint="use them, or pass --force to deploy a new set",
             )
         ensure_dev_funds(chain, signer.address)
-        dep = deploy_contracts(chain, signer)
+        dep = deploy_contracts(chain, signer, registry_delay=registry_delay)
         _book(ws).put(dep)
     doc = dep.to_dict()
 
