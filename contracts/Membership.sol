@@ -39,7 +39,7 @@ contract Membership is Ownable2Step, EIP712 {
     mapping(bytes32 orgId => bool) private _exists;
     mapping(bytes32 orgId => address founder) private _pendingFounder;
     mapping(address account => bytes32 orgId) private _orgOf;
-    mapping(address account => bytes32 orgId) private _invitedTo;
+    mapping(address account => mapping(bytes32 orgId => bool)) private _invited;
     mapping(address account => mapping(uint256 nonce => bool)) private _joinNonceUsed;
     mapping(address account => uint256 count) private _activeRoles;
     mapping(bytes32 key => Interval[] intervals) private _history;
@@ -119,9 +119,7 @@ contract Membership is Ownable2Step, EIP712 {
 
     /// @notice Join the organisation the caller was invited to.
     function acceptInvitation(bytes32 orgId) external {
-        if (orgId == bytes32(0) || _invitedTo[msg.sender] != orgId) {
-            revert NotInvited(msg.sender, orgId);
-        }
+        if (!_invited[msg.sender][orgId]) revert NotInvited(msg.sender, orgId);
         _join(orgId, msg.sender);
     }
 
@@ -205,9 +203,10 @@ contract Membership is Ownable2Step, EIP712 {
         return _orgOf[account];
     }
 
-    /// @notice The organisation `account` is invited to and has not joined yet (zero if none).
-    function invitationOf(address account) external view returns (bytes32) {
-        return _invitedTo[account];
+    /// @notice Whether `account` holds an invitation to `orgId` (invitations from several
+    ///         organisations may be open at once; joining one closes only its own).
+    function isInvited(bytes32 orgId, address account) external view returns (bool) {
+        return _invited[account][orgId];
     }
 
     function joinNonceUsed(address account, uint256 nonce) external view returns (bool) {
@@ -306,7 +305,7 @@ contract Membership is Ownable2Step, EIP712 {
         bytes32 current = _orgOf[account];
         if (current == orgId) revert AlreadyMember(account, orgId);
         if (current != bytes32(0)) revert MemberOfOtherOrg(account, current);
-        _invitedTo[account] = orgId;
+        _invited[account][orgId] = true;
         emit MemberInvited(orgId, account, msg.sender);
     }
 
@@ -318,7 +317,7 @@ contract Membership is Ownable2Step, EIP712 {
         if (current == orgId) revert AlreadyMember(account, orgId);
         if (current != bytes32(0)) revert MemberOfOtherOrg(account, current);
         _orgOf[account] = orgId;
-        delete _invitedTo[account];
+        delete _invited[account][orgId];
         emit MemberAdded(orgId, account, msg.sender);
         if (_pendingFounder[orgId] == account) {
             delete _pendingFounder[orgId];

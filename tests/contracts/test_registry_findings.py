@@ -285,11 +285,13 @@ def test_finding10_org_admin_cannot_add_a_member_without_its_consent(world: Worl
     assert c.revert_reason(m.addMember(*args, fake), world.bob) == "WrongSigner"
     to_c = join_call(world.dep.membership, c.chain_id, ORG_C, victim, nonce=1)
     assert c.revert_reason(m.addMember(ORG_B, *to_c.args[1:]), world.bob) == "WrongSigner"
-    # An invitation alone makes nobody a member, and blocks nothing.
+    # An invitation alone makes nobody a member, and blocks nothing: not even another
+    # organisation's invitation sent after it.
+    c.send(m.invite(ORG_C, world.outsider), world.erin)
     c.send(m.invite(ORG_B, world.outsider), world.bob)
     assert m.orgOf(world.outsider).call() == b"\0" * 32
-    c.send(m.invite(ORG_C, world.outsider), world.erin)
     c.send(m.acceptInvitation(ORG_C), world.outsider)
+    assert not m.isInvited(ORG_C, world.outsider).call()
     assert m.orgOf(world.outsider).call() == ORG_C
     c.send(to_c, world.erin)
     assert m.orgOf(victim.address).call() == ORG_C

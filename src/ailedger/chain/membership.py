@@ -95,10 +95,10 @@ class Membership(ContractWrapper):
         oid = bytes(self.chain.call(self.contract, "orgOf", to_checksum_address(account)))
         return None if oid == b"\0" * 32 else oid
 
-    def invitation_of(self, account: str) -> bytes | None:
-        """The id of the organisation ``account`` is invited to (not joined yet), or None."""
-        oid = bytes(self.chain.call(self.contract, "invitationOf", to_checksum_address(account)))
-        return None if oid == b"\0" * 32 else oid
+    def is_invited(self, org: str, account: str) -> bool:
+        """Whether ``account`` holds an open invitation to ``org``."""
+        account = to_checksum_address(account)
+        return bool(self.chain.call(self.contract, "isInvited", org_id(org), account))
 
     def create_org(self, org: str, admin: str, *, signer: Signer | AccountSource) -> Receipt:
         """Create ``org`` whose first admin is ``admin`` (global admin only). Unless ``admin``

@@ -265,7 +265,7 @@ def grant_cmd(
             if consent is not None:
                 receipts.append(members.add_member(members.sign_join(org, consent), signer=signer))
             else:
-                if not created and members.invitation_of(address) != org_id(org):
+                if not created and not members.is_invited(org, address):
                     receipts.append(members.invite(org, address, signer=signer))
                 invited = True
         if not invited and not (created and role == "admin"):  # a founder joins as admin
