@@ -301,8 +301,25 @@ class Machine(RuleBasedStateMachine):
         if expected is None:
             self.stack.append(vid)
 
-    @rule()
-    def rollback(self) -> None:
+    @precondition(lambda self: any(self._gate(v) is None for v in self.versions))
+    @rule(data=st.data())
+    def approver_leaves_then_deploy(self, data: st.DataObject) -> None:
+        """A version is ready; one of its counted approvers loses the role (and maybe leaves
+        its organisation); then the version is deployed: the approval must not count."""
+        vid = data.draw(st.sampled_from([v for v in self.versions if self._gate(v) is None]))
+        counted = sorted(
+            (address, role)
+            for address, (role, _, grant) in self.approvals[vid].items()
+            if self._valid(address, role, grant)
+        )
+        address, role = data.draw(st.sampled_from(counted), label="approver")
+        member = next(i for i, (a, *_) in enumerate(self.members) if a == address)
+        if data.draw(st.booleans(), label="leaves"):
+            self.leave(member)
+        else:
+            self.toggle_role(member, role)
+        self._deploy(vid)
+
         expected = "NothingToRollBack" if len(self.stack) < 2 else self._gate(self.stack[-2])
         self._outcome(self.w.registry.functions.rollback(PROD), self.w.carol, expected)
         if expected is None:
