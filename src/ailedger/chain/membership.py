@@ -151,9 +151,10 @@ class Membership(ContractWrapper):
         *,
         signer: Signer | AccountSource,
     ) -> list[Receipt]:
-        """Make ``member``'s account a member of ``org`` (with its signed consent, unless it
-        is already one or is ``org``'s named first admin that ``signer`` just created) and
-        grant it ``role``; the receipts of what was sent."""
+        """Make ``member``'s account a member of ``org`` unless it is one already (its key
+        signs the consent, ``signer``, an admin of ``org``, relays it; ``org``'s named first
+        admin gets the admin role on joining) and grant it ``role`` unless held; the receipts
+        of what was sent."""
         account = _address_of(member)
         receipts = []
         if self.org_of(account) != org_id(org):
