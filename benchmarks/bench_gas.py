@@ -200,29 +200,31 @@ def _registry_gas(h: Any, chain: Any) -> None:
     gas(
         "registerVersion (4 dataset roots)",
         f.registerVersion("m", "1", digest, digest, roots),
-        world.carol,
+        world.frank,
     )
-    v1 = bytes(f.versionIdOf("m", "1").call())
-    gas("approve (direct, approver's tx)", f.approve(v1, h.QA), world.carol)
+    v1 = bytes(f.versionIdOf(h.ORG_A, "m", "1").call())
+    gas("approve (direct, approver's tx)", world.approve(v1, h.QA), world.carol)
     gas("approveBySig (relayed)", f.approveBySig(world.signed(v1, h.AUDITOR, world.auditor_b, 1)))
-    gas("deploy (gate: 1 qa + 1 auditor, 2 orgs)", f.deploy(h.PROD, v1), world.carol)
-    chain.send(f.registerVersion("m", "2", digest, digest, []), world.carol)
-    v2 = bytes(f.versionIdOf("m", "2").call())
+    gas("deploy (gate: 1 qa + 1 auditor, 2 orgs)", f.deploy(h.PROD, v1, digest), world.carol)
+    chain.send(f.registerVersion("m", "2", digest, digest, []), world.frank)
+    v2 = bytes(f.versionIdOf(h.ORG_A, "m", "2").call())
     batch = [
         world.signed(v2, h.QA, world.qa_a, 2),
         world.signed(v2, h.AUDITOR, world.auditor_b, 2),
         world.signed(v2, h.QA, world.qa_c, 2),
     ]
     gas("approveBatch (3 signed, 3 orgs)", f.approveBatch(batch))
-    chain.send(f.deploy(h.PROD, v2), world.carol)
+    chain.send(f.deploy(h.PROD, v2, digest), world.carol)
     gas("rollback", f.rollback(h.PROD), world.carol)
     m = world.dep.membership.functions
+    newcomer = h.key(90)
     gas(
-        "Membership.grantRole (new member)",
-        m.grantRole(h.ORG_A, chain.accounts[8], h.QA),
+        "Membership.addMember (signed consent)",
+        h.join_call(world.dep.membership, chain.chain_id, h.ORG_A, newcomer),
         world.alice,
     )
-    gas("Membership.revokeRole", m.revokeRole(h.ORG_A, chain.accounts[8], h.QA), world.alice)
+    gas("Membership.grantRole", m.grantRole(h.ORG_A, newcomer.address, h.QA), world.alice)
+    gas("Membership.revokeRole", m.revokeRole(h.ORG_A, newcomer.address, h.QA), world.alice)
     print("\nGas of registry and membership steps")
     for label, used in rows:
         print(f"{label:<42} {used:>9,}")

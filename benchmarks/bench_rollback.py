@@ -30,8 +30,8 @@ from pathlib import Path
 
 from ailedger.chain import open_embedded
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
-from ailedger.chain.eip712 import version_id
 from ailedger.chain.membership import Membership
+from ailedger.chain.registry import version_key
 from ailedger.demos.samples import SAMPLE_DATA, SAMPLE_MODEL
 from ailedger.identity.keys import (
     PBKDF2_ROUNDS_TEST_ONLY,
@@ -60,6 +60,11 @@ auditor = 1
 V1, V2 = VersionRef("triage", "1.0"), VersionRef("triage", "2.0")
 
 
+def _secp(signer: object) -> Secp256k1Signer:
+    assert isinstance(signer, Secp256k1Signer)
+    return signer
+
+
 def _build(root: Path) -> None:
     if root.exists():
         shutil.rmtree(root)
@@ -83,9 +88,10 @@ def _build(root: Path) -> None:
         DeploymentBook(ws.path / DEPLOYMENTS_FILE).put(dep)
         members = Membership(chain, dep.open(chain, "Membership"))
         members.create_org("acme", keys["trainer"].keyid, signer=ops)
-        members.grant("acme", keys["qa"].keyid, "qa", signer=ops)
+        for org, name, role in (("acme", "trainer", "trainer"), ("acme", "qa", "qa")):
+            members.enrol(org, _secp(keys[name]), role, signer=ops)  # with its signed consent
         members.create_org("globex", keys["aud"].keyid, signer=ops)
-        members.grant("globex", keys["aud"].keyid, "auditor", signer=ops)
+        members.enrol("globex", _secp(keys["aud"]), "auditor", signer=ops)
         backend = ChainBackend.from_deployment(chain, dep, keys=store.list_keys())
         with Registry.open(ws, keys=store.list_keys(), backend=backend) as reg:
             data = root / "patients.csv"
@@ -134,7 +140,7 @@ def _check_onchain(ws: Workspace) -> None:
     with open_embedded(ws.path / "chain") as chain:
         dep = DeploymentBook(ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
         current = ChainBackend.from_deployment(chain, dep).registry.current("prod")
-    if current != version_id(V1.name, V1.version):
+    if current != version_key("acme", V1.name, V1.version):
         raise SystemExit("the rollback is not on-chain")
 
 

@@ -28,7 +28,7 @@ from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.deployments import Deployment, DeploymentBook, deploy_contracts
 from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership
-from ailedger.chain.registry import ModelRegistry
+from ailedger.chain.registry import ModelRegistry, version_key
 from ailedger.errors import ConflictError, ProofInvalid
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import TransparencyLog
@@ -238,10 +238,13 @@ def test_finding11_anchoring_after_a_front_run_still_proves_consistency(
 def test_membership_roles_over_blocks(backend: Backend, tmp_path: Path) -> None:
     s = _setup(backend, tmp_path, "conformance.example/members")
     m = Membership(s.chain, s.dep.open(s.chain, "Membership"))
-    member = Secp256k1Signer.generate().address
+    member_key = Secp256k1Signer.generate()
+    member = member_key.address
     assert m.global_admin() == s.log_key.address
     m.create_org("org-a", s.log_key.address, signer=s.log_key)
-    granted = m.grant("org-a", member, "qa", signer=s.log_key)
+    with pytest.raises(ContractReverted, match="NotAMember"):  # not without its consent
+        m.grant("org-a", member, "qa", signer=s.log_key)
+    (_joined, granted) = m.enrol("org-a", member_key, "qa", signer=s.log_key)
     revoked = m.revoke("org-a", member, "qa", signer=s.log_key)
     assert m.had_role_at("org-a", member, "qa", granted.block_number)
     assert not m.had_role_at("org-a", member, "qa", revoked.block_number)
@@ -335,26 +338,28 @@ def test_registry_gate_on_every_backend(backend: Backend, tmp_path: Path) -> Non
     for who in (trainer, qa):
         s.chain.fund(who.address, ETHER)
     m.create_org("org-a", trainer.address, signer=admin)
-    m.grant("org-a", qa.address, "qa", signer=trainer)
+    m.enrol("org-a", trainer, "trainer", signer=admin)  # its consent makes it org-a's admin
+    m.enrol("org-a", qa, "qa", signer=trainer)
     m.create_org("org-b", auditor.address, signer=admin)
-    m.grant("org-b", auditor.address, "auditor", signer=admin)
+    m.enrol("org-b", auditor, "auditor", signer=admin)
     reg.set_requirement("prod", {"qa": 1, "auditor": 1}, 2, signer=admin)
     digest = b"\x42" * 32
     reg.register_version("fraud", "1.0", digest, b"\1" * 32, signer=trainer)
-    info = reg.version("fraud", "1.0")
+    vid = version_key("org-a", "fraud", "1.0")
+    info = reg.version(vid)
     assert info is not None
     assert (info.subject_digest, info.registrant) == (digest, trainer.address)
-    assert reg.version("fraud", "9.9") is None
+    assert reg.version(version_key("org-a", "fraud", "9.9")) is None
     with pytest.raises(ContractReverted, match="ApprovalsMissing"):
-        reg.deploy("prod", "fraud", "1.0", signer=admin)
-    reg.approve("fraud", "1.0", "qa", signer=qa)
+        reg.deploy("prod", vid, digest, signer=admin)
+    reg.approve(vid, digest, "qa", signer=qa)
     # the auditor holds no ether: its EIP-712 approval is relayed by someone who does
-    signed = reg.sign_approval("fraud", "1.0", "auditor", "org-b", auditor, auditor.address, 1)
+    signed = reg.sign_approval(vid, digest, "auditor", "org-b", auditor, auditor.address, 1)
     reg.relay_approval(signed, signer=qa)
-    assert reg.approval_count("fraud", "1.0", "auditor") == 1
-    assert reg.gate_passes("prod", "fraud", "1.0")
-    reg.deploy("prod", "fraud", "1.0", signer=admin)
+    assert reg.approval_count(vid, "auditor", "prod") == 1
+    assert reg.gate_passes("prod", vid)
+    reg.deploy("prod", vid, digest, signer=admin)
     assert reg.current("prod") == info.version_id
     assert reg.current("staging") is None
-    reg.deprecate("fraud", "1.0", signer=trainer)
-    assert not reg.gate_passes("prod", "fraud", "1.0")
+    reg.deprecate(vid, signer=trainer)
+    assert not reg.gate_passes("prod", vid)

@@ -14,6 +14,7 @@ from ailedger.chain.eip712 import (
     APPROVAL_TYPE,
     CHECKPOINT_TYPE,
     COSIGNATURE_TYPE,
+    JOIN_TYPE,
     Domain,
     approval_digest,
     approval_typed_data,
@@ -21,6 +22,8 @@ from ailedger.chain.eip712 import (
     checkpoint_typed_data,
     cosignature_digest,
     cosignature_typed_data,
+    join_digest,
+    join_typed_data,
     log_id,
     recover_signer,
     registration_digest,
@@ -68,30 +71,38 @@ def test_registration_digest_matches_eth_account(
     assert registration_digest(domain, log, admin) == _eth_account_digest(doc)
 
 
-@given(chain_ids, addresses, hash32, hash32, hash32, addresses, uint256, uint256)
+@given(chain_ids, addresses, st.lists(hash32, min_size=5, max_size=5), addresses, uint256, uint256)
 def test_approval_digest_matches_eth_account(
     chain_id: int,
     contract: str,
-    version: bytes,
-    role: bytes,
-    org: bytes,
+    ids: list[bytes],
     approver: str,
     nonce: int,
     deadline: int,
 ) -> None:
     domain = Domain.model_registry(chain_id, contract)
-    doc = approval_typed_data(domain, version, role, org, approver, nonce, deadline)
+    doc = approval_typed_data(domain, *ids, approver, nonce, deadline)
     expected = _eth_account_digest(doc)
-    assert approval_digest(domain, version, role, org, approver, nonce, deadline) == expected
+    assert approval_digest(domain, *ids, approver, nonce, deadline) == expected
+
+
+@given(chain_ids, addresses, hash32, addresses, uint256, uint256)
+def test_join_digest_matches_eth_account(
+    chain_id: int, contract: str, org: bytes, account: str, nonce: int, deadline: int
+) -> None:
+    domain = Domain.membership(chain_id, contract)
+    doc = join_typed_data(domain, org, account, nonce, deadline)
+    assert join_digest(domain, org, account, nonce, deadline) == _eth_account_digest(doc)
 
 
 def test_type_strings_are_the_contracts() -> None:
     assert CHECKPOINT_TYPE == "Checkpoint(bytes32 logId,uint64 size,bytes32 root)"
     assert COSIGNATURE_TYPE == "Cosignature(bytes32 logId,uint64 size,bytes32 root)"
     assert APPROVAL_TYPE == (
-        "Approval(bytes32 versionId,bytes32 role,bytes32 orgId,address approver,uint256 nonce,"
-        "uint256 deadline)"
+        "Approval(bytes32 versionId,bytes32 subjectDigest,bytes32 env,bytes32 role,bytes32 orgId,"
+        "address approver,uint256 nonce,uint256 deadline)"
     )
+    assert JOIN_TYPE == "Join(bytes32 orgId,address account,uint256 nonce,uint256 deadline)"
 
 
 def test_domain_binds_chain_and_contract() -> None:
@@ -158,11 +169,13 @@ def test_bad_input() -> None:
     with pytest.raises(InvalidInput):
         checkpoint_digest(domain, bytes(32), -1, bytes(32))
     with pytest.raises(InvalidInput):
-        approval_digest(registry, bytes(32), bytes(32), bytes(32), "0x12", 0, 0)
+        approval_digest(registry, *[bytes(32)] * 5, "0x12", 0, 0)
     with pytest.raises(InvalidInput):
-        approval_digest(registry, bytes(32), bytes(32), b"", CONTRACT, 0, 0)
+        approval_digest(registry, *[bytes(32)] * 4, b"", CONTRACT, 0, 0)
     with pytest.raises(InvalidInput):
-        approval_digest(registry, bytes(32), bytes(32), bytes(32), CONTRACT, 2**256, 0)
+        approval_digest(registry, *[bytes(32)] * 5, CONTRACT, 2**256, 0)
+    with pytest.raises(InvalidInput):
+        join_digest(Domain.membership(1, CONTRACT), bytes(31), CONTRACT, 0, 0)
     with pytest.raises(InvalidInput):
         Domain.log_anchors(0, CONTRACT)
     with pytest.raises(InvalidInput):
@@ -182,5 +195,7 @@ def test_identifiers() -> None:
     # Origin and key together: another key, or another origin, is another log.
     assert log_id("example.org/log", "0x" + "11" * 20) != log_id("example.org/log", signer)
     assert log_id("example.org/lo", signer) != log_id("example.org/log", signer)
-    assert version_id("m", "1") != version_id("m1", "")  # abi.encode keeps the boundary
-    assert len(version_id("m", "1")) == 32
+    org_a, org_b = keccak(b"a"), keccak(b"b")
+    assert version_id(org_a, "m", "1") != version_id(org_a, "m1", "")  # abi.encode boundary
+    assert version_id(org_a, "m", "1") != version_id(org_b, "m", "1")  # namespaced by org
+    assert len(version_id(org_a, "m", "1")) == 32

@@ -19,7 +19,8 @@ from ailedger.workspace import Workspace
 
 ORIGIN = "example.com/cli-chain"
 REMOTE_WITNESS = Secp256k1Signer(bytes.fromhex("66" * 32))
-MEMBER = Secp256k1Signer(bytes.fromhex("77" * 32)).address
+MEMBER_KEY = Secp256k1Signer(bytes.fromhex("77" * 32))
+MEMBER = MEMBER_KEY.address
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def ws(new_workspace: NewWorkspace, tmp_path: Path) -> Workspace:
     store.add("witness", WITNESS_SIGNER, PASSWORD)
     store.add("remote", REMOTE_WITNESS, PASSWORD)
     store.add("admin", ALICE, PASSWORD)
+    store.add("member", MEMBER_KEY, PASSWORD)
     for i in range(6):
         (tmp_path / f"e{i}.json").write_bytes(envelope(i))
     return ws
@@ -56,16 +58,26 @@ def test_deploy_status_and_roles(ws: Workspace) -> None:
         "latest": None,
     }
 
-    granted = ok(["chain", "grant", MEMBER, "--org", "acme", "--role", "qa", "--key", "admin"])
-    assert granted["org_created"] is True
+    # nobody joins without consenting: first an invitation, which MEMBER accepts itself
+    grant = ["chain", "grant", MEMBER, "--org", "acme", "--role", "qa", "--key", "admin"]
+    invited = ok(grant)
+    assert (invited["org_created"], invited["invited"], invited["granted"]) == (True, True, False)
+    assert ok(["chain", "members", "--org", "acme"])["members"] == []
+    ok(["chain", "join", "--org", "acme", "--key", "member"])
+    granted = ok(grant)
+    assert (granted["org_created"], granted["invited"], granted["granted"]) == (False, False, True)
+    # or in one command, with the member's signed consent (--consent-key)
+    remote = REMOTE_WITNESS.address
+    wrong = ["chain", "grant", remote, "--org", "acme", "--role", "qa", "--key", "admin"]
+    fails([*wrong, "--consent-key", "member"], 3, "not of")
+    ok([*wrong, "--consent-key", "remote"])
     members = ok(["chain", "members", "--org", "acme"])["members"]
-    assert [(m["account"], m["role"]) for m in members] == [
-        (MEMBER, "admin"),
-        (MEMBER, "qa"),
-    ]
+    assert sorted((m["account"], m["role"]) for m in members) == sorted(
+        [(MEMBER, "admin"), (MEMBER, "qa"), (remote, "qa")]
+    )
     ok(["chain", "revoke", MEMBER, "--org", "acme", "--role", "qa", "--key", "admin"])
     members = ok(["chain", "members", "--org", "acme"])["members"]
-    assert [m["role"] for m in members] == ["admin"]
+    assert sorted((m["account"], m["role"]) for m in members) == [(MEMBER, "admin"), (remote, "qa")]
     # a non-admin cannot grant: the contract's custom error, exit 9
     fails(
         ["chain", "grant", ALICE.address, "--org", "acme", "--role", "qa", "--key", "witness"],

@@ -30,6 +30,7 @@ from ailedger.chain.eip712 import (
     approval_digest,
     checkpoint_digest,
     cosignature_digest,
+    join_digest,
     log_id,
     registration_digest,
     role_id,
@@ -47,13 +48,13 @@ const solc = require('solc');
 const fs = require('fs');
 const path = require('path');
 const input = JSON.parse(fs.readFileSync(0, 'utf8'));
-// @openzeppelin/contracts/... from node_modules, as scripts/build_contracts.mjs resolves it.
+// OpenZeppelin Contracts from node_modules, as scripts/build_contracts.mjs resolves them.
+const oz = path.resolve('node_modules/@openzeppelin/contracts');
 const findImports = (p) => {
-  const prefix = '@openzeppelin/contracts/';
-  if (!p.startsWith(prefix)) return { error: 'import not found: ' + p };
-  const full = path.join('node_modules', '@openzeppelin', 'contracts', p.slice(prefix.length));
-  try { return { contents: fs.readFileSync(full, 'utf8') }; }
-  catch (e) { return { error: 'import not found (run npm ci): ' + p }; }
+  if (!p.startsWith('@openzeppelin/contracts/')) return { error: 'not found: ' + p };
+  const full = path.resolve(oz, p.slice('@openzeppelin/contracts/'.length));
+  if (!full.startsWith(oz + path.sep) || !fs.existsSync(full)) return { error: 'not found: ' + p };
+  return { contents: fs.readFileSync(full, 'utf8') };
 };
 const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
 out.compilerVersion = solc.version();
@@ -222,11 +223,15 @@ class Deployment:
         return self.chain.accounts[0]
 
 
+#: ModelRegistry's delay on weakening requirement changes and admin handovers in the tests.
+REGISTRY_DELAY = 3600
+
+
 def deploy_all(chain: Chain) -> Deployment:
     admin = chain.accounts[0]
     membership = chain.deploy("Membership", admin)
     anchors = chain.deploy("LogAnchors")
-    registry = chain.deploy("ModelRegistry", membership.address, admin)
+    registry = chain.deploy("ModelRegistry", membership.address, admin, REGISTRY_DELAY)
     return Deployment(chain, membership, anchors, registry)
 
 
@@ -261,13 +266,57 @@ def sign_approval(
     signer: Secp256k1Signer,
     nonce: int,
     deadline: int = 2**64,
-) -> tuple[bytes, bytes, bytes, str, int, int, bytes]:
-    """A ``SignedApproval`` tuple as ``approveBySig`` takes it."""
+    *,
+    subject: bytes | None = None,
+    env: bytes = b"\0" * 32,
+) -> tuple[bytes, bytes, bytes, bytes, bytes, str, int, int, bytes]:
+    """A ``SignedApproval`` tuple as ``approveBySig`` takes it; the subject digest is the
+    version's registered one unless given, the environment every one unless given."""
+    if subject is None:
+        subject = bytes(registry.functions.getVersion(version).call()[1])
     domain = Domain.model_registry(chain_id, registry.address)
-    digest = approval_digest(domain, version, role, org, signer.address, nonce, deadline)
-    return (version, role, org, signer.address, nonce, deadline, sign_digest(digest, signer))
+    digest = approval_digest(
+        domain, version, subject, env, role, org, signer.address, nonce, deadline
+    )
+    sig = sign_digest(digest, signer)
+    return (version, subject, env, role, org, signer.address, nonce, deadline, sig)
 
 
+def join_call(
+    membership: Contract,
+    chain_id: int,
+    org: bytes,
+    signer: Secp256k1Signer,
+    nonce: int = 0,
+    deadline: int = 2**64,
+) -> Any:
+    """An ``addMember`` call carrying ``signer``'s consent to join ``org`` (an org admin
+    sends it)."""
+    domain = Domain.membership(chain_id, membership.address)
+    sig = sign_digest(join_digest(domain, org, signer.address, nonce, deadline), signer)
+    return membership.functions.addMember(org, signer.address, nonce, deadline, sig)
+
+
+def join(dep: Deployment, org: bytes, member: str | Secp256k1Signer, admin: str) -> None:
+    """Make ``member`` a member of ``org`` with its consent: an account of the node accepts
+    an invitation, an off-chain key signs a ``Join`` that ``admin`` relays."""
+    c, m = dep.chain, dep.membership.functions
+    if isinstance(member, Secp256k1Signer):
+        # A fresh nonce per consent: every transaction mines a block.
+        c.send(join_call(dep.membership, c.chain_id, org, member, c.block_number()), admin)
+    else:
+        c.send(m.invite(org, member), admin)
+        c.send(m.acceptInvitation(org), member)
+
+
+def create_org(dep: Deployment, org: bytes, admin: str) -> None:
+    """The global admin creates ``org``; its named admin accepts (and gets ADMIN_ROLE)."""
+    dep.chain.send(dep.membership.functions.createOrg(org, admin), dep.admin)
+    if admin != dep.admin:
+        dep.chain.send(dep.membership.functions.acceptInvitation(org), admin)
+
+
+ANY_ENV = b"\0" * 32
 ORG_A = keccak(text="org-a")
 ORG_B = keccak(text="org-b")
 ORG_C = keccak(text="org-c")
@@ -279,9 +328,10 @@ STAGING = keccak(text="staging")
 class World:
     """Three organisations with members (tx senders and off-chain signing keys) and roles.
 
-    ORG_A: admin alice, carol (qa, deployer), signer key(1) (qa)
+    ORG_A: admin alice, frank (trainer), carol (qa), signer key(1) (qa)
     ORG_B: admin bob, dave (auditor), signer key(2) (auditor)
     ORG_C: admin erin, signer key(3) (qa)
+    carol deploys to PROD and STAGING (the registry admin's per-environment deployer role).
     PROD requires 1 qa + 1 auditor from at least 2 organisations.
     """
 
@@ -292,6 +342,7 @@ class World:
     dave: str
     erin: str
     outsider: str
+    frank: str
     qa_a: Secp256k1Signer
     auditor_b: Secp256k1Signer
     qa_c: Secp256k1Signer
@@ -304,11 +355,19 @@ class World:
     def registry(self) -> Contract:
         return self.dep.registry
 
-    def register(self, name: str = "fraud-model", version: str = "1.0.0") -> bytes:
+    def register(
+        self, name: str = "fraud-model", version: str = "1.0.0", sender: str | None = None
+    ) -> bytes:
+        """Register ``name`` ``version`` (by frank, ORG_A's trainer, unless ``sender``)."""
         f = self.registry.functions
+        sender = sender or self.frank
         call = f.registerVersion(name, version, keccak(text=name + version), b"\1" * 32, [])
-        self.chain.send(call, self.carol)
-        return bytes(f.versionIdOf(name, version).call())
+        self.chain.send(call, sender)
+        org = bytes(self.dep.membership.functions.orgOf(sender).call())
+        return bytes(f.versionIdOf(org, name, version).call())
+
+    def subject(self, version: bytes) -> bytes:
+        return bytes(self.registry.functions.getVersion(version).call()[1])
 
     def signed(
         self,
@@ -317,29 +376,58 @@ class World:
         signer: Secp256k1Signer,
         nonce: int,
         org: bytes | None = None,
+        *,
+        env: bytes = ANY_ENV,
+        subject: bytes | None = None,
     ) -> Any:
         """A signed approval, naming the signer's current organisation unless ``org``."""
         if org is None:
             org = bytes(self.dep.membership.functions.orgOf(signer.address).call())
-        return sign_approval(self.registry, self.chain.chain_id, version, role, org, signer, nonce)
+        return sign_approval(
+            self.registry,
+            self.chain.chain_id,
+            version,
+            role,
+            org,
+            signer,
+            nonce,
+            env=env,
+            subject=subject,
+        )
+
+    def approve(self, version: bytes, role: bytes, env: bytes = ANY_ENV) -> Any:
+        """A direct ``approve`` call of ``version`` (for its registered digest)."""
+        return self.registry.functions.approve(version, self.subject(version), env, role)
 
 
 def populate(dep: Deployment) -> World:
     c = dep.chain
-    admin, alice, bob, carol, dave, erin, outsider = c.accounts[:7]
+    admin, alice, bob, carol, dave, erin, outsider, frank = c.accounts[:8]
     m = dep.membership.functions
     qa_a, auditor_b, qa_c = key(1), key(2), key(3)
-    c.send(m.createOrg(ORG_A, alice), admin)
-    c.send(m.createOrg(ORG_B, bob), admin)
-    c.send(m.createOrg(ORG_C, erin), admin)
+    create_org(dep, ORG_A, alice)
+    create_org(dep, ORG_B, bob)
+    create_org(dep, ORG_C, erin)
+    for org, member, org_admin in (
+        (ORG_A, carol, alice),
+        (ORG_A, frank, alice),
+        (ORG_A, qa_a, alice),
+        (ORG_B, dave, bob),
+        (ORG_B, auditor_b, bob),
+        (ORG_C, qa_c, erin),
+    ):
+        join(dep, org, member, org_admin)
     c.send(m.grantRole(ORG_A, carol, QA), alice)
-    c.send(m.grantRole(ORG_A, carol, DEPLOYER), alice)
+    c.send(m.grantRole(ORG_A, frank, TRAINER), alice)
     c.send(m.grantRole(ORG_A, qa_a.address, QA), alice)
     c.send(m.grantRole(ORG_B, dave, AUDITOR), bob)
     c.send(m.grantRole(ORG_B, auditor_b.address, AUDITOR), bob)
     c.send(m.grantRole(ORG_C, qa_c.address, QA), erin)
-    c.send(dep.registry.functions.setRequirement(PROD, [QA, AUDITOR], [1, 1], 2), admin)
-    return World(dep, alice, bob, carol, dave, erin, outsider, qa_a, auditor_b, qa_c)
+    r = dep.registry.functions
+    for env in (PROD, STAGING):
+        c.send(r.grantRole(r.deployerRole(env).call(), carol), admin)
+    c.send(r.setRequirement(PROD, [QA, AUDITOR], [1, 1], 2, False), admin)
+    return World(dep, alice, bob, carol, dave, erin, outsider, frank, qa_a, auditor_b, qa_c)
 
 
 def register_log(

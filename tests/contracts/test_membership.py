@@ -1,9 +1,22 @@
-"""Membership: organisations, members, roles and their history."""
+"""Membership: organisations, members (who join only with their consent), roles and their
+history, and the two-step global admin handover."""
 
 from __future__ import annotations
 
-from contract_helpers import ADMIN, AUDITOR, QA, TRAINER, Deployment
+from contract_helpers import (
+    ADMIN,
+    AUDITOR,
+    QA,
+    TRAINER,
+    Deployment,
+    create_org,
+    join,
+    join_call,
+    key,
+)
 from eth_utils.crypto import keccak
+
+from ailedger.chain.eip712 import Domain
 
 ORG_A = keccak(text="org-a")
 ORG_B = keccak(text="org-b")
@@ -12,47 +25,83 @@ ORG_B = keccak(text="org-b")
 def _setup(dep: Deployment) -> tuple[str, str, str, str]:
     c = dep.chain
     admin, alice, bob, carol = c.accounts[0], c.accounts[1], c.accounts[2], c.accounts[3]
-    m = dep.membership.functions
-    c.send(m.createOrg(ORG_A, alice), admin)
-    c.send(m.createOrg(ORG_B, bob), admin)
+    create_org(dep, ORG_A, alice)
+    create_org(dep, ORG_B, bob)
     return admin, alice, bob, carol
 
 
-def test_create_org_makes_the_admin_a_member_with_the_admin_role(dep: Deployment) -> None:
-    _admin, alice, bob, _carol = _setup(dep)
+def test_create_org_makes_the_admin_a_member_with_the_admin_role_once_it_accepts(
+    dep: Deployment,
+) -> None:
+    c = dep.chain
+    admin, alice, bob = c.accounts[0], c.accounts[1], c.accounts[2]
     m = dep.membership.functions
+    receipt = c.send(m.createOrg(ORG_A, alice), admin)
+    assert c.events(dep.membership, "OrgCreated", receipt)
     assert m.orgExists(ORG_A).call()
+    assert m.orgOf(alice).call() == b"\0" * 32  # not before it consents
+    assert m.isInvited(ORG_A, alice).call()
+    assert c.revert_reason(m.acceptInvitation(ORG_A), bob) == "NotInvited"
+    c.send(m.acceptInvitation(ORG_A), alice)
     assert m.orgOf(alice).call() == ORG_A
-    assert m.orgOf(bob).call() == ORG_B
     assert m.hasRole(alice, ADMIN).call()
     assert m.hasRoleIn(ORG_A, alice, ADMIN).call()
     assert not m.hasRoleIn(ORG_B, alice, ADMIN).call()
+    # The global admin founding an organisation for itself joins at once.
+    c.send(m.createOrg(ORG_B, admin), admin)
+    assert m.hasRoleIn(ORG_B, admin, ADMIN).call()
+
+
+def test_signed_consent_adds_a_member(dep: Deployment) -> None:
+    c = dep.chain
+    _admin, alice, bob, _carol = _setup(dep)
+    m = dep.membership.functions
+    k = key(40)
+    domain = Domain.membership(c.chain_id, dep.membership.address)
+    assert m.domainSeparator().call() == domain.separator()
+    receipt = c.send(join_call(dep.membership, c.chain_id, ORG_A, k, nonce=3), alice)
+    (added,) = c.events(dep.membership, "MemberAdded", receipt)
+    assert (added.args.account, added.args.sender) == (k.address, alice)
+    assert m.orgOf(k.address).call() == ORG_A
+    assert m.joinNonceUsed(k.address, 3).call()
+    # Consent to organisation A does not take the key into B, nor can it be replayed.
+    consent_a = join_call(dep.membership, c.chain_id, ORG_A, k, nonce=4)
+    relabelled = m.addMember(ORG_B, *consent_a.args[1:])
+    assert c.revert_reason(relabelled, bob) == "WrongSigner"
+    assert c.revert_reason(join_call(dep.membership, c.chain_id, ORG_A, k, 3), alice) == (
+        "JoinNonceUsed"
+    )
 
 
 def test_grant_and_revoke_emit_events_with_block_numbers(dep: Deployment) -> None:
     c = dep.chain
     _admin, alice, _bob, carol = _setup(dep)
     m = dep.membership.functions
+    assert c.revert_reason(m.grantRole(ORG_A, carol, QA), alice) == "NotAMember"
+    join(dep, ORG_A, carol, alice)
     receipt = c.send(m.grantRole(ORG_A, carol, QA), alice)
-    (added,) = c.events(dep.membership, "MemberAdded", receipt)
     (granted,) = c.events(dep.membership, "RoleGranted", receipt)
-    assert added.args.account == carol
     assert granted.args.role == QA
     assert granted.args.blockNumber == receipt["blockNumber"]
     assert granted.args.sender == alice
     assert m.hasRole(carol, QA).call()
     assert m.activeRoleCount(carol).call() == 1
+    assert m.roleTicket(ORG_A, carol, QA).call() == 1
     receipt = c.send(m.revokeRole(ORG_A, carol, QA), alice)
     (revoked,) = c.events(dep.membership, "RoleRevoked", receipt)
     assert revoked.args.blockNumber == receipt["blockNumber"]
     assert not m.hasRole(carol, QA).call()
+    assert m.roleTicket(ORG_A, carol, QA).call() == 0
     assert m.orgOf(carol).call() == ORG_A  # still a member until removed
+    c.send(m.grantRole(ORG_A, carol, QA), alice)
+    assert m.roleTicket(ORG_A, carol, QA).call() == 2  # a new grant, a new ticket
 
 
 def test_history_answers_role_at_block(dep: Deployment) -> None:
     c = dep.chain
     _admin, alice, _bob, carol = _setup(dep)
     m = dep.membership.functions
+    join(dep, ORG_A, carol, alice)
     before = c.block_number()
     g1 = c.send(m.grantRole(ORG_A, carol, QA), alice)["blockNumber"]
     c.send(m.grantRole(ORG_A, carol, TRAINER), alice)
@@ -74,15 +123,17 @@ def test_member_of_one_org_cannot_join_another(dep: Deployment) -> None:
     c = dep.chain
     _admin, alice, bob, carol = _setup(dep)
     m = dep.membership.functions
+    join(dep, ORG_A, carol, alice)
     c.send(m.grantRole(ORG_A, carol, QA), alice)
-    assert c.revert_reason(m.grantRole(ORG_B, carol, QA), bob) == "MemberOfOtherOrg"
-    assert c.revert_reason(m.addMember(ORG_B, carol), bob) == "MemberOfOtherOrg"
+    assert c.revert_reason(m.grantRole(ORG_B, carol, QA), bob) == "NotAMember"
+    assert c.revert_reason(m.invite(ORG_B, carol), bob) == "MemberOfOtherOrg"
     # Leaving needs every role revoked first.
     assert c.revert_reason(m.removeMember(ORG_A, carol), alice) == "RolesStillHeld"
     c.send(m.revokeRole(ORG_A, carol, QA), alice)
     receipt = c.send(m.removeMember(ORG_A, carol), alice)
     assert c.events(dep.membership, "MemberRemoved", receipt)
     assert m.orgOf(carol).call() == b"\0" * 32
+    join(dep, ORG_B, carol, bob)
     c.send(m.grantRole(ORG_B, carol, AUDITOR), bob)
     assert m.orgOf(carol).call() == ORG_B
     assert m.hasRole(carol, AUDITOR).call()
@@ -92,6 +143,7 @@ def test_org_admins_can_delegate_admin(dep: Deployment) -> None:
     c = dep.chain
     _admin, alice, _bob, carol = _setup(dep)
     m = dep.membership.functions
+    join(dep, ORG_A, carol, alice)
     c.send(m.grantRole(ORG_A, carol, ADMIN), alice)
     c.send(m.revokeRole(ORG_A, alice, ADMIN), carol)
     assert c.revert_reason(m.grantRole(ORG_A, alice, QA), alice) == "NotOrgAdmin"
@@ -106,20 +158,26 @@ def test_bad_input_is_rejected(dep: Deployment) -> None:
     zero = "0x" + "00" * 20
     assert c.revert_reason(m.createOrg(keccak(text="x"), zero), admin) == "ZeroAddress"
     assert c.revert_reason(m.grantRole(keccak(text="nope"), carol, QA), admin) == "UnknownOrg"
+    join(dep, ORG_A, carol, alice)
     assert c.revert_reason(m.grantRole(ORG_A, carol, b"\0" * 32), alice) == "ZeroRole"
     c.send(m.grantRole(ORG_A, carol, QA), alice)
     assert c.revert_reason(m.grantRole(ORG_A, carol, QA), alice) == "RoleAlreadyHeld"
     assert c.revert_reason(m.revokeRole(ORG_A, carol, TRAINER), alice) == "RoleNotHeld"
-    assert c.revert_reason(m.addMember(ORG_A, carol), alice) == "AlreadyMember"
+    assert c.revert_reason(m.invite(ORG_A, carol), alice) == "AlreadyMember"
     assert c.revert_reason(m.removeMember(ORG_A, admin), alice) == "NotAMember"
 
 
-def test_global_admin_transfer(dep: Deployment) -> None:
+def test_global_admin_hands_over_in_two_steps(dep: Deployment) -> None:
     c = dep.chain
     admin, alice, _bob, carol = _setup(dep)
     m = dep.membership.functions
-    receipt = c.send(m.setGlobalAdmin(carol), admin)
-    (ev,) = c.events(dep.membership, "GlobalAdminChanged", receipt)
-    assert (ev.args.previousAdmin, ev.args.newAdmin) == (admin, carol)
-    assert c.revert_reason(m.createOrg(keccak(text="c"), alice), admin) == "NotGlobalAdmin"
-    c.send(m.createOrg(keccak(text="c"), admin), carol)
+    c.send(m.transferOwnership(carol), admin)
+    assert m.owner().call() == admin  # nothing changes until carol accepts
+    assert m.pendingOwner().call() == carol
+    assert c.revert_reason(m.acceptOwnership(), alice) == "OwnableUnauthorizedAccount"
+    receipt = c.send(m.acceptOwnership(), carol)
+    (ev,) = c.events(dep.membership, "OwnershipTransferred", receipt)
+    assert (ev.args.previousOwner, ev.args.newOwner) == (admin, carol)
+    call = m.createOrg(keccak(text="c"), alice)
+    assert c.revert_reason(call, admin) == "OwnableUnauthorizedAccount"
+    c.send(m.createOrg(keccak(text="c"), carol), carol)

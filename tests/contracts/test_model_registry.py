@@ -1,9 +1,18 @@
-"""ModelRegistry: versions, approvals (direct, signed, batched), requirements, the deploy gate,
-rollback and deprecation."""
+"""ModelRegistry: versions namespaced by organisation, approvals (direct, signed, batched),
+requirements, the deploy gate, rollback and deprecation, per-environment deployers."""
 
 from __future__ import annotations
 
-from contract_helpers import AUDITOR, ORG_A, PROD, QA, STAGING, TRAINER, World
+from contract_helpers import (
+    ANY_ENV,
+    AUDITOR,
+    ORG_A,
+    PROD,
+    QA,
+    STAGING,
+    TRAINER,
+    World,
+)
 from eth_utils.crypto import keccak
 
 from ailedger.chain.eip712 import Domain, approval_digest, sign_digest, version_id
@@ -15,56 +24,63 @@ def test_register_version(world: World) -> None:
     c, f = world.chain, world.registry.functions
     roots = [keccak(text="train"), keccak(text="eval")]
     subject, metadata = keccak(text="weights"), keccak(text="card")
-    receipt = c.send(f.registerVersion("m", "2.1", subject, metadata, roots), world.carol)
+    receipt = c.send(f.registerVersion("m", "2.1", subject, metadata, roots), world.frank)
     (ev,) = c.events(world.registry, "VersionRegistered", receipt)
-    vid = version_id("m", "2.1")
-    assert ev.args.versionId == vid == f.versionIdOf("m", "2.1").call()
-    assert (ev.args.name, ev.args.version, ev.args.registrant) == ("m", "2.1", world.carol)
+    vid = version_id(ORG_A, "m", "2.1")
+    assert ev.args.versionId == vid == f.versionIdOf(ORG_A, "m", "2.1").call()
+    assert (ev.args.name, ev.args.version, ev.args.registrant) == ("m", "2.1", world.frank)
+    assert ev.args.orgId == ORG_A
     assert ev.args.datasetRoots == roots
     got = f.getVersion(vid).call()
-    assert got == (subject, metadata, world.carol, receipt["blockNumber"], False)
+    assert got == (ORG_A, subject, metadata, world.frank, receipt["blockNumber"], False)
     assert f.datasetRootsOf(vid).call() == roots
     call = f.registerVersion("m", "2.1", subject, metadata, [])
-    assert c.revert_reason(call, world.carol) == "VersionExists"
+    assert c.revert_reason(call, world.frank) == "VersionExists"
     assert c.revert_reason(f.registerVersion("x", "1", subject, metadata, []), world.outsider) == (
         "NotAMember"
     )
-    assert c.revert_reason(f.registerVersion("x", "1", ZERO32, metadata, []), world.carol) == (
+    # A member without the trainer role registers nothing.
+    assert c.revert_reason(f.registerVersion("x", "1", subject, metadata, []), world.carol) == (
+        "RoleNotHeld"
+    )
+    assert c.revert_reason(f.registerVersion("x", "1", ZERO32, metadata, []), world.frank) == (
         "ZeroDigest"
     )
     call = f.registerVersion("x", "1", subject, metadata, [subject] * 17)
-    assert c.revert_reason(call, world.carol) == "TooManyDatasets"
+    assert c.revert_reason(call, world.frank) == "TooManyDatasets"
 
 
-def test_direct_approval_records_role_and_organisation(world: World) -> None:
+def test_direct_approval_records_role_organisation_digest_and_environment(world: World) -> None:
     c, f = world.chain, world.registry.functions
     vid = world.register()
-    receipt = c.send(f.approve(vid, QA), world.carol)
+    receipt = c.send(world.approve(vid, QA, PROD), world.carol)
     (ev,) = c.events(world.registry, "Approved", receipt)
     assert (ev.args.approver, ev.args.role, ev.args.relayer) == (world.carol, QA, world.carol)
-    assert ev.args.orgId == keccak(text="org-a")
+    assert (ev.args.orgId, ev.args.env) == (ORG_A, PROD)
+    assert ev.args.subjectDigest == world.subject(vid)
     assert ev.args.blockNumber == receipt["blockNumber"]
-    assert f.hasApproved(vid, world.carol, QA).call()
-    assert f.approvalCount(vid, QA).call() == 1
-    assert f.organisationCount(vid).call() == 1
-    assert c.revert_reason(f.approve(vid, QA), world.carol) == "AlreadyApproved"
-    assert c.revert_reason(f.approve(vid, AUDITOR), world.carol) == "RoleNotHeld"
-    assert c.revert_reason(f.approve(keccak(text="?"), QA), world.carol) == "UnknownVersion"
-    # A second approver of the same organisation adds no organisation.
-    c.send(f.approve(vid, world.dep.membership.functions.ADMIN_ROLE().call()), world.alice)
-    assert f.organisationCount(vid).call() == 1
-    c.send(f.approve(vid, AUDITOR), world.dave)
-    assert f.organisationCount(vid).call() == 2
+    assert f.hasApproved(vid, world.carol).call()
+    assert f.approvalCount(vid, PROD, QA).call() == 1
+    assert f.approvalCount(vid, STAGING, QA).call() == 0  # made for prod only
+    assert c.revert_reason(world.approve(vid, QA), world.carol) == "AlreadyApproved"
+    assert c.revert_reason(world.approve(vid, AUDITOR), world.alice) == "RoleNotHeld"
+    wrong = f.approve(vid, keccak(text="other weights"), ANY_ENV, QA)
+    assert c.revert_reason(wrong, world.carol) == "DigestMismatch"
+    assert c.revert_reason(f.approve(keccak(text="?"), ZERO32, ANY_ENV, QA), world.carol) == (
+        "UnknownVersion"
+    )
+    (a,) = f.approvalsOf(vid).call()
+    assert (a[0], a[4], a[5], a[6]) == (world.carol, QA, ORG_A, PROD)
 
 
 def test_signed_approval_relayed_by_anyone(world: World) -> None:
     c, f = world.chain, world.registry.functions
     vid = world.register()
+    subject = world.subject(vid)
     domain = Domain.model_registry(c.chain_id, world.registry.address)
     assert f.domainSeparator().call() == domain.separator()
-    assert f.approvalDigest(vid, QA, ORG_A, world.qa_a.address, 7, 99).call() == (
-        approval_digest(domain, vid, QA, ORG_A, world.qa_a.address, 7, 99)
-    )
+    args = (vid, subject, PROD, QA, ORG_A, world.qa_a.address, 7, 99)
+    assert f.approvalDigest(*args).call() == approval_digest(domain, *args)
     signed = world.signed(vid, QA, world.qa_a, nonce=7)
     receipt = c.send(f.approveBySig(signed), world.outsider)
     (ev,) = c.events(world.registry, "Approved", receipt)
@@ -76,25 +92,22 @@ def test_signed_approval_checks(world: World) -> None:
     c, f = world.chain, world.registry.functions
     vid = world.register()
     # Signed by one key, claimed for another approver.
-    version, role, org, _approver, nonce, deadline, sig = world.signed(vid, QA, world.qa_a, 1)
-    forged = (version, role, org, world.qa_c.address, nonce, deadline, sig)
-    assert c.revert_reason(f.approveBySig(forged)) == "WrongSigner"
+    signed = list(world.signed(vid, QA, world.qa_a, 1))
+    signed[5] = world.qa_c.address
+    assert c.revert_reason(f.approveBySig(tuple(signed))) == "WrongSigner"
     # Expired.
     now = c.w3.eth.get_block("latest")["timestamp"]
-    expired = (*world.signed(vid, QA, world.qa_a, 2)[:5], now - 1)
     domain = Domain.model_registry(c.chain_id, world.registry.address)
-    digest = approval_digest(domain, vid, QA, ORG_A, world.qa_a.address, 2, now - 1)
-    assert c.revert_reason(f.approveBySig((*expired, sign_digest(digest, world.qa_a)))) == (
-        "SignatureExpired"
-    )
+    fields = (vid, world.subject(vid), ANY_ENV, QA, ORG_A, world.qa_a.address, 2, now - 1)
+    expired = (*fields, sign_digest(approval_digest(domain, *fields), world.qa_a))
+    assert c.revert_reason(f.approveBySig(expired)) == "SignatureExpired"
     # A cancelled nonce cannot be used.
-    signed = world.signed(vid, QA, world.qa_a, 3)
     receipt = c.send(f.cancelNonce(3), world.carol)
     assert c.events(world.registry, "NonceCancelled", receipt)
     assert c.revert_reason(f.cancelNonce(3), world.carol) == "NonceUsed"
-    # qa_a is an off-chain key: cancel through a signed approval's nonce is per approver.
-    c.send(f.approveBySig(signed))
-    assert f.nonceUsed(world.qa_a.address, 3).call()
+    signed3 = world.signed(vid, QA, world.qa_a, 3)
+    c.send(f.approveBySig(signed3))
+    assert f.nonceUsed(world.qa_a.address, 3).call()  # nonces are per approver
 
 
 def test_batch_of_cross_organisation_approvals_meets_the_gate(world: World) -> None:
@@ -108,9 +121,10 @@ def test_batch_of_cross_organisation_approvals_meets_the_gate(world: World) -> N
     receipt = c.send(f.approveBatch(batch), world.outsider)
     assert len(c.events(world.registry, "Approved", receipt)) == 2
     assert f.gatePasses(PROD, vid).call()
-    receipt = c.send(f.deploy(PROD, vid), world.carol)
+    receipt = c.send(f.deploy(PROD, vid, world.subject(vid)), world.carol)
     (ev,) = c.events(world.registry, "Deployed", receipt)
     assert (ev.args.env, ev.args.versionId, ev.args.previousVersionId) == (PROD, vid, ZERO32)
+    assert ev.args.subjectDigest == world.subject(vid)
     assert f.currentVersion(PROD).call() == vid
     too_many = [world.signed(vid, QA, world.qa_c, n) for n in range(17)]
     assert c.revert_reason(f.approveBatch(too_many)) == "TooManyApprovals"
@@ -119,33 +133,42 @@ def test_batch_of_cross_organisation_approvals_meets_the_gate(world: World) -> N
 def test_requirements(world: World) -> None:
     c, f = world.chain, world.registry.functions
     admin = world.dep.admin
-    receipt = c.send(f.setRequirement(STAGING, [QA], [2], 1), admin)
+    receipt = c.send(f.setRequirement(STAGING, [QA], [2], 1, False), admin)
     (ev,) = c.events(world.registry, "RequirementSet", receipt)
     assert (ev.args.roles, ev.args.counts, ev.args.minOrgs) == ([QA], [2], 1)
-    assert f.getRequirement(STAGING).call() == [[QA], [2], 1, True]
-    assert c.revert_reason(f.setRequirement(STAGING, [QA], [1], 1), world.alice) == "NotAdmin"
-    assert c.revert_reason(f.setRequirement(STAGING, [QA], [1, 2], 1), admin) == ("LengthMismatch")
-    assert c.revert_reason(f.setRequirement(STAGING, [QA] * 9, [1] * 9, 1), admin) == (
+    assert f.getRequirement(STAGING).call() == [[QA], [2], 1, False, True]
+    call = f.setRequirement(STAGING, [QA], [1], 1, False)
+    assert c.revert_reason(call, world.alice) == "AccessControlUnauthorizedAccount"
+    assert c.revert_reason(f.setRequirement(STAGING, [QA], [1, 2], 1, False), admin) == (
+        "LengthMismatch"
+    )
+    assert c.revert_reason(f.setRequirement(STAGING, [QA] * 9, [1] * 9, 1, False), admin) == (
         "TooManyRequirements"
     )
+    assert c.revert_reason(f.setRequirement(STAGING, [QA, QA], [1, 1], 1, False), admin) == (
+        "DuplicateRole"
+    )
     vid = world.register()
-    c.send(f.approve(vid, QA), world.carol)
-    assert c.revert_reason(f.deploy(STAGING, vid), admin) == "ApprovalsMissing"
+    c.send(world.approve(vid, QA), world.carol)
+    call = f.deploy(STAGING, vid, world.subject(vid))
+    assert c.revert_reason(call, admin) == "ApprovalsMissing"
     c.send(f.approveBySig(world.signed(vid, QA, world.qa_c, 1)))
-    c.send(f.deploy(STAGING, vid), admin)
-    assert c.revert_reason(f.deploy(keccak(text="dev"), vid), admin) == "UnknownEnvironment"
+    c.send(call, admin)
+    dev = f.deploy(keccak(text="dev"), vid, world.subject(vid))
+    assert c.revert_reason(dev, admin) == "UnknownEnvironment"
 
 
 def test_gate_requires_distinct_organisations(world: World) -> None:
     c, f = world.chain, world.registry.functions
-    c.send(f.setRequirement(STAGING, [QA], [2], 2), world.dep.admin)
+    c.send(f.setRequirement(STAGING, [QA], [2], 2, False), world.dep.admin)
     vid = world.register()
-    c.send(f.approve(vid, QA), world.carol)
+    c.send(world.approve(vid, QA), world.carol)
     c.send(f.approveBySig(world.signed(vid, QA, world.qa_a, 1)))
-    assert f.approvalCount(vid, QA).call() == 2
-    assert c.revert_reason(f.deploy(STAGING, vid), world.carol) == "TooFewOrganisations"
+    assert f.approvalCount(vid, STAGING, QA).call() == 2
+    call = f.deploy(STAGING, vid, world.subject(vid))
+    assert c.revert_reason(call, world.carol) == "TooFewOrganisations"
     c.send(f.approveBySig(world.signed(vid, QA, world.qa_c, 1)))
-    c.send(f.deploy(STAGING, vid), world.carol)
+    c.send(call, world.carol)
 
 
 def _approved(world: World, name: str, version: str) -> bytes:
@@ -161,9 +184,9 @@ def test_deploy_rollback_and_rollback_to(world: World) -> None:
     c, f = world.chain, world.registry.functions
     v1, v2 = _approved(world, "m", "1"), _approved(world, "m", "2")
     assert c.revert_reason(f.rollback(PROD), world.carol) == "NothingToRollBack"
-    c.send(f.deploy(PROD, v1), world.carol)
-    assert c.revert_reason(f.deploy(PROD, v1), world.carol) == "AlreadyCurrent"
-    c.send(f.deploy(PROD, v2), world.carol)
+    c.send(f.deploy(PROD, v1, world.subject(v1)), world.carol)
+    assert c.revert_reason(f.deploy(PROD, v1, world.subject(v1)), world.carol) == ("AlreadyCurrent")
+    c.send(f.deploy(PROD, v2, world.subject(v2)), world.carol)
     assert f.deploymentDepth(PROD).call() == 2
     receipt = c.send(f.rollback(PROD), world.carol)
     (ev,) = c.events(world.registry, "RolledBack", receipt)
@@ -178,7 +201,7 @@ def test_deploy_rollback_and_rollback_to(world: World) -> None:
     v3 = _approved(world, "m", "3")
     assert c.revert_reason(f.rollbackTo(PROD, v3), world.carol) == "NeverDeployed"
     # Deprecating v1 closes the way back to it.
-    c.send(f.deploy(PROD, v3), world.carol)
+    c.send(f.deploy(PROD, v3, world.subject(v3)), world.carol)
     c.send(f.deprecate(v2), world.dep.admin)
     assert c.revert_reason(f.rollback(PROD), world.carol) == "VersionDeprecated"
     c.send(f.rollbackTo(PROD, v1), world.carol)
@@ -188,22 +211,31 @@ def test_deprecate(world: World) -> None:
     c, f = world.chain, world.registry.functions
     vid = world.register()
     assert c.revert_reason(f.deprecate(vid), world.dave) == "NotRegistrantOrAdmin"
-    receipt = c.send(f.deprecate(vid), world.carol)
+    receipt = c.send(f.deprecate(vid), world.frank)
     (ev,) = c.events(world.registry, "Deprecated", receipt)
     assert ev.args.versionId == vid
-    assert f.getVersion(vid).call()[4] is True
+    assert f.getVersion(vid).call()[5] is True
     assert c.revert_reason(f.deprecate(vid), world.dep.admin) == "VersionDeprecated"
-    assert c.revert_reason(f.approve(vid, QA), world.carol) == "VersionDeprecated"
+    assert c.revert_reason(world.approve(vid, QA), world.carol) == "VersionDeprecated"
+    # A registrant that lost the trainer role deprecates nothing any more.
+    other = world.register("m", "9")
+    m = world.dep.membership.functions
+    c.send(m.revokeRole(ORG_A, world.frank, TRAINER), world.alice)
+    assert c.revert_reason(f.deprecate(other), world.frank) == "NotRegistrantOrAdmin"
 
 
-def test_deployer_role_and_admin_transfer(world: World) -> None:
+def test_approval_revoked_by_its_approver(world: World) -> None:
     c, f = world.chain, world.registry.functions
-    vid = _approved(world, "m", "1")
-    assert c.revert_reason(f.deploy(PROD, vid), world.dave) == "NotDeployer"
-    c.send(f.deploy(PROD, vid), world.dep.admin)
-    receipt = c.send(f.setAdmin(world.alice), world.dep.admin)
-    assert c.events(world.registry, "AdminChanged", receipt)
-    assert c.revert_reason(f.setRequirement(PROD, [TRAINER], [1], 1), world.dep.admin) == (
-        "NotAdmin"
-    )
-    c.send(f.setRequirement(PROD, [TRAINER], [1], 1), world.alice)
+    vid = world.register()
+    c.send(world.approve(vid, QA), world.carol)
+    c.send(f.approveBySig(world.signed(vid, AUDITOR, world.auditor_b, 1)))
+    assert f.gatePasses(PROD, vid).call()
+    assert c.revert_reason(f.revokeApproval(vid), world.dave) == "NotApproved"
+    receipt = c.send(f.revokeApproval(vid), world.carol)
+    (ev,) = c.events(world.registry, "ApprovalRevoked", receipt)
+    assert (ev.args.approver, ev.args.role) == (world.carol, QA)
+    assert not f.hasApproved(vid, world.carol).call()
+    assert not f.gatePasses(PROD, vid).call()
+    # It may approve again (a new approval, counted again).
+    c.send(world.approve(vid, QA), world.carol)
+    assert f.gatePasses(PROD, vid).call()

@@ -23,8 +23,9 @@ from _cli import ok as _ok
 from _workflow_util import Setup, variant
 from ailedger.chain import ANVIL_CHAIN_ID, Chain, ContractReverted, connect_rpc, open_embedded
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
-from ailedger.chain.eip712 import role_id, version_id
+from ailedger.chain.eip712 import role_id
 from ailedger.chain.membership import Membership
+from ailedger.chain.registry import version_key
 from ailedger.demos.samples import SAMPLE_DATA, SAMPLE_MODEL
 from ailedger.errors import ConflictError, GateFailed, InvalidInput, KeyAccessError, NodeUnavailable
 from ailedger.identity.keys import (
@@ -64,6 +65,8 @@ qa = 1
 auditor = 1
 """
 V1, V2 = VersionRef("triage", "1.0"), VersionRef("triage", "2.0")
+#: Their ids on-chain: versions are namespaced by the registering organisation.
+ACME_V1, ACME_V2 = version_key("acme", "triage", "1.0"), version_key("acme", "triage", "2.0")
 DATASET = VersionRef("patients", "1")
 
 
@@ -96,6 +99,11 @@ class World:
         return self.backend.registry.current("prod")
 
 
+def _secp(signer: object) -> Secp256k1Signer:
+    assert isinstance(signer, Secp256k1Signer)
+    return signer
+
+
 def make_world(chain: Chain, root: Path) -> World:
     """A workspace whose keys are members on ``chain``: trainer and qa in acme, the auditor
     in globex, an outsider in none; the admin deployed the contracts."""
@@ -113,10 +121,12 @@ def make_world(chain: Chain, root: Path) -> World:
     assert isinstance(admin, Secp256k1Signer)
     dep = deploy_contracts(chain, admin)
     members = Membership(chain, dep.open(chain, "Membership"))
+    # every member joins with its own signed consent; the first of an org becomes its admin
     members.create_org("acme", keys["trainer"].keyid, signer=admin)
-    members.grant("acme", keys["qa"].keyid, "qa", signer=admin)
+    members.enrol("acme", _secp(keys["trainer"]), "trainer", signer=admin)
+    members.enrol("acme", _secp(keys["qa"]), "qa", signer=admin)
     members.create_org("globex", keys["auditor"].keyid, signer=admin)
-    members.grant("globex", keys["auditor"].keyid, "auditor", signer=admin)
+    members.enrol("globex", _secp(keys["auditor"]), "auditor", signer=admin)
     rules = ChainBackend.from_deployment(chain, dep, keys=store.list_keys())
     reg = Registry.open(ws, keys=store.list_keys(), backend=rules)
     data = root / "patients.csv"
@@ -136,11 +146,12 @@ def world(backend: Backend, tmp_path: Path) -> Iterator[World]:
 def test_release_path_on_chain(world: World) -> None:
     w, admin = world, world.signer("admin")
     w.register(V1)
-    info = w.backend.registry.version("triage", "1.0")
+    info = w.backend.registry.version(ACME_V1)
     assert info is not None
     assert not info.deprecated
     assert "sha256:" + info.subject_digest.hex() == w.reg.model(V1).digest
     assert w.backend.role_of(w.signer("qa").keyid) == ({"qa"}, "acme")
+    assert w.backend.role_of(w.signer("trainer").keyid) == ({"admin", "trainer"}, "acme")
     assert w.backend.role_of(w.signer("auditor").keyid) == ({"admin", "auditor"}, "globex")
     assert w.backend.role_of(w.signer("outsider").keyid) is None
 
@@ -150,7 +161,7 @@ def test_release_path_on_chain(world: World) -> None:
     w.reg.approve(V1, "auditor", w.signer("auditor"))
     assert w.reg.gate(V1, w.policy, "prod").passed
     deployed = w.reg.deploy(V1, "prod", admin, w.policy)
-    assert w.current() == version_id("triage", "1.0")
+    assert w.current() == ACME_V1
     # the policy's approvals became the environment's on-chain requirement
     req = chain_requirement(w.backend.registry, "prod")
     assert req is not None
@@ -169,22 +180,22 @@ def test_release_path_on_chain(world: World) -> None:
     renewed = w.reg.approve(V1, "qa", w.signer("qa"))
     assert not renewed.already
     assert w.reg.log.size() == size + 1
-    assert w.backend.registry.approval_count("triage", "1.0", "qa") == 1
+    assert w.backend.registry.approval_count(ACME_V1, "qa") == 1
 
     # a second version, then a rollback to the first: the chain and trace agree
     w.register(V2)
     w.approve_all(V2)
     w.reg.deploy(V2, "prod", admin, w.policy)
-    assert w.current() == version_id("triage", "2.0")
+    assert w.current() == ACME_V2
     rolled = w.reg.rollback("prod", admin)
-    assert w.current() == version_id("triage", "1.0")
+    assert w.current() == ACME_V1
     served = trace_at(w.reg, "prod", datetime.now(UTC))
     assert (served.ref, served.action) == (V1, "rollback")
     assert served.event.entry.index == rolled.log_index
 
     # deprecate, then a deploy fails off-chain, and on-chain past the off-chain checks
     w.reg.deprecate(V2, "recall", w.signer("trainer"))
-    info2 = w.backend.registry.version("triage", "2.0")
+    info2 = w.backend.registry.version(ACME_V2)
     assert info2 is not None
     assert info2.deprecated
     with pytest.raises(ConflictError, match="deprecated"):
@@ -207,12 +218,18 @@ def test_contract_enforces_the_gate_past_the_off_chain_checks(world: World) -> N
     assert w.current() is None
     # approvals from one organisation only, where the requirement asks for two
     assert isinstance(admin, Secp256k1Signer)
-    w.backend.registry.set_requirement("prod", {"qa": 1}, 2, signer=admin)
+    w.backend.registry.set_requirement("staging", {"qa": 1}, 2, signer=admin)
     with pytest.raises(ContractReverted, match="TooFewOrganisations"):
-        w.backend.deploy("prod", V1, 0, signer=admin)
+        w.backend.deploy("staging", V1, 0, signer=admin)
     # unknown environment: nothing was ever required there
     with pytest.raises(ContractReverted, match="UnknownEnvironment"):
-        w.backend.deploy("staging", V1, 0, signer=admin)
+        w.backend.deploy("dev", V1, 0, signer=admin)
+    # a policy weaker than the chain's rule is only scheduled (the contract's delay)
+    weaker = parse_policy(POLICY.replace("auditor = 1\n", ""))
+    with pytest.raises(RequirementNotSynced, match="scheduled"):
+        w.backend.sync_policy(weaker, "prod", signer=admin)
+    with pytest.raises(ContractReverted, match="ApprovalsMissing"):
+        w.backend.deploy("prod", V1, 0, signer=admin)
 
 
 def test_approval_without_the_role_is_refused_off_and_on_chain(world: World) -> None:
@@ -229,10 +246,10 @@ def test_approval_without_the_role_is_refused_off_and_on_chain(world: World) -> 
     assert caught.value.error_name == "RoleNotHeld"
     with pytest.raises(ContractReverted, match="NotAMember"):
         w.backend.approve(V1, "qa", True, 0, signer=w.signer("outsider"))
-    assert w.backend.registry.approval_count("triage", "1.0", "auditor") == 0
+    assert w.backend.registry.approval_count(ACME_V1, "auditor") == 0
     # a rejection is recorded in the log only
     w.backend.approve(V1, "qa", False, 0, signer=w.signer("qa"))
-    assert w.backend.registry.approval_count("triage", "1.0", "qa") == 0
+    assert w.backend.registry.approval_count(ACME_V1, "qa") == 0
 
 
 def test_requirement_sync_needs_the_admin_and_a_secp256k1_key(world: World) -> None:
@@ -338,10 +355,11 @@ def test_node_down_between_log_and_chain(
             w.register(VersionRef("triage", "3.0"))
         assert w.reg.log.size() == size + 1
         node.start()
-        assert w.backend.registry.version("triage", "3.0") is None
+        v3 = version_key("acme", "triage", "3.0")
+        assert w.backend.registry.version(v3) is None
         w.register(VersionRef("triage", "3.0"))  # the retry completes the chain side
         assert w.reg.log.size() == size + 1
-        assert w.backend.registry.version("triage", "3.0") is not None
+        assert w.backend.registry.version(v3) is not None
 
         # a rollback is checked on-chain before it is signed: refused, nothing logged
         down()
@@ -353,17 +371,17 @@ def test_node_down_between_log_and_chain(
             w.reg.deprecate(V2, "recall", w.signer("trainer"))
         node.start()
         assert w.reg.log.size() == size + 2
-        info = w.backend.registry.version("triage", "2.0")
+        info = w.backend.registry.version(ACME_V2)
         assert info is not None
         assert not info.deprecated
         again = w.reg.deprecate(V2, "recall", w.signer("trainer"))
         assert again.already
         assert w.reg.log.size() == size + 2
-        info = w.backend.registry.version("triage", "2.0")
+        info = w.backend.registry.version(ACME_V2)
         assert info is not None
         assert info.deprecated
         w.reg.rollback("prod", admin, to=V1)  # refused before, fine now
-        assert w.current() == version_id("triage", "1.0")
+        assert w.current() == ACME_V1
     finally:
         w.reg.close()
         chain.close()
@@ -398,10 +416,13 @@ def test_cli_release_path_on_the_embedded_chain(cli_setup: Setup) -> None:
     setup, policy = cli_setup, cli_setup.root / "chain-policy.toml"
     addr = {k.name: k.keyid for k in setup.store.list_keys()}
     _ok(["chain", "deploy", "--key", "admin"])
-    _ok(["chain", "grant", addr["trainer"], "--org", "acme", "--role", "trainer", "--key", "admin"])
-    _ok(["chain", "grant", addr["qa"], "--org", "acme", "--role", "qa", "--key", "trainer"])
+    # each member's own key signs its consent to join (--consent-key)
+    _ok(["chain", "grant", addr["trainer"], "--org", "acme", "--role", "trainer", "--key", "admin",
+         "--consent-key", "trainer"])  # fmt: skip
+    _ok(["chain", "grant", addr["qa"], "--org", "acme", "--role", "qa", "--key", "trainer",
+         "--consent-key", "qa"])  # fmt: skip
     _ok(["chain", "grant", addr["auditor"], "--org", "globex", "--role", "auditor",
-         "--key", "admin"])  # fmt: skip
+         "--key", "admin", "--consent-key", "auditor"])  # fmt: skip
     _ok(["dataset", "register", setup.data, "--name", "patients", "--version", "1",
          "--key", "trainer"])  # fmt: skip
     v2 = variant(setup, "model2", '{"v": 2}')
@@ -430,12 +451,12 @@ def test_cli_release_path_on_the_embedded_chain(cli_setup: Setup) -> None:
 
     with open_embedded(setup.ws.path / "chain") as chain:
         dep = DeploymentBook(setup.ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
-        onchain = ChainBackend.from_deployment(chain, dep)
-        assert onchain.registry.current("prod") == version_id("triage", "1.0")
-        info = onchain.registry.version("triage", "2.0")
+        onchain = ChainBackend.from_deployment(chain, dep, owner_org="acme")
+        assert onchain.registry.current("prod") == ACME_V1
+        info = onchain.registry.version(ACME_V2)
         assert info is not None
         assert info.deprecated
-        assert onchain.registry.approval_count("triage", "1.0", "auditor") == 1
+        assert onchain.registry.approval_count(ACME_V1, "auditor", "prod") == 1
 
 
 @pytest.mark.chain
@@ -445,11 +466,11 @@ def test_cli_with_rpc_on_anvil(cli_setup: Setup, anvil_node: Anvil) -> None:
     rpc = ["--rpc", anvil_node.url]
     _ok(["chain", "deploy", "--key", "admin", *rpc])
     _ok(["chain", "grant", addr["trainer"], "--org", "acme", "--role", "trainer",
-         "--key", "admin", *rpc])  # fmt: skip
+         "--key", "admin", "--consent-key", "trainer", *rpc])  # fmt: skip
     _ok(["chain", "grant", addr["qa"], "--org", "acme", "--role", "qa", "--key", "trainer",
-         *rpc])  # fmt: skip
+         "--consent-key", "qa", *rpc])  # fmt: skip
     _ok(["chain", "grant", addr["auditor"], "--org", "globex", "--role", "auditor",
-         "--key", "admin", *rpc])  # fmt: skip
+         "--key", "admin", "--consent-key", "auditor", *rpc])  # fmt: skip
     _ok(["model", "register", setup.model, "--name", "triage", "--version", "1.0",
          "--key", "trainer", *rpc])  # fmt: skip
     # without --rpc the workspace's own (embedded) chain has no contracts: the local backend
@@ -459,5 +480,33 @@ def test_cli_with_rpc_on_anvil(cli_setup: Setup, anvil_node: Anvil) -> None:
     _ok(["deploy", "triage@1.0", "--env", "prod", "--key", "admin", "--policy", policy, *rpc])
     with connect_rpc(anvil_node.url, chain_id=ANVIL_CHAIN_ID) as chain:
         dep = DeploymentBook(setup.ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
-        onchain = ChainBackend.from_deployment(chain, dep)
-        assert onchain.registry.current("prod") == version_id("triage", "1.0")
+        onchain = ChainBackend.from_deployment(chain, dep, owner_org="acme")
+        assert onchain.registry.current("prod") == ACME_V1
+
+
+def test_finding2_squatted_name_in_another_organisation_is_never_picked(world: World) -> None:
+    """An outside organisation registers ``triage@1.0`` first with a backdoored digest: the
+    workspace's registry still registers, approves and deploys its own (acme's) version; a
+    name that two of the workspace's organisations registered is refused, not guessed."""
+    w, admin = world, _secp(world.signer("admin"))
+    members = w.backend.membership
+    squatter = Secp256k1Signer.generate()
+    w.chain.fund(squatter.address, ETHER)
+    members.create_org("evil", squatter.address, signer=admin)
+    members.enrol("evil", squatter, "trainer", signer=admin)
+    backdoor = b"\x66" * 32
+    w.backend.registry.register_version("triage", "1.0", backdoor, bytes(32), signer=squatter)
+    w.register(V1)
+    w.approve_all(V1)
+    w.reg.deploy(V1, "prod", admin, w.policy)
+    assert w.current() == ACME_V1
+    info = w.backend.registry.version(ACME_V1)
+    assert info is not None
+    assert info.subject_digest != backdoor
+    # globex (the auditor's organisation, known to this workspace) registers the same name
+    auditor = _secp(w.signer("auditor"))
+    members.grant("globex", auditor.address, "trainer", signer=auditor)
+    w.backend.registry.register_version("triage", "2.0", backdoor, bytes(32), signer=auditor)
+    w.register(V2)
+    with pytest.raises(ConflictError, match="several organisations"):
+        w.backend.version_id(V2)

@@ -1,7 +1,8 @@
 """Deploying the ailedger contracts and remembering where they are.
 
 ``deploy_contracts`` deploys Membership (its global admin is the deployer), LogAnchors and
-ModelRegistry (wired to that Membership, administered by the deployer) and returns a
+ModelRegistry (wired to that Membership, administered by the deployer, with a delay of
+``registry_delay`` seconds on weakening requirement changes and admin handovers) and returns a
 :class:`Deployment`. A :class:`DeploymentBook` keeps one deployment per chain id in a JSON
 file (the workspace's ``.ailedger/deployments.json``)::
 
@@ -25,6 +26,7 @@ from ailedger.errors import ConflictError, FormatError, NotFound
 
 __all__ = [
     "CONTRACT_NAMES",
+    "DEFAULT_REGISTRY_DELAY",
     "DEPLOYMENTS_FILE",
     "ContractRecord",
     "Deployment",
@@ -36,6 +38,9 @@ __all__ = [
 CONTRACT_NAMES = ("Membership", "LogAnchors", "ModelRegistry")
 #: The deployment book inside a workspace's ``.ailedger/``.
 DEPLOYMENTS_FILE = "deployments.json"
+#: ModelRegistry's delay (seconds) on a requirement change that weakens a rule, and on a
+#: registry-admin handover: two days.
+DEFAULT_REGISTRY_DELAY = 2 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -112,12 +117,19 @@ class Deployment:
         )
 
 
-def deploy_contracts(chain: Chain, signer: Signer | AccountSource) -> Deployment:
+def deploy_contracts(
+    chain: Chain,
+    signer: Signer | AccountSource,
+    *,
+    registry_delay: int = DEFAULT_REGISTRY_DELAY,
+) -> Deployment:
     """Deploy Membership, LogAnchors and ModelRegistry, administered by ``signer``."""
     admin = to_checksum_address(tx_signer(signer).address)
     membership = chain.deploy("Membership", admin, signer=signer)
     anchors = chain.deploy("LogAnchors", signer=signer)
-    registry = chain.deploy("ModelRegistry", membership.address, admin, signer=signer)
+    registry = chain.deploy(
+        "ModelRegistry", membership.address, admin, registry_delay, signer=signer
+    )
     records = {d.name: ContractRecord.of(d) for d in (membership, anchors, registry)}
     return Deployment(chain.chain_id, admin, records)
 

@@ -7,8 +7,9 @@
       LogAnchors:    Checkpoint(bytes32 logId,uint64 size,bytes32 root)     signed by the log key
                      Cosignature(bytes32 logId,uint64 size,bytes32 root)    signed by each witness
                      LogRegistration(bytes32 logId,address admin)           the log key consents
-      ModelRegistry: Approval(bytes32 versionId,bytes32 role,bytes32 orgId,address approver,
-                              uint256 nonce,uint256 deadline)
+      ModelRegistry: Approval(bytes32 versionId,bytes32 subjectDigest,bytes32 env,bytes32 role,
+                              bytes32 orgId,address approver,uint256 nonce,uint256 deadline)
+      Membership:    Join(bytes32 orgId,address account,uint256 nonce,uint256 deadline)
 
     digest = keccak256(0x19 0x01 || domain separator || struct hash)
 
@@ -20,7 +21,8 @@ eth-account's ``encode_typed_data``; the tests check both routes give the same d
 
 Identifiers: ``log_id(origin, signer) = keccak256(abi.encode(origin, signer))``,
 ``role_id(name) = keccak256(name)``,
-``version_id(name, version) = keccak256(abi.encode(name, version))``.
+``version_id(org, name, version) = keccak256(abi.encode(orgId, name, version))`` (names are
+namespaced by the owning organisation).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ __all__ = [
     "COSIGNATURE_TYPE",
     "DOMAIN_TYPE",
     "DOMAIN_VERSION",
+    "JOIN_TYPE",
     "LOG_ANCHORS_NAME",
+    "MEMBERSHIP_NAME",
     "MODEL_REGISTRY_NAME",
     "REGISTRATION_TYPE",
     "Domain",
@@ -52,6 +56,8 @@ __all__ = [
     "checkpoint_typed_data",
     "cosignature_digest",
     "cosignature_typed_data",
+    "join_digest",
+    "join_typed_data",
     "log_id",
     "recover_signer",
     "registration_digest",
@@ -67,11 +73,13 @@ CHECKPOINT_TYPE = "Checkpoint(bytes32 logId,uint64 size,bytes32 root)"
 COSIGNATURE_TYPE = "Cosignature(bytes32 logId,uint64 size,bytes32 root)"
 REGISTRATION_TYPE = "LogRegistration(bytes32 logId,address admin)"
 APPROVAL_TYPE = (
-    "Approval(bytes32 versionId,bytes32 role,bytes32 orgId,address approver,uint256 nonce,"
-    "uint256 deadline)"
+    "Approval(bytes32 versionId,bytes32 subjectDigest,bytes32 env,bytes32 role,bytes32 orgId,"
+    "address approver,uint256 nonce,uint256 deadline)"
 )
+JOIN_TYPE = "Join(bytes32 orgId,address account,uint256 nonce,uint256 deadline)"
 LOG_ANCHORS_NAME = "ailedger LogAnchors"
 MODEL_REGISTRY_NAME = "ailedger ModelRegistry"
+MEMBERSHIP_NAME = "ailedger Membership"
 DOMAIN_VERSION = "1"
 
 _DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
@@ -79,6 +87,7 @@ _CHECKPOINT_TYPEHASH = keccak(text=CHECKPOINT_TYPE)
 _COSIGNATURE_TYPEHASH = keccak(text=COSIGNATURE_TYPE)
 _APPROVAL_TYPEHASH = keccak(text=APPROVAL_TYPE)
 _REGISTRATION_TYPEHASH = keccak(text=REGISTRATION_TYPE)
+_JOIN_TYPEHASH = keccak(text=JOIN_TYPE)
 _UINT64_MAX = (1 << 64) - 1
 _UINT256_MAX = (1 << 256) - 1
 
@@ -107,6 +116,10 @@ class Domain:
     @classmethod
     def model_registry(cls, chain_id: int, contract: str) -> Domain:
         return cls(MODEL_REGISTRY_NAME, DOMAIN_VERSION, chain_id, contract)
+
+    @classmethod
+    def membership(cls, chain_id: int, contract: str) -> Domain:
+        return cls(MEMBERSHIP_NAME, DOMAIN_VERSION, chain_id, contract)
 
     def separator(self) -> bytes:
         """keccak256 of the encoded domain, as ``domainSeparator()`` returns it."""
@@ -187,23 +200,55 @@ def registration_digest(domain: Domain, log: bytes, admin: str) -> bytes:
 def approval_digest(
     domain: Domain,
     version: bytes,
+    subject: bytes,
+    env: bytes,
     role: bytes,
     org: bytes,
     approver: str,
     nonce: int,
     deadline: int,
 ) -> bytes:
-    """The digest an approver signs:
-    ``Approval(versionId, role, orgId, approver, nonce, deadline)``."""
+    """The digest an approver signs: ``Approval(versionId, subjectDigest, env, role, orgId,
+    approver, nonce, deadline)`` (``env`` all zero: every environment)."""
     struct_hash = keccak(
         abi_encode(
-            ["bytes32", "bytes32", "bytes32", "bytes32", "address", "uint256", "uint256"],
+            [
+                "bytes32",
+                "bytes32",
+                "bytes32",
+                "bytes32",
+                "bytes32",
+                "bytes32",
+                "address",
+                "uint256",
+                "uint256",
+            ],
             [
                 _APPROVAL_TYPEHASH,
                 _bytes32(version, "version id"),
+                _bytes32(subject, "subject digest"),
+                _bytes32(env, "environment id"),
                 _bytes32(role, "role id"),
                 _bytes32(org, "organisation id"),
                 checksum_address(approver),
+                _uint(nonce, _UINT256_MAX, "nonce"),
+                _uint(deadline, _UINT256_MAX, "deadline"),
+            ],
+        )
+    )
+    return _digest(domain, struct_hash)
+
+
+def join_digest(domain: Domain, org: bytes, account: str, nonce: int, deadline: int) -> bytes:
+    """The digest an account signs to consent to joining an organisation:
+    ``Join(orgId, account, nonce, deadline)`` (Membership's domain)."""
+    struct_hash = keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "address", "uint256", "uint256"],
+            [
+                _JOIN_TYPEHASH,
+                _bytes32(org, "organisation id"),
+                checksum_address(account),
                 _uint(nonce, _UINT256_MAX, "nonce"),
                 _uint(deadline, _UINT256_MAX, "deadline"),
             ],
@@ -256,6 +301,8 @@ def registration_typed_data(domain: Domain, log: bytes, admin: str) -> dict[str,
 def approval_typed_data(
     domain: Domain,
     version: bytes,
+    subject: bytes,
+    env: bytes,
     role: bytes,
     org: bytes,
     approver: str,
@@ -265,6 +312,8 @@ def approval_typed_data(
     """The full EIP-712 document of a model-version approval."""
     fields = [
         {"name": "versionId", "type": "bytes32"},
+        {"name": "subjectDigest", "type": "bytes32"},
+        {"name": "env", "type": "bytes32"},
         {"name": "role", "type": "bytes32"},
         {"name": "orgId", "type": "bytes32"},
         {"name": "approver", "type": "address"},
@@ -273,6 +322,8 @@ def approval_typed_data(
     ]
     message = {
         "versionId": "0x" + version.hex(),
+        "subjectDigest": "0x" + subject.hex(),
+        "env": "0x" + env.hex(),
         "role": "0x" + role.hex(),
         "orgId": "0x" + org.hex(),
         "approver": checksum_address(approver),
@@ -280,6 +331,25 @@ def approval_typed_data(
         "deadline": deadline,
     }
     return dict(_typed(domain, "Approval", fields, message))
+
+
+def join_typed_data(
+    domain: Domain, org: bytes, account: str, nonce: int, deadline: int
+) -> dict[str, Any]:
+    """The full EIP-712 document of a membership consent."""
+    fields = [
+        {"name": "orgId", "type": "bytes32"},
+        {"name": "account", "type": "address"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+    message = {
+        "orgId": "0x" + org.hex(),
+        "account": checksum_address(account),
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    return dict(_typed(domain, "Join", fields, message))
 
 
 def sign_digest(digest: bytes, key: SigningKey) -> bytes:
@@ -320,6 +390,11 @@ def role_id(name: str) -> bytes:
     return keccak(text=name)
 
 
-def version_id(name: str, version: str) -> bytes:
-    """The id of a model version: keccak256(abi.encode(name, version))."""
-    return keccak(abi_encode(["string", "string"], [name, version]))
+def version_id(org: bytes, name: str, version: str) -> bytes:
+    """The id of model version ``name`` ``version`` owned by organisation ``org`` (its id):
+    keccak256(abi.encode(orgId, name, version))."""
+    return keccak(
+        abi_encode(
+            ["bytes32", "string", "string"], [_bytes32(org, "organisation id"), name, version]
+        )
+    )

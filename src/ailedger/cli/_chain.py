@@ -1,4 +1,5 @@
-"""``ailedger chain ...`` (deploy, status, grant, revoke, members, cosign) and ``ailedger anchor``.
+"""``ailedger chain ...`` (deploy, status, grant, join, revoke, members, cosign) and
+``ailedger anchor``.
 
 The chain comes from the workspace's ``[chain]`` config: ``backend = "embedded"`` (state in
 ``.ailedger/chain/``) or ``backend = "rpc"`` with ``url`` and ``chain_id``; ``--rpc URL``
@@ -28,9 +29,14 @@ from ailedger.chain.anchoring import (
 )
 from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.backends import WORKSPACE_CHAIN, open_workspace_chain
-from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
+from ailedger.chain.deployments import (
+    DEFAULT_REGISTRY_DELAY,
+    DEPLOYMENTS_FILE,
+    DeploymentBook,
+    deploy_contracts,
+)
 from ailedger.chain.eip712 import log_id
-from ailedger.chain.membership import Membership
+from ailedger.chain.membership import Membership, org_id
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import PasswordFileOpt, log_signer, open_log, open_workspace
@@ -105,6 +111,16 @@ def deploy_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Deploy again even if a deployment exists.")
     ] = False,
+    registry_delay: Annotated[
+        int,
+        typer.Option(
+            "--registry-delay",
+            min=0,
+            max=2**48 - 1,
+            help="Seconds before a weaker approval requirement takes effect in ModelRegistry, "
+            "and before a registry-admin handover can be accepted.",
+        ),
+    ] = DEFAULT_REGISTRY_DELAY,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -119,7 +135,7 @@ def deploy_cmd(
                 hint="use them, or pass --force to deploy a new set",
             )
         ensure_dev_funds(chain, signer.address)
-        dep = deploy_contracts(chain, signer)
+        dep = deploy_contracts(chain, signer, registry_delay=registry_delay)
         _book(ws).put(dep)
     doc = dep.to_dict()
 
@@ -191,23 +207,43 @@ def status_cmd(rpc: RpcOpt = None, as_json: JsonOpt = False) -> None:
     emit(doc, as_json, human)
 
 
+ConsentKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--consent-key",
+        help="Name of ADDRESS's own key in the workspace: it signs its consent to join ORG "
+        "(EIP-712 Join), which KEY relays. Without it a non-member is only invited.",
+    ),
+]
+
+
 @chain_app.command("grant")
 def grant_cmd(
     address: Annotated[str, typer.Argument(help="Account (Ethereum address) to grant to.")],
     org: OrgOpt,
     role: RoleOpt,
     key: KeyOpt,
+    consent_key: ConsentKeyOpt = None,
     rpc: RpcOpt = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Grant ROLE in ORG to ADDRESS, signed by an admin of ORG (or the global admin).
 
-    An organisation that does not exist yet is created by the global admin (KEY) with
-    ADDRESS as its admin; ADDRESS then also gets ROLE unless ROLE is admin."""
+    Nobody joins an organisation without consenting: when ADDRESS is not a member of ORG yet,
+    its own key (--consent-key) signs its consent and it joins in the same command; without
+    that key it is invited, and joins with `ailedger chain join --org ORG --key ITS-KEY`
+    before ROLE can be granted. An organisation that does not exist yet is created by the
+    global admin (KEY) with ADDRESS as its first admin (once ADDRESS consents); ADDRESS then
+    also gets ROLE unless ROLE is admin."""
     ws = open_workspace()
     signer = log_signer(key, password_file)
-    created = False
+    consent = None if consent_key is None else log_signer(consent_key, password_file)
+    if consent is not None and consent.address.lower() != address.lower():
+        raise InvalidInput(
+            f"--consent-key {consent_key} is the key of {consent.address}, not of {address}"
+        )
+    created = invited = False
     with open_chain(ws, rpc) as chain:
         members = _membership(ws, chain)
         ensure_dev_funds(chain, signer.address)
@@ -215,18 +251,57 @@ def grant_cmd(
         if not members.org_exists(org):
             receipts.append(members.create_org(org, address, signer=signer))
             created = True
-        if not (created and role == "admin"):
+        if members.org_of(address) != org_id(org):
+            if consent is not None:
+                receipts.append(members.add_member(members.sign_join(org, consent), signer=signer))
+            else:
+                if not created and not members.is_invited(org, address):
+                    receipts.append(members.invite(org, address, signer=signer))
+                invited = True
+        if not invited and not (created and role == "admin"):  # a founder joins as admin
             receipts.append(members.grant(org, address, role, signer=signer))
     doc = {
         "org": org,
         "account": address,
         "role": role,
         "org_created": created,
+        "invited": invited,
+        "granted": not invited,
         "transactions": [r.tx_hash for r in receipts],
-        "block": receipts[-1].block_number,
+        "block": receipts[-1].block_number if receipts else None,
     }
-    note = f" (created organisation {escape(org)})" if created else ""
-    emit(doc, as_json, lambda: console.print(f"granted {role} in {escape(org)} to {address}{note}"))
+
+    def human() -> None:
+        note = f" (created organisation {escape(org)})" if created else ""
+        if invited:
+            console.print(
+                f"invited {address} to {escape(org)}{note}; it joins with `ailedger chain join "
+                f"--org {escape(org)} --key ITS-KEY`, then grant {role} again"
+            )
+        else:
+            console.print(f"granted {role} in {escape(org)} to {address}{note}")
+
+    emit(doc, as_json, human)
+
+
+@chain_app.command("join")
+def join_cmd(
+    org: OrgOpt,
+    key: KeyOpt,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accept an invitation of ORG: KEY's account joins it (as its admin, if ORG was created
+    with KEY's account as its first admin)."""
+    ws = open_workspace()
+    signer = log_signer(key, password_file)
+    with open_chain(ws, rpc) as chain:
+        members = _membership(ws, chain)
+        ensure_dev_funds(chain, signer.address)
+        receipt = members.accept(org, signer=signer)
+    doc = {"org": org, "account": signer.address, "transaction": receipt.tx_hash}
+    emit(doc, as_json, lambda: console.print(f"{signer.address} joined {escape(org)}"))
 
 
 @chain_app.command("revoke")

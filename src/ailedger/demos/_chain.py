@@ -37,7 +37,8 @@ def deploy_and_grant(
     :data:`IDENTITIES`; return the deployment and what was granted.
 
     The admin's own organisation gets the admin as its admin; any other the first member
-    named in :data:`IDENTITIES`."""
+    named in :data:`IDENTITIES`, once it consents. Every member joins with its own signed
+    consent (EIP-712 ``Join``), which the admin relays."""
     admin = signers["admin"]
     for name in IDENTITIES:
         if name != "witness":  # the witness only signs; it sends no transaction
@@ -52,7 +53,8 @@ def deploy_and_grant(
         if not members.org_exists(org):
             first = admin if org == IDENTITIES["admin"][0] else signers[name]
             members.create_org(org, first.address, signer=admin)
-        members.grant(org, signers[name].address, role, signer=admin)
+        # Joining takes the member's consent: its signed Join, relayed by the admin.
+        members.enrol(org, signers[name], role, signer=admin)
         granted.append(f"{role} to {name} ({org})")
     return deployment, granted
 

@@ -19,7 +19,6 @@ from typing import Any
 
 from ailedger.chain import Chain, open_embedded
 from ailedger.chain.deployments import Deployment
-from ailedger.chain.eip712 import version_id
 from ailedger.demos import _ml as ml
 from ailedger.demos._chain import anchor_log, deploy_and_grant, receipt_checked, requirement_text
 from ailedger.demos._steps import IDENTITIES, Step
@@ -90,12 +89,14 @@ class _Run:
 
     def on_chain(self, ref: VersionRef) -> bool:
         """Whether ModelRegistry says ``ref`` serves :data:`ENV` now."""
-        return self.backend.registry.current(ENV) == version_id(ref.name, ref.version)
+        return self.backend.registry.current(ENV) == self.backend.version_id(ref)
 
     def approved_on_chain(self, ref: VersionRef) -> bool:
-        """Whether ModelRegistry counts the qa and the auditor approval of ``ref``."""
+        """Whether ModelRegistry counts the qa and the auditor approval of ``ref`` in
+        :data:`ENV` (from current members, re-checked now)."""
         count = self.backend.registry.approval_count
-        return all(count(ref.name, ref.version, role) == 1 for role in ("qa", "auditor"))
+        vid = self.backend.version_id(ref)
+        return all(count(vid, role, ENV) == 1 for role in ("qa", "auditor"))
 
     def model_dir(self, ref: VersionRef) -> Path:
         return self.workdir / "models" / f"{ref.name}-{ref.version}"

@@ -9,12 +9,18 @@
         reg.deploy(VersionRef("triage", "1.0"), "prod", signer, policy)
 
 Each write is one transaction sent by the key that signed the log statement (so that key
-must be a secp256k1 key with ether). Writes are idempotent: when the contract reverts with
-``VersionExists`` / ``AlreadyApproved`` / ``AlreadyCurrent`` / ``VersionDeprecated`` because
-the action already happened (a retry after the node went away between the log and the
-chain), the backend reads the on-chain state, and if it is what the action would have made
-it, the write counts as done; otherwise the revert (:class:`ContractReverted`) or a
-:class:`ConflictError` stands.
+must be a secp256k1 key with ether). On-chain, version names are namespaced by the
+registering organisation: a registration goes to the organisation of the signing key (which
+must hold the trainer role there), and a later action on ``NAME@VERSION`` resolves to the
+version of that name and number registered by ``owner_org`` when given, else by one of the
+workspace's organisations (the keys' ``org``); a name that several of them registered is a
+:class:`ConflictError`, never a guess. An approval is sent for the subject digest the version
+was registered with, valid in every environment. Writes are idempotent: when the contract
+reverts with ``VersionExists`` / ``AlreadyApproved`` / ``AlreadyCurrent`` /
+``VersionDeprecated`` because the action already happened (a retry after the node went
+away between the log and the chain), the backend reads the on-chain state, and if it is
+what the action would have made it, the write counts as done; otherwise the revert
+(:class:`ContractReverted`) or a :class:`ConflictError` stands.
 
 Before a deploy is signed, :meth:`ChainBackend.prepare_deploy` makes the environment's
 on-chain requirement (``ModelRegistry.setRequirement``) equal to the policy's
@@ -40,8 +46,8 @@ from ailedger.chain.client import Chain
 from ailedger.chain.deployments import Deployment
 from ailedger.chain.eip712 import role_id, version_id
 from ailedger.chain.membership import ROLES, Membership, org_id
-from ailedger.chain.registry import ModelRegistry, env_id
-from ailedger.errors import ConflictError, InvalidInput, KeyAccessError
+from ailedger.chain.registry import ModelRegistry, VersionInfo, env_id
+from ailedger.errors import ConflictError, InvalidInput, KeyAccessError, NotFound
 from ailedger.identity.keys import KeyInfo, Secp256k1Signer, Signer, checksum_address
 from ailedger.registry._backend import Membership as MemberInfo
 from ailedger.registry._backend import VersionRegistration
@@ -85,7 +91,7 @@ def chain_requirement(
 ) -> ChainRequirement | None:
     """The requirement ``env`` has on-chain now; roles among ``roles`` and the standard
     ones are named, others shown by their id (``0x...``)."""
-    ids, counts, min_orgs, exists = registry.chain.call(
+    ids, counts, min_orgs, _self_approval, exists = registry.chain.call(
         registry.contract, "getRequirement", env_id(env)
     )
     if not exists:
@@ -117,12 +123,17 @@ class ChainBackend:
         keys: Sequence[KeyInfo] = (),
         orgs: Iterable[str] = (),
         roles: Iterable[str] = (),
+        owner_org: str | None = None,
     ) -> None:
         self.registry = registry
         self.membership = membership
         self.roles = {*ROLES, *roles}
         names = {*orgs, *(k.org for k in keys if k.org)}
+        if owner_org is not None:
+            names.add(owner_org)
         self._org_names = {org_id(n): n for n in names}
+        self._owner = None if owner_org is None else org_id(owner_org)
+        self._accounts = [a for a in map(_account_of, (k.keyid for k in keys)) if a]
 
     @classmethod
     def from_deployment(
@@ -133,6 +144,7 @@ class ChainBackend:
         keys: Sequence[KeyInfo] = (),
         orgs: Iterable[str] = (),
         roles: Iterable[str] = (),
+        owner_org: str | None = None,
     ) -> ChainBackend:
         """The backend over the ModelRegistry and Membership of ``deployment``."""
         return cls(
@@ -141,11 +153,53 @@ class ChainBackend:
             keys=keys,
             orgs=orgs,
             roles=roles,
+            owner_org=owner_org,
         )
 
     @property
     def chain(self) -> Chain:
         return self.registry.chain
+
+    # --- versions on-chain ------------------------------------------------------------------
+
+    def version_id(self, ref: VersionRef) -> bytes:
+        """The on-chain id of ``ref``: its version registered by ``owner_org``, or else by one
+        of the workspace's organisations (named by the keys, else those the keys' accounts
+        belong to on-chain); :class:`NotFound` if none did, :class:`ConflictError` if several
+        did."""
+        if self._owner is not None:
+            return version_id(self._owner, ref.name, ref.version)
+        found = sorted(
+            {
+                bytes.fromhex(str(e.args["orgId"])[2:])
+                for e in self.chain.events(self.registry.contract, "VersionRegistered")
+                if e.args.get("name") == ref.name and e.args.get("version") == ref.version
+            }
+        )
+        known = [o for o in found if o in self._org_names]
+        if not known:  # the organisations the workspace's accounts belong to on-chain
+            ours = {self.membership.org_of(a) for a in self._accounts}
+            known = [o for o in found if o in ours]
+        if not known:
+            raise NotFound(
+                f"{ref} is not registered on-chain by any of the organisations "
+                f"{sorted(self._org_names.values())}",
+                hint="register it with a trainer's key of your organisation",
+            )
+        if len(known) > 1:
+            orgs = ", ".join(self._org_names.get(o, "0x" + o.hex()) for o in known)
+            raise ConflictError(
+                f"{ref} is registered on-chain by several organisations ({orgs})",
+                hint="name the owning organisation (owner_org)",
+            )
+        return version_id(known[0], ref.name, ref.version)
+
+    def _info(self, ref: VersionRef) -> VersionInfo:
+        vid = self.version_id(ref)
+        info = self.registry.version(vid)
+        if info is None:
+            raise NotFound(f"{ref} is not registered on-chain")
+        return info
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -154,14 +208,16 @@ class ChainBackend:
         roots = [digest_bytes(r) for r in version.dataset_roots]
         metadata = version.log_index.to_bytes(32, "big")
         ref = version.ref
+        account = _tx_signer(signer)
         try:
             self.registry.register_version(
-                ref.name, ref.version, subject, metadata, roots, signer=_tx_signer(signer)
+                ref.name, ref.version, subject, metadata, roots, signer=account
             )
         except ContractReverted as exc:
             if exc.error_name != "VersionExists":
                 raise
-            info = self.registry.version(ref.name, ref.version)
+            org = self.membership.org_of(account.address) or _ZERO
+            info = self.registry.version(version_id(org, ref.name, ref.version))
             if info is None or info.subject_digest != subject:
                 have = "nothing" if info is None else "0x" + info.subject_digest.hex()
                 raise ConflictError(
@@ -175,8 +231,9 @@ class ChainBackend:
         if not approve:
             return  # the log records the rejection; the contract has none
         account = _tx_signer(signer)
+        info = self._info(ref)
         try:
-            self.registry.approve(ref.name, ref.version, role, signer=account)
+            self.registry.approve(info.version_id, info.subject_digest, role, signer=account)
         except ContractReverted as exc:
             if exc.error_name != "AlreadyApproved" or not self._approved(ref, role, account):
                 raise
@@ -186,43 +243,46 @@ class ChainBackend:
         return self._approved(ref, role, _tx_signer(signer))
 
     def _approved(self, ref: VersionRef, role: str, account: Secp256k1Signer) -> bool:
-        vid = version_id(ref.name, ref.version)
+        try:
+            vid = self.version_id(ref)
+        except NotFound:
+            return False
         address = checksum_address(account.address)
-        contract = self.registry.contract
-        return bool(self.chain.call(contract, "hasApproved", vid, address, role_id(role)))
+        rid = role_id(role)
+        approvals = self.chain.call(self.registry.contract, "approvalsOf", vid)
+        return any(str(a[0]) == address and bytes(a[4]) == rid for a in approvals)
 
     def deploy(self, env: str, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
+        account = _tx_signer(signer)
+        info = self._info(ref)
         try:
-            self.registry.deploy(env, ref.name, ref.version, signer=_tx_signer(signer))
+            self.registry.deploy(env, info.version_id, info.subject_digest, signer=account)
         except ContractReverted as exc:
             if exc.error_name != "AlreadyCurrent" or not self._serves(env, ref):
                 raise
 
     def rollback(self, env: str, to: VersionRef, log_index: int, *, signer: Signer) -> None:
         """Make ``to`` current in ``env`` again (``rollbackTo``: the log chose the target)."""
+        account = _tx_signer(signer)
         if self._serves(env, to):
             return
-        vid = version_id(to.name, to.version)
         try:
-            self.chain.transact(
-                self.registry.contract,
-                "rollbackTo",
-                env_id(env),
-                vid,
-                signer=_tx_signer(signer),
-            )
+            self.registry.rollback_to(env, self.version_id(to), signer=account)
         except ContractReverted as exc:
             if exc.error_name != "AlreadyCurrent" or not self._serves(env, to):
                 raise
 
     def _serves(self, env: str, ref: VersionRef) -> bool:
-        return self.registry.current(env) == version_id(ref.name, ref.version)
+        current = self.registry.current(env)
+        return current is not None and current == self.version_id(ref)
 
     def deprecate(self, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
+        account = _tx_signer(signer)
+        vid = self.version_id(ref)
         try:
-            self.registry.deprecate(ref.name, ref.version, signer=_tx_signer(signer))
+            self.registry.deprecate(vid, signer=account)
         except ContractReverted as exc:
-            info = self.registry.version(ref.name, ref.version)
+            info = self.registry.version(vid)
             if exc.error_name != "VersionDeprecated" or info is None or not info.deprecated:
                 raise
 
@@ -241,9 +301,12 @@ class ChainBackend:
 
     def _simulate(self, fn: str, env: str, ref: VersionRef, signer: Signer) -> None:
         sender = _tx_signer(signer).address
-        vid = version_id(ref.name, ref.version)
+        info = self._info(ref)
+        args: tuple[bytes, ...] = (env_id(env), info.version_id)
+        if fn == "deploy":
+            args = (*args, info.subject_digest)
         try:
-            self.chain.call(self.registry.contract, fn, env_id(env), vid, sender=sender)
+            self.chain.call(self.registry.contract, fn, *args, sender=sender)
         except ContractReverted as exc:
             if exc.error_name != "AlreadyCurrent":
                 raise
@@ -254,13 +317,15 @@ class ChainBackend:
         """Set ``env``'s on-chain requirement to the policy's, when it differs.
 
         Returns whether a transaction was sent. Only the registry admin may set it: for
-        another key a difference is :class:`RequirementNotSynced`."""
+        another key a difference is :class:`RequirementNotSynced`. A policy weaker than the
+        requirement on-chain is only scheduled by the contract (its delay): that is a
+        :class:`RequirementNotSynced` too, until ``applyRequirement`` after the delay."""
         wanted = policy_requirements_for_chain(policy, env)
         self.roles.update(r for r, _ in wanted.roles)
         if chain_requirement(self.registry, env, self.roles) == wanted:
             return False
         account = _tx_signer(signer)
-        admin = str(self.chain.call(self.registry.contract, "admin"))
+        admin = self.registry.admin()
         if admin.lower() != account.address.lower():
             have = _describe(self.registry, env, self.roles)
             raise RequirementNotSynced(
@@ -272,6 +337,14 @@ class ChainBackend:
         self.registry.set_requirement(
             env, dict(wanted.roles), wanted.min_organisations, signer=account
         )
+        if chain_requirement(self.registry, env, self.roles) != wanted:
+            pending = self.registry.pending_requirement(env)
+            when = "" if pending is None else f" (effective at unix time {pending.eta})"
+            raise RequirementNotSynced(
+                f"the policy weakens environment {env!r}'s on-chain requirement: the change "
+                f"is scheduled{when}, not in force",
+                hint="wait for the delay, then apply it (ModelRegistry.applyRequirement)",
+            )
         return True
 
     # --- roles -----------------------------------------------------------------------------
@@ -296,3 +369,11 @@ class ChainBackend:
 def _describe(registry: ModelRegistry, env: str, roles: Iterable[str]) -> str:
     have = chain_requirement(registry, env, roles)
     return "nothing (no requirement set)" if have is None else str(have.to_dict())
+
+
+def _account_of(keyid: str) -> str | None:
+    """The account of a secp256k1 key id; None for other keys (a P-256 key is no account)."""
+    try:
+        return checksum_address(keyid)
+    except InvalidInput:
+        return None
