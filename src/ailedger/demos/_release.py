@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ailedger.chain import Chain, open_embedded
+from ailedger.chain import Chain
+from ailedger.chain.backends import open_workspace_chain
 from ailedger.chain.deployments import Deployment
 from ailedger.demos import _ml as ml
 from ailedger.demos._chain import anchor_log, deploy_and_grant, receipt_checked, requirement_text
@@ -365,7 +366,7 @@ def run_workflow(
     """Run the workflow steps in ``workspace`` and return the summary."""
     policy_path = workdir / "policy.toml"
     policy_path.write_text(DEMO_POLICY, encoding="utf-8")
-    with open_embedded(workspace.path / "chain") as chain:
+    with open_workspace_chain(workspace) as chain:  # the workspace's [chain]: embedded
         deployment, granted = deploy_and_grant(workspace, chain, signers)
         backend = ChainBackend.from_deployment(chain, deployment, keys=keystore.list_keys())
         record(

@@ -2,7 +2,7 @@
 
 ::
 
-    chain = open_embedded(workspace.path / "chain")
+    chain = open_workspace_chain(workspace)
     deployment = DeploymentBook(workspace.path / DEPLOYMENTS_FILE).require(chain.chain_id)
     backend = ChainBackend.from_deployment(chain, deployment, keys=keystore.list_keys())
     with Registry.open(workspace, keys=keystore.list_keys(), backend=backend) as reg:
