@@ -188,7 +188,7 @@ class Predicate(BaseModel):
     counts only once :func:`register_predicate` has taken it.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     NAME: ClassVar[str]
     PREDICATE_TYPE: ClassVar[str]
@@ -235,7 +235,7 @@ class DatasetPredicate(Predicate):
 class ModelResource(BaseModel):
     """One file of a model-signing manifest."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: Text
     algorithm: Text = "sha256"
@@ -245,14 +245,14 @@ class ModelResource(BaseModel):
 class ModelSerialization(BaseModel):
     """model-signing's ``serialization`` section (method, hash_type, ignore_paths, ...)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     method: Text
     hash_type: Text = "sha256"
 
 
 class TrainingMetadata(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     dataset_roots: list[Hex256] = Field(default_factory=list)
     code_revision: Text | None = None
@@ -343,7 +343,7 @@ _COMPARATORS = {
 class EvaluationCheck(BaseModel):
     """One threshold of an evaluation and the value measured (None: not reported)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     metric: Text
     comparator: Literal[">=", ">", "<=", "<", "=="]

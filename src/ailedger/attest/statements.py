@@ -59,7 +59,7 @@ _DIGEST_SPEC = re.compile(r"^([a-z0-9]+):([0-9a-fA-F]+)$")
 class Subject(BaseModel):
     """An artifact the statement is about. Known hash algorithms need lower-case hex."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str
     digest: dict[str, str] = Field(min_length=1)
@@ -81,7 +81,7 @@ class Subject(BaseModel):
 class Statement(BaseModel):
     """An in-toto Statement v1. Field names follow the JSON (``_type``, ``predicateType``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     type: Literal["https://in-toto.io/Statement/v1"] = Field(alias="_type")
     subject: list[Subject] = Field(min_length=1)

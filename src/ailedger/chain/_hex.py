@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from eth_hash.auto import keccak as _keccak
-
 from ailedger.errors import InvalidInput
-from ailedger.identity.keys import checksum_address
+from ailedger.identity.keys import checksum_address, keccak256
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
@@ -40,7 +38,7 @@ def keccak(
     else:
         assert primitive is not None
         data = bytes(primitive)
-    return bytes(_keccak(data))
+    return keccak256(data)
 
 
 def to_checksum_address(value: str | bytes | bytearray) -> ChecksumAddress:

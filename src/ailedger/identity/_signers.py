@@ -27,6 +27,7 @@ public key's PEM), so keys match across the two tools. Private keys never appear
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from abc import ABC, abstractmethod
@@ -36,7 +37,6 @@ import coincurve
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from eth_hash.auto import keccak
 
 from ailedger.errors import InvalidInput, SignatureInvalid
 
@@ -51,6 +51,7 @@ __all__ = [
     "Signer",
     "checksum_address",
     "eip191_hash",
+    "keccak256",
     "load_public_key",
     "public_key_from_dict",
     "recover_address",
@@ -65,6 +66,18 @@ _HALF_N = SECP256K1_N // 2
 
 
 _HEX_ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
+
+
+@functools.cache
+def _keccak() -> Any:
+    from eth_hash.auto import keccak  # its backend (pycryptodome) costs ~35 ms to import
+
+    return keccak
+
+
+def keccak256(data: bytes) -> bytes:
+    """Keccak-256 (Ethereum's hash, not SHA3-256), its backend imported on first use."""
+    return bytes(_keccak()(data))
 
 
 def checksum_address(address: str) -> str:
@@ -82,13 +95,13 @@ def checksum_address(address: str) -> str:
 
 
 def _raw_address(point: coincurve.PublicKey) -> bytes:
-    return bytes(keccak(point.format(compressed=False)[1:])[-20:])
+    return keccak256(point.format(compressed=False)[1:])[-20:]
 
 
 def _checksum(raw: bytes) -> str:
     # EIP-55, as eth_utils.to_checksum_address but without its input normalisation.
     lower = raw.hex()
-    mask = keccak(lower.encode("ascii")).hex()
+    mask = keccak256(lower.encode("ascii")).hex()
     return "0x" + "".join(
         c.upper() if m in "89abcdef" else c for c, m in zip(lower, mask[:40], strict=True)
     )
@@ -100,7 +113,7 @@ def _address_of(point: coincurve.PublicKey) -> str:
 
 def eip191_hash(message: bytes) -> bytes:
     """The digest ``personal_sign`` signs: keccak256 of the EIP-191 version 0x45 message."""
-    return bytes(keccak(b"\x19Ethereum Signed Message:\n%d%s" % (len(message), message)))
+    return keccak256(b"\x19Ethereum Signed Message:\n%d%s" % (len(message), message))
 
 
 def recover_address(message: bytes, signature: bytes) -> str:

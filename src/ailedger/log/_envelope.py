@@ -10,12 +10,11 @@ import re
 from collections.abc import Callable, Iterable
 
 import coincurve
-from eth_hash.auto import keccak as _eth_keccak
 
 from ailedger import _json
 from ailedger.attest.dsse import PAYLOAD_TYPE_IN_TOTO, Envelope
 from ailedger.errors import FormatError, InvalidInput, SignatureInvalid
-from ailedger.identity.keys import SECP256K1_N, PublicKey
+from ailedger.identity.keys import SECP256K1_N, PublicKey, keccak256
 from ailedger.log._store import Row
 from ailedger.merkle import leaf_hash
 
@@ -27,7 +26,7 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 def keccak(data: bytes) -> bytes:
     """Keccak-256 (pycryptodome directly: half the cost of eth_hash's wrapper)."""
-    return bytes(_eth_keccak(data))
+    return keccak256(data)
 
 
 def _recover_lower(message: bytes, signature: bytes) -> str:

@@ -80,7 +80,7 @@ class Observation(BaseModel):
     """The observation record an oracle signs (its fields are the predicate's, plus the
     sha256 of the batch file, which becomes the statement's subject)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     feed: Text
     epoch: Annotated[int, Field(ge=0, strict=True)]
