@@ -152,6 +152,9 @@ def main() -> None:
     parser.add_argument("--witnesses", type=int, default=2, help="cosignatures per anchor")
     parser.add_argument("--samples", type=int, default=5, help="EAS attests averaged")
     args = parser.parse_args()
+    for package in ("@chainlink/contracts", "@ethereum-attestation-service/eas-contracts"):
+        if not (REPO / "node_modules" / package / "package.json").is_file():
+            sys.exit(f"error: node_modules/{package} is missing: run `npm ci` in {REPO}")
 
     h = _load("oracle_helpers")
     c_helpers = sys.modules["contract_helpers"]
