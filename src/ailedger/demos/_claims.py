@@ -6,7 +6,7 @@ wrappers of :mod:`ailedger.chain.oracles` and :mod:`ailedger.chain.escrow`) and 
 holds, and compared with an expectation the demo computed on its own, without the chain or
 the oracle nodes: the batch scored in-process by the fingerprinted model, the fingerprints of
 the batch and the model, the lying oracle's address and offset. A claim that does not hold
-raises :class:`ClaimFailed` (exit 1), one line naming it.
+raises :class:`ClaimFailed` (exit 1, code ``demo-check-failed``), one line naming it.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from ailedger._codes import VerificationCode
 from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
 from ailedger.chain import Chain
 from ailedger.chain._events import EventRecord
+from ailedger.chain.anchoring import AnchorResult
+from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.escrow import ParametricEscrow, PerformanceBonus, PolicyStatus, Totals
 from ailedger.chain.oracle_report import feed_id
 from ailedger.chain.oracles import OracleFeeds
@@ -34,7 +37,10 @@ __all__ = [
     "ClaimFailed",
     "Claims",
     "RoundExpectation",
+    "verify_anchor",
     "verify_books",
+    "verify_logged_dataset",
+    "verify_logged_model",
     "verify_policies",
     "verify_round",
     "verify_weeks",
@@ -43,6 +49,8 @@ __all__ = [
 
 class ClaimFailed(VerificationFailed):
     """A claim a demo prints does not hold on the chain or in the log."""
+
+    default_code: ClassVar[VerificationCode] = "demo-check-failed"
 
 
 class Claims:
@@ -55,7 +63,7 @@ class Claims:
     def check(self, holds: bool, what: str) -> None:
         self.checked += 1
         if not holds:
-            raise ClaimFailed(f"demo claim does not hold: {what}")
+            raise ClaimFailed(f"demo claim does not hold: {what}", code="demo-check-failed")
 
 
 def _hex(value: Any) -> str:
@@ -106,6 +114,40 @@ class RoundExpectation:
 def _log_statement(log: TransparencyLog, index: int) -> tuple[dsse.Envelope, Statement]:
     envelope = dsse.Envelope.from_json(log.get(index).envelope)
     return envelope, Statement.from_json(envelope.payload)
+
+
+def verify_logged_dataset(
+    claims: Claims, log: TransparencyLog, index: int, root: bytes, name: str
+) -> None:
+    """Log entry ``index`` is the dataset statement of batch ``name`` naming ``root``."""
+    _, statement = _log_statement(log, index)
+    claims.check(
+        str(statement.predicate.get("root")) == root.hex(),
+        f"log entry {index} states {name}'s batch root {root.hex()}",
+    )
+
+
+def verify_logged_model(claims: Claims, log: TransparencyLog, index: int, digest: str) -> None:
+    """Log entry ``index`` is a model statement whose subject is ``digest``."""
+    _, statement = _log_statement(log, index)
+    named = [s.digest.get("sha256") for s in statement.subject]
+    claims.check(named == [digest], f"log entry {index} states the model sha256:{digest}")
+
+
+def verify_anchor(
+    claims: Claims, anchors: LogAnchors, log: TransparencyLog, anchored: AnchorResult
+) -> None:
+    """The chain's latest anchor of the log is ``anchored``: the whole log (its size and
+    root now)."""
+    record = anchored.record
+    latest = anchors.latest(record.log_id)
+    size = log.size()
+    claims.check(
+        latest is not None
+        and (latest.index, latest.size, latest.root) == (record.index, record.size, record.root)
+        and (latest.size, latest.root) == (size, log.root(size)),
+        f"the chain's latest anchor of the log is the whole log: size {size}",
+    )
 
 
 def verify_round(

@@ -40,7 +40,10 @@ from ailedger.chain.oracles import OracleFeeds
 from ailedger.demos._claims import (
     Claims,
     RoundExpectation,
+    verify_anchor,
     verify_books,
+    verify_logged_dataset,
+    verify_logged_model,
     verify_policies,
     verify_round,
 )
@@ -394,6 +397,12 @@ def run_crop_insurance(
         totals = verify_books(
             claims, world.chain, escrow, Totals(deposited, paid_total, 0, deposited - paid_total)
         )
+        for batch in batches:
+            verify_logged_dataset(
+                claims, world.log, dataset_index[batch.root], batch.root, batch.path.name
+            )
+        verify_logged_model(claims, world.log, model_index, digest)
+        verify_anchor(claims, world.anchors, world.log, last_anchor)
         say(f"{claims.checked} claims read back from the chain and the log: all hold")
         farms_out = []
         for farm in farms:

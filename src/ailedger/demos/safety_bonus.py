@@ -23,7 +23,10 @@ from ailedger.chain.oracle_report import feed_id
 from ailedger.demos._claims import (
     Claims,
     RoundExpectation,
+    verify_anchor,
     verify_books,
+    verify_logged_dataset,
+    verify_logged_model,
     verify_round,
     verify_weeks,
 )
@@ -188,6 +191,12 @@ def run_safety_bonus(
         totals = verify_books(
             claims, world.chain, bonus, Totals(WEEKS * WEEKLY, WEEKS * WEEKLY, 0, 0)
         )
+        for batch in batches:
+            verify_logged_dataset(
+                claims, world.log, dataset_index[batch.root], batch.root, batch.path.name
+            )
+        verify_logged_model(claims, world.log, model_index, digest)
+        verify_anchor(claims, world.anchors, world.log, last_anchor)
         say(f"{claims.checked} claims read back from the chain and the log: all hold")
         return {
             "demo": "safety-bonus",
