@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ailedger.chain.escrow import PerformanceBonus
+from ailedger.chain.escrow import ParametricEscrow, PerformanceBonus, Trigger
 from ailedger.chain.oracle_report import feed_id
 from ailedger.chain.oracles import OracleFeeds
 from ailedger.demos._claims import (
@@ -27,6 +27,7 @@ from ailedger.demos._claims import (
     RoundExpectation,
     verify_anchor,
     verify_logged_dataset,
+    verify_policies,
     verify_round,
     verify_weeks,
 )
@@ -211,3 +212,46 @@ def test_an_anchor_behind_the_log_fails_the_demo(setup: Setup) -> None:
     log_dataset(world, setup.batches[1], world.keys["leader"])
     with pytest.raises(ClaimFailed, match="latest anchor of the log is the whole log"):
         verify_anchor(Claims(), world.anchors, world.log, anchored)
+
+
+def test_a_policy_paid_on_a_lie_fails_the_demo(setup: Setup) -> None:
+    """A policy on the incident feed pays above 1 incident. Week 1 had none, but two oracles
+    inflate it and the contract stores their value: the escrow pays (real settlement, real
+    withdrawal), and the demo's read-back of who was paid fails."""
+    s = setup
+    world = s.world
+    insurer, holder = world.keys["payer"], world.keys["contractor"]
+    escrow = ParametricEscrow(
+        world.chain,
+        world.chain.deploy("ParametricEscrow", s.feeds.address, signer=world.keys["leader"]),
+    )
+    fid = feed_id(feed_creator(world), FEED)
+    config = s.feeds.feed(fid)
+    assert config is not None
+    payout = 10**17
+    pool = escrow.create_pool(payout, signer=insurer.to_local_account())
+    now = world.chain.block_timestamp()
+    policy = escrow.create_policy(
+        pool,
+        holder.address,
+        fid,
+        config.config_digest,
+        Trigger.ABOVE,
+        1,
+        payout,
+        now - 3600,
+        now + 86400,
+        signer=insurer.to_local_account(),
+    )
+    week = s.batches[0]
+    assert s.counted(week) == 0  # the honest expectation: never paid
+    with nodes(s, [0, 0, HIDE, HIDE]) as peers:
+        round_of(s, week, peers)
+    escrow.settle(policy, week.epoch + 1, signer=world.keys["leader"])
+    escrow.withdraw(signer=holder.to_local_account())
+    farms, holders = {"berth": policy}, {"berth": holder.address}
+    with pytest.raises(ClaimFailed, match=r"berth: not paid \(policy triggered, 1 PolicyTriggered"):
+        verify_policies(Claims(), world.chain, escrow, farms, holders, {"berth": None})
+    # what the chain does show reads back as such
+    out = verify_policies(Claims(), world.chain, escrow, farms, holders, {"berth": 1})
+    assert out["berth"]["paid_wei"] == payout
