@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,16 +34,25 @@ from ailedger.attest.predicates import DatasetPredicate, ModelPredicate, Trainin
 from ailedger.chain import Chain, LogAnchors, connect_rpc, open_embedded
 from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, AnchorResult, anchor_checkpoint
 from ailedger.chain.deployments import deploy_contracts
-from ailedger.chain.escrow import ParametricEscrow, PolicyStatus, Trigger
+from ailedger.chain.escrow import ParametricEscrow, PolicyStatus, Totals, Trigger
 from ailedger.chain.oracle_report import feed_id
 from ailedger.chain.oracles import OracleFeeds
-from ailedger.errors import AiledgerError, NodeUnavailable
+from ailedger.demos._claims import (
+    Claims,
+    RoundExpectation,
+    verify_anchor,
+    verify_books,
+    verify_logged_dataset,
+    verify_logged_model,
+    verify_policies,
+    verify_round,
+)
+from ailedger.errors import NodeUnavailable
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.identity.keys import Secp256k1Signer, checksum_address
 from ailedger.log import TransparencyLog, open_workspace_log
 from ailedger.log.checkpoint import Secp256k1NoteKey
-from ailedger.oracle.observation import median_is_honest
-from ailedger.oracle.round import RoundResult, run_round
+from ailedger.oracle.round import run_round
 from ailedger.oracle.sensors import DEFAULT_FARMS, Batch, WeatherConfig, write_weather_batches
 from ailedger.workspace import Workspace
 
@@ -56,7 +65,6 @@ __all__ = [
     "DemoWorld",
     "OracleProcesses",
     "anchor",
-    "check_round",
     "create_feeds",
     "demo_world",
     "feed_creator",
@@ -243,46 +251,51 @@ def feed_creator(world: DemoWorld) -> str:
     return checksum_address(world.keys["leader"].address)
 
 
-def check_round(world: DemoWorld, feeds: OracleFeeds, result: RoundResult) -> dict[str, Any]:
-    """The round as stored on-chain, checked against the honest oracles' observations."""
-    stored = feeds.round(feed_id(feed_creator(world), result.feed), result.epoch)
-    if stored is None or stored.answer != result.answer:
-        raise AiledgerError(f"round {result.epoch} of {result.feed} is not stored on-chain")
-    liar = world.oracle_addresses[-1]
-    honest = [o.value for o in result.observations if checksum_address(o.oracle) != liar]
-    lying = [o.value for o in result.observations if checksum_address(o.oracle) == liar]
-    return {
-        "feed": result.feed,
-        "epoch": result.epoch,
-        "stored_answer": stored.answer,
-        "honest": honest,
-        "lying": lying,
-        "median_honest": median_is_honest(honest, lying),
-        "input_root": stored.input_root.hex(),
-        "model_digest": stored.model_digest.hex(),
-        "signers": list(result.signers),
-        "transaction": result.tx_hash,
-        "log_indices": list(result.log_indices),
-        "left_out": result.failures,
-    }
+def _quiet(_line: str) -> None:
+    pass
 
 
-def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
+def run_crop_insurance(
+    workdir: Path, rpc: str | None = None, *, on_step: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """The whole crop insurance example (module docstring) on the embedded chain, or on the
-    development node at ``rpc``; the report as a dict."""
-    from ailedger.oracle.scoring import train_drought_model
+    development node at ``rpc``; the report as a dict, every claim in it read back from the
+    chain or the log and checked (:mod:`ailedger.demos._claims`: :class:`ClaimFailed`
+    otherwise). ``on_step`` gets one line per step as it happens."""
+    from ailedger.oracle.scoring import load_verified, train_drought_model
 
+    say = on_step or _quiet
+    claims = Claims()
     farms = DEFAULT_FARMS
     roles = ["trainer", "sensors", "insurer"]
     with demo_world(workdir, "crop.demo/log", roles, rpc) as world:
         keys = world.keys
+        say(f"workspace, keys and LogAnchors ready on chain {world.chain.chain_id}")
         cfg = WeatherConfig(drought_farms=DROUGHT_FARMS)
         batches = write_weather_batches(workdir / "batches", farms, cfg, seed=2026)
         dataset_index = {b.root: log_dataset(world, b, keys["sensors"]) for b in batches}
+        say(f"{len(batches)} weather batches of {len(farms)} farms fingerprinted and logged")
         model_dir = train_drought_model(workdir / "drought-model", seed=7, seasons=10)
         digest = fingerprint_model(model_dir, tensors=False).subject_digest.hex()
         model_index = log_model(world, model_dir, [], "insurer-risk")
+        say(f"drought model trained: sha256:{digest[:16]}… (log entry {model_index})")
         first_anchor = anchor(world)
+        say(f"log anchored at size {world.log.size()}")
+
+        # The expectation, computed here without the chain or the nodes: each batch scored by
+        # the fingerprinted model; a policy pays on the first epoch above the threshold.
+        model = load_verified(model_dir, digest)
+        honest = {(b.key, b.epoch + 1): model.score(b.path) for b in batches}
+        paid_epochs: dict[str, int | None] = {f.farm_id: None for f in farms}
+        for (farm_id, epoch), score in sorted(honest.items(), key=lambda kv: kv[0][1]):
+            if score > THRESHOLD and paid_epochs[farm_id] is None:
+                paid_epochs[farm_id] = epoch
+        expected_paid = sorted(f for f, e in paid_epochs.items() if e is not None)
+        claims.check(
+            expected_paid == sorted(DROUGHT_FARMS),
+            f"the model scores above {THRESHOLD} exactly the farms in drought "
+            f"({', '.join(DROUGHT_FARMS)}), not {', '.join(expected_paid) or 'none'}",
+        )
 
         names = {f.farm_id: f"drought/{f.farm_id}" for f in farms}
         feeds = create_feeds(world, list(names.values()), (-10_000, 20_000))
@@ -311,12 +324,17 @@ def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
                 now + 30 * 86400,
                 signer=insurer,
             )
+        say(
+            f"OracleFeeds ({len(names)} feeds, {ORACLES} oracles, f=1) and ParametricEscrow "
+            f"deployed; {len(policies)} policies of {_eth(PAYOUT)} written"
+        )
 
         args = ["--model-dir", str(model_dir), "--digest", digest, "--feed-creator", creator]
         rounds: list[dict[str, Any]] = []
-        paid: dict[str, dict[str, Any]] = {}
+        liar = world.oracle_addresses[-1]
         with oracle_processes(world, list(names.values()), args, LIE_BY) as nodes:
             node_pids = [proc.pid for proc in nodes.procs]
+            say(f"{ORACLES} oracle node processes started (the last, {liar}, lies)")
             for batch in batches:
                 feed = names[batch.key]
                 result = run_round(
@@ -331,35 +349,83 @@ def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
                     transmitter=keys["leader"],
                     log=world.log,
                 )
-                checked = check_round(world, feeds, result)
-                checked["farm"] = batch.key
-                checked["dataset_log_index"] = dataset_index[batch.root]
+                expected = RoundExpectation(
+                    feed,
+                    result.epoch,
+                    honest[(batch.key, result.epoch)],
+                    batch.root,
+                    digest,
+                    liar,
+                    LIE_BY,
+                )
+                checked = verify_round(
+                    claims, world.chain, feeds, creator, expected, world.log, result.log_indices
+                )
+                checked.update(
+                    farm=batch.key,
+                    dataset_log_index=dataset_index[batch.root],
+                    left_out=result.failures,
+                )
                 rounds.append(checked)
+                line = (
+                    f"{batch.key} epoch {result.epoch}: stored median "
+                    f"{checked['stored_answer']} (liar said {checked['lying'][0]})"
+                )
                 policy = escrow.policy(policies[batch.key])
-                if result.answer > THRESHOLD and policy and policy.status == PolicyStatus.ACTIVE:
-                    receipt = escrow.settle(
-                        policies[batch.key], result.epoch, signer=keys["leader"]
-                    )
-                    paid[batch.key] = {**checked, "settle_transaction": receipt.tx_hash}
-        for farm_id in paid:
-            receipt = escrow.withdraw(signer=farmers[farm_id].to_local_account())
-            sent = [int(e.args["amount"]) for e in receipt.events if e.event == "Withdrawn"]
-            paid[farm_id].update(withdrawn_wei=sum(sent), withdraw_transaction=receipt.tx_hash)
+                active = policy is not None and policy.status == PolicyStatus.ACTIVE
+                if checked["stored_answer"] > THRESHOLD and active:
+                    escrow.settle(policies[batch.key], result.epoch, signer=keys["leader"])
+                    line += f" > {THRESHOLD}: policy settled"
+                say(line)
+        for farm_id, farmer in farmers.items():
+            if escrow.claimable(farmer.address):
+                escrow.withdraw(signer=farmer.to_local_account())
+                say(f"{farm_id}'s farmer withdrew")
         last_anchor = anchor(world)
-        totals = escrow.totals()
+        say(f"log anchored at size {world.log.size()}")
+
+        settled = verify_policies(
+            claims,
+            world.chain,
+            escrow,
+            policies,
+            {f: k.address for f, k in farmers.items()},
+            paid_epochs,
+        )
+        deposited = PAYOUT * len(farms)
+        paid_total = PAYOUT * len(expected_paid)
+        totals = verify_books(
+            claims, world.chain, escrow, Totals(deposited, paid_total, 0, deposited - paid_total)
+        )
+        for batch in batches:
+            verify_logged_dataset(
+                claims, world.log, dataset_index[batch.root], batch.root, batch.path.name
+            )
+        verify_logged_model(claims, world.log, model_index, digest)
+        verify_anchor(claims, world.anchors, world.log, last_anchor)
+        say(f"{claims.checked} claims read back from the chain and the log: all hold")
         farms_out = []
         for farm in farms:
             mine = [r for r in rounds if r["farm"] == farm.farm_id]
-            info = escrow.policy(policies[farm.farm_id])
+            out = settled[farm.farm_id]
+            why: dict[str, Any] | None = None
+            if out["paid_wei"]:
+                epoch = out["policy"]["settled_epoch"]
+                why = {
+                    **next(r for r in mine if r["epoch"] == epoch),
+                    "settle_transaction": out["settle_transaction"],
+                    "withdrawn_wei": out["paid_wei"],
+                    "withdraw_transaction": out["withdraw_transaction"],
+                }
             farms_out.append(
                 {
                     "farm": farm.farm_id,
                     "in_drought": farm.farm_id in DROUGHT_FARMS,
                     "farmer": checksum_address(farmers[farm.farm_id].address),
-                    "policy": info.to_dict() if info else None,
+                    "policy": out["policy"],
                     "scores": [r["stored_answer"] for r in mine],
-                    "paid_wei": PAYOUT if farm.farm_id in paid else 0,
-                    "why": paid.get(farm.farm_id),
+                    "paid_wei": out["paid_wei"],
+                    "why": why,
                 }
             )
         return {
@@ -368,20 +434,25 @@ def run_crop_insurance(workdir: Path, rpc: str | None = None) -> dict[str, Any]:
             "chain_id": world.chain.chain_id,
             "threshold": THRESHOLD,
             "oracles": world.oracle_addresses,
-            "lying_oracle": world.oracle_addresses[-1],
+            "lying_oracle": liar,
             "lie_by": LIE_BY,
             "model_digest": digest,
             "model_log_index": model_index,
             "contracts": {"feeds": feeds.address, "escrow": escrow.address},
             "farms": farms_out,
             "rounds": rounds,
-            "paid": sorted(paid),
+            "paid": sorted(f["farm"] for f in farms_out if f["paid_wei"]),
             "totals": totals.to_dict(),
             "balanced": totals.balanced,
+            "claims_checked": claims.checked,
             "anchors": [first_anchor.to_dict(), last_anchor.to_dict()],
             "log_entries": world.log.size(),
             "node_pids": node_pids,
         }
+
+
+def _eth(wei: int) -> str:
+    return f"{wei / ETHER:g} ETH"
 
 
 # -- the node process ---------------------------------------------------------------------
