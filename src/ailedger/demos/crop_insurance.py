@@ -31,8 +31,9 @@ from typing import Any
 
 from ailedger.attest import statements
 from ailedger.attest.predicates import DatasetPredicate, ModelPredicate, TrainingMetadata
-from ailedger.chain import Chain, LogAnchors, connect_rpc, open_embedded
+from ailedger.chain import Chain, LogAnchors
 from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, AnchorResult, anchor_checkpoint
+from ailedger.chain.backends import open_workspace_chain
 from ailedger.chain.deployments import deploy_contracts
 from ailedger.chain.escrow import ParametricEscrow, PolicyStatus, Totals, Trigger
 from ailedger.chain.oracle_report import feed_id
@@ -115,10 +116,7 @@ def demo_world(
     oracles = sorted(
         (Secp256k1Signer.generate() for _ in range(ORACLES)), key=lambda k: int(k.address, 16)
     )
-    if rpc is None:
-        opened = open_embedded(workspace.path / "chain")
-    else:
-        opened = connect_rpc(rpc, index_path=workspace.path / "chain-events.sqlite")
+    opened = open_workspace_chain(workspace, rpc)  # the embedded chain unless --rpc
     with opened as chain, open_workspace_log(workspace) as log:
         for name, key in keys.items():
             if name != "witness":
