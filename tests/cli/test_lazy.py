@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -111,3 +112,38 @@ def test_version_loads_no_command_module() -> None:
         check=True,
     )
     assert done.stdout.splitlines() == ["ailedger 0.1.0", "[]"]
+
+
+def test_the_root_help_imports_no_command_and_equals_the_full_help() -> None:
+    """``ailedger --help`` lists every command from COMMAND_HELP without importing a command
+    module (start-up), and shows exactly what a full load of the commands shows."""
+    lazy = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom ailedger.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "loaded = [m for m in sys.modules if m.startswith('ailedger.cli._')]\n"
+            "print('LOADED', sorted(set(loaded) - {'ailedger.cli._app', 'ailedger.cli._common'}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "100", "TERM": "dumb"},
+    ).stdout
+    full = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from ailedger.cli._app import load_commands, main\nload_commands()\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "100", "TERM": "dumb"},
+    ).stdout
+    help_text, loaded = lazy.rsplit("LOADED ", 1)
+    assert loaded.strip() == "[]"
+    assert help_text == full
+    assert all(name in help_text for name in COMMAND_MODULES)

@@ -17,7 +17,15 @@ from ailedger import __version__
 from ailedger.cli._common import err_console, state
 from ailedger.errors import AiledgerError
 
-__all__ = ["COMMAND_MODULES", "COMMAND_PANELS", "app", "load_commands", "main", "verify_app"]
+__all__ = [
+    "COMMAND_HELP",
+    "COMMAND_MODULES",
+    "COMMAND_PANELS",
+    "app",
+    "load_commands",
+    "main",
+    "verify_app",
+]
 
 #: ``ailedger --help`` groups the commands by what a user is doing, in this order; the
 #: README's command map has the same groups (tests/cli/test_lazy.py checks both).
@@ -41,6 +49,42 @@ COMMAND_PANELS: dict[str, tuple[str, ...]] = {
     ),
     "Oracles and settlement": ("oracle",),
     "Inspecting and auditing": ("trace", "lineage", "audit"),
+}
+#: Each command's one-line help for the root ``--help``, which lists every command without
+#: importing any of them (tests/cli/test_lazy.py checks each line against the command).
+COMMAND_HELP: dict[str, str] = {
+    "init": "Create a workspace (.ailedger/) with a config and a keys directory.",
+    "keys": "Create, import and inspect signing keys.",
+    "demo": "Run the examples for real.",
+    "fingerprint": "Fingerprint models and datasets.",
+    "prove": "Prove a record is in a dataset (or, sorted, that it is not), or a tensor in a model.",
+    "verify": "Verify proofs, statements and receipts.",
+    "attest": (
+        "Sign a statement about the subjects, append it to the workspace log, write the envelope."
+    ),
+    "log": "The transparency log: append, checkpoint, cosign, verify, query.",
+    "chain": (
+        "The chain: deploy the contracts, status, organisations and roles, cosign for anchors."
+    ),
+    "anchor": "Anchor the log's latest checkpoint on the chain (registering the log on first use).",
+    "dataset": "Register dataset versions.",
+    "model": "Sign, verify and register models.",
+    "eval": "Run evaluations and sign their results (pass or fail).",
+    "approve": "Approve (or --reject) a model version for a role; the key must hold the role.",
+    "roles": "Grant and list the roles of keys in the local registry.",
+    "gate": "Exit 0 if the version meets the policy for the environment; else list every unmet.",
+    "deploy": "Run the gate, then sign and log the deployment.",
+    "rollback": "Return the environment to the previous version (or to --to).",
+    "deprecate": "Mark a version deprecated: it can no longer be deployed or rolled back to.",
+    "infer": "Record which model produced which output.",
+    "integrations": "Register models and datasets from other tools (MLflow, DVC).",
+    "oracle": "Oracle nodes and rounds (AI scores for contracts).",
+    "trace": (
+        "Which version served an environment at a time (with proof); `trace output` finds the "
+        "model behind an output."
+    ),
+    "lineage": "Datasets, evaluations, approvals and deployments of a model version, as a tree.",
+    "audit": "Audit reports a regulator can read: every release and how its evidence verified.",
 }
 _PANEL_OF = {name: panel for panel, names in COMMAND_PANELS.items() for name in names}
 _ORDER = {name: i for i, name in enumerate(_PANEL_OF)}
@@ -136,10 +180,29 @@ def load_commands(names: Iterable[str] | None = None) -> None:
     modules = sorted({m for name in wanted for m in COMMAND_MODULES.get(name, ())})
     for module in modules:
         importlib.import_module(f"ailedger.cli.{module}")
+    _assign_panels()
+
+
+def _assign_panels() -> None:
     for command in app.registered_commands:
         command.rich_help_panel = _PANEL_OF.get(command.name or "", command.rich_help_panel)
     for group in app.registered_groups:
         group.rich_help_panel = _PANEL_OF.get(group.name or "", group.rich_help_panel)
+
+
+def _list_commands_only() -> None:
+    """Register a placeholder per command, with its panel and one-line help, so that the root
+    ``--help`` lists every command without importing a single command module."""
+    registered = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    for name, text in COMMAND_HELP.items():
+        if name in registered:
+            continue  # `verify` is a group of this module
+
+        def placeholder() -> None:  # never run: the process prints the root help and exits
+            raise typer.Exit(2)
+
+        app.command(name, help=text)(placeholder)
+    _assign_panels()
 
 
 def _command_name(argv: list[str]) -> str | None:
@@ -160,8 +223,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if name in COMMAND_MODULES:
             load_commands([name])
-        elif name is not None or "--version" not in args:
-            load_commands()  # the root --help lists them all; an unknown name gets a suggestion
+        elif name is None and ("--version" in args or "--help" in args or "-h" in args or not args):
+            _list_commands_only()  # the root --help (or --version): no command module needed
+        else:
+            load_commands()  # an unknown name: the full set gives Typer's suggestion
         app(args=args, prog_name="ailedger", standalone_mode=True)
     except AiledgerError as exc:
         if state.verbose:

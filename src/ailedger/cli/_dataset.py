@@ -181,8 +181,10 @@ def prove_command(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Prove that a record is in a fingerprinted dataset (or, in sorted order, that it is not),
-    or with --tensor that a tensor belongs to a model (a directory or a .safetensors file)."""
+    """Prove a record is in a dataset (or, sorted, that it is not), or a tensor in a model.
+
+    A dataset is one fingerprinted with ``fingerprint dataset``; with --tensor, the model is a
+    directory or a .safetensors file."""
     if tensor is not None:
         dataset_opts = (index, record, salt_secret, format, sort_leaves, canonical_json, index_file)
         if any(o is not None for o in dataset_opts) or unsalted or omit_record:
