@@ -15,15 +15,17 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.demos._main import DemoResult, Step, run_demo
 from ailedger.errors import AiledgerError, ConflictError
+
+if TYPE_CHECKING:  # the demos (the whole stack) load when a demo runs, not at start-up
+    from ailedger.demos._main import DemoResult, Step
 
 __all__ = ["demo", "demo_app"]
 
@@ -74,6 +76,8 @@ def demo(ctx: typer.Context, directory: DirOpt = None, as_json: JsonOpt = False)
         console.print(f"    {escape(step.detail)}")
 
     def go(workdir: Path) -> None:
+        from ailedger.demos._main import run_demo
+
         result = run_demo(workdir, on_step=show)
         if as_json:
             emit(result.to_dict(), True)
