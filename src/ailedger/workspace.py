@@ -176,8 +176,11 @@ class Workspace:
         return self.path / "keys"
 
     @classmethod
-    def init(cls, root: Path, *, origin: str | None = None) -> Workspace:
-        """Create ``root/.ailedger/`` with a fresh config and keys directory.
+    def init(
+        cls, root: Path, *, origin: str | None = None, log_key: str | None = None
+    ) -> Workspace:
+        """Create ``root/.ailedger/`` with a fresh config and keys directory; ``log_key``
+        names the default log key in the config (the caller creates the key).
 
         Raises :class:`WorkspaceError` if a workspace already exists there.
         """
@@ -192,12 +195,19 @@ class Workspace:
                 f"invalid log origin {origin!r}",
                 hint="use a schema-less URL such as example.com/ailedger/log",
             )
+        if log_key is not None and not _KEY_NAME_RE.match(log_key):
+            raise WorkspaceError(
+                f"invalid log key name {log_key!r}",
+                hint="use letters, digits, '-' and '_' (at most 64)",
+            )
         try:
             ws_dir.mkdir(parents=True, exist_ok=True)
             keys = ws_dir / "keys"
             keys.mkdir(mode=0o700, exist_ok=True)
             os.chmod(keys, 0o700)  # mkdir's mode is masked by the umask
             config = WorkspaceConfig.default(origin or default_origin(root))
+            if log_key is not None:
+                config = config.with_log_key(log_key)
             tmp = ws_dir / (CONFIG_NAME + ".tmp")
             tmp.write_text(config.to_toml(), encoding="utf-8")
             os.replace(tmp, ws_dir / CONFIG_NAME)

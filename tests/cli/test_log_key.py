@@ -63,8 +63,10 @@ def test_init_without_a_log_key_leaves_none(
     monkeypatch.chdir(tmp_path)
     assert ok(["init", "--origin", ORIGIN])["log_key"] is None
     fails(["log", "checkpoint"], 3, "no log key", "default-key")
+    fails(["init", "sub", "--log-key", "k"], 5, "no password", password=None)
+    assert not (tmp_path / "sub" / ".ailedger").exists()
     assert not (tmp_path / ".ailedger" / "keys" / "logkey.meta.json").exists()
-    fails(["init", "sub", "--log-key", "bad name!"], 6, "[log] key")
+    fails(["init", "sub", "--log-key", "bad name!"], 6, "invalid log key name")
     assert not (tmp_path / "sub" / ".ailedger").exists()
 
 

@@ -33,7 +33,7 @@ from ailedger.identity.keys import (
     Signer,
     detect_import_kind,
 )
-from ailedger.workspace import Workspace, WorkspaceConfig
+from ailedger.workspace import Workspace
 
 if TYPE_CHECKING:
     from ailedger.log import TransparencyLog
@@ -236,10 +236,9 @@ def init_cmd(
     """Create a workspace (.ailedger/) with a config and a keys directory."""
     root = path or state.workspace or Path.cwd()
     password = None
-    if log_key is not None:
-        WorkspaceConfig.default("example.com/check").with_log_key(log_key)  # the name's form
+    if log_key is not None:  # asked first: a missing password leaves no workspace behind
         password = read_password(password_file, confirm=True, prompt="New log key password")
-    ws = Workspace.init(root, origin=origin)
+    ws = Workspace.init(root, origin=origin, log_key=log_key)
     data: dict[str, Any] = {
         "workspace": str(ws.path),
         "origin": ws.config.origin,
@@ -248,7 +247,6 @@ def init_cmd(
     }
     if log_key is not None:
         info = Keystore(ws.keys_dir).create(log_key, password)
-        ws = ws.save_config(ws.config.with_log_key(log_key))
         data["log_key"] = {"name": info.name, "keyid": info.keyid}
 
     def human() -> None:
