@@ -4,7 +4,7 @@
 
     project/
     └── .ailedger/
-        ├── config.toml      schema version, log origin, chain backend
+        ├── config.toml      schema version, log origin and default log key, chain backend
         ├── keys/            0700: keystores and their public metadata (see ailedger.identity.keys)
         └── ...              the log, chain state and index add their own files
 
@@ -45,6 +45,8 @@ CONFIG_NAME = "config.toml"
 CONFIG_SCHEMA_VERSION = 1
 
 _INIT_HINT = "run `ailedger init` in your project directory, or pass --workspace"
+#: The form of a key name (as :class:`ailedger.identity.keys.Keystore` accepts it).
+_KEY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _ORIGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:/-]{0,253}$")
 
 
@@ -87,11 +89,33 @@ class WorkspaceConfig:
         origin = log.get("origin") if isinstance(log, dict) else None
         if not isinstance(origin, str) or not _ORIGIN_RE.match(origin):
             raise WorkspaceError(f"{source}: [log] origin is missing or not a valid log origin")
+        key = log.get("key") if isinstance(log, dict) else None
+        if key is not None and (not isinstance(key, str) or not _KEY_NAME_RE.match(key)):
+            raise WorkspaceError(f"{source}: [log] key must be the name of a workspace key")
         chain = data.get("chain", {})
         backend = chain.get("backend") if isinstance(chain, dict) else None
         if not isinstance(backend, str) or not backend:
             raise WorkspaceError(f"{source}: [chain] backend is missing or empty")
         return cls(schema_version=version, origin=origin, chain_backend=backend, data=data)
+
+    @property
+    def log_key(self) -> str | None:
+        """``[log] key``: the name of the workspace's default log key, if one is set.
+
+        Only its form is checked here; that the key exists and is secp256k1 is checked where
+        it is used (the keystore is a layer above)."""
+        key = self.section("log").get("key")
+        return key if isinstance(key, str) else None
+
+    def with_log_key(self, name: str | None) -> WorkspaceConfig:
+        """This config with ``[log] key`` set to ``name`` (removed when ``None``)."""
+        data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.data.items()}
+        log = data.setdefault("log", {})
+        if name is None:
+            log.pop("key", None)
+        else:
+            log["key"] = name
+        return WorkspaceConfig.from_dict(data, source=Path(CONFIG_NAME))
 
     def section(self, name: str) -> dict[str, Any]:
         """A ``[name]`` table (empty if absent), for modules that keep their settings here."""
@@ -152,8 +176,11 @@ class Workspace:
         return self.path / "keys"
 
     @classmethod
-    def init(cls, root: Path, *, origin: str | None = None) -> Workspace:
-        """Create ``root/.ailedger/`` with a fresh config and keys directory.
+    def init(
+        cls, root: Path, *, origin: str | None = None, log_key: str | None = None
+    ) -> Workspace:
+        """Create ``root/.ailedger/`` with a fresh config and keys directory; ``log_key``
+        names the default log key in the config (the caller creates the key).
 
         Raises :class:`WorkspaceError` if a workspace already exists there.
         """
@@ -168,12 +195,19 @@ class Workspace:
                 f"invalid log origin {origin!r}",
                 hint="use a schema-less URL such as example.com/ailedger/log",
             )
+        if log_key is not None and not _KEY_NAME_RE.match(log_key):
+            raise WorkspaceError(
+                f"invalid log key name {log_key!r}",
+                hint="use letters, digits, '-' and '_' (at most 64)",
+            )
         try:
             ws_dir.mkdir(parents=True, exist_ok=True)
             keys = ws_dir / "keys"
             keys.mkdir(mode=0o700, exist_ok=True)
             os.chmod(keys, 0o700)  # mkdir's mode is masked by the umask
             config = WorkspaceConfig.default(origin or default_origin(root))
+            if log_key is not None:
+                config = config.with_log_key(log_key)
             tmp = ws_dir / (CONFIG_NAME + ".tmp")
             tmp.write_text(config.to_toml(), encoding="utf-8")
             os.replace(tmp, ws_dir / CONFIG_NAME)

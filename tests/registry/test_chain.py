@@ -143,6 +143,23 @@ def world(backend: Backend, tmp_path: Path) -> Iterator[World]:
     w.reg.close()
 
 
+def test_rollbacks_walk_back_the_same_history_on_chain(world: World) -> None:
+    """Issue 11 item 9 on-chain: after deploys of 1, 2, 3, 1, 2 each rollback goes one step
+    further back, and the contract serves what the log chose at every step."""
+    w, admin = world, world.signer("admin")
+    refs = [VersionRef("triage", v) for v in ("1", "2", "3")]
+    for ref in refs:
+        w.register(ref)
+        w.approve_all(ref)
+    for i in (0, 1, 2, 0, 1):
+        w.reg.deploy(refs[i], "prod", admin, w.policy)
+    for i in (0, 2, 1, 0):
+        assert w.reg.rollback("prod", admin).ref == str(refs[i])
+        assert w.current() == version_key("acme", "triage", refs[i].version)
+    with pytest.raises(ConflictError, match="only version deployed"):
+        w.reg.rollback("prod", admin)
+
+
 def test_release_path_on_chain(world: World) -> None:
     w, admin = world, world.signer("admin")
     w.register(V1)

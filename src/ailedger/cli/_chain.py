@@ -39,7 +39,13 @@ from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership, org_id
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import PasswordFileOpt, log_signer, open_log, open_workspace
+from ailedger.cli._keys import (
+    PasswordFileOpt,
+    log_key_name,
+    log_signer,
+    open_log,
+    open_workspace,
+)
 from ailedger.errors import ConflictError, InvalidInput, NotFound, ProofInvalid, WorkspaceError
 from ailedger.log.checkpoint import Checkpoint, Secp256k1NoteKey
 from ailedger.log.receipt import Receipt
@@ -383,7 +389,13 @@ def _config_witnesses(ws: Workspace) -> tuple[list[str] | None, int | None]:
 
 @app.command("anchor")
 def anchor_cmd(
-    key: Annotated[str, typer.Option("--key", help="The log key (secp256k1, in the workspace).")],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="The log key (secp256k1, in the workspace; default: the workspace's log key).",
+        ),
+    ] = None,
     witness_key: Annotated[
         list[str] | None,
         typer.Option("--witness-key", help="A local witness key that cosigns (repeatable)."),
@@ -419,7 +431,7 @@ def anchor_cmd(
 
     If the log grew since its latest checkpoint (or has none), KEY signs a new one first."""
     ws = open_workspace()
-    signer = log_signer(key, password_file)
+    signer = log_signer(log_key_name(key, "--key"), password_file)
     witness_signers = [log_signer(w, password_file) for w in witness_key or []]
     remote = [Eip712Cosignature.load(p) for p in cosignature or []]
     cfg_witnesses, cfg_threshold = _config_witnesses(ws)

@@ -101,7 +101,9 @@ def rollback_cmd(
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Return the environment to the previous version (or to --to)."""
+    """Return the environment to the version that served before the current one became
+    current, skipping deprecated versions (or to --to); each further rollback goes one more
+    step back."""
     target = VersionRef.parse(to) if to is not None else None
     with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
         registry,

@@ -1,5 +1,12 @@
 """``ailedger init`` and ``ailedger keys ...``; workspace and password helpers for commands.
 
+The workspace's default log key is ``[log] key = "NAME"`` in config.toml (set by
+``ailedger init --log-key NAME`` or ``ailedger log default-key NAME``). Every command with a
+``--log-key`` (or, for ``log checkpoint`` and ``anchor``, the log key's ``--key``) uses it
+when the option is omitted; the option overrides it. A config naming a key the workspace
+does not have, or one that is not secp256k1, is a :class:`WorkspaceError` (exit 6) at the
+first command that needs the key.
+
 Passwords come from ``--password-file`` (first line), else ``AILEDGER_PASSWORD``, else a
 hidden prompt (asked twice when a key is created). Only this module reads the environment.
 """
@@ -17,7 +24,7 @@ from rich.table import Table
 
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit, err_console, state
-from ailedger.errors import InvalidInput, KeyAccessError, NotFound
+from ailedger.errors import InvalidInput, KeyAccessError, NotFound, WorkspaceError
 from ailedger.identity.keys import (
     KeyInfo,
     Keystore,
@@ -34,7 +41,10 @@ if TYPE_CHECKING:
 __all__ = [
     "PASSWORD_ENV",
     "PasswordFileOpt",
+    "check_log_key",
+    "default_log_key",
     "keys_app",
+    "log_key_name",
     "log_signer",
     "open_keystore",
     "open_log",
@@ -92,6 +102,49 @@ def open_log() -> TransparencyLog:
 def log_signer(name: str, password_file: Path | None) -> Secp256k1Signer:
     """The secp256k1 key ``name``, unlocked to sign checkpoints or cosignatures."""
     return unlock_secp256k1(open_keystore(), name, password_file, purpose="log and witness")
+
+
+def check_log_key(store: Keystore, name: str) -> KeyInfo:
+    """Key ``name`` as a log key: :class:`NotFound` if absent, :class:`InvalidInput` if it
+    is not secp256k1."""
+    info = store.info(name)
+    if info.keytype != "secp256k1":
+        raise InvalidInput(f"key {name!r} is {info.keytype}; a log key must be secp256k1")
+    return info
+
+
+def default_log_key(ws: Workspace | None = None) -> KeyInfo | None:
+    """The workspace's default log key (``[log] key``), checked; ``None`` if none is set.
+
+    A name the keystore lacks, or a key that is not secp256k1, is a :class:`WorkspaceError`:
+    the config is wrong, and nothing falls back to another key."""
+    ws = ws or open_workspace()
+    name = ws.config.log_key
+    if name is None:
+        return None
+    hint = "create it (`ailedger keys new NAME`) or name another: `ailedger log default-key NAME`"
+    try:
+        return check_log_key(Keystore(ws.keys_dir), name)
+    except NotFound:
+        raise WorkspaceError(
+            f"{ws.config_path}: [log] key names {name!r}, which is not a key of this workspace",
+            hint=hint,
+        ) from None
+    except InvalidInput as exc:
+        raise WorkspaceError(f"{ws.config_path}: [log] key: {exc.message}", hint=hint) from None
+
+
+def log_key_name(option: str | None, flag: str = "--log-key") -> str:
+    """The log key to sign with: the option if given, else the workspace default."""
+    if option is not None:
+        return option
+    info = default_log_key()
+    if info is None:
+        raise InvalidInput(
+            f"no log key: give {flag} NAME or set the workspace's default "
+            "(`ailedger log default-key NAME`)"
+        )
+    return info.name
 
 
 def _interactive() -> bool:
@@ -169,13 +222,39 @@ def init_cmd(
     origin: Annotated[
         str | None, typer.Option("--origin", help="Log origin name (default: a unique one).")
     ] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            "--log-key",
+            help="Also create this secp256k1 key (encrypted) and make it the workspace's "
+            "default log key ([log] key in config.toml).",
+        ),
+    ] = None,
+    password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a workspace (.ailedger/) with a config and a keys directory."""
     root = path or state.workspace or Path.cwd()
-    ws = Workspace.init(root, origin=origin)
-    data = {"workspace": str(ws.path), "origin": ws.config.origin, "keys": str(ws.keys_dir)}
-    emit(data, as_json, lambda: console.print(f"initialised {escape(str(ws.path))}"))
+    password = None
+    if log_key is not None:  # asked first: a missing password leaves no workspace behind
+        password = read_password(password_file, confirm=True, prompt="New log key password")
+    ws = Workspace.init(root, origin=origin, log_key=log_key)
+    data: dict[str, Any] = {
+        "workspace": str(ws.path),
+        "origin": ws.config.origin,
+        "keys": str(ws.keys_dir),
+        "log_key": None,
+    }
+    if log_key is not None:
+        info = Keystore(ws.keys_dir).create(log_key, password)
+        data["log_key"] = {"name": info.name, "keyid": info.keyid}
+
+    def human() -> None:
+        console.print(f"initialised {escape(str(ws.path))}")
+        if log_key is not None:
+            console.print(f"default log key: {escape(log_key)} ({data['log_key']['keyid']})")
+
+    emit(data, as_json, human)
 
 
 @keys_app.command("new")

@@ -1,5 +1,10 @@
-"""``ailedger log ...`` (append, checkpoint, cosign, verify, show, query, receipt) and
-``ailedger verify receipt``."""
+"""``ailedger log ...`` (append, checkpoint, cosign, verify, show, query, receipt,
+default-key) and ``ailedger verify receipt``.
+
+Where a trusted log key is taken (``--log-key`` of ``log cosign``, ``log verify`` and
+``verify receipt``), the workspace's default log key (see :mod:`ailedger.cli._keys`) is
+trusted when the option is omitted; ``verify receipt`` uses it only for a receipt of the
+workspace's own log (same origin), and needs no workspace."""
 
 from __future__ import annotations
 
@@ -16,11 +21,15 @@ from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import (
     PasswordFileOpt,
+    check_log_key,
+    default_log_key,
+    log_key_name,
     log_signer,
+    open_keystore,
     open_log,
     open_workspace,
 )
-from ailedger.errors import InvalidInput, NotFound
+from ailedger.errors import InvalidInput, NotFound, WorkspaceError
 from ailedger.log import Entry
 from ailedger.log.checkpoint import (
     AnyNoteKey,
@@ -41,11 +50,19 @@ log_app = typer.Typer(
 app.add_typer(log_app, name="log")
 
 KeyOpt = Annotated[str, typer.Option("--key", help="Name of a secp256k1 key in the workspace.")]
+LogSignerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        help="Name of the log's secp256k1 key (default: the workspace's log key).",
+    ),
+]
 LogKeyOpt = Annotated[
     str | None,
     typer.Option(
         "--log-key",
-        help="Trusted log key: a verifier key (name+keyid+base64) or the log's Ethereum address.",
+        help="Trusted log key: a verifier key (name+keyid+base64) or the log's Ethereum "
+        "address (default: the workspace's log key).",
     ),
 ]
 
@@ -56,6 +73,29 @@ def _log_key(text: str | None, origin: str) -> AnyNoteKey | None:
     if text.startswith("0x") and len(text) == 42:
         return Secp256k1NoteKey(origin, text)
     return parse_vkey(text)
+
+
+def _trusted_log_key(text: str | None, origin: str) -> AnyNoteKey | None:
+    """``--log-key`` if given, else the workspace's default log key (its address)."""
+    if text is not None:
+        return _log_key(text, origin)
+    info = default_log_key()
+    return None if info is None else Secp256k1NoteKey(origin, info.keyid)
+
+
+def _receipt_log_key(text: str | None, origin: str) -> AnyNoteKey | None:
+    """For ``verify receipt``: ``--log-key``, else the default log key of the workspace
+    here when the receipt is from its log; no workspace is needed."""
+    if text is not None:
+        return _log_key(text, origin)
+    try:
+        ws = open_workspace()
+    except WorkspaceError:
+        return None
+    if ws.config.origin != origin:
+        return None
+    info = default_log_key(ws)
+    return None if info is None else Secp256k1NoteKey(origin, info.keyid)
 
 
 def _time(text: str | None, option: str) -> datetime | None:
@@ -100,13 +140,12 @@ def append_cmd(
 
 @log_app.command("checkpoint")
 def checkpoint_cmd(
-    key: KeyOpt, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
+    key: LogSignerOpt = None, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Sign a checkpoint of the log with the log key (stored in the log database)."""
+    signer = log_signer(log_key_name(key, "--key"), password_file)
     with open_log() as log:
-        note = log.checkpoint(
-            Secp256k1NoteKey.from_signer(log.origin, log_signer(key, password_file))
-        )
+        note = log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, signer))
         cp = Checkpoint.parse(note.text)
         log_key = log.log_key()
     doc = {
@@ -134,7 +173,7 @@ def cosign_cmd(
     The checkpoint must carry a valid log-key signature, match the stored tree and be
     consistent with the checkpoint before it."""
     with open_log() as log:
-        trusted = _log_key(log_key, log.origin) or log.log_key()
+        trusted = _trusted_log_key(log_key, log.origin) or log.log_key()
         if trusted is None:
             raise NotFound("the log has no checkpoint to cosign", hint="run `log checkpoint`")
         notes = log.checkpoints()
@@ -159,11 +198,12 @@ def cosign_cmd(
 def verify_cmd(log_key: LogKeyOpt = None, as_json: JsonOpt = False) -> None:
     """Re-check the whole log: entries, tree, checkpoint signatures and consistency."""
     with open_log() as log:
-        key = _log_key(log_key, log.origin) or log.log_key()
+        trusted = _trusted_log_key(log_key, log.origin)
+        key = trusted or log.log_key()
         report = log.verify(key, log.witness_keys())
     doc = report.to_dict() | {
         "log_key": vkey(key) if key else None,
-        "log_key_trusted": bool(log_key),
+        "log_key_trusted": trusted is not None,
     }
     emit(
         doc,
@@ -275,7 +315,11 @@ def verify_receipt_cmd(
     ] = None,
     log_key: Annotated[
         str | None,
-        typer.Option("--log-key", help="Trusted log key (verifier key or Ethereum address)."),
+        typer.Option(
+            "--log-key",
+            help="Trusted log key (verifier key or Ethereum address; default: the workspace's "
+            "log key, for a receipt of its log).",
+        ),
     ] = None,
     witness_key: Annotated[
         list[str] | None, typer.Option("--witness-key", help="Trusted witness verifier key.")
@@ -313,7 +357,7 @@ def verify_receipt_cmd(
     witnesses = [parse_vkey(w) for w in witness_key or []]
     result = verify_receipt(
         r,
-        log_key=_log_key(log_key, r.origin),
+        log_key=_receipt_log_key(log_key, r.origin),
         witnesses=witnesses,
         witness_threshold=witness_threshold,
         artifact_sha256=_artifact_digest(artifact),
@@ -368,3 +412,35 @@ def _artifact_digest(artifact: Path | None) -> str | None:
 
         return fingerprint_model(artifact, tensors=False).subject_digest.hex()
     return sha256_file(artifact)
+
+
+@log_app.command("default-key")
+def default_key_cmd(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A secp256k1 key of the workspace (omit to show the current one)."),
+    ] = None,
+    unset: Annotated[bool, typer.Option("--unset", help="Remove the default log key.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or set the workspace's default log key ([log] key in config.toml).
+
+    Commands that take --log-key (and the log key's --key of `log checkpoint` and `anchor`)
+    use it when the option is omitted."""
+    ws = open_workspace()
+    if name is not None and unset:
+        raise InvalidInput("give a key NAME or --unset, not both")
+    if name is not None:
+        check_log_key(open_keystore(), name)
+        ws = ws.save_config(ws.config.with_log_key(name))
+    elif unset:
+        ws = ws.save_config(ws.config.with_log_key(None))
+    info = default_log_key(ws)
+    doc = {"log_key": None if info is None else {"name": info.name, "keyid": info.keyid}}
+    emit(
+        doc,
+        as_json,
+        lambda: console.print(
+            "no default log key" if info is None else f"default log key: {info.name} ({info.keyid})"
+        ),
+    )

@@ -24,6 +24,7 @@ from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import (
     PasswordFileOpt,
+    log_key_name,
     open_keystore,
     open_workspace,
     unlock_secp256k1,
@@ -148,12 +149,16 @@ def attest_cmd(
         Path | None,
         typer.Option(
             "--receipt",
-            help="Also sign a checkpoint with --log-key and write the entry's receipt here.",
+            help="Also sign a checkpoint with the log key and write the entry's receipt here.",
         ),
     ] = None,
     log_key: Annotated[
         str | None,
-        typer.Option("--log-key", help="Name of the log's secp256k1 key (needed by --receipt)."),
+        typer.Option(
+            "--log-key",
+            help="Name of the log's secp256k1 key, for --receipt (default: the workspace's "
+            "log key).",
+        ),
     ] = None,
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Only sign; do not append to the workspace log.")
@@ -162,8 +167,10 @@ def attest_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Sign a statement about the subjects, append it to the workspace log, write the envelope."""
-    if receipt is not None and (no_log or log_key is None):
-        raise InvalidInput("--receipt needs the log: give --log-key NAME (and not --no-log)")
+    if receipt is not None and no_log:
+        raise InvalidInput("--receipt needs the log: drop --no-log")
+    if receipt is not None:
+        log_key = log_key_name(log_key)
     store = open_keystore()
     signer = unlock_signer(store, key, password_file)
     envelope = build_envelope(kind, subject or [], predicate, set_ or [], signer)

@@ -28,6 +28,11 @@ on-chain requirement (``ModelRegistry.setRequirement``) equal to the policy's
 approvals the off-chain gate checked (only the registry's admin may set it), and runs the
 deploy as a call, so that a refusal by the contract (its gate, the deployer role) comes
 before the log entry; :meth:`ChainBackend.prepare_rollback` does the same for rollbacks.
+The log chooses a rollback's target (:meth:`Registry.stack
+<ailedger.registry._registry.Registry.stack>`: the version that served before the current
+one became current, deprecated ones skipped) and the chain is told it with
+``rollbackTo(env, target)``, never with the contract's own ``rollback()`` (a pop of its
+stack), so the contract serves what the log says after any sequence of deploys and rollbacks.
 Registration is not checked first: a registrant outside every organisation gets the log
 entry and a ``NotAMember`` revert, which a retry completes once the key is a member.
 

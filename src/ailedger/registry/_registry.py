@@ -197,13 +197,23 @@ class Registry:
         return self._lookup("model", ref)
 
     def stack(self, env: str) -> list[VersionRef]:
-        """The versions deployed to ``env`` that a rollback returns to, current last."""
+        """What served ``env``, as a rollback walks it back: current last.
+
+        Each entry is a time a version became current, and the entries below it are what
+        served before it became current. A deploy pushes its version. A rollback to ``X``
+        returns to the nearest entry below the top that is ``X`` and drops the entries above
+        it, so ``X``'s own past comes back with it: after deploys of r@1, r@2, r@3, r@1, r@2 a
+        rollback gives r@1 (stack r@1 r@2 r@3 r@1), the next r@3, then r@2, then r@1. A
+        rollback event naming a version not below the top (a log written by hand) pushes it.
+        Deprecations do not change the history; :meth:`rollback` skips them.
+        """
         stack: list[VersionRef] = []
         for event in self.index.events(env):
-            if event.action == "deploy":
-                stack.append(event.ref)
-            elif event.ref in stack:
-                del stack[stack.index(event.ref) + 1 :]
+            below = stack[:-1]
+            if stack and event.ref == stack[-1]:
+                continue  # already current (only a log written by hand has this)
+            if event.action == "rollback" and event.ref in below:
+                del stack[len(below) - below[::-1].index(event.ref) :]
             else:
                 stack.append(event.ref)
         return stack
@@ -473,21 +483,30 @@ class Registry:
         return Recorded(last.action, str(row.ref), last.log_index, row.digest, {}, True, extra)
 
     def rollback(self, env: str, signer: Signer, *, to: VersionRef | None = None) -> Recorded:
-        """Return ``env`` to the previous version (or to ``to``, deployed there before)."""
+        """Return ``env`` to the version that served before the current one became current
+        (see :meth:`stack`), skipping deprecated versions; or to ``to``, its nearest earlier
+        entry. Each further rollback walks one more step back along that history."""
         stack = self.stack(env)
         if not stack:
             raise ConflictError(f"nothing has been deployed to {env}; nothing to roll back")
+        current = stack[-1]
         earlier = stack[:-1]
         if to is None:
-            if not earlier:
-                raise ConflictError(
-                    f"nothing to roll back to in {env}: {stack[-1]} is the only version deployed"
+            skipped = [r for r in earlier if r != current and self.index.deprecation(r)]
+            candidates = [r for r in earlier if r != current and self.index.deprecation(r) is None]
+            if not candidates:
+                why = (
+                    f"the earlier versions there are deprecated "
+                    f"({', '.join(dict.fromkeys(map(str, skipped)))})"
+                    if skipped
+                    else f"{current} is the only version deployed"
                 )
-            target = earlier[-1]
-        elif to == stack[-1]:
+                raise ConflictError(f"nothing to roll back to in {env}: {why}")
+            target = candidates[-1]
+        elif to == current:
             return self._renotify(env, self.model(to), signer)
         elif to not in earlier:
-            listed = ", ".join(map(str, earlier)) or "none"
+            listed = ", ".join(dict.fromkeys(map(str, earlier))) or "none"
             raise ConflictError(
                 f"cannot roll {env} back to {to}: it is not an earlier deployment there "
                 f"(earlier: {listed})"
@@ -502,7 +521,7 @@ class Registry:
             environment=env,
             action="rollback",
             version=str(target),
-            previous_version=str(stack[-1]),
+            previous_version=str(current),
             time=utc_now(),
         )
         index = self._append(predicate, [named_subject(target, row.digest)], signer)
