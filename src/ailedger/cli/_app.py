@@ -74,7 +74,9 @@ COMMAND_HELP: dict[str, str] = {
     "roles": "Grant and list the roles of keys in the local registry.",
     "gate": "Exit 0 if the version meets the policy for the environment; else list every unmet.",
     "deploy": "Run the gate, then sign and log the deployment.",
-    "rollback": "Return the environment to the previous version (or to --to).",
+    "rollback": (
+        "Return the environment to the version that served before the current one (or to --to)."
+    ),
     "deprecate": "Mark a version deprecated: it can no longer be deployed or rolled back to.",
     "infer": "Record which model produced which output.",
     "integrations": "Register models and datasets from other tools (MLflow, DVC).",

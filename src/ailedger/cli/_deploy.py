@@ -101,9 +101,10 @@ def rollback_cmd(
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Return the environment to the version that served before the current one became
-    current, skipping deprecated versions (or to --to); each further rollback goes one more
-    step back."""
+    """Return the environment to the version that served before the current one (or to --to).
+
+    That is the version that served before the current one became current, skipping
+    deprecated versions; each further rollback goes one more step back."""
     target = VersionRef.parse(to) if to is not None else None
     with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
         registry,
