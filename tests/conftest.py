@@ -12,6 +12,9 @@
 Hypothesis profiles: ``dev`` (the default), ``ci`` (loaded when ``$CI`` is set) and ``slow``
 (many more examples); ``$HYPOTHESIS_PROFILE`` names one explicitly and wins over ``$CI``. No
 profile has a deadline or the ``too_slow`` health check: a loaded machine must not fail a test.
+Tests that cap their examples write the cap as ``_profiles.examples(n)`` (state machines:
+``stateful_examples(n)``), which ``slow`` raises to its own 1,000; the header of every run
+names the profile and what a cap becomes.
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ settings.register_profile("ci", settings.get_profile("dev"), database=None, prin
 settings.register_profile("slow", settings.get_profile("dev"), max_examples=1000)
 _PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 settings.load_profile(_PROFILE)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from _profiles import examples, stateful_examples
+
+    active = settings.default
+    return (
+        f"hypothesis: max_examples={active.max_examples}; a cap of 12 runs "
+        f"{examples(12)} examples, a state machine capped at 12 runs {stateful_examples(12)} "
+        "sequences (tests/_profiles.py)"
+    )
 
 
 # --- chain nodes and backends ------------------------------------------------------------------

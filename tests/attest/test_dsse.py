@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger.attest import dsse
 from ailedger.attest.dsse import Envelope, Signature
 from ailedger.errors import FormatError, InvalidInput, SignatureInvalid
@@ -205,7 +206,7 @@ def test_signature_check_adapter() -> None:
         check(ALICE.keyid, envelope.pae(), envelope.signatures[1].sig)
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(st.binary(max_size=500), st.sampled_from([ALICE, BOB, CAROL]))
 def test_signed_envelope_survives_json(
     payload: bytes, signer: Secp256k1Signer | P256Signer

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger.attest import dsse
 from ailedger.attest._sigstore_bundle import key_hint
 from ailedger.attest.model_signing import (
@@ -215,7 +216,7 @@ _NAMES = st.text(alphabet="abcXYZ019_-.", min_size=1, max_size=6).filter(
 
 
 @settings(
-    max_examples=15,
+    max_examples=examples(15),
     suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(
@@ -503,7 +504,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(
     field=st.sampled_from(
         ["mediaType", "verificationMaterial", "dsseEnvelope", "publicKey", "payload", "signatures"]

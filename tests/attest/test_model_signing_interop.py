@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger.demos.samples import SAMPLE_MODEL
 from ailedger.fingerprint.model import HashingConfig, fingerprint_model
 
@@ -164,7 +165,7 @@ _names = st.lists(
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(names=_names, data=st.data())

@@ -13,6 +13,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger.attest import dsse
 from ailedger.attest.predicates import (
     PREDICATES,
@@ -330,7 +331,7 @@ _json: st.SearchStrategy[Any] = st.recursive(
 )
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(_subjects, st.text(min_size=1, max_size=40), st.dictionaries(st.text(max_size=8), _json))
 def test_statement_round_trip(
     subjects: list[Subject], predicate_type: str, predicate: dict[str, Any]

@@ -26,6 +26,7 @@ from ailedger.audit import (
     on_chain,
     write_report,
 )
+from ailedger.audit._items import _artifact_status
 from ailedger.audit._svg import esc, metrics_svg, timeline_svg
 from ailedger.chain import open_embedded
 from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, anchor_checkpoint
@@ -228,6 +229,20 @@ def test_check_artifacts_rehashes_models_and_datasets(setup: Setup) -> None:
     report = _report(setup, check_artifacts=True)
     assert report.releases[0].datasets[0].verification.artifact == "missing"
     assert report.summary()["unverified"]["artifact"] == 2
+
+
+def test_a_csv_registered_with_skip_lines_is_rehashed(setup: Setup) -> None:
+    """Issue 11 item 13: the predicate does not carry --skip-lines, so the artifact check must
+    not need it (it re-hashes the file's bytes, which data_sha256 is)."""
+    data = setup.root / "summary.csv"
+    data.write_bytes(b"2,2,a summary line\nx,y\n1,2\n3,4\n")
+    ref = VersionRef("summary", "1")
+    with setup.registry() as reg:
+        reg.register_dataset(data, ref, setup.signer("trainer"), skip_lines=1)
+        row = reg.dataset(ref)
+    assert _artifact_status(row, None) == "match"
+    data.write_bytes(b"3,2,a summary line\nx,y\n1,2\n3,4\n")  # only the skipped line changed
+    assert _artifact_status(row, None) == "mismatch"
 
 
 def test_audit_names_come_from_options_then_policy_then_defaults() -> None:

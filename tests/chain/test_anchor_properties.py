@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _log_util import envelope
+from _profiles import examples
 from ailedger.chain import Chain, LogAnchors, deploy_contracts, open_embedded
 from ailedger.chain.anchoring import AnchorBook, anchor_checkpoint, receipt_with_anchor
 from ailedger.chain.anchoring import verify_receipt_anchor as verify_on_chain
@@ -44,7 +45,7 @@ def anchors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogAnchors]:
     chain.close()
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(steps)
 def test_anchored_receipts_always_verify(anchors: LogAnchors, plan: list[tuple[int, ...]]) -> None:
     origin = f"prop.example/log-{next(_origins)}"

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _chain_util import ARTIFACTS, ETHER
+from _profiles import examples
 from ailedger.chain import (
     DEV_FAUCET_ADDRESS,
     EMBEDDED_CHAIN_ID,
@@ -162,7 +163,7 @@ _ops = st.lists(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(ops=_ops)
 def test_sqlite_kv_keeps_exactly_what_was_committed(
     tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, bytes, bytes]]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from _chain_util import ARTIFACTS
+from _profiles import examples
 from ailedger.chain import load_artifact
 from ailedger.chain._events import EventIndex, LogReader
 from ailedger.errors import IntegrityError
@@ -61,7 +62,7 @@ _events = st.lists(
 )
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(events=_events, pick=st.integers(min_value=0, max_value=11))
 def test_logs_decode_and_filter_like_the_abi_says(
     events: list[tuple[bytes, int, bytes, str]], pick: int

@@ -28,6 +28,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from _profiles import stateful_examples
 from ailedger import merkle
 from ailedger.chain.eip712 import log_id
 
@@ -290,7 +291,7 @@ def test_log_anchors_state_machine(dep: Deployment) -> None:
     run_state_machine_as_test(
         lambda: AnchorMachine(dep),  # type: ignore[arg-type]
         settings=settings(
-            max_examples=15,
+            max_examples=stateful_examples(15),
             stateful_step_count=25,
             deadline=None,
             phases=(Phase.explicit, Phase.reuse, Phase.generate),

@@ -8,6 +8,7 @@ from contract_helpers import Deployment, key, register_log
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger import merkle
 from ailedger.chain.eip712 import (
     Domain,
@@ -296,7 +297,7 @@ def test_first_proof_must_start_from_the_empty_tree(dep: Deployment) -> None:
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
     phases=(Phase.explicit, Phase.reuse, Phase.generate),  # shrinking transactions is slow
 )

@@ -20,6 +20,7 @@ from oracle_helpers import (
     warp,
 )
 
+from _profiles import examples
 from ailedger.chain.oracle_report import (
     OracleReport,
     config_digest,
@@ -153,7 +154,7 @@ _int256 = st.integers(min_value=-(2**255), max_value=2**255 - 1)
 _b32 = st.binary(min_size=32, max_size=32)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     feed=_b32,
     digest=_b32,

@@ -25,6 +25,7 @@ from oracle_helpers import (
 )
 from web3 import Web3
 
+from _profiles import examples
 from ailedger.chain.oracle_report import OracleReport, config_digest, oracle_domain
 from ailedger.identity.keys import SECP256K1_N
 
@@ -186,7 +187,7 @@ def wide(w3: Web3) -> Oracles:
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(

@@ -11,11 +11,11 @@ surplus sweeps and withdrawals, with the invariants
     no bonus week pays the contractor unless a round under its pinned config reported zero
       incidents; no week is refunded before its refund time or when such a round exists.
 
-``AILEDGER_STATEFUL_EXAMPLES`` raises the number of sequences (e.g. 1000 in a slow run)."""
+8 sequences in the dev and ci profiles, >= 1,000 in ``slow`` (``tests/_profiles.py``);
+``AILEDGER_STATEFUL_EXAMPLES=N`` sets the number in any profile."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,9 +34,10 @@ from oracle_helpers import CONFIG_DELAY, Oracles, deploy_oracles, now, oracle_ke
 from web3 import Web3
 from web3.contract import Contract
 
+from _profiles import stateful_examples
+
 DAY = 86_400
 GRACE = DAY  # ParametricEscrow.SETTLEMENT_GRACE
-EXAMPLES = int(os.environ.get("AILEDGER_STATEFUL_EXAMPLES", "8"))
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,7 @@ def test_settlement_books_always_balance(o: Oracles) -> None:
 
 def _settings() -> settings:
     return settings(
-        max_examples=EXAMPLES,
+        max_examples=stateful_examples(8),
         stateful_step_count=30,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture],

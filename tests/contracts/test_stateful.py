@@ -46,6 +46,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from _profiles import stateful_examples
 from ailedger import merkle
 from ailedger.chain.eip712 import log_id
 from ailedger.identity.keys import Secp256k1Signer
@@ -459,8 +460,8 @@ def test_contracts_state_machine(world: World) -> None:
         lambda: Machine(world),  # type: ignore[arg-type]
         # No shrinking: each step is a transaction, and shrinking a failure takes minutes.
         settings=settings(
-            # AILEDGER_STATEFUL_EXAMPLES=1000 for a deep run (minutes per example on anvil).
-            max_examples=int(os.environ.get("AILEDGER_STATEFUL_EXAMPLES", "12")),
+            # 12 sequences; >= 1,000 in the slow profile (minutes per example on anvil).
+            max_examples=stateful_examples(12),
             stateful_step_count=20,
             phases=(Phase.explicit, Phase.reuse, Phase.generate),
         ),

@@ -16,6 +16,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger import merkle
 from ailedger.demos.samples import SAMPLE_DATA
 from ailedger.errors import FormatError, IntegrityError, InvalidInput, NotFound
@@ -224,7 +225,7 @@ def test_missing_and_unknown_inputs(tmp_path: Path) -> None:
 
 
 @given(secret=st.binary(min_size=16, max_size=40), index=st.integers(0, 5000))
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 def test_index_salt_is_the_slice_of_the_bulk_stream(secret: bytes, index: int) -> None:
     key = _leaves.derive_key(secret, _leaves.SALTED_BY_INDEX)
     stream = _leaves.index_salts(key, index + 1)
@@ -235,7 +236,7 @@ def test_index_salt_is_the_slice_of_the_bulk_stream(secret: bytes, index: int) -
     records=st.lists(st.binary(max_size=20), min_size=1, max_size=20),
     secret=st.binary(min_size=16, max_size=20),
 )
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 def test_leaf_hashes_match_the_documented_construction(records: list[bytes], secret: bytes) -> None:
     k_index = _leaves.derive_key(secret, _leaves.SALTED_BY_INDEX)
     k_record = _leaves.derive_key(secret, _leaves.SALTED_BY_RECORD)
@@ -330,7 +331,7 @@ _field = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters
     header=st.lists(_field, min_size=1, max_size=4, unique=True),
     data=st.data(),
 )
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 def test_csv_rows_round_trip_through_any_quoting(header: list[str], data: st.DataObject) -> None:
     import csv
     import io
@@ -365,7 +366,7 @@ def test_canonical_jsonl_record_ignores_formatting(
     leaves=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40),
     seed=st.integers(0, 2**32),
 )
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 def test_index_file_round_trip(leaves: list[bytes], seed: int) -> None:
     import random
     import tempfile

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger.errors import InvalidInput, NotFound
 from ailedger.fingerprint import _hashing as hashing
 from ailedger.fingerprint._hashing import (
@@ -57,7 +58,7 @@ def test_empty_file(tmp_path: Path, algorithm: str) -> None:
 
 
 @settings(
-    max_examples=30,
+    max_examples=examples(30),
     suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(
@@ -156,7 +157,7 @@ def larger(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
 
 
 @settings(
-    max_examples=30,
+    max_examples=examples(30),
     suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.numpy import save, save_file
 
+from _profiles import examples
 from ailedger import merkle
 from ailedger.demos.samples import SAMPLE_MODEL
 from ailedger.errors import FormatError, IntegrityError, InvalidInput, NotFound, ProofInvalid
@@ -150,7 +151,7 @@ def test_proofs_survive_json_and_fail_when_tampered() -> None:
 
 
 @settings(
-    max_examples=15,
+    max_examples=examples(15),
     suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(
@@ -483,7 +484,7 @@ def test_manifest_tampering_is_caught(tmp_path: Path) -> None:
         ModelFingerprint.from_dict(doc)
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(data=st.data())
 def test_any_flipped_digest_character_is_caught(data: st.DataObject) -> None:
     doc = fingerprint_model(EXAMPLE).to_dict(leaves=True)
@@ -529,7 +530,7 @@ def test_empty_directory(tmp_path: Path) -> None:
     algorithm=st.sampled_from(["sha256", "blake3"]),
     sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8),
 )
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 def test_tensors_inside_and_across_shards(shard: int, algorithm: str, sizes: list[int]) -> None:
     # tensors wholly inside a shard are hashed in the shard's read pass, the others (across a
     # shard boundary) by jobs of their own: the leaves must not depend on the split

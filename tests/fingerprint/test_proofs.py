@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger import merkle
 from ailedger.errors import AiledgerError, FormatError, ProofInvalid
 from ailedger.fingerprint.dataset import fingerprint_dataset, prove_record
@@ -26,7 +27,7 @@ from ailedger.fingerprint.proofs import (
 from ailedger.merkle import ConsistencyProof, InclusionProof
 
 SECRET = b"property-test dataset secret 0123"
-_settings = settings(max_examples=40)
+_settings = settings(max_examples=examples(40))
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.numpy import save
 
+from _profiles import examples
 from ailedger.errors import FormatError
 from ailedger.fingerprint._safetensors import (
     DTYPE_BITS,
@@ -51,7 +52,7 @@ tensors_strategy = st.dictionaries(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(spec=tensors_strategy, metadata=st.dictionaries(st.text(max_size=5), st.text(max_size=5)))
 def test_matches_reference_implementation(
     tmp_path_factory: pytest.TempPathFactory,
@@ -77,7 +78,7 @@ def test_matches_reference_implementation(
         assert read_header(fh) == header
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(cut=st.integers(0, 10_000), flip=st.tuples(st.integers(0, 10_000), st.integers(1, 255)))
 def test_damaged_files_raise_only_format_error(cut: int, flip: tuple[int, int]) -> None:
     blob = save({"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(3, np.int8)})

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
 
+from _profiles import examples
 from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound, ProofInvalid
 from ailedger.fingerprint._safetensors import read_header
 from ailedger.fingerprint.model import (
@@ -33,7 +34,7 @@ from ailedger.fingerprint.proofs import (
     verify_proof,
 )
 
-_settings = settings(max_examples=30)
+_settings = settings(max_examples=examples(30))
 _DTYPES = [np.float32, np.float16, np.int8, np.int64, np.uint8]
 
 tensor_st = st.tuples(

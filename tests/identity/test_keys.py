@@ -17,6 +17,7 @@ from eth_keys import keys as eth_keys
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger.errors import (
     ConflictError,
     InvalidInput,
@@ -334,7 +335,7 @@ _SECP = Secp256k1Signer.generate()
 _P256 = P256Signer.generate()
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(message=st.binary(max_size=300), which=st.sampled_from([_SECP, _P256]))
 def test_sign_verify_any_message(message: bytes, which: Secp256k1Signer | P256Signer) -> None:
     sig = which.sign(message)

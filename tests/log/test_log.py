@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _log_util import ALICE, BOB, ORIGIN, PREDICATE, envelope
+from _profiles import examples
 from ailedger import merkle
 from ailedger.attest.dsse import Envelope, Signature, signature_check
 from ailedger.errors import (
@@ -93,7 +94,7 @@ def test_stored_tree_matches_reference(log: TransparencyLog, envelopes: list[byt
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(batches=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=8))

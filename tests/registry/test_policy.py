@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from ailedger.attest.predicates import ApprovalPredicate, EvaluationPredicate, Predicate
 from ailedger.attest.statements import (
     Statement,
@@ -285,14 +286,14 @@ def sections(draw: st.DrawFn) -> Section:
     )
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(sections(), st.dictionaries(names, sections(), max_size=2))
 def test_policy_round_trip(base: Section, envs: dict[str, Section]) -> None:
     policy = Policy(base, envs)
     assert parse_policy(dumps_policy(policy)) == policy
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(sections(), st.dictionaries(names, sections(), max_size=2), st.data())
 def test_unknown_key_is_reported_on_its_line(
     base: Section, envs: dict[str, Section], data: st.DataObject

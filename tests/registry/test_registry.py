@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _profiles import examples
 from _workflow_util import Setup, make_setup, variant
 from ailedger.attest.predicates import DeploymentPredicate, EvaluationPredicate, InferencePredicate
 from ailedger.attest.statements import Subject, attest
@@ -258,7 +259,7 @@ def test_version_refs_round_trip(name: str, version: str) -> None:
 
 
 @given(st.text(max_size=30))
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 def test_version_ref_parser_never_crashes(text: str) -> None:
     try:
         ref = VersionRef.parse(text)

@@ -13,6 +13,7 @@ longer parses but that the index holds (altered in place) still becomes an item,
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,7 +125,12 @@ def _artifact_status(row: VersionRow, pred: Predicate | None) -> str:
     if path is None or not path.exists():
         return "missing"
     try:
-        if row.kind == "dataset":
+        if row.kind == "dataset" and path.is_file():
+            # a file's data_sha256 is the SHA-256 of its bytes, whatever its format: no parse,
+            # so a CSV read with --skip-lines / --no-header (not in the predicate) re-hashes too
+            with path.open("rb") as f:
+                digest = f"sha256:{hashlib.file_digest(f, 'sha256').hexdigest()}"
+        elif row.kind == "dataset":
             fmt = pred.format if isinstance(pred, DatasetPredicate) else None
             fp = fingerprint_dataset(path, secret=None, format=fmt)
             digest = f"sha256:{fp.data_sha256}"

@@ -44,6 +44,19 @@ SecretOpt = Annotated[
 UnsaltedOpt = Annotated[
     bool, typer.Option("--unsalted", help="No salts: for public data only (records guessable).")
 ]
+SkipLinesOpt = Annotated[
+    int,
+    typer.Option(
+        "--skip-lines",
+        min=0,
+        help="CSV: skip N leading lines (e.g. a summary line) before the header; their "
+        "SHA-256 is recorded in the metadata.",
+    ),
+]
+NoHeaderOpt = Annotated[
+    bool,
+    typer.Option("--no-header", help="CSV: no header row, every row is a record."),
+]
 
 
 def _secret(path: Path, salt_secret: Path | None, unsalted: bool, *, create: bool) -> bytes | None:
@@ -92,6 +105,8 @@ def fingerprint_dataset_command(
         typer.Option("--index-out", help="Where to write the index (default: beside the data)."),
     ] = None,
     no_index: Annotated[bool, typer.Option("--no-index", help="Write no index file.")] = False,
+    skip_lines: SkipLinesOpt = 0,
+    no_header: NoHeaderOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fingerprint a dataset: a Merkle root over (salted) records, one leaf per record."""
@@ -106,6 +121,8 @@ def fingerprint_dataset_command(
             format=format,
             sort_leaves=sort_leaves,
             canonical_json=canonical_json,
+            skip_lines=skip_lines,
+            header_row=not no_header,
         )
         index = None if no_index else ds.write_index_file(fp, index_out)
     doc = {
@@ -123,6 +140,11 @@ def _human(doc: dict[str, Any]) -> None:
     if "header" in meta:
         console.print(f"[bold]{'header':<14}[/bold] {', '.join(meta['header'])}")
         console.print(f"[bold]{'header_sha256':<14}[/bold] {meta['header_sha256']}")
+    elif meta.get("header_row") is False:
+        console.print(f"[bold]{'header':<14}[/bold] none (--no-header)")
+    if meta.get("skip_lines"):
+        console.print(f"[bold]{'skip_lines':<14}[/bold] {meta['skip_lines']}")
+        console.print(f"[bold]{'skipped_sha256':<14}[/bold] {meta['skipped_sha256']}")
     if "schema_sha256" in meta:
         console.print(f"[bold]{'schema_sha256':<14}[/bold] {meta['schema_sha256']}")
     for key in ("index_file", "secret_file"):
@@ -164,6 +186,18 @@ def prove_command(
         bool,
         typer.Option("--omit-record", help="Leave the record out of the proof (privacy)."),
     ] = False,
+    skip_lines: Annotated[
+        int | None,
+        typer.Option(
+            "--skip-lines", min=0, help="CSV: leading lines before the header (default: index)."
+        ),
+    ] = None,
+    header_row: Annotated[
+        bool | None,
+        typer.Option(
+            "--header/--no-header", help="CSV: whether row 1 is a header (default: index)."
+        ),
+    ] = None,
     tensor: Annotated[
         str | None,
         typer.Option("--tensor", help="Model: prove this tensor of a safetensors file (by name)."),
@@ -186,7 +220,10 @@ def prove_command(
     A dataset is one fingerprinted with ``fingerprint dataset``; with --tensor, the model is a
     directory or a .safetensors file."""
     if tensor is not None:
-        dataset_opts = (index, record, salt_secret, format, sort_leaves, canonical_json, index_file)
+        dataset_opts = (
+            index, record, salt_secret, format, sort_leaves, canonical_json, index_file,
+            skip_lines, header_row,
+        )  # fmt: skip
         if any(o is not None for o in dataset_opts) or unsalted or omit_record:
             raise InvalidInput("--tensor proves a model tensor: drop the dataset options")
         summary = write_tensor_proof(
@@ -220,6 +257,8 @@ def prove_command(
         canonical_json=canonical_json,
         index_file=index_file,
         include_record=not omit_record,
+        skip_lines=skip_lines,
+        header_row=header_row,
     )
     out.write_text(json.dumps(proof.to_dict(), indent=2) + "\n", encoding="utf-8")
     member = isinstance(proof, MembershipProof)

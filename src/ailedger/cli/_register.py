@@ -48,6 +48,13 @@ def dataset_register_cmd(
         typer.Option("--salt-secret", help="Salt the leaves with the secret in this file."),
     ] = None,
     password_file: PasswordFileOpt = None,
+    skip_lines: Annotated[
+        int,
+        typer.Option("--skip-lines", min=0, help="CSV: skip N leading lines before the header."),
+    ] = 0,
+    no_header: Annotated[
+        bool, typer.Option("--no-header", help="CSV: no header row, every row is a record.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fingerprint a dataset and sign a dataset statement NAME@VERSION into the log."""
@@ -61,7 +68,15 @@ def dataset_register_cmd(
         except FileNotFoundError:
             raise NotFound(f"no such secret file: {salt_secret}") from None
     with signed_registry(key, password_file) as (registry, signer):
-        recorded = registry.register_dataset(path, ref, signer, format=format, secret=secret)
+        recorded = registry.register_dataset(
+            path,
+            ref,
+            signer,
+            format=format,
+            secret=secret,
+            skip_lines=skip_lines,
+            header_row=not no_header,
+        )
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "registered dataset"))
 
 

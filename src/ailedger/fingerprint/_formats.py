@@ -12,6 +12,11 @@ Leaf encodings (each names exactly how a record becomes bytes):
 ``csv-row-jcs-v1``
     A data row as the RFC 8785 JSON array of its field strings. The header row is not a leaf;
     it goes into the metadata (``header`` and ``header_sha256``). Empty lines are skipped.
+    Two reading options change which rows are leaves, so the metadata records them:
+    ``skip_lines`` (leading physical lines, ended by ``\n``, ``\r\n`` or ``\r``, dropped
+    before the header; their exact bytes are bound by ``skipped_sha256``) and ``header_row``
+    (``false``: every row is a record and ``header`` is absent). Like the header, skipped lines
+    are not leaves: the root covers the records, the metadata (and ``data_sha256``) the rest.
 ``parquet-row-jcs-v1``
     A row as the RFC 8785 JSON object ``{column: value}``; bytes as base64, dates and times as
     ISO 8601 strings, decimals as strings, integers beyond 2**53 as decimal strings.
@@ -49,6 +54,7 @@ __all__ = [
     "JSONL_LINE",
     "PARQUET_ROW",
     "Records",
+    "csv_options",
     "detect_format",
     "encode_record_file",
     "read_records",
@@ -103,10 +109,29 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def read_records(path: Path, fmt: str, leaf_encoding: str) -> Records:
-    """Read and encode every record of the dataset at ``path``."""
+def csv_options(metadata: dict[str, Any]) -> tuple[int, bool]:
+    """``(skip_lines, header_row)`` as a CSV fingerprint's metadata records them (absent keys,
+    from fingerprints made before the options existed, mean the defaults ``(0, True)``)."""
+    skip = metadata.get("skip_lines", 0)
+    header = metadata.get("header_row", True)
+    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+        raise FormatError(f"metadata skip_lines is not a count: {skip!r}")
+    if not isinstance(header, bool):
+        raise FormatError(f"metadata header_row is not a boolean: {header!r}")
+    return skip, header
+
+
+def read_records(
+    path: Path, fmt: str, leaf_encoding: str, *, skip_lines: int = 0, header_row: bool = True
+) -> Records:
+    """Read and encode every record of the dataset at ``path``; ``skip_lines`` and
+    ``header_row`` (CSV only) say where the header is and whether there is one."""
     if leaf_encoding not in ENCODINGS.get(fmt, ()):
         raise InvalidInput(f"format {fmt!r} has no leaf encoding {leaf_encoding!r}")
+    if skip_lines < 0:
+        raise InvalidInput(f"cannot skip {skip_lines} lines")
+    if fmt != "csv" and (skip_lines or not header_row):
+        raise InvalidInput("--skip-lines and --no-header apply to CSV datasets only")
     if not path.exists():
         raise NotFound(f"dataset not found: {path}")
     if fmt == "files":
@@ -119,13 +144,9 @@ def read_records(path: Path, fmt: str, leaf_encoding: str) -> Records:
         return Records(fmt, leaf_encoding, _jsonl(data, leaf_encoding, path), {}, digest)
     if fmt == "csv":
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        records, header = _csv(data, path, delimiter)
-        meta: dict[str, Any] = {
-            "header": header,
-            "header_sha256": hashlib.sha256(rfc8785.dumps(header)).hexdigest(),
-            "delimiter": delimiter,
-        }
-        return Records(fmt, leaf_encoding, records, meta, digest)
+        return Records(
+            fmt, leaf_encoding, *_csv(data, path, delimiter, skip_lines, header_row), digest
+        )
     from ailedger.fingerprint._parquet import read_parquet
 
     records, schema = read_parquet(path, _canonical_row)
@@ -218,42 +239,82 @@ def _jsonl(data: bytes, leaf_encoding: str, path: Path | None) -> list[bytes]:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def _decode_utf8(data: bytes, path: Path | None) -> str:
+def _decode_utf8(data: bytes, path: Path | None, first: int = 1) -> str:
+    """UTF-8 text (a BOM dropped at the start of the file only); ``first``: the line number
+    of the first line of ``data`` in its file, for messages."""
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig" if first == 1 else "utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + first
         raise FormatError(f"{_where(path, line)}: invalid UTF-8") from None
 
 
-def _csv_rows(text: str, path: Path | None, delimiter: str) -> list[tuple[int, list[str]]]:
+def _csv_rows(
+    text: str, path: Path | None, delimiter: str, first: int = 1
+) -> list[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[int, list[str]]] = []
-    start = 1
+    start = first
     try:
         for row in reader:
             if row:
                 rows.append((start, row))
-            start = reader.line_num + 1
+            start = reader.line_num + first
     except csv.Error as exc:
         raise FormatError(f"{_where(path, start)}: malformed CSV: {exc}") from None
     return rows
 
 
-def _csv(data: bytes, path: Path, delimiter: str) -> tuple[list[bytes], list[str]]:
-    rows = _csv_rows(_decode_utf8(data, path), path, delimiter)
-    if not rows:
-        raise InvalidInput(f"{path}: the CSV file has no header row")
-    header = rows[0][1]
+def _skip(data: bytes, count: int, path: Path) -> int:
+    """Offset just past the first ``count`` physical lines (``\n``, ``\r\n`` or ``\r``)."""
+    pos = 0
+    for done in range(count):
+        ends = [i for i in (data.find(b"\n", pos), data.find(b"\r", pos)) if i >= 0]
+        if not ends:
+            if pos < len(data):  # a last line without a terminator
+                pos = len(data)
+                continue
+            raise InvalidInput(
+                f"{path}: cannot skip {count} lines, the file has {done}",
+                hint="lower --skip-lines",
+            )
+        end = min(ends)
+        pos = end + (2 if data[end : end + 2] == b"\r\n" else 1)
+    return pos
+
+
+def _csv(
+    data: bytes, path: Path, delimiter: str, skip_lines: int, header_row: bool
+) -> tuple[list[bytes], dict[str, Any]]:
+    meta: dict[str, Any] = {"delimiter": delimiter, "header_row": header_row}
+    meta["skip_lines"] = skip_lines
+    first = 1
+    if skip_lines:
+        offset = _skip(data, skip_lines, path)
+        meta["skipped_sha256"] = hashlib.sha256(data[:offset]).hexdigest()
+        first += skip_lines  # each skipped line had one terminator (or ended the file)
+        data = data[offset:]
+    rows = _csv_rows(_decode_utf8(data, path, first), path, delimiter, first)
+    if header_row:
+        if not rows:
+            raise InvalidInput(f"{path}: the CSV file has no header row")
+        header = rows[0][1]
+        meta["header"] = header
+        meta["header_sha256"] = hashlib.sha256(rfc8785.dumps(header)).hexdigest()
+        rows = rows[1:]
+    else:
+        header = rows[0][1] if rows else []
     width = len(header)
     out: list[bytes] = []
-    for line, row in rows[1:]:
+    for line, row in rows:
         if len(row) != width:
+            what = "the header has" if header_row else "the first row has"
             raise FormatError(
-                f"{path}: line {line}: ragged row with {len(row)} fields, the header has {width}"
+                f"{path}: line {line}: ragged row with {len(row)} fields, {what} {width}",
+                hint="a first line that is not a header row? try --skip-lines N or --no-header",
             )
         out.append(rfc8785.dumps(row))
-    return out, header
+    return out, meta
 
 
 # --- Parquet rows, directories ------------------------------------------------------------------

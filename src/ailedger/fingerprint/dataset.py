@@ -12,7 +12,8 @@ with the format, leaf encoding, salt scheme, order and metadata (CSV header, Par
   record is absent.
 - :func:`write_index` stores the leaf hashes and record numbers in a sidecar file
   (:mod:`ailedger.fingerprint._index`); :func:`prove_record` uses it when it matches the data
-  (same bytes, scheme and secret) and recomputes the tree otherwise.
+  (same bytes, scheme, secret and reading options: CSV ``skip_lines`` and ``header_row``)
+  and recomputes the tree otherwise.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ailedger.fingerprint._formats import (
     FORMATS,
     JSONL_JCS,
     Records,
+    csv_options,
     detect_format,
     encode_record_file,
     read_records,
@@ -168,12 +170,19 @@ def fingerprint_dataset(
     format: str | None = None,
     sort_leaves: bool = False,
     canonical_json: bool = False,
+    skip_lines: int = 0,
+    header_row: bool = True,
 ) -> DatasetFingerprint:
-    """Fingerprint the dataset at ``path``; ``secret=None`` (explicitly) for unsalted leaves."""
+    """Fingerprint the dataset at ``path``; ``secret=None`` (explicitly) for unsalted leaves.
+
+    CSV only: ``skip_lines`` leading lines are dropped before the header, and
+    ``header_row=False`` makes every row a record; both are recorded in the metadata.
+    """
     fmt = format or detect_format(path)
-    return _build(
-        path, read_records(path, fmt, _encoding(fmt, canonical_json)), secret, sort_leaves
+    recs = read_records(
+        path, fmt, _encoding(fmt, canonical_json), skip_lines=skip_lines, header_row=header_row
     )
+    return _build(path, recs, secret, sort_leaves)
 
 
 def write_index_file(fp: DatasetFingerprint, index_path: Path | None = None) -> Path:
@@ -198,9 +207,11 @@ def _from_index(
         "size": len(recs.records),
         "data_sha256": recs.data_sha256,
         "secret_id": sid,
+        # the reading options (CSV: skip_lines, header_row) and what they read
+        "metadata": recs.metadata,
     }
     if any(header.get(k) != v for k, v in expected.items()):
-        return None  # another scheme, secret or version of the data: recompute
+        return None  # another scheme, secret, reading or version of the data: recompute
     root = merkle.root_from_leaf_hashes(leaves)
     if root.hex() != header.get("root"):
         raise IntegrityError(f"{index_path}: stored leaves do not give the stored root")
@@ -244,12 +255,15 @@ def prove_record(
     canonical_json: bool | None = None,
     index_file: Path | None = None,
     include_record: bool = True,
+    skip_lines: int | None = None,
+    header_row: bool | None = None,
 ) -> MembershipProof | NonMembershipProof:
     """Prove that record number ``index`` (input order) or the record in file ``record`` is in
     the dataset, or, for an absent record in sorted order, that it is not.
 
     Options left as ``None`` come from the sidecar index when it exists; the index is used when
-    it matches the data, scheme and secret, and the tree is recomputed otherwise.
+    it matches the data, scheme, secret and reading options (its metadata), and the tree is
+    recomputed otherwise.
     """
     if (index is None) == (record is None):
         raise InvalidInput("give exactly one of a record index or a record file")
@@ -260,7 +274,17 @@ def prove_record(
         canonical_json = header.get("leaf_encoding") == JSONL_JCS and fmt == "jsonl"
     if sort_leaves is None:
         sort_leaves = header.get("order") == ORDER_SORTED
-    recs = read_records(path, fmt, _encoding(fmt, canonical_json))
+    if fmt == "csv" and header.get("format") == "csv":
+        stored_skip, stored_header = csv_options(header.get("metadata") or {})
+        skip_lines = stored_skip if skip_lines is None else skip_lines
+        header_row = stored_header if header_row is None else header_row
+    recs = read_records(
+        path,
+        fmt,
+        _encoding(fmt, canonical_json),
+        skip_lines=skip_lines or 0,
+        header_row=True if header_row is None else header_row,
+    )
     fp = None
     if header:
         fp = _from_index(path, recs, secret, sort_leaves, index_file)

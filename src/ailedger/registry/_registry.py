@@ -37,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import rfc8785
+
 from ailedger.attest.dsse import Envelope
 from ailedger.attest.predicates import (
     ApprovalPredicate,
@@ -242,15 +244,23 @@ class Registry:
         *,
         format: str | None = None,
         secret: bytes | None = None,
+        skip_lines: int = 0,
+        header_row: bool = True,
     ) -> Recorded:
-        """Fingerprint the dataset at ``path`` and sign a dataset statement about it."""
-        fp = fingerprint_dataset(path, secret=secret, format=format)
+        """Fingerprint the dataset at ``path`` and sign a dataset statement about it.
+
+        ``metadata_hash`` binds the fingerprint's metadata (CSV: header, ``skip_lines``,
+        ``header_row``, ``skipped_sha256``), so the statement says how the root was read."""
+        fp = fingerprint_dataset(
+            path, secret=secret, format=format, skip_lines=skip_lines, header_row=header_row
+        )
         digest = f"sha256:{fp.data_sha256}"
         predicate = DatasetPredicate(
             root=fp.root.hex(),
             size=fp.size,
             scheme=fp.scheme,
             format=fp.format,
+            metadata_hash="sha256:" + hashlib.sha256(rfc8785.dumps(fp.metadata)).hexdigest(),
             location=path.resolve().as_uri(),
         )
         row = self._existing("dataset", ref, digest)
