@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from hexbytes import HexBytes
 
 from ailedger.chain._hex import to_checksum_address
-from ailedger.errors import IntegrityError
+from ailedger.errors import IntegrityError, StorageError
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -118,7 +118,8 @@ class EventIndex:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise IntegrityError(f"cannot open event index {path}: {exc}") from exc
+            fault = StorageError.from_exception(exc, path)
+            raise fault or IntegrityError(f"cannot open event index {path}: {exc}") from exc
         self._abis: dict[tuple[int, str], tuple[str, dict[bytes, dict[str, Any]]]] = {}
         for chain_id, address, name, abi in self._db.execute(
             "SELECT chain_id, address, name, abi FROM contracts"

@@ -23,7 +23,7 @@ from typing import IO
 from eth.db.backends.base import BaseDB
 from lru import LRU
 
-from ailedger.errors import ChainError, IntegrityError
+from ailedger.errors import ChainError, IntegrityError, StorageError
 
 __all__ = ["DirectoryLock", "SQLiteKV"]
 
@@ -85,7 +85,8 @@ class SQLiteKV(BaseDB):
             )
             row = self._conn.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise IntegrityError(f"cannot open chain database {path}: {exc}") from exc
+            fault = StorageError.from_exception(exc, path)
+            raise fault or IntegrityError(f"cannot open chain database {path}: {exc}") from exc
         if row is None:
             self._conn.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
         elif row[0] != _SCHEMA_VERSION:

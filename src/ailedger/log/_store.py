@@ -40,7 +40,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ailedger.errors import ConflictError, IntegrityError, InvalidInput, WorkspaceError
+from ailedger.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidInput,
+    StorageError,
+    WorkspaceError,
+)
 from ailedger.merkle import EMPTY_ROOT
 
 SCHEMA_VERSION = 1
@@ -268,7 +274,8 @@ class Store(Queries):
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
-            raise WorkspaceError(f"cannot open log database {path}: {exc}") from None
+            fault = StorageError.from_exception(exc, path)
+            raise fault or WorkspaceError(f"cannot open log database {path}: {exc}") from None
         try:
             self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -278,7 +285,8 @@ class Store(Queries):
             self.origin = self._migrate(origin)
         except sqlite3.DatabaseError as exc:
             self.db.close()
-            raise IntegrityError(f"log database {path} is unreadable: {exc}") from None
+            fault = StorageError.from_exception(exc, path)
+            raise fault or IntegrityError(f"log database {path} is unreadable: {exc}") from None
 
     def close(self) -> None:
         self.db.close()
@@ -337,13 +345,22 @@ class Store(Queries):
     @contextmanager
     def write(self) -> Iterator[None]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (durable on return), rolled back on error."""
-        self._begin_immediate()
         try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self._begin_immediate()
+            try:
+                yield
+            except BaseException:
+                if self.db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            fault = StorageError.from_exception(exc, self.path)
+            if fault is None:
+                raise
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise fault from None
 
     @contextmanager
     def read(self) -> Iterator[None]:

@@ -35,7 +35,7 @@ from ailedger.attest.predicates import (
     Predicate,
 )
 from ailedger.attest.statements import Statement
-from ailedger.errors import AiledgerError, IntegrityError
+from ailedger.errors import AiledgerError, IntegrityError, StorageError
 from ailedger.log import Entry, TransparencyLog
 from ailedger.registry._refs import VersionRef
 
@@ -130,7 +130,7 @@ class RegistryIndex:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise IntegrityError(
+            raise StorageError.from_exception(exc, path) or IntegrityError(
                 f"the registry index {path} is unreadable: {exc}",
                 hint="delete it; it is rebuilt from the log",
             ) from None
