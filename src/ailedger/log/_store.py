@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ailedger._sqlite import connect_read_only
 from ailedger.errors import (
     ConflictError,
     IntegrityError,
@@ -269,8 +270,21 @@ class Queries:
 class Store(Queries):
     """One SQLite connection to a log database. Not thread-safe; one per thread/process."""
 
-    def __init__(self, path: Path, origin: str | None) -> None:
+    def __init__(self, path: Path, origin: str | None, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
+        if read_only:  # no schema, no WAL switch: nothing written (see ailedger._sqlite)
+            self.db = connect_read_only(path, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                self.origin = self._check_meta(origin)
+            except sqlite3.DatabaseError as exc:
+                self.db.close()
+                fault = StorageError.from_exception(exc, path)
+                raise fault or IntegrityError(f"log database {path} is unreadable: {exc}") from None
+            except BaseException:
+                self.db.close()
+                raise
+            return
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
@@ -306,6 +320,10 @@ class Store(Queries):
                 )
                 self.db.execute("INSERT INTO head VALUES (0, 0, ?)", (EMPTY_ROOT,))
                 return origin
+        return self._check_meta(origin)
+
+    def _check_meta(self, origin: str | None) -> str:
+        rows = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         version = int(rows.get("schema_version", "0"))
         if version != SCHEMA_VERSION:
             raise WorkspaceError(
