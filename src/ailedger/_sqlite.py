@@ -23,8 +23,10 @@ def _uri(path: Path, **params: str) -> str:
     return f"file:{urllib.parse.quote(str(path.absolute()))}?{query}"
 
 
-def _open(path: Path, **params: str) -> sqlite3.Connection:
-    db = sqlite3.connect(_uri(path, **params), uri=True, isolation_level=None)
+def _open(path: Path, check_same_thread: bool, **params: str) -> sqlite3.Connection:
+    db = sqlite3.connect(
+        _uri(path, **params), uri=True, isolation_level=None, check_same_thread=check_same_thread
+    )
     try:
         db.execute("PRAGMA query_only=ON")
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the file for real
@@ -34,12 +36,14 @@ def _open(path: Path, **params: str) -> sqlite3.Connection:
     return db
 
 
-def connect_read_only(path: Path, *, timeout: float = 5.0) -> sqlite3.Connection:
+def connect_read_only(
+    path: Path, *, timeout: float = 5.0, check_same_thread: bool = True
+) -> sqlite3.Connection:
     """A connection to the existing database ``path`` that cannot write to it."""
     if not path.is_file():
         raise NotFound(f"no database at {path}")
     try:
-        db = _open(path, mode="ro")
+        db = _open(path, check_same_thread, mode="ro")
     except sqlite3.Error as exc:
         fault = StorageError.from_exception(exc, path)
         if fault is None:
@@ -54,7 +58,7 @@ def connect_read_only(path: Path, *, timeout: float = 5.0) -> sqlite3.Connection
                 hint="open the workspace once where it is writable (any command), then retry",
             ) from None
         try:
-            db = _open(path, immutable="1")
+            db = _open(path, check_same_thread, immutable="1")
         except sqlite3.Error as again:
             raise StorageError.from_exception(again, path) or fault from None
     db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")

@@ -161,6 +161,7 @@ def _deployed(root: Path) -> Setup:
     ok(["attest", "evaluation", "--subject", setup.model / "config.json", "--set",
         "metric=accuracy", "--set", "value=0.93", "--set", "comparator=>=", "--set",
         "threshold=0.9", "--key", "trainer", "--out", "e.json"])  # fmt: skip
+    ok(["chain", "status"])  # creates the embedded chain
     return setup
 
 
@@ -171,6 +172,8 @@ def _read_only_commands(setup: Setup) -> None:
     assert ok(["trace", "--env", "prod"])["model"] == "triage@1.0"
     assert ok(["gate", "triage@1.0", "--policy", setup.policy, "--env", "prod"])["passed"]
     assert ok(["lineage", "triage@1.0"])["model"] == "triage@1.0"
+    status = ok(["chain", "status"])
+    assert (status["backend"], status["block_number"]) == ("embedded", 0)
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hexbytes import HexBytes
 
+from ailedger._sqlite import connect_read_only
 from ailedger.chain._hex import to_checksum_address
 from ailedger.errors import IntegrityError, StorageError
 
@@ -108,12 +109,20 @@ class EventIndex:
     receipts directly).
     """
 
-    def __init__(self, path: Path | None, read_logs: LogReader | None = None) -> None:
+    def __init__(
+        self, path: Path | None, read_logs: LogReader | None = None, *, read_only: bool = False
+    ) -> None:
         self._read_logs = read_logs
         try:
-            self._db = sqlite3.connect(
-                ":memory:" if path is None else path, isolation_level=None, check_same_thread=False
-            )
+            target: str | Path = ":memory:" if path is None or read_only else path
+            self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+            if read_only and path is not None and path.is_file():
+                # a copy in memory, brought up to date there: the file is not touched
+                source = connect_read_only(path)
+                try:
+                    source.backup(self._db)
+                finally:
+                    source.close()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
