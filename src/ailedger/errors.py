@@ -19,6 +19,7 @@
     |   +-- NodeUnavailable             8  the node is down or unreachable
     |   +-- TransactionReverted         9  a transaction or call reverted
     +-- ConflictError                  10  the request conflicts with recorded state
+    +-- StorageError                   11  the disk is full, read-only, not permitted or failing
 
 Exit code 2 is left to the CLI framework for usage errors.
 
@@ -30,6 +31,9 @@ code gets its class's ``default_code``.
 
 from __future__ import annotations
 
+import errno
+import os
+import sqlite3
 from typing import ClassVar
 
 from ailedger._codes import VERIFICATION_CODES, VerificationCode
@@ -49,6 +53,7 @@ __all__ = [
     "PolicyError",
     "ProofInvalid",
     "SignatureInvalid",
+    "StorageError",
     "TransactionReverted",
     "VerificationFailed",
     "WorkspaceError",
@@ -68,6 +73,7 @@ EXIT_CODES: dict[int, str] = {
     8: "chain unavailable",
     9: "transaction reverted",
     10: "conflict with recorded state",
+    11: "storage fault (disk full, read-only, permission denied, I/O error)",
     70: "internal error",
 }
 
@@ -179,3 +185,104 @@ class TransactionReverted(ChainError):
 
 class ConflictError(AiledgerError):
     exit_code = 10
+
+
+#: errno -> the cause a user reads; these are faults of the storage, not of the data.
+_OS_CAUSES: dict[int, str] = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EIO: "an I/O error",
+}
+
+#: SQLite primary result codes (the low byte of ``sqlite_errorcode``) -> cause.
+_SQLITE_CAUSES: dict[int, str] = {
+    13: "the disk is full",  # SQLITE_FULL
+    8: "the database is read-only (file system, permissions or a read-only open)",  # READONLY
+    14: "the file cannot be opened (read-only or missing directory, or permission denied)",
+    3: "permission denied",  # SQLITE_PERM
+    10: "an I/O error",  # SQLITE_IOERR
+}
+_SQLITE_MESSAGES: tuple[tuple[str, int], ...] = (
+    ("database or disk is full", 13),
+    ("readonly database", 8),
+    ("unable to open database file", 14),
+    ("disk i/o error", 10),
+)
+
+
+def _sqlite_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _SQLITE_CAUSES:
+        return code & 0xFF
+    text = str(exc).lower()
+    return next((c for needle, c in _SQLITE_MESSAGES if needle in text), None)
+
+
+def _no_space(path: str | os.PathLike[str]) -> bool:
+    """True when the file system holding ``path`` has (next to) no room left."""
+    probe = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        fs = os.statvfs(probe)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < _LOW_SPACE
+
+
+#: Below this many free bytes, an I/O error from SQLite is a full disk (a page and its WAL
+#: frame do not fit).
+_LOW_SPACE = 1 << 20
+
+
+class StorageError(AiledgerError):
+    """The storage failed, not the data: disk full, read-only, permission denied, I/O error.
+
+    Nothing was half-written on purpose (every store writes in transactions); free space or
+    fix the permissions and run the command again. :meth:`from_exception` recognises such
+    faults in an ``OSError`` or a ``sqlite3`` error, and answers None for anything else (a
+    corrupt database stays an :class:`IntegrityError`).
+    """
+
+    exit_code = 11
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        cause: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.cause = cause
+
+    @classmethod
+    def from_exception(
+        cls, exc: BaseException, path: str | os.PathLike[str] | None = None
+    ) -> StorageError | None:
+        """The storage fault ``exc`` reports (on ``path``), or None if it is not one."""
+        if isinstance(exc, StorageError):
+            return exc
+        cause: str | None = None
+        if isinstance(exc, sqlite3.Error):
+            code = _sqlite_code(exc)
+            cause = None if code is None else _SQLITE_CAUSES[code]
+            if code == 10 and path is not None and _no_space(path):
+                cause = "the disk is full"  # SQLite reports ENOSPC on the WAL as an I/O error
+        elif isinstance(exc, OSError) and exc.errno is not None:
+            cause = _OS_CAUSES.get(exc.errno)
+            if path is None and exc.filename is not None:
+                path = os.fsdecode(exc.filename)
+        if cause is None:
+            return None
+        where = os.fspath(path) if path is not None else "the workspace"
+        if cause.startswith("the disk"):
+            hint = "free some space and run the command again; nothing was half-written"
+        elif cause.startswith("an I/O"):
+            hint = "check the disk (dmesg, SMART) before running the command again"
+        else:
+            hint = "make the workspace writable (or use a read-only command) and run again"
+        return cls(f"storage fault at {where}: {cause}", path=where, cause=cause, hint=hint)

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,6 +33,7 @@ from ailedger.chain import open_embedded
 from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, anchor_checkpoint
 from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.deployments import deploy_contracts
+from ailedger.errors import StorageError
 from ailedger.identity.keys import (
     PBKDF2_ROUNDS_TEST_ONLY,
     SCRYPT_N_TEST_ONLY,
@@ -409,3 +411,12 @@ def test_timelines_are_well_formed_svg_for_any_text(envs: list[str], seconds: in
 def test_esc_leaves_no_markup(text: str) -> None:
     out = esc(text)
     assert not {"<", ">", '"', "'"} & set(out)
+
+
+def test_a_report_on_a_full_disk_is_a_storage_error(setup: Setup) -> None:
+    out = setup.root / "out"
+    out.mkdir()
+    (out / "report.html").symlink_to("/dev/full")  # every write: ENOSPC
+    with pytest.raises(StorageError, match="the disk is full") as caught:
+        write_report(_report(setup), out)
+    assert caught.value.exit_code == 11

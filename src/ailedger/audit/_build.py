@@ -25,7 +25,7 @@ from ailedger.audit._items import (
 from ailedger.audit._report import DEFAULT_AUDIT_NAMES, AuditReport, Release
 from ailedger.audit._verify import AnchorCheck, check_log
 from ailedger.chain.anchoring import AnchorRecord
-from ailedger.errors import AiledgerError, InvalidInput, NotFound
+from ailedger.errors import AiledgerError, InvalidInput, NotFound, StorageError
 from ailedger.registry import Registry
 
 if TYPE_CHECKING:  # the chain client (web3) is imported only by code that talks to a chain
@@ -150,6 +150,7 @@ def write_report(report: AuditReport, out: Path) -> tuple[Path, Path]:
         html_path.write_text(html, encoding="utf-8")
         json_path.write_text(doc, encoding="utf-8")
     except OSError as exc:
-        raise InvalidInput(f"cannot write the report to {out}: {exc}") from None
+        fault = StorageError.from_exception(exc, out)  # full, read-only, ...: exit 11
+        raise fault or InvalidInput(f"cannot write the report to {out}: {exc}") from None
     report.timings["render"] = time.perf_counter() - started
     return html_path, json_path

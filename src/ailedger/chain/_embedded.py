@@ -209,12 +209,20 @@ class EmbeddedNode:
     Keep it open for the duration of a command and :meth:`close` it (or use ``with``).
     """
 
-    def __init__(self, directory: Path, *, lock_timeout: float = 10.0, durable: bool = False):
-        directory.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        lock_timeout: float = 10.0,
+        durable: bool = False,
+        read_only: bool = False,
+    ):
+        if not read_only:
+            directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        self._lock = DirectoryLock(directory, lock_timeout)
+        self._lock = DirectoryLock(directory, lock_timeout, shared=read_only)
         try:
-            self._kv = SQLiteKV(directory / _DB_FILE, durable=durable)
+            self._kv = SQLiteKV(directory / _DB_FILE, durable=durable, read_only=read_only)
             self.backend = _PersistentBackend(self._kv)
         except BaseException:
             self._lock.release()

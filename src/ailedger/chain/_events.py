@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from hexbytes import HexBytes
 
+from ailedger._sqlite import connect_read_only
 from ailedger.chain._hex import to_checksum_address
-from ailedger.errors import IntegrityError
+from ailedger.errors import IntegrityError, StorageError
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -108,17 +109,26 @@ class EventIndex:
     receipts directly).
     """
 
-    def __init__(self, path: Path | None, read_logs: LogReader | None = None) -> None:
+    def __init__(
+        self, path: Path | None, read_logs: LogReader | None = None, *, read_only: bool = False
+    ) -> None:
         self._read_logs = read_logs
         try:
-            self._db = sqlite3.connect(
-                ":memory:" if path is None else path, isolation_level=None, check_same_thread=False
-            )
+            target: str | Path = ":memory:" if path is None or read_only else path
+            self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+            if read_only and path is not None and path.is_file():
+                # a copy in memory, brought up to date there: the file is not touched
+                source = connect_read_only(path)
+                try:
+                    source.backup(self._db)
+                finally:
+                    source.close()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise IntegrityError(f"cannot open event index {path}: {exc}") from exc
+            fault = StorageError.from_exception(exc, path)
+            raise fault or IntegrityError(f"cannot open event index {path}: {exc}") from exc
         self._abis: dict[tuple[int, str], tuple[str, dict[bytes, dict[str, Any]]]] = {}
         for chain_id, address, name, abi in self._db.execute(
             "SELECT chain_id, address, name, abi FROM contracts"

@@ -23,7 +23,8 @@ from typing import IO
 from eth.db.backends.base import BaseDB
 from lru import LRU
 
-from ailedger.errors import ChainError, IntegrityError
+from ailedger._sqlite import connect_read_only
+from ailedger.errors import ChainError, IntegrityError, StorageError
 
 __all__ = ["DirectoryLock", "SQLiteKV"]
 
@@ -38,13 +39,21 @@ class DirectoryLock:
     opener waits up to ``timeout`` seconds and then fails with a clear error.
     """
 
-    def __init__(self, directory: Path, timeout: float) -> None:
+    def __init__(self, directory: Path, timeout: float, *, shared: bool = False) -> None:
         self._path = directory / "lock"
-        self._file: IO[bytes] | None = open(self._path, "a+b")  # noqa: SIM115
+        self._file: IO[bytes] | None
+        if shared:  # a reader: waits for a writer, creates nothing (read-only file systems)
+            if not self._path.is_file():
+                self._file = None
+                return
+            self._file = open(self._path, "rb")  # noqa: SIM115
+        else:
+            self._file = open(self._path, "a+b")  # noqa: SIM115
         deadline = time.monotonic() + timeout
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         while True:
             try:
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(self._file.fileno(), mode | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -70,8 +79,28 @@ class SQLiteKV(BaseDB):
     keeps hot trie nodes out of SQLite.
     """
 
-    def __init__(self, path: Path, *, durable: bool = False, cache_size: int = 65536) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        durable: bool = False,
+        cache_size: int = 65536,
+        read_only: bool = False,
+    ) -> None:
         self.path = path
+        self.read_only = read_only
+        self._pending: dict[bytes, bytes | None] = {}
+        self._cache: LRU[bytes, bytes] = LRU(cache_size)
+        if read_only:  # nothing is written; commit() refuses (see ailedger._sqlite)
+            self._conn = connect_read_only(path, check_same_thread=False)
+            try:
+                row = self._conn.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
+            except sqlite3.DatabaseError as exc:
+                fault = StorageError.from_exception(exc, path)
+                raise fault or IntegrityError(f"cannot open chain database {path}: {exc}") from exc
+            if row is None or row[0] != _SCHEMA_VERSION:
+                raise IntegrityError(f"chain database {path} has schema {row}")
+            return
         try:
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -85,15 +114,14 @@ class SQLiteKV(BaseDB):
             )
             row = self._conn.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise IntegrityError(f"cannot open chain database {path}: {exc}") from exc
+            fault = StorageError.from_exception(exc, path)
+            raise fault or IntegrityError(f"cannot open chain database {path}: {exc}") from exc
         if row is None:
             self._conn.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
         elif row[0] != _SCHEMA_VERSION:
             raise IntegrityError(
                 f"chain database {path} has schema {row[0]}, expected {_SCHEMA_VERSION}"
             )
-        self._pending: dict[bytes, bytes | None] = {}
-        self._cache: LRU[bytes, bytes] = LRU(cache_size)
 
     # -- py-evm BaseDB ---------------------------------------------------------------
 
@@ -136,6 +164,13 @@ class SQLiteKV(BaseDB):
 
     def commit(self, meta: dict[str, str] | None = None) -> None:
         """Write every buffered change (and ``meta`` entries) in one SQLite transaction."""
+        if self.read_only:
+            raise StorageError(
+                f"storage fault at {self.path}: the chain is open read-only",
+                path=str(self.path),
+                cause="read-only",
+                hint="run a command that writes where the workspace is writable",
+            )
         upserts = [(k, v) for k, v in self._pending.items() if v is not _DELETED]
         deletes = [(k,) for k, v in self._pending.items() if v is _DELETED]
         conn = self._conn
@@ -150,8 +185,12 @@ class SQLiteKV(BaseDB):
                     "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, text)
                 )
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                conn.execute("ROLLBACK")
+            fault = StorageError.from_exception(exc, self.path)
+            if fault is not None:
+                raise fault from None
             raise
         for key, value in self._pending.items():
             if value is _DELETED:

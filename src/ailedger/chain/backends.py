@@ -63,8 +63,10 @@ class ChainBackend(Protocol):
         *,
         state_dir: Path,
         artifacts_dir: Path | None = None,
+        read_only: bool = False,
     ) -> Chain:
-        """Open the chain; local state (chain data, event index) lives under ``state_dir``."""
+        """Open the chain; local state (chain data, event index) lives under ``state_dir``
+        (``read_only``: for commands that only read, nothing is written there)."""
 
 
 class EmbeddedBackend:
@@ -89,10 +91,11 @@ class EmbeddedBackend:
         *,
         state_dir: Path,
         artifacts_dir: Path | None = None,
+        read_only: bool = False,
     ) -> Chain:
         from ailedger.chain._connect import open_embedded
 
-        return open_embedded(state_dir / "chain", artifacts_dir=artifacts_dir)
+        return open_embedded(state_dir / "chain", artifacts_dir=artifacts_dir, read_only=read_only)
 
 
 class RpcBackend:
@@ -126,6 +129,7 @@ class RpcBackend:
         *,
         state_dir: Path,
         artifacts_dir: Path | None = None,
+        read_only: bool = False,
     ) -> Chain:
         from ailedger.chain._connect import connect_rpc
 
@@ -136,6 +140,7 @@ class RpcBackend:
             self.chain_id(settings),
             index_path=state_dir / "rpc-events.sqlite",
             artifacts_dir=artifacts_dir,
+            read_only=read_only,
             **tuning,
         )
 
@@ -169,16 +174,23 @@ def workspace_chain_id(ws: Workspace, rpc: str | None = None) -> int | None:
 
 
 def open_workspace_chain(
-    ws: Workspace | None, rpc: str | None = None, *, artifacts_dir: Path | None = None
+    ws: Workspace | None,
+    rpc: str | None = None,
+    *,
+    artifacts_dir: Path | None = None,
+    read_only: bool = False,
 ) -> Chain:
     """The chain for a command: the node at ``rpc`` if given (its event index kept in the
-    workspace when there is one), else the workspace's configured backend."""
+    workspace when there is one), else the workspace's configured backend. ``read_only``
+    (for commands that only read) writes nothing to the workspace."""
     if rpc is not None and rpc != WORKSPACE_CHAIN:
         from ailedger.chain._connect import connect_rpc
 
         index = None if ws is None else ws.path / "rpc-events.sqlite"
-        return connect_rpc(rpc, index_path=index, artifacts_dir=artifacts_dir)
+        return connect_rpc(rpc, index_path=index, artifacts_dir=artifacts_dir, read_only=read_only)
     if ws is None:
         raise WorkspaceError("no workspace to take the chain from", hint="pass --rpc URL")
     backend, settings = _configured(ws)
-    return backend.open(settings, state_dir=ws.path, artifacts_dir=artifacts_dir)
+    return backend.open(
+        settings, state_dir=ws.path, artifacts_dir=artifacts_dir, read_only=read_only
+    )

@@ -28,7 +28,7 @@ from ailedger.chain._hex import keccak, to_checksum_address
 from ailedger.chain._revert import revert_data_of, revert_error
 from ailedger.chain._rpc import Retry
 from ailedger.chain._types import AccountSource, DeployedContract, Receipt, Signer, tx_signer
-from ailedger.errors import ChainError, InvalidInput
+from ailedger.errors import ChainError, InvalidInput, StorageError
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -105,11 +105,14 @@ class Chain:
     def _rpc(self, fn: Callable[[], Any], what: str) -> Any:
         try:
             return self._retry(fn)
-        except ChainError:
+        except (ChainError, StorageError):
             raise
         except Exception as exc:
             if revert_data_of(exc) is not None:
                 raise
+            fault = StorageError.from_exception(exc)  # the embedded chain's disk, not the chain
+            if fault is not None:
+                raise fault from exc
             raise ChainError(f"{what} failed on {self.endpoint}: {_message(exc)}") from exc
 
     @property

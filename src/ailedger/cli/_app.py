@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import sys
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
@@ -15,7 +16,7 @@ from typer.core import TyperGroup
 
 from ailedger import __version__
 from ailedger.cli._common import err_console, state
-from ailedger.errors import AiledgerError
+from ailedger.errors import AiledgerError, StorageError
 
 __all__ = [
     "COMMAND_HELP",
@@ -230,26 +231,41 @@ def main(argv: list[str] | None = None) -> None:
         else:
             load_commands()  # an unknown name: the full set gives Typer's suggestion
         app(args=args, prog_name="ailedger", standalone_mode=True)
-    except AiledgerError as exc:
-        if state.verbose:
-            traceback.print_exc()
-        code = f"[{exc.code}] " if exc.code else ""  # a verification failure's stable code
-        err_console.print(f"[red]error:[/red] {escape(code + exc.message)}")
-        if exc.hint:
-            err_console.print(f"hint: {escape(exc.hint)}")
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-    except OSError as exc:
+    except (OSError, sqlite3.Error) as exc:
+        fault = StorageError.from_exception(exc)
+        if fault is not None:  # a full, read-only or failing disk: exit 11, one line
+            _report(fault)
+        if not isinstance(exc, OSError):  # any other SQLite failure is a bug
+            _internal(exc)
         if state.verbose:
             traceback.print_exc()
         name = f": {exc.filename}" if exc.filename else ""
         err_console.print(f"[red]error:[/red] {escape(str(exc.strerror or exc))}{escape(name)}")
         sys.exit(4)
+    except AiledgerError as exc:
+        _report(exc)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
     except Exception as exc:  # a bug: say so, show the traceback only when asked
-        if state.verbose:
-            traceback.print_exc()
-        err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))}")
-        err_console.print("hint: run again with --verbose and report the traceback")
-        sys.exit(70)
+        _internal(exc)
+
+
+def _report(exc: AiledgerError) -> NoReturn:
+    """Print ``exc`` as one line (and its hint) and exit with its code."""
+    if state.verbose:
+        traceback.print_exc()
+    code = f"[{exc.code}] " if exc.code else ""  # a verification failure's stable code
+    err_console.print(f"[red]error:[/red] {escape(code + exc.message)}")
+    if exc.hint:
+        err_console.print(f"hint: {escape(exc.hint)}")
+    sys.exit(exc.exit_code)
+
+
+def _internal(exc: BaseException) -> NoReturn:
+    """A bug: say so, show the traceback only when asked, exit 70."""
+    if state.verbose:
+        traceback.print_exc()
+    err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))}")
+    err_console.print("hint: run again with --verbose and report the traceback")
+    sys.exit(70)

@@ -85,9 +85,10 @@ OrgOpt = Annotated[str, typer.Option("--org", help="Organisation name.")]
 RoleOpt = Annotated[str, typer.Option("--role", help="Role name (admin, qa, auditor, ...).")]
 
 
-def open_chain(ws: Workspace | None, rpc: str | None) -> Chain:
-    """The chain for a command: ``rpc`` if given, else the workspace's configured one."""
-    return open_workspace_chain(ws, rpc)
+def open_chain(ws: Workspace | None, rpc: str | None, *, read_only: bool = False) -> Chain:
+    """The chain for a command: ``rpc`` if given, else the workspace's configured one
+    (``read_only``: for commands that only read; nothing is written to the workspace)."""
+    return open_workspace_chain(ws, rpc, read_only=read_only)
 
 
 def _book(ws: Workspace) -> DeploymentBook:
@@ -158,7 +159,7 @@ def _anchor_status(ws: Workspace, chain: Chain) -> dict[str, Any] | None:
     if dep is None:
         return None
     anchors = LogAnchors(chain, dep.open(chain, "LogAnchors"))
-    with open_log() as log:
+    with open_log(read_only=True) as log:
         key = log.log_key()
     if not isinstance(key, Secp256k1NoteKey):  # no checkpoint yet, or not an anchorable key
         return {
@@ -184,7 +185,7 @@ def _anchor_status(ws: Workspace, chain: Chain) -> dict[str, Any] | None:
 def status_cmd(rpc: RpcOpt = None, as_json: JsonOpt = False) -> None:
     """Backend, chain id, head block, contract addresses and the workspace log's anchor."""
     ws = open_workspace()
-    with open_chain(ws, rpc) as chain:
+    with open_chain(ws, rpc, read_only=True) as chain:
         dep = _book(ws).get(chain.chain_id)
         doc: dict[str, Any] = {
             "backend": chain.backend,

@@ -57,7 +57,7 @@ def gate_cmd(
     """Exit 0 if the version meets the policy for the environment; else list every unmet."""
     version = VersionRef.parse(ref)
     rules = load_policy(policy)
-    with open_registry(backend=backend, rpc=rpc) as registry:
+    with open_registry(backend=backend, rpc=rpc, read_only=True) as registry:
         result = registry.gate(version, rules, env, path=path)
     emit(result.to_dict(), as_json, lambda: _show_gate(result))
     result.raise_for_unmet()

@@ -90,13 +90,14 @@ def open_keystore() -> Keystore:
     return Keystore(open_workspace().keys_dir)
 
 
-def open_log() -> TransparencyLog:
-    """The workspace's transparency log, admitting envelopes signed by the workspace's keys."""
+def open_log(*, read_only: bool = False) -> TransparencyLog:
+    """The workspace's transparency log, admitting envelopes signed by the workspace's keys
+    (``read_only``: for commands that only read it; nothing is written)."""
     from ailedger.log import known_keys_check, open_workspace_log
 
     ws = open_workspace()
     known = [k.public_key for k in Keystore(ws.keys_dir).list_keys()]
-    return open_workspace_log(ws, check_signature=known_keys_check(known))
+    return open_workspace_log(ws, check_signature=known_keys_check(known), read_only=read_only)
 
 
 def log_signer(name: str, password_file: Path | None) -> Secp256k1Signer:

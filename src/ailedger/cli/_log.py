@@ -197,7 +197,7 @@ def cosign_cmd(
 @log_app.command("verify")
 def verify_cmd(log_key: LogKeyOpt = None, as_json: JsonOpt = False) -> None:
     """Re-check the whole log: entries, tree, checkpoint signatures and consistency."""
-    with open_log() as log:
+    with open_log(read_only=True) as log:
         trusted = _trusted_log_key(log_key, log.origin)
         key = trusted or log.log_key()
         report = log.verify(key, log.witness_keys())
@@ -222,7 +222,7 @@ def show_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one entry with its envelope, or the log's size, root and latest checkpoint."""
-    with open_log() as log:
+    with open_log(read_only=True) as log:
         if index is None:
             try:
                 latest: str | None = log.latest_checkpoint().format()
@@ -261,7 +261,7 @@ def query_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Find entries by subject digest, predicate type, signer and time (all indexed)."""
-    with open_log() as log:
+    with open_log(read_only=True) as log:
         entries = log.query(
             subject=subject,
             predicate_type=predicate_type,
@@ -290,7 +290,7 @@ def receipt_cmd(
     When an anchor of the log covers the entry (see `ailedger anchor`), the receipt
     carries it (and, if needed, is made against the anchored checkpoint instead)."""
     book = AnchorBook(open_workspace().path / ANCHORS_FILE)
-    with open_log() as log:
+    with open_log(read_only=True) as log:
         key = log.log_key()
         if key is None:
             raise NotFound("the log has no checkpoint", hint="run `ailedger log checkpoint`")

@@ -87,7 +87,7 @@ def trace_cmd(
     if env is None:
         raise InvalidInput("give --env ENV (and --at TIME), or use `ailedger trace output`")
     when = parse_time(at) if at is not None else datetime.now(UTC)
-    with open_registry() as registry:
+    with open_registry(read_only=True) as registry:
         result = trace_at(registry, env, when)
         result.verify()
         anchor = _covering_anchor(registry, result)
@@ -112,7 +112,7 @@ def output_cmd(
 ) -> None:
     """Find the inference records of an input: the model, the output and the proofs."""
     digest = parse_digest_or_file(input)
-    with open_registry() as registry:
+    with open_registry(read_only=True) as registry:
         found = trace_output(registry, digest)
         for item in found:
             item.verify()
@@ -161,6 +161,6 @@ def lineage_cmd(
 ) -> None:
     """Datasets, evaluations, approvals and deployments of a model version, as a tree."""
     version = VersionRef.parse(ref)
-    with open_registry() as registry:
+    with open_registry(read_only=True) as registry:
         tree = lineage(registry, version)
     emit(tree.to_dict(), as_json, lambda: console.print(lineage_tree(tree)))

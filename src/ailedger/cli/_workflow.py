@@ -111,11 +111,13 @@ def open_registry(
     backend: str | None = "local",
     rpc: str | None = None,
     sender: Signer | None = None,
+    read_only: bool = False,
 ) -> Iterator[Registry]:
     """The current workspace's registry, trusting the workspace's keys, over ``backend``:
     ``local``, ``chain``, or None for the chain when contracts are recorded for the chain
     the command would use (commands that only read the log keep the local default). On a
-    development chain ``sender`` (who sends the transactions) is funded from the faucet."""
+    development chain ``sender`` (who sends the transactions) is funded from the faucet.
+    ``read_only`` (for commands that only read) writes nothing to the workspace."""
     workspace = open_workspace()
     keys = (store or Keystore(workspace.keys_dir)).list_keys()
     if backend is not None and backend not in BACKENDS:
@@ -124,7 +126,8 @@ def open_registry(
         chosen: RegistryBackend | None = None
         if backend == "chain" or (backend is None and _chain_by_default(workspace, rpc)):
             chosen = _chain_backend(workspace, keys, rpc, sender, stack)
-        yield stack.enter_context(Registry.open(workspace, keys=keys, backend=chosen))
+        registry = Registry.open(workspace, keys=keys, backend=chosen, read_only=read_only)
+        yield stack.enter_context(registry)
 
 
 def _chain_by_default(workspace: Workspace, rpc: str | None) -> bool:

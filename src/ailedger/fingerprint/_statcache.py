@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ailedger.errors import IntegrityError
+from ailedger.errors import IntegrityError, StorageError
 
 __all__ = [
     "RACY_WINDOW_NS",
@@ -119,7 +119,7 @@ class SqliteStatCache:
             self._db.execute(_SCHEMA)
             self._db.commit()
         except sqlite3.DatabaseError as exc:
-            raise IntegrityError(
+            raise StorageError.from_exception(exc, self.path) or IntegrityError(
                 f"stat cache {self.path} is unusable: {exc}",
                 hint="delete the file (it only speeds things up) or pass --no-cache",
             ) from None

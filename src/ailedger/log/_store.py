@@ -40,7 +40,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ailedger.errors import ConflictError, IntegrityError, InvalidInput, WorkspaceError
+from ailedger._sqlite import connect_read_only
+from ailedger.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidInput,
+    StorageError,
+    WorkspaceError,
+)
 from ailedger.merkle import EMPTY_ROOT
 
 SCHEMA_VERSION = 1
@@ -263,12 +270,26 @@ class Queries:
 class Store(Queries):
     """One SQLite connection to a log database. Not thread-safe; one per thread/process."""
 
-    def __init__(self, path: Path, origin: str | None) -> None:
+    def __init__(self, path: Path, origin: str | None, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
+        if read_only:  # no schema, no WAL switch: nothing written (see ailedger._sqlite)
+            self.db = connect_read_only(path, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                self.origin = self._check_meta(origin)
+            except sqlite3.DatabaseError as exc:
+                self.db.close()
+                fault = StorageError.from_exception(exc, path)
+                raise fault or IntegrityError(f"log database {path} is unreadable: {exc}") from None
+            except BaseException:
+                self.db.close()
+                raise
+            return
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
-            raise WorkspaceError(f"cannot open log database {path}: {exc}") from None
+            fault = StorageError.from_exception(exc, path)
+            raise fault or WorkspaceError(f"cannot open log database {path}: {exc}") from None
         try:
             self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -278,7 +299,8 @@ class Store(Queries):
             self.origin = self._migrate(origin)
         except sqlite3.DatabaseError as exc:
             self.db.close()
-            raise IntegrityError(f"log database {path} is unreadable: {exc}") from None
+            fault = StorageError.from_exception(exc, path)
+            raise fault or IntegrityError(f"log database {path} is unreadable: {exc}") from None
 
     def close(self) -> None:
         self.db.close()
@@ -298,6 +320,10 @@ class Store(Queries):
                 )
                 self.db.execute("INSERT INTO head VALUES (0, 0, ?)", (EMPTY_ROOT,))
                 return origin
+        return self._check_meta(origin)
+
+    def _check_meta(self, origin: str | None) -> str:
+        rows = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         version = int(rows.get("schema_version", "0"))
         if version != SCHEMA_VERSION:
             raise WorkspaceError(
@@ -337,13 +363,22 @@ class Store(Queries):
     @contextmanager
     def write(self) -> Iterator[None]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (durable on return), rolled back on error."""
-        self._begin_immediate()
         try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self._begin_immediate()
+            try:
+                yield
+            except BaseException:
+                if self.db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            fault = StorageError.from_exception(exc, self.path)
+            if fault is None:
+                raise
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise fault from None
 
     @contextmanager
     def read(self) -> Iterator[None]:

@@ -137,12 +137,19 @@ class TransparencyLog:
         origin: str | None = None,
         *,
         check_signature: SignatureCheck = check_ethereum_signature,
+        read_only: bool = False,
     ) -> TransparencyLog:
-        """Open (or create, when ``origin`` is given) the log database at ``path``."""
+        """Open (or create, when ``origin`` is given) the log database at ``path``.
+
+        ``read_only`` opens an existing log without writing a byte (also on a read-only file
+        system); appends then fail with a :class:`~ailedger.errors.StorageError`. A log that
+        does not exist yet is still created when ``origin`` is given (an empty log)."""
         p = Path(path)
-        if origin is None and not p.exists():
-            raise NotFound(f"no log database at {p}", hint="create it with an origin")
-        return cls(_log_store.Store(p, origin), check_signature)
+        if not p.exists():
+            if origin is None:
+                raise NotFound(f"no log database at {p}", hint="create it with an origin")
+            read_only = False
+        return cls(_log_store.Store(p, origin, read_only=read_only), check_signature)
 
     def close(self) -> None:
         self._store.close()
@@ -402,10 +409,16 @@ def _ingest_chunk(
 
 
 def open_workspace_log(
-    workspace: Workspace, *, check_signature: SignatureCheck = check_ethereum_signature
+    workspace: Workspace,
+    *,
+    check_signature: SignatureCheck = check_ethereum_signature,
+    read_only: bool = False,
 ) -> TransparencyLog:
     """The workspace's log (``.ailedger/log.sqlite``, origin from its config), created on
-    first use."""
+    first use (``read_only``: opened without writing, see :meth:`TransparencyLog.open`)."""
     return TransparencyLog.open(
-        workspace.path / LOG_DB_NAME, workspace.config.origin, check_signature=check_signature
+        workspace.path / LOG_DB_NAME,
+        workspace.config.origin,
+        check_signature=check_signature,
+        read_only=read_only,
     )

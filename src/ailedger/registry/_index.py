@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ailedger._sqlite import connect_read_only
 from ailedger.attest.dsse import Envelope
 from ailedger.attest.predicates import (
     PREDICATES,
@@ -35,7 +36,7 @@ from ailedger.attest.predicates import (
     Predicate,
 )
 from ailedger.attest.statements import Statement
-from ailedger.errors import AiledgerError, IntegrityError
+from ailedger.errors import AiledgerError, IntegrityError, StorageError
 from ailedger.log import Entry, TransparencyLog
 from ailedger.registry._refs import VersionRef
 
@@ -121,16 +122,29 @@ def _ref_subject(statement: Statement) -> tuple[VersionRef, str] | None:
 
 
 class RegistryIndex:
-    """The index database at ``path`` (created on first use)."""
+    """The index database at ``path`` (created on first use).
 
-    def __init__(self, path: Path) -> None:
+    ``read_only`` leaves the file untouched (also on a read-only file system): the index
+    is copied into memory and brought up to date there, since it is rebuilt from the log.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=60.0)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            if read_only:
+                self.db = sqlite3.connect(":memory:", isolation_level=None)
+                if path.is_file():
+                    source = connect_read_only(path)
+                    try:
+                        source.backup(self.db)
+                    finally:
+                        source.close()
+            else:
+                self.db = sqlite3.connect(path, isolation_level=None, timeout=60.0)
+                self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise IntegrityError(
+            raise StorageError.from_exception(exc, path) or IntegrityError(
                 f"the registry index {path} is unreadable: {exc}",
                 hint="delete it; it is rebuilt from the log",
             ) from None

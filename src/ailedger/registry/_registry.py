@@ -138,15 +138,23 @@ class Registry:
         *,
         keys: Sequence[KeyInfo] = (),
         backend: RegistryBackend | None = None,
+        read_only: bool = False,
     ) -> Registry:
         """Open the workspace's log and index (creating them) and bring the index up to date.
 
         ``keys`` are the workspace keys whose signatures the log admits and the gate trusts.
+        ``read_only`` writes nothing to the workspace (for lookups, gate, trace, lineage).
         """
         log = open_workspace_log(
-            workspace, check_signature=known_keys_check([k.public_key for k in keys])
+            workspace,
+            check_signature=known_keys_check([k.public_key for k in keys]),
+            read_only=read_only,
         )
-        index = RegistryIndex(workspace.path / INDEX_DB_NAME)
+        try:
+            index = RegistryIndex(workspace.path / INDEX_DB_NAME, read_only=read_only)
+        except BaseException:
+            log.close()
+            raise
         registry = cls(workspace, log, index, backend or LocalBackend(workspace, keys), keys)
         try:
             registry.sync()
