@@ -14,7 +14,7 @@ from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook
 from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
 from ailedger.cli._app import app
-from ailedger.cli._chain import open_chain
+from ailedger.cli._chain_common import open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
 from ailedger.cli._workflow import POLICY_NAME, BackendOpt, RpcOpt, open_registry

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ailedger.chain import ANVIL_CHAIN_ID, EMBEDDED_CHAIN_ID, Chain
+from ailedger.chain import Chain
 from ailedger.chain.anchoring import (
     ANCHORS_FILE,
     AnchorBook,
@@ -28,7 +28,7 @@ from ailedger.chain.anchoring import (
     verify_receipt_anchor,
 )
 from ailedger.chain.anchors import LogAnchors
-from ailedger.chain.backends import WORKSPACE_CHAIN, open_workspace_chain
+from ailedger.chain.backends import WORKSPACE_CHAIN
 from ailedger.chain.deployments import (
     DEFAULT_REGISTRY_DELAY,
     DEPLOYMENTS_FILE,
@@ -38,6 +38,7 @@ from ailedger.chain.deployments import (
 from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership, org_id
 from ailedger.cli._app import app
+from ailedger.cli._chain_common import RPC_ENV, RpcOpt, ensure_dev_funds, open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import (
     PasswordFileOpt,
@@ -60,45 +61,19 @@ __all__ = [
     "verify_receipt_on_chain",
 ]
 
-#: Environment variable naming a JSON-RPC node (read only by the CLI).
-RPC_ENV = "AILEDGER_RPC_URL"
-#: ``--rpc workspace`` means: the chain the workspace config names (e.g. the embedded one).
-_DEV_CHAINS = (EMBEDDED_CHAIN_ID, ANVIL_CHAIN_ID)
-_ETHER = 10**18
-
 chain_app = typer.Typer(
     help="The chain: deploy the contracts, status, organisations and roles, cosign for anchors.",
     no_args_is_help=True,
 )
 app.add_typer(chain_app, name="chain")
 
-RpcOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--rpc",
-        envvar=RPC_ENV,
-        help="JSON-RPC URL of the node (default: the workspace's [chain] config).",
-    ),
-]
 KeyOpt = Annotated[str, typer.Option("--key", help="Name of a secp256k1 key in the workspace.")]
 OrgOpt = Annotated[str, typer.Option("--org", help="Organisation name.")]
 RoleOpt = Annotated[str, typer.Option("--role", help="Role name (admin, qa, auditor, ...).")]
 
 
-def open_chain(ws: Workspace | None, rpc: str | None, *, read_only: bool = False) -> Chain:
-    """The chain for a command: ``rpc`` if given, else the workspace's configured one
-    (``read_only``: for commands that only read; nothing is written to the workspace)."""
-    return open_workspace_chain(ws, rpc, read_only=read_only)
-
-
 def _book(ws: Workspace) -> DeploymentBook:
     return DeploymentBook(ws.path / DEPLOYMENTS_FILE)
-
-
-def ensure_dev_funds(chain: Chain, address: str) -> None:
-    """On a development chain, give ``address`` ether from the faucet if it has little."""
-    if chain.chain_id in _DEV_CHAINS and chain.balance(address) < _ETHER // 10:
-        chain.fund(address, 10 * _ETHER)
 
 
 def _anchors(ws: Workspace, chain: Chain) -> LogAnchors:

@@ -132,7 +132,7 @@ def round_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Lead one round: observations, co-signatures, on-chain report, log entries."""
-    from ailedger.cli._chain import open_chain
+    from ailedger.cli._chain_common import open_chain
     from ailedger.oracle.round import run_round
 
     urls = [u.strip().rstrip("/") for u in peers.split(",") if u.strip()]

@@ -29,7 +29,7 @@ from rich.table import Table
 from ailedger.chain.backends import workspace_chain_id
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
 from ailedger.cli._app import app
-from ailedger.cli._chain import WORKSPACE_CHAIN, RpcOpt, ensure_dev_funds, open_chain
+from ailedger.cli._chain_common import WORKSPACE_CHAIN, RpcOpt, ensure_dev_funds, open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import (
     PasswordFileOpt,
