@@ -25,13 +25,10 @@ and prints, with ratios:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import platform
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -51,28 +48,6 @@ SIZES = (1, 1_000, 1_000_000)
 MAX_BATCH = 1_000  # multiTimestamp entries per transaction (about 23M gas: fits a 30M block)
 ZERO_ADDRESS = "0x" + "00" * 20
 
-# solc-js with an import callback resolving ``@chainlink/contracts/`` (and, for its own
-# imports, ``@openzeppelin/contracts/``) from node_modules, as scripts/build_contracts.mjs does.
-_SOLC_JS = """
-const solc = require('solc');
-const fs = require('fs');
-const path = require('path');
-const input = JSON.parse(fs.readFileSync(0, 'utf8'));
-const roots = ['@chainlink/contracts/', '@openzeppelin/contracts/'];
-const findImports = (p) => {
-  const prefix = roots.find((r) => p.startsWith(r));
-  if (!prefix) return { error: 'not found: ' + p };
-  const base = path.resolve('node_modules', prefix);
-  const full = path.resolve(base, p.slice(prefix.length));
-  const inside = full.startsWith(base + path.sep);
-  if (!inside || !fs.existsSync(full)) return { error: 'not found: ' + p };
-  return { contents: fs.readFileSync(full, 'utf8') };
-};
-const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
-out.compilerVersion = solc.version();
-process.stdout.write(JSON.stringify(out));
-"""
-
 
 def _load(name: str) -> Any:
     """A helper module from tests/contracts/ (compile, deploy, sign)."""
@@ -90,40 +65,11 @@ def _load(name: str) -> Any:
 def _compile_bench(h: Any) -> tuple[dict[str, Any], str]:
     """benchmarks/contracts/*.sol with the test settings (cancun, optimizer 200), cached."""
     sources = {
-        f"benchmarks/contracts/{p.name}": {"content": p.read_text(encoding="utf-8")}
+        f"benchmarks/contracts/{p.name}": p.read_text(encoding="utf-8")
         for p in sorted(BENCH_CONTRACTS.glob("*.sol"))
     }
-    settings = {
-        "evmVersion": h.EVM_VERSION,
-        "optimizer": h.OPTIMIZER,
-        "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
-    }
-    request = json.dumps({"language": "Solidity", "sources": sources, "settings": settings})
-    lock = (REPO / "package-lock.json").read_bytes()
-    tag = hashlib.sha256(request.encode() + lock).hexdigest()[:24]
-    cache = Path(tempfile.gettempdir()) / f"ailedger-bench-solc-{tag}.json"
-    if cache.is_file():
-        out = json.loads(cache.read_text())
-    else:
-        proc = subprocess.run(
-            ["node", "-e", _SOLC_JS],
-            input=request,
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            check=True,
-        )
-        out = json.loads(proc.stdout)
-        errors = [e for e in out.get("errors", []) if e["severity"] == "error"]
-        if errors:
-            raise RuntimeError("\n".join(e["formattedMessage"] for e in errors))
-        cache.write_text(json.dumps(out))
-    compiled = {
-        name: h.Compiled(name, c["abi"], "0x" + c["evm"]["bytecode"]["object"])
-        for contracts in out["contracts"].values()
-        for name, c in contracts.items()
-    }
-    return compiled, str(out["compilerVersion"])
+    compiled, version = h.compile_sources(sources)
+    return dict(compiled), version
 
 
 def _eas_artifact(h: Any, name: str) -> Any:

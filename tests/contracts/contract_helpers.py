@@ -43,17 +43,21 @@ CONTRACTS_DIR = REPO / "contracts"
 EVM_VERSION = "cancun"
 OPTIMIZER = {"enabled": True, "runs": 200}
 
+# solc-js with an import callback resolving these npm packages from node_modules, as
+# scripts/build_contracts.mjs resolves OpenZeppelin (@chainlink: benchmarks/bench_peers_gas.py).
 _SOLC_JS = """
 const solc = require('solc');
 const fs = require('fs');
 const path = require('path');
 const input = JSON.parse(fs.readFileSync(0, 'utf8'));
-// OpenZeppelin Contracts from node_modules, as scripts/build_contracts.mjs resolves them.
-const oz = path.resolve('node_modules/@openzeppelin/contracts');
+const roots = ['@openzeppelin/contracts/', '@chainlink/contracts/'];
 const findImports = (p) => {
-  if (!p.startsWith('@openzeppelin/contracts/')) return { error: 'not found: ' + p };
-  const full = path.resolve(oz, p.slice('@openzeppelin/contracts/'.length));
-  if (!full.startsWith(oz + path.sep) || !fs.existsSync(full)) return { error: 'not found: ' + p };
+  const prefix = roots.find((r) => p.startsWith(r));
+  if (!prefix) return { error: 'not found: ' + p };
+  const base = path.resolve('node_modules', prefix);
+  const full = path.resolve(base, p.slice(prefix.length));
+  const inside = full.startsWith(base + path.sep);
+  if (!inside || !fs.existsSync(full)) return { error: 'not found: ' + p };
   return { contents: fs.readFileSync(full, 'utf8') };
 };
 const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
@@ -79,14 +83,26 @@ def compile_contracts(
     """Every contract under ``directory`` (plus ``extra`` sources by name), compiled by the
     pinned solc-js (cached)."""
     files = sorted(glob.glob("**/*.sol", root_dir=directory, recursive=True))
-    sources = {f: {"content": (directory / f).read_text(encoding="utf-8")} for f in files}
-    sources.update({name: {"content": text} for name, text in (extra or {}).items()})
+    sources = {f: (directory / f).read_text(encoding="utf-8") for f in files}
+    sources.update(extra or {})
+    return compile_sources(sources)[0]
+
+
+def compile_sources(sources: dict[str, str]) -> tuple[dict[str, Compiled], str]:
+    """Solidity sources by name, compiled with the settings of scripts/build_contracts.mjs
+    by the pinned solc-js (cached by request in the temp directory); and the compiler version."""
     settings = {
         "evmVersion": EVM_VERSION,
         "optimizer": OPTIMIZER,
         "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
     }
-    request = json.dumps({"language": "Solidity", "sources": sources, "settings": settings})
+    request = json.dumps(
+        {
+            "language": "Solidity",
+            "sources": {name: {"content": text} for name, text in sources.items()},
+            "settings": settings,
+        }
+    )
     tag = hashlib.sha256(request.encode()).hexdigest()[:24]
     cache = Path(tempfile.gettempdir()) / f"ailedger-solc-{tag}.json"
     if cache.is_file():
@@ -111,7 +127,7 @@ def compile_contracts(
     for contracts in out["contracts"].values():
         for name, c in contracts.items():
             compiled[name] = Compiled(name, c["abi"], "0x" + c["evm"]["bytecode"]["object"])
-    return compiled
+    return compiled, str(out["compilerVersion"])
 
 
 def _revert_data(exc: Exception) -> bytes:

@@ -72,7 +72,9 @@ __all__ = [
     "log_dataset",
     "log_model",
     "oracle_processes",
+    "quiet",
     "run_crop_insurance",
+    "verify_published",
 ]
 
 ORACLES = 4
@@ -249,8 +251,29 @@ def feed_creator(world: DemoWorld) -> str:
     return checksum_address(world.keys["leader"].address)
 
 
-def _quiet(_line: str) -> None:
-    pass
+def quiet(_line: str) -> None:
+    """An ``on_step`` that prints nothing."""
+
+
+def verify_published(
+    claims: Claims,
+    world: DemoWorld,
+    batches: Sequence[Batch],
+    dataset_index: dict[bytes, int],
+    model_index: int,
+    digest: str,
+    last_anchor: AnchorResult,
+    say: Callable[[str], None],
+) -> None:
+    """Read back what the demo published: each batch's dataset statement, the model statement,
+    and the chain's anchor covering the whole log."""
+    for batch in batches:
+        verify_logged_dataset(
+            claims, world.log, dataset_index[batch.root], batch.root, batch.path.name
+        )
+    verify_logged_model(claims, world.log, model_index, digest)
+    verify_anchor(claims, world.anchors, world.log, last_anchor)
+    say(f"{claims.checked} claims read back from the chain and the log: all hold")
 
 
 def run_crop_insurance(
@@ -262,7 +285,7 @@ def run_crop_insurance(
     otherwise). ``on_step`` gets one line per step as it happens."""
     from ailedger.oracle.scoring import load_verified, train_drought_model
 
-    say = on_step or _quiet
+    say = on_step or quiet
     claims = Claims()
     farms = DEFAULT_FARMS
     roles = ["trainer", "sensors", "insurer"]
@@ -395,13 +418,9 @@ def run_crop_insurance(
         totals = verify_books(
             claims, world.chain, escrow, Totals(deposited, paid_total, 0, deposited - paid_total)
         )
-        for batch in batches:
-            verify_logged_dataset(
-                claims, world.log, dataset_index[batch.root], batch.root, batch.path.name
-            )
-        verify_logged_model(claims, world.log, model_index, digest)
-        verify_anchor(claims, world.anchors, world.log, last_anchor)
-        say(f"{claims.checked} claims read back from the chain and the log: all hold")
+        verify_published(
+            claims, world, batches, dataset_index, model_index, digest, last_anchor, say
+        )
         farms_out = []
         for farm in farms:
             mine = [r for r in rounds if r["farm"] == farm.farm_id]

@@ -23,10 +23,7 @@ from ailedger.chain.oracle_report import feed_id
 from ailedger.demos._claims import (
     Claims,
     RoundExpectation,
-    verify_anchor,
     verify_books,
-    verify_logged_dataset,
-    verify_logged_model,
     verify_round,
     verify_weeks,
 )
@@ -38,6 +35,8 @@ from ailedger.demos.crop_insurance import (
     log_dataset,
     log_model,
     oracle_processes,
+    quiet,
+    verify_published,
 )
 from ailedger.demos.crop_insurance import anchor as anchor_log
 from ailedger.fingerprint.model import fingerprint_model
@@ -70,10 +69,6 @@ FEED = "incidents/port-berth-7"
 REFUND_AFTER = 90 * 86400
 
 
-def _quiet(_line: str) -> None:
-    pass
-
-
 def run_safety_bonus(
     workdir: Path, rpc: str | None = None, *, on_step: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -81,7 +76,7 @@ def run_safety_bonus(
     development node at ``rpc``; the report as a dict, every claim in it read back from the
     chain or the log and checked (:mod:`ailedger.demos._claims`: :class:`ClaimFailed`
     otherwise). ``on_step`` gets one line per step as it happens."""
-    say = on_step or _quiet
+    say = on_step or quiet
     claims = Claims()
     roles = ["trainer", "sensors", "payer", "contractor"]
     with demo_world(workdir, "port.demo/log", roles, rpc) as world:
@@ -191,13 +186,9 @@ def run_safety_bonus(
         totals = verify_books(
             claims, world.chain, bonus, Totals(WEEKS * WEEKLY, WEEKS * WEEKLY, 0, 0)
         )
-        for batch in batches:
-            verify_logged_dataset(
-                claims, world.log, dataset_index[batch.root], batch.root, batch.path.name
-            )
-        verify_logged_model(claims, world.log, model_index, digest)
-        verify_anchor(claims, world.anchors, world.log, last_anchor)
-        say(f"{claims.checked} claims read back from the chain and the log: all hold")
+        verify_published(
+            claims, world, batches, dataset_index, model_index, digest, last_anchor, say
+        )
         return {
             "demo": "safety-bonus",
             "workdir": str(workdir),
