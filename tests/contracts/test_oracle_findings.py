@@ -374,3 +374,20 @@ def test_finding15_observations_are_attributed_by_the_report_signers_only(o: Ora
     assert (stored[0], stored[4], stored[5]) == (20, 3, 2)  # answer, observations, signatures
     lone = o.report(2, [10, 20, 30], observers=[0, 2, 3])
     assert o.chain.revert_reason(o.transmit(lone, o.sign(lone, keys[:1]))) == "TooFewSignatures"
+
+
+def test_finding1_config_activation_is_open_to_anyone_but_never_early(o: Oracles) -> None:
+    """activateConfig: anyone may call it, it never brings a proposed configuration in before
+    its delay, and it refuses a feed that does not exist."""
+    keys = oracle_keys(4, base=900)
+    own = sorted((k.address for k in keys), key=lambda a: int(a, 16))
+    before = o.version()
+    o.set_config(own)
+    stranger = holder(o)
+    o.chain.send(o.feeds.functions.activateConfig(o.feed), stranger)
+    assert o.version() == before
+    unknown = o.feeds.functions.activateConfig(b"\x01" * 32)
+    assert o.chain.revert_reason(unknown, stranger) == "UnknownFeed"
+    warp(o.chain, CONFIG_DELAY)
+    o.chain.send(o.feeds.functions.activateConfig(o.feed), stranger)
+    assert o.version() == before + 1

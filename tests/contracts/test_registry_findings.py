@@ -361,3 +361,34 @@ def test_finding13_registry_admin_handover_is_two_step_and_delayed(world: World)
     call = f.setRequirement(STAGING, [TRAINER], [1], 1, False)
     assert c.revert_reason(call, admin) == "AccessControlUnauthorizedAccount"
     c.send(call, world.alice)
+
+
+def test_finding13_only_the_registry_admin_cancels_a_scheduled_weakening(world: World) -> None:
+    """cancelRequirement: nothing to cancel is refused, an outsider cannot cancel, and a
+    cancelled weakening can never be applied later."""
+    c, f = world.chain, world.registry.functions
+    admin = world.dep.admin
+    assert c.revert_reason(f.cancelRequirement(PROD), admin) == "NoPendingRequirement"
+    c.send(f.setRequirement(PROD, [], [], 0, False), admin)
+    denied = c.revert_reason(f.cancelRequirement(PROD), world.outsider)
+    assert denied == "AccessControlUnauthorizedAccount"
+    receipt = c.send(f.cancelRequirement(PROD), admin)
+    assert c.events(world.registry, "RequirementCancelled", receipt)
+    warp(c, REGISTRY_DELAY + 1)
+    assert c.revert_reason(f.applyRequirement(PROD), world.outsider) == "NoPendingRequirement"
+    assert f.getRequirement(PROD).call() == [[QA, AUDITOR], [1, 1], 2, False, True]
+
+
+def test_finding10_a_member_withdraws_its_consent_before_an_admin_uses_it(world: World) -> None:
+    """cancelJoinNonce: a signed consent to join is dead once its signer cancels the nonce,
+    and a nonce cannot be cancelled (or used) twice."""
+    c = world.chain
+    m = world.dep.membership.functions
+    victim = key(79)
+    consent = join_call(world.dep.membership, c.chain_id, ORG_B, victim, nonce=5)
+    _send_as(world, m.cancelJoinNonce(5), victim)
+    assert m.joinNonceUsed(victim.address, 5).call()
+    assert c.revert_reason(consent, world.bob) == "JoinNonceUsed"
+    assert m.orgOf(victim.address).call() == b"\0" * 32
+    c.send(m.cancelJoinNonce(6), world.outsider)
+    assert c.revert_reason(m.cancelJoinNonce(6), world.outsider) == "JoinNonceUsed"
