@@ -111,6 +111,27 @@ def test_import_every_version_with_params_and_metrics(
     assert "skipped metric loss = nan is not finite" in human.output
 
 
+def test_relative_sqlite_uri_is_read_as_mlflow_reads_it(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sqlite:///mlflow.db`` names ``mlflow.db`` in the working directory (SQLAlchemy's rule),
+    not ``/mlflow.db``; ``sqlite:////abs/path`` stays absolute."""
+    uri, v1, _ = make_store(setup, "sqlite", monkeypatch)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    store_dir = setup.root / "mlflow"
+    monkeypatch.chdir(store_dir)
+    assert uri == f"sqlite:///{store_dir / 'mlflow.db'}"  # the absolute form (four slashes)
+    doc = ok(["integrations", "mlflow", "import", "--tracking-uri", "sqlite:///mlflow.db",
+              "--model", "churn", "--key", "trainer"])  # fmt: skip
+    first = doc["versions"][0]
+    assert first["model"]["digest"] == f"sha256:{fingerprint_model(v1).subject_digest.hex()}"
+    missing = run(["integrations", "mlflow", "import", "--tracking-uri", "sqlite:///none.db",
+                   "--model", "churn", "--key", "trainer"])  # fmt: skip
+    assert missing.exit_code == NotFound.exit_code, missing.output
+    assert "sqlite:///none.db" in missing.output
+    assert not (store_dir / "none.db").exists()
+
+
 def test_bad_stores_and_names(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     uri, _, _ = make_store(setup, "file", monkeypatch)
     base = ["integrations", "mlflow", "import", "--key", "trainer"]

@@ -121,11 +121,13 @@ def _store_uri(tracking_uri: str) -> tuple[str, bool]:
     """A checked tracking URI and whether it is a file store."""
     parsed = urlparse(tracking_uri)
     if parsed.scheme == "sqlite":
-        db = parsed.path[1:] if parsed.path.startswith("//") else parsed.path
-        path = Path(db) if db else None
+        # As SQLAlchemy (and so MLflow) reads them: sqlite:///rel.db is relative to the
+        # working directory, sqlite:////abs/path.db is absolute.
+        db = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+        path = Path(db) if db and not parsed.netloc else None
         if path is None or not path.is_file():
             raise NotFound(f"no such MLflow SQLite store: {tracking_uri}")
-        return tracking_uri, False
+        return "sqlite:///" + path.resolve().as_posix(), False
     if parsed.scheme in ("", "file"):
         path = local_artifact_path(tracking_uri)
         if not path.is_dir():
