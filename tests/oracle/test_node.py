@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -238,6 +239,33 @@ def test_a_tampered_model_makes_a_node_refuse(world: World, onchain: Feeds, tmp_
     )
     assert done.returncode == 1
     assert "refusing to load" in done.stderr
+    assert not done.stdout
+
+
+def test_run_on_a_model_that_is_not_a_drought_model_is_one_line(
+    world: World, tmp_path: Path
+) -> None:
+    """`oracle run` with some other model: exit 3 and one line, not an internal error."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model.pkl").write_bytes(pickle.dumps({"weights": [0.5, 1.5]}))
+    (other / "config.json").write_text('{"arch": "not-a-drought-model"}')  # was a KeyError
+    digest = fingerprint_model(other, tensors=False).subject_digest.hex()
+    env = {**os.environ, "AILEDGER_PASSWORD": PASSWORD}
+    args = ["--feed", FEED, "--feed-creator", CREATOR, "--model-dir", str(other)]
+    args += ["--digest", digest, "--key", "oracle-0"]
+    done = subprocess.run(
+        [sys.executable, "-m", "ailedger.cli._oracle", "run", *args],
+        cwd=world.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "is not a drought model" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "internal error" not in done.stderr
     assert not done.stdout
 
 

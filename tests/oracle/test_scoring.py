@@ -124,6 +124,55 @@ def test_one_changed_byte_in_config_is_refused(model: tuple[Path, str], tmp_path
     assert load_verified(copy, digest).subject_digest == digest
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        None,  # no config.json at all: an ordinary model directory
+        "{}",
+        '{"farm_norms_mm_per_day": {}}',
+        '{"farm_norms_mm_per_day": []}',
+        '{"farm_norms_mm_per_day": {"farm-1": "3"}}',
+        '{"farm_norms_mm_per_day": {"farm-1": -1}}',
+        '{"farm_norms_mm_per_day": {"farm-1": true}}',
+        '{"farm_norms_mm_per_day": {"farm-1": 1e999}}',
+        "[1, 2]",
+    ],
+)
+def test_a_model_that_is_not_a_drought_model_is_one_clear_error(
+    tmp_path: Path, config: str | None
+) -> None:
+    """Not a KeyError (exit 70): a fingerprint-checked model that is not a drought model."""
+    other = tmp_path / "other"
+    other.mkdir()
+    marker = tmp_path / "unpickled"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[Path, str]]:
+            return (Path.write_text, (marker, "x"))  # type: ignore[return-value]
+
+    (other / MODEL_FILE).write_bytes(pickle.dumps(Payload()))
+    if config is not None:
+        (other / "config.json").write_text(config)
+    digest = fingerprint_model(other, tensors=False).subject_digest.hex()
+    with pytest.raises(InvalidInput, match=r"drought model|rainfall norm") as err:
+        load_verified(other, digest)
+    assert err.value.exit_code == 3
+    assert not marker.exists()  # refused before anything was unpickled
+
+
+def test_a_verified_pickle_that_is_no_classifier_is_refused(
+    model: tuple[Path, str], tmp_path: Path
+) -> None:
+    directory, _ = model
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / MODEL_FILE).write_bytes(pickle.dumps({"weights": [1, 2]}))
+    (other / "config.json").write_bytes((directory / "config.json").read_bytes())
+    digest = fingerprint_model(other, tensors=False).subject_digest.hex()
+    with pytest.raises(InvalidInput, match="predict_proba"):
+        load_verified(other, digest)
+
+
 def test_bad_batches(model: tuple[Path, str], tmp_path: Path, batches: list[Batch]) -> None:
     directory, digest = model
     verified = load_verified(directory, digest)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 import random
 import statistics
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ailedger._extras import require_sklearn
+from ailedger._json import loads as json_loads
 from ailedger.errors import FormatError, InvalidInput, NotFound, VerificationFailed
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.oracle.sensors import (
@@ -264,15 +266,49 @@ def load_verified(model_dir: Path, expected_subject_digest: str) -> DroughtModel
     blobs: dict[str, bytes] = {}
     for name in (MODEL_FILE, CONFIG_FILE):
         if name not in digests:
-            raise InvalidInput(f"{model_dir}: the fingerprinted model has no {name}")
+            raise InvalidInput(
+                f"{model_dir} is not a drought model: it has no {name}",
+                hint=_DROUGHT_HINT,
+            )
         blob = (model_dir / name).read_bytes()
         if hashlib.sha256(blob).digest() != digests[name]:
             raise ModelMismatch(f"{model_dir}/{name} changed while it was being verified")
         blobs[name] = blob
+    norms = _drought_norms(model_dir, blobs[CONFIG_FILE])  # before anything is unpickled
     require_sklearn("the oracle's model is a scikit-learn model")
-    config = json.loads(blobs[CONFIG_FILE])
     estimator = pickle.loads(blobs[MODEL_FILE])  # verified bytes only
-    return DroughtModel(actual, estimator, dict(config["farm_norms_mm_per_day"]))
+    if not callable(getattr(estimator, "predict_proba", None)):
+        raise InvalidInput(
+            f"{model_dir}/{MODEL_FILE} is not a classifier with predict_proba",
+            hint=_DROUGHT_HINT,
+        )
+    return DroughtModel(actual, estimator, norms)
+
+
+_DROUGHT_HINT = (
+    "oracle nodes score with drought models (model.pkl + config.json with "
+    "farm_norms_mm_per_day), such as `ailedger demo crop-insurance` trains"
+)
+
+
+def _drought_norms(model_dir: Path, blob: bytes) -> dict[str, float]:
+    """The per-farm rainfall norms of a drought model's config, checked."""
+    config = json_loads(blob, what=f"{model_dir}/{CONFIG_FILE}")
+    norms = config.get("farm_norms_mm_per_day") if isinstance(config, dict) else None
+    if not isinstance(norms, dict) or not norms:
+        raise InvalidInput(
+            f"{model_dir} is not a drought model: {CONFIG_FILE} has no farm_norms_mm_per_day",
+            hint=_DROUGHT_HINT,
+        )
+    checked: dict[str, float] = {}
+    for farm, norm in norms.items():
+        if isinstance(norm, bool) or not isinstance(norm, int | float) or not 0 < norm < math.inf:
+            raise InvalidInput(
+                f"{model_dir}/{CONFIG_FILE}: the rainfall norm of {farm!r} is not a positive "
+                f"number ({norm!r})"
+            )
+        checked[farm] = float(norm)
+    return checked
 
 
 def score_batch(model_dir: Path, batch_path: Path, expected_subject_digest: str) -> int:
