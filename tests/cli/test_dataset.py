@@ -55,7 +55,20 @@ def test_prove_and_verify_membership(
     assert json.loads(out)["leaf_index"] == 17
     code, out, _ = run(capsys, "verify", "proof", proof, "--root", root, "--json")
     assert code == 0
-    assert json.loads(out)["valid"] is True
+    checked = json.loads(out)
+    assert (checked["valid"], checked["root_checked"]) == (True, True)
+    assert checked["not_checked"] == []  # the proof carries the record itself
+    # without --root the proof is only checked against the root it carries: say so
+    code, out, err = run(capsys, "verify", "proof", proof)
+    assert code == 0
+    assert f"against its own root {root}" in out
+    assert "the root was not checked" in err
+    code, out, _ = run(capsys, "verify", "proof", proof, "--json")
+    assert json.loads(out)["root_checked"] is False
+    assert json.loads(out)["not_checked"][0].startswith("root:")
+    code, out, err = run(capsys, "verify", "proof", proof, "--root", root)
+    assert f"against the expected root {root}" in out
+    assert "root was not checked" not in err
     line = jsonl.read_bytes().split(b"\n")[17]
     record = tmp_path / "r.json"
     record.write_bytes(line + b"\n")

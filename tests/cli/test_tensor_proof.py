@@ -55,6 +55,14 @@ def test_prove_and_verify_a_tensor_of_a_directory(
     assert code == 0
     assert "valid model-tensor proof" in out
     assert "not checked" not in out
+    # the subject digest as every other command prints it: sha256:HEX
+    pins = ["--root", fp.tensor_root.hex(), "--subject", f"sha256:{fp.subject_digest.hex()}"]
+    code, out, err = run(capsys, "verify", "proof", proof, *pins, "--model", model, "--json")
+    assert code == 0, err
+    assert json.loads(out)["not_checked"] == []
+    code, _, err = run(capsys, "verify", "proof", proof, "--subject", "sha256:" + "ab" * 32)
+    assert code == 1
+    assert "expected " + "ab" * 32 in err
     raw = tmp_path / "t.bin"
     raw.write_bytes(load_file(str(model / "model.safetensors"))["lm_head.weight"].tobytes())
     code, out, _ = run(capsys, "verify", "proof", proof, "--record", raw, "--json")

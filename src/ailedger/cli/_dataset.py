@@ -274,11 +274,16 @@ def prove_command(
     emit(doc, as_json, lambda: console.print(f"wrote {doc['kind']} proof to {out}"))
 
 
-def _hex32_option(value: str | None, name: str) -> bytes | None:
+def _hex32_option(value: str | None, name: str, *, digest: bool = False) -> bytes | None:
+    """32 bytes from hex or 0x-hex; a ``digest`` (a SHA-256 subject digest) may also be
+    written ``sha256:HEX``, as every other command prints and accepts digests."""
     if value is None:
         return None
+    text = value.strip()
+    if digest and text[:7].lower() == "sha256:":
+        text = text[7:]
     try:
-        raw = bytes.fromhex(value.removeprefix("0x"))
+        raw = bytes.fromhex(text.removeprefix("0x"))
     except ValueError:
         raise InvalidInput(f"{name} is not hex: {value!r}") from None
     if len(raw) != 32:
@@ -313,14 +318,16 @@ def verify_proof_command(
     ] = None,
     subject: Annotated[
         str | None,
-        typer.Option("--subject", help="Tensor proof: expected model subject digest (hex)."),
+        typer.Option(
+            "--subject", help="Tensor proof: expected model subject digest (sha256:HEX or hex)."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a dataset membership/non-membership proof, a model tensor proof or a Merkle
     inclusion/consistency proof. Exit 0 when valid, 1 with the reason otherwise."""
     expected = _hex32_option(root, "--root")
-    expected_subject = _hex32_option(subject, "--subject")
+    expected_subject = _hex32_option(subject, "--subject", digest=True)
     raw = proof_file.read_bytes()
     record_bytes = None if record is None else record.read_bytes()
     try:
@@ -341,16 +348,37 @@ def verify_proof_command(
             f"proof is for a tree of size {check.size}, expected {size}", code="proof-tree-mismatch"
         )
     doc = check.to_dict()
-    unchecked = " (record not checked)"
+    # Say what was and was not checked: a proof checked only against the root it carries
+    # shows it is well formed, not that the record is in the dataset someone registered.
+    not_checked: list[str] = []
+    if expected is None:
+        not_checked.append("root: the proof was checked against its own root (pass --root)")
     if isinstance(proof, TensorProof):
         doc["tensor"] = proof.tensor.name
         doc["subject_digest"] = proof.model.subject_digest.hex()
-        unchecked = " (tensor bytes not checked: pass --model PATH)"
-    emit(
-        doc,
-        as_json,
-        lambda: console.print(
-            f"[green]valid[/green] {check.kind} proof: root {check.root.hex()}, size {check.size}"
-            + ("" if check.record_checked else unchecked)
-        ),
-    )
+        if expected_subject is None:
+            not_checked.append("subject: pass --subject sha256:HEX")
+        if not check.record_checked:
+            not_checked.append("tensor bytes: pass --model PATH")
+    elif not check.record_checked:
+        not_checked.append("record: pass --record FILE")
+    doc["root_checked"] = expected is not None
+    doc["not_checked"] = not_checked
+
+    def human() -> None:
+        against = "the expected root" if expected is not None else "its own root"
+        console.print(
+            f"[green]valid[/green] {check.kind} proof against {against} {check.root.hex()}, "
+            f"size {check.size}"
+        )
+        if expected is None:
+            err_console.print(
+                "note: the root was not checked against a trusted value; pass --root ROOT "
+                "(from the dataset's registration, anchor or log entry) to prove membership "
+                "in that dataset"
+            )
+        rest = [item.split(":", 1)[0] for item in not_checked if not item.startswith("root")]
+        if rest:
+            err_console.print(f"note: not checked: {', '.join(rest)}")
+
+    emit(doc, as_json, human)
