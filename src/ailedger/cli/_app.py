@@ -230,7 +230,11 @@ def main(argv: list[str] | None = None) -> None:
             _list_commands_only()  # the root --help (or --version): no command module needed
         else:
             load_commands()  # an unknown name: the full set gives Typer's suggestion
-        app(args=args, prog_name="ailedger", standalone_mode=True)
+        # Not standalone: usage errors come back here and are printed as one line (Typer's
+        # own rendering is a five-line box). An explicit exit (--help, typer.Exit) returns
+        # its code.
+        rv = app(args=args, prog_name="ailedger", standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
     except (OSError, sqlite3.Error) as exc:
         fault = StorageError.from_exception(exc)
         if fault is not None:  # a full, read-only or failing disk: exit 11, one line
@@ -247,8 +251,32 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # a bug: say so, show the traceback only when asked
-        _internal(exc)
+    except Exception as exc:
+        _click_error(exc)  # Typer's (vendored) Click errors: usage and abort
+        _internal(exc)  # a bug: say so, show the traceback only when asked
+
+
+def _click_error(exc: Exception) -> None:
+    """Exit for a Click error as one line (Typer's own rendering is a five-line box); return
+    for anything else. Typer vendors Click, so its classes are known by name only."""
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    if "Abort" in kinds:
+        err_console.print("aborted")
+        sys.exit(1)
+    if "ClickException" not in kinds:
+        return
+    exit_code = getattr(exc, "exit_code", 2)
+    code = exit_code if isinstance(exit_code, int) else 2
+    if "NoArgsIsHelpError" in kinds:  # a group run bare: its help is already printed
+        sys.exit(code)
+    format_message = getattr(exc, "format_message", None)
+    message = str(format_message() if callable(format_message) else exc)
+    err_console.print(f"[red]error:[/red] {escape(' '.join(message.split()))}")
+    if "UsageError" in kinds:  # unknown option or command, missing or bad argument
+        ctx = getattr(exc, "ctx", None)
+        path = getattr(ctx, "command_path", None) or "ailedger"
+        err_console.print(f"hint: see `{escape(str(path))} -h`")
+    sys.exit(code)
 
 
 def _report(exc: AiledgerError) -> NoReturn:
