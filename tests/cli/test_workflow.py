@@ -114,6 +114,23 @@ def test_gate_lists_every_unmet_requirement(setup: Setup) -> None:
     assert codes == ["approvals-missing", "evaluation-missing"]
 
 
+def test_gate_text_output_says_why_evidence_did_not_count(setup: Setup) -> None:
+    """Not only --json: an approval that did not count is shown under its requirement."""
+    registered(setup)
+    releasable(setup, "1.0")
+    trainer = setup.store.info("trainer").keyid  # only the trainer's approvals would count
+    policy = setup.root / "only-trainer.toml"
+    policy.write_text(setup.policy.read_text().replace(
+        "qa = 1", f'qa = {{ count = 1, signers = ["{trainer.lower()}"] }}'))  # fmt: skip
+    result = run(["gate", "triage@1.0", "--policy", policy, "--env", "prod"])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    fail = next(i for i, line in enumerate(lines) if "FAIL [approvals-missing]" in line)
+    assert "did not count: entry " in lines[fail + 1], result.stdout
+    assert "is not an allowed signer" in lines[fail + 1]
+    assert lines[fail + 1].rstrip().endswith("[signer-not-allowed]")
+
+
 def test_changed_model_fails_the_gate_and_the_deploy(setup: Setup) -> None:
     registered(setup)
     releasable(setup, "1.0")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import operator
 import string
@@ -31,6 +32,7 @@ from ailedger.registry.policy import (
     AuditRule,
     EvaluationRule,
     Evidence,
+    Excluded,
     GateResult,
     ModelRef,
     Policy,
@@ -499,6 +501,25 @@ def test_audit_failed_and_wrong_role(org: Org) -> None:
     (excluded,) = result.unmet[0].excluded
     assert excluded.reason == "wrong-role"
     assert "does not hold the role auditor (holds: qa)" in excluded.message
+    # the text output says why, not only --json
+    lines = result.lines()
+    at = lines.index(next(line for line in lines if line.startswith("FAIL [audit-missing]")))
+    assert lines[at + 1].startswith("       did not count: log:2")
+    assert lines[at + 1].endswith("[wrong-role]")
+    assert "does not hold the role auditor (holds: qa)" in lines[at + 1]
+
+
+def test_text_output_lists_ignored_statements_with_reasons(org: Org) -> None:
+    statements = passing(org)
+    result = gate(org, statements)
+    extra = tuple(
+        Excluded(f"log:{90 + i}", "other-subject", f"log:{90 + i} is about x") for i in range(12)
+    )
+    shown = dataclasses.replace(result, ignored=extra).lines()
+    assert "ignored 12 statement(s):" in shown
+    assert "       log:90 is about x [other-subject]" in shown
+    assert shown[-1] == "       ... and 2 more (--json lists all)"
+    assert not any(line.startswith("ignored") for line in result.lines())
 
 
 def test_expired_approval(org: Org) -> None:

@@ -177,11 +177,23 @@ class GateResult:
     def passed(self) -> bool:
         return not self.unmet
 
-    def lines(self) -> list[str]:
-        """One human line per requirement, unmet first."""
-        return [f"FAIL [{u.code}] {u.message}" for u in self.unmet] + [
-            f"ok   {m.message}" for m in self.met
-        ]
+    def lines(self, *, max_ignored: int = 10) -> list[str]:
+        """One human line per requirement, unmet first; under each unmet one, the evidence
+        that did not count for it and why; then the statements the gate ignored and why (the
+        first ``max_ignored``; ``--json`` lists all)."""
+        out: list[str] = []
+        for u in self.unmet:
+            out.append(f"FAIL [{u.code}] {u.message}")
+            out.extend(f"       did not count: {_excluded(e)}" for e in u.excluded)
+        out.extend(f"ok   {m.message}" for m in self.met)
+        if self.ignored:
+            out.append(f"ignored {len(self.ignored)} statement(s):")
+            out.extend(f"       {_excluded(e)}" for e in self.ignored[:max_ignored])
+            if len(self.ignored) > max_ignored:
+                out.append(
+                    f"       ... and {len(self.ignored) - max_ignored} more (--json lists all)"
+                )
+        return out
 
     def raise_for_unmet(self) -> None:
         """Raise :class:`GateFailed` listing every unmet requirement, if any."""
@@ -201,6 +213,12 @@ class GateResult:
             "met": [m.to_dict() for m in self.met],
             "ignored": [e.to_dict() for e in self.ignored],
         }
+
+
+def _excluded(e: Excluded) -> str:
+    """``REF: why [reason]`` (the message names the reference already when it starts with it)."""
+    text = e.message if e.message.startswith(e.ref) else f"{e.ref}: {e.message}"
+    return f"{text} [{e.reason}]"
 
 
 def evaluate_policy(
