@@ -571,6 +571,45 @@ def test_cli_release_path_on_the_embedded_chain(cli_setup: Setup) -> None:
         assert onchain.registry.approval_count(ACME_V1, "auditor", "prod") == 1
 
 
+def test_cli_reverts_carry_a_message_and_a_hint(cli_setup: Setup) -> None:
+    """Issue 12: `NotAMember(account=...)`, `NotDeployer` reached the user raw. Each refusal
+    now says what it means and which command fixes it, and that command works."""
+    setup, policy = cli_setup, cli_setup.root / "chain-policy.toml"
+    addr = {k.name: k.keyid for k in setup.store.list_keys()}
+    _ok(["chain", "deploy", "--key", "admin"])
+    _ok(["chain", "grant", addr["trainer"], "--org", "acme", "--role", "trainer", "--key", "admin",
+         "--consent-key", "trainer"])  # fmt: skip
+    _ok(["chain", "grant", addr["qa"], "--org", "acme", "--role", "qa", "--key", "trainer",
+         "--consent-key", "qa"])  # fmt: skip
+    _ok(["chain", "grant", addr["auditor"], "--org", "globex", "--role", "auditor",
+         "--key", "admin", "--consent-key", "auditor"])  # fmt: skip
+    out = _fails(["model", "register", setup.model, "--name", "triage", "--version", "1.0",
+                  "--key", "outsider"], 9)  # fmt: skip
+    checksummed = next(k for k in setup.store.list_keys() if k.name == "outsider").keyid
+    assert f"NotAMember: {checksummed} is not a member of any organisation" in out
+    hint = "hint: an admin of its organisation adds it with its consent: "
+    assert f"{hint}`ailedger chain grant {checksummed}" in out.replace("\n", " ")
+    v2 = variant(setup, "model2", '{"v": 2}')
+    for version, path in (("1.0", setup.model), ("2.0", v2)):
+        _ok(["model", "register", path, "--name", "triage", "--version", version,
+             "--key", "trainer"])  # fmt: skip
+        _ok(["approve", f"triage@{version}", "--role", "qa", "--key", "qa"])
+        _ok(["approve", f"triage@{version}", "--role", "auditor", "--key", "auditor"])
+    _ok(["deploy", "triage@1.0", "--env", "prod", "--key", "admin", "--policy", policy])
+    out = _fails(["deploy", "triage@2.0", "--env", "prod", "--key", "trainer",
+                  "--policy", policy], 9, "NotDeployer")  # fmt: skip
+    assert "may not deploy or roll back in environment 'prod'" in out
+    assert "ailedger chain deployer" in out
+    _ok(["chain", "deployer", addr["trainer"], "--env", "prod", "--key", "admin"])
+    _ok(["deploy", "triage@2.0", "--env", "prod", "--key", "trainer", "--policy", policy])
+    out = _fails(["chain", "deployer", addr["qa"], "--env", "prod", "--key", "trainer"], 9)
+    assert "AccessControlUnauthorizedAccount" in out
+    revoked = _ok(["chain", "deployer", addr["trainer"], "--env", "prod", "--key", "admin",
+                   "--revoke"])  # fmt: skip
+    assert revoked["deployer"] is False
+    _fails(["rollback", "--env", "prod", "--key", "trainer"], 9, "NotDeployer")
+
+
 @pytest.mark.chain
 def test_cli_with_rpc_on_anvil(cli_setup: Setup, anvil_node: Anvil) -> None:
     setup, policy = cli_setup, cli_setup.root / "chain-policy.toml"
