@@ -330,6 +330,77 @@ def test_chain_refusals_come_before_the_log(world: World) -> None:
     assert w.reg.current("prod") == V2
 
 
+def test_issue12_register_by_a_non_member_is_refused_before_the_log(world: World) -> None:
+    """Reproduced: `model register` by a key that is not a member reverted on-chain after its
+    entry was appended. The registration is now run as a call first."""
+    w = world
+    path = w.root / "outsider-model"
+    shutil.copytree(SAMPLE_MODEL, path)
+    size = w.reg.log.size()
+    with pytest.raises(ContractReverted) as caught:
+        w.reg.register_model(path, V1, w.signer("outsider"), datasets=[DATASET])
+    assert caught.value.error_name == "NotAMember"
+    with pytest.raises(ContractReverted) as caught:  # a member without the trainer role
+        w.reg.register_model(path, V1, w.signer("qa"), datasets=[DATASET])
+    assert caught.value.error_name == "RoleNotHeld"
+    assert w.reg.log.size() == size  # nothing signed, nothing logged
+    assert w.reg.index.version("model", V1) is None
+
+
+def test_issue12_deprecate_and_approve_refusals_come_before_the_log(world: World) -> None:
+    """Reproduced: `deprecate --key release` was refused (NotRegistrantOrAdmin) after a
+    deprecation signed by that key was logged. Now: simulated first; nothing is logged."""
+    w = world
+    w.register(V1)
+    size = w.reg.log.size()
+    with pytest.raises(ContractReverted) as caught:
+        w.reg.deprecate(V1, "superseded", w.signer("qa"))
+    assert caught.value.error_name == "NotRegistrantOrAdmin"
+    assert w.reg.log.size() == size
+    assert w.reg.index.deprecation(V1) is None
+    w.reg.deprecate(V1, "superseded", w.signer("trainer"))  # the registrant may
+    assert w.reg.log.size() == size + 1
+    with pytest.raises(ContractReverted) as caught:  # an approval the contract would refuse
+        w.reg.approve(V1, "qa", w.signer("qa"))
+    assert caught.value.error_name == "VersionDeprecated"
+    assert w.reg.log.size() == size + 1
+
+
+def test_issue12_a_retry_never_completes_another_signers_entry(world: World) -> None:
+    """A registration and a deprecation in the log but not on chain (signed through the
+    local backend on the same workspace) are completed only by the key that signed them."""
+    w = world
+    trainer, qa = w.signer("trainer"), w.signer("qa")
+    path = w.root / "v1"
+    shutil.copytree(SAMPLE_MODEL, path)
+    with Registry.open(w.ws, keys=w.store.list_keys()) as local:
+        logged = local.register_model(path, V1, trainer, datasets=[DATASET])
+    w.reg.sync()
+    size = w.reg.log.size()
+    with pytest.raises(ConflictError, match=f"entry {logged.log_index}, signed by") as caught:
+        w.reg.register_model(path, V1, w.signer("admin"), datasets=[DATASET])
+    assert caught.value.hint is not None
+    assert "--key" in caught.value.hint
+    assert w.backend.registry.version(ACME_V1) is None  # the other key completed nothing
+    done = w.reg.register_model(path, V1, trainer, datasets=[DATASET])
+    assert (done.already, done.log_index) == (True, logged.log_index)
+    assert w.backend.registry.version(ACME_V1) is not None
+    with Registry.open(w.ws, keys=w.store.list_keys()) as local:
+        deprecated = local.deprecate(V1, "superseded", trainer)
+    w.reg.sync()
+    with pytest.raises(ConflictError, match="cannot complete it"):
+        w.reg.deprecate(V1, "superseded", qa)
+    info = w.backend.registry.version(ACME_V1)
+    assert info is not None
+    assert not info.deprecated
+    again = w.reg.deprecate(V1, "superseded", trainer)
+    assert (again.already, again.log_index) == (True, deprecated.log_index)
+    info = w.backend.registry.version(ACME_V1)
+    assert info is not None
+    assert info.deprecated
+    assert w.reg.log.size() == size + 1  # only the deprecation was ever added
+
+
 def test_registration_conflict_on_chain(world: World) -> None:
     w = world
     w.register(V1)
@@ -342,6 +413,7 @@ def test_registration_conflict_on_chain(world: World) -> None:
 def test_node_down_between_log_and_chain(
     make_anvil: object,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     node: Anvil = make_anvil(state=True)  # type: ignore[operator]
     chain = connect_rpc(
@@ -365,9 +437,27 @@ def test_node_down_between_log_and_chain(
             node.wait_state_saved(chain.block_number())
             node.stop()
 
-        # register: the statement reaches the log, the chain write does not
+        # a node that is down when the command starts: refused before anything is signed
         down()
         size = w.reg.log.size()
+        with pytest.raises(NodeUnavailable):
+            w.register(VersionRef("triage", "3.0"))
+        assert w.reg.log.size() == size
+        node.start()
+
+        def dies_before(name: str) -> None:
+            """The node goes down after the checks and the log append, before the send."""
+            real = getattr(w.backend.registry, name)
+
+            def send(*args: object, **kwargs: object) -> object:
+                down()
+                monkeypatch.setattr(w.backend.registry, name, real)
+                return real(*args, **kwargs)
+
+            monkeypatch.setattr(w.backend.registry, name, send)
+
+        # register: the statement reaches the log, the chain write does not
+        dies_before("register_version")
         with pytest.raises(NodeUnavailable):
             w.register(VersionRef("triage", "3.0"))
         assert w.reg.log.size() == size + 1
@@ -383,7 +473,12 @@ def test_node_down_between_log_and_chain(
         with pytest.raises(NodeUnavailable):
             w.reg.rollback("prod", admin, to=V1)
         assert w.reg.log.size() == size + 1
-        # deprecate: logged while the node is down, completed by the same command later
+        with pytest.raises(NodeUnavailable):  # so is a deprecation: nothing logged
+            w.reg.deprecate(V2, "recall", w.signer("trainer"))
+        assert w.reg.log.size() == size + 1
+        node.start()
+        # deprecate: logged, the node dies before the send; the same command completes it
+        dies_before("deprecate")
         with pytest.raises(NodeUnavailable):
             w.reg.deprecate(V2, "recall", w.signer("trainer"))
         node.start()
@@ -474,6 +569,45 @@ def test_cli_release_path_on_the_embedded_chain(cli_setup: Setup) -> None:
         assert info is not None
         assert info.deprecated
         assert onchain.registry.approval_count(ACME_V1, "auditor", "prod") == 1
+
+
+def test_cli_reverts_carry_a_message_and_a_hint(cli_setup: Setup) -> None:
+    """Issue 12: `NotAMember(account=...)`, `NotDeployer` reached the user raw. Each refusal
+    now says what it means and which command fixes it, and that command works."""
+    setup, policy = cli_setup, cli_setup.root / "chain-policy.toml"
+    addr = {k.name: k.keyid for k in setup.store.list_keys()}
+    _ok(["chain", "deploy", "--key", "admin"])
+    _ok(["chain", "grant", addr["trainer"], "--org", "acme", "--role", "trainer", "--key", "admin",
+         "--consent-key", "trainer"])  # fmt: skip
+    _ok(["chain", "grant", addr["qa"], "--org", "acme", "--role", "qa", "--key", "trainer",
+         "--consent-key", "qa"])  # fmt: skip
+    _ok(["chain", "grant", addr["auditor"], "--org", "globex", "--role", "auditor",
+         "--key", "admin", "--consent-key", "auditor"])  # fmt: skip
+    out = _fails(["model", "register", setup.model, "--name", "triage", "--version", "1.0",
+                  "--key", "outsider"], 9)  # fmt: skip
+    checksummed = next(k for k in setup.store.list_keys() if k.name == "outsider").keyid
+    assert f"NotAMember: {checksummed} is not a member of any organisation" in out
+    hint = "hint: an admin of its organisation adds it with its consent: "
+    assert f"{hint}`ailedger chain grant {checksummed}" in out.replace("\n", " ")
+    v2 = variant(setup, "model2", '{"v": 2}')
+    for version, path in (("1.0", setup.model), ("2.0", v2)):
+        _ok(["model", "register", path, "--name", "triage", "--version", version,
+             "--key", "trainer"])  # fmt: skip
+        _ok(["approve", f"triage@{version}", "--role", "qa", "--key", "qa"])
+        _ok(["approve", f"triage@{version}", "--role", "auditor", "--key", "auditor"])
+    _ok(["deploy", "triage@1.0", "--env", "prod", "--key", "admin", "--policy", policy])
+    out = _fails(["deploy", "triage@2.0", "--env", "prod", "--key", "trainer",
+                  "--policy", policy], 9, "NotDeployer")  # fmt: skip
+    assert "may not deploy or roll back in environment 'prod'" in out
+    assert "ailedger chain deployer" in out
+    _ok(["chain", "deployer", addr["trainer"], "--env", "prod", "--key", "admin"])
+    _ok(["deploy", "triage@2.0", "--env", "prod", "--key", "trainer", "--policy", policy])
+    out = _fails(["chain", "deployer", addr["qa"], "--env", "prod", "--key", "trainer"], 9)
+    assert "AccessControlUnauthorizedAccount" in out
+    revoked = _ok(["chain", "deployer", addr["trainer"], "--env", "prod", "--key", "admin",
+                   "--revoke"])  # fmt: skip
+    assert revoked["deployer"] is False
+    _fails(["rollback", "--env", "prod", "--key", "trainer"], 9, "NotDeployer")
 
 
 @pytest.mark.chain

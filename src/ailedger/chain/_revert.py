@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ailedger.chain._hex import keccak, to_checksum_address
+from ailedger.chain._revert_hints import explain
 from ailedger.errors import TransactionReverted
 
 __all__ = ["ContractReverted", "decode_revert", "revert_data_of", "revert_error"]
@@ -152,6 +153,20 @@ def revert_error(
 ) -> ContractReverted:
     """Build the error for ``what`` (e.g. ``"Probe.store"``) reverting with ``data``."""
     name, args = decode_revert(data, abis)
+    where = f" in transaction {tx_hash}" if tx_hash else ""
+    explained = (
+        explain(what.split(".")[0], name, args) if name not in ("", "Error", "Panic") else None
+    )
+    if explained is not None:  # a shipped contract's error: what it means, what to do
+        message, hint = explained
+        return ContractReverted(
+            f"{what} reverted{where}: {name}: {message}",
+            error_name=name,
+            error_args=args,
+            data=data,
+            tx_hash=tx_hash,
+            hint=hint,
+        )
     if name == "Error":
         detail = f"{args['reason']}"
     elif name == "Panic":
@@ -162,7 +177,6 @@ def revert_error(
         detail = f"unknown error 0x{data.hex()}"
     else:
         detail = "no reason given"
-    where = f" in transaction {tx_hash}" if tx_hash else ""
     return ContractReverted(
         f"{what} reverted{where}: {detail}",
         error_name=name,

@@ -307,6 +307,39 @@ def revoke_cmd(
     emit(doc, as_json, lambda: console.print(f"revoked {role} in {escape(org)} from {address}"))
 
 
+@chain_app.command("deployer")
+def deployer_cmd(
+    address: Annotated[str, typer.Argument(help="Account (Ethereum address) to allow.")],
+    env: Annotated[str, typer.Option("--env", help="Environment (prod, staging, ...).")],
+    key: KeyOpt,
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="Take the deployer role away instead.")
+    ] = False,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Let ADDRESS deploy and roll back in ENV on the ModelRegistry (or, with --revoke, no
+    longer): signed by the registry admin (the key that ran `ailedger chain deploy`)."""
+    from ailedger.chain.registry import ModelRegistry
+
+    ws = open_workspace()
+    signer = log_signer(key, password_file)
+    with open_chain(ws, rpc) as chain:
+        registry = ModelRegistry(
+            chain, _book(ws).require(chain.chain_id).open(chain, "ModelRegistry")
+        )
+        ensure_dev_funds(chain, signer.address)
+        if revoke:
+            receipt = registry.revoke_deployer(env, address, signer=signer)
+        else:
+            receipt = registry.grant_deployer(env, address, signer=signer)
+        holds = registry.is_deployer(env, address)
+    doc = {"env": env, "account": address, "deployer": holds, "transaction": receipt.tx_hash}
+    verb = "may no longer" if revoke else "may now"
+    emit(doc, as_json, lambda: console.print(f"{address} {verb} deploy to {escape(env)}"))
+
+
 @chain_app.command("members")
 def members_cmd(org: OrgOpt, rpc: RpcOpt = None, as_json: JsonOpt = False) -> None:
     """Who holds which role in ORG now (from the grant and revoke events)."""

@@ -221,14 +221,21 @@ class ChainBackend:
         except ContractReverted as exc:
             if exc.error_name != "VersionExists":
                 raise
-            org = self.membership.org_of(account.address) or _ZERO
-            info = self.registry.version(version_id(org, ref.name, ref.version))
-            if info is None or info.subject_digest != subject:
-                have = "nothing" if info is None else "0x" + info.subject_digest.hex()
-                raise ConflictError(
-                    f"{ref} is registered on-chain with subject {have}, not {version.digest}",
-                    hint="register the changed artifact under a new version",
-                ) from exc
+            self._same_version_exists(version, account, exc)
+
+    def _same_version_exists(
+        self, version: VersionRegistration, account: Secp256k1Signer, exc: ContractReverted
+    ) -> None:
+        """``VersionExists``: fine when it is this artifact (a retry), a conflict otherwise."""
+        ref = version.ref
+        org = self.membership.org_of(account.address) or _ZERO
+        info = self.registry.version(version_id(org, ref.name, ref.version))
+        if info is None or info.subject_digest != digest_bytes(version.digest):
+            have = "nothing" if info is None else "0x" + info.subject_digest.hex()
+            raise ConflictError(
+                f"{ref} is registered on-chain with subject {have}, not {version.digest}",
+                hint="register the changed artifact under a new version",
+            ) from exc
 
     def approve(
         self, ref: VersionRef, role: str, approve: bool, log_index: int, *, signer: Signer
@@ -292,6 +299,59 @@ class ChainBackend:
                 raise
 
     # --- checks before the log ---------------------------------------------------------------
+
+    def prepare_register(self, version: VersionRegistration, *, signer: Signer) -> None:
+        """Run the registration as a call: a key that is not a trainer of an organisation
+        (``NotAMember``, ``RoleNotHeld``) is refused before anything is signed. The same
+        artifact registered on-chain already is fine (the retry path); another is a conflict."""
+        account = _tx_signer(signer)
+        ref = version.ref
+        subject = digest_bytes(version.digest)
+        roots = [digest_bytes(r) for r in version.dataset_roots]
+        try:
+            self.chain.call(
+                self.registry.contract,
+                "registerVersion",
+                ref.name,
+                ref.version,
+                subject,
+                version.log_index.to_bytes(32, "big"),
+                roots,
+                sender=account.address,
+            )
+        except ContractReverted as exc:
+            if exc.error_name != "VersionExists":
+                raise
+            self._same_version_exists(version, account, exc)
+
+    def prepare_approve(self, ref: VersionRef, role: str, *, signer: Signer) -> None:
+        """Run the approval as a call (membership, role, organisation rules)."""
+        account = _tx_signer(signer)
+        info = self._info(ref)
+        try:
+            self.chain.call(
+                self.registry.contract,
+                "approve",
+                info.version_id,
+                info.subject_digest,
+                env_id(None),
+                role_id(role),
+                sender=account.address,
+            )
+        except ContractReverted as exc:
+            if exc.error_name != "AlreadyApproved":
+                raise
+
+    def prepare_deprecate(self, ref: VersionRef, *, signer: Signer) -> None:
+        """Run the deprecation as a call (only the registrant or an admin may)."""
+        account = _tx_signer(signer)
+        try:
+            self.chain.call(
+                self.registry.contract, "deprecate", self.version_id(ref), sender=account.address
+            )
+        except ContractReverted as exc:
+            if exc.error_name != "VersionDeprecated":
+                raise
 
     def prepare_deploy(self, ref: VersionRef, env: str, policy: Policy, *, signer: Signer) -> None:
         """Sync ``env``'s requirement to the policy, then run the deploy as a call: the

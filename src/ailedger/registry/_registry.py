@@ -99,7 +99,8 @@ _SINGLE = ("metric", "value", "comparator", "threshold")
 class PreflightBackend(Protocol):
     """A backend with rules of its own that can refuse a deploy or a rollback (the chain's
     requirement, roles and gate): the registry asks it after its own checks and before
-    signing, so a refusal leaves nothing in the log. ``prepare_deploy`` also makes the
+    signing, so a refusal leaves nothing in the log (``prepare_register``,
+    ``prepare_approve`` and ``prepare_deprecate`` likewise). ``prepare_deploy`` also makes the
     backend enforce the policy's approvals for ``env``. ``approved`` tells whether it holds
     an approval already: a repeated approval it lacks is a retry (completed without a new
     log entry), one it holds is a fresh decision (signed again, e.g. to renew its age)."""
@@ -111,6 +112,12 @@ class PreflightBackend(Protocol):
     ) -> None: ...
 
     def prepare_rollback(self, env: str, to: VersionRef, *, signer: Signer) -> None: ...
+
+    def prepare_register(self, version: VersionRegistration, *, signer: Signer) -> None: ...
+
+    def prepare_approve(self, ref: VersionRef, role: str, *, signer: Signer) -> None: ...
+
+    def prepare_deprecate(self, ref: VersionRef, *, signer: Signer) -> None: ...
 
 
 class Registry:
@@ -184,6 +191,21 @@ class Registry:
         index = self.log.append(envelope.to_json())
         self.sync()
         return index
+
+    def _completed_by_its_signer(self, what: str, index: int, signer: Signer) -> None:
+        """A retry completes a logged action on a backend with rules of its own (the chain)
+        only with the key that signed it, so the log never credits a key the backend did
+        not act for (and a key the backend refused cannot be replaced by another)."""
+        if not isinstance(self.backend, PreflightBackend):
+            return  # the local backend acts on nothing: the existing entry is the answer
+        signers = [s.lower() for s in self.log.get(index).signers]
+        if signer.keyid.lower() not in signers:
+            raise ConflictError(
+                f"{what} is log entry {index}, signed by {', '.join(signers) or 'nobody'}; "
+                f"key {signer.keyid} cannot complete it",
+                hint="complete it with the key that signed it (--key NAME), "
+                "or check the state with `ailedger status`",
+            )
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -305,9 +327,13 @@ class Registry:
         digest = f"sha256:{fp.subject_digest.hex()}"
         row = self._existing("model", ref, digest)
         if row is None:
+            if isinstance(self.backend, PreflightBackend):
+                planned = VersionRegistration(ref, digest, tuple(roots), self.log.size())
+                self.backend.prepare_register(planned, signer=signer)
             index = self._append(predicate, [named_subject(ref, digest)], signer)
         else:
             index = row.log_index
+            self._completed_by_its_signer(f"the registration of {ref}", index, signer)
         self.backend.register_version(
             VersionRegistration(ref, digest, tuple(roots), index), signer=signer
         )
@@ -356,9 +382,11 @@ class Registry:
             and not reject
             and not self.backend.approved(ref, role, signer=signer)
         ):
-            index = found.index
+            index = found.index  # the approval this key signed (found by its signer)
             self.backend.approve(ref, role, not reject, index, signer=signer)
             return Recorded("approval", str(ref), index, row.digest, found.predicate, True)
+        if isinstance(self.backend, PreflightBackend) and not reject:
+            self.backend.prepare_approve(ref, role, signer=signer)
         predicate = ApprovalPredicate(
             role=role,
             decision=decision,
@@ -493,6 +521,9 @@ class Registry:
         last = self.index.event_at(env, 2**62)
         if last is None or last.ref != row.ref:  # pragma: no cover - current() read the events
             raise ConflictError(f"{row.ref} does not serve {env}")
+        self._completed_by_its_signer(
+            f"the {last.action} of {row.ref} to {env}", last.log_index, signer
+        )
         if last.action == "deploy":
             self.backend.deploy(env, row.ref, last.log_index, signer=signer)
         else:
@@ -553,8 +584,11 @@ class Registry:
             raise InvalidInput("give a --reason for the deprecation")
         found = self.index.deprecation(ref)
         if found is not None:
+            self._completed_by_its_signer(f"the deprecation of {ref}", found[0], signer)
             self.backend.deprecate(ref, found[0], signer=signer)
             return Recorded("deprecate", str(ref), found[0], row.digest, {}, already=True)
+        if isinstance(self.backend, PreflightBackend):
+            self.backend.prepare_deprecate(ref, signer=signer)
         predicate = DeploymentPredicate(
             environment="*", action="deprecate", version=str(ref), reason=reason, time=utc_now()
         )

@@ -1,0 +1,503 @@
+"""What each custom error of the shipped contracts means, and what to do about it.
+
+:func:`explain` turns a decoded revert (``NotAMember(account=0x..)``) into a sentence and a
+``hint:``: which role, organisation or consent is missing and the ``ailedger`` command that
+grants it, or, where the caller can do nothing (a used nonce, a security refusal), what it
+means. Every custom error in ``chain/artifacts`` has an entry (a test reads the ABIs), so a
+contract error added without one fails CI.
+
+Templates name the decoded arguments in braces; addresses are EIP-55, ``bytes32`` values hex,
+and a role or environment id is shown by name when it is the hash of a well-known name.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from ailedger.chain._hex import keccak
+
+__all__ = ["HINTS", "explain"]
+
+_GRANT = (
+    "an admin of the organisation grants it, with the account's consent: "
+    "`ailedger chain grant {account} --org ORG --role {role} --key ORG-ADMIN "
+    "--consent-key ITS-KEY` (see `ailedger chain members --org ORG`)"
+)
+_JOIN = "the account accepts its invitation: `ailedger chain join --org ORG --key ITS-KEY`"
+_SIGNATURE = "the signature does not verify: sign again with the right key"
+_NOT_YOURS = "nothing to do but use the right key or value: this is the contract refusing a misuse"
+_OWNER = "only the contract's owner may: run it with the owner's key (--key), the deployer"
+
+#: error name -> (message template, hint template). ``Contract.Error`` keys override.
+HINTS: Mapping[str, tuple[str, str]] = {
+    # --- shared (OpenZeppelin and our own libraries) --------------------------------------
+    "ECDSAInvalidSignature": ("a signature is not a valid ECDSA signature", _SIGNATURE),
+    "ECDSAInvalidSignatureLength": (
+        "a signature is {length} bytes, not 65",
+        "pass the 65-byte r||s||v signature the key produced",
+    ),
+    "ECDSAInvalidSignatureS": (
+        "a signature has a high s value (malleable)",
+        "sign again with eth-account or ailedger (they produce low-s signatures)",
+    ),
+    "InvalidShortString": ("an EIP-712 name or version string is too long", _NOT_YOURS),
+    "StringTooLong": ("a string is too long: {str}", "use a shorter name"),
+    "SafeCastOverflowedUintDowncast": (
+        "a number does not fit in {bits} bits: {value}",
+        "use a smaller value (delays and times are bounded)",
+    ),
+    "ZeroAddress": ("an address is the zero address", "pass a real account address"),
+    "OwnableInvalidOwner": ("{owner} cannot be the owner", "transfer ownership to a real account"),
+    "OwnableUnauthorizedAccount": ("{account} is not the contract's owner", _OWNER),
+    "ReentrancyGuardReentrantCall": (
+        "a reentrant call was refused",
+        "a contract tried to call back into a payout: withdraw from an account, not a contract "
+        "that re-enters",
+    ),
+    "AccessControlUnauthorizedAccount": (
+        "{account} does not hold the role {neededRole}",
+        "the registry admin grants it; for the deployer role of an environment: "
+        "`ailedger chain deployer {account} --env ENV --key ADMIN`",
+    ),
+    "AccessControlBadConfirmation": (
+        "a role can only be renounced by its own holder",
+        "renounce with the holder's own key",
+    ),
+    "AccessControlEnforcedDefaultAdminDelay": (
+        "the admin handover is not due before {schedule}",
+        "wait until then and accept the admin role again",
+    ),
+    "AccessControlEnforcedDefaultAdminRules": (
+        "the registry admin is changed only by the two-step delayed handover",
+        "begin the handover with the admin's key, then accept it after the delay",
+    ),
+    "AccessControlInvalidDefaultAdmin": (
+        "{defaultAdmin} is not the pending admin",
+        "accept the handover with the key it was offered to",
+    ),
+    "SignatureExpired": (
+        "the signature's deadline {deadline} has passed",
+        "sign again with a later deadline",
+    ),
+    "SignersNotAscending": (
+        "signers must be in ascending address order ({previous} then {signer})",
+        "sort the signatures by signer address (ailedger does this for you)",
+    ),
+    "TooManySignatures": (
+        "{count} signatures, at most {max} allowed",
+        "send at most {max} signatures",
+    ),
+    "NoSurplus": (
+        "there is no surplus (ether beyond what the books owe) to sweep",
+        "nothing to do: the contract holds exactly what it owes",
+    ),
+    "NothingToWithdraw": (
+        "{account} has nothing to withdraw",
+        "check what is owed first (the settlement's `owed` view or the demo's books)",
+    ),
+    "TransferFailed": (
+        "sending {amount} wei to {to} failed",
+        "withdraw to an account that accepts ether (`withdrawTo` another address)",
+    ),
+    "ZeroAmount": ("the amount is zero", "send a positive amount"),
+    "ZeroRecipient": ("the recipient is the zero address", "name a real recipient"),
+    "InterestedFeedCreator": (
+        "{creator} created feed {feedId} and would judge its own payout",
+        "use a feed created by an independent operator (not a party to the agreement)",
+    ),
+    "ReportUnderOtherConfig": (
+        "the round was reported under configuration {got}, not the pinned {pinned}",
+        "settle on a round reported under the configuration pinned when the policy was written",
+    ),
+    "WrongSigner": (
+        "the signature recovers to {recovered}",
+        "sign with the key of the account named in the message",
+    ),
+    # --- Membership -----------------------------------------------------------------------
+    "AlreadyMember": (
+        "{account} is already a member of organisation {orgId}",
+        "nothing to do; grant it a role with `ailedger chain grant {account} --org ORG "
+        "--role ROLE --key ORG-ADMIN`",
+    ),
+    "JoinNonceUsed": (
+        "{account}'s join consent (nonce {nonce}) was used or cancelled",
+        "sign a new consent: run `ailedger chain grant` again with --consent-key",
+    ),
+    "MemberOfOtherOrg": (
+        "{account} is a member of another organisation ({orgId})",
+        "an account belongs to one organisation; use another key for this one",
+    ),
+    "Membership.NotAMember": (
+        "{account} is not a member of organisation {orgId}",
+        "add it first, with its consent: `ailedger chain grant {account} --org ORG --role ROLE "
+        "--key ORG-ADMIN --consent-key ITS-KEY`",
+    ),
+    "NotInvited": (
+        "{account} was not invited to organisation {orgId}",
+        "an admin of the organisation invites it: `ailedger chain grant {account} --org ORG "
+        "--role ROLE --key ORG-ADMIN`; then " + _JOIN,
+    ),
+    "NotOrgAdmin": (
+        "{caller} is not an admin of organisation {orgId}",
+        "sign with a key that holds the admin role there (`ailedger chain members --org ORG`)",
+    ),
+    "OrgExists": ("organisation {orgId} exists already", "pick another name or use it"),
+    "RoleAlreadyHeld": ("{account} already holds {role}", "nothing to do"),
+    "Membership.RoleNotHeld": (
+        "{account} does not hold {role} in organisation {orgId}",
+        "nothing to revoke; see `ailedger chain members --org ORG`",
+    ),
+    "RolesStillHeld": (
+        "{account} still holds {count} roles",
+        "revoke them first: `ailedger chain revoke {account} --org ORG --role ROLE --key "
+        "ORG-ADMIN`",
+    ),
+    "UnknownOrg": (
+        "no organisation {orgId} on this chain",
+        "the global admin creates it with its first admin: `ailedger chain grant ADDRESS "
+        "--org ORG --role admin --key ADMIN --consent-key ITS-KEY`",
+    ),
+    "ZeroOrgId": ("the organisation name is empty", "name the organisation (--org)"),
+    "ZeroRole": ("the role is empty", "name a role (--role)"),
+    # --- ModelRegistry --------------------------------------------------------------------
+    "NotAMember": (
+        "{account} is not a member of any organisation on the chain",
+        "an admin of its organisation adds it with its consent: `ailedger chain grant "
+        "{account} --org ORG --role trainer --key ORG-ADMIN --consent-key ITS-KEY`",
+    ),
+    "RoleNotHeld": (
+        "{account} does not hold the role {role} in its organisation on the chain",
+        _GRANT,
+    ),
+    "NotDeployer": (
+        "{caller} may not deploy or roll back in environment {env}",
+        "the registry admin allows it: `ailedger chain deployer {caller} --env ENV --key "
+        "ADMIN` (or deploy with the admin's key)",
+    ),
+    "NotRegistrantOrAdmin": (
+        "{caller} neither registered this version nor is the registry admin",
+        "deprecate with the registrant's key (the one that ran `model register`) or the "
+        "registry admin's",
+    ),
+    "ZeroDigest": ("a digest is zero", "pass the artifact's sha256 subject digest"),
+    "VersionExists": (
+        "version {versionId} is registered already in this organisation",
+        "register the changed artifact under a new version",
+    ),
+    "UnknownVersion": (
+        "version {versionId} is not registered on the chain",
+        "register it first: `ailedger model register PATH --name N --version V --key "
+        "TRAINER` on this chain-backed workspace",
+    ),
+    "TooManyDatasets": ("{count} datasets, at most {max}", "name at most {max} datasets"),
+    "WrongOrganisation": (
+        "{approver} signed for organisation {signedOrgId} but is in {orgId}",
+        "sign the approval again now (its organisation changed)",
+    ),
+    "DigestMismatch": (
+        "version {versionId} was registered with subject {registered}, not {subjectDigest}",
+        "approve or deploy the artifact that was registered, or register this one as a new version",
+    ),
+    "AlreadyApproved": (
+        "{approver} has approved version {versionId} already",
+        "nothing to do (revoke the approval first to approve again)",
+    ),
+    "NotApproved": (
+        "{approver} has no approval of version {versionId} to revoke",
+        "nothing to do",
+    ),
+    "NonceUsed": (
+        "{approver}'s approval nonce {nonce} was used or cancelled",
+        "sign a new approval (a new nonce); a relayed approval counts once",
+    ),
+    "TooManyApprovals": ("{count} approvals, at most {max}", "send at most {max} at once"),
+    "TooManyRequirements": (
+        "{count} required roles, at most {max}",
+        "require at most {max} roles per environment in the policy",
+    ),
+    "LengthMismatch": (
+        "{roles} roles but {counts} counts",
+        "give one count per role (the policy's approvals table)",
+    ),
+    "DuplicateRole": ("the role {role} is listed twice", "list each role once in the policy"),
+    "NoPendingRequirement": (
+        "no requirement change is scheduled for environment {env}",
+        "nothing to apply; deploy syncs the policy to the chain",
+    ),
+    "RequirementNotDue": (
+        "the weaker requirement for {env} applies at {eta}, not yet",
+        "wait until then (weakening a gate is delayed so everyone can see it coming)",
+    ),
+    "UnknownEnvironment": (
+        "environment {env} has no requirement on the chain",
+        "deploy once with the registry admin's key and --policy: it syncs the policy's "
+        "requirement for the environment",
+    ),
+    "VersionDeprecated": (
+        "version {versionId} is deprecated",
+        "deploy, approve or roll back to another version",
+    ),
+    "ApprovalsMissing": (
+        "version {versionId} has {have} of {need} approvals in role {role} that count",
+        "collect them: `ailedger approve N@V --role ROLE --key KEY` by current members of "
+        "distinct organisations, not the registrant",
+    ),
+    "TooFewOrganisations": (
+        "version {versionId} is approved by {have} organisations, {need} needed",
+        "get approvals from members of more organisations",
+    ),
+    "AlreadyCurrent": (
+        "version {versionId} already serves environment {env}",
+        "nothing to do",
+    ),
+    "NothingToRollBack": (
+        "environment {env} has nothing to roll back to",
+        "deploy another version first",
+    ),
+    "NeverDeployed": (
+        "version {versionId} never served environment {env}",
+        "roll back only to a version deployed there before (`ailedger trace`)",
+    ),
+    # --- LogAnchors -----------------------------------------------------------------------
+    "AlreadyAnchored": (
+        "log {logId} is anchored at size {size} already",
+        "nothing to do; append more entries before anchoring again",
+    ),
+    "AlreadyProven": ("anchor {index} of log {logId} is proven already", "nothing to do"),
+    "ChangeNotReady": (
+        "the witness change of log {logId} takes effect at {effectiveAt}",
+        "wait until then (witness changes are delayed and announced)",
+    ),
+    "ConsistencyProofInvalid": (
+        "the consistency proof from size {oldSize} to {size} does not verify",
+        "the log may have forked: run `ailedger log verify` and do not anchor until it passes",
+    ),
+    "LogExists": (
+        "log {logId} is registered already",
+        "anchor it: `ailedger anchor --key LOG-KEY`",
+    ),
+    "NoPendingChange": ("log {logId} has no pending witness change", "nothing to apply"),
+    "NoSuchAnchor": ("log {logId} has no anchor {index}", "check the anchor index"),
+    "NotAWitness": (
+        "{account} is not a witness of log {logId}",
+        "cosign with a registered witness key (`ailedger chain cosign --key WITNESS`)",
+    ),
+    "NotLogAdmin": (
+        "{caller} is not the admin of log {logId}",
+        "sign with the log admin's key (the key that registered the log)",
+    ),
+    "NotLogSigner": (
+        "the checkpoint is signed by {recovered}, not the log's key {expected}",
+        "anchor with the log's own key (--key LOG-KEY, see `ailedger log default-key`)",
+    ),
+    "NotPendingAdmin": (
+        "{caller} was not offered the admin role of log {logId}",
+        "accept with the key the handover named",
+    ),
+    "ProofTooLong": ("a proof of {length} hashes is too long", _NOT_YOURS),
+    "RootConflict": (
+        "size {size} was anchored with root {anchoredRoot}, not {root}",
+        "the log has forked: stop and compare `ailedger log verify` with the anchored root",
+    ),
+    "SizeDecreased": (
+        "the anchored size {anchoredSize} is larger than {size}",
+        "a log never shrinks: anchor a checkpoint at least as large",
+    ),
+    "ThresholdNotMet": (
+        "{valid} valid witness cosignatures, {threshold} required",
+        "collect more cosignatures: `ailedger chain cosign --key WITNESS --out FILE`, then "
+        "`ailedger anchor --cosignature FILE`",
+    ),
+    "ThresholdTooHigh": (
+        "a threshold of {threshold} with {witnessCount} witnesses",
+        "register more witnesses (--witness) or lower --threshold",
+    ),
+    "ThresholdZero": ("a threshold of zero", "require at least one cosignature (--threshold 1)"),
+    "TooManyWitnesses": ("{count} witnesses, at most {max}", "register at most {max}"),
+    "UnknownLog": (
+        "log {logId} is not registered on the chain",
+        "register and anchor it: `ailedger anchor --key LOG-KEY --witness ADDRESS`",
+    ),
+    "WitnessExists": ("{witness} is a witness of log {logId} already", "nothing to do"),
+    "WitnessIsLogSigner": (
+        "{account} is the log's own key and cannot witness it",
+        "use an independent witness key",
+    ),
+    # --- OracleFeeds ----------------------------------------------------------------------
+    "BadBounds": ("answer bounds {minAnswer}..{maxAnswer} are invalid", "give min < max"),
+    "BadOracleCount": (
+        "{n} oracles with f = {f}: a paying feed needs n >= 3f + 1 and f >= 1",
+        "configure at least 4 oracles with f = 1",
+    ),
+    "BadTransmitterCount": ("{count} transmitters", "allow between 1 and the oracle count"),
+    "ConfigDigestMismatch": (
+        "the report is for configuration {got}, the feed's is {expected}",
+        "run the round again under the feed's current configuration",
+    ),
+    "EpochNotIncreasing": (
+        "epoch {epoch} is not after the latest {latestEpoch}",
+        "report a later epoch (--epoch)",
+    ),
+    "EpochStepTooLarge": (
+        "epoch {epoch} is more than {maxStep} after {latestEpoch}",
+        "report the next epochs in order",
+    ),
+    "FeedExists": (
+        "feed {feedId} exists already (feed ids are per creator)",
+        "use it, or another label",
+    ),
+    "NoReport": ("feed {feedId} has no report for epoch {epoch}", "wait for the round"),
+    "NotATransmitter": (
+        "{caller} may not transmit reports for this feed",
+        "transmit with a key on the feed's transmitter list",
+    ),
+    "NotAnOracle": (
+        "{signer} is not an oracle of this feed",
+        "collect signatures from its oracles",
+    ),
+    "NotFeedCreator": (
+        "{caller} did not create feed {feedId}",
+        "only the feed's creator configures it",
+    ),
+    "ObservationOutOfBounds": (
+        "an observation {value} is outside {minAnswer}..{maxAnswer}",
+        "oracles must report values within the feed's bounds",
+    ),
+    "ObservationsNotSorted": (
+        "observations are not sorted (position {position})",
+        "send the observations in ascending order",
+    ),
+    "ObserverCount": (
+        "{observations} observations but {observers} observers",
+        "send one observer index per observation",
+    ),
+    "ObserverRepeated": ("observer {index} appears twice", "each oracle observes once"),
+    "ObserverUnknown": ("observer {index} is not in the configuration", _NOT_YOURS),
+    "ReportFromFuture": (
+        "the report's time {observationsTimestamp} is after the block's {now_}",
+        "check the oracles' clocks",
+    ),
+    "StaleReport": (
+        "the report's time {observationsTimestamp} is more than {maxAge} s before {now_}",
+        "run a fresh round",
+    ),
+    "TooFewObservations": (
+        "{count} observations, {needed} needed",
+        "collect observations from more oracles (2f + 1)",
+    ),
+    "TooFewSignatures": (
+        "{count} signatures, {needed} needed",
+        "collect signatures from f + 1 oracles",
+    ),
+    "TransmittersNotAscending": (
+        "transmitters out of order ({previous} then {transmitter})",
+        "sort them by address",
+    ),
+    "UnknownConfig": (
+        "feed {feedId} never had configuration {configDigest}",
+        "pin a configuration the feed has (`setConfig` first)",
+    ),
+    "UnknownFeed": (
+        "no feed {feedId} on this chain",
+        "the operator creates it first; check the feed label and its creator (--feed-creator)",
+    ),
+    # --- ParametricEscrow -----------------------------------------------------------------
+    "BadWindow": ("the window {start}..{expiry} is invalid", "give start < expiry"),
+    "InsufficientFreeFunds": (
+        "{requested} wei requested, {free} free in the pool",
+        "fund the pool or ask for less (reserved payouts are not free)",
+    ),
+    "NotInsurer": ("{caller} is not the insurer of pool {poolId}", "use the insurer's key"),
+    "PolicyExpired": ("policy {policyId} expired at {expiry}", "nothing can trigger it now"),
+    "PolicyNotActive": ("policy {policyId} is not active (status {status})", "nothing to do"),
+    "PolicyNotExpired": (
+        "policy {policyId} expires at {expiry} (plus the grace period)",
+        "wait until then",
+    ),
+    "ReportOutsideWindow": (
+        "the round's time {observationsTimestamp} is outside the policy window {start}..{expiry}",
+        "settle on a round inside the policy's window",
+    ),
+    "TriggerNotMet": (
+        "the round's answer {answer} does not meet the trigger {threshold}",
+        "nothing to pay: the policy did not trigger on this round",
+    ),
+    "UnknownPolicy": ("no policy {policyId}", "check the policy id"),
+    "UnknownPool": ("no pool {poolId}", "check the pool id"),
+    # --- PerformanceBonus -----------------------------------------------------------------
+    "BadRefundTime": ("refundAfter {refundAfter} is invalid", "set it after the last week"),
+    "BadWeeks": ("weeks {firstWeek}..{lastWeek} are invalid", "give first <= last"),
+    "RefundNotDue": (
+        "agreement {agreementId} cannot be refunded before {refundAfter}",
+        "wait until then",
+    ),
+    "UnknownAgreement": ("no agreement {agreementId}", "check the agreement id"),
+    "WeekAlreadySettled": ("week {week} of agreement {agreementId} is settled", "nothing to do"),
+    "WeekOutsideAgreement": (
+        "week {week} is outside {firstWeek}..{lastWeek}",
+        "settle a week of the agreement",
+    ),
+    "WeekReported": (
+        "week {week} of agreement {agreementId} has a round: it cannot be refunded",
+        "settle it instead",
+    ),
+    "WrongFunding": ("{sent} wei sent, {required} required", "send exactly {required} wei"),
+}
+
+#: Names whose keccak256 hash may appear as a role or environment id in an error.
+_KNOWN_NAMES = (
+    "admin",
+    "auditor",
+    "deployer",
+    "oracle",
+    "qa",
+    "trainer",
+    "witness",
+    "prod",
+    "production",
+    "staging",
+    "dev",
+    "test",
+    "security",
+    "security-review",
+)
+_BY_HASH = {keccak(text=name): name for name in _KNOWN_NAMES}
+
+
+class _Args(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        name = _BY_HASH.get(value)
+        return f"{name!r}" if name is not None else "0x" + value.hex()
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    return str(value)
+
+
+def _fields(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+
+
+def explain(contract: str, name: str, args: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(message, hint)`` for custom error ``name`` raised through ``contract``, or None."""
+    # The contract's own entry first, then the shared one, then another contract's (an error
+    # that bubbled up from a called contract): of those whose fields the arguments all
+    # have, the one using most of them.
+    others = [key for key in HINTS if key.endswith("." + name)]
+    candidates = [f"{contract}.{name}", name, *others]
+    entries = [HINTS[key] for key in candidates if key in HINTS]
+    if not entries:
+        return None
+    fitting = [e for e in entries if _fields(e[0]) <= set(args)] or entries
+    entry = max(fitting, key=lambda e: len(_fields(e[0])))  # the most specific; ties: first
+    values = _Args({k: _show(v) for k, v in args.items()})
+    if "role" in values and values["role"].startswith("'"):
+        values["role"] = values["role"].strip("'")  # a known role is named plainly in hints
+    message, hint = entry
+    return message.format_map(values), hint.format_map(values)
