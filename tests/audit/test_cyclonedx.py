@@ -191,3 +191,18 @@ def test_lineage_cli_audit_names(setup: Setup, audit: str) -> None:
     result = run(["lineage", "triage@1", "--format", "cyclonedx", "--audit-name", audit])
     card = json.loads(result.stdout)["components"][0]["modelCard"]
     assert ("considerations" in card) is (audit == "accuracy")
+
+
+def test_shard_digests_are_not_listed_as_file_hashes() -> None:
+    from ailedger.attest.predicates import ModelPredicate
+    from ailedger.audit.cyclonedx import _files
+
+    resources = [{"name": "w.bin:0:10", "digest": "01" * 32}]
+    shards = ModelPredicate.model_validate(
+        {"serialization": {"method": "shards", "shard_size": 10}, "resources": resources}
+    )
+    files = ModelPredicate.model_validate(
+        {"serialization": {"method": "files"}, "resources": resources, "hashing": "sha256"}
+    )
+    assert _files("model:m@1", shards) == []
+    assert _files("model:m@1", files)[0]["hashes"] == [{"alg": "SHA-256", "content": "01" * 32}]

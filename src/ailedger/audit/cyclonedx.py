@@ -78,9 +78,10 @@ def _entry_props(prefix: str, item: Item) -> list[dict[str, str]]:
 
 
 def _files(ref: str, model: ModelPredicate | None) -> list[dict[str, Any]]:
-    hashing = (model.hashing or model.serialization.hash_type) if model else None
-    if model is None or hashing not in _WHOLE_FILE:
+    if model is None or model.serialization.method != "files":
         return []  # sharded hashing: the resources are shards, not files
+    if (model.hashing or model.serialization.hash_type) not in _WHOLE_FILE:
+        return []
     return [
         {
             "type": "file",
