@@ -104,14 +104,8 @@ def known_keys_check(keys: Iterable[PublicKey]) -> SignatureCheck:
                         f"signature by {keyid} is malformed: {exc}", code="signature-malformed"
                     ) from None
                 return key.keyid
-        for key in candidates:  # the fallback: a secp256k1 signature recovers its key once
-            if key.keytype == "secp256k1":
-                continue
-            try:
-                key.verify(message, signature)
-            except (SignatureInvalid, InvalidInput):
-                continue
-            return key.keyid
+        # The fallback. A secp256k1 signature recovers its key once (the old fast path for
+        # Ethereum-address keyids); other keys are tried one by one.
         if len(signature) == 65:
             try:
                 recovered = _recover_lower(message, signature)
@@ -121,6 +115,14 @@ def known_keys_check(keys: Iterable[PublicKey]) -> SignatureCheck:
                 return None
             if recovered in by_address:
                 return by_address[recovered].keyid
+        for key in candidates:
+            if key.keytype == "secp256k1":
+                continue
+            try:
+                key.verify(message, signature)
+            except (SignatureInvalid, InvalidInput):
+                continue
+            return key.keyid
         check_ethereum_signature(keyid, message, signature)
         return None
 
