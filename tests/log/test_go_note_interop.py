@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,15 +124,17 @@ def _go(binary: Path, *args: object) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def signed_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[TransparencyLog, Ed25519NoteKey]:
+def signed_log(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[TransparencyLog, Ed25519NoteKey]]:
     path = tmp_path_factory.mktemp("log") / "log.sqlite"
-    log = TransparencyLog.open(path, ORIGIN)
-    log.append_many([envelope(i) for i in range(13)])
-    key = Ed25519NoteKey.from_signer(ORIGIN, Ed25519Signer.generate())
-    note = log.checkpoint(key)
-    witness = Ed25519Cosigner.from_signer("witness.example/go", Ed25519Signer.generate())
-    log.add_cosignature(note.add([witness]), witness)  # Go ignores the cosignature's type
-    return log, key
+    with TransparencyLog.open(path, ORIGIN) as log:
+        log.append_many([envelope(i) for i in range(13)])
+        key = Ed25519NoteKey.from_signer(ORIGIN, Ed25519Signer.generate())
+        note = log.checkpoint(key)
+        witness = Ed25519Cosigner.from_signer("witness.example/go", Ed25519Signer.generate())
+        log.add_cosignature(note.add([witness]), witness)  # Go ignores the cosignature's type
+        yield log, key
 
 
 def test_go_opens_our_ed25519_checkpoint(
