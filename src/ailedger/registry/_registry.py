@@ -58,7 +58,7 @@ from ailedger.fingerprint.dataset import fingerprint_dataset
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.identity.keys import KeyInfo, Signer
 from ailedger.log import TransparencyLog, known_keys_check, open_workspace_log
-from ailedger.registry import _batch
+from ailedger.registry import _batch, _events
 from ailedger.registry._backend import (
     LocalBackend,
     RegistryBackend,
@@ -184,6 +184,12 @@ class Registry:
         index = self.log.append(envelope.to_json())
         self.sync()
         return index
+
+    def _append_event(
+        self, head: _events.Head, predicate: DeploymentPredicate, subject: Subject, signer: Signer
+    ) -> int:
+        envelope = attest(predicate, [subject], [signer]).to_json()
+        return _events.append(self.log, self.index, self.sync, head, envelope)
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -468,6 +474,7 @@ class Registry:
         """Gate ``ref`` for ``env``, then sign and log the deployment."""
         row = self.model(ref)
         self._not_deprecated(ref)
+        head = _events.head(self.index, env)
         current = self.current(env)
         if current == ref:
             return self._renotify(env, row, signer)
@@ -480,9 +487,10 @@ class Registry:
             action="deploy",
             version=str(ref),
             previous_version=None if current is None else str(current),
+            previous=_events.link(self.log, head.last),
             time=utc_now(),
         )
-        index = self._append(predicate, [named_subject(ref, row.digest)], signer)
+        index = self._append_event(head, predicate, named_subject(ref, row.digest), signer)
         self.backend.deploy(env, ref, index, signer=signer)
         gate = {"gate": result.to_dict()}
         return Recorded("deploy", str(ref), index, row.digest, predicate.to_dict(), extra=gate)
@@ -504,6 +512,7 @@ class Registry:
         """Return ``env`` to the version that served before the current one became current
         (see :meth:`stack`), skipping deprecated versions; or to ``to``, its nearest earlier
         entry. Each further rollback walks one more step back along that history."""
+        head = _events.head(self.index, env)
         stack = self.stack(env)
         if not stack:
             raise ConflictError(f"nothing has been deployed to {env}; nothing to roll back")
@@ -540,9 +549,11 @@ class Registry:
             action="rollback",
             version=str(target),
             previous_version=str(current),
+            previous=_events.link(self.log, head.last),
             time=utc_now(),
         )
-        index = self._append(predicate, [named_subject(target, row.digest)], signer)
+        subject = named_subject(target, row.digest)
+        index = self._append_event(head, predicate, subject, signer)
         self.backend.rollback(env, target, index, signer=signer)
         return Recorded("rollback", str(target), index, row.digest, predicate.to_dict())
 
