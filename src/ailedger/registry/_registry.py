@@ -21,10 +21,17 @@ therefore accept repeated calls. A backend with rules of its own (:class:`Prefli
 the chain's requirement, roles and gate) is asked before a deploy or rollback is signed, and
 handed the policy to enforce.
 
+A deploy or rollback names the previous deploy or rollback of its environment
+(``previous``: log index and leaf hash, null for the first; :mod:`ailedger.registry._events`)
+and is appended by compare-and-swap on the log size, so the events of an environment form
+one chain that proves "nothing in between" from the log alone (:mod:`.trace`).
+
 Refusals happen before anything is signed: unknown references (:class:`NotFound`, listing
 what exists), a second registration of a name with another artifact, a deprecated version,
 a rollback with nothing to roll back to (:class:`ConflictError`),
-a key without the role (:class:`RoleMissing`) and a failed gate (:class:`GateFailed`).
+a key without the role (:class:`RoleMissing`) and a failed gate (:class:`GateFailed`). A
+deploy or rollback that another event of its environment overtook between its decision and
+its append is refused after signing but before logging (:class:`ConflictError`).
 """
 
 from __future__ import annotations
@@ -498,7 +505,7 @@ class Registry:
     def _renotify(self, env: str, row: VersionRow, signer: Signer) -> Recorded:
         """``row`` already serves ``env``: tell the backend again (a retry after a failure
         between the log and the backend completes it) and sign nothing."""
-        last = self.index.event_at(env, 2**62)
+        last = self.index.last_event(env)
         if last is None or last.ref != row.ref:  # pragma: no cover - current() read the events
             raise ConflictError(f"{row.ref} does not serve {env}")
         if last.action == "deploy":
