@@ -194,18 +194,18 @@ def main() -> None:
     print("wall: median of the rounds; CPU: least of the rounds")
     ms = best["model-signing hash() sha256"]
     ms_cpu = cpu["model-signing hash() sha256"]
-    print(f"{'contender':34s} {'seconds':>8s} {'GB/s':>7s} {'vs model-signing':>17s}", end="")
+    print(f"{'contender':36s} {'seconds':>8s} {'GB/s':>7s} {'vs model-signing':>17s}", end="")
     print(f" {'CPU s':>7s} {'GB/CPU-s':>9s} {'vs m-s':>7s}")
     for name, t in best.items():
         c = cpu[name]
-        print(f"{name:34s} {t:8.3f} {nbytes / t / 1e9:7.2f} {ms / t:16.2f}x", end="")
+        print(f"{name:36s} {t:8.3f} {nbytes / t / 1e9:7.2f} {ms / t:16.2f}x", end="")
         print(f" {c:7.3f} {nbytes / c / 1e9:9.2f} {ms_cpu / c:6.2f}x")
     print(
-        f"{'ailedger first pass (cache on)':34s} {first_pass:8.3f} {nbytes / first_pass / 1e9:7.2f}"
+        f"{'ailedger first pass (cache on)':36s} {first_pass:8.3f} {nbytes / first_pass / 1e9:7.2f}"
     )
     speedup = first_pass / re_pass
     print(
-        f"{'ailedger re-fingerprint (cache)':34s} {re_pass:8.3f} {'':>7s} {speedup:11.0f}x faster"
+        f"{'ailedger re-fingerprint (cache)':36s} {re_pass:8.3f} {'':>7s} {speedup:11.0f}x faster"
     )
     pairs = [
         ("sha256 files, blake3 tensors", "ailedger sha256 (no tensors)", default),
