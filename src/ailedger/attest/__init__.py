@@ -4,6 +4,8 @@
 - :mod:`.statements`: in-toto statements, subjects, signing and verification;
 - :mod:`.predicates`: the typed predicates (model, dataset, training, evaluation, approval,
   deployment, inference) and the registry of predicate types;
+- :mod:`.computed`: the predicate fields a dataset or model determines, merged with the
+  user's (``attest dataset|model --subject PATH``);
 - :mod:`.model_signing`: OpenSSF model-signing v0.3 bundles, read and written.
 """
 
