@@ -162,8 +162,8 @@ def test_missing_path_and_misused_options(logged: Setup) -> None:
            "--key", "trainer"], 3, "one --subject PATH")  # fmt: skip
     fails(["attest", "model", "--subject", setup.model, "--skip-lines", "2", "--key", "trainer"],
           3, "--skip-lines applies to `attest dataset")  # fmt: skip
-    fails(["attest", "dataset", "--subject", setup.data, "--no-cache", "--key", "trainer"],
-          3, "--no-cache applies to `attest model")  # fmt: skip
+    fails(["attest", "dataset", "--subject", setup.data, "--format", "csv", "--no-cache",
+           "--key", "trainer"], 3, "--no-cache applies to `attest model")  # fmt: skip
     fails(["attest", "dataset", "--subject", "sha256:" + "00" * 32, "--format", "csv",
            "--key", "trainer"], 3, "--format applies")  # fmt: skip
     fails(["attest", "dataset", "--subject", setup.data, "--salt-secret", missing,

@@ -124,21 +124,17 @@ class Reading:
 
     def check(self, cls: type[Predicate], has_path: bool) -> None:
         """Refuse options that would not be used, rather than ignore them."""
-        dataset = {
-            "--format": self.format is not None,
-            "--salt-secret": self.salt_secret is not None,
-            "--skip-lines": self.skip_lines != 0,
-            "--no-header": not self.header_row,
+        used = {
+            "--format": ("dataset", self.format is not None),
+            "--salt-secret": ("dataset", self.salt_secret is not None),
+            "--skip-lines": ("dataset", self.skip_lines != 0),
+            "--no-header": ("dataset", not self.header_row),
+            "--no-cache": ("model", self.no_cache),
         }
-        given = [o for o, on in dataset.items() if on]
-        if self.no_cache:
-            given.append("--no-cache")
-        if not given:
-            return
-        wanted = "dataset" if given[0] in dataset else "model"
-        base = DatasetPredicate if wanted == "dataset" else ModelPredicate
-        if not (has_path and issubclass(cls, base)):
-            raise InvalidInput(f"{given[0]} applies to `attest {wanted} --subject PATH` only")
+        for option, (kind, given) in used.items():
+            base = DatasetPredicate if kind == "dataset" else ModelPredicate
+            if given and not (has_path and issubclass(cls, base)):
+                raise InvalidInput(f"{option} applies to `attest {kind} --subject PATH` only")
 
 
 def _from_path(
