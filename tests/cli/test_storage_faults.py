@@ -207,6 +207,18 @@ def test_init_on_a_full_disk(small_disk: Path) -> None:
     assert ok(["init", project])["workspace"] == str(project / ".ailedger")
 
 
+def test_init_with_a_log_key_that_does_not_fit(small_disk: Path) -> None:
+    """Room for the config but not for the key: no workspace is left naming a key it lacks."""
+    project = small_disk / "project"
+    project.mkdir()
+    filler = _fill(small_disk)
+    os.truncate(filler, filler.stat().st_size - 4096)  # one page: the config fits, the key not
+    _storage_failure(["init", project, "--log-key", "logkey"])
+    assert not (project / ".ailedger" / "config.toml").exists()
+    filler.unlink()
+    assert ok(["init", project, "--log-key", "logkey"])["log_key"]["name"] == "logkey"
+
+
 def test_init_on_a_read_only_disk(small_disk: Path) -> None:
     _remount_read_only(small_disk)
     result = run(["init", small_disk])
