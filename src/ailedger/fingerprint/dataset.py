@@ -10,22 +10,34 @@ with the format, leaf encoding, salt scheme, order and metadata (CSV header, Par
   in input order (``salted-blake3-index-v1``) or, with ``sort_leaves=True``, ordered by leaf
   hash and salted by record content (``salted-blake3-record-v1``), which allows proofs that a
   record is absent.
-- :func:`write_index` stores the leaf hashes and record numbers in a sidecar file
-  (:mod:`ailedger.fingerprint._index`); :func:`prove_record` uses it when it matches the data
-  (same bytes, scheme, secret and reading options: CSV ``skip_lines`` and ``header_row``)
-  and recomputes the tree otherwise.
+- Records are read as a stream (:mod:`ailedger.fingerprint._stream`): the leaf hashes go to
+  a temporary index file as they are computed, never a list of parsed rows, so memory stays
+  flat in the file size (input order: a few MB whatever the size; sorted order keeps the
+  leaf hashes and record numbers, about 100 bytes a record, to sort them).
+- :func:`write_index_file` stores that index, the tree's leaves and upper levels and where each
+  record starts, beside the data (:mod:`ailedger.fingerprint._index`). :func:`prove_record`
+  uses it when it is bound to the data (same size and SHA-256, scheme, secret and reading
+  options: CSV ``skip_lines``, ``header_row``, delimiter): it re-reads the one record from its
+  offset and reads O(log n) nodes, so a proof costs one hash pass over the data and the index
+  instead of parsing and re-hashing every record. A stale index, or one made with other
+  options, is ignored and the tree recomputed; a damaged one (checksum) is an
+  ``IntegrityError`` (exit 7): it is not silently replaced, since a disk that corrupts files is
+  worth knowing about and the fix (fingerprint again) is the user's to run. Every proof is
+  verified against the stored root before it is returned.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
+import os
+import shutil
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ailedger import merkle
-from ailedger.errors import IntegrityError, InvalidInput, NotFound
+from ailedger.errors import AiledgerError, IntegrityError, InvalidInput, NotFound, ProofInvalid
 from ailedger.fingerprint import _leaves
 from ailedger.fingerprint._formats import (
     ENCODINGS,
@@ -36,10 +48,21 @@ from ailedger.fingerprint._formats import (
     csv_options,
     detect_format,
     encode_record_file,
-    read_records,
 )
-from ailedger.fingerprint._index import read_index, read_index_header, write_index
+from ailedger.fingerprint._index import (
+    IndexFile,
+    IndexWriter,
+    read_index_header,
+    temporary_file,
+)
 from ailedger.fingerprint._leaves import SALTED_BY_INDEX, SALTED_BY_RECORD, UNSALTED
+from ailedger.fingerprint._stream import (
+    BATCH,
+    RecordStream,
+    delimiter_of,
+    open_records,
+    record_at,
+)
 from ailedger.fingerprint.proofs import DatasetRef, MembershipProof, NonMembershipProof
 from ailedger.merkle import InclusionProof
 
@@ -51,6 +74,7 @@ __all__ = [
     "ORDER_SORTED",
     "SECRET_SUFFIX",
     "DatasetFingerprint",
+    "Progress",
     "default_index_path",
     "default_secret_path",
     "fingerprint_dataset",
@@ -64,12 +88,39 @@ INDEX_SUFFIX = ".ailedger-index"
 SECRET_SUFFIX = ".ailedger-secret"
 ORDER_INPUT = "input"
 ORDER_SORTED = "sorted-by-leaf-hash"
+#: Called with a number of bytes read (dataset, then index) as work proceeds.
+Progress = Callable[[int], None]
+
+
+class _Built:
+    """The index a fingerprint computed, in an anonymous temporary file (or in memory when
+    small), until :func:`write_index_file` copies it."""
+
+    def __init__(self, f: IO[bytes], path: Path) -> None:
+        self.index = IndexFile.from_file(f, path)
+        self._file: IO[bytes] | None = f
+        if self.index.raw() is not None:
+            f.close()
+            self._file = None
+
+    def copy_to(self, target: Path) -> None:
+        tmp = target.with_name(target.name + ".tmp")
+        with tmp.open("wb") as out:
+            raw = self.index.raw()
+            if raw is not None:
+                out.write(raw)
+            else:
+                assert self._file is not None
+                self._file.seek(0)
+                shutil.copyfileobj(self._file, out, 1 << 20)
+        os.replace(tmp, target)
 
 
 @dataclass(frozen=True)
 class DatasetFingerprint:
     """A fingerprinted dataset; ``leaf_hashes`` are in tree order and ``record_numbers[p]``
-    is the input record number of the leaf at tree position ``p``."""
+    is the input record number of the leaf at tree position ``p`` (both read from the index
+    on demand: O(n) memory, for tests and small data)."""
 
     path: Path
     format: str
@@ -81,8 +132,15 @@ class DatasetFingerprint:
     metadata: dict[str, Any]
     data_sha256: str
     secret_id: str | None
-    leaf_hashes: list[bytes] = field(repr=False)
-    record_numbers: Sequence[int] = field(repr=False)
+    _built: _Built = field(repr=False, compare=False)
+
+    @property
+    def leaf_hashes(self) -> list[bytes]:
+        return self._built.index.leaf_hashes()
+
+    @property
+    def record_numbers(self) -> Sequence[int]:
+        return self._built.index.record_numbers()
 
     @property
     def ref(self) -> DatasetRef:
@@ -104,9 +162,7 @@ class DatasetFingerprint:
         }
 
     def _index_header(self) -> dict[str, Any]:
-        doc = self.to_dict()
-        del doc["path"]
-        return {**doc, "secret_id": self.secret_id}
+        return dict(self._built.index.header)
 
 
 def default_index_path(path: Path) -> Path:
@@ -135,32 +191,99 @@ def _scheme(secret: bytes | None, sort_leaves: bool) -> str:
     return SALTED_BY_RECORD if sort_leaves else SALTED_BY_INDEX
 
 
+@dataclass
+class _Want:
+    """What a rebuild for a proof looks out for while the records stream by: record number
+    ``index``, or the first record equal to ``encoded``."""
+
+    index: int | None = None
+    encoded: bytes | None = None
+    found: int | None = None
+    record: bytes | None = None
+
+    def see(self, records: list[bytes], first: int) -> None:
+        if self.record is not None:
+            return
+        if self.index is not None and first <= self.index < first + len(records):
+            self.found, self.record = self.index, records[self.index - first]
+        elif self.encoded is not None:
+            try:
+                k = records.index(self.encoded)
+            except ValueError:
+                return
+            self.found, self.record = first + k, self.encoded
+
+
+def _spool_dir(path: Path) -> Path:
+    return path.absolute().parent
+
+
 def _build(
-    path: Path, recs: Records, secret: bytes | None, sort_leaves: bool
+    path: Path,
+    stream: RecordStream,
+    secret: bytes | None,
+    sort_leaves: bool,
+    want: _Want | None = None,
 ) -> DatasetFingerprint:
-    n = len(recs.records)
-    if n == 0:
-        raise InvalidInput(f"{path}: the dataset has no records")
     scheme = _scheme(secret, sort_leaves)
-    leaves = _leaves.leaf_hashes(recs.records, scheme, secret)
-    numbers: Sequence[int] = range(n)
-    if sort_leaves:
-        numbers = sorted(range(n), key=leaves.__getitem__)
-        leaves = [leaves[i] for i in numbers]
+    order = ORDER_SORTED if sort_leaves else ORDER_INPUT
+    sid = None if secret is None else _leaves.secret_id(secret)
+    f = temporary_file(_spool_dir(path))
+    try:
+        writer = IndexWriter(f, spool_dir=_spool_dir(path))
+        keyed: list[bytes] = []  # sorted order: leaf hash || big-endian record number
+        n = 0
+        for records, starts in stream.batches():
+            leaves = _leaves.leaf_hashes(records, scheme, secret, n)
+            if want is not None:
+                want.see(records, n)
+            if sort_leaves:
+                keyed += [leaf + (n + k).to_bytes(8, "big") for k, leaf in enumerate(leaves)]
+            else:
+                writer.add_leaves(leaves)
+            if stream.offsets:
+                writer.add_starts(starts)
+            n += len(records)
+        if n == 0:
+            raise InvalidInput(f"{path}: the dataset has no records")
+        positions = numbers = None
+        if sort_leaves:
+            keyed.sort()  # by leaf hash, ties by record number (a stable sort's order)
+            numbers = array("Q", (int.from_bytes(k[merkle.HASH_SIZE :], "big") for k in keyed))
+            for a in range(0, n, BATCH):
+                writer.add_leaves([k[: merkle.HASH_SIZE] for k in keyed[a : a + BATCH]])
+            del keyed
+            positions = array("Q", bytes(8 * n))
+            for p, r in enumerate(numbers):
+                positions[r] = p
+
+        def header(root: bytes) -> dict[str, Any]:
+            return {
+                "type": FINGERPRINT_TYPE,
+                "format": stream.format,
+                "leaf_encoding": stream.leaf_encoding,
+                "scheme": scheme,
+                "order": order,
+                "tree_algorithm": merkle.TREE_ALGORITHM,
+                "size": n,
+                "root": root.hex(),
+                "data_sha256": stream.data_sha256,
+                "data_size": stream.data_size,
+                "metadata": stream.metadata,
+                "secret_id": sid,
+            }
+
+        root = writer.finish(
+            header, data_size=stream.data_size, positions=positions, numbers=numbers
+        )
+        built = _Built(f, path)
+    except BaseException:
+        f.close()
+        raise
     return DatasetFingerprint(
-        path=path,
-        format=recs.format,
-        leaf_encoding=recs.leaf_encoding,
-        scheme=scheme,
-        order=ORDER_SORTED if sort_leaves else ORDER_INPUT,
-        root=merkle.root_from_leaf_hashes(leaves),
-        size=n,
-        metadata=recs.metadata,
-        data_sha256=recs.data_sha256,
-        secret_id=None if secret is None else _leaves.secret_id(secret),
-        leaf_hashes=leaves,
-        record_numbers=numbers,
-    )
+        path, stream.format, stream.leaf_encoding, scheme, order, root, n,
+        stream.metadata, stream.data_sha256, sid, built,
+    )  # fmt: skip
 
 
 def fingerprint_dataset(
@@ -172,69 +295,171 @@ def fingerprint_dataset(
     canonical_json: bool = False,
     skip_lines: int = 0,
     header_row: bool = True,
+    progress: Progress | None = None,
 ) -> DatasetFingerprint:
     """Fingerprint the dataset at ``path``; ``secret=None`` (explicitly) for unsalted leaves.
 
     CSV only: ``skip_lines`` leading lines are dropped before the header, and
     ``header_row=False`` makes every row a record; both are recorded in the metadata.
+    ``progress`` is called with the number of bytes read as the data streams by.
     """
     fmt = format or detect_format(path)
-    recs = read_records(
-        path, fmt, _encoding(fmt, canonical_json), skip_lines=skip_lines, header_row=header_row
+    stream = open_records(
+        path,
+        fmt,
+        _encoding(fmt, canonical_json),
+        skip_lines=skip_lines,
+        header_row=header_row,
+        progress=progress,
     )
-    return _build(path, recs, secret, sort_leaves)
+    return _build(path, stream, secret, sort_leaves)
 
 
 def write_index_file(fp: DatasetFingerprint, index_path: Path | None = None) -> Path:
-    """Write the sidecar index of ``fp`` (default: :func:`default_index_path`)."""
+    """Write the sidecar index of ``fp`` (default: :func:`default_index_path`), atomically."""
     target = index_path or default_index_path(fp.path)
-    write_index(target, fp._index_header(), fp.leaf_hashes, fp.record_numbers)
+    fp._built.copy_to(target)
     return target
+
+
+# --- Using an index ----------------------------------------------------------------------------
+
+
+def _data_sha256(path: Path, progress: Progress | None) -> tuple[str, int]:
+    import hashlib
+
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            sha.update(chunk)
+            size += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return sha.hexdigest(), size
+
+
+@dataclass
+class _Reading:
+    """How the data is to be read and salted for a proof."""
+
+    format: str
+    leaf_encoding: str
+    scheme: str
+    order: str
+    secret_id: str | None
+    skip_lines: int
+    header_row: bool
+
+
+def _bound_index(
+    path: Path, index_path: Path, reading: _Reading, progress: Progress | None
+) -> tuple[IndexFile, list[bytes] | None] | None:
+    """The index at ``index_path`` if it is bound to this data and reading (else None, and the
+    caller recomputes), checked whole; a damaged index raises ``IntegrityError``. For a
+    directory, also its file entries (listing them is what binds it)."""
+    header = read_index_header(index_path)
+    if header.get("index_version") == 1:
+        return None  # an index of an earlier version: no tree levels, no record offsets
+    expected: dict[str, object] = {
+        "format": reading.format,
+        "leaf_encoding": reading.leaf_encoding,
+        "scheme": reading.scheme,
+        "order": reading.order,
+        "secret_id": reading.secret_id,
+    }
+    if any(header.get(k) != v for k, v in expected.items()):
+        return None  # another scheme, secret or encoding: recompute
+    meta = header.get("metadata")
+    if not isinstance(meta, dict):
+        return None
+    if reading.format == "csv":
+        if "skip_lines" not in meta or "header_row" not in meta:
+            return None  # written before the options existed
+        if csv_options(meta) != (reading.skip_lines, reading.header_row):
+            return None
+        if meta.get("delimiter") != delimiter_of(path):
+            return None
+    entries = None
+    if reading.format == "files":
+        from ailedger.fingerprint._formats import _read_files
+
+        recs = _read_files(path)
+        if recs.data_sha256 != header.get("data_sha256"):
+            return None
+        entries = recs.records
+    else:
+        if not path.is_file() or path.stat().st_size != header.get("data_size"):
+            return None
+        if _data_sha256(path, progress)[0] != header.get("data_sha256"):
+            return None
+    index = IndexFile.open(index_path, progress=progress)
+    if reading.format in ("csv", "jsonl") and not index.has_starts:
+        index.close()
+        return None
+    return index, entries
 
 
 def _from_index(
     path: Path, recs: Records, secret: bytes | None, sort_leaves: bool, index_path: Path
 ) -> DatasetFingerprint | None:
-    header, leaves, numbers = read_index(index_path)
+    """The fingerprint stored in the index when it matches ``recs`` (read in memory), else
+    None (kept for tests of the binding rules)."""
     scheme = _scheme(secret, sort_leaves)
-    order = ORDER_SORTED if sort_leaves else ORDER_INPUT
-    sid = None if secret is None else _leaves.secret_id(secret)
-    expected: dict[str, object] = {
-        "format": recs.format,
-        "leaf_encoding": recs.leaf_encoding,
-        "scheme": scheme,
-        "order": order,
-        "size": len(recs.records),
-        "data_sha256": recs.data_sha256,
-        "secret_id": sid,
-        # the reading options (CSV: skip_lines, header_row) and what they read
-        "metadata": recs.metadata,
-    }
-    if any(header.get(k) != v for k, v in expected.items()):
-        return None  # another scheme, secret, reading or version of the data: recompute
-    root = merkle.root_from_leaf_hashes(leaves)
-    if root.hex() != header.get("root"):
-        raise IntegrityError(f"{index_path}: stored leaves do not give the stored root")
+    reading = _Reading(
+        recs.format, recs.leaf_encoding, scheme,
+        ORDER_SORTED if sort_leaves else ORDER_INPUT,
+        None if secret is None else _leaves.secret_id(secret),
+        *(csv_options(recs.metadata) if recs.format == "csv" else (0, True)),
+    )  # fmt: skip
+    found = _bound_index(path, index_path, reading, None)
+    if found is None:
+        return None
+    index = found[0]
+    h = index.header
+    if h.get("metadata") != recs.metadata or h.get("size") != len(recs.records):
+        return None
+    built = _Built.__new__(_Built)
+    built.index, built._file = index, None
     return DatasetFingerprint(
-        path, recs.format, recs.leaf_encoding, scheme, order, root,
-        len(leaves), recs.metadata, recs.data_sha256, sid, leaves, numbers,
+        path, recs.format, recs.leaf_encoding, scheme, reading.order, bytes.fromhex(h["root"]),
+        index.size, recs.metadata, recs.data_sha256, reading.secret_id, built,
     )  # fmt: skip
 
 
-def _salt(
-    fp: DatasetFingerprint, secret: bytes | None, record: bytes, position: int
-) -> bytes | None:
-    if fp.scheme == UNSALTED or secret is None:
+def _salt(scheme: str, secret: bytes | None, record: bytes, position: int) -> bytes | None:
+    if scheme == UNSALTED or secret is None:
         return None
-    key = _leaves.derive_key(secret, fp.scheme)
-    if fp.scheme == SALTED_BY_INDEX:
+    key = _leaves.derive_key(secret, scheme)
+    if scheme == SALTED_BY_INDEX:
         return _leaves.index_salt(key, position)
     return _leaves.record_salt(key, record)
 
 
-def _inclusion(fp: DatasetFingerprint, position: int) -> InclusionProof:
-    path = merkle.inclusion_proof_from_leaf_hashes(fp.leaf_hashes, position)
-    return InclusionProof(fp.size, position, fp.leaf_hashes[position], tuple(path), fp.root)
+def _ref(header: dict[str, Any]) -> DatasetRef:
+    return DatasetRef(
+        bytes.fromhex(header["root"]),
+        header["size"],
+        header["format"],
+        header["leaf_encoding"],
+        header["scheme"],
+    )
+
+
+def _inclusion(index: IndexFile, position: int) -> InclusionProof:
+    """PATH(position) from O(log n) stored nodes, checked against the stored root."""
+    proof = merkle.MerkleTree(index.store()).inclusion_proof(position)
+    root = bytes.fromhex(index.header["root"])
+    try:
+        if proof.root != root:
+            raise ProofInvalid("the index's nodes do not give its root")
+        proof.verify(root)
+    except ProofInvalid:
+        raise IntegrityError(
+            "the dataset index does not give a valid proof for its root",
+            hint="fingerprint the dataset again to rewrite the index",
+        ) from None
+    return proof
 
 
 def _record_relpath(dataset: Path, record: Path) -> str:
@@ -257,13 +482,15 @@ def prove_record(
     include_record: bool = True,
     skip_lines: int | None = None,
     header_row: bool | None = None,
+    progress: Progress | None = None,
 ) -> MembershipProof | NonMembershipProof:
     """Prove that record number ``index`` (input order) or the record in file ``record`` is in
     the dataset, or, for an absent record in sorted order, that it is not.
 
     Options left as ``None`` come from the sidecar index when it exists; the index is used when
-    it matches the data, scheme, secret and reading options (its metadata), and the tree is
-    recomputed otherwise.
+    it is bound to the data, scheme, secret and reading options, and the tree is recomputed
+    (streaming) otherwise. ``--record`` in input order always reads the data through (a
+    salt depends on the position, so the record is found by reading).
     """
     if (index is None) == (record is None):
         raise InvalidInput("give exactly one of a record index or a record file")
@@ -278,78 +505,113 @@ def prove_record(
         stored_skip, stored_header = csv_options(header.get("metadata") or {})
         skip_lines = stored_skip if skip_lines is None else skip_lines
         header_row = stored_header if header_row is None else header_row
-    recs = read_records(
+    encoding = _encoding(fmt, canonical_json)
+    stream = open_records(
         path,
         fmt,
-        _encoding(fmt, canonical_json),
+        encoding,
         skip_lines=skip_lines or 0,
         header_row=True if header_row is None else header_row,
+        progress=progress,
     )
-    fp = None
-    if header:
-        fp = _from_index(path, recs, secret, sort_leaves, index_file)
-    fp = fp or _build(path, recs, secret, sort_leaves)
-
+    scheme = _scheme(secret, sort_leaves)
+    reading = _Reading(
+        fmt, encoding, scheme, ORDER_SORTED if sort_leaves else ORDER_INPUT,
+        None if secret is None else _leaves.secret_id(secret),
+        stream.skip_lines, stream.header_row,
+    )  # fmt: skip
+    wanted: bytes | None = None
     relpath = None
-    if index is not None:
-        if not 0 <= index < fp.size:
-            raise InvalidInput(f"record index {index} is outside 0..{fp.size - 1}")
-        position = fp.record_numbers.index(index)
-        encoded = recs.records[index]
-    else:
-        assert record is not None
+    if record is not None:
         if not record.is_file():
             raise NotFound(f"record file not found: {record}")
-        relpath = _record_relpath(path, record) if fp.leaf_encoding == FILE_ENTRY else None
-        delimiter = fp.metadata.get("delimiter")
-        encoded = encode_record_file(
-            record.read_bytes(), fp.leaf_encoding, relpath=relpath, delimiter=delimiter
+        relpath = _record_relpath(path, record) if encoding == FILE_ENTRY else None
+        delimiter = delimiter_of(path) if fmt == "csv" else None
+        wanted = encode_record_file(
+            record.read_bytes(), encoding, relpath=relpath, delimiter=delimiter
         )
-        found = _find(fp, recs, secret, encoded)
-        if found is None:
-            return _absent(fp, secret, encoded, relpath, include_record)
-        position = found
-    if fp.leaf_encoding == FILE_ENTRY:
+    found = None
+    if header and not (record is not None and not sort_leaves):
+        found = _bound_index(path, index_file, reading, progress)
+    if found is not None:
+        idx, entries = found
+        try:
+            return _prove(path, idx, entries, secret, index, wanted, relpath, include_record)
+        finally:
+            idx.close()
+    want = _Want(index=index, encoded=wanted if not sort_leaves else None)
+    fp = _build(path, stream, secret, sort_leaves, want)
+    if index is not None and not 0 <= index < fp.size:
+        raise InvalidInput(f"record index {index} is outside 0..{fp.size - 1}")
+    return _prove(path, fp._built.index, None, secret, index, wanted, relpath, include_record, want)
+
+
+def _prove(
+    path: Path,
+    idx: IndexFile,
+    entries: list[bytes] | None,
+    secret: bytes | None,
+    index: int | None,
+    wanted: bytes | None,
+    relpath: str | None,
+    include_record: bool,
+    want: _Want | None = None,
+) -> MembershipProof | NonMembershipProof:
+    h = idx.header
+    n, scheme, encoding = idx.size, h["scheme"], h["leaf_encoding"]
+    if index is not None:
+        if not 0 <= index < n:
+            raise InvalidInput(f"record index {index} is outside 0..{n - 1}")
+        position = idx.position_of(index)
+        if want is not None and want.record is not None:
+            encoded = want.record
+        elif entries is not None:
+            encoded = entries[index]
+        else:
+            start, end = idx.record_span(index) if idx.has_starts else (index, index + 1)
+            try:
+                encoded = record_at(path, h["format"], encoding, h["metadata"], start, end)
+            except AiledgerError:
+                raise IntegrityError(
+                    f"record {index} cannot be read where the index says it starts",
+                    hint="fingerprint again",
+                ) from None
+    else:
+        assert wanted is not None
+        encoded = wanted
+        if h["order"] == ORDER_SORTED:
+            leaf = merkle.leaf_hash(_leaves.leaf_entry(encoded, _salt(scheme, secret, encoded, 0)))
+            position = idx.bisect(leaf)
+            if position >= n or idx.leaf(position) != leaf:
+                return _absent(idx, secret, encoded, relpath, include_record, position)
+        elif want is not None and want.found is not None:
+            position = want.found
+        else:
+            raise NotFound(
+                "the record is not in the dataset",
+                hint="fingerprint with --sorted to prove that a record is absent",
+            )
+    if encoding == FILE_ENTRY:
         relpath = encoded[merkle.HASH_SIZE :].decode("utf-8")
-    salt = _salt(fp, secret, encoded, position)
-    if merkle.leaf_hash(_leaves.leaf_entry(encoded, salt)) != fp.leaf_hashes[position]:
+    salt = _salt(scheme, secret, encoded, position)
+    if merkle.leaf_hash(_leaves.leaf_entry(encoded, salt)) != idx.leaf(position):
         raise IntegrityError("the dataset index does not match the data", hint="fingerprint again")
     kept = encoded if include_record else None
-    return MembershipProof(fp.ref, kept, salt, _inclusion(fp, position), relpath)
-
-
-def _find(
-    fp: DatasetFingerprint, recs: Records, secret: bytes | None, encoded: bytes
-) -> int | None:
-    """Tree position of the encoded record, or None when absent."""
-    if fp.order == ORDER_INPUT:
-        try:
-            return recs.records.index(encoded)
-        except ValueError:
-            return None
-    leaf = merkle.leaf_hash(_leaves.leaf_entry(encoded, _salt(fp, secret, encoded, 0)))
-    position = bisect.bisect_left(fp.leaf_hashes, leaf)
-    if position < fp.size and fp.leaf_hashes[position] == leaf:
-        return position
-    return None
+    return MembershipProof(_ref(h), kept, salt, _inclusion(idx, position), relpath)
 
 
 def _absent(
-    fp: DatasetFingerprint,
+    idx: IndexFile,
     secret: bytes | None,
     encoded: bytes,
     relpath: str | None,
     include_record: bool,
+    position: int,
 ) -> NonMembershipProof:
-    if fp.order != ORDER_SORTED:
-        raise NotFound(
-            "the record is not in the dataset",
-            hint="fingerprint with --sorted to prove that a record is absent",
-        )
-    salt = _salt(fp, secret, encoded, 0)
+    h = idx.header
+    salt = _salt(h["scheme"], secret, encoded, 0)
     leaf = merkle.leaf_hash(_leaves.leaf_entry(encoded, salt))
-    position = bisect.bisect_left(fp.leaf_hashes, leaf)
-    left = _inclusion(fp, position - 1) if position > 0 else None
-    right = _inclusion(fp, position) if position < fp.size else None
+    left = _inclusion(idx, position - 1) if position > 0 else None
+    right = _inclusion(idx, position) if position < idx.size else None
     kept = encoded if include_record else None
-    return NonMembershipProof(fp.ref, kept, salt, leaf, left, right, relpath)
+    return NonMembershipProof(_ref(h), kept, salt, leaf, left, right, relpath)
