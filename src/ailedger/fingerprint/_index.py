@@ -350,15 +350,21 @@ class IndexFile:
         self._offsets, self._starts, self._positions, self._numbers, _ = _layout(self.size, flags)
 
     @classmethod
-    def open(cls, path: Path, *, progress: Progress | None = None) -> IndexFile:
-        """Open and check the whole file (one sequential read for the checksum)."""
+    def open(
+        cls, path: Path, *, checksum: bool = True, progress: Progress | None = None
+    ) -> IndexFile:
+        """Open the file and check its header (hash) and length; with ``checksum``, also the
+        whole file (one sequential read). Without it, whatever a caller reads must be checked
+        by the caller (``prove`` checks the record against its leaf, and the proof against
+        the root in the checked header)."""
         with path.open("rb") as f:
             magic = f.read(len(MAGIC))
             if magic != MAGIC:
                 if magic == MAGIC_V1:
                     raise IntegrityError(f"{path}: a version 1 dataset index")
                 raise IntegrityError(f"{path} is not an ailedger dataset index")
-            _verify_checksum(f, path, progress)
+            if checksum:
+                _verify_checksum(f, path, progress)
             header, flags = _read_v2_header(f, path)
             size = os.fstat(f.fileno()).st_size
             if size <= _IN_MEMORY:

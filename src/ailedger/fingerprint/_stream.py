@@ -38,7 +38,15 @@ from ailedger.fingerprint._formats import (
     _where,
 )
 
-__all__ = ["BATCH", "Progress", "RecordStream", "delimiter_of", "open_records", "record_at"]
+__all__ = [
+    "BATCH",
+    "Progress",
+    "RecordStream",
+    "delimiter_of",
+    "open_records",
+    "record_at",
+    "row_encoder",
+]
 
 #: Records per batch.
 BATCH = 4096
@@ -169,7 +177,7 @@ class RecordStream:
         out: list[bytes] = []
         starts: list[int] = []
         start, line_no = lines.pos, first
-        dumps = rfc8785.dumps
+        dumps = row_encoder()
         try:
             for row in reader:
                 if row:
@@ -177,7 +185,8 @@ class RecordStream:
                         width = len(row)
                         if self.header_row:
                             meta["header"] = row
-                            meta["header_sha256"] = hashlib.sha256(dumps(row)).hexdigest()
+                            digest = hashlib.sha256(rfc8785.dumps(row))
+                            meta["header_sha256"] = digest.hexdigest()
                             start, line_no = lines.pos, reader.line_num + first
                             continue
                     if len(row) != width:
@@ -200,6 +209,27 @@ class RecordStream:
             raise InvalidInput(f"{path}: the CSV file has no header row")
         if out:
             yield out, starts
+
+
+def row_encoder() -> Callable[[list[str]], bytes]:
+    """``csv-row-jcs-v1`` of a row of strings, fast. For a list of strings RFC 8785 is plain
+    JSON without spaces: UTF-8 unescaped; quote, backslash and control characters escaped
+    (``\\b \\f \\n \\r \\t``, else ``\\u00xx`` in lowercase). orjson and the stdlib's
+    ``ensure_ascii=False`` write exactly that (a property test holds them to
+    ``rfc8785.dumps``); orjson is about 35x faster than ``rfc8785.dumps`` here."""
+    try:
+        import orjson
+    except ImportError:
+        encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+        return lambda row: encoder.encode(row).encode("utf-8")
+    dumps = orjson.dumps
+
+    def encode(row: list[str]) -> bytes:
+        # a copy of exact size: orjson's own result holds a 4 KiB buffer, 100x the record
+        encoded: bytes = dumps(row)
+        return encoded[:-1] + b"]"
+
+    return encode
 
 
 class _PhysicalLines:

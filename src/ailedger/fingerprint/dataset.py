@@ -18,12 +18,14 @@ with the format, leaf encoding, salt scheme, order and metadata (CSV header, Par
   record starts, beside the data (:mod:`ailedger.fingerprint._index`). :func:`prove_record`
   uses it when it is bound to the data (same size and SHA-256, scheme, secret and reading
   options: CSV ``skip_lines``, ``header_row``, delimiter): it re-reads the one record from its
-  offset and reads O(log n) nodes, so a proof costs one hash pass over the data and the index
-  instead of parsing and re-hashing every record. A stale index, or one made with other
-  options, is ignored and the tree recomputed; a damaged one (checksum) is an
-  ``IntegrityError`` (exit 7): it is not silently replaced, since a disk that corrupts files is
-  worth knowing about and the fix (fingerprint again) is the user's to run. Every proof is
-  verified against the stored root before it is returned.
+  offset and reads O(log n) nodes, so a proof costs one hash pass over the data instead of
+  parsing and re-hashing every record. A stale index, or one made with other options, is
+  ignored and the tree recomputed. A damaged one is an ``IntegrityError`` (exit 7), not
+  silently replaced: a disk that corrupts files is worth knowing about, and the fix
+  (fingerprint again) is the user's to run. ``prove`` does not re-hash the whole index: its
+  header and length are checked, the record re-read from the data must hash to the stored
+  leaf, and the proof must lead to the stored root, so damage anywhere on the proof's path
+  is caught and damage elsewhere cannot change the proof.
 """
 
 from __future__ import annotations
@@ -393,7 +395,7 @@ def _bound_index(
             return None
         if _data_sha256(path, progress)[0] != header.get("data_sha256"):
             return None
-    index = IndexFile.open(index_path, progress=progress)
+    index = IndexFile.open(index_path, checksum=False)
     if reading.format in ("csv", "jsonl") and not index.has_starts:
         index.close()
         return None
