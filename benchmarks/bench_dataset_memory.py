@@ -30,10 +30,10 @@ _NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 def make_csv(path: Path, rows: int) -> None:
     rnd = random.Random(20261204)
     with path.open("w", encoding="utf-8", newline="") as f:
-        f.write("id,name,age,score,label\n")
+        f.write("id,name,age,score,label,date\n")
         for i in range(rows):
-            name = rnd.choice(_NAMES)
-            f.write(f"{i},{name},{rnd.randrange(18, 90)},{rnd.random():.6f},{i % 3}\n")
+            name, age, score = rnd.choice(_NAMES), rnd.randrange(18, 90), f"{rnd.random():.6f}"
+            f.write(f"{i},{name},{age},{score},{i % 3},2026-{i % 12 + 1:02d}-{i % 28 + 1:02d}\n")
 
 
 _FINGERPRINT = """

@@ -47,11 +47,20 @@ _FS = settings(
 
 
 def reference_root(recs: Records, secret: bytes | None, sort: bool) -> tuple[bytes, list[bytes]]:
+    return reference_tree(recs, secret, sort)[:2]
+
+
+def reference_tree(
+    recs: Records, secret: bytes | None, sort: bool
+) -> tuple[bytes, list[bytes], list[int]]:
+    """Root, leaves in tree order, record number at each position (the former ``_build``)."""
     scheme = _leaves.UNSALTED if secret is None else ds._scheme(secret, sort)
     leaves = _leaves.leaf_hashes(recs.records, scheme, secret)
+    numbers = list(range(len(leaves)))
     if sort:
-        leaves = sorted(leaves)
-    return merkle.root_from_leaf_hashes(leaves), leaves
+        numbers = sorted(numbers, key=leaves.__getitem__)
+        leaves = [leaves[i] for i in numbers]
+    return merkle.root_from_leaf_hashes(leaves), leaves, numbers
 
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
@@ -141,9 +150,10 @@ def test_streaming_csv_gives_the_reference_root(
         return
     fp = fingerprint_dataset(path, secret=secret, sort_leaves=sort, skip_lines=skip,
                              header_row=header)  # fmt: skip
-    root, leaves = reference_root(recs, secret, sort)
+    root, leaves, numbers = reference_tree(recs, secret, sort)
     assert fp.root == root
     assert fp.leaf_hashes == leaves
+    assert list(fp.record_numbers) == numbers  # ties (equal rows) in record order
     assert fp.metadata == recs.metadata
     assert fp.data_sha256 == recs.data_sha256
 
@@ -402,3 +412,25 @@ def test_memory_is_flat_in_the_file_size(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert fp.size == 150_000
     assert peak < 5_000_000, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_equal_records_keep_their_input_order_when_sorted(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"a,b\n" + b"".join(b"%d,x\n1,2\n" % (i % 3) for i in range(50)))
+    recs = read_records(path, "csv", "csv-row-jcs-v1")
+    fp = fingerprint_dataset(path, secret=None, sort_leaves=True)
+    root, leaves, numbers = reference_tree(recs, None, True)
+    assert (fp.root, fp.leaf_hashes, list(fp.record_numbers)) == (root, leaves, numbers)
+    write_index_file(fp)
+    proof = prove_record(path, secret=None, index=7)  # one of 50 equal rows "1,2"
+    assert isinstance(proof, MembershipProof)
+    assert proof.inclusion.leaf_index == numbers.index(7)
+
+
+def test_an_index_read_back_is_written_out_byte_for_byte(tmp_path: Path) -> None:
+    path, index, _fp = _indexed(tmp_path, 40)
+    recs = read_records(path, "csv", "csv-row-jcs-v1")
+    again = ds._from_index(path, recs, SECRET, False, index)
+    assert again is not None
+    copy = write_index_file(again, tmp_path / "copy.idx")
+    assert copy.read_bytes() == index.read_bytes()

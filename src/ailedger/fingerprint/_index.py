@@ -387,6 +387,10 @@ class IndexFile:
         """The whole file when it is held in memory (small indexes), else None."""
         return self._buf if isinstance(self._buf, bytes) else None
 
+    def write_to(self, out: IO[bytes]) -> None:
+        """Write the whole file to ``out``."""
+        out.write(self._buf)
+
     def _read(self, offset: int, length: int) -> bytes:
         return bytes(self._buf[offset : offset + length])
 

@@ -12,8 +12,9 @@ with the format, leaf encoding, salt scheme, order and metadata (CSV header, Par
   record is absent.
 - Records are read as a stream (:mod:`ailedger.fingerprint._stream`): the leaf hashes go to
   a temporary index file as they are computed, never a list of parsed rows, so memory stays
-  flat in the file size (input order: a few MB whatever the size; sorted order keeps the
-  leaf hashes and record numbers, about 100 bytes a record, to sort them).
+  flat in the file size: input order needs a few MB whatever the size; sorted order spills
+  the leaf hashes to 16 temporary files by their first bits and sorts one at a time (about 6
+  bytes a record in memory) and keeps the position maps (16 bytes a record).
 - :func:`write_index_file` stores that index, the tree's leaves and upper levels and where each
   record starts, beside the data (:mod:`ailedger.fingerprint._index`). :func:`prove_record`
   uses it when it is bound to the data (same size and SHA-256, scheme, secret and reading
@@ -105,16 +106,21 @@ class _Built:
             f.close()
             self._file = None
 
+    @classmethod
+    def of(cls, index: IndexFile) -> _Built:
+        """An index opened from disk (nothing to copy from but the file it came from)."""
+        built = cls.__new__(cls)
+        built.index, built._file = index, None
+        return built
+
     def copy_to(self, target: Path) -> None:
         tmp = target.with_name(target.name + ".tmp")
         with tmp.open("wb") as out:
-            raw = self.index.raw()
-            if raw is not None:
-                out.write(raw)
-            else:
-                assert self._file is not None
+            if self._file is not None:  # copied through the page cache, not this process
                 self._file.seek(0)
                 shutil.copyfileobj(self._file, out, 1 << 20)
+            else:
+                self.index.write_to(out)
         os.replace(tmp, target)
 
 
@@ -220,6 +226,47 @@ def _spool_dir(path: Path) -> Path:
     return path.absolute().parent
 
 
+#: Sorted order: leaf hashes are spilled to this many temporary files by their first 4 bits,
+#: then each is sorted in memory (so about 1/16 of them at a time).
+_BUCKETS = 16
+_KEY = merkle.HASH_SIZE + 8
+
+
+def _spill(buckets: list[IO[bytes]], leaves: list[bytes], first: int) -> None:
+    """Append ``leaf || big-endian record number`` to the bucket of each leaf."""
+    parts: list[list[bytes]] = [[] for _ in buckets]
+    for k, leaf in enumerate(leaves, first):
+        parts[leaf[0] >> 4].append(leaf + k.to_bytes(8, "big"))
+    for bucket, part in zip(buckets, parts, strict=True):
+        if part:
+            bucket.write(b"".join(part))
+
+
+def _sort_buckets(
+    buckets: list[IO[bytes]], writer: IndexWriter, n: int
+) -> tuple[array[int], array[int]]:
+    """Feed the leaves in sorted order (by hash, ties by record number, as a stable sort
+    orders them) and return the maps position -> record number and back (8 bytes a record
+    each, in memory)."""
+    positions = array("Q", bytes(8 * n))
+    numbers = array("Q")
+    p = 0
+    for bucket in buckets:
+        bucket.seek(0)
+        raw = bucket.read()
+        keys = [raw[o : o + _KEY] for o in range(0, len(raw), _KEY)]
+        del raw
+        keys.sort()
+        for a in range(0, len(keys), BATCH):
+            writer.add_leaves([k[: merkle.HASH_SIZE] for k in keys[a : a + BATCH]])
+        for key in keys:
+            r = int.from_bytes(key[merkle.HASH_SIZE :], "big")
+            numbers.append(r)
+            positions[r] = p
+            p += 1
+    return positions, numbers
+
+
 def _build(
     path: Path,
     stream: RecordStream,
@@ -231,16 +278,18 @@ def _build(
     order = ORDER_SORTED if sort_leaves else ORDER_INPUT
     sid = None if secret is None else _leaves.secret_id(secret)
     f = temporary_file(_spool_dir(path))
+    buckets: list[IO[bytes]] = []
     try:
         writer = IndexWriter(f, spool_dir=_spool_dir(path))
-        keyed: list[bytes] = []  # sorted order: leaf hash || big-endian record number
+        if sort_leaves:
+            buckets = [temporary_file(_spool_dir(path)) for _ in range(_BUCKETS)]
         n = 0
         for records, starts in stream.batches():
             leaves = _leaves.leaf_hashes(records, scheme, secret, n)
             if want is not None:
                 want.see(records, n)
             if sort_leaves:
-                keyed += [leaf + (n + k).to_bytes(8, "big") for k, leaf in enumerate(leaves)]
+                _spill(buckets, leaves, n)
             else:
                 writer.add_leaves(leaves)
             if stream.offsets:
@@ -250,14 +299,7 @@ def _build(
             raise InvalidInput(f"{path}: the dataset has no records")
         positions = numbers = None
         if sort_leaves:
-            keyed.sort()  # by leaf hash, ties by record number (a stable sort's order)
-            numbers = array("Q", (int.from_bytes(k[merkle.HASH_SIZE :], "big") for k in keyed))
-            for a in range(0, n, BATCH):
-                writer.add_leaves([k[: merkle.HASH_SIZE] for k in keyed[a : a + BATCH]])
-            del keyed
-            positions = array("Q", bytes(8 * n))
-            for p, r in enumerate(numbers):
-                positions[r] = p
+            positions, numbers = _sort_buckets(buckets, writer, n)
 
         def header(root: bytes) -> dict[str, Any]:
             return {
@@ -282,6 +324,9 @@ def _build(
     except BaseException:
         f.close()
         raise
+    finally:
+        for bucket in buckets:
+            bucket.close()
     return DatasetFingerprint(
         path, stream.format, stream.leaf_encoding, scheme, order, root, n,
         stream.metadata, stream.data_sha256, sid, built,
@@ -421,8 +466,7 @@ def _from_index(
     h = index.header
     if h.get("metadata") != recs.metadata or h.get("size") != len(recs.records):
         return None
-    built = _Built.__new__(_Built)
-    built.index, built._file = index, None
+    built = _Built.of(index)
     return DatasetFingerprint(
         path, recs.format, recs.leaf_encoding, scheme, reading.order, bytes.fromhex(h["root"]),
         index.size, recs.metadata, recs.data_sha256, reading.secret_id, built,
