@@ -48,8 +48,9 @@ print(fp.root.hex())
 _IMPORT_ONLY = "from ailedger.fingerprint import dataset"
 
 
-def run_rss(code: str, *args: str) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of a fresh Python process running ``code``."""
+def run_rss(code: str, *args: str) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (bytes) of a fresh Python process running
+    ``code``."""
     env = {**os.environ}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.DEVNULL)
@@ -58,7 +59,7 @@ def run_rss(code: str, *args: str) -> tuple[float, int]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"measurement failed ({proc.returncode}): {code.splitlines()[1:4]}")
-    return wall, usage.ru_maxrss * 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def mb(n: float) -> str:
@@ -71,10 +72,10 @@ def main() -> None:
     parser.add_argument("--proofs", type=int, default=5, help="records proven per mode")
     parser.add_argument("--dir", type=Path, default=None, help="where to generate the data")
     args = parser.parse_args()
-    _, base = run_rss(_IMPORT_ONLY)
+    _, _, base = run_rss(_IMPORT_ONLY)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; import-only RSS {mb(base)} MB")
     print(
-        f"{'rows':>10s} {'file MB':>8s} {'mode':>8s} {'wall s':>7s} {'peak MB':>8s} "
+        f"{'rows':>10s} {'file MB':>8s} {'mode':>8s} {'wall s':>7s} {'cpu s':>6s} {'peak MB':>8s} "
         f"{'- import':>8s} {'x file':>7s} {'index MB':>9s}"
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -84,9 +85,10 @@ def main() -> None:
             size = data.stat().st_size
             for mode, secret in (("salted", SECRET), ("unsalted", b""), ("sorted", SECRET)):
                 index = Path(str(data) + ".ailedger-index")
-                wall, rss = run_rss(_FINGERPRINT, str(data), secret.decode(), mode)
+                wall, cpu, rss = run_rss(_FINGERPRINT, str(data), secret.decode(), mode)
                 print(
-                    f"{rows:>10,d} {mb(size)} {mode:>8s} {wall:7.2f} {mb(rss)} {mb(rss - base)} "
+                    f"{rows:>10,d} {mb(size)} {mode:>8s} {wall:7.2f} {cpu:6.2f} {mb(rss)} "
+                    f"{mb(rss - base)} "
                     f"{(rss - base) / size:7.2f} {mb(index.stat().st_size)}"
                 )
             # the index of the last run is salted+sorted; write the salted input-order one

@@ -213,8 +213,8 @@ class IndexWriter:
     ) -> bytes:
         """Write the rest; ``header(root)`` gives the header. Returns the root."""
         sink, n = self._sink, self.size
-        levels: dict[int, bytes] = {}
-        blob = bytes(self._low)
+        levels: dict[int, bytes | bytearray] = {}
+        blob: bytes | bytearray = self._low
         for level in range(LOW_LEVEL, n.bit_length()):
             levels[level] = blob
             blob = _parents(blob)
@@ -225,7 +225,7 @@ class IndexWriter:
         def read(offset: int, length: int) -> bytes:
             for level, at in offsets.items():  # leaves on disk, upper levels in memory
                 if level and at <= offset < at + len(levels[level]):
-                    return levels[level][offset - at : offset - at + length]
+                    return bytes(levels[level][offset - at : offset - at + length])
             return os.pread(fd, length, offset)
 
         pos = len(MAGIC) + n * _H

@@ -12,7 +12,8 @@ with the format, leaf encoding, salt scheme, order and metadata (CSV header, Par
   record is absent.
 - Records are read as a stream (:mod:`ailedger.fingerprint._stream`): the leaf hashes go to
   a temporary index file as they are computed, never a list of parsed rows, so memory stays
-  flat in the file size: input order needs a few MB whatever the size; sorted order spills
+  flat in the file size: input order needs a few MB and 4 bytes a record (the tree's levels
+  from 4 up, computed as the leaves go by); sorted order spills
   the leaf hashes to 16 temporary files by their first bits and sorts one at a time (about 6
   bytes a record in memory) and keeps the position maps (16 bytes a record).
 - :func:`write_index_file` stores that index, the tree's leaves and upper levels and where each
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ailedger import merkle
-from ailedger.errors import AiledgerError, IntegrityError, InvalidInput, NotFound, ProofInvalid
+from ailedger.errors import InvalidInput, NotFound
 from ailedger.fingerprint import _leaves
 from ailedger.fingerprint._formats import (
     ENCODINGS,
@@ -59,15 +60,16 @@ from ailedger.fingerprint._index import (
     temporary_file,
 )
 from ailedger.fingerprint._leaves import SALTED_BY_INDEX, SALTED_BY_RECORD, UNSALTED
-from ailedger.fingerprint._stream import (
-    BATCH,
-    RecordStream,
-    delimiter_of,
-    open_records,
-    record_at,
+from ailedger.fingerprint._proving import (
+    ORDER_INPUT,
+    ORDER_SORTED,
+    Reading,
+    Wanted,
+    bound_index,
+    prove_from,
 )
+from ailedger.fingerprint._stream import BATCH, RecordStream, delimiter_of, open_records
 from ailedger.fingerprint.proofs import DatasetRef, MembershipProof, NonMembershipProof
-from ailedger.merkle import InclusionProof
 
 __all__ = [
     "FINGERPRINT_TYPE",
@@ -89,8 +91,6 @@ __all__ = [
 FINGERPRINT_TYPE = "https://ailedger.dev/dataset/fingerprint/v1"
 INDEX_SUFFIX = ".ailedger-index"
 SECRET_SUFFIX = ".ailedger-secret"
-ORDER_INPUT = "input"
-ORDER_SORTED = "sorted-by-leaf-hash"
 #: Called with a number of bytes read (dataset, then index) as work proceeds.
 Progress = Callable[[int], None]
 
@@ -199,29 +199,6 @@ def _scheme(secret: bytes | None, sort_leaves: bool) -> str:
     return SALTED_BY_RECORD if sort_leaves else SALTED_BY_INDEX
 
 
-@dataclass
-class _Want:
-    """What a rebuild for a proof looks out for while the records stream by: record number
-    ``index``, or the first record equal to ``encoded``."""
-
-    index: int | None = None
-    encoded: bytes | None = None
-    found: int | None = None
-    record: bytes | None = None
-
-    def see(self, records: list[bytes], first: int) -> None:
-        if self.record is not None:
-            return
-        if self.index is not None and first <= self.index < first + len(records):
-            self.found, self.record = self.index, records[self.index - first]
-        elif self.encoded is not None:
-            try:
-                k = records.index(self.encoded)
-            except ValueError:
-                return
-            self.found, self.record = first + k, self.encoded
-
-
 def _spool_dir(path: Path) -> Path:
     return path.absolute().parent
 
@@ -272,7 +249,7 @@ def _build(
     stream: RecordStream,
     secret: bytes | None,
     sort_leaves: bool,
-    want: _Want | None = None,
+    want: Wanted | None = None,
 ) -> DatasetFingerprint:
     scheme = _scheme(secret, sort_leaves)
     order = ORDER_SORTED if sort_leaves else ORDER_INPUT
@@ -372,94 +349,19 @@ def write_index_file(fp: DatasetFingerprint, index_path: Path | None = None) -> 
 # --- Using an index ----------------------------------------------------------------------------
 
 
-def _data_sha256(path: Path, progress: Progress | None) -> tuple[str, int]:
-    import hashlib
-
-    sha = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            sha.update(chunk)
-            size += len(chunk)
-            if progress is not None:
-                progress(len(chunk))
-    return sha.hexdigest(), size
-
-
-@dataclass
-class _Reading:
-    """How the data is to be read and salted for a proof."""
-
-    format: str
-    leaf_encoding: str
-    scheme: str
-    order: str
-    secret_id: str | None
-    skip_lines: int
-    header_row: bool
-
-
-def _bound_index(
-    path: Path, index_path: Path, reading: _Reading, progress: Progress | None
-) -> tuple[IndexFile, list[bytes] | None] | None:
-    """The index at ``index_path`` if it is bound to this data and reading (else None, and the
-    caller recomputes), checked whole; a damaged index raises ``IntegrityError``. For a
-    directory, also its file entries (listing them is what binds it)."""
-    header = read_index_header(index_path)
-    if header.get("index_version") == 1:
-        return None  # an index of an earlier version: no tree levels, no record offsets
-    expected: dict[str, object] = {
-        "format": reading.format,
-        "leaf_encoding": reading.leaf_encoding,
-        "scheme": reading.scheme,
-        "order": reading.order,
-        "secret_id": reading.secret_id,
-    }
-    if any(header.get(k) != v for k, v in expected.items()):
-        return None  # another scheme, secret or encoding: recompute
-    meta = header.get("metadata")
-    if not isinstance(meta, dict):
-        return None
-    if reading.format == "csv":
-        if "skip_lines" not in meta or "header_row" not in meta:
-            return None  # written before the options existed
-        if csv_options(meta) != (reading.skip_lines, reading.header_row):
-            return None
-        if meta.get("delimiter") != delimiter_of(path):
-            return None
-    entries = None
-    if reading.format == "files":
-        from ailedger.fingerprint._formats import _read_files
-
-        recs = _read_files(path)
-        if recs.data_sha256 != header.get("data_sha256"):
-            return None
-        entries = recs.records
-    else:
-        if not path.is_file() or path.stat().st_size != header.get("data_size"):
-            return None
-        if _data_sha256(path, progress)[0] != header.get("data_sha256"):
-            return None
-    index = IndexFile.open(index_path, checksum=False)
-    if reading.format in ("csv", "jsonl") and not index.has_starts:
-        index.close()
-        return None
-    return index, entries
-
-
 def _from_index(
     path: Path, recs: Records, secret: bytes | None, sort_leaves: bool, index_path: Path
 ) -> DatasetFingerprint | None:
     """The fingerprint stored in the index when it matches ``recs`` (read in memory), else
     None (kept for tests of the binding rules)."""
     scheme = _scheme(secret, sort_leaves)
-    reading = _Reading(
+    reading = Reading(
         recs.format, recs.leaf_encoding, scheme,
         ORDER_SORTED if sort_leaves else ORDER_INPUT,
         None if secret is None else _leaves.secret_id(secret),
         *(csv_options(recs.metadata) if recs.format == "csv" else (0, True)),
     )  # fmt: skip
-    found = _bound_index(path, index_path, reading, None)
+    found = bound_index(path, index_path, reading, None)
     if found is None:
         return None
     index = found[0]
@@ -471,41 +373,6 @@ def _from_index(
         path, recs.format, recs.leaf_encoding, scheme, reading.order, bytes.fromhex(h["root"]),
         index.size, recs.metadata, recs.data_sha256, reading.secret_id, built,
     )  # fmt: skip
-
-
-def _salt(scheme: str, secret: bytes | None, record: bytes, position: int) -> bytes | None:
-    if scheme == UNSALTED or secret is None:
-        return None
-    key = _leaves.derive_key(secret, scheme)
-    if scheme == SALTED_BY_INDEX:
-        return _leaves.index_salt(key, position)
-    return _leaves.record_salt(key, record)
-
-
-def _ref(header: dict[str, Any]) -> DatasetRef:
-    return DatasetRef(
-        bytes.fromhex(header["root"]),
-        header["size"],
-        header["format"],
-        header["leaf_encoding"],
-        header["scheme"],
-    )
-
-
-def _inclusion(index: IndexFile, position: int) -> InclusionProof:
-    """PATH(position) from O(log n) stored nodes, checked against the stored root."""
-    proof = merkle.MerkleTree(index.store()).inclusion_proof(position)
-    root = bytes.fromhex(index.header["root"])
-    try:
-        if proof.root != root:
-            raise ProofInvalid("the index's nodes do not give its root")
-        proof.verify(root)
-    except ProofInvalid:
-        raise IntegrityError(
-            "the dataset index does not give a valid proof for its root",
-            hint="fingerprint the dataset again to rewrite the index",
-        ) from None
-    return proof
 
 
 def _record_relpath(dataset: Path, record: Path) -> str:
@@ -561,7 +428,7 @@ def prove_record(
         progress=progress,
     )
     scheme = _scheme(secret, sort_leaves)
-    reading = _Reading(
+    reading = Reading(
         fmt, encoding, scheme, ORDER_SORTED if sort_leaves else ORDER_INPUT,
         None if secret is None else _leaves.secret_id(secret),
         stream.skip_lines, stream.header_row,
@@ -578,86 +445,17 @@ def prove_record(
         )
     found = None
     if header and not (record is not None and not sort_leaves):
-        found = _bound_index(path, index_file, reading, progress)
+        found = bound_index(path, index_file, reading, progress)
     if found is not None:
         idx, entries = found
         try:
-            return _prove(path, idx, entries, secret, index, wanted, relpath, include_record)
+            return prove_from(path, idx, entries, secret, index, wanted, relpath, include_record)
         finally:
             idx.close()
-    want = _Want(index=index, encoded=wanted if not sort_leaves else None)
+    want = Wanted(index=index, encoded=wanted if not sort_leaves else None)
     fp = _build(path, stream, secret, sort_leaves, want)
     if index is not None and not 0 <= index < fp.size:
         raise InvalidInput(f"record index {index} is outside 0..{fp.size - 1}")
-    return _prove(path, fp._built.index, None, secret, index, wanted, relpath, include_record, want)
-
-
-def _prove(
-    path: Path,
-    idx: IndexFile,
-    entries: list[bytes] | None,
-    secret: bytes | None,
-    index: int | None,
-    wanted: bytes | None,
-    relpath: str | None,
-    include_record: bool,
-    want: _Want | None = None,
-) -> MembershipProof | NonMembershipProof:
-    h = idx.header
-    n, scheme, encoding = idx.size, h["scheme"], h["leaf_encoding"]
-    if index is not None:
-        if not 0 <= index < n:
-            raise InvalidInput(f"record index {index} is outside 0..{n - 1}")
-        position = idx.position_of(index)
-        if want is not None and want.record is not None:
-            encoded = want.record
-        elif entries is not None:
-            encoded = entries[index]
-        else:
-            start, end = idx.record_span(index) if idx.has_starts else (index, index + 1)
-            try:
-                encoded = record_at(path, h["format"], encoding, h["metadata"], start, end)
-            except AiledgerError:
-                raise IntegrityError(
-                    f"record {index} cannot be read where the index says it starts",
-                    hint="fingerprint again",
-                ) from None
-    else:
-        assert wanted is not None
-        encoded = wanted
-        if h["order"] == ORDER_SORTED:
-            leaf = merkle.leaf_hash(_leaves.leaf_entry(encoded, _salt(scheme, secret, encoded, 0)))
-            position = idx.bisect(leaf)
-            if position >= n or idx.leaf(position) != leaf:
-                return _absent(idx, secret, encoded, relpath, include_record, position)
-        elif want is not None and want.found is not None:
-            position = want.found
-        else:
-            raise NotFound(
-                "the record is not in the dataset",
-                hint="fingerprint with --sorted to prove that a record is absent",
-            )
-    if encoding == FILE_ENTRY:
-        relpath = encoded[merkle.HASH_SIZE :].decode("utf-8")
-    salt = _salt(scheme, secret, encoded, position)
-    if merkle.leaf_hash(_leaves.leaf_entry(encoded, salt)) != idx.leaf(position):
-        raise IntegrityError("the dataset index does not match the data", hint="fingerprint again")
-    kept = encoded if include_record else None
-    return MembershipProof(_ref(h), kept, salt, _inclusion(idx, position), relpath)
-
-
-def _absent(
-    idx: IndexFile,
-    secret: bytes | None,
-    encoded: bytes,
-    relpath: str | None,
-    include_record: bool,
-    position: int,
-) -> NonMembershipProof:
-    h = idx.header
-    salt = _salt(h["scheme"], secret, encoded, 0)
-    leaf = merkle.leaf_hash(_leaves.leaf_entry(encoded, salt))
-    left = _inclusion(idx, position - 1) if position > 0 else None
-    right = _inclusion(idx, position) if position < idx.size else None
-    kept = encoded if include_record else None
-    return NonMembershipProof(_ref(h), kept, salt, leaf, left, right, relpath)
+    return prove_from(
+        path, fp._built.index, None, secret, index, wanted, relpath, include_record, want
+    )
