@@ -434,3 +434,51 @@ def test_an_index_read_back_is_written_out_byte_for_byte(tmp_path: Path) -> None
     assert again is not None
     copy = write_index_file(again, tmp_path / "copy.idx")
     assert copy.read_bytes() == index.read_bytes()
+
+
+def test_parquet_is_read_by_batches_and_proven_by_row_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    n = 10_000
+    table = pa.table({"id": list(range(n)), "name": [f"n{i % 97}" for i in range(n)]})
+    path = tmp_path / "d.parquet"
+    pq.write_table(table, path, row_group_size=3_000)  # 4 row groups, 3 record batches of 4096
+    recs = read_records(path, "parquet", "parquet-row-jcs-v1")
+    stream = open_records(path, "parquet", "parquet-row-jcs-v1")
+    got = [r for batch, _ in stream.batches() for r in batch]
+    assert got == recs.records
+    assert stream.data_sha256 == recs.data_sha256
+    assert stream.metadata == recs.metadata
+    fp = fingerprint_dataset(path, secret=SECRET)
+    assert fp.root == reference_root(recs, SECRET, False)[0]
+    write_index_file(fp)
+    monkeypatch.setattr(ds, "_build", _no_rebuild)
+    for i in (0, 2_999, 3_000, 9_999):
+        proof = prove_record(path, secret=SECRET, index=i)
+        assert isinstance(proof, MembershipProof)
+        assert proof.record == recs.records[i]
+        proof.verify(fp.root)
+
+
+def test_a_directory_is_proven_from_its_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data"
+    (root / "sub").mkdir(parents=True)
+    for i in range(20):
+        (root / ("sub" if i % 2 else "") / f"f{i}.txt").write_text(f"file {i}\n")
+    fp = fingerprint_dataset(root, secret=SECRET, sort_leaves=True)
+    write_index_file(fp)
+    monkeypatch.setattr(ds, "_build", _no_rebuild)
+    member = prove_record(root, secret=SECRET, record=root / "sub" / "f3.txt")
+    assert isinstance(member, MembershipProof)
+    assert member.record_path == "sub/f3.txt"
+    member.verify(fp.root)
+    by_number = prove_record(root, secret=SECRET, index=4)
+    by_number.verify(fp.root)
+    (root / "f0.txt").write_text("changed\n")  # the listing changes: the index is stale
+    monkeypatch.undo()
+    fresh = prove_record(root, secret=SECRET, index=4)
+    assert fresh.dataset.root != fp.root
