@@ -65,6 +65,7 @@ class Wanted:
 
 
 def file_sha256(path: Path, progress: Progress | None) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in 1 MiB chunks."""
     sha = hashlib.sha256()
     size = 0
     with path.open("rb") as f:
@@ -93,7 +94,8 @@ def bound_index(
     path: Path, index_path: Path, reading: Reading, progress: Progress | None
 ) -> tuple[IndexFile, list[bytes] | None] | None:
     """The index at ``index_path`` if it is bound to this data and reading (else None, and the
-    caller recomputes), checked whole; a damaged index raises ``IntegrityError``. For a
+    caller recomputes). Its header (hash) and length are checked and a damaged one raises
+    ``IntegrityError``; the rest is checked by :func:`prove_from` as it is read. For a
     directory, also its file entries (listing them is what binds it)."""
     header = read_index_header(index_path)
     if header.get("index_version") == 1:
