@@ -296,3 +296,24 @@ def test_dataset_commands_take_quiet_and_stay_silent_when_piped(
     code, _, err = run(capsys, "prove", jsonl, "--index", "4", "--out", proof)
     assert code == 0, err
     assert err == ""  # stderr is not a terminal here: no bar
+
+
+def test_prove_with_a_truncated_index_exits_7_and_a_stale_one_is_rebuilt(
+    capsys: pytest.CaptureFixture[str], jsonl: Path, tmp_path: Path
+) -> None:
+    _, out, _ = run(capsys, "fingerprint", "dataset", jsonl, "--unsalted", "--json")
+    index = Path(json.loads(out)["index_file"])
+    whole = index.read_bytes()
+    index.write_bytes(whole[:-10])
+    proof = tmp_path / "p.json"
+    code, _, err = run(capsys, "prove", jsonl, "--index", "3", "--unsalted", "--out", proof)
+    assert code == 7
+    assert "dataset index" in err
+    assert not proof.exists()
+    index.write_bytes(whole)
+    jsonl.write_bytes(jsonl.read_bytes() + b'{"extra": 1}\n')  # the data changed: stale index
+    code, out, err = run(
+        capsys, "prove", jsonl, "--index", "200", "--unsalted", "--out", proof, "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["size"] == 201
