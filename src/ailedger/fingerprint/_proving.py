@@ -161,14 +161,15 @@ def inclusion_of(index: IndexFile, position: int) -> InclusionProof:
     proof = merkle.MerkleTree(index.store()).inclusion_proof(position)
     root = bytes.fromhex(index.header["root"])
     try:
-        if proof.root != root:
-            raise ProofInvalid("the index's nodes do not give its root")
         proof.verify(root)
+        valid = proof.root == root
     except ProofInvalid:
+        valid = False
+    if not valid:
         raise IntegrityError(
             "the dataset index does not give a valid proof for its root",
             hint="fingerprint the dataset again to rewrite the index",
-        ) from None
+        )
     return proof
 
 
