@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ailedger.cli._app import app
-from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._common import JsonOpt, QuietOpt, byte_progress, console, emit
 from ailedger.cli._model_sign import model_app
 from ailedger.cli._workflow import (
     BackendOpt,
@@ -56,6 +56,7 @@ def dataset_register_cmd(
     no_header: Annotated[
         bool, typer.Option("--no-header", help="CSV: no header row, every row is a record.")
     ] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fingerprint a dataset and sign a dataset statement NAME@VERSION into the log."""
@@ -68,7 +69,11 @@ def dataset_register_cmd(
             secret = salt_secret.read_bytes()
         except FileNotFoundError:
             raise NotFound(f"no such secret file: {salt_secret}") from None
-    with signed_registry(key, password_file) as (registry, signer):
+    total = path.stat().st_size if path.is_file() else None
+    with (
+        signed_registry(key, password_file) as (registry, signer),
+        byte_progress("fingerprinting", total, enabled=not (quiet or as_json)) as bar,
+    ):
         recorded = registry.register_dataset(
             path,
             ref,
@@ -77,6 +82,7 @@ def dataset_register_cmd(
             secret=secret,
             skip_lines=skip_lines,
             header_row=not no_header,
+            progress=bar,
         )
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "registered dataset"))
 
