@@ -18,6 +18,7 @@ from ailedger.cli._workflow import (
     KeyOpt,
     PasswordFileOpt,
     RpcOpt,
+    check_in_step,
     print_recorded,
     signed_registry,
 )
@@ -126,6 +127,7 @@ def model_register_cmd(
             code_revision=code_revision,
             team=team,
         )
+        check_in_step(registry, refs=[ref])
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "registered model"))
 
 
@@ -150,6 +152,7 @@ def approve_cmd(
         signer,
     ):
         recorded = registry.approve(version, role, signer, comment=comment, reject=reject)
+        check_in_step(registry, refs=[version])
     verb = "rejected" if reject else "approved"
 
     def human() -> None:
