@@ -189,6 +189,9 @@ def test_a_deploy_killed_between_the_log_and_the_chain_is_reported_and_repaired(
     warnings = [line for line in gate.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1
     assert "ailedger status --repair" in warnings[0]
+    audit = w.run("audit", "report", "--out", w.setup.root / "audit", "--chain-check")
+    assert audit.exit_code == 0, audit.output
+    assert audit.stderr.count("warning: out of step: prod:") == 1
     refused = w.run("rollback", "--env", "prod", "--key", "admin", "--to", "triage@1.0")
     assert refused.exit_code == 12, refused.output
     assert "status --repair" in refused.output
@@ -248,6 +251,72 @@ def test_registration_and_approval_missing_on_chain_are_replayed(world: World) -
         vid = version_key("acme", "triage", "3.0")
         assert backend.registry.version(vid) is not None
         assert backend.registry.approval_count(vid, "qa") == 1
+
+
+LOCAL_POLICY = """\
+version = 1
+[env.prod.approvals]
+qa = 1
+"""
+
+
+def test_trailing_steps_are_replayed_in_log_order(world: World) -> None:
+    """Killed deploy of 2.0, then a rollback to 1.0 and a deprecation of 2.0 that only the
+    log took (local backend): the contract serves 1.0 either way, but its history lacks
+    both steps; the repair replays deploy, rollback and deprecation in log order."""
+    w = world
+    w.killed_deploy("2.0")
+    w.ok("rollback", "--env", "prod", "--key", "admin", "--backend", "local")
+    w.ok("deprecate", "triage@2.0", "--reason", "recall", "--key", "trainer",
+         "--backend", "local")  # fmt: skip
+    doc = w.status(code=12)
+    assert _kinds(doc) == [
+        "chain-deprecation-missing",
+        "chain-event-missing",
+        "chain-event-missing",
+    ]
+    repaired = w.status("--repair", code=0)
+    assert [s.split(" (")[0] for s in repaired["repaired"]] == [
+        "deploy triage@2.0 in prod",
+        "rollback triage@1.0 in prod",
+        "deprecate triage@2.0",
+    ]
+    with w.chain() as (chain, backend):
+        assert backend.registry.current("prod") == V1
+        info = backend.registry.version(V2)
+        assert info is not None
+        assert info.deprecated
+        events = [e.event for e in chain.events(backend.registry.contract)]
+        assert events[-3:] == ["Deployed", "RolledBack", "Deprecated"]
+    assert w.status(code=0)["in_step"]
+
+
+def test_a_step_the_chain_moved_on_without_is_a_gap_not_repaired(world: World) -> None:
+    """Log: 1.0, 2.0 (killed before the chain), 3.0; chain: 1.0, 3.0. Replaying 2.0 now would
+    write a history that never happened: reported as a gap, exit 12, nothing sent."""
+    w = world
+    v3 = variant(w.setup, "model3", '{"v": 3}')
+    w.ok("model", "register", v3, "--name", "triage", "--version", "3.0",
+         "--dataset", "patients@1", "--key", "trainer")  # fmt: skip
+    w.ok("approve", "triage@3.0", "--role", "qa", "--key", "qa")
+    w.ok("approve", "triage@3.0", "--role", "auditor", "--key", "auditor")
+    w.killed_deploy("2.0")
+    local = w.setup.root / "local-policy.toml"
+    local.write_text(LOCAL_POLICY)
+    w.ok("deploy", "triage@3.0", "--env", "prod", "--key", "admin", "--policy", local,
+         "--backend", "local")  # fmt: skip
+    admin = w.setup.store.signer("admin", PASSWORD)
+    assert isinstance(admin, Secp256k1Signer)
+    v3_id = version_key("acme", "triage", "3.0")
+    with w.chain() as (_, backend):
+        info = backend.registry.version(v3_id)
+        assert info is not None
+        backend.registry.deploy("prod", v3_id, info.subject_digest, signer=admin)
+    doc = w.status(code=12)
+    assert _kinds(doc) == ["chain-history-gap"]
+    assert "moved on without it" in doc["findings"][0]["message"]
+    assert w.status("--repair", code=12)["repaired"] == []
+    assert w.serving() == v3_id
 
 
 # --- without a chain ------------------------------------------------------------------------

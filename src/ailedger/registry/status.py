@@ -466,6 +466,30 @@ class _ChainView:
             out.insert(0, summary)
         return out
 
+    def elsewhere(self, envs: Iterable[str]) -> list[Finding]:
+        """Deploys and rollbacks of the workspace's versions on the chain in environments
+        the log never names."""
+        known = {env_id(e) for e in envs}
+        ours = {v for v in self._vids.values() if v is not None}
+        out: list[Finding] = []
+        for event in ("Deployed", "RolledBack"):
+            for e in self.backend.chain.events(self.contract, event):
+                env, vid = _hex32(e.args["env"]), _hex32(e.args["versionId"])
+                if env in known or vid not in ours:
+                    continue
+                verb = "deploy" if event == "Deployed" else "rollback"
+                out.append(
+                    Finding(
+                        "chain-event-unexplained",
+                        f"environment 0x{env.hex()}: {verb} of {self.name(vid)} on the chain "
+                        f"(block {e.block_number}, tx {e.tx_hash}); the log names no such "
+                        "environment",
+                        False,
+                        ref=self.name(vid),
+                    )
+                )
+        return out
+
 
 def _match(
     left: Sequence[tuple[str, bytes | None]], right: Sequence[tuple[str, bytes]]
@@ -505,8 +529,10 @@ def check_chain(registry: Registry, backend: ChainBackend) -> list[Finding]:
         findings += view.registration(row)
         findings += view.approvals(row)
     findings += view.unexplained_registrations([r.ref for r in models])
-    for env in registry.index.environments():
+    envs = registry.index.environments()
+    for env in envs:
         findings += view.environment(env)
+    findings += view.elsewhere(envs)
     for row in models:
         findings += view.deprecation(row.ref, deprecated.get(row.ref))
     return findings
