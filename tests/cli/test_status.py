@@ -390,3 +390,10 @@ def test_match_pairs_equal_items_in_order(
     assert [i for i, _ in pairs] == sorted({i for i, _ in pairs})
     assert [j for _, j in pairs] == sorted({j for _, j in pairs})
     assert _match([("deploy", None)], [("deploy", b"a")]) == []
+
+
+def test_an_unreachable_chain_is_exit_8_never_in_step(setup: Setup) -> None:
+    _register(setup)
+    result = run(["status", "--rpc", "http://127.0.0.1:9"])
+    assert result.exit_code == 8, result.output
+    assert "in step" not in result.output

@@ -5,11 +5,18 @@ is compared with the log, and the chain (when contracts are recorded for the wor
 chain, or ``--backend chain`` / ``--rpc``) with what the log records; see
 :mod:`ailedger.registry.status` for what each finding means. Exit 0 when everything checked
 agrees, 12 (:class:`~ailedger.errors.OutOfStep`) when something is out of step. Without a
-chain, only the log and the index are compared, and the output says the chain was not checked.
+chain, only the log and the index are compared, and the output says the chain was not checked;
+a chain that is configured but cannot be reached is exit 8 (nothing is said about it).
+
+``--repair`` unlocks the keys that signed the entries it replays (``$AILEDGER_PASSWORD``,
+``--password-file`` or a prompt), as the commands that wrote them did. It stops at the first
+step that fails and exits with that error, after printing what it did; it is idempotent, so
+running it again continues.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,9 +52,12 @@ from ailedger.registry.status import (
 __all__ = ["status_cmd"]
 
 
-def _check(registry: Registry, forced_local: bool) -> tuple[list[Finding], dict[str, Any]]:
-    """The index and chain findings of an open registry, and what was said of the chain."""
-    findings = check_index(registry.workspace, registry.log)
+def _check(
+    registry: Registry, forced_local: bool, *, index: bool
+) -> tuple[list[Finding], dict[str, Any]]:
+    """The chain findings of an open registry (with the index's when ``index``), and what
+    was said of the chain."""
+    findings = check_index(registry.workspace, registry.log) if index else []
     backend = registry.backend
     if not isinstance(backend, ChainBackend):
         reason = (
@@ -66,7 +76,9 @@ def _check(registry: Registry, forced_local: bool) -> tuple[list[Finding], dict[
     return findings + check_chain(registry, backend), info
 
 
-def _signers(store: Keystore, password_file: Path | None, registry: Registry) -> Any:
+def _signers(
+    store: Keystore, password_file: Path | None, registry: Registry
+) -> Callable[[str], Signer]:
     """``keyid -> Signer``: the workspace key that signed a log entry, unlocked once."""
     unlocked: dict[str, Signer] = {}
 
@@ -139,8 +151,8 @@ def status_cmd(
     repaired: list[str] = []
     failure: AiledgerError | None = None
     with open_registry(store, backend=backend, rpc=rpc, read_only=not do_repair) as registry:
-        findings, chain = _check(registry, forced_local)
-        findings = index_findings + [f for f in findings if not f.kind.startswith("index-")]
+        findings, chain = _check(registry, forced_local, index=False)
+        findings = index_findings + findings
         if do_repair and any(f.repairable for f in findings):
             chain_backend = registry.backend if isinstance(registry.backend, ChainBackend) else None
 
@@ -155,10 +167,14 @@ def status_cmd(
                     signer_for=_signers(store, password_file, registry),
                     on_step=on_step,
                 )
-                repaired[:0] = [f.message for f in fixed if f.kind.startswith("index-")]
+                repaired[:0] = [
+                    f"index: indexed the log again ({f.kind})"
+                    for f in fixed
+                    if f.kind.startswith("index-")
+                ]
             except AiledgerError as exc:
                 failure = exc
-            findings, chain = _check(registry, forced_local)
+            findings, chain = _check(registry, forced_local, index=True)
     doc = {
         "in_step": not findings,
         "log": {"size": verified.size, "root": verified.root.hex(), "verified": True},
