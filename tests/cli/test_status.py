@@ -233,6 +233,11 @@ def test_a_chain_deploy_the_log_does_not_explain_is_reported_never_repaired(
     refused = w.run("deploy", "triage@2.0", "--env", "prod", "--key", "admin",
                     "--policy", w.policy)  # fmt: skip
     assert refused.exit_code == 12, refused.output
+    assert "does not explain" in refused.output
+    assert "status --repair" not in refused.output
+    gate = w.run("gate", "triage@1.0", "--policy", w.policy, "--env", "prod")
+    assert gate.exit_code == 0, gate.output
+    assert "run `ailedger status`" in gate.stderr
 
 
 def test_registration_and_approval_missing_on_chain_are_replayed(world: World) -> None:

@@ -181,9 +181,10 @@ def check_in_step(
         return
     if findings:
         more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+        todo = REPAIR_HINT if all(f.repairable for f in findings) else "ailedger status"
         err_console.print(
             f"[yellow]warning:[/yellow] out of step: {escape(findings[0].message)}{more}; "
-            f"run `{REPAIR_HINT}`"
+            f"run `{todo}`"
         )
 
 
@@ -200,6 +201,11 @@ def refuse_out_of_step(registry: Registry, env: str, target: VersionRef | None) 
     if not found or (target is not None and target == registry.current(env)):
         return
     logged = registry.current(env)
+    if not all(f.repairable for f in found):
+        raise OutOfStep(
+            f"{found[0].message}: the chain holds state the log does not explain",
+            hint="run `ailedger status` and look into it before deploying again",
+        )
     again = f" (or deploy {logged} to {env} again, which completes the logged step)"
     raise OutOfStep(
         f"{found[0].message}: finish that first",

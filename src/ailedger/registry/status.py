@@ -546,15 +546,15 @@ def check_touched(
     refs: Iterable[VersionRef] = (),
 ) -> list[Finding]:
     """The cheap check a chain-backed command runs on what it touches: which version serves
-    each of ``envs`` on both sides, and whether each of ``refs`` (model versions) is
-    registered and deprecated on the chain as in the log. A few calls, no history scan:
-    ``ailedger status`` does the full comparison."""
+    each of ``envs`` on both sides (and, only where they differ, that environment's history,
+    to tell a repairable step from chain state the log does not explain), and whether each
+    of ``refs`` (model versions) is registered and deprecated on the chain as in the log.
+    A few calls: ``ailedger status`` does the full comparison."""
     view = _ChainView(registry, backend)
     findings: list[Finding] = []
     for env in dict.fromkeys(envs):
-        found = view.serving(env)
-        if found is not None:
-            findings.append(found)
+        if view.serving(env) is not None:
+            findings += view.environment(env)
     for ref in dict.fromkeys(refs):
         row = registry.index.version("model", ref)
         if row is None:
