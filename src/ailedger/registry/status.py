@@ -204,6 +204,14 @@ class _ChainView:
                 self.names[found] = str(ref)
         return self._vids[ref]
 
+    def known(self, ref: VersionRef) -> bytes | None:
+        """Like :meth:`vid`, with a name several organisations registered as unknown (the
+        registration finding names that conflict)."""
+        try:
+            return self.vid(ref)
+        except ConflictError:
+            return None
+
     def name(self, vid: bytes) -> str:
         if vid not in self.names:
             for e in self.backend.chain.events(self.contract, "VersionRegistered"):
@@ -387,7 +395,7 @@ class _ChainView:
         """A ``serving-differs`` finding when the log and the chain name different versions
         serving ``env`` (None when they agree)."""
         logged = self.registry.current(env)
-        want = None if logged is None else self.vid(logged)
+        want = None if logged is None else self.known(logged)
         have = self.backend.registry.current(env)
         if logged is not None and want is not None and want == have:
             return None
@@ -415,7 +423,7 @@ class _ChainView:
             ],
             key=lambda e: (e.block_number, e.log_index),
         )
-        left = [(e.action, self.vid(e.ref)) for e in logged]
+        left = [(e.action, self.known(e.ref)) for e in logged]
         right = [
             ("deploy" if e.event == "Deployed" else "rollback", _hex32(e.args["versionId"]))
             for e in on_chain
