@@ -258,6 +258,27 @@ def test_registration_and_approval_missing_on_chain_are_replayed(world: World) -
         assert backend.registry.approval_count(vid, "qa") == 1
 
 
+def test_a_write_warns_about_the_version_it_touches(world: World) -> None:
+    """A deprecation only the log took: registering that version again (a retry, signs
+    nothing) succeeds and prints one warning naming it and the repair."""
+    w = world
+    w.ok("deprecate", "triage@2.0", "--reason", "recall", "--key", "trainer",
+         "--backend", "local")  # fmt: skip
+    again = w.run("model", "register", w.setup.root / "model2", "--name", "triage",
+                  "--version", "2.0", "--dataset", "patients@1", "--key", "trainer")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    warnings = [line for line in again.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: out of step: triage@2.0: deprecated in the log (entry 8), not on the "
+        "chain; run `ailedger status --repair`"
+    ]
+    w.status("--repair", code=0)
+    again = w.run("model", "register", w.setup.root / "model2", "--name", "triage",
+                  "--version", "2.0", "--dataset", "patients@1", "--key", "trainer")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert "warning:" not in again.stderr
+
+
 LOCAL_POLICY = """\
 version = 1
 [env.prod.approvals]
