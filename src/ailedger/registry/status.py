@@ -39,9 +39,7 @@ common subsequence), so every unmatched event on either side is named.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
 
 from ailedger.attest.dsse import Envelope
 from ailedger.attest.predicates import ApprovalPredicate, ModelPredicate
@@ -49,14 +47,15 @@ from ailedger.attest.statements import verify_statement
 from ailedger.chain.eip712 import role_id
 from ailedger.chain.registry import env_id
 from ailedger.errors import AiledgerError, ConflictError, IntegrityError, InvalidInput, NotFound
-from ailedger.identity.keys import Signer, checksum_address
+from ailedger.identity.keys import checksum_address
 from ailedger.log import TransparencyLog
 from ailedger.registry import _batch
-from ailedger.registry._backend import VersionRegistration
 from ailedger.registry._chain import ChainBackend, digest_bytes
+from ailedger.registry._findings import REPAIR_HINT, Action, Finding, Step
 from ailedger.registry._index import INDEX_DB_NAME, RegistryIndex, VersionRow
 from ailedger.registry._refs import VersionRef
 from ailedger.registry._registry import Registry
+from ailedger.registry._repair import repair
 from ailedger.workspace import Workspace
 
 __all__ = [
@@ -68,55 +67,6 @@ __all__ = [
     "check_touched",
     "repair",
 ]
-
-#: The command that finishes what the log proves.
-REPAIR_HINT = "ailedger status --repair"
-
-Action = Literal["register", "approve", "deploy", "rollback", "deprecate"]
-
-
-@dataclass(frozen=True)
-class Step:
-    """A chain write the log proves, as :func:`repair` replays it: the action of the log
-    entry ``log_index``, sent by ``keyid`` (the key that signed the entry)."""
-
-    action: Action
-    ref: VersionRef
-    log_index: int
-    keyid: str
-    env: str | None = None
-    role: str | None = None
-    digest: str = ""
-    roots: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        where = f" in {self.env}" if self.env else ""
-        role = f" as {self.role}" if self.role else ""
-        return f"{self.action} {self.ref}{role}{where} (entry {self.log_index})"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One place where the log, the index and the chain disagree."""
-
-    kind: str
-    message: str
-    repairable: bool
-    env: str | None = None
-    ref: str | None = None
-    log_index: int | None = None
-    step: Step | None = field(default=None, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "message": self.message,
-            "repairable": self.repairable,
-            "env": self.env,
-            "ref": self.ref,
-            "log_index": self.log_index,
-        }
-
 
 # --- the index ------------------------------------------------------------------------------
 
@@ -573,74 +523,3 @@ def check_touched(
             found_dep = registry.index.deprecation(ref)
             findings += view.deprecation(ref, None if found_dep is None else found_dep[0])
     return findings
-
-
-# --- repair ---------------------------------------------------------------------------------
-
-
-def _simulate_deploy(backend: ChainBackend, env: str, ref: VersionRef, signer: Signer) -> None:
-    """Run the deploy as a call first: a refusal by the contract sends nothing."""
-    sender = checksum_address(signer.keyid)
-    vid = backend.version_id(ref)
-    info = backend.registry.version(vid)
-    if info is None:
-        raise NotFound(f"{ref} is not registered on-chain")
-    backend.chain.call(
-        backend.registry.contract, "deploy", env_id(env), vid, info.subject_digest, sender=sender
-    )
-
-
-def _replay(backend: ChainBackend, step: Step, signer: Signer) -> None:
-    if step.action == "register":
-        registration = VersionRegistration(step.ref, step.digest, step.roots, step.log_index)
-        backend.register_version(registration, signer=signer)
-    elif step.action == "approve":
-        assert step.role is not None
-        backend.approve(step.ref, step.role, True, step.log_index, signer=signer)
-    elif step.action == "deploy":
-        assert step.env is not None
-        _simulate_deploy(backend, step.env, step.ref, signer)
-        backend.deploy(step.env, step.ref, step.log_index, signer=signer)
-    elif step.action == "rollback":
-        assert step.env is not None
-        backend.prepare_rollback(step.env, step.ref, signer=signer)
-        backend.rollback(step.env, step.ref, step.log_index, signer=signer)
-    else:
-        backend.deprecate(step.ref, step.log_index, signer=signer)
-
-
-def repair(
-    registry: Registry,
-    backend: ChainBackend | None,
-    findings: Iterable[Finding],
-    *,
-    signer_for: Callable[[str], Signer],
-    on_step: Callable[[Step], None] | None = None,
-) -> list[Finding]:
-    """Finish what the log proves: re-index the log when the index needs it, then replay the
-    repairable chain steps in log order, each by the key that signed its entry
-    (``signer_for(keyid)`` unlocks it). Returns the findings repaired. Stops at the first
-    step that fails, raising its error (what was replayed before it stays done; running
-    again continues, every write being idempotent). Findings that are not repairable are
-    left alone."""
-    todo = [f for f in findings if f.repairable]
-    done: list[Finding] = []
-    index = [f for f in todo if f.kind.startswith("index-")]
-    if any(f.kind == "index-differs" for f in index):
-        registry.index.rebuild(registry.log, lambda root: _batch.read(registry.batch_dir, root))
-    elif index:
-        registry.sync()
-    done += index
-    steps = sorted(
-        ((f.step, f) for f in todo if f.step is not None), key=lambda pair: pair[0].log_index
-    )
-    if steps and backend is None:
-        raise InvalidInput("the chain steps need the chain backend")
-    for step, finding in steps:
-        assert backend is not None
-        _replay(backend, step, signer_for(step.keyid))
-        done.append(finding)
-        if on_step is not None:
-            on_step(step)
-    done += [f for f in todo if f.kind == "serving-differs"]
-    return done
