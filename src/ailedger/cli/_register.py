@@ -18,6 +18,7 @@ from ailedger.cli._workflow import (
     KeyOpt,
     PasswordFileOpt,
     RpcOpt,
+    check_in_step,
     print_recorded,
     signed_registry,
 )
@@ -173,6 +174,7 @@ def model_register_cmd(
             team=team,
         )
         provenance = record_provenance(registry, ref, signer, run) if slsa else None
+        check_in_step(registry, refs=[ref])
     doc = recorded.to_dict()
     if provenance is not None:
         doc["provenance"] = provenance.to_dict()
@@ -206,6 +208,7 @@ def approve_cmd(
         signer,
     ):
         recorded = registry.approve(version, role, signer, comment=comment, reject=reject)
+        check_in_step(registry, refs=[version])
     verb = "rejected" if reject else "approved"
 
     def human() -> None:
