@@ -10,6 +10,7 @@ from __future__ import annotations
 from ailedger.log._transparency import (
     LOG_DB_NAME,
     Entry,
+    PreparedEntry,
     SignatureCheck,
     TransparencyLog,
     VerifyReport,
@@ -67,6 +68,7 @@ __all__ = [
     "NoteSignature",
     "NoteSigner",
     "NoteVerifier",
+    "PreparedEntry",
     "Receipt",
     "ReceiptVerification",
     "Secp256k1Cosigner",
