@@ -21,9 +21,12 @@ from urllib.parse import urlsplit
 from _cli import AILEDGER, PASSWORD
 from _log_util import LOG_SIGNER
 from _workflow_util import fast_keystore
+from ailedger.log import Checkpoint, Secp256k1NoteKey, SignedNote
 from ailedger.workspace import Workspace
 
 ORIGIN = "example.com/served"
+#: The verifier key of the served log (what clients trust).
+LOG_KEY = Secp256k1NoteKey(ORIGIN, LOG_SIGNER.address)
 #: Generous: only a guard against a hung child, never a performance bound.
 START_TIMEOUT_S = 120.0
 
@@ -115,3 +118,25 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def post(service: Service, body: bytes) -> tuple[int, dict[str, Any]]:
+    """POST /v1/entries: (status, JSON body); an error must be problem+json."""
+    status, headers, data = service.request("POST", "/v1/entries", body)
+    if status >= 400:
+        assert headers["content-type"] == "application/problem+json", headers
+    doc = json.loads(data)
+    assert isinstance(doc, dict)
+    return status, doc
+
+
+def wait_for_checkpoint(service: Service, size: int) -> SignedNote:
+    """Poll /checkpoint until it covers ``size`` entries (a guard, not a timing check)."""
+    for _ in range(12000):
+        status, _, body = service.request("GET", "/checkpoint")
+        assert status == 200
+        note = SignedNote.parse(body.decode())
+        if Checkpoint.parse(note.text).size >= size:
+            return note
+        time.sleep(0.01)
+    raise AssertionError(f"no checkpoint of size {size}")

@@ -5,38 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import signal
-import time
 from pathlib import Path
 
 from _cli import PASSWORD, fails, ok, run, run_process
 from _log_util import ALICE, BOB, LOG_SIGNER, envelope
-from _service import ORIGIN, Service, server_workspace
+from _service import LOG_KEY, Service, post, server_workspace, wait_for_checkpoint
 from _workflow_util import fast_keystore
-from ailedger.log import Checkpoint, Secp256k1NoteKey, SignedNote, TransparencyLog, vkey
+from ailedger.log import Checkpoint, TransparencyLog, vkey
 from ailedger.workspace import Workspace
-
-LOG_KEY = Secp256k1NoteKey(ORIGIN, LOG_SIGNER.address)
-
-
-def wait_for_checkpoint(service: Service, size: int) -> SignedNote:
-    """Poll /checkpoint until it covers ``size`` entries (a guard, not a timing check)."""
-    for _ in range(6000):
-        status, _, body = service.request("GET", "/checkpoint")
-        assert status == 200
-        note = SignedNote.parse(body.decode())
-        if Checkpoint.parse(note.text).size >= size:
-            return note
-        time.sleep(0.01)
-    raise AssertionError(f"no checkpoint of size {size}")
-
-
-def post(service: Service, body: bytes) -> tuple[int, dict[str, object]]:
-    status, headers, data = service.request("POST", "/v1/entries", body)
-    if status >= 400:
-        assert headers["content-type"] == "application/problem+json", headers
-    doc = json.loads(data)
-    assert isinstance(doc, dict)
-    return status, doc
 
 
 def test_submit_from_a_client_workspace_then_verify_its_receipt_offline(
