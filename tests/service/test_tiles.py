@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from _log_util import ALICE, envelope
-from _service import LOG_KEY, Service, post, wait_for_checkpoint
+from _service import LOG_KEY, Service, post, server_workspace, wait_for_checkpoint
 from ailedger.errors import FormatError
-from ailedger.log import Checkpoint
+from ailedger.log import Checkpoint, SignedNote
 from ailedger.merkle import leaf_hash, root_of_leaf_hashes
 from ailedger.service import (
     MAX_BUNDLED_ENTRY,
@@ -91,11 +98,23 @@ def test_a_bundle_refuses_an_entry_over_65535_bytes_and_a_truncated_bundle() -> 
             parse_entry_bundle(bad)
 
 
-def test_a_tiles_client_recomputes_the_signed_root(served: Service) -> None:
-    n = 300  # one full level-0 tile and a partial one of 44; one level-1 hash
-    for i in range(n):
-        post(served, envelope(i, (ALICE,)))
-    note = wait_for_checkpoint(served, n)
+N = 300  # one full level-0 tile and a partial one of 44; one level-1 hash
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, SignedNote]]:
+    """A served log of N entries and the checkpoint covering them."""
+    root = tmp_path_factory.mktemp("tiles") / "server"
+    server_workspace(root)
+    with Service(root, "--allow", ALICE.address, "--checkpoint-interval-ms", "20") as service:
+        for i in range(N):
+            assert post(service, envelope(i, (ALICE,)))[0] == 201
+        yield service, wait_for_checkpoint(service, N)
+
+
+def test_a_tiles_client_recomputes_the_signed_root(filled: tuple[Service, SignedNote]) -> None:
+    served, note = filled
+    n = N
     note.verify_one(LOG_KEY)  # trust the checkpoint's signature, nothing else
     cp = Checkpoint.parse(note.text)
     assert cp.size == n
@@ -128,3 +147,44 @@ def test_a_tiles_client_recomputes_the_signed_root(served: Service) -> None:
         status, headers, _ = served.request("GET", "/" + ref.path())
         assert status == 404
         assert headers["content-type"] == "application/problem+json"
+
+
+GO_TLOG = Path("/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog")
+
+
+def test_go_sumdb_tlog_reads_and_proves_from_our_tiles(
+    filled: tuple[Service, SignedNote], tmp_path: Path
+) -> None:
+    """An independent tiles client: golang.org/x/mod/sumdb/tlog authenticates every tile it
+    reads against the signed root, proves records hashed from the entry bundles, and encodes
+    tile paths as we do. Skipped where Go or x/mod is missing (Debian: golang-go,
+    golang-golang-x-mod-dev)."""
+    go = shutil.which("go")
+    if go is None or not GO_TLOG.is_dir():
+        pytest.skip("go or golang.org/x/mod (GOPATH /usr/share/gocode) is not installed")
+    served, note = filled
+    cp = Checkpoint.parse(note.text)
+    env = {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOPATH": "/usr/share/gocode",
+        "GOCACHE": str(tmp_path / "gocache"),
+        "GOFLAGS": "",
+    }
+    binary = tmp_path / "tlogcheck"
+    source = Path(__file__).parent / "go" / "tlogcheck.go"
+    build = subprocess.run(
+        [go, "build", "-o", str(binary), str(source)], env=env, capture_output=True, text=True
+    )
+    assert build.returncode == 0, build.stderr
+    root = base64.b64encode(cp.root).decode()
+    result = subprocess.run(
+        [str(binary), served.url, str(cp.size), root], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.split()
+    assert lines == [
+        TileRef(0, 1234067).path().removeprefix("tile/"),
+        TileRef(None, 5, 7).path().removeprefix("tile/"),
+        "ok",
+    ]
