@@ -177,3 +177,23 @@ def test_entries_acknowledged_are_in_the_log_after_a_clean_stop(tmp_path: Path) 
         # the shutdown signed a checkpoint covering everything acknowledged
         assert Checkpoint.parse(log.latest_checkpoint().text).size == 5
         assert report.size == 5
+
+
+def test_the_server_refuses_a_key_that_is_not_the_logs(tmp_path: Path) -> None:
+    ws = server_workspace(tmp_path / "server")
+    with Service(tmp_path / "server", "--allow", ALICE.address) as service:
+        assert post(service, envelope(1))[0] == 201
+    fast_keystore(ws).add("other", BOB, PASSWORD)
+    result = run_process(
+        "--workspace",
+        tmp_path / "server",
+        "serve",
+        "--port",
+        "0",
+        "--key",
+        "other",
+        "--allow",
+        ALICE.address,
+    )
+    assert result.returncode == 10, result.stderr
+    assert "is signed by" in result.stderr

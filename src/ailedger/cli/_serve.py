@@ -21,8 +21,15 @@ import typer
 
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console
-from ailedger.cli._keys import PasswordFileOpt, log_key_name, log_signer, open_workspace
-from ailedger.errors import InvalidInput, WorkspaceError
+from ailedger.cli._keys import (
+    PasswordFileOpt,
+    check_log_key,
+    log_key_name,
+    log_signer,
+    open_keystore,
+    open_workspace,
+)
+from ailedger.errors import ConflictError, InvalidInput, WorkspaceError
 from ailedger.log import Checkpoint, Secp256k1NoteKey, open_workspace_log, vkey
 
 __all__ = ["serve_cmd"]
@@ -103,9 +110,18 @@ def serve_cmd(
         ) from None
     ws = open_workspace()
     allowed = _allow_list(allow, ws.config.section("serve").get("allow"), str(ws.config_path))
-    signer = log_signer(log_key_name(key, "--key"), password_file)
+    name = log_key_name(key, "--key")
+    address = check_log_key(open_keystore(), name).keyid
+    verifier = Secp256k1NoteKey(ws.config.origin, address)
+    with open_workspace_log(ws) as log:
+        known = log.log_key()
+    if known is not None and vkey(known) != vkey(verifier):
+        raise ConflictError(
+            f"log {ws.config.origin} is signed by {vkey(known)}, not by key {name} ({address})",
+            hint="serve the log with its own key (--key NAME)",
+        )
+    signer = log_signer(name, password_file)
     note_key = Secp256k1NoteKey.from_signer(ws.config.origin, signer)
-    verifier = Secp256k1NoteKey(ws.config.origin, signer.address)
 
     def ready(url: str) -> None:
         with open_workspace_log(ws, read_only=True) as log:

@@ -9,7 +9,9 @@ An entry bundle (``tile/entries/<N>``) holds the entries of the leaves of level-
 each as a big-endian uint16 length and its bytes. Here an entry's bytes are the canonical (RFC
 8785) envelope, the very bytes whose RFC 9162 leaf hash is in the tree, so a tiles client
 recomputes every leaf hash from a bundle. The uint16 length caps a bundled entry at 65,535
-bytes: the service refuses larger submissions (413).
+bytes: the service refuses larger submissions (413). A log that already holds a larger entry
+(appended through the CLI) answers 409 for that one bundle; its entries stay readable at
+``/v1/entries/{i}`` and the hash tiles are unaffected.
 """
 
 from __future__ import annotations
