@@ -197,3 +197,16 @@ def test_the_server_refuses_a_key_that_is_not_the_logs(tmp_path: Path) -> None:
     )
     assert result.returncode == 10, result.stderr
     assert "is signed by" in result.stderr
+
+
+def test_client_errors_are_one_line_with_an_exit_code(served: Service, tmp_path: Path) -> None:
+    bad = tmp_path / "bob.json"
+    bad.write_bytes(envelope(1, (BOB,)))
+    fails(["log", "append", "--log", served.url, bad], 3, "not allowed", "HTTP 403")
+    fails(["log", "receipt", "5", "--log", served.url], 4, "not covered", "HTTP 404")
+    fails(["log", "append", "--log", "ftp://example.com", bad], 3, "must start with http")
+    status, _ = post(served, envelope(1))
+    assert status == 201
+    served_url = served.url
+    served.stop()
+    fails(["log", "append", "--log", served_url, bad], 4, "unreachable")
