@@ -210,3 +210,11 @@ def test_client_errors_are_one_line_with_an_exit_code(served: Service, tmp_path:
     served_url = served.url
     served.stop()
     fails(["log", "append", "--log", served_url, bad], 4, "unreachable")
+
+
+def test_a_bad_signature_through_the_client_exits_1(served: Service, tmp_path: Path) -> None:
+    doc = json.loads(envelope(1))
+    doc["payload"] = base64.b64encode(b'{"tampered": true}').decode()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    fails(["log", "append", "--log", served.url, bad], 1, "signature-invalid", "HTTP 422")

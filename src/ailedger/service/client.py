@@ -3,9 +3,10 @@
 It trusts nothing it fetches: a receipt is checked by
 :func:`ailedger.log.receipt.verify_receipt` against a log key the caller trusts, tiles against a
 checkpoint it verified. Problem responses become :class:`~ailedger.errors.AiledgerError` with
-the server's detail: 404 :class:`NotFound`, 409 :class:`ConflictError`, 422
-:class:`SignatureInvalid`, any other 4xx :class:`InvalidInput`; an unreachable service or a 5xx
-is :class:`ServiceUnavailable` (a :class:`NotFound`, exit 4).
+the server's detail: 404 :class:`NotFound`, 409 :class:`ConflictError`, 422 (a submission
+whose signature does not verify) :class:`SignatureInvalid`, any other 4xx
+:class:`InvalidInput`; an unreachable service or a 5xx is :class:`ServiceUnavailable` (a
+:class:`NotFound`, exit 4).
 """
 
 from __future__ import annotations
@@ -102,5 +103,5 @@ def _raise_problem(status: int, body: bytes, reason: object, url: str) -> NoRetu
     if status == 409:
         raise ConflictError(message)
     if status == 422:
-        raise SignatureInvalid(message)
+        raise SignatureInvalid(message, code="signature-invalid")
     raise InvalidInput(message)
