@@ -250,7 +250,9 @@ class OracleFeeds(ContractWrapper):
         answer, observed, version = self.chain.call(self.contract, "roundAt", feed, epoch)
         if version == 0:
             return None
-        event = self._replayed(feed, int(latest), _bytes(head))[epoch]
+        event = self._replayed(feed, int(latest), _bytes(head)).get(epoch)
+        if event is None:  # pragma: no cover - the head commits to every stored round
+            raise ChainError(f"feed 0x{feed.hex()} epoch {epoch}: no ReportAccepted event")
         args = event.args
         logged = tuple(int(args[k]) for k in ("answer", "observationsTimestamp", "configVersion"))
         if logged != (int(answer), int(observed), int(version)):
