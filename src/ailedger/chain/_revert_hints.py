@@ -44,6 +44,10 @@ HINTS: Mapping[str, tuple[str, str]] = {
     ),
     "InvalidShortString": ("an EIP-712 name or version string is too long", _NOT_YOURS),
     "StringTooLong": ("a string is too long: {str}", "use a shorter name"),
+    "SafeCastOverflowedIntDowncast": (
+        "a number does not fit in {bits} bits: {value}",
+        "use a value within the feed's bounds (answers are int192)",
+    ),
     "SafeCastOverflowedUintDowncast": (
         "a number does not fit in {bits} bits: {value}",
         "use a smaller value (delays and times are bounded)",
@@ -251,10 +255,6 @@ HINTS: Mapping[str, tuple[str, str]] = {
     "AlreadyCurrent": (
         "version {versionId} already serves environment {env}",
         "nothing to do",
-    ),
-    "NothingToRollBack": (
-        "environment {env} has nothing to roll back to",
-        "deploy another version first",
     ),
     "NeverDeployed": (
         "version {versionId} never served environment {env}",
