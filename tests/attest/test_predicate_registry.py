@@ -27,13 +27,15 @@ from ailedger.attest.predicates import (
     registered_predicate,
     unregister_predicate,
 )
+from ailedger.attest.slsa import SlsaProvenancePredicate
 
 SRC = Path(ailedger.__file__).parent
 
 
 def test_builtin_types_and_what_reads_them() -> None:
     assert list(PREDICATES) == [
-        "dataset", "model", "evaluation", "approval", "deployment", "inference"
+        "dataset", "model", "evaluation", "approval", "deployment", "inference",
+        "slsa-provenance",
     ]  # fmt: skip
     assert set(predicate_types("gate")) == {
         EvaluationPredicate.PREDICATE_TYPE,
@@ -44,7 +46,7 @@ def test_builtin_types_and_what_reads_them() -> None:
     assert set(predicate_types()) == {c.PREDICATE_TYPE for c in PREDICATES.values()}
     for cls in PREDICATES.values():
         assert cls.PURPOSE
-        assert cls.KIND != "other"
+        assert cls.KIND != "other" or cls is SlsaProvenancePredicate
         assert registered_predicate(cls.PREDICATE_TYPE) is cls
         assert predicate_class(cls.NAME) is cls
     assert registered_predicate(PREDICATE_URI_PREFIX + "nothing/v1") is None

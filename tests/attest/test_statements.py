@@ -27,6 +27,7 @@ from ailedger.attest.predicates import (
     parse_predicate,
     predicate_class,
 )
+from ailedger.attest.slsa import TRAINING_BUILD_TYPE, SlsaProvenancePredicate
 from ailedger.attest.statements import (
     STATEMENT_TYPE,
     Statement,
@@ -93,6 +94,21 @@ EXAMPLES: dict[str, Predicate] = {
     "inference": InferencePredicate(
         input_digest=DIGEST, model_digest="sha256:" + "aa" * 32, output_digest=DIGEST, time=NOW
     ),
+    "slsa-provenance": SlsaProvenancePredicate.model_validate(
+        {
+            "buildDefinition": {
+                "buildType": TRAINING_BUILD_TYPE,
+                "externalParameters": {"hyperparameters": {"lr": 0.001}},
+                "resolvedDependencies": [
+                    {"name": "data@1", "digest": {"ailedgerMerkleRoot": ROOT}}
+                ],
+            },
+            "runDetails": {
+                "builder": {"id": "urn:ailedger:builder:0xabc"},
+                "metadata": {"invocationId": "run-1", "startedOn": "2026-11-20T08:00:00Z"},
+            },
+        }
+    ),
 }
 
 
@@ -105,7 +121,8 @@ def _subjects_for(predicate: Predicate) -> list[Subject]:
 def test_every_predicate_has_an_example_and_a_versioned_uri() -> None:
     assert set(EXAMPLES) == set(PREDICATES)
     for name, cls in PREDICATES.items():
-        assert f"https://ailedger.dev/predicates/{name}/v1" == cls.PREDICATE_TYPE
+        if cls is not SlsaProvenancePredicate:  # a standard type keeps its own URI
+            assert f"https://ailedger.dev/predicates/{name}/v1" == cls.PREDICATE_TYPE
         assert predicate_class(cls.PREDICATE_TYPE) is cls
 
 
@@ -238,13 +255,27 @@ def test_statement_with_foreign_predicate_type_verifies_untyped() -> None:
         {
             "_type": STATEMENT_TYPE,
             "subject": [SUBJECT.model_dump()],
-            "predicateType": "https://slsa.dev/provenance/v1",
-            "predicate": {"buildDefinition": {}},
+            "predicateType": "https://spdx.dev/Document/v2.3",
+            "predicate": {"spdxVersion": "SPDX-2.3"},
         }
     )
     result = verify_statement(sign_statement(statement, [ALICE]), [ALICE.public_key])
     assert result.predicate is None
     assert result.to_dict()["typed_predicate"] is False
+
+
+def test_a_malformed_slsa_statement_is_refused() -> None:
+    """SLSA Provenance v1 is a registered type: a statement of that type must be one."""
+    statement = Statement.from_dict(
+        {
+            "_type": STATEMENT_TYPE,
+            "subject": [SUBJECT.model_dump()],
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {"buildDefinition": {}},
+        }
+    )
+    with pytest.raises(InvalidInput, match="slsa-provenance predicate: field 'buildDefinition"):
+        verify_statement(sign_statement(statement, [ALICE]), [ALICE.public_key])
 
 
 def _signed(payload: bytes) -> dsse.Envelope:

@@ -4,6 +4,7 @@
 - :mod:`.statements`: in-toto statements, subjects, signing and verification;
 - :mod:`.predicates`: the typed predicates (model, dataset, training, evaluation, approval,
   deployment, inference) and the registry of predicate types;
+- :mod:`.slsa`: SLSA Provenance v1 of training runs (a registered predicate type);
 - :mod:`.model_signing`: OpenSSF model-signing v0.3 bundles, read and written.
 """
 
@@ -46,6 +47,11 @@ from ailedger.attest.predicates import (
     unregister_predicate,
     validation_message,
 )
+from ailedger.attest.slsa import (
+    SLSA_PROVENANCE_TYPE,
+    TRAINING_BUILD_TYPE,
+    SlsaProvenancePredicate,
+)
 from ailedger.attest.statements import (
     STATEMENT_TYPE,
     Statement,
@@ -65,7 +71,9 @@ __all__ = [
     "PAYLOAD_TYPE_IN_TOTO",
     "PREDICATES",
     "PREDICATE_URI_PREFIX",
+    "SLSA_PROVENANCE_TYPE",
     "STATEMENT_TYPE",
+    "TRAINING_BUILD_TYPE",
     "ApprovalPredicate",
     "DatasetPredicate",
     "Decision",
@@ -81,6 +89,7 @@ __all__ = [
     "Predicate",
     "PredicateKind",
     "Signature",
+    "SlsaProvenancePredicate",
     "Statement",
     "Subject",
     "TrainingMetadata",

@@ -86,7 +86,7 @@ COMMAND_HELP: dict[str, str] = {
         "Which version served an environment at a time (with proof); `trace output` finds the "
         "model behind an output."
     ),
-    "lineage": "Datasets, evaluations, approvals and deployments of a model version, as a tree.",
+    "lineage": "Datasets, evaluations, approvals, deployments and provenance of a model version.",
     "audit": "Audit reports a regulator can read: every release and how its evidence verified.",
 }
 _PANEL_OF = {name: panel for panel, names in COMMAND_PANELS.items() for name in names}

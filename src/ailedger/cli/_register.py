@@ -22,7 +22,8 @@ from ailedger.cli._workflow import (
     signed_registry,
 )
 from ailedger.errors import InvalidInput, NotFound
-from ailedger.registry._refs import VersionRef, parse_param
+from ailedger.registry._refs import VersionRef, parse_param, parse_time
+from ailedger.registry.provenance import RunInfo, record_provenance
 
 __all__ = ["dataset_app", "dataset_register_cmd", "model_register_cmd"]
 
@@ -104,13 +105,52 @@ def model_register_cmd(
         str | None, typer.Option("--code-revision", help="Revision of the training code.")
     ] = None,
     team: Annotated[str | None, typer.Option("--team", help="Team that trained it.")] = None,
+    slsa: Annotated[
+        bool,
+        typer.Option(
+            "--slsa", help="Also sign SLSA Provenance v1 of the training run into the log."
+        ),
+    ] = False,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="With --slsa: the training run's id.")
+    ] = None,
+    started_on: Annotated[
+        str | None,
+        typer.Option("--started-on", help="With --slsa: when training started (RFC 3339)."),
+    ] = None,
+    finished_on: Annotated[
+        str | None,
+        typer.Option("--finished-on", help="With --slsa: when training finished (RFC 3339)."),
+    ] = None,
+    builder_id: Annotated[
+        str | None,
+        typer.Option(
+            "--builder-id", help="With --slsa: builder.id (default: the key and its org)."
+        ),
+    ] = None,
     password_file: PasswordFileOpt = None,
     backend: BackendOpt = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fingerprint a model and sign its manifest and training metadata into the log."""
+    """Fingerprint a model and sign its manifest and training metadata into the log;
+    with --slsa, also its SLSA Provenance v1 (docs/provenance.md)."""
     ref = VersionRef(name, version)
+    run_options = {
+        "--run-id": run_id,
+        "--started-on": started_on,
+        "--finished-on": finished_on,
+        "--builder-id": builder_id,
+    }
+    given = [flag for flag, value in run_options.items() if value is not None]
+    if given and not slsa:
+        raise InvalidInput(f"{', '.join(given)} needs --slsa (it describes the SLSA provenance)")
+    run = RunInfo(
+        invocation_id=run_id,
+        started_on=None if started_on is None else parse_time(started_on),
+        finished_on=None if finished_on is None else parse_time(finished_on),
+        builder_id=builder_id,
+    )
     datasets = [VersionRef.parse(d) for d in dataset or []]
     params: dict[str, Any] = {}
     for item in param or []:
@@ -133,7 +173,17 @@ def model_register_cmd(
             code_revision=code_revision,
             team=team,
         )
-    emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "registered model"))
+        provenance = record_provenance(registry, ref, signer, run) if slsa else None
+    doc = recorded.to_dict()
+    if provenance is not None:
+        doc["provenance"] = provenance.to_dict()
+
+    def human() -> None:
+        print_recorded(recorded, "registered model")
+        if provenance is not None:
+            print_recorded(provenance, "signed SLSA provenance of")
+
+    emit(doc, as_json, human)
 
 
 @app.command("approve")

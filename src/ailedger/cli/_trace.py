@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -17,10 +20,10 @@ from ailedger.cli._workflow import open_registry
 from ailedger.errors import InvalidInput
 from ailedger.registry import Registry
 from ailedger.registry._refs import VersionRef, parse_digest_or_file, parse_time
-from ailedger.registry.lineage import Lineage, lineage
+from ailedger.registry.lineage import Item, Lineage, lineage
 from ailedger.registry.trace import OutputTrace, ServingTrace, trace_at, trace_output
 
-__all__ = ["lineage_tree", "trace_app"]
+__all__ = ["LINEAGE_FORMATS", "lineage_tree", "trace_app"]
 
 trace_app = typer.Typer(
     help="Which version served an environment at a time (with proof); `trace output` finds "
@@ -128,12 +131,14 @@ def lineage_tree(tree: Lineage) -> Tree:
         root.add(
             f"registered: entry {reg.log_index} at {reg.logged_at} by {', '.join(reg.signers)}"
         )
-    groups = (
+    groups: tuple[tuple[str, list[Item] | None], ...] = (
         ("datasets", None),
         ("evaluations", tree.evaluations),
         ("approvals", tree.approvals),
         ("deployments", tree.deployments),
     )
+    if tree.provenance:
+        groups = (*groups, ("provenance", tree.provenance))
     for title, items in groups:
         branch = root.add(f"[bold]{title}[/bold]")
         if items is None:
@@ -154,13 +159,67 @@ def lineage_tree(tree: Lineage) -> Tree:
     return root
 
 
+#: ``lineage --format`` values.
+LINEAGE_FORMATS = ("tree", "json", "cyclonedx")
+
+
 @app.command("lineage")
 def lineage_cmd(
     ref: Annotated[str, typer.Argument(help="The model version NAME@VERSION.")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="tree (default), json, or cyclonedx: a CycloneDX 1.6 ML-BOM (JSON).",
+        ),
+    ] = "tree",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the json or cyclonedx document here, not stdout."),
+    ] = None,
+    audit_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--audit-name",
+            help="cyclonedx: an evaluation name that is a bias audit (repeatable; default: the "
+            "audits of the workspace's policy.toml, else bias, bias-audit, fairness, ...).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Datasets, evaluations, approvals and deployments of a model version, as a tree."""
+    """Datasets, evaluations, approvals, deployments and provenance of a model version.
+
+    As a tree (default), as JSON, or as a CycloneDX 1.6 ML-BOM (--format cyclonedx)."""
+    if format not in LINEAGE_FORMATS:
+        raise InvalidInput(f"unknown --format {format!r}: use {', '.join(LINEAGE_FORMATS)}")
+    if as_json and format == "tree":
+        format = "json"  # --json: the lineage as JSON; a cyclonedx BOM is JSON already
+    if out is not None and format == "tree":
+        raise InvalidInput("--out writes a document: add --format json or --format cyclonedx")
     version = VersionRef.parse(ref)
     with open_registry(read_only=True) as registry:
-        tree = lineage(registry, version)
-    emit(tree.to_dict(), as_json, lambda: console.print(lineage_tree(tree)))
+        if format == "cyclonedx":
+            doc = _ml_bom(registry, version, audit_name or ())
+        else:
+            tree = lineage(registry, version)
+            doc = tree.to_dict()
+    if out is not None:
+        out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        written = {"out": str(out), "format": format}
+        emit(written, as_json, lambda: console.print(f"wrote {escape(str(out))} ({format})"))
+    elif format == "tree":
+        console.print(lineage_tree(tree))
+    else:
+        emit(doc, True)
+
+
+def _ml_bom(registry: Registry, version: VersionRef, names: Sequence[str]) -> dict[str, Any]:
+    # Imported here: the audit layer is not needed for the tree (start-up time).
+    from ailedger.audit import audit_names_for
+    from ailedger.audit.cyclonedx import ml_bom
+    from ailedger.cli._workflow import POLICY_NAME
+    from ailedger.registry.policy import load_policy
+
+    policy_file = registry.workspace.path / POLICY_NAME
+    policy = load_policy(policy_file) if not names and policy_file.is_file() else None
+    return ml_bom(registry, version, audit_names=audit_names_for(policy, names))

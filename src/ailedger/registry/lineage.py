@@ -1,4 +1,5 @@
-"""Lineage of a model version: its datasets, evaluations, approvals and deployments.
+"""Lineage of a model version: its datasets, evaluations, approvals, deployments and
+SLSA provenance.
 
 ::
 
@@ -28,6 +29,7 @@ from ailedger.attest.predicates import (
     Predicate,
     predicate_types,
 )
+from ailedger.attest.slsa import SlsaProvenancePredicate
 from ailedger.attest.statements import Statement
 from ailedger.errors import AiledgerError
 from ailedger.log import Entry
@@ -70,6 +72,7 @@ class Lineage:
     evaluations: list[Item] = field(default_factory=list)
     approvals: list[Item] = field(default_factory=list)
     deployments: list[Item] = field(default_factory=list)
+    provenance: list[Item] = field(default_factory=list)
     inferences: int = 0
 
     @property
@@ -86,6 +89,7 @@ class Lineage:
             "evaluations": [i.to_dict() for i in self.evaluations],
             "approvals": [i.to_dict() for i in self.approvals],
             "deployments": [i.to_dict() for i in self.deployments],
+            "provenance": [i.to_dict() for i in self.provenance],
             "inference_statements": self.inferences,
         }
 
@@ -133,6 +137,15 @@ def _add(tree: Lineage, entry: Entry, pred: Predicate) -> None:
             "reason": pred.reason,
         }
         tree.deployments.append(_item(entry, "deployment", summary, details))
+    elif isinstance(pred, SlsaProvenancePredicate):
+        run = pred.runDetails
+        summary = f"SLSA provenance by {run.builder.id}"
+        details = {
+            "build_type": pred.buildDefinition.buildType,
+            "builder": run.builder.id,
+            "invocation_id": None if run.metadata is None else run.metadata.invocationId,
+        }
+        tree.provenance.append(_item(entry, "provenance", summary, details))
 
 
 def lineage(registry: Registry, ref: VersionRef) -> Lineage:
