@@ -75,9 +75,9 @@ def test_default_key_is_changed_and_validated(ws: Workspace) -> None:
     assert ok(["log", "default-key", "other"])["log_key"]["name"] == "other"
     assert ok(["log", "default-key", "logkey"])["log_key"]["name"] == "logkey"
     assert _config_key(ws) == "logkey"
-    # refused when set: a missing key (4), a key that is not secp256k1 (3); config unchanged
+    # refused when set: a missing key (4), a key that cannot sign notes (3); config unchanged
     fails(["log", "default-key", "ghost"], 4, "no key named 'ghost'")
-    fails(["log", "default-key", "p256"], 3, "must be secp256k1")
+    fails(["log", "default-key", "p256"], 3, "must be ed25519 or secp256k1")
     assert _config_key(ws) == "logkey"
     ok(["log", "append", "e0.json"])
     assert ok(["log", "checkpoint"])["size"] == 1  # signed by the default
@@ -89,10 +89,13 @@ def test_default_key_is_changed_and_validated(ws: Workspace) -> None:
 
 @pytest.mark.parametrize(
     ("name", "needle"),
-    [("ghost", "'ghost', which is not a key of this workspace"), ("p256", "must be secp256k1")],
+    [
+        ("ghost", "'ghost', which is not a key of this workspace"),
+        ("p256", "must be ed25519 or secp256k1"),
+    ],
 )
 def test_a_config_naming_a_bad_key_fails_closed(ws: Workspace, name: str, needle: str) -> None:
-    """A hand-edited [log] key that is not a secp256k1 key of the workspace is one error line
+    """A hand-edited [log] key that is no note-signing key of the workspace is one error line
     with exit 6 (WorkspaceError) in every command that would use it; nothing falls back."""
     text = ws.config_path.read_text().replace("[log]\n", f'[log]\nkey = "{name}"\n')
     ws.config_path.write_text(text)

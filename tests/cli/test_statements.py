@@ -305,11 +305,7 @@ def _sig(doc: dict[str, list[dict[str, str]]]) -> None:
     doc["signatures"][0]["sig"] = base64.b64encode(sig).decode()
 
 
-def _keyid(doc: dict[str, list[dict[str, str]]]) -> None:
-    doc["signatures"][0]["keyid"] = Secp256k1Signer.generate().address
-
-
-@pytest.mark.parametrize("mutate", [_payload, _sig, _keyid, _high_s], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("mutate", [_payload, _sig, _high_s], ids=lambda f: f.__name__)
 def test_tampered_envelopes_fail_with_exit_1(
     ws: Workspace, artifact: Path, tmp_path: Path, mutate: object
 ) -> None:
@@ -322,6 +318,29 @@ def test_tampered_envelopes_fail_with_exit_1(
     assert json.loads(result.stdout)["code"] == "statement-signature-invalid"
     assert "trusted signatures are valid" in result.stderr
     assert result.stderr.startswith("error: [statement-signature-invalid] ")
+
+
+def test_keyid_is_only_a_hint(ws: Workspace, artifact: Path, tmp_path: Path) -> None:
+    """DSSE keyids are unauthenticated: a keyid naming no trusted key is tried against every
+    trusted key (and the key that verified is reported); one naming a trusted key is checked
+    against that key only, so alice's signature relabelled as carol's fails."""
+    out = tmp_path / "e.json"
+    _attest(artifact, out)
+    alice = Keystore(ws.keys_dir).info("alice").keyid
+    stranger = Secp256k1Signer.generate().address
+    _rewrite(out, lambda doc: doc["signatures"][0].update(keyid=stranger))
+    result = run(["verify", "statement", out, "--key", "carol", "--key", "alice", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["signers"] == [alice]
+    assert doc["keyid_fallbacks"] == [{"keyid": stranger, "verified_by": alice}]
+    human = run(["verify", "statement", out, "--key", "alice"])
+    assert f"keyid {stranger} verified by key {alice}" in human.stdout
+    carol = Keystore(ws.keys_dir).info("carol").keyid
+    _rewrite(out, lambda doc: doc["signatures"][0].update(keyid=carol))
+    relabelled = run(["verify", "statement", out, "--key", "alice", "--key", "carol", "--json"])
+    assert relabelled.exit_code == 1, relabelled.output
+    assert json.loads(relabelled.stdout)["code"] == "statement-signature-invalid"
 
 
 def test_truncated_and_unknown_signer(ws: Workspace, artifact: Path, tmp_path: Path) -> None:

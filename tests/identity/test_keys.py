@@ -315,14 +315,14 @@ def test_public_key_serialization_round_trip(signer: Secp256k1Signer | P256Signe
 
 
 def test_load_public_key_rejects_other_keys() -> None:
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.asymmetric import ed448
 
     pem = (
-        ed25519.Ed25519PrivateKey.generate()
+        ed448.Ed448PrivateKey.generate()
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    with pytest.raises(InvalidInput, match="elliptic-curve"):
+    with pytest.raises(InvalidInput, match="Ed25519 public keys are supported"):
         load_public_key(pem)
     with pytest.raises(InvalidInput):
         load_public_key("garbage")

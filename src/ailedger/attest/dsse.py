@@ -12,12 +12,21 @@ Signatures are over ``PAE(payloadType, payload)`` exactly as the DSSE spec defin
 ``"DSSEv1" SP len(type) SP type SP len(body) SP body`` with decimal ASCII lengths. What a
 signature is depends on the key (see ``ailedger.identity.keys``): secp256k1 keys sign PAE with
 EIP-191
-``personal_sign`` (65 bytes r||s||v, keyid = checksummed address, low s enforced) and P-256
-keys with ECDSA P-256 SHA-256 (DER, keyid = model-signing's key hint).
+``personal_sign`` (65 bytes r||s||v, keyid = checksummed address, low s enforced), P-256
+keys with ECDSA P-256 SHA-256 (DER, keyid = model-signing's key hint) and Ed25519 keys with
+pure Ed25519 over PAE (what securesystemslib signs).
 
 :func:`verify` fails closed: it returns only when at least ``threshold`` distinct trusted keys
 made valid signatures; otherwise :class:`SignatureInvalid` names what was missing. Signatures
 by unknown keys never count and never make verification fail on their own.
+
+The ``keyid`` of a signature is an unauthenticated hint (DSSE spec): it may only narrow the
+keys tried. :func:`candidate_keys` is the one rule for that: a keyid naming trusted keys
+narrows the search to them (a signature that fails under the key it names fails, as in
+securesystemslib and go-securesystemslib; it is not retried under other keys), while an empty
+keyid, or one naming no trusted key (another tool's key id, e.g. securesystemslib's hash of
+its JSON key), is tried against every trusted key. Either way only the signature
+decides; the result names the trusted key that verified by *our* key id.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ __all__ = [
     "Signature",
     "VerifiedEnvelope",
     "add_signature",
+    "candidate_keys",
     "pae",
     "sign",
     "signature_check",
@@ -143,6 +153,13 @@ class Envelope:
         return cls.from_dict(doc)
 
 
+def candidate_keys(keys: Sequence[PublicKey], keyid: str) -> tuple[list[PublicKey], bool]:
+    """The trusted keys to try for a signature carrying ``keyid``, and whether ``keyid``
+    named them: the keys it names, else (empty or foreign keyid) all of them."""
+    named = [k for k in keys if k.matches(keyid)] if keyid else []
+    return (named, True) if named else (list(keys), False)
+
+
 def sign(payload_type: str, payload: bytes, signers: Sequence[Signer]) -> Envelope:
     """A new envelope with one signature per signer (at least one)."""
     if not signers:
@@ -163,18 +180,25 @@ def add_signature(envelope: Envelope, signer: Signer) -> Envelope:
 
 @dataclass(frozen=True)
 class VerifiedEnvelope:
-    """What :func:`verify` established: the payload and the trusted keys that signed it."""
+    """What :func:`verify` established: the payload and the trusted keys that signed it.
+
+    ``keyid_fallbacks`` pairs each signature whose keyid named no trusted key, but which a
+    trusted key verified, with that key: ``(keyid in the envelope, our keyid)``."""
 
     payload_type: str
     payload: bytes
     signers: tuple[PublicKey, ...]
     unverified_keyids: tuple[str, ...]
+    keyid_fallbacks: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "payloadType": self.payload_type,
             "signers": [k.keyid for k in self.signers],
             "unverified_keyids": list(self.unverified_keyids),
+            "keyid_fallbacks": [
+                {"keyid": claimed, "verified_by": ours} for claimed, ours in self.keyid_fallbacks
+            ],
         }
 
 
@@ -205,15 +229,18 @@ def verify(
     message = envelope.pae()
     good: list[PublicKey] = []
     failed: list[str] = []
+    fallbacks: list[tuple[str, str]] = []
     for sig in envelope.signatures:
-        candidates = [k for k in keys if k.matches(sig.keyid)] if sig.keyid else keys
+        candidates, named = candidate_keys(keys, sig.keyid)
         for key in candidates:
             try:
                 key.verify(message, sig.sig)
-            except SignatureInvalid:
+            except (SignatureInvalid, InvalidInput):
                 continue
             if key not in good:
                 good.append(key)
+            if not named:
+                fallbacks.append((sig.keyid, key.keyid))
             break
         else:
             failed.append(sig.keyid or "(no keyid)")
@@ -225,26 +252,32 @@ def verify(
             hint="check the envelope was not altered and that you trust the right keys",
             code="statement-signature-invalid",
         )
-    return VerifiedEnvelope(envelope.payload_type, envelope.payload, tuple(good), tuple(failed))
+    return VerifiedEnvelope(
+        envelope.payload_type, envelope.payload, tuple(good), tuple(failed), tuple(fallbacks)
+    )
 
 
-def signature_check(trusted: Iterable[PublicKey]) -> Callable[[str, bytes, bytes], None]:
-    """A ``(keyid, pae, sig) -> None`` check over ``trusted`` keys, for the log's ingest.
+def signature_check(trusted: Iterable[PublicKey]) -> Callable[[str, bytes, bytes], str]:
+    """A ``(keyid, pae, sig) -> our keyid`` check over ``trusted`` keys, for the log's ingest.
 
-    Raises :class:`SignatureInvalid` if no trusted key with that keyid made ``sig``.
+    Tries the keys :func:`candidate_keys` picks and returns the key id of the one that made
+    ``sig``; raises :class:`SignatureInvalid` if none did.
     """
     keys = list(trusted)
 
-    def check(keyid: str, message: bytes, sig: bytes) -> None:
-        candidates = [k for k in keys if k.matches(keyid)]
-        if not candidates:
-            raise SignatureInvalid(f"signature by unknown key {keyid!r}", code="signer-unknown")
+    def check(keyid: str, message: bytes, sig: bytes) -> str:
+        candidates, named = candidate_keys(keys, keyid)
         for key in candidates:
             try:
                 key.verify(message, sig)
-            except SignatureInvalid:
+            except (SignatureInvalid, InvalidInput):
                 continue
-            return
+            return key.keyid
+        if not named:
+            raise SignatureInvalid(
+                f"signature by unknown key {keyid!r}: no trusted key made it",
+                code="signer-unknown",
+            )
         raise SignatureInvalid(
             f"signature does not verify for key {keyid}", code="signature-invalid"
         )

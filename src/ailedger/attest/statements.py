@@ -179,11 +179,13 @@ def attest(
 
 @dataclass(frozen=True)
 class VerifiedStatement:
-    """A statement whose envelope verified, with the keys that signed it."""
+    """A statement whose envelope verified, with the keys that signed it (``keyid_fallbacks``:
+    see :class:`~ailedger.attest.dsse.VerifiedEnvelope`)."""
 
     statement: Statement
     predicate: Predicate | None
     signers: tuple[PublicKey, ...]
+    keyid_fallbacks: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -191,6 +193,9 @@ class VerifiedStatement:
             "predicateType": self.statement.predicate_type,
             "subjects": [s.model_dump() for s in self.statement.subject],
             "signers": [k.keyid for k in self.signers],
+            "keyid_fallbacks": [
+                {"keyid": claimed, "verified_by": ours} for claimed, ours in self.keyid_fallbacks
+            ],
             "typed_predicate": self.predicate is not None,
         }
 
@@ -203,4 +208,6 @@ def verify_statement(
         envelope, trusted, threshold=threshold, payload_type=dsse.PAYLOAD_TYPE_IN_TOTO
     )
     statement = Statement.from_json(verified.payload)
-    return VerifiedStatement(statement, statement.typed_predicate(), verified.signers)
+    return VerifiedStatement(
+        statement, statement.typed_predicate(), verified.signers, verified.keyid_fallbacks
+    )

@@ -48,7 +48,7 @@ from ailedger.cli._keys import (
     open_workspace,
 )
 from ailedger.errors import ConflictError, InvalidInput, NotFound, ProofInvalid, WorkspaceError
-from ailedger.log.checkpoint import Checkpoint, Secp256k1NoteKey
+from ailedger.log.checkpoint import Checkpoint, Ed25519NoteKey, Secp256k1NoteKey
 from ailedger.log.receipt import Receipt
 from ailedger.workspace import Workspace
 
@@ -438,8 +438,17 @@ def anchor_cmd(
 ) -> None:
     """Anchor the log's latest checkpoint on the chain (registering the log on first use).
 
-    If the log grew since its latest checkpoint (or has none), KEY signs a new one first."""
+    If the log grew since its latest checkpoint (or has none), KEY signs a new one first.
+    Anchors need a secp256k1 log key (LogAnchors recovers ECDSA signatures); a log signed by
+    an Ed25519 key is refused."""
     ws = open_workspace()
+    with open_log(read_only=True) as log:
+        if isinstance(log.log_key(), Ed25519NoteKey):
+            raise InvalidInput(
+                f"log {log.origin} is signed by an Ed25519 log key; on-chain anchors need a "
+                "secp256k1 log key (LogAnchors recovers ECDSA signatures)",
+                hint="anchor a log whose checkpoints a secp256k1 key signs (`ailedger keys new`)",
+            )
     signer = log_signer(log_key_name(key, "--key"), password_file)
     witness_signers = [log_signer(w, password_file) for w in witness_key or []]
     remote = [Eip712Cosignature.load(p) for p in cosignature or []]

@@ -4,8 +4,13 @@ The workspace's default log key is ``[log] key = "NAME"`` in config.toml (set by
 ``ailedger init --log-key NAME`` or ``ailedger log default-key NAME``). Every command with a
 ``--log-key`` (or, for ``log checkpoint`` and ``anchor``, the log key's ``--key``) uses it
 when the option is omitted; the option overrides it. A config naming a key the workspace
-does not have, or one that is not secp256k1, is a :class:`WorkspaceError` (exit 6) at the
-first command that needs the key.
+does not have, or one that cannot sign notes (not secp256k1 or Ed25519, or a public key
+only), is a :class:`WorkspaceError` (exit 6) at the first command that needs the key.
+
+Key types by role: DSSE statements take any signing key (secp256k1, P-256, Ed25519); log
+checkpoints and witness cosignatures take Ed25519 (the C2SP default, readable by any C2SP
+client) or secp256k1; on-chain roles (deploy, ``anchor``, ``chain cosign``, oracles) need
+secp256k1, because the contracts recover ECDSA signatures.
 
 Passwords come from ``--password-file`` (first line), else ``AILEDGER_PASSWORD``, else a
 hidden prompt (asked twice when a key is created). Only this module reads the environment.
@@ -26,6 +31,8 @@ from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit, err_console, state
 from ailedger.errors import InvalidInput, KeyAccessError, NotFound, WorkspaceError
 from ailedger.identity.keys import (
+    KEY_TYPES,
+    Ed25519Signer,
     KeyInfo,
     Keystore,
     KeyType,
@@ -46,6 +53,7 @@ __all__ = [
     "keys_app",
     "log_key_name",
     "log_signer",
+    "note_signer",
     "open_keystore",
     "open_log",
     "open_workspace",
@@ -101,23 +109,51 @@ def open_log(*, read_only: bool = False) -> TransparencyLog:
 
 
 def log_signer(name: str, password_file: Path | None) -> Secp256k1Signer:
-    """The secp256k1 key ``name``, unlocked to sign checkpoints or cosignatures."""
-    return unlock_secp256k1(open_keystore(), name, password_file, purpose="log and witness")
+    """The secp256k1 key ``name``, unlocked for an on-chain role (deploy, anchor, witness
+    of an anchor): the contracts recover ECDSA signatures, so Ed25519 keys cannot serve."""
+    return unlock_secp256k1(
+        open_keystore(), name, password_file, purpose="on-chain (deploy, anchor, chain witness)"
+    )
+
+
+#: Key types that can sign C2SP notes (log checkpoints, witness cosignatures).
+_NOTE_KEY_TYPES: tuple[KeyType, ...] = ("ed25519", "secp256k1")
+
+
+def note_signer(
+    name: str, password_file: Path | None, *, role: str = "log"
+) -> Ed25519Signer | Secp256k1Signer:
+    """Key ``name`` unlocked to sign checkpoints or cosignatures (Ed25519 or secp256k1);
+    the type is checked before any password is asked for."""
+    store = open_keystore()
+    _check_note_key(store.info(name), role)
+    signer = unlock_signer(store, name, password_file)
+    if not isinstance(signer, Ed25519Signer | Secp256k1Signer):
+        raise InvalidInput(f"key {name!r} cannot sign notes")
+    return signer
+
+
+def _check_note_key(info: KeyInfo, role: str) -> None:
+    if info.keytype not in _NOTE_KEY_TYPES:
+        raise InvalidInput(
+            f"key {info.name!r} is {info.keytype}; a {role} key must be ed25519 or secp256k1"
+        )
+    if info.public_only:
+        raise InvalidInput(f"key {info.name!r} is a public key only; a {role} key must sign")
 
 
 def check_log_key(store: Keystore, name: str) -> KeyInfo:
     """Key ``name`` as a log key: :class:`NotFound` if absent, :class:`InvalidInput` if it
-    is not secp256k1."""
+    cannot sign notes (not Ed25519 or secp256k1, or a public key only)."""
     info = store.info(name)
-    if info.keytype != "secp256k1":
-        raise InvalidInput(f"key {name!r} is {info.keytype}; a log key must be secp256k1")
+    _check_note_key(info, "log")
     return info
 
 
 def default_log_key(ws: Workspace | None = None) -> KeyInfo | None:
     """The workspace's default log key (``[log] key``), checked; ``None`` if none is set.
 
-    A name the keystore lacks, or a key that is not secp256k1, is a :class:`WorkspaceError`:
+    A name the keystore lacks, or a key that cannot sign notes, is a :class:`WorkspaceError`:
     the config is wrong, and nothing falls back to another key."""
     ws = ws or open_workspace()
     name = ws.config.log_key
@@ -189,13 +225,17 @@ def unlock_signer(store: Keystore, name: str, password_file: Path | None) -> Sig
 def unlock_secp256k1(
     store: Keystore, name: str, password_file: Path | None, *, purpose: str
 ) -> Secp256k1Signer:
-    """Like :func:`unlock_signer`, for the roles that need an Ethereum account (log key,
-    witness, chain sender); ``purpose`` names the role in the error."""
+    """Like :func:`unlock_signer`, for the roles that need an Ethereum account (chain sender,
+    anchor, oracle); ``purpose`` names the role in the error. The type is checked before any
+    password is asked for."""
+    keytype = store.info(name).keytype
+    if keytype != "secp256k1":
+        raise InvalidInput(
+            f"key {name!r} is {keytype}; {purpose} keys must be secp256k1 (Ethereum accounts)"
+        )
     signer = unlock_signer(store, name, password_file)
     if not isinstance(signer, Secp256k1Signer):
-        raise InvalidInput(
-            f"key {name!r} is {store.info(name).keytype}; {purpose} keys must be secp256k1"
-        )
+        raise InvalidInput(f"key {name!r} is not secp256k1")
     return signer
 
 
@@ -211,6 +251,9 @@ def _show(info: KeyInfo) -> None:
     console.print(f"  key id:    {info.keyid}")
     console.print(f"  org:       {escape(info.org or '-')}")
     console.print(f"  created:   {info.created}")
+    if info.public_only:
+        console.print("  public key only (imported): verifies, cannot sign")
+        return
     console.print(f"  encrypted: {'yes' if info.encrypted else 'NO (unsafe plaintext)'}")
     console.print(f"  file:      {escape(str(info.file))}")
 
@@ -263,20 +306,25 @@ def new_cmd(
     name: Annotated[str, typer.Argument(help="Name of the key in this workspace.")],
     org: OrgOpt = None,
     keytype: Annotated[
-        str, typer.Option("--type", help="secp256k1 (an Ethereum account) or p256.")
+        str,
+        typer.Option(
+            "--type",
+            help="secp256k1 (an Ethereum account: statements, log, on-chain roles), ed25519 "
+            "(statements, log and witness keys; the C2SP default) or p256 (model-signing).",
+        ),
     ] = "secp256k1",
     password_file: PasswordFileOpt = None,
     unsafe_plaintext: UnsafeOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a new key, encrypted with a password."""
-    if keytype not in ("secp256k1", "p256"):
-        raise InvalidInput(f"unknown key type {keytype!r} (expected secp256k1 or p256)")
+    kt = next((t for t in KEY_TYPES if t == keytype), None)
+    if kt is None:
+        raise InvalidInput(f"unknown key type {keytype!r} (expected {', '.join(KEY_TYPES)})")
     store = open_keystore()
     password = None
     if not unsafe_plaintext:
         password = read_password(password_file, confirm=True, prompt="New key password")
-    kt: KeyType = "p256" if keytype == "p256" else "secp256k1"
     info = store.create(name, password, keytype=kt, org=org, unsafe_plaintext=unsafe_plaintext)
     if unsafe_plaintext:
         _warn_plaintext(name)
@@ -291,7 +339,8 @@ def list_cmd(as_json: JsonOpt = False) -> None:
     def human() -> None:
         table = Table("name", "type", "key id", "org", "encrypted")
         for i in infos:
-            table.add_row(i.name, i.keytype, i.keyid, i.org or "", "yes" if i.encrypted else "NO")
+            crypt = "public only" if i.public_only else "yes" if i.encrypted else "NO"
+            table.add_row(i.name, i.keytype, i.keyid, i.org or "", crypt)
         console.print(table)
 
     emit([i.to_dict() for i in infos], as_json, human)
@@ -321,13 +370,22 @@ def show_cmd(
 @keys_app.command("import")
 def import_cmd(
     name: Annotated[str, typer.Argument(help="Name for the imported key.")],
-    file: Annotated[Path, typer.Argument(help="Keystore v3 JSON file or PEM private key.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Keystore v3 JSON file, PEM private key, or a public key to trust (SPKI PEM "
+            "or a securesystemslib key JSON)."
+        ),
+    ],
     org: OrgOpt = None,
     password_file: PasswordFileOpt = None,
     unsafe_plaintext: UnsafeOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a key; a keystore keeps its encryption, a PEM is encrypted with the password."""
+    """Import a key; a keystore keeps its encryption, a PEM is encrypted with the password.
+
+    A public key (another tool's signer, e.g. securesystemslib's) is stored to verify its
+    statements; it needs no password and can never sign."""
     try:
         data = file.read_bytes()
     except FileNotFoundError:
@@ -335,6 +393,10 @@ def import_cmd(
     kind = detect_import_kind(data)
     store = open_keystore()
     password: str | None = None
+    if kind == "public":
+        info = store.import_public(name, data, org=org)
+        emit(info.to_dict(), as_json, lambda: _show(info))
+        return
     if kind != "pem-plain":
         password = read_password(password_file, confirm=False, prompt="Password of the key file")
     elif not unsafe_plaintext:

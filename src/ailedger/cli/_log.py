@@ -4,10 +4,15 @@ default-key) and ``ailedger verify receipt``.
 Where a trusted log key is taken (``--log-key`` of ``log cosign``, ``log verify`` and
 ``verify receipt``), the workspace's default log key (see :mod:`ailedger.cli._keys`) is
 trusted when the option is omitted; ``verify receipt`` uses it only for a receipt of the
-workspace's own log (same origin), and needs no workspace."""
+workspace's own log (same origin), and needs no workspace.
+
+Log and witness keys are Ed25519 (C2SP's own signature types, which Go's
+``golang.org/x/mod/sumdb/note`` and other C2SP clients verify) or secp256k1 (ailedger's
+``0xff`` types; what on-chain anchoring needs)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -24,18 +29,20 @@ from ailedger.cli._keys import (
     check_log_key,
     default_log_key,
     log_key_name,
-    log_signer,
+    note_signer,
     open_keystore,
     open_log,
     open_workspace,
 )
 from ailedger.errors import InvalidInput, NotFound, WorkspaceError
-from ailedger.log import Entry
+from ailedger.identity.keys import Keystore, Secp256k1Signer
+from ailedger.log import Entry, SignatureCheck, check_ethereum_signature, known_keys_check
 from ailedger.log.checkpoint import (
     AnyNoteKey,
     Checkpoint,
-    Secp256k1Cosigner,
     Secp256k1NoteKey,
+    cosigner_for,
+    note_key_for,
     parse_vkey,
     vkey,
 )
@@ -49,12 +56,14 @@ log_app = typer.Typer(
 )
 app.add_typer(log_app, name="log")
 
-KeyOpt = Annotated[str, typer.Option("--key", help="Name of a secp256k1 key in the workspace.")]
+KeyOpt = Annotated[
+    str, typer.Option("--key", help="Name of an ed25519 or secp256k1 key in the workspace.")
+]
 LogSignerOpt = Annotated[
     str | None,
     typer.Option(
         "--key",
-        help="Name of the log's secp256k1 key (default: the workspace's log key).",
+        help="Name of the log's ed25519 or secp256k1 key (default: the workspace's log key).",
     ),
 ]
 LogKeyOpt = Annotated[
@@ -80,7 +89,7 @@ def _trusted_log_key(text: str | None, origin: str) -> AnyNoteKey | None:
     if text is not None:
         return _log_key(text, origin)
     info = default_log_key()
-    return None if info is None else Secp256k1NoteKey(origin, info.keyid)
+    return None if info is None else note_key_for(origin, info.public_key)
 
 
 def _receipt_log_key(text: str | None, origin: str) -> AnyNoteKey | None:
@@ -95,7 +104,23 @@ def _receipt_log_key(text: str | None, origin: str) -> AnyNoteKey | None:
     if ws.config.origin != origin:
         return None
     info = default_log_key(ws)
-    return None if info is None else Secp256k1NoteKey(origin, info.keyid)
+    return None if info is None else note_key_for(origin, info.public_key)
+
+
+def _envelope_check(public_keys: list[Path]) -> SignatureCheck:
+    """For ``verify receipt``: the envelope's signers are checked against ``--public-key``
+    files and the keys of the workspace here, if any (Ethereum accounts always recover)."""
+    from ailedger.identity.keys import parse_public_key
+
+    known = []
+    for path in public_keys:
+        try:
+            known.append(parse_public_key(path.read_bytes()))
+        except FileNotFoundError:
+            raise NotFound(f"no such public key file: {path}") from None
+    with contextlib.suppress(WorkspaceError):  # no workspace here: the files alone
+        known += [k.public_key for k in Keystore(open_workspace().keys_dir).list_keys()]
+    return known_keys_check(known) if known else check_ethereum_signature
 
 
 def _time(text: str | None, option: str) -> datetime | None:
@@ -143,9 +168,9 @@ def checkpoint_cmd(
     key: LogSignerOpt = None, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Sign a checkpoint of the log with the log key (stored in the log database)."""
-    signer = log_signer(log_key_name(key, "--key"), password_file)
+    signer = note_signer(log_key_name(key, "--key"), password_file)
     with open_log() as log:
-        note = log.checkpoint(Secp256k1NoteKey.from_signer(log.origin, signer))
+        note = log.checkpoint(note_key_for(log.origin, signer))
         cp = Checkpoint.parse(note.text)
         log_key = log.log_key()
     doc = {
@@ -162,13 +187,19 @@ def checkpoint_cmd(
 def cosign_cmd(
     key: KeyOpt,
     name: Annotated[
-        str | None, typer.Option("--name", help="Witness name (default: the key's address).")
+        str | None,
+        typer.Option(
+            "--name",
+            help="Witness name (default: witness/ADDRESS for secp256k1, witness/KEYID16 for "
+            "ed25519).",
+        ),
     ] = None,
     log_key: LogKeyOpt = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Witness the latest checkpoint: check it, then add a cosignature/v1 by KEY.
+    """Witness the latest checkpoint: check it, then add a cosignature/v1 by KEY (an Ed25519
+    key cosigns with C2SP's type 0x04, a secp256k1 key with ailedger's EIP-191 type).
 
     The checkpoint must carry a valid log-key signature, match the stored tree and be
     consistent with the checkpoint before it."""
@@ -187,8 +218,13 @@ def cosign_cmd(
                 raise InvalidInput("the previous checkpoint does not match the log")
         if log.root(cp.size) != cp.root:
             raise InvalidInput("the latest checkpoint does not match the log")
-        signer = log_signer(key, password_file)
-        witness = Secp256k1Cosigner.from_signer(name or f"witness/{signer.address}", signer)
+        signer = note_signer(key, password_file, role="witness")
+        default_name = (
+            f"witness/{signer.address}"
+            if isinstance(signer, Secp256k1Signer)
+            else f"witness/{signer.keyid[:16]}"
+        )
+        witness = cosigner_for(name or default_name, signer)
         stored = log.add_cosignature(latest.add([witness]), witness)
     doc = {"size": cp.size, "witness": vkey(witness), "checkpoint": stored.format()}
     emit(doc, as_json, lambda: typer.echo(stored.format(), nl=False))
@@ -324,6 +360,14 @@ def verify_receipt_cmd(
     witness_key: Annotated[
         list[str] | None, typer.Option("--witness-key", help="Trusted witness verifier key.")
     ] = None,
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            help="Trust this envelope signer's public key (PEM or securesystemslib JSON; the "
+            "workspace's keys are trusted too; Ethereum accounts need none).",
+        ),
+    ] = None,
     witness_threshold: Annotated[
         int, typer.Option("--witness-threshold", help="Cosignatures required.")
     ] = 0,
@@ -361,6 +405,7 @@ def verify_receipt_cmd(
         witnesses=witnesses,
         witness_threshold=witness_threshold,
         artifact_sha256=_artifact_digest(artifact),
+        check_signature=_envelope_check(public_key or []),
     )
     doc = result.to_dict()
     on_chain = None
@@ -418,7 +463,9 @@ def _artifact_digest(artifact: Path | None) -> str | None:
 def default_key_cmd(
     name: Annotated[
         str | None,
-        typer.Argument(help="A secp256k1 key of the workspace (omit to show the current one)."),
+        typer.Argument(
+            help="An ed25519 or secp256k1 key of the workspace (omit to show the current one)."
+        ),
     ] = None,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the default log key.")] = False,
     as_json: JsonOpt = False,

@@ -24,10 +24,11 @@ from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import (
     PasswordFileOpt,
+    check_log_key,
     log_key_name,
+    note_signer,
     open_keystore,
     open_workspace,
-    unlock_secp256k1,
     unlock_signer,
 )
 from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound
@@ -36,10 +37,9 @@ from ailedger.identity.keys import (
     PublicKey,
     Secp256k1PublicKey,
     Signer,
-    load_public_key,
+    parse_public_key,
 )
-from ailedger.log import known_keys_check, open_workspace_log
-from ailedger.log.checkpoint import Secp256k1NoteKey
+from ailedger.log import known_keys_check, note_key_for, open_workspace_log
 
 __all__ = ["build_envelope", "parse_sets", "parse_subject"]
 
@@ -156,8 +156,8 @@ def attest_cmd(
         str | None,
         typer.Option(
             "--log-key",
-            help="Name of the log's secp256k1 key, for --receipt (default: the workspace's "
-            "log key).",
+            help="Name of the log's ed25519 or secp256k1 key, for --receipt (default: the "
+            "workspace's log key).",
         ),
     ] = None,
     no_log: Annotated[
@@ -171,6 +171,7 @@ def attest_cmd(
         raise InvalidInput("--receipt needs the log: drop --no-log")
     if receipt is not None:
         log_key = log_key_name(log_key)
+        check_log_key(open_keystore(), log_key)  # before any password is asked for
     store = open_keystore()
     signer = unlock_signer(store, key, password_file)
     envelope = build_envelope(kind, subject or [], predicate, set_ or [], signer)
@@ -213,10 +214,8 @@ def _append_to_log(
     with open_workspace_log(ws, check_signature=known_keys_check(known)) as log:
         if receipt is None or log_key is None:
             return log.append(envelope.to_json())
-        signer = unlock_secp256k1(store, log_key, password_file, purpose="log")
-        result = log.append_with_receipt(
-            envelope.to_json(), Secp256k1NoteKey.from_signer(log.origin, signer)
-        )
+        signer = note_signer(log_key, password_file)
+        result = log.append_with_receipt(envelope.to_json(), note_key_for(log.origin, signer))
         result.write(receipt)
         return result.proof.index
 
@@ -228,7 +227,7 @@ def _trusted(keys: list[str], public_keys: list[Path], addresses: list[str]) -> 
         trusted.extend(store.public_key(name) for name in keys)
     for path in public_keys:
         try:
-            trusted.append(load_public_key(path.read_bytes()))
+            trusted.append(parse_public_key(path.read_bytes()))
         except FileNotFoundError:
             raise NotFound(f"no such public key file: {path}") from None
     trusted.extend(Secp256k1PublicKey(a) for a in addresses)
@@ -242,7 +241,10 @@ def verify_statement_cmd(
     file: Annotated[Path, typer.Argument(help="A DSSE envelope (JSON).")],
     key: Annotated[list[str] | None, typer.Option("--key", help="Trust a workspace key.")] = None,
     public_key: Annotated[
-        list[Path] | None, typer.Option("--public-key", help="Trust a PEM public key file.")
+        list[Path] | None,
+        typer.Option(
+            "--public-key", help="Trust a public key file (PEM, or a securesystemslib key JSON)."
+        ),
     ] = None,
     address: Annotated[
         list[str] | None, typer.Option("--address", help="Trust an Ethereum address.")
@@ -280,5 +282,7 @@ def verify_statement_cmd(
             digest = ", ".join(f"{a}:{h}" for a, h in s.digest.items())
             console.print(f"  subject {escape(s.name)} {digest}")
         console.print(f"  signed by {signers}")
+        for claimed, ours in result.keyid_fallbacks:
+            console.print(f"  (signature with keyid {escape(claimed)} verified by key {ours})")
 
     emit(result.to_dict(), as_json, human)

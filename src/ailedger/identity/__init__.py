@@ -2,7 +2,8 @@
 
 secp256k1 keys are Ethereum accounts (keystore v3 files, encrypted at rest), so one identity
 signs off-chain statements and on-chain transactions; P-256 keys exist for OpenSSF
-model-signing interop. :mod:`.keys` holds the keystore and the signer classes.
+model-signing interop, Ed25519 keys for C2SP notes, in-toto and securesystemslib.
+:mod:`.keys` holds the keystore and the signer classes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from ailedger.identity.keys import (
     SCRYPT_N_STANDARD,
     SCRYPT_N_TEST_ONLY,
     SECP256K1_N,
+    Ed25519PublicKey,
+    Ed25519Signer,
     ImportKind,
     KeyInfo,
     Keystore,
@@ -28,6 +31,7 @@ from ailedger.identity.keys import (
     detect_import_kind,
     eip191_hash,
     load_public_key,
+    parse_public_key,
     public_key_from_dict,
     recover_address,
     recover_digest,
@@ -40,6 +44,8 @@ __all__ = [
     "SCRYPT_N_STANDARD",
     "SCRYPT_N_TEST_ONLY",
     "SECP256K1_N",
+    "Ed25519PublicKey",
+    "Ed25519Signer",
     "ImportKind",
     "KeyInfo",
     "KeyType",
@@ -54,6 +60,7 @@ __all__ = [
     "detect_import_kind",
     "eip191_hash",
     "load_public_key",
+    "parse_public_key",
     "public_key_from_dict",
     "recover_address",
     "recover_digest",

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, padding, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
@@ -22,6 +22,7 @@ from ailedger import _json
 from ailedger.errors import FormatError, KeyAccessError, WrongPassword
 
 __all__ = [
+    "PrivateKey",
     "decrypt_keystore_v3",
     "dump_pkcs8_pem",
     "encrypt_keystore_v3",
@@ -29,6 +30,10 @@ __all__ = [
     "pem_is_encrypted",
     "write_private_file",
 ]
+
+
+#: The private keys a PEM file here may hold.
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
 def encrypt_keystore_v3(secret: bytes, password: str, *, scrypt_n: int) -> dict[str, Any]:
@@ -165,7 +170,7 @@ def _oid(dotted: str) -> bytes:
     return _der(0x06, bytes(out))
 
 
-def dump_pkcs8_pem(key: ec.EllipticCurvePrivateKey, password: str | None, *, rounds: int) -> bytes:
+def dump_pkcs8_pem(key: PrivateKey, password: str | None, *, rounds: int) -> bytes:
     """PKCS#8 PEM of ``key``: PBES2-encrypted with ``password``, or plain when it is None."""
     if password is None:
         return key.private_bytes(
@@ -203,8 +208,8 @@ def pem_is_encrypted(pem: bytes) -> bool:
     return b"ENCRYPTED" in pem.split(b"\n", 2)[0] or b"Proc-Type: 4,ENCRYPTED" in pem
 
 
-def load_pkcs8_pem(pem: bytes, password: str | None, *, source: str) -> ec.EllipticCurvePrivateKey:
-    """Load an EC private key from PEM (PKCS#8 or traditional), encrypted or not."""
+def load_pkcs8_pem(pem: bytes, password: str | None, *, source: str) -> PrivateKey:
+    """Load an EC or Ed25519 private key from PEM (PKCS#8 or traditional), encrypted or not."""
     secret = password.encode("utf-8") if password is not None and pem_is_encrypted(pem) else None
     if pem_is_encrypted(pem) and secret is None:
         raise KeyAccessError(f"{source}: the key is encrypted and no password was given")
@@ -218,8 +223,8 @@ def load_pkcs8_pem(pem: bytes, password: str | None, *, source: str) -> ec.Ellip
         raise KeyAccessError(
             f"{source}: not a readable PEM private key ({type(exc).__name__})"
         ) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise KeyAccessError(f"{source}: not an elliptic-curve private key")
+    if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise KeyAccessError(f"{source}: not an elliptic-curve or Ed25519 private key")
     return key
 
 

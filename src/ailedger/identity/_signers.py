@@ -1,13 +1,16 @@
-"""Signers and public keys: secp256k1 (Ethereum accounts) and P-256 (model-signing interop).
+"""Signers and public keys: secp256k1 (Ethereum accounts), P-256 (model-signing interop) and
+Ed25519 (C2SP signed notes, in-toto and securesystemslib).
 
 ::
 
     Signer (ABC)          keyid, keytype, public_key, sign(message) -> bytes
     ├── Secp256k1Signer   65-byte r||s||v, EIP-191 personal_sign; keyid = checksummed address
-    └── P256Signer        DER ECDSA P-256 SHA-256; keyid = sha256(SPKI PEM) hex
+    ├── P256Signer        DER ECDSA P-256 SHA-256; keyid = sha256(SPKI PEM) hex
+    └── Ed25519Signer     64-byte pure Ed25519 (RFC 8032) over the message; keyid as P-256
     PublicKey (ABC)       keyid, keytype, verify(message, sig), to_dict / public_key_from_dict
     ├── Secp256k1PublicKey   may hold only an address: verification recovers the signer
-    └── P256PublicKey
+    ├── P256PublicKey
+    └── Ed25519PublicKey
 
 Re-exported by :mod:`ailedger.identity.keys`. secp256k1 signatures (used by
 :mod:`ailedger.attest.dsse`) are
@@ -20,6 +23,9 @@ keeps them apart from other personal messages. Any wallet or eth-account can mak
 verifier recovers the signer's address, and a contract checks them with OpenZeppelin's
 ``MessageHashUtils.toEthSignedMessageHash`` and ``ecrecover``. Signing always yields low ``s``;
 verification rejects high ``s`` (the malleable twin) and any ``v`` other than 27 or 28.
+
+Ed25519 signs the message itself (no prehash), as securesystemslib and the C2SP note formats
+do, so a DSSE signature by an Ed25519 key is the one securesystemslib makes over the same PAE.
 
 The P-256 key id is the "hint" OpenSSF model signing puts in its bundles (sha256 of the
 public key's PEM), so keys match across the two tools. Private keys never appear in reprs.
@@ -36,12 +42,14 @@ from typing import Any, ClassVar, Literal
 import coincurve
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from ailedger.errors import InvalidInput, SignatureInvalid
 
 __all__ = [
     "SECP256K1_N",
+    "Ed25519PublicKey",
+    "Ed25519Signer",
     "KeyType",
     "P256PublicKey",
     "P256Signer",
@@ -58,7 +66,7 @@ __all__ = [
     "recover_digest",
 ]
 
-KeyType = Literal["secp256k1", "p256"]
+KeyType = Literal["secp256k1", "p256", "ed25519"]
 
 #: Order of the secp256k1 group; a valid ``s`` is at most ``SECP256K1_N // 2``.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -293,14 +301,52 @@ class P256PublicKey(PublicKey):
         return _spki_pem(self._key).decode("ascii")
 
 
-def _spki_pem(key: ec.EllipticCurvePublicKey) -> bytes:
+class Ed25519PublicKey(PublicKey):
+    """An Ed25519 public key (RFC 8032); ``raw`` is its 32 bytes."""
+
+    keytype: ClassVar[KeyType] = "ed25519"
+
+    def __init__(self, key: ed25519.Ed25519PublicKey) -> None:
+        self._key = key
+        self._keyid = hashlib.sha256(_spki_pem(key)).hexdigest()
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> Ed25519PublicKey:
+        if len(raw) != 32:
+            raise InvalidInput(f"an Ed25519 public key is 32 bytes, got {len(raw)}")
+        try:
+            return cls(ed25519.Ed25519PublicKey.from_public_bytes(raw))
+        except ValueError:
+            raise InvalidInput("not an Ed25519 public key") from None
+
+    @property
+    def keyid(self) -> str:
+        return self._keyid
+
+    @property
+    def raw(self) -> bytes:
+        return self._key.public_bytes_raw()
+
+    def verify(self, message: bytes, signature: bytes) -> None:
+        try:
+            self._key.verify(signature, message)
+        except (InvalidSignature, ValueError):
+            raise SignatureInvalid(
+                f"signature was not made by Ed25519 key {self._keyid}", code="signature-invalid"
+            ) from None
+
+    def to_pem(self) -> str:
+        return _spki_pem(self._key).decode("ascii")
+
+
+def _spki_pem(key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey) -> bytes:
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
 def load_public_key(data: str | bytes) -> PublicKey:
-    """A public key from SPKI PEM (P-256 or secp256k1) or an Ethereum address."""
+    """A public key from SPKI PEM (P-256, secp256k1 or Ed25519) or an Ethereum address."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     text = text.strip()
     if text.startswith("0x") and len(text) == 42:
@@ -309,8 +355,10 @@ def load_public_key(data: str | bytes) -> PublicKey:
         key = serialization.load_pem_public_key(text.encode("ascii", "replace"))
     except (ValueError, TypeError):
         raise InvalidInput("not a PEM public key or an Ethereum address") from None
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return Ed25519PublicKey(key)
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise InvalidInput("only elliptic-curve public keys (P-256, secp256k1) are supported")
+        raise InvalidInput("only P-256, secp256k1 and Ed25519 public keys are supported")
     if isinstance(key.curve, ec.SECP256K1):
         return Secp256k1PublicKey.from_point(
             key.public_bytes(
@@ -430,4 +478,28 @@ class P256Signer(Signer):
         return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
 
     def _private_key(self) -> ec.EllipticCurvePrivateKey:
+        return self._key
+
+
+class Ed25519Signer(Signer):
+    """An Ed25519 private key; signatures are 64 bytes, over the message itself."""
+
+    keytype: ClassVar[KeyType] = "ed25519"
+
+    def __init__(self, key: ed25519.Ed25519PrivateKey) -> None:
+        self._key = key
+        self._public = Ed25519PublicKey(key.public_key())
+
+    @classmethod
+    def generate(cls) -> Ed25519Signer:
+        return cls(ed25519.Ed25519PrivateKey.generate())
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._public
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+    def _private_key(self) -> ed25519.Ed25519PrivateKey:
         return self._key

@@ -3,19 +3,22 @@
 Each key ``NAME`` is two files (both mode 0600, in a 0700 directory):
 
 - the private key: ``NAME.keystore.json`` (secp256k1, an Ethereum keystore v3 file that geth,
-  MetaMask and eth-account open) or ``NAME.pem`` (P-256, or any key stored with
+  MetaMask and eth-account open) or ``NAME.pem`` (P-256, Ed25519, or any key stored with
   ``unsafe_plaintext``: PKCS#8 PEM, PBES2-encrypted unless plaintext);
 - ``NAME.meta.json``: public facts only (type, key id, address, org, public key PEM, and the
   sha256 of the private-key file). The digest tells a corrupted keystore (``KeyAccessError``)
   apart from a wrong password (``WrongPassword``), which the keystore MAC alone cannot.
+
+A *public* key imported from another tool (:meth:`Keystore.import_public`: SPKI PEM or a
+securesystemslib key) is the metadata file alone (``file`` is null): it verifies, never signs.
 
 KDF cost: stored keys use the standard settings (:data:`SCRYPT_N_STANDARD`, geth's scrypt
 N=2^18, r=8, p=1; :data:`PBKDF2_ROUNDS_STANDARD` for PEM). Tests pass the documented
 test-only presets :data:`SCRYPT_N_TEST_ONLY` / :data:`PBKDF2_ROUNDS_TEST_ONLY` to
 :class:`Keystore` so the suite stays fast; those keys are *not* safe to keep.
 
-Signers and public keys (:class:`Signer`, :class:`PublicKey` and their secp256k1 and P-256
-kinds) are defined in ``ailedger.identity._signers`` and re-exported here.
+Signers and public keys (:class:`Signer`, :class:`PublicKey` and their secp256k1, P-256
+and Ed25519 kinds) are defined in ``ailedger.identity._signers`` and re-exported here.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from ailedger.errors import ConflictError, InvalidInput, KeyAccessError, NotFound, WrongPassword
 from ailedger.identity._keystore import (
+    PrivateKey,
     decrypt_keystore_v3,
     dump_pkcs8_pem,
     encrypt_keystore_v3,
@@ -39,8 +43,11 @@ from ailedger.identity._keystore import (
     pem_is_encrypted,
     write_private_file,
 )
+from ailedger.identity._public import is_public_key_file, parse_public_key
 from ailedger.identity._signers import (
     SECP256K1_N,
+    Ed25519PublicKey,
+    Ed25519Signer,
     KeyType,
     P256PublicKey,
     P256Signer,
@@ -64,6 +71,8 @@ __all__ = [
     "SCRYPT_N_STANDARD",
     "SCRYPT_N_TEST_ONLY",
     "SECP256K1_N",
+    "Ed25519PublicKey",
+    "Ed25519Signer",
     "ImportKind",
     "KeyInfo",
     "KeyType",
@@ -79,12 +88,13 @@ __all__ = [
     "eip191_hash",
     "keccak256",
     "load_public_key",
+    "parse_public_key",
     "public_key_from_dict",
     "recover_address",
     "recover_digest",
 ]
 
-KEY_TYPES: tuple[KeyType, ...] = ("secp256k1", "p256")
+KEY_TYPES: tuple[KeyType, ...] = ("secp256k1", "p256", "ed25519")
 #: geth's "standard" scrypt cost (N=2^18, r=8, p=1): about a second per unlock.
 SCRYPT_N_STANDARD = 1 << 18
 #: Tests only: scrypt N=2^10. Keys written with it are cheap to brute-force.
@@ -94,7 +104,7 @@ PBKDF2_ROUNDS_STANDARD = 600_000
 #: Tests only.
 PBKDF2_ROUNDS_TEST_ONLY = 1_000
 
-ImportKind = Literal["keystore-v3", "pem-encrypted", "pem-plain"]
+ImportKind = Literal["keystore-v3", "pem-encrypted", "pem-plain", "public"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _META_VERSION = 1
@@ -102,17 +112,21 @@ _META_VERSION = 1
 
 def detect_import_kind(data: bytes) -> ImportKind:
     """What :meth:`Keystore.import_key` will do with ``data``: it decides the password flow."""
+    if is_public_key_file(data):
+        return "public"
     head = data.lstrip()[:64]
     if head.startswith(b"-----BEGIN"):
         return "pem-encrypted" if pem_is_encrypted(data.lstrip()) else "pem-plain"
     if head.startswith(b"{"):
         return "keystore-v3"
-    raise InvalidInput("not a keystore v3 JSON file or a PEM private key")
+    raise InvalidInput(
+        "not a keystore v3 JSON file, a PEM private or public key, or a securesystemslib key"
+    )
 
 
 @dataclass(frozen=True)
 class KeyInfo:
-    """Public facts about a stored key; safe to print."""
+    """Public facts about a stored key; safe to print. ``file`` is None for a public key."""
 
     name: str
     keytype: KeyType
@@ -120,12 +134,17 @@ class KeyInfo:
     org: str | None
     created: str
     encrypted: bool
-    file: Path
-    file_sha256: str
+    file: Path | None
+    file_sha256: str | None
 
     @property
     def keyid(self) -> str:
         return self.public_key.keyid
+
+    @property
+    def public_only(self) -> bool:
+        """An imported public key: it verifies signatures but cannot make them."""
+        return self.file is None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -135,7 +154,8 @@ class KeyInfo:
             "org": self.org,
             "created": self.created,
             "encrypted": self.encrypted,
-            "file": str(self.file),
+            "file": None if self.file is None else str(self.file),
+            "public_only": self.public_only,
             "public_key_pem": self.public_key.to_pem(),
         }
         if isinstance(self.public_key, Secp256k1PublicKey):
@@ -176,8 +196,10 @@ class Keystore:
             signer: Signer = Secp256k1Signer.generate()
         elif keytype == "p256":
             signer = P256Signer.generate()
+        elif keytype == "ed25519":
+            signer = Ed25519Signer.generate()
         else:
-            raise InvalidInput(f"unknown key type {keytype!r} (expected secp256k1 or p256)")
+            raise InvalidInput(f"unknown key type {keytype!r} (expected {', '.join(KEY_TYPES)})")
         return self.add(name, signer, password, org=org, unsafe_plaintext=unsafe_plaintext)
 
     def add(
@@ -200,7 +222,7 @@ class Keystore:
             data = json.dumps(doc, indent=2).encode() + b"\n"
             file = self.directory / f"{name}.keystore.json"
         else:
-            data = dump_pkcs8_pem(_ec_private_key(signer), password, rounds=self.pbkdf2_rounds)
+            data = dump_pkcs8_pem(_private_key(signer), password, rounds=self.pbkdf2_rounds)
             file = self.directory / f"{name}.pem"
         return self._store(name, signer.public_key, file, data, password is not None, org)
 
@@ -213,13 +235,16 @@ class Keystore:
         org: str | None = None,
         unsafe_plaintext: bool = False,
     ) -> KeyInfo:
-        """Import a keystore v3 file (kept as is) or a PEM private key (re-encrypted).
+        """Import a keystore v3 file (kept as is), a PEM private key (re-encrypted) or a public
+        key (see :meth:`import_public`; ``password`` is then unused).
 
         ``password`` unlocks an encrypted input and protects the stored key; a plaintext PEM
         is stored encrypted with it, or plaintext only with ``unsafe_plaintext``.
         """
         self._check_new(name)
         kind = detect_import_kind(data)
+        if kind == "public":
+            return self.import_public(name, data, org=org)
         if kind == "keystore-v3":
             if password is None:
                 raise InvalidInput("a password is required to import a keystore")
@@ -228,8 +253,17 @@ class Keystore:
             file = self.directory / f"{name}.keystore.json"
             return self._store(name, public, file, data, True, org)
         key = load_pkcs8_pem(data.lstrip(), password, source=f"import of {name}")
-        signer = _signer_from_ec(key)
+        signer = _signer_from_private(key)
         return self.add(name, signer, password, org=org, unsafe_plaintext=unsafe_plaintext)
+
+    def import_public(self, name: str, data: bytes, *, org: str | None = None) -> KeyInfo:
+        """Store another party's public key (SPKI PEM or a securesystemslib key object) so
+        that its signatures verify; it can never sign."""
+        self._check_new(name)
+        public = parse_public_key(data)
+        if isinstance(public, Secp256k1PublicKey) and public.point is None:
+            raise InvalidInput("import a public key, not an address (pass --address to verify)")
+        return self._store(name, public, None, b"", False, org)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -263,8 +297,8 @@ class Keystore:
                 org=meta.get("org"),
                 created=str(meta["created"]),
                 encrypted=bool(meta["encrypted"]),
-                file=self.directory / str(meta["file"]),
-                file_sha256=str(meta["file_sha256"]),
+                file=None if meta["file"] is None else self.directory / str(meta["file"]),
+                file_sha256=None if meta["file"] is None else str(meta["file_sha256"]),
             )
         except (KeyError, TypeError, InvalidInput) as exc:
             raise KeyAccessError(f"{meta_path}: corrupted key metadata ({exc!r})") from None
@@ -279,6 +313,11 @@ class Keystore:
     def signer(self, name: str, password: str | None) -> Signer:
         """Unlock ``name``. :class:`WrongPassword` or :class:`KeyAccessError` on failure."""
         info = self.info(name)
+        if info.file is None:
+            raise KeyAccessError(
+                f"key {name!r} is an imported public key: it verifies signatures, it cannot sign",
+                hint="sign with a key made by `ailedger keys new` or imported with its private key",
+            )
         try:
             data = info.file.read_bytes()
         except OSError as exc:
@@ -296,7 +335,7 @@ class Keystore:
             if info.file.name.endswith(".keystore.json"):
                 signer = Secp256k1Signer(decrypt_keystore_v3(data, password or "", source=source))
             else:
-                signer = _signer_from_ec(load_pkcs8_pem(data, password, source=source))
+                signer = _signer_from_private(load_pkcs8_pem(data, password, source=source))
         except WrongPassword:
             # The file matches its recorded digest, so a failed MAC means the password.
             raise WrongPassword(
@@ -318,11 +357,12 @@ class Keystore:
         self,
         name: str,
         public: PublicKey,
-        file: Path,
+        file: Path | None,
         data: bytes,
         encrypted: bool,
         org: str | None,
     ) -> KeyInfo:
+        """Write the key file (unless ``file`` is None: a public key) and its metadata."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         meta = {
             "meta_version": _META_VERSION,
@@ -332,12 +372,13 @@ class Keystore:
             "org": org,
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "encrypted": encrypted,
-            "file": file.name,
-            "file_sha256": hashlib.sha256(data).hexdigest(),
+            "file": None if file is None else file.name,
+            "file_sha256": None if file is None else hashlib.sha256(data).hexdigest(),
             "public_key_pem": public.to_pem(),
         }
         try:
-            write_private_file(file, data)
+            if file is not None:
+                write_private_file(file, data)
             write_private_file(
                 self.directory / f"{name}.meta.json", json.dumps(meta, indent=2).encode() + b"\n"
             )
@@ -353,8 +394,8 @@ def _check_name(name: str) -> None:
         )
 
 
-def _ec_private_key(signer: Signer) -> ec.EllipticCurvePrivateKey:
-    if isinstance(signer, P256Signer):
+def _private_key(signer: Signer) -> PrivateKey:
+    if isinstance(signer, P256Signer | Ed25519Signer):
         return signer._private_key()
     if isinstance(signer, Secp256k1Signer):
         value = int.from_bytes(signer._secret(), "big")
@@ -362,9 +403,11 @@ def _ec_private_key(signer: Signer) -> ec.EllipticCurvePrivateKey:
     raise InvalidInput(f"cannot store a {type(signer).__name__}")
 
 
-def _signer_from_ec(key: ec.EllipticCurvePrivateKey) -> Signer:
+def _signer_from_private(key: PrivateKey) -> Signer:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return Ed25519Signer(key)
     if isinstance(key.curve, ec.SECP256R1):
         return P256Signer(key)
     if isinstance(key.curve, ec.SECP256K1):
         return Secp256k1Signer(key.private_numbers().private_value.to_bytes(32, "big"))
-    raise KeyAccessError(f"unsupported curve {key.curve.name} (use secp256k1 or P-256)")
+    raise KeyAccessError(f"unsupported curve {key.curve.name} (use secp256k1, P-256 or Ed25519)")

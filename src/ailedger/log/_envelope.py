@@ -12,14 +12,16 @@ from collections.abc import Callable, Iterable
 import coincurve
 
 from ailedger import _json
-from ailedger.attest.dsse import PAYLOAD_TYPE_IN_TOTO, Envelope
+from ailedger.attest.dsse import PAYLOAD_TYPE_IN_TOTO, Envelope, candidate_keys
 from ailedger.errors import FormatError, InvalidInput, SignatureInvalid
 from ailedger.identity.keys import SECP256K1_N, PublicKey, keccak256
 from ailedger.log._store import Row
 from ailedger.merkle import leaf_hash
 
 #: Verifies one DSSE signature: ``(keyid, pae, signature)``; raises ``SignatureInvalid``.
-SignatureCheck = Callable[[str, bytes, bytes], None]
+#: It may return the key id of the trusted key that verified (recorded as the signer when
+#: it differs from the envelope's keyid hint), or None to keep the envelope's keyid.
+SignatureCheck = Callable[[str, bytes, bytes], str | None]
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
@@ -81,21 +83,48 @@ def canonical_envelope(env: Envelope) -> bytes:
 
 
 def known_keys_check(keys: Iterable[PublicKey]) -> SignatureCheck:
-    """A check that knows these public keys (P-256 or secp256k1) by key id, and still admits
-    any Ethereum-address key id by recovery."""
-    by_id = {k.keyid.lower(): k for k in keys}
+    """A check that knows these public keys (P-256, secp256k1 or Ed25519) by key id, and still
+    admits any Ethereum-address key id by recovery.
 
-    def check(keyid: str, message: bytes, signature: bytes) -> None:
-        key = by_id.get(keyid.lower())
-        if key is None:
-            check_ethereum_signature(keyid, message, signature)
-            return
-        try:
-            key.verify(message, signature)
-        except InvalidInput as exc:
-            raise SignatureInvalid(
-                f"signature by {keyid} is malformed: {exc}", code="signature-malformed"
-            ) from None
+    A keyid naming a known key is checked against that key only; any other keyid (empty, or
+    another tool's id for one of these keys, see :func:`ailedger.attest.dsse.candidate_keys`)
+    is tried against every known key, then, if it is an address, by recovery. The check
+    returns the key id of the known key that verified."""
+    known = list(dict.fromkeys(keys))
+    by_address = {k.keyid.lower(): k for k in known if k.keytype == "secp256k1"}
+
+    def check(keyid: str, message: bytes, signature: bytes) -> str | None:
+        candidates, named = candidate_keys(known, keyid)
+        if named:
+            for key in candidates:
+                try:
+                    key.verify(message, signature)
+                except InvalidInput as exc:
+                    raise SignatureInvalid(
+                        f"signature by {keyid} is malformed: {exc}", code="signature-malformed"
+                    ) from None
+                return key.keyid
+        # The fallback. A secp256k1 signature recovers its key once (the old fast path for
+        # Ethereum-address keyids); other keys are tried one by one.
+        if len(signature) == 65:
+            try:
+                recovered = _recover_lower(message, signature)
+            except SignatureInvalid:
+                recovered = ""
+            if recovered and recovered == keyid.lower():
+                return None
+            if recovered in by_address:
+                return by_address[recovered].keyid
+        for key in candidates:
+            if key.keytype == "secp256k1":
+                continue
+            try:
+                key.verify(message, signature)
+            except (SignatureInvalid, InvalidInput):
+                continue
+            return key.keyid
+        check_ethereum_signature(keyid, message, signature)
+        return None
 
     return check
 
@@ -132,8 +161,8 @@ def ingest(envelope: bytes | str | Envelope, check: SignatureCheck, time_ms: int
     message = env.pae()
     keyids: list[str] = []
     for sig in env.signatures:
-        check(sig.keyid, message, sig.sig)
-        keyids.append(sig.keyid.lower() if _ADDRESS.fullmatch(sig.keyid) else sig.keyid)
+        signer = check(sig.keyid, message, sig.sig) or sig.keyid
+        keyids.append(signer.lower() if _ADDRESS.fullmatch(signer) else signer)
     predicate_type, subjects = _subjects(env.payload_type, env.payload)
     try:
         canonical = canonical_envelope(env)

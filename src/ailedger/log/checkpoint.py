@@ -27,6 +27,12 @@ Signature types used here:
   key's checkpoint signatures).
 
 A checkpoint's ``(origin, size, root)`` is :meth:`Checkpoint.parse` away, for the chain anchor.
+
+Workspace keys map to note keys with :func:`note_key_for` (log key) and :func:`cosigner_for`
+(witness): an Ed25519 key gives the spec's own types (``0x01``, ``0x04``), which any C2SP
+client (Go's ``golang.org/x/mod/sumdb/note``, sigsum, the tlog-witness implementations)
+verifies; a secp256k1 key gives the ``0xff`` types above, which on-chain anchoring needs (the
+contracts recover ECDSA signatures). Any other key type is refused.
 """
 
 from __future__ import annotations
@@ -44,7 +50,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ailedger.errors import FormatError, InvalidInput, SignatureInvalid, VerificationFailed
-from ailedger.identity.keys import Secp256k1Signer, checksum_address, recover_address
+from ailedger.identity import keys as _keys
+from ailedger.identity.keys import (
+    Ed25519Signer,
+    PublicKey,
+    Secp256k1PublicKey,
+    Secp256k1Signer,
+    Signer,
+    checksum_address,
+    recover_address,
+)
 
 __all__ = [
     "COSIGNATURE_V1_TYPE",
@@ -63,7 +78,9 @@ __all__ = [
     "Secp256k1Cosigner",
     "Secp256k1NoteKey",
     "SignedNote",
+    "cosigner_for",
     "key_id",
+    "note_key_for",
     "parse_cosignature_time",
     "parse_vkey",
     "vkey",
@@ -255,18 +272,28 @@ class SignedNote:
 # --- keys ------------------------------------------------------------------------------------
 
 
+class _Ed25519Signing(Protocol):
+    """An Ed25519 private key (``cryptography``'s, or an :class:`Ed25519Signer`)."""
+
+    def sign(self, data: bytes, /) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class Ed25519NoteKey:
     """An Ed25519 note key (type 0x01): signer when ``private`` is set, else verifier only."""
 
     name: str
     public: bytes
-    private: Ed25519PrivateKey | None = field(default=None, compare=False, repr=False)
+    private: _Ed25519Signing | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def generate(cls, name: str) -> Ed25519NoteKey:
         priv = Ed25519PrivateKey.generate()
         return cls(name, priv.public_key().public_bytes_raw(), priv)
+
+    @classmethod
+    def from_signer(cls, name: str, signer: Ed25519Signer) -> Ed25519NoteKey:
+        return cls(name, signer.public_key.raw, signer)
 
     @property
     def key_id(self) -> bytes:
@@ -332,13 +359,19 @@ class Ed25519Cosigner:
 
     name: str
     public: bytes
-    private: Ed25519PrivateKey | None = field(default=None, compare=False, repr=False)
+    private: _Ed25519Signing | None = field(default=None, compare=False, repr=False)
     clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
 
     @classmethod
     def generate(cls, name: str) -> Ed25519Cosigner:
         priv = Ed25519PrivateKey.generate()
         return cls(name, priv.public_key().public_bytes_raw(), priv)
+
+    @classmethod
+    def from_signer(
+        cls, name: str, signer: Ed25519Signer, clock: Callable[[], float] = time.time
+    ) -> Ed25519Cosigner:
+        return cls(name, signer.public_key.raw, signer, clock)
 
     @property
     def key_id(self) -> bytes:
@@ -445,3 +478,39 @@ def vkey(key: AnyNoteKey) -> str:
     else:
         material = COSIGNATURE_V1_TYPE + key.public
     return f"{key.name}+{key.key_id.hex()}+{base64.b64encode(material).decode()}"
+
+
+def _unsupported(role: str, key: Signer | PublicKey) -> InvalidInput:
+    return InvalidInput(
+        f"a {key.keytype} key cannot be a {role}: C2SP notes here take Ed25519 or secp256k1 keys",
+        hint="create one with `ailedger keys new NAME --type ed25519` (or secp256k1)",
+    )
+
+
+def note_key_for(name: str, key: Signer | PublicKey) -> Ed25519NoteKey | Secp256k1NoteKey:
+    """The log note key named ``name`` (the log's origin) held by ``key``: a signer when
+    ``key`` is a :class:`Signer`, a verifier when it is a :class:`PublicKey`."""
+    if isinstance(key, Ed25519Signer):
+        return Ed25519NoteKey.from_signer(name, key)
+    if isinstance(key, Secp256k1Signer):
+        return Secp256k1NoteKey.from_signer(name, key)
+    if isinstance(key, _keys.Ed25519PublicKey):
+        return Ed25519NoteKey(name, key.raw)
+    if isinstance(key, Secp256k1PublicKey):
+        return Secp256k1NoteKey(name, key.address)
+    raise _unsupported("log key", key)
+
+
+def cosigner_for(
+    name: str, key: Signer | PublicKey, clock: Callable[[], float] = time.time
+) -> Ed25519Cosigner | Secp256k1Cosigner:
+    """The cosignature/v1 witness key named ``name`` held by ``key`` (signer or verifier)."""
+    if isinstance(key, Ed25519Signer):
+        return Ed25519Cosigner.from_signer(name, key, clock)
+    if isinstance(key, Secp256k1Signer):
+        return Secp256k1Cosigner.from_signer(name, key, clock)
+    if isinstance(key, _keys.Ed25519PublicKey):
+        return Ed25519Cosigner(name, key.raw, clock=clock)
+    if isinstance(key, Secp256k1PublicKey):
+        return Secp256k1Cosigner(name, key.address, clock=clock)
+    raise _unsupported("witness key", key)
