@@ -30,7 +30,7 @@ a key without the role (:class:`RoleMissing`) and a failed gate (:class:`GateFai
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +118,8 @@ class PreflightBackend(Protocol):
     def prepare_approve(self, ref: VersionRef, role: str, *, signer: Signer) -> None: ...
 
     def prepare_deprecate(self, ref: VersionRef, *, signer: Signer) -> None: ...
+
+    def learn_roles(self, roles: Iterable[str]) -> None: ...
 
 
 class Registry:
@@ -365,6 +367,8 @@ class Registry:
         """Sign an approval (or rejection) of ``ref`` for ``role``; the key must hold it."""
         row = self.model(ref)
         role = normalize_role(role)
+        if isinstance(self.backend, PreflightBackend):
+            self.backend.learn_roles([role])
         member = self.backend.role_of(signer.keyid)
         held = {r.lower() for r in member[0]} if member is not None else set()
         if role not in held:
@@ -468,6 +472,8 @@ class Registry:
                 raise NotFound(f"{ref} was registered without a local path; pass --path")
             return f"sha256:{fingerprint_model(artifact).subject_digest.hex()}" == row.digest
 
+        if isinstance(self.backend, PreflightBackend):
+            self.backend.learn_roles(policy.section_for(env).role_names())
         return evaluate_policy(
             policy,
             env,
