@@ -72,6 +72,11 @@ VerificationCode = Literal[
     "trace-tree-head-mismatch",
     "trace-event-mismatch",
     "trace-time-mismatch",
+    "trace-claim-mismatch",
+    "trace-link-missing",
+    "trace-link-mismatch",
+    "trace-first-event-mismatch",
+    "trace-checkpoint-missing",
     "inference-record-mismatch",
     # oracles
     "observation-signature-invalid",
@@ -138,6 +143,22 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "trace-tree-head-mismatch": "a trace's entries are proven against different tree heads",
     "trace-event-mismatch": "a traced entry is not a deploy or rollback of the environment",
     "trace-time-mismatch": "a trace's events do not bracket the traced time",
+    "trace-claim-mismatch": (
+        "a trace names another version, digest or action than its serving event's statement"
+    ),
+    "trace-link-missing": (
+        "a trace's next event names no previous event (written before links): adjacency is "
+        "not proven by the log alone"
+    ),
+    "trace-link-mismatch": (
+        "an event names another entry than the environment's previous event: the two are not "
+        "consecutive (or the chain is forked)"
+    ),
+    "trace-first-event-mismatch": (
+        "an event claims to be the first of its environment (previous: null), but an earlier "
+        "one is in the log"
+    ),
+    "trace-checkpoint-missing": "a trace document has no signed checkpoint of its tree head",
     "inference-record-mismatch": "an inference record is not the proven leaf of its batch",
     "observation-signature-invalid": "an oracle observation is not signed by its oracle alone",
     "oracle-model-mismatch": "the oracle's model is not the one expected",

@@ -27,7 +27,7 @@ from ailedger.errors import (
     SignatureInvalid,
 )
 from ailedger.identity.keys import P256Signer, recover_address
-from ailedger.log import TransparencyLog
+from ailedger.log import LogSizeChanged, TransparencyLog
 from ailedger.log._envelope import canonical_envelope, check_ethereum_signature, known_keys_check
 
 
@@ -397,3 +397,17 @@ def test_incremental_verify_checks_new_entries(full_log: TransparencyLog) -> Non
         full_log.verify()
     with pytest.raises(InvalidInput):
         full_log.verify(start=31)
+
+
+def test_append_with_an_expected_size_is_a_compare_and_swap(log: TransparencyLog) -> None:
+    first, second = envelope(1), envelope(2, (BOB,))
+    assert log.append(first, expect_size=0) == 0
+    with pytest.raises(LogSizeChanged, match="has 1 entries, not the 0 expected") as caught:
+        log.append(second, expect_size=0)
+    assert caught.value.size == 1
+    assert caught.value.exit_code == 10  # a ConflictError
+    assert log.size() == 1  # nothing written
+    assert log.append_many([second, first], expect_size=1) == [1, 2]
+    with pytest.raises(LogSizeChanged):
+        log.append_many([second], expect_size=4)
+    assert log.size() == 3

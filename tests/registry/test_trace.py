@@ -18,6 +18,7 @@ from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log.checkpoint import Secp256k1NoteKey
 from ailedger.registry import Registry, _batch
 from ailedger.registry._refs import VersionRef, parse_time
+from ailedger.registry._trace_proof import event_predicate
 from ailedger.registry.policy import parse_policy
 from ailedger.registry.trace import trace_at, trace_output
 
@@ -47,60 +48,80 @@ def _deploy_history(setup: Setup, reg: Registry) -> list[VersionRef]:
     return [a, b, c, b, a, c]
 
 
+def signed_times(reg: Registry, env: str) -> list[datetime]:
+    """The signed times of the deploy and rollback statements of ``env``, in log order."""
+    out = []
+    for event in reg.index.events(env):
+        predicate = event_predicate(reg.log.get(event.log_index).envelope)
+        assert predicate is not None
+        out.append(predicate.time)
+    return out
+
+
 def test_trace_at_every_event_and_between(setup: Setup) -> None:
     with setup.registry() as reg:
         expected = _deploy_history(setup, reg)
         events = reg.index.events("prod")
         assert [e.ref for e in events] == expected
-        for event in events:
-            # The last event logged at or before this one's time (events may share a ms).
-            serving = [e for e in events if e.time_ms <= event.time_ms][-1]
-            later = [e for e in events if e.time_ms > event.time_ms]
-            result = trace_at(reg, "prod", _at(event.time_ms))
-            result.verify()
-            assert result.ref == serving.ref
-            assert result.event.entry.index == serving.log_index
-            if not later:
-                assert result.next_event is None
-            else:
-                assert result.next_event is not None
-                assert result.next_event.entry.index == later[0].log_index
-        assert [trace_at(reg, "prod", _at(e.time_ms)).ref for e in events[-1:]] == expected[-1:]
+        times = signed_times(reg, "prod")
+        assert times == sorted(times)
+        for i, (event, when) in enumerate(zip(events, times, strict=True)):
+            for at in (when, when + (times[i + 1] - when) / 2 if i + 1 < len(times) else when):
+                result = trace_at(reg, "prod", at)
+                result.verify(require_links=True)
+                assert result.ref == event.ref
+                assert result.event.entry.index == event.log_index
+                if i + 1 == len(events):
+                    assert result.next_event is None
+                    assert result.adjacency == "open"
+                else:
+                    assert result.next_event is not None
+                    assert result.next_event.entry.index == events[i + 1].log_index
+                    assert result.adjacency == "linked"
+            if i > 0:  # just before its signed time, the previous event served
+                assert (
+                    trace_at(reg, "prod", when - timedelta(microseconds=1)).ref == expected[i - 1]
+                )
         with pytest.raises(NotFound, match="the first was triage@1"):
-            trace_at(reg, "prod", _at(events[0].time_ms - 1))
+            trace_at(reg, "prod", times[0] - timedelta(microseconds=1))
         with pytest.raises(NotFound, match="environments: prod, staging"):
-            trace_at(reg, "dev", _at(events[-1].time_ms))
-        late = trace_at(reg, "staging", _at(events[-1].time_ms) + timedelta(days=1))
+            trace_at(reg, "dev", times[-1])
+        late = trace_at(reg, "staging", times[-1] + timedelta(days=1))
         assert late.ref == VersionRef("triage", "1")
 
 
 def test_tampered_trace_proofs_are_rejected(setup: Setup) -> None:
     with setup.registry() as reg:
         _deploy_history(setup, reg)
-        first = reg.index.events("prod")[0]
-        result = trace_at(reg, "prod", _at(first.time_ms))
+        first = signed_times(reg, "prod")[0]
+        result = trace_at(reg, "prod", first)
         assert result.next_event is not None
         other = dataclasses.replace(result.event, entry=result.next_event.entry)
         with pytest.raises(ProofInvalid, match="not the proven leaf"):
             dataclasses.replace(result, event=other).verify()
         swapped = dataclasses.replace(result, next_event=result.event)
-        with pytest.raises(ProofInvalid, match=r"before the traced time|logged"):
+        with pytest.raises(ProofInvalid, match=r"not consecutive") as caught:
             swapped.verify()
-        with pytest.raises(ProofInvalid, match=r"not an event of staging"):
+        assert caught.value.code == "trace-link-mismatch"
+        with pytest.raises(ProofInvalid, match=r"not a deploy or rollback of staging"):
             dataclasses.replace(result, env="staging").verify()
-        earlier = dataclasses.replace(result, at=_at(first.time_ms - 1))
+        earlier = dataclasses.replace(result, at=first - timedelta(microseconds=1))
         with pytest.raises(ProofInvalid, match="after the traced time"):
             earlier.verify()
+        claimed = dataclasses.replace(result, ref=VersionRef("triage", "2"))
+        with pytest.raises(ProofInvalid, match="the trace names") as caught:
+            claimed.verify()
+        assert caught.value.code == "trace-claim-mismatch"
 
 
 def test_trace_uses_a_signed_checkpoint_when_it_covers_the_events(setup: Setup) -> None:
     with setup.registry() as reg:
         _deploy_history(setup, reg)
-        last = reg.index.events("prod")[-1]
+        last = signed_times(reg, "prod")[-1]
         signer = setup.signer("trainer")
         assert isinstance(signer, Secp256k1Signer)
         reg.log.checkpoint(Secp256k1NoteKey.from_signer(reg.log.origin, signer))
-        result = trace_at(reg, "prod", _at(last.time_ms))
+        result = trace_at(reg, "prod", last)
         assert result.checkpoint is not None
         assert result.checkpoint.startswith(reg.log.origin)
         assert result.to_dict()["tree_size"] == reg.log.size()

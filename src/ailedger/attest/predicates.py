@@ -80,6 +80,7 @@ __all__ = [
     "DeploymentPredicate",
     "EvaluationCheck",
     "EvaluationPredicate",
+    "EventLink",
     "InferencePredicate",
     "ModelPredicate",
     "ModelResource",
@@ -465,10 +466,28 @@ class ApprovalPredicate(Predicate):
         return Decision(self.role, self.decision, self.comment, self.time)
 
 
+class EventLink(BaseModel):
+    """A log entry named by its index and RFC 9162 leaf hash (``SHA-256(0x00 || JCS(envelope))``,
+    hex): what a deploy or rollback names as the previous event of its environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    log_index: NonNegativeInt
+    leaf_hash: Hex256
+
+
 class DeploymentPredicate(Predicate):
     """A deploy, rollback or deprecation. The registry names versions ``NAME@VERSION``; a
     rollback's ``version`` is the one serving after it; a deprecation applies to every
-    environment (``environment`` is ``*``) and gives a ``reason``."""
+    environment (``environment`` is ``*``) and gives a ``reason``.
+
+    ``previous`` links a deploy or rollback to the previous deploy or rollback of the same
+    environment in the log (:class:`EventLink`), so that two entries prove from the log alone
+    that nothing happened to the environment between them. It is ``null`` (present, and null)
+    on the first event of an environment, and absent on statements written before links
+    existed: :attr:`linked` tells the two apart, and such a statement is *unlinked*, never
+    taken as proof of adjacency. A deprecation carries no link.
+    """
 
     NAME: ClassVar[str] = "deployment"
     PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "deployment/v1"
@@ -481,8 +500,28 @@ class DeploymentPredicate(Predicate):
     action: Literal["deploy", "rollback", "deprecate"]
     version: Text | None = None
     previous_version: Text | None = None
+    previous: EventLink | None = None
     reason: Text | None = None
     time: AwareDatetime
+
+    @model_validator(mode="after")
+    def _link_only_on_events(self) -> DeploymentPredicate:
+        if self.action == "deprecate" and "previous" in self.model_fields_set:
+            raise ValueError("previous: a deprecation is not an event of an environment")
+        return self
+
+    @property
+    def linked(self) -> bool:
+        """Whether the statement names its previous event (an :class:`EventLink`, or null for
+        the first event); False for statements written before links existed."""
+        return "previous" in self.model_fields_set
+
+    def to_dict(self) -> dict[str, Any]:
+        # ``previous: null`` is a claim (the first event of the environment): keep it.
+        out = super().to_dict()
+        if self.linked and self.previous is None:
+            out["previous"] = None
+        return out
 
 
 class InferencePredicate(Predicate):

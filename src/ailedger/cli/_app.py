@@ -59,7 +59,7 @@ COMMAND_HELP: dict[str, str] = {
     "demo": "Run the examples for real.",
     "fingerprint": "Fingerprint models and datasets.",
     "prove": "Prove a record is in a dataset (or, sorted, that it is not), or a tensor in a model.",
-    "verify": "Verify proofs, statements and receipts.",
+    "verify": "Verify proofs, statements, receipts and trace documents.",
     "attest": (
         "Sign a statement about the subjects, append it to the workspace log, write the envelope."
     ),
@@ -112,7 +112,9 @@ app = typer.Typer(
 )
 
 #: ``ailedger verify ...``: every offline check (proof, statement, receipt).
-verify_app = typer.Typer(help="Verify proofs, statements and receipts.", no_args_is_help=True)
+verify_app = typer.Typer(
+    help="Verify proofs, statements, receipts and trace documents.", no_args_is_help=True
+)
 app.add_typer(verify_app, name="verify")
 
 
@@ -173,7 +175,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "roles": ("_workflow",),
     "rollback": ("_deploy",),
     "trace": ("_trace",),
-    "verify": ("_dataset", "_statements", "_log"),
+    "verify": ("_dataset", "_statements", "_log", "_trace"),
 }
 
 

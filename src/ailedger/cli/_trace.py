@@ -1,4 +1,4 @@
-"""``ailedger trace``, ``ailedger trace output`` and ``ailedger lineage``."""
+"""``ailedger trace`` (and ``trace output``), ``ailedger verify trace``, ``ailedger lineage``."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ import typer
 from rich.markup import escape
 from rich.tree import Tree
 
+from ailedger import _json
 from ailedger.chain._anchor_book import ANCHORS_FILE, AnchorBook, AnchorRecord
-from ailedger.cli._app import app
+from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
+from ailedger.cli._log import _receipt_log_key
 from ailedger.cli._workflow import open_registry
-from ailedger.errors import InvalidInput
+from ailedger.errors import InvalidInput, NotFound
 from ailedger.registry import Registry
 from ailedger.registry._refs import VersionRef, parse_digest_or_file, parse_time
 from ailedger.registry.lineage import Item, Lineage, lineage
@@ -52,18 +54,27 @@ def _covering_anchor(registry: Registry, result: ServingTrace) -> AnchorRecord |
     return None
 
 
-def _show_serving(result: ServingTrace, anchor: AnchorRecord | None) -> None:
-    until = result.to_dict()["until"] or "now"
+_ADJACENCY = {
+    "linked": "the next event names this one as its previous: nothing happened in between",
+    "unlinked": "[yellow]the next event predates event links: nothing in between is shown by "
+    "the local index only, not by the log alone[/yellow]",
+    "open": "no later event in this tree",
+}
+
+
+def _show_serving(result: ServingTrace, anchor: AnchorRecord | None, out: Path | None) -> None:
+    doc = result.to_dict()
     console.print(
         f"[bold]{escape(str(result.ref))}[/bold] served {escape(result.env)} at "
-        f"{result.at.isoformat()} ({result.action} logged {result.to_dict()['since']}, "
-        f"until {until})"
+        f"{result.at.isoformat()} ({result.action} signed {doc['since']}, "
+        f"until {doc['until'] or 'now'})"
     )
     console.print(
         f"  proof: entry {result.event.entry.index}"
         + (f" and next event {result.next_event.entry.index}" if result.next_event else "")
         + f" in a tree of {result.event.proof.tree_size} (root {result.event.proof.root.hex()})"
     )
+    console.print(f"  {_ADJACENCY[result.adjacency]}")
     if result.checkpoint is None:
         console.print("  no signed checkpoint covers it yet: run `ailedger log checkpoint`")
     if anchor is None:
@@ -73,6 +84,8 @@ def _show_serving(result: ServingTrace, anchor: AnchorRecord | None) -> None:
             f"  anchored: #{anchor.index} (size {anchor.size}) in block {anchor.block} of chain "
             f"{anchor.chain_id} ({anchor.contract}, tx {anchor.tx_hash})"
         )
+    if out is not None:
+        console.print(f"  wrote {escape(str(out))}: check it with `ailedger verify trace`")
 
 
 @trace_app.callback()
@@ -82,9 +95,17 @@ def trace_cmd(
     at: Annotated[
         str | None, typer.Option("--at", help="RFC 3339 time, e.g. 2026-11-25T10:42:00Z.")
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the trace document here (for `ailedger verify trace`)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Which version served ENV at a time (default: now), with the log proof."""
+    """Which version served ENV at a time (default: now), with the log proof.
+
+    The proof is the serving deploy or rollback and the next one, which names it as its
+    previous event, with inclusion proofs against the latest signed checkpoint: `ailedger
+    verify trace` checks it with the log's key alone."""
     if ctx.invoked_subcommand is not None:
         return
     if env is None:
@@ -95,7 +116,62 @@ def trace_cmd(
         result.verify()
         anchor = _covering_anchor(registry, result)
     doc = {**result.to_dict(), "anchor": anchor.to_dict() if anchor is not None else None}
-    emit(doc, as_json, lambda: _show_serving(result, anchor))
+    if out is not None:
+        out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    emit(doc, as_json, lambda: _show_serving(result, anchor, out))
+
+
+@verify_app.command("trace")
+def verify_trace_cmd(
+    document: Annotated[Path, typer.Argument(help="A trace document (`trace --out`).")],
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            "--log-key",
+            help="Trusted log key (verifier key or Ethereum address; default: the "
+            "workspace's log key, for a trace of its log; else the document's, untrusted).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a trace document offline, with the log's public data alone: the checkpoint's
+    signature, both entries' signatures and inclusion proofs, that the next event names the
+    serving one as its previous, and that the traced time falls between their signed times.
+    No workspace is needed."""
+    try:
+        raw = document.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"no such trace document: {document}") from None
+    doc = _json.loads(raw, what=str(document))
+    trace = ServingTrace.from_dict(doc)
+    log = doc.get("log") if isinstance(doc, dict) else None
+    origin = log.get("origin") if isinstance(log, dict) else None
+    key = _receipt_log_key(log_key, origin) if isinstance(origin, str) else None
+    if log_key is not None and key is None:
+        raise InvalidInput("the trace document names no log origin to check --log-key against")
+    result = trace.verify(log_key=key, require_checkpoint=True, require_links=True)
+
+    def human() -> None:
+        trust = "trusted" if result.log_key_trusted else "[yellow]untrusted: from the document[/]"
+        console.print(
+            f"[green]ok[/green]: {escape(str(result.ref))} served {escape(result.env)} at "
+            f"{result.at.isoformat()} ({result.action} signed {result.since.isoformat()})"
+        )
+        if result.until is not None:
+            console.print(
+                f"  until the next event, signed {result.until.isoformat()}, which names it as "
+                "its previous: nothing happened in between"
+            )
+        else:
+            console.print(
+                f"  [yellow]no next event in the tree of {result.tree_size}: the document does "
+                "not prove that nothing followed[/yellow]"
+            )
+        console.print(f"  checkpoint: size {result.tree_size}, root {result.root.hex()}")
+        console.print(f"  log key: {escape(result.log_key or '-')} ({trust})")
+        console.print(f"  signers: {', '.join(result.signers)}")
+
+    emit(result.to_dict(), as_json, human)
 
 
 def _show_outputs(found: list[OutputTrace]) -> None:

@@ -10,7 +10,6 @@ signs the deployments.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -107,8 +106,9 @@ def _entries(*recorded: Recorded) -> str:
     return ", ".join(str(r.log_index) for r in recorded)
 
 
-def _ms(reg: Registry, recorded: Recorded) -> int:
-    return reg.log.get(recorded.log_index).time_ms
+def _signed(recorded: Recorded) -> datetime:
+    """The signed time of a recorded statement (what a trace is proven against)."""
+    return datetime.fromisoformat(str(recorded.predicate["time"]))
 
 
 def _train(run: _Run, reg: Registry, ref: VersionRef) -> tuple[Any, Recorded]:
@@ -259,7 +259,6 @@ def _step_tamper(run: _Run, reg: Registry) -> None:
 
 
 def _step_rollback(run: _Run, reg: Registry, deployed_v2: Recorded) -> None:
-    time.sleep(0.01)  # the trace below picks a time strictly between two log times (in ms)
     back = reg.rollback(ENV, run.signers["admin"], to=V1)
     run.record(
         Step(
@@ -270,8 +269,8 @@ def _step_rollback(run: _Run, reg: Registry, deployed_v2: Recorded) -> None:
             data={"rollback": back.to_dict()},
         )
     )
-    mid = (_ms(reg, deployed_v2) + _ms(reg, back)) // 2
-    before = trace_at(reg, ENV, datetime.fromtimestamp(mid / 1000, UTC))
+    mid = _signed(deployed_v2) + (_signed(back) - _signed(deployed_v2)) / 2
+    before = trace_at(reg, ENV, mid)
     after = trace_at(reg, ENV, datetime.now(UTC))
     before.verify()
     after.verify()

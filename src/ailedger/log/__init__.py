@@ -10,6 +10,7 @@ from __future__ import annotations
 from ailedger.log._transparency import (
     LOG_DB_NAME,
     Entry,
+    LogSizeChanged,
     SignatureCheck,
     TransparencyLog,
     VerifyReport,
@@ -66,6 +67,7 @@ __all__ = [
     "Ed25519Cosigner",
     "Ed25519NoteKey",
     "Entry",
+    "LogSizeChanged",
     "NoteSignature",
     "NoteSigner",
     "NoteVerifier",

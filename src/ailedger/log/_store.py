@@ -106,6 +106,15 @@ def _lp2(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+class LogSizeChanged(ConflictError):
+    """An append that expected the log to have a given size found it had grown (or not):
+    nothing was written; ``size`` is what the log had."""
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message, hint="read the log again and retry")
+        self.size = size
+
+
 @dataclass(frozen=True)
 class Row:
     """One entry as written: the canonical envelope and what the queries index."""
@@ -476,20 +485,27 @@ class Store(Queries):
 
     # --- appends ---------------------------------------------------------------------------
 
-    def append(self, rows: Sequence[Row]) -> int:
+    def append(self, rows: Sequence[Row], *, expect_size: int | None = None) -> int:
         """Append rows in one transaction; return the index of the first. Caller holds no
-        transaction: this one is ``BEGIN IMMEDIATE`` and commits (fsync) before returning."""
+        transaction: this one is ``BEGIN IMMEDIATE`` and commits (fsync) before returning.
+        With ``expect_size``, raise :class:`LogSizeChanged` (writing nothing) unless the log
+        has that many entries inside the transaction."""
         try:
-            return self._append(rows)
+            return self._append(rows, expect_size)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(
                 f"log database {self.path} disagrees with its tree head: {exc}",
                 hint="run `ailedger log verify`",
             ) from None
 
-    def _append(self, rows: Sequence[Row]) -> int:
+    def _append(self, rows: Sequence[Row], expect_size: int | None) -> int:
         with self.write():
             start = self.size()
+            if expect_size is not None and start != expect_size:
+                raise LogSizeChanged(
+                    f"log {self.path} has {start} entries, not the {expect_size} expected",
+                    size=start,
+                )
             frontier = self.frontier(start)
             nodes: list[tuple[int, int, bytes]] = []
             sha = _sha256

@@ -37,6 +37,7 @@ from ailedger.log._envelope import (
     ingest,
     known_keys_check,
 )
+from ailedger.log._store import LogSizeChanged
 from ailedger.log._verify import verify_store
 from ailedger.log.checkpoint import (
     AnyNoteKey,
@@ -57,6 +58,7 @@ from ailedger.workspace import Workspace
 __all__ = [
     "LOG_DB_NAME",
     "Entry",
+    "LogSizeChanged",
     "SignatureCheck",
     "TransparencyLog",
     "VerifyReport",
@@ -164,18 +166,27 @@ class TransparencyLog:
 
     # --- appends ---------------------------------------------------------------------------
 
-    def append(self, envelope: bytes | str) -> int:
-        """Verify and append one envelope; return its index. Durable on return."""
-        return self.append_many([envelope])[0]
+    def append(self, envelope: bytes | str, *, expect_size: int | None = None) -> int:
+        """Verify and append one envelope; return its index. Durable on return.
+
+        With ``expect_size``, append only if the log still has that many entries (inside the
+        writer lock), else raise :class:`LogSizeChanged` and write nothing: a compare-and-swap
+        for a caller whose envelope names what the log held when it was signed."""
+        return self.append_many([envelope], expect_size=expect_size)[0]
 
     def append_many(
-        self, envelopes: Iterable[bytes | str], *, executor: Executor | None = None
+        self,
+        envelopes: Iterable[bytes | str],
+        *,
+        executor: Executor | None = None,
+        expect_size: int | None = None,
     ) -> list[int]:
         """Verify all envelopes, then append them in one transaction (one fsync). Either all
         are appended or none (a bad envelope raises before anything is written).
 
         With ``executor`` (e.g. a ``ProcessPoolExecutor``) the signature checks run in
-        parallel; the signature check must then be picklable (a module-level function)."""
+        parallel; the signature check must then be picklable (a module-level function).
+        ``expect_size`` is as for :meth:`append`."""
         now = int(time.time() * 1000)
         items = list(envelopes)
         if executor is None or len(items) < 64:
@@ -190,7 +201,7 @@ class TransparencyLog:
             ]
         if not rows:
             return []
-        start = self._store.append(rows)
+        start = self._store.append(rows, expect_size=expect_size)
         return list(range(start, start + len(rows)))
 
     # --- reads -----------------------------------------------------------------------------

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT NOT NULL, ref TEXT NOT NULL, digest TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_env_time ON events (env, time_ms, log_idx);
+CREATE INDEX IF NOT EXISTS events_by_env_idx ON events (env, log_idx);
 CREATE TABLE IF NOT EXISTS deprecations (
     ref TEXT PRIMARY KEY, log_idx INTEGER NOT NULL, reason TEXT
 ) WITHOUT ROWID;
@@ -297,8 +298,24 @@ class RegistryIndex:
         return None if row is None else _event_row(row)
 
     def first_event(self, env: str) -> EventRow | None:
+        """The first event of ``env`` in log order."""
         row = self.db.execute(
-            "SELECT * FROM events WHERE env = ? ORDER BY time_ms, log_idx LIMIT 1", (env,)
+            "SELECT * FROM events WHERE env = ? ORDER BY log_idx LIMIT 1", (env,)
+        ).fetchone()
+        return None if row is None else _event_row(row)
+
+    def last_event(self, env: str) -> EventRow | None:
+        """The last event of ``env`` in log order (what a new event names as previous)."""
+        row = self.db.execute(
+            "SELECT * FROM events WHERE env = ? ORDER BY log_idx DESC LIMIT 1", (env,)
+        ).fetchone()
+        return None if row is None else _event_row(row)
+
+    def event_before(self, event: EventRow) -> EventRow | None:
+        """The event of the same environment just before ``event`` in log order."""
+        row = self.db.execute(
+            "SELECT * FROM events WHERE env = ? AND log_idx < ? ORDER BY log_idx DESC LIMIT 1",
+            (event.env, event.log_index),
         ).fetchone()
         return None if row is None else _event_row(row)
 
@@ -306,11 +323,10 @@ class RegistryIndex:
         return [v for v in self.versions("dataset") if v.root == root]
 
     def event_after(self, event: EventRow) -> EventRow | None:
-        """The next event of the same environment after ``event``."""
+        """The event of the same environment just after ``event`` in log order."""
         row = self.db.execute(
-            "SELECT * FROM events WHERE env = ? AND (time_ms > ? OR (time_ms = ? AND log_idx > ?))"
-            " ORDER BY time_ms, log_idx LIMIT 1",
-            (event.env, event.time_ms, event.time_ms, event.log_index),
+            "SELECT * FROM events WHERE env = ? AND log_idx > ? ORDER BY log_idx LIMIT 1",
+            (event.env, event.log_index),
         ).fetchone()
         return None if row is None else _event_row(row)
 

@@ -125,8 +125,10 @@ class Section:
         """Every role this section names: approval roles and the roles evaluations and
         audits must be signed by."""
         named: set[str] = set(self.approvals)
-        for rule in (*self.evaluations.values(), *self.audits.values()):
-            named |= rule.roles or frozenset()
+        for evaluation in self.evaluations.values():
+            named |= evaluation.roles or frozenset()
+        for audit in self.audits.values():
+            named |= audit.roles or frozenset()
         return frozenset(named)
 
     def requires_anything(self) -> bool:

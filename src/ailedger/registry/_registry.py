@@ -21,10 +21,17 @@ therefore accept repeated calls. A backend with rules of its own (:class:`Prefli
 the chain's requirement, roles and gate) is asked before a deploy or rollback is signed, and
 handed the policy to enforce.
 
+A deploy or rollback names the previous deploy or rollback of its environment
+(``previous``: log index and leaf hash, null for the first; :mod:`ailedger.registry._events`)
+and is appended by compare-and-swap on the log size, so the events of an environment form
+one chain that proves "nothing in between" from the log alone (:mod:`.trace`).
+
 Refusals happen before anything is signed: unknown references (:class:`NotFound`, listing
 what exists), a second registration of a name with another artifact, a deprecated version,
 a rollback with nothing to roll back to (:class:`ConflictError`),
-a key without the role (:class:`RoleMissing`) and a failed gate (:class:`GateFailed`).
+a key without the role (:class:`RoleMissing`) and a failed gate (:class:`GateFailed`). A
+deploy or rollback that another event of its environment overtook between its decision and
+its append is refused after signing but before logging (:class:`ConflictError`).
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ from ailedger.fingerprint.dataset import fingerprint_dataset
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.identity.keys import KeyInfo, Signer
 from ailedger.log import TransparencyLog, known_keys_check, open_workspace_log
-from ailedger.registry import _batch
+from ailedger.registry import _batch, _events
 from ailedger.registry._backend import (
     LocalBackend,
     RegistryBackend,
@@ -208,6 +215,12 @@ class Registry:
                 hint="complete it with the key that signed it (--key NAME), "
                 "or check the state with `ailedger status`",
             )
+
+    def _append_event(
+        self, head: _events.Head, predicate: DeploymentPredicate, subject: Subject, signer: Signer
+    ) -> int:
+        envelope = attest(predicate, [subject], [signer]).to_json()
+        return _events.append(self.log, self.index, self.sync, head, envelope)
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -502,6 +515,7 @@ class Registry:
         """Gate ``ref`` for ``env``, then sign and log the deployment."""
         row = self.model(ref)
         self._not_deprecated(ref)
+        head = _events.head(self.index, env)
         current = self.current(env)
         if current == ref:
             return self._renotify(env, row, signer)
@@ -514,9 +528,10 @@ class Registry:
             action="deploy",
             version=str(ref),
             previous_version=None if current is None else str(current),
+            previous=_events.link(self.log, head.last),
             time=utc_now(),
         )
-        index = self._append(predicate, [named_subject(ref, row.digest)], signer)
+        index = self._append_event(head, predicate, named_subject(ref, row.digest), signer)
         self.backend.deploy(env, ref, index, signer=signer)
         gate = {"gate": result.to_dict()}
         return Recorded("deploy", str(ref), index, row.digest, predicate.to_dict(), extra=gate)
@@ -524,7 +539,7 @@ class Registry:
     def _renotify(self, env: str, row: VersionRow, signer: Signer) -> Recorded:
         """``row`` already serves ``env``: tell the backend again (a retry after a failure
         between the log and the backend completes it) and sign nothing."""
-        last = self.index.event_at(env, 2**62)
+        last = self.index.last_event(env)
         if last is None or last.ref != row.ref:  # pragma: no cover - current() read the events
             raise ConflictError(f"{row.ref} does not serve {env}")
         self._completed_by_its_signer(
@@ -541,6 +556,7 @@ class Registry:
         """Return ``env`` to the version that served before the current one became current
         (see :meth:`stack`), skipping deprecated versions; or to ``to``, its nearest earlier
         entry. Each further rollback walks one more step back along that history."""
+        head = _events.head(self.index, env)
         stack = self.stack(env)
         if not stack:
             raise ConflictError(f"nothing has been deployed to {env}; nothing to roll back")
@@ -577,9 +593,11 @@ class Registry:
             action="rollback",
             version=str(target),
             previous_version=str(current),
+            previous=_events.link(self.log, head.last),
             time=utc_now(),
         )
-        index = self._append(predicate, [named_subject(target, row.digest)], signer)
+        subject = named_subject(target, row.digest)
+        index = self._append_event(head, predicate, subject, signer)
         self.backend.rollback(env, target, index, signer=signer)
         return Recorded("rollback", str(target), index, row.digest, predicate.to_dict())
 

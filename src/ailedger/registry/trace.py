@@ -3,16 +3,25 @@
 ::
 
     result = trace_at(registry, "prod", parse_time("2026-11-25T10:42:00Z"))
-    result.ref, result.event.log_index, result.to_dict()   # with inclusion proofs
-    result.verify()                                        # re-check every proof
+    result.ref, result.event.entry.index, result.to_dict()   # the trace document
+    result.verify(require_checkpoint=True, require_links=True)  # from public data alone
 
-The answer to "what served ``env`` at ``T``" is the last deploy or rollback event for ``env``
-logged at or before ``T``. The proof is that event's log entry (the signed envelope) with its
-inclusion proof, and the next event for ``env`` (if any) with its own, logged after ``T``:
-since events are read in log order from the registry index, nothing else for ``env`` lies
-between the two. Both proofs are against one tree head: the latest signed checkpoint when it
-covers both entries (its note is included), else the current tree. Times are the log's
-append times, not times claimed by the signer.
+The answer to "what served ``env`` at ``T``" is the deploy or rollback event ``S`` of
+``env`` whose signed time is at or before ``T`` and whose next event ``N`` of ``env`` in log
+order (if any) was signed after ``T``. The proof is the two log entries with their inclusion
+proofs against one tree head (the latest signed checkpoint when it covers both; its note and
+the log's key are included, else the current tree) and the link between them: every deploy
+or rollback names the previous event of its environment (``previous``: log index and leaf
+hash, :mod:`ailedger.registry._events`), so ``N`` naming ``S`` proves from the log alone
+that nothing happened to ``env`` in between. :mod:`ailedger.registry._trace_proof` verifies
+such a document with only the log's public data.
+
+:func:`trace_at` also checks the links around the answer against the whole log (through the
+index): that ``N`` names ``S``, that ``S`` names the event before it, and that an ``S``
+claiming to be the first event of ``env`` (``previous: null``) is. A mismatch means a forked
+or tampered chain and raises. A next event written before links existed is reported as
+``unlinked`` (proven by the index, not by the log alone); an answer with no next event is
+``open``. Times are the statements' signed times; the log's append times are shown.
 
 :func:`trace_output` finds the inference records of an input digest: a single record's
 entry, or a batch entry plus the record's inclusion proof against the batch root.
@@ -21,58 +30,38 @@ entry, or a batch entry plus the record's inclusion proof against the batch root
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ailedger import merkle
 from ailedger.attest.dsse import Envelope
 from ailedger.attest.predicates import DeploymentPredicate
 from ailedger.attest.statements import Statement
-from ailedger.errors import NotFound, ProofInvalid
-from ailedger.log import Entry, TransparencyLog
+from ailedger.errors import IntegrityError, NotFound, ProofInvalid
+from ailedger.log import TransparencyLog, vkey
 from ailedger.log.checkpoint import Checkpoint
 from ailedger.merkle import InclusionProof
-from ailedger.registry import _batch
+from ailedger.registry import _batch, _events
 from ailedger.registry._index import EventRow
 from ailedger.registry._refs import VersionRef
 from ailedger.registry._registry import Registry
+from ailedger.registry._trace_proof import (
+    TRACE_MEDIA_TYPE,
+    EntryProof,
+    ServingTrace,
+    TraceVerification,
+    event_predicate,
+)
 
-__all__ = ["EntryProof", "OutputTrace", "ServingTrace", "trace_at", "trace_output"]
-
-
-def _iso(time_ms: int) -> str:
-    return datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class EntryProof:
-    """A log entry and its inclusion proof in the tree of ``proof.tree_size``."""
-
-    entry: Entry
-    proof: InclusionProof
-
-    def verify(self) -> None:
-        """Raise :class:`ProofInvalid` unless the envelope hashes to the proven leaf."""
-        if merkle.leaf_hash(self.entry.envelope) != self.proof.leaf_hash:
-            raise ProofInvalid(
-                f"entry {self.entry.index}: the envelope is not the proven leaf",
-                code="trace-leaf-mismatch",
-            )
-        if self.proof.leaf_index != self.entry.index:
-            raise ProofInvalid(
-                f"entry {self.entry.index}: the proof is for another leaf",
-                code="trace-leaf-mismatch",
-            )
-        self.proof.verify()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "log_index": self.entry.index,
-            "logged_at": _iso(self.entry.time_ms),
-            "signers": list(self.entry.signers),
-            "envelope": Envelope.from_json(self.entry.envelope).to_dict(),
-            "inclusion": self.proof.to_dict(),
-        }
+__all__ = [
+    "TRACE_MEDIA_TYPE",
+    "EntryProof",
+    "OutputTrace",
+    "ServingTrace",
+    "TraceVerification",
+    "trace_at",
+    "trace_output",
+]
 
 
 def _entry_proof(log: TransparencyLog, index: int, size: int) -> EntryProof:
@@ -89,63 +78,59 @@ def _tree_size(log: TransparencyLog, needed: int) -> tuple[int, str | None]:
     return (size, note.format()) if size >= needed else (log.size(), None)
 
 
-@dataclass(frozen=True)
-class ServingTrace:
-    """What served ``env`` at ``at``, with the proof."""
+class _Events:
+    """The events of one environment, read from the index and their statements from the log."""
 
-    env: str
-    at: datetime
-    ref: VersionRef
-    digest: str
-    action: str
-    event: EntryProof
-    next_event: EntryProof | None
-    checkpoint: str | None
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._read: dict[int, DeploymentPredicate] = {}
 
-    def verify(self) -> None:
-        """Re-check the proofs, the times, and that the entries are events of ``env``."""
-        at_ms = int(self.at.timestamp() * 1000)
-        root = self.event.proof.root
-        for item in (self.event, self.next_event):
+    def predicate(self, event: EventRow) -> DeploymentPredicate:
+        found = self._read.get(event.log_index)
+        if found is None:
+            found = event_predicate(self.registry.log.get(event.log_index).envelope)
+            if found is None:  # the index holds deploy and rollback statements only
+                raise IntegrityError(
+                    f"the registry index lists entry {event.log_index} as an event of "
+                    f"{event.env}, but it is not a deploy or rollback statement",
+                    hint="delete the index; it is rebuilt from the log",
+                )
+            self._read[event.log_index] = found
+        return found
+
+    def signed(self, event: EventRow) -> datetime:
+        return self.predicate(event).time
+
+    def check_links(self, event: EventRow, after: EventRow | None) -> None:
+        """The links around the answer agree with the log (see the module docstring)."""
+        index = self.registry.index
+        log = self.registry.log
+        for item, before in ((after, event), (event, index.event_before(event))):
             if item is None:
                 continue
-            item.verify()
-            if item.proof.root != root:
+            predicate = self.predicate(item)
+            if not predicate.linked:
+                continue
+            if predicate.previous == _events.link(log, before):
+                continue
+            where = "" if before is None else f" is entry {before.log_index}"
+            if predicate.previous is None:
                 raise ProofInvalid(
-                    "the two entries are proven against different tree heads",
-                    code="trace-tree-head-mismatch",
+                    f"entry {item.log_index} claims to be the first event of {item.env}, but "
+                    f"the log's previous event there{where or ' exists'}",
+                    hint=_FORKED,
+                    code="trace-first-event-mismatch",
                 )
-            statement = Statement.from_json(Envelope.from_json(item.entry.envelope).payload)
-            predicate = statement.typed_predicate()
-            if not isinstance(predicate, DeploymentPredicate) or predicate.environment != self.env:
-                raise ProofInvalid(
-                    f"entry {item.entry.index} is not an event of {self.env}",
-                    code="trace-event-mismatch",
-                )
-        if self.event.entry.time_ms > at_ms:
             raise ProofInvalid(
-                "the serving event was logged after the traced time", code="trace-time-mismatch"
-            )
-        if self.next_event is not None and self.next_event.entry.time_ms <= at_ms:
-            raise ProofInvalid(
-                "the next event was logged before the traced time", code="trace-time-mismatch"
+                f"entry {item.log_index} names entry {predicate.previous.log_index} as the "
+                f"previous event of {item.env}, but the log's previous event there"
+                f"{where or ' is none'}",
+                hint=_FORKED,
+                code="trace-link-mismatch",
             )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "env": self.env,
-            "at": self.at.isoformat(),
-            "model": str(self.ref),
-            "digest": self.digest,
-            "action": self.action,
-            "since": _iso(self.event.entry.time_ms),
-            "until": None if self.next_event is None else _iso(self.next_event.entry.time_ms),
-            "event": self.event.to_dict(),
-            "next_event": None if self.next_event is None else self.next_event.to_dict(),
-            "tree_size": self.event.proof.tree_size,
-            "root": self.event.proof.root.hex(),
-            "checkpoint": self.checkpoint,
-        }
+
+_FORKED = "the chain of events is forked or tampered with: audit the log"
 
 
 def _first_event(registry: Registry, env: str) -> EventRow:
@@ -159,17 +144,25 @@ def _first_event(registry: Registry, env: str) -> EventRow:
 def trace_at(registry: Registry, env: str, at: datetime) -> ServingTrace:
     """The version serving ``env`` at ``at`` and the proof (see the module docstring)."""
     registry.sync()
-    at_ms = int(at.timestamp() * 1000)
-    event = registry.index.event_at(env, at_ms)
-    if event is None:
-        first = _first_event(registry, env)
-        raise NotFound(
-            f"no deployment to {env!r} before {at.isoformat()}: the first was "
-            f"{first.ref} at {_iso(first.time_ms)}"
-        )
-    after = registry.index.event_after(event)
+    index = registry.index
+    events = _Events(registry)
+    first = _first_event(registry, env)
+    event = index.event_at(env, int(at.timestamp() * 1000)) or first
+    while (after := index.event_after(event)) is not None and events.signed(after) <= at:
+        event = after
+    while events.signed(event) > at:
+        before = index.event_before(event)
+        if before is None:
+            raise NotFound(
+                f"no deployment to {env!r} before {at.isoformat()}: the first was "
+                f"{first.ref}, signed at {events.signed(first).isoformat()}"
+            )
+        event = before
+    after = index.event_after(event)
+    events.check_links(event, after)
     needed = 1 + (after.log_index if after is not None else event.log_index)
     size, note = _tree_size(registry.log, needed)
+    key = registry.log.log_key() if note is not None else None
     return ServingTrace(
         env=env,
         at=at,
@@ -179,6 +172,7 @@ def trace_at(registry: Registry, env: str, at: datetime) -> ServingTrace:
         event=_entry_proof(registry.log, event.log_index, size),
         next_event=None if after is None else _entry_proof(registry.log, after.log_index, size),
         checkpoint=note,
+        log_key=None if key is None else vkey(key),
     )
 
 
