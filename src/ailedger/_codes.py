@@ -116,7 +116,7 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "non-membership-proof-invalid": "the bracketing leaves do not prove the record absent",
     "tensor-leaf-mismatch": "the tensor's fields do not hash to the proven leaf",
     "tensor-digest-algorithm-mismatch": "the tensor digest uses another algorithm than the "
-    "model's hashing",
+    "model's tensor digests",
     "tensor-shape-invalid": "the tensor's dtype and shape are not a whole number of bytes",
     "tensor-data-mismatch": "the tensor data given does not match the proven digest or size",
     "tensor-on-disk-mismatch": "the tensor in the model on disk is missing or differs",

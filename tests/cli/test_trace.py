@@ -75,6 +75,9 @@ def test_a_trace_document_verifies_without_a_workspace(
     assert (last["adjacency"], last["until"]) == ("open", None)
 
     fails(["verify", "trace", early], 1, "[trace-checkpoint-missing]")
+    # with a trusted key too: the missing checkpoint is named, with what to do
+    fails(["verify", "trace", early, "--log-key", address], 1, "[trace-checkpoint-missing]",
+          "ailedger log checkpoint")  # fmt: skip
     fails(
         ["verify", "trace", copy, "--log-key", "0x" + "11" * 20],
         1,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import random
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -224,3 +226,80 @@ def test_tensors_on_and_off_the_helper_thread(
     assert sum(flips) == len(data)
     assert result.digest == hashlib.sha256(data).digest()
     assert result.tensor_digests == [hashlib.sha256(data[b:e]).digest() for b, e in ranges]
+
+
+layout_st = st.integers(0, 6000).flatmap(
+    lambda size: st.tuples(
+        st.just(size),
+        st.lists(st.integers(0, size), max_size=10),  # tensor boundaries (the first: start)
+        st.integers(0, 2**32 - 1),  # seed of the bytes
+    )
+)
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    layout=layout_st,
+    chunk=st.integers(1, 64) | st.integers(1, 2000),
+    wide=st.integers(1, 64) | st.integers(1, 3000),
+    mode=st.sampled_from(["inline", "helper", "alternate", "wide"]),
+    algorithms=st.sampled_from(
+        [("sha256", "blake3"), ("sha256", None), ("blake3", None), ("blake3", "sha256")]
+    ),
+)
+def test_one_pass_equals_the_reference_for_any_chunks_and_layout(
+    layout: tuple[int, list[int], int],
+    chunk: int,
+    wide: int,
+    mode: str,
+    algorithms: tuple[str, str | None],
+) -> None:
+    # the file digest and the tensor digests of one read pass, whatever the read size (chunk
+    # boundaries anywhere in the tensors), the tensor layout (empty tensors, one, many) and
+    # where the tensor hashing runs (this thread, the helper, both in turn, wide reads)
+    size, cuts, seed = layout
+    data = random.Random(seed).randbytes(size)
+    file_alg, tensor_alg = algorithms
+    start = cuts[0] if cuts else 0
+    points = sorted({start, size, *(c for c in cuts if c >= start)})
+    ranges = tuple(itertools.pairwise(points)) or ((start, start),)
+    seen: list[int] = []
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        path = Path(tmp) / "f"
+        path.write_bytes(data)
+        mp.setattr(hashing, "CHUNK_SIZE", chunk)
+        mp.setattr(hashing, "_WIDE_CHUNK", wide)
+        mp.setattr(hashing, "_SPLIT_FROM", 0)
+        mp.setattr(hashing, "_FEW_JOBS", -1 if mode == "wide" else 1000)
+        mp.setattr(hashing, "_CORES", 1000 if mode == "helper" else 0)
+
+        def progress(n: int) -> None:
+            seen.append(n)
+            if mode == "alternate":
+                mp.setattr(hashing, "_CORES", 1000 if len(seen) % 2 else 0)
+
+        job = Job(str(path), "f", 0, len(data), True, ranges, None, tensor_alg)  # type: ignore[arg-type]
+        result = run_job(job, file_alg, progress)  # type: ignore[arg-type]
+    assert sum(seen) == len(data)
+    assert max(seen, default=0) <= (wide if mode == "wide" else chunk)
+    assert result.digest == _REF[file_alg](data)
+    ref = _REF[tensor_alg or file_alg]
+    assert result.tensor_digests == [ref(data[b:e]) for b, e in ranges]
+    names = [t.name for t in threading.enumerate()]
+    assert not any(n.startswith("ailedger-tensors") for n in names)  # every helper ended
+
+
+def test_a_failing_tensor_hasher_on_the_helper_fails_the_job(
+    larger: tuple[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, data = larger
+    monkeypatch.setattr(hashing, "_CORES", 1000)  # a core is spare: the helper hashes tensors
+
+    def broken(self: hashing._TensorFeed, chunk: memoryview, pos: int) -> None:
+        raise RuntimeError("tensor hasher broke")
+
+    monkeypatch.setattr(hashing._TensorFeed, "update", broken)
+    with pytest.raises(RuntimeError, match="tensor hasher broke"):
+        run_job(Job(path, "larger", 0, len(data), True, ((0, len(data)),)), "sha256")
+    names = [t.name for t in threading.enumerate()]
+    assert not any(n.startswith("ailedger-tensors") for n in names)

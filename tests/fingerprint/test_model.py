@@ -68,7 +68,11 @@ def _model(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("algorithm", ["sha256", "blake3"])
 def test_tensor_leaves_match_the_tensor_bytes(algorithm: str) -> None:
-    fp = fingerprint_model(EXAMPLE, HashingConfig(algorithm=algorithm))  # type: ignore[arg-type]
+    fp = fingerprint_model(
+        EXAMPLE,
+        HashingConfig(algorithm=algorithm),  # type: ignore[arg-type]
+        tensor_algorithm=algorithm,  # type: ignore[arg-type]
+    )
     assert fp.tensor_leaves is not None
     assert fp.tensor_files is not None
 
@@ -88,6 +92,83 @@ def test_tensor_leaves_match_the_tensor_bytes(algorithm: str) -> None:
             assert leaf.algorithm == algorithm
     assert fp.tensor_root == merkle.root([leaf.encode() for leaf in fp.tensor_leaves])
     assert [t.to_dict()["count"] for t in fp.tensor_files] == [9]
+
+
+def test_tensor_digests_are_blake3_by_default_and_named(tmp_path: Path) -> None:
+    # issue 11 item 19: BLAKE3 tensor digests whatever the file digests (a second SHA-256
+    # pass doubled the CPU); the files keep model-signing's SHA-256, the leaf and the
+    # manifest name the tensors' algorithm
+    root = _model(tmp_path)
+    fp = fingerprint_model(root)
+    old = fingerprint_model(root, tensor_algorithm="sha256")
+    assert fp.hashing == old.hashing == "sha256"
+    assert fp.subject_digest == old.subject_digest
+    assert fp.tensor_algorithm == "blake3"
+    assert old.tensor_algorithm == "sha256"
+    assert fp.tensor_root != old.tensor_root
+    assert fp.tensor_leaves is not None
+    assert old.tensor_leaves is not None
+    with safe_open(str(root / "model-00001-of-00002.safetensors"), framework="numpy") as f:
+        for leaf, was in zip(fp.tensor_leaves, old.tensor_leaves, strict=True):
+            if leaf.file != "model-00001-of-00002.safetensors":
+                continue
+            data = f.get_tensor(leaf.name).tobytes()
+            assert (leaf.algorithm, leaf.digest) == ("blake3", blake3.blake3(data).digest())
+            assert (was.algorithm, was.digest) == ("sha256", hashlib.sha256(data).digest())
+            assert json.loads(leaf.encode())["digest"] == {"blake3": leaf.digest.hex()}
+    assert fp.to_dict()["tensors"]["digest_algorithm"] == "blake3"
+    assert old.to_dict()["tensors"]["digest_algorithm"] == "sha256"
+    with pytest.raises(InvalidInput, match="unknown tensor digest algorithm 'md5'"):
+        fingerprint_model(root, tensor_algorithm="md5")  # type: ignore[arg-type]
+
+
+def test_manifests_from_before_the_tensor_digest_was_named_still_read(tmp_path: Path) -> None:
+    # a manifest written before "digest_algorithm" existed had tensor digests in the files'
+    # algorithm; it reads back as such, and its tensor proofs verify
+    root = _model(tmp_path)
+    for algorithm in ("sha256", "blake3"):
+        cfg = HashingConfig(algorithm=algorithm)  # type: ignore[arg-type]
+        fp = fingerprint_model(root, cfg, tensor_algorithm=algorithm)  # type: ignore[arg-type]
+        doc = fp.to_dict(leaves=True)
+        del doc["tensors"]["digest_algorithm"]
+        loaded = ModelFingerprint.from_dict(doc)
+        assert loaded == fp
+        assert loaded.tensor_algorithm == algorithm
+        assert loaded.tensor_leaves is not None
+        leaf = loaded.tensor_leaves[0]
+        proof = tensor_inclusion_proof(loaded, leaf.name, file=leaf.file)
+        verify_tensor(leaf, proof, loaded.tensor_root or b"")
+    # the default names BLAKE3 and survives the round trip
+    fp = fingerprint_model(root)
+    assert ModelFingerprint.from_dict(json.loads(json.dumps(fp.to_dict(leaves=True)))) == fp
+    assert ModelFingerprint.from_dict(fp.to_dict()).tensor_algorithm == "blake3"
+
+
+def test_unknown_or_inconsistent_tensor_digest_algorithms_fail_closed(tmp_path: Path) -> None:
+    doc = fingerprint_model(_model(tmp_path)).to_dict(leaves=True)
+    for value in ("md5", "BLAKE3", None, 3):
+        with pytest.raises(FormatError, match="unknown tensor digest algorithm"):
+            ModelFingerprint.from_dict(_tamper(doc, ("tensors", "digest_algorithm"), value))
+    # every leaf must carry the named digest (a sha256 manifest's leaves are not blake3)
+    with pytest.raises(FormatError, match="every tensor leaf must have a sha256 digest"):
+        ModelFingerprint.from_dict(_tamper(doc, ("tensors", "digest_algorithm"), "sha256"))
+    no_leaves = copy.deepcopy(doc)
+    del no_leaves["tensors"]["leaves"]  # type: ignore[attr-defined]
+    with pytest.raises(FormatError, match="unknown tensor digest algorithm"):
+        ModelFingerprint.from_dict(_tamper(no_leaves, ("tensors", "digest_algorithm"), "sha512"))
+
+
+def test_cache_is_keyed_by_tensor_digest_algorithm(tmp_path: Path) -> None:
+    root = _model(tmp_path)
+    cache = MemoryStatCache()
+    fast = fingerprint_model(root, cache=cache)
+    old = fingerprint_model(root, tensor_algorithm="sha256", cache=cache)
+    assert old == fingerprint_model(root, tensor_algorithm="sha256")
+    assert old.tensor_root != fast.tensor_root
+    again = fingerprint_model(root, cache=cache)
+    assert again == fast
+    assert again.stats is not None
+    assert again.stats.bytes_read == 0
 
 
 def test_leaf_encoding_is_canonical_json() -> None:
@@ -492,7 +573,7 @@ def test_any_flipped_digest_character_is_caught(data: st.DataObject) -> None:
     if where == "resource":
         path: tuple[str | int, ...] = ("resources", data.draw(st.integers(0, 3)), "digest")
     elif where == "leaf":
-        path = ("tensors", "leaves", data.draw(st.integers(0, 8)), "digest", "sha256")
+        path = ("tensors", "leaves", data.draw(st.integers(0, 8)), "digest", "blake3")
     elif where == "root":
         path = ("tensors", "root")
     else:

@@ -296,10 +296,38 @@ def test_strict_parsing(model_dir: Path) -> None:
             load_proof(_set(doc, path, value))
 
 
+def test_proofs_name_the_tensor_digest_and_older_proofs_still_verify(model_dir: Path) -> None:
+    proof = prove_tensor(fingerprint_model(model_dir), "b")
+    doc = proof.to_dict()
+    assert (doc["model"]["hashing"], doc["model"]["tensor_algorithm"]) == ("sha256", "blake3")
+    assert doc["tensor"]["algorithm"] == "blake3"
+    assert verify_proof(load_proof(doc), model=model_dir).record_checked
+    # a proof made before "tensor_algorithm" existed: SHA-256 tensors of a SHA-256 model
+    fp = fingerprint_model(model_dir, tensor_algorithm="sha256")
+    old = prove_tensor(fp, "b").to_dict()
+    del old["model"]["tensor_algorithm"]
+    loaded = load_proof(old)
+    assert loaded.model.tensor_algorithm is None
+    assert loaded.to_dict() == old
+    pins = {"expected_root": fp.tensor_root, "expected_subject": fp.subject_digest}
+    assert verify_proof(loaded, model=model_dir, **pins).record_checked  # type: ignore[arg-type]
+    # but a BLAKE3 tensor in such a proof is not what the model's tensors were
+    with pytest.raises(ProofInvalid, match="tensor digest is blake3"):
+        verify_proof(load_proof(_set(doc, ("model", "tensor_algorithm"), _DELETE)))
+    for value in ("md5", 3):
+        with pytest.raises(FormatError, match=r"tensor_algorithm|tensor digest algorithm"):
+            load_proof(_set(doc, ("model", "tensor_algorithm"), value))
+
+
 def test_inconsistent_documents_are_invalid(model_dir: Path) -> None:
     proof = prove_tensor(fingerprint_model(model_dir), "b")
-    ref = dataclasses.replace(proof.model, hashing="blake3")
-    with pytest.raises(ProofInvalid, match="tensor digest is sha256"):
+    ref = dataclasses.replace(proof.model, tensor_algorithm="sha256")
+    with pytest.raises(ProofInvalid, match="tensor digest is blake3"):
+        dataclasses.replace(proof, model=ref).verify()
+    ref = dataclasses.replace(proof.model, tensor_algorithm=None)  # older proofs: the files'
+    with pytest.raises(
+        ProofInvalid, match="tensor digest is blake3, the model's tensors are sha256"
+    ):
         dataclasses.replace(proof, model=ref).verify()
     ref = dataclasses.replace(proof.model, tensor_root=proof.inclusion.hashes[0])
     with pytest.raises(ProofInvalid, match="another tree"):

@@ -1,27 +1,34 @@
 """File, shard and tensor-range hashing: large reads, one pass per job, many jobs in a pool.
 
 ``hashlib`` and ``blake3`` release the GIL on large buffers, so files and shards of one file
-hash in parallel on threads. A job reads a byte range of one file once, in 1 MiB chunks into
-reused buffers (measured faster than ``mmap`` for SHA-256 here: no page-fault per 4 KiB).
+hash in parallel on threads. A job reads a byte range of one file once, with ``preadv`` into a
+reused buffer (measured cheaper than ``mmap`` here: no page fault per 4 KiB): 1 MiB reads while
+at most four jobs run at once, so that the second hash of a chunk finds it in the core's cache;
+8 MiB reads while more do, so that many threads hand the GIL over eight times less often.
 
-A job that digests its range *and* the safetensors tensors inside it reads each chunk once and
-hashes it twice. While every core is busy with jobs, both hashes run on the job's thread (the
-chunk is still in the CPU cache for the second one: the least CPU); while a core is spare (a
-single large file, or the last file of a model), the tensor hashers run on a helper thread fed
-the same buffer, two buffers alternating, so the second digest costs no wall time. A whole file
-hashed with BLAKE3 is mapped into memory instead and hashed with BLAKE3's own threads, then its
-tensors from the same mapping.
+A job that digests its range *and* the safetensors tensors inside it (a ``.safetensors`` file:
+the file's SHA-256 for model-signing, the tensors' BLAKE3 for the leaves) feeds every chunk to
+both. While every core is busy with jobs, both hashes run on the job's thread, one after the
+other on the cached chunk: the least CPU (BLAKE3 adds about a fifth to SHA-256). While a core
+is spare (a single large file, the last files of a model, a model of fewer files than cores),
+the tensor hashers run on a helper thread: the job hands it each chunk through a ring of four
+buffers and reads on, waiting only if the helper falls a whole ring behind, so the tensor
+digests cost no wall time. Nothing runs in lock-step across jobs, and no stage is single-
+threaded over the data: the pool runs the largest jobs first, every job on its own thread.
+
+A whole file hashed with BLAKE3 and no tensors is hashed by BLAKE3 itself from a mapping, with
+its own threads (as model-signing does).
 """
 
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from queue import SimpleQueue
 from typing import Literal, Protocol
 
 import blake3
@@ -47,6 +54,9 @@ ALGORITHMS: tuple[Algorithm, ...] = ("sha256", "blake3")
 CHUNK_SIZE = 1 << 20
 _BLAKE3_THREADS_FROM = 16 << 20  # multithread BLAKE3 only where it pays off
 _SPLIT_FROM = 4 * CHUNK_SIZE  # smaller ranges hash their tensors on the job's own thread
+_RING = 4  # buffers between a job's thread and its tensor helper
+_FEW_JOBS = 4  # up to this many jobs running at once read CHUNK_SIZE, more read _WIDE_CHUNK
+_WIDE_CHUNK = 8 * CHUNK_SIZE
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 #: Jobs running in this process; a job hands its tensor hashing to a helper thread only while
 #: there are fewer than cores.
@@ -90,6 +100,7 @@ class Job:
     whole: bool = True
     tensors: tuple[tuple[int, int], ...] = ()
     expect: tuple[int, int, int] | None = None  # (size, mtime_ns, ctime_ns) seen when planned
+    tensor_algorithm: Algorithm | None = None  # the tensors' digest (None: ``algorithm``)
 
 
 @dataclass
@@ -153,8 +164,6 @@ def _run_job(
                 result = JobResult(b3.digest())
                 if progress:
                     progress(job.end)
-            elif job.whole and algorithm == "blake3" and whole_file and job.end:
-                result = _blake3_mapped(f.fileno(), job, progress, cancel)
             else:
                 result = _read_range(f, job, algorithm, progress, cancel)
             after = os.fstat(f.fileno())
@@ -187,34 +196,71 @@ class _TensorFeed:
         self.t = t
 
 
-def _buffers() -> tuple[memoryview, memoryview]:
-    """Two reused 1 MiB read buffers per thread (no allocation per chunk)."""
-    pair: tuple[memoryview, memoryview] | None = getattr(_local, "pair", None)
-    if pair is None:
-        pair = _local.pair = (
-            memoryview(bytearray(CHUNK_SIZE)),
-            memoryview(bytearray(CHUNK_SIZE)),
-        )
-    return pair
+def _buffer(size: int) -> memoryview:
+    """The calling thread's reused read buffer of ``size`` bytes (no allocation per chunk)."""
+    bufs: dict[int, memoryview] = _local.__dict__.setdefault("bufs", {})
+    buf = bufs.get(size)
+    if buf is None:
+        buf = bufs[size] = memoryview(bytearray(size))
+    return buf
 
 
-def _blake3_mapped(
-    fd: int, job: Job, progress: Progress | None, cancel: threading.Event | None
-) -> JobResult:
-    """A whole file and its tensors with BLAKE3 over one shared mapping (BLAKE3's threads)."""
-    with mmap.mmap(fd, job.end, access=mmap.ACCESS_READ) as mapped, memoryview(mapped) as view:
-        whole = new_hasher("blake3", job.end)
-        whole.update(view)
-        digests = []
-        for b, e in job.tensors:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled(job.name)
-            h = new_hasher("blake3", e - b)
-            h.update(view[b:e])
-            digests.append(h.digest())
-    if progress:
-        progress(job.end)
-    return JobResult(whole.digest(), digests)
+def _chunk_size() -> int:
+    """1 MiB reads while few jobs run at once (both hashes find the chunk in the core's cache),
+    wider reads while many do (a thread takes the GIL back after every read and every hash
+    update; with many threads, fewer hand-overs of the GIL beat the cache)."""
+    return CHUNK_SIZE if min(_busy_jobs, _CORES) <= _FEW_JOBS else _WIDE_CHUNK
+
+
+class _Helper:
+    """A thread that feeds chunks to the tensor hashers while the job's thread reads and
+    digests the next ones: a ring of ``_RING`` buffers, handed over through two queues (the
+    job waits only when the helper is a whole ring behind)."""
+
+    def __init__(self, feed: _TensorFeed) -> None:
+        self._feed = feed
+        self._todo: SimpleQueue[tuple[memoryview, memoryview, int] | None] = SimpleQueue()
+        self._free: SimpleQueue[memoryview] = SimpleQueue()
+        for _ in range(_RING):
+            self._free.put(memoryview(bytearray(CHUNK_SIZE)))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ailedger-tensors", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._todo.get()) is not None:
+            buf, chunk, pos = item
+            if self._error is None:
+                try:
+                    self._feed.update(chunk, pos)
+                except BaseException as exc:  # raised on the job's thread by _check
+                    self._error = exc
+            self._free.put(buf)
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def buffer(self) -> memoryview:
+        """A free buffer (waits while the helper still uses every one)."""
+        buf = self._free.get()
+        self._check()
+        return buf
+
+    def submit(self, buf: memoryview, chunk: memoryview, pos: int) -> None:
+        self._todo.put((buf, chunk, pos))
+
+    def drain(self) -> None:
+        """Wait until the helper has fed every chunk handed to it."""
+        bufs = [self._free.get() for _ in range(_RING)]
+        for buf in bufs:
+            self._free.put(buf)
+        self._check()
+
+    def stop(self) -> None:
+        """Let the helper finish what it was given, then end its thread."""
+        self._todo.put(None)
+        self._thread.join()
 
 
 def _read_range(
@@ -226,49 +272,47 @@ def _read_range(
 ) -> JobResult:
     """Read ``[start, end)`` once, feeding each chunk to the range hasher and the tensor
     hashers: on this thread while every core is busy with jobs (the chunk is still in cache for
-    the second hash), on a helper thread when a core is spare (two buffers alternate)."""
+    the second hash: the least CPU), on a helper thread while a core is spare (no wall time)."""
     fd = f.fileno()  # type: ignore[attr-defined]
-    whole = new_hasher(algorithm, job.end - job.start) if job.whole else None
-    hashers = [new_hasher(algorithm, e - b) for b, e in job.tensors]
+    whole = new_hasher(algorithm) if job.whole else None
+    tensor_algorithm = job.tensor_algorithm or algorithm
+    hashers = [new_hasher(tensor_algorithm) for _ in job.tensors]
     feed = _TensorFeed(job.tensors, hashers)
     may_split = whole is not None and bool(job.tensors) and job.end - job.start >= _SPLIT_FROM
-    views = _buffers()
-    pending: list[Future[None] | None] = [None, None]
-    helper: ThreadPoolExecutor | None = None
+    has_tensors = bool(job.tensors)
+    helper: _Helper | None = None
     try:
-        pos, i = job.start, 0
-        while pos < job.end:
+        pos, end = job.start, job.end
+        while pos < end:
             if cancel is not None and cancel.is_set():
                 raise Cancelled(job.name)
-            slot = i & 1
             split = may_split and _busy_jobs < _CORES
-            for k in (slot,) if split else (0, 1):  # the helper is done with these buffers
-                fut = pending[k]
-                if fut is not None:
-                    fut.result()
-                    pending[k] = None
-            n = os.preadv(fd, [views[slot][: min(CHUNK_SIZE, job.end - pos)]], pos)
-            if n <= 0:
-                raise _changed(job.name)
-            chunk = views[slot][:n]
             if split:
                 if helper is None:
-                    helper = ThreadPoolExecutor(1, thread_name_prefix="ailedger-tensors")
-                pending[slot] = helper.submit(feed.update, chunk, pos)
+                    helper = _Helper(feed)
+                buf = helper.buffer()
             else:
+                if helper is not None:
+                    helper.drain()  # the tensors take the chunks in order
+                buf = _buffer(_chunk_size())
+            n = os.preadv(fd, [buf[: min(len(buf), end - pos)]], pos)
+            if n <= 0:
+                raise _changed(job.name)
+            chunk = buf[:n]
+            if helper is not None and split:
+                helper.submit(buf, chunk, pos)
+            elif has_tensors:
                 feed.update(chunk, pos)
             if whole is not None:
                 whole.update(chunk)
             pos += n
-            i += 1
             if progress:
                 progress(n)
-        for fut in pending:
-            if fut is not None:
-                fut.result()
+        if helper is not None:
+            helper.drain()
     finally:
         if helper is not None:
-            helper.shutdown(wait=True, cancel_futures=True)
+            helper.stop()
     return JobResult(whole.digest() if whole is not None else None, [h.digest() for h in hashers])
 
 
@@ -283,7 +327,9 @@ def run_jobs(
     The first failure cancels what has not started and is raised."""
     if not jobs:
         return []
-    workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
+    # more threads than cores, like model-signing's pool: the kernel shares the cores among
+    # files of unequal sizes (a pool of exactly one thread per core leaves cores idle at the end)
+    workers = max_workers or min(32, _CORES + 4)
     if len(jobs) == 1 or workers == 1:
         return [run_job(j, algorithm, progress) for j in jobs]
     order = sorted(range(len(jobs)), key=lambda i: jobs[i].start - jobs[i].end)

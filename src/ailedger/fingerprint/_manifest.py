@@ -155,6 +155,8 @@ class ModelFingerprint:
     tensor_files: tuple[TensorFile, ...] | None = None
     tensor_leaves: tuple[TensorLeaf, ...] | None = None
     tensor_root: bytes | None = None
+    #: the digest of the tensors' bytes in the leaves (None: no tensors)
+    tensor_algorithm: str | None = None
     stats: FingerprintStats | None = field(default=None, compare=False)
 
     @property
@@ -176,6 +178,7 @@ class ModelFingerprint:
             tensors: dict[str, Any] = {
                 "tree": merkle.TREE_ALGORITHM,
                 "leaf_type": TENSOR_LEAF_TYPE,
+                "digest_algorithm": self.tensor_algorithm or self.config.algorithm,
                 "root": self.tensor_root.hex(),
                 "count": len(self.tensor_leaves or ()),
                 "files": [t.to_dict() for t in self.tensor_files],
@@ -209,8 +212,8 @@ class ModelFingerprint:
             raise FormatError("inconsistent manifest: the subject digest is not over the resources")
         if tensors is None:
             return cls(name, config, resources, subject)
-        files, leaves, root = _tensors_from_dict(tensors)
-        return cls(name, config, resources, subject, files, leaves, root)
+        files, leaves, root, algorithm = _tensors_from_dict(tensors, config.algorithm)
+        return cls(name, config, resources, subject, files, leaves, root, algorithm)
 
 
 def _str(value: object, what: str) -> str:
@@ -220,11 +223,14 @@ def _str(value: object, what: str) -> str:
 
 
 def _tensors_from_dict(
-    doc: Any,
-) -> tuple[tuple[TensorFile, ...], tuple[TensorLeaf, ...] | None, bytes]:
+    doc: Any, file_algorithm: str
+) -> tuple[tuple[TensorFile, ...], tuple[TensorLeaf, ...] | None, bytes, str]:
+    """Files, leaves (if listed), root and tensor digest algorithm. Manifests written before
+    ``digest_algorithm`` existed digested the tensors with the files' algorithm."""
     try:
         if doc["tree"] != merkle.TREE_ALGORITHM or doc["leaf_type"] != TENSOR_LEAF_TYPE:
             raise FormatError("unsupported tensor tree or leaf type")
+        algorithm = doc.get("digest_algorithm", file_algorithm)
         root = bytes.fromhex(doc["root"])
         count = doc["count"]
         files = tuple(TensorFile.from_dict(f) for f in doc["files"])
@@ -233,13 +239,20 @@ def _tensors_from_dict(
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"malformed tensors section ({type(exc).__name__}: {exc})") from None
+    if algorithm not in ALGORITHMS:
+        raise FormatError(
+            f"unknown tensor digest algorithm {algorithm!r} (this version knows "
+            f"{' and '.join(ALGORITHMS)})"
+        )
     if sum(f.count for f in files) != count:
         raise FormatError("tensor count does not match the files")
     if raw_leaves is None:
-        return files, None, root
+        return files, None, root, algorithm
     if not isinstance(raw_leaves, list):
         raise FormatError("tensor leaves must be a list")
     leaves = tuple(TensorLeaf.from_dict(leaf) for leaf in raw_leaves)
+    if any(leaf.algorithm != algorithm for leaf in leaves):
+        raise FormatError(f"every tensor leaf must have a {algorithm} digest")
     hashes = [leaf.leaf_hash() for leaf in leaves]
     if len(leaves) != count or merkle.root_from_leaf_hashes(hashes) != root:
         raise FormatError("inconsistent manifest: the tensor root is not over the leaves")
@@ -247,4 +260,4 @@ def _tensors_from_dict(
         part = hashes[f.first_leaf : f.first_leaf + f.count]
         if len(part) != f.count or merkle.root_from_leaf_hashes(part) != f.root:
             raise FormatError(f"inconsistent manifest: tensor root of {f.path} is wrong")
-    return files, leaves, root
+    return files, leaves, root, algorithm

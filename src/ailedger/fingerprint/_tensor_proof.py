@@ -6,10 +6,14 @@ an RFC 9162 inclusion proof of that leaf::
 
     {"type": "https://ailedger.dev/model/tensor-proof/v1",
      "model": {"name": "m", "hashing": "sha256", "subject_digest": "<hex>",
-               "tensor_root": "<hex>", "tensor_count": 291},
+               "tensor_root": "<hex>", "tensor_count": 291, "tensor_algorithm": "blake3"},
      "tensor": {"file": "model.safetensors", "name": "lm_head.weight", "dtype": "BF16",
-                "shape": [32, 64], "algorithm": "sha256", "digest": "<hex>"},
+                "shape": [32, 64], "algorithm": "blake3", "digest": "<hex>"},
      "inclusion": {<ailedger.merkle inclusion proof, root = tensor_root>}}
+
+``tensor_algorithm`` is the digest of the model's tensors (the tensor's ``algorithm`` must be
+it). Proofs made before it existed lack it: their tensors were digested with the files'
+algorithm (the one ``hashing`` names), and they still verify.
 
 A verifier rebuilds the leaf (:class:`~ailedger.fingerprint.model.TensorLeaf`) from the tensor
 fields,
@@ -59,7 +63,14 @@ __all__ = [
 
 TENSOR_PROOF_TYPE = "https://ailedger.dev/model/tensor-proof/v1"
 _HASHING = re.compile(r"(sha256|blake3)(-sharded-[1-9][0-9]*)?")
-_MODEL_KEYS = {"name", "hashing", "subject_digest", "tensor_root", "tensor_count"}
+_MODEL_KEYS = {
+    "name",
+    "hashing",
+    "subject_digest",
+    "tensor_root",
+    "tensor_count",
+    "tensor_algorithm",
+}
 _TENSOR_KEYS = {"file", "name", "dtype", "shape", "algorithm", "digest"}
 
 
@@ -72,19 +83,29 @@ class ModelRef:
     subject_digest: bytes
     tensor_root: bytes
     tensor_count: int
+    tensor_algorithm: str | None = None  # None: a proof from before it existed
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "name": self.name,
             "hashing": self.hashing,
             "subject_digest": self.subject_digest.hex(),
             "tensor_root": self.tensor_root.hex(),
             "tensor_count": self.tensor_count,
         }
+        if self.tensor_algorithm is not None:
+            doc["tensor_algorithm"] = self.tensor_algorithm
+        return doc
 
     @property
     def algorithm(self) -> str:
+        """The files' digest algorithm."""
         return self.hashing.split("-", 1)[0]
+
+    @property
+    def tensor_digest(self) -> str:
+        """The tensors' digest algorithm (older proofs: the files')."""
+        return self.tensor_algorithm or self.algorithm
 
     @classmethod
     def from_dict(cls, value: Any) -> ModelRef:
@@ -93,12 +114,16 @@ class ModelRef:
         hashing = string(d, "hashing")
         if not _HASHING.fullmatch(hashing):
             raise FormatError(f"proof field 'hashing' is not a hashing identifier: {hashing!r}")
+        tensor_algorithm = string(d, "tensor_algorithm") if "tensor_algorithm" in d else None
+        if tensor_algorithm is not None and tensor_algorithm not in ALGORITHMS:
+            raise FormatError(f"unknown tensor digest algorithm {tensor_algorithm!r}")
         return cls(
             string(d, "name"),
             hashing,
             hex_bytes(d, "subject_digest"),
             hex_bytes(d, "tensor_root"),
             uint(d, "tensor_count"),
+            tensor_algorithm,
         )
 
 
@@ -170,9 +195,10 @@ class TensorProof:
                 f"expected {expected_subject.hex()}",
                 code="proof-subject-mismatch",
             )
-        if leaf.algorithm != ref.algorithm:
+        if leaf.algorithm != ref.tensor_digest:
             raise ProofInvalid(
-                f"the tensor digest is {leaf.algorithm}, the model's {ref.hashing}",
+                f"the tensor digest is {leaf.algorithm}, "
+                f"the model's tensors are {ref.tensor_digest}",
                 code="tensor-digest-algorithm-mismatch",
             )
         if self.inclusion.root != root or self.inclusion.tree_size != ref.tensor_count:
@@ -246,7 +272,14 @@ def prove_tensor(fp: ModelFingerprint, tensor: str, *, file: str | None = None) 
     assert fp.tensor_leaves is not None
     assert fp.tensor_root is not None
     count = len(fp.tensor_leaves)
-    ref = ModelRef(fp.model_name, fp.hashing, fp.subject_digest, fp.tensor_root, count)
+    ref = ModelRef(
+        fp.model_name,
+        fp.hashing,
+        fp.subject_digest,
+        fp.tensor_root,
+        count,
+        fp.tensor_algorithm or fp.config.algorithm,
+    )
     return TensorProof(ref, fp.tensor_leaves[proof.leaf_index], proof)
 
 

@@ -6,7 +6,10 @@ A leaf is the RFC 8785 canonical JSON of::
      "dtype": "F32", "shape": [2, 3], "digest": {"<algorithm>": "<hex of the tensor bytes>"}}
 
 hashed as an RFC 9162 leaf (``SHA-256(0x00 || json)``). Binding the file path makes every
-leaf of a model unique; binding dtype and shape means a proof says what the bytes are.
+leaf of a model unique; binding dtype and shape means a proof says what the bytes are. The
+digest names its algorithm, so a verifier knows how to re-hash the tensor: ``blake3`` by
+default (:data:`DEFAULT_TENSOR_ALGORITHM`), ``sha256`` in fingerprints made before 2026-12
+(and on request).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import rfc8785
 
 from ailedger import merkle
 from ailedger.errors import FormatError, InvalidInput, NotFound
+from ailedger.fingerprint._hashing import Algorithm
 from ailedger.fingerprint._safetensors import DTYPE_BITS, SafetensorsHeader, read_header
 
 __all__ = [
+    "DEFAULT_TENSOR_ALGORITHM",
     "TENSOR_LEAF_TYPE",
     "TensorFile",
     "TensorLeaf",
@@ -31,6 +36,8 @@ __all__ = [
 ]
 
 TENSOR_LEAF_TYPE = "https://ailedger.dev/model/tensor/v1"
+#: The digest of a tensor's bytes in new fingerprints, whatever the file digests.
+DEFAULT_TENSOR_ALGORITHM: Algorithm = "blake3"
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,18 @@ is parallel inside one file), so use plain ``blake3`` when the other side is mod
 
 As an addition, every ``.safetensors`` file contributes one RFC 9162 Merkle leaf per tensor:
 the RFC 8785 canonical JSON of (file, tensor name, dtype, shape, digest of the tensor's bytes),
-sorted by file then name. :func:`tensor_inclusion_proof` proves that a tensor belongs to a
-fingerprinted model (its ``tensor_root``); :func:`verify_tensor` checks such a proof, and
+sorted by file then name. The tensor digests are BLAKE3 by default, whatever the file digests
+(``tensor_algorithm``; the leaf and the manifest name it): a second SHA-256 pass over every
+byte would double the CPU of a fingerprint, BLAKE3 in the same read pass adds about a fifth.
+:func:`tensor_inclusion_proof` proves that a tensor belongs to a fingerprinted model (its
+``tensor_root``); :func:`verify_tensor` checks such a proof, and
 :func:`ailedger.fingerprint.proofs.prove_tensor` wraps one in a proof document (``ailedger prove
 --tensor``).
 
-Hashing runs on a thread pool over files and shards; a stat cache (passed explicitly, see
-:class:`MemoryStatCache` and :class:`SqliteStatCache`) lets a re-fingerprint skip unchanged
-files.
+Hashing runs on a thread pool over files and shards, one read pass per file feeding the file
+digest and the tensor digests (see :mod:`ailedger.fingerprint._hashing`); a stat cache (passed
+explicitly, see :class:`MemoryStatCache` and :class:`SqliteStatCache`) lets a re-fingerprint
+skip unchanged files.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Protocol
 
 from ailedger import merkle
 from ailedger.errors import InvalidInput, ProofInvalid
-from ailedger.fingerprint._hashing import Job, run_jobs
+from ailedger.fingerprint._hashing import ALGORITHMS, Algorithm, Job, run_jobs
 from ailedger.fingerprint._manifest import (
     DEFAULT_SHARD_SIZE,
     MANIFEST_TYPE,
@@ -51,6 +55,7 @@ from ailedger.fingerprint._statcache import (
     is_racy,
 )
 from ailedger.fingerprint._tensors import (
+    DEFAULT_TENSOR_ALGORITHM,
     TENSOR_LEAF_TYPE,
     TensorFile,
     TensorLeaf,
@@ -63,6 +68,7 @@ from ailedger.fingerprint._walk import DEFAULT_IGNORE_PATHS, ModelFile, list_mod
 __all__ = [
     "DEFAULT_IGNORE_PATHS",
     "DEFAULT_SHARD_SIZE",
+    "DEFAULT_TENSOR_ALGORITHM",
     "MANIFEST_TYPE",
     "TENSOR_LEAF_TYPE",
     "FingerprintStats",
@@ -163,11 +169,12 @@ class _Plan:
 
 
 def _plan(
-    mf: ModelFile, cfg: HashingConfig, tensors: bool, cache: StatCache | None
+    mf: ModelFile, cfg: HashingConfig, talg: Algorithm | None, cache: StatCache | None
 ) -> tuple[_Plan, list[tuple[Job, str | None, int]], int]:
-    """The plan of one file, its jobs (job, resource ident or None, first tensor) and hits."""
+    """The plan of one file (``talg``: the tensor digest, None: no tensors), its jobs (job,
+    resource ident or None, first tensor) and cache hits."""
     st = FileStat.of(mf.stat)
-    ident, alg = cfg.identifier, cfg.algorithm
+    ident = cfg.identifier
     if cfg.shard_size is None:
         items = [(ident, 0, st.size)]
     else:
@@ -179,24 +186,25 @@ def _plan(
     for item_ident, s, e in items:
         hit = cache.get(mf.path, item_ident, st) if cache is not None else None
         if hit is None:
-            jobs.append((Job(mf.path, mf.name, s, e, expect=expect), item_ident, 0))
+            job = Job(mf.path, mf.name, s, e, expect=expect, tensor_algorithm=talg)
+            jobs.append((job, item_ident, 0))
         else:
             plan.digests[item_ident] = hit
             hits += 1
-    if tensors and mf.path.endswith(".safetensors"):
-        hit = cache.get(mf.path, f"tensors/{alg}", st) if cache is not None else None
+    if talg is not None and mf.path.endswith(".safetensors"):
+        hit = cache.get(mf.path, f"tensors/{talg}", st) if cache is not None else None
         if hit is not None:
-            plan.leaves = decode_leaves(hit, mf.name, alg)
+            plan.leaves = decode_leaves(hit, mf.name, talg)
             hits += 1
         else:
             # a single-file model's manifest name is "."; messages name the file itself
             shown = mf.name if mf.name != "." else os.path.basename(mf.path)
             header, ranges = tensor_ranges(mf.path, shown)
             plan.leaves = [
-                TensorLeaf(mf.name, t.name, t.dtype, t.shape, alg, b"") for t in header.tensors
+                TensorLeaf(mf.name, t.name, t.dtype, t.shape, talg, b"") for t in header.tensors
             ]
             plan.tensor_digests = [b""] * len(ranges)
-            jobs.extend(_tensor_jobs(mf, expect, jobs, ranges))
+            jobs.extend(_tensor_jobs(mf, expect, jobs, ranges, talg))
     return plan, jobs, hits
 
 
@@ -205,6 +213,7 @@ def _tensor_jobs(
     expect: tuple[int, int, int],
     jobs: list[tuple[Job, str | None, int]],
     ranges: tuple[tuple[int, int], ...],
+    talg: Algorithm,
 ) -> list[tuple[Job, str | None, int]]:
     """Give each file or shard job of ``jobs`` the tensors that lie inside it (one read pass
     for both); return jobs for the rest (tensors across shards or in a cached shard)."""
@@ -224,7 +233,7 @@ def _tensor_jobs(
         while end < len(ranges) and not done[end]:
             end += 1
         for first, group in _groups(ranges[i:end]):
-            job = Job(mf.path, mf.name, group[0][0], group[-1][1], False, group, expect)
+            job = Job(mf.path, mf.name, group[0][0], group[-1][1], False, group, expect, talg)
             extra.append((job, None, i + first))
         i = end + 1 if end == i else end
     return extra
@@ -235,16 +244,24 @@ def fingerprint_model(
     config: HashingConfig | None = None,
     *,
     tensors: bool = True,
+    tensor_algorithm: Algorithm = DEFAULT_TENSOR_ALGORITHM,
     cache: StatCache | None = None,
     progress: Progress | None = None,
 ) -> ModelFingerprint:
     """Fingerprint the model at ``path`` (a file or a directory).
 
     ``tensors`` adds per-tensor leaves for ``.safetensors`` files (their headers must then be
-    valid). ``cache`` (None: no cache) skips files unchanged since they were last hashed.
-    Raises ``NotFound`` / ``InvalidInput`` / ``FormatError`` with one message on bad input.
+    valid), with tensor digests in ``tensor_algorithm`` (``blake3`` or ``sha256``; the file
+    digests follow ``config``). ``cache`` (None: no cache) skips files unchanged since they were
+    last hashed. Raises ``NotFound`` / ``InvalidInput`` / ``FormatError`` with one message on
+    bad input.
     """
+    if tensor_algorithm not in ALGORITHMS:
+        raise InvalidInput(
+            f"unknown tensor digest algorithm {tensor_algorithm!r} (use blake3 or sha256)"
+        )
     cfg = config or HashingConfig()
+    talg = tensor_algorithm if tensors else None
     started_ns, t0 = time.time_ns(), time.perf_counter()
     name, files = list_model_files(
         path, ignore_paths=cfg.effective_ignore_paths, allow_symlinks=cfg.allow_symlinks
@@ -253,7 +270,7 @@ def fingerprint_model(
     work: list[tuple[_Plan, Job, str | None, int]] = []
     cached = 0
     for mf in files:
-        plan, jobs, hits = _plan(mf, cfg, tensors, cache)
+        plan, jobs, hits = _plan(mf, cfg, talg, cache)
         plans.append(plan)
         work.extend((plan, job, ident, first) for job, ident, first in jobs)
         cached += hits
@@ -281,20 +298,20 @@ def fingerprint_model(
                 for leaf, d in zip(plan.leaves, plan.tensor_digests, strict=True)
             ]
             blob = encode_leaves(plan.leaves)
-            to_cache.append((plan.file.path, f"tensors/{cfg.algorithm}", plan.stat, blob))
+            to_cache.append((plan.file.path, f"tensors/{talg}", plan.stat, blob))
     if cache is not None:
         # git's racy-clean rule: never remember a file modified just before we read it
         fresh = [item for item in to_cache if not is_racy(item[2], started_ns)]
         if fresh:
             cache.put_many(fresh)
-    return _assemble(name, cfg, plans, tensors, total, cached, time.perf_counter() - t0)
+    return _assemble(name, cfg, plans, talg, total, cached, time.perf_counter() - t0)
 
 
 def _assemble(
     name: str,
     cfg: HashingConfig,
     plans: list[_Plan],
-    tensors: bool,
+    talg: Algorithm | None,
     bytes_read: int,
     cached: int,
     seconds: float,
@@ -316,6 +333,7 @@ def _assemble(
         tensor_files.append(TensorFile(plan.file.name, len(leaves), len(all_leaves), file_root))
         all_leaves.extend(leaves)
         all_hashes.extend(hashes)
+    tensors = talg is not None
     stats = FingerprintStats(
         len(plans), sum(p.stat.size for p in plans), bytes_read, cached, seconds
     )
@@ -327,5 +345,6 @@ def _assemble(
         tensor_files=tuple(tensor_files) if tensors else None,
         tensor_leaves=tuple(all_leaves) if tensors else None,
         tensor_root=merkle.root_from_leaf_hashes(all_hashes) if tensors else None,
+        tensor_algorithm=talg,
         stats=stats,
     )
