@@ -16,17 +16,19 @@ environment.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import secrets
+import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ailedger._toml import dumps as toml_dumps
-from ailedger.errors import WorkspaceError
+from ailedger.errors import StorageError, WorkspaceError
 
 __all__ = [
     "CONFIG_NAME",
@@ -154,6 +156,14 @@ def default_origin(root: Path) -> str:
     return f"ailedger.local/{name[:64]}-{secrets.token_hex(4)}"
 
 
+def _undo_init(ws_dir: Path, tmp: Path, created: bool) -> None:
+    """After a failed :meth:`Workspace.init`: remove what it made, so no half workspace stays."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+    if created:
+        shutil.rmtree(ws_dir, ignore_errors=True)
+
+
 @dataclass(frozen=True)
 class Workspace:
     """An opened workspace. ``root`` is the directory that contains ``.ailedger/``."""
@@ -200,6 +210,8 @@ class Workspace:
                 f"invalid log key name {log_key!r}",
                 hint="use letters, digits, '-' and '_' (at most 64)",
             )
+        created = not ws_dir.exists()
+        tmp = ws_dir / (CONFIG_NAME + ".tmp")
         try:
             ws_dir.mkdir(parents=True, exist_ok=True)
             keys = ws_dir / "keys"
@@ -208,10 +220,14 @@ class Workspace:
             config = WorkspaceConfig.default(origin or default_origin(root))
             if log_key is not None:
                 config = config.with_log_key(log_key)
-            tmp = ws_dir / (CONFIG_NAME + ".tmp")
             tmp.write_text(config.to_toml(), encoding="utf-8")
             os.replace(tmp, ws_dir / CONFIG_NAME)
         except OSError as exc:
+            _undo_init(ws_dir, tmp, created)
+            where = ws_dir if exc.filename is None else None  # (a failed write names no file)
+            fault = StorageError.from_exception(exc, where)  # a full or read-only disk: exit 11
+            if fault is not None:
+                raise fault from exc
             raise WorkspaceError(f"cannot create workspace in {root}: {exc.strerror}") from exc
         return cls(root=root, config=config)
 

@@ -5,6 +5,8 @@
 - :mod:`.predicates`: the typed predicates (model, dataset, training, evaluation, approval,
   deployment, inference) and the registry of predicate types;
 - :mod:`.slsa`: SLSA Provenance v1 of training runs (a registered predicate type);
+- :mod:`.computed`: the predicate fields a dataset or model determines, merged with the
+  user's (``attest dataset|model --subject PATH``);
 - :mod:`.model_signing`: OpenSSF model-signing v0.3 bundles, read and written.
 """
 

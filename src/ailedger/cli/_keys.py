@@ -18,6 +18,7 @@ hidden prompt (asked twice when a key is created). Only this module reads the en
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -290,7 +291,12 @@ def init_cmd(
         "log_key": None,
     }
     if log_key is not None:
-        info = Keystore(ws.keys_dir).create(log_key, password)
+        try:
+            info = Keystore(ws.keys_dir).create(log_key, password)
+        except BaseException:  # (a full disk): leave no config naming a key it lacks
+            with contextlib.suppress(OSError):
+                ws.config_path.unlink()
+            raise
         data["log_key"] = {"name": info.name, "keyid": info.keyid}
 
     def human() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,24 +15,18 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from ailedger.cli._cache import default_cache_path, open_stat_cache
 from ailedger.cli._common import JsonOpt, console, emit, err_console
 from ailedger.cli._fingerprint import fingerprint_app
 from ailedger.fingerprint.model import (
     HashingConfig,
     ModelFingerprint,
-    SqliteStatCache,
     fingerprint_model,
 )
 
 __all__ = ["default_cache_path", "fingerprint_model_command"]
 
 _PROGRESS_FROM = 64 << 20  # show a bar only when there is this much to read
-
-
-def default_cache_path() -> Path:
-    """``$XDG_CACHE_HOME/ailedger/stat-cache.sqlite`` (default ``~/.cache/...``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "ailedger" / "stat-cache.sqlite"
 
 
 class _Bar:
@@ -113,7 +106,7 @@ def fingerprint_model_command(
         allow_symlinks=allow_symlinks,
         ignore_paths=tuple(ignore or ()),
     )
-    cache = None if no_cache else SqliteStatCache(default_cache_path())
+    cache = open_stat_cache(no_cache)
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

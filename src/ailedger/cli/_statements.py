@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,8 +16,16 @@ import typer
 from rich.markup import escape
 
 from ailedger import _json
+from ailedger.attest.computed import dataset_fields, fill_predicate, model_fields
 from ailedger.attest.dsse import Envelope
-from ailedger.attest.predicates import PREDICATES, ModelPredicate, parse_predicate, predicate_class
+from ailedger.attest.predicates import (
+    PREDICATES,
+    DatasetPredicate,
+    ModelPredicate,
+    Predicate,
+    parse_predicate,
+    predicate_class,
+)
 from ailedger.attest.statements import (
     Subject,
     attest,
@@ -31,7 +44,7 @@ from ailedger.cli._keys import (
     open_workspace,
     unlock_signer,
 )
-from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound
+from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound, StorageError
 from ailedger.identity.keys import (
     Keystore,
     PublicKey,
@@ -41,22 +54,32 @@ from ailedger.identity.keys import (
 )
 from ailedger.log import known_keys_check, note_key_for, open_workspace_log
 
-__all__ = ["build_envelope", "parse_sets", "parse_subject"]
+__all__ = ["Reading", "build_envelope", "parse_sets", "parse_subject"]
 
 _DIGEST = re.compile(r"^[a-z0-9]+:[0-9a-fA-F]+$")
 
 
-def parse_subject(spec: str) -> Subject:
-    """``PATH`` (hashed), ``ALG:HEX``, or ``NAME=ALG:HEX``."""
+def _digest_subject(spec: str) -> Subject | None:
+    """``ALG:HEX`` or ``NAME=ALG:HEX`` as a subject; None when ``spec`` is neither."""
     if _DIGEST.match(spec):
         return subject_from_digest(spec)
     name, sep, digest = spec.rpartition("=")
     if sep and _DIGEST.match(digest) and name:
         return subject_from_digest(digest, name)
+    return None
+
+
+def _existing_path(spec: str) -> Path:
     path = Path(spec)
     if not path.exists():
         raise NotFound(f"--subject {spec!r} is neither a file nor a digest like sha256:<hex>")
-    return subject_from_file(path)
+    return path
+
+
+def parse_subject(spec: str) -> Subject:
+    """``PATH`` (hashed), ``ALG:HEX``, or ``NAME=ALG:HEX``."""
+    subject = _digest_subject(spec)
+    return subject if subject is not None else subject_from_file(_existing_path(spec))
 
 
 def parse_sets(base: dict[str, Any], sets: list[str]) -> dict[str, Any]:
@@ -87,14 +110,86 @@ def parse_sets(base: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How ``attest dataset|model --subject PATH`` reads the path: the options of
+    ``dataset register`` (format, salt secret, CSV reading) and ``fingerprint model``
+    (``no_cache``)."""
+
+    format: str | None = None
+    salt_secret: Path | None = None
+    skip_lines: int = 0
+    header_row: bool = True
+    no_cache: bool = False
+
+    def check(self, cls: type[Predicate], has_path: bool) -> None:
+        """Refuse options that would not be used, rather than ignore them."""
+        used = {
+            "--format": ("dataset", self.format is not None),
+            "--salt-secret": ("dataset", self.salt_secret is not None),
+            "--skip-lines": ("dataset", self.skip_lines != 0),
+            "--no-header": ("dataset", not self.header_row),
+            "--no-cache": ("model", self.no_cache),
+        }
+        for option, (kind, given) in used.items():
+            base = DatasetPredicate if kind == "dataset" else ModelPredicate
+            if given and not (has_path and issubclass(cls, base)):
+                raise InvalidInput(f"{option} applies to `attest {kind} --subject PATH` only")
+
+
+def _from_path(
+    cls: type[Predicate], path: Path, reading: Reading
+) -> tuple[dict[str, Any], list[Subject]]:
+    """The predicate fields ``path`` determines, and the subjects naming it."""
+    if issubclass(cls, DatasetPredicate):
+        from ailedger.fingerprint._leaves import read_secret_file
+        from ailedger.fingerprint.dataset import fingerprint_dataset
+
+        secret = None if reading.salt_secret is None else read_secret_file(reading.salt_secret)
+        ds = fingerprint_dataset(
+            path,
+            secret=secret,
+            format=reading.format,
+            skip_lines=reading.skip_lines,
+            header_row=reading.header_row,
+        )
+        return dataset_fields(ds), [subject_from_digest(f"sha256:{ds.data_sha256}", path.name)]
+    from ailedger.cli._cache import open_stat_cache
+    from ailedger.fingerprint.model import fingerprint_model
+
+    cache = open_stat_cache(reading.no_cache)
+    try:
+        fp = fingerprint_model(path, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    subjects = [subject_from_digest(f"sha256:{fp.subject_digest.hex()}", fp.model_name)]
+    if path.is_file():  # also the file's own sha256, which `verify receipt --artifact` checks
+        single = fp.hashing == "sha256" and len(fp.resources) == 1
+        file_subject = (
+            subject_from_digest(f"sha256:{fp.resources[0].digest.hex()}", path.name)
+            if single
+            else subject_from_file(path)
+        )
+        if file_subject.digest != subjects[0].digest:
+            subjects.append(file_subject)
+    return model_fields(fp), subjects
+
+
 def build_envelope(
     kind: str,
     subjects: list[str],
     predicate_file: Path | None,
     sets: list[str],
     signer: Signer,
+    reading: Reading | None = None,
 ) -> Envelope:
-    """Parse the options into a predicate and subjects, and sign the statement."""
+    """Parse the options into a predicate and subjects, and sign the statement.
+
+    For a dataset or model predicate, a ``--subject PATH`` is fingerprinted (as ``reading``
+    says): its fields are computed, and a given field that says otherwise is an error."""
+    reading = reading or Reading()
+    cls = predicate_class(kind)
     base: dict[str, Any] = {}
     if predicate_file is not None:
         try:
@@ -106,17 +201,78 @@ def build_envelope(
         if not isinstance(base, dict):
             raise InvalidInput(f"{predicate_file}: a predicate must be a JSON object")
     model_name = base.get("model_name") if isinstance(base.get("model_name"), str) else None
-    if predicate_class(kind) is ModelPredicate and "resources" in base and "subject" in base:
+    if cls is ModelPredicate and "resources" in base and "subject" in base:
         # The JSON of `ailedger fingerprint model`: take the manifest part of it.
         base = ModelPredicate.from_manifest(base).to_dict()
-    predicate = parse_predicate(kind, parse_sets(base, sets))
-    parsed = [parse_subject(s) for s in subjects]
+    given = parse_sets(base, sets)
+    parsed: list[Subject] = []
+    paths: list[Path] = []
+    computes = issubclass(cls, DatasetPredicate | ModelPredicate)
+    for spec in subjects:
+        subject = _digest_subject(spec)
+        if subject is not None:
+            parsed.append(subject)
+        elif computes:
+            paths.append(_existing_path(spec))
+        else:
+            parsed.append(subject_from_file(_existing_path(spec)))
+    reading.check(cls, bool(paths))
+    if len(paths) > 1:
+        raise InvalidInput(
+            f"attest {cls.NAME}: give one --subject PATH to fingerprint, not {len(paths)}",
+            hint="attest each artifact on its own (other subjects may be NAME=sha256:HEX)",
+        )
+    predicate: Predicate
+    if paths:
+        path = paths[0]
+        computed, from_path = _from_path(cls, path, reading)
+        location = {"location": path.resolve().as_uri()}
+        predicate = fill_predicate(cls, given, computed, source=str(path), defaults=location)
+        parsed = [*from_path, *parsed]
+    else:
+        predicate = parse_predicate(kind, given)
     if not parsed and isinstance(predicate, ModelPredicate):
         digest = f"sha256:{predicate.subject_digest}"
         parsed = [subject_from_digest(digest, model_name or "model")]
     if not parsed:
         raise InvalidInput("give at least one --subject (a file or sha256:<hex>)")
     return attest(predicate, parsed, [signer])
+
+
+@contextmanager
+def _pending(out: Path | None, data: bytes) -> Iterator[None]:
+    """Write ``data`` to a temporary file beside ``out`` (fsynced) before the block, and
+    rename it to ``out`` when the block succeeds; when the block or the write fails, remove
+    it: ``out`` is then absent or as it was, never partial or claiming what did not happen."""
+    if out is None:
+        yield
+        return
+    target = out.absolute()
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except FileNotFoundError:
+        raise NotFound(f"--out {out}: no such directory {target.parent}") from None
+    except OSError as exc:
+        raise StorageError.from_exception(exc, target) or exc from None
+    tmp = Path(name)
+    try:
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise StorageError.from_exception(exc, target) or exc from None
+        yield
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (see :func:`_pending`)."""
+    with _pending(path, data):
+        pass
 
 
 @app.command("attest")
@@ -127,8 +283,9 @@ def attest_cmd(
         list[str] | None,
         typer.Option(
             "--subject",
-            help="A file (hashed), sha256:HEX, or NAME=sha256:HEX. For `model`, defaults to "
-            "the manifest's subject digest.",
+            help="A file (hashed), sha256:HEX, or NAME=sha256:HEX. For `dataset` and `model`, "
+            "a PATH is fingerprinted and fills the predicate's computed fields; `model` "
+            "defaults to the manifest's subject digest.",
         ),
     ] = None,
     predicate: Annotated[
@@ -143,7 +300,12 @@ def attest_cmd(
         list[str] | None, typer.Option("--set", help="Set a predicate field: KEY=VALUE.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write the envelope here (default: stdout).")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the envelope here (default: stdout); written only once the log "
+            "append succeeded.",
+        ),
     ] = None,
     receipt: Annotated[
         Path | None,
@@ -163,6 +325,34 @@ def attest_cmd(
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Only sign; do not append to the workspace log.")
     ] = False,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="dataset --subject PATH: csv, jsonl, parquet or files (default: detect).",
+        ),
+    ] = None,
+    salt_secret: Annotated[
+        Path | None,
+        typer.Option(
+            "--salt-secret",
+            help="dataset --subject PATH: salt the leaves with the secret in this file.",
+        ),
+    ] = None,
+    skip_lines: Annotated[
+        int,
+        typer.Option(
+            "--skip-lines", min=0, help="dataset --subject CSV: skip N lines before the header."
+        ),
+    ] = 0,
+    no_header: Annotated[
+        bool,
+        typer.Option("--no-header", help="dataset --subject CSV: no header row."),
+    ] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="model --subject PATH: read every file (no stat cache)."),
+    ] = False,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -172,15 +362,15 @@ def attest_cmd(
     if receipt is not None:
         log_key = log_key_name(log_key)
         check_log_key(open_keystore(), log_key)  # before any password is asked for
+    reading = Reading(format, salt_secret, skip_lines, not no_header, no_cache)
     store = open_keystore()
     signer = unlock_signer(store, key, password_file)
-    envelope = build_envelope(kind, subject or [], predicate, set_ or [], signer)
+    envelope = build_envelope(kind, subject or [], predicate, set_ or [], signer, reading)
     text = envelope.to_json(indent=2)
-    if out is not None:
-        out.write_bytes(text)
     entry: int | None = None
-    if not no_log:
-        entry = _append_to_log(envelope, store, log_key, receipt, password_file)
+    with _pending(out, text):  # the envelope file appears only once the append succeeded
+        if not no_log:
+            entry = _append_to_log(envelope, store, log_key, receipt, password_file)
     summary = {
         "keyid": signer.keyid,
         "predicateType": json.loads(envelope.payload)["predicateType"],
@@ -216,7 +406,7 @@ def _append_to_log(
             return log.append(envelope.to_json())
         signer = note_signer(log_key, password_file)
         result = log.append_with_receipt(envelope.to_json(), note_key_for(log.origin, signer))
-        result.write(receipt)
+        _write_file(receipt, result.to_json())
         return result.proof.index
 
 

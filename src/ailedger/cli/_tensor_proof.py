@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ailedger.cli._model import default_cache_path
+from ailedger.cli._cache import open_stat_cache
 from ailedger.errors import InvalidInput, NotFound
-from ailedger.fingerprint.model import HashingConfig, SqliteStatCache, fingerprint_model
+from ailedger.fingerprint.model import HashingConfig, fingerprint_model
 from ailedger.fingerprint.proofs import TensorProof, prove_tensor
 
 __all__ = ["write_tensor_proof"]
@@ -36,7 +36,7 @@ def write_tensor_proof(
     if path.is_file() and path.suffix != ".safetensors":
         raise InvalidInput(f"{path} is not a .safetensors file or a model directory")
     config = HashingConfig(algorithm="sha256" if algorithm == "sha256" else "blake3")
-    cache = SqliteStatCache(default_cache_path()) if use_cache else None
+    cache = open_stat_cache(no_cache=not use_cache)
     try:
         fp = fingerprint_model(path, config, tensors=True, cache=cache)
     finally:

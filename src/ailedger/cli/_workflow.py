@@ -125,7 +125,7 @@ def open_registry(
     with ExitStack() as stack:
         chosen: RegistryBackend | None = None
         if backend == "chain" or (backend is None and _chain_by_default(workspace, rpc)):
-            chosen = _chain_backend(workspace, keys, rpc, sender, stack)
+            chosen = _chain_backend(workspace, keys, rpc, sender, stack, read_only=read_only)
         registry = Registry.open(workspace, keys=keys, backend=chosen, read_only=read_only)
         yield stack.enter_context(registry)
 
@@ -149,8 +149,12 @@ def _chain_backend(
     rpc: str | None,
     sender: Signer | None,
     stack: ExitStack,
+    *,
+    read_only: bool = False,
 ) -> ChainBackend:
-    chain = stack.enter_context(open_chain(workspace, rpc))
+    """The chain backend over the workspace's chain (``read_only``: opened for reading, with
+    a shared lock; nothing is written, and a transaction is refused)."""
+    chain = stack.enter_context(open_chain(workspace, rpc, read_only=read_only))
     deployment = DeploymentBook(workspace.path / DEPLOYMENTS_FILE).require(chain.chain_id)
     orgs = [str(m["org"]) for m in LocalBackend.members(workspace).values() if m.get("org")]
     if isinstance(sender, Secp256k1Signer):
