@@ -20,6 +20,7 @@
     |   +-- TransactionReverted         9  a transaction or call reverted
     +-- ConflictError                  10  the request conflicts with recorded state
     +-- StorageError                   11  the disk is full, read-only, not permitted or failing
+    +-- OutOfStep                      12  the log, the registry index and the chain disagree
 
 Exit code 2 is left to the CLI framework for usage errors.
 
@@ -50,6 +51,7 @@ __all__ = [
     "KeyAccessError",
     "NodeUnavailable",
     "NotFound",
+    "OutOfStep",
     "PolicyError",
     "ProofInvalid",
     "SignatureInvalid",
@@ -74,6 +76,7 @@ EXIT_CODES: dict[int, str] = {
     9: "transaction reverted",
     10: "conflict with recorded state",
     11: "storage fault (disk full, read-only, permission denied, I/O error)",
+    12: "workspace out of step (log, registry index and chain disagree)",
     70: "internal error",
 }
 
@@ -185,6 +188,17 @@ class TransactionReverted(ChainError):
 
 class ConflictError(AiledgerError):
     exit_code = 10
+
+
+class OutOfStep(AiledgerError):
+    """The log, the registry index and the chain disagree (``ailedger status`` lists where).
+
+    Not corruption (each store is intact) and not a refusal of the request as such: a step
+    the log records is missing elsewhere (a command killed between the log and the chain),
+    or the chain holds state the log does not explain. ``ailedger status --repair`` finishes
+    what the log proves."""
+
+    exit_code = 12
 
 
 #: errno -> the cause a user reads; these are faults of the storage, not of the data.

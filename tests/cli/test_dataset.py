@@ -271,3 +271,62 @@ def test_verify_pins_the_tree_size(
     code, _, err = run(capsys, "verify", "proof", proof, "--size", str(doc["size"] + 1))
     assert code == 1
     assert "size" in err
+
+
+# --- Progress bars (issue 11 item 12) -------------------------------------------------------------
+
+
+def test_byte_progress_shows_a_bar_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from ailedger.cli import _common
+
+    screen = io.StringIO()
+    monkeypatch.setattr(_common, "err_console", Console(file=screen, force_terminal=True))
+    with _common.byte_progress("fingerprinting", 100) as bar:
+        assert bar is not None
+        bar(60)
+    with _common.byte_progress("fingerprinting", 100, enabled=False) as off:  # --quiet, --json
+        assert off is None
+    assert "fingerprinting" in screen.getvalue()
+    monkeypatch.setattr(_common, "err_console", Console(file=io.StringIO(), force_terminal=False))
+    with _common.byte_progress("fingerprinting", 100) as piped:
+        assert piped is None
+
+
+def test_dataset_commands_take_quiet_and_stay_silent_when_piped(
+    capsys: pytest.CaptureFixture[str], jsonl: Path, tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "fingerprint", "dataset", jsonl, "--unsalted", "--quiet")
+    assert code == 0, err
+    assert err == ""
+    proof = tmp_path / "p.json"
+    code, _, err = run(capsys, "prove", jsonl, "--index", "3", "--out", proof, "-q")
+    assert code == 0, err
+    assert err == ""
+    code, _, err = run(capsys, "prove", jsonl, "--index", "4", "--out", proof)
+    assert code == 0, err
+    assert err == ""  # stderr is not a terminal here: no bar
+
+
+def test_prove_with_a_truncated_index_exits_7_and_a_stale_one_is_rebuilt(
+    capsys: pytest.CaptureFixture[str], jsonl: Path, tmp_path: Path
+) -> None:
+    _, out, _ = run(capsys, "fingerprint", "dataset", jsonl, "--unsalted", "--json")
+    index = Path(json.loads(out)["index_file"])
+    whole = index.read_bytes()
+    index.write_bytes(whole[:-10])
+    proof = tmp_path / "p.json"
+    code, _, err = run(capsys, "prove", jsonl, "--index", "3", "--unsalted", "--out", proof)
+    assert code == 7
+    assert "dataset index" in err
+    assert not proof.exists()
+    index.write_bytes(whole)
+    jsonl.write_bytes(jsonl.read_bytes() + b'{"extra": 1}\n')  # the data changed: stale index
+    code, out, err = run(
+        capsys, "prove", jsonl, "--index", "200", "--unsalted", "--out", proof, "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["size"] == 201

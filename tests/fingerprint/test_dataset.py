@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from _profiles import examples
 from ailedger import merkle
 from ailedger.demos.samples import SAMPLE_DATA
-from ailedger.errors import FormatError, IntegrityError, InvalidInput, NotFound
+from ailedger.errors import FormatError, IntegrityError, InvalidInput, NotFound, ProofInvalid
 from ailedger.fingerprint import _leaves
 from ailedger.fingerprint._formats import _stdlib_loads, encode_record_file, read_records
 from ailedger.fingerprint._index import read_index
@@ -165,6 +165,20 @@ def test_tsv_and_csv_of_the_same_rows_share_leaves(tmp_path: Path) -> None:
     c = _write(tmp_path, "d.csv", b"a,b\n1,2\n")
     t = _write(tmp_path, "d.tsv", b"a\tb\n1\t2\n")
     assert fingerprint_dataset(c, secret=None).root == fingerprint_dataset(t, secret=None).root
+
+
+def test_a_record_file_is_read_with_the_datasets_delimiter(tmp_path: Path) -> None:
+    """Found by the round-trip property: a one-field CSV row holding a tab was guessed to be
+    TSV (two empty fields). A record file is read as the dataset is; a proof of a TSV dataset
+    checks a record file in either form."""
+    assert encode_record_file(b'""\r\n\t\r\n', "csv-row-jcs-v1") == rfc8785.dumps(["\t"])
+    tsv = _write(tmp_path, "d.tsv", b"a\tb\n1\t2\n3\t4\n")
+    proof = prove_record(tsv, secret=SECRET, index=1, include_record=False)
+    row = _write(tmp_path, "row.tsv", b"3\t4\n")
+    assert proof.verify(record=row.read_bytes()).record_checked
+    other = _write(tmp_path, "other.tsv", b"3\t5\n")
+    with pytest.raises(ProofInvalid, match="do not hash to the proven leaf"):
+        proof.verify(record=other.read_bytes())
 
 
 def test_parquet_rows(tmp_path: Path) -> None:

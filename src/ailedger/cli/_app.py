@@ -49,7 +49,7 @@ COMMAND_PANELS: dict[str, tuple[str, ...]] = {
         "integrations",
     ),
     "Oracles and settlement": ("oracle",),
-    "Inspecting and auditing": ("trace", "lineage", "audit"),
+    "Inspecting and auditing": ("trace", "lineage", "audit", "status"),
 }
 #: Each command's one-line help for the root ``--help``, which lists every command without
 #: importing any of them (tests/cli/test_lazy.py checks each line against the command).
@@ -88,6 +88,7 @@ COMMAND_HELP: dict[str, str] = {
     ),
     "lineage": "Datasets, evaluations, approvals, deployments and provenance of a model version.",
     "audit": "Audit reports a regulator can read: every release and how its evidence verified.",
+    "status": "Compare the log, the registry index and the chain; exit 12 where they disagree.",
 }
 _PANEL_OF = {name: panel for panel, names in COMMAND_PANELS.items() for name in names}
 _ORDER = {name: i for i, name in enumerate(_PANEL_OF)}
@@ -174,6 +175,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "prove": ("_dataset",),
     "roles": ("_workflow",),
     "rollback": ("_deploy",),
+    "status": ("_status",),
     "trace": ("_trace",),
     "verify": ("_dataset", "_statements", "_log", "_trace"),
 }

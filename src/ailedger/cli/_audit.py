@@ -17,7 +17,7 @@ from ailedger.cli._app import app
 from ailedger.cli._chain_common import open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
-from ailedger.cli._workflow import POLICY_NAME, BackendOpt, RpcOpt, open_registry
+from ailedger.cli._workflow import POLICY_NAME, BackendOpt, RpcOpt, check_in_step, open_registry
 from ailedger.registry._chain import ChainBackend
 from ailedger.registry.policy import Policy, load_policy
 
@@ -115,6 +115,7 @@ def report_cmd(
             chain = backend_chain or stack.enter_context(open_chain(workspace, rpc))
             deployment = DeploymentBook(workspace.path / DEPLOYMENTS_FILE).require(chain.chain_id)
             confirm = on_chain(LogAnchors(chain, deployment.open(chain, "LogAnchors")))
+            check_in_step(registry, envs=registry.index.environments())
         report = build_report(
             registry,
             audit_names=names,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +15,9 @@ from rich.console import Console
 
 __all__ = [
     "JsonOpt",
+    "QuietOpt",
     "WorkspaceOpt",
+    "byte_progress",
     "console",
     "emit",
     "err_console",
@@ -37,6 +40,7 @@ state = _State()
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print a JSON document instead of human-readable text.")
 ]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")]
 WorkspaceOpt = Annotated[
     Path | None,
     typer.Option(
@@ -57,3 +61,36 @@ def emit(data: Any, as_json: bool, human: Callable[[], None] | None = None) -> N
     else:
         for key, value in data.items() if isinstance(data, dict) else []:
             console.print(f"[bold]{key}[/bold]: {value}")
+
+
+@contextlib.contextmanager
+def byte_progress(
+    description: str, total: int | None, *, enabled: bool = True
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar over bytes on stderr, shown only when stderr is a terminal and
+    ``enabled`` (pass ``not (quiet or as_json)``); yields the callback to advance it, or None
+    when no bar is shown (so the work skips the calls)."""
+    if not (enabled and err_console.is_terminal):
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task(description, total=total)
+    with progress:
+        yield lambda n: progress.advance(task, n)

@@ -10,7 +10,6 @@ afterwards; its path is printed, the secret never is. ``prove`` never creates a 
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +18,7 @@ import typer
 
 from ailedger import _json
 from ailedger.cli._app import app, verify_app
-from ailedger.cli._common import JsonOpt, console, emit, err_console
+from ailedger.cli._common import JsonOpt, QuietOpt, byte_progress, console, emit, err_console
 from ailedger.cli._fingerprint import fingerprint_app
 from ailedger.cli._tensor_proof import write_tensor_proof
 from ailedger.errors import FormatError, InvalidInput, NotFound, ProofInvalid
@@ -110,14 +109,14 @@ def fingerprint_dataset_command(
     no_index: Annotated[bool, typer.Option("--no-index", help="Write no index file.")] = False,
     skip_lines: SkipLinesOpt = 0,
     no_header: NoHeaderOpt = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fingerprint a dataset: a Merkle root over (salted) records, one leaf per record."""
     if not path.exists():
         raise NotFound(f"dataset not found: {path}")
     secret = dataset_secret(path, salt_secret, unsalted, create=True)
-    busy = err_console.is_terminal and not as_json
-    with err_console.status("fingerprinting") if busy else contextlib.nullcontext():
+    with byte_progress("fingerprinting", _size(path), enabled=not (quiet or as_json)) as bar:
         fp = ds.fingerprint_dataset(
             path,
             secret=secret,
@@ -126,6 +125,7 @@ def fingerprint_dataset_command(
             canonical_json=canonical_json,
             skip_lines=skip_lines,
             header_row=not no_header,
+            progress=bar,
         )
         index = None if no_index else ds.write_index_file(fp, index_out)
     doc = {
@@ -134,6 +134,11 @@ def fingerprint_dataset_command(
         "secret_file": _secret_path(path, salt_secret, secret),
     }
     emit(doc, as_json, lambda: _human(doc))
+
+
+def _size(path: Path) -> int | None:
+    """Bytes a fingerprint reads (None for a directory: the bar then only counts)."""
+    return path.stat().st_size if path.is_file() else None
 
 
 def _human(doc: dict[str, Any]) -> None:
@@ -216,6 +221,7 @@ def prove_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Model: read every file (no stat cache).")
     ] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove a record is in a dataset (or, sorted, that it is not), or a tensor in a model.
@@ -250,19 +256,21 @@ def prove_command(
         header = ds.read_index_header(idx) if idx.is_file() else {}
         unsalted = header.get("scheme") == UNSALTED
     secret = dataset_secret(path, salt_secret, unsalted, create=False)
-    proof = ds.prove_record(
-        path,
-        secret=secret,
-        index=index,
-        record=record,
-        format=format,
-        sort_leaves=sort_leaves,
-        canonical_json=canonical_json,
-        index_file=index_file,
-        include_record=not omit_record,
-        skip_lines=skip_lines,
-        header_row=header_row,
-    )
+    with byte_progress("proving", _size(path), enabled=not (quiet or as_json)) as bar:
+        proof = ds.prove_record(
+            path,
+            secret=secret,
+            index=index,
+            record=record,
+            format=format,
+            sort_leaves=sort_leaves,
+            canonical_json=canonical_json,
+            index_file=index_file,
+            include_record=not omit_record,
+            skip_lines=skip_lines,
+            header_row=header_row,
+            progress=bar,
+        )
     out.write_text(json.dumps(proof.to_dict(), indent=2) + "\n", encoding="utf-8")
     member = isinstance(proof, MembershipProof)
     doc: dict[str, Any] = {

@@ -16,8 +16,10 @@ from ailedger.cli._workflow import (
     KeyOpt,
     PasswordFileOpt,
     RpcOpt,
+    check_in_step,
     open_registry,
     print_recorded,
+    refuse_out_of_step,
     signed_registry,
     workspace_policy,
 )
@@ -59,6 +61,7 @@ def gate_cmd(
     rules = load_policy(policy)
     with open_registry(backend=backend, rpc=rpc, read_only=True) as registry:
         result = registry.gate(version, rules, env, path=path)
+        check_in_step(registry, envs=[env], refs=[version])
     emit(result.to_dict(), as_json, lambda: _show_gate(result))
     result.raise_for_unmet()
 
@@ -85,7 +88,9 @@ def deploy_cmd(
         registry,
         signer,
     ):
+        refuse_out_of_step(registry, env, version)
         recorded = registry.deploy(version, env, signer, rules, path=path)
+        check_in_step(registry, envs=[env], refs=[version])
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, f"deployed to {env}"))
 
 
@@ -110,7 +115,9 @@ def rollback_cmd(
         registry,
         signer,
     ):
+        refuse_out_of_step(registry, env, target)
         recorded = registry.rollback(env, signer, to=target)
+        check_in_step(registry, envs=[env], refs=[VersionRef.parse(recorded.ref)])
     previous = recorded.predicate.get("previous_version")
     emit(
         recorded.to_dict(),
@@ -136,6 +143,7 @@ def deprecate_cmd(
         signer,
     ):
         recorded = registry.deprecate(version, reason, signer)
+        check_in_step(registry, refs=[version])
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "deprecated"))
 
 

@@ -11,13 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from ailedger.cli._app import app
-from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._common import JsonOpt, QuietOpt, byte_progress, console, emit
 from ailedger.cli._model_sign import model_app
 from ailedger.cli._workflow import (
     BackendOpt,
     KeyOpt,
     PasswordFileOpt,
     RpcOpt,
+    check_in_step,
     print_recorded,
     signed_registry,
 )
@@ -63,6 +64,7 @@ def dataset_register_cmd(
     no_header: Annotated[
         bool, typer.Option("--no-header", help="CSV: no header row, every row is a record.")
     ] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fingerprint a dataset and sign a dataset statement NAME@VERSION into the log.
@@ -75,7 +77,11 @@ def dataset_register_cmd(
     from ailedger.cli._dataset import dataset_secret
 
     secret = dataset_secret(path, salt_secret, unsalted, create=True)
-    with signed_registry(key, password_file) as (registry, signer):
+    total = path.stat().st_size if path.is_file() else None
+    with (
+        signed_registry(key, password_file) as (registry, signer),
+        byte_progress("fingerprinting", total, enabled=not (quiet or as_json)) as bar,
+    ):
         recorded = registry.register_dataset(
             path,
             ref,
@@ -84,6 +90,7 @@ def dataset_register_cmd(
             secret=secret,
             skip_lines=skip_lines,
             header_row=not no_header,
+            progress=bar,
         )
     emit(recorded.to_dict(), as_json, lambda: print_recorded(recorded, "registered dataset"))
 
@@ -174,6 +181,7 @@ def model_register_cmd(
             team=team,
         )
         provenance = record_provenance(registry, ref, signer, run) if slsa else None
+        check_in_step(registry, refs=[ref])
     doc = recorded.to_dict()
     if provenance is not None:
         doc["provenance"] = provenance.to_dict()
@@ -207,6 +215,7 @@ def approve_cmd(
         signer,
     ):
         recorded = registry.approve(version, role, signer, comment=comment, reject=reject)
+        check_in_step(registry, refs=[version])
     verb = "rejected" if reject else "approved"
 
     def human() -> None:

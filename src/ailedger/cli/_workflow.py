@@ -17,7 +17,7 @@ configured chain (``.ailedger/deployments.json``), else the local one. ``--rpc U
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -30,19 +30,20 @@ from ailedger.chain.backends import workspace_chain_id
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
 from ailedger.cli._app import app
 from ailedger.cli._chain_common import WORKSPACE_CHAIN, RpcOpt, ensure_dev_funds, open_chain
-from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._common import JsonOpt, console, emit, err_console
 from ailedger.cli._keys import (
     PasswordFileOpt,
     open_keystore,
     open_workspace,
     unlock_signer,
 )
-from ailedger.errors import InvalidInput, NotFound
+from ailedger.errors import AiledgerError, InvalidInput, NotFound, OutOfStep
 from ailedger.identity.keys import KeyInfo, Keystore, Secp256k1Signer, Signer
 from ailedger.registry import LocalBackend, Recorded, Registry, RegistryBackend
 from ailedger.registry._chain import ChainBackend
 from ailedger.registry._refs import VersionRef
 from ailedger.registry.policy import Policy, load_policy
+from ailedger.registry.status import REPAIR_HINT, check_touched
 from ailedger.workspace import Workspace
 
 __all__ = [
@@ -52,9 +53,11 @@ __all__ = [
     "KeyOpt",
     "PasswordFileOpt",
     "RpcOpt",
+    "check_in_step",
     "open_registry",
     "parse_ref",
     "print_recorded",
+    "refuse_out_of_step",
     "roles_app",
     "signed_registry",
     "workspace_policy",
@@ -160,6 +163,58 @@ def _chain_backend(
     if isinstance(sender, Secp256k1Signer):
         ensure_dev_funds(chain, sender.address)
     return ChainBackend.from_deployment(chain, deployment, keys=keys, orgs=orgs)
+
+
+def check_in_step(
+    registry: Registry, *, envs: Iterable[str] = (), refs: Iterable[VersionRef] = ()
+) -> None:
+    """On the chain backend, check cheaply whether what a command touched (``envs``,
+    ``refs``) is in step between the log and the chain; if not, print one ``warning:`` line
+    to stderr naming the first finding and ``ailedger status --repair``. Never fails the
+    command: a check that cannot run is itself the warning."""
+    backend = registry.backend
+    if not isinstance(backend, ChainBackend):
+        return
+    try:
+        findings = check_touched(registry, backend, envs=envs, refs=refs)
+    except AiledgerError as exc:
+        err_console.print(
+            f"[yellow]warning:[/yellow] could not check that the log and the chain are in "
+            f"step ({escape(exc.message)}); run `ailedger status`"
+        )
+        return
+    if findings:
+        more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+        todo = REPAIR_HINT if all(f.repairable for f in findings) else "ailedger status"
+        err_console.print(
+            f"[yellow]warning:[/yellow] out of step: {escape(findings[0].message)}{more}; "
+            f"run `{todo}`"
+        )
+
+
+def refuse_out_of_step(registry: Registry, env: str, target: VersionRef | None) -> None:
+    """Before a deploy or rollback on the chain backend: when the log and the chain name
+    different versions serving ``env``, refuse (:class:`OutOfStep`, exit 12) anything but
+    the action that completes the step the log records (``target`` is what the log says
+    serves). Another version would push a history onto the chain that skips the logged
+    step, which no repair can undo; the retry of the logged step finishes it."""
+    backend = registry.backend
+    if not isinstance(backend, ChainBackend):
+        return
+    found = check_touched(registry, backend, envs=[env])
+    if not found or (target is not None and target == registry.current(env)):
+        return
+    logged = registry.current(env)
+    if not all(f.repairable for f in found):
+        raise OutOfStep(
+            f"{found[0].message}: the chain holds state the log does not explain",
+            hint="run `ailedger status` and look into it before deploying again",
+        )
+    again = f" (or deploy {logged} to {env} again, which completes the logged step)"
+    raise OutOfStep(
+        f"{found[0].message}: finish that first",
+        hint=f"run `{REPAIR_HINT}`" + (again if logged is not None else ""),
+    )
 
 
 def workspace_policy(path: Path | None) -> Policy:

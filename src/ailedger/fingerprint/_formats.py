@@ -407,9 +407,7 @@ def encode_record_file(
         return _jsonl(line + b"\n", leaf_encoding, None)[0] if line.strip() else _empty()
     if leaf_encoding == CSV_ROW:
         text = _decode_utf8(data, None)
-        if delimiter is None:
-            delimiter = "\t" if "\t" in text and "," not in text else ","
-        rows = _csv_rows(text, None, delimiter)
+        rows = _csv_rows(text, None, delimiter or ",")  # the dataset's (a .tsv: a tab)
         if not rows:
             _empty()
         return rfc8785.dumps(rows[-1][1])

@@ -90,9 +90,9 @@ def index_salt(key: bytes, index: int) -> bytes:
     return blake3(key=key).digest(length=SALT_SIZE, seek=SALT_SIZE * index)
 
 
-def index_salts(key: bytes, count: int) -> bytes:
-    """``salt_0 || salt_1 || ... || salt_{count-1}`` in one XOF call."""
-    return blake3(key=key).digest(length=SALT_SIZE * count)
+def index_salts(key: bytes, count: int, start: int = 0) -> bytes:
+    """``salt_start || ... || salt_{start+count-1}`` in one XOF call."""
+    return blake3(key=key).digest(length=SALT_SIZE * count, seek=SALT_SIZE * start)
 
 
 def record_salt(key: bytes, record: bytes) -> bytes:
@@ -109,8 +109,11 @@ def leaf_entry(record: bytes, salt: bytes | None) -> bytes:
     return salt + record
 
 
-def leaf_hashes(records: Sequence[bytes], scheme: str, secret: bytes | None) -> list[bytes]:
-    """Leaf hashes of ``records`` in input order (record ``i`` has index salt ``i``).
+def leaf_hashes(
+    records: Sequence[bytes], scheme: str, secret: bytes | None, start: int = 0
+) -> list[bytes]:
+    """Leaf hashes of ``records`` in input order, the first being record number ``start``
+    (record ``i`` has index salt ``i``).
 
     One SHA-256 per record; the salts of ``salted-blake3-index-v1`` come from one XOF call.
     """
@@ -123,7 +126,7 @@ def leaf_hashes(records: Sequence[bytes], scheme: str, secret: bytes | None) -> 
         raise InvalidInput(f"salt scheme {scheme} needs the dataset secret")
     key = derive_key(secret, scheme)
     if scheme == SALTED_BY_INDEX:
-        stream = index_salts(key, len(records))
+        stream = index_salts(key, len(records), start)
         return [
             sha(b"\x00" + stream[o : o + SALT_SIZE] + r).digest()
             for o, r in zip(range(0, len(stream), SALT_SIZE), records, strict=True)

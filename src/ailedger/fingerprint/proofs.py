@@ -29,7 +29,7 @@ from typing import Any
 
 from ailedger import merkle
 from ailedger.errors import FormatError, InvalidInput, ProofInvalid
-from ailedger.fingerprint._formats import ENCODINGS, FILE_ENTRY, encode_record_file
+from ailedger.fingerprint._formats import CSV_ROW, ENCODINGS, FILE_ENTRY, encode_record_file
 from ailedger.fingerprint._leaves import (
     SALT_SCHEMES,
     SALT_SIZE,
@@ -149,9 +149,12 @@ class MembershipProof:
         ds = self.dataset
         ds.check()
         _check_tree(ds, self.inclusion, expected_root)
-        encoded = _record_to_check(self.record, record, ds.leaf_encoding, self.record_path)
+        salt = _salt(ds, self.salt)
+        encoded = _record_to_check(
+            self.record, record, ds.leaf_encoding, self.record_path, self.inclusion.leaf_hash, salt
+        )
         if encoded is not None:
-            leaf = merkle.leaf_hash(leaf_entry(encoded, _salt(ds, self.salt)))
+            leaf = merkle.leaf_hash(leaf_entry(encoded, salt))
             if leaf != self.inclusion.leaf_hash:
                 raise ProofInvalid(
                     "the record and salt do not hash to the proven leaf",
@@ -204,9 +207,12 @@ class NonMembershipProof:
                 f"proof is for root {ds.root.hex()}, expected {expected_root.hex()}",
                 code="proof-root-mismatch",
             )
-        encoded = _record_to_check(self.record, record, ds.leaf_encoding, self.record_path)
+        salt = _salt(ds, self.salt)
+        encoded = _record_to_check(
+            self.record, record, ds.leaf_encoding, self.record_path, self.leaf_hash, salt
+        )
         if encoded is not None:
-            leaf = merkle.leaf_hash(leaf_entry(encoded, _salt(ds, self.salt)))
+            leaf = merkle.leaf_hash(leaf_entry(encoded, salt))
             if leaf != self.leaf_hash:
                 raise ProofInvalid(
                     "the record and salt do not hash to the stated leaf hash",
@@ -366,21 +372,42 @@ def _salt(ds: DatasetRef, salt: bytes | None) -> bytes | None:
 
 
 def _record_to_check(
-    carried: bytes | None, given: bytes | None, leaf_encoding: str, path: str | None
+    carried: bytes | None,
+    given: bytes | None,
+    leaf_encoding: str,
+    path: str | None,
+    leaf_hash: bytes,
+    salt: bytes | None,
 ) -> bytes | None:
+    """The encoded record to check against the leaf: the one the proof carries, or the one
+    ``given`` as a file. A CSV record file is read with a comma and, for a TSV dataset, with a
+    tab (a proof does not name the delimiter): the reading that hashes to the leaf is used."""
     if given is None:
         return carried
-    try:
-        encoded = encode_record_file(given, leaf_encoding, relpath=path)
-    except InvalidInput as exc:
+    delimiters: tuple[str | None, ...] = (",", "\t") if leaf_encoding == CSV_ROW else (None,)
+    readings: list[bytes] = []
+    problem: str | None = None
+    for delimiter in delimiters:
+        try:
+            readings.append(
+                encode_record_file(given, leaf_encoding, relpath=path, delimiter=delimiter)
+            )
+        except InvalidInput as exc:
+            problem = problem or str(exc)
+    if not readings:
         raise ProofInvalid(
-            f"the record file does not parse: {exc}", code="record-unreadable"
+            f"the record file does not parse: {problem}", code="record-unreadable"
         ) from None
-    if carried is not None and carried != encoded:
-        raise ProofInvalid(
-            "the record file does not match the record in the proof", code="record-mismatch"
-        )
-    return encoded
+    if carried is not None:
+        if carried not in readings:
+            raise ProofInvalid(
+                "the record file does not match the record in the proof", code="record-mismatch"
+            )
+        return carried
+    for reading in readings:
+        if merkle.leaf_hash(leaf_entry(reading, salt)) == leaf_hash:
+            return reading
+    return readings[0]
 
 
 def _record_doc(ds: DatasetRef, record: bytes | None, path: str | None) -> Any:

@@ -70,6 +70,8 @@ CREATE TABLE IF NOT EXISTS inferences (
 CREATE INDEX IF NOT EXISTS inferences_by_ref ON inferences (ref, log_idx);
 """
 
+_MEMORY = Path(":memory:")
+
 #: The predicate kinds the index holds: the registry's own records (see
 #: :mod:`ailedger.attest.predicates`; a class of these kinds extends the built-in one).
 _RECORD_KINDS = frozenset({"dataset", "model", "deployment", "inference"})
@@ -134,7 +136,7 @@ class RegistryIndex:
         try:
             if read_only:
                 self.db = sqlite3.connect(":memory:", isolation_level=None)
-                if path.is_file():
+                if path != _MEMORY and path.is_file():
                     source = connect_read_only(path)
                     try:
                         source.backup(self.db)
@@ -149,6 +151,11 @@ class RegistryIndex:
                 f"the registry index {path} is unreadable: {exc}",
                 hint="delete it; it is rebuilt from the log",
             ) from None
+
+    @classmethod
+    def in_memory(cls) -> RegistryIndex:
+        """An empty index in memory (``sync`` it to rebuild the index from a log)."""
+        return cls(_MEMORY, read_only=True)
 
     def close(self) -> None:
         self.db.close()
@@ -198,6 +205,14 @@ class RegistryIndex:
                 )
             done = stop
         return size - start
+
+    def rebuild(self, log: TransparencyLog, read_batch: BatchReader) -> int:
+        """Forget every row and index ``log`` again from its first entry; return how many
+        entries were read. The log is the record: nothing is lost."""
+        with self._write():
+            for table in ("meta", "versions", "events", "deprecations", "inferences"):
+                self.db.execute(f"DELETE FROM {table}")
+        return self.sync(log, read_batch)
 
     def _index_entry(self, entry: Entry, read_batch: BatchReader) -> None:
         if entry.predicate_type not in _record_types():
@@ -329,6 +344,11 @@ class RegistryIndex:
             (event.env, event.log_index),
         ).fetchone()
         return None if row is None else _event_row(row)
+
+    def deprecations(self) -> list[tuple[VersionRef, int, str | None]]:
+        """Every deprecation: (version, log index, reason), in log order."""
+        rows = self.db.execute("SELECT ref, log_idx, reason FROM deprecations ORDER BY log_idx")
+        return [(VersionRef.parse(str(r)), int(i), reason) for r, i, reason in rows]
 
     def environments(self) -> list[str]:
         return [str(r[0]) for r in self.db.execute("SELECT DISTINCT env FROM events ORDER BY env")]

@@ -37,7 +37,7 @@ its append is refused after signing but before logging (:class:`ConflictError`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -291,13 +291,20 @@ class Registry:
         secret: bytes | None = None,
         skip_lines: int = 0,
         header_row: bool = True,
+        progress: Callable[[int], None] | None = None,
     ) -> Recorded:
         """Fingerprint the dataset at ``path`` and sign a dataset statement about it.
 
         ``metadata_hash`` binds the fingerprint's metadata (CSV: header, ``skip_lines``,
-        ``header_row``, ``skipped_sha256``), so the statement says how the root was read."""
+        ``header_row``, ``skipped_sha256``), so the statement says how the root was read.
+        ``progress`` is called with the bytes read as the data streams by."""
         fp = fingerprint_dataset(
-            path, secret=secret, format=format, skip_lines=skip_lines, header_row=header_row
+            path,
+            secret=secret,
+            format=format,
+            skip_lines=skip_lines,
+            header_row=header_row,
+            progress=progress,
         )
         digest = f"sha256:{fp.data_sha256}"
         predicate = DatasetPredicate(
