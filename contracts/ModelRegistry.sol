@@ -36,9 +36,12 @@ import {Membership} from "./Membership.sol";
 ///      default admin (two-step handover after a delay). It deploys anywhere and grants
 ///      `deployerRole(env)` per environment. A requirement change that weakens an
 ///      environment's rule waits `requirementDelay` seconds (`applyRequirement`), a stricter
-///      one applies at once. Deployments per environment form a stack: `deploy` pushes,
-///      `rollback` pops back to the previous version, `rollbackTo` re-deploys a version the
-///      environment ran before; every move passes the gate again.
+///      one applies at once. Deployments per environment form a history: `deploy` appends a
+///      version, `rollbackTo` appends a version the environment ran before; every move passes
+///      the gate again. Which earlier version a rollback returns to is the product's rule
+///      (the version that served before the current one became current, read from the
+///      signed log: `ailedger rollback`), so the caller names the target: there is no
+///      argument-less `rollback()` that would pick one from this history by another rule.
 contract ModelRegistry is AccessControlDefaultAdminRules, EIP712 {
     bytes32 public constant APPROVAL_TYPEHASH = keccak256(
         "Approval(bytes32 versionId,bytes32 subjectDigest,bytes32 env,bytes32 role,"
@@ -141,7 +144,6 @@ contract ModelRegistry is AccessControlDefaultAdminRules, EIP712 {
     error ApprovalsMissing(bytes32 versionId, bytes32 role, uint256 have, uint256 need);
     error TooFewOrganisations(bytes32 versionId, uint256 have, uint256 need);
     error AlreadyCurrent(bytes32 env, bytes32 versionId);
-    error NothingToRollBack(bytes32 env);
     error NeverDeployed(bytes32 env, bytes32 versionId);
 
     event VersionRegistered(
@@ -507,19 +509,8 @@ contract ModelRegistry is AccessControlDefaultAdminRules, EIP712 {
         emit Deployed(env, versionId, previous, subjectDigest, msg.sender, block.number);
     }
 
-    /// @notice Return `env` to the version deployed before the current one.
-    function rollback(bytes32 env) external onlyDeployer(env) {
-        bytes32[] storage stack = _deployments[env];
-        uint256 n = stack.length;
-        if (n < 2) revert NothingToRollBack(env);
-        bytes32 from = stack[n - 1];
-        bytes32 to = stack[n - 2];
-        _gate(env, to, true);
-        stack.pop();
-        emit RolledBack(env, to, from, msg.sender, block.number);
-    }
-
-    /// @notice Re-deploy a version `env` ran before (it must pass the gate again).
+    /// @notice Roll `env` back to `versionId`, a version it ran before (it must pass the
+    ///         gate again).
     function rollbackTo(bytes32 env, bytes32 versionId) external onlyDeployer(env) {
         if (!_everDeployed[env][versionId]) revert NeverDeployed(env, versionId);
         _gate(env, versionId, true);

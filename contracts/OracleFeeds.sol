@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title OracleFeeds
 /// @notice Feeds of AI scores reported by a configured set of n oracles with fault tolerance f
@@ -17,6 +18,17 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 ///         and every round records the config version it was accepted under. Settlement
 ///         contracts pin (feed id, config digest) when a policy is written and settle only on
 ///         rounds of that config (`configDigestAt`).
+///
+///         Storage per round is one slot (answer, observation time, config version), the
+///         gas floor OCR2 also pays. The round's input root and model digest travel in its
+///         ReportAccepted event and are committed in storage through the feed's rounds head,
+///         a hash chain over every accepted round:
+///           head_e = bytes24(keccak256(abi.encode(head_{e'}, epoch, answer,
+///                    observationsTimestamp, configVersion, inputRoot, modelDigest)))
+///         (e' the feed's previous round, head 0 before the first). Replaying a feed's
+///         ReportAccepted events in epoch order must reproduce `getFeed(feedId).roundsHead`;
+///         a missing, altered or invented event does not. Observation and signature counts
+///         are not stored (the transaction's calldata holds them).
 ///
 ///         What a report proves (and what it does not): a report carries at least 2f+1
 ///         observations with the index of the oracle each is attributed to, and at least f+1
@@ -37,8 +49,9 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 ///      configDigest = keccak256(abi.encode(chainid, this, feedId, configVersion, signers))
 ///      with the signer set sorted ascending. Epochs grow strictly per feed, by at most
 ///      MAX_EPOCH_STEP per report; signatures are ordered by signer address, strictly
-///      ascending (no duplicates); every observation lies within [minAnswer, maxAnswer]; a
-///      report older than maxAge seconds, or from the future, is stale.
+///      ascending (no duplicates); every observation lies within [minAnswer, maxAnswer],
+///      bounds that fit int192 (so does the answer); a report older than maxAge seconds, or
+///      from the future, is stale.
 contract OracleFeeds is EIP712 {
     bytes32 public constant REPORT_TYPEHASH = keccak256(
         "Report(bytes32 feedId,bytes32 configDigest,uint64 epoch,int256[] observations,"
@@ -51,12 +64,15 @@ contract OracleFeeds is EIP712 {
     /// @notice Seconds between proposing a configuration and its taking effect.
     uint32 public immutable configDelay;
 
+    /// @dev Two slots: (creator, versions) and (latestEpoch, roundsHead), the second written
+    ///      by every report.
     struct Feed {
         address creator;
         uint32 configCount;
         uint32 activeVersion;
         uint32 pendingVersion;
         uint64 latestEpoch;
+        bytes24 roundsHead;
     }
 
     struct Config {
@@ -69,15 +85,22 @@ contract OracleFeeds is EIP712 {
         int256 maxAnswer;
     }
 
+    /// @dev One slot. configVersion is never 0 for an accepted round.
     struct Round {
-        int256 answer;
-        uint64 observationsTimestamp;
-        uint64 acceptedAt;
+        int192 answer;
+        uint32 observationsTimestamp;
         uint32 configVersion;
-        uint8 observations;
-        uint8 signatures;
-        bytes32 inputRoot;
-        bytes32 modelDigest;
+    }
+
+    /// @dev Config as stored: three slots, the last two read by every report.
+    struct StoredConfig {
+        bytes32 configDigest;
+        int192 minAnswer;
+        uint8 n;
+        uint8 f;
+        uint32 maxAge;
+        int192 maxAnswer;
+        uint64 activatesAt;
     }
 
     /// @dev What a report says; signatures travel next to it.
@@ -93,7 +116,7 @@ contract OracleFeeds is EIP712 {
     }
 
     mapping(bytes32 feedId => Feed) private _feeds;
-    mapping(bytes32 feedId => mapping(uint32 version => Config)) private _configs;
+    mapping(bytes32 feedId => mapping(uint32 version => StoredConfig)) private _configs;
     /// @dev 1 + the oracle's index in the config of that version; 0 for outsiders.
     mapping(bytes32 feedId => mapping(uint32 version => mapping(address => uint8))) private
         _slot;
@@ -149,11 +172,11 @@ contract OracleFeeds is EIP712 {
     event ReportAccepted(
         bytes32 indexed feedId,
         uint64 indexed epoch,
-        int256 answer,
+        int192 answer,
+        uint32 observationsTimestamp,
+        uint32 configVersion,
         bytes32 inputRoot,
         bytes32 modelDigest,
-        uint64 observationsTimestamp,
-        uint32 configVersion,
         address transmitter
     );
 
@@ -237,21 +260,24 @@ contract OracleFeeds is EIP712 {
         if (transmitters.length == 0 || transmitters.length > MAX_ORACLES) {
             revert BadTransmitterCount(transmitters.length);
         }
-        if (minAnswer > maxAnswer) revert BadBounds(minAnswer, maxAnswer);
+        if (
+            minAnswer > maxAnswer || minAnswer < type(int192).min
+                || maxAnswer > type(int192).max
+        ) revert BadBounds(minAnswer, maxAnswer);
         version = _feeds[feedId].configCount + 1;
         _feeds[feedId].configCount = version;
         _storeSigners(feedId, version, signers);
         _storeTransmitters(feedId, version, transmitters);
         bytes32 digest = configDigestOf(feedId, version, signers);
         _versionOfDigest[digest] = version;
-        _configs[feedId][version] = Config(
+        _configs[feedId][version] = StoredConfig(
             digest,
+            int192(minAnswer),
             uint8(signers.length),
             f,
             maxAge,
-            uint64(block.timestamp) + delay,
-            minAnswer,
-            maxAnswer
+            int192(maxAnswer),
+            uint64(block.timestamp) + delay
         );
         _emitProposed(feedId, version, signers, transmitters);
     }
@@ -262,7 +288,7 @@ contract OracleFeeds is EIP712 {
         address[] calldata signers,
         address[] calldata transmitters
     ) private {
-        Config storage c = _configs[feedId][version];
+        StoredConfig storage c = _configs[feedId][version];
         emit ConfigProposed(
             feedId,
             version,
@@ -357,17 +383,18 @@ contract OracleFeeds is EIP712 {
     }
 
     /// @notice Accept `report`, made under the configuration in force and signed by at least
-    ///         f+1 distinct oracles of it (ordered by signer address, ascending). Only a
-    ///         transmitter of that configuration may send it.
-    function transmit(Report calldata report, bytes[] calldata signatures)
+    ///         f+1 distinct oracles of it. `signatures` is their 65-byte signatures (r, s, v)
+    ///         concatenated, ordered by signer address, ascending. Only a transmitter of that
+    ///         configuration may send it.
+    function transmit(Report calldata report, bytes calldata signatures)
         external
-        returns (int256 answer)
+        returns (int192 answer)
     {
         bytes32 feedId = report.feedId;
         Feed storage feed = _feeds[feedId];
         if (feed.creator == address(0)) revert UnknownFeed(feedId);
         uint32 version = _activeVersion(feedId, feed);
-        Config storage config = _configs[feedId][version];
+        StoredConfig storage config = _configs[feedId][version];
         if (report.configDigest != config.configDigest) {
             revert ConfigDigestMismatch(config.configDigest, report.configDigest);
         }
@@ -383,34 +410,63 @@ contract OracleFeeds is EIP712 {
         if (uint256(report.observationsTimestamp) + config.maxAge < block.timestamp) {
             revert StaleReport(report.observationsTimestamp, block.timestamp, config.maxAge);
         }
-        answer = _median(report, config);
+        answer = SafeCast.toInt192(_median(report, config));
         _checkSignatures(report, signatures, config.f, version);
-        feed.latestEpoch = report.epoch;
-        _rounds[feedId][report.epoch] = Round(
-            answer,
-            report.observationsTimestamp,
-            uint64(block.timestamp),
-            version,
-            uint8(report.observations.length),
-            uint8(signatures.length),
-            report.inputRoot,
-            report.modelDigest
+        _record(feed, report, answer, version);
+    }
+
+    /// @dev Store the round (one slot), advance the rounds head, emit ReportAccepted.
+    function _record(Feed storage feed, Report calldata report, int192 answer, uint32 version)
+        private
+    {
+        uint32 observed = SafeCast.toUint32(report.observationsTimestamp);
+        uint64 epoch = report.epoch;
+        feed.latestEpoch = epoch;
+        feed.roundsHead = roundsHeadOf(
+            feed.roundsHead, epoch, answer, observed, version, report.inputRoot, report.modelDigest
         );
+        _rounds[report.feedId][epoch] = Round(answer, observed, version);
         emit ReportAccepted(
-            feedId,
-            report.epoch,
+            report.feedId,
+            epoch,
             answer,
+            observed,
+            version,
             report.inputRoot,
             report.modelDigest,
-            report.observationsTimestamp,
-            version,
             msg.sender
+        );
+    }
+
+    /// @notice The rounds head after a round (see the contract notes): what a reader who
+    ///         replays ReportAccepted events computes.
+    function roundsHeadOf(
+        bytes24 previous,
+        uint64 epoch,
+        int192 answer,
+        uint32 observationsTimestamp,
+        uint32 configVersion,
+        bytes32 inputRoot,
+        bytes32 modelDigest
+    ) public pure returns (bytes24) {
+        return bytes24(
+            keccak256(
+                abi.encode(
+                    previous,
+                    epoch,
+                    answer,
+                    observationsTimestamp,
+                    configVersion,
+                    inputRoot,
+                    modelDigest
+                )
+            )
         );
     }
 
     /// @dev Check observers (distinct configured oracles, at least 2f+1), ordering and bounds;
     ///      return the median (the upper one for an even count).
-    function _median(Report calldata report, Config storage config)
+    function _median(Report calldata report, StoredConfig storage config)
         private
         view
         returns (int256)
@@ -440,18 +496,21 @@ contract OracleFeeds is EIP712 {
 
     function _checkSignatures(
         Report calldata report,
-        bytes[] calldata signatures,
+        bytes calldata signatures,
         uint8 f,
         uint32 version
     ) private view {
-        uint256 count = signatures.length;
+        if (signatures.length % 65 != 0) {
+            revert ECDSA.ECDSAInvalidSignatureLength(signatures.length);
+        }
+        uint256 count = signatures.length / 65;
         if (count <= f) revert TooFewSignatures(count, uint256(f) + 1);
         if (count > MAX_ORACLES) revert TooManySignatures(count, MAX_ORACLES);
         bytes32 digest = reportDigest(report);
         mapping(address => uint8) storage slot = _slot[report.feedId][version];
         address previous = address(0);
         for (uint256 i = 0; i < count; ++i) {
-            address signer = ECDSA.recoverCalldata(digest, signatures[i]);
+            address signer = ECDSA.recoverCalldata(digest, signatures[65 * i:65 * (i + 1)]);
             if (signer <= previous) revert SignersNotAscending(previous, signer);
             if (slot[signer] == 0) revert NotAnOracle(signer);
             previous = signer;
@@ -460,8 +519,8 @@ contract OracleFeeds is EIP712 {
 
     // --- views ----------------------------------------------------------------------------
 
-    /// @notice The feed's creator, versions (count, in force, proposed) and latest epoch;
-    ///         activeVersion already counts a proposal whose delay has passed.
+    /// @notice The feed's creator, versions (count, in force, proposed), latest epoch and
+    ///         rounds head; activeVersion already counts a proposal whose delay has passed.
     function getFeed(bytes32 feedId) external view returns (Feed memory feed) {
         feed = _feeds[feedId];
         uint32 active = _activeVersionView(feedId);
@@ -477,13 +536,20 @@ contract OracleFeeds is EIP712 {
 
     /// @notice Configuration `version` of the feed (zero fields if there is none).
     function getConfig(bytes32 feedId, uint32 version) external view returns (Config memory) {
-        return _configs[feedId][version];
+        return _config(feedId, version);
+    }
+
+    function _config(bytes32 feedId, uint32 version) private view returns (Config memory) {
+        StoredConfig storage c = _configs[feedId][version];
+        return Config(
+            c.configDigest, c.n, c.f, c.maxAge, c.activatesAt, c.minAnswer, c.maxAnswer
+        );
     }
 
     /// @notice The configuration in force now, and its version.
     function activeConfig(bytes32 feedId) external view returns (uint32 version, Config memory) {
         version = _activeVersionView(feedId);
-        return (version, _configs[feedId][version]);
+        return (version, _config(feedId, version));
     }
 
     /// @notice The digest of configuration `version` (zero if there is none).
@@ -499,7 +565,7 @@ contract OracleFeeds is EIP712 {
         returns (uint32 version, Config memory config)
     {
         version = _versionOfDigest[configDigest];
-        config = _configs[feedId][version];
+        config = _config(feedId, version);
         if (version == 0 || config.configDigest != configDigest) {
             revert UnknownConfig(feedId, configDigest);
         }
@@ -533,10 +599,10 @@ contract OracleFeeds is EIP712 {
     /// @notice The accepted round of `epoch`; reverts if there is none.
     function getRound(bytes32 feedId, uint64 epoch) public view returns (Round memory round) {
         round = _rounds[feedId][epoch];
-        if (round.acceptedAt == 0) revert NoReport(feedId, epoch);
+        if (round.configVersion == 0) revert NoReport(feedId, epoch);
     }
 
-    /// @notice The accepted round of `epoch`, or a zero round (acceptedAt == 0) if none.
+    /// @notice The accepted round of `epoch`, or a zero round (configVersion == 0) if none.
     function roundAt(bytes32 feedId, uint64 epoch) external view returns (Round memory) {
         return _rounds[feedId][epoch];
     }

@@ -99,9 +99,8 @@ contract ParametricEscrow is PullPayments {
         uint64 start,
         uint64 expiry
     );
-    event PolicyTriggered(
-        uint256 indexed policyId, uint64 epoch, int256 answer, bytes32 inputRoot, uint256 payout
-    );
+    /// @dev The round's input root and model are in its OracleFeeds ReportAccepted event.
+    event PolicyTriggered(uint256 indexed policyId, uint64 epoch, int256 answer, uint256 payout);
     event PolicyExpiredRefund(uint256 indexed policyId, uint256 amount);
 
     constructor(IOracleFeeds feeds_) {
@@ -238,7 +237,7 @@ contract ParametricEscrow is PullPayments {
         policy.settledEpoch = epoch;
         _pools[policy.poolId].reserved -= payout;
         _credit(policy.holder, payout);
-        emit PolicyTriggered(policyId, epoch, round.answer, round.inputRoot, payout);
+        emit PolicyTriggered(policyId, epoch, round.answer, payout);
     }
 
     /// @notice After expiry and the settlement grace, release an untriggered policy's reserve

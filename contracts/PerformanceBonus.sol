@@ -154,7 +154,7 @@ contract PerformanceBonus is PullPayments {
         if (block.timestamp <= a.refundAfter) revert RefundNotDue(agreementId, a.refundAfter);
         IOracleFeeds.Round memory round = feeds.roundAt(a.feedId, week);
         if (
-            round.acceptedAt != 0
+            round.configVersion != 0
                 && feeds.configDigestAt(a.feedId, round.configVersion) == a.configDigest
         ) revert WeekReported(agreementId, week);
         weekSettled[agreementId][week] = true;

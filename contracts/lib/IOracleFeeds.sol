@@ -13,15 +13,11 @@ interface IOracleFeeds {
         int256 maxAnswer;
     }
 
+    /// @dev configVersion is 0 only for an epoch with no accepted round.
     struct Round {
-        int256 answer;
-        uint64 observationsTimestamp;
-        uint64 acceptedAt;
+        int192 answer;
+        uint32 observationsTimestamp;
         uint32 configVersion;
-        uint8 observations;
-        uint8 signatures;
-        bytes32 inputRoot;
-        bytes32 modelDigest;
     }
 
     function creatorOf(bytes32 feedId) external view returns (address);

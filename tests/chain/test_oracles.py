@@ -4,6 +4,7 @@ paid out, a weekly bonus, and reverts surfacing as ``ContractReverted`` with the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
@@ -13,9 +14,9 @@ from eth_account.signers.local import LocalAccount
 from _chain_util import ETHER, Backend
 from ailedger.chain import Chain, ContractReverted
 from ailedger.chain.escrow import ParametricEscrow, PerformanceBonus, PolicyStatus, Trigger
-from ailedger.chain.oracle_report import feed_id, report_digest
+from ailedger.chain.oracle_report import feed_id, pack_signatures, report_digest, rounds_head
 from ailedger.chain.oracles import OracleFeeds
-from ailedger.errors import InvalidInput
+from ailedger.errors import ChainError, InvalidInput
 from ailedger.identity.keys import Secp256k1Signer
 
 FEED_NAME = "drought/farm-1"
@@ -102,11 +103,72 @@ def test_feed_and_report(s: Setup) -> None:
     s.report(1, [300, 900, 500])
     latest = s.feeds.latest(s.feed)
     assert latest is not None
-    assert (latest.epoch, latest.answer, latest.signatures) == (1, 500, 2)
+    assert (latest.epoch, latest.answer, latest.config_version) == (1, 500, 1)
     assert latest.input_root == ROOT
     assert latest.to_dict()["model_digest"] == MODEL.hex()
     assert s.feeds.round(s.feed, 2) is None
     assert all(s.feeds.is_oracle(s.feed, k.address) for k in s.oracles)
+
+
+def test_round_read_back_checks_events_against_the_stored_rounds_head(
+    s: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the answer, time and version are stored per round; the input root and model
+    come from ReportAccepted events, accepted only if they replay to the stored rounds
+    head: a dropped, altered or invented event fails closed."""
+    s.report(1, [300, 900, 500])
+    s.report(3, [10, 20, 30])
+    config = s.feeds.feed(s.feed)
+    assert config is not None
+    rounds = [s.feeds.round(s.feed, e) for e in (1, 3)]
+    assert all(r is not None and r.input_root == ROOT for r in rounds)
+    head = bytes(24)
+    for r in rounds:
+        assert r is not None
+        fields = (r.epoch, r.answer, r.observations_timestamp, r.config_version, ROOT, MODEL)
+        onchain = bytes(s.chain.call(s.feeds.contract, "roundsHeadOf", head, *fields))
+        head = rounds_head(head, *fields)
+        assert onchain == head
+    assert head == config.rounds_head
+
+    real = s.chain.events(s.feeds.contract, "ReportAccepted")
+    assert len(real) == 2
+    altered = dataclasses.replace(real[0], args={**real[0].args, "inputRoot": "0x" + "ab" * 32})
+    for forged in ([real[1]], [altered, real[1]], [real[0], real[0], real[1]]):
+        monkeypatch.setattr(s.chain, "events", lambda *a, forged=forged, **k: list(forged))
+        with pytest.raises(ChainError, match=r"rounds head|out of order"):
+            s.feeds.round(s.feed, 1)
+    monkeypatch.undo()
+    assert s.feeds.round(s.feed, 2) is None
+
+
+def test_bounds_must_fit_int192(s: Setup) -> None:
+    for bounds in ((-(2**191) - 1, 0), (0, 2**191)):
+        with pytest.raises(ContractReverted, match="BadBounds"):
+            s.feeds.create_feed(
+                "wide",
+                [k.address for k in s.oracles],
+                1,
+                bounds,
+                3600,
+                transmitters=[s.admin.address],
+                signer=s.operator,
+            )
+    s.feeds.create_feed(
+        "widest",
+        [k.address for k in s.oracles],
+        1,
+        (-(2**191), 2**191 - 1),
+        3600,
+        transmitters=[s.admin.address],
+        signer=s.operator,
+    )
+
+
+def test_pack_signatures_takes_65_byte_signatures() -> None:
+    assert pack_signatures([b"\1" * 65, b"\2" * 65]) == b"\1" * 65 + b"\2" * 65
+    with pytest.raises(InvalidInput, match="65 bytes, not 64"):
+        pack_signatures([b"\1" * 65, b"\2" * 64])
 
 
 def test_digest_matches_contract(s: Setup) -> None:

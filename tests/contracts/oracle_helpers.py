@@ -198,8 +198,12 @@ class Oracles:
     ) -> list[bytes]:
         return _sign_report(domain or self.domain(), report, list(keys))
 
-    def transmit(self, report: OracleReport, signatures: Sequence[bytes]) -> Any:
-        return self.feeds.functions.transmit(report.as_tuple(), list(signatures))
+    def transmit(
+        self, report: OracleReport, signatures: Sequence[bytes], feeds: Any | None = None
+    ) -> Any:
+        """The transmit call (signatures concatenated, as the contract takes them)."""
+        contract = self.feeds if feeds is None else feeds
+        return contract.functions.transmit(report.as_tuple(), b"".join(signatures))
 
     def accept(self, epoch: int, values: Sequence[int], feed: bytes | None = None) -> Any:
         """Transmit a report of ``values`` signed by f+1 oracles; return the receipt."""

@@ -40,10 +40,10 @@ def test_accepts_report_and_stores_median(o: Oracles) -> None:
     assert event["args"]["answer"] == 500
     assert event["args"]["configVersion"] == 1
     assert bytes(event["args"]["inputRoot"]) == b"\x11" * 32
+    assert bytes(event["args"]["modelDigest"]) == b"\x22" * 32
     epoch, rnd = o.feeds.functions.latestRound(o.feed).call()
     assert epoch == 1
-    assert (rnd[0], rnd[4], rnd[5]) == (500, 3, 2)  # answer, observations, signatures
-    assert bytes(rnd[7]) == b"\x22" * 32  # model digest
+    assert (rnd[0], rnd[2]) == (500, 1)  # answer, config version (one slot: no roots)
     o.accept(5, [1, 2, 3, 4])  # even count: the upper median
     assert o.feeds.functions.getRound(o.feed, 5).call()[0] == 3
     assert o.feeds.functions.latestEpoch(o.feed).call() == 5
@@ -136,8 +136,8 @@ def test_rotation_takes_effect_after_the_delay(o: Oracles) -> None:
     (activated,) = o.chain.events(o.feeds, "ConfigActivated", receipt)
     assert activated["args"]["configVersion"] == 2
     assert o.feeds.functions.getFeed(o.feed).call()[1:4] == (2, 2, 0)
-    assert o.feeds.functions.getRound(o.feed, 1).call()[3] == 1  # rounds keep their version
-    assert o.feeds.functions.getRound(o.feed, 2).call()[3] == 2
+    assert o.feeds.functions.getRound(o.feed, 1).call()[2] == 1  # rounds keep their version
+    assert o.feeds.functions.getRound(o.feed, 2).call()[2] == 2
 
 
 def test_feed_ids_are_namespaced_by_creator(o: Oracles) -> None:

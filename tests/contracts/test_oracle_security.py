@@ -78,14 +78,14 @@ def test_report_for_another_contract_fails(o: Oracles) -> None:
     o.chain.send(call, o.creator)  # the same creator and label: the same feed id
     report = o.report(1, [1, 2, 3])  # made for o.feeds
     sigs = _signed(o, report)
-    call = twin.functions.transmit(report.as_tuple(), sigs)
+    call = o.transmit(report, sigs, twin)
     assert o.chain.revert_reason(call) == "ConfigDigestMismatch"
     twin_digest = bytes(twin.functions.activeConfig(o.feed).call()[1][0])
     retarget = replace(report, config_digest=twin_digest)
-    call = twin.functions.transmit(retarget.as_tuple(), o.sign(retarget, o.signer_keys()[:2]))
+    call = o.transmit(retarget, o.sign(retarget, o.signer_keys()[:2]), twin)
     assert o.chain.revert_reason(call) in BAD_SIGNER  # signed in o.feeds' domain
     ok = o.sign(retarget, o.signer_keys()[:2], domain=o.domain(twin))
-    o.chain.send(twin.functions.transmit(retarget.as_tuple(), ok))
+    o.chain.send(o.transmit(retarget, ok, twin))
 
 
 # --- signatures ----------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def test_forged_observer_lists_fail(o: Oracles) -> None:
     assert reason(replace(good, observers=bytes([0, 1, 4]))) == "ObserverUnknown"
     raw = list(good.as_tuple())
     raw[4] = bytes([0, 1])  # the Python encoder refuses this, the contract must too
-    call = o.feeds.functions.transmit(tuple(raw), _signed(o, good))
+    call = o.feeds.functions.transmit(tuple(raw), b"".join(_signed(o, good)))
     assert o.chain.revert_reason(call) == "ObserverCount"
     assert reason(o.report(1, [1, 2])) == "TooFewObservations"  # 2f, one liar could pick
     assert reason(replace(good, observations=(3, 2, 1))) == "ObservationsNotSorted"

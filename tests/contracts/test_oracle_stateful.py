@@ -145,7 +145,7 @@ def _machine(o: Oracles) -> type[RuleBasedStateMachine]:
             receipt = o.accept(epoch, values)
             observed = int(o.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
             stored = o.feeds.functions.getRound(o.feed, epoch).call()
-            self.rounds[epoch] = Round(sorted(values)[1], int(stored[1]), int(stored[3]))
+            self.rounds[epoch] = Round(sorted(values)[1], int(stored[1]), int(stored[2]))
             assert stored[1] <= observed
 
         @precondition(lambda self: not self.swapped)

@@ -264,7 +264,7 @@ def test_finding9_org_admin_cannot_make_itself_a_deployer(world: World) -> None:
     c.send(f.setRequirement(DEV, [QA], [1], 1, False), world.dep.admin)
     c.send(f.grantRole(f.deployerRole(DEV).call(), world.dave), world.dep.admin)
     assert c.revert_reason(call, world.dave) == "NotDeployer"
-    assert c.revert_reason(f.rollback(PROD), world.dave) == "NotDeployer"
+    assert c.revert_reason(f.rollbackTo(PROD, vid), world.dave) == "NotDeployer"
     c.send(f.deploy(DEV, vid, world.subject(vid)), world.dave)
 
 

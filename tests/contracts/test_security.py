@@ -401,4 +401,4 @@ def test_log_and_registry_changes_by_non_admins(dep: Deployment) -> None:
     assert c.revert_reason(r.beginDefaultAdminTransfer(mallory), mallory) == denied
     assert c.revert_reason(r.grantRole(r.deployerRole(PROD).call(), mallory), mallory) == denied
     assert c.revert_reason(r.deploy(PROD, b"\1" * 32, b"\1" * 32), mallory) == "NotDeployer"
-    assert c.revert_reason(r.rollback(PROD), mallory) == "NotDeployer"
+    assert c.revert_reason(r.rollbackTo(PROD, b"\1" * 32), mallory) == "NotDeployer"

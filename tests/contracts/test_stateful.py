@@ -321,10 +321,20 @@ class Machine(RuleBasedStateMachine):
             self.toggle_role(member, role)
         self._deploy(vid)
 
-        expected = "NothingToRollBack" if len(self.stack) < 2 else self._gate(self.stack[-2])
-        self._outcome(self.w.registry.functions.rollback(PROD), self.w.carol, expected)
+    @rule(data=st.data())
+    def rollback_to(self, data: st.DataObject) -> None:
+        """Roll back to a version PROD ran before (what the CLI's rollback sends): it passes
+        the gate again and joins the history."""
+        vid = data.draw(st.sampled_from(self.versions), label="version")
+        if vid not in self.stack:
+            expected: str | None = "NeverDeployed"
+        else:
+            expected = self._gate(vid)
+            if expected is None and self.stack[-1] == vid:
+                expected = "AlreadyCurrent"
+        self._outcome(self.w.registry.functions.rollbackTo(PROD, vid), self.w.carol, expected)
         if expected is None:
-            self.stack.pop()
+            self.stack.append(vid)
 
     @rule(delta=st.integers(-3, 20), witnesses=st.integers(0, 4))
     def anchor(self, delta: int, witnesses: int) -> None:

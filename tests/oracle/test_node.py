@@ -26,6 +26,7 @@ from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
 from ailedger.chain import DEV_FAUCET_KEY, Chain, DeployedContract, open_embedded
 from ailedger.chain.oracle_report import OracleReport, config_digest, feed_id, feed_label
+from ailedger.chain.oracles import OracleFeeds
 from ailedger.errors import InvalidInput
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.identity.keys import SCRYPT_N_TEST_ONLY, Keystore, Secp256k1Signer
@@ -178,11 +179,12 @@ def test_round_with_a_lying_oracle_stores_the_honest_median(
         result = _round(world, onchain, 1, world.urls, log=log)
         assert not result.failures
         assert sorted(o.value for o in result.observations) == [honest + LIE] + [honest] * 3
-        stored = onchain.chain.call(onchain.feeds, "getRound", feed_id(CREATOR, FEED), 1)
-        assert stored[0] == honest == result.answer
+        stored = OracleFeeds(onchain.chain, onchain.feeds).round(feed_id(CREATOR, FEED), 1)
+        assert stored is not None
+        assert stored.answer == honest == result.answer
         assert median_is_honest([honest] * 3, [honest + LIE])
-        assert stored[6].hex() == world.batches[1].root.hex()
-        assert stored[7].hex() == world.digest
+        assert stored.input_root.hex() == world.batches[1].root.hex()
+        assert stored.model_digest.hex() == world.digest
         # the log holds the four observation statements and the report statement
         assert log.size() == 5
         observers = {verify_observation(_envelope(log, i)).oracle for i in range(4)}

@@ -17,6 +17,14 @@ ascending signer list) of the oracle that observed ``observations[i]``. The cont
 least 2f+1 observations from distinct oracles and f+1 signatures from distinct oracles, sorted
 by signer address (:func:`sign_report`). The stored answer is ``observations[len // 2]``.
 
+``transmit`` takes the signatures concatenated, 65 bytes each (:func:`pack_signatures`).
+A round is stored in one slot (answer, observation time, config version); its input root
+and model digest are in its ReportAccepted event, committed by the feed's rounds head, a
+hash chain over the feed's rounds (:func:`rounds_head`)::
+
+    head = bytes24(keccak256(abi.encode(previous head, epoch, answer, observationsTimestamp,
+                                        configVersion, inputRoot, modelDigest)))
+
 The signatures attribute the whole report to its f+1 signers; they do not prove that the
 oracle at ``observers[i]`` observed ``observations[i]`` (each observation is signed by its
 observer off-chain, as a statement in the log, which every co-signing node checks).
@@ -45,8 +53,10 @@ __all__ = [
     "feed_id",
     "feed_label",
     "oracle_domain",
+    "pack_signatures",
     "report_digest",
     "report_typed_data",
+    "rounds_head",
     "sign_report",
 ]
 
@@ -268,3 +278,40 @@ def sign_report(domain: Domain, report: OracleReport, keys: Sequence[SigningKey]
     digest = report_digest(domain, report)
     signatures = [sign_digest(digest, k) for k in keys]
     return sorted(signatures, key=lambda sig: int(recover_signer(digest, sig), 16))
+
+
+def pack_signatures(signatures: Sequence[bytes]) -> bytes:
+    """``signatures`` as ``transmit`` takes them: 65-byte (r, s, v) signatures, concatenated
+    in the order given (:func:`sign_report` orders them by signer)."""
+    for sig in signatures:
+        if len(sig) != 65:
+            raise InvalidInput(f"a report signature is 65 bytes, not {len(sig)}")
+    return b"".join(signatures)
+
+
+def rounds_head(
+    previous: bytes,
+    epoch: int,
+    answer: int,
+    observations_timestamp: int,
+    config_version: int,
+    input_root: bytes,
+    model_digest: bytes,
+) -> bytes:
+    """The feed's rounds head (24 bytes) after the round given, from the head before it
+    (24 zero bytes before a feed's first round), as ``OracleFeeds.roundsHeadOf`` computes it."""
+    if len(previous) != 24:
+        raise InvalidInput(f"a rounds head is 24 bytes, not {len(previous)}")
+    encoded = abi_encode(
+        ["bytes24", "uint64", "int192", "uint32", "uint32", "bytes32", "bytes32"],
+        [
+            previous,
+            _uint64(epoch, "epoch"),
+            answer,
+            observations_timestamp,
+            config_version,
+            _bytes32(input_root, "input root"),
+            _bytes32(model_digest, "model digest"),
+        ],
+    )
+    return keccak(encoded)[:24]

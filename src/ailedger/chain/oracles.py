@@ -8,6 +8,12 @@ distinct oracles and is signed (EIP-712, bound to chain and contract) by at leas
 them; the contract stores the median. A new configuration (:meth:`OracleFeeds.set_config`)
 takes effect ``configDelay`` seconds after it is proposed; from then on reports signed for
 the old set are refused, and each round keeps the version it was accepted under.
+
+A round is stored in one slot (answer, observation time, config version); its input root and
+model digest come from its ReportAccepted event, which :meth:`OracleFeeds.round` accepts only
+if the feed's events replay to the rounds head the contract stores
+(:func:`~ailedger.chain.oracle_report.rounds_head`): a missing, altered or invented event
+fails closed with :class:`~ailedger.errors.ChainError`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ailedger.chain._events import EventRecord
 from ailedger.chain._types import AccountSource, Receipt, Signer
 from ailedger.chain._wrapper import ContractWrapper
 from ailedger.chain.eip712 import Domain, SigningKey, recover_signer, sign_digest
@@ -23,7 +30,9 @@ from ailedger.chain.oracle_report import (
     OracleReport,
     feed_label,
     oracle_domain,
+    pack_signatures,
     report_digest,
+    rounds_head,
 )
 from ailedger.errors import ChainError, InvalidInput
 
@@ -45,6 +54,8 @@ class FeedConfig:
     config_digest: bytes
     min_answer: int
     max_answer: int
+    #: The hash chain over the feed's accepted rounds (24 bytes; zero before the first).
+    rounds_head: bytes
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,39 +70,35 @@ class FeedConfig:
             "config_digest": "0x" + self.config_digest.hex(),
             "min_answer": self.min_answer,
             "max_answer": self.max_answer,
+            "rounds_head": "0x" + self.rounds_head.hex(),
         }
 
 
 @dataclass(frozen=True)
 class OracleRound:
-    """An accepted report, as stored on-chain."""
+    """An accepted round: the answer, observation time and config version as stored
+    on-chain; the input root, model digest, transmitter and transaction from its
+    ReportAccepted event, checked against the feed's stored rounds head."""
 
     epoch: int
     answer: int
     observations_timestamp: int
-    accepted_at: int
     config_version: int
-    observations: int
-    signatures: int
     input_root: bytes
     model_digest: bytes
-
-    @classmethod
-    def from_call(cls, epoch: int, raw: Sequence[Any]) -> OracleRound:
-        answer, ts, accepted, version, obs, sigs, root, model = raw
-        return cls(epoch, int(answer), ts, accepted, version, obs, sigs, bytes(root), bytes(model))
+    transmitter: str
+    transaction: str
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
             "answer": self.answer,
             "observations_timestamp": self.observations_timestamp,
-            "accepted_at": self.accepted_at,
             "config_version": self.config_version,
-            "observations": self.observations,
-            "signatures": self.signatures,
             "input_root": self.input_root.hex(),
             "model_digest": self.model_digest.hex(),
+            "transmitter": self.transmitter,
+            "transaction": self.transaction,
         }
 
 
@@ -159,13 +166,25 @@ class OracleFeeds(ContractWrapper):
         return int(self.chain.call(self.contract, "configDelay"))
 
     def feed(self, feed: bytes) -> FeedConfig | None:
-        creator, _count, _active, pending, latest = self.chain.call(self.contract, "getFeed", feed)
+        raw = self.chain.call(self.contract, "getFeed", feed)
+        creator, _count, _active, pending, latest, head = raw
         if int(creator, 16) == 0:
             return None
         version, config = self.chain.call(self.contract, "activeConfig", feed)
         digest, n, f, max_age, _at, lo, hi = config
         return FeedConfig(
-            feed, creator, version, pending, n, f, max_age, latest, bytes(digest), lo, hi
+            feed,
+            creator,
+            version,
+            pending,
+            n,
+            f,
+            max_age,
+            latest,
+            bytes(digest),
+            lo,
+            hi,
+            _bytes(head),
         )
 
     def signers(self, feed: bytes) -> list[str]:
@@ -214,21 +233,84 @@ class OracleFeeds(ContractWrapper):
         """Submit ``report`` with ``signatures`` (any order: sorted by signer here)."""
         digest = report_digest(self.domain(), report)
         ordered = sorted(signatures, key=lambda s: int(recover_signer(digest, s), 16))
-        return self._send("transmit", report.as_tuple(), ordered, signer=signer)
+        return self._send("transmit", report.as_tuple(), pack_signatures(ordered), signer=signer)
 
     def latest_epoch(self, feed: bytes) -> int:
         return int(self.chain.call(self.contract, "latestEpoch", feed))
 
     def round(self, feed: bytes, epoch: int) -> OracleRound | None:
-        """The accepted round of ``epoch``, or None."""
-        if epoch == 0 or epoch > self.latest_epoch(feed):
+        """The accepted round of ``epoch``, or None. Raises :class:`ChainError` if the
+        feed's ReportAccepted events (from the chain's event index) do not replay to the
+        stored rounds head."""
+        _creator, _count, _active, _pending, latest, head = self.chain.call(
+            self.contract, "getFeed", feed
+        )
+        if epoch == 0 or epoch > latest:
             return None
-        raw = self.chain.call(self.contract, "getRound", feed, epoch)
-        return None if raw[2] == 0 else OracleRound.from_call(epoch, raw)
+        answer, observed, version = self.chain.call(self.contract, "roundAt", feed, epoch)
+        if version == 0:
+            return None
+        event = self._replayed(feed, int(latest), _bytes(head)).get(epoch)
+        if event is None:  # pragma: no cover - the head commits to every stored round
+            raise ChainError(f"feed 0x{feed.hex()} epoch {epoch}: no ReportAccepted event")
+        args = event.args
+        logged = tuple(int(args[k]) for k in ("answer", "observationsTimestamp", "configVersion"))
+        if logged != (int(answer), int(observed), int(version)):
+            raise ChainError(
+                f"feed 0x{feed.hex()} epoch {epoch}: the ReportAccepted event disagrees with "
+                f"the stored round"
+            )
+        return OracleRound(
+            epoch,
+            int(answer),
+            int(observed),
+            int(version),
+            _bytes(args["inputRoot"]),
+            _bytes(args["modelDigest"]),
+            str(args["transmitter"]),
+            event.tx_hash,
+        )
+
+    def _replayed(self, feed: bytes, latest: int, head: bytes) -> dict[int, EventRecord]:
+        """The feed's ReportAccepted events up to epoch ``latest`` by epoch, checked to
+        replay to ``head`` (the stored rounds head at that epoch)."""
+        records = self.chain.events(self.contract, "ReportAccepted", args={"feedId": feed})
+        by_epoch: dict[int, EventRecord] = {}
+        running = bytes(24)
+        for record in records:
+            epoch = int(record.args["epoch"])
+            if epoch > latest:
+                break
+            if by_epoch and epoch <= max(by_epoch):
+                raise ChainError(f"feed 0x{feed.hex()}: ReportAccepted epochs out of order")
+            by_epoch[epoch] = record
+            running = rounds_head(
+                running,
+                epoch,
+                int(record.args["answer"]),
+                int(record.args["observationsTimestamp"]),
+                int(record.args["configVersion"]),
+                _bytes(record.args["inputRoot"]),
+                _bytes(record.args["modelDigest"]),
+            )
+        if running != head:
+            raise ChainError(
+                f"feed 0x{feed.hex()}: its {len(by_epoch)} ReportAccepted events do not replay "
+                f"to the stored rounds head 0x{head.hex()} (events missing or altered; is "
+                f"the contract tracked from its deployment?)"
+            )
+        return by_epoch
 
     def latest(self, feed: bytes) -> OracleRound | None:
         """The latest accepted round, or None."""
         return self.round(feed, self.latest_epoch(feed))
+
+
+def _bytes(value: Any) -> bytes:
+    """A bytes value from a call (bytes) or from the event index (a 0x-hex string)."""
+    if isinstance(value, str):
+        return bytes.fromhex(value.removeprefix("0x"))
+    return bytes(value)
 
 
 def _sorted(oracles: Sequence[str]) -> list[str]:

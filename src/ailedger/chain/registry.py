@@ -292,10 +292,10 @@ class ModelRegistry(ContractWrapper):
         reverts unless the gate passes."""
         return self._send("deploy", env_id(env), vid, subject_digest, signer=signer)
 
-    def rollback(self, env: str, *, signer: Signer | AccountSource) -> Receipt:
-        return self._send("rollback", env_id(env), signer=signer)
-
     def rollback_to(self, env: str, vid: bytes, *, signer: Signer | AccountSource) -> Receipt:
+        """Roll ``env`` back to ``vid``, a version it ran before (the gate applies again).
+        The target is the caller's: :meth:`ailedger.registry.Registry.rollback` picks it from
+        the signed log (the version that served before the current one became current)."""
         return self._send("rollbackTo", env_id(env), vid, signer=signer)
 
     def current(self, env: str) -> bytes | None:

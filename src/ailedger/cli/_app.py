@@ -33,7 +33,7 @@ __all__ = [
 COMMAND_PANELS: dict[str, tuple[str, ...]] = {
     "Getting started": ("init", "keys", "demo"),
     "Fingerprints and proofs": ("fingerprint", "prove", "verify"),
-    "Statements and the log": ("attest", "log"),
+    "Statements and the log": ("attest", "log", "serve"),
     "The chain": ("chain", "anchor"),
     "The release workflow": (
         "dataset",
@@ -64,6 +64,7 @@ COMMAND_HELP: dict[str, str] = {
         "Sign a statement about the subjects, append it to the workspace log, write the envelope."
     ),
     "log": "The transparency log: append, checkpoint, cosign, verify, query.",
+    "serve": "Serve the workspace's log over HTTP (submissions, C2SP tlog-tiles, proofs).",
     "chain": (
         "The chain: deploy the contracts, status, organisations and roles, cosign for anchors."
     ),
@@ -175,6 +176,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "prove": ("_dataset",),
     "roles": ("_workflow",),
     "rollback": ("_deploy",),
+    "serve": ("_serve",),
     "status": ("_status",),
     "trace": ("_trace",),
     "verify": ("_dataset", "_statements", "_log", "_trace"),

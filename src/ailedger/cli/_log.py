@@ -76,6 +76,15 @@ LogKeyOpt = Annotated[
 ]
 
 
+LogUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log",
+        help="A log service URL (`ailedger serve`) to use instead of the workspace's log.",
+    ),
+]
+
+
 def _log_key(text: str | None, origin: str) -> AnyNoteKey | None:
     if text is None:
         return None
@@ -144,15 +153,36 @@ def _entry_line(e: Entry) -> None:
 @log_app.command("append")
 def append_cmd(
     files: Annotated[list[Path], typer.Argument(help="DSSE envelope files (JSON).")],
+    log_url: LogUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verify envelopes and append them to the workspace log (one durable commit)."""
+    """Verify envelopes and append them to the workspace log (one durable commit).
+
+    With --log URL, submit them to that log service instead (one request each, in order;
+    each is durable when acknowledged; a duplicate gets the existing index)."""
     data = []
     for f in files:
         try:
             data.append(f.read_bytes())
         except FileNotFoundError:
             raise NotFound(f"no such envelope file: {f}") from None
+    if log_url is not None:
+        from ailedger.service.client import LogClient
+
+        client = LogClient(log_url)
+        answers = [client.submit(d) for d in data]
+        indexes = [int(a["index"]) for a in answers]
+        doc = {
+            "indexes": indexes,
+            "duplicates": [bool(a.get("duplicate")) for a in answers],
+            "log": client.url,
+        }
+        emit(
+            doc,
+            as_json,
+            lambda: console.print(f"submitted {len(indexes)} entries to {client.url}: {indexes}"),
+        )
+        return
     with open_log() as log:
         indexes = log.append_many(data)
         size = log.size()
@@ -319,12 +349,29 @@ def query_cmd(
 def receipt_cmd(
     index: Annotated[int, typer.Argument(help="Entry index.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write the receipt here.")] = None,
+    log_url: LogUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a receipt for an entry against the latest checkpoint.
 
     When an anchor of the log covers the entry (see `ailedger anchor`), the receipt
-    carries it (and, if needed, is made against the anchored checkpoint instead)."""
+    carries it (and, if needed, is made against the anchored checkpoint instead). With
+    --log URL, fetch it from that log service (check it with `ailedger verify receipt
+    --log-key`: the service's word is not trusted)."""
+    if log_url is not None:
+        from ailedger.service.client import LogClient
+
+        receipt = Receipt.from_dict(LogClient(log_url).receipt(index))
+        if out is not None:
+            receipt.write(out)
+            emit(
+                {"receipt": str(out), "index": index},
+                as_json,
+                lambda: console.print(f"wrote {out}"),
+            )
+        else:
+            emit(receipt.to_dict(), True)
+        return
     book = AnchorBook(open_workspace().path / ANCHORS_FILE)
     with open_log(read_only=True) as log:
         key = log.log_key()

@@ -26,7 +26,7 @@ from ailedger.chain.anchors import LogAnchors
 from ailedger.chain.escrow import ParametricEscrow, PerformanceBonus, PolicyStatus, Totals
 from ailedger.chain.oracle_report import feed_id
 from ailedger.chain.oracles import OracleFeeds
-from ailedger.errors import AiledgerError, VerificationFailed
+from ailedger.errors import AiledgerError, ChainError, VerificationFailed
 from ailedger.identity.keys import checksum_address
 from ailedger.log import TransparencyLog
 from ailedger.log._envelope import check_ethereum_signature
@@ -165,24 +165,31 @@ def verify_round(
     ``expected``, and return the round as the demo prints it."""
     where = f"{expected.feed} epoch {expected.epoch}"
     fid = feed_id(creator, expected.feed)
-    stored = feeds.round(fid, expected.epoch)
+    # The round's answer, time and config version are stored; its batch root and model are
+    # in its ReportAccepted event, which feeds.round accepts only if the feed's events replay
+    # to the rounds head the contract stores.
+    try:
+        stored = feeds.round(fid, expected.epoch)
+    except ChainError as exc:
+        claims.check(False, f"{where}: the feed's ReportAccepted events replay: {exc}")
+        raise  # unreachable: check raised
     claims.check(stored is not None, f"{where}: a round is stored on-chain")
     assert stored is not None
     accepted = _events(chain, feeds.contract, "ReportAccepted", feedId=fid, epoch=expected.epoch)
     claims.check(len(accepted) == 1, f"{where}: one ReportAccepted event (found {len(accepted)})")
     event = accepted[0]
     claims.check(
-        int(event.args["answer"]) == stored.answer,
+        int(event.args["answer"]) == stored.answer and event.tx_hash == stored.transaction,
         f"{where}: the ReportAccepted answer {event.args['answer']} is the stored {stored.answer}",
     )
     claims.check(
         stored.input_root == expected.input_root,
-        f"{where}: the stored batch root {stored.input_root.hex()} is the batch's "
+        f"{where}: the committed batch root {stored.input_root.hex()} is the batch's "
         f"{expected.input_root.hex()}",
     )
     claims.check(
         stored.model_digest.hex() == expected.model_digest,
-        f"{where}: the stored model digest {stored.model_digest.hex()} is the model's "
+        f"{where}: the committed model digest {stored.model_digest.hex()} is the model's "
         f"{expected.model_digest}",
     )
     claims.check(

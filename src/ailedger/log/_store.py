@@ -157,6 +157,21 @@ class Queries:
             out.append((*row[:6], signers, subjects))
         return out
 
+    def hash_range(self, level: int, start: int, count: int) -> list[bytes]:
+        """Hashes of level ``level`` from index ``start``, at most ``count``, in order."""
+        if level == 0:
+            sql = "SELECT leaf_hash FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"
+            rows = self.db.execute(sql, (start, start + count))
+        else:
+            sql = "SELECT hash FROM nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx"
+            rows = self.db.execute(sql, (level, start, start + count))
+        return [bytes(r[0]) for r in rows]
+
+    def envelope_range(self, start: int, count: int) -> list[bytes]:
+        """Canonical envelopes of entries ``start`` .. ``start+count-1`` (those that exist)."""
+        sql = "SELECT envelope FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"
+        return [bytes(r[0]) for r in self.db.execute(sql, (start, start + count))]
+
     @staticmethod
     def query_sql(
         *,

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ailedger.attest.dsse import Envelope
 from ailedger.errors import ConflictError, IntegrityError, InvalidInput, NotFound, ProofInvalid
 from ailedger.log import _store as _log_store
 from ailedger.log._envelope import (
@@ -59,6 +60,7 @@ __all__ = [
     "LOG_DB_NAME",
     "Entry",
     "LogSizeChanged",
+    "PreparedEntry",
     "SignatureCheck",
     "TransparencyLog",
     "VerifyReport",
@@ -66,6 +68,9 @@ __all__ = [
     "known_keys_check",
     "open_workspace_log",
 ]
+
+#: One envelope verified and canonicalised by :meth:`TransparencyLog.prepare`, not yet stored.
+PreparedEntry = _log_store.Row
 
 #: The log database inside a workspace's ``.ailedger/`` directory.
 LOG_DB_NAME = "log.sqlite"
@@ -204,6 +209,19 @@ class TransparencyLog:
         start = self._store.append(rows, expect_size=expect_size)
         return list(range(start, start + len(rows)))
 
+    def prepare(self, envelope: bytes | str | Envelope) -> PreparedEntry:
+        """Parse, verify every signature and canonicalise one envelope without writing (what
+        :meth:`append` does first); :meth:`append_prepared` stores the result. A service
+        checks and answers for each request here, then commits many at once."""
+        return ingest(envelope, self._check, int(time.time() * 1000))
+
+    def append_prepared(self, entries: Sequence[PreparedEntry]) -> list[int]:
+        """Append entries made by :meth:`prepare` in one transaction (durable on return)."""
+        if not entries:
+            return []
+        start = self._store.append(entries)
+        return list(range(start, start + len(entries)))
+
     # --- reads -----------------------------------------------------------------------------
 
     def size(self) -> int:
@@ -220,6 +238,25 @@ class TransparencyLog:
         if not entries:
             raise NotFound(f"log {self.origin} has no entry {index} (size {self.size()})")
         return Entry(*entries[0])
+
+    def hashes(self, level: int, start: int, count: int) -> list[bytes]:
+        """The stored hashes of the perfect subtrees of ``2**level`` leaves numbered
+        ``start .. start+count-1`` (level 0: leaf hashes), as tlog-tiles serve them;
+        ``IntegrityError`` if one is missing (ask only for complete subtrees)."""
+        found = self._store.hash_range(level, start, count)
+        if len(found) != count:
+            raise IntegrityError(
+                f"log {self.origin} lacks hashes at level {level} in [{start}, {start + count})",
+                hint="run `ailedger log verify`",
+            )
+        return found
+
+    def envelopes(self, start: int, count: int) -> list[bytes]:
+        """The canonical envelope bytes of entries ``start .. start+count-1`` (the leaves)."""
+        found = self._store.envelope_range(start, count)
+        if len(found) != count:
+            raise NotFound(f"log {self.origin} has no entries [{start}, {start + count})")
+        return found
 
     def _resolve_size(self, size: int | None) -> int:
         current = self._store.size()

@@ -37,7 +37,7 @@ from ailedger.attest.predicates import PREDICATE_URI_PREFIX, Predicate
 from ailedger.attest.statements import Subject, make_statement, sign_statement
 from ailedger.chain import Chain, DeployedContract
 from ailedger.chain.eip712 import recover_signer
-from ailedger.chain.oracle_report import OracleReport, feed_id, report_digest
+from ailedger.chain.oracle_report import OracleReport, feed_id, pack_signatures, report_digest
 from ailedger.chain.oracle_report import oracle_domain as _domain
 from ailedger.errors import AiledgerError, NodeUnavailable
 from ailedger.fingerprint.dataset import fingerprint_dataset
@@ -247,7 +247,7 @@ def run_round(
         feeds,
         "transmit",
         report.as_tuple(),
-        [signatures[a] for a in order],
+        pack_signatures([signatures[a] for a in order]),
         signer=transmitter.to_local_account(),
     )
     observations = tuple(obs for _, _, obs in by_oracle.values())

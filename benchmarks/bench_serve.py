@@ -1,0 +1,173 @@
+"""The log service under load: 64 concurrent HTTP clients on loopback, side by side with the
+in-process append rate of the same log.
+
+Starts a real ``ailedger serve`` (a child process, stopped by its PID) over a fresh workspace,
+pre-signs ``--submissions`` distinct envelopes, then ``--clients`` aiohttp clients (keep-alive,
+one connection each) submit them all: every 201 is a durable entry (group commit, one fsync per
+batch). Prints envelopes/s durable, p50/p99 latency, and the in-process rates of the same
+envelopes into a fresh log (one ``append`` each = one fsync each; ``append_many`` in batches of
+the mean batch the service formed), with the ratios. Targets (issue 13): >= 2,000 envelopes/s,
+p99 < 50 ms. The machine's load average is printed before and after: other jobs share it.
+
+    .venv/bin/python benchmarks/bench_serve.py [--submissions 4000] [--clients 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from ailedger.attest.dsse import pae
+from ailedger.identity.keys import Keystore, Secp256k1Signer
+from ailedger.log import TransparencyLog
+from ailedger.workspace import Workspace
+
+ORIGIN = "bench.ailedger.dev/served"
+PTYPE = "application/vnd.in-toto+json"
+AILEDGER = Path(sys.executable).with_name("ailedger")
+
+
+def envelopes(n: int, signer: Secp256k1Signer) -> list[bytes]:
+    out = []
+    for i in range(n):
+        statement = {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": f"batch-{i}.csv", "digest": {"sha256": f"{i:064x}"}}],
+            "predicateType": "https://ailedger.dev/bench/v1",
+            "predicate": {"n": i},
+        }
+        body = json.dumps(statement, sort_keys=True).encode()
+        sig = base64.b64encode(signer.sign(pae(PTYPE, body))).decode()
+        doc = {
+            "payload": base64.b64encode(body).decode(),
+            "payloadType": PTYPE,
+            "signatures": [{"keyid": signer.keyid, "sig": sig}],
+        }
+        out.append(json.dumps(doc).encode())
+    return out
+
+
+def start_server(root: Path, allow: str) -> tuple[subprocess.Popen[bytes], str]:
+    cmd = [str(AILEDGER), "--workspace", str(root), "serve", "--port", "0", "--json"]
+    proc = subprocess.Popen([*cmd, "--allow", allow], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 120)
+    if not ready:
+        os.kill(proc.pid, signal.SIGKILL)
+        raise SystemExit("ailedger serve did not start")
+    return proc, str(json.loads(proc.stdout.readline())["url"])
+
+
+async def load(url: str, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
+    queue = iter(bodies)
+    latencies: list[float] = []
+
+    async def client() -> None:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(url, connector=connector) as session:
+            for body in queue:
+                t0 = time.perf_counter()
+                async with session.post("/v1/entries", data=body) as response:
+                    await response.read()
+                    if response.status != 201:
+                        raise SystemExit(f"unexpected HTTP {response.status}")
+                latencies.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - t0, latencies
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=4000)
+    parser.add_argument("--clients", type=int, default=64)
+    args = parser.parse_args()
+
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 shared cores)")
+    signer = Secp256k1Signer.generate()
+    t0 = time.perf_counter()
+    bodies = envelopes(args.submissions, signer)
+    print(f"signed {len(bodies)} envelopes in {time.perf_counter() - t0:.2f} s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "server"
+        root.mkdir()
+        ws = Workspace.init(root, origin=ORIGIN, log_key="logkey")
+        Keystore(ws.keys_dir).create("logkey", None, unsafe_plaintext=True)
+        proc, url = start_server(root, signer.address)
+        try:
+            cpu0 = cpu_seconds(proc.pid)
+            wall, latencies = asyncio.run(load(url, bodies, args.clients))
+            server_cpu = cpu_seconds(proc.pid) - cpu0
+        finally:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait()
+        with TransparencyLog.open(root / ".ailedger" / "log.sqlite", read_only=True) as log:
+            assert log.size() == len(bodies), log.size()
+            checkpoints = len(log.checkpoints())
+
+        http_rate = len(bodies) / wall
+        q = statistics.quantiles(latencies, n=100)
+        p50, p99 = q[49] * 1000, q[98] * 1000
+
+        # in-process, the same envelopes into a fresh log
+        single = TransparencyLog.open(Path(tmp) / "single.sqlite", ORIGIN)
+        n_single = min(len(bodies), 500)
+        t0 = time.perf_counter()
+        for body in bodies[:n_single]:
+            single.append(body)
+        single_rate = n_single / (time.perf_counter() - t0)
+        single.close()
+        batch = max(1, args.clients)
+        many = TransparencyLog.open(Path(tmp) / "many.sqlite", ORIGIN)
+        t0 = time.perf_counter()
+        for i in range(0, len(bodies), batch):
+            many.append_many(bodies[i : i + batch])
+        many_rate = len(bodies) / (time.perf_counter() - t0)
+        many.close()
+
+    print(f"load average after:  {os.getloadavg()[0]:.2f}")
+    print()
+    print(f"{'run':58} {'envelopes/s':>12} {'vs HTTP':>8}")
+    print(
+        f"{'HTTP, ' + str(args.clients) + ' clients, durable (group commit)':58} "
+        f"{http_rate:12,.0f} {1.0:8.2f}x"
+    )
+    print(
+        f"{'in-process append_many, batches of ' + str(batch) + ' (one fsync each)':58} "
+        f"{many_rate:12,.0f} {many_rate / http_rate:8.2f}x"
+    )
+    print(
+        f"{'in-process append, one fsync per entry (' + str(n_single) + ')':58} "
+        f"{single_rate:12,.0f} {single_rate / http_rate:8.2f}x"
+    )
+    print()
+    print(f"HTTP latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    print(f"server CPU: {server_cpu:.2f} s for {wall:.2f} s wall; {checkpoints} checkpoints")
+    print(
+        f"targets: >= 2,000/s {'met' if http_rate >= 2000 else 'MISSED'}, "
+        f"p99 < 50 ms {'met' if p99 < 50 else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The log as an HTTP service (``ailedger serve``): submissions, C2SP tlog-tiles, proofs.
+
+:mod:`.app` builds the ASGI app (FastAPI) from its dependencies and documents the endpoints;
+:mod:`._sequencer` is the group-commit writer; :mod:`.tiles` holds the tlog-tiles paths and
+entry bundles; :mod:`.problems` maps errors to RFC 9457 problem responses; :mod:`.client` talks
+to a service (standard library only). The app needs the ``server`` extra (FastAPI, uvicorn), so this
+package's face imports none of it. Only the CLI imports this package.
+"""
+
+from __future__ import annotations
+
+from ailedger.service.client import LogClient, ServiceUnavailable
+from ailedger.service.tiles import (
+    MAX_BUNDLED_ENTRY,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    TileRef,
+    encode_index,
+    entry_bundle,
+    parse_entry_bundle,
+    parse_tile_path,
+)
+
+__all__ = [
+    "MAX_BUNDLED_ENTRY",
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
+    "LogClient",
+    "ServiceUnavailable",
+    "TileRef",
+    "encode_index",
+    "entry_bundle",
+    "parse_entry_bundle",
+    "parse_tile_path",
+]

@@ -1,0 +1,337 @@
+"""The log service: an ASGI app (FastAPI) over one transparency log.
+
+::
+
+    POST /v1/entries                    a DSSE envelope -> 201 {index, leaf_hash} (200: duplicate)
+    GET  /checkpoint                    the latest signed checkpoint (C2SP signed note)
+    GET  /tile/<L>/<N>[.p/<W>]          C2SP tlog-tiles hash tiles
+    GET  /tile/entries/<N>[.p/<W>]      entry bundles (canonical envelopes)
+    GET  /v1/entries/{i}                envelope + inclusion proof against the latest checkpoint
+    GET  /v1/entries?subject=&predicate_type=&signer=&limit=
+    GET  /v1/proof/consistency?old=&new=
+    GET  /v1/receipts/{i}               the receipt `ailedger log receipt` writes
+    GET  /openapi.json
+
+:func:`create_app` takes its dependencies (a read connection to the log, the
+:class:`~ailedger.service._sequencer.Sequencer` that writes it, the log's verifier key, the
+allow-list and limits); it reads no environment. Submissions are checked in this order: size
+(413), JSON bounds and envelope form (400), every signer in the allow-list (403), every
+signature (422), canonical size within an entry bundle (413). Reads are bounded by the latest
+checkpoint: a tile or entry that no published checkpoint covers is 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ailedger import _json
+from ailedger.attest.dsse import Envelope
+from ailedger.errors import AiledgerError, FormatError
+from ailedger.log import AnyNoteKey, Checkpoint, SignedNote, TransparencyLog
+from ailedger.service._sequencer import Sequencer
+from ailedger.service.problems import PROBLEM_MEDIA_TYPE, Problem, problem_for
+from ailedger.service.tiles import (
+    MAX_BUNDLED_ENTRY,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    entry_bundle,
+    parse_tile_path,
+)
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "MAX_PAGE", "ServiceSettings", "create_app"]
+
+_log = logging.getLogger("ailedger.service")
+
+#: Default request body limit (1 MiB).
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+#: Largest page of ``GET /v1/entries``.
+MAX_PAGE = 100
+#: JSON nesting allowed in a submission (a DSSE envelope nests 3 levels).
+MAX_BODY_DEPTH = 8
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The service's policy: who may submit, and the request size limit."""
+
+    allow: frozenset[str]
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def allowed(self, keyid: str) -> bool:
+        return keyid.lower() in self.allow
+
+
+def _problem_response(p: Problem) -> JSONResponse:
+    return JSONResponse(
+        p.body(), status_code=p.status, media_type=PROBLEM_MEDIA_TYPE, headers=p.headers
+    )
+
+
+def create_app(
+    reader: TransparencyLog,
+    sequencer: Sequencer,
+    log_key: AnyNoteKey,
+    settings: ServiceSettings,
+    *,
+    on_started: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The service over ``reader`` (used on the event loop's thread only) and ``sequencer``
+    (started and stopped with the app); ``on_started`` runs once the log is open and signed
+    (the CLI prints its ready line there)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await sequencer.start()
+        if on_started is not None:
+            on_started()
+        try:
+            yield
+        finally:
+            await sequencer.stop()
+
+    app = FastAPI(
+        title="ailedger log service",
+        summary="A transparency log of signed envelopes: submissions, C2SP tlog-tiles, proofs.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return _problem_response(exc)
+
+    @app.exception_handler(AiledgerError)
+    async def _ailedger(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AiledgerError)
+        p = problem_for(exc)
+        if p.status >= 500:
+            _log.error("request failed: %s", exc, exc_info=exc)
+        return _problem_response(p)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        detail = "; ".join(
+            f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return _problem_response(Problem(422, "invalid-parameter", "Invalid parameter", detail))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        p = Problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
+        return _problem_response(p)
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        _log.error("internal error: %s", exc, exc_info=exc)
+        p = Problem(500, "internal", "Internal error", f"{type(exc).__name__} (a bug: see the log)")
+        return _problem_response(p)
+
+    def checkpoint() -> tuple[SignedNote, Checkpoint]:
+        note = sequencer.note
+        if note is None:  # pragma: no cover - the sequencer signs one at start
+            raise Problem(503, "no-checkpoint", "No checkpoint yet", "the log is starting")
+        return note, Checkpoint.parse(note.text)
+
+    # --- submissions -----------------------------------------------------------------------
+
+    @app.post(
+        "/v1/entries",
+        status_code=201,
+        summary="Submit a DSSE envelope",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["payload", "payloadType", "signatures"],
+                            "properties": {
+                                "payload": {"type": "string"},
+                                "payloadType": {"type": "string"},
+                                "signatures": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "keyid": {"type": "string"},
+                                            "sig": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def submit(request: Request) -> JSONResponse:
+        body = await _read_body(request, settings.max_body_bytes)
+        try:
+            _json.check_bounds(
+                body,
+                what="request body",
+                max_bytes=settings.max_body_bytes,
+                max_depth=MAX_BODY_DEPTH,
+            )
+            envelope = Envelope.from_json(body)
+        except (FormatError, ValueError, TypeError) as exc:
+            raise Problem(400, "malformed", "Malformed envelope", str(exc)) from None
+        if not envelope.signatures:
+            raise Problem(400, "malformed", "Malformed envelope", "the envelope has no signatures")
+        refused = [s.keyid for s in envelope.signatures if not settings.allowed(s.keyid)]
+        if refused:
+            raise Problem(
+                403,
+                "signer-not-allowed",
+                "Signer not allowed",
+                f"signer {refused[0]} is not allowed to submit to this log",
+            )
+        entry = reader.prepare(envelope)
+        if len(entry.envelope) > MAX_BUNDLED_ENTRY:
+            raise Problem(
+                413,
+                "too-large",
+                "Envelope too large",
+                f"the canonical envelope is {len(entry.envelope)} bytes; a tlog-tiles entry "
+                f"holds at most {MAX_BUNDLED_ENTRY}",
+            )
+        done = await sequencer.submit(entry)
+        doc = {"index": done.index, "leaf_hash": done.leaf_hash.hex(), "duplicate": done.duplicate}
+        return JSONResponse(doc, status_code=200 if done.duplicate else 201)
+
+    # --- C2SP tlog-tiles -------------------------------------------------------------------
+
+    @app.get("/checkpoint", summary="The latest signed checkpoint (C2SP signed note)")
+    async def get_checkpoint() -> Response:
+        note, _ = checkpoint()
+        return Response(
+            note.format(),
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    @app.get("/tile/{path:path}", summary="A tlog-tiles hash tile or entry bundle")
+    async def get_tile(path: str) -> Response:
+        try:
+            ref = parse_tile_path(path)
+        except FormatError as exc:
+            raise Problem(400, "malformed-tile-path", "Malformed tile path", str(exc)) from None
+        _, cp = checkpoint()
+        first = ref.index * TILE_WIDTH
+        if ref.level is None:
+            if first + ref.width > cp.size:
+                raise Problem(404, "not-found", "Not found", f"no entry bundle {path} yet")
+            entries = reader.envelopes(first, ref.width)
+            if any(len(e) > MAX_BUNDLED_ENTRY for e in entries):
+                raise Problem(
+                    409,
+                    "entry-too-large",
+                    "Entry too large for a bundle",
+                    "an entry of this bundle is over 65,535 bytes; read it at /v1/entries/{i}",
+                )
+            data = entry_bundle(entries)
+        else:
+            available = cp.size >> (TILE_HEIGHT * ref.level)
+            if first + ref.width > available:
+                raise Problem(404, "not-found", "Not found", f"no tile {path} yet")
+            data = b"".join(reader.hashes(TILE_HEIGHT * ref.level, first, ref.width))
+        return Response(
+            data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
+        )
+
+    # --- JSON conveniences -----------------------------------------------------------------
+
+    @app.get("/v1/entries/{index}", summary="An entry with its inclusion proof")
+    async def get_entry(index: int) -> dict[str, Any]:
+        note, cp = checkpoint()
+        if not 0 <= index < reader.size():
+            raise Problem(404, "not-found", "Not found", f"the log has no entry {index}")
+        entry = reader.get(index)
+        doc = entry.to_dict()
+        doc["envelope"] = _json.loads(entry.envelope, what="stored envelope")
+        doc["checkpoint"] = note.format()
+        doc["inclusion_proof"] = None
+        if index < cp.size:
+            proof = reader.inclusion_proof(index, cp.size)
+            doc["inclusion_proof"] = [h.hex() for h in proof.hashes]
+        return doc
+
+    @app.get("/v1/entries", summary="Entries by subject digest, predicate type, signer")
+    async def query_entries(
+        subject: str | None = None,
+        predicate_type: str | None = None,
+        signer: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+    ) -> dict[str, Any]:
+        found = reader.query(
+            subject=subject, predicate_type=predicate_type, signer=signer, limit=limit
+        )
+        return {"entries": [e.to_dict() for e in found]}
+
+    @app.get("/v1/proof/consistency", summary="RFC 9162 consistency proof")
+    async def consistency(
+        old: Annotated[int, Query(ge=0)], new: Annotated[int | None, Query(ge=0)] = None
+    ) -> dict[str, Any]:
+        _, cp = checkpoint()
+        n = cp.size if new is None else new
+        if not old <= n <= cp.size:
+            raise Problem(
+                400, "invalid", "Invalid request", f"need old <= new <= {cp.size} (checkpoint)"
+            )
+        proof = reader.consistency_proof(old, n)
+        return {
+            "old_size": proof.old_size,
+            "new_size": proof.new_size,
+            "old_root": proof.old_root.hex(),
+            "new_root": proof.new_root.hex(),
+            "hashes": [h.hex() for h in proof.hashes],
+        }
+
+    @app.get("/v1/receipts/{index}", summary="A receipt (verifiable offline)")
+    async def receipt(index: int) -> dict[str, Any]:
+        note, cp = checkpoint()
+        if not 0 <= index < cp.size:
+            raise Problem(
+                404,
+                "not-covered",
+                "Not covered by a checkpoint",
+                f"entry {index} is not covered by the latest checkpoint (size {cp.size})",
+                headers={"Retry-After": "1"},
+            )
+        return reader.receipt(index, log_key, note).to_dict()
+
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is over ``limit`` (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Problem(400, "malformed", "Malformed request", "bad Content-Length")
+        if int(declared) > limit:
+            raise Problem(413, "too-large", "Request too large", f"the body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "too-large", "Request too large", f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
