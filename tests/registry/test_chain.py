@@ -401,6 +401,25 @@ def test_issue12_a_retry_never_completes_another_signers_entry(world: World) -> 
     assert w.reg.log.size() == size + 1  # only the deprecation was ever added
 
 
+def test_a_role_outside_the_built_in_names_counts_once_named(world: World) -> None:
+    """A role's id on-chain is the hash of its name: `security`, granted on-chain, is found
+    when an approval or a policy names it (it used to read as "holds: none")."""
+    w = world
+    w.register(V1)
+    auditor = w.signer("auditor")
+    members = w.backend.membership
+    members.grant("globex", auditor.keyid, "security", signer=_secp(w.signer("auditor")))
+    recorded = w.reg.approve(V1, "security", auditor)
+    assert not recorded.already
+    policy = parse_policy("version = 1\n[env.prod.approvals]\nsecurity = 1\n")
+    # a backend that never heard of the role: the policy names it
+    fresh = ChainBackend(w.backend.registry, members, keys=w.store.list_keys())
+    assert "security" not in fresh.roles
+    with Registry.open(w.ws, keys=w.store.list_keys(), backend=fresh, read_only=True) as reg:
+        result = reg.gate(V1, policy, "prod")
+    assert result.passed, result.lines()
+
+
 def test_registration_conflict_on_chain(world: World) -> None:
     w = world
     w.register(V1)

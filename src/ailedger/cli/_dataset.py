@@ -26,7 +26,7 @@ from ailedger.fingerprint import dataset as ds
 from ailedger.fingerprint._leaves import UNSALTED, create_secret_file, read_secret_file
 from ailedger.fingerprint.proofs import MembershipProof, TensorProof, load_proof, verify_proof
 
-__all__ = ["fingerprint_dataset_command", "prove_command", "verify_proof_command"]
+__all__ = ["dataset_secret", "fingerprint_dataset_command", "prove_command", "verify_proof_command"]
 
 PathArg = Annotated[Path, typer.Argument(help="A CSV, JSONL or Parquet file, or a directory.")]
 FormatOpt = Annotated[
@@ -58,7 +58,10 @@ NoHeaderOpt = Annotated[
 ]
 
 
-def _secret(path: Path, salt_secret: Path | None, unsalted: bool, *, create: bool) -> bytes | None:
+def dataset_secret(
+    path: Path, salt_secret: Path | None, unsalted: bool, *, create: bool
+) -> bytes | None:
+    """The dataset secret for ``path`` (None: unsalted), created when missing if ``create``."""
     if salt_secret is not None and unsalted:
         raise InvalidInput("--salt-secret and --unsalted exclude each other")
     if unsalted:
@@ -112,7 +115,7 @@ def fingerprint_dataset_command(
     """Fingerprint a dataset: a Merkle root over (salted) records, one leaf per record."""
     if not path.exists():
         raise NotFound(f"dataset not found: {path}")
-    secret = _secret(path, salt_secret, unsalted, create=True)
+    secret = dataset_secret(path, salt_secret, unsalted, create=True)
     with byte_progress("fingerprinting", _size(path), enabled=not (quiet or as_json)) as bar:
         fp = ds.fingerprint_dataset(
             path,
@@ -252,7 +255,7 @@ def prove_command(
         idx = index_file or ds.default_index_path(path)
         header = ds.read_index_header(idx) if idx.is_file() else {}
         unsalted = header.get("scheme") == UNSALTED
-    secret = _secret(path, salt_secret, unsalted, create=False)
+    secret = dataset_secret(path, salt_secret, unsalted, create=False)
     with byte_progress("proving", _size(path), enabled=not (quiet or as_json)) as bar:
         proof = ds.prove_record(
             path,
@@ -280,6 +283,27 @@ def prove_command(
     if isinstance(proof, MembershipProof):
         doc["leaf_index"] = proof.inclusion.leaf_index
     emit(doc, as_json, lambda: console.print(f"wrote {doc['kind']} proof to {out}"))
+
+
+def _registered_value(ref: str, kind: str) -> bytes:
+    """The root (dataset) or subject digest (model) the workspace registered as ``ref``."""
+    from ailedger.cli._workflow import open_registry
+    from ailedger.registry._refs import VersionRef
+
+    with open_registry(read_only=True) as registry:
+        version = VersionRef.parse(ref)
+        row = registry.dataset(version) if kind == "dataset" else registry.model(version)
+    value = row.root if kind == "dataset" else row.digest
+    parsed = _hex32_option(value, f"the registered {kind} {ref}", digest=True)
+    if parsed is None:  # pragma: no cover - a registered dataset always has a root
+        raise InvalidInput(f"{kind} {ref} has no registered root")
+    return parsed
+
+
+def _agree(given: bytes | None, trusted: bytes, option: str, ref: str) -> bytes:
+    if given is not None and given != trusted:
+        raise InvalidInput(f"{option} differs from what {ref} registered ({trusted.hex()})")
+    return trusted
 
 
 def _hex32_option(value: str | None, name: str, *, digest: bool = False) -> bytes | None:
@@ -330,6 +354,14 @@ def verify_proof_command(
             "--subject", help="Tensor proof: expected model subject digest (sha256:HEX or hex)."
         ),
     ] = None,
+    registered: Annotated[
+        str | None,
+        typer.Option(
+            "--registered",
+            help="Check against what the workspace registered as N@V: a dataset's root "
+            "(membership proofs) or a model's subject digest (tensor proofs).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a dataset membership/non-membership proof, a model tensor proof or a Merkle
@@ -344,6 +376,13 @@ def verify_proof_command(
         raise ProofInvalid(
             f"malformed proof {proof_file}: {exc}", code="proof-format-invalid"
         ) from None
+    if registered is not None:
+        if isinstance(proof, TensorProof):
+            trusted = _registered_value(registered, "model")
+            expected_subject = _agree(expected_subject, trusted, "--subject", registered)
+        else:
+            trusted = _registered_value(registered, "dataset")
+            expected = _agree(expected, trusted, "--root", registered)
     check = verify_proof(
         proof,
         expected_root=expected,

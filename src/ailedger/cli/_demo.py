@@ -205,6 +205,33 @@ def _bonus_human(report: dict[str, Any]) -> None:
     _books(report)
 
 
+@demo_app.command("samples")
+def samples_cmd(
+    out: Annotated[Path, typer.Argument(help="Directory to write model/ and data/ into.")] = Path(
+        "."
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy the bundled samples here to try the commands on: a small safetensors model
+    (model/) and two datasets (data/patients.csv, data/events.jsonl)."""
+    import shutil
+
+    from ailedger.demos.samples import SAMPLE_DATA, SAMPLE_MODEL
+
+    targets = {"model": out / "model", "data": out / "data"}
+    for target in targets.values():
+        if target.exists():
+            raise ConflictError(f"{target} exists already", hint="pass another directory")
+    shutil.copytree(SAMPLE_MODEL, targets["model"])
+    targets["data"].mkdir(parents=True)
+    files = [shutil.copy2(p, targets["data"]) for p in sorted(SAMPLE_DATA.iterdir())
+             if p.suffix in (".csv", ".jsonl")]  # fmt: skip
+    doc = {"model": str(targets["model"]), "data": [str(f) for f in files]}
+    listed = ", ".join(escape(str(f)) for f in files)
+    model = escape(str(targets["model"]))
+    emit(doc, as_json, lambda: console.print(f"wrote {model}/ and {listed}"))
+
+
 @demo_app.command("crop-insurance")
 def crop_insurance(directory: DirOpt = None, rpc: RpcOpt = None, as_json: JsonOpt = False) -> None:
     """Crop insurance: 4 oracle processes (one lying) score drought, farms in drought are paid.

@@ -353,9 +353,23 @@ def list_cmd(as_json: JsonOpt = False) -> None:
 
 
 @keys_app.command("show")
-def show_cmd(name: str, as_json: JsonOpt = False) -> None:
+def show_cmd(
+    name: str,
+    address: Annotated[
+        bool,
+        typer.Option(
+            "--address", help="Print only the key's Ethereum address (secp256k1 keys), for scripts."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Show a key's public details."""
     info = open_keystore().info(name)
+    if address:
+        if info.keytype != "secp256k1":
+            raise InvalidInput(f"key {name} is {info.keytype}: only secp256k1 keys have an address")
+        typer.echo(info.keyid)
+        return
     emit(info.to_dict(), as_json, lambda: _show(info))
 
 

@@ -47,8 +47,15 @@ def dataset_register_cmd(
     ] = None,
     salt_secret: Annotated[
         Path | None,
-        typer.Option("--salt-secret", help="Salt the leaves with the secret in this file."),
+        typer.Option(
+            "--salt-secret",
+            help="File holding the dataset secret that derives the leaf salts (default: "
+            "DATA.ailedger-secret, created when missing; kept off-chain).",
+        ),
     ] = None,
+    unsalted: Annotated[
+        bool, typer.Option("--unsalted", help="No salts: for public data only (records guessable).")
+    ] = False,
     password_file: PasswordFileOpt = None,
     skip_lines: Annotated[
         int,
@@ -60,16 +67,16 @@ def dataset_register_cmd(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fingerprint a dataset and sign a dataset statement NAME@VERSION into the log."""
+    """Fingerprint a dataset and sign a dataset statement NAME@VERSION into the log.
+
+    Salted by default, as `fingerprint dataset` is: the secret is read from --salt-secret or
+    DATA.ailedger-secret (created, mode 0600, when missing); --unsalted for public data."""
     ref = VersionRef(name, version)
     if not path.exists():
         raise NotFound(f"no such dataset: {path}")
-    secret = None
-    if salt_secret is not None:
-        try:
-            secret = salt_secret.read_bytes()
-        except FileNotFoundError:
-            raise NotFound(f"no such secret file: {salt_secret}") from None
+    from ailedger.cli._dataset import dataset_secret
+
+    secret = dataset_secret(path, salt_secret, unsalted, create=True)
     total = path.stat().st_size if path.is_file() else None
     with (
         signed_registry(key, password_file) as (registry, signer),

@@ -414,6 +414,11 @@ class ChainBackend:
 
     # --- roles -----------------------------------------------------------------------------
 
+    def learn_roles(self, roles: Iterable[str]) -> None:
+        """Role names the registry will ask about (a role's id on-chain is the hash of its
+        name, so a role outside :data:`ROLES` is found only once its name is known)."""
+        self.roles.update(roles)
+
     def role_of(self, keyid: str) -> MemberInfo | None:
         try:
             address = checksum_address(keyid)

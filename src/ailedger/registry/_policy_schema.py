@@ -121,6 +121,16 @@ class Section:
             approvals={**self.approvals, **override.approvals},
         )
 
+    def role_names(self) -> frozenset[str]:
+        """Every role this section names: approval roles and the roles evaluations and
+        audits must be signed by."""
+        named: set[str] = set(self.approvals)
+        for evaluation in self.evaluations.values():
+            named |= evaluation.roles or frozenset()
+        for audit in self.audits.values():
+            named |= audit.roles or frozenset()
+        return frozenset(named)
+
     def requires_anything(self) -> bool:
         """Whether this section asks anything of a version (an evaluation, an audit, an
         approval, organisations, or the artifact's fingerprint). Age limits and signer allow

@@ -37,7 +37,7 @@ its append is refused after signing but before logging (:class:`ConflictError`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +125,8 @@ class PreflightBackend(Protocol):
     def prepare_approve(self, ref: VersionRef, role: str, *, signer: Signer) -> None: ...
 
     def prepare_deprecate(self, ref: VersionRef, *, signer: Signer) -> None: ...
+
+    def learn_roles(self, roles: Iterable[str]) -> None: ...
 
 
 class Registry:
@@ -385,6 +387,8 @@ class Registry:
         """Sign an approval (or rejection) of ``ref`` for ``role``; the key must hold it."""
         row = self.model(ref)
         role = normalize_role(role)
+        if isinstance(self.backend, PreflightBackend):
+            self.backend.learn_roles([role])
         member = self.backend.role_of(signer.keyid)
         held = {r.lower() for r in member[0]} if member is not None else set()
         if role not in held:
@@ -488,6 +492,8 @@ class Registry:
                 raise NotFound(f"{ref} was registered without a local path; pass --path")
             return f"sha256:{fingerprint_model(artifact).subject_digest.hex()}" == row.digest
 
+        if isinstance(self.backend, PreflightBackend):
+            self.backend.learn_roles(policy.section_for(env).role_names())
         return evaluate_policy(
             policy,
             env,
