@@ -85,7 +85,9 @@ def test_csv_fills_the_dataset_fields_as_dataset_register_does(logged: Setup) ->
     predicate = statement["predicate"]
     data_sha256 = hashlib.sha256(setup.data.read_bytes()).hexdigest()
     assert statement["subject"] == [{"name": "patients.csv", "digest": {"sha256": data_sha256}}]
-    fingerprint = ok(["fingerprint", "dataset", setup.data, "--unsalted", "--no-index"])
+    # salted by default, with the same secret file as `fingerprint dataset`
+    assert predicate["scheme"] != "unsalted-v1"
+    fingerprint = ok(["fingerprint", "dataset", setup.data, "--no-index"])
     assert (predicate["root"], predicate["size"]) == (fingerprint["root"], fingerprint["size"])
     registered = ok(["dataset", "register", setup.data, "--name", "patients", "--version", "1",
                      "--key", "trainer"])["predicate"]  # fmt: skip
@@ -103,7 +105,7 @@ def test_dataset_reading_options_change_the_fields(tmp_path: Path) -> None:
     csv.write_text("# exported 2026-12-04\nid,label\n1,a\n2,b\n")
     secret = tmp_path / "salt"
     secret.write_text("s" * 32 + "\n")
-    plain = _attest("dataset", csv, "--skip-lines", "1")["predicate"]
+    plain = _attest("dataset", csv, "--skip-lines", "1", "--unsalted")["predicate"]
     assert plain["size"] == 2
     assert plain["scheme"] == "unsalted-v1"
     salted = _attest("dataset", csv, "--skip-lines", "1", "--salt-secret", secret)["predicate"]
@@ -112,14 +114,15 @@ def test_dataset_reading_options_change_the_fields(tmp_path: Path) -> None:
     fingerprint = ok(["fingerprint", "dataset", csv, "--skip-lines", "1", "--salt-secret",
                       secret, "--no-index"])  # fmt: skip
     assert salted["root"] == fingerprint["root"]
-    headless = _attest("dataset", csv, "--skip-lines", "1", "--no-header")["predicate"]
+    headless = _attest("dataset", csv, "--skip-lines", "1", "--no-header", "--unsalted")
+    headless = headless["predicate"]
     assert headless["size"] == 3
     assert headless["metadata_hash"] != plain["metadata_hash"]
 
 
 def test_given_fields_must_agree_with_the_path(logged: Setup) -> None:
     setup = logged
-    fingerprint = ok(["fingerprint", "dataset", setup.data, "--unsalted", "--no-index"])
+    fingerprint = ok(["fingerprint", "dataset", setup.data, "--no-index"])
     size_before = ok(["log", "show"])["size"]
     # the same values, even as text, are accepted; the user's location is kept
     statement = _attest("dataset", setup.data, "--set", f"size={fingerprint['size']}",

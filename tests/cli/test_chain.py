@@ -11,9 +11,11 @@ import pytest
 import ailedger.cli._chain
 import ailedger.cli._keys
 import ailedger.cli._log  # noqa: F401  (importing registers the commands)
+from _anvil import Anvil
 from _cli import PASSWORD, fails, ok, run
 from _log_util import ALICE, LOG_SIGNER, WITNESS_SIGNER, envelope
 from _workflow_util import NewWorkspace
+from ailedger.chain import ANVIL_CHAIN_ID
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.workspace import Workspace
 
@@ -191,3 +193,26 @@ def test_audit_chain_check_on_the_embedded_chain(ws: Workspace) -> None:
     log = json.loads(Path("audit/report.json").read_text())["log"]
     assert log["anchors_confirmed_on_chain"] is True
     assert [a["size"] for a in log["anchors"]] == [2]
+
+
+@pytest.mark.chain
+def test_receipt_carries_the_anchor_on_the_named_chain(ws: Workspace, anvil_node: Anvil) -> None:
+    """The same checkpoint anchored on the embedded chain and on a node: `log receipt --rpc`
+    picks the anchor on that node's chain, so `verify receipt --rpc` checks the right one."""
+    rpc = ["--rpc", anvil_node.url]
+    ok(["log", "append", "e0.json", "e1.json"])
+    ok(["log", "checkpoint", "--key", "logkey"])
+    for where in ([], rpc):
+        ok(["chain", "deploy", "--key", "admin", *where])
+        ok(["anchor", "--key", "logkey", "--witness-key", "witness", *where])
+    on_node = ok(["log", "receipt", "0", *rpc])
+    on_workspace = ok(["log", "receipt", "0", "--rpc", "workspace"])
+    assert on_node["anchor"]["chain_id"] == ANVIL_CHAIN_ID
+    assert on_workspace["anchor"]["chain_id"] != ANVIL_CHAIN_ID
+    Path("node.receipt.json").write_text(json.dumps(on_node))
+    checked = ok(["verify", "receipt", "node.receipt.json", *rpc])
+    assert checked["anchor_verified"]["anchor"]["size"] == 2
+    Path("ws.receipt.json").write_text(json.dumps(on_workspace))  # what used to be picked
+    result = run(["verify", "receipt", "ws.receipt.json", *rpc])
+    assert result.exit_code != 0
+    assert "the node is on" in result.output

@@ -317,14 +317,22 @@ def anchor_checkpoint(
 
 
 def receipt_with_anchor(
-    log: TransparencyLog, index: int, log_key: AnyNoteKey, book: AnchorBook
+    log: TransparencyLog,
+    index: int,
+    log_key: AnyNoteKey,
+    book: AnchorBook,
+    *,
+    chain_id: int | None = None,
 ) -> Receipt:
-    """A receipt for entry ``index`` that carries an anchor covering it when there is one.
+    """A receipt for entry ``index`` that carries an anchor covering it when there is one
+    (only anchors on chain ``chain_id`` when given).
 
     Against the latest checkpoint if an anchor is at least that large (the first such;
     a larger one comes with a consistency proof), else against the latest anchored
     checkpoint if it covers the entry, else (no anchor covers it) without an anchor."""
     records = [r for r in book.records(log.origin) if r.size <= log.size()]
+    if chain_id is not None:
+        records = [r for r in records if r.chain_id == chain_id]
     if isinstance(log_key, Secp256k1NoteKey):  # anchors of this origin under this key only
         records = [r for r in records if r.log_signer.lower() == log_key.address.lower()]
     records = [r for r in records if log.root(r.size) == r.root]

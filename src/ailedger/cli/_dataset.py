@@ -59,7 +59,12 @@ NoHeaderOpt = Annotated[
 
 
 def dataset_secret(
-    path: Path, salt_secret: Path | None, unsalted: bool, *, create: bool
+    path: Path,
+    salt_secret: Path | None,
+    unsalted: bool,
+    *,
+    create: bool,
+    create_named: bool = False,
 ) -> bytes | None:
     """The dataset secret for ``path`` (None: unsalted), created when missing if ``create``."""
     if salt_secret is not None and unsalted:
@@ -69,6 +74,8 @@ def dataset_secret(
     secret_path = salt_secret or ds.default_secret_path(path)
     if secret_path.exists():
         return read_secret_file(secret_path)
+    if salt_secret is not None and not create_named:  # only `fingerprint` makes a named one
+        raise NotFound(f"no such secret file: {salt_secret}")
     if not create:
         raise NotFound(
             f"no dataset secret at {secret_path}",
@@ -115,7 +122,7 @@ def fingerprint_dataset_command(
     """Fingerprint a dataset: a Merkle root over (salted) records, one leaf per record."""
     if not path.exists():
         raise NotFound(f"dataset not found: {path}")
-    secret = dataset_secret(path, salt_secret, unsalted, create=True)
+    secret = dataset_secret(path, salt_secret, unsalted, create=True, create_named=True)
     with byte_progress("fingerprinting", _size(path), enabled=not (quiet or as_json)) as bar:
         fp = ds.fingerprint_dataset(
             path,

@@ -350,14 +350,23 @@ def receipt_cmd(
     index: Annotated[int, typer.Argument(help="Entry index.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write the receipt here.")] = None,
     log_url: LogUrlOpt = None,
+    rpc: Annotated[
+        str | None,
+        typer.Option(
+            "--rpc",
+            help="Carry an anchor on this node's chain (URL, or 'workspace'; default: the "
+            "first anchor that covers the entry, on any chain).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a receipt for an entry against the latest checkpoint.
 
     When an anchor of the log covers the entry (see `ailedger anchor`), the receipt
-    carries it (and, if needed, is made against the anchored checkpoint instead). With
-    --log URL, fetch it from that log service (check it with `ailedger verify receipt
-    --log-key`: the service's word is not trusted)."""
+    carries it (and, if needed, is made against the anchored checkpoint instead); with
+    --rpc, only an anchor on that node's chain. With --log URL, fetch it from that log
+    service (check it with `ailedger verify receipt --log-key`: the service's word is not
+    trusted)."""
     if log_url is not None:
         from ailedger.service.client import LogClient
 
@@ -372,12 +381,19 @@ def receipt_cmd(
         else:
             emit(receipt.to_dict(), True)
         return
-    book = AnchorBook(open_workspace().path / ANCHORS_FILE)
+    ws = open_workspace()
+    book = AnchorBook(ws.path / ANCHORS_FILE)
+    chain_id = None
+    if rpc is not None:
+        from ailedger.cli._chain_common import open_chain
+
+        with open_chain(ws, None if rpc == "workspace" else rpc, read_only=True) as chain:
+            chain_id = chain.chain_id
     with open_log(read_only=True) as log:
         key = log.log_key()
         if key is None:
             raise NotFound("the log has no checkpoint", hint="run `ailedger log checkpoint`")
-        receipt = receipt_with_anchor(log, index, key, book)
+        receipt = receipt_with_anchor(log, index, key, book, chain_id=chain_id)
     if out is not None:
         receipt.write(out)
         emit({"receipt": str(out), "index": index}, as_json, lambda: console.print(f"wrote {out}"))

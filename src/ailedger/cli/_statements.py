@@ -121,12 +121,14 @@ class Reading:
     skip_lines: int = 0
     header_row: bool = True
     no_cache: bool = False
+    unsalted: bool = False
 
     def check(self, cls: type[Predicate], has_path: bool) -> None:
         """Refuse options that would not be used, rather than ignore them."""
         used = {
             "--format": ("dataset", self.format is not None),
             "--salt-secret": ("dataset", self.salt_secret is not None),
+            "--unsalted": ("dataset", self.unsalted),
             "--skip-lines": ("dataset", self.skip_lines != 0),
             "--no-header": ("dataset", not self.header_row),
             "--no-cache": ("model", self.no_cache),
@@ -142,10 +144,12 @@ def _from_path(
 ) -> tuple[dict[str, Any], list[Subject]]:
     """The predicate fields ``path`` determines, and the subjects naming it."""
     if issubclass(cls, DatasetPredicate):
-        from ailedger.fingerprint._leaves import read_secret_file
+        from ailedger.cli._dataset import dataset_secret
         from ailedger.fingerprint.dataset import fingerprint_dataset
 
-        secret = None if reading.salt_secret is None else read_secret_file(reading.salt_secret)
+        # salted by default, with the same secret file as `fingerprint dataset` and
+        # `dataset register` (DATA.ailedger-secret, created when missing)
+        secret = dataset_secret(path, reading.salt_secret, reading.unsalted, create=True)
         ds = fingerprint_dataset(
             path,
             secret=secret,
@@ -336,9 +340,14 @@ def attest_cmd(
         Path | None,
         typer.Option(
             "--salt-secret",
-            help="dataset --subject PATH: salt the leaves with the secret in this file.",
+            help="dataset --subject PATH: salt the leaves with the secret in this file "
+            "(default: DATA.ailedger-secret, created when missing).",
         ),
     ] = None,
+    unsalted: Annotated[
+        bool,
+        typer.Option("--unsalted", help="dataset --subject PATH: no salts (public data only)."),
+    ] = False,
     skip_lines: Annotated[
         int,
         typer.Option(
@@ -362,7 +371,7 @@ def attest_cmd(
     if receipt is not None:
         log_key = log_key_name(log_key)
         check_log_key(open_keystore(), log_key)  # before any password is asked for
-    reading = Reading(format, salt_secret, skip_lines, not no_header, no_cache)
+    reading = Reading(format, salt_secret, skip_lines, not no_header, no_cache, unsalted)
     store = open_keystore()
     signer = unlock_signer(store, key, password_file)
     envelope = build_envelope(kind, subject or [], predicate, set_ or [], signer, reading)
