@@ -67,8 +67,9 @@ def test_a_trace_document_verifies_without_a_workspace(
         True,
     )
     assert (result["since"], result["until"]) == (times[1], times[2])
-    assert ok(["verify", "trace", copy])["log_key_trusted"] is False  # the document's own key
-    human = run(["verify", "trace", copy])
+    # the document's own key proves nothing: refused, with what to pass (review finding)
+    fails(["verify", "trace", copy], 1, "[checkpoint-untrusted]", "--log-key")
+    human = run(["verify", "trace", copy, "--log-key", address])
     assert human.exit_code == 0, human.output
     assert "nothing happened in between" in human.output
     last = ok(["verify", "trace", later, "--log-key", address])

@@ -295,6 +295,30 @@ def test_racing_deploys_never_name_the_same_previous_event(
         assert done.predicate["previous"] == _link(second, events[1]).model_dump()
 
 
+def test_a_deprecation_logged_meanwhile_refuses_the_deploy(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: a deprecation (environment `*`) logged between the deploy's decision
+    and its append is not an event of the environment, yet it must refuse the deploy."""
+    trainer = setup.signer("trainer")
+    with setup.registry() as reg:
+        _register(setup, reg)
+    with setup.registry() as first, setup.registry() as second:
+        first.deploy(VERSIONS[0], "prod", trainer, OPEN)
+        gate = second.gate
+
+        def racing_gate(*args: Any, **kwargs: Any) -> Any:
+            first.deprecate(VERSIONS[1], "bad weights", trainer)
+            return gate(*args, **kwargs)
+
+        monkeypatch.setattr(second, "gate", racing_gate)
+        size = second.log.size()
+        with pytest.raises(ConflictError, match="deprecated"):
+            second.deploy(VERSIONS[1], "prod", trainer, OPEN)
+        assert second.log.size() == size + 1  # only the deprecation
+        assert second.current("prod") == VERSIONS[0]
+
+
 def _link(reg: Registry, event: EventRow) -> EventLink:
     leaf = reg.log.get(event.log_index).leaf_hash.hex()
     return EventLink(log_index=event.log_index, leaf_hash=leaf)

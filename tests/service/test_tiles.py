@@ -68,6 +68,8 @@ def test_paths_round_trip(level: int | None, index: int, width: int) -> None:
         "0/001/x002",
         "blobs/000",
         "0/000/",
+        "0/" + "x999/" * 1450 + "999",  # review finding: int() of > 4,300 digits was a 500
+        "entries/" + "x001/" * 7 + "000",  # more groups than a 64-bit index needs
     ],
 )
 def test_non_canonical_paths_are_refused(path: str) -> None:

@@ -19,7 +19,7 @@ from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
 from ailedger.cli._log import _receipt_log_key
 from ailedger.cli._workflow import open_registry
-from ailedger.errors import InvalidInput, NotFound
+from ailedger.errors import InvalidInput, NotFound, SignatureInvalid
 from ailedger.registry import Registry
 from ailedger.registry._refs import VersionRef, parse_digest_or_file, parse_time
 from ailedger.registry.lineage import Item, Lineage, lineage
@@ -150,6 +150,14 @@ def verify_trace_cmd(
     if log_key is not None and key is None and trace.checkpoint is not None:
         raise InvalidInput("the trace document names no log origin to check --log-key against")
     result = trace.verify(log_key=key, require_checkpoint=True, require_links=True)
+    if not result.log_key_trusted:  # anyone can make a document with a log and key of their own
+        raise SignatureInvalid(
+            "the checkpoint verifies only against the key the document itself names; "
+            "that proves nothing about the log you trust",
+            hint="pass the log's key (--log-key VKEY or its Ethereum address), or run it in "
+            "the workspace of that log",
+            code="checkpoint-untrusted",
+        )
 
     def human() -> None:
         trust = "trusted" if result.log_key_trusted else "[yellow]untrusted: from the document[/]"

@@ -57,9 +57,12 @@ def append(
     sync: Callable[[], int],
     at: Head,
     envelope: bytes,
+    recheck: Callable[[], None] | None = None,
 ) -> int:
     """Append ``envelope`` (an event of ``at.env`` naming ``at.last``) if no other event of
-    ``at.env`` was logged since ``at`` was read; ``sync`` brings ``index`` up to date."""
+    ``at.env`` was logged since ``at`` was read; ``sync`` brings ``index`` up to date and
+    ``recheck`` (raising to refuse) re-checks what else the log may have said meanwhile (a
+    deprecation of the version)."""
     size = at.size
     for _ in range(APPEND_ATTEMPTS):
         try:
@@ -74,6 +77,8 @@ def append(
                     "nothing was logged",
                     hint="run the command again: it decides on the new state",
                 ) from None
+            if recheck is not None:
+                recheck()
             size = index.synced()
             continue
         sync()

@@ -220,7 +220,11 @@ class Registry:
         self, head: _events.Head, predicate: DeploymentPredicate, subject: Subject, signer: Signer
     ) -> int:
         envelope = attest(predicate, [subject], [signer]).to_json()
-        return _events.append(self.log, self.index, self.sync, head, envelope)
+        ref = VersionRef.parse(predicate.version or "")
+        # the log grew meanwhile: a deprecation of the version logged since refuses it too
+        return _events.append(
+            self.log, self.index, self.sync, head, envelope, lambda: self._not_deprecated(ref)
+        )
 
     # --- lookups ---------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from ailedger.errors import FormatError
 
 __all__ = [
     "MAX_BUNDLED_ENTRY",
+    "MAX_INDEX_GROUPS",
     "MAX_TILE_LEVEL",
     "TILE_HEIGHT",
     "TILE_WIDTH",
@@ -41,6 +42,8 @@ TILE_WIDTH = 256
 MAX_BUNDLED_ENTRY = 0xFFFF
 #: Tile levels 0..63 (tree levels up to 504 cover any 64-bit tree size).
 MAX_TILE_LEVEL = 63
+#: A 64-bit tile index needs at most 7 path groups of three digits.
+MAX_INDEX_GROUPS = 7
 
 _GROUP = re.compile(r"x\d{3}")
 _LAST = re.compile(r"\d{3}")
@@ -104,6 +107,8 @@ def parse_tile_path(path: str) -> TileRef:
         raise FormatError(f"tile index in {path!r} does not end in three digits")
     if any(not _GROUP.fullmatch(g) for g in rest[:-1]):
         raise FormatError(f"tile index groups in {path!r} must be x followed by three digits")
+    if len(rest) > MAX_INDEX_GROUPS:  # a 64-bit index needs at most 7 groups of 3 digits
+        raise FormatError(f"tile index in {path!r} has more than {MAX_INDEX_GROUPS} groups")
     if len(rest) > 1 and rest[0] == "x000":
         raise FormatError(f"tile index in {path!r} has a leading zero group")
     index = int("".join(g.lstrip("x") for g in rest))
