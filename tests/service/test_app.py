@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import signal
 from pathlib import Path
+
+import pytest
 
 from _cli import PASSWORD, fails, ok, run, run_process
 from _log_util import ALICE, BOB, LOG_SIGNER, envelope
 from _service import LOG_KEY, Service, post, server_workspace, wait_for_checkpoint
 from _workflow_util import fast_keystore
 from ailedger.log import Checkpoint, TransparencyLog, vkey
+from ailedger.log.checkpoint import Secp256k1NoteKey
+from ailedger.service._sequencer import Sequencer, SequencerSettings
+from ailedger.service.problems import Problem
 from ailedger.workspace import Workspace
 
 
@@ -218,3 +224,43 @@ def test_a_bad_signature_through_the_client_exits_1(served: Service, tmp_path: P
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
     fails(["log", "append", "--log", served.url, bad], 1, "signature-invalid", "HTTP 422")
+
+
+def test_reads_stop_at_the_published_checkpoint(tmp_path: Path) -> None:
+    """Review finding: `/v1/entries/{i}` served entries no checkpoint covered yet."""
+    server_workspace(tmp_path / "server")
+    args = ["--allow", ALICE.address, "--checkpoint-interval-ms", "600000"]
+    with Service(tmp_path / "server", *args, "--checkpoint-entries", "100000") as service:
+        assert post(service, envelope(1))[0] == 201  # durable, not yet in a checkpoint
+        status, headers, body = service.request("GET", "/v1/entries/0")
+        assert status == 404
+        assert headers["content-type"] == "application/problem+json"
+        assert "not covered by the latest checkpoint (size 0)" in json.loads(body)["detail"]
+        status, _, body = service.request("GET", f"/v1/entries?signer={ALICE.address}")
+        assert (status, json.loads(body)["entries"]) == (200, [])
+
+
+def test_a_full_queue_is_503_with_retry_after(tmp_path: Path) -> None:
+    """Backpressure (review finding: the queue was unbounded and each waiting request holds
+    its body): beyond max_pending the writer's queue refuses with 503 + Retry-After."""
+    path = tmp_path / "log.sqlite"
+    TransparencyLog.open(path, LOG_KEY.name).close()
+    signer = Secp256k1NoteKey.from_signer(LOG_KEY.name, LOG_SIGNER)
+    sequencer = Sequencer(
+        lambda: TransparencyLog.open(path), signer, SequencerSettings(max_pending=0)
+    )
+
+    async def submit() -> None:
+        await sequencer.start()
+        try:
+            with TransparencyLog.open(path, read_only=True) as log:
+                entry = log.prepare(envelope(1))
+            await sequencer.submit(entry)
+        finally:
+            await sequencer.stop()
+
+    with pytest.raises(Problem) as refused:
+        asyncio.run(submit())
+    assert (refused.value.status, refused.value.headers) == (503, {"Retry-After": "1"})
+    with TransparencyLog.open(path, read_only=True) as log:
+        assert log.size() == 0

@@ -36,6 +36,7 @@ from ailedger.log import (
     TransparencyLog,
     vkey,
 )
+from ailedger.service.problems import Problem
 
 __all__ = ["Sequencer", "SequencerSettings", "Submitted"]
 
@@ -49,6 +50,9 @@ class SequencerSettings:
     max_batch: int = 4096
     checkpoint_entries: int = 1024
     checkpoint_interval_ms: int = 500
+    #: Submissions waiting for the writer at most; beyond, 503 with Retry-After (backpressure:
+    #: each waiting request holds its body).
+    max_pending: int = 8192
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,14 @@ class Sequencer:
         found = self._known.get(entry.leaf_hash)
         if found is not None:
             return Submitted(found, entry.leaf_hash, True)
+        if self._queue.qsize() >= self._settings.max_pending:
+            raise Problem(
+                503,
+                "busy",
+                "The log is busy",
+                f"{self._queue.qsize()} submissions are waiting for the writer; retry shortly",
+                headers={"Retry-After": "1"},
+            )
         future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
         await self._queue.put((entry, future))
         return await future

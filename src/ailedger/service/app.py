@@ -260,16 +260,19 @@ def create_app(
     @app.get("/v1/entries/{index}", summary="An entry with its inclusion proof")
     async def get_entry(index: int) -> dict[str, Any]:
         note, cp = checkpoint()
-        if not 0 <= index < reader.size():
-            raise Problem(404, "not-found", "Not found", f"the log has no entry {index}")
+        if not 0 <= index < cp.size:  # reads are bounded by the published checkpoint
+            raise Problem(
+                404,
+                "not-covered",
+                "Not covered by a checkpoint",
+                f"entry {index} is not covered by the latest checkpoint (size {cp.size})",
+            )
         entry = reader.get(index)
         doc = entry.to_dict()
         doc["envelope"] = _json.loads(entry.envelope, what="stored envelope")
         doc["checkpoint"] = note.format()
-        doc["inclusion_proof"] = None
-        if index < cp.size:
-            proof = reader.inclusion_proof(index, cp.size)
-            doc["inclusion_proof"] = [h.hex() for h in proof.hashes]
+        proof = reader.inclusion_proof(index, cp.size)
+        doc["inclusion_proof"] = [h.hex() for h in proof.hashes]
         return doc
 
     @app.get("/v1/entries", summary="Entries by subject digest, predicate type, signer")
@@ -279,10 +282,11 @@ def create_app(
         signer: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
     ) -> dict[str, Any]:
+        _, cp = checkpoint()
         found = reader.query(
             subject=subject, predicate_type=predicate_type, signer=signer, limit=limit
         )
-        return {"entries": [e.to_dict() for e in found]}
+        return {"entries": [e.to_dict() for e in found if e.index < cp.size]}
 
     @app.get("/v1/proof/consistency", summary="RFC 9162 consistency proof")
     async def consistency(
