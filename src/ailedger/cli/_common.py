@@ -8,19 +8,24 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 __all__ = [
     "JsonOpt",
     "QuietOpt",
     "WorkspaceOpt",
+    "byte_bar",
     "byte_progress",
     "console",
     "emit",
     "err_console",
+    "file_size",
     "state",
 ]
 
@@ -63,6 +68,35 @@ def emit(data: Any, as_json: bool, human: Callable[[], None] | None = None) -> N
             console.print(f"[bold]{key}[/bold]: {value}")
 
 
+def byte_bar(**options: Any) -> Progress:
+    """A rich progress bar over bytes on stderr (size, speed, time left), removed when done;
+    ``options`` go to :class:`rich.progress.Progress`."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        **options,
+    )
+
+
+def file_size(path: Path) -> int | None:
+    """A file's size for a progress bar (None for a directory: no total)."""
+    return path.stat().st_size if path.is_file() else None
+
+
 @contextlib.contextmanager
 def byte_progress(
     description: str, total: int | None, *, enabled: bool = True
@@ -73,24 +107,7 @@ def byte_progress(
     if not (enabled and err_console.is_terminal):
         yield None
         return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    )
+    progress = byte_bar()
     task = progress.add_task(description, total=total)
     with progress:
         yield lambda n: progress.advance(task, n)

@@ -18,7 +18,15 @@ import typer
 
 from ailedger import _json
 from ailedger.cli._app import app, verify_app
-from ailedger.cli._common import JsonOpt, QuietOpt, byte_progress, console, emit, err_console
+from ailedger.cli._common import (
+    JsonOpt,
+    QuietOpt,
+    byte_progress,
+    console,
+    emit,
+    err_console,
+    file_size,
+)
 from ailedger.cli._fingerprint import fingerprint_app
 from ailedger.cli._tensor_proof import write_tensor_proof
 from ailedger.errors import FormatError, InvalidInput, NotFound, ProofInvalid
@@ -123,7 +131,7 @@ def fingerprint_dataset_command(
     if not path.exists():
         raise NotFound(f"dataset not found: {path}")
     secret = dataset_secret(path, salt_secret, unsalted, create=True, create_named=True)
-    with byte_progress("fingerprinting", _size(path), enabled=not (quiet or as_json)) as bar:
+    with byte_progress("fingerprinting", file_size(path), enabled=not (quiet or as_json)) as bar:
         fp = ds.fingerprint_dataset(
             path,
             secret=secret,
@@ -141,11 +149,6 @@ def fingerprint_dataset_command(
         "secret_file": _secret_path(path, salt_secret, secret),
     }
     emit(doc, as_json, lambda: _human(doc))
-
-
-def _size(path: Path) -> int | None:
-    """Bytes a fingerprint reads (None for a directory: the bar then only counts)."""
-    return path.stat().st_size if path.is_file() else None
 
 
 def _human(doc: dict[str, Any]) -> None:
@@ -263,7 +266,7 @@ def prove_command(
         header = ds.read_index_header(idx) if idx.is_file() else {}
         unsalted = header.get("scheme") == UNSALTED
     secret = dataset_secret(path, salt_secret, unsalted, create=False)
-    with byte_progress("proving", _size(path), enabled=not (quiet or as_json)) as bar:
+    with byte_progress("proving", file_size(path), enabled=not (quiet or as_json)) as bar:
         proof = ds.prove_record(
             path,
             secret=secret,

@@ -6,17 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import Progress
 
 from ailedger.cli._cache import default_cache_path, open_stat_cache
-from ailedger.cli._common import JsonOpt, console, emit, err_console
+from ailedger.cli._common import JsonOpt, byte_bar, console, emit, err_console
 from ailedger.cli._fingerprint import fingerprint_app
 from ailedger.fingerprint.model import (
     HashingConfig,
@@ -107,17 +100,7 @@ def fingerprint_model_command(
         ignore_paths=tuple(ignore or ()),
     )
     cache = open_stat_cache(no_cache)
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-        auto_refresh=True,
-    )
+    progress = byte_bar(disable=not err_console.is_terminal, auto_refresh=True)
     try:
         fp = fingerprint_model(path, config, tensors=tensors, cache=cache, progress=_Bar(progress))
     finally:

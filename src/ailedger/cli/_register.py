@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ailedger.cli._app import app
-from ailedger.cli._common import JsonOpt, QuietOpt, byte_progress, console, emit
+from ailedger.cli._common import JsonOpt, QuietOpt, byte_progress, console, emit, file_size
 from ailedger.cli._model_sign import model_app
 from ailedger.cli._workflow import (
     BackendOpt,
@@ -77,7 +77,7 @@ def dataset_register_cmd(
     from ailedger.cli._dataset import dataset_secret
 
     secret = dataset_secret(path, salt_secret, unsalted, create=True)
-    total = path.stat().st_size if path.is_file() else None
+    total = file_size(path)
     with (
         signed_registry(key, password_file) as (registry, signer),
         byte_progress("fingerprinting", total, enabled=not (quiet or as_json)) as bar,

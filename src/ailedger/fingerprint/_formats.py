@@ -54,6 +54,7 @@ __all__ = [
     "JSONL_LINE",
     "PARQUET_ROW",
     "Records",
+    "check_reading",
     "csv_options",
     "detect_format",
     "encode_record_file",
@@ -121,11 +122,11 @@ def csv_options(metadata: dict[str, Any]) -> tuple[int, bool]:
     return skip, header
 
 
-def read_records(
-    path: Path, fmt: str, leaf_encoding: str, *, skip_lines: int = 0, header_row: bool = True
-) -> Records:
-    """Read and encode every record of the dataset at ``path``; ``skip_lines`` and
-    ``header_row`` (CSV only) say where the header is and whether there is one."""
+def check_reading(
+    path: Path, fmt: str, leaf_encoding: str, skip_lines: int, header_row: bool
+) -> None:
+    """Refuse a reading of ``path`` that cannot work: an encoding the format lacks, a negative
+    ``skip_lines``, CSV options on another format, a missing path."""
     if leaf_encoding not in ENCODINGS.get(fmt, ()):
         raise InvalidInput(f"format {fmt!r} has no leaf encoding {leaf_encoding!r}")
     if skip_lines < 0:
@@ -134,6 +135,14 @@ def read_records(
         raise InvalidInput("--skip-lines and --no-header apply to CSV datasets only")
     if not path.exists():
         raise NotFound(f"dataset not found: {path}")
+
+
+def read_records(
+    path: Path, fmt: str, leaf_encoding: str, *, skip_lines: int = 0, header_row: bool = True
+) -> Records:
+    """Read and encode every record of the dataset at ``path``; ``skip_lines`` and
+    ``header_row`` (CSV only) say where the header is and whether there is one."""
+    check_reading(path, fmt, leaf_encoding, skip_lines, header_row)
     if fmt == "files":
         return _read_files(path)
     if path.is_dir():

@@ -26,9 +26,8 @@ from typing import Any, BinaryIO
 
 import rfc8785
 
-from ailedger.errors import FormatError, InvalidInput, NotFound
+from ailedger.errors import FormatError, InvalidInput
 from ailedger.fingerprint._formats import (
-    ENCODINGS,
     JSONL_JCS,
     JSONL_LINE,
     _canonical_row,
@@ -36,6 +35,7 @@ from ailedger.fingerprint._formats import (
     _line_error,
     _read_files,
     _where,
+    check_reading,
 )
 
 __all__ = [
@@ -334,14 +334,7 @@ def open_records(
     progress: Progress | None = None,
 ) -> RecordStream:
     """A stream over the records of the dataset at ``path`` (checks as ``read_records``)."""
-    if leaf_encoding not in ENCODINGS.get(fmt, ()):
-        raise InvalidInput(f"format {fmt!r} has no leaf encoding {leaf_encoding!r}")
-    if skip_lines < 0:
-        raise InvalidInput(f"cannot skip {skip_lines} lines")
-    if fmt != "csv" and (skip_lines or not header_row):
-        raise InvalidInput("--skip-lines and --no-header apply to CSV datasets only")
-    if not path.exists():
-        raise NotFound(f"dataset not found: {path}")
+    check_reading(path, fmt, leaf_encoding, skip_lines, header_row)
     if fmt != "files" and path.is_dir():
         raise InvalidInput(f"{path} is a directory, not a {fmt} file", hint="use --format files")
     return RecordStream(path, fmt, leaf_encoding, skip_lines, header_row, progress)
