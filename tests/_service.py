@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from _cli import AILEDGER, PASSWORD
@@ -42,6 +42,8 @@ def server_workspace(root: Path) -> Workspace:
 class Service:
     """One ``ailedger serve`` child process over the workspace at ``root``."""
 
+    command: tuple[str, ...] = ("serve",)
+
     def __init__(self, root: Path, *args: str) -> None:
         self.root = root
         self.args = args
@@ -52,12 +54,12 @@ class Service:
     def url(self) -> str:
         return str(self.ready["url"])
 
-    def start(self) -> Service:
+    def start(self) -> Self:
         env = {
             k: v for k, v in os.environ.items() if k not in ("AILEDGER_HOME", "AILEDGER_RPC_URL")
         }
         env["AILEDGER_PASSWORD"] = PASSWORD
-        cmd = [str(AILEDGER), "--workspace", str(self.root), "serve", "--port", "0", "--json"]
+        cmd = [str(AILEDGER), "--workspace", str(self.root), *self.command, "--port", "0", "--json"]
         self.proc = subprocess.Popen(
             [*cmd, *self.args],
             stdout=subprocess.PIPE,
@@ -77,7 +79,7 @@ class Service:
                 break
         err = self.proc.stderr.read().decode() if self.proc.stderr and self.proc.poll() else ""
         self.stop(signal.SIGKILL)
-        raise AssertionError(f"ailedger serve did not start: {err}")
+        raise AssertionError(f"ailedger {' '.join(self.command)} did not start: {err}")
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         """Send ``sig`` to the child by its PID and reap it; its exit code."""
@@ -113,7 +115,7 @@ class Service:
         finally:
             conn.close()
 
-    def __enter__(self) -> Service:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -33,7 +33,7 @@ __all__ = [
 COMMAND_PANELS: dict[str, tuple[str, ...]] = {
     "Getting started": ("init", "keys", "demo"),
     "Fingerprints and proofs": ("fingerprint", "prove", "verify"),
-    "Statements and the log": ("attest", "log", "serve"),
+    "Statements and the log": ("attest", "log", "serve", "witness"),
     "The chain": ("chain", "anchor"),
     "The release workflow": (
         "dataset",
@@ -65,6 +65,7 @@ COMMAND_HELP: dict[str, str] = {
     ),
     "log": "The transparency log: append, checkpoint, cosign, verify, query.",
     "serve": "Serve the workspace's log over HTTP (submissions, C2SP tlog-tiles, proofs).",
+    "witness": "Witness other logs over the network (C2SP tlog-witness).",
     "chain": (
         "The chain: deploy the contracts, status, organisations and roles, cosign for anchors."
     ),
@@ -180,6 +181,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "status": ("_status",),
     "trace": ("_trace",),
     "verify": ("_dataset", "_statements", "_log", "_trace"),
+    "witness": ("_witness",),
 }
 
 

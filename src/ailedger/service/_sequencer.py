@@ -17,11 +17,22 @@ then holds it twice, which is harmless). The map costs about 100 bytes per entry
 (100 MB for a million entries): a lookup by leaf hash in the database is left for later.
 The SQLite connection of the writer lives in its own thread; the event loop never blocks on
 an fsync.
+
+Witnesses (c2sp.org/tlog-witness): with a :class:`~ailedger.service._cosigning.Cosigning`,
+a signed checkpoint is not published (:attr:`Sequencer.note`, what ``/checkpoint`` serves)
+until at least ``threshold`` configured witnesses cosigned it. A publisher task, apart from
+the writer, submits the latest signed checkpoint to the witnesses, stores the valid
+cosignatures in the log (as ``log cosign`` does) and publishes the stored, cosigned note; with
+too few it keeps serving the previous published checkpoint, logs a warning and tries again
+after ``checkpoint_interval_ms`` (or at the next signed checkpoint). Appends and their
+acknowledgements never wait for witnesses. At start, the published checkpoint is the latest
+stored one that carries enough cosignatures (none: ``/checkpoint`` is 503 until one does).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,11 +42,13 @@ from ailedger.errors import ConflictError, NotFound
 from ailedger.log import (
     AnyNoteKey,
     Checkpoint,
+    NoteSignature,
     PreparedEntry,
     SignedNote,
     TransparencyLog,
     vkey,
 )
+from ailedger.service._cosigning import Cosigning
 from ailedger.service.problems import Problem
 
 __all__ = ["Sequencer", "SequencerSettings", "Submitted"]
@@ -75,10 +88,15 @@ class Sequencer:
         open_writer: Callable[[], TransparencyLog],
         signer: AnyNoteKey,
         settings: SequencerSettings = SequencerSettings(),
+        cosigning: Cosigning | None = None,
     ) -> None:
         self._open_writer = open_writer
         self._signer = signer
         self._settings = settings
+        self._cosigning = cosigning
+        self._signed: SignedNote | None = None
+        self._wake = asyncio.Event()
+        self._publisher: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ailedger-log-writer")
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._known: dict[bytes, int] = {}
@@ -87,6 +105,7 @@ class Sequencer:
         self._due = 0.0
         self._task: asyncio.Task[None] | None = None
         self._writer: TransparencyLog | None = None
+        #: The published checkpoint (what ``/checkpoint`` serves); ``None`` until one is.
         self.note: SignedNote | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -96,8 +115,14 @@ class Sequencer:
         latest one does not cover it, and start the writer task."""
         loop = asyncio.get_running_loop()
         self._known, self._size = await loop.run_in_executor(self._executor, self._open)
-        self.note = await loop.run_in_executor(self._executor, self._latest_or_sign)
-        self._covered = Checkpoint.parse(self.note.text).size
+        signed = await loop.run_in_executor(self._executor, self._latest_or_sign)
+        self._covered = Checkpoint.parse(signed.text).size
+        if self._cosigning is None:
+            self.note = signed
+        else:
+            self.note = await loop.run_in_executor(self._executor, self._latest_cosigned)
+            self._signed = signed
+            self._publisher = asyncio.create_task(self._publish(), name="ailedger-log-publisher")
         self._task = asyncio.create_task(self._run(), name="ailedger-log-writer")
 
     def _open(self) -> tuple[dict[bytes, int], int]:
@@ -126,12 +151,28 @@ class Sequencer:
             return note
         return writer.checkpoint(self._signer)
 
+    def _latest_cosigned(self) -> SignedNote | None:
+        assert self._writer is not None
+        assert self._cosigning is not None
+        for note in reversed(self._writer.checkpoints()):
+            if self._cosigning.count(note) >= self._cosigning.threshold:
+                return note
+        return None
+
     async def stop(self) -> None:
-        """Finish what is queued, cover it with a checkpoint, close the writer."""
+        """Finish what is queued, cover it with a checkpoint, close the writer (a checkpoint
+        still waiting for witnesses is published at the next start)."""
         if self._task is not None:
             await self._queue.put(None)
             await self._task
             self._task = None
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+            self._publisher = None
+        if self._cosigning is not None:
+            self._cosigning.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._close)
         self._executor.shutdown()
@@ -254,12 +295,73 @@ class Sequencer:
             _log.error("signing a checkpoint failed: %s", exc)
             self._due = loop.time() + self._settings.checkpoint_interval_ms / 1000
             return
-        self.note = note
         self._covered = Checkpoint.parse(note.text).size
+        if self._cosigning is None:
+            self.note = note
+        else:
+            self._signed = note
+            self._wake.set()
 
     def _sign(self) -> SignedNote:
         assert self._writer is not None
         return self._writer.checkpoint(self._signer)
+
+    # --- the publisher task (with witnesses) -----------------------------------------------
+
+    async def _publish(self) -> None:
+        cosigning = self._cosigning
+        assert cosigning is not None
+        done: SignedNote | None = None
+        while True:
+            self._wake.clear()
+            note, delay = self._signed, None
+            if note is not None and note is not done:
+                try:
+                    published = await self._cosign(cosigning, note)
+                except Exception as exc:  # a bug: log it, keep the last published, retry
+                    _log.error("publishing size %s failed: %s", note.text.split("\n")[1], exc)
+                    published = None
+                if published is not None:
+                    self.note, done = published, note
+                else:
+                    delay = self._settings.checkpoint_interval_ms / 1000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _cosign(self, cosigning: Cosigning, note: SignedNote) -> SignedNote | None:
+        loop = asyncio.get_running_loop()
+
+        async def proof(old: int, new: int) -> tuple[bytes, ...]:
+            return await loop.run_in_executor(self._executor, self._proof, old, new)
+
+        valid = await cosigning.gather(note, proof)
+        size = Checkpoint.parse(note.text).size
+        if len(valid) < cosigning.threshold:
+            _log.warning(
+                "checkpoint of size %d has %d of %d witness cosignatures needed: not published",
+                size,
+                len(valid),
+                cosigning.threshold,
+            )
+            return None
+        try:
+            return await loop.run_in_executor(self._executor, self._store_cosignatures, note, valid)
+        except Exception as exc:  # retried at the next interval
+            _log.error("storing the cosignatures of size %d failed: %s", size, exc)
+            return None
+
+    def _proof(self, old: int, new: int) -> tuple[bytes, ...]:
+        assert self._writer is not None
+        return self._writer.consistency_proof(old, new).hashes
+
+    def _store_cosignatures(
+        self, note: SignedNote, valid: list[tuple[NoteSignature, AnyNoteKey]]
+    ) -> SignedNote:
+        assert self._writer is not None
+        stored = note
+        for sig, key in valid:
+            stored = self._writer.add_cosignature(SignedNote(note.text, (sig,)), key)
+        return stored
 
 
 def _resolve(future: asyncio.Future[Submitted], value: Submitted) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import uvicorn
 
 from ailedger.log import AnyNoteKey, open_workspace_log
+from ailedger.service._cosigning import Cosigning
 from ailedger.service._sequencer import Sequencer, SequencerSettings
 from ailedger.service.app import ServiceSettings, create_app
 from ailedger.workspace import Workspace
@@ -25,8 +26,10 @@ def serve(
     port: int = 8080,
     sequencing: SequencerSettings = SequencerSettings(),
     on_ready: Callable[[str], None] | None = None,
+    cosigning: Cosigning | None = None,
 ) -> None:
-    """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts."""
+    """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts.
+    With ``cosigning``, checkpoints are published only with enough witness cosignatures."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -35,7 +38,7 @@ def serve(
     bound = sock.getsockname()[1]
     url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
     reader = open_workspace_log(workspace, read_only=False)
-    sequencer = Sequencer(lambda: open_workspace_log(workspace), signer, sequencing)
+    sequencer = Sequencer(lambda: open_workspace_log(workspace), signer, sequencing, cosigning)
     app = create_app(
         reader,
         sequencer,

@@ -1,0 +1,134 @@
+"""The witness over HTTP: an ASGI app (Starlette) with ``POST /add-checkpoint``, under uvicorn.
+
+Answers follow c2sp.org/tlog-witness: 200 with the cosignature lines (``text/plain``), 409 with
+``text/x.tlog.size`` when the old size is not the witness's, and other refusals as RFC 9457
+problem+json with the spec's status. A storage fault is 503; nothing else is a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ailedger.service.problems import PROBLEM_MEDIA_TYPE, Problem
+from ailedger.service.witness import (
+    MAX_REQUEST_BYTES,
+    TLOG_SIZE_MEDIA_TYPE,
+    Refusal,
+    Witness,
+)
+
+__all__ = ["create_witness_app", "serve_witness"]
+
+_log = logging.getLogger("ailedger.witness")
+
+_SLUGS = {
+    400: ("malformed", "Malformed request"),
+    403: ("log-signature-untrusted", "No trusted log signature"),
+    404: ("unknown-log", "Unknown log"),
+    409: ("conflict", "Conflict with the witnessed checkpoint"),
+    413: ("too-large", "Request too large"),
+    422: ("consistency-proof-invalid", "Consistency proof does not verify"),
+    503: ("storage-fault", "The witness's storage is failing"),
+}
+
+
+def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    slug, title = _SLUGS.get(status, ("http-error", "HTTP error"))
+    p = Problem(status, slug, title, detail, headers=headers)
+    return JSONResponse(
+        p.body(), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=p.headers
+    )
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isascii() or not declared.isdigit():
+            raise Refusal(400, "bad Content-Length")
+        if int(declared) > MAX_REQUEST_BYTES:
+            raise Refusal(413, f"request body over {MAX_REQUEST_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise Refusal(413, f"request body over {MAX_REQUEST_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_witness_app(
+    witness: Witness, *, on_started: Callable[[], None] | None = None
+) -> Starlette:
+    """The witness's ASGI app; ``on_started`` runs once it accepts requests."""
+
+    async def add_checkpoint(request: Request) -> Response:
+        try:
+            body = await _read_body(request)
+            lines = await asyncio.to_thread(witness.add_checkpoint, body)
+        except Refusal as r:
+            if r.status == 409 and r.size is not None:
+                # exactly this type (Starlette would add "; charset=utf-8" to a text/ media type)
+                return Response(
+                    f"{r.size}\n".encode(),
+                    status_code=409,
+                    headers={"Content-Type": TLOG_SIZE_MEDIA_TYPE},
+                )
+            return _problem(r.status, r.detail)
+        except OSError as exc:
+            _log.error("cannot persist the witness state: %s", exc)
+            return _problem(503, "the witness cannot persist its state", {"Retry-After": "1"})
+        return PlainTextResponse(lines, media_type="text/plain; charset=utf-8")
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _problem(404, f"no such endpoint: {request.method} {request.url.path[:100]}")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _problem(405, f"{request.method} is not allowed here", {"Allow": "POST"})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if on_started is not None:
+            on_started()
+        yield
+
+    return Starlette(
+        routes=[Route("/add-checkpoint", add_checkpoint, methods=["POST"])],
+        exception_handlers={404: not_found, 405: not_allowed},
+        lifespan=lifespan,
+    )
+
+
+def serve_witness(
+    witness: Witness,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``witness`` until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    bound = sock.getsockname()[1]
+    url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
+    app = create_witness_app(
+        witness, on_started=None if on_ready is None else (lambda: on_ready(url))
+    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
