@@ -34,7 +34,7 @@ from ailedger.cli._keys import (
     open_log,
     open_workspace,
 )
-from ailedger.errors import InvalidInput, NotFound, WorkspaceError
+from ailedger.errors import InvalidInput, NotFound, SignatureInvalid, WorkspaceError
 from ailedger.identity.keys import Keystore, Secp256k1Signer
 from ailedger.log import Entry, SignatureCheck, check_ethereum_signature, known_keys_check
 from ailedger.log.checkpoint import (
@@ -261,15 +261,51 @@ def cosign_cmd(
 
 
 @log_app.command("verify")
-def verify_cmd(log_key: LogKeyOpt = None, as_json: JsonOpt = False) -> None:
-    """Re-check the whole log: entries, tree, checkpoint signatures and consistency."""
+def verify_cmd(
+    log_key: LogKeyOpt = None,
+    witness_key: Annotated[
+        list[str] | None,
+        typer.Option("--witness-key", help="Trusted witness verifier key (repeatable)."),
+    ] = None,
+    witness_threshold: Annotated[
+        int,
+        typer.Option(
+            "--witness-threshold",
+            min=0,
+            help="Valid cosignatures by the --witness-key witnesses the latest checkpoint needs.",
+        ),
+    ] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-check the whole log: entries, tree, checkpoint signatures and consistency (and,
+    with --witness-threshold, the latest checkpoint's witness cosignatures)."""
+    witnesses = [parse_vkey(w) for w in witness_key or []]
+    if witness_threshold > len(witnesses):
+        raise InvalidInput(
+            f"--witness-threshold {witness_threshold} needs as many --witness-key options"
+        )
     with open_log(read_only=True) as log:
         trusted = _trusted_log_key(log_key, log.origin)
         key = trusted or log.log_key()
-        report = log.verify(key, log.witness_keys())
+        known = {vkey(w): w for w in [*log.witness_keys(), *witnesses]}
+        report = log.verify(key, list(known.values()))
+        cosigned: list[str] = []
+        if witnesses:
+            latest = log.latest_checkpoint()
+            for w in witnesses:
+                with contextlib.suppress(SignatureInvalid):
+                    latest.verify_one(w)
+                    cosigned.append(w.name)
+    if len(cosigned) < witness_threshold:
+        raise SignatureInvalid(
+            f"the latest checkpoint has {len(cosigned)} of the required {witness_threshold} "
+            "valid witness cosignatures",
+            code="witness-cosignatures-insufficient",
+        )
     doc = report.to_dict() | {
         "log_key": vkey(key) if key else None,
         "log_key_trusted": trusted is not None,
+        "witnesses": cosigned,
     }
     emit(
         doc,
