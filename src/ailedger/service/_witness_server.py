@@ -118,7 +118,9 @@ def serve_witness(
 ) -> None:
     """Serve ``witness`` until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say TCP; without it,
+    # Nagle holds a response's body behind its headers until the delayed ACK (~40 ms)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(512)
