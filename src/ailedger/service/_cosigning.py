@@ -77,6 +77,8 @@ class WitnessClient:
         self.timeout = timeout
         #: The size of the last checkpoint the witness cosigned, as far as we know.
         self.size = 0
+        #: The last failure reported (a retry that fails the same way is not logged again).
+        self.last_error: str | None = None
         self._conn: http.client.HTTPConnection | None = None
 
     def post(self, body: bytes) -> tuple[int, str, bytes]:
@@ -193,6 +195,7 @@ class Cosigning:
                 if status == 200:
                     sig = client.cosignature(note, data)
                     client.size = size
+                    client.last_error = None
                     return sig, client.config.key
                 if status == 409 and ctype.startswith(TLOG_SIZE_MEDIA_TYPE):
                     text = data.decode("ascii", "replace").strip()
@@ -204,5 +207,8 @@ class Cosigning:
                 raise WitnessFailed(f"{client.config.url} answered {status}: {detail}")
             raise WitnessFailed(f"{client.config.url}: the old size kept changing")
         except (WitnessFailed, AiledgerError) as exc:
-            _log.warning("witness did not cosign size %d: %s", size, exc)
+            message = str(exc)
+            if message != client.last_error:  # once per distinct failure, not at every retry
+                _log.warning("witness did not cosign size %d: %s", size, message)
+            client.last_error = message
             return None

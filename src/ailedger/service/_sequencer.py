@@ -97,6 +97,7 @@ class Sequencer:
         self._signed: SignedNote | None = None
         self._wake = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
+        self._stalled = -1
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ailedger-log-writer")
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._known: dict[bytes, int] = {}
@@ -337,12 +338,15 @@ class Sequencer:
         valid = await cosigning.gather(note, proof)
         size = Checkpoint.parse(note.text).size
         if len(valid) < cosigning.threshold:
-            _log.warning(
-                "checkpoint of size %d has %d of %d witness cosignatures needed: not published",
-                size,
-                len(valid),
-                cosigning.threshold,
-            )
+            if self._stalled != size:  # once per checkpoint, not at every retry
+                self._stalled = size
+                _log.warning(
+                    "checkpoint of size %d has %d of %d witness cosignatures needed: "
+                    "not published (retrying)",
+                    size,
+                    len(valid),
+                    cosigning.threshold,
+                )
             return None
         try:
             return await loop.run_in_executor(self._executor, self._store_cosignatures, note, valid)
