@@ -56,7 +56,9 @@ def requests(rounds: int, leaves: int, key: Ed25519NoteKey) -> list[tuple[bytes,
     return out
 
 
-def start_witness(root: Path, log_key: Ed25519NoteKey) -> tuple[subprocess.Popen[bytes], dict]:
+def start_witness(
+    root: Path, log_key: Ed25519NoteKey
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     cmd = [str(AILEDGER), "--workspace", str(root), "witness", "serve", "--port", "0", "--json"]
     args = [
         "--key",

@@ -223,3 +223,13 @@ def test_served_witness_speaks_the_protocol_and_keeps_its_state(tmp_path: Path) 
             cosigned = _cosigned(note, body.decode())
             cosigned.verify_one(key)
             assert Checkpoint.parse(cosigned.text).size == 6
+            # a malicious log: another tree of the witnessed size (409, not a size to retry
+            # from), and a bigger tree that does not extend it (422)
+            with _log(tmp_path / "fork.sqlite", 50, 6) as fork:
+                status, headers, _ = add_checkpoint(proc, 6, (), sign(fork, LOG_KEY))
+                assert status == 409
+                assert headers["content-type"] == "application/problem+json"
+                fork.append_many([envelope(60), envelope(61)])
+                proof = fork.consistency_proof(6, 8).hashes
+                assert add_checkpoint(proc, 6, proof, sign(fork, LOG_KEY))[0] == 422
+            assert add_checkpoint(proc, 0, (), note)[2] == b"6\n"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from _witness import WitnessProcess, witness_workspace
 from ailedger.identity.keys import Ed25519Signer
 from ailedger.log import Checkpoint, Ed25519NoteKey, SignedNote, parse_vkey
-from ailedger.merkle import consistency_proof_from_leaf_hashes, leaf_hash, root_of_leaf_hashes
+from ailedger.merkle import consistency_proof_from_leaf_hashes, leaf_hash, root_from_leaf_hashes
 from ailedger.service.witness import format_add_checkpoint
 
 ORIGIN = "example.com/forking"
@@ -29,7 +29,7 @@ ROUNDS = 12
 
 
 def _note(leaves: list[bytes]) -> SignedNote:
-    cp = Checkpoint(ORIGIN, len(leaves), root_of_leaf_hashes(leaves))
+    cp = Checkpoint(ORIGIN, len(leaves), root_from_leaf_hashes(leaves))
     return SignedNote.sign(cp.body(), [LOG_KEY])
 
 
@@ -53,7 +53,7 @@ def test_a_killed_witness_never_cosigns_two_checkpoints_of_one_size(tmp_path: Pa
         note = _note(leaves)
         SignedNote.parse(note.text + "\n" + answer.decode()).verify_one(parse_vkey(proc.vkey))
         with lock:
-            cosigned.setdefault(len(leaves), set()).add(root_of_leaf_hashes(leaves))
+            cosigned.setdefault(len(leaves), set()).add(root_from_leaf_hashes(leaves))
 
     def send(proc: WitnessProcess, old: int, leaves: list[bytes]) -> tuple[int, bytes]:
         status, _, data = proc.request("POST", "/add-checkpoint", _body(old, leaves))

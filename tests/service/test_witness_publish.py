@@ -117,26 +117,47 @@ def test_publishes_with_two_cosignatures_and_stalls_without(tmp_path: Path) -> N
         note = _wait_published(service, 9)
         assert _cosigners(note, [w1, w2]) == 2
         assert service.request("GET", "/v1/entries/7")[0] == 200
+        # the cosignatures are in the log: `log verify` sees them (a stranger's key does not
+        # make up a threshold)
+        home = {"AILEDGER_HOME": str(server)}
+        keys = ["--witness-key", w1.vkey, "--witness-key", w2.vkey]
+        report = ok(["log", "verify", *keys, "--witness-threshold", "2"], env=home)
+        assert report["cosignatures_checked"] >= 4
+        assert sorted(report["witnesses"]) == sorted([w1.ready["name"], w2.ready["name"]])
+        stranger = vkey(Ed25519Cosigner.generate("witness/stranger"))
+        fails(
+            ["log", "verify", *keys, "--witness-key", stranger, "--witness-threshold", "3"],
+            1,
+            "witness-cosignatures-insufficient",
+            env=home,
+        )
+
+        # restarted while a witness is down: it serves the last cosigned checkpoint it stored,
+        # and acknowledges new entries without publishing them
+        service.stop()
+        w2.stop(signal.SIGKILL)
+        service.start()
+        restarted = _published(service)
+        assert restarted is not None
+        assert Checkpoint.parse(restarted.text).size == 9
+        assert _cosigners(restarted, [w1, w2]) == 2
+        assert post(service, envelope(9))[0] == 201
+        _wait_stderr(service, "of 2 witness cosignatures needed: not published")
+        assert _published(service) == restarted
     finally:
         service.stop()
         w1.stop()
         w2.stop()
 
-    # the cosignatures are in the log: `log verify` sees them, with and without a threshold
-    home = {"AILEDGER_HOME": str(server)}
-    keys = ["--witness-key", w1.vkey, "--witness-key", w2.vkey]
-    report = ok(["log", "verify", *keys, "--witness-threshold", "2"], env=home)
-    assert report["cosignatures_checked"] >= 4
-    assert len(report["witnesses"]) == 2
+    # the latest checkpoint (size 10) was never cosigned: a threshold on it fails, while the
+    # log itself (entries, tree, every signature and cosignature) verifies
     with TransparencyLog.open(server / ".ailedger" / "log.sqlite", read_only=True) as log:
-        latest = log.latest_checkpoint()
-        assert Checkpoint.parse(latest.text).size == 9
+        assert Checkpoint.parse(log.latest_checkpoint().text).size == 10
         assert len(log.witness_keys()) == 2
-    # a witness that never cosigned cannot make up the threshold
-    stranger = vkey(Ed25519Cosigner.generate("witness/stranger"))
     fails(
-        ["log", "verify", *keys, "--witness-key", stranger, "--witness-threshold", "3"],
+        ["log", "verify", *keys, "--witness-threshold", "1"],
         1,
         "witness-cosignatures-insufficient",
         env=home,
     )
+    assert ok(["log", "verify"], env=home)["cosignatures_checked"] >= 4

@@ -3,7 +3,8 @@
 ::
 
     POST /v1/entries                    a DSSE envelope -> 201 {index, leaf_hash} (200: duplicate)
-    GET  /checkpoint                    the latest signed checkpoint (C2SP signed note)
+    GET  /checkpoint                    the latest published checkpoint (C2SP signed note;
+                                        with witnesses: once k of them cosigned it)
     GET  /tile/<L>/<N>[.p/<W>]          C2SP tlog-tiles hash tiles
     GET  /tile/entries/<N>[.p/<W>]      entry bundles (canonical envelopes)
     GET  /v1/entries/{i}                envelope + inclusion proof against the latest checkpoint
