@@ -19,7 +19,15 @@ from _log_util import ALICE, envelope
 from _service import ORIGIN, Service, post
 from _witness import WitnessProcess, witness_workspace
 from _workflow_util import fast_keystore
-from ailedger.log import Checkpoint, Ed25519Cosigner, SignedNote, note_key_for, parse_vkey, vkey
+from ailedger.log import (
+    Checkpoint,
+    Ed25519Cosigner,
+    Ed25519NoteKey,
+    SignedNote,
+    note_key_for,
+    parse_vkey,
+    vkey,
+)
 from ailedger.workspace import Workspace
 
 GO_NOTE = Path("/usr/share/gocode/src/golang.org/x/mod/sumdb/note")
@@ -46,6 +54,20 @@ def cosigcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert build.returncode == 0, build.stderr
     return binary
+
+
+def test_serve_signs_with_an_ed25519_log_key(tmp_path: Path) -> None:
+    """Without Go too: the served checkpoint carries C2SP's own Ed25519 type (0x01)."""
+    ws = Workspace.init(tmp_path, origin=ORIGIN, log_key="logkey")
+    fast_keystore(ws).create("logkey", PASSWORD, keytype="ed25519")
+    log_key = note_key_for(ORIGIN, fast_keystore(ws).public_key("logkey"))
+    assert isinstance(log_key, Ed25519NoteKey)
+    with Service(tmp_path, "--allow", ALICE.address) as service:
+        assert service.ready["log_key"] == vkey(log_key)
+        assert post(service, envelope(1))[0] == 201
+        status, _, body = service.request("GET", "/checkpoint")
+    assert status == 200
+    SignedNote.parse(body).verify_one(log_key)
 
 
 def test_go_verifies_an_ed25519_log_checkpoint_and_its_cosignature(
