@@ -11,8 +11,9 @@ it cosigned (one file per log in the state directory). ``POST /add-checkpoint`` 
 :meth:`Witness.add_checkpoint` checks, in the spec's order, and answers with
 :class:`Refusal` (the HTTP status the spec names) or the cosignature lines:
 
-* malformed body, ``old`` above the checkpoint size, over 63 proof lines: 400;
+* malformed body, over 63 proof lines, a proof from size 0: 400;
 * unknown origin: 404; no signature by a trusted log key verifies: 403;
+* ``old`` above the checkpoint size: 400;
 * ``old`` is not the size of the latest cosigned checkpoint: 409 with ``text/x.tlog.size``
   and that size; ``old`` equal to the checkpoint size with another root: 409 (a fork);
 * the consistency proof from the stored checkpoint does not verify: 422.
@@ -125,8 +126,6 @@ def parse_add_checkpoint(body: bytes) -> AddCheckpoint:
         raise Refusal(400, f"malformed checkpoint: {exc.message}") from None
     if checkpoint.size >= 2**63:
         raise Refusal(400, "checkpoint size out of range")
-    if old_size > checkpoint.size:
-        raise Refusal(400, f"old size {old_size} is above the checkpoint size {checkpoint.size}")
     if old_size == 0 and proof:
         raise Refusal(400, "the consistency proof from size 0 must be empty")
     return AddCheckpoint(old_size, tuple(proof), note, checkpoint)
@@ -239,6 +238,8 @@ class Witness:
             raise Refusal(404, f"unknown log {cp.origin[:100]!r}")
         if not any(_verifies(req.note, key) for key in trusted):
             raise Refusal(403, f"no signature by a trusted key of log {cp.origin!r} verifies")
+        if req.old_size > cp.size:
+            raise Refusal(400, f"old size {req.old_size} is above the checkpoint size {cp.size}")
         text = req.note.text.encode()
         with self._lock:
             latest = self._latest.get(cp.origin)
