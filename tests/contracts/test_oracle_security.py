@@ -233,6 +233,24 @@ def test_dirty_calldata_words_fail(o: Oracles) -> None:
     o.chain.send(_with_config(o, report, _signed(o, report), signers, params))
 
 
+def test_negative_bounds_are_committed_as_int256(o: Oracles) -> None:
+    """Bounds are stored as int192 and committed as int256 words: a negative bound must
+    commit (sign-extended) to the word the transmitter sends, or no report would pass."""
+    feed = o.create_feed(OTHER_LABEL, bounds=(-1000, 1000))
+    signers, params = o.feeds.functions.transmitConfig(feed).call()
+    assert tuple(params) == (o.f, -1000, 1000, MAX_AGE)
+    expected = config_commitment(o.digest(feed), o.f, (-1000, 1000), MAX_AGE, signers)
+    assert bytes(o.feeds.functions.configCommitmentOf(o.digest(feed), params, signers).call()) == (
+        expected
+    )
+    report = o.report(1, [-5, -1, 7], feed=feed)
+    o.chain.send(o.transmit(report, o.sign(report, o.signer_keys(feed)[: o.f + 1])))
+    assert o.feeds.functions.roundAt(feed, 1).call()[0] == -1
+    below = o.report(2, [-1001, 0, 1], feed=feed)
+    sigs = o.sign(below, o.signer_keys(feed)[: o.f + 1])
+    assert o.chain.revert_reason(o.transmit(below, sigs)) == "ObservationOutOfBounds"
+
+
 def test_config_commitment_matches_contract(o: Oracles) -> None:
     signers, params = o.feeds.functions.transmitConfig(o.feed).call()
     digest = o.digest()
