@@ -34,6 +34,7 @@ from ailedger.chain.oracle_report import (
     feed_id,
     feed_label,
     oracle_domain,
+    pack_signatures,
     sign_report,
 )
 from ailedger.fingerprint.dataset import fingerprint_dataset
@@ -159,9 +160,16 @@ def main() -> None:
                 bytes.fromhex(digest),
                 int(time.time()),
             )
-            sigs = sign_report(domain, report, keys)
+            sigs = pack_signatures(sign_report(domain, report, keys))
+            roster, params = chain.call(contract, "transmitConfig", feed_id(creator, FEED))
             chain.transact(
-                contract, "transmit", report.as_tuple(), sigs, signer=transmitter.to_local_account()
+                contract,
+                "transmit",
+                report.as_tuple(),
+                roster,
+                params,
+                sigs,
+                signer=transmitter.to_local_account(),
             )
             transmit.append(time.perf_counter() - t0)
         chain.close()

@@ -52,6 +52,18 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 ///      ascending (no duplicates); every observation lies within [minAnswer, maxAnswer],
 ///      bounds that fit int192 (so does the answer); a report older than maxAge seconds, or
 ///      from the future, is stale.
+///
+///      Gas: `transmit` reads four storage slots (the feed's versions, the sender's transmitter
+///      entry, the feed's epoch and head, the fresh round) whatever n and f are. The signer
+///      set and the values a report is checked against (f, bounds, max age) travel in its
+///      calldata and must hash to the configuration's commitment, which is stored once per
+///      transmitter of that configuration (so one slot admits the sender and pins the
+///      configuration; `configCommitmentOf`):
+///        commitment = keccak256(configDigest || f || minAnswer || maxAnswer || maxAge ||
+///                               signers[0] || ... || signers[n-1])   (32-byte words)
+///      Calldata costs about 370 gas per signer and 600 for the values, where storage cost
+///      2,100 per cold slot: the config's two value slots, its digest and one membership
+///      slot per signature (measured: benchmarks/RESULTS.md).
 contract OracleFeeds is EIP712 {
     bytes32 public constant REPORT_TYPEHASH = keccak256(
         "Report(bytes32 feedId,bytes32 configDigest,uint64 epoch,int256[] observations,"
@@ -92,7 +104,8 @@ contract OracleFeeds is EIP712 {
         uint32 configVersion;
     }
 
-    /// @dev Config as stored: three slots, the last two read by every report.
+    /// @dev Config as stored: three slots (read by the views; `transmit` is given the values
+    ///      in calldata and checks them against the commitment).
     struct StoredConfig {
         bytes32 configDigest;
         int192 minAnswer;
@@ -101,6 +114,16 @@ contract OracleFeeds is EIP712 {
         uint32 maxAge;
         int192 maxAnswer;
         uint64 activatesAt;
+    }
+
+    /// @dev The configuration values a report is checked against, passed to `transmit` with
+    ///      the signer set (calldata is cheaper than the cold storage reads it replaces) and
+    ///      checked against the stored config commitment.
+    struct ConfigParams {
+        uint8 f;
+        int256 minAnswer;
+        int256 maxAnswer;
+        uint32 maxAge;
     }
 
     /// @dev What a report says; signatures travel next to it.
@@ -117,10 +140,13 @@ contract OracleFeeds is EIP712 {
 
     mapping(bytes32 feedId => Feed) private _feeds;
     mapping(bytes32 feedId => mapping(uint32 version => StoredConfig)) private _configs;
-    /// @dev 1 + the oracle's index in the config of that version; 0 for outsiders.
+    /// @dev 1 + the oracle's index in the config of that version; 0 for outsiders (`isOracle`).
     mapping(bytes32 feedId => mapping(uint32 version => mapping(address => uint8))) private
         _slot;
-    mapping(bytes32 feedId => mapping(uint32 version => mapping(address => bool))) private
+    /// @dev The config commitment of that version (`configCommitmentOf`) for each of its
+    ///      transmitters; zero for everyone else. The one slot `transmit` reads to check
+    ///      both the sender and the configuration it was given.
+    mapping(bytes32 feedId => mapping(uint32 version => mapping(address => bytes32))) private
         _transmitter;
     mapping(bytes32 feedId => mapping(uint32 version => address[])) private _signers;
     mapping(bytes32 feedId => mapping(uint32 version => address[])) private _transmitters;
@@ -140,6 +166,7 @@ contract OracleFeeds is EIP712 {
     error TransmittersNotAscending(address previous, address transmitter);
     error NotATransmitter(address caller);
     error ConfigDigestMismatch(bytes32 expected, bytes32 got);
+    error ConfigMismatch(bytes32 feedId, uint32 version);
     error EpochNotIncreasing(uint64 latestEpoch, uint64 epoch);
     error EpochStepTooLarge(uint64 latestEpoch, uint64 epoch, uint64 maxStep);
     error StaleReport(uint64 observationsTimestamp, uint256 now_, uint32 maxAge);
@@ -267,7 +294,6 @@ contract OracleFeeds is EIP712 {
         version = _feeds[feedId].configCount + 1;
         _feeds[feedId].configCount = version;
         _storeSigners(feedId, version, signers);
-        _storeTransmitters(feedId, version, transmitters);
         bytes32 digest = configDigestOf(feedId, version, signers);
         _versionOfDigest[digest] = version;
         _configs[feedId][version] = StoredConfig(
@@ -279,6 +305,7 @@ contract OracleFeeds is EIP712 {
             int192(maxAnswer),
             uint64(block.timestamp) + delay
         );
+        _storeTransmitters(feedId, version, transmitters, signers);
         _emitProposed(feedId, version, signers, transmitters);
     }
 
@@ -316,17 +343,32 @@ contract OracleFeeds is EIP712 {
         _signers[feedId][version] = signers;
     }
 
-    function _storeTransmitters(bytes32 feedId, uint32 version, address[] calldata transmitters)
-        private
-    {
-        mapping(address => bool) storage allowed = _transmitter[feedId][version];
+    /// @dev Admit each transmitter with the config commitment of the (stored) config.
+    function _storeTransmitters(
+        bytes32 feedId,
+        uint32 version,
+        address[] calldata transmitters,
+        address[] calldata signers
+    ) private {
+        StoredConfig storage c = _configs[feedId][version];
+        bytes32 commitment = keccak256(
+            abi.encodePacked(
+                c.configDigest,
+                uint256(c.f),
+                int256(c.minAnswer),
+                int256(c.maxAnswer),
+                uint256(c.maxAge),
+                signers
+            )
+        );
+        mapping(address => bytes32) storage allowed = _transmitter[feedId][version];
         address previous = address(0);
         for (uint256 i = 0; i < transmitters.length; ++i) {
             address s = transmitters[i];
             if (s == address(0)) revert ZeroAddress();
             if (s <= previous) revert TransmittersNotAscending(previous, s);
             previous = s;
-            allowed[s] = true;
+            allowed[s] = commitment;
         }
         _transmitters[feedId][version] = transmitters;
     }
@@ -361,6 +403,34 @@ contract OracleFeeds is EIP712 {
         return keccak256(abi.encode(block.chainid, address(this), feedId, version, signers));
     }
 
+    /// @notice The config commitment `transmit` checks the configuration it is given against:
+    ///         keccak256 over the 32-byte words configDigest, f, minAnswer, maxAnswer, maxAge,
+    ///         signers[0], ..., signers[n-1] (`abi.encodePacked` with every value a full word).
+    function configCommitmentOf(
+        bytes32 configDigest,
+        ConfigParams calldata params,
+        address[] calldata signers
+    ) external pure returns (bytes32) {
+        return _commitment(configDigest, params, signers);
+    }
+
+    /// @dev The commitment over the words as they are in calldata: a word that is not a clean
+    ///      ABI value (a dirty address or uint8) changes the hash, so it cannot match.
+    function _commitment(
+        bytes32 configDigest,
+        ConfigParams calldata params,
+        address[] calldata signers
+    ) private pure returns (bytes32 commitment) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, configDigest)
+            calldatacopy(add(ptr, 0x20), params, 0x80)
+            let len := shl(5, signers.length)
+            calldatacopy(add(ptr, 0xa0), signers.offset, len)
+            commitment := keccak256(ptr, add(0xa0, len))
+        }
+    }
+
     // --- reports --------------------------------------------------------------------------
 
     /// @notice The EIP-712 digest every signing oracle signs for `report`.
@@ -383,22 +453,28 @@ contract OracleFeeds is EIP712 {
     }
 
     /// @notice Accept `report`, made under the configuration in force and signed by at least
-    ///         f+1 distinct oracles of it. `signatures` is their 65-byte signatures (r, s, v)
-    ///         concatenated, ordered by signer address, ascending. Only a transmitter of that
-    ///         configuration may send it.
-    function transmit(Report calldata report, bytes calldata signatures)
-        external
-        returns (int192 answer)
-    {
+    ///         f+1 distinct oracles of it. `signers` and `params` are that configuration's
+    ///         signer set (ascending) and values, as `transmitConfig` returns them: they are
+    ///         checked against the configuration's stored commitment, which is also what
+    ///         admits the sender (only a transmitter of that configuration may send).
+    ///         `signatures` is the 65-byte signatures (r, s, v) concatenated, ordered by
+    ///         signer address, ascending.
+    function transmit(
+        Report calldata report,
+        address[] calldata signers,
+        ConfigParams calldata params,
+        bytes calldata signatures
+    ) external returns (int192 answer) {
         bytes32 feedId = report.feedId;
         Feed storage feed = _feeds[feedId];
-        if (feed.creator == address(0)) revert UnknownFeed(feedId);
         uint32 version = _activeVersion(feedId, feed);
-        StoredConfig storage config = _configs[feedId][version];
-        if (report.configDigest != config.configDigest) {
-            revert ConfigDigestMismatch(config.configDigest, report.configDigest);
+        if (version == 0) revert UnknownFeed(feedId);
+        // One slot admits the sender and pins report.configDigest, signers and params to the
+        // configuration in force (the commitment binds all three).
+        bytes32 allowed = _transmitter[feedId][version][msg.sender];
+        if (allowed != _commitment(report.configDigest, params, signers)) {
+            _refuseConfig(report, version, allowed);
         }
-        if (!_transmitter[feedId][version][msg.sender]) revert NotATransmitter(msg.sender);
         uint64 latest = feed.latestEpoch;
         if (report.epoch <= latest) revert EpochNotIncreasing(latest, report.epoch);
         if (report.epoch - latest > MAX_EPOCH_STEP) {
@@ -407,12 +483,27 @@ contract OracleFeeds is EIP712 {
         if (report.observationsTimestamp > block.timestamp) {
             revert ReportFromFuture(report.observationsTimestamp, block.timestamp);
         }
-        if (uint256(report.observationsTimestamp) + config.maxAge < block.timestamp) {
-            revert StaleReport(report.observationsTimestamp, block.timestamp, config.maxAge);
+        if (uint256(report.observationsTimestamp) + params.maxAge < block.timestamp) {
+            revert StaleReport(report.observationsTimestamp, block.timestamp, params.maxAge);
         }
-        answer = SafeCast.toInt192(_median(report, config));
-        _checkSignatures(report, signatures, config.f, version);
+        // Every observation lies within [minAnswer, maxAnswer], bounds that fit int192 (checked
+        // when the configuration was written, and params match it): so does the median.
+        answer = int192(_median(report, params, signers.length));
+        _checkSignatures(report, signatures, signers, params.f);
         _record(feed, report, answer, version);
+    }
+
+    /// @dev Why `transmit` refuses its sender or configuration (off the accepting path).
+    function _refuseConfig(Report calldata report, uint32 version, bytes32 allowed)
+        private
+        view
+    {
+        bytes32 expected = _configs[report.feedId][version].configDigest;
+        if (report.configDigest != expected) {
+            revert ConfigDigestMismatch(expected, report.configDigest);
+        }
+        if (allowed == 0) revert NotATransmitter(msg.sender);
+        revert ConfigMismatch(report.feedId, version);
     }
 
     /// @dev Store the round (one slot), advance the rounds head, emit ReportAccepted.
@@ -421,10 +512,10 @@ contract OracleFeeds is EIP712 {
     {
         uint32 observed = SafeCast.toUint32(report.observationsTimestamp);
         uint64 epoch = report.epoch;
-        feed.latestEpoch = epoch;
-        feed.roundsHead = roundsHeadOf(
+        bytes24 head = roundsHeadOf(
             feed.roundsHead, epoch, answer, observed, version, report.inputRoot, report.modelDigest
         );
+        (feed.latestEpoch, feed.roundsHead) = (epoch, head);
         _rounds[report.feedId][epoch] = Round(answer, observed, version);
         emit ReportAccepted(
             report.feedId,
@@ -466,39 +557,45 @@ contract OracleFeeds is EIP712 {
 
     /// @dev Check observers (distinct configured oracles, at least 2f+1), ordering and bounds;
     ///      return the median (the upper one for an even count).
-    function _median(Report calldata report, StoredConfig storage config)
+    function _median(Report calldata report, ConfigParams calldata params, uint256 n)
         private
-        view
+        pure
         returns (int256)
     {
-        uint256 count = report.observations.length;
-        if (report.observers.length != count) {
-            revert ObserverCount(count, report.observers.length);
-        }
-        uint256 needed = 2 * uint256(config.f) + 1;
+        int256[] calldata observations = report.observations;
+        bytes calldata observers = report.observers;
+        uint256 count = observations.length;
+        if (observers.length != count) revert ObserverCount(count, observers.length);
+        uint256 needed = 2 * uint256(params.f) + 1;
         if (count < needed) revert TooFewObservations(count, needed);
-        int256 lo = config.minAnswer;
-        int256 hi = config.maxAnswer;
-        uint256 n = config.n;
+        int256 lo = params.minAnswer;
+        int256 hi = params.maxAnswer;
+        int256 previous = lo;
         uint256 seen = 0;
         for (uint256 i = 0; i < count; ++i) {
-            uint8 index = uint8(report.observers[i]);
+            uint8 index = uint8(observers[i]);
             if (index >= n) revert ObserverUnknown(index);
             uint256 bit = 1 << index;
             if (seen & bit != 0) revert ObserverRepeated(index);
             seen |= bit;
-            int256 value = report.observations[i];
-            if (value < lo || value > hi) revert ObservationOutOfBounds(value, lo, hi);
-            if (i != 0 && value < report.observations[i - 1]) revert ObservationsNotSorted(i);
+            int256 value = observations[i];
+            if (value < previous) {
+                if (value < lo) revert ObservationOutOfBounds(value, lo, hi);
+                revert ObservationsNotSorted(i);
+            }
+            if (value > hi) revert ObservationOutOfBounds(value, lo, hi);
+            previous = value;
         }
-        return report.observations[count / 2];
+        return observations[count / 2];
     }
 
+    /// @dev At least f+1 signatures, by signers strictly ascending (so distinct), each one
+    ///      of `signers` (ascending too: one merged walk over both lists).
     function _checkSignatures(
         Report calldata report,
         bytes calldata signatures,
-        uint8 f,
-        uint32 version
+        address[] calldata signers,
+        uint8 f
     ) private view {
         if (signatures.length % 65 != 0) {
             revert ECDSA.ECDSAInvalidSignatureLength(signatures.length);
@@ -507,12 +604,27 @@ contract OracleFeeds is EIP712 {
         if (count <= f) revert TooFewSignatures(count, uint256(f) + 1);
         if (count > MAX_ORACLES) revert TooManySignatures(count, MAX_ORACLES);
         bytes32 digest = reportDigest(report);
-        mapping(address => uint8) storage slot = _slot[report.feedId][version];
+        uint256 n = signers.length;
+        uint256 j = 0;
         address previous = address(0);
         for (uint256 i = 0; i < count; ++i) {
-            address signer = ECDSA.recoverCalldata(digest, signatures[65 * i:65 * (i + 1)]);
+            // OpenZeppelin's ECDSA.recover(hash, v, r, s) (low-s) over r, s, v read with
+            // calldataload, as its tryRecoverCalldata does: recoverCalldata over a
+            // signatures[65 * i:65 * (i + 1)] slice measured ~450 gas more per signature
+            // (benchmarks/RESULTS.md). The length was checked once above (a multiple of 65).
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            assembly ("memory-safe") {
+                let at := add(signatures.offset, mul(i, 65))
+                r := calldataload(at)
+                s := calldataload(add(at, 0x20))
+                v := byte(0, calldataload(add(at, 0x40)))
+            }
+            address signer = ECDSA.recover(digest, v, r, s);
             if (signer <= previous) revert SignersNotAscending(previous, signer);
-            if (slot[signer] == 0) revert NotAnOracle(signer);
+            while (j < n && signers[j] < signer) ++j;
+            if (j == n || signers[j] != signer) revert NotAnOracle(signer);
             previous = signer;
         }
     }
@@ -589,7 +701,19 @@ contract OracleFeeds is EIP712 {
     }
 
     function isTransmitter(bytes32 feedId, address account) external view returns (bool) {
-        return _transmitter[feedId][_activeVersionView(feedId)][account];
+        return _transmitter[feedId][_activeVersionView(feedId)][account] != 0;
+    }
+
+    /// @notice What `transmit` takes with a report of the configuration in force: its signer
+    ///         set (ascending) and values.
+    function transmitConfig(bytes32 feedId)
+        external
+        view
+        returns (address[] memory signers, ConfigParams memory params)
+    {
+        uint32 version = _activeVersionView(feedId);
+        StoredConfig storage c = _configs[feedId][version];
+        return (_signers[feedId][version], ConfigParams(c.f, c.minAnswer, c.maxAnswer, c.maxAge));
     }
 
     function latestEpoch(bytes32 feedId) external view returns (uint64) {

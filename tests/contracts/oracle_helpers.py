@@ -201,9 +201,11 @@ class Oracles:
     def transmit(
         self, report: OracleReport, signatures: Sequence[bytes], feeds: Any | None = None
     ) -> Any:
-        """The transmit call (signatures concatenated, as the contract takes them)."""
+        """The transmit call (signatures concatenated, as the contract takes them) with the
+        signer set and values of the configuration in force on ``feeds``."""
         contract = self.feeds if feeds is None else feeds
-        return contract.functions.transmit(report.as_tuple(), b"".join(signatures))
+        signers, params = contract.functions.transmitConfig(report.feed_id).call()
+        return contract.functions.transmit(report.as_tuple(), signers, params, b"".join(signatures))
 
     def accept(self, epoch: int, values: Sequence[int], feed: bytes | None = None) -> Any:
         """Transmit a report of ``values`` signed by f+1 oracles; return the receipt."""

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from contract_helpers import _revert_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle_helpers import (
@@ -26,7 +27,12 @@ from oracle_helpers import (
 from web3 import Web3
 
 from _profiles import examples
-from ailedger.chain.oracle_report import OracleReport, config_digest, oracle_domain
+from ailedger.chain.oracle_report import (
+    OracleReport,
+    config_commitment,
+    config_digest,
+    oracle_domain,
+)
 from ailedger.identity.keys import SECP256K1_N
 
 BAD_SIGNER = ("NotAnOracle", "SignersNotAscending")
@@ -142,6 +148,118 @@ def test_malleable_signature_fails(o: Oracles) -> None:
     assert o.chain.revert_reason(o.transmit(report, [a, b[:64]])) == ("ECDSAInvalidSignatureLength")
 
 
+# --- the configuration a transmitter passes with a report -------------------------------------
+# transmit takes the signer set and values (f, bounds, max age) in calldata and checks them
+# against the configuration's commitment, stored for each of its transmitters: a transmitter
+# cannot pass another set, a smaller f, wider bounds or a longer max age.
+
+
+def _with_config(
+    o: Oracles, report: OracleReport, sigs: list[bytes], signers: Any, params: Any
+) -> Any:
+    return o.feeds.functions.transmit(report.as_tuple(), list(signers), params, b"".join(sigs))
+
+
+def test_forged_signer_set_in_calldata_fails(o: Oracles) -> None:
+    report = o.report(1, [1, 2, 3])
+    signers, params = o.feeds.functions.transmitConfig(o.feed).call()
+    mine = oracle_keys(4, base=900)  # the transmitter's own keys, passed as the signer set
+    forged = _with_config(o, report, o.sign(report, mine[:2]), [k.address for k in mine], params)
+    assert o.chain.revert_reason(forged) == "ConfigMismatch"
+    # one honest signer swapped for the transmitter's key (the set kept ascending)
+    swapped = sorted([*signers[1:], mine[0].address], key=lambda a: int(a, 16))
+    keys = [k for k in [*o.signer_keys()[1:], mine[0]] if k.address in swapped[:2]]
+    call = _with_config(o, report, o.sign(report, keys), swapped, params)
+    assert o.chain.revert_reason(call) == "ConfigMismatch"
+    # the real signers, fewer of them (a subset the signatures would satisfy)
+    call = _with_config(o, report, _signed(o, report), signers[:3], params)
+    assert o.chain.revert_reason(call) == "ConfigMismatch"
+    o.chain.send(_with_config(o, report, _signed(o, report), signers, params))  # the real one
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"f": 0},  # one signature would do
+        {"lo": MIN_ANSWER - 1},  # wider bounds
+        {"hi": MAX_ANSWER + 1},
+        {"age": MAX_AGE * 10},  # older reports
+    ],
+)
+def test_forged_values_in_calldata_fail(o: Oracles, change: dict[str, int]) -> None:
+    report = o.report(1, [1, 2, 3])
+    signers, (f, lo, hi, age) = o.feeds.functions.transmitConfig(o.feed).call()
+    assert (f, lo, hi, age) == (o.f, MIN_ANSWER, MAX_ANSWER, MAX_AGE)
+    values = {"f": f, "lo": lo, "hi": hi, "age": age} | change
+    params = (values["f"], values["lo"], values["hi"], values["age"])
+    call = _with_config(o, report, _signed(o, report, 1), signers, params)
+    assert o.chain.revert_reason(call) == "ConfigMismatch"
+
+
+def test_outsider_with_any_configuration_fails(o: Oracles) -> None:
+    report = o.report(1, [1, 2, 3])
+    signers, params = o.feeds.functions.transmitConfig(o.feed).call()
+    outsider = o.chain.accounts[5]
+    for config in ((signers, params), (signers[:1], (0, *params[1:]))):
+        call = _with_config(o, report, _signed(o, report), *config)
+        assert o.chain.revert_reason(call, outsider) == "NotATransmitter"
+
+
+def test_dirty_calldata_words_fail(o: Oracles) -> None:
+    """Words that are not clean ABI values (high bits in an address or in f) hash to another
+    commitment: refused, though the values they decode to are the real ones."""
+    report = o.report(1, [1, 2, 3])
+    signers, params = o.feeds.functions.transmitConfig(o.feed).call()
+    data = bytes.fromhex(
+        _with_config(o, report, _signed(o, report), signers, params)._encode_transaction_data()[2:]
+    )
+    word = bytes(12) + bytes.fromhex(signers[0][2:])
+    at = data.index(word)
+    f_word = params[0].to_bytes(32, "big")
+    f_at = data.index(f_word + params[1].to_bytes(32, "big", signed=True))
+    for dirty in (
+        data[:at] + b"\x01" + data[at + 1 :],
+        data[:f_at] + b"\x01" + data[f_at + 1 :],
+    ):
+        tx = {"from": o.admin, "to": o.feeds.address, "data": "0x" + dirty.hex()}
+        try:
+            o.chain.w3.eth.call(tx)  # type: ignore[arg-type]
+        except Exception as exc:  # backends differ (eth-tester, RPC errors)
+            reason = o.chain._decode(_revert_data(exc))
+        else:
+            raise AssertionError("a call with a dirty word did not revert")
+        assert reason == "ConfigMismatch"
+    assert o.feeds.functions.latestEpoch(o.feed).call() == 0
+    o.chain.send(_with_config(o, report, _signed(o, report), signers, params))
+
+
+def test_negative_bounds_are_committed_as_int256(o: Oracles) -> None:
+    """Bounds are stored as int192 and committed as int256 words: a negative bound must
+    commit (sign-extended) to the word the transmitter sends, or no report would pass."""
+    feed = o.create_feed(OTHER_LABEL, bounds=(-1000, 1000))
+    signers, params = o.feeds.functions.transmitConfig(feed).call()
+    assert tuple(params) == (o.f, -1000, 1000, MAX_AGE)
+    expected = config_commitment(o.digest(feed), o.f, (-1000, 1000), MAX_AGE, signers)
+    assert bytes(o.feeds.functions.configCommitmentOf(o.digest(feed), params, signers).call()) == (
+        expected
+    )
+    report = o.report(1, [-5, -1, 7], feed=feed)
+    o.chain.send(o.transmit(report, o.sign(report, o.signer_keys(feed)[: o.f + 1])))
+    assert o.feeds.functions.roundAt(feed, 1).call()[0] == -1
+    below = o.report(2, [-1001, 0, 1], feed=feed)
+    sigs = o.sign(below, o.signer_keys(feed)[: o.f + 1])
+    assert o.chain.revert_reason(o.transmit(below, sigs)) == "ObservationOutOfBounds"
+
+
+def test_config_commitment_matches_contract(o: Oracles) -> None:
+    signers, params = o.feeds.functions.transmitConfig(o.feed).call()
+    digest = o.digest()
+    expected = config_commitment(digest, params[0], (params[1], params[2]), params[3], signers)
+    assert bytes(o.feeds.functions.configCommitmentOf(digest, params, signers).call()) == expected
+    other = config_commitment(digest, params[0], (params[1], params[2] + 1), params[3], signers)
+    assert other != expected
+
+
 # --- observations ---------------------------------------------------------------------------
 
 
@@ -172,7 +290,8 @@ def test_forged_observer_lists_fail(o: Oracles) -> None:
     assert reason(replace(good, observers=bytes([0, 1, 4]))) == "ObserverUnknown"
     raw = list(good.as_tuple())
     raw[4] = bytes([0, 1])  # the Python encoder refuses this, the contract must too
-    call = o.feeds.functions.transmit(tuple(raw), b"".join(_signed(o, good)))
+    signers, params = o.feeds.functions.transmitConfig(o.feed).call()
+    call = o.feeds.functions.transmit(tuple(raw), signers, params, b"".join(_signed(o, good)))
     assert o.chain.revert_reason(call) == "ObserverCount"
     assert reason(o.report(1, [1, 2])) == "TooFewObservations"  # 2f, one liar could pick
     assert reason(replace(good, observations=(3, 2, 1))) == "ObservationsNotSorted"

@@ -44,10 +44,6 @@ HINTS: Mapping[str, tuple[str, str]] = {
     ),
     "InvalidShortString": ("an EIP-712 name or version string is too long", _NOT_YOURS),
     "StringTooLong": ("a string is too long: {str}", "use a shorter name"),
-    "SafeCastOverflowedIntDowncast": (
-        "a number does not fit in {bits} bits: {value}",
-        "use a value within the feed's bounds (answers are int192)",
-    ),
     "SafeCastOverflowedUintDowncast": (
         "a number does not fit in {bits} bits: {value}",
         "use a smaller value (delays and times are bounded)",
@@ -335,6 +331,11 @@ HINTS: Mapping[str, tuple[str, str]] = {
     "ConfigDigestMismatch": (
         "the report is for configuration {got}, the feed's is {expected}",
         "run the round again under the feed's current configuration",
+    ),
+    "ConfigMismatch": (
+        "the signer set or values sent with the report are not those of configuration "
+        "{version} of feed {feedId}",
+        "send the configuration transmitConfig returns (the Python client does)",
     ),
     "EpochNotIncreasing": (
         "epoch {epoch} is not after the latest {latestEpoch}",

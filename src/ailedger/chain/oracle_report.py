@@ -17,7 +17,13 @@ ascending signer list) of the oracle that observed ``observations[i]``. The cont
 least 2f+1 observations from distinct oracles and f+1 signatures from distinct oracles, sorted
 by signer address (:func:`sign_report`). The stored answer is ``observations[len // 2]``.
 
-``transmit`` takes the signatures concatenated, 65 bytes each (:func:`pack_signatures`).
+``transmit`` takes the signatures concatenated, 65 bytes each (:func:`pack_signatures`), and
+the configuration's signer set and values (f, minAnswer, maxAnswer, maxAge), which the
+contract checks against the configuration's commitment, stored for each of its transmitters
+(:func:`config_commitment`)::
+
+    commitment = keccak256(configDigest || f || minAnswer || maxAnswer || maxAge
+                           || signers[0] || ... || signers[n-1])     (32-byte words)
 A round is stored in one slot (answer, observation time, config version); its input root
 and model digest are in its ReportAccepted event, committed by the feed's rounds head, a
 hash chain over the feed's rounds (:func:`rounds_head`)::
@@ -49,6 +55,7 @@ __all__ = [
     "ORACLE_FEEDS_NAME",
     "REPORT_TYPE",
     "OracleReport",
+    "config_commitment",
     "config_digest",
     "feed_id",
     "feed_label",
@@ -134,6 +141,21 @@ def config_digest(
                 version,
                 [checksum_address(s) for s in signers],
             ],
+        )
+    )
+
+
+def config_commitment(
+    digest: bytes, f: int, bounds: tuple[int, int], max_age: int, signers: Sequence[str]
+) -> bytes:
+    """``configCommitmentOf``: what ``transmit`` checks the signer set and values it is
+    given against (one word each: digest, f, min and max answer, max age, each signer)."""
+    lo, hi = bounds
+    addresses = [checksum_address(s) for s in signers]
+    return keccak(
+        abi_encode(
+            ["bytes32", "uint8", "int256", "int256", "uint32"] + ["address"] * len(addresses),
+            [_bytes32(digest, "config digest"), f, lo, hi, max_age, *addresses],
         )
     )
 

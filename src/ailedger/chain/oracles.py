@@ -7,7 +7,9 @@ transmitters allowed to send reports, observation bounds and a maximum report ag
 distinct oracles and is signed (EIP-712, bound to chain and contract) by at least f+1 of
 them; the contract stores the median. A new configuration (:meth:`OracleFeeds.set_config`)
 takes effect ``configDelay`` seconds after it is proposed; from then on reports signed for
-the old set are refused, and each round keeps the version it was accepted under.
+the old set are refused, and each round keeps the version it was accepted under. ``transmit``
+sends the configuration's signer set and values with each report (``transmitConfig``): the
+contract checks them against one stored commitment instead of reading them from storage.
 
 A round is stored in one slot (answer, observation time, config version); its input root and
 model digest come from its ReportAccepted event, which :meth:`OracleFeeds.round` accepts only
@@ -230,10 +232,20 @@ class OracleFeeds(ContractWrapper):
     def transmit(
         self, report: OracleReport, signatures: Sequence[bytes], *, signer: Signer | AccountSource
     ) -> Receipt:
-        """Submit ``report`` with ``signatures`` (any order: sorted by signer here)."""
+        """Submit ``report`` with ``signatures`` (any order: sorted by signer here), and the
+        signer set and values of the configuration in force (``transmitConfig``), which the
+        contract checks against that configuration's stored commitment."""
         digest = report_digest(self.domain(), report)
         ordered = sorted(signatures, key=lambda s: int(recover_signer(digest, s), 16))
-        return self._send("transmit", report.as_tuple(), pack_signatures(ordered), signer=signer)
+        signers, params = self.chain.call(self.contract, "transmitConfig", report.feed_id)
+        return self._send(
+            "transmit",
+            report.as_tuple(),
+            list(signers),
+            tuple(params),
+            pack_signatures(ordered),
+            signer=signer,
+        )
 
     def latest_epoch(self, feed: bytes) -> int:
         return int(self.chain.call(self.contract, "latestEpoch", feed))

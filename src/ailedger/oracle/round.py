@@ -247,6 +247,8 @@ def run_round(
         feeds,
         "transmit",
         report.as_tuple(),
+        roster,
+        (f, lo, hi, max_age),
         pack_signatures([signatures[a] for a in order]),
         signer=transmitter.to_local_account(),
     )
