@@ -111,7 +111,7 @@ def trace_cmd(
     if env is None:
         raise InvalidInput("give --env ENV (and --at TIME), or use `ailedger trace output`")
     when = parse_time(at) if at is not None else datetime.now(UTC)
-    with open_registry(read_only=True) as registry:
+    with open_registry(backend=None, read_only=True) as registry:
         result = trace_at(registry, env, when)
         result.verify()
         anchor = _covering_anchor(registry, result)
@@ -281,7 +281,7 @@ def lineage_cmd(
     if out is not None and format == "tree":
         raise InvalidInput("--out writes a document: add --format json or --format cyclonedx")
     version = VersionRef.parse(ref)
-    with open_registry(read_only=True) as registry:
+    with open_registry(backend=None, read_only=True) as registry:
         if format == "cyclonedx":
             doc = _ml_bom(registry, version, audit_name or ())
         else:
