@@ -289,6 +289,13 @@ class ChainBackend:
         current = self.registry.current(env)
         return current is not None and current == self.version_id(ref)
 
+    def serves(self, env: str, ref: VersionRef) -> bool:
+        """Whether ``ref`` is what the contract serves in ``env`` now."""
+        try:
+            return self._serves(env, ref)
+        except NotFound:
+            return False
+
     def deprecate(self, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
         account = _tx_signer(signer)
         vid = self.version_id(ref)

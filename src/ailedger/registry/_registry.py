@@ -127,6 +127,8 @@ class PreflightBackend(Protocol):
 
     def prepare_deprecate(self, ref: VersionRef, *, signer: Signer) -> None: ...
 
+    def serves(self, env: str, ref: VersionRef) -> bool: ...
+
     def learn_roles(self, roles: Iterable[str]) -> None: ...
 
 
@@ -573,6 +575,10 @@ class Registry:
         last = self.index.last_event(env)
         if last is None or last.ref != row.ref:  # pragma: no cover - current() read the events
             raise ConflictError(f"{row.ref} does not serve {env}")
+        extra = {"note": f"{row.ref} already serves {env}"}
+        if isinstance(self.backend, PreflightBackend) and self.backend.serves(env, row.ref):
+            # nothing to complete: any deployer may ask, whoever signed the event
+            return Recorded(last.action, str(row.ref), last.log_index, row.digest, {}, True, extra)
         self._completed_by_its_signer(
             f"the {last.action} of {row.ref} to {env}", last.log_index, signer
         )
@@ -580,7 +586,6 @@ class Registry:
             self.backend.deploy(env, row.ref, last.log_index, signer=signer)
         else:
             self.backend.rollback(env, row.ref, last.log_index, signer=signer)
-        extra = {"note": f"{row.ref} already serves {env}"}
         return Recorded(last.action, str(row.ref), last.log_index, row.digest, {}, True, extra)
 
     def rollback(self, env: str, signer: Signer, *, to: VersionRef | None = None) -> Recorded:

@@ -291,14 +291,14 @@ class _ChainView:
         except ConflictError:
             return []  # reported with the registration
         held: set[tuple[str, bytes]] = set()
-        revoked: set[str] = set()
+        revoked: set[tuple[str, bytes]] = set()  # (approver, role): a revocation is per role
         if vid is not None:
             held = {
                 (str(a[0]).lower(), bytes(a[4]))
                 for a in self.backend.chain.call(self.contract, "approvalsOf", vid)
             }
             revoked = {
-                str(e.args["approver"]).lower()
+                (str(e.args["approver"]).lower(), _hex32(e.args["role"]))
                 for e in self.backend.chain.events(
                     self.contract, "ApprovalRevoked", args={"versionId": vid}
                 )
@@ -313,7 +313,7 @@ class _ChainView:
                 out.append(Finding("chain-approval-missing", text, False, None, ref, index))
             elif (account.lower(), role_id(role)) in held:
                 continue
-            elif account.lower() in revoked:
+            elif (account.lower(), role_id(role)) in revoked:
                 text = f"{where} was revoked on the chain; the log has no revocation"
                 out.append(Finding("chain-approval-revoked", text, False, None, ref, index))
             else:
