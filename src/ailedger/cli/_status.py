@@ -193,6 +193,6 @@ def status_cmd(
             f"the workspace is out of step: {len(findings)} finding(s), {fixable} repairable",
             hint=REPAIR_HINT
             if fixable
-            else "the log does not prove the rest: chain state it does not explain is for "
-            "a person to look into",
+            else "the log does not prove the rest (chain state it does not explain, deploy "
+            "statements that are no events): it is for a person to look into",
         )
