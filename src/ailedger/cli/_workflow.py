@@ -242,7 +242,7 @@ def print_recorded(recorded: Recorded, verb: str) -> None:
 @roles_app.command("grant")
 def grant_cmd(
     key: Annotated[str, typer.Argument(help="A workspace key name, or a key id / address.")],
-    role: Annotated[str, typer.Argument(help="Role name, e.g. qa, trainer, auditor.")],
+    role: Annotated[str, typer.Argument(help="Role name, e.g. qa, trainer, auditor, deployer.")],
     org: Annotated[
         str | None, typer.Option("--org", help="Organisation (default: the key's own).")
     ] = None,

@@ -309,6 +309,11 @@ class RegistryIndex:
             with self._write():
                 self.db.executemany("UPDATE events SET verdict = ? WHERE log_idx = ?", changed)
 
+    def unjudged(self) -> bool:
+        """Whether events were read that :meth:`judge` has not judged yet."""
+        row = self.db.execute("SELECT 1 FROM events WHERE verdict = 'unjudged' LIMIT 1")
+        return row.fetchone() is not None
+
     def rejected(self) -> list[Rejected]:
         """The deploy/rollback statements judged not to be events, in log order."""
         out: list[Rejected] = []

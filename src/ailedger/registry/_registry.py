@@ -149,6 +149,7 @@ class Registry:
         self.backend = backend
         self.keys = list(keys)
         self.batch_dir = workspace.path / "inference"
+        self._judged = False
 
     @classmethod
     def open(
@@ -199,7 +200,11 @@ class Registry:
         statements are events (their signer may deploy there, and they extend their
         environment's chain; see :mod:`._index`); return how many entries were read."""
         read = self.index.sync(self.log, lambda root: _batch.read(self.batch_dir, root))
-        self.index.judge(self.backend.may_deploy)
+        # the first sync judges every event (the roles may have changed since), later ones
+        # the events read since (or all again after the index was rebuilt)
+        if read or not self._judged or self.index.unjudged():
+            self.index.judge(self.backend.may_deploy)
+            self._judged = True
         return read
 
     def _may_deploy(self, env: str, signer: Signer) -> None:
