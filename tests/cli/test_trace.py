@@ -122,3 +122,18 @@ def test_a_trace_document_verifies_without_a_workspace(
                "--deployer", address.upper().replace("0X", "0x")])  # fmt: skip
     assert both["model"] == "r@2"
     fails(["trace", "--env", "prod"], 6)  # trace itself needs the workspace
+
+
+def test_deployer_keys_are_addresses_verifier_keys_or_key_ids() -> None:
+    from ailedger.cli._trace import _deployer_id
+    from ailedger.errors import InvalidInput
+    from ailedger.log import vkey
+    from ailedger.log.checkpoint import Secp256k1NoteKey
+
+    address = "0x" + "ab" * 20
+    assert _deployer_id(address) == address.lower()
+    assert _deployer_id(vkey(Secp256k1NoteKey("example.com/log", address))) == address.lower()
+    assert _deployer_id("00" * 16) == "00" * 16
+    for bad in ("admin", "0x12", ""):
+        with pytest.raises(InvalidInput, match="--deployer"):
+            _deployer_id(bad)
