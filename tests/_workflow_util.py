@@ -69,6 +69,7 @@ def make_setup(root: Path, origin: str = "example.com/workflow") -> Setup:
     policy.write_text(POLICY)
     setup = Setup(ws, store, root, model, data, policy)
     setup.grant("qa", "qa")
+    setup.grant("trainer", "deployer")
     return setup
 
 

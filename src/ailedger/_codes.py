@@ -77,6 +77,8 @@ VerificationCode = Literal[
     "trace-link-mismatch",
     "trace-first-event-mismatch",
     "trace-checkpoint-missing",
+    "trace-deployers-unknown",
+    "trace-signer-not-deployer",
     "inference-record-mismatch",
     # oracles
     "observation-signature-invalid",
@@ -159,6 +161,11 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
         "one is in the log"
     ),
     "trace-checkpoint-missing": "a trace document has no signed checkpoint of its tree head",
+    "trace-deployers-unknown": (
+        "no trusted deployer keys to check a trace's signers against (--deployer, or the "
+        "deployer grants of the workspace of its log)"
+    ),
+    "trace-signer-not-deployer": "a traced event is signed by no trusted deployer key",
     "inference-record-mismatch": "an inference record is not the proven leaf of its batch",
     "observation-signature-invalid": "an oracle observation is not signed by its oracle alone",
     "oracle-model-mismatch": "the oracle's model is not the one expected",

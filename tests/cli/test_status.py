@@ -91,6 +91,7 @@ class World:
         setup = self.setup
         setup.store.create("admin", PASSWORD)
         setup.store.create("auditor", PASSWORD, org="globex")
+        setup.grant("admin", "deployer")  # for the deploys through --backend local
         addr = {k.name: k.keyid for k in setup.store.list_keys()}
         self.ok("chain", "deploy", "--key", "admin")
         for who, org, by in (("trainer", "acme", "admin"), ("qa", "acme", "trainer"),

@@ -177,7 +177,7 @@ def test_approval_needs_the_role(setup: Setup) -> None:
           "does not hold the role 'qa'")  # fmt: skip
     fails(["approve", "triage@1.0", "--role", "security", "--key", "qa"], 5, "holds: qa")
     granted = ok(["roles", "grant", "trainer", "security"])
-    assert granted["roles"] == ["security"]
+    assert granted["roles"] == ["deployer", "security"]  # make_setup: trainer deploys
     assert granted["org"] == "acme"
     ok(["approve", "triage@1.0", "--role", "security", "--reject", "--key", "trainer"])
     fails(["roles", "grant", "outsider", "qa"], 4, "no organisation")

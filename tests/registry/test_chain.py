@@ -21,6 +21,8 @@ from _cli import PASSWORD as CLI_PASSWORD
 from _cli import fails as _fails
 from _cli import ok as _ok
 from _workflow_util import Setup, variant
+from ailedger.attest.predicates import DeploymentPredicate, EventLink
+from ailedger.attest.statements import attest
 from ailedger.chain import ANVIL_CHAIN_ID, Chain, ContractReverted, connect_rpc, open_embedded
 from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook, deploy_contracts
 from ailedger.chain.eip712 import role_id
@@ -49,7 +51,9 @@ from ailedger.registry._chain import (
     chain_requirement,
     digest_bytes,
 )
+from ailedger.registry._records import named_subject, utc_now
 from ailedger.registry.policy import Policy, parse_policy
+from ailedger.registry.status import check_chain, check_events
 from ailedger.registry.trace import trace_at
 from ailedger.workspace import Workspace
 
@@ -680,3 +684,105 @@ def test_finding2_squatted_name_in_another_organisation_is_never_picked(world: W
     w.register(V2)
     with pytest.raises(ConflictError, match="several organisations"):
         w.backend.version_id(V2)
+
+
+# --- issue 11: who may log a deploy or rollback, on the chain backend ----------------------
+
+
+def _forge(w: World, signer: Signer, action: str, ref: VersionRef, previous: int | None) -> int:
+    """A deploy/rollback of ``ref`` in prod signed by ``signer`` and appended to the log
+    directly (no registry, no chain): what any key the log admits can do."""
+    link = None
+    if previous is not None:
+        link = EventLink(log_index=previous, leaf_hash=w.reg.log.get(previous).leaf_hash.hex())
+    predicate = DeploymentPredicate(
+        environment="prod",
+        action=action,  # type: ignore[arg-type]
+        version=str(ref),
+        previous=link,
+        time=utc_now(),
+    )
+    envelope = attest(predicate, [named_subject(ref, w.reg.model(ref).digest)], [signer])
+    index = w.reg.log.append(envelope.to_json())
+    w.reg.sync()
+    return index
+
+
+def test_issue11_a_deploy_by_a_key_that_may_not_deploy_is_no_event_on_chain(
+    world: World,
+) -> None:
+    """The contract refuses a non-deployer, but the log takes any admitted key's statement:
+    the index must not take it as an event (the attack of issue 11 on the chain backend)."""
+    w, admin = world, world.signer("admin")
+    for ref in (V1, V2):
+        w.register(ref)
+        w.approve_all(ref)
+    first = w.reg.deploy(V1, "prod", admin, w.policy)
+    for attacker, action in (("qa", "deploy"), ("outsider", "rollback")):
+        _forge(w, w.signer(attacker), action, V2, first.log_index)
+    assert w.reg.current("prod") == V1
+    assert trace_at(w.reg, "prod", utc_now()).event.entry.index == first.log_index
+    findings = check_events(w.reg)
+    assert [f.kind for f in findings] == ["unauthorised-deploy-event"] * 2
+    assert not any(f.repairable for f in findings)
+    chain = [f for f in check_chain(w.reg, w.backend) if f.kind.startswith("chain-event")]
+    assert chain == []  # no "missing" step for status --repair to replay
+    # a deployer the admin grants may deploy; after its role is revoked, its deploy stays an
+    # event (the contract took it from that account), a new statement by it does not count
+    trainer = _secp(w.signer("trainer"))
+    w.backend.registry.grant_deployer("prod", trainer.address, signer=_secp(admin))
+    second = w.reg.deploy(V2, "prod", trainer, w.policy)
+    w.backend.registry.revoke_deployer("prod", trainer.address, signer=_secp(admin))
+    w.reg.index.rebuild(w.reg.log, lambda _root: None)
+    w.reg.sync()
+    assert w.reg.current("prod") == V2
+    late = _forge(w, trainer, "rollback", V1, second.log_index)
+    assert w.reg.current("prod") == V2
+    assert late in {r.event.log_index for r in w.reg.index.rejected()}
+    # a fork by the admin itself: the first event naming a previous one is kept
+    fork = _forge(w, admin, "rollback", V1, first.log_index)
+    assert w.reg.current("prod") == V2
+    verdicts = {r.event.log_index: r.verdict for r in w.reg.index.rejected()}
+    assert verdicts[fork] == "environment-history-fork"
+
+
+def test_issue11_a_second_deployer_renotifying_the_serving_version_is_fine(
+    world: World,
+) -> None:
+    """Suspected bug (b): the admin deployed V1; another deployer asks to deploy V1 again.
+    The chain serves it already, so nothing is to be completed: no ConflictError."""
+    w, admin = world, world.signer("admin")
+    w.register(V1)
+    w.approve_all(V1)
+    deployed = w.reg.deploy(V1, "prod", admin, w.policy)
+    trainer = _secp(w.signer("trainer"))
+    w.backend.registry.grant_deployer("prod", trainer.address, signer=_secp(admin))
+    size = w.reg.log.size()
+    again = w.reg.deploy(V1, "prod", trainer, w.policy)
+    assert (again.already, again.log_index) == (True, deployed.log_index)
+    assert w.reg.rollback("prod", trainer, to=V1).already
+    assert w.reg.log.size() == size
+    assert w.current() == ACME_V1
+
+
+def test_issue11_a_revoked_approval_of_one_role_leaves_the_others_alone(world: World) -> None:
+    """Suspected bug (a): ``status`` took a revocation on the chain as the approver's, not
+    the (approver, role)'s: an approval in another role that the chain lacks was reported as
+    revoked (not repairable) instead of missing (repairable)."""
+    w = world
+    w.register(V1)
+    qa = w.signer("qa")
+    members = Membership(w.chain, w.backend.membership.contract)
+    members.grant("acme", qa.keyid, "security", signer=_secp(w.signer("trainer")))
+    w.backend.learn_roles(["security"])
+    w.reg.approve(V1, "qa", qa)
+    w.backend.registry.revoke_approval(ACME_V1, signer=_secp(qa))
+    ws = LocalBackend.grant(w.ws, qa.keyid, "security", "acme")
+    with Registry.open(ws, keys=w.store.list_keys()) as local:  # in the log, not on chain
+        security = local.approve(V1, "security", qa)
+    w.reg.sync()
+    found = {f.log_index: f for f in check_chain(w.reg, w.backend)}
+    assert found[security.log_index].kind == "chain-approval-missing"
+    assert found[security.log_index].repairable
+    revoked = [f for f in found.values() if f.kind == "chain-approval-revoked"]
+    assert [f.message.split(" by ")[0] for f in revoked] == ["triage@1.0: approval as qa"]

@@ -157,7 +157,7 @@ def test_roles_come_from_members_or_key_metadata(setup: Setup) -> None:
     backend = LocalBackend(setup.ws, keys)
     qa, trainer, outsider = (setup.store.info(n).keyid for n in ("qa", "trainer", "outsider"))
     assert backend.role_of(qa) == ({"qa"}, "acme")
-    assert backend.role_of(trainer) == (set(), "acme")
+    assert backend.role_of(trainer) == ({"deployer"}, "acme")  # make_setup grants it
     assert backend.role_of(outsider) is None
     with setup.registry() as reg:
         ref = _model(setup, reg, "1")

@@ -235,25 +235,32 @@ def test_an_unlinked_older_event_is_reported_not_proven(setup: Setup) -> None:
         linked.verify(require_links=True)
 
 
-def test_a_false_first_claim_and_a_fork_are_caught_by_trace(setup: Setup) -> None:
+def test_a_false_first_claim_and_a_fork_are_not_events(setup: Setup) -> None:
+    """A hand-written event claiming to be the first of prod, or naming an event that
+    already has a successor, forks the environment's history: the index keeps the first
+    chain in log order (issue 11), so trace answers from it and never builds on the fork."""
     with setup.registry() as reg:
         trainer = _history(setup, reg)
         events = reg.index.events("prod")
-        _hand_event(reg, trainer, VERSIONS[1], previous=None)
-        claim = _predicate(reg, reg.index.events("prod")[-1]).time
-        with pytest.raises(ProofInvalid) as caught:
-            trace_at(reg, "prod", claim)
-        assert caught.value.code == "trace-first-event-mismatch"
+        first = _hand_event(reg, trainer, VERSIONS[1], previous=None)
+        claim = _predicate(reg, EventRow(first, "prod", 0, "deploy", VERSIONS[1], "")).time
+        result = trace_at(reg, "prod", claim)
+        assert result.event.entry.index == events[-1].log_index
+        result.verify(require_links=True)
     with setup.registry() as reg:
         fork = EventLink(
             log_index=events[0].log_index,
             leaf_hash=reg.log.get(events[0].log_index).leaf_hash.hex(),
         )
-        _hand_event(reg, trainer, VERSIONS[2], previous=fork)
-        at = _predicate(reg, reg.index.events("prod")[-1]).time
-        with pytest.raises(ProofInvalid) as caught:
-            trace_at(reg, "prod", at)
-        assert caught.value.code == "trace-link-mismatch"
+        forked = _hand_event(reg, trainer, VERSIONS[2], previous=fork)
+        assert reg.index.events("prod") == events
+        verdicts = [(r.event.log_index, r.verdict) for r in reg.index.rejected()]
+        assert verdicts == [
+            (first, "environment-history-fork"),
+            (forked, "environment-history-fork"),
+        ]
+        at = _predicate(reg, EventRow(forked, "prod", 0, "deploy", VERSIONS[2], "")).time
+        assert trace_at(reg, "prod", at).event.entry.index == events[-1].log_index
 
 
 def test_racing_deploys_never_name_the_same_previous_event(

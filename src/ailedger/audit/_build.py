@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ailedger.attest.predicates import ModelPredicate
 from ailedger.audit._html import render_html
 from ailedger.audit._items import (
+    AuditItem,
     Parsed,
     audit_types,
     bias_status,
@@ -32,6 +33,10 @@ if TYPE_CHECKING:  # the chain client (web3) is imported only by code that talks
     from ailedger.chain.anchors import LogAnchors
 
 __all__ = ["build_report", "on_chain", "write_report"]
+
+
+def _not_an_event(registry: Registry, item: AuditItem) -> bool:
+    return item.details["action"] != "deprecate" and not registry.index.is_event(item.log_index)
 
 
 def build_report(
@@ -93,6 +98,8 @@ def build_report(
                     release.unregistered_roots.append(root)
         for p in by_subject.get((str(row.ref), row.digest), []):
             found = evidence_item(p, orgs)
+            if found is not None and found[0] == "deployment" and _not_an_event(registry, found[1]):
+                continue  # a deploy/rollback the index rejects: `status` reports it
             if found is not None:
                 getattr(release, found[0] + "s").append(found[1])
         for item in release.deployments:

@@ -45,6 +45,7 @@ from ailedger.registry.status import (
     Finding,
     Step,
     check_chain,
+    check_events,
     check_index,
     repair,
 )
@@ -58,6 +59,7 @@ def _check(
     """The chain findings of an open registry (with the index's when ``index``), and what
     was said of the chain."""
     findings = check_index(registry.workspace, registry.log) if index else []
+    findings += check_events(registry)
     backend = registry.backend
     if not isinstance(backend, ChainBackend):
         reason = (
@@ -191,6 +193,6 @@ def status_cmd(
             f"the workspace is out of step: {len(findings)} finding(s), {fixable} repairable",
             hint=REPAIR_HINT
             if fixable
-            else "the log does not prove the rest: chain state it does not explain is for "
-            "a person to look into",
+            else "the log does not prove the rest (chain state it does not explain, deploy "
+            "statements that are no events): it is for a person to look into",
         )

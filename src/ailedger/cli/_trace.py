@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,14 +19,18 @@ from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
 from ailedger.cli._log import _receipt_log_key
-from ailedger.cli._workflow import open_registry
-from ailedger.errors import InvalidInput, NotFound, SignatureInvalid
-from ailedger.registry import Registry
+from ailedger.cli._workflow import RpcOpt, open_registry
+from ailedger.errors import InvalidInput, NotFound, SignatureInvalid, WorkspaceError
+from ailedger.log.checkpoint import Secp256k1NoteKey, parse_vkey
+from ailedger.registry import LocalBackend, Registry
+from ailedger.registry._backend import DEPLOYER_ROLE
 from ailedger.registry._refs import VersionRef, parse_digest_or_file, parse_time
 from ailedger.registry.lineage import Item, Lineage, lineage
 from ailedger.registry.trace import OutputTrace, ServingTrace, trace_at, trace_output
 
 __all__ = ["LINEAGE_FORMATS", "lineage_tree", "trace_app"]
+
+_KEY_ID = re.compile(r"0x[0-9a-fA-F]{40}|[0-9a-fA-F]{16,}")
 
 trace_app = typer.Typer(
     help="Which version served an environment at a time (with proof); `trace output` finds "
@@ -99,6 +104,7 @@ def trace_cmd(
         Path | None,
         typer.Option("--out", help="Write the trace document here (for `ailedger verify trace`)."),
     ] = None,
+    rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Which version served ENV at a time (default: now), with the log proof.
@@ -111,7 +117,7 @@ def trace_cmd(
     if env is None:
         raise InvalidInput("give --env ENV (and --at TIME), or use `ailedger trace output`")
     when = parse_time(at) if at is not None else datetime.now(UTC)
-    with open_registry(read_only=True) as registry:
+    with open_registry(backend=None, rpc=rpc, read_only=True) as registry:
         result = trace_at(registry, env, when)
         result.verify()
         anchor = _covering_anchor(registry, result)
@@ -132,12 +138,21 @@ def verify_trace_cmd(
             "workspace's log key, for a trace of its log; else the document's, untrusted).",
         ),
     ] = None,
+    deployer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--deployer",
+            help="A key trusted to deploy to the environment (Ethereum address, verifier key "
+            "or key id; repeatable). Default: the keys the workspace of the trace's log grants "
+            "the deployer role. With neither, the trace is refused.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a trace document offline, with the log's public data alone: the checkpoint's
-    signature, both entries' signatures and inclusion proofs, that the next event names the
-    serving one as its previous, and that the traced time falls between their signed times.
-    No workspace is needed."""
+    signature, both entries' signatures and inclusion proofs, that both are signed by a
+    trusted deployer, that the next event names the serving one as its previous, and that
+    the traced time falls between their signed times. No workspace is needed."""
     try:
         raw = document.read_bytes()
     except FileNotFoundError:
@@ -149,7 +164,10 @@ def verify_trace_cmd(
     key = _receipt_log_key(log_key, origin) if isinstance(origin, str) else None
     if log_key is not None and key is None and trace.checkpoint is not None:
         raise InvalidInput("the trace document names no log origin to check --log-key against")
-    result = trace.verify(log_key=key, require_checkpoint=True, require_links=True)
+    deployers = _trusted_deployers(deployer or [], origin if isinstance(origin, str) else None)
+    result = trace.verify(
+        log_key=key, require_checkpoint=True, require_links=True, deployers=deployers
+    )
     if not result.log_key_trusted:  # anyone can make a document with a log and key of their own
         raise SignatureInvalid(
             "the checkpoint verifies only against the key the document itself names; "
@@ -180,6 +198,44 @@ def verify_trace_cmd(
         console.print(f"  signers: {', '.join(result.signers)}")
 
     emit(result.to_dict(), as_json, human)
+
+
+def _deployer_id(text: str) -> str:
+    """``--deployer``: an Ethereum address, a verifier key (its account) or a key id."""
+    value = text.strip()
+    if "+" in value:
+        note_key = parse_vkey(value)
+        if not isinstance(note_key, Secp256k1NoteKey):
+            raise InvalidInput(f"--deployer {value[:40]!r}: not an Ethereum account's vkey")
+        return note_key.address.lower()
+    if not _KEY_ID.fullmatch(value):
+        raise InvalidInput(
+            f"--deployer {value[:40]!r}: give an Ethereum address, a verifier key or a key id"
+        )
+    return value.lower()
+
+
+def _trusted_deployers(given: Sequence[str], origin: str | None) -> set[str]:
+    """``--deployer`` keys, else the keys the workspace here grants the deployer role when
+    the trace is of its log (empty: nobody is trusted, and the trace is refused)."""
+    if given:
+        return {_deployer_id(text) for text in given}
+    try:
+        ws = open_workspace()
+    except WorkspaceError:
+        return set()
+    if origin is None or ws.config.origin != origin:
+        return set()
+    return {
+        keyid.lower()
+        for keyid, entry in LocalBackend.members(ws).items()
+        if DEPLOYER_ROLE in {str(r).lower() for r in _roles(entry)}
+    }
+
+
+def _roles(entry: dict[str, object]) -> list[object]:
+    roles = entry.get("roles", [])
+    return roles if isinstance(roles, list) else []
 
 
 def _show_outputs(found: list[OutputTrace]) -> None:
@@ -269,6 +325,7 @@ def lineage_cmd(
             "audits of the workspace's policy.toml, else bias, bias-audit, fairness, ...).",
         ),
     ] = None,
+    rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Datasets, evaluations, approvals, deployments and provenance of a model version.
@@ -281,7 +338,7 @@ def lineage_cmd(
     if out is not None and format == "tree":
         raise InvalidInput("--out writes a document: add --format json or --format cyclonedx")
     version = VersionRef.parse(ref)
-    with open_registry(read_only=True) as registry:
+    with open_registry(backend=None, rpc=rpc, read_only=True) as registry:
         if format == "cyclonedx":
             doc = _ml_bom(registry, version, audit_name or ())
         else:

@@ -118,7 +118,8 @@ def open_registry(
 ) -> Iterator[Registry]:
     """The current workspace's registry, trusting the workspace's keys, over ``backend``:
     ``local``, ``chain``, or None for the chain when contracts are recorded for the chain
-    the command would use (commands that only read the log keep the local default). On a
+    the command would use (``trace`` and ``lineage`` pass None too: which deploys are events
+    depends on who may deploy, which the chain answers when contracts are deployed). On a
     development chain ``sender`` (who sends the transactions) is funded from the faucet.
     ``read_only`` (for commands that only read) writes nothing to the workspace."""
     workspace = open_workspace()
@@ -241,7 +242,7 @@ def print_recorded(recorded: Recorded, verb: str) -> None:
 @roles_app.command("grant")
 def grant_cmd(
     key: Annotated[str, typer.Argument(help="A workspace key name, or a key id / address.")],
-    role: Annotated[str, typer.Argument(help="Role name, e.g. qa, trainer, auditor.")],
+    role: Annotated[str, typer.Argument(help="Role name, e.g. qa, trainer, auditor, deployer.")],
     org: Annotated[
         str | None, typer.Option("--org", help="Organisation (default: the key's own).")
     ] = None,

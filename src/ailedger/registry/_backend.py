@@ -10,11 +10,16 @@ workspace's ``[members]`` table in ``config.toml``::
     roles = ["qa", "trainer"]
 
 A key with no members entry belongs to the organisation in its key metadata (``keys new
---org``), with no roles. An on-chain backend (ModelRegistry and Membership contracts) sends
-one transaction per method and answers ``role_of`` from the Membership contract. Its writes
-must be idempotent (a retry after a failure between the log and the chain completes the
-chain side), which the contract's ``VersionExists`` / ``AlreadyApproved`` /
-``AlreadyCurrent`` errors make checkable.
+--org``), with no roles. Deploys and rollbacks need the ``deployer`` role
+(:data:`DEPLOYER_ROLE`, every environment): the registry refuses others before signing, and
+the index does not take a deploy or rollback statement by another key as an event
+(:meth:`RegistryBackend.may_deploy`). The local roles have no history: the index judges every
+event by the roles the workspace grants now.
+
+An on-chain backend (ModelRegistry and Membership contracts) sends one transaction per method
+and answers ``role_of`` from the Membership contract. Its writes must be idempotent (a retry
+after a failure between the log and the chain completes the chain side), which the
+contract's ``VersionExists`` / ``AlreadyApproved`` / ``AlreadyCurrent`` errors make checkable.
 """
 
 from __future__ import annotations
@@ -26,10 +31,20 @@ from typing import Protocol
 
 from ailedger.errors import InvalidInput
 from ailedger.identity.keys import KeyInfo, Signer
+from ailedger.registry._index import EventRow
 from ailedger.registry._refs import VersionRef
 from ailedger.workspace import Workspace
 
-__all__ = ["LocalBackend", "Membership", "RegistryBackend", "VersionRegistration"]
+__all__ = [
+    "DEPLOYER_ROLE",
+    "LocalBackend",
+    "Membership",
+    "RegistryBackend",
+    "VersionRegistration",
+]
+
+#: The local role that may deploy to and roll back every environment.
+DEPLOYER_ROLE = "deployer"
 
 _ROLE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
@@ -70,6 +85,11 @@ class RegistryBackend(Protocol):
 
     def role_of(self, keyid: str) -> Membership | None:
         """The roles and organisation of ``keyid``; None when it belongs to none."""
+        ...
+
+    def may_deploy(self, event: EventRow) -> bool:
+        """Whether one of ``event.signers`` was allowed to log ``event`` (a deploy or
+        rollback of ``event.env``): the index takes only such statements as events."""
         ...
 
 
@@ -114,6 +134,13 @@ class LocalBackend:
             return {str(r) for r in roles if isinstance(r, str)}, None if org is None else str(org)
         org = self._orgs.get(keyid.lower())
         return None if org is None else (set(), org)
+
+    def may_deploy(self, event: EventRow) -> bool:
+        for keyid in event.signers:
+            member = self.role_of(keyid)
+            if member is not None and DEPLOYER_ROLE in {r.lower() for r in member[0]}:
+                return True
+        return False
 
     @staticmethod
     def grant(workspace: Workspace, keyid: str, role: str, org: str | None) -> Workspace:

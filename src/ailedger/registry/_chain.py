@@ -56,6 +56,7 @@ from ailedger.errors import ConflictError, InvalidInput, KeyAccessError, NotFoun
 from ailedger.identity.keys import KeyInfo, Secp256k1Signer, Signer, checksum_address
 from ailedger.registry._backend import Membership as MemberInfo
 from ailedger.registry._backend import VersionRegistration
+from ailedger.registry._index import EventRow
 from ailedger.registry._refs import VersionRef
 from ailedger.registry.policy import ChainRequirement, Policy, policy_requirements_for_chain
 
@@ -288,6 +289,13 @@ class ChainBackend:
         current = self.registry.current(env)
         return current is not None and current == self.version_id(ref)
 
+    def serves(self, env: str, ref: VersionRef) -> bool:
+        """Whether ``ref`` is what the contract serves in ``env`` now."""
+        try:
+            return self._serves(env, ref)
+        except NotFound:
+            return False
+
     def deprecate(self, ref: VersionRef, log_index: int, *, signer: Signer) -> None:
         account = _tx_signer(signer)
         vid = self.version_id(ref)
@@ -411,6 +419,36 @@ class ChainBackend:
                 hint="wait for the delay, then apply it (ModelRegistry.applyRequirement)",
             )
         return True
+
+    # --- who may deploy ---------------------------------------------------------------------
+
+    def may_deploy(self, event: EventRow) -> bool:
+        """Whether one of the event's signers may deploy to its environment: the contract
+        accepted this very deploy or rollback from that account (a ``Deployed`` /
+        ``RolledBack`` event of the environment and version it sent), or the account is the
+        registry admin or holds ``deployerRole(env)`` now (an event not on the chain yet,
+        which ``status --repair`` completes). So a deployer's events stay events after its
+        role is revoked only where the chain took them from it."""
+        accounts = {a.lower() for a in map(_account_of, event.signers) if a is not None}
+        if not accounts:
+            return False
+        admin = self.registry.admin().lower()
+        for account in sorted(accounts):
+            if account == admin or self.registry.is_deployer(event.env, checksum_address(account)):
+                return True
+        return bool(accounts & self._senders(event))
+
+    def _senders(self, event: EventRow) -> set[str]:
+        """The accounts that sent ``event``'s action of its version in its environment."""
+        try:
+            vid = self.version_id(event.ref)
+        except (NotFound, ConflictError):
+            return set()
+        name = "Deployed" if event.action == "deploy" else "RolledBack"
+        found = self.chain.events(
+            self.registry.contract, name, args={"env": env_id(event.env), "versionId": vid}
+        )
+        return {str(e.args["sender"]).lower() for e in found}
 
     # --- roles -----------------------------------------------------------------------------
 

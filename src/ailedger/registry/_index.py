@@ -8,12 +8,22 @@ command, and a deleted index is rebuilt from the log. Layout::
 
     meta(key, value)                           synced = log entries read; origin
     versions(kind, name, version, ...)         one row per registered dataset or model version
-    events(log_idx, env, time_ms, action, ref, digest)     deploy / rollback, by (env, time)
+    events(log_idx, env, time_ms, action, ref, digest, signers, linked, prev_idx, prev_leaf,
+           leaf, verdict)                      deploy / rollback, by (env, time)
     deprecations(ref, log_idx, reason)
     inferences(input_digest, log_idx, position, output_digest, ref)   position -1: one record
 
 Rows are written with ``INSERT OR IGNORE`` on natural keys: the first statement for a name
 wins, and re-reading an entry changes nothing.
+
+A deploy or rollback statement is an event of its environment only when :meth:`RegistryIndex.
+judge` accepts it (``verdict = 'ok'``); every lookup of events reads accepted ones only. Its
+signer must be allowed to deploy to the environment (an :data:`EventAuthority`, which the
+registry's backend answers: the deployer role), else the verdict is
+``unauthorised-deploy-event``; and a linked event must extend the environment's chain of
+accepted events (name the last one as ``previous``, or null when there is none), else it is
+``environment-history-fork``: of two events naming the same previous, the first in log order
+is kept. Rejected events stay in the table for ``ailedger status`` to report.
 """
 
 from __future__ import annotations
@@ -40,7 +50,17 @@ from ailedger.errors import AiledgerError, IntegrityError, StorageError
 from ailedger.log import Entry, TransparencyLog
 from ailedger.registry._refs import VersionRef
 
-__all__ = ["INDEX_DB_NAME", "EventRow", "RegistryIndex", "VersionRow"]
+__all__ = [
+    "ACCEPTED",
+    "FORKED",
+    "INDEX_DB_NAME",
+    "UNAUTHORISED",
+    "EventAuthority",
+    "EventRow",
+    "RegistryIndex",
+    "Rejected",
+    "VersionRow",
+]
 
 #: The index database inside ``.ailedger/``.
 INDEX_DB_NAME = "registry.sqlite"
@@ -55,10 +75,12 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE INDEX IF NOT EXISTS versions_by_digest ON versions (digest);
 CREATE TABLE IF NOT EXISTS events (
     log_idx INTEGER PRIMARY KEY, env TEXT NOT NULL, time_ms INTEGER NOT NULL,
-    action TEXT NOT NULL, ref TEXT NOT NULL, digest TEXT NOT NULL
+    action TEXT NOT NULL, ref TEXT NOT NULL, digest TEXT NOT NULL, signers TEXT NOT NULL,
+    linked INTEGER NOT NULL, prev_idx INTEGER, prev_leaf TEXT, leaf TEXT NOT NULL,
+    verdict TEXT NOT NULL DEFAULT 'unjudged'
 );
-CREATE INDEX IF NOT EXISTS events_by_env_time ON events (env, time_ms, log_idx);
-CREATE INDEX IF NOT EXISTS events_by_env_idx ON events (env, log_idx);
+CREATE INDEX IF NOT EXISTS events_by_env_time ON events (verdict, env, time_ms, log_idx);
+CREATE INDEX IF NOT EXISTS events_by_env_idx ON events (verdict, env, log_idx);
 CREATE TABLE IF NOT EXISTS deprecations (
     ref TEXT PRIMARY KEY, log_idx INTEGER NOT NULL, reason TEXT
 ) WITHOUT ROWID;
@@ -71,6 +93,18 @@ CREATE INDEX IF NOT EXISTS inferences_by_ref ON inferences (ref, log_idx);
 """
 
 _MEMORY = Path(":memory:")
+
+#: The layout version kept in ``meta.schema``: an index of another layout is emptied and
+#: rebuilt from the log (it is a cache).
+_SCHEMA_VERSION = "2"
+_TABLES = ("meta", "versions", "events", "deprecations", "inferences")
+
+#: The verdict of an accepted event; the others are ``status`` finding kinds.
+ACCEPTED = "ok"
+UNAUTHORISED = "unauthorised-deploy-event"
+FORKED = "environment-history-fork"
+
+_EVENT_COLUMNS = "log_idx, env, time_ms, action, ref, digest, signers"
 
 #: The predicate kinds the index holds: the registry's own records (see
 #: :mod:`ailedger.attest.predicates`; a class of these kinds extends the built-in one).
@@ -105,6 +139,23 @@ class EventRow:
     action: str
     ref: VersionRef
     digest: str
+    signers: tuple[str, ...] = ()
+
+
+#: Whether one of ``signers`` was allowed to log ``event`` (deploy to its environment).
+EventAuthority = Callable[[EventRow], bool]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A deploy or rollback statement the index does not take as an event: ``verdict`` is
+    :data:`UNAUTHORISED` or :data:`FORKED`; ``head`` the accepted event it should have named
+    (for a fork)."""
+
+    event: EventRow
+    verdict: str
+    previous: int | None
+    head: int | None
 
 
 #: Reads the batch records of an inference batch by its root: [(input, output), ...] or None.
@@ -145,12 +196,25 @@ class RegistryIndex:
             else:
                 self.db = sqlite3.connect(path, isolation_level=None, timeout=60.0)
                 self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(_SCHEMA)
+            self._ensure_schema()
         except sqlite3.DatabaseError as exc:
             raise StorageError.from_exception(exc, path) or IntegrityError(
                 f"the registry index {path} is unreadable: {exc}",
                 hint="delete it; it is rebuilt from the log",
             ) from None
+
+    def _ensure_schema(self) -> None:
+        """Create the tables; an index of an older layout is dropped and rebuilt."""
+        has_meta = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if has_meta is not None:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None or row[0] != _SCHEMA_VERSION:
+                for table in _TABLES:
+                    self.db.execute(f"DROP TABLE IF EXISTS {table}")
+        self.db.executescript(_SCHEMA)
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
 
     @classmethod
     def in_memory(cls) -> RegistryIndex:
@@ -210,9 +274,69 @@ class RegistryIndex:
         """Forget every row and index ``log`` again from its first entry; return how many
         entries were read. The log is the record: nothing is lost."""
         with self._write():
-            for table in ("meta", "versions", "events", "deprecations", "inferences"):
+            for table in _TABLES:
                 self.db.execute(f"DELETE FROM {table}")
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
         return self.sync(log, read_batch)
+
+    def judge(self, authority: EventAuthority) -> None:
+        """Decide which deploy/rollback statements are events (see the module docstring),
+        environment by environment in log order, and store the verdicts."""
+        changed: list[tuple[str, int]] = []
+        head: dict[str, tuple[int | None, str | None]] = {}
+        memo: dict[tuple[str, str, str, tuple[str, ...]], bool] = {}
+        rows = self.db.execute(
+            f"SELECT {_EVENT_COLUMNS}, linked, prev_idx, prev_leaf, leaf, verdict FROM events "
+            "ORDER BY log_idx"
+        ).fetchall()
+        for row in rows:
+            event = _event_row(row[:7])
+            linked, prev_idx, prev_leaf, leaf, old = row[7:]
+            key = (event.env, event.action, str(event.ref), event.signers)
+            if key not in memo:
+                memo[key] = authority(event)
+            expected = head.get(event.env, (None, None))  # (null, null): the first event
+            if not memo[key]:
+                verdict = UNAUTHORISED
+            elif linked and (prev_idx, prev_leaf) != expected:
+                verdict = FORKED
+            else:
+                verdict = ACCEPTED
+                head[event.env] = (event.log_index, str(leaf))
+            if verdict != old:
+                changed.append((verdict, event.log_index))
+        if changed:
+            with self._write():
+                self.db.executemany("UPDATE events SET verdict = ? WHERE log_idx = ?", changed)
+
+    def unjudged(self) -> bool:
+        """Whether events were read that :meth:`judge` has not judged yet."""
+        row = self.db.execute("SELECT 1 FROM events WHERE verdict = 'unjudged' LIMIT 1")
+        return row.fetchone() is not None
+
+    def rejected(self) -> list[Rejected]:
+        """The deploy/rollback statements judged not to be events, in log order."""
+        out: list[Rejected] = []
+        head: dict[str, int] = {}
+        rows = self.db.execute(
+            f"SELECT {_EVENT_COLUMNS}, verdict, prev_idx, linked FROM events ORDER BY log_idx"
+        )
+        for row in rows:
+            event = _event_row(row[:7])
+            verdict, prev_idx, linked = row[7:]
+            if verdict == ACCEPTED:
+                head[event.env] = event.log_index
+                continue
+            previous = None if not linked or prev_idx is None else int(prev_idx)
+            out.append(Rejected(event, str(verdict), previous, head.get(event.env)))
+        return out
+
+    def is_event(self, log_index: int) -> bool:
+        """Whether log entry ``log_index`` is an accepted deploy or rollback event."""
+        row = self.db.execute(
+            "SELECT 1 FROM events WHERE log_idx = ? AND verdict = ?", (log_index, ACCEPTED)
+        ).fetchone()
+        return row is not None
 
     def _index_entry(self, entry: Entry, read_batch: BatchReader) -> None:
         if entry.predicate_type not in _record_types():
@@ -250,10 +374,13 @@ class RegistryIndex:
                 (str(ref), entry.index, predicate.reason),
             )
         elif isinstance(predicate, DeploymentPredicate):
+            link = predicate.previous
             self.db.execute(
-                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unjudged')",
                 (entry.index, predicate.environment, entry.time_ms, predicate.action, str(ref),
-                 digest),
+                 digest, ",".join(s.lower() for s in entry.signers), int(predicate.linked),
+                 None if link is None else link.log_index,
+                 None if link is None else link.leaf_hash.lower(), entry.leaf_hash.hex()),
             )  # fmt: skip
         elif isinstance(predicate, InferencePredicate):
             self._index_inference(entry, predicate, ref, read_batch)
@@ -300,37 +427,45 @@ class RegistryIndex:
 
     def events(self, env: str) -> list[EventRow]:
         """The deploy/rollback events of ``env`` in log order."""
-        rows = self.db.execute("SELECT * FROM events WHERE env = ? ORDER BY log_idx", (env,))
+        rows = self.db.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE verdict = ? AND env = ? ORDER BY log_idx",
+            (ACCEPTED, env),
+        )
         return [_event_row(r) for r in rows]
 
     def event_at(self, env: str, time_ms: int) -> EventRow | None:
         """The last event of ``env`` at or before ``time_ms``."""
         row = self.db.execute(
-            "SELECT * FROM events WHERE env = ? AND time_ms <= ? "
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE verdict = ? AND env = ? AND time_ms <= ? "
             "ORDER BY time_ms DESC, log_idx DESC LIMIT 1",
-            (env, time_ms),
+            (ACCEPTED, env, time_ms),
         ).fetchone()
         return None if row is None else _event_row(row)
 
     def first_event(self, env: str) -> EventRow | None:
         """The first event of ``env`` in log order."""
         row = self.db.execute(
-            "SELECT * FROM events WHERE env = ? ORDER BY log_idx LIMIT 1", (env,)
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE verdict = ? AND env = ? "
+            "ORDER BY log_idx LIMIT 1",
+            (ACCEPTED, env),
         ).fetchone()
         return None if row is None else _event_row(row)
 
     def last_event(self, env: str) -> EventRow | None:
         """The last event of ``env`` in log order (what a new event names as previous)."""
         row = self.db.execute(
-            "SELECT * FROM events WHERE env = ? ORDER BY log_idx DESC LIMIT 1", (env,)
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE verdict = ? AND env = ? "
+            "ORDER BY log_idx DESC LIMIT 1",
+            (ACCEPTED, env),
         ).fetchone()
         return None if row is None else _event_row(row)
 
     def event_before(self, event: EventRow) -> EventRow | None:
         """The event of the same environment just before ``event`` in log order."""
         row = self.db.execute(
-            "SELECT * FROM events WHERE env = ? AND log_idx < ? ORDER BY log_idx DESC LIMIT 1",
-            (event.env, event.log_index),
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE verdict = ? AND env = ? AND log_idx < ? "
+            "ORDER BY log_idx DESC LIMIT 1",
+            (ACCEPTED, event.env, event.log_index),
         ).fetchone()
         return None if row is None else _event_row(row)
 
@@ -340,8 +475,9 @@ class RegistryIndex:
     def event_after(self, event: EventRow) -> EventRow | None:
         """The event of the same environment just after ``event`` in log order."""
         row = self.db.execute(
-            "SELECT * FROM events WHERE env = ? AND log_idx > ? ORDER BY log_idx LIMIT 1",
-            (event.env, event.log_index),
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE verdict = ? AND env = ? AND log_idx > ? "
+            "ORDER BY log_idx LIMIT 1",
+            (ACCEPTED, event.env, event.log_index),
         ).fetchone()
         return None if row is None else _event_row(row)
 
@@ -351,7 +487,10 @@ class RegistryIndex:
         return [(VersionRef.parse(str(r)), int(i), reason) for r, i, reason in rows]
 
     def environments(self) -> list[str]:
-        return [str(r[0]) for r in self.db.execute("SELECT DISTINCT env FROM events ORDER BY env")]
+        rows = self.db.execute(
+            "SELECT DISTINCT env FROM events WHERE verdict = ? ORDER BY env", (ACCEPTED,)
+        )
+        return [str(r[0]) for r in rows]
 
     def inferences(self, input_digest: str, limit: int = 100) -> list[tuple[int, int, str, str]]:
         """(log index, position, output digest, model ref) of records with this input."""
@@ -370,10 +509,12 @@ class RegistryIndex:
         return int(row[0])
 
     def dump(self) -> str:
-        """Every row, for tests comparing a rebuilt index with the original."""
+        """Every row read from the log, for comparing a rebuilt index with the original (the
+        events' verdicts are left out: :meth:`judge` decides them with the backend's rules)."""
         tables = ("versions", "events", "deprecations", "inferences")
         rows = {t: [list(r) for r in self.db.execute(f"SELECT * FROM {t} ORDER BY 1, 2")]
                 for t in tables}  # fmt: skip
+        rows["events"] = [r[:-1] for r in rows["events"]]
         return json.dumps(rows, sort_keys=True)
 
 
@@ -392,8 +533,8 @@ def _version_row(row: tuple[object, ...]) -> VersionRow:
 
 
 def _event_row(row: tuple[object, ...]) -> EventRow:
-    idx, env, time_ms, action, ref, digest = row
+    idx, env, time_ms, action, ref, digest, signers = row
     return EventRow(
         int(str(idx)), str(env), int(str(time_ms)), str(action), VersionRef.parse(str(ref)),
-        str(digest),
+        str(digest), tuple(s for s in str(signers).split(",") if s),
     )  # fmt: skip

@@ -67,6 +67,7 @@ from ailedger.identity.keys import KeyInfo, Signer
 from ailedger.log import TransparencyLog, known_keys_check, open_workspace_log
 from ailedger.registry import _batch, _events
 from ailedger.registry._backend import (
+    DEPLOYER_ROLE,
     LocalBackend,
     RegistryBackend,
     VersionRegistration,
@@ -126,6 +127,8 @@ class PreflightBackend(Protocol):
 
     def prepare_deprecate(self, ref: VersionRef, *, signer: Signer) -> None: ...
 
+    def serves(self, env: str, ref: VersionRef) -> bool: ...
+
     def learn_roles(self, roles: Iterable[str]) -> None: ...
 
 
@@ -146,6 +149,7 @@ class Registry:
         self.backend = backend
         self.keys = list(keys)
         self.batch_dir = workspace.path / "inference"
+        self._judged = False
 
     @classmethod
     def open(
@@ -192,8 +196,30 @@ class Registry:
         self.close()
 
     def sync(self) -> int:
-        """Index the log entries not indexed yet; return how many were read."""
-        return self.index.sync(self.log, lambda root: _batch.read(self.batch_dir, root))
+        """Index the log entries not indexed yet, then judge which deploy and rollback
+        statements are events (their signer may deploy there, and they extend their
+        environment's chain; see :mod:`._index`); return how many entries were read."""
+        read = self.index.sync(self.log, lambda root: _batch.read(self.batch_dir, root))
+        # the first sync judges every event (the roles may have changed since), later ones
+        # the events read since (or all again after the index was rebuilt)
+        if read or not self._judged or self.index.unjudged():
+            self.index.judge(self.backend.may_deploy)
+            self._judged = True
+        return read
+
+    def _may_deploy(self, env: str, signer: Signer) -> None:
+        """Refuse (before signing) a deploy or rollback by a key the index would not take
+        as an event of ``env``. A backend with rules of its own (the chain) is asked by its
+        preflight instead, which also lets the registry admin set a first requirement."""
+        if isinstance(self.backend, PreflightBackend):
+            return
+        probe = EventRow(-1, env, 0, "deploy", VersionRef("probe", "0"), "", (signer.keyid,))
+        if not self.backend.may_deploy(probe):
+            raise RoleMissing(
+                f"key {signer.keyid} may not deploy to {env} in the {self.backend.name} "
+                f"registry: it does not hold the role {DEPLOYER_ROLE!r}",
+                hint=f"an admin grants it: `ailedger roles grant KEY {DEPLOYER_ROLE}`",
+            )
 
     def _append(self, predicate: Predicate, subjects: list[Subject], signer: Signer) -> int:
         envelope = attest(predicate, subjects, [signer])
@@ -526,6 +552,7 @@ class Registry:
         """Gate ``ref`` for ``env``, then sign and log the deployment."""
         row = self.model(ref)
         self._not_deprecated(ref)
+        self._may_deploy(env, signer)
         head = _events.head(self.index, env)
         current = self.current(env)
         if current == ref:
@@ -553,6 +580,10 @@ class Registry:
         last = self.index.last_event(env)
         if last is None or last.ref != row.ref:  # pragma: no cover - current() read the events
             raise ConflictError(f"{row.ref} does not serve {env}")
+        extra = {"note": f"{row.ref} already serves {env}"}
+        if isinstance(self.backend, PreflightBackend) and self.backend.serves(env, row.ref):
+            # nothing to complete: any deployer may ask, whoever signed the event
+            return Recorded(last.action, str(row.ref), last.log_index, row.digest, {}, True, extra)
         self._completed_by_its_signer(
             f"the {last.action} of {row.ref} to {env}", last.log_index, signer
         )
@@ -560,13 +591,13 @@ class Registry:
             self.backend.deploy(env, row.ref, last.log_index, signer=signer)
         else:
             self.backend.rollback(env, row.ref, last.log_index, signer=signer)
-        extra = {"note": f"{row.ref} already serves {env}"}
         return Recorded(last.action, str(row.ref), last.log_index, row.digest, {}, True, extra)
 
     def rollback(self, env: str, signer: Signer, *, to: VersionRef | None = None) -> Recorded:
         """Return ``env`` to the version that served before the current one became current
         (see :meth:`stack`), skipping deprecated versions; or to ``to``, its nearest earlier
         entry. Each further rollback walks one more step back along that history."""
+        self._may_deploy(env, signer)
         head = _events.head(self.index, env)
         stack = self.stack(env)
         if not stack:

@@ -68,6 +68,7 @@ def repair(
     index = [f for f in todo if f.kind.startswith("index-")]
     if any(f.kind == "index-differs" for f in index):
         registry.index.rebuild(registry.log, lambda root: _batch.read(registry.batch_dir, root))
+        registry.sync()  # judges the events again
     elif index:
         registry.sync()
     done += index

@@ -15,7 +15,10 @@ checks, with nothing but the document and a trusted log key:
    link (written before links existed) is *unlinked*: reported, and refused when links are
    required (``trace-link-missing``);
 5. the times: the serving statement's signed ``time`` is at or before the traced time and
-   the next one's after it.
+   the next one's after it;
+6. with ``deployers`` (the keys trusted to deploy to the environment), that each envelope is
+   signed by one of them (``trace-signer-not-deployer``): anyone who can append to the log
+   can sign a deploy statement, so a trace proves nothing about who deployed without them.
 
 Times are the statements' signed times: the log's append times (``logged_at``) are not in
 the tree, so nothing public proves them; they are shown, not relied on. Without a next event
@@ -26,7 +29,7 @@ it: only the whole log up to the checkpoint can show that (``adjacency`` is ``op
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -250,6 +253,7 @@ class ServingTrace:
         log_key: NoteVerifier | None = None,
         require_checkpoint: bool = False,
         require_links: bool = False,
+        deployers: Collection[str] | None = None,
     ) -> TraceVerification:
         """Check everything the module docstring lists; raise on the first failure.
 
@@ -257,8 +261,12 @@ class ServingTrace:
         checkpoint and the result says ``log_key_trusted=False``. ``require_checkpoint``
         refuses a trace without a signed checkpoint (``trace-checkpoint-missing``) and
         ``require_links`` an unlinked next event (``trace-link-missing``): a trace document
-        is verified with both, a local ``trace`` reports what it found.
+        is verified with both, a local ``trace`` reports what it found. ``deployers``
+        (addresses or key ids) are the keys trusted to sign the events; None skips that check
+        (a local trace, whose index took only events of allowed signers).
         """
+        if deployers is not None:
+            self._check_signers({d.lower() for d in deployers})
         root, size = self.event.proof.root, self.event.proof.tree_size
         for item in (self.event, self.next_event):
             if item is None:
@@ -318,6 +326,24 @@ class ServingTrace:
             log_key_trusted=trusted,
             signers=tuple(dict.fromkeys(signers)),
         )
+
+    def _check_signers(self, trusted: set[str]) -> None:
+        if not trusted:
+            raise SignatureInvalid(
+                "no trusted deployer keys to check the trace's signers against",
+                hint="pass --deployer KEY (repeatable), or run it in the workspace of the log",
+                code="trace-deployers-unknown",
+            )
+        for item in (self.event, self.next_event):
+            if item is None:
+                continue
+            if not any(s.lower() in trusted for s in item.entry.signers):
+                signers = ", ".join(item.entry.signers) or "nobody"
+                raise SignatureInvalid(
+                    f"entry {item.entry.index} is signed by {signers}, none of them a trusted "
+                    f"deployer of {self.env}",
+                    code="trace-signer-not-deployer",
+                )
 
     def _check_link(self, following: DeploymentPredicate, require: bool) -> None:
         assert self.next_event is not None

@@ -148,6 +148,16 @@ def _add(tree: Lineage, entry: Entry, pred: Predicate) -> None:
         tree.provenance.append(_item(entry, "provenance", summary, details))
 
 
+def _not_an_event(registry: Registry, index: int, pred: Predicate) -> bool:
+    """A deploy or rollback statement the index does not take as an event (its signer may
+    not deploy, or it forks the environment's history): ``status`` reports it."""
+    return (
+        isinstance(pred, DeploymentPredicate)
+        and pred.action != "deprecate"
+        and not registry.index.is_event(index)
+    )
+
+
 def lineage(registry: Registry, ref: VersionRef) -> Lineage:
     """Collect the lineage of the registered model ``ref`` from the log."""
     registry.sync()
@@ -169,6 +179,8 @@ def lineage(registry: Registry, ref: VersionRef) -> Lineage:
         if pred is None or not pred.IN_LINEAGE:
             continue
         if not any(str(ref) == s.name for s in statement.subject):
+            continue
+        if _not_an_event(registry, entry.index, pred):
             continue
         _add(tree, entry, pred)
         if isinstance(pred, ModelPredicate) and pred.training and not roots:

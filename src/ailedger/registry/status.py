@@ -31,6 +31,12 @@ Each :class:`Finding` has a stable ``kind``:
   environment with an unexplained event is not repaired at all.
 - ``serving-differs``: the log and the chain name different versions serving an environment
   (a summary of that environment's findings, repairable when all of them are).
+- ``unauthorised-deploy-event``, ``environment-history-fork`` (:func:`check_events`, with or
+  without a chain): a deploy or rollback statement in the log that is no event of its
+  environment: its signer may not deploy there (the deployer role: locally in ``[members]``,
+  on-chain the registry admin or ``deployerRole(env)``), or it does not extend the
+  environment's chain of events (two events naming the same previous: the first in log order
+  is kept). Never repaired: the log keeps it and everything else ignores it.
 
 Environments are compared as sequences: the log's deploy/rollback events and the contract's
 ``Deployed``/``RolledBack`` events, matched in order by action and version id (a longest
@@ -52,7 +58,7 @@ from ailedger.log import TransparencyLog
 from ailedger.registry import _batch
 from ailedger.registry._chain import ChainBackend, digest_bytes
 from ailedger.registry._findings import REPAIR_HINT, Action, Finding, Step
-from ailedger.registry._index import INDEX_DB_NAME, RegistryIndex, VersionRow
+from ailedger.registry._index import FORKED, INDEX_DB_NAME, RegistryIndex, VersionRow
 from ailedger.registry._refs import VersionRef
 from ailedger.registry._registry import Registry
 from ailedger.registry._repair import repair
@@ -63,6 +69,7 @@ __all__ = [
     "Finding",
     "Step",
     "check_chain",
+    "check_events",
     "check_index",
     "check_touched",
     "repair",
@@ -112,6 +119,34 @@ def check_index(workspace: Workspace, log: TransparencyLog) -> list[Finding]:
     finally:
         stored.close()
         fresh.close()
+
+
+def check_events(registry: Registry) -> list[Finding]:
+    """The deploy and rollback statements the index does not take as events (see the module
+    docstring), in log order; reported, never repaired."""
+    out: list[Finding] = []
+    for item in registry.index.rejected():
+        event = item.event
+        where = f"{event.env}: {event.action} of {event.ref} (entry {event.log_index})"
+        signers = ", ".join(event.signers) or "nobody"
+        if item.verdict == FORKED:
+            named = (
+                "none (it claims to be the first)"
+                if item.previous is None
+                else (f"entry {item.previous}")
+            )
+            head = "none" if item.head is None else f"entry {item.head}"
+            text = (
+                f"{where} names {named} as its previous event, but the environment's history "
+                f"there is {head}: a fork, ignored (the first event in log order is kept)"
+            )
+        else:
+            text = (
+                f"{where} is signed by {signers}, who may not deploy to {event.env}: "
+                "ignored (not an event)"
+            )
+        out.append(Finding(item.verdict, text, False, event.env, str(event.ref), event.log_index))
+    return out
 
 
 # --- the chain ------------------------------------------------------------------------------
@@ -256,14 +291,14 @@ class _ChainView:
         except ConflictError:
             return []  # reported with the registration
         held: set[tuple[str, bytes]] = set()
-        revoked: set[str] = set()
+        revoked: set[tuple[str, bytes]] = set()  # (approver, role): a revocation is per role
         if vid is not None:
             held = {
                 (str(a[0]).lower(), bytes(a[4]))
                 for a in self.backend.chain.call(self.contract, "approvalsOf", vid)
             }
             revoked = {
-                str(e.args["approver"]).lower()
+                (str(e.args["approver"]).lower(), _hex32(e.args["role"]))
                 for e in self.backend.chain.events(
                     self.contract, "ApprovalRevoked", args={"versionId": vid}
                 )
@@ -278,7 +313,7 @@ class _ChainView:
                 out.append(Finding("chain-approval-missing", text, False, None, ref, index))
             elif (account.lower(), role_id(role)) in held:
                 continue
-            elif account.lower() in revoked:
+            elif (account.lower(), role_id(role)) in revoked:
                 text = f"{where} was revoked on the chain; the log has no revocation"
                 out.append(Finding("chain-approval-revoked", text, False, None, ref, index))
             else:
