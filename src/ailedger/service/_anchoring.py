@@ -143,8 +143,13 @@ class AnchorJob:
             if latest is not None and latest.size >= cp.size:
                 return latest.size
             threshold = self._register_threshold if info is None else info.threshold
+            if info is None:
+                wanted = {a.lower() for a in self._register_witnesses}
+                asked = [w for w in self._witnesses if w.address.lower() in wanted]
+            else:  # only the current witness set counts on-chain (it may have changed)
+                asked = [w for w in self._witnesses if anchors.is_witness(self._lid, w.address)]
             cosignatures, failures = [], []
-            for w in self._witnesses:
+            for w in asked:
                 try:
                     cosignatures.append(
                         request_anchor_cosignature(
