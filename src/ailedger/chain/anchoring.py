@@ -62,7 +62,13 @@ from ailedger.errors import (
 )
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import TransparencyLog
-from ailedger.log.checkpoint import AnyNoteKey, Checkpoint, Secp256k1NoteKey, parse_vkey
+from ailedger.log.checkpoint import (
+    AnyNoteKey,
+    Checkpoint,
+    Secp256k1NoteKey,
+    SignedNote,
+    parse_vkey,
+)
 from ailedger.log.receipt import Receipt
 from ailedger.merkle import EMPTY_ROOT, verify_consistency
 
@@ -133,12 +139,16 @@ class AnchorVerification:
         }
 
 
-def _checkpoint(log: TransparencyLog, key: AnyNoteKey) -> tuple[Checkpoint, Any]:
-    note = log.latest_checkpoint()
+def _checkpoint(
+    log: TransparencyLog, key: AnyNoteKey, note: SignedNote | None = None
+) -> tuple[Checkpoint, Any]:
+    """``note`` (default: the log's latest checkpoint), checked: signed by ``key`` and
+    matching the stored tree."""
+    note = log.latest_checkpoint() if note is None else note
     note.verify_one(key)
     cp = Checkpoint.parse(note.text)
-    if log.root(cp.size) != cp.root:
-        raise IntegrityError(f"the latest checkpoint (size {cp.size}) does not match the log")
+    if cp.origin != log.origin or cp.size > log.size() or log.root(cp.size) != cp.root:
+        raise IntegrityError(f"the checkpoint of size {cp.size} does not match the log")
     return cp, note
 
 
@@ -241,15 +251,17 @@ def anchor_checkpoint(
     threshold: int | None = None,
     with_consistency: bool = False,
     book: AnchorBook | None = None,
+    checkpoint: SignedNote | None = None,
 ) -> AnchorResult:
-    """Anchor the log's latest checkpoint on ``anchors``; register the log on first use.
+    """Anchor the log's latest checkpoint (or ``checkpoint``, a stored one, e.g. the one a
+    service published) on ``anchors``; register the log on first use.
 
     ``sender`` pays for the transactions and becomes the log's admin at registration
     (default: the log key's own account). ``witnesses``/``threshold`` are used only when
     registering (default: every cosigner given here, all of them required)."""
     sender = sender or log_key
     origin = log.origin
-    cp, _ = _checkpoint(log, Secp256k1NoteKey(origin, log_key.address))
+    cp, _ = _checkpoint(log, Secp256k1NoteKey(origin, log_key.address), checkpoint)
     lid = log_id(origin, log_key.address)
     chain_id, contract = anchors.chain.chain_id, anchors.address
     sigs = _cosignatures(anchors, origin, cp, witness_keys, cosignatures, log_key.address)

@@ -13,6 +13,16 @@ all of them). A checkpoint is then published at ``/checkpoint`` only with K vali
 cosignatures, which are stored in the log beside it (see
 :mod:`ailedger.service._sequencer`).
 
+On-chain anchoring (:mod:`ailedger.service._anchoring`): ``--anchor-every N`` and/or
+``--anchor-interval SECONDS`` (``[serve] anchor_every``, ``anchor_interval``) anchor the
+published checkpoint on the workspace's chain (or ``--rpc URL``) every N entries or T seconds,
+whichever comes first, with the consistency proof from the last anchor and the EIP-712
+cosignatures of the secp256k1 witnesses (``POST /v1/anchor-cosign`` on each). The
+transactions are sent (and the log registered on first use) by ``--anchor-key NAME``
+(``[serve] anchor_key``; default: the log key), unlocked at start. The log is registered with
+the witnesses and threshold of ``[anchor]`` in config.toml, else the secp256k1 witnesses and
+the witness threshold.
+
 Once the log is open and a checkpoint covers it, one ready line goes to standard output
 (``--json``: ``{"url", "origin", "log_key", "size"}``), so scripts and tests can start it as a
 process and read where it listens (``--port 0``: any free port).
@@ -23,22 +33,33 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ailedger.cli._app import app
+from ailedger.cli._chain_common import RpcOpt
 from ailedger.cli._common import JsonOpt, console
 from ailedger.cli._keys import (
     PasswordFileOpt,
     check_log_key,
     log_key_name,
+    log_signer,
     note_signer,
     open_keystore,
     open_workspace,
 )
 from ailedger.errors import ConflictError, InvalidInput, WorkspaceError
+from ailedger.identity.keys import Ed25519Signer, Secp256k1Signer
 from ailedger.log import Checkpoint, note_key_for, open_workspace_log, vkey
+from ailedger.workspace import Workspace
+
+if TYPE_CHECKING:
+    from ailedger.service._anchoring import AnchorSchedule
+    from ailedger.service._cosigning import WitnessConfig
+    from ailedger.service._sequencer import Sequencer
 
 __all__ = ["serve_cmd"]
 
@@ -84,6 +105,103 @@ def _witnesses(
     return values, threshold
 
 
+def _config_number(value: object, name: str, source: str, *, integer: bool) -> float | None:
+    """``[serve] NAME``: a number > 0 (an integer when ``integer``), or ``None`` if unset."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and not isinstance(value, int))
+        or not value > 0
+    ):
+        what = "an integer" if integer else "a number"
+        raise WorkspaceError(f"{source}: [serve] {name} must be {what} > 0")
+    return float(value)
+
+
+def _anchoring(
+    ws: Workspace,
+    every: int | None,
+    interval: float | None,
+    anchor_key: str | None,
+    rpc: str | None,
+    log_key: Ed25519Signer | Secp256k1Signer,
+    witnesses: list[WitnessConfig],
+    k: int,
+    password_file: Path | None,
+) -> Callable[[Sequencer], AnchorSchedule] | None:
+    """The anchoring schedule's factory, when anchoring is asked for (checked and keys
+    unlocked now, so that a misconfigured service does not start)."""
+    from ailedger.cli._chain import _config_witnesses
+    from ailedger.cli._chain_common import ensure_dev_funds, open_chain
+
+    section = ws.config.section("serve")
+    source = str(ws.config_path)
+    if every is None:
+        configured = _config_number(
+            section.get("anchor_every"), "anchor_every", source, integer=True
+        )
+        every = None if configured is None else int(configured)
+    if interval is None:
+        interval = _config_number(
+            section.get("anchor_interval"), "anchor_interval", source, integer=False
+        )
+    if every is None and interval is None:
+        if anchor_key is not None:
+            raise InvalidInput("--anchor-key needs --anchor-every N or --anchor-interval SECONDS")
+        return None
+    from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook
+    from ailedger.chain.backends import workspace_chain_id
+    from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+    from ailedger.log.checkpoint import Secp256k1Cosigner
+    from ailedger.service._anchoring import AnchorJob, AnchorSchedule, AnchorWitness
+
+    if not isinstance(log_key, Secp256k1Signer):
+        raise InvalidInput(
+            f"log {ws.config.origin} is signed by an Ed25519 log key; on-chain anchors need a "
+            "secp256k1 log key (LogAnchors recovers ECDSA signatures)",
+            hint="serve with a secp256k1 --key, or without --anchor-every/--anchor-interval",
+        )
+    remote = [
+        AnchorWitness(w.url, w.key.address)
+        for w in witnesses
+        if isinstance(w.key, Secp256k1Cosigner)
+    ]
+    if not remote:
+        raise InvalidInput(
+            "anchoring needs witnesses with secp256k1 keys (--witness URL=VKEY): LogAnchors "
+            "takes only their EIP-712 cosignatures"
+        )
+    deployments = DeploymentBook(ws.path / DEPLOYMENTS_FILE)
+    chain_id = workspace_chain_id(ws, rpc)
+    if chain_id is not None:
+        deployments.require(chain_id)  # NotFound with the hint to deploy: fail at start
+    cfg_witnesses, cfg_threshold = _config_witnesses(ws)
+    register = cfg_witnesses if cfg_witnesses is not None else [w.address for w in remote]
+    threshold = cfg_threshold if cfg_threshold is not None else min(k, len(register))
+    name = anchor_key if anchor_key is not None else section.get("anchor_key")
+    if name is not None and not isinstance(name, str):
+        raise WorkspaceError(f"{source}: [serve] anchor_key must be a key name")
+    sender = log_key if name is None else log_signer(name, password_file)
+    job = AnchorJob(
+        origin=ws.config.origin,
+        open_chain=lambda: open_chain(ws, rpc),
+        open_log=lambda: open_workspace_log(ws, read_only=True),
+        deployments=deployments,
+        book=AnchorBook(ws.path / ANCHORS_FILE),
+        log_key=log_key,
+        sender=sender,
+        witnesses=remote,
+        register_witnesses=register,
+        register_threshold=threshold,
+        on_open=lambda chain: ensure_dev_funds(chain, sender.address),
+    )
+    return lambda seq: AnchorSchedule(
+        job, lambda: seq.note, seq.published, every=every, interval=interval
+    )
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -120,6 +238,33 @@ def serve_cmd(
             help="Cosignatures needed to publish (default: [serve] witness_threshold, else all).",
         ),
     ] = None,
+    anchor_every: Annotated[
+        int | None,
+        typer.Option(
+            "--anchor-every",
+            min=1,
+            help="Anchor the published checkpoint on-chain every N entries "
+            "(default: [serve] anchor_every).",
+        ),
+    ] = None,
+    anchor_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--anchor-interval",
+            min=0.001,
+            help="... or T seconds after the last anchor if the log grew "
+            "(default: [serve] anchor_interval).",
+        ),
+    ] = None,
+    anchor_key: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor-key",
+            help="The secp256k1 account that sends the anchors (default: [serve] anchor_key, "
+            "else the log key).",
+        ),
+    ] = None,
+    rpc: RpcOpt = None,
     password_file: PasswordFileOpt = None,
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", min=1024, help="Request body limit.")
@@ -144,6 +289,7 @@ def serve_cmd(
 
     POST /v1/entries takes a DSSE envelope signed by allowed signers; GET /checkpoint,
     /tile/..., /v1/entries/{i}, /v1/receipts/{i}, /v1/proof/consistency serve the log.
+    With --anchor-every/--anchor-interval the published checkpoints are anchored on-chain.
     Stops on Ctrl-C or SIGTERM after committing what was acknowledged."""
     try:
         from ailedger.service._sequencer import SequencerSettings
@@ -184,6 +330,9 @@ def serve_cmd(
         )
     signer = note_signer(name, password_file)
     note_key = note_key_for(ws.config.origin, signer)
+    anchoring = _anchoring(
+        ws, anchor_every, anchor_interval, anchor_key, rpc, signer, witnesses, k, password_file
+    )
 
     def ready(url: str) -> None:
         with open_workspace_log(ws, read_only=True) as log:
@@ -207,4 +356,5 @@ def serve_cmd(
         ),
         on_ready=ready,
         cosigning=cosigning,
+        anchoring=anchoring,
     )

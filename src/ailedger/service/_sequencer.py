@@ -108,6 +108,8 @@ class Sequencer:
         self._writer: TransparencyLog | None = None
         #: The published checkpoint (what ``/checkpoint`` serves); ``None`` until one is.
         self.note: SignedNote | None = None
+        #: Set whenever :attr:`note` changes (the anchoring schedule waits on it).
+        self.published = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -122,6 +124,8 @@ class Sequencer:
             self.note = signed
         else:
             self.note = await loop.run_in_executor(self._executor, self._latest_cosigned)
+        self.published.set()
+        if self._cosigning is not None:
             self._signed = signed
             self._publisher = asyncio.create_task(self._publish(), name="ailedger-log-publisher")
         self._task = asyncio.create_task(self._run(), name="ailedger-log-writer")
@@ -299,6 +303,7 @@ class Sequencer:
         self._covered = Checkpoint.parse(note.text).size
         if self._cosigning is None:
             self.note = note
+            self.published.set()
         else:
             self._signed = note
             self._wake.set()
@@ -324,6 +329,7 @@ class Sequencer:
                     published = None
                 if published is not None:
                     self.note, done = published, note
+                    self.published.set()
                 else:
                     delay = self._settings.checkpoint_interval_ms / 1000
             with contextlib.suppress(TimeoutError):

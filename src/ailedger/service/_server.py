@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -12,6 +13,9 @@ from ailedger.service._cosigning import Cosigning
 from ailedger.service._sequencer import Sequencer, SequencerSettings
 from ailedger.service.app import ServiceSettings, create_app
 from ailedger.workspace import Workspace
+
+if TYPE_CHECKING:
+    from ailedger.service._anchoring import AnchorSchedule
 
 __all__ = ["serve"]
 
@@ -27,9 +31,11 @@ def serve(
     sequencing: SequencerSettings = SequencerSettings(),
     on_ready: Callable[[str], None] | None = None,
     cosigning: Cosigning | None = None,
+    anchoring: Callable[[Sequencer], AnchorSchedule] | None = None,
 ) -> None:
     """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts.
-    With ``cosigning``, checkpoints are published only with enough witness cosignatures."""
+    With ``cosigning``, checkpoints are published only with enough witness cosignatures;
+    ``anchoring`` makes the schedule that anchors the published checkpoints on-chain."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say TCP; without it,
     # Nagle holds a response's body behind its headers until the delayed ACK (~40 ms)
@@ -47,6 +53,7 @@ def serve(
         verifier,
         settings,
         on_started=None if on_ready is None else (lambda: on_ready(url)),
+        anchoring=None if anchoring is None else anchoring(sequencer),
     )
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     try:

@@ -1,5 +1,8 @@
 """The witness over HTTP: an ASGI app (Starlette) with ``POST /add-checkpoint``, under uvicorn.
 
+A witness with a secp256k1 key also serves ``POST /v1/anchor-cosign``, ailedger's extension
+for on-chain anchors (:mod:`ailedger.service._anchor_cosign`).
+
 Answers follow c2sp.org/tlog-witness: 200 with the cosignature lines (``text/plain``), 409 with
 ``text/x.tlog.size`` when the old size is not the witness's, and other refusals as RFC 9457
 problem+json with the spec's status. A storage fault is 503; nothing else is a 5xx.
@@ -19,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ailedger.chain.anchoring import COSIGNATURE_MEDIA_TYPE
+from ailedger.service._anchor_cosign import ANCHOR_COSIGN_PATH, anchor_cosignature, anchor_cosigner
 from ailedger.service.problems import PROBLEM_MEDIA_TYPE, Problem
 from ailedger.service.witness import (
     MAX_REQUEST_BYTES,
@@ -90,6 +95,14 @@ def create_witness_app(
             return _problem(503, "the witness cannot persist its state", {"Retry-After": "1"})
         return PlainTextResponse(lines, media_type="text/plain; charset=utf-8")
 
+    async def anchor_cosign(request: Request) -> Response:
+        try:
+            body = await _read_body(request)
+            cosignature = anchor_cosignature(witness, body)
+        except Refusal as r:
+            return _problem(r.status, r.detail)
+        return JSONResponse(cosignature.to_dict(), media_type=COSIGNATURE_MEDIA_TYPE)
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return _problem(404, f"no such endpoint: {request.method} {request.url.path[:100]}")
 
@@ -102,8 +115,11 @@ def create_witness_app(
             on_started()
         yield
 
+    routes = [Route("/add-checkpoint", add_checkpoint, methods=["POST"])]
+    if anchor_cosigner(witness) is not None:
+        routes.append(Route(ANCHOR_COSIGN_PATH, anchor_cosign, methods=["POST"]))
     return Starlette(
-        routes=[Route("/add-checkpoint", add_checkpoint, methods=["POST"])],
+        routes=routes,
         exception_handlers={404: not_found, 405: not_allowed},
         lifespan=lifespan,
     )

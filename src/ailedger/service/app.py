@@ -27,7 +27,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,6 +47,9 @@ from ailedger.service.tiles import (
     entry_bundle,
     parse_tile_path,
 )
+
+if TYPE_CHECKING:  # the chain client is imported only by a service that anchors
+    from ailedger.service._anchoring import AnchorSchedule
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "MAX_PAGE", "ServiceSettings", "create_app"]
 
@@ -85,19 +88,24 @@ def create_app(
     settings: ServiceSettings,
     *,
     on_started: Callable[[], None] | None = None,
+    anchoring: AnchorSchedule | None = None,
 ) -> FastAPI:
     """The service over ``reader`` (used on the event loop's thread only) and ``sequencer``
-    (started and stopped with the app); ``on_started`` runs once the log is open and signed
-    (the CLI prints its ready line there)."""
+    (started and stopped with the app, as is ``anchoring``, the on-chain anchoring schedule);
+    ``on_started`` runs once the log is open and signed (the CLI prints its ready line there)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await sequencer.start()
+        if anchoring is not None:
+            await anchoring.start()
         if on_started is not None:
             on_started()
         try:
             yield
         finally:
+            if anchoring is not None:
+                await anchoring.stop()
             await sequencer.stop()
 
     app = FastAPI(
