@@ -37,7 +37,15 @@ from ailedger.cli._keys import (
     open_log,
     open_workspace,
 )
-from ailedger.cli._remote import LogUrlOpt, RemoteKeyOpt, configured_url, reading_log, remote_log
+from ailedger.cli._remote import (
+    LOCAL,
+    LogUrlOpt,
+    RemoteKeyOpt,
+    configured_url,
+    optional_workspace,
+    reading_log,
+    remote_log,
+)
 from ailedger.errors import InvalidInput, NotFound, WorkspaceError
 from ailedger.identity.keys import Keystore, Secp256k1Signer
 from ailedger.log import Entry, SignatureCheck, check_ethereum_signature, known_keys_check
@@ -161,9 +169,10 @@ def append_cmd(
             data.append(f.read_bytes())
         except FileNotFoundError:
             raise NotFound(f"no such envelope file: {f}") from None
-    url = configured_url(log_url, open_workspace())
+    ws = optional_workspace() if log_url not in (None, LOCAL) else open_workspace()
+    url = configured_url(log_url, ws)
     if url is not None:
-        remote = remote_log(url, None)
+        remote = remote_log(url, None, ws)
         answers = [remote.append(d) for d in data]
         indexes = [a.index for a in answers]
         doc = {"indexes": indexes, "duplicates": [a.duplicate for a in answers], "log": remote.url}
@@ -386,7 +395,7 @@ def receipt_cmd(
     --rpc, only an anchor on that node's chain. With --log URL (or [log] url), fetch it from
     that log service and check it with the trusted log key (--log-key, [log] url_key) and
     against the service's latest checkpoint before writing it."""
-    ws = open_workspace()
+    ws = optional_workspace() if log_url not in (None, LOCAL) else open_workspace()
     url = configured_url(log_url, ws)
     if url is not None:
         receipt = remote_log(url, log_key, ws).receipt(index)
@@ -400,6 +409,7 @@ def receipt_cmd(
         else:
             emit(receipt.to_dict(), True)
         return
+    assert ws is not None  # the workspace's own log: open_workspace() above
     book = AnchorBook(ws.path / ANCHORS_FILE)
     chain_id = None
     if rpc is not None:

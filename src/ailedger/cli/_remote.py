@@ -23,7 +23,7 @@ import typer
 from ailedger.cli._keys import open_log, open_workspace
 from ailedger.errors import WorkspaceError
 from ailedger.identity.keys import Keystore
-from ailedger.log import TransparencyLog, known_keys_check
+from ailedger.log import TransparencyLog, check_ethereum_signature, known_keys_check
 from ailedger.workspace import Workspace
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "LogUrlOpt",
     "RemoteKeyOpt",
     "configured_url",
+    "optional_workspace",
     "reading_log",
     "remote_for",
     "remote_log",
@@ -77,13 +78,25 @@ def configured_url(option: str | None, ws: Workspace | None) -> str | None:
     return None if ws is None else _config_value(ws, "url")
 
 
+def optional_workspace() -> Workspace | None:
+    """The current workspace, or None where there is none (submitting needs none)."""
+    try:
+        return open_workspace()
+    except WorkspaceError:
+        return None
+
+
 def remote_log(url: str, log_key: str | None, ws: Workspace | None = None) -> RemoteLog:
     """The log service at ``url`` with the workspace's mirror and keys (``ws``: the current
-    workspace)."""
+    workspace, if any; without one, the service can only be submitted to)."""
     from ailedger.service.client import LogClient
     from ailedger.service.remote import MIRRORS_DIR, RemoteLog
 
-    ws = ws or open_workspace()
+    ws = ws or optional_workspace()
+    if ws is None:
+        return RemoteLog(
+            LogClient(url), None, log_key=log_key, check_signature=check_ethereum_signature
+        )
     if log_key is None and url == _config_value(ws, "url"):
         log_key = _config_value(ws, "url_key")
     known = [k.public_key for k in Keystore(ws.keys_dir).list_keys()]

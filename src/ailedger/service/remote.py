@@ -45,6 +45,7 @@ from ailedger.errors import (
     NotFound,
     ProofInvalid,
     SignatureInvalid,
+    WorkspaceError,
 )
 from ailedger.log import (
     LOG_DB_NAME,
@@ -256,6 +257,7 @@ def _slug(origin: str) -> str:
 class RemoteLog:
     """The log behind ``ailedger serve`` at ``client.url``, mirrored under ``mirrors_dir``.
 
+    ``mirrors_dir`` None (no workspace) admits :meth:`append` only.
     ``log_key`` is the trusted log key as ``--log-key`` gives it (None: the key the mirror
     of this log was first verified with; with neither, nothing is trusted and every read
     fails closed). ``check_signature`` knows the workspace's keys (see :func:`mirror_check`).
@@ -264,7 +266,7 @@ class RemoteLog:
     def __init__(
         self,
         client: LogClient,
-        mirrors_dir: Path,
+        mirrors_dir: Path | None,
         *,
         log_key: str | None,
         check_signature: SignatureCheck,
@@ -280,6 +282,12 @@ class RemoteLog:
     # --- where the mirror lives -------------------------------------------------------------
 
     def mirror_dir(self, origin: str) -> Path:
+        if self.mirrors_dir is None:
+            raise WorkspaceError(
+                f"reading the log service {self.url} needs a workspace (it keeps the "
+                "verified mirror and the last checkpoint seen)",
+                hint="run `ailedger init` or pass --workspace",
+            )
         return self.mirrors_dir / _slug(origin)
 
     @property
@@ -320,6 +328,8 @@ class RemoteLog:
     def trusted(self, origin: str) -> AnyNoteKey:
         """The trusted key of log ``origin``: ``--log-key``, else the one its mirror was
         first verified with (fails closed with neither)."""
+        if self.mirrors_dir is None:
+            return self._key(origin, None)
         path = self.mirror_dir(origin) / LOG_DB_NAME
         if not path.exists():
             return self._key(origin, None)
