@@ -290,15 +290,20 @@ def verify_cmd(
         "log_key_trusted": trusted is not None,
         "remote": sync,
     }
-    emit(
-        doc,
-        as_json,
-        lambda: console.print(
+
+    def human() -> None:
+        if sync is not None:
+            console.print(
+                f"{escape(sync['url'])}: checkpoint of size {sync['size']} verified, consistent "
+                f"with the last one seen; {sync['fetched']} new entries checked against it"
+            )
+        console.print(
             f"[green]ok[/green]: {report.entries} entries, {report.nodes} nodes, "
             f"{report.checkpoints} checkpoints, {report.cosignatures} cosignatures; "
             f"root {report.root.hex()}"
-        ),
-    )
+        )
+
+    emit(doc, as_json, human)
 
 
 @log_app.command("show")

@@ -381,8 +381,8 @@ class TransparencyLog:
             )
         key = vkey(log_key)
         with self._store.write():
-            n = self._resolve_size(cp.size)
-            if self._store.subtree(0, n) != cp.root:
+            n = cp.size
+            if n > self._store.size() or self._store.subtree(0, n) != cp.root:
                 raise ProofInvalid(
                     f"checkpoint of size {cp.size} does not match the mirrored tree",
                     code="remote-entry-mismatch",

@@ -345,14 +345,11 @@ class RemoteLog:
 
     # --- the mirror -------------------------------------------------------------------------
 
-    def sync(self, mirror: TransparencyLog | None = None) -> SyncReport:
+    def sync(self) -> SyncReport:
         """Bring the mirror up to the service's latest checkpoint (see the module doc)."""
-        if mirror is None:
-            note, cp = self.fetch_checkpoint()
-            with self._mirror(cp.origin) as opened:
-                return self._sync(opened, note, cp)
-        note, cp = self.fetch_checkpoint(self._key(mirror.origin, mirror))
-        return self._sync(mirror, note, cp)
+        note, cp = self.fetch_checkpoint()
+        with self._mirror(cp.origin) as mirror:
+            return self._sync(mirror, note, cp)
 
     def _sync(self, mirror: TransparencyLog, note: SignedNote, cp: Checkpoint) -> SyncReport:
         key = self._key(cp.origin, mirror)
