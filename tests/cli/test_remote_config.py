@@ -62,3 +62,11 @@ def test_reading_commands_reach_for_the_service_and_fail_in_one_line(
     fails(["lineage", "r@1", "--log", URL], 13, "unreachable")
     fails(["audit", "report", "--out", "report", "--log", URL, "--chain-check"], 3,
           "--chain-check")  # fmt: skip
+
+
+def test_registry_writes_refuse_a_configured_service(new_workspace: Any) -> None:
+    _, store = new_workspace()
+    store.create("trainer", "s3cret-pass")
+    ok(["log", "remote", URL, "--log-key", LOG_SIGNER.address])
+    fails(["deprecate", "r@1", "--key", "trainer", "--reason", "x"], 3, "registry writes to a service",
+          "log remote --unset")  # fmt: skip

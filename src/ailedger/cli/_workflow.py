@@ -103,7 +103,17 @@ def signed_registry(
     rpc: str | None = None,
 ) -> Iterator[tuple[Registry, Signer]]:
     """The registry (see :func:`open_registry`) and the unlocked signer of ``key``, which
-    also sends the transactions when the backend is the chain."""
+    also sends the transactions when the backend is the chain.
+
+    Registry writes go to the workspace's own log only: with ``[log] url`` set they are
+    refused rather than recorded where the other parties do not look."""
+    url = open_workspace().config.section("log").get("url")
+    if url is not None:
+        raise InvalidInput(
+            f"this command records in the workspace's own log, but [log] url names the log "
+            f"service {url}; registry writes to a service are not supported yet",
+            hint="run `ailedger log remote --unset` to record locally",
+        )
     store = open_keystore()
     signer = unlock_signer(store, key, password_file)
     with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
