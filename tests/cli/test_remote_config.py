@@ -68,5 +68,5 @@ def test_registry_writes_refuse_a_configured_service(new_workspace: Any) -> None
     _, store = new_workspace()
     store.create("trainer", "s3cret-pass")
     ok(["log", "remote", URL, "--log-key", LOG_SIGNER.address])
-    fails(["deprecate", "r@1", "--key", "trainer", "--reason", "x"], 3, "registry writes to a service",
-          "log remote --unset")  # fmt: skip
+    deprecate = ["deprecate", "r@1", "--key", "trainer", "--reason", "x"]
+    fails(deprecate, 3, "registry writes to a service", "log remote --unset")

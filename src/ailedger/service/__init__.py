@@ -2,14 +2,19 @@
 
 :mod:`.app` builds the ASGI app (FastAPI) from its dependencies and documents the endpoints;
 :mod:`._sequencer` is the group-commit writer; :mod:`.tiles` holds the tlog-tiles paths and
-entry bundles; :mod:`.problems` maps errors to RFC 9457 problem responses; :mod:`.client` talks
-to a service (standard library only). The app needs the ``server`` extra (FastAPI, uvicorn), so this
-package's face imports none of it. Only the CLI imports this package.
+entry bundles; :mod:`.problems` maps errors to RFC 9457 problem responses; :mod:`.ratelimit`
+holds the per-signer and per-IP token buckets; :mod:`.client` talks to a service (standard
+library only) and :mod:`.remote` makes it a log source for the CLI (:class:`RemoteLog`, a
+verified mirror of the remote log, beside :class:`LocalLog`, behind :class:`LogSource`). The
+app needs the ``server`` extra (FastAPI, uvicorn), so this package's face imports none of it.
+Only the CLI imports this package.
 """
 
 from __future__ import annotations
 
 from ailedger.service.client import LogClient, ServiceUnavailable
+from ailedger.service.ratelimit import RateLimit, TokenBuckets
+from ailedger.service.remote import LocalLog, LogSource, RemoteLog
 from ailedger.service.tiles import (
     MAX_BUNDLED_ENTRY,
     TILE_HEIGHT,
@@ -25,9 +30,14 @@ __all__ = [
     "MAX_BUNDLED_ENTRY",
     "TILE_HEIGHT",
     "TILE_WIDTH",
+    "LocalLog",
     "LogClient",
+    "LogSource",
+    "RateLimit",
+    "RemoteLog",
     "ServiceUnavailable",
     "TileRef",
+    "TokenBuckets",
     "encode_index",
     "entry_bundle",
     "parse_entry_bundle",
