@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ailedger.cli._keys import open_log, open_workspace
+from ailedger.cli._keys import open_workspace
 from ailedger.errors import WorkspaceError
 from ailedger.identity.keys import Keystore
 from ailedger.log import TransparencyLog, check_ethereum_signature, known_keys_check
@@ -31,6 +31,7 @@ __all__ = [
     "LogUrlOpt",
     "RemoteKeyOpt",
     "configured_url",
+    "log_source",
     "optional_workspace",
     "reading_log",
     "remote_for",
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # the service package loads on demand
-    from ailedger.service.remote import RemoteLog
+    from ailedger.service.remote import LogSource, RemoteLog
 
 #: ``--log local``: the workspace's own log even when ``[log] url`` is set.
 LOCAL = "local"
@@ -116,15 +117,21 @@ def remote_for(url_option: str | None, log_key: str | None) -> RemoteLog | None:
     return None if url is None else remote_log(url, log_key, ws)
 
 
-@contextmanager
-def reading_log(url_option: str | None, log_key: str | None) -> Iterator[TransparencyLog]:
-    """The log to read: the synced, verified mirror of the log service, or the workspace's
-    own log (read-only)."""
+def log_source(url_option: str | None, log_key: str | None) -> LogSource:
+    """The log a command reads: the log service's verified mirror, or the workspace's own
+    log (read-only)."""
+    from ailedger.service.remote import LocalLog
+
     ws = open_workspace()
     url = configured_url(url_option, ws)
-    if url is None:
-        with open_log(read_only=True) as log:
-            yield log
-        return
-    with remote_log(url, log_key, ws).open() as mirror:
-        yield mirror
+    if url is not None:
+        return remote_log(url, log_key, ws)
+    known = [k.public_key for k in Keystore(ws.keys_dir).list_keys()]
+    return LocalLog(ws, known_keys_check(known), read_only=True)
+
+
+@contextmanager
+def reading_log(url_option: str | None, log_key: str | None) -> Iterator[TransparencyLog]:
+    """The opened :func:`log_source` (synced and verified first, for a service)."""
+    with log_source(url_option, log_key).open() as log:
+        yield log

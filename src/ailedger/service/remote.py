@@ -100,8 +100,10 @@ class Submitted:
 class LogSource(Protocol):
     """Where a command reads and writes the log: the workspace's own or a service's."""
 
-    #: Where the registry index of this log lives.
-    index_path: Path
+    @property
+    def index_path(self) -> Path:
+        """Where the registry index of this log lives."""
+        ...
 
     def open(self) -> TransparencyLog:
         """The log, every entry verified (the caller closes it)."""
@@ -121,7 +123,10 @@ class LocalLog:
         self.workspace = workspace
         self.check_signature = check_signature
         self.read_only = read_only
-        self.index_path = workspace.path / INDEX_DB_NAME
+
+    @property
+    def index_path(self) -> Path:
+        return self.workspace.path / INDEX_DB_NAME
 
     def open(self) -> TransparencyLog:
         return open_workspace_log(
