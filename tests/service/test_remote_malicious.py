@@ -195,3 +195,19 @@ def test_a_malformed_page_is_exit_13(fake: Fake, tmp_path: Path) -> None:
     broken.entries[0] = {"index": 0, "envelope": "nope"}
     fake.view = broken
     fails(["log", "verify", "--log", fake.url, *TRUST], 13, "malformed entry 0")
+
+
+def test_a_service_that_never_answers_times_out_as_unavailable() -> None:
+    import socket
+
+    from ailedger.errors import ServiceError
+    from ailedger.service.client import LogClient, ServiceUnavailable
+
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        client = LogClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.2)
+        with pytest.raises(ServiceUnavailable, match="timed out") as refused:
+            client.checkpoint()
+    assert isinstance(refused.value, ServiceError)
+    assert refused.value.exit_code == 13
