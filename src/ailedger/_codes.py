@@ -67,6 +67,8 @@ VerificationCode = Literal[
     "receipt-log-key-mismatch",
     "receipt-artifact-mismatch",
     "receipt-anchor-missing",
+    "checkpoint-rollback",
+    "remote-entry-mismatch",
     # the registry: traces
     "trace-leaf-mismatch",
     "trace-tree-head-mismatch",
@@ -141,6 +143,10 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "receipt-log-key-mismatch": "a receipt is from another log (its key or origin)",
     "receipt-artifact-mismatch": "the artifact is not a subject of the receipt's statement",
     "receipt-anchor-missing": "a receipt carries no anchor and none can be found",
+    "checkpoint-rollback": "a log service served a checkpoint smaller than one this client "
+    "already verified (a rollback, or a fork it hides)",
+    "remote-entry-mismatch": "the entries a log service served do not hash to its signed "
+    "checkpoint (tampered, missing or reordered entries)",
     "trace-leaf-mismatch": "a traced entry is not the leaf its proof proves",
     "trace-tree-head-mismatch": "a trace's entries are proven against different tree heads",
     "trace-event-mismatch": "a traced entry is not a deploy or rollback of the environment",

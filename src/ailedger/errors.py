@@ -21,6 +21,7 @@
     +-- ConflictError                  10  the request conflicts with recorded state
     +-- StorageError                   11  the disk is full, read-only, not permitted or failing
     +-- OutOfStep                      12  the log, the registry index and the chain disagree
+    +-- ServiceError                   13  a log service is down, failing or misbehaving
 
 Exit code 2 is left to the CLI framework for usage errors.
 
@@ -54,6 +55,7 @@ __all__ = [
     "OutOfStep",
     "PolicyError",
     "ProofInvalid",
+    "ServiceError",
     "SignatureInvalid",
     "StorageError",
     "TransactionReverted",
@@ -77,6 +79,7 @@ EXIT_CODES: dict[int, str] = {
     10: "conflict with recorded state",
     11: "storage fault (disk full, read-only, permission denied, I/O error)",
     12: "workspace out of step (log, registry index and chain disagree)",
+    13: "log service unavailable (unreachable, timeout, 5xx, 429, malformed or oversized answer)",
     70: "internal error",
 }
 
@@ -199,6 +202,16 @@ class OutOfStep(AiledgerError):
     what the log proves."""
 
     exit_code = 12
+
+
+class ServiceError(AiledgerError):
+    """A log service (``ailedger serve``) cannot be used: unreachable, timed out, failing
+    (5xx), rate limiting (429) or answering something that is not what the protocol says
+    (a non-JSON or oversized body). A refusal of the request itself (4xx) is the error its
+    problem names instead; a checkpoint or proof that does not verify is a
+    :class:`VerificationFailed`."""
+
+    exit_code = 13
 
 
 #: errno -> the cause a user reads; these are faults of the storage, not of the data.

@@ -119,6 +119,18 @@ class WorkspaceConfig:
             log["key"] = name
         return WorkspaceConfig.from_dict(data, source=Path(CONFIG_NAME))
 
+    def with_log_remote(self, url: str | None, key: str | None) -> WorkspaceConfig:
+        """This config with ``[log] url`` and ``url_key`` (the log service commands use by
+        default and its trusted log key) set, or both removed when ``url`` is ``None``."""
+        data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.data.items()}
+        log = data.setdefault("log", {})
+        for name, value in (("url", url), ("url_key", key if url is not None else None)):
+            if value is None:
+                log.pop(name, None)
+            else:
+                log[name] = value
+        return WorkspaceConfig.from_dict(data, source=Path(CONFIG_NAME))
+
     def section(self, name: str) -> dict[str, Any]:
         """A ``[name]`` table (empty if absent), for modules that keep their settings here."""
         value = self.data.get(name, {})

@@ -17,7 +17,9 @@ from ailedger.cli._app import app
 from ailedger.cli._chain_common import open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
+from ailedger.cli._remote import LogUrlOpt, RemoteKeyOpt, remote_for
 from ailedger.cli._workflow import POLICY_NAME, BackendOpt, RpcOpt, check_in_step, open_registry
+from ailedger.errors import InvalidInput
 from ailedger.registry._chain import ChainBackend
 from ailedger.registry.policy import Policy, load_policy
 
@@ -96,15 +98,25 @@ def report_cmd(
     ] = False,
     backend: BackendOpt = None,
     rpc: RpcOpt = None,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write an HTML report (and the same content as JSON) of every release: datasets,
     evaluations, bias audit, approvals, deployments, rollbacks, deprecations, each with
-    its verification status."""
+    its verification status.
+
+    With --log URL (or [log] url): of the log service's entries, each verified against its
+    signed checkpoint first (see `ailedger log verify --log`)."""
     names = audit_names_for(_policy(policy), require_audit or ())
     workspace = open_workspace()
     with ExitStack() as stack:
-        registry = stack.enter_context(open_registry(backend=backend, rpc=rpc))
+        remote = remote_for(log_url, log_key)
+        if remote is not None and chain_check:
+            raise InvalidInput(
+                "--chain-check reads the workspace's anchors of its own log, not a service's"
+            )
+        registry = stack.enter_context(open_registry(backend=backend, rpc=rpc, remote=remote))
         anchors = AnchorBook(workspace.path / ANCHORS_FILE).records(registry.log.origin)
         confirm = None
         if chain_check:

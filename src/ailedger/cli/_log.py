@@ -1,5 +1,8 @@
 """``ailedger log ...`` (append, checkpoint, cosign, verify, show, query, receipt,
-default-key) and ``ailedger verify receipt``.
+default-key, remote) and ``ailedger verify receipt``.
+
+``append``, ``verify``, ``show``, ``query`` and ``receipt`` work on a log service too (``--log
+URL`` or ``[log] url``, see :mod:`ailedger.cli._remote`).
 
 Where a trusted log key is taken (``--log-key`` of ``log cosign``, ``log verify`` and
 ``verify receipt``), the workspace's default log key (see :mod:`ailedger.cli._keys`) is
@@ -34,9 +37,25 @@ from ailedger.cli._keys import (
     open_log,
     open_workspace,
 )
+from ailedger.cli._remote import (
+    LOCAL,
+    LogUrlOpt,
+    RemoteKeyOpt,
+    configured_url,
+    optional_workspace,
+    reading_log,
+    remote_log,
+)
 from ailedger.errors import InvalidInput, NotFound, SignatureInvalid, WorkspaceError
 from ailedger.identity.keys import Keystore, Secp256k1Signer
-from ailedger.log import Entry, SignatureCheck, check_ethereum_signature, known_keys_check
+from ailedger.log import (
+    Entry,
+    SignatureCheck,
+    TransparencyLog,
+    VerifyReport,
+    check_ethereum_signature,
+    known_keys_check,
+)
 from ailedger.log.checkpoint import (
     AnyNoteKey,
     Checkpoint,
@@ -72,15 +91,6 @@ LogKeyOpt = Annotated[
         "--log-key",
         help="Trusted log key: a verifier key (name+keyid+base64) or the log's Ethereum "
         "address (default: the workspace's log key).",
-    ),
-]
-
-
-LogUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--log",
-        help="A log service URL (`ailedger serve`) to use instead of the workspace's log.",
     ),
 ]
 
@@ -158,29 +168,25 @@ def append_cmd(
 ) -> None:
     """Verify envelopes and append them to the workspace log (one durable commit).
 
-    With --log URL, submit them to that log service instead (one request each, in order;
-    each is durable when acknowledged; a duplicate gets the existing index)."""
+    With --log URL (or [log] url), submit them to that log service instead (one request
+    each, in order; each is durable when acknowledged; a duplicate gets the existing index)."""
     data = []
     for f in files:
         try:
             data.append(f.read_bytes())
         except FileNotFoundError:
             raise NotFound(f"no such envelope file: {f}") from None
-    if log_url is not None:
-        from ailedger.service.client import LogClient
-
-        client = LogClient(log_url)
-        answers = [client.submit(d) for d in data]
-        indexes = [int(a["index"]) for a in answers]
-        doc = {
-            "indexes": indexes,
-            "duplicates": [bool(a.get("duplicate")) for a in answers],
-            "log": client.url,
-        }
+    ws = optional_workspace() if log_url not in (None, LOCAL) else open_workspace()
+    url = configured_url(log_url, ws)
+    if url is not None:
+        remote = remote_log(url, None, ws)
+        answers = [remote.append(d) for d in data]
+        indexes = [a.index for a in answers]
+        doc = {"indexes": indexes, "duplicates": [a.duplicate for a in answers], "log": remote.url}
         emit(
             doc,
             as_json,
-            lambda: console.print(f"submitted {len(indexes)} entries to {client.url}: {indexes}"),
+            lambda: console.print(f"submitted {len(indexes)} entries to {remote.url}: {indexes}"),
         )
         return
     with open_log() as log:
@@ -263,6 +269,7 @@ def cosign_cmd(
 @log_app.command("verify")
 def verify_cmd(
     log_key: LogKeyOpt = None,
+    log_url: LogUrlOpt = None,
     witness_key: Annotated[
         list[str] | None,
         typer.Option("--witness-key", help="Trusted witness verifier key (repeatable)."),
@@ -278,24 +285,46 @@ def verify_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-check the whole log: entries, tree, checkpoint signatures and consistency (and,
-    with --witness-threshold, the latest checkpoint's witness cosignatures)."""
+    with --witness-threshold, the latest checkpoint's witness cosignatures).
+
+    With --log URL (or [log] url): fetch the service's checkpoint, check its signature with
+    the trusted log key (--log-key, [log] url_key or the key the workspace's mirror was
+    first verified with), prove it consistent with the last checkpoint this workspace saw
+    (a fork or rollback fails with exit 1), fetch and check the new entries against it,
+    then re-check the whole mirror."""
     witnesses = [parse_vkey(w) for w in witness_key or []]
     if witness_threshold > len(witnesses):
         raise InvalidInput(
             f"--witness-threshold {witness_threshold} needs as many --witness-key options"
         )
-    with open_log(read_only=True) as log:
-        trusted = _trusted_log_key(log_key, log.origin)
-        key = trusted or log.log_key()
+    url = configured_url(log_url, open_workspace())
+    sync: dict[str, Any] | None = None
+    cosigned: list[str] = []
+
+    def check(log: TransparencyLog, key: AnyNoteKey | None) -> VerifyReport:
         known = {vkey(w): w for w in [*log.witness_keys(), *witnesses]}
         report = log.verify(key, list(known.values()))
-        cosigned: list[str] = []
         if witnesses:
             latest = log.latest_checkpoint()
             for w in witnesses:
                 with contextlib.suppress(SignatureInvalid):
                     latest.verify_one(w)
                     cosigned.append(w.name)
+        return report
+
+    if url is not None:
+        remote = remote_log(url, log_key)
+        with remote.open() as log:
+            key = log.log_key()
+            report = check(log, key)
+        assert remote.last_sync is not None
+        sync = remote.last_sync.to_dict()
+        trusted = key
+    else:
+        with open_log(read_only=True) as log:
+            trusted = _trusted_log_key(log_key, log.origin)
+            key = trusted or log.log_key()
+            report = check(log, key)
     if len(cosigned) < witness_threshold:
         raise SignatureInvalid(
             f"the latest checkpoint has {len(cosigned)} of the required {witness_threshold} "
@@ -306,25 +335,34 @@ def verify_cmd(
         "log_key": vkey(key) if key else None,
         "log_key_trusted": trusted is not None,
         "witnesses": cosigned,
+        "remote": sync,
     }
-    emit(
-        doc,
-        as_json,
-        lambda: console.print(
+
+    def human() -> None:
+        if sync is not None:
+            console.print(
+                f"{escape(sync['url'])}: checkpoint of size {sync['size']} verified, consistent "
+                f"with the last one seen; {sync['fetched']} new entries checked against it"
+            )
+        console.print(
             f"[green]ok[/green]: {report.entries} entries, {report.nodes} nodes, "
             f"{report.checkpoints} checkpoints, {report.cosignatures} cosignatures; "
             f"root {report.root.hex()}"
-        ),
-    )
+        )
+
+    emit(doc, as_json, human)
 
 
 @log_app.command("show")
 def show_cmd(
     index: Annotated[int | None, typer.Argument(help="Entry index (default: a summary).")] = None,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one entry with its envelope, or the log's size, root and latest checkpoint."""
-    with open_log(read_only=True) as log:
+    """Show one entry with its envelope, or the log's size, root and latest checkpoint
+    (--log URL: of the log service, verified)."""
+    with reading_log(log_url, log_key) as log:
         if index is None:
             try:
                 latest: str | None = log.latest_checkpoint().format()
@@ -360,10 +398,15 @@ def query_cmd(
     since: Annotated[str | None, typer.Option("--since", help="ISO 8601, inclusive.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="ISO 8601, exclusive.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many entries.")] = 100,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find entries by subject digest, predicate type, signer and time (all indexed)."""
-    with open_log(read_only=True) as log:
+    """Find entries by subject digest, predicate type, signer and time (all indexed).
+
+    With --log URL (or [log] url): in the log service's entries, each verified against its
+    signed checkpoint first (the workspace keeps a verified mirror)."""
+    with reading_log(log_url, log_key) as log:
         entries = log.query(
             subject=subject,
             predicate_type=predicate_type,
@@ -394,19 +437,20 @@ def receipt_cmd(
             "first anchor that covers the entry, on any chain).",
         ),
     ] = None,
+    log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a receipt for an entry against the latest checkpoint.
 
     When an anchor of the log covers the entry (see `ailedger anchor`), the receipt
     carries it (and, if needed, is made against the anchored checkpoint instead); with
-    --rpc, only an anchor on that node's chain. With --log URL, fetch it from that log
-    service (check it with `ailedger verify receipt --log-key`: the service's word is not
-    trusted)."""
-    if log_url is not None:
-        from ailedger.service.client import LogClient
-
-        receipt = Receipt.from_dict(LogClient(log_url).receipt(index))
+    --rpc, only an anchor on that node's chain. With --log URL (or [log] url), fetch it from
+    that log service and check it with the trusted log key (--log-key, [log] url_key) and
+    against the service's latest checkpoint before writing it."""
+    ws = optional_workspace() if log_url not in (None, LOCAL) else open_workspace()
+    url = configured_url(log_url, ws)
+    if url is not None:
+        receipt = remote_log(url, log_key, ws).receipt(index)
         if out is not None:
             receipt.write(out)
             emit(
@@ -417,7 +461,7 @@ def receipt_cmd(
         else:
             emit(receipt.to_dict(), True)
         return
-    ws = open_workspace()
+    assert ws is not None  # the workspace's own log: open_workspace() above
     book = AnchorBook(ws.path / ANCHORS_FILE)
     chain_id = None
     if rpc is not None:
@@ -485,6 +529,14 @@ def verify_receipt_cmd(
             help="LogAnchors address to check (default: the receipt's anchor's contract).",
         ),
     ] = None,
+    log_url: Annotated[
+        str | None,
+        typer.Option(
+            "--log",
+            help="Also fetch this log service's latest checkpoint (checked with the trusted "
+            "log key) and prove it consistent with the receipt's.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a receipt offline: envelope signature, inclusion, checkpoint signature, artifact.
@@ -498,15 +550,25 @@ def verify_receipt_cmd(
         raise NotFound(f"no such receipt: {receipt}") from None
     r = Receipt.from_json(data)
     witnesses = [parse_vkey(w) for w in witness_key or []]
+    trusted = _receipt_log_key(log_key, r.origin)
+    if log_url is not None and trusted is None:
+        raise InvalidInput(
+            "--log needs a trusted log key: the receipt's own key is the service's word",
+            hint="give --log-key (the log's address or verifier key)",
+        )
     result = verify_receipt(
         r,
-        log_key=_receipt_log_key(log_key, r.origin),
+        log_key=trusted,
         witnesses=witnesses,
         witness_threshold=witness_threshold,
         artifact_sha256=_artifact_digest(artifact),
         check_signature=_envelope_check(public_key or []),
     )
     doc = result.to_dict()
+    fresh = None
+    if log_url is not None and trusted is not None:
+        fresh = _fresh_checkpoint(log_url, trusted, r)
+        doc["log_checkpoint"] = {"url": log_url, "size": fresh.size, "root": fresh.root.hex()}
     on_chain = None
     if rpc is not None:
         from ailedger.cli._chain import verify_receipt_on_chain
@@ -526,6 +588,10 @@ def verify_receipt_cmd(
             console.print(f"  witnesses: {', '.join(result.witnesses)}")
         if result.artifact_sha256:
             console.print(f"  artifact sha256 {result.artifact_sha256} is a subject")
+        if fresh is not None:
+            console.print(
+                f"  consistent with {escape(str(log_url))}'s checkpoint of size {fresh.size}"
+            )
         if on_chain is not None:
             a = on_chain.anchor
             how = "via the carried consistency proof" if on_chain.via_consistency_proof else ""
@@ -544,6 +610,19 @@ def verify_receipt_cmd(
             )
 
     emit(doc, as_json, human)
+
+
+def _fresh_checkpoint(url: str, key: AnyNoteKey, receipt: Receipt) -> Checkpoint:
+    """The log service's latest checkpoint (signed by ``key``), proven to extend the
+    receipt's: a rollback or fork fails (exit 1)."""
+    from ailedger.service.client import LogClient
+    from ailedger.service.remote import check_consistency, fetch_checkpoint
+
+    client = LogClient(url)
+    _, cp = fetch_checkpoint(client, key)
+    old = Checkpoint.parse(receipt.proof.checkpoint.text)
+    check_consistency(client, old, cp, seen="in the receipt")
+    return cp
 
 
 def _artifact_digest(artifact: Path | None) -> str | None:
@@ -588,5 +667,56 @@ def default_key_cmd(
         as_json,
         lambda: console.print(
             "no default log key" if info is None else f"default log key: {info.name} ({info.keyid})"
+        ),
+    )
+
+
+@log_app.command("remote")
+def remote_cmd(
+    url: Annotated[
+        str | None,
+        typer.Argument(help="A log service URL (omit to show the current one)."),
+    ] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            "--log-key",
+            help="The service's trusted log key: its Ethereum address or verifier key "
+            "(`ailedger serve --json` prints it; required with URL).",
+        ),
+    ] = None,
+    unset: Annotated[
+        bool, typer.Option("--unset", help="Use the workspace's own log again.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or set the log service that commands use by default ([log] url and url_key in
+    config.toml); --log URL on a command overrides it, --log local skips it."""
+    from ailedger.service.client import LogClient
+
+    ws = open_workspace()
+    if url is not None and unset:
+        raise InvalidInput("give a URL or --unset, not both")
+    if url is not None:
+        if log_key is None:
+            raise InvalidInput(
+                "give the service's trusted log key with --log-key: its checkpoints are "
+                "checked with it, never taken on the service's word"
+            )
+        url = LogClient(url).url  # the scheme is checked
+        if not (log_key.startswith("0x") and len(log_key) == 42):
+            parse_vkey(log_key)  # a malformed key fails here, not at the next command
+        ws = ws.save_config(ws.config.with_log_remote(url, log_key))
+    elif unset:
+        ws = ws.save_config(ws.config.with_log_remote(None, None))
+    section = ws.config.section("log")
+    doc = {"url": section.get("url"), "log_key": section.get("url_key")}
+    emit(
+        doc,
+        as_json,
+        lambda: console.print(
+            "the workspace's own log"
+            if doc["url"] is None
+            else f"log service {doc['url']} (log key {doc['log_key']})"
         ),
     )

@@ -2,7 +2,10 @@
 
 Who may submit is an allow-list of Ethereum addresses: ``--allow ADDRESS`` (repeatable) or
 ``[serve] allow = ["0x...", ...]`` in config.toml (the option replaces the config). With
-neither, the service refuses to start (fail closed). Checkpoints are signed with the
+neither, the service refuses to start (fail closed). Rate limits (off unless set): ``--rate
+LIMIT/s --burst N`` per signer for submissions, ``--read-rate LIMIT/s --read-burst N`` per
+client IP for reads, or ``[serve] rate / burst / read_rate / read_burst``; over a limit the
+service answers 429 with ``Retry-After``. Checkpoints are signed with the
 workspace's log key (``--key``, default ``[log] key``), unlocked at start: Ed25519 (C2SP's own
 signature type, which standard C2SP clients check) or secp256k1 (what on-chain anchoring
 checks).
@@ -35,7 +38,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -60,6 +63,9 @@ if TYPE_CHECKING:
     from ailedger.service._anchoring import AnchorSchedule
     from ailedger.service._cosigning import WitnessConfig
     from ailedger.service._sequencer import Sequencer
+
+if TYPE_CHECKING:
+    from ailedger.service.ratelimit import RateLimit
 
 __all__ = ["serve_cmd"]
 
@@ -202,6 +208,36 @@ def _anchoring(
     )
 
 
+def _limit(
+    rate: str | None,
+    burst: int | None,
+    configured: dict[str, Any],
+    rate_key: str,
+    burst_key: str,
+    source: str,
+) -> RateLimit | None:
+    """A rate limit from the options, else from ``[serve] rate_key / burst_key``."""
+    from ailedger.service.ratelimit import RateLimit
+
+    if rate is None:
+        value = configured.get(rate_key)
+        if value is None:
+            if burst is not None:
+                raise InvalidInput(f"--{burst_key.replace('_', '-')} needs a rate")
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise WorkspaceError(f'{source}: [serve] {rate_key} must be like "20/s"')
+        rate = value
+    if burst is None:
+        value = configured.get(burst_key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise WorkspaceError(f"{source}: [serve] {burst_key} must be a whole number")
+        burst = value
+    return RateLimit.parse(rate, burst=burst)
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -283,6 +319,32 @@ def serve_cmd(
             "--checkpoint-entries", min=1, help="... or once this many entries are uncovered."
         ),
     ] = 1024,
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            "--rate",
+            help="Submissions per signer: LIMIT/s, e.g. 50/s (default: [serve] rate; none: "
+            "unlimited). Over it: 429 with Retry-After.",
+        ),
+    ] = None,
+    burst: Annotated[
+        int | None,
+        typer.Option(
+            "--burst", min=1, help="Submissions a signer may make at once (default: 1 s worth)."
+        ),
+    ] = None,
+    read_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--read-rate",
+            help="Reads (GET) per client IP: LIMIT/s (default: [serve] read_rate; none: "
+            "unlimited).",
+        ),
+    ] = None,
+    read_burst: Annotated[
+        int | None,
+        typer.Option("--read-burst", min=1, help="Reads a client IP may make at once."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve the workspace's log over HTTP (submissions, C2SP tlog-tiles, proofs).
@@ -316,6 +378,10 @@ def serve_cmd(
     )
     witnesses = [parse_witness_option(v) for v in specs]
     cosigning = Cosigning(witnesses, k) if witnesses else None
+    signer_limit = _limit(rate, burst, section, "rate", "burst", str(ws.config_path))
+    read_limit = _limit(
+        read_rate, read_burst, section, "read_rate", "read_burst", str(ws.config_path)
+    )
     name = log_key_name(key, "--key")
     store = open_keystore()
     check_log_key(store, name)
@@ -348,7 +414,12 @@ def serve_cmd(
         ws,
         note_key,
         verifier,
-        ServiceSettings(allow=allowed, max_body_bytes=max_body_bytes),
+        ServiceSettings(
+            allow=allowed,
+            max_body_bytes=max_body_bytes,
+            signer_limit=signer_limit,
+            read_limit=read_limit,
+        ),
         host=host,
         port=port,
         sequencing=SequencerSettings(

@@ -44,6 +44,7 @@ from ailedger.cli._keys import (
     open_workspace,
     unlock_signer,
 )
+from ailedger.cli._remote import LogUrlOpt, configured_url, remote_log
 from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound, StorageError
 from ailedger.identity.keys import (
     Keystore,
@@ -329,6 +330,7 @@ def attest_cmd(
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Only sign; do not append to the workspace log.")
     ] = False,
+    log_url: LogUrlOpt = None,
     format: Annotated[
         str | None,
         typer.Option(
@@ -365,10 +367,22 @@ def attest_cmd(
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sign a statement about the subjects, append it to the workspace log, write the envelope."""
+    """Sign a statement about the subjects, append it to the workspace log, write the envelope.
+
+    With --log URL (or [log] url), submit it to that log service instead: the key stays
+    here and the envelope is signed here; --receipt then fetches the entry's receipt once
+    the service's checkpoint covers it, checked with the service's trusted log key ([log]
+    url_key, see `ailedger log remote`)."""
     if receipt is not None and no_log:
         raise InvalidInput("--receipt needs the log: drop --no-log")
-    if receipt is not None:
+    url = None if no_log else configured_url(log_url, open_workspace())
+    if url is not None and log_key is not None:
+        raise InvalidInput(
+            "--log-key names the workspace log's signing key; a log service signs its own "
+            "checkpoints",
+            hint="drop --log-key; set the service's trusted key with `ailedger log remote`",
+        )
+    if receipt is not None and url is None:
         log_key = log_key_name(log_key)
         check_log_key(open_keystore(), log_key)  # before any password is asked for
     reading = Reading(format, salt_secret, skip_lines, not no_header, no_cache, unsalted)
@@ -378,7 +392,9 @@ def attest_cmd(
     text = envelope.to_json(indent=2)
     entry: int | None = None
     with _pending(out, text):  # the envelope file appears only once the append succeeded
-        if not no_log:
+        if url is not None:
+            entry = _submit(url, envelope, receipt)
+        elif not no_log:
             entry = _append_to_log(envelope, store, log_key, receipt, password_file)
     summary = {
         "keyid": signer.keyid,
@@ -417,6 +433,18 @@ def _append_to_log(
         result = log.append_with_receipt(envelope.to_json(), note_key_for(log.origin, signer))
         _write_file(receipt, result.to_json())
         return result.proof.index
+
+
+def _submit(url: str, envelope: Envelope, receipt: Path | None) -> int:
+    """Submit to the log service at ``url``; with ``receipt``, wait for the checkpoint that
+    covers the entry and write its receipt, verified."""
+    from ailedger.service.remote import RECEIPT_WAIT_S
+
+    remote = remote_log(url, None)
+    index = remote.append(envelope.to_json()).index
+    if receipt is not None:
+        _write_file(receipt, remote.receipt(index, wait_s=RECEIPT_WAIT_S).to_json())
+    return index
 
 
 def _trusted(keys: list[str], public_keys: list[Path], addresses: list[str]) -> list[PublicKey]:

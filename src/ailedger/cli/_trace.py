@@ -19,6 +19,7 @@ from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
 from ailedger.cli._log import _receipt_log_key
+from ailedger.cli._remote import LogUrlOpt, RemoteKeyOpt, remote_for
 from ailedger.cli._workflow import RpcOpt, open_registry
 from ailedger.errors import InvalidInput, NotFound, SignatureInvalid, WorkspaceError
 from ailedger.log.checkpoint import Secp256k1NoteKey, parse_vkey
@@ -105,6 +106,8 @@ def trace_cmd(
         typer.Option("--out", help="Write the trace document here (for `ailedger verify trace`)."),
     ] = None,
     rpc: RpcOpt = None,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Which version served ENV at a time (default: now), with the log proof.
@@ -117,7 +120,9 @@ def trace_cmd(
     if env is None:
         raise InvalidInput("give --env ENV (and --at TIME), or use `ailedger trace output`")
     when = parse_time(at) if at is not None else datetime.now(UTC)
-    with open_registry(backend=None, rpc=rpc, read_only=True) as registry:
+    with open_registry(
+        backend=None, rpc=rpc, read_only=True, remote=remote_for(log_url, log_key)
+    ) as registry:
         result = trace_at(registry, env, when)
         result.verify()
         anchor = _covering_anchor(registry, result)
@@ -251,11 +256,13 @@ def _show_outputs(found: list[OutputTrace]) -> None:
 @trace_app.command("output")
 def output_cmd(
     input: Annotated[str, typer.Option("--input", help="The input: a file or ALG:HEX.")],
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find the inference records of an input: the model, the output and the proofs."""
     digest = parse_digest_or_file(input)
-    with open_registry(read_only=True) as registry:
+    with open_registry(read_only=True, remote=remote_for(log_url, log_key)) as registry:
         found = trace_output(registry, digest)
         for item in found:
             item.verify()
@@ -326,6 +333,8 @@ def lineage_cmd(
         ),
     ] = None,
     rpc: RpcOpt = None,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Datasets, evaluations, approvals, deployments and provenance of a model version.
@@ -338,7 +347,9 @@ def lineage_cmd(
     if out is not None and format == "tree":
         raise InvalidInput("--out writes a document: add --format json or --format cyclonedx")
     version = VersionRef.parse(ref)
-    with open_registry(backend=None, rpc=rpc, read_only=True) as registry:
+    with open_registry(
+        backend=None, rpc=rpc, read_only=True, remote=remote_for(log_url, log_key)
+    ) as registry:
         if format == "cyclonedx":
             doc = _ml_bom(registry, version, audit_name or ())
         else:

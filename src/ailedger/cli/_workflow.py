@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -45,6 +45,9 @@ from ailedger.registry._refs import VersionRef
 from ailedger.registry.policy import Policy, load_policy
 from ailedger.registry.status import REPAIR_HINT, check_touched
 from ailedger.workspace import Workspace
+
+if TYPE_CHECKING:  # the service package loads on demand
+    from ailedger.service.remote import RemoteLog
 
 __all__ = [
     "BACKENDS",
@@ -100,7 +103,17 @@ def signed_registry(
     rpc: str | None = None,
 ) -> Iterator[tuple[Registry, Signer]]:
     """The registry (see :func:`open_registry`) and the unlocked signer of ``key``, which
-    also sends the transactions when the backend is the chain."""
+    also sends the transactions when the backend is the chain.
+
+    Registry writes go to the workspace's own log only: with ``[log] url`` set they are
+    refused rather than recorded where the other parties do not look."""
+    url = open_workspace().config.section("log").get("url")
+    if url is not None:
+        raise InvalidInput(
+            f"this command records in the workspace's own log, but [log] url names the log "
+            f"service {url}; registry writes to a service are not supported yet",
+            hint="run `ailedger log remote --unset` to record locally",
+        )
     store = open_keystore()
     signer = unlock_signer(store, key, password_file)
     with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
@@ -115,13 +128,18 @@ def open_registry(
     rpc: str | None = None,
     sender: Signer | None = None,
     read_only: bool = False,
+    remote: RemoteLog | None = None,
 ) -> Iterator[Registry]:
     """The current workspace's registry, trusting the workspace's keys, over ``backend``:
     ``local``, ``chain``, or None for the chain when contracts are recorded for the chain
     the command would use (``trace`` and ``lineage`` pass None too: which deploys are events
     depends on who may deploy, which the chain answers when contracts are deployed). On a
     development chain ``sender`` (who sends the transactions) is funded from the faucet.
-    ``read_only`` (for commands that only read) writes nothing to the workspace."""
+    ``read_only`` (for commands that only read) writes nothing to the workspace.
+
+    With ``remote``, the registry reads the verified mirror of that log service instead of
+    the workspace's log, with the index kept beside the mirror (rebuilt from its verified
+    entries alone); the mirror and its index are written even when ``read_only``."""
     workspace = open_workspace()
     keys = (store or Keystore(workspace.keys_dir)).list_keys()
     if backend is not None and backend not in BACKENDS:
@@ -130,7 +148,17 @@ def open_registry(
         chosen: RegistryBackend | None = None
         if backend == "chain" or (backend is None and _chain_by_default(workspace, rpc)):
             chosen = _chain_backend(workspace, keys, rpc, sender, stack, read_only=read_only)
-        registry = Registry.open(workspace, keys=keys, backend=chosen, read_only=read_only)
+        if remote is not None:
+            mirror = remote.open()
+            registry = Registry.open(
+                workspace,
+                keys=keys,
+                backend=chosen,
+                log=mirror,
+                index_path=remote.index_path,
+            )
+        else:
+            registry = Registry.open(workspace, keys=keys, backend=chosen, read_only=read_only)
         yield stack.enter_context(registry)
 
 

@@ -45,6 +45,7 @@ from ailedger.errors import (
     ConflictError,
     IntegrityError,
     InvalidInput,
+    ProofInvalid,
     StorageError,
     WorkspaceError,
 )
@@ -500,20 +501,29 @@ class Store(Queries):
 
     # --- appends ---------------------------------------------------------------------------
 
-    def append(self, rows: Sequence[Row], *, expect_size: int | None = None) -> int:
+    def append(
+        self,
+        rows: Sequence[Row],
+        *,
+        expect_size: int | None = None,
+        expect_root: bytes | None = None,
+    ) -> int:
         """Append rows in one transaction; return the index of the first. Caller holds no
         transaction: this one is ``BEGIN IMMEDIATE`` and commits (fsync) before returning.
         With ``expect_size``, raise :class:`LogSizeChanged` (writing nothing) unless the log
-        has that many entries inside the transaction."""
+        has that many entries inside the transaction; with ``expect_root``, raise
+        :class:`ProofInvalid` (writing nothing) unless the new tree has that root."""
         try:
-            return self._append(rows, expect_size)
+            return self._append(rows, expect_size, expect_root)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(
                 f"log database {self.path} disagrees with its tree head: {exc}",
                 hint="run `ailedger log verify`",
             ) from None
 
-    def _append(self, rows: Sequence[Row], expect_size: int | None) -> int:
+    def _append(
+        self, rows: Sequence[Row], expect_size: int | None, expect_root: bytes | None
+    ) -> int:
         with self.write():
             start = self.size()
             if expect_size is not None and start != expect_size:
@@ -536,8 +546,15 @@ class Store(Queries):
                     pos >>= 1
                     nodes.append((level, pos, h))
                 frontier.append((level, h))
+            root = root_of(frontier)
+            if expect_root is not None and root != expect_root:
+                raise ProofInvalid(
+                    f"the {len(rows)} entries after {start} do not lead to the expected root "
+                    f"{expect_root.hex()}",
+                    code="remote-entry-mismatch",
+                )
             db = self.db
-            db.execute("UPDATE head SET size = ?, root = ?", (start + len(rows), root_of(frontier)))
+            db.execute("UPDATE head SET size = ?, root = ?", (start + len(rows), root))
             db.executemany(
                 "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [

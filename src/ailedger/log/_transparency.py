@@ -215,12 +215,23 @@ class TransparencyLog:
         checks and answers for each request here, then commits many at once."""
         return ingest(envelope, self._check, int(time.time() * 1000))
 
-    def append_prepared(self, entries: Sequence[PreparedEntry]) -> list[int]:
-        """Append entries made by :meth:`prepare` in one transaction (durable on return)."""
+    def append_prepared(
+        self, entries: Sequence[PreparedEntry], *, expect_root: bytes | None = None
+    ) -> list[int]:
+        """Append entries made by :meth:`prepare` in one transaction (durable on return).
+
+        With ``expect_root`` nothing is written unless the grown tree has that root
+        (``ProofInvalid``, code ``remote-entry-mismatch``): how a mirror of another log takes
+        entries only once they hash to a checkpoint it verified."""
         if not entries:
             return []
-        start = self._store.append(entries)
+        start = self._store.append(entries, expect_root=expect_root)
         return list(range(start, start + len(entries)))
+
+    def prepare_at(self, envelope: bytes | str | Envelope, time_ms: int) -> PreparedEntry:
+        """:meth:`prepare` with the append time another log recorded (a mirror's entries keep
+        the time their log gave them)."""
+        return ingest(envelope, self._check, time_ms)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -356,6 +367,33 @@ class TransparencyLog:
                 self._store.set_meta("log_key", key)
             self._store.add_checkpoint(n, cp.root, note.format(), int(time.time() * 1000))
         return note
+
+    def import_checkpoint(self, note: SignedNote, log_key: AnyNoteKey) -> None:
+        """Store a checkpoint another party signed (a mirror keeps its log's checkpoints):
+        it must verify with ``log_key`` and match the stored tree at its size. The first
+        one records ``log_key`` as the log key; another key later is a ``ConflictError``."""
+        note.verify_one(log_key)
+        cp = Checkpoint.parse(note.text)
+        if cp.origin != self.origin:
+            raise ProofInvalid(
+                f"checkpoint is for log {cp.origin!r}, not {self.origin!r}",
+                code="checkpoint-origin-mismatch",
+            )
+        key = vkey(log_key)
+        with self._store.write():
+            n = cp.size
+            if n > self._store.size() or self._store.subtree(0, n) != cp.root:
+                raise ProofInvalid(
+                    f"checkpoint of size {cp.size} does not match the mirrored tree",
+                    code="remote-entry-mismatch",
+                )
+            known = self._store.get_meta("log_key")
+            if known is not None and known != key:
+                raise ConflictError(f"log {self.origin} is signed by {known}, not {key}")
+            if known is None:
+                self._store.set_meta("log_key", key)
+            if self._store.find_checkpoint(note.text, cp.size) is None:
+                self._store.add_checkpoint(n, cp.root, note.format(), int(time.time() * 1000))
 
     def log_key(self) -> AnyNoteKey | None:
         """The verifier key recorded by the first checkpoint (trust on first use: pass a

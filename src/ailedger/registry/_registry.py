@@ -159,19 +159,24 @@ class Registry:
         keys: Sequence[KeyInfo] = (),
         backend: RegistryBackend | None = None,
         read_only: bool = False,
+        log: TransparencyLog | None = None,
+        index_path: Path | None = None,
     ) -> Registry:
         """Open the workspace's log and index (creating them) and bring the index up to date.
 
         ``keys`` are the workspace keys whose signatures the log admits and the gate trusts.
         ``read_only`` writes nothing to the workspace (for lookups, gate, trace, lineage).
+        ``log`` (with its own ``index_path``) is another log than the workspace's, e.g. the
+        verified mirror of a log service; the registry takes it over (and closes it).
         """
-        log = open_workspace_log(
-            workspace,
-            check_signature=known_keys_check([k.public_key for k in keys]),
-            read_only=read_only,
-        )
+        if log is None:
+            log = open_workspace_log(
+                workspace,
+                check_signature=known_keys_check([k.public_key for k in keys]),
+                read_only=read_only,
+            )
         try:
-            index = RegistryIndex(workspace.path / INDEX_DB_NAME, read_only=read_only)
+            index = RegistryIndex(index_path or workspace.path / INDEX_DB_NAME, read_only=read_only)
         except BaseException:
             log.close()
             raise

@@ -9,6 +9,7 @@
     GET  /tile/entries/<N>[.p/<W>]      entry bundles (canonical envelopes)
     GET  /v1/entries/{i}                envelope + inclusion proof against the latest checkpoint
     GET  /v1/entries?subject=&predicate_type=&signer=&limit=
+    GET  /v1/entries?start=&limit=      a range, with envelopes and append times (mirrors)
     GET  /v1/proof/consistency?old=&new=
     GET  /v1/receipts/{i}               the receipt `ailedger log receipt` writes
     GET  /openapi.json
@@ -17,13 +18,15 @@
 :class:`~ailedger.service._sequencer.Sequencer` that writes it, the log's verifier key, the
 allow-list and limits); it reads no environment. Submissions are checked in this order: size
 (413), JSON bounds and envelope form (400), every signer in the allow-list (403), every
-signature (422), canonical size within an entry bundle (413). Reads are bounded by the latest
-checkpoint: a tile or entry that no published checkpoint covers is 404.
+signature (422), the signer's rate limit (429), canonical size within an entry bundle (413).
+Reads are bounded by the latest checkpoint: a tile or entry that no published checkpoint
+covers is 404; with a read limit, a client IP over it gets 429 (:mod:`.ratelimit`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,9 +40,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ailedger import _json
 from ailedger.attest.dsse import Envelope
 from ailedger.errors import AiledgerError, FormatError
-from ailedger.log import AnyNoteKey, Checkpoint, SignedNote, TransparencyLog
+from ailedger.log import AnyNoteKey, Checkpoint, Entry, SignedNote, TransparencyLog
 from ailedger.service._sequencer import Sequencer
 from ailedger.service.problems import PROBLEM_MEDIA_TYPE, Problem, problem_for
+from ailedger.service.ratelimit import RateLimit, TokenBuckets, retry_after
 from ailedger.service.tiles import (
     MAX_BUNDLED_ENTRY,
     TILE_HEIGHT,
@@ -66,10 +70,14 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    """The service's policy: who may submit, and the request size limit."""
+    """The service's policy: who may submit, the request size limit, and the rate limits
+    (per signer for submissions, per client IP for reads; None: unlimited) on ``clock``."""
 
     allow: frozenset[str]
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    signer_limit: RateLimit | None = None
+    read_limit: RateLimit | None = None
+    clock: Callable[[], float] = time.monotonic
 
     def allowed(self, keyid: str) -> bool:
         return keyid.lower() in self.allow
@@ -113,6 +121,20 @@ def create_app(
         summary="A transparency log of signed envelopes: submissions, C2SP tlog-tiles, proofs.",
         lifespan=lifespan,
     )
+    per_signer = _buckets(settings.signer_limit, settings)
+    per_reader = _buckets(settings.read_limit, settings)
+
+    if per_reader is not None:
+        reads = per_reader
+
+        @app.middleware("http")
+        async def _limit_reads(request: Request, call_next: Any) -> Any:
+            if request.method in ("GET", "HEAD"):
+                client = request.client.host if request.client is not None else "unknown"
+                wait = reads.take(client)
+                if wait > 0:
+                    return _problem_response(_too_many(wait, f"client {client}", reads))
+            return await call_next(request)
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Exception) -> JSONResponse:
@@ -212,6 +234,11 @@ def create_app(
                 f"signer {refused[0]} is not allowed to submit to this log",
             )
         entry = reader.prepare(envelope)
+        if per_signer is not None:  # after the signatures verified: whose request it is
+            for signer in entry.signers:
+                wait = per_signer.take(signer)
+                if wait > 0:
+                    raise _too_many(wait, f"signer {signer}", per_signer)
         if len(entry.envelope) > MAX_BUNDLED_ENTRY:
             raise Problem(
                 413,
@@ -290,8 +317,14 @@ def create_app(
         predicate_type: str | None = None,
         signer: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+        start: Annotated[int | None, Query(ge=0)] = None,
     ) -> dict[str, Any]:
         _, cp = checkpoint()
+        if start is not None:  # a range of the log, for clients that mirror it
+            if subject is not None or predicate_type is not None or signer is not None:
+                raise Problem(400, "invalid", "Invalid request", "start takes no filters")
+            page = [reader.get(i) for i in range(start, min(cp.size, start + limit))]
+            return {"entries": [_range_entry(e) for e in page]}
         found = reader.query(
             subject=subject, predicate_type=predicate_type, signer=signer, limit=limit
         )
@@ -330,6 +363,29 @@ def create_app(
         return reader.receipt(index, log_key, note).to_dict()
 
     return app
+
+
+def _buckets(limit: RateLimit | None, settings: ServiceSettings) -> TokenBuckets | None:
+    return None if limit is None else TokenBuckets(limit, clock=settings.clock)
+
+
+def _too_many(wait: float, who: str, buckets: TokenBuckets) -> Problem:
+    return Problem(
+        429,
+        "rate-limited",
+        "Too many requests",
+        f"{who} is over the rate limit ({buckets.limit.describe()}); retry after "
+        f"{retry_after(wait)} s",
+        headers={"Retry-After": retry_after(wait)},
+    )
+
+
+def _range_entry(entry: Entry) -> dict[str, Any]:
+    """One entry of a range page: what the query shows, the envelope and the append time."""
+    doc = entry.to_dict()
+    doc["envelope"] = _json.loads(entry.envelope, what="stored envelope")
+    doc["time_ms"] = entry.time_ms
+    return doc
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

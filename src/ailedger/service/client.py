@@ -1,16 +1,18 @@
-"""A small client of the log service: submit envelopes, fetch receipts, checkpoints and tiles.
+"""A small client of the log service: submit envelopes, fetch receipts, checkpoints, proofs.
 
-It trusts nothing it fetches: a receipt is checked by
-:func:`ailedger.log.receipt.verify_receipt` against a log key the caller trusts, tiles against a
-checkpoint it verified. Problem responses become :class:`~ailedger.errors.AiledgerError` with
-the server's detail: 404 :class:`NotFound`, 409 :class:`ConflictError`, 422 (a submission
-whose signature does not verify) :class:`SignatureInvalid`, any other 4xx
-:class:`InvalidInput`; an unreachable service or a 5xx is :class:`ServiceUnavailable` (a
-:class:`NotFound`, exit 4).
+It trusts nothing it fetches: :mod:`.remote` checks checkpoints against a log key the caller
+trusts and every entry and proof against them. Problem responses become
+:class:`~ailedger.errors.AiledgerError` with the server's detail: 404 :class:`NotFound`, 409
+:class:`ConflictError`, 422 (a submission whose signature does not verify)
+:class:`SignatureInvalid`, any other 4xx :class:`InvalidInput`. A service that cannot be used
+is :class:`ServiceUnavailable` (a :class:`~ailedger.errors.ServiceError`, exit 13):
+unreachable, timed out, 5xx, 429 (with the wait it asks for), or an answer that is not the
+protocol's (a body over :data:`MAX_RESPONSE_BYTES`, malformed JSON). Every failure is one line.
 """
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from typing import Any, NoReturn
@@ -21,28 +23,39 @@ from ailedger.errors import (
     ConflictError,
     InvalidInput,
     NotFound,
+    ServiceError,
     SignatureInvalid,
 )
 
-__all__ = ["DEFAULT_TIMEOUT", "LogClient", "ServiceUnavailable"]
+__all__ = ["DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES", "LogClient", "ServiceUnavailable"]
 
 DEFAULT_TIMEOUT = 30.0
-#: The largest response the client reads (a receipt or an entry is far smaller).
-MAX_RESPONSE_BYTES = 64 << 20
+#: The largest response the client reads (a page of entries or a receipt is far smaller).
+MAX_RESPONSE_BYTES = 16 << 20
+#: The largest error body read for its problem detail.
+MAX_PROBLEM_BYTES = 1 << 16
 
 
-class ServiceUnavailable(NotFound):
-    """The log service cannot be reached or failed (5xx)."""
+class ServiceUnavailable(ServiceError):
+    """The log service cannot be reached, failed (5xx), is rate limiting (429) or answered
+    something malformed."""
 
 
 class LogClient:
     """A client of one log service at ``url`` (``http://host:port``), standard library only."""
 
-    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise InvalidInput(f"log URL {url!r} must start with http:// or https://")
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
 
     def _request(self, path: str, body: bytes | None = None) -> bytes:
         request = urllib.request.Request(
@@ -53,49 +66,91 @@ class LogClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                data: bytes = response.read(MAX_RESPONSE_BYTES)
-                return data
+                data: bytes = response.read(self.max_response_bytes + 1)
         except urllib.error.HTTPError as exc:
-            _raise_problem(exc.code, exc.read(1 << 16), exc.reason, self.url)
-        except (urllib.error.URLError, OSError) as exc:
-            raise ServiceUnavailable(f"log service {self.url} is unreachable: {exc}") from None
+            try:
+                error_body = exc.read(MAX_PROBLEM_BYTES)
+            except (OSError, http.client.HTTPException):
+                error_body = b""
+            _raise_problem(exc.code, error_body, exc.reason, exc.headers, self.url)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            what = "timed out" if isinstance(reason, TimeoutError) else f"is unreachable: {reason}"
+            raise ServiceUnavailable(
+                f"log service {self.url} {what}",
+                hint="check the URL and that `ailedger serve` runs there",
+            ) from None
+        if len(data) > self.max_response_bytes:
+            raise ServiceUnavailable(
+                f"log service {self.url} answered {path} with more than "
+                f"{self.max_response_bytes} bytes"
+            )
+        return data
+
+    def _json(self, path: str, body: bytes | None = None) -> dict[str, Any]:
+        data = self._request(path, body)
+        try:
+            doc = _json.loads(data, what="log service response", max_bytes=len(data) + 1)
+        except AiledgerError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise ServiceUnavailable(f"log service {self.url} answered {path} with malformed JSON")
+        return doc
 
     def submit(self, envelope: bytes) -> dict[str, Any]:
         """POST one envelope: ``{"index", "leaf_hash", "duplicate"}`` once it is durable."""
-        return _object(self._request("/v1/entries", envelope))
+        return self._json("/v1/entries", envelope)
 
     def receipt(self, index: int) -> dict[str, Any]:
         """The receipt of entry ``index`` (NotFound until a checkpoint covers it)."""
-        return _object(self._request(f"/v1/receipts/{index}"))
+        return self._json(f"/v1/receipts/{index}")
 
     def entry(self, index: int) -> dict[str, Any]:
-        return _object(self._request(f"/v1/entries/{index}"))
+        return self._json(f"/v1/entries/{index}")
+
+    def entries(self, start: int, limit: int) -> list[dict[str, Any]]:
+        """Entries ``start ..`` (at most ``limit``, at most the published checkpoint's), each
+        with its envelope and append time."""
+        doc = self._json(f"/v1/entries?start={start}&limit={limit}")
+        page = doc.get("entries")
+        if not isinstance(page, list) or not all(isinstance(e, dict) for e in page):
+            raise ServiceUnavailable(f"log service {self.url} answered a malformed page")
+        return page
+
+    def consistency(self, old: int, new: int) -> dict[str, Any]:
+        """The RFC 9162 consistency proof between tree sizes ``old`` and ``new``."""
+        return self._json(f"/v1/proof/consistency?old={old}&new={new}")
 
     def checkpoint(self) -> str:
         """The latest signed checkpoint note (verify it before use)."""
-        return self._request("/checkpoint").decode("utf-8", "replace")
+        data = self._request("/checkpoint")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ServiceUnavailable(
+                f"log service {self.url} answered a checkpoint that is not UTF-8"
+            ) from None
 
     def tile(self, path: str) -> bytes:
         """A tile or entry bundle by its tlog-tiles path (``tile/0/000``)."""
         return self._request("/" + path.lstrip("/"))
 
 
-def _object(data: bytes) -> dict[str, Any]:
-    doc = _json.loads(data, what="log service response")
-    if not isinstance(doc, dict):
-        raise InvalidInput("the log service answered with something other than a JSON object")
-    return doc
-
-
-def _raise_problem(status: int, body: bytes, reason: object, url: str) -> NoReturn:
+def _raise_problem(status: int, body: bytes, reason: object, headers: Any, url: str) -> NoReturn:
     detail = str(reason)
     try:
-        doc = _json.loads(body, what="problem", max_bytes=1 << 16)
+        doc = _json.loads(body, what="problem", max_bytes=MAX_PROBLEM_BYTES)
         if isinstance(doc, dict) and isinstance(doc.get("detail"), str):
             detail = doc["detail"]
     except AiledgerError:
-        pass
+        pass  # not problem+json (a proxy's page, say): the status line says enough
+    detail = " ".join(detail.split())[:300]  # one line, whatever the server sent
     message = f"log service {url}: {detail} (HTTP {status})"
+    if status == 429:
+        wait = headers.get("Retry-After") if headers is not None else None
+        raise ServiceUnavailable(
+            message, hint=f"retry in {wait} s" if wait else "retry later, more slowly"
+        )
     if status >= 500:
         raise ServiceUnavailable(message)
     if status == 404:
