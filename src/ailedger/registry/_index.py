@@ -23,7 +23,10 @@ registry's backend answers: the deployer role), else the verdict is
 ``unauthorised-deploy-event``; and a linked event must extend the environment's chain of
 accepted events (name the last one as ``previous``, or null when there is none), else it is
 ``environment-history-fork``: of two events naming the same previous, the first in log order
-is kept. Rejected events stay in the table for ``ailedger status`` to report.
+is kept. An unlinked statement (written before links existed) names no previous event, so it
+is taken only while its environment has no linked event yet, and never twice (a copy of an
+accepted statement appended again is a replay): else it is ``environment-history-fork`` too.
+Rejected events stay in the table for ``ailedger status`` to report.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ailedger._sqlite import connect_read_only
@@ -140,6 +143,9 @@ class EventRow:
     ref: VersionRef
     digest: str
     signers: tuple[str, ...] = ()
+    #: How many earlier statements with the same environment, action, version and signers
+    #: were accepted (set when judged: the chain backend matches the contract's events).
+    accepted_before: int = 0
 
 
 #: Whether one of ``signers`` was allowed to log ``event`` (deploy to its environment).
@@ -156,6 +162,7 @@ class Rejected:
     verdict: str
     previous: int | None
     head: int | None
+    linked: bool = True  # False: an older statement that names no previous event
 
 
 #: Reads the batch records of an inference batch by its root: [(input, output), ...] or None.
@@ -284,7 +291,10 @@ class RegistryIndex:
         environment by environment in log order, and store the verdicts."""
         changed: list[tuple[str, int]] = []
         head: dict[str, tuple[int | None, str | None]] = {}
-        memo: dict[tuple[str, str, str, tuple[str, ...]], bool] = {}
+        has_links: set[str] = set()  # environments with an accepted linked event
+        seen: set[str] = set()  # the leaves of accepted events: a copy is a replay
+        memo: dict[tuple[str, str, str, tuple[str, ...], int], bool] = {}
+        accepted: dict[tuple[str, str, str, tuple[str, ...]], int] = {}
         rows = self.db.execute(
             f"SELECT {_EVENT_COLUMNS}, linked, prev_idx, prev_leaf, leaf, verdict FROM events "
             "ORDER BY log_idx"
@@ -293,16 +303,25 @@ class RegistryIndex:
             event = _event_row(row[:7])
             linked, prev_idx, prev_leaf, leaf, old = row[7:]
             key = (event.env, event.action, str(event.ref), event.signers)
-            if key not in memo:
-                memo[key] = authority(event)
+            before = accepted.get(key, 0)
+            if (*key, before) not in memo:
+                memo[(*key, before)] = authority(replace(event, accepted_before=before))
             expected = head.get(event.env, (None, None))  # (null, null): the first event
-            if not memo[key]:
+            if not memo[(*key, before)]:
                 verdict = UNAUTHORISED
             elif linked and (prev_idx, prev_leaf) != expected:
+                verdict = FORKED
+            elif not linked and (event.env in has_links or str(leaf) in seen):
+                # an unlinked (older) statement names no previous event, so nothing ties it
+                # to this place in the history: taken only before links, and never twice
                 verdict = FORKED
             else:
                 verdict = ACCEPTED
                 head[event.env] = (event.log_index, str(leaf))
+                seen.add(str(leaf))
+                accepted[key] = before + 1
+                if linked:
+                    has_links.add(event.env)
             if verdict != old:
                 changed.append((verdict, event.log_index))
         if changed:
@@ -328,7 +347,7 @@ class RegistryIndex:
                 head[event.env] = event.log_index
                 continue
             previous = None if not linked or prev_idx is None else int(prev_idx)
-            out.append(Rejected(event, str(verdict), previous, head.get(event.env)))
+            out.append(Rejected(event, str(verdict), previous, head.get(event.env), bool(linked)))
         return out
 
     def is_event(self, log_index: int) -> bool:

@@ -129,7 +129,12 @@ def check_events(registry: Registry) -> list[Finding]:
         event = item.event
         where = f"{event.env}: {event.action} of {event.ref} (entry {event.log_index})"
         signers = ", ".join(event.signers) or "nobody"
-        if item.verdict == FORKED:
+        if item.verdict == FORKED and not item.linked:
+            text = (
+                f"{where} names no previous event (an unlinked statement) after its "
+                "environment's linked events, or is a copy of an earlier event: ignored"
+            )
+        elif item.verdict == FORKED:
             named = (
                 "none (it claims to be the first)"
                 if item.previous is None
