@@ -154,3 +154,32 @@ def test_a_replayed_unlinked_deploy_among_unlinked_events_is_a_replay(setup: Set
         assert reg.current("prod") == V2
         assert [r.event.log_index for r in reg.index.rejected()] == [replayed]
 
+
+def test_a_forged_event_stays_rejected_after_its_signer_is_granted_the_role(
+    setup: Setup,
+) -> None:
+    """Index rebuild ordering: a statement logged while its signer could not deploy stays no
+    event when the role is granted later (else the grant rewrites history: the forged event
+    becomes the environment's event and the real one after it a fork)."""
+    qa, trainer = setup.signer("qa"), setup.signer("trainer")
+    with setup.registry() as reg:
+        _register(setup, reg)
+        first = reg.deploy(V1, "prod", trainer, OPEN)
+        forged = _append(reg, _statement(reg, [qa], "deploy", V3, previous=first.log_index))
+        second = reg.deploy(V2, "prod", trainer, OPEN)
+        assert reg.current("prod") == V2
+    setup.grant("qa", "deployer")
+    with setup.registry() as reg:
+        reg.index.rebuild(reg.log, lambda _root: None)
+        reg.sync()
+        assert reg.current("prod") == V2
+        assert [e.log_index for e in reg.index.events("prod")] == [
+            first.log_index,
+            second.log_index,
+        ]
+        assert [(r.event.log_index, r.verdict) for r in reg.index.rejected()] == [
+            (forged, UNAUTHORISED)
+        ]
+        # the grant holds from now on
+        back = reg.rollback("prod", qa)
+        assert back.ref == str(V1)

@@ -213,7 +213,9 @@ class Registry:
         preflight instead, which also lets the registry admin set a first requirement."""
         if isinstance(self.backend, PreflightBackend):
             return
-        probe = EventRow(-1, env, 0, "deploy", VersionRef("probe", "0"), "", (signer.keyid,))
+        probe = EventRow(
+            self.log.size(), env, 0, "deploy", VersionRef("probe", "0"), "", (signer.keyid,)
+        )
         if not self.backend.may_deploy(probe):
             raise RoleMissing(
                 f"key {signer.keyid} may not deploy to {env} in the {self.backend.name} "
