@@ -786,3 +786,29 @@ def test_issue11_a_revoked_approval_of_one_role_leaves_the_others_alone(world: W
     assert found[security.log_index].repairable
     revoked = [f for f in found.values() if f.kind == "chain-approval-revoked"]
     assert [f.message.split(" by ")[0] for f in revoked] == ["triage@1.0: approval as qa"]
+
+
+def test_a_revoked_deployer_cannot_log_its_old_deploy_again(world: World) -> None:
+    """Adversarial review of issue 11: the contract took a deploy of V2 from the trainer
+    once; after its role is revoked, the trainer signs another deploy of V2 naming the
+    environment's head. One contract event vouches for one statement, not for every later
+    statement of the same version."""
+    w, admin = world, world.signer("admin")
+    for ref in (V1, V2):
+        w.register(ref)
+        w.approve_all(ref)
+    w.reg.deploy(V1, "prod", admin, w.policy)
+    trainer = _secp(w.signer("trainer"))
+    w.backend.registry.grant_deployer("prod", trainer.address, signer=_secp(admin))
+    second = w.reg.deploy(V2, "prod", trainer, w.policy)
+    back = w.reg.rollback("prod", admin)
+    w.backend.registry.revoke_deployer("prod", trainer.address, signer=_secp(admin))
+    late = _forge(w, trainer, "deploy", V2, back.log_index)
+    assert w.reg.current("prod") == V1
+    assert w.current() == ACME_V1
+    w.reg.index.rebuild(w.reg.log, lambda _root: None)
+    w.reg.sync()
+    assert w.reg.current("prod") == V1
+    assert second.log_index in {e.log_index for e in w.reg.index.events("prod")}
+    verdicts = {r.event.log_index: r.verdict for r in w.reg.index.rejected()}
+    assert verdicts == {late: "unauthorised-deploy-event"}
