@@ -96,6 +96,11 @@ class RegistryBackend(Protocol):
         rollback of ``event.env``): the index takes only such statements as events."""
         ...
 
+    def may_deprecate(self, ref: VersionRef, signers: tuple[str, ...]) -> bool:
+        """Whether one of ``signers`` was allowed to deprecate ``ref``: the index counts
+        only such deprecations (one blocks deploys of the version and steers rollbacks)."""
+        ...
+
 
 def normalize_role(role: str) -> str:
     value = role.strip().lower()
@@ -147,6 +152,11 @@ class LocalBackend:
             if event.log_index >= _deployer_since(self._members.get(keyid.lower())):
                 return True
         return False
+
+    def may_deprecate(self, ref: VersionRef, signers: tuple[str, ...]) -> bool:
+        """Any key may deprecate in the local registry (``Registry.deprecate`` checks no
+        role), so every deprecation counts."""
+        return True
 
     @staticmethod
     def grant(workspace: Workspace, keyid: str, role: str, org: str | None) -> Workspace:

@@ -441,6 +441,30 @@ class ChainBackend:
         sent = self._senders(event)
         return sum(sent.count(account) for account in accounts) > event.accepted_before
 
+    def may_deprecate(self, ref: VersionRef, signers: tuple[str, ...]) -> bool:
+        """Whether one of ``signers`` may deprecate ``ref``: the contract took this
+        deprecation from that account (a ``Deprecated`` event), or it would now (the registry
+        admin, or the registrant while it holds the trainer role; run as a call)."""
+        accounts = sorted({a.lower() for a in map(_account_of, signers) if a is not None})
+        try:
+            vid = self.version_id(ref)
+        except (NotFound, ConflictError):
+            return False
+        if not accounts:
+            return False
+        found = self.chain.events(self.registry.contract, "Deprecated", args={"versionId": vid})
+        if any(str(e.args["sender"]).lower() in accounts for e in found):
+            return True
+        for account in accounts:
+            try:
+                self.chain.call(
+                    self.registry.contract, "deprecate", vid, sender=checksum_address(account)
+                )
+            except ContractReverted:
+                continue
+            return True
+        return False
+
     def _senders(self, event: EventRow) -> list[str]:
         """The sender of each contract event of ``event``'s action of its version in its
         environment."""

@@ -203,7 +203,7 @@ class Registry:
         # the first sync judges every event (the roles may have changed since), later ones
         # the events read since (or all again after the index was rebuilt)
         if read or not self._judged or self.index.unjudged():
-            self.index.judge(self.backend.may_deploy)
+            self.index.judge(self.backend.may_deploy, self.backend.may_deprecate)
             self._judged = True
         return read
 
