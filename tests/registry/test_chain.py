@@ -786,3 +786,58 @@ def test_issue11_a_revoked_approval_of_one_role_leaves_the_others_alone(world: W
     assert found[security.log_index].repairable
     revoked = [f for f in found.values() if f.kind == "chain-approval-revoked"]
     assert [f.message.split(" by ")[0] for f in revoked] == ["triage@1.0: approval as qa"]
+
+
+def test_a_revoked_deployer_cannot_log_its_old_deploy_again(world: World) -> None:
+    """Adversarial review of issue 11: the contract took a deploy of V2 from the trainer
+    once; after its role is revoked, the trainer signs another deploy of V2 naming the
+    environment's head. One contract event vouches for one statement, not for every later
+    statement of the same version."""
+    w, admin = world, world.signer("admin")
+    for ref in (V1, V2):
+        w.register(ref)
+        w.approve_all(ref)
+    w.reg.deploy(V1, "prod", admin, w.policy)
+    trainer = _secp(w.signer("trainer"))
+    w.backend.registry.grant_deployer("prod", trainer.address, signer=_secp(admin))
+    second = w.reg.deploy(V2, "prod", trainer, w.policy)
+    back = w.reg.rollback("prod", admin)
+    w.backend.registry.revoke_deployer("prod", trainer.address, signer=_secp(admin))
+    late = _forge(w, trainer, "deploy", V2, back.log_index)
+    assert w.reg.current("prod") == V1
+    assert w.current() == ACME_V1
+    w.reg.index.rebuild(w.reg.log, lambda _root: None)
+    w.reg.sync()
+    assert w.reg.current("prod") == V1
+    assert second.log_index in {e.log_index for e in w.reg.index.events("prod")}
+    verdicts = {r.event.log_index: r.verdict for r in w.reg.index.rejected()}
+    assert verdicts == {late: "unauthorised-deploy-event"}
+
+
+def test_a_forged_deprecation_does_not_steer_a_rollback(world: World) -> None:
+    """Adversarial review of issue 11: a key the contract would not let deprecate (not the
+    registry admin, not the registrant) logs a deprecation of the version a rollback should
+    return to. Counted, it made the admin's rollback skip it to an older version (and
+    refused deploys of it); it is no deprecation, and status reports it."""
+    w, admin = world, world.signer("admin")
+    v3 = VersionRef("triage", "3.0")
+    for ref in (V1, V2, v3):
+        w.register(ref)
+        w.approve_all(ref)
+        w.reg.deploy(ref, "prod", admin, w.policy)
+    predicate = DeploymentPredicate(
+        environment="*", action="deprecate", version=str(V2), reason="forged", time=utc_now()
+    )
+    envelope = attest(predicate, [named_subject(V2, w.reg.model(V2).digest)],
+                      [w.signer("outsider")])  # fmt: skip
+    forged = w.reg.log.append(envelope.to_json())
+    w.reg.sync()
+    assert w.reg.index.deprecation(V2) is None
+    found = [(f.kind, f.log_index, f.repairable) for f in check_events(w.reg)]
+    assert found == [("unauthorised-deprecation", forged, False)]
+    assert not [f for f in check_chain(w.reg, w.backend) if "deprecation" in f.kind]
+    assert w.reg.rollback("prod", admin).ref == str(V2)
+    assert w.current() == ACME_V2
+    # the admin's own deprecation counts
+    done = w.reg.deprecate(V1, "superseded", admin)
+    assert w.reg.index.deprecation(V1) == (done.log_index, "superseded")

@@ -36,7 +36,9 @@ __all__ = ["build_report", "on_chain", "write_report"]
 
 
 def _not_an_event(registry: Registry, item: AuditItem) -> bool:
-    return item.details["action"] != "deprecate" and not registry.index.is_event(item.log_index)
+    if item.details["action"] == "deprecate":
+        return not registry.index.is_deprecation(item.log_index)
+    return not registry.index.is_event(item.log_index)
 
 
 def build_report(
@@ -99,7 +101,7 @@ def build_report(
         for p in by_subject.get((str(row.ref), row.digest), []):
             found = evidence_item(p, orgs)
             if found is not None and found[0] == "deployment" and _not_an_event(registry, found[1]):
-                continue  # a deploy/rollback the index rejects: `status` reports it
+                continue  # a deploy/rollback/deprecation the index rejects: `status` reports it
             if found is not None:
                 getattr(release, found[0] + "s").append(found[1])
         for item in release.deployments:

@@ -220,22 +220,28 @@ def _deployer_id(text: str) -> str:
     return value.lower()
 
 
-def _trusted_deployers(given: Sequence[str], origin: str | None) -> set[str]:
+def _trusted_deployers(given: Sequence[str], origin: str | None) -> dict[str, int]:
     """``--deployer`` keys, else the keys the workspace here grants the deployer role when
-    the trace is of its log (empty: nobody is trusted, and the trace is refused)."""
+    the trace is of its log, each from the log index it was granted at (empty: nobody is
+    trusted, and the trace is refused)."""
     if given:
-        return {_deployer_id(text) for text in given}
+        return {_deployer_id(text): 0 for text in given}
     try:
         ws = open_workspace()
     except WorkspaceError:
-        return set()
+        return {}
     if origin is None or ws.config.origin != origin:
-        return set()
+        return {}
     return {
-        keyid.lower()
+        keyid.lower(): _since(entry)
         for keyid, entry in LocalBackend.members(ws).items()
         if DEPLOYER_ROLE in {str(r).lower() for r in _roles(entry)}
     }
+
+
+def _since(entry: dict[str, object]) -> int:
+    since = entry.get("deployer_since", 0)
+    return since if isinstance(since, int) and not isinstance(since, bool) else 0
 
 
 def _roles(entry: dict[str, object]) -> list[object]:

@@ -13,8 +13,11 @@ A key with no members entry belongs to the organisation in its key metadata (``k
 --org``), with no roles. Deploys and rollbacks need the ``deployer`` role
 (:data:`DEPLOYER_ROLE`, every environment): the registry refuses others before signing, and
 the index does not take a deploy or rollback statement by another key as an event
-(:meth:`RegistryBackend.may_deploy`). The local roles have no history: the index judges every
-event by the roles the workspace grants now.
+(:meth:`RegistryBackend.may_deploy`). The local roles have little history: the index judges
+every event by the roles the workspace grants now, except that a deployer grant records the
+log size when it was made (``deployer_since``; absent: since the first entry) and counts for
+statements logged from there on only, so a grant never turns an earlier statement of that
+key, rejected when it was logged, into an event.
 
 An on-chain backend (ModelRegistry and Membership contracts) sends one transaction per method
 and answers ``role_of`` from the Membership contract. Its writes must be idempotent (a retry
@@ -31,6 +34,7 @@ from typing import Protocol
 
 from ailedger.errors import InvalidInput
 from ailedger.identity.keys import KeyInfo, Signer
+from ailedger.log import LOG_DB_NAME, open_workspace_log
 from ailedger.registry._index import EventRow
 from ailedger.registry._refs import VersionRef
 from ailedger.workspace import Workspace
@@ -92,6 +96,11 @@ class RegistryBackend(Protocol):
         rollback of ``event.env``): the index takes only such statements as events."""
         ...
 
+    def may_deprecate(self, ref: VersionRef, signers: tuple[str, ...]) -> bool:
+        """Whether one of ``signers`` was allowed to deprecate ``ref``: the index counts
+        only such deprecations (one blocks deploys of the version and steers rollbacks)."""
+        ...
+
 
 def normalize_role(role: str) -> str:
     value = role.strip().lower()
@@ -138,9 +147,16 @@ class LocalBackend:
     def may_deploy(self, event: EventRow) -> bool:
         for keyid in event.signers:
             member = self.role_of(keyid)
-            if member is not None and DEPLOYER_ROLE in {r.lower() for r in member[0]}:
+            if member is None or DEPLOYER_ROLE not in {r.lower() for r in member[0]}:
+                continue
+            if event.log_index >= _deployer_since(self._members.get(keyid.lower())):
                 return True
         return False
+
+    def may_deprecate(self, ref: VersionRef, signers: tuple[str, ...]) -> bool:
+        """Any key may deprecate in the local registry (``Registry.deprecate`` checks no
+        role), so every deprecation counts."""
+        return True
 
     @staticmethod
     def grant(workspace: Workspace, keyid: str, role: str, org: str | None) -> Workspace:
@@ -148,7 +164,10 @@ class LocalBackend:
         data = dict(workspace.config.data)
         members = dict(workspace.config.section("members"))
         entry = dict(members.get(keyid.lower(), {}))
-        roles = sorted({*entry.get("roles", []), normalize_role(role)})
+        role = normalize_role(role)
+        if role == DEPLOYER_ROLE and role not in entry.get("roles", []):
+            entry["deployer_since"] = _log_size(workspace)
+        roles = sorted({*entry.get("roles", []), role})
         entry["roles"] = roles
         if org is not None:
             entry["org"] = org
@@ -164,3 +183,20 @@ class LocalBackend:
             for k, v in workspace.config.section("members").items()
             if isinstance(v, dict)
         }
+
+
+def _deployer_since(entry: object) -> int:
+    """The log size when a member's deployer role was granted (0 when not recorded)."""
+    since = entry.get("deployer_since", 0) if isinstance(entry, dict) else 0
+    return since if isinstance(since, int) and not isinstance(since, bool) else 0
+
+
+def _log_size(workspace: Workspace) -> int:
+    """How many entries the workspace's log holds now (0 before it exists)."""
+    if not (workspace.path / LOG_DB_NAME).is_file():
+        return 0
+    log = open_workspace_log(workspace, read_only=True)
+    try:
+        return log.size()
+    finally:
+        log.close()

@@ -428,7 +428,9 @@ class ChainBackend:
         ``RolledBack`` event of the environment and version it sent), or the account is the
         registry admin or holds ``deployerRole(env)`` now (an event not on the chain yet,
         which ``status --repair`` completes). So a deployer's events stay events after its
-        role is revoked only where the chain took them from it."""
+        role is revoked only where the chain took them from it: one contract event per
+        statement (``event.accepted_before`` earlier statements alike were taken), so a
+        revoked deployer cannot log its old deploy of a version again."""
         accounts = {a.lower() for a in map(_account_of, event.signers) if a is not None}
         if not accounts:
             return False
@@ -436,19 +438,45 @@ class ChainBackend:
         for account in sorted(accounts):
             if account == admin or self.registry.is_deployer(event.env, checksum_address(account)):
                 return True
-        return bool(accounts & self._senders(event))
+        sent = self._senders(event)
+        return sum(sent.count(account) for account in accounts) > event.accepted_before
 
-    def _senders(self, event: EventRow) -> set[str]:
-        """The accounts that sent ``event``'s action of its version in its environment."""
+    def may_deprecate(self, ref: VersionRef, signers: tuple[str, ...]) -> bool:
+        """Whether one of ``signers`` may deprecate ``ref``: the contract took this
+        deprecation from that account (a ``Deprecated`` event), or it would now (the registry
+        admin, or the registrant while it holds the trainer role; run as a call)."""
+        accounts = sorted({a.lower() for a in map(_account_of, signers) if a is not None})
+        try:
+            vid = self.version_id(ref)
+        except (NotFound, ConflictError):
+            return False
+        if not accounts:
+            return False
+        found = self.chain.events(self.registry.contract, "Deprecated", args={"versionId": vid})
+        if any(str(e.args["sender"]).lower() in accounts for e in found):
+            return True
+        for account in accounts:
+            try:
+                self.chain.call(
+                    self.registry.contract, "deprecate", vid, sender=checksum_address(account)
+                )
+            except ContractReverted:
+                continue
+            return True
+        return False
+
+    def _senders(self, event: EventRow) -> list[str]:
+        """The sender of each contract event of ``event``'s action of its version in its
+        environment."""
         try:
             vid = self.version_id(event.ref)
         except (NotFound, ConflictError):
-            return set()
+            return []
         name = "Deployed" if event.action == "deploy" else "RolledBack"
         found = self.chain.events(
             self.registry.contract, name, args={"env": env_id(event.env), "versionId": vid}
         )
-        return {str(e.args["sender"]).lower() for e in found}
+        return [str(e.args["sender"]).lower() for e in found]
 
     # --- roles -----------------------------------------------------------------------------
 

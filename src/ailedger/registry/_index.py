@@ -10,7 +10,7 @@ command, and a deleted index is rebuilt from the log. Layout::
     versions(kind, name, version, ...)         one row per registered dataset or model version
     events(log_idx, env, time_ms, action, ref, digest, signers, linked, prev_idx, prev_leaf,
            leaf, verdict)                      deploy / rollback, by (env, time)
-    deprecations(ref, log_idx, reason)
+    deprecations(log_idx, ref, reason, signers, verdict)
     inferences(input_digest, log_idx, position, output_digest, ref)   position -1: one record
 
 Rows are written with ``INSERT OR IGNORE`` on natural keys: the first statement for a name
@@ -23,7 +23,12 @@ registry's backend answers: the deployer role), else the verdict is
 ``unauthorised-deploy-event``; and a linked event must extend the environment's chain of
 accepted events (name the last one as ``previous``, or null when there is none), else it is
 ``environment-history-fork``: of two events naming the same previous, the first in log order
-is kept. Rejected events stay in the table for ``ailedger status`` to report.
+is kept. A deprecation likewise counts only when its signer may deprecate the version
+(:data:`DeprecationAuthority`; else ``unauthorised-deprecation``), the first accepted one per
+version. An unlinked statement (written before links existed) names no previous event, so it
+is taken only while its environment has no linked event yet, and never twice (a copy of an
+accepted statement appended again is a replay): else it is ``environment-history-fork`` too.
+Rejected events stay in the table for ``ailedger status`` to report.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ailedger._sqlite import connect_read_only
@@ -55,6 +60,8 @@ __all__ = [
     "FORKED",
     "INDEX_DB_NAME",
     "UNAUTHORISED",
+    "UNAUTHORISED_DEPRECATION",
+    "DeprecationAuthority",
     "EventAuthority",
     "EventRow",
     "RegistryIndex",
@@ -82,8 +89,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_env_time ON events (verdict, env, time_ms, log_idx);
 CREATE INDEX IF NOT EXISTS events_by_env_idx ON events (verdict, env, log_idx);
 CREATE TABLE IF NOT EXISTS deprecations (
-    ref TEXT PRIMARY KEY, log_idx INTEGER NOT NULL, reason TEXT
-) WITHOUT ROWID;
+    log_idx INTEGER PRIMARY KEY, ref TEXT NOT NULL, reason TEXT, signers TEXT NOT NULL,
+    verdict TEXT NOT NULL DEFAULT 'unjudged'
+);
+CREATE INDEX IF NOT EXISTS deprecations_by_ref ON deprecations (verdict, ref, log_idx);
 CREATE TABLE IF NOT EXISTS inferences (
     input_digest TEXT NOT NULL, log_idx INTEGER NOT NULL, position INTEGER NOT NULL,
     output_digest TEXT NOT NULL, ref TEXT NOT NULL,
@@ -96,13 +105,14 @@ _MEMORY = Path(":memory:")
 
 #: The layout version kept in ``meta.schema``: an index of another layout is emptied and
 #: rebuilt from the log (it is a cache).
-_SCHEMA_VERSION = "2"
+_SCHEMA_VERSION = "3"
 _TABLES = ("meta", "versions", "events", "deprecations", "inferences")
 
 #: The verdict of an accepted event; the others are ``status`` finding kinds.
 ACCEPTED = "ok"
 UNAUTHORISED = "unauthorised-deploy-event"
 FORKED = "environment-history-fork"
+UNAUTHORISED_DEPRECATION = "unauthorised-deprecation"
 
 _EVENT_COLUMNS = "log_idx, env, time_ms, action, ref, digest, signers"
 
@@ -140,10 +150,16 @@ class EventRow:
     ref: VersionRef
     digest: str
     signers: tuple[str, ...] = ()
+    #: How many earlier statements with the same environment, action, version and signers
+    #: were accepted (set when judged: the chain backend matches the contract's events).
+    accepted_before: int = 0
 
 
 #: Whether one of ``signers`` was allowed to log ``event`` (deploy to its environment).
 EventAuthority = Callable[[EventRow], bool]
+
+#: Whether one of the signers (second argument) was allowed to deprecate the version.
+DeprecationAuthority = Callable[[VersionRef, tuple[str, ...]], bool]
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,7 @@ class Rejected:
     verdict: str
     previous: int | None
     head: int | None
+    linked: bool = True  # False: an older statement that names no previous event
 
 
 #: Reads the batch records of an inference batch by its root: [(input, output), ...] or None.
@@ -279,12 +296,19 @@ class RegistryIndex:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
         return self.sync(log, read_batch)
 
-    def judge(self, authority: EventAuthority) -> None:
+    def judge(
+        self, authority: EventAuthority, may_deprecate: DeprecationAuthority | None = None
+    ) -> None:
         """Decide which deploy/rollback statements are events (see the module docstring),
-        environment by environment in log order, and store the verdicts."""
+        environment by environment in log order, and which deprecations count (all of them
+        without ``may_deprecate``); store the verdicts."""
+        self._judge_deprecations(may_deprecate)
         changed: list[tuple[str, int]] = []
         head: dict[str, tuple[int | None, str | None]] = {}
-        memo: dict[tuple[str, str, str, tuple[str, ...]], bool] = {}
+        has_links: set[str] = set()  # environments with an accepted linked event
+        seen: set[str] = set()  # the leaves of accepted events: a copy is a replay
+        memo: dict[tuple[str, str, str, tuple[str, ...], int], bool] = {}
+        accepted: dict[tuple[str, str, str, tuple[str, ...]], int] = {}
         rows = self.db.execute(
             f"SELECT {_EVENT_COLUMNS}, linked, prev_idx, prev_leaf, leaf, verdict FROM events "
             "ORDER BY log_idx"
@@ -293,26 +317,74 @@ class RegistryIndex:
             event = _event_row(row[:7])
             linked, prev_idx, prev_leaf, leaf, old = row[7:]
             key = (event.env, event.action, str(event.ref), event.signers)
-            if key not in memo:
-                memo[key] = authority(event)
+            before = accepted.get(key, 0)
+            if (*key, before) not in memo:
+                memo[(*key, before)] = authority(replace(event, accepted_before=before))
             expected = head.get(event.env, (None, None))  # (null, null): the first event
-            if not memo[key]:
+            if not memo[(*key, before)]:
                 verdict = UNAUTHORISED
             elif linked and (prev_idx, prev_leaf) != expected:
+                verdict = FORKED
+            elif not linked and (event.env in has_links or str(leaf) in seen):
+                # an unlinked (older) statement names no previous event, so nothing ties it
+                # to this place in the history: taken only before links, and never twice
                 verdict = FORKED
             else:
                 verdict = ACCEPTED
                 head[event.env] = (event.log_index, str(leaf))
+                seen.add(str(leaf))
+                accepted[key] = before + 1
+                if linked:
+                    has_links.add(event.env)
             if verdict != old:
                 changed.append((verdict, event.log_index))
         if changed:
             with self._write():
                 self.db.executemany("UPDATE events SET verdict = ? WHERE log_idx = ?", changed)
 
+    def _judge_deprecations(self, may_deprecate: DeprecationAuthority | None) -> None:
+        changed: list[tuple[str, int]] = []
+        memo: dict[tuple[str, str], bool] = {}
+        rows = self.db.execute("SELECT log_idx, ref, signers, verdict FROM deprecations")
+        for idx, ref, signers, old in rows.fetchall():
+            key = (str(ref), str(signers))
+            if key not in memo:
+                who = tuple(s for s in str(signers).split(",") if s)
+                memo[key] = may_deprecate is None or may_deprecate(VersionRef.parse(key[0]), who)
+            verdict = ACCEPTED if memo[key] else UNAUTHORISED_DEPRECATION
+            if verdict != old:
+                changed.append((verdict, int(idx)))
+        if changed:
+            with self._write():
+                self.db.executemany(
+                    "UPDATE deprecations SET verdict = ? WHERE log_idx = ?", changed
+                )
+
     def unjudged(self) -> bool:
-        """Whether events were read that :meth:`judge` has not judged yet."""
-        row = self.db.execute("SELECT 1 FROM events WHERE verdict = 'unjudged' LIMIT 1")
-        return row.fetchone() is not None
+        """Whether events or deprecations were read that :meth:`judge` has not judged yet."""
+        for table in ("events", "deprecations"):
+            row = self.db.execute(f"SELECT 1 FROM {table} WHERE verdict = 'unjudged' LIMIT 1")
+            if row.fetchone() is not None:
+                return True
+        return False
+
+    def rejected_deprecations(self) -> list[tuple[VersionRef, int, tuple[str, ...]]]:
+        """The deprecations judged not to count: (version, log index, signers), in log order."""
+        rows = self.db.execute(
+            "SELECT ref, log_idx, signers FROM deprecations WHERE verdict != ? ORDER BY log_idx",
+            (ACCEPTED,),
+        )
+        return [
+            (VersionRef.parse(str(r)), int(i), tuple(x for x in str(s).split(",") if x))
+            for r, i, s in rows
+        ]
+
+    def is_deprecation(self, log_index: int) -> bool:
+        """Whether log entry ``log_index`` is a deprecation that counts."""
+        row = self.db.execute(
+            "SELECT 1 FROM deprecations WHERE log_idx = ? AND verdict = ?", (log_index, ACCEPTED)
+        ).fetchone()
+        return row is not None
 
     def rejected(self) -> list[Rejected]:
         """The deploy/rollback statements judged not to be events, in log order."""
@@ -328,7 +400,7 @@ class RegistryIndex:
                 head[event.env] = event.log_index
                 continue
             previous = None if not linked or prev_idx is None else int(prev_idx)
-            out.append(Rejected(event, str(verdict), previous, head.get(event.env)))
+            out.append(Rejected(event, str(verdict), previous, head.get(event.env), bool(linked)))
         return out
 
     def is_event(self, log_index: int) -> bool:
@@ -370,9 +442,10 @@ class RegistryIndex:
             )  # fmt: skip
         elif isinstance(predicate, DeploymentPredicate) and predicate.action == "deprecate":
             self.db.execute(
-                "INSERT OR IGNORE INTO deprecations VALUES (?, ?, ?)",
-                (str(ref), entry.index, predicate.reason),
-            )
+                "INSERT OR IGNORE INTO deprecations VALUES (?, ?, ?, ?, 'unjudged')",
+                (entry.index, str(ref), predicate.reason,
+                 ",".join(s.lower() for s in entry.signers)),
+            )  # fmt: skip
         elif isinstance(predicate, DeploymentPredicate):
             link = predicate.previous
             self.db.execute(
@@ -421,7 +494,9 @@ class RegistryIndex:
 
     def deprecation(self, ref: VersionRef) -> tuple[int, str | None] | None:
         row = self.db.execute(
-            "SELECT log_idx, reason FROM deprecations WHERE ref = ?", (str(ref),)
+            "SELECT log_idx, reason FROM deprecations WHERE verdict = ? AND ref = ? "
+            "ORDER BY log_idx LIMIT 1",
+            (ACCEPTED, str(ref)),
         ).fetchone()
         return None if row is None else (int(row[0]), row[1])
 
@@ -482,8 +557,13 @@ class RegistryIndex:
         return None if row is None else _event_row(row)
 
     def deprecations(self) -> list[tuple[VersionRef, int, str | None]]:
-        """Every deprecation: (version, log index, reason), in log order."""
-        rows = self.db.execute("SELECT ref, log_idx, reason FROM deprecations ORDER BY log_idx")
+        """Every deprecation that counts, the first per version: (version, log index,
+        reason), in log order."""
+        rows = self.db.execute(
+            "SELECT ref, MIN(log_idx), reason FROM deprecations WHERE verdict = ? GROUP BY ref "
+            "ORDER BY 2",
+            (ACCEPTED,),
+        )
         return [(VersionRef.parse(str(r)), int(i), reason) for r, i, reason in rows]
 
     def environments(self) -> list[str]:
@@ -510,11 +590,13 @@ class RegistryIndex:
 
     def dump(self) -> str:
         """Every row read from the log, for comparing a rebuilt index with the original (the
-        events' verdicts are left out: :meth:`judge` decides them with the backend's rules)."""
+        verdicts of events and deprecations are left out: :meth:`judge` decides them with the
+        backend's rules)."""
         tables = ("versions", "events", "deprecations", "inferences")
         rows = {t: [list(r) for r in self.db.execute(f"SELECT * FROM {t} ORDER BY 1, 2")]
                 for t in tables}  # fmt: skip
         rows["events"] = [r[:-1] for r in rows["events"]]
+        rows["deprecations"] = [r[:-1] for r in rows["deprecations"]]
         return json.dumps(rows, sort_keys=True)
 
 

@@ -208,7 +208,7 @@ class Registry:
         # the first sync judges every event (the roles may have changed since), later ones
         # the events read since (or all again after the index was rebuilt)
         if read or not self._judged or self.index.unjudged():
-            self.index.judge(self.backend.may_deploy)
+            self.index.judge(self.backend.may_deploy, self.backend.may_deprecate)
             self._judged = True
         return read
 
@@ -218,7 +218,9 @@ class Registry:
         preflight instead, which also lets the registry admin set a first requirement."""
         if isinstance(self.backend, PreflightBackend):
             return
-        probe = EventRow(-1, env, 0, "deploy", VersionRef("probe", "0"), "", (signer.keyid,))
+        probe = EventRow(
+            self.log.size(), env, 0, "deploy", VersionRef("probe", "0"), "", (signer.keyid,)
+        )
         if not self.backend.may_deploy(probe):
             raise RoleMissing(
                 f"key {signer.keyid} may not deploy to {env} in the {self.backend.name} "

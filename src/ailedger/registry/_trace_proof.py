@@ -262,11 +262,13 @@ class ServingTrace:
         refuses a trace without a signed checkpoint (``trace-checkpoint-missing``) and
         ``require_links`` an unlinked next event (``trace-link-missing``): a trace document
         is verified with both, a local ``trace`` reports what it found. ``deployers``
-        (addresses or key ids) are the keys trusted to sign the events; None skips that check
-        (a local trace, whose index took only events of allowed signers).
+        (addresses or key ids) are the keys trusted to sign the events; as a mapping, each
+        from that log index on (a workspace's ``deployer_since``); None skips that check (a
+        local trace, whose index took only events of allowed signers).
         """
         if deployers is not None:
-            self._check_signers({d.lower() for d in deployers})
+            since = deployers if isinstance(deployers, Mapping) else {}
+            self._check_signers({d.lower(): int(since.get(d, 0)) for d in deployers})
         root, size = self.event.proof.root, self.event.proof.tree_size
         for item in (self.event, self.next_event):
             if item is None:
@@ -327,7 +329,7 @@ class ServingTrace:
             signers=tuple(dict.fromkeys(signers)),
         )
 
-    def _check_signers(self, trusted: set[str]) -> None:
+    def _check_signers(self, trusted: dict[str, int]) -> None:
         if not trusted:
             raise SignatureInvalid(
                 "no trusted deployer keys to check the trace's signers against",
@@ -337,7 +339,8 @@ class ServingTrace:
         for item in (self.event, self.next_event):
             if item is None:
                 continue
-            if not any(s.lower() in trusted for s in item.entry.signers):
+            index = item.entry.index
+            if not any(trusted.get(s.lower(), index + 1) <= index for s in item.entry.signers):
                 signers = ", ".join(item.entry.signers) or "nobody"
                 raise SignatureInvalid(
                     f"entry {item.entry.index} is signed by {signers}, none of them a trusted "

@@ -150,12 +150,13 @@ def _add(tree: Lineage, entry: Entry, pred: Predicate) -> None:
 
 def _not_an_event(registry: Registry, index: int, pred: Predicate) -> bool:
     """A deploy or rollback statement the index does not take as an event (its signer may
-    not deploy, or it forks the environment's history): ``status`` reports it."""
-    return (
-        isinstance(pred, DeploymentPredicate)
-        and pred.action != "deprecate"
-        and not registry.index.is_event(index)
-    )
+    not deploy, or it forks the environment's history), or a deprecation by a key that may
+    not deprecate: ``status`` reports it."""
+    if not isinstance(pred, DeploymentPredicate):
+        return False
+    if pred.action == "deprecate":
+        return not registry.index.is_deprecation(index)
+    return not registry.index.is_event(index)
 
 
 def lineage(registry: Registry, ref: VersionRef) -> Lineage:

@@ -37,6 +37,9 @@ Each :class:`Finding` has a stable ``kind``:
   on-chain the registry admin or ``deployerRole(env)``), or it does not extend the
   environment's chain of events (two events naming the same previous: the first in log order
   is kept). Never repaired: the log keeps it and everything else ignores it.
+- ``unauthorised-deprecation`` (:func:`check_events`): a deprecation whose signer may not
+  deprecate the version (on-chain: the registry admin or the registrant holding the trainer
+  role); never repaired, ignored by deploy, rollback, lineage and the audit report.
 
 Environments are compared as sequences: the log's deploy/rollback events and the contract's
 ``Deployed``/``RolledBack`` events, matched in order by action and version id (a longest
@@ -58,7 +61,13 @@ from ailedger.log import TransparencyLog
 from ailedger.registry import _batch
 from ailedger.registry._chain import ChainBackend, digest_bytes
 from ailedger.registry._findings import REPAIR_HINT, Action, Finding, Step
-from ailedger.registry._index import FORKED, INDEX_DB_NAME, RegistryIndex, VersionRow
+from ailedger.registry._index import (
+    FORKED,
+    INDEX_DB_NAME,
+    UNAUTHORISED_DEPRECATION,
+    RegistryIndex,
+    VersionRow,
+)
 from ailedger.registry._refs import VersionRef
 from ailedger.registry._registry import Registry
 from ailedger.registry._repair import repair
@@ -122,14 +131,20 @@ def check_index(workspace: Workspace, log: TransparencyLog) -> list[Finding]:
 
 
 def check_events(registry: Registry) -> list[Finding]:
-    """The deploy and rollback statements the index does not take as events (see the module
-    docstring), in log order; reported, never repaired."""
+    """The deploy and rollback statements the index does not take as events, then the
+    deprecations it does not count (see the module docstring), in log order; reported, never
+    repaired."""
     out: list[Finding] = []
     for item in registry.index.rejected():
         event = item.event
         where = f"{event.env}: {event.action} of {event.ref} (entry {event.log_index})"
         signers = ", ".join(event.signers) or "nobody"
-        if item.verdict == FORKED:
+        if item.verdict == FORKED and not item.linked:
+            text = (
+                f"{where} names no previous event (an unlinked statement) after its "
+                "environment's linked events, or is a copy of an earlier event: ignored"
+            )
+        elif item.verdict == FORKED:
             named = (
                 "none (it claims to be the first)"
                 if item.previous is None
@@ -146,6 +161,12 @@ def check_events(registry: Registry) -> list[Finding]:
                 "ignored (not an event)"
             )
         out.append(Finding(item.verdict, text, False, event.env, str(event.ref), event.log_index))
+    for ref, index, keys in registry.index.rejected_deprecations():
+        text = (
+            f"deprecation of {ref} (entry {index}) is signed by {', '.join(keys) or 'nobody'}, "
+            "who may not deprecate it: ignored"
+        )
+        out.append(Finding(UNAUTHORISED_DEPRECATION, text, False, None, str(ref), index))
     return out
 
 
