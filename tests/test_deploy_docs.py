@@ -128,12 +128,41 @@ def test_every_compose_command_is_a_block_of_the_page() -> None:
         assert blocks[name].kind == ("start" if long_running else "run"), name
 
 
+def test_compose_references_resolve() -> None:
+    """What `docker compose config` would refuse (no Docker here): every volume, secret and
+    dependency is declared; a service waits for one-shot steps to succeed and for services
+    to be healthy (so those have a health check)."""
+    doc = compose()
+    services = doc["services"]
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            assert volume.split(":")[0] in doc["volumes"], f"{name}: undeclared {volume}"
+        for secret in service.get("secrets", []):
+            assert doc["secrets"][secret]["file"].startswith(f"{ROOT}/secrets/"), secret
+        for dep, how in service.get("depends_on", {}).items():
+            one_shot = services[dep].get("restart") == "no"
+            wanted = "service_completed_successfully" if one_shot else "service_healthy"
+            assert how == {"condition": wanted}, f"{name} -> {dep}: {how}"
+            if not one_shot:
+                assert services[dep]["healthcheck"]["test"][0] == "CMD", dep
+        if "ports" in service:  # published on the host's loopback only: TLS is the proxy's
+            assert all(str(p).startswith("127.0.0.1:") for p in service["ports"]), name
+
+
 def test_manual_blocks_hold_only_commands_that_cannot_run_here() -> None:
     for block in doc_blocks():
         if block.kind != "manual":
             continue
         for line in block.script.splitlines():
             assert line.startswith(MANUAL_COMMANDS), f"{block.name}: {line!r} must be tested"
+
+
+def test_commands_with_options_are_only_in_marked_blocks() -> None:
+    """An inline `ailedger ... --option` would be a command that no test runs."""
+    text = _BLOCK.sub("", DOC.read_text())
+    for span in re.findall(r"`([^`\n]+)`", text):
+        if re.match(r"(ailedger|docker|pip|npm|sqlite3|anvil|sudo|tar) ", span):
+            assert " -" not in span, f"put {span!r} in a marked block of docs/deploy.md"
 
 
 def test_the_image_health_check_is_the_log_service_s() -> None:
