@@ -263,3 +263,37 @@ def test_private_keys_never_appear_in_output(ws: Workspace, tmp_path: Path) -> N
     text = "\n".join(outputs).lower()
     for secret in secrets:
         assert secret not in text
+
+
+def test_vkey_prints_the_log_and_the_witness_verifier_keys(ws: Workspace) -> None:
+    """What ``witness serve --log ORIGIN=VKEY`` and ``serve --witness URL=VKEY`` take, from
+    the keystore's public keys (no password): docs/deploy.md wires the services with it."""
+    from ailedger.log import cosigner_for, note_key_for, vkey
+
+    store = fast_keystore(ws)
+    alice = store.create("alice", PASSWORD)
+    ed = store.create("ed", PASSWORD, keytype="ed25519")
+    store.create("bob", PASSWORD, keytype="p256")
+
+    def printed(*args: str) -> str:
+        result = run(["keys", "vkey", *args], password=None)
+        assert result.exit_code == 0, result.output
+        return result.stdout.strip()
+
+    origin = ws.config.origin
+    assert printed("alice") == vkey(note_key_for(origin, alice.public_key))
+    assert printed("ed") == vkey(note_key_for(origin, ed.public_key))
+    witness = cosigner_for(f"witness/{alice.keyid}", alice.public_key)
+    assert printed("alice", "--witness") == vkey(witness)
+    assert printed("ed", "--witness") == vkey(
+        cosigner_for(f"witness/{ed.keyid[:16]}", ed.public_key)
+    )
+    named = cosigner_for("witness/acme", alice.public_key)
+    assert printed("alice", "--witness", "--name", "witness/acme") == vkey(named)
+    p256 = run(["keys", "vkey", "bob"])
+    assert p256.exit_code == 3
+    assert "a p256 key cannot be a log key" in p256.stderr
+    name_alone = run(["keys", "vkey", "alice", "--name", "witness/acme"])
+    assert name_alone.exit_code == 3
+    assert "--name needs --witness" in name_alone.stderr
+    assert run(["keys", "vkey", "nobody"]).exit_code == 4

@@ -265,3 +265,13 @@ def test_a_full_queue_is_503_with_retry_after(tmp_path: Path) -> None:
     assert (refused.value.status, refused.value.headers) == (503, {"Retry-After": "1"})
     with TransparencyLog.open(path, read_only=True) as log:
         assert log.size() == 0
+
+
+def test_healthz_answers_with_the_published_size(served: Service) -> None:
+    """The liveness check of the Dockerfile and deploy/compose.yaml."""
+    status, headers, body = served.request("GET", "/healthz")
+    assert (status, headers["content-type"]) == (200, "application/json")
+    assert json.loads(body) == {"status": "ok", "size": 0}
+    assert post(served, envelope(0))[0] == 201
+    wait_for_checkpoint(served, 1)
+    assert json.loads(served.request("GET", "/healthz")[2]) == {"status": "ok", "size": 1}

@@ -373,6 +373,44 @@ def show_cmd(
     emit(info.to_dict(), as_json, lambda: _show(info))
 
 
+@keys_app.command("vkey")
+def vkey_cmd(
+    name: str,
+    witness: Annotated[
+        bool,
+        typer.Option(
+            "--witness",
+            help="The key's witness verifier key (what `serve --witness URL=VKEY` takes) "
+            "instead of the workspace log's (what `witness serve --log ORIGIN=VKEY` takes).",
+        ),
+    ] = False,
+    witness_name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="With --witness: the witness name given to `witness serve --name` (default: "
+            "witness/ADDRESS for secp256k1, witness/KEYID16 for ed25519).",
+        ),
+    ] = None,
+) -> None:
+    """Print a key's C2SP verifier key (public; no password): as the workspace log's key
+    (named by the log's origin), or with --witness as a witness's cosigning key."""
+    from ailedger.log import cosigner_for, note_key_for, vkey
+
+    if witness_name is not None and not witness:
+        raise InvalidInput("--name needs --witness (a log's key is named by its origin)")
+    store = open_keystore()
+    info = store.info(name)
+    public = store.public_key(name)  # a type that cannot sign notes is refused below
+    if witness:
+        default = (
+            f"witness/{info.keyid}" if info.keytype == "secp256k1" else f"witness/{info.keyid[:16]}"
+        )
+        typer.echo(vkey(cosigner_for(witness_name or default, public)))
+    else:
+        typer.echo(vkey(note_key_for(open_workspace().config.origin, public)))
+
+
 @keys_app.command("import")
 def import_cmd(
     name: Annotated[str, typer.Argument(help="Name for the imported key.")],

@@ -12,6 +12,7 @@
     GET  /v1/entries?start=&limit=      a range, with envelopes and append times (mirrors)
     GET  /v1/proof/consistency?old=&new=
     GET  /v1/receipts/{i}               the receipt `ailedger log receipt` writes
+    GET  /healthz                       liveness (200 while the service runs; the published size)
     GET  /openapi.json
 
 :func:`create_app` takes its dependencies (a read connection to the log, the
@@ -290,6 +291,11 @@ def create_app(
         return Response(
             data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
         )
+
+    @app.get("/healthz", summary="Liveness: 200 while the service runs")
+    async def healthz() -> dict[str, Any]:
+        note = sequencer.note  # None until a checkpoint is published
+        return {"status": "ok", "size": None if note is None else Checkpoint.parse(note.text).size}
 
     # --- JSON conveniences -----------------------------------------------------------------
 
