@@ -6,8 +6,13 @@ neither, the service refuses to start (fail closed). Checkpoints are signed with
 workspace's log key (``--key``, default ``[log] key``), unlocked at start.
 
 Once the log is open and a checkpoint covers it, one ready line goes to standard output
-(``--json``: ``{"url", "origin", "log_key", "size"}``), so scripts and tests can start it as a
-process and read where it listens (``--port 0``: any free port).
+(``--json``: ``{"url", "origin", "log_key", "size", "chain"}``), so scripts and tests can start
+it as a process and read where it listens (``--port 0``: any free port).
+
+A workspace on the embedded chain has it served as an Ethereum JSON-RPC node at ``URL/rpc``
+(``chain.rpc`` in the ready line): the service owns the chain while it runs, and every party,
+this workspace's own commands included, reaches it with ``--rpc URL/rpc``. With an external
+chain, ``chain.rpc`` (and ``GET /v1/chain``) name its node.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Annotated
 
 import typer
 
+from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console
 from ailedger.cli._keys import (
@@ -55,6 +61,12 @@ def _allow_list(option: list[str] | None, configured: object, source: str) -> fr
             hint="give --allow ADDRESS (repeatable) or set [serve] allow = [...] in config.toml",
         )
     return frozenset(v.lower() for v in values)
+
+
+def _shown(url: str | None) -> str | None:
+    from ailedger.service.rpc import public_url
+
+    return None if url is None else public_url(url)
 
 
 @app.command("serve")
@@ -98,6 +110,7 @@ def serve_cmd(
 
     POST /v1/entries takes a DSSE envelope signed by allowed signers; GET /checkpoint,
     /tile/..., /v1/entries/{i}, /v1/receipts/{i}, /v1/proof/consistency serve the log.
+    With the embedded chain, POST /rpc serves it as an Ethereum JSON-RPC node.
     Stops on Ctrl-C or SIGTERM after committing what was acknowledged."""
     try:
         from ailedger.service._sequencer import SequencerSettings
@@ -124,14 +137,28 @@ def serve_cmd(
     note_key = Secp256k1NoteKey.from_signer(ws.config.origin, signer)
 
     def ready(url: str) -> None:
+        embedded = embedded_chain_dir(ws) is not None
+        chain = {
+            "backend": "embedded" if embedded else "rpc",
+            "chain_id": workspace_chain_id(ws),
+            "rpc": f"{url}/rpc" if embedded else _shown(workspace_rpc_url(ws)),
+        }
         with open_workspace_log(ws, read_only=True) as log:
             size = Checkpoint.parse(log.latest_checkpoint().text).size
-        doc = {"url": url, "origin": ws.config.origin, "log_key": vkey(verifier), "size": size}
+        doc = {
+            "url": url,
+            "origin": ws.config.origin,
+            "log_key": vkey(verifier),
+            "size": size,
+            "chain": chain,
+        }
         if as_json:
             sys.stdout.write(json.dumps(doc, sort_keys=True) + "\n")
             sys.stdout.flush()
         else:
             console.print(f"serving {ws.config.origin} at {url} (log key {signer.address})")
+            if chain["rpc"]:
+                console.print(f"{chain['backend']} chain {chain['chain_id']} at {chain['rpc']}")
 
     serve(
         ws,

@@ -7,9 +7,11 @@ from collections.abc import Callable
 
 import uvicorn
 
+from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
 from ailedger.log import AnyNoteKey, open_workspace_log
 from ailedger.service._sequencer import Sequencer, SequencerSettings
 from ailedger.service.app import ServiceSettings, create_app
+from ailedger.service.rpc import EmbeddedRpc, RpcSettings, rpc_router
 from ailedger.workspace import Workspace
 
 __all__ = ["serve"]
@@ -24,9 +26,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     sequencing: SequencerSettings = SequencerSettings(),
+    rpc: RpcSettings = RpcSettings(),
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts."""
+    """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts.
+
+    A workspace on the embedded chain has it served at ``/rpc`` (the service holds its lock
+    until it stops); with an external chain, ``/v1/chain`` names the node instead."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -34,18 +40,31 @@ def serve(
     sock.listen(2048)
     bound = sock.getsockname()[1]
     url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
-    reader = open_workspace_log(workspace, read_only=False)
-    sequencer = Sequencer(lambda: open_workspace_log(workspace), signer, sequencing)
-    app = create_app(
-        reader,
-        sequencer,
-        verifier,
-        settings,
-        on_started=None if on_ready is None else (lambda: on_ready(url)),
-    )
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    chain_dir = embedded_chain_dir(workspace)
+    node = None
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        node = None if chain_dir is None else EmbeddedRpc(chain_dir, rpc)
+        router = rpc_router(
+            node,
+            external_url=workspace_rpc_url(workspace),
+            chain_id=workspace_chain_id(workspace),
+        )
+        reader = open_workspace_log(workspace, read_only=False)
+        try:
+            sequencer = Sequencer(lambda: open_workspace_log(workspace), signer, sequencing)
+            app = create_app(
+                reader,
+                sequencer,
+                verifier,
+                settings,
+                on_started=None if on_ready is None else (lambda: on_ready(url)),
+                routers=[router],
+            )
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            reader.close()
     finally:
-        reader.close()
+        if node is not None:
+            node.close()
         sock.close()

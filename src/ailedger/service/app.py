@@ -23,12 +23,12 @@ checkpoint: a tile or entry that no published checkpoint covers is 404.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -84,10 +84,11 @@ def create_app(
     settings: ServiceSettings,
     *,
     on_started: Callable[[], None] | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The service over ``reader`` (used on the event loop's thread only) and ``sequencer``
     (started and stopped with the app); ``on_started`` runs once the log is open and signed
-    (the CLI prints its ready line there)."""
+    (the CLI prints its ready line there); ``routers`` add endpoints (``/rpc``: :mod:`.rpc`)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -320,6 +321,8 @@ def create_app(
             )
         return reader.receipt(index, log_key, note).to_dict()
 
+    for router in routers:
+        app.include_router(router)
     return app
 
 
