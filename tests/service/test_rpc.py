@@ -79,9 +79,12 @@ def test_web3_uses_the_service_as_a_node(served: Service) -> None:
     assert w3.eth.get_block(receipt["blockHash"])["number"] == receipt["blockNumber"]
     with pytest.raises(BlockNotFound):
         w3.eth.get_block(10**6)
-    history = w3.eth.fee_history(1, "latest", [50])
-    assert history["baseFeePerGas"]
-    assert history["gasUsedRatio"]
+    history = w3.eth.fee_history(1, receipt["blockNumber"], [50])
+    assert history["oldestBlock"] == receipt["blockNumber"]
+    assert history["baseFeePerGas"][0] == block["baseFeePerGas"]
+    assert len(history["baseFeePerGas"]) == 2  # and the next block's
+    assert history["gasUsedRatio"] == [21000 / block["gasLimit"]]
+    assert history["reward"] == [[w3.eth.max_priority_fee]]  # the transfer's tip
 
     # deploy a contract and use it
     factory = w3.eth.contract(abi=PROBE["abi"], bytecode=PROBE["bytecode"])

@@ -163,7 +163,22 @@ def _tx(value: object) -> dict[str, Any]:
         else:
             out[name] = _quantity(raw, key)
     out.setdefault("from", "0x" + "00" * 20)
+    # A call pays one price: an EIP-1559 fee cap stands for it (py-evm runs calls as legacy).
+    tip = out.pop("max_priority_fee_per_gas", None)
+    cap = out.pop("max_fee_per_gas", None)
+    if "gas_price" in out and (cap is not None or tip is not None):
+        raise RpcError(INVALID_PARAMS, "both gasPrice and maxFeePerGas/maxPriorityFeePerGas")
+    if cap is not None:
+        out["gas_price"] = cap
     return out
+
+
+def _call_block(value: object) -> int | str:
+    """A block for calls and estimates: blocks are mined at once, so pending is latest."""
+    if value is None:
+        return "latest"
+    block = _block(value)
+    return "latest" if block == "pending" else block
 
 
 def _topics(value: object) -> list[set[str] | None]:
@@ -254,6 +269,27 @@ def _revert_message(data: bytes) -> str:
     return "execution reverted"
 
 
+def _rank(values: Sequence[int], percentile: float) -> int:
+    if not values:
+        return 0
+    index = min(len(values) - 1, max(0, -(-int(percentile * len(values)) // 100) - 1))
+    return values[index]
+
+
+def _next_base_fee(block: Mapping[str, Any]) -> int:
+    """EIP-1559: the base fee of the block after ``block`` (elasticity 2, change 1/8)."""
+    fee, used, target = (
+        int(block["base_fee_per_gas"]),
+        int(block["gas_used"]),
+        int(block["gas_limit"]) // 2,
+    )
+    if used == target:
+        return fee
+    if used > target:
+        return fee + max(1, fee * (used - target) // target // 8)
+    return fee - fee * (target - used) // target // 8
+
+
 class EthMethods:
     """The method table over one open :class:`EmbeddedNode` (call from one thread only)."""
 
@@ -323,6 +359,8 @@ class EthMethods:
             raise RpcError(REFUSED, str(exc) or "execution failed") from None
         except BlockNotFound:
             raise RpcError(REFUSED, "header not found") from None
+        except NotImplementedError as exc:
+            raise RpcError(REFUSED, f"not supported: {str(exc)[:120]}") from None
         except TesterValidation as exc:
             raise RpcError(INVALID_PARAMS, str(exc)[:200]) from None
         except ValidationError as exc:  # py-evm refusing a transaction (nonce, funds, gas)
@@ -362,28 +400,57 @@ class EthMethods:
 
     def call(self, params: list[object]) -> Any:
         tx, block = _args(params, 1, 1)
-        return self.tester.call(_tx(tx), "latest" if block is None else _block(block))
+        return self.tester.call(_tx(tx), _call_block(block))
 
     def estimate_gas(self, params: list[object]) -> Any:
         tx, block = _args(params, 1, 1)
-        found = self.tester.estimate_gas(_tx(tx), "latest" if block is None else _block(block))
+        found = self.tester.estimate_gas(_tx(tx), _call_block(block))
         return hex(int(found))
 
     def fee_history(self, params: list[object]) -> Any:
+        """``eth_feeHistory`` from the stored blocks (eth-tester's own is a stub): base fees
+        (and the next block's), gas used ratios, and each block's tips at the percentiles
+        (nearest rank over its transactions: the embedded chain mines one per block)."""
         count, newest, percentiles = _args(params, 2, 1)
         blocks = _quantity(count, "block count")
         if not 1 <= blocks <= 1024:
             raise RpcError(INVALID_PARAMS, "block count must be 1 to 1024")
-        wanted: list[int | float] = []
+        wanted: list[float] | None = None
         if percentiles is not None:
             if not isinstance(percentiles, list) or len(percentiles) > 100:
                 raise _bad("reward percentiles", percentiles)
+            wanted = []
             for p in percentiles:
                 if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 100:
                     raise _bad("reward percentile", p)
-                wanted.append(p)
-        history = self.tester.get_fee_history(blocks, _block(newest), wanted)
-        return _wire(history)
+                if wanted and p < wanted[-1]:
+                    raise RpcError(INVALID_PARAMS, "reward percentiles must increase")
+                wanted.append(float(p))
+        head = self.node.head_number
+        last = self._log_bound(_block(newest), head)
+        if last > head:
+            raise RpcError(REFUSED, "header not found")
+        first = max(0, last - blocks + 1)
+        base: list[int] = []
+        ratio: list[float] = []
+        reward: list[list[int]] = []
+        for number in range(first, last + 1):
+            block = self.tester.get_block_by_number(number, True)
+            fee = int(block["base_fee_per_gas"])
+            base.append(fee)
+            ratio.append(int(block["gas_used"]) / int(block["gas_limit"]))
+            if wanted is not None:
+                tips = sorted(int(tx["gas_price"]) - fee for tx in block["transactions"])
+                reward.append([_rank(tips, p) for p in wanted])
+        base.append(_next_base_fee(block))
+        doc: dict[str, Any] = {
+            "oldestBlock": hex(first),
+            "baseFeePerGas": [hex(b) for b in base],
+            "gasUsedRatio": ratio,
+        }
+        if wanted is not None:
+            doc["reward"] = [[hex(r) for r in row] for row in reward]
+        return doc
 
     def storage_at(self, params: list[object]) -> Any:
         account, slot, block = _args(params, 2, 1)
@@ -524,4 +591,6 @@ class EthMethods:
             return head
         if value == "earliest":
             return 0
+        if isinstance(value, int):
+            return value
         return _quantity(value, "block number or tag")
