@@ -427,7 +427,8 @@ class EthMethods:
                     raise RpcError(INVALID_PARAMS, "reward percentiles must increase")
                 wanted.append(float(p))
         head = self.node.head_number
-        last = self._log_bound(_block(newest), head)
+        _block(newest)  # a tag or a quantity, else -32602
+        last = self._log_bound(newest, head)
         if last > head:
             raise RpcError(REFUSED, "header not found")
         first = max(0, last - blocks + 1)
@@ -591,6 +592,4 @@ class EthMethods:
             return head
         if value == "earliest":
             return 0
-        if isinstance(value, int):
-            return value
         return _quantity(value, "block number or tag")
