@@ -244,3 +244,20 @@ def test_external_chain_is_named_not_served(tmp_path: Path) -> None:
         assert "http://127.0.0.1:9/node" in problem["detail"]
         assert "secret" not in problem["detail"]
     assert not (tmp_path / "server" / ".ailedger" / "chain").exists()
+
+
+def test_no_chain_rpc_leaves_the_chain_alone(tmp_path: Path) -> None:
+    ws = server_workspace(tmp_path / "server")
+    with Service(tmp_path / "server", "--allow", ALICE.address, "--no-chain-rpc") as service:
+        assert service.ready["chain"] == {
+            "backend": "embedded",
+            "chain_id": EMBEDDED_CHAIN_ID,
+            "rpc": None,
+        }
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).encode()
+        status, headers, data = service.request("POST", "/rpc", body)
+        assert status == 404
+        assert headers["content-type"] == "application/problem+json"
+        assert "--no-chain-rpc" in json.loads(data)["detail"]
+        with open_workspace_chain(ws) as chain:  # not locked by the service
+            assert chain.block_number() == 0

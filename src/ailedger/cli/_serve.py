@@ -11,8 +11,9 @@ it as a process and read where it listens (``--port 0``: any free port).
 
 A workspace on the embedded chain has it served as an Ethereum JSON-RPC node at ``URL/rpc``
 (``chain.rpc`` in the ready line): the service owns the chain while it runs, and every party,
-this workspace's own commands included, reaches it with ``--rpc URL/rpc``. With an external
-chain, ``chain.rpc`` (and ``GET /v1/chain``) name its node.
+this workspace's own commands included, reaches it with ``--rpc URL/rpc`` (``--no-chain-rpc``:
+not served, not locked). With an external chain, ``chain.rpc`` (and ``GET /v1/chain``) name its
+node.
 """
 
 from __future__ import annotations
@@ -104,6 +105,13 @@ def serve_cmd(
             "--checkpoint-entries", min=1, help="... or once this many entries are uncovered."
         ),
     ] = 1024,
+    chain_rpc: Annotated[
+        bool,
+        typer.Option(
+            "--chain-rpc/--no-chain-rpc",
+            help="Serve the workspace's embedded chain as a JSON-RPC node at /rpc.",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve the workspace's log over HTTP (submissions, C2SP tlog-tiles, proofs).
@@ -138,10 +146,11 @@ def serve_cmd(
 
     def ready(url: str) -> None:
         embedded = embedded_chain_dir(ws) is not None
+        served = f"{url}/rpc" if chain_rpc else None
         chain = {
             "backend": "embedded" if embedded else "rpc",
             "chain_id": workspace_chain_id(ws),
-            "rpc": f"{url}/rpc" if embedded else _shown(workspace_rpc_url(ws)),
+            "rpc": served if embedded else _shown(workspace_rpc_url(ws)),
         }
         with open_workspace_log(ws, read_only=True) as log:
             size = Checkpoint.parse(log.latest_checkpoint().text).size
@@ -170,5 +179,6 @@ def serve_cmd(
         sequencing=SequencerSettings(
             checkpoint_entries=checkpoint_entries, checkpoint_interval_ms=checkpoint_interval_ms
         ),
+        serve_chain=chain_rpc,
         on_ready=ready,
     )

@@ -27,12 +27,14 @@ def serve(
     port: int = 8080,
     sequencing: SequencerSettings = SequencerSettings(),
     rpc: RpcSettings = RpcSettings(),
+    serve_chain: bool = True,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts.
 
     A workspace on the embedded chain has it served at ``/rpc`` (the service holds its lock
-    until it stops); with an external chain, ``/v1/chain`` names the node instead."""
+    until it stops; not with ``serve_chain=False``); with an external chain, ``/v1/chain``
+    names the node instead."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -40,7 +42,7 @@ def serve(
     sock.listen(2048)
     bound = sock.getsockname()[1]
     url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
-    chain_dir = embedded_chain_dir(workspace)
+    chain_dir = embedded_chain_dir(workspace) if serve_chain else None
     node = None
     try:
         node = None if chain_dir is None else EmbeddedRpc(chain_dir, rpc)
@@ -48,6 +50,7 @@ def serve(
             node,
             external_url=workspace_rpc_url(workspace),
             chain_id=workspace_chain_id(workspace),
+            embedded=embedded_chain_dir(workspace) is not None,
         )
         reader = open_workspace_log(workspace, read_only=False)
         try:

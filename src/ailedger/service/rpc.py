@@ -244,10 +244,16 @@ _REQUEST_SCHEMA = {
 
 
 def rpc_router(
-    rpc: EmbeddedRpc | None, *, external_url: str | None = None, chain_id: int | None = None
+    rpc: EmbeddedRpc | None,
+    *,
+    external_url: str | None = None,
+    chain_id: int | None = None,
+    embedded: bool = False,
 ) -> APIRouter:
-    """``POST /rpc`` over ``rpc`` (with ``None``: a 404 problem naming ``external_url``) and
-    ``GET /v1/chain``, which chain the workspace uses."""
+    """``POST /rpc`` over ``rpc`` and ``GET /v1/chain``, which chain the workspace uses.
+
+    Without ``rpc``, ``/rpc`` is a 404 problem naming ``external_url`` (an external chain),
+    or saying the embedded chain is not served (``embedded``: ``--no-chain-rpc``)."""
     router = APIRouter()
     shown = None if external_url is None else public_url(external_url)
 
@@ -255,6 +261,8 @@ def rpc_router(
     async def chain_info() -> dict[str, Any]:
         if rpc is not None:
             return {"backend": "embedded", "chain_id": EMBEDDED_CHAIN_ID, "rpc": "/rpc"}
+        if embedded:
+            return {"backend": "embedded", "chain_id": EMBEDDED_CHAIN_ID, "rpc": None}
         return {"backend": "rpc", "chain_id": chain_id, "rpc": shown}
 
     @router.post(
@@ -278,12 +286,15 @@ def rpc_router(
     )
     async def json_rpc(request: Request) -> Response:
         if rpc is None:
-            where = f"use the node at {shown}" if shown else "no chain is configured"
+            if embedded:
+                where = "the service runs with --no-chain-rpc"
+            else:
+                where = f"use the node at {shown}" if shown else "no chain node is configured"
             raise Problem(
                 404,
                 "no-embedded-chain",
                 "No JSON-RPC here",
-                f"this service's workspace does not run the embedded chain: {where}",
+                f"this service does not serve its workspace's chain: {where}",
             )
         body = await _read(request, rpc.settings.max_body_bytes)
         if body is None:
