@@ -100,6 +100,7 @@ def test_web3_uses_the_service_as_a_node(served: Service) -> None:
     )
     assert probe.functions.value().call() == 42
     [event] = probe.events.Stored().process_receipt(stored)
+    assert stored["logsBloom"] == w3.eth.get_block(stored["blockNumber"])["logsBloom"] != bytes(256)
     assert (event["args"]["value"], event["args"]["note"]) == (42, "hello")
 
     # logs: by address, by topic, bounded

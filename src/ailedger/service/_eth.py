@@ -244,12 +244,14 @@ def _block_out(block: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _log_out(log: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = _wire({**log, "removed": False})
+    doc = {k: v for k, v in log.items() if k != "type"}  # eth-tester's filter bookkeeping
+    out: dict[str, Any] = _wire({**doc, "removed": False})
     return out
 
 
-def _receipt_out(receipt: Mapping[str, Any]) -> dict[str, Any]:
+def _receipt_out(receipt: Mapping[str, Any], bloom: bytes) -> dict[str, Any]:
     doc = {k: v for k, v in receipt.items() if k not in ("state_root", "logs")}
+    doc["logs_bloom"] = bloom
     out: dict[str, Any] = _wire(doc)
     out["logs"] = [_log_out(log) for log in receipt.get("logs", ())]
     return out
@@ -502,7 +504,15 @@ class EthMethods:
             found = self.tester.get_transaction_receipt(_fixed(tx_hash, 32, "transaction hash"))
         except TransactionNotFound:
             return None
-        return None if found.get("block_number") is None else _receipt_out(found)
+        number = found.get("block_number")
+        if number is None:
+            return None
+        from eth_typing import BlockNumber
+
+        chain = self.node.backend.chain
+        block = chain.get_canonical_block_by_number(BlockNumber(int(number)))
+        stored = block.get_receipts(chain.chaindb)[int(found["transaction_index"])]
+        return _receipt_out(found, int(stored.bloom).to_bytes(256, "big"))
 
     def send_raw(self, params: list[object]) -> Any:
         (raw,) = _args(params, 1)
