@@ -17,244 +17,47 @@ and stop at :attr:`EthMethods.max_logs` results.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ailedger import __version__
 from ailedger.chain import EMBEDDED_CHAIN_ID
+from ailedger.service._wire import (
+    EXECUTION_REVERTED,
+    INVALID_PARAMS,
+    LIMIT_EXCEEDED,
+    METHOD_NOT_FOUND,
+    REFUSED,
+    RpcError,
+    address_param,
+    bad_param,
+    block_id,
+    block_out,
+    boolean,
+    call_block,
+    data_hex,
+    fixed,
+    log_out,
+    positional,
+    quantity,
+    receipt_out,
+    storage_slot,
+    to_wire,
+    topic_filter,
+    tx_out,
+    tx_params,
+)
 
 if TYPE_CHECKING:
     from ailedger.chain import EmbeddedNode
 
-__all__ = [
-    "INVALID_PARAMS",
-    "INVALID_REQUEST",
-    "LIMIT_EXCEEDED",
-    "METHOD_NOT_FOUND",
-    "REFUSED",
-    "EthMethods",
-    "RpcError",
-]
-
-#: JSON-RPC 2.0 error codes (and the two Ethereum nodes use).
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-#: A transaction or state query the chain refuses (geth's generic server error).
-REFUSED = -32000
-#: A query over a node's limits (EIP-1474).
-LIMIT_EXCEEDED = -32005
-#: ``eth_call`` / ``eth_estimateGas`` reverted; ``data`` holds the revert data (geth).
-EXECUTION_REVERTED = 3
+__all__ = ["EthMethods"]
 
 _ERROR_STRING = bytes.fromhex("08c379a0")  # selector of Error(string)
-_TAGS = frozenset({"latest", "earliest", "pending", "safe", "finalized"})
-_QUANTITY = re.compile(r"0x(0|[1-9a-fA-F][0-9a-fA-F]{0,63})")
-_DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
-_HEX_DIGITS = re.compile(r"0x[0-9a-fA-F]{1,64}")
-#: Keys a transaction object may carry (ethers and web3.py send some of each).
-_TX_KEYS = {
-    "from": "from",
-    "to": "to",
-    "gas": "gas",
-    "gasPrice": "gas_price",
-    "maxFeePerGas": "max_fee_per_gas",
-    "maxPriorityFeePerGas": "max_priority_fee_per_gas",
-    "value": "value",
-    "data": "data",
-    "input": "data",
-    "nonce": "nonce",
-}
-#: Keys accepted and ignored for calls and estimates (they do not change the outcome here).
-_TX_IGNORED = frozenset({"type", "chainId", "accessList"})
 _KEYLESS = (
     "eth_sendTransaction, eth_sign, eth_signTransaction and eth_signTypedData are not "
     "served: this node holds no keys; sign locally and use eth_sendRawTransaction"
 )
-
-
-class RpcError(Exception):
-    """A JSON-RPC error answer: ``code``, ``message`` and optional ``data``."""
-
-    def __init__(self, code: int, message: str, data: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-    def to_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            doc["data"] = self.data
-        return doc
-
-
-def _bad(what: str, value: object) -> RpcError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return RpcError(INVALID_PARAMS, f"invalid {what}: {shown}")
-
-
-# --- parameters: the wire form in, the tester's form out ------------------------------------
-
-
-def _quantity(value: object, what: str = "quantity") -> int:
-    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
-        raise _bad(what, value)
-    return int(value, 16)
-
-
-def _data(value: object, what: str = "data") -> str:
-    if not isinstance(value, str) or not _DATA.fullmatch(value):
-        raise _bad(what, value)
-    return value.lower()
-
-
-def _fixed(value: object, size: int, what: str) -> str:
-    text = _data(value, what)
-    if len(text) != 2 + 2 * size:
-        raise _bad(what, value)
-    return text
-
-
-def _address(value: object) -> str:
-    from eth_utils.address import to_checksum_address
-
-    return str(to_checksum_address(_fixed(value, 20, "address")))
-
-
-def _block(value: object) -> int | str:
-    if isinstance(value, str) and value in _TAGS:
-        return value
-    return _quantity(value, "block number or tag")
-
-
-def _bool(value: object, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise _bad(what, value)
-    return value
-
-
-def _args(params: Sequence[object], required: int, optional: int = 0) -> list[object]:
-    if not required <= len(params) <= required + optional:
-        want = str(required) if not optional else f"{required} to {required + optional}"
-        raise RpcError(INVALID_PARAMS, f"expected {want} parameters, got {len(params)}")
-    return [*params, *([None] * (required + optional - len(params)))]
-
-
-def _tx(value: object) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _bad("transaction object", value)
-    out: dict[str, Any] = {}
-    for key, raw in value.items():
-        if key in _TX_IGNORED or raw is None:
-            continue
-        name = _TX_KEYS.get(key)
-        if name is None:
-            raise _bad("transaction field", key)
-        if name in ("from", "to"):
-            out[name] = _address(raw)
-        elif name == "data":
-            if "data" in out and out["data"] != _data(raw, key):
-                raise RpcError(INVALID_PARAMS, "data and input differ")
-            out["data"] = _data(raw, key)
-        else:
-            out[name] = _quantity(raw, key)
-    out.setdefault("from", "0x" + "00" * 20)
-    # A call pays one price: an EIP-1559 fee cap stands for it (py-evm runs calls as legacy).
-    tip = out.pop("max_priority_fee_per_gas", None)
-    cap = out.pop("max_fee_per_gas", None)
-    if "gas_price" in out and (cap is not None or tip is not None):
-        raise RpcError(INVALID_PARAMS, "both gasPrice and maxFeePerGas/maxPriorityFeePerGas")
-    if cap is not None:
-        out["gas_price"] = cap
-    return out
-
-
-def _call_block(value: object) -> int | str:
-    """A block for calls and estimates: blocks are mined at once, so pending is latest."""
-    if value is None:
-        return "latest"
-    block = _block(value)
-    return "latest" if block == "pending" else block
-
-
-def _topics(value: object) -> list[set[str] | None]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or len(value) > 4:
-        raise _bad("topics", value)
-    out: list[set[str] | None] = []
-    for item in value:
-        if item is None:
-            out.append(None)
-        elif isinstance(item, list) and item:
-            out.append({_fixed(t, 32, "topic") for t in item})
-        elif isinstance(item, list):
-            out.append(None)
-        else:
-            out.append({_fixed(item, 32, "topic")})
-    return out
-
-
-# --- answers: the tester's form in, the wire form out ---------------------------------------
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-def _wire(value: Any) -> Any:
-    if value is None or isinstance(value, bool | float | str):
-        return value
-    if isinstance(value, int):
-        return hex(value)
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, Mapping):
-        return {_camel(str(k)): _wire(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_wire(v) for v in value]
-    raise TypeError(f"cannot encode {type(value).__name__}")  # pragma: no cover - a bug
-
-
-def _tx_out(tx: Mapping[str, Any]) -> dict[str, Any]:
-    doc = dict(tx)
-    doc["input"] = doc.pop("data", "0x")
-    if doc.get("to") == "":
-        doc["to"] = None
-    out: dict[str, Any] = _wire(doc)
-    return out
-
-
-def _block_out(block: Mapping[str, Any]) -> dict[str, Any]:
-    doc = dict(block)
-    doc["miner"] = doc.pop("coinbase")
-    bloom = doc.get("logs_bloom")
-    if isinstance(bloom, int):
-        doc["logs_bloom"] = bloom.to_bytes(256, "big")
-    txs = doc.get("transactions", [])
-    doc["transactions"] = [_tx_out(t) if isinstance(t, Mapping) else t for t in txs]
-    out: dict[str, Any] = _wire({k: v for k, v in doc.items() if k != "transactions"})
-    out["transactions"] = [t if isinstance(t, dict) else _wire(t) for t in doc["transactions"]]
-    return out
-
-
-def _log_out(log: Mapping[str, Any]) -> dict[str, Any]:
-    doc = {k: v for k, v in log.items() if k != "type"}  # eth-tester's filter bookkeeping
-    out: dict[str, Any] = _wire({**doc, "removed": False})
-    return out
-
-
-def _receipt_out(receipt: Mapping[str, Any], bloom: bytes) -> dict[str, Any]:
-    doc = {k: v for k, v in receipt.items() if k not in ("state_root", "logs")}
-    doc["logs_bloom"] = bloom
-    out: dict[str, Any] = _wire(doc)
-    out["logs"] = [_log_out(log) for log in receipt.get("logs", ())]
-    return out
 
 
 def _revert_message(data: bytes) -> str:
@@ -373,7 +176,7 @@ class EthMethods:
     @staticmethod
     def _none(fn: Callable[[], Any]) -> Callable[[list[object]], Any]:
         def call(params: list[object]) -> Any:
-            _args(params, 0)
+            positional(params, 0)
             return fn()
 
         return call
@@ -381,8 +184,8 @@ class EthMethods:
     @staticmethod
     def _state(fn: Callable[[str, int | str], Any]) -> Callable[[list[object]], Any]:
         def call(params: list[object]) -> Any:
-            account, block = _args(params, 1, 1)
-            return _wire(fn(_address(account), "latest" if block is None else _block(block)))
+            account, block = positional(params, 1, 1)
+            return to_wire(fn(address_param(account), block_id(block, "latest")))
 
         return call
 
@@ -401,35 +204,35 @@ class EthMethods:
     # --- methods ---------------------------------------------------------------------------
 
     def call(self, params: list[object]) -> Any:
-        tx, block = _args(params, 1, 1)
-        return self.tester.call(_tx(tx), _call_block(block))
+        tx, block = positional(params, 1, 1)
+        return self.tester.call(tx_params(tx), call_block(block))
 
     def estimate_gas(self, params: list[object]) -> Any:
-        tx, block = _args(params, 1, 1)
-        found = self.tester.estimate_gas(_tx(tx), _call_block(block))
+        tx, block = positional(params, 1, 1)
+        found = self.tester.estimate_gas(tx_params(tx), call_block(block))
         return hex(int(found))
 
     def fee_history(self, params: list[object]) -> Any:
         """``eth_feeHistory`` from the stored blocks (eth-tester's own is a stub): base fees
         (and the next block's), gas used ratios, and each block's tips at the percentiles
         (nearest rank over its transactions: the embedded chain mines one per block)."""
-        count, newest, percentiles = _args(params, 2, 1)
-        blocks = _quantity(count, "block count")
+        count, newest, percentiles = positional(params, 2, 1)
+        blocks = quantity(count, "block count")
         if not 1 <= blocks <= 1024:
             raise RpcError(INVALID_PARAMS, "block count must be 1 to 1024")
         wanted: list[float] | None = None
         if percentiles is not None:
             if not isinstance(percentiles, list) or len(percentiles) > 100:
-                raise _bad("reward percentiles", percentiles)
+                raise bad_param("reward percentiles", percentiles)
             wanted = []
             for p in percentiles:
                 if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 100:
-                    raise _bad("reward percentile", p)
+                    raise bad_param("reward percentile", p)
                 if wanted and p < wanted[-1]:
                     raise RpcError(INVALID_PARAMS, "reward percentiles must increase")
                 wanted.append(float(p))
         head = self.node.head_number
-        _block(newest)  # a tag or a quantity, else -32602
+        block_id(newest)  # a tag or a quantity, else -32602
         last = self._log_bound(newest, head)
         if last > head:
             raise RpcError(REFUSED, "header not found")
@@ -456,52 +259,50 @@ class EthMethods:
         return doc
 
     def storage_at(self, params: list[object]) -> Any:
-        account, slot, block = _args(params, 2, 1)
-        if not isinstance(slot, str) or not _HEX_DIGITS.fullmatch(slot):
-            raise _bad("storage slot", slot)
+        account, slot, block = positional(params, 2, 1)
         return self.tester.get_storage_at(
-            _address(account), slot, "latest" if block is None else _block(block)
+            address_param(account), storage_slot(slot), block_id(block, "latest")
         )
 
     def block_by_number(self, params: list[object]) -> Any:
-        number, full = _args(params, 2)
+        number, full = positional(params, 2)
         from eth_tester.exceptions import BlockNotFound
 
         try:
-            block = self.tester.get_block_by_number(_block(number), _bool(full, "full flag"))
+            block = self.tester.get_block_by_number(block_id(number), boolean(full, "full flag"))
         except BlockNotFound:
             return None
-        return _block_out(block)
+        return block_out(block)
 
     def block_by_hash(self, params: list[object]) -> Any:
-        block_hash, full = _args(params, 2)
+        block_hash, full = positional(params, 2)
         from eth_tester.exceptions import BlockNotFound
 
         try:
             block = self.tester.get_block_by_hash(
-                _fixed(block_hash, 32, "block hash"), _bool(full, "full flag")
+                fixed(block_hash, 32, "block hash"), boolean(full, "full flag")
             )
         except BlockNotFound:
             return None
-        return _block_out(block)
+        return block_out(block)
 
     def transaction(self, params: list[object]) -> Any:
-        (tx_hash,) = _args(params, 1)
+        (tx_hash,) = positional(params, 1)
         from eth_tester.exceptions import TransactionNotFound
 
         try:
-            return _tx_out(
-                self.tester.get_transaction_by_hash(_fixed(tx_hash, 32, "transaction hash"))
+            return tx_out(
+                self.tester.get_transaction_by_hash(fixed(tx_hash, 32, "transaction hash"))
             )
         except TransactionNotFound:
             return None
 
     def receipt(self, params: list[object]) -> Any:
-        (tx_hash,) = _args(params, 1)
+        (tx_hash,) = positional(params, 1)
         from eth_tester.exceptions import TransactionNotFound
 
         try:
-            found = self.tester.get_transaction_receipt(_fixed(tx_hash, 32, "transaction hash"))
+            found = self.tester.get_transaction_receipt(fixed(tx_hash, 32, "transaction hash"))
         except TransactionNotFound:
             return None
         number = found.get("block_number")
@@ -512,11 +313,11 @@ class EthMethods:
         chain = self.node.backend.chain
         block = chain.get_canonical_block_by_number(BlockNumber(int(number)))
         stored = block.get_receipts(chain.chaindb)[int(found["transaction_index"])]
-        return _receipt_out(found, int(stored.bloom).to_bytes(256, "big"))
+        return receipt_out(found, int(stored.bloom).to_bytes(256, "big"))
 
     def send_raw(self, params: list[object]) -> Any:
-        (raw,) = _args(params, 1)
-        data = _data(raw, "raw transaction")
+        (raw,) = positional(params, 1)
+        data = data_hex(raw, "raw transaction")
         from eth.exceptions import PyEVMError
         from eth_keys.exceptions import BadSignature
         from eth_utils.exceptions import ValidationError
@@ -545,17 +346,17 @@ class EthMethods:
         return self.tester.send_raw_transaction(data)
 
     def get_logs(self, params: list[object]) -> Any:
-        (query,) = _args(params, 1)
+        (query,) = positional(params, 1)
         if not isinstance(query, Mapping):
-            raise _bad("filter", query)
+            raise bad_param("filter", query)
         unknown = set(query) - {"fromBlock", "toBlock", "address", "topics", "blockHash"}
         if unknown:
-            raise _bad("filter field", sorted(unknown)[0])
+            raise bad_param("filter field", sorted(unknown)[0])
         head = self.node.head_number
         if query.get("blockHash") is not None:
             if query.get("fromBlock") is not None or query.get("toBlock") is not None:
                 raise RpcError(INVALID_PARAMS, "blockHash excludes fromBlock and toBlock")
-            block_hash = _fixed(query["blockHash"], 32, "block hash")
+            block_hash = fixed(query["blockHash"], 32, "block hash")
             from eth_tester.exceptions import BlockNotFound
 
             try:
@@ -565,17 +366,17 @@ class EthMethods:
         else:
             first = self._log_bound(query.get("fromBlock"), head)
             last = self._log_bound(query.get("toBlock"), head)
-        address = query.get("address")
+        given = query.get("address")
         addresses: list[str] | None
-        if address is None:
+        if given is None:
             addresses = None
-        elif isinstance(address, list) and len(address) <= 1000:
-            addresses = [_address(a) for a in address]
-        elif isinstance(address, str):
-            addresses = [_address(address)]
+        elif isinstance(given, list) and len(given) <= 1000:
+            addresses = [address_param(a) for a in given]
+        elif isinstance(given, str):
+            addresses = [address_param(given)]
         else:
-            raise _bad("address filter", address)
-        topics = _topics(query.get("topics"))
+            raise bad_param("address filter", given)
+        wanted = topic_filter(query.get("topics"))
         last = min(last, head)
         if first > last:
             return []
@@ -589,12 +390,12 @@ class EthMethods:
             found = ["0x" + t.hex() for t in log["topics"]]
             if any(
                 want is not None and (i >= len(found) or found[i] not in want)
-                for i, want in enumerate(topics)
+                for i, want in enumerate(wanted)
             ):
                 continue
             if len(out) >= self.max_logs:
                 raise RpcError(LIMIT_EXCEEDED, f"query returns more than {self.max_logs} logs")
-            out.append(_log_out(log))
+            out.append(log_out(log))
         return out
 
     def _log_bound(self, value: object, head: int) -> int:
@@ -602,4 +403,4 @@ class EthMethods:
             return head
         if value == "earliest":
             return 0
-        return _quantity(value, "block number or tag")
+        return quantity(value, "block number or tag")

@@ -31,7 +31,8 @@ from fastapi.responses import JSONResponse, Response
 from ailedger import _json
 from ailedger.chain import EMBEDDED_CHAIN_ID
 from ailedger.errors import FormatError
-from ailedger.service._eth import INVALID_PARAMS, INVALID_REQUEST, EthMethods, RpcError
+from ailedger.service._eth import EthMethods
+from ailedger.service._wire import INVALID_PARAMS, INVALID_REQUEST, RpcError
 from ailedger.service.problems import Problem
 
 __all__ = [
