@@ -2,9 +2,9 @@
 
 The embedded chain is already an ``EthereumTester`` over our persistent py-evm backend
 (:class:`~ailedger.chain.EmbeddedNode`); this module only does what a node's RPC layer does
-around it: it checks each parameter's wire form (hex quantities, 20-byte addresses, 32-byte
-hashes, block tags), calls the tester, and writes the answer in the wire form (quantities as
-``0x`` hex, camelCase keys, ``input`` and ``miner`` where the JSON-RPC spec says so).
+around it: it checks each parameter's wire form (:mod:`._wire`), calls the tester, and writes
+the answer in the wire form. ``eth_feeHistory``, ``eth_getLogs`` and receipts' ``logsBloom`` are
+read from the stored blocks and receipts (eth-tester's are stubs, or scan every block).
 
 A bad parameter raises :class:`RpcError` ``-32602``; a transaction the chain refuses
 ``-32000``; a reverted call ``3`` with the revert data (as geth). The service holds no client
