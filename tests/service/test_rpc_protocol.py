@@ -182,3 +182,17 @@ def test_body_limit_over_http(tmp_path: Path) -> None:
         assert answer["error"]["code"] == -32600
         status, answer = rpc_raw(service, json.dumps({"jsonrpc": "2.0", "method": "x"}).encode())
         assert (status, answer) == (204, None)
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("eth_estimateGas", [{"nonce": "0x0"}, "0x9"]),  # py-evm's HeaderNotFound
+        ("eth_call", [{"to": "0x" + "11" * 20}, "0x9"]),
+        ("eth_getBalance", ["0x" + "11" * 20, "0x9"]),
+        ("eth_feeHistory", ["0x1", "0x9"]),
+    ],
+)
+def test_blocks_beyond_the_head(rpc: EmbeddedRpc, method: str, params: list[Any]) -> None:
+    answer = _ask(rpc, _call(method, *params))
+    assert answer["error"] == {"code": -32000, "message": "header not found"}

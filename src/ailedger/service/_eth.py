@@ -149,6 +149,7 @@ class EthMethods:
         fn = self.table.get(method)
         if fn is None:
             raise RpcError(METHOD_NOT_FOUND, f"the method {method[:64]} does not exist")
+        from eth.exceptions import HeaderNotFound, PyEVMError
         from eth_tester.exceptions import BlockNotFound, TransactionFailed
         from eth_tester.exceptions import ValidationError as TesterValidation
         from eth_utils.exceptions import ValidationError
@@ -162,14 +163,14 @@ class EthMethods:
             raise RpcError(EXECUTION_REVERTED, _revert_message(data), "0x" + data.hex()) from None
         except TransactionFailed as exc:
             raise RpcError(REFUSED, str(exc) or "execution failed") from None
-        except BlockNotFound:
+        except (BlockNotFound, HeaderNotFound):
             raise RpcError(REFUSED, "header not found") from None
         except NotImplementedError as exc:
             raise RpcError(REFUSED, f"not supported: {str(exc)[:120]}") from None
         except TesterValidation as exc:
             raise RpcError(INVALID_PARAMS, str(exc)[:200]) from None
-        except ValidationError as exc:  # py-evm refusing a transaction (nonce, funds, gas)
-            raise RpcError(REFUSED, str(exc)[:200]) from None
+        except (ValidationError, PyEVMError) as exc:  # py-evm refusing (nonce, funds, gas)
+            raise RpcError(REFUSED, str(exc)[:200] or type(exc).__name__) from None
 
     # --- helpers -------------------------------------------------------------------------
 
