@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         DEV_FAUCET_KEY,
         EMBEDDED_CHAIN_ID,
     )
+    from ailedger.chain._embedded import EmbeddedNode, EmbeddedRevert
     from ailedger.chain._events import EventRecord
     from ailedger.chain._revert import ContractReverted, decode_revert
     from ailedger.chain.anchors import LogAnchors
@@ -74,6 +75,8 @@ __all__ = [
     "Deployment",
     "DeploymentBook",
     "EmbeddedBackend",
+    "EmbeddedNode",
+    "EmbeddedRevert",
     "EventRecord",
     "LogAnchors",
     "Membership",
@@ -101,6 +104,8 @@ _WHERE = {
     "DEV_FAUCET_ADDRESS": "ailedger.chain._constants",
     "DEV_FAUCET_KEY": "ailedger.chain._constants",
     "EMBEDDED_CHAIN_ID": "ailedger.chain._constants",
+    "EmbeddedNode": "ailedger.chain._embedded",
+    "EmbeddedRevert": "ailedger.chain._embedded",
     "EventRecord": "ailedger.chain._events",
     "ContractReverted": "ailedger.chain._revert",
     "decode_revert": "ailedger.chain._revert",

@@ -230,14 +230,15 @@ class EmbeddedNode:
         self.tester = EthereumTester(backend=self.backend, auto_mine_transactions=True)
         self.w3 = slim_middleware(Web3(EthereumTesterProvider(self.tester)))
 
-    def read_logs(self, first: int, last: int, addresses: list[str]) -> list[dict[str, Any]]:
-        """Logs of ``addresses`` in blocks ``first..last``, read from stored receipts.
+    def read_logs(self, first: int, last: int, addresses: list[str] | None) -> list[dict[str, Any]]:
+        """Logs of ``addresses`` (``None``: of every contract) in blocks ``first..last``, read
+        from stored receipts.
 
         Shaped like eth-tester's ``eth_getLogs`` answer (whose log index counts within a
         receipt; with one transaction per block that is the block's index too), without
         its cost: eth-tester finds each receipt by scanning back from the head.
         """
-        wanted = {to_canonical_address(a) for a in addresses}
+        wanted = None if addresses is None else {to_canonical_address(a) for a in addresses}
         chain = self.backend.chain
         out: list[dict[str, Any]] = []
         for number in range(first, last + 1):
@@ -247,7 +248,7 @@ class EmbeddedNode:
                 zip(block.transactions, receipts, strict=True)
             ):
                 for log_index, log in enumerate(receipt.logs):
-                    if log.address not in wanted:
+                    if wanted is not None and log.address not in wanted:
                         continue
                     out.append(
                         {

@@ -61,7 +61,9 @@ class DirectoryLock:
                     self._file = None
                     raise ChainError(
                         f"the embedded chain in {directory} is in use by another process",
-                        hint="wait for the other ailedger command to finish and retry",
+                        hint="wait for the other ailedger command to finish and retry; if "
+                        "`ailedger serve` runs on this workspace, reach its chain with "
+                        "--rpc http://HOST:PORT/rpc",
                     ) from None
                 time.sleep(0.05)
 

@@ -37,12 +37,16 @@ __all__ = [
     "EmbeddedBackend",
     "RpcBackend",
     "backend_named",
+    "embedded_chain_dir",
     "open_workspace_chain",
     "workspace_chain_id",
+    "workspace_rpc_url",
 ]
 
 #: The ``--rpc`` value that means "the workspace's own chain, whatever its backend".
 WORKSPACE_CHAIN = "workspace"
+#: The embedded chain's directory inside its ``state_dir`` (the workspace).
+_EMBEDDED_DIR = "chain"
 
 
 class ChainBackend(Protocol):
@@ -95,7 +99,9 @@ class EmbeddedBackend:
     ) -> Chain:
         from ailedger.chain._connect import open_embedded
 
-        return open_embedded(state_dir / "chain", artifacts_dir=artifacts_dir, read_only=read_only)
+        return open_embedded(
+            state_dir / _EMBEDDED_DIR, artifacts_dir=artifacts_dir, read_only=read_only
+        )
 
 
 class RpcBackend:
@@ -171,6 +177,19 @@ def workspace_chain_id(ws: Workspace, rpc: str | None = None) -> int | None:
         return None
     backend, settings = _configured(ws)
     return backend.chain_id(settings)
+
+
+def embedded_chain_dir(ws: Workspace) -> Path | None:
+    """The directory of the workspace's embedded chain, or ``None`` if it uses another backend
+    (``ailedger serve`` owns that directory and serves the chain at ``/rpc``)."""
+    backend, _ = _configured(ws)
+    return ws.path / _EMBEDDED_DIR if isinstance(backend, EmbeddedBackend) else None
+
+
+def workspace_rpc_url(ws: Workspace) -> str | None:
+    """The node URL of a workspace whose ``[chain]`` is ``backend = "rpc"``, else ``None``."""
+    backend, settings = _configured(ws)
+    return str(settings["url"]) if isinstance(backend, RpcBackend) else None
 
 
 def open_workspace_chain(

@@ -27,8 +27,14 @@ the witnesses and threshold of ``[anchor]`` in config.toml, else the secp256k1 w
 the witness threshold.
 
 Once the log is open and a checkpoint covers it, one ready line goes to standard output
-(``--json``: ``{"url", "origin", "log_key", "size"}``), so scripts and tests can start it as a
-process and read where it listens (``--port 0``: any free port).
+(``--json``: ``{"url", "origin", "log_key", "size", "chain"}``), so scripts and tests can start
+it as a process and read where it listens (``--port 0``: any free port).
+
+A workspace on the embedded chain has it served as an Ethereum JSON-RPC node at ``URL/rpc``
+(``chain.rpc`` in the ready line): the service owns the chain while it runs, and every party,
+this workspace's own commands included, reaches it with ``--rpc URL/rpc`` (``--no-chain-rpc``:
+not served, not locked). With an external chain, ``chain.rpc`` (and ``GET /v1/chain``) name its
+node.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
 from ailedger.cli._app import app
 from ailedger.cli._chain_common import RpcOpt
 from ailedger.cli._common import JsonOpt, console
@@ -136,7 +143,7 @@ def _anchoring(
     witnesses: list[WitnessConfig],
     k: int,
     password_file: Path | None,
-) -> Callable[[Sequencer], AnchorSchedule] | None:
+) -> Callable[[Sequencer, str | None], AnchorSchedule] | None:
     """The anchoring schedule's factory, when anchoring is asked for (checked and keys
     unlocked now, so that a misconfigured service does not start)."""
     from ailedger.cli._chain import _config_witnesses
@@ -190,22 +197,26 @@ def _anchoring(
     if name is not None and not isinstance(name, str):
         raise WorkspaceError(f"{source}: [serve] anchor_key must be a key name")
     sender = log_key if name is None else log_signer(name, password_file)
-    job = AnchorJob(
-        origin=ws.config.origin,
-        open_chain=lambda: open_chain(ws, rpc),
-        open_log=lambda: open_workspace_log(ws, read_only=True),
-        deployments=deployments,
-        book=AnchorBook(ws.path / ANCHORS_FILE),
-        log_key=log_key,
-        sender=sender,
-        witnesses=remote,
-        register_witnesses=register,
-        register_threshold=threshold,
-        on_open=lambda chain: ensure_dev_funds(chain, sender.address),
-    )
-    return lambda seq: AnchorSchedule(
-        job, lambda: seq.note, seq.published, every=every, interval=interval
-    )
+
+    def schedule(seq: Sequencer, own_rpc: str | None) -> AnchorSchedule:
+        # serving the embedded chain, the service holds it: anchors go through its own /rpc
+        chain_url = rpc or own_rpc
+        job = AnchorJob(
+            origin=ws.config.origin,
+            open_chain=lambda: open_chain(ws, chain_url),
+            open_log=lambda: open_workspace_log(ws, read_only=True),
+            deployments=deployments,
+            book=AnchorBook(ws.path / ANCHORS_FILE),
+            log_key=log_key,
+            sender=sender,
+            witnesses=remote,
+            register_witnesses=register,
+            register_threshold=threshold,
+            on_open=lambda chain: ensure_dev_funds(chain, sender.address),
+        )
+        return AnchorSchedule(job, lambda: seq.note, seq.published, every=every, interval=interval)
+
+    return schedule
 
 
 def _limit(
@@ -236,6 +247,12 @@ def _limit(
             raise WorkspaceError(f"{source}: [serve] {burst_key} must be a whole number")
         burst = value
     return RateLimit.parse(rate, burst=burst)
+
+
+def _shown(url: str | None) -> str | None:
+    from ailedger.service.rpc import public_url
+
+    return None if url is None else public_url(url)
 
 
 @app.command("serve")
@@ -345,6 +362,13 @@ def serve_cmd(
         int | None,
         typer.Option("--read-burst", min=1, help="Reads a client IP may make at once."),
     ] = None,
+    chain_rpc: Annotated[
+        bool,
+        typer.Option(
+            "--chain-rpc/--no-chain-rpc",
+            help="Serve the workspace's embedded chain as a JSON-RPC node at /rpc.",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve the workspace's log over HTTP (submissions, C2SP tlog-tiles, proofs).
@@ -352,6 +376,7 @@ def serve_cmd(
     POST /v1/entries takes a DSSE envelope signed by allowed signers; GET /checkpoint,
     /tile/..., /v1/entries/{i}, /v1/receipts/{i}, /v1/proof/consistency serve the log.
     With --anchor-every/--anchor-interval the published checkpoints are anchored on-chain.
+    With the embedded chain, POST /rpc serves it as an Ethereum JSON-RPC node.
     Stops on Ctrl-C or SIGTERM after committing what was acknowledged."""
     try:
         from ailedger.service._sequencer import SequencerSettings
@@ -401,14 +426,29 @@ def serve_cmd(
     )
 
     def ready(url: str) -> None:
+        embedded = embedded_chain_dir(ws) is not None
+        served = f"{url}/rpc" if chain_rpc else None
+        chain = {
+            "backend": "embedded" if embedded else "rpc",
+            "chain_id": workspace_chain_id(ws),
+            "rpc": served if embedded else _shown(workspace_rpc_url(ws)),
+        }
         with open_workspace_log(ws, read_only=True) as log:
             size = Checkpoint.parse(log.latest_checkpoint().text).size
-        doc = {"url": url, "origin": ws.config.origin, "log_key": vkey(verifier), "size": size}
+        doc = {
+            "url": url,
+            "origin": ws.config.origin,
+            "log_key": vkey(verifier),
+            "size": size,
+            "chain": chain,
+        }
         if as_json:
             sys.stdout.write(json.dumps(doc, sort_keys=True) + "\n")
             sys.stdout.flush()
         else:
             console.print(f"serving {ws.config.origin} at {url} (log key {vkey(verifier)})")
+            if chain["rpc"]:
+                console.print(f"{chain['backend']} chain {chain['chain_id']} at {chain['rpc']}")
 
     serve(
         ws,
@@ -425,6 +465,7 @@ def serve_cmd(
         sequencing=SequencerSettings(
             checkpoint_entries=checkpoint_entries, checkpoint_interval_ms=checkpoint_interval_ms
         ),
+        serve_chain=chain_rpc,
         on_ready=ready,
         cosigning=cosigning,
         anchoring=anchoring,

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
 from ailedger.log import AnyNoteKey, open_workspace_log
 from ailedger.service._cosigning import Cosigning
 from ailedger.service._sequencer import Sequencer, SequencerSettings
 from ailedger.service.app import ServiceSettings, create_app
+from ailedger.service.rpc import EmbeddedRpc, RpcSettings, rpc_router
 from ailedger.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -29,13 +31,21 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     sequencing: SequencerSettings = SequencerSettings(),
+    rpc: RpcSettings = RpcSettings(),
+    serve_chain: bool = True,
     on_ready: Callable[[str], None] | None = None,
     cosigning: Cosigning | None = None,
-    anchoring: Callable[[Sequencer], AnchorSchedule] | None = None,
+    anchoring: Callable[[Sequencer, str | None], AnchorSchedule] | None = None,
 ) -> None:
     """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts.
     With ``cosigning``, checkpoints are published only with enough witness cosignatures;
-    ``anchoring`` makes the schedule that anchors the published checkpoints on-chain."""
+    ``anchoring`` makes the schedule that anchors the published checkpoints on-chain (given
+    the URL of this service's own ``/rpc`` when it serves the embedded chain, which it then
+    holds: the anchors go through it).
+
+    A workspace on the embedded chain has it served at ``/rpc`` (the service holds its lock
+    until it stops; not with ``serve_chain=False``); with an external chain, ``/v1/chain``
+    names the node instead."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say TCP; without it,
     # Nagle holds a response's body behind its headers until the delayed ACK (~40 ms)
@@ -45,19 +55,36 @@ def serve(
     sock.listen(2048)
     bound = sock.getsockname()[1]
     url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
-    reader = open_workspace_log(workspace, read_only=False)
-    sequencer = Sequencer(lambda: open_workspace_log(workspace), signer, sequencing, cosigning)
-    app = create_app(
-        reader,
-        sequencer,
-        verifier,
-        settings,
-        on_started=None if on_ready is None else (lambda: on_ready(url)),
-        anchoring=None if anchoring is None else anchoring(sequencer),
-    )
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    chain_dir = embedded_chain_dir(workspace) if serve_chain else None
+    node = None
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        node = None if chain_dir is None else EmbeddedRpc(chain_dir, rpc)
+        router = rpc_router(
+            node,
+            external_url=workspace_rpc_url(workspace),
+            chain_id=workspace_chain_id(workspace),
+            embedded=embedded_chain_dir(workspace) is not None,
+        )
+        reader = open_workspace_log(workspace, read_only=False)
+        try:
+            sequencer = Sequencer(
+                lambda: open_workspace_log(workspace), signer, sequencing, cosigning
+            )
+            own_rpc = None if node is None else f"{url}/rpc"
+            app = create_app(
+                reader,
+                sequencer,
+                verifier,
+                settings,
+                on_started=None if on_ready is None else (lambda: on_ready(url)),
+                anchoring=None if anchoring is None else anchoring(sequencer, own_rpc),
+                routers=[router],
+            )
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            reader.close()
     finally:
-        reader.close()
+        if node is not None:
+            node.close()
         sock.close()

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -98,10 +98,12 @@ def create_app(
     *,
     on_started: Callable[[], None] | None = None,
     anchoring: AnchorSchedule | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The service over ``reader`` (used on the event loop's thread only) and ``sequencer``
     (started and stopped with the app, as is ``anchoring``, the on-chain anchoring schedule);
-    ``on_started`` runs once the log is open and signed (the CLI prints its ready line there)."""
+    ``on_started`` runs once the log is open and signed (the CLI prints its ready line there);
+    ``routers`` add endpoints (``/rpc``: :mod:`.rpc`)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -368,6 +370,8 @@ def create_app(
             )
         return reader.receipt(index, log_key, note).to_dict()
 
+    for router in routers:
+        app.include_router(router)
     return app
 
 
