@@ -79,6 +79,10 @@ def test_forge_invariants_and_fuzz_hold(tmp_path: Path) -> None:
         "FOUNDRY_PROFILE": "ci",
         "FOUNDRY_OUT": str(tmp_path / "out"),
         "FOUNDRY_CACHE_PATH": str(tmp_path / "cache"),
+        # Counterexamples persisted by manual runs (build/forge/) are not replayed here.
+        "FOUNDRY_FUZZ_FAILURE_PERSIST_DIR": str(tmp_path / "fuzz"),
+        "FOUNDRY_INVARIANT_FAILURE_PERSIST_DIR": str(tmp_path / "invariant"),
+        "FOUNDRY_TEST_FAILURES_FILE": str(tmp_path / "test-failures"),
         "NO_COLOR": "1",
     }
     proc = subprocess.run(

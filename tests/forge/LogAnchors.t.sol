@@ -104,6 +104,7 @@ contract LogAnchorsHandler is Cheats {
         }
         uint256 logKey = wrongLogKey ? OUTSIDER_KEY : LOG_KEY;
         bytes memory logSignature = signature(logKey, anchors.checkpointDigest(logId, size, root));
+        bool expected = _acceptable(size, cosigners) && !wrongLogKey;
         try anchors.anchor(logId, size, root, logSignature, cosignatures) returns (uint256 index) {
             anchorsStored += 1;
             if (index != anchorEpoch.length) _violation("anchor index");
@@ -118,8 +119,22 @@ contract LogAnchorsHandler is Cheats {
             anchorEpoch.push(ghostEpoch);
             _anchorCosigners.push(cosigners);
         } catch {
+            if (expected) _violation("honest anchor refused");
             anchorsRefused += 1;
         }
+    }
+
+    /// @dev Whether the model accepts (size, cosigners) now: the size grows (any size for the
+    ///      first anchor), at least the threshold of distinct current witnesses in ascending
+    ///      order.
+    function _acceptable(uint64 size, address[] memory cosigners) internal view returns (bool) {
+        if (anchorEpoch.length != 0 && size <= ghostMaxSize) return false;
+        if (cosigners.length < ghostThreshold) return false;
+        for (uint256 i = 0; i < cosigners.length; ++i) {
+            if (!ghostWitness[ghostEpoch][cosigners[i]]) return false;
+            if (i != 0 && cosigners[i] <= cosigners[i - 1]) return false;
+        }
+        return true;
     }
 
     function proposeWitnessSet(uint256 mask, bool outsider, uint32 thresholdSeed) external {
