@@ -40,12 +40,19 @@ GUARD = 6000  # polls of 20 ms at most: a guard against a hang, never a timing a
 BATCH = 5  # entries per checkpoint, and per anchor
 
 
-@pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.chain)])
+@pytest.fixture(
+    params=["embedded", "embedded-no-chain-rpc", pytest.param("anvil", marks=pytest.mark.chain)]
+)
 def rpc(request: pytest.FixtureRequest) -> Iterator[list[str]]:
-    """``[]`` (the workspace's embedded chain) or ``["--rpc", URL]`` of the session's anvil."""
+    """``[]`` (the workspace's embedded chain, served at the service's ``/rpc``, through which
+    the service anchors and the test reads), ``["--no-chain-rpc"]`` (not served: the service
+    opens it per anchor, the test between anchors) or ``["--rpc", URL]`` of the session's
+    anvil."""
     if request.param == "anvil":
         anvil: Anvil = request.getfixturevalue("anvil_node")
         yield ["--rpc", anvil.url]
+    elif request.param == "embedded-no-chain-rpc":
+        yield ["--no-chain-rpc"]
     else:
         yield []
 
@@ -118,7 +125,8 @@ def test_serve_anchors_the_published_checkpoint(tmp_path: Path, rpc: list[str]) 
     server = tmp_path / "server"
     ws = server_workspace(server)
     home = _home(server)
-    ok(["chain", "deploy", "--key", "logkey", *rpc], env=home)
+    chain = [a for a in rpc if a != "--no-chain-rpc"]  # where `chain deploy` finds the chain
+    ok(["chain", "deploy", "--key", "logkey", *chain], env=home)
     roots = [tmp_path / "w1", tmp_path / "w2"]
     for root in roots:
         witness_workspace(root, "secp256k1")
@@ -151,9 +159,11 @@ def test_serve_anchors_the_published_checkpoint(tmp_path: Path, rpc: list[str]) 
     )
     try:
         service.start()
+        # the chain as the test reads it: the service's own /rpc while it holds the embedded one
+        reads = chain or ([] if rpc else ["--rpc", f"{service.url}/rpc"])
         _submit(service, 0, BATCH)
         published = _wait_published(service, BATCH)
-        anchor = _wait_anchor(ws, rpc, BATCH)
+        anchor = _wait_anchor(ws, reads, BATCH)
         assert (anchor.index, anchor.size, anchor.root) == (0, published.size, published.root)
         assert anchor.cosignatures == 2
         assert anchor.consistency_proven
@@ -164,7 +174,7 @@ def test_serve_anchors_the_published_checkpoint(tmp_path: Path, rpc: list[str]) 
         _submit(service, BATCH, BATCH)
         assert _wait_published(service, 2 * BATCH).size == 2 * BATCH
         _wait_stderr(service, f"1 of 2 witness anchor cosignatures needed for size {2 * BATCH}")
-        latest, count = _latest(ws, rpc)
+        latest, count = _latest(ws, reads)
         assert (latest is not None and latest.size, count) == (BATCH, 1)
 
         # the witness returns: it cosigns the next checkpoint, which is anchored with the
@@ -172,7 +182,7 @@ def test_serve_anchors_the_published_checkpoint(tmp_path: Path, rpc: list[str]) 
         w2 = WitnessProcess(roots[1], [LOG_KEY], "--port", port).start()
         _submit(service, 2 * BATCH, BATCH)
         published = _wait_published(service, 3 * BATCH)
-        anchor = _wait_anchor(ws, rpc, 3 * BATCH)
+        anchor = _wait_anchor(ws, reads, 3 * BATCH)
         assert (anchor.index, anchor.size, anchor.root) == (1, published.size, published.root)
         assert anchor.cosignatures == 2
         assert anchor.consistency_proven
@@ -182,7 +192,7 @@ def test_serve_anchors_the_published_checkpoint(tmp_path: Path, rpc: list[str]) 
         assert status == 200
         receipt = tmp_path / "r.json"
         receipt.write_bytes(body)
-        where = rpc or ["--rpc", "workspace"]
+        where = reads or ["--rpc", "workspace"]
         args = ["verify", "receipt", receipt, "--log-key", LOG_KEY.address, *where]
         checked: dict[str, Any] = ok(args, env=home)
         assert checked["anchor_verified"]["anchor"]["size"] == 3 * BATCH
