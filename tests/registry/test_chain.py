@@ -841,3 +841,34 @@ def test_a_forged_deprecation_does_not_steer_a_rollback(world: World) -> None:
     # the admin's own deprecation counts
     done = w.reg.deprecate(V1, "superseded", admin)
     assert w.reg.index.deprecation(V1) == (done.log_index, "superseded")
+
+
+def test_a_role_granted_later_does_not_push_the_contracts_history_aside(world: World) -> None:
+    """Adversarial review of issue 11: the trainer, no deployer yet, logs a deploy of V2
+    naming prod's head (rejected); the admin then deploys v3, which the contract takes,
+    naming the same head; later the trainer is granted the deployer role. Judged again, the
+    trainer's statement came first and its signer may deploy now, so log order alone made it
+    the event and the contract's own deploy a fork: the index served V2, the chain v3. A
+    statement the contract took outranks one it never took."""
+    w, admin = world, world.signer("admin")
+    v3 = VersionRef("triage", "3.0")
+    for ref in (V1, V2, v3):
+        w.register(ref)
+        w.approve_all(ref)
+    first = w.reg.deploy(V1, "prod", admin, w.policy)
+    trainer = _secp(w.signer("trainer"))
+    forged = _forge(w, trainer, "deploy", V2, first.log_index)
+    real = w.reg.deploy(v3, "prod", admin, w.policy)
+    assert real.log_index > forged
+    w.backend.registry.grant_deployer("prod", trainer.address, signer=_secp(admin))
+    w.reg.index.rebuild(w.reg.log, lambda _root: None)
+    w.reg.sync()
+    assert w.reg.current("prod") == v3
+    assert [e.log_index for e in w.reg.index.events("prod")] == [first.log_index, real.log_index]
+    verdicts = {r.event.log_index: r.verdict for r in w.reg.index.rejected()}
+    assert verdicts == {forged: "environment-history-fork"}
+    # the trainer, a deployer now, deploys for real: linked to the contract's history
+    later = w.reg.deploy(V2, "prod", trainer, w.policy)
+    assert w.reg.current("prod") == V2
+    assert w.current() == ACME_V2
+    assert later.log_index in {e.log_index for e in w.reg.index.events("prod")}

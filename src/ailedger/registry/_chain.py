@@ -438,6 +438,15 @@ class ChainBackend:
         for account in sorted(accounts):
             if account == admin or self.registry.is_deployer(event.env, checksum_address(account)):
                 return True
+        return self.taken(event)
+
+    def taken(self, event: EventRow) -> bool:
+        """Whether the contract took this very statement: a ``Deployed`` / ``RolledBack``
+        event of its environment and version sent by one of its signers, one contract event
+        per statement (``event.accepted_before`` earlier statements alike were taken)."""
+        accounts = {a.lower() for a in map(_account_of, event.signers) if a is not None}
+        if not accounts:
+            return False
         sent = self._senders(event)
         return sum(sent.count(account) for account in accounts) > event.accepted_before
 

@@ -155,6 +155,9 @@ class EventRow:
     accepted_before: int = 0
 
 
+#: An event's environment, action, version and signers.
+_EventKey = tuple[str, str, str, tuple[str, ...]]
+
 #: Whether one of ``signers`` was allowed to log ``event`` (deploy to its environment).
 EventAuthority = Callable[[EventRow], bool]
 
@@ -297,18 +300,39 @@ class RegistryIndex:
         return self.sync(log, read_batch)
 
     def judge(
-        self, authority: EventAuthority, may_deprecate: DeprecationAuthority | None = None
+        self,
+        authority: EventAuthority,
+        may_deprecate: DeprecationAuthority | None = None,
+        taken: EventAuthority | None = None,
     ) -> None:
         """Decide which deploy/rollback statements are events (see the module docstring),
         environment by environment in log order, and which deprecations count (all of them
-        without ``may_deprecate``); store the verdicts."""
+        without ``may_deprecate``); store the verdicts.
+
+        With ``taken`` (the chain backend: whether the contract took the statement), a
+        statement the contract took outranks statements it never took: when it names an
+        earlier event as its previous and only untaken statements were accepted after that
+        one, those are dropped as forks and it is accepted. So a statement an unauthorised
+        key logged, which a later role grant would make acceptable, cannot push the
+        contract's own history aside."""
         self._judge_deprecations(may_deprecate)
-        changed: list[tuple[str, int]] = []
-        head: dict[str, tuple[int | None, str | None]] = {}
+        # per environment, the accepted events in order: (log index, leaf, key, before, event)
+        stacks: dict[str, list[tuple[int, str, _EventKey, int, EventRow]]] = {}
         has_links: set[str] = set()  # environments with an accepted linked event
         seen: set[str] = set()  # the leaves of accepted events: a copy is a replay
         memo: dict[tuple[str, str, str, tuple[str, ...], int], bool] = {}
         accepted: dict[tuple[str, str, str, tuple[str, ...]], int] = {}
+        verdicts: dict[int, str] = {}
+        old_verdicts: dict[int, str] = {}
+        taken_memo: dict[int, bool] = {}
+
+        def was_taken(event: EventRow, before: int) -> bool:
+            if taken is None:
+                return True  # no backend of its own: every accepted statement stands
+            if event.log_index not in taken_memo:
+                taken_memo[event.log_index] = taken(replace(event, accepted_before=before))
+            return taken_memo[event.log_index]
+
         rows = self.db.execute(
             f"SELECT {_EVENT_COLUMNS}, linked, prev_idx, prev_leaf, leaf, verdict FROM events "
             "ORDER BY log_idx"
@@ -316,28 +340,51 @@ class RegistryIndex:
         for row in rows:
             event = _event_row(row[:7])
             linked, prev_idx, prev_leaf, leaf, old = row[7:]
+            old_verdicts[event.log_index] = str(old)
             key = (event.env, event.action, str(event.ref), event.signers)
             before = accepted.get(key, 0)
             if (*key, before) not in memo:
                 memo[(*key, before)] = authority(replace(event, accepted_before=before))
-            expected = head.get(event.env, (None, None))  # (null, null): the first event
+            stack = stacks.setdefault(event.env, [])
+            expected = (stack[-1][0], stack[-1][1]) if stack else (None, None)
             if not memo[(*key, before)]:
                 verdict = UNAUTHORISED
             elif linked and (prev_idx, prev_leaf) != expected:
                 verdict = FORKED
+                if taken is not None and was_taken(event, before):
+                    # the contract took it: drop the untaken statements accepted after its
+                    # previous event, if only such stand in its way
+                    depth = next(
+                        (
+                            i + 1
+                            for i in range(len(stack) - 1, -1, -1)
+                            if (stack[i][0], stack[i][1]) == (prev_idx, prev_leaf)
+                        ),
+                        0 if prev_idx is None else None,
+                    )
+                    above = [] if depth is None else stack[depth:]
+                    if depth is not None and not any(was_taken(e, b) for _, _, _, b, e in above):
+                        for idx, dropped_leaf, dropped_key, _, _ in above:
+                            verdicts[idx] = FORKED
+                            seen.discard(dropped_leaf)
+                            accepted[dropped_key] -= 1
+                        del stack[depth:]
+                        before = accepted.get(key, 0)
+                        verdict = ACCEPTED
             elif not linked and (event.env in has_links or str(leaf) in seen):
                 # an unlinked (older) statement names no previous event, so nothing ties it
                 # to this place in the history: taken only before links, and never twice
                 verdict = FORKED
             else:
                 verdict = ACCEPTED
-                head[event.env] = (event.log_index, str(leaf))
+            if verdict == ACCEPTED:
+                stack.append((event.log_index, str(leaf), key, before, event))
                 seen.add(str(leaf))
                 accepted[key] = before + 1
                 if linked:
                     has_links.add(event.env)
-            if verdict != old:
-                changed.append((verdict, event.log_index))
+            verdicts[event.log_index] = verdict
+        changed = [(v, i) for i, v in verdicts.items() if v != old_verdicts[i]]
         if changed:
             with self._write():
                 self.db.executemany("UPDATE events SET verdict = ? WHERE log_idx = ?", changed)

@@ -131,6 +131,11 @@ class PreflightBackend(Protocol):
 
     def learn_roles(self, roles: Iterable[str]) -> None: ...
 
+    def taken(self, event: EventRow) -> bool:
+        """Whether the backend itself took ``event`` (the contract's own deploy/rollback
+        event from one of its signers): such an event outranks statements it never took."""
+        ...
+
 
 class Registry:
     """The registry of one workspace: its log, its index and a backend."""
@@ -208,7 +213,8 @@ class Registry:
         # the first sync judges every event (the roles may have changed since), later ones
         # the events read since (or all again after the index was rebuilt)
         if read or not self._judged or self.index.unjudged():
-            self.index.judge(self.backend.may_deploy, self.backend.may_deprecate)
+            taken = self.backend.taken if isinstance(self.backend, PreflightBackend) else None
+            self.index.judge(self.backend.may_deploy, self.backend.may_deprecate, taken)
             self._judged = True
         return read
 
