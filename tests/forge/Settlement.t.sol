@@ -10,14 +10,16 @@ import {Cheats, InvariantBase} from "./utils/Base.sol";
 /// @notice Drives one OracleFeeds feed and the two contracts that pay on it. The feed's
 ///         creator is hostile: it proposes configurations whose oracles are all its own keys.
 ///         Reports are sent honestly or forged (signed by outsiders, too few signers, stale,
-///         repeated epochs); insurers write policies pinned to a configuration, payers fund
-///         weekly bonuses, and anyone settles, expires, refunds, withdraws, forces ether in and
-///         the owner sweeps it. The handler's own model (ghost) of the accepted rounds says
-///         what may pay; every disagreement is counted.
+///         repeated epochs, or with a signer list or values not the configuration's);
+///         insurers write policies pinned to a configuration, payers fund weekly bonuses, and
+///         anyone settles, expires, refunds, withdraws, forces ether in and the owner sweeps it.
+///         The handler's own model (ghost) of the accepted rounds says what may pay; every
+///         disagreement is counted.
 contract SettlementHandler is Cheats {
     uint256 internal constant HONEST = 11; // oracle keys 11..14
     uint256 internal constant ROGUE = 21; // the creator's own keys 21..24
     uint256 internal constant ACTORS = 4; // keys 31..34
+    uint256 internal constant OUTSIDER = 41; // in no configuration
     uint32 internal constant CONFIG_DELAY = 1 hours;
     uint32 internal constant MAX_AGE = 1 days;
 
@@ -78,6 +80,7 @@ contract SettlementHandler is Cheats {
     uint256 public violations;
     string public lastViolation;
     uint256 public roundsAccepted;
+    uint256 public tampered;
     uint256 public policiesPaid;
     uint256 public weeksPaid;
     uint256 public weeksRefunded;
@@ -109,7 +112,12 @@ contract SettlementHandler is Cheats {
         for (uint256 i = 0; i < 4; ++i) {
             keys[i] = first + i;
         }
-        for (uint256 i = 1; i < 4; ++i) {
+        _sortByAddress(keys);
+    }
+
+    /// @dev Sort private keys in place, ascending by their addresses.
+    function _sortByAddress(uint256[] memory keys) internal pure {
+        for (uint256 i = 1; i < keys.length; ++i) {
             uint256 key = keys[i];
             uint256 j = i;
             while (j > 0 && vm.addr(keys[j - 1]) > vm.addr(key)) {
@@ -120,12 +128,15 @@ contract SettlementHandler is Cheats {
         }
     }
 
-    function _sortedAddrs(uint256 first) internal pure returns (address[] memory addrs) {
-        uint256[] memory keys = _sortedKeys(first);
-        addrs = new address[](4);
-        for (uint256 i = 0; i < 4; ++i) {
+    function _addrs(uint256[] memory keys) internal pure returns (address[] memory addrs) {
+        addrs = new address[](keys.length);
+        for (uint256 i = 0; i < keys.length; ++i) {
             addrs[i] = vm.addr(keys[i]);
         }
+    }
+
+    function _sortedAddrs(uint256 first) internal pure returns (address[] memory) {
+        return _addrs(_sortedKeys(first));
     }
 
     function _actor(uint256 seed) internal pure returns (address) {
@@ -195,18 +206,19 @@ contract SettlementHandler is Cheats {
 
     // --- the feed -------------------------------------------------------------------------
 
-    /// @dev attack % 8: 0-4 honest; 5 signed by keys outside the configuration in force
-    ///      (the creator's own while the honest set is in force, or vice versa); 6 one
-    ///      signature only (f = 1 needs 2); 7 a stale report (older than maxAge).
-    function transmit(uint256 valueSeed, uint256 stepSeed, uint256 ageSeed, uint8 attack) external {
-        uint256 mode = attack % 8;
-        uint32 version = _inForce();
-        uint64 epoch = uint64(latestEpoch + bound(stepSeed, 0, 3)); // 0: not increasing
-        uint64 age =
-            mode == 7 ? uint64(MAX_AGE) + 1 + uint64(ageSeed % 1 hours) : uint64(ageSeed % 2 hours);
-        if (age > block.timestamp) return;
-        // A third of the reports say 0 (no incident: a bonus week pays), a third 0-2, the
-        // rest anything in the feed's bounds [0, 100].
+    /// @dev The values of every configuration the creator writes (f = 1, bounds [0, 100]).
+    function _params() internal pure returns (OracleFeeds.ConfigParams memory) {
+        return OracleFeeds.ConfigParams(1, 0, 100, MAX_AGE);
+    }
+
+    /// @dev A report of the configuration in force (by the model) at `epoch`, observed `age`
+    ///      seconds ago, with three sorted observations: a third say 0 (no incident: a bonus
+    ///      week pays), a third 0-2, the rest anything in the feed's bounds [0, 100].
+    function _report(uint256 valueSeed, uint32 version, uint64 epoch, uint64 age)
+        internal
+        view
+        returns (OracleFeeds.Report memory)
+    {
         uint256 range = valueSeed % 3 == 0 ? 1 : valueSeed % 3 == 1 ? 3 : 101;
         int256[] memory obs = new int256[](3);
         for (uint256 i = 0; i < 3; ++i) {
@@ -216,7 +228,7 @@ contract SettlementHandler is Cheats {
         if (obs[0] > obs[1]) (obs[0], obs[1]) = (obs[1], obs[0]);
         if (obs[1] > obs[2]) (obs[1], obs[2]) = (obs[2], obs[1]);
         if (obs[0] > obs[1]) (obs[0], obs[1]) = (obs[1], obs[0]);
-        OracleFeeds.Report memory report = OracleFeeds.Report(
+        return OracleFeeds.Report(
             feedId,
             digestOf[version],
             epoch,
@@ -226,27 +238,118 @@ contract SettlementHandler is Cheats {
             keccak256("model"),
             uint64(block.timestamp) - age
         );
-        bool rogue = rogueVersion[version];
-        if (mode == 5) rogue = !rogue;
-        uint256[] memory keys = _sortedKeys(rogue ? ROGUE : HONEST);
+    }
+
+    /// @dev Signatures of `report` by the first `count` of `keys` (ascending by address).
+    function _sign(OracleFeeds.Report memory report, uint256[] memory keys, uint256 count)
+        internal
+        view
+        returns (bytes memory signatures)
+    {
         bytes32 digest = feeds.reportDigest(report);
-        uint256 count = mode == 6 ? 1 : 2;
-        bytes memory signatures;
         for (uint256 i = 0; i < count; ++i) {
             signatures = bytes.concat(signatures, signature(keys[i], digest));
         }
+    }
+
+    /// @dev attack % 8: 0-4 honest; 5 signed by keys outside the configuration in force
+    ///      (the creator's own while the honest set is in force, or vice versa); 6 one
+    ///      signature only (f = 1 needs 2); 7 a stale report (older than maxAge). Every report
+    ///      goes with the signer list and values of the configuration in force (by the model,
+    ///      which `transmitConfig` must agree with); `transmitTampered` sends wrong ones.
+    function transmit(uint256 valueSeed, uint256 stepSeed, uint256 ageSeed, uint8 attack) external {
+        uint256 mode = attack % 8;
+        uint32 version = _inForce();
+        uint64 epoch = uint64(latestEpoch + bound(stepSeed, 0, 3)); // 0: not increasing
+        uint64 age =
+            mode == 7 ? uint64(MAX_AGE) + 1 + uint64(ageSeed % 1 hours) : uint64(ageSeed % 2 hours);
+        if (age > block.timestamp) return;
+        OracleFeeds.Report memory report = _report(valueSeed, version, epoch, age);
+        address[] memory signers = _sortedAddrs(rogueVersion[version] ? ROGUE : HONEST);
+        (address[] memory listed, OracleFeeds.ConfigParams memory values) =
+            feeds.transmitConfig(feedId);
+        if (keccak256(abi.encode(listed, values)) != keccak256(abi.encode(signers, _params()))) {
+            _violation("transmitConfig disagrees with the model");
+        }
+        bool rogue = rogueVersion[version];
+        if (mode == 5) rogue = !rogue;
+        bytes memory signatures =
+            _sign(report, _sortedKeys(rogue ? ROGUE : HONEST), mode == 6 ? 1 : 2);
         bool expected = mode < 5 && epoch > latestEpoch;
-        try feeds.transmit(report, signatures) returns (int192 answer) {
+        try feeds.transmit(report, signers, _params(), signatures) returns (int192 answer) {
             if (!expected) _violation("report accepted against the model");
-            if (answer != obs[1]) _violation("answer is not the median");
+            if (answer != report.observations[1]) _violation("answer is not the median");
             _promote();
             latestEpoch = epoch;
             epochs.push(epoch);
-            _rounds[epoch] = GhostRound(true, int192(obs[1]), report.observationsTimestamp, version);
+            _rounds[epoch] = GhostRound(
+                true, int192(report.observations[1]), report.observationsTimestamp, version
+            );
             roundsAccepted += 1;
         } catch {
             if (expected) _violation("honest report refused");
         }
+    }
+
+    /// @dev A report that would be accepted under the signer list and values it is sent with,
+    ///      but they are not those of the configuration in force (tamper % 8): 0 the other key
+    ///      set's list, signed by those keys (the creator's own while the honest set is in
+    ///      force, or vice versa); 1 one signer swapped for an outsider, who signs; 2 two
+    ///      signers out of order; 3 a signer dropped; 4 an outsider appended; 5 f = 0 and one
+    ///      signature; 6 bounds widened, one observation outside the configured ones; 7 maxAge
+    ///      raised, the report older than the configured one. The configuration commitment
+    ///      must refuse every one with ConfigMismatch(feedId, version in force).
+    function transmitTampered(uint256 valueSeed, uint256 stepSeed, uint8 tamper) external {
+        uint256 mode = tamper % 8;
+        uint32 version = _inForce();
+        uint64 epoch = uint64(latestEpoch + bound(stepSeed, 1, 3));
+        uint64 age = mode == 7 ? uint64(MAX_AGE) + 1 + uint64(stepSeed % 1 hours) : 0;
+        OracleFeeds.Report memory report = _report(valueSeed, version, epoch, age);
+        // The list of the key set in force, or (0) of the other one.
+        bool honestList = rogueVersion[version] == (mode == 0);
+        uint256[] memory listed = _sortedKeys(honestList ? HONEST : ROGUE);
+        uint256[] memory signing = new uint256[](mode == 5 ? 1 : 2);
+        // The first two keys of the list sign (the first and the outsider for 1; one for 5).
+        signing[0] = listed[0];
+        if (mode == 1) signing[1] = OUTSIDER;
+        else if (mode != 5) signing[1] = listed[1];
+        _sortByAddress(signing);
+        OracleFeeds.ConfigParams memory params = _params();
+        if (mode == 1) {
+            listed[3] = OUTSIDER;
+            _sortByAddress(listed);
+        } else if (mode == 3) {
+            assembly ("memory-safe") {
+                mstore(listed, 3)
+            }
+        } else if (mode == 4) {
+            uint256[] memory longer = new uint256[](5);
+            for (uint256 i = 0; i < 4; ++i) {
+                longer[i] = listed[i];
+            }
+            longer[4] = OUTSIDER;
+            listed = longer;
+        } else if (mode == 5) {
+            params.f = 0;
+        } else if (mode == 6) {
+            params.maxAnswer = 1000;
+            report.observations[2] = 101 + int256(valueSeed % 900);
+        } else if (mode == 7) {
+            params.maxAge = MAX_AGE + 2 hours;
+        }
+        address[] memory signers = _addrs(listed);
+        if (mode == 2) (signers[2], signers[3]) = (signers[3], signers[2]);
+        bytes memory signatures = _sign(report, signing, signing.length);
+        try feeds.transmit(report, signers, params, signatures) {
+            _violation("report accepted with a tampered configuration");
+        } catch (bytes memory reason) {
+            bytes memory mismatch =
+                abi.encodeWithSelector(OracleFeeds.ConfigMismatch.selector, feedId, version);
+            if (keccak256(reason) != keccak256(mismatch)) {
+                _violation("tampered configuration not refused with ConfigMismatch");
+            }
+        }
+        tampered += 1;
     }
 
     /// @dev The creator proposes a new configuration: its own four keys (rogue) or honest.
@@ -498,7 +601,7 @@ contract SettlementInvariantTest is InvariantBase {
         escrow = handler.escrow();
         bonus = handler.bonus();
         targetContract(address(handler));
-        bytes4[] memory s = new bytes4[](20);
+        bytes4[] memory s = new bytes4[](21);
         s[0] = SettlementHandler.transmit.selector;
         s[1] = SettlementHandler.proposeConfig.selector;
         s[2] = SettlementHandler.createPool.selector;
@@ -519,6 +622,7 @@ contract SettlementInvariantTest is InvariantBase {
         s[17] = SettlementHandler.settleWeek.selector;
         s[18] = SettlementHandler.createPolicy.selector;
         s[19] = SettlementHandler.withdraw.selector;
+        s[20] = SettlementHandler.transmitTampered.selector;
         targetSelector(address(handler), s);
     }
 
@@ -659,6 +763,11 @@ contract OracleSignatureFuzzTest is Cheats {
         );
     }
 
+    /// @dev The values of the feed's configuration.
+    function _params() internal pure returns (OracleFeeds.ConfigParams memory) {
+        return OracleFeeds.ConfigParams(1, 0, 100, 1 days);
+    }
+
     function _key(uint256 seed) internal pure returns (uint256) {
         return bound(seed, 1, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364140);
     }
@@ -673,7 +782,7 @@ contract OracleSignatureFuzzTest is Cheats {
         if (vm.addr(b) < vm.addr(a)) (a, b) = (b, a);
         bytes memory sigs = bytes.concat(signature(a, digest), signature(b, digest));
         vm.expectRevert(abi.encodeWithSelector(OracleFeeds.NotAnOracle.selector, vm.addr(key)));
-        feeds.transmit(r, sigs);
+        feeds.transmit(r, oracles, _params(), sigs);
     }
 
     /// @notice The same signature twice, a malleated copy, or signatures made for another
@@ -684,17 +793,17 @@ contract OracleSignatureFuzzTest is Cheats {
         bytes memory first = signature(keys[0], digest);
         bytes memory second = signature(keys[1], digest);
         vm.expectRevert();
-        feeds.transmit(r, bytes.concat(first, first));
+        feeds.transmit(r, oracles, _params(), bytes.concat(first, first));
         vm.expectRevert();
-        feeds.transmit(r, bytes.concat(first, malleate(second)));
+        feeds.transmit(r, oracles, _params(), bytes.concat(first, malleate(second)));
         r.configDigest = other.configDigestAt(feedId, 1);
         bytes32 elsewhere = other.reportDigest(r);
         bytes memory replayed =
             bytes.concat(signature(keys[0], elsewhere), signature(keys[1], elsewhere));
         r.configDigest = feeds.configDigestAt(feedId, 1);
         vm.expectRevert();
-        feeds.transmit(r, replayed);
-        feeds.transmit(r, bytes.concat(first, second));
+        feeds.transmit(r, oracles, _params(), replayed);
+        feeds.transmit(r, oracles, _params(), bytes.concat(first, second));
         check(feeds.latestEpoch(feedId) == 1, "honest report accepted");
     }
 
@@ -706,6 +815,59 @@ contract OracleSignatureFuzzTest is Cheats {
         bytes memory sigs = bytes.concat(signature(keys[0], digest), signature(keys[1], digest));
         vm.prank(sender);
         vm.expectRevert(abi.encodeWithSelector(OracleFeeds.NotATransmitter.selector, sender));
-        feeds.transmit(r, sigs);
+        feeds.transmit(r, oracles, _params(), sigs);
+    }
+
+    /// @notice A well-signed report sent with a signer list or values other than the
+    ///         configuration's (a signer replaced, dropped, added or moved; f, a bound or the
+    ///         maximum age changed) is refused with ConfigMismatch; with the configuration's own
+    ///         it is accepted.
+    function testFuzz_configMustMatchCommitment(
+        uint256 which,
+        uint256 delta,
+        address outsider,
+        uint256 valueSeed
+    ) public {
+        OracleFeeds.Report memory r = _report(int256(bound(valueSeed, 0, 100)));
+        bytes32 digest = feeds.reportDigest(r);
+        bytes memory sigs = bytes.concat(signature(keys[0], digest), signature(keys[1], digest));
+        address[] memory signers = oracles;
+        OracleFeeds.ConfigParams memory p = _params();
+        uint256 at = (which / 8) % 4;
+        uint256 d = bound(delta, 1, type(uint32).max - 1 days);
+        uint256 kind = which % 8;
+        if (kind == 0) {
+            vm.assume(outsider != signers[at]);
+            signers[at] = outsider;
+        } else if (kind == 1) {
+            address[] memory shorter = new address[](3);
+            for (uint256 i = 0; i < 3; ++i) {
+                shorter[i] = signers[i < at ? i : i + 1];
+            }
+            signers = shorter;
+        } else if (kind == 2) {
+            address[] memory longer = new address[](5);
+            for (uint256 i = 0; i < 5; ++i) {
+                longer[i] = i < at ? signers[i] : i == at ? outsider : signers[i - 1];
+            }
+            signers = longer;
+        } else if (kind == 3) {
+            (signers[at], signers[(at + 1) % 4]) = (signers[(at + 1) % 4], signers[at]);
+        } else if (kind == 4) {
+            p.f = uint8(bound(delta, 0, 254)); // 0, 2, ..., 255
+            if (p.f != 0) p.f += 1;
+        } else if (kind == 5) {
+            p.minAnswer = -int256(d);
+        } else if (kind == 6) {
+            p.maxAnswer = 100 + int256(d);
+        } else {
+            p.maxAge = uint32(d % 2 == 0 ? 1 days + d : d % 1 days);
+        }
+        vm.expectRevert(
+            abi.encodeWithSelector(OracleFeeds.ConfigMismatch.selector, feedId, uint32(1))
+        );
+        feeds.transmit(r, signers, p, sigs);
+        feeds.transmit(r, oracles, _params(), sigs);
+        check(feeds.latestEpoch(feedId) == 1, "report accepted with its configuration");
     }
 }
