@@ -67,6 +67,7 @@ VerificationCode = Literal[
     "receipt-log-key-mismatch",
     "receipt-artifact-mismatch",
     "receipt-anchor-missing",
+    "tile-invalid",
     # the registry: traces
     "trace-leaf-mismatch",
     "trace-tree-head-mismatch",
@@ -141,6 +142,8 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "receipt-log-key-mismatch": "a receipt is from another log (its key or origin)",
     "receipt-artifact-mismatch": "the artifact is not a subject of the receipt's statement",
     "receipt-anchor-missing": "a receipt carries no anchor and none can be found",
+    "tile-invalid": "a tlog-tiles tile or entry bundle does not hash to the signed "
+    "checkpoint's tree (wrong length, tampered bytes or a forked log)",
     "trace-leaf-mismatch": "a traced entry is not the leaf its proof proves",
     "trace-tree-head-mismatch": "a trace's entries are proven against different tree heads",
     "trace-event-mismatch": "a traced entry is not a deploy or rollback of the environment",
