@@ -340,3 +340,33 @@ def test_a_served_log_is_refused_under_another_key(
     stranger = TilesClient.over_http(service.url, Ed25519NoteKey.generate(LOG_KEY.name))
     with pytest.raises(SignatureInvalid):
         stranger.update(trusted, stranger.latest_note())
+
+
+def test_the_service_tile_cache_keeps_recent_tiles_within_its_byte_bound() -> None:
+    from ailedger.service.app import TileCache  # the server extra: FastAPI
+
+    cache = TileCache(3 * 8192)
+    refs = [TileRef(0, i) for i in range(5)]
+    for ref in refs[:3]:
+        cache.put(ref, bytes([ref.index]) * 8192)
+    assert cache.get(refs[0]) == b"\0" * 8192  # now the most recent
+    cache.put(refs[3], b"\3" * 8192)  # drops refs[1], the least recent
+    assert cache.get(refs[1]) is None
+    assert [cache.get(r) is not None for r in refs] == [True, False, True, True, False]
+    assert cache.size == 3 * 8192
+    cache.put(refs[4], b"x" * (3 * 8192 + 1))  # larger than the cache: not kept
+    assert cache.get(refs[4]) is None
+    assert cache.size == 3 * 8192
+
+
+def test_a_served_tile_is_the_same_from_the_cache(
+    two_checkpoints: tuple[Service, SignedNote, SignedNote],
+) -> None:
+    service = two_checkpoints[0]
+    for path in ("/tile/0/000", "/tile/0/001.p/44", "/tile/entries/001.p/3"):
+        first = service.request("GET", path)
+        again = service.request("GET", path)
+        assert first[0] == again[0] == 200
+        assert first[2] == again[2]
+        assert again[1]["cache-control"] == "public, max-age=31536000, immutable"
+    assert service.request("GET", "/tile/0/001.p/45")[0] == 404  # beyond the checkpoint

@@ -24,6 +24,7 @@ checkpoint: a tile or entry that no published checkpoint covers is 404.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from ailedger.service.tiles import (
     MAX_BUNDLED_ENTRY,
     TILE_HEIGHT,
     TILE_WIDTH,
+    TileRef,
     entry_bundle,
     parse_tile_path,
 )
@@ -51,7 +53,14 @@ from ailedger.service.tiles import (
 if TYPE_CHECKING:  # the chain client is imported only by a service that anchors
     from ailedger.service._anchoring import AnchorSchedule
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "MAX_PAGE", "ServiceSettings", "create_app"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_TILE_CACHE_BYTES",
+    "MAX_PAGE",
+    "ServiceSettings",
+    "TileCache",
+    "create_app",
+]
 
 _log = logging.getLogger("ailedger.service")
 
@@ -62,17 +71,48 @@ MAX_PAGE = 100
 #: JSON nesting allowed in a submission (a DSSE envelope nests 3 levels).
 MAX_BODY_DEPTH = 8
 IMMUTABLE = "public, max-age=31536000, immutable"
+IMMUTABLE_HEADERS = {"Cache-Control": IMMUTABLE}
+OCTETS = "application/octet-stream"
+#: Tile bytes kept in memory by default (a full hash tile is 8 KiB: 8,192 of them).
+DEFAULT_TILE_CACHE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    """The service's policy: who may submit, and the request size limit."""
+    """The service's policy: who may submit, the request size limit, and how many bytes of
+    served tiles to keep in memory (0: none)."""
 
     allow: frozenset[str]
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    tile_cache_bytes: int = DEFAULT_TILE_CACHE_BYTES
 
     def allowed(self, keyid: str) -> bool:
         return keyid.lower() in self.allow
+
+
+class TileCache:
+    """Served tiles and entry bundles by path, least recently used dropped beyond ``limit``
+    bytes. A tile path names immutable bytes (a partial tile's width is in its path), so an
+    entry never goes stale; only tiles a published checkpoint covers are put here."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._tiles: OrderedDict[TileRef, bytes] = OrderedDict()
+
+    def get(self, ref: TileRef) -> bytes | None:
+        data = self._tiles.get(ref)
+        if data is not None:
+            self._tiles.move_to_end(ref)
+        return data
+
+    def put(self, ref: TileRef, data: bytes) -> None:
+        if len(data) > self.limit or ref in self._tiles:
+            return
+        self._tiles[ref] = data
+        self.size += len(data)
+        while self.size > self.limit:
+            self.size -= len(self._tiles.popitem(last=False)[1])
 
 
 def _problem_response(p: Problem) -> JSONResponse:
@@ -149,11 +189,17 @@ def create_app(
         p = Problem(500, "internal", "Internal error", f"{type(exc).__name__} (a bug: see the log)")
         return _problem_response(p)
 
+    parsed: list[tuple[SignedNote, Checkpoint]] = []  # the last note parsed, reused
+
     def checkpoint() -> tuple[SignedNote, Checkpoint]:
         note = sequencer.note
         if note is None:  # pragma: no cover - the sequencer signs one at start
             raise Problem(503, "no-checkpoint", "No checkpoint yet", "the log is starting")
-        return note, Checkpoint.parse(note.text)
+        if not parsed or parsed[0][0] is not note:
+            parsed[:] = [(note, Checkpoint.parse(note.text))]
+        return parsed[0]
+
+    tiles = TileCache(settings.tile_cache_bytes)
 
     # --- submissions -----------------------------------------------------------------------
 
@@ -243,26 +289,26 @@ def create_app(
             raise Problem(400, "malformed-tile-path", "Malformed tile path", str(exc)) from None
         _, cp = checkpoint()
         first = ref.index * TILE_WIDTH
-        if ref.level is None:
-            if first + ref.width > cp.size:
-                raise Problem(404, "not-found", "Not found", f"no entry bundle {path} yet")
-            entries = reader.envelopes(first, ref.width)
-            if any(len(e) > MAX_BUNDLED_ENTRY for e in entries):
-                raise Problem(
-                    409,
-                    "entry-too-large",
-                    "Entry too large for a bundle",
-                    "an entry of this bundle is over 65,535 bytes; read it at /v1/entries/{i}",
-                )
-            data = entry_bundle(entries)
-        else:
-            available = cp.size >> (TILE_HEIGHT * ref.level)
-            if first + ref.width > available:
-                raise Problem(404, "not-found", "Not found", f"no tile {path} yet")
-            data = b"".join(reader.hashes(TILE_HEIGHT * ref.level, first, ref.width))
-        return Response(
-            data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
-        )
+        available = cp.size if ref.level is None else cp.size >> (TILE_HEIGHT * ref.level)
+        if first + ref.width > available:
+            what = "entry bundle" if ref.level is None else "tile"
+            raise Problem(404, "not-found", "Not found", f"no {what} {path} yet")
+        data = tiles.get(ref)  # published, so its bytes never change
+        if data is None:
+            if ref.level is None:
+                entries = reader.envelopes(first, ref.width)
+                if any(len(e) > MAX_BUNDLED_ENTRY for e in entries):
+                    raise Problem(
+                        409,
+                        "entry-too-large",
+                        "Entry too large for a bundle",
+                        "an entry of this bundle is over 65,535 bytes; read it at /v1/entries/{i}",
+                    )
+                data = entry_bundle(entries)
+            else:
+                data = b"".join(reader.hashes(TILE_HEIGHT * ref.level, first, ref.width))
+            tiles.put(ref, data)
+        return Response(data, media_type=OCTETS, headers=IMMUTABLE_HEADERS)
 
     # --- JSON conveniences -----------------------------------------------------------------
 
