@@ -70,6 +70,24 @@ uvicorn.Server(config).run(sockets=[sock])
 """
 
 
+#: Runs a script under cProfile timed by CPU time (wall time would count the other processes
+#: of a loaded machine); writes the stats when the script ends (SIGINT: KeyboardInterrupt).
+PROFILE = """
+import cProfile, runpy, sys, time
+out, script = sys.argv[1], sys.argv[2]
+sys.argv = sys.argv[2:]
+prof = cProfile.Profile(time.process_time)
+prof.enable()
+try:
+    runpy.run_path(script, run_name="__main__")
+except (SystemExit, KeyboardInterrupt):
+    pass
+finally:
+    prof.disable()
+    prof.dump_stats(out)
+"""
+
+
 def build_log(path: Path, n: int) -> None:
     store = Store(path, ORIGIN)
     try:
@@ -199,8 +217,7 @@ def main() -> None:
                 file.parent.mkdir(parents=True, exist_ok=True)
                 file.write_bytes(tile_bytes(log, ref))
 
-        profile = [] if args.profile is None else [sys.executable, "-m", "cProfile"]
-        profile += [] if args.profile is None else ["-o", str(args.profile)]
+        profile = [] if args.profile is None else [sys.executable, "-c", PROFILE, str(args.profile)]
         command = [str(AILEDGER), "--workspace", str(root), "serve", "--port", "0", "--json"]
         # reads only: nobody submits
         serve, url = start([*profile, *command, "--allow", "0x" + "00" * 20])
@@ -227,8 +244,9 @@ def main() -> None:
             reader.entry(n // 3, cp)
             entry_fetches = reader.fetched
         finally:
-            # SIGINT under cProfile: uvicorn re-raises it after shutdown, and cProfile writes its
-            # stats on the way out (it would not on SIGTERM's default action)
+            # SIGINT under the profiler: uvicorn re-raises it after shutdown as a
+            # KeyboardInterrupt, and the stats are written on the way out (a re-raised
+            # SIGTERM would end the process first)
             stop(serve, signal.SIGTERM if args.profile is None else signal.SIGINT)
             stop(peer)
 
@@ -260,7 +278,9 @@ def main() -> None:
     )
     print(f"one inclusion proof and its entry bundle, empty cache: {entry_fetches} fetches")
     if args.profile is not None:
-        pstats.Stats(str(args.profile)).sort_stats("tottime").print_stats(25)
+        stats = pstats.Stats(str(args.profile))
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(20)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ entry one bundle more.
 
 from __future__ import annotations
 
+import base64
+import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -370,3 +374,50 @@ def test_a_served_tile_is_the_same_from_the_cache(
         assert first[2] == again[2]
         assert again[1]["cache-control"] == "public, max-age=31536000, immutable"
     assert service.request("GET", "/tile/0/001.p/45")[0] == 404  # beyond the checkpoint
+
+
+GO_TLOG = Path("/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog")
+
+
+def test_go_sumdb_tlog_proves_the_same_from_the_same_tiles(
+    two_checkpoints: tuple[Service, SignedNote, SignedNote], tmp_path: Path
+) -> None:
+    """golang.org/x/mod/sumdb/tlog (TileHashReader, ProveTree + CheckTree, ProveRecord) reads
+    the served tiles and must produce exactly the proofs this client reads and verifies.
+    Skipped where Go or x/mod is missing (Debian: golang-go, golang-golang-x-mod-dev)."""
+    go = shutil.which("go")
+    if go is None or not GO_TLOG.is_dir():
+        pytest.skip("go or golang.org/x/mod (GOPATH /usr/share/gocode) is not installed")
+    service, _, last = two_checkpoints
+    client = TilesClient.over_http(service.url, LOG_KEY)
+    latest = client.verify_note(last)
+    olds = [1, 2, FIRST - 1, FIRST, 255, 256, 257, TOTAL - 1]
+    indexes = [0, 1, FIRST, 255, 256, TOTAL - 1]
+    env = {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOPATH": "/usr/share/gocode",
+        "GOCACHE": str(tmp_path / "gocache"),
+        "GOFLAGS": "",
+    }
+    binary = tmp_path / "tlogproofs"
+    source = Path(__file__).parent / "go" / "tlogproofs.go"
+    build = subprocess.run(
+        [go, "build", "-o", str(binary), str(source)], env=env, capture_output=True, text=True
+    )
+    assert build.returncode == 0, build.stderr
+    root = base64.b64encode(latest.root).decode()
+    args = [str(binary), service.url, str(latest.size), root, *map(str, olds), "--"]
+    result = subprocess.run([*args, *map(str, indexes)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    go_proofs = {tuple(line.split()[:2]): line.split()[2:] for line in result.stdout.splitlines()}
+    assert len(go_proofs) == len(olds) + len(indexes)
+    db = service.root / ".ailedger" / "log.sqlite"
+    with TransparencyLog.open(db, read_only=True) as log:
+        for m in olds:
+            old = Checkpoint(latest.origin, m, log.root(m))
+            ours = client.consistency(old, latest).hashes
+            assert [h.hex() for h in ours] == go_proofs["tree", str(m)], m
+    for i in indexes:
+        ours = client.inclusion(i, latest).hashes
+        assert [h.hex() for h in ours] == go_proofs["record", str(i)], i
