@@ -350,9 +350,9 @@ def test_the_service_tile_cache_keeps_recent_tiles_within_its_byte_bound() -> No
     from ailedger.service.app import TileCache  # the server extra: FastAPI
 
     cache = TileCache(3 * 8192)
-    refs = [TileRef(0, i) for i in range(5)]
-    for ref in refs[:3]:
-        cache.put(ref, bytes([ref.index]) * 8192)
+    refs = ["/" + TileRef(0, i).path() for i in range(5)]
+    for i, ref in enumerate(refs[:3]):
+        cache.put(ref, bytes([i]) * 8192)
     assert cache.get(refs[0]) == b"\0" * 8192  # now the most recent
     cache.put(refs[3], b"\3" * 8192)  # drops refs[1], the least recent
     assert cache.get(refs[1]) is None
@@ -369,11 +369,16 @@ def test_a_served_tile_is_the_same_from_the_cache(
     service = two_checkpoints[0]
     for path in ("/tile/0/000", "/tile/0/001.p/44", "/tile/entries/001.p/3"):
         first = service.request("GET", path)
-        again = service.request("GET", path)
+        again = service.request("GET", path)  # from the cache, before routing
         assert first[0] == again[0] == 200
         assert first[2] == again[2]
+        for name in ("content-type", "cache-control", "content-length"):
+            assert first[1][name] == again[1][name]
         assert again[1]["cache-control"] == "public, max-age=31536000, immutable"
+        assert service.request("POST", path)[0] == 405  # only a GET is answered from it
+        assert service.request("GET", path + "?x=1")[0] == 200
     assert service.request("GET", "/tile/0/001.p/45")[0] == 404  # beyond the checkpoint
+    assert service.request("GET", "/tile/0/x000/000")[0] == 400  # not canonical: never cached
 
 
 GO_TLOG = Path("/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog")
