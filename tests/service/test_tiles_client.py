@@ -3,10 +3,9 @@ log's own and verifies, any tampered tile byte fails, and it fetches O(log n) ti
 
 Two logs: 700 real signed envelopes (appended through :class:`TransparencyLog`, two tile
 levels) and 2**16 + 1,000 synthetic leaves written through the log's storage in bulk (three
-tile levels). Bound stated and checked: a consistency check fetches at most
-``3 * ceil(log2(n) / 8)`` tiles (``max_consistency_tiles``), i.e. ``c * log2(n)`` with
-``c = 3 / 8`` rounded up per tile level; an inclusion proof at most 2 per tile level, and its
-entry one bundle more.
+tile levels). Bound stated and checked: a consistency or an inclusion proof fetches at most
+``2 * ceil(log2(n) / 8)`` tiles (``max_proof_tiles``), i.e. ``c * log2(n)`` with ``c = 2 / 8``
+rounded up per tile level (two tiles per 8 tree levels); an entry one bundle more.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from ailedger.log import Checkpoint, Ed25519NoteKey, SignedNote, TransparencyLog
 from ailedger.service.tiles import TileRef
 from ailedger.service.tiles_client import (
     TilesClient,
-    max_consistency_tiles,
+    max_proof_tiles,
     node_tile,
     tile_levels,
     tile_width,
@@ -91,12 +90,12 @@ def check_pair(log: TransparencyLog, m: int, n: int, i: int) -> None:
     assert client.update(old, note) == new_cp
     if 0 < m < n:
         assert client.consistency(old, new_cp).hashes == log.consistency_proof(m, n).hashes
-    assert client.fetched <= max_consistency_tiles(n)
+    assert client.fetched <= max_proof_tiles(n)
 
     fresh = client_of(log)
     proof = fresh.inclusion(i, new_cp)
     assert proof == log.inclusion_proof(i, n)
-    assert fresh.fetched <= 2 * tile_levels(n)
+    assert fresh.fetched <= max_proof_tiles(n)
 
 
 @given(st.data())
@@ -123,7 +122,7 @@ def test_three_tile_levels_proofs_from_tiles(big: TransparencyLog, data: st.Data
 
 def test_the_bound_holds_on_every_size_pair_of_a_small_tree(small: TransparencyLog) -> None:
     """Near-exhaustive where it is cheap: every n up to 300, every 11th m and those at tile
-    edges, tiles counted, none over 3 per tile level (the bound of the module docstring)."""
+    edges, tiles counted, none over 2 per tile level (the bound of the module docstring)."""
     worst = 0
     for n in range(1, 301):
         _, note = signed(small, KEY, n)
@@ -131,8 +130,8 @@ def test_the_bound_holds_on_every_size_pair_of_a_small_tree(small: TransparencyL
             client = client_of(small)
             client.update(signed(small, KEY, m)[0], note)
             worst = max(worst, client.fetched)
-            assert client.fetched <= max_consistency_tiles(n), (m, n)
-    assert worst == 3  # the bound is reached: it is not loose
+            assert client.fetched <= max_proof_tiles(n), (m, n)
+    assert worst == 3  # two level-0 tiles (the old size's, the edge) and the level-1 edge
 
 
 class Tamper:
@@ -324,7 +323,7 @@ def test_a_served_log_verifies_through_tiles(
     trusted = client.verify_note(first.format())
     latest = client.update(trusted, client.latest_note())
     assert latest.size == TOTAL
-    assert 0 < client.fetched <= max_consistency_tiles(TOTAL)
+    assert 0 < client.fetched <= max_proof_tiles(TOTAL)
     for i in (0, trusted.size - 1, 255, 256, TOTAL - 1):
         proof = client.inclusion(i, latest)
         assert proof.root == latest.root

@@ -3,7 +3,8 @@
 :mod:`.app` builds the ASGI app (FastAPI) from its dependencies and documents the endpoints;
 :mod:`._sequencer` is the group-commit writer; :mod:`.tiles` holds the tlog-tiles paths and
 entry bundles; :mod:`.problems` maps errors to RFC 9457 problem responses; :mod:`.client` talks
-to a service (standard library only). :mod:`.witness` is a C2SP tlog-witness (``ailedger
+to a service (standard library only), and :mod:`.tiles_client` verifies a log's checkpoints,
+proofs and entries from its tiles alone. :mod:`.witness` is a C2SP tlog-witness (``ailedger
 witness serve``; its ASGI app in :mod:`._witness_server`), and :mod:`._cosigning` the log's
 side of that protocol: k of n cosignatures before a checkpoint is published. The apps need the
 ``server`` extra (FastAPI, Starlette, uvicorn), so this package's face imports none of it.

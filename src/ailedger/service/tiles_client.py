@@ -25,12 +25,16 @@ against the signed roots, so a bug in the tile arithmetic can only fail closed.
 A stored hash at tree level ``k``, index ``i`` lies in tile level ``L = k // 8``: it is the
 root of the ``2**(k % 8)`` hashes of tree level ``8 L`` numbered from ``i << (k % 8)``, in
 tile ``N = (i << (k % 8)) >> 8``, whose width for a tree of ``n`` entries is
-``min(256, (n >> 8 L) - 256 N)``. Verifying a checkpoint against an earlier one reads at most
-three tiles per tile level (the tile around the old size, the tree's right edge, and the tile
-between them), so ``3 * ceil(log2(n) / 8)`` tiles bound any consistency check: 9 tiles at a
-million entries. Authenticated tiles are kept in a small LRU cache keyed by their path (a tile
-path names immutable bytes); cached tiles are authenticated again for every checkpoint they
-serve, so the cache saves fetches, never checks. :attr:`TilesClient.fetched` counts fetches.
+``min(256, (n >> 8 L) - 256 N)``. A proof reads at most two tiles per tile level, so
+``2 * ceil(log2(n) / 8)`` tiles (6 at a million entries) with an empty cache: the hashes of a
+consistency proof (inclusion proof) at tree levels ``8 L .. 8 L + 7`` are siblings on the path
+of leaf ``m - 1`` (leaf ``i``), all in the level-``L`` tile of that leaf's block, or pieces of
+a subtree ending at ``n``, in the rightmost tile; a full tile's parent is the tile of the same
+leaf one level up, and the tree hash needs only the rightmost tiles.
+
+Authenticated tiles are kept in a small LRU cache keyed by their path (a tile path names
+immutable bytes); cached tiles are authenticated again for every checkpoint they serve, so the
+cache saves fetches, never checks. :attr:`TilesClient.fetched` counts fetches.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ __all__ = [
     "DEFAULT_CACHE_TILES",
     "TileFetch",
     "TilesClient",
-    "max_consistency_tiles",
+    "max_proof_tiles",
     "node_tile",
     "tile_levels",
     "tile_width",
@@ -72,7 +76,6 @@ DEFAULT_CACHE_TILES = 1024
 TileFetch = Callable[[str], bytes]
 
 _sha256 = hashlib.sha256
-_FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE
 
 
 def tile_width(level: int, index: int, size: int) -> int:
@@ -86,22 +89,22 @@ def tile_levels(size: int) -> int:
     return max(1, -(-size.bit_length() // TILE_HEIGHT))
 
 
-def max_consistency_tiles(size: int) -> int:
-    """The most tiles :meth:`TilesClient.update` fetches to check a tree of ``size`` entries
-    against any earlier one, with an empty cache: three per tile level."""
-    return 3 * tile_levels(size)
+def max_proof_tiles(size: int) -> int:
+    """The most tiles a consistency proof to (:meth:`TilesClient.update`) or an inclusion
+    proof in a tree of ``size`` entries reads with an empty cache: two per tile level."""
+    return 2 * tile_levels(size)
 
 
 def node_tile(level: int, index: int, size: int) -> tuple[TileRef, int, int]:
     """The tile holding stored hash ``(level, index)`` of a tree of ``size`` entries, the
     position of its first hash there and how many hashes compose it (``2**(level % 8)``)."""
     tile_level, height = divmod(level, TILE_HEIGHT)
-    first = index << height
-    ref = TileRef(tile_level, first >> TILE_HEIGHT)
-    width = tile_width(ref.level or 0, ref.index, size)
+    first = index << height  # of its hashes at tree level 8 * tile_level
+    tile = first >> TILE_HEIGHT
+    width = tile_width(tile_level, tile, size)
     if width == 0 or (index + 1) << level > size:
         raise InvalidInput(f"hash ({level}, {index}) is not in a tree of {size} entries")
-    return TileRef(tile_level, ref.index, width), first % TILE_WIDTH, 1 << height
+    return TileRef(tile_level, tile, width), first % TILE_WIDTH, 1 << height
 
 
 def _parent(ref: TileRef, size: int) -> TileRef:
