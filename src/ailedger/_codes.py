@@ -69,6 +69,7 @@ VerificationCode = Literal[
     "receipt-anchor-missing",
     "checkpoint-rollback",
     "remote-entry-mismatch",
+    "tile-invalid",
     # the registry: traces
     "trace-leaf-mismatch",
     "trace-tree-head-mismatch",
@@ -147,6 +148,8 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "already verified (a rollback, or a fork it hides)",
     "remote-entry-mismatch": "the entries a log service served do not hash to its signed "
     "checkpoint (tampered, missing or reordered entries)",
+    "tile-invalid": "a tlog-tiles tile or entry bundle does not hash to the signed "
+    "checkpoint's tree (wrong length, tampered bytes or a forked log)",
     "trace-leaf-mismatch": "a traced entry is not the leaf its proof proves",
     "trace-tree-head-mismatch": "a trace's entries are proven against different tree heads",
     "trace-event-mismatch": "a traced entry is not a deploy or rollback of the environment",

@@ -127,13 +127,20 @@ async def _call(
     return sent[0]["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])
 
 
-def _run(tmp_path: Path, settings_: ServiceSettings, steps: Callable[[Any], Any]) -> None:
+def _run(
+    tmp_path: Path,
+    settings_: ServiceSettings,
+    steps: Callable[[Any], Any],
+    sequencing: SequencerSettings | None = None,
+) -> None:
     path = tmp_path / "log.sqlite"
     TransparencyLog.open(path, LOG_KEY.name).close()
     signer = Secp256k1NoteKey.from_signer(LOG_KEY.name, LOG_SIGNER)
 
     async def main() -> None:
-        sequencer = Sequencer(lambda: TransparencyLog.open(path), signer, SequencerSettings())
+        sequencer = Sequencer(
+            lambda: TransparencyLog.open(path), signer, sequencing or SequencerSettings()
+        )
         with TransparencyLog.open(path, read_only=True) as reader:
             app = create_app(reader, sequencer, LOG_KEY, settings_)
             await sequencer.start()
@@ -217,3 +224,28 @@ def test_serve_takes_the_limits_from_options_and_config(tmp_path: Path) -> None:
         assert ok(["log", "append", "--log", service.url, good], env=home)["indexes"] == [0]
         fails(["log", "append", "--log", service.url, again], 13, "HTTP 429", "retry in", env=home)
         wait_for_checkpoint(service, 1)
+
+
+def test_cached_tiles_are_inside_the_read_limit(tmp_path: Path) -> None:
+    """The tile cache answers before routing; it must not answer before the read limit."""
+    clock = Clock()
+    limits = ServiceSettings(
+        frozenset({ALICE.address.lower()}), read_limit=RateLimit(0.5, burst=3), clock=clock
+    )
+
+    async def steps(app: Any) -> None:
+        assert (await _call(app, "POST", "/v1/entries", envelope(1)))[0] == 201
+        for _ in range(1000):  # the checkpoint covering the entry (signed once it is in)
+            if (await _call(app, "GET", "/tile/0/000.p/1", client="10.0.0.9"))[0] == 200:
+                break
+            clock.now += 2.0
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("no checkpoint covered the entry")
+        assert (await _call(app, "GET", "/tile/0/000.p/1"))[0] == 200  # cached now
+        assert (await _call(app, "GET", "/tile/0/000.p/1"))[0] == 200
+        assert (await _call(app, "GET", "/tile/0/000.p/1"))[0] == 200
+        status, headers, _ = await _call(app, "GET", "/tile/0/000.p/1")
+        assert (status, headers["retry-after"]) == (429, "2")
+
+    _run(tmp_path, limits, steps, SequencerSettings(checkpoint_entries=1))

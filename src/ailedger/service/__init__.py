@@ -4,7 +4,8 @@
 :mod:`._sequencer` is the group-commit writer; :mod:`.tiles` holds the tlog-tiles paths and
 entry bundles; :mod:`.problems` maps errors to RFC 9457 problem responses; :mod:`.ratelimit`
 holds the per-signer and per-IP token buckets; :mod:`.client` talks to a service (standard
-library only) and :mod:`.remote` makes it a log source for the CLI (:class:`RemoteLog`, a
+library only), :mod:`.tiles_client` verifies a log's checkpoints, proofs and entries from its
+tiles alone, and :mod:`.remote` makes it a log source for the CLI (:class:`RemoteLog`, a
 verified mirror of the remote log, beside :class:`LocalLog`, behind :class:`LogSource`).
 :mod:`.witness` is a C2SP tlog-witness (``ailedger witness serve``; its ASGI app in
 :mod:`._witness_server`), and :mod:`._cosigning` the log's side of that protocol: k of n
