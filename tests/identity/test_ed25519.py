@@ -74,6 +74,22 @@ def test_public_key_forms_round_trip() -> None:
         Ed25519PublicKey.from_raw(public.raw[:31])
 
 
+def test_a_wrong_password_that_passes_the_padding_check_is_still_a_wrong_password(
+    store: Keystore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """About one wrong password in 256 decrypts to bytes with valid padding, and the key
+    data then fails to parse: cryptography says "could not deserialize", not "password".
+    Seen once in CI as "not a readable PEM private key" for a wrong password."""
+    store.create("ed", PASSWORD, keytype="ed25519")
+
+    def undecodable(data: bytes, password: bytes | None) -> object:
+        raise ValueError("Could not deserialize key data. The data may be in an incorrect format")
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", undecodable)
+    with pytest.raises(WrongPassword, match="wrong password"):
+        store.signer("ed", "wrong")
+
+
 def test_keystore_stores_ed25519_encrypted(store: Keystore) -> None:
     info = store.create("ed", PASSWORD, keytype="ed25519")
     assert (info.keytype, info.encrypted, info.public_only) == ("ed25519", True, False)

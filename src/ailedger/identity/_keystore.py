@@ -216,7 +216,11 @@ def load_pkcs8_pem(pem: bytes, password: str | None, *, source: str) -> PrivateK
     try:
         key = serialization.load_pem_private_key(pem, password=secret)
     except ValueError as exc:
-        if "password" in str(exc).lower() or "decrypt" in str(exc).lower():
+        # a wrong password usually fails the decryption's padding check, but about one in
+        # 256 passes it and fails as undecodable key data: for an encrypted key, any failure
+        # to load is a wrong password (or an altered file), never "not a key"
+        text = str(exc).lower()
+        if secret is not None or "password" in text or "decrypt" in text:
             raise WrongPassword(f"{source}: wrong password (or the key file was altered)") from None
         raise KeyAccessError(f"{source}: not a readable PEM private key") from None
     except (TypeError, UnsupportedAlgorithm) as exc:
