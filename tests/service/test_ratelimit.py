@@ -249,3 +249,40 @@ def test_cached_tiles_are_inside_the_read_limit(tmp_path: Path) -> None:
         assert (status, headers["retry-after"]) == (429, "2")
 
     _run(tmp_path, limits, steps, SequencerSettings(checkpoint_entries=1))
+
+
+def test_rpc_calls_are_inside_the_read_limit(tmp_path: Path) -> None:
+    """The embedded chain's JSON-RPC (POST /rpc) is limited per client IP like reads: each
+    transaction it takes mines a block, so it must not be open to a flood."""
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.post("/rpc")
+    async def rpc() -> dict[str, object]:
+        return {"jsonrpc": "2.0", "id": 1, "result": "0x1"}
+
+    clock = Clock()
+    limits = ServiceSettings(
+        frozenset({ALICE.address.lower()}), read_limit=RateLimit(0.5, burst=2), clock=clock
+    )
+    path = tmp_path / "log.sqlite"
+    TransparencyLog.open(path, LOG_KEY.name).close()
+    signer = Secp256k1NoteKey.from_signer(LOG_KEY.name, LOG_SIGNER)
+
+    async def main() -> None:
+        sequencer = Sequencer(lambda: TransparencyLog.open(path), signer, SequencerSettings())
+        with TransparencyLog.open(path, read_only=True) as reader:
+            app = create_app(reader, sequencer, LOG_KEY, limits, routers=[router])
+            await sequencer.start()
+            try:
+                assert (await _call(app, "POST", "/rpc", b"{}"))[0] == 200
+                assert (await _call(app, "POST", "/rpc", b"{}"))[0] == 200
+                status, headers, _ = await _call(app, "POST", "/rpc", b"{}")
+                assert (status, headers["retry-after"]) == (429, "2")
+                # submissions stay the signers' limit's business
+                assert (await _call(app, "POST", "/v1/entries", envelope(1)))[0] == 201
+            finally:
+                await sequencer.stop()
+
+    asyncio.run(main())

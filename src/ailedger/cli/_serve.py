@@ -4,8 +4,8 @@ Who may submit is an allow-list of Ethereum addresses: ``--allow ADDRESS`` (repe
 ``[serve] allow = ["0x...", ...]`` in config.toml (the option replaces the config). With
 neither, the service refuses to start (fail closed). Rate limits (off unless set): ``--rate
 LIMIT/s --burst N`` per signer for submissions, ``--read-rate LIMIT/s --read-burst N`` per
-client IP for reads, or ``[serve] rate / burst / read_rate / read_burst``; over a limit the
-service answers 429 with ``Retry-After``. Checkpoints are signed with the
+client IP for reads and ``/rpc`` calls, or ``[serve] rate / burst / read_rate / read_burst``;
+over a limit the service answers 429 with ``Retry-After``. Checkpoints are signed with the
 workspace's log key (``--key``, default ``[log] key``), unlocked at start: Ed25519 (C2SP's own
 signature type, which standard C2SP clients check) or secp256k1 (what on-chain anchoring
 checks).
@@ -354,8 +354,8 @@ def serve_cmd(
         str | None,
         typer.Option(
             "--read-rate",
-            help="Reads (GET) per client IP: LIMIT/s (default: [serve] read_rate; none: "
-            "unlimited).",
+            help="Reads (GET) and /rpc calls per client IP: LIMIT/s (default: [serve] "
+            "read_rate; none: unlimited).",
         ),
     ] = None,
     read_burst: Annotated[

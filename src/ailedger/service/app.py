@@ -203,7 +203,8 @@ def create_app(
 
         @app.middleware("http")
         async def _limit_reads(request: Request, call_next: Any) -> Any:
-            if request.method in ("GET", "HEAD"):
+            # reads, and the chain's JSON-RPC calls (each transaction mines a block)
+            if request.method in ("GET", "HEAD") or request.url.path == "/rpc":
                 client = request.client.host if request.client is not None else "unknown"
                 wait = reads.take(client)
                 if wait > 0:
