@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _cli import PASSWORD
+from _log_util import ALICE, LOG_SIGNER, WITNESS_SIGNER, envelope
+from ailedger._toml import dumps as toml_dumps
 from ailedger.demos.samples import SAMPLE_DATA, SAMPLE_MODEL
 from ailedger.identity.keys import PBKDF2_ROUNDS_TEST_ONLY, SCRYPT_N_TEST_ONLY, Keystore, Signer
 from ailedger.registry import LocalBackend, Registry
@@ -79,3 +81,18 @@ def variant(setup: Setup, name: str, content: str) -> Path:
     shutil.copytree(setup.model, path)
     (path / "config.json").write_text(content)
     return path
+
+
+def chain_client_workspace(root: Path, chain: dict[str, object], origin: str) -> Workspace:
+    """A workspace whose ``[chain]`` is ``chain`` (e.g. a node's or a service's RPC URL),
+    with the log, witness and admin keys, and three envelopes ``e0.json``..``e2.json``."""
+    ws = Workspace.init(root, origin=origin)
+    store = fast_keystore(ws)
+    store.add("logkey", LOG_SIGNER, PASSWORD)
+    store.add("witness", WITNESS_SIGNER, PASSWORD)
+    store.add("admin", ALICE, PASSWORD)
+    data = dict(ws.config.data) | {"chain": chain}
+    ws.config_path.write_text(toml_dumps(data), encoding="utf-8")
+    for i in range(3):
+        (root / f"e{i}.json").write_bytes(envelope(i))
+    return ws

@@ -13,10 +13,8 @@ import ailedger.cli._chain
 import ailedger.cli._keys
 import ailedger.cli._log  # noqa: F401  (importing registers the commands)
 from _anvil import Anvil
-from _cli import PASSWORD, ok, run
-from _log_util import ALICE, LOG_SIGNER, WITNESS_SIGNER, envelope
-from _workflow_util import fast_keystore
-from ailedger._toml import dumps as toml_dumps
+from _cli import ok, run
+from _workflow_util import chain_client_workspace
 from ailedger.chain import ANVIL_CHAIN_ID
 from ailedger.workspace import Workspace
 
@@ -26,16 +24,7 @@ pytestmark = pytest.mark.chain
 
 
 def _workspace(root: Path, chain: dict[str, Any]) -> Workspace:
-    ws = Workspace.init(root, origin=ORIGIN)
-    store = fast_keystore(ws)
-    store.add("logkey", LOG_SIGNER, PASSWORD)
-    store.add("witness", WITNESS_SIGNER, PASSWORD)
-    store.add("admin", ALICE, PASSWORD)
-    data = dict(ws.config.data) | {"chain": chain}
-    ws.config_path.write_text(toml_dumps(data), encoding="utf-8")
-    for i in range(3):
-        (root / f"e{i}.json").write_bytes(envelope(i))
-    return ws
+    return chain_client_workspace(root, chain, ORIGIN)
 
 
 def test_rpc_workspace_anchor_and_verify(

@@ -14,11 +14,11 @@ from web3 import HTTPProvider, Web3
 from web3.exceptions import BlockNotFound, ContractLogicError, Web3RPCError
 
 from _chain_util import ARTIFACTS
-from _cli import PASSWORD, ok
-from _log_util import ALICE, LOG_SIGNER, WITNESS_SIGNER, envelope
+from _cli import ok
+from _log_util import ALICE
 from _rpc_util import rpc_call, rpc_error
 from _service import Service, server_workspace
-from _workflow_util import fast_keystore
+from _workflow_util import chain_client_workspace
 from ailedger._toml import dumps as toml_dumps
 from ailedger.chain import DEV_FAUCET_ADDRESS, DEV_FAUCET_KEY, EMBEDDED_CHAIN_ID
 from ailedger.chain.backends import open_workspace_chain
@@ -165,16 +165,7 @@ def test_refusals_are_json_rpc_errors(served: Service) -> None:
 
 
 def _client(root: Path, chain: dict[str, Any]) -> Workspace:
-    ws = Workspace.init(root, origin="example.com/rpc-client")
-    store = fast_keystore(ws)
-    store.add("logkey", LOG_SIGNER, PASSWORD)
-    store.add("witness", WITNESS_SIGNER, PASSWORD)
-    store.add("admin", ALICE, PASSWORD)
-    data = dict(ws.config.data) | {"chain": chain}
-    ws.config_path.write_text(toml_dumps(data), encoding="utf-8")
-    for i in range(3):
-        (root / f"e{i}.json").write_bytes(envelope(i))
-    return ws
+    return chain_client_workspace(root, chain, "example.com/rpc-client")
 
 
 def test_another_workspace_uses_the_served_chain(

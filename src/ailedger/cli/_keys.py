@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PASSWORD_ENV",
     "PasswordFileOpt",
+    "WitnessNameOpt",
     "check_log_key",
     "default_log_key",
     "keys_app",
@@ -83,6 +84,15 @@ UnsafeOpt = Annotated[
     typer.Option(
         "--unsafe-plaintext",
         help="Store the private key unencrypted. Anyone who can read the file can sign as you.",
+    ),
+]
+
+#: The name a witness signs under (``log cosign``, ``witness serve``).
+WitnessNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="Witness name (default: witness/ADDRESS for secp256k1, witness/KEYID16 for ed25519).",
     ),
 ]
 

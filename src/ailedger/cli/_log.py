@@ -29,6 +29,7 @@ from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import (
     PasswordFileOpt,
+    WitnessNameOpt,
     check_log_key,
     default_log_key,
     log_key_name,
@@ -222,14 +223,7 @@ def checkpoint_cmd(
 @log_app.command("cosign")
 def cosign_cmd(
     key: KeyOpt,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name",
-            help="Witness name (default: witness/ADDRESS for secp256k1, witness/KEYID16 for "
-            "ed25519).",
-        ),
-    ] = None,
+    name: WitnessNameOpt = None,
     log_key: LogKeyOpt = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,

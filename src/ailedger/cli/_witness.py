@@ -21,7 +21,7 @@ import typer
 
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console
-from ailedger.cli._keys import PasswordFileOpt, note_signer
+from ailedger.cli._keys import PasswordFileOpt, WitnessNameOpt, note_signer
 from ailedger.errors import InvalidInput
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import AnyNoteKey, cosigner_for, parse_vkey, vkey
@@ -57,14 +57,7 @@ def serve_cmd(
     state: Annotated[
         Path, typer.Option("--state", help="Directory of the witness's per-log state.")
     ],
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name",
-            help="Witness name (default: witness/ADDRESS for secp256k1, witness/KEYID16 for "
-            "ed25519).",
-        ),
-    ] = None,
+    name: WitnessNameOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="Port (0: any free port).")

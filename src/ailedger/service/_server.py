@@ -19,7 +19,21 @@ from ailedger.workspace import Workspace
 if TYPE_CHECKING:
     from ailedger.service._anchoring import AnchorSchedule
 
-__all__ = ["serve"]
+__all__ = ["listen", "serve"]
+
+
+def listen(host: str, port: int, backlog: int) -> tuple[socket.socket, str]:
+    """A listening TCP socket on ``host:port`` (0: any free port) and its ``http://`` URL."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say TCP; without it,
+    # Nagle holds a response's body behind its headers until the delayed ACK (~40 ms)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    bound = sock.getsockname()[1]
+    url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
+    return sock, url
 
 
 def serve(
@@ -46,15 +60,7 @@ def serve(
     A workspace on the embedded chain has it served at ``/rpc`` (the service holds its lock
     until it stops; not with ``serve_chain=False``); with an external chain, ``/v1/chain``
     names the node instead."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say TCP; without it,
-    # Nagle holds a response's body behind its headers until the delayed ACK (~40 ms)
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    bound = sock.getsockname()[1]
-    url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
+    sock, url = listen(host, port, 2048)
     chain_dir = embedded_chain_dir(workspace) if serve_chain else None
     node = None
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -24,6 +23,7 @@ from starlette.routing import Route
 
 from ailedger.chain.anchoring import COSIGNATURE_MEDIA_TYPE
 from ailedger.service._anchor_cosign import ANCHOR_COSIGN_PATH, anchor_cosignature, anchor_cosigner
+from ailedger.service._server import listen
 from ailedger.service.problems import PROBLEM_MEDIA_TYPE, Problem
 from ailedger.service.witness import (
     MAX_REQUEST_BYTES,
@@ -133,15 +133,7 @@ def serve_witness(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve ``witness`` until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say TCP; without it,
-    # Nagle holds a response's body behind its headers until the delayed ACK (~40 ms)
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(512)
-    bound = sock.getsockname()[1]
-    url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
+    sock, url = listen(host, port, 512)
     app = create_witness_app(
         witness, on_started=None if on_ready is None else (lambda: on_ready(url))
     )
