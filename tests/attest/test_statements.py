@@ -425,3 +425,11 @@ def test_model_predicate_from_fingerprint_manifest() -> None:
         ModelPredicate.from_manifest(manifest)
     with pytest.raises(InvalidInput, match="field 'resources'"):
         ModelPredicate.from_manifest({"serialization": {"method": "files"}})
+
+
+def test_an_anomaly_flag_must_name_a_subject_of_its_statement() -> None:
+    flag = EXAMPLES["anomaly-flag"]
+    other = Subject(name="other", digest={"sha256": "12" * 32})
+    with pytest.raises(InvalidInput, match="is not a subject"):
+        attest(flag, [other], [ALICE])
+    assert attest(flag, [other, SUBJECT], [ALICE]).payload  # among several subjects: fine

@@ -127,7 +127,10 @@ class LogClient:
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Entries matching every filter given (``GET /v1/entries?subject=...``), oldest
-        first, as the service indexed them: unverified (check them against a mirror)."""
+        first, as the service indexed them: unverified (check them against a mirror).
+        ``limit`` is 1..100 (the service's page)."""
+        if not 1 <= limit <= 100:
+            raise InvalidInput(f"a query's limit must be 1..100, not {limit}")
         params = {"subject": subject, "predicate_type": predicate_type, "signer": signer}
         query = urllib.parse.urlencode(
             {**{k: v for k, v in params.items() if v is not None}, "limit": limit}
