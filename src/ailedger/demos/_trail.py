@@ -45,6 +45,7 @@ __all__ = [
     "LogService",
     "QueryClient",
     "Submission",
+    "acknowledgements",
     "audit_trail",
     "cosigned_by",
     "link",
@@ -132,6 +133,27 @@ def cosigned_by(note: SignedNote, witnesses: Sequence[AnyNoteKey]) -> list[str]:
             continue
         good.append(key.name)
     return good
+
+
+def acknowledgements(
+    claims: Claims, log: TransparencyLog, members: dict[str, PublicKey]
+) -> dict[int, list[str]]:
+    """Every acknowledgement in a verified mirror: acknowledged entry -> the roles that
+    acknowledged it (sorted), each signed by the member of the role it names."""
+    role_of = {m.keyid.lower(): role for role, m in members.items()}
+    acked: dict[int, list[str]] = {}
+    for entry in log.query(predicate_type=AcknowledgementPredicate.PREDICATE_TYPE, limit=None):
+        role = role_of.get(entry.signers[0].lower(), "") if len(entry.signers) == 1 else ""
+        claims.check(role in members, f"entry {entry.index} is signed by one member")
+        stmt = statement_at(log, entry.index, [members[role]])
+        ack = stmt.typed_predicate()
+        claims.check(
+            isinstance(ack, AcknowledgementPredicate) and ack.role == role,
+            f"entry {entry.index} is an acknowledgement by the {role} it names",
+        )
+        assert isinstance(ack, AcknowledgementPredicate)
+        acked.setdefault(ack.entry.log_index, []).append(role)
+    return {i: sorted(roles) for i, roles in acked.items()}
 
 
 def verify_offline(

@@ -49,6 +49,7 @@ from ailedger.demos._trail import (
     RECEIPT_WAIT_S,
     Connect,
     LogService,
+    acknowledgements,
     audit_trail,
     link,
     sha256_of,
@@ -450,8 +451,17 @@ def _run(
                 f"the {role}'s verified mirror holds the {len(flag_index)} flags",
             )
             pending = []
+            batch_of = {i: n for n, i in entries.items()}
+            read_back = []
             for entry in found:
                 stmt = statement_at(log, entry.index, [shipper.signer.public_key])
+                logged_flag = stmt.typed_predicate()
+                claims.check(
+                    isinstance(logged_flag, AnomalyFlagPredicate),
+                    f"entry {entry.index} is an anomaly flag",
+                )
+                assert isinstance(logged_flag, AnomalyFlagPredicate)
+                read_back.append(batch_of.get(logged_flag.dataset_entry.log_index))
                 ack = AcknowledgementPredicate(
                     entry=link(log, entry.index),
                     acknowledged_type=AnomalyFlagPredicate.PREDICATE_TYPE,
@@ -461,6 +471,10 @@ def _run(
                 )
                 pending.append((entry.index, statements.attest(ack, stmt.subject, [
                     party.signer]).to_json()))  # fmt: skip
+        claims.check(
+            None not in read_back and sorted(n for n in read_back if n is not None) == flagged,
+            f"the flags in the {role}'s mirror, signed by the shipper, name batches {flagged}",
+        )
         for index, envelope_bytes in pending:
             ack_index[role][index] = party.service.append(envelope_bytes).index
     record(
@@ -486,6 +500,11 @@ def _run(
     last = max(i for acks in ack_index.values() for i in acks.values())
     with synced(retailer.service, last + 1) as log:
         size_before, root_before = log.size(), log.root()
+        acked = acknowledgements(claims, log, {r: p.signer.public_key for r, p in parties.items()})
+    claims.check(
+        acked == {i: ["manufacturer", "retailer"] for i in flag_index.values()},
+        "the log holds an acknowledgement of every flag by the manufacturer and the retailer",
+    )
     record(
         Step(
             "the retailer fetches receipts for batch 42's statement and its flag",
