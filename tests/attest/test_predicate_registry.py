@@ -10,6 +10,7 @@ from typing import ClassVar
 import pytest
 
 import ailedger
+from ailedger.attest.flags import AcknowledgementPredicate, AnomalyFlagPredicate
 from ailedger.attest.predicates import (
     PREDICATE_URI_PREFIX,
     PREDICATES,
@@ -30,12 +31,14 @@ from ailedger.attest.predicates import (
 from ailedger.attest.slsa import SlsaProvenancePredicate
 
 SRC = Path(ailedger.__file__).parent
+#: The registered types of no registry kind (nothing reads them field by field).
+OTHER_KIND = (SlsaProvenancePredicate, AnomalyFlagPredicate, AcknowledgementPredicate)
 
 
 def test_builtin_types_and_what_reads_them() -> None:
     assert list(PREDICATES) == [
         "dataset", "model", "evaluation", "approval", "deployment", "inference",
-        "slsa-provenance",
+        "anomaly-flag", "acknowledgement", "slsa-provenance",
     ]  # fmt: skip
     assert set(predicate_types("gate")) == {
         EvaluationPredicate.PREDICATE_TYPE,
@@ -46,7 +49,7 @@ def test_builtin_types_and_what_reads_them() -> None:
     assert set(predicate_types()) == {c.PREDICATE_TYPE for c in PREDICATES.values()}
     for cls in PREDICATES.values():
         assert cls.PURPOSE
-        assert cls.KIND != "other" or cls is SlsaProvenancePredicate
+        assert cls.KIND != "other" or cls in OTHER_KIND
         assert registered_predicate(cls.PREDICATE_TYPE) is cls
         assert predicate_class(cls.NAME) is cls
     assert registered_predicate(PREDICATE_URI_PREFIX + "nothing/v1") is None

@@ -15,12 +15,14 @@ from hypothesis import strategies as st
 
 from _profiles import examples
 from ailedger.attest import dsse
+from ailedger.attest.flags import AcknowledgementPredicate, AnomalyFlagPredicate
 from ailedger.attest.predicates import (
     PREDICATES,
     ApprovalPredicate,
     DatasetPredicate,
     DeploymentPredicate,
     EvaluationPredicate,
+    EventLink,
     InferencePredicate,
     ModelPredicate,
     Predicate,
@@ -93,6 +95,23 @@ EXAMPLES: dict[str, Predicate] = {
     ),
     "inference": InferencePredicate(
         input_digest=DIGEST, model_digest="sha256:" + "aa" * 32, output_digest=DIGEST, time=NOW
+    ),
+    "anomaly-flag": AnomalyFlagPredicate(
+        dataset_digest="sha256:" + "ef" * 32,
+        dataset_entry=EventLink(log_index=3, leaf_hash="ab" * 32),
+        model_digest=DIGEST,
+        model_entry=EventLink(log_index=1, leaf_hash="ba" * 32),
+        score=-0.74,
+        threshold=-0.63,
+        detector="IsolationForest.score_samples < threshold",
+        time=NOW,
+    ),
+    "acknowledgement": AcknowledgementPredicate(
+        entry=EventLink(log_index=4, leaf_hash="cd" * 32),
+        acknowledged_type=AnomalyFlagPredicate.PREDICATE_TYPE,
+        role="retailer",
+        comment="batch quarantined",
+        time=NOW,
     ),
     "slsa-provenance": SlsaProvenancePredicate.model_validate(
         {
@@ -406,3 +425,11 @@ def test_model_predicate_from_fingerprint_manifest() -> None:
         ModelPredicate.from_manifest(manifest)
     with pytest.raises(InvalidInput, match="field 'resources'"):
         ModelPredicate.from_manifest({"serialization": {"method": "files"}})
+
+
+def test_an_anomaly_flag_must_name_a_subject_of_its_statement() -> None:
+    flag = EXAMPLES["anomaly-flag"]
+    other = Subject(name="other", digest={"sha256": "12" * 32})
+    with pytest.raises(InvalidInput, match="is not a subject"):
+        attest(flag, [other], [ALICE])
+    assert attest(flag, [other, SUBJECT], [ALICE]).payload  # among several subjects: fine

@@ -14,9 +14,11 @@ from _cli import PASSWORD, fails, ok, run, run_process
 from _log_util import ALICE, BOB, LOG_SIGNER, envelope
 from _service import LOG_KEY, Service, post, server_workspace, wait_for_checkpoint
 from _workflow_util import fast_keystore
+from ailedger.errors import InvalidInput
 from ailedger.log import Checkpoint, TransparencyLog, vkey
 from ailedger.log.checkpoint import Secp256k1NoteKey
 from ailedger.service._sequencer import Sequencer, SequencerSettings
+from ailedger.service.client import LogClient
 from ailedger.service.problems import Problem
 from ailedger.workspace import Workspace
 
@@ -275,3 +277,18 @@ def test_healthz_answers_with_the_published_size(served: Service) -> None:
     assert post(served, envelope(0))[0] == 201
     wait_for_checkpoint(served, 1)
     assert json.loads(served.request("GET", "/healthz")[2]) == {"status": "ok", "size": 1}
+
+
+def test_the_client_queries_entries_by_subject_type_and_signer(served: Service) -> None:
+    for n in range(3):
+        post(served, envelope(n))
+    wait_for_checkpoint(served, 3)
+    client = LogClient(served.url)
+    assert [e["index"] for e in client.query(signer=ALICE.address, limit=2)] == [0, 1]
+    second = client.query(signer=ALICE.address)[1]
+    subject = second["subjects"][0]["digest"]
+    assert [e["index"] for e in client.query(subject=subject)] == [1]
+    assert client.query(subject=subject, signer=BOB.address) == []
+    assert client.query(predicate_type="https://example.com/nothing/v1") == []
+    with pytest.raises(InvalidInput, match=r"limit must be 1\.\.100"):
+        client.query(limit=101)

@@ -5,6 +5,8 @@
 - :mod:`.predicates`: the typed predicates (model, dataset, training, evaluation, approval,
   deployment, inference) and the registry of predicate types;
 - :mod:`.slsa`: SLSA Provenance v1 of training runs (a registered predicate type);
+- :mod:`.flags`: anomaly flags (a model's verdict on a dataset) and acknowledgements of a
+  logged statement (registered predicate types);
 - :mod:`.computed`: the predicate fields a dataset or model determines, merged with the
   user's (``attest dataset|model --subject PATH``);
 - :mod:`.model_signing`: OpenSSF model-signing v0.3 bundles, read and written.
@@ -25,6 +27,7 @@ from ailedger.attest.dsse import (
     signature_check,
     verify,
 )
+from ailedger.attest.flags import AcknowledgementPredicate, AnomalyFlagPredicate
 from ailedger.attest.predicates import (
     PREDICATE_URI_PREFIX,
     PREDICATES,
@@ -78,6 +81,8 @@ __all__ = [
     "SLSA_PROVENANCE_TYPE",
     "STATEMENT_TYPE",
     "TRAINING_BUILD_TYPE",
+    "AcknowledgementPredicate",
+    "AnomalyFlagPredicate",
     "ApprovalPredicate",
     "DatasetPredicate",
     "Decision",

@@ -10,6 +10,9 @@
     ├── DeploymentPredicate  https://ailedger.dev/predicates/deployment/v1
     └── InferencePredicate   https://ailedger.dev/predicates/inference/v1
 
+(:mod:`.slsa` and :mod:`.flags` register three more: SLSA provenance, anomaly flags and
+acknowledgements.)
+
 Conventions: a Merkle root or a raw digest whose algorithm is fixed elsewhere (``scheme``,
 ``algorithm``) is lower-case hex; a self-describing digest is ``ALG:HEX`` (``sha256:...``);
 times are RFC 3339 with a time zone. :func:`parse_predicate` turns pydantic's errors into

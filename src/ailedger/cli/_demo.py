@@ -8,6 +8,12 @@ record on the embedded chain. ``--json`` prints every step and the summary.
 ``demo crop-insurance`` and ``demo safety-bonus`` run the oracle examples (issue 6): sensor
 batches anchored, oracle node processes (one lying), reports on-chain, payouts settled and
 withdrawn, and a report that traces each payout to its inputs, model and signers.
+
+``demo consortium`` runs the shared ledger as a service (issue 13): one ``ailedger serve``, two
+``ailedger witness serve`` of other organisations, and a manufacturer, a shipper and a retailer
+with workspaces of their own submitting cold-chain sensor batches, anomaly flags and
+acknowledgements over HTTP; the retailer proves a flagged batch offline, an auditor queries a
+shipment's trail. Every child process is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from ailedger.errors import AiledgerError, ConflictError
 
 if TYPE_CHECKING:  # the demos (the whole stack) load when a demo runs, not at start-up
     from ailedger.demos._main import DemoResult, Step
+    from ailedger.log import SignatureCheck
+    from ailedger.service.remote import RemoteLog
 
-__all__ = ["demo", "demo_app"]
+__all__ = ["connect_service", "demo", "demo_app"]
 
 DirOpt = Annotated[
     Path | None,
@@ -68,12 +76,8 @@ def demo(ctx: typer.Context, directory: DirOpt = None, as_json: JsonOpt = False)
         return
 
     def show(step: Step) -> None:
-        if as_json:
-            return
-        mark = "[green]✓[/green]" if step.ok else "[red]✗[/red]"
-        note = " [dim](expected rejection)[/dim]" if step.expected_failure else ""
-        console.print(f"{mark} [bold]{escape(step.title)}[/bold]{note}")
-        console.print(f"    {escape(step.detail)}")
+        if not as_json:
+            _show_step(step)
 
     def go(workdir: Path) -> None:
         from ailedger.demos._main import run_demo
@@ -88,6 +92,13 @@ def demo(ctx: typer.Context, directory: DirOpt = None, as_json: JsonOpt = False)
             raise AiledgerError(f"demo steps did not behave as expected: {', '.join(failed)}")
 
     _in_workdir(directory, go)
+
+
+def _show_step(step: Step) -> None:
+    mark = "[green]✓[/green]" if step.ok else "[red]✗[/red]"
+    note = " [dim](expected rejection)[/dim]" if step.expected_failure else ""
+    console.print(f"{mark} [bold]{escape(step.title)}[/bold]{note}")
+    console.print(f"    {escape(step.detail)}")
 
 
 def _summary(result: DemoResult, *, keep: bool) -> None:
@@ -252,3 +263,49 @@ def safety_bonus(directory: DirOpt = None, rpc: RpcOpt = None, as_json: JsonOpt 
     from ailedger.demos.safety_bonus import run_safety_bonus
 
     _oracle_demo(run_safety_bonus, _bonus_human, directory, rpc, as_json)
+
+
+def connect_service(url: str, mirrors: Path, log_key: str, check: SignatureCheck) -> RemoteLog:
+    """A party's client of the log service at ``url`` (the demos layer cannot import the
+    service package, its sibling: the CLI injects it)."""
+    from ailedger.service.client import LogClient
+    from ailedger.service.remote import RemoteLog
+
+    return RemoteLog(LogClient(url), mirrors, log_key=log_key, check_signature=check)
+
+
+@demo_app.command("consortium")
+def consortium(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
+    """A cold-chain consortium over one log service: `ailedger serve`, two witnesses of other
+    organisations (2 of 2 cosignatures) and a manufacturer, a shipper and a retailer with
+    workspaces and keys of their own, on 127.0.0.1.
+
+    Each party submits its sensor batches; the shipper's IsolationForest (fingerprint checked
+    before loading) flags batches; the others acknowledge; the retailer proves batch 42 was
+    flagged and its file is byte-identical with a receipt, offline, after the service stops;
+    an auditor queries one shipment's trail. Needs the ml and server extras."""
+
+    def show(step: Step) -> None:
+        if not as_json:
+            _show_step(step)
+
+    def go(workdir: Path) -> None:
+        from ailedger.demos.consortium import run_consortium
+
+        result = run_consortium(workdir, connect_service, on_step=show)
+        if as_json:
+            emit(result.to_dict(), True)
+        if not result.ok:
+            failed = [s.title for s in result.steps if not s.ok]
+            raise AiledgerError(f"demo steps did not behave as expected: {', '.join(failed)}")
+        if not as_json:
+            s = result.summary
+            console.print(
+                f"\n[green]demo passed[/green]: {len(result.steps)} steps, "
+                f"{s['claims_checked']} claims read back and checked; batches "
+                f"{', '.join(map(str, s['flagged']))} flagged; {s['log_entries']} log entries"
+            )
+            if directory is None:
+                console.print("  (a temporary directory, now removed: pass --dir DIR to keep it)")
+
+    _in_workdir(directory, go)

@@ -1,7 +1,11 @@
-"""Runnable demonstrations: the whole path on the embedded chain, and the oracle settlements.
+"""Runnable demonstrations: the whole path on the embedded chain, the oracle settlements, and
+a consortium over the log service.
 
 Only the CLI imports this package (``ailedger demo``, ``ailedger demo crop-insurance``,
-``ailedger demo safety-bonus``); :mod:`.samples` holds the small artifacts they use.
+``ailedger demo safety-bonus``, ``ailedger demo consortium``); :mod:`.samples` holds the small
+artifacts they use. :mod:`.consortium` runs ``ailedger serve`` and ``witness serve`` as child
+processes (:mod:`._children`) and takes its client of the service from the CLI (the service
+package is this one's sibling, not below it).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
   fingerprinted as Merkle trees.
 - :mod:`ailedger.oracle.scoring`: the drought-risk model (trained, fingerprint-checked
   before loading) and the incident counter.
+- :mod:`ailedger.oracle.coldchain`: cold-chain sensor batches (CSV) and the IsolationForest
+  that flags them (fingerprint-checked before loading), for ``demo consortium``.
 - :mod:`ailedger.oracle.observation`: the observation record, its in-toto predicate and
   median aggregation.
 """

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, NoReturn
 
@@ -115,6 +116,29 @@ class LogClient:
         page = doc.get("entries")
         if not isinstance(page, list) or not all(isinstance(e, dict) for e in page):
             raise ServiceUnavailable(f"log service {self.url} answered a malformed page")
+        return page
+
+    def query(
+        self,
+        *,
+        subject: str | None = None,
+        predicate_type: str | None = None,
+        signer: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Entries matching every filter given (``GET /v1/entries?subject=...``), oldest
+        first, as the service indexed them: unverified (check them against a mirror).
+        ``limit`` is 1..100 (the service's page)."""
+        if not 1 <= limit <= 100:
+            raise InvalidInput(f"a query's limit must be 1..100, not {limit}")
+        params = {"subject": subject, "predicate_type": predicate_type, "signer": signer}
+        query = urllib.parse.urlencode(
+            {**{k: v for k, v in params.items() if v is not None}, "limit": limit}
+        )
+        doc = self._json(f"/v1/entries?{query}")
+        page = doc.get("entries")
+        if not isinstance(page, list) or not all(isinstance(e, dict) for e in page):
+            raise ServiceUnavailable(f"log service {self.url} answered a malformed query")
         return page
 
     def consistency(self, old: int, new: int) -> dict[str, Any]:
