@@ -33,7 +33,7 @@ from ailedger.chain import EMBEDDED_CHAIN_ID
 from ailedger.errors import FormatError
 from ailedger.service._eth import EthMethods
 from ailedger.service._wire import INVALID_PARAMS, INVALID_REQUEST, RpcError
-from ailedger.service.problems import Problem
+from ailedger.service.problems import Problem, problem_responses
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -244,6 +244,33 @@ _REQUEST_SCHEMA = {
 }
 
 
+#: A JSON-RPC 2.0 answer (a result or an error).
+_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "required": ["jsonrpc", "id"],
+    "properties": {
+        "jsonrpc": {"const": "2.0"},
+        "id": {"type": ["string", "integer", "null"]},
+        "result": {},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+        },
+    },
+}
+#: ``GET /v1/chain``.
+_CHAIN: dict[str, Any] = {
+    "type": "object",
+    "required": ["backend", "chain_id", "rpc"],
+    "properties": {
+        "backend": {"enum": ["embedded", "rpc"]},
+        "chain_id": {"type": ["integer", "null"]},
+        "rpc": {"type": ["string", "null"]},
+    },
+}
+
+
 def rpc_router(
     rpc: EmbeddedRpc | None,
     *,
@@ -258,7 +285,12 @@ def rpc_router(
     router = APIRouter()
     shown = None if external_url is None else public_url(external_url)
 
-    @router.get("/v1/chain", summary="The chain this log's workspace uses")
+    @router.get(
+        "/v1/chain",
+        summary="The chain this log's workspace uses",
+        responses=problem_responses(429),
+        openapi_extra={"responses": {"200": {"content": {"application/json": {"schema": _CHAIN}}}}},
+    )
     async def chain_info() -> dict[str, Any]:
         if rpc is not None:
             return {"backend": "embedded", "chain_id": EMBEDDED_CHAIN_ID, "rpc": "/rpc"}
@@ -269,7 +301,25 @@ def rpc_router(
     @router.post(
         "/rpc",
         summary="Ethereum JSON-RPC 2.0 over the embedded chain (single calls and batches)",
+        response_description="The JSON-RPC answer (errors of a call are in its answer)",
+        responses={
+            204: {"description": "Only notifications: no answer"},
+            413: {
+                "description": "Request body too large (a JSON-RPC error object)",
+                "content": {"application/json": {"schema": _ANSWER}},
+            },
+            **problem_responses(404, 429),
+        },
         openapi_extra={
+            "responses": {
+                "200": {
+                    "content": {
+                        "application/json": {
+                            "schema": {"oneOf": [_ANSWER, {"type": "array", "items": _ANSWER}]}
+                        }
+                    }
+                }
+            },
             "requestBody": {
                 "required": True,
                 "content": {
@@ -282,7 +332,7 @@ def rpc_router(
                         }
                     }
                 },
-            }
+            },
         },
     )
     async def json_rpc(request: Request) -> Response:
