@@ -4,15 +4,17 @@
 After every kill and restart, and at the end:
 
 * every acknowledged entry (index and leaf hash) is in the log;
-* the log verifies (entries, tree, every stored checkpoint's signature and cosignatures);
+* the log verifies: every stored checkpoint's signature and cosignatures, consistency between
+  them, the tree head, and the entries added since the last check (all of them at the end);
 * each witness's state holds a checkpoint of this log's tree (the service never showed a
-  witness a tree it lost in the crash), and the restarted service publishes again, so the
-  witnesses, unrestarted, accept it;
+  witness a tree it lost in the crash) and never rolls back, and the restarted service
+  publishes again, so the witnesses, unrestarted, accept it;
 * every checkpoint clients saw at ``GET /checkpoint`` is signed by the log and cosigned by
   both witnesses, never smaller than one seen before it, and consistent with every earlier
   one (consistency proofs from the final log);
 * no witness cosigned two roots for one size (cosignatures read from every checkpoint the
-  service stored or published, and from the witnesses' state files).
+  service stored or published, and from the witnesses' state files, polled during the load
+  and read after each kill).
 
 Threshold 2 of 2, not 1 of 2: every published checkpoint must then carry both cosignatures,
 so a witness that refused the restarted service would stall publication, which the test
@@ -32,6 +34,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +71,20 @@ class Record:
     cosigned: dict[tuple[str, int], set[bytes]] = field(default_factory=dict)
     #: witness URL -> the size of its state after each kill.
     witness_sizes: dict[str, list[int]] = field(default_factory=dict)
+    #: what failed in a client thread (raised again by the test).
+    errors: list[BaseException] = field(default_factory=list)
+
+    def thread(self, target: Callable[..., None], *args: object) -> threading.Thread:
+        """A client thread whose failure is recorded (pytest would only warn about it)."""
+
+        def run() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:
+                with self.lock:
+                    self.errors.append(exc)
+
+        return threading.Thread(target=run)
 
     def cosignatures(self, note: SignedNote, witnesses: dict[str, AnyNoteKey]) -> int:
         """Record every witness cosignature on ``note`` that verifies; how many did."""
@@ -95,9 +112,32 @@ def _submit(service: Service, record: Record, numbers: itertools.count[int]) -> 
             record.acked[int(doc["index"])] = str(doc["leaf_hash"])
 
 
-def _poll(service: Service, record: Record) -> None:
+def _read_states(
+    witnesses: list[WitnessProcess],
+    keys: dict[str, AnyNoteKey],
+    record: Record,
+    seen: dict[Path, bytes],
+) -> None:
+    """Record the cosignatures in the witnesses' state files that changed since ``seen``."""
+    for w in witnesses:
+        for path in (w.root / "state").glob("*.checkpoint"):
+            data = path.read_bytes()  # replaced atomically: the old state or the new one
+            if seen.get(path) != data:
+                seen[path] = data
+                assert record.cosignatures(SignedNote.parse(data), keys) >= 1  # its own
+
+
+def _poll(
+    service: Service,
+    record: Record,
+    witnesses: list[WitnessProcess],
+    keys: dict[str, AnyNoteKey],
+) -> None:
+    """Record every checkpoint served and every state the witnesses store, until the kill."""
     last = b""
+    seen: dict[Path, bytes] = {}
     while True:
+        _read_states(witnesses, keys, record, seen)
         try:
             status, _, body = service.request("GET", "/checkpoint")
         except (OSError, http.client.HTTPException):
@@ -182,11 +222,8 @@ def test_acknowledged_entries_and_witnesses_survive_100_sigkills(tmp_path: Path)
             service = Service(root, *args).start()
             # the unrestarted witnesses accept the restarted service: it publishes again
             _wait_published(service, record, verified)
-            threads = [
-                threading.Thread(target=_submit, args=(service, record, numbers))
-                for _ in range(CLIENTS)
-            ]
-            threads.append(threading.Thread(target=_poll, args=(service, record)))
+            threads = [record.thread(_submit, service, record, numbers) for _ in range(CLIENTS)]
+            threads.append(record.thread(_poll, service, record, witnesses, keys))
             with record.lock:
                 target = len(record.acked) + rng.randint(0, MAX_ACKS)
             delay = rng.uniform(0, MAX_DELAY_S)
@@ -194,13 +231,15 @@ def test_acknowledged_entries_and_witnesses_survive_100_sigkills(tmp_path: Path)
                 t.start()
             for _ in range(GUARD * 10):  # a guard against a hang, not a timing assertion
                 with record.lock:
-                    if len(record.acked) >= target:
+                    if len(record.acked) >= target or record.errors:
                         break
                 time.sleep(0.001)
             time.sleep(delay)
             service.stop(signal.SIGKILL)
             for t in threads:
                 t.join()
+            if record.errors:
+                raise record.errors[0]
             assert len(record.acked) >= target
             verified = _check_log(db, record, witnesses, keys, verified)
 
