@@ -7,6 +7,10 @@ refused request must change nothing: the log's size is read from its database ar
 call (only a 201 from ``POST /v1/entries`` may add one entry), the witness's state file is
 compared byte for byte.
 
+schemathesis's bodies are never signed; :func:`test_signed_submissions_against_the_schema`
+sends signed and near-valid envelopes through it too, so the answers to those (201, 200, 403,
+422) are checked against the document as well.
+
 Left off: ``positive_data_acceptance``: a request the schema allows may still be refused by
 design (a well-formed envelope whose signature does not verify is a 422, a well-formed
 checkpoint no trusted key signed a 403), and a schema cannot say "signed by an allowed key".
@@ -16,6 +20,7 @@ does not run: :func:`test_405_names_the_allowed_methods` checks that instead.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +28,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks
 
-from _log_util import ALICE, LOG_SIGNER, envelope
+from _log_util import ALICE, BOB, LOG_SIGNER, envelope
 from _profiles import examples
 from _service import Service, post, server_workspace, wait_for_checkpoint
 from _witness import WitnessProcess, add_checkpoint, sign, witness_workspace
@@ -42,7 +48,11 @@ EXCLUDED = [checks.positive_data_acceptance]
 FUZZ = settings(
     max_examples=examples(25),
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 
 
@@ -122,6 +132,48 @@ def test_every_operation_against_the_schema(
         assert _size(db) == before + accepted, response.status_code
 
     run()
+
+
+#: Near-valid submissions: schemathesis's own bodies are never signed, so they never reach the
+#: answers of a signed envelope (201, 200 duplicate, 403, 422); these do, each checked against
+#: the document like any case.
+SUBMISSIONS = ["valid", "duplicate", "not-allowed", "bad-signature", "no-signatures", "bad-payload"]
+
+
+def _submission(kind: str, n: int) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(envelope(n, (BOB,) if kind == "not-allowed" else (ALICE,)))
+    if kind == "duplicate":
+        doc = json.loads(envelope(0))  # in the log since the fixture
+    elif kind == "bad-signature":
+        doc["signatures"] = json.loads(envelope(n + 1))["signatures"]
+    elif kind == "no-signatures":
+        doc["signatures"] = []
+    elif kind == "bad-payload":
+        doc["payload"] = doc["payload"][:-2] + "!!"
+    return doc
+
+
+@FUZZ
+@given(kind=st.sampled_from(SUBMISSIONS), n=st.integers(10, 2**40))
+def test_signed_submissions_against_the_schema(
+    kind: str, n: int, log_api: Any, served_log: tuple[Service, Path]
+) -> None:
+    _, db = served_log
+    case = log_api["/v1/entries"]["POST"].Case(
+        body=_submission(kind, n), media_type="application/json"
+    )
+    before = _size(db)
+    response = case.call_and_validate(excluded_checks=EXCLUDED, timeout=60)
+    expected = {
+        "valid": (200, 201),  # 200: hypothesis drew this n before
+        "duplicate": (200,),
+        "not-allowed": (403,),
+        "bad-signature": (422,),
+        "no-signatures": (400,),
+        "bad-payload": (400, 422),
+    }[kind]
+    assert response.status_code in expected, response.text
+    assert _size(db) == before + (response.status_code == 201)
 
 
 # --- the witness ---------------------------------------------------------------------------
