@@ -1,6 +1,7 @@
 """The log as an HTTP service (``ailedger serve``): submissions, C2SP tlog-tiles, proofs.
 
-:mod:`.app` builds the ASGI app (FastAPI) from its dependencies and documents the endpoints;
+:mod:`.app` builds the ASGI app (FastAPI) from its dependencies and documents the endpoints
+(:mod:`._openapi`: the response schemas of its OpenAPI document);
 :mod:`._sequencer` is the group-commit writer; :mod:`.tiles` holds the tlog-tiles paths and
 entry bundles; :mod:`.problems` maps errors to RFC 9457 problem responses; :mod:`.ratelimit`
 holds the per-signer and per-IP token buckets; :mod:`.client` talks to a service (standard

@@ -45,10 +45,18 @@ from ailedger import _json
 from ailedger.attest.dsse import Envelope
 from ailedger.errors import AiledgerError, FormatError
 from ailedger.log import AnyNoteKey, Checkpoint, Entry, SignedNote, TransparencyLog
+from ailedger.service._openapi import (
+    CONSISTENCY,
+    ENTRY,
+    ENTRY_PROOF,
+    HEALTH,
+    SUBMITTED,
+    json_body,
+    with_problem_schema,
+)
 from ailedger.service._sequencer import Sequencer
 from ailedger.service.problems import (
     PROBLEM_MEDIA_TYPE,
-    PROBLEM_SCHEMA,
     Problem,
     problem_for,
     problem_responses,
@@ -87,74 +95,6 @@ IMMUTABLE_HEADERS = {"Cache-Control": IMMUTABLE}
 OCTETS = "application/octet-stream"
 #: Tile bytes kept in memory by default (a full hash tile is 8 KiB: 8,192 of them).
 DEFAULT_TILE_CACHE_BYTES = 64 << 20
-
-
-# --- the OpenAPI document's response schemas (GET /openapi.json) ----------------------------
-# Every error is problem+json (``problem_responses``); a route lists the statuses it answers
-# with, 429 (rate limits) and 503 (no checkpoint yet, busy, storage fault) included. A route
-# with parameters lists 422 itself, so FastAPI does not declare its own validation body.
-
-_HEX32: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_SUBMITTED: dict[str, Any] = {
-    "type": "object",
-    "required": ["index", "leaf_hash", "duplicate"],
-    "properties": {
-        "index": {"type": "integer", "minimum": 0},
-        "leaf_hash": _HEX32,
-        "duplicate": {"type": "boolean"},
-    },
-}
-_ENTRY: dict[str, Any] = {
-    "type": "object",
-    "required": ["index", "leaf_hash", "time", "payload_type", "signers", "subjects"],
-    "properties": {"index": {"type": "integer", "minimum": 0}, "leaf_hash": _HEX32},
-}
-_ENTRY_PROOF: dict[str, Any] = {
-    "type": "object",
-    "required": [*_ENTRY["required"], "envelope", "checkpoint", "inclusion_proof"],
-    "properties": {
-        **_ENTRY["properties"],
-        "envelope": {"type": "object"},
-        "checkpoint": {"type": "string"},
-        "inclusion_proof": {"type": "array", "items": _HEX32},
-    },
-}
-_CONSISTENCY: dict[str, Any] = {
-    "type": "object",
-    "required": ["old_size", "new_size", "old_root", "new_root", "hashes"],
-    "properties": {
-        "old_size": {"type": "integer", "minimum": 0},
-        "new_size": {"type": "integer", "minimum": 0},
-        "old_root": _HEX32,
-        "new_root": _HEX32,
-        "hashes": {"type": "array", "items": _HEX32},
-    },
-}
-_HEALTH: dict[str, Any] = {
-    "type": "object",
-    "required": ["status", "size"],
-    "properties": {
-        "status": {"const": "ok"},
-        "size": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
-    },
-}
-
-
-def _json_body(schema: dict[str, Any], status: int = 200) -> dict[str, Any]:
-    """``openapi_extra`` giving a route's success body its schema."""
-    return {"responses": {str(status): {"content": {"application/json": {"schema": schema}}}}}
-
-
-def _with_problem_schema(app: FastAPI) -> None:
-    """Add the ``Problem`` component that :func:`problem_responses` refers to."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = generate()  # FastAPI builds it once and caches it
-        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -351,12 +291,12 @@ def create_app(
         responses={
             200: {
                 "description": "Already in the log (a duplicate): its index",
-                "content": {"application/json": {"schema": _SUBMITTED}},
+                "content": {"application/json": {"schema": SUBMITTED}},
             },
             **problem_responses(400, 403, 413, 422, 429, 503),
         },
         openapi_extra={
-            **_json_body(_SUBMITTED, 201),
+            **json_body(SUBMITTED, 201),
             "requestBody": {
                 "required": True,
                 "content": {
@@ -485,7 +425,7 @@ def create_app(
         "/healthz",
         summary="Liveness: 200 while the service runs",
         responses=problem_responses(429),
-        openapi_extra=_json_body(_HEALTH),
+        openapi_extra=json_body(HEALTH),
     )
     async def healthz() -> dict[str, Any]:
         note = sequencer.note  # None until a checkpoint is published
@@ -497,7 +437,7 @@ def create_app(
         "/v1/entries/{index}",
         summary="An entry with its inclusion proof",
         responses=problem_responses(404, 422, 429, 503),
-        openapi_extra=_json_body(_ENTRY_PROOF),
+        openapi_extra=json_body(ENTRY_PROOF),
     )
     async def get_entry(index: int) -> dict[str, Any]:
         note, cp = checkpoint()
@@ -520,11 +460,11 @@ def create_app(
         "/v1/entries",
         summary="Entries by subject digest, predicate type, signer",
         responses=problem_responses(400, 422, 429, 503),
-        openapi_extra=_json_body(
+        openapi_extra=json_body(
             {
                 "type": "object",
                 "required": ["entries"],
-                "properties": {"entries": {"type": "array", "items": _ENTRY}},
+                "properties": {"entries": {"type": "array", "items": ENTRY}},
             }
         ),
     )
@@ -550,7 +490,7 @@ def create_app(
         "/v1/proof/consistency",
         summary="RFC 9162 consistency proof",
         responses=problem_responses(400, 422, 429, 503),
-        openapi_extra=_json_body(_CONSISTENCY),
+        openapi_extra=json_body(CONSISTENCY),
     )
     async def consistency(
         old: Annotated[int, Query(ge=0)], new: Annotated[int | None, Query(ge=0)] = None
@@ -574,7 +514,7 @@ def create_app(
         "/v1/receipts/{index}",
         summary="A receipt (verifiable offline)",
         responses=problem_responses(404, 422, 429, 503),
-        openapi_extra=_json_body({"type": "object"}),
+        openapi_extra=json_body({"type": "object"}),
     )
     async def receipt(index: int) -> dict[str, Any]:
         note, cp = checkpoint()
@@ -590,7 +530,7 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
-    _with_problem_schema(app)
+    with_problem_schema(app)
     return app
 
 

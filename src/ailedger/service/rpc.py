@@ -32,6 +32,7 @@ from ailedger import _json
 from ailedger.chain import EMBEDDED_CHAIN_ID
 from ailedger.errors import FormatError
 from ailedger.service._eth import EthMethods
+from ailedger.service._openapi import ANSWER, CHAIN
 from ailedger.service._wire import INVALID_PARAMS, INVALID_REQUEST, RpcError
 from ailedger.service.problems import Problem, problem_responses
 
@@ -244,33 +245,6 @@ _REQUEST_SCHEMA = {
 }
 
 
-#: A JSON-RPC 2.0 answer (a result or an error).
-_ANSWER: dict[str, Any] = {
-    "type": "object",
-    "required": ["jsonrpc", "id"],
-    "properties": {
-        "jsonrpc": {"const": "2.0"},
-        "id": {"type": ["string", "integer", "null"]},
-        "result": {},
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
-        },
-    },
-}
-#: ``GET /v1/chain``.
-_CHAIN: dict[str, Any] = {
-    "type": "object",
-    "required": ["backend", "chain_id", "rpc"],
-    "properties": {
-        "backend": {"enum": ["embedded", "rpc"]},
-        "chain_id": {"type": ["integer", "null"]},
-        "rpc": {"type": ["string", "null"]},
-    },
-}
-
-
 def rpc_router(
     rpc: EmbeddedRpc | None,
     *,
@@ -289,7 +263,7 @@ def rpc_router(
         "/v1/chain",
         summary="The chain this log's workspace uses",
         responses=problem_responses(429),
-        openapi_extra={"responses": {"200": {"content": {"application/json": {"schema": _CHAIN}}}}},
+        openapi_extra={"responses": {"200": {"content": {"application/json": {"schema": CHAIN}}}}},
     )
     async def chain_info() -> dict[str, Any]:
         if rpc is not None:
@@ -306,7 +280,7 @@ def rpc_router(
             204: {"description": "Only notifications: no answer"},
             413: {
                 "description": "Request body too large (a JSON-RPC error object)",
-                "content": {"application/json": {"schema": _ANSWER}},
+                "content": {"application/json": {"schema": ANSWER}},
             },
             **problem_responses(404, 429),
         },
@@ -315,7 +289,7 @@ def rpc_router(
                 "200": {
                     "content": {
                         "application/json": {
-                            "schema": {"oneOf": [_ANSWER, {"type": "array", "items": _ANSWER}]}
+                            "schema": {"oneOf": [ANSWER, {"type": "array", "items": ANSWER}]}
                         }
                     }
                 }
