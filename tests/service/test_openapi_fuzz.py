@@ -37,6 +37,7 @@ from _profiles import examples
 from _service import Service, post, server_workspace, wait_for_checkpoint
 from _witness import WitnessProcess, add_checkpoint, sign, witness_workspace
 from ailedger.log import Secp256k1NoteKey, TransparencyLog
+from ailedger.service._witness_server import witness_openapi
 
 #: No deadline, no database: what a CI run must not depend on (tests/_profiles.py has the rest).
 CONFIG = schemathesis.Config.from_dict(
@@ -247,3 +248,12 @@ def test_405_names_the_allowed_methods(
         assert status == 405, body
         assert headers["content-type"] == "application/problem+json"
         assert set(headers["allow"].split(", ")) == allowed, path
+
+
+def test_an_ed25519_witness_documents_no_anchor_cosign() -> None:
+    """Only a secp256k1 witness serves /v1/anchor-cosign, and only it documents it."""
+    assert list(witness_openapi(anchor_cosign=False)["paths"]) == ["/add-checkpoint"]
+    assert list(witness_openapi(anchor_cosign=True)["paths"]) == [
+        "/add-checkpoint",
+        "/v1/anchor-cosign",
+    ]
