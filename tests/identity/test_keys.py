@@ -150,6 +150,52 @@ def test_keystore_parse_errors_without_digest() -> None:
         decrypt_keystore_v3(json.dumps(doc).encode(), PASSWORD, source="x")
 
 
+@settings(max_examples=examples(25))
+@given(
+    secret=st.integers(1, SECP256K1_N - 1).map(lambda k: k.to_bytes(32)),
+    password=st.text(max_size=20),
+    other=st.text(max_size=20),
+    kdf=st.sampled_from(["scrypt", "pbkdf2"]),
+)
+def test_keystore_v3_decrypt_agrees_with_eth_account(
+    secret: bytes, password: str, other: str, kdf: str
+) -> None:
+    """decrypt_keystore_v3 is written without eth-account (its import is slow): the same
+    secret as eth-account for its own files, and a wrong password is WrongPassword."""
+    cost = SCRYPT_N_TEST_ONLY if kdf == "scrypt" else PBKDF2_ROUNDS_TEST_ONLY
+    doc = Account.encrypt(secret, password, kdf=kdf, iterations=cost)  # type: ignore[arg-type]
+    raw = json.dumps(doc).encode()
+    assert decrypt_keystore_v3(raw, password, source="x") == secret
+    assert bytes(Account.decrypt(doc, password)) == secret
+    assume(other != password)
+    with pytest.raises(WrongPassword):
+        decrypt_keystore_v3(raw, other, source="x")
+
+
+def test_keystore_v3_decrypt_reads_geths_test_vector() -> None:
+    """The keystore v3 test vector of the Web3 Secret Storage Definition (scrypt, n=262144)."""
+    doc = {
+        "crypto": {
+            "cipher": "aes-128-ctr",
+            "cipherparams": {"iv": "83dbcc02d8ccb40e466191a123791e0e"},
+            "ciphertext": "d172bf743a674da9cdad04534d56926ef8358534d458fffccd4e6ad2fbde479c",
+            "kdf": "scrypt",
+            "kdfparams": {
+                "dklen": 32,
+                "n": 262144,
+                "p": 8,
+                "r": 1,
+                "salt": "ab0c7876052600dd703518d6fc3fe8984592145b591fc8fb5c6d43190334ba19",
+            },
+            "mac": "2103ac29920d71da29f15d75b4a16dbe95cfd7ff8faea1056c33131d846e3097",
+        },
+        "id": "3198bc9c-6672-5ab3-d995-4942343ae5b6",
+        "version": 3,
+    }
+    secret = decrypt_keystore_v3(json.dumps(doc).encode(), "testpassword", source="x")
+    assert secret.hex() == "7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d"
+
+
 def test_metadata_must_match_key_file(store: Keystore) -> None:
     store.create("a", PASSWORD)
     b = store.create("b", PASSWORD)

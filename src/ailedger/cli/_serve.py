@@ -146,9 +146,6 @@ def _anchoring(
 ) -> Callable[[Sequencer, str | None], AnchorSchedule] | None:
     """The anchoring schedule's factory, when anchoring is asked for (checked and keys
     unlocked now, so that a misconfigured service does not start)."""
-    from ailedger.cli._chain import _config_witnesses
-    from ailedger.cli._chain_common import ensure_dev_funds, open_chain
-
     section = ws.config.section("serve")
     source = str(ws.config_path)
     if every is None:
@@ -164,9 +161,12 @@ def _anchoring(
         if anchor_key is not None:
             raise InvalidInput("--anchor-key needs --anchor-every N or --anchor-interval SECONDS")
         return None
+    # imported only by a service that anchors (the chain modules cost ~0.05 s of every start)
     from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook
     from ailedger.chain.backends import workspace_chain_id
     from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+    from ailedger.cli._chain import _config_witnesses
+    from ailedger.cli._chain_common import ensure_dev_funds, open_chain
     from ailedger.log.checkpoint import Secp256k1Cosigner
     from ailedger.service._anchoring import AnchorJob, AnchorSchedule, AnchorWitness
 

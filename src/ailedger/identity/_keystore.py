@@ -8,6 +8,8 @@ include key material: a wrong password is :class:`WrongPassword`, anything unrea
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from ailedger import _json
 from ailedger.errors import FormatError, KeyAccessError, WrongPassword
+from ailedger.identity._signers import keccak256
 
 __all__ = [
     "PrivateKey",
@@ -95,8 +98,39 @@ def _check_kdf(crypto: dict[str, Any], source: str) -> None:
         _int_param(params, "c", 1, MAX_PBKDF2_ROUNDS, source)
 
 
+def _hex(value: object) -> bytes:
+    """A hex field of a keystore (``0x`` allowed, as eth-keyfile reads it)."""
+    if not isinstance(value, str):
+        raise TypeError("not a hex string")
+    return bytes.fromhex(value[2:] if value[:2] in ("0x", "0X") else value)
+
+
+def _derived_key(crypto: dict[str, Any], password: bytes) -> bytes:
+    """The KDF output (checked by :func:`_check_kdf` first)."""
+    params = crypto["kdfparams"]
+    salt = _hex(params["salt"])
+    if crypto["kdf"] == "scrypt":
+        # pycryptodome's scrypt, as eth-keyfile's: OpenSSL's (hashlib, cryptography) refuses
+        # n >= 2^(16 r), and eth-keyfile writes r=1 with n=2^18
+        from Crypto.Protocol.KDF import scrypt
+
+        # (it takes str and encodes it as latin-1: eth-keyfile passes bytes that way)
+        text, salt_text = password.decode("latin-1"), salt.decode("latin-1")
+        key = scrypt(text, salt_text, 32, N=params["n"], r=params["r"], p=params["p"])
+        assert isinstance(key, bytes)
+        return key
+    return hashlib.pbkdf2_hmac("sha256", password, salt, params["c"], 32)
+
+
 def decrypt_keystore_v3(raw: bytes, password: str, *, source: str) -> bytes:
     """The 32-byte secret of a keystore v3 file.
+
+    The same computation as eth-keyfile's (scrypt or PBKDF2-HMAC-SHA256, a Keccak-256 MAC over
+    the second half of the derived key and the ciphertext, AES-128-CTR with the IV as the
+    initial 128-bit counter), written here because importing eth-account costs ~0.35 s of
+    CPU (it computes BLS pairing constants at import) at every start of a command that
+    unlocks a key, ``ailedger serve`` included; tests/identity/test_keys.py checks that the two
+    agree.
 
     A MAC mismatch means a wrong password *or* altered ciphertext; callers that recorded the
     file's digest (the :class:`~ailedger.identity.keys.Keystore` does) tell the two apart first.
@@ -111,18 +145,21 @@ def decrypt_keystore_v3(raw: bytes, password: str, *, source: str) -> bytes:
     if not isinstance(crypto, dict) or crypto.get("kdf") not in ("scrypt", "pbkdf2"):
         raise KeyAccessError(f"{source}: keystore has no usable 'crypto' section")
     _check_kdf(crypto, source)
-    from eth_account import Account  # imported here: it costs ~0.4 s of every CLI start
-
     try:
-        secret: bytes = Account.decrypt(doc, password)
-    except ValueError as exc:
-        if "MAC mismatch" in str(exc):
+        derived = _derived_key(crypto, password.encode())
+        ciphertext = _hex(crypto["ciphertext"])
+        if not hmac.compare_digest(keccak256(derived[16:32] + ciphertext), _hex(crypto["mac"])):
             raise WrongPassword(
                 f"{source}: wrong password (or the keystore was altered)",
                 hint="check the password; AILEDGER_PASSWORD or --password-file may be stale",
-            ) from None
-        raise KeyAccessError(f"{source}: corrupted keystore ({type(exc).__name__})") from None
-    except (KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+            )
+        iv = int.from_bytes(_hex(crypto["cipherparams"]["iv"]))
+        if iv >> 128:
+            raise ValueError("the IV is over 128 bits")
+        counter = modes.CTR(iv.to_bytes(16))
+        decryptor = Cipher(algorithms.AES(derived[:16]), counter).decryptor()
+        secret = decryptor.update(ciphertext) + decryptor.finalize()
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise KeyAccessError(f"{source}: corrupted keystore ({type(exc).__name__})") from None
     if len(secret) != 32:
         raise KeyAccessError(f"{source}: corrupted keystore (secret is not 32 bytes)")

@@ -1,7 +1,9 @@
 """The witness over HTTP: an ASGI app (Starlette) with ``POST /add-checkpoint``, under uvicorn.
 
 A witness with a secp256k1 key also serves ``POST /v1/anchor-cosign``, ailedger's extension
-for on-chain anchors (:mod:`ailedger.service._anchor_cosign`).
+for on-chain anchors (:mod:`ailedger.service._anchor_cosign`). ``GET /openapi.json`` describes
+the endpoints it serves (:func:`witness_openapi`), so that generic HTTP tooling (schemathesis in
+the tests) can check every answer against it.
 
 Answers follow c2sp.org/tlog-witness: 200 with the cosignature lines (``text/plain``), 409 with
 ``text/x.tlog.size`` when the old size is not the witness's, and other refusals as RFC 9457
@@ -14,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -21,10 +24,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ailedger import __version__
 from ailedger.chain.anchoring import COSIGNATURE_MEDIA_TYPE
 from ailedger.service._anchor_cosign import ANCHOR_COSIGN_PATH, anchor_cosignature, anchor_cosigner
 from ailedger.service._server import listen
-from ailedger.service.problems import PROBLEM_MEDIA_TYPE, Problem
+from ailedger.service.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_SCHEMA,
+    Problem,
+    problem_responses,
+)
 from ailedger.service.witness import (
     MAX_REQUEST_BYTES,
     TLOG_SIZE_MEDIA_TYPE,
@@ -32,7 +41,7 @@ from ailedger.service.witness import (
     Witness,
 )
 
-__all__ = ["create_witness_app", "serve_witness"]
+__all__ = ["create_witness_app", "serve_witness", "witness_openapi"]
 
 _log = logging.getLogger("ailedger.witness")
 
@@ -45,6 +54,81 @@ _SLUGS = {
     422: ("consistency-proof-invalid", "Consistency proof does not verify"),
     503: ("storage-fault", "The witness's storage is failing"),
 }
+
+
+def witness_openapi(*, anchor_cosign: bool) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the witness's endpoints (``anchor_cosign``: with
+    ``POST /v1/anchor-cosign``, served by a witness with a secp256k1 key)."""
+    text = {"type": "string"}
+    paths: dict[str, Any] = {
+        "/add-checkpoint": {
+            "post": {
+                "summary": "Cosign a checkpoint (c2sp.org/tlog-witness)",
+                "requestBody": {
+                    "required": True,
+                    "description": "old <size>, consistency proof lines, an empty line, the "
+                    "signed checkpoint note",
+                    "content": {"text/plain": {"schema": text}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "The witness's cosignature lines",
+                        "content": {"text/plain": {"schema": text}},
+                    },
+                    **problem_responses(400, 403, 404, 413, 422, 503),
+                    "409": {
+                        "description": "Conflict: old is not the witness's size (the body is "
+                        "that size), or another root at the cosigned size (a fork)",
+                        "content": {
+                            TLOG_SIZE_MEDIA_TYPE: {"schema": {"type": "string"}},
+                            PROBLEM_MEDIA_TYPE: {
+                                "schema": {"$ref": "#/components/schemas/Problem"}
+                            },
+                        },
+                    },
+                },
+            }
+        }
+    }
+    if anchor_cosign:
+        paths[ANCHOR_COSIGN_PATH] = {
+            "post": {
+                "summary": "EIP-712 cosignature of the checkpoint cosigned last, for an anchor",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["checkpoint", "chain_id", "contract"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "checkpoint": text,
+                                    "chain_id": {"type": "integer", "minimum": 1},
+                                    "contract": {
+                                        "type": "string",
+                                        "pattern": "^0x[0-9a-fA-F]{40}$",
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "The cosignature (as `ailedger chain cosign` writes it)",
+                        "content": {COSIGNATURE_MEDIA_TYPE: {"schema": {"type": "object"}}},
+                    },
+                    **problem_responses(400, 403, 404, 409, 413),
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ailedger witness", "version": __version__},
+        "paths": paths,
+        "components": {"schemas": {"Problem": PROBLEM_SCHEMA}},
+    }
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -107,7 +191,8 @@ def create_witness_app(
         return _problem(404, f"no such endpoint: {request.method} {request.url.path[:100]}")
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
-        return _problem(405, f"{request.method} is not allowed here", {"Allow": "POST"})
+        allow = getattr(exc, "headers", None) or {"Allow": "POST"}  # the route's methods
+        return _problem(405, f"{request.method} is not allowed here", dict(allow))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -115,8 +200,16 @@ def create_witness_app(
             on_started()
         yield
 
-    routes = [Route("/add-checkpoint", add_checkpoint, methods=["POST"])]
-    if anchor_cosigner(witness) is not None:
+    document = witness_openapi(anchor_cosign=anchor_cosigner(witness) is not None)
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(document)
+
+    routes = [
+        Route("/add-checkpoint", add_checkpoint, methods=["POST"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    if ANCHOR_COSIGN_PATH in document["paths"]:
         routes.append(Route(ANCHOR_COSIGN_PATH, anchor_cosign, methods=["POST"]))
     return Starlette(
         routes=routes,

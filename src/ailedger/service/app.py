@@ -36,16 +36,31 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ailedger import _json
 from ailedger.attest.dsse import Envelope
 from ailedger.errors import AiledgerError, FormatError
 from ailedger.log import AnyNoteKey, Checkpoint, Entry, SignedNote, TransparencyLog
+from ailedger.service._openapi import (
+    CONSISTENCY,
+    ENTRY,
+    ENTRY_PROOF,
+    HEALTH,
+    SUBMITTED,
+    json_body,
+    with_problem_schema,
+)
 from ailedger.service._sequencer import Sequencer
-from ailedger.service.problems import PROBLEM_MEDIA_TYPE, Problem, problem_for
+from ailedger.service.problems import (
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    problem_for,
+    problem_responses,
+)
 from ailedger.service.ratelimit import RateLimit, TokenBuckets, retry_after
 from ailedger.service.tiles import (
     MAX_BUNDLED_ENTRY,
@@ -234,10 +249,20 @@ def create_app(
         return _problem_response(Problem(422, "invalid-parameter", "Invalid parameter", detail))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: Exception) -> JSONResponse:
+    async def _http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        p = Problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:  # RFC 9110: Allow lists every method of the path (Starlette
+            # names only those of the first route matching it)
+            methods = {
+                m
+                for route in app.router.routes
+                if isinstance(route, BaseRoute) and route.matches(request.scope)[0] != Match.NONE
+                for m in getattr(route, "methods", None) or ()
+            }
+            headers = {"Allow": ", ".join(sorted(methods))}
+        p = Problem(exc.status_code, slug, str(exc.detail), str(exc.detail), headers=headers)
         return _problem_response(p)
 
     @app.exception_handler(Exception)
@@ -262,7 +287,16 @@ def create_app(
         "/v1/entries",
         status_code=201,
         summary="Submit a DSSE envelope",
+        response_description="Appended (durably) to the log",
+        responses={
+            200: {
+                "description": "Already in the log (a duplicate): its index",
+                "content": {"application/json": {"schema": SUBMITTED}},
+            },
+            **problem_responses(400, 403, 413, 422, 429, 503),
+        },
         openapi_extra={
+            **json_body(SUBMITTED, 201),
             "requestBody": {
                 "required": True,
                 "content": {
@@ -287,7 +321,7 @@ def create_app(
                         }
                     }
                 },
-            }
+            },
         },
     )
     async def submit(request: Request) -> JSONResponse:
@@ -332,7 +366,12 @@ def create_app(
 
     # --- C2SP tlog-tiles -------------------------------------------------------------------
 
-    @app.get("/checkpoint", summary="The latest signed checkpoint (C2SP signed note)")
+    @app.get(
+        "/checkpoint",
+        summary="The latest signed checkpoint (C2SP signed note)",
+        response_class=PlainTextResponse,
+        responses=problem_responses(429, 503),
+    )
     async def get_checkpoint() -> Response:
         note, _ = checkpoint()
         return Response(
@@ -341,7 +380,18 @@ def create_app(
             headers={"Cache-Control": "no-cache"},
         )
 
-    @app.get("/tile/{path:path}", summary="A tlog-tiles hash tile or entry bundle")
+    @app.get(
+        "/tile/{path:path}",
+        summary="A tlog-tiles hash tile or entry bundle",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The tile's bytes (immutable)",
+                "content": {OCTETS: {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **problem_responses(400, 404, 409, 422, 429, 503),
+        },
+    )
     async def get_tile(path: str) -> Response:
         try:
             ref = parse_tile_path(path)
@@ -371,14 +421,24 @@ def create_app(
             tiles.put(key, data)
         return Response(data, media_type=OCTETS, headers=IMMUTABLE_HEADERS)
 
-    @app.get("/healthz", summary="Liveness: 200 while the service runs")
+    @app.get(
+        "/healthz",
+        summary="Liveness: 200 while the service runs",
+        responses=problem_responses(429),
+        openapi_extra=json_body(HEALTH),
+    )
     async def healthz() -> dict[str, Any]:
         note = sequencer.note  # None until a checkpoint is published
         return {"status": "ok", "size": None if note is None else Checkpoint.parse(note.text).size}
 
     # --- JSON conveniences -----------------------------------------------------------------
 
-    @app.get("/v1/entries/{index}", summary="An entry with its inclusion proof")
+    @app.get(
+        "/v1/entries/{index}",
+        summary="An entry with its inclusion proof",
+        responses=problem_responses(404, 422, 429, 503),
+        openapi_extra=json_body(ENTRY_PROOF),
+    )
     async def get_entry(index: int) -> dict[str, Any]:
         note, cp = checkpoint()
         if not 0 <= index < cp.size:  # reads are bounded by the published checkpoint
@@ -396,7 +456,18 @@ def create_app(
         doc["inclusion_proof"] = [h.hex() for h in proof.hashes]
         return doc
 
-    @app.get("/v1/entries", summary="Entries by subject digest, predicate type, signer")
+    @app.get(
+        "/v1/entries",
+        summary="Entries by subject digest, predicate type, signer",
+        responses=problem_responses(400, 422, 429, 503),
+        openapi_extra=json_body(
+            {
+                "type": "object",
+                "required": ["entries"],
+                "properties": {"entries": {"type": "array", "items": ENTRY}},
+            }
+        ),
+    )
     async def query_entries(
         subject: str | None = None,
         predicate_type: str | None = None,
@@ -415,7 +486,12 @@ def create_app(
         )
         return {"entries": [e.to_dict() for e in found if e.index < cp.size]}
 
-    @app.get("/v1/proof/consistency", summary="RFC 9162 consistency proof")
+    @app.get(
+        "/v1/proof/consistency",
+        summary="RFC 9162 consistency proof",
+        responses=problem_responses(400, 422, 429, 503),
+        openapi_extra=json_body(CONSISTENCY),
+    )
     async def consistency(
         old: Annotated[int, Query(ge=0)], new: Annotated[int | None, Query(ge=0)] = None
     ) -> dict[str, Any]:
@@ -434,7 +510,12 @@ def create_app(
             "hashes": [h.hex() for h in proof.hashes],
         }
 
-    @app.get("/v1/receipts/{index}", summary="A receipt (verifiable offline)")
+    @app.get(
+        "/v1/receipts/{index}",
+        summary="A receipt (verifiable offline)",
+        responses=problem_responses(404, 422, 429, 503),
+        openapi_extra=json_body({"type": "object"}),
+    )
     async def receipt(index: int) -> dict[str, Any]:
         note, cp = checkpoint()
         if not 0 <= index < cp.size:
@@ -449,6 +530,7 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+    with_problem_schema(app)
     return app
 
 

@@ -8,6 +8,7 @@ means a bug (logged with its traceback).
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from ailedger.errors import (
@@ -23,11 +24,32 @@ from ailedger.errors import (
     VerificationFailed,
 )
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "PROBLEM_TYPE_BASE", "STATUS", "Problem", "problem_for"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "PROBLEM_SCHEMA",
+    "PROBLEM_TYPE_BASE",
+    "STATUS",
+    "Problem",
+    "problem_for",
+    "problem_responses",
+]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 #: ``type`` URIs are this base plus a slug (``signer-not-allowed``, ``too-large``, ...).
 PROBLEM_TYPE_BASE = "https://ailedger.dev/problems/"
+
+#: JSON Schema of a problem body (OpenAPI: the component ``Problem``).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+    },
+}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 #: Error class -> (status, slug, title); the first class an error is an instance of wins.
 STATUS: tuple[tuple[type[AiledgerError], int, str, str], ...] = (
@@ -78,3 +100,15 @@ def problem_for(exc: AiledgerError) -> Problem:
             detail = exc.message if exc.code is None else f"[{exc.code}] {exc.message}"
             return Problem(status, slug, title, detail)
     return Problem(500, "internal", "Internal error", exc.message)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses (FastAPI's ``responses=``) for error ``statuses``: problem+json bodies,
+    referring to the ``Problem`` component (:data:`PROBLEM_SCHEMA`)."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase + " (RFC 9457 problem details)",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+        }
+        for status in statuses
+    }

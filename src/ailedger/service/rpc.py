@@ -32,8 +32,9 @@ from ailedger import _json
 from ailedger.chain import EMBEDDED_CHAIN_ID
 from ailedger.errors import FormatError
 from ailedger.service._eth import EthMethods
+from ailedger.service._openapi import ANSWER, CHAIN
 from ailedger.service._wire import INVALID_PARAMS, INVALID_REQUEST, RpcError
-from ailedger.service.problems import Problem
+from ailedger.service.problems import Problem, problem_responses
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -258,7 +259,12 @@ def rpc_router(
     router = APIRouter()
     shown = None if external_url is None else public_url(external_url)
 
-    @router.get("/v1/chain", summary="The chain this log's workspace uses")
+    @router.get(
+        "/v1/chain",
+        summary="The chain this log's workspace uses",
+        responses=problem_responses(429),
+        openapi_extra={"responses": {"200": {"content": {"application/json": {"schema": CHAIN}}}}},
+    )
     async def chain_info() -> dict[str, Any]:
         if rpc is not None:
             return {"backend": "embedded", "chain_id": EMBEDDED_CHAIN_ID, "rpc": "/rpc"}
@@ -269,7 +275,25 @@ def rpc_router(
     @router.post(
         "/rpc",
         summary="Ethereum JSON-RPC 2.0 over the embedded chain (single calls and batches)",
+        response_description="The JSON-RPC answer (errors of a call are in its answer)",
+        responses={
+            204: {"description": "Only notifications: no answer"},
+            413: {
+                "description": "Request body too large (a JSON-RPC error object)",
+                "content": {"application/json": {"schema": ANSWER}},
+            },
+            **problem_responses(404, 429),
+        },
         openapi_extra={
+            "responses": {
+                "200": {
+                    "content": {
+                        "application/json": {
+                            "schema": {"oneOf": [ANSWER, {"type": "array", "items": ANSWER}]}
+                        }
+                    }
+                }
+            },
             "requestBody": {
                 "required": True,
                 "content": {
@@ -282,7 +306,7 @@ def rpc_router(
                         }
                     }
                 },
-            }
+            },
         },
     )
     async def json_rpc(request: Request) -> Response:
