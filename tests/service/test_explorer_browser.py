@@ -1,0 +1,352 @@
+"""The explorer in a real browser: Debian's Chromium driven by Playwright.
+
+One ``ailedger serve`` (secp256k1 log key) with two witnesses (Ed25519 and secp256k1
+cosignature/v1, both required) over a few entries, shared by the module. The pages are opened
+directly and through a proxy that alters one response (an inclusion proof, an envelope, the
+checkpoint's signature), and the badge must turn green only when every check in the browser
+passed, red otherwise. Screenshots go to docs/img/ (the README links them).
+
+Skipped, with one line saying why, where Chromium or the ``playwright`` wheel is missing
+(``scripts/test.sh`` installs both). Playwright's own browsers are never downloaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+from _anvil import REPO
+from _log_util import ALICE, BOB, envelope
+from _service import LOG_KEY, Service, post, server_workspace, wait_for_checkpoint
+from _witness import WitnessProcess, witness_workspace
+from ailedger.log import vkey
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright wheel is missing: pip install -e '.[test]'"
+)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = REPO / "docs" / "img"
+#: A guard against a hung page, never a performance bound.
+WAIT_MS = 30_000
+FILE_BYTES = b"the bytes of a model card the auditor has on disk\n"
+FILE_DIGEST = hashlib.sha256(FILE_BYTES).hexdigest()
+PINNED = f"?key={quote(vkey(LOG_KEY), safe='')}"
+
+Tamper = Callable[[str, bytes], bytes]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium): no browser tests")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert not errors, errors  # no uncaught exception in the page
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The service with two witnesses and 4 entries (entry 2 is about FILE_DIGEST, entry 3
+    is signed by ALICE and BOB)."""
+    root = tmp_path_factory.mktemp("explorer")
+    server_workspace(root / "server")
+    witness_workspace(root / "w1", "ed25519")
+    witness_workspace(root / "w2", "secp256k1")
+    w1 = WitnessProcess(root / "w1", [LOG_KEY]).start()
+    w2 = WitnessProcess(root / "w2", [LOG_KEY]).start()
+    args = ["--allow", ALICE.address, "--allow", BOB.address, "--checkpoint-interval-ms", "20"]
+    args += ["--witness", w1.spec, "--witness", w2.spec, "--witness-threshold", "2"]
+    service = Service(root / "server", *args)
+    try:
+        service.start()
+        bodies = [
+            envelope(0),
+            envelope(1),
+            envelope(2, digest=FILE_DIGEST),
+            envelope(3, (ALICE, BOB), predicate="https://ailedger.dev/eval/v1"),
+        ]
+        for body in bodies:
+            assert post(service, body)[0] == 201
+        wait_for_checkpoint(service, len(bodies))
+        yield {"service": service, "witnesses": [w1, w2]}
+    finally:
+        service.stop()
+        w1.stop()
+        w2.stop()
+
+
+class _Proxy:
+    """Forwards GETs to the service; ``tamper(path, body)`` may alter a response body."""
+
+    def __init__(self, target: str) -> None:
+        self.target = urlsplit(target)
+        self.tamper: Tamper = lambda path, body: body
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                conn = http.client.HTTPConnection(
+                    proxy.target.hostname or "", proxy.target.port, timeout=60
+                )
+                try:
+                    conn.request("GET", self.path)
+                    r = conn.getresponse()
+                    body = proxy.tamper(self.path, r.read())
+                    self.send_response(r.status)
+                    for k, v in r.getheaders():
+                        if k.lower() not in ("content-length", "connection", "date", "server"):
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                finally:
+                    conn.close()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def proxy(site: dict[str, Any]) -> Iterator[_Proxy]:
+    p = _Proxy(site["service"].url)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def _badge(page: Any, *, expect: str) -> str:
+    """Wait until the badge settles; check its state; its text."""
+    badge = page.locator("#badge")
+    page.wait_for_selector("#badge:not([data-state='pending'])")
+    text = str(badge.inner_text())
+    assert badge.get_attribute("data-state") == expect, text
+    return text
+
+
+def _shot(page: Any, name: str, *, full: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=full)
+
+
+def test_entry_page_verifies_everything_in_the_browser(page: Any, site: dict[str, Any]) -> None:
+    page.goto(f"{site['service'].url}/{PINNED}#/entry/3")
+    text = _badge(page, expect="ok")
+    for check in (
+        "leaf hash",
+        "checkpoint signature",
+        "inclusion proof",
+        "witness cosignatures",
+        "envelope signatures",
+    ):
+        assert f"✔ {check}" in text, text
+    assert "2 of 2 trusted witnesses cosigned" in text
+    assert ALICE.address in text
+    assert BOB.address in text
+    assert "pinned in the page's URL" in page.inner_text("aside.trust")
+    _shot(page, "explorer-entry.png")
+    body = page.inner_text("main")
+    assert "https://ailedger.dev/eval/v1" in body  # the predicate type, from the payload
+    assert "artifact-3" in body
+    assert '"n": 3' in page.inner_text("pre.json")  # the predicate, pretty-printed
+    witnesses = page.inner_text("section[aria-label='Witnesses']")
+    for w in site["witnesses"]:
+        assert w.ready["name"] in witnesses
+    assert witnesses.count("✔ verified") == 3  # the log key and both witnesses
+    assert "did not verify" not in body
+    _shot(page, "explorer-entry.png")
+
+
+def test_overview_shows_the_verified_checkpoint_and_recent_entries(
+    page: Any, site: dict[str, Any]
+) -> None:
+    page.goto(site["service"].url + "/")
+    text = _badge(page, expect="ok")
+    assert "the latest checkpoint" in text
+    # not pinned: the page says it trusts the server's key, and recommends pinning
+    trust = page.inner_text("aside.trust")
+    assert "handed out by this server" in trust
+    assert "pin" in trust
+    page.wait_for_selector("section[aria-label='Recent entries'] a[href='#/entry/3']")
+    assert "4 entries" in page.inner_text("main")
+    _shot(page, "explorer-overview.png")
+    # keyboard: the first recent entry link opens its page with Enter
+    page.focus("section[aria-label='Recent entries'] a[href='#/entry/3']")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**#/entry/3")
+    _badge(page, expect="ok")
+
+
+def test_search_by_digest_with_the_keyboard(page: Any, site: dict[str, Any]) -> None:
+    page.goto(f"{site['service'].url}/{PINNED}#/")
+    page.focus("#q")
+    page.keyboard.type(f"sha256:{FILE_DIGEST}")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results a[href='#/entry/2']")
+    assert page.locator("#results a[href^='#/entry/']").count() == 1
+    page.click("#results a[href='#/entry/2']")
+    _badge(page, expect="ok")
+    # a signer search lists ALICE's entries (all four)
+    page.goto(f"{site['service'].url}/{PINNED}#/search/{ALICE.address}")
+    page.wait_for_selector("#results a[href='#/entry/3']")
+    assert page.locator("#results a[href^='#/entry/']").count() == 4
+    # NAME@VERSION says what the service cannot answer yet
+    page.goto(f"{site['service'].url}/{PINNED}#/search/fraud-model@1.2")
+    assert "NAME@VERSION" in page.inner_text("#results")
+
+
+def test_search_by_a_file_hashed_in_the_browser(
+    page: Any, site: dict[str, Any], tmp_path: Path
+) -> None:
+    card = tmp_path / "model-card.md"
+    card.write_bytes(FILE_BYTES)
+    page.goto(f"{site['service'].url}/{PINNED}#/")
+    page.set_input_files("#file", str(card))
+    page.wait_for_url(f"**#/search/sha256%3A{FILE_DIGEST}")
+    page.wait_for_selector("#results a[href='#/entry/2']")
+    assert page.locator("#results a[href^='#/entry/']").count() == 1
+    _shot(page, "explorer-search.png")
+
+
+def test_readable_at_phone_width(browser: Any, site: dict[str, Any]) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(WAIT_MS)
+        pg.goto(f"{site['service'].url}/{PINNED}#/entry/2")
+        _badge(pg, expect="ok")
+        width = pg.evaluate("document.documentElement.scrollWidth")
+        wide = pg.evaluate(_WIDER_THAN_VIEWPORT)
+        assert width <= 390, f"the page scrolls sideways at phone width ({width} px): {wide}"
+        _shot(pg, "explorer-entry-phone.png", full=False)
+    finally:
+        context.close()
+
+
+_WIDER_THAN_VIEWPORT = """() => [...document.querySelectorAll("body *")]
+    .filter((e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === "visible")
+    .slice(0, 5).map((e) => `${e.tagName}.${e.className}: ${(e.textContent || "").slice(0, 30)}`)"""
+
+
+def _flip_hex(text: str) -> str:
+    return ("1" if text[0] != "1" else "2") + text[1:]
+
+
+def _entry_tamper(path_part: str, alter: Callable[[dict[str, Any]], None]) -> Tamper:
+    def tamper(path: str, body: bytes) -> bytes:
+        if not path.startswith(path_part):
+            return body
+        doc = json.loads(body)
+        alter(doc)
+        return json.dumps(doc).encode()
+
+    return tamper
+
+
+def _proof(doc: dict[str, Any]) -> None:
+    doc["inclusion_proof"][0] = _flip_hex(doc["inclusion_proof"][0])
+
+
+def _payload(doc: dict[str, Any]) -> None:
+    # the statement names another artifact: the envelope no longer hashes to the proven leaf
+    statement = json.loads(base64.b64decode(doc["envelope"]["payload"]))
+    statement["subject"][0]["name"] = "a-forged-artifact"
+    doc["envelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+
+
+def _checkpoint_signature(doc: dict[str, Any]) -> None:
+    text, sigs = doc["checkpoint"].split("\n\n")
+    lines = sigs.split("\n")
+    name, b64 = lines[0].rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(b64))
+    raw[10] ^= 1
+    lines[0] = f"{name} {base64.b64encode(bytes(raw)).decode()}"
+    doc["checkpoint"] = text + "\n\n" + "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("alter", "failing"),
+    [
+        (_proof, "inclusion proof"),
+        (_payload, "leaf hash"),
+        (_checkpoint_signature, "checkpoint signature"),
+    ],
+    ids=["tampered-proof", "tampered-entry", "wrong-checkpoint-signature"],
+)
+def test_a_tampered_response_turns_the_badge_red(
+    page: Any,
+    proxy: _Proxy,
+    alter: Callable[[dict[str, Any]], None],
+    failing: str,
+) -> None:
+    proxy.tamper = _entry_tamper("/v1/entries/3", alter)
+    try:
+        page.goto(f"{proxy.url}/{PINNED}#/entry/3")
+        text = _badge(page, expect="failed")
+    finally:
+        proxy.tamper = lambda path, body: body
+    assert f"Verification failed: {failing}" in text, text
+    assert f"✘ {failing}" in text
+    assert "did not verify" in page.inner_text("main")  # the content is flagged
+    if failing == "inclusion proof":
+        _shot(page, "explorer-entry-tampered.png")
+
+
+def test_the_proxy_alone_changes_nothing(page: Any, proxy: _Proxy) -> None:
+    """The control of the test above: untampered through the proxy, the badge is green."""
+    page.goto(f"{proxy.url}/{PINNED}#/entry/3")
+    _badge(page, expect="ok")
+
+
+def test_a_key_pinned_in_the_browser_that_the_log_did_not_use_fails(
+    page: Any, site: dict[str, Any]
+) -> None:
+    from ailedger.log import Ed25519NoteKey
+
+    other = vkey(Ed25519NoteKey.generate(LOG_KEY.name))
+    page.goto(f"{site['service'].url}/#/trust")
+    page.fill("#pin", other)
+    page.press("#pin", "Enter")
+    page.wait_for_selector("aside.trust.pinned")
+    page.goto(f"{site['service'].url}/#/entry/1")
+    text = _badge(page, expect="failed")
+    assert "Verification failed: checkpoint signature" in text
+    assert "not the key you pinned" in page.inner_text("aside.trust")
