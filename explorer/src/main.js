@@ -19,6 +19,7 @@ import {
 
 const PIN_KEY = "ailedger.explorer.key";
 const RECENT = 10;
+const FILE_NAME = "ailedger.explorer.file."; // + digest: the name of a file hashed here
 const main = document.getElementById("main");
 let serverConfig = null;
 let renderToken = 0;
@@ -377,6 +378,7 @@ function dropZone() {
     status.textContent = `Hashing ${file.name} (${file.size} bytes)…`;
     const digest = await hashFile(file);
     status.textContent = `${file.name}: sha256:${digest}`;
+    sessionStorage.setItem(`${FILE_NAME}sha256:${digest}`, file.name);
     location.hash = `#/search/${encodeURIComponent(`sha256:${digest}`)}`;
   };
   const input = h("input", { id: "file", type: "file", onchange: (ev) => onFile(ev.target.files[0]) });
@@ -451,7 +453,15 @@ async function searchPage(token, q) {
     const doc = await getJSON(`/v1/entries?${c.param}=${encodeURIComponent(c.value)}`);
     if (token !== renderToken) return;
     results.replaceChildren(
-      h("p", {}, `${doc.entries.length} ${c.what} `, code(c.value), doc.entries.length >= 100 ? " (the first 100)" : "", "."),
+      h(
+        "p",
+        {},
+        `${doc.entries.length} ${doc.entries.length === 1 ? c.what.replace("statements", "statement").replace("entries", "entry") : c.what} `,
+        code(c.value),
+        sessionStorage.getItem(FILE_NAME + c.value) ? ` (your file ${sessionStorage.getItem(FILE_NAME + c.value)}, hashed in this browser)` : "",
+        doc.entries.length >= 100 ? " (the first 100)" : "",
+        ".",
+      ),
       h("p", { class: "hint" }, "As the server lists them: open an entry to verify it."),
       entriesTable(doc.entries),
     );

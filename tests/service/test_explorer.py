@@ -257,3 +257,13 @@ def test_verify_js_agrees_with_the_python_side(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     got = [(r["ok"], r["failed"]) for r in json.loads(result.stdout)]
     assert got == expected, json.loads(result.stdout)
+
+
+def test_the_readme_shows_the_screenshots() -> None:
+    readme = (REPO / "README.md").read_text()
+    linked = [line for line in readme.splitlines() if "](docs/img/explorer-" in line]
+    assert len(linked) >= 3
+    for line in linked:
+        name = line.split("](", 1)[1].rstrip(")")
+        png = (REPO / name).read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n"), name

@@ -4,7 +4,8 @@ One ``ailedger serve`` (secp256k1 log key) with two witnesses (Ed25519 and secp2
 cosignature/v1, both required) over a few entries, shared by the module. The pages are opened
 directly and through a proxy that alters one response (an inclusion proof, an envelope, the
 checkpoint's signature), and the badge must turn green only when every check in the browser
-passed, red otherwise. Screenshots go to docs/img/ (the README links them).
+passed, red otherwise. Screenshots go to docs/img/ (the README links them) when
+``AILEDGER_REGENERATE=1``.
 
 Skipped, with one line saying why, where Chromium or the ``playwright`` wheel is missing
 (``scripts/test.sh`` installs both). Playwright's own browsers are never downloaded.
@@ -16,6 +17,7 @@ import base64
 import hashlib
 import http.client
 import json
+import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -38,6 +40,8 @@ sync_api = pytest.importorskip(
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = REPO / "docs" / "img"
+#: The screenshots in docs/img/ are rewritten only on request (like the other generated docs).
+REGENERATE = os.environ.get("AILEDGER_REGENERATE") == "1"
 #: A guard against a hung page, never a performance bound.
 WAIT_MS = 30_000
 FILE_BYTES = b"the bytes of a model card the auditor has on disk\n"
@@ -163,8 +167,12 @@ def _badge(page: Any, *, expect: str) -> str:
 
 
 def _shot(page: Any, name: str, *, full: bool = True) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=full)
+    """A PNG of the page, written to docs/img/NAME with AILEDGER_REGENERATE=1."""
+    png = page.screenshot(full_page=full)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert (SCREENSHOTS / name).is_file(), f"docs/img/{name} is missing: AILEDGER_REGENERATE=1"
+    if REGENERATE:
+        (SCREENSHOTS / name).write_bytes(png)
 
 
 def test_entry_page_verifies_everything_in_the_browser(page: Any, site: dict[str, Any]) -> None:
@@ -243,6 +251,8 @@ def test_search_by_a_file_hashed_in_the_browser(
     page.wait_for_url(f"**#/search/sha256%3A{FILE_DIGEST}")
     page.wait_for_selector("#results a[href='#/entry/2']")
     assert page.locator("#results a[href^='#/entry/']").count() == 1
+    assert "1 statement about digest" in page.inner_text("#results")
+    assert "your file model-card.md, hashed in this browser" in page.inner_text("#results")
     _shot(page, "explorer-search.png")
 
 
