@@ -9,16 +9,19 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import {
   VerifyError,
   checkWitnesses,
+  fromHex,
   parseCheckpoint,
   parseNote,
   parseVkey,
   toHex,
+  verifyConsistency,
   verifyEntry,
   verifyNoteKey,
 } from "./verify.js";
 
 const PIN_KEY = "ailedger.explorer.key";
 const RECENT = 10;
+const SEEN = "ailedger.explorer.seen."; // + the trusted log vkey: the last checkpoint verified
 const FILE_NAME = "ailedger.explorer.file."; // + digest: the name of a file hashed here
 const main = document.getElementById("main");
 let serverConfig = null;
@@ -151,6 +154,44 @@ function trustPanel(t) {
   );
 }
 
+// --- consistency with what this browser saw before -------------------------------------
+
+/** The "consistency" check: the checkpoint `cp` (its signature already verified) extends the
+ * last one this browser verified under the same trusted key (RFC 9162 consistency proof from
+ * the server, checked here against the remembered root). A smaller size is a rollback. */
+async function consistencyCheck(t, cp) {
+  const name = "consistency";
+  let seen = null;
+  try {
+    seen = JSON.parse(localStorage.getItem(SEEN + t.logKey.vkey) ?? "null");
+  } catch {
+    seen = null;
+  }
+  if (!seen || !/^[1-9][0-9]*$/.test(String(seen.size)) || !/^[0-9a-f]{64}$/.test(String(seen.root))) {
+    return { name, ok: true, detail: `the first checkpoint this browser verified for this key (size ${cp.size}): remembered for the next visit` };
+  }
+  try {
+    const oldSize = BigInt(seen.size);
+    if (oldSize > cp.size) {
+      throw new VerifyError(`the server's checkpoint (size ${cp.size}) is older than one this browser verified (size ${seen.size}): a rollback`);
+    }
+    let proof = [];
+    if (oldSize < cp.size) {
+      const doc = await getJSON(`/v1/proof/consistency?old=${seen.size}&new=${cp.size}`);
+      if (!doc || !Array.isArray(doc.hashes)) throw new VerifyError("the server sent no consistency proof");
+      proof = doc.hashes.map(fromHex);
+    }
+    verifyConsistency(oldSize, cp.size, fromHex(seen.root), cp.root, proof);
+    return { name, ok: true, detail: `RFC 9162: extends the checkpoint of size ${seen.size} this browser verified before` };
+  } catch (e) {
+    return { name, ok: false, detail: e instanceof VerifyError ? e.message : `${e.message ?? e}` };
+  }
+}
+
+function remember(t, cp) {
+  if (cp.size > 0n) localStorage.setItem(SEEN + t.logKey.vkey, JSON.stringify({ size: String(cp.size), root: toHex(cp.root) }));
+}
+
 // --- badge -------------------------------------------------------------------------------
 
 function badge() {
@@ -200,7 +241,10 @@ async function overviewPage(token) {
   } catch (e) {
     checks.push({ name: checks.length ? "witness cosignatures" : "checkpoint signature", ok: false, detail: e.message });
   }
-  const ok = checks.length === 2 && checks.every((c) => c.ok);
+  if (checks.length === 2 && checks.every((c) => c.ok)) checks.push(await consistencyCheck(t, cp));
+  if (token !== renderToken) return;
+  const ok = checks.length === 3 && checks.every((c) => c.ok);
+  if (ok) remember(t, cp);
   settleBadge(b, ok, checks, "the latest checkpoint");
   const size = cp ? Number(cp.size) : 0;
   try {
@@ -274,6 +318,12 @@ async function entryPage(token, index) {
   const result = t.error
     ? { ok: false, checks: [{ name: "trusted keys", ok: false, detail: t.error }] }
     : verifyEntry(doc, index, t.logKey, t.witnesses, t.threshold);
+  if (result.ok) {
+    result.checks.push(await consistencyCheck(t, result.checkpoint));
+    if (token !== renderToken) return;
+    result.ok = result.checks.every((c) => c.ok);
+    if (result.ok) remember(t, result.checkpoint);
+  }
   settleBadge(b, result.ok, result.checks, `entry ${index} is in the log, signed as shown`);
   main.lastChild.replaceWith(...entrySections(doc, result, t));
 }

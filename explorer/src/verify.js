@@ -122,6 +122,48 @@ export function rootFromInclusionProof(index, size, leaf, proof) {
   return r;
 }
 
+/** Whether an RFC 9162 consistency proof (section 2.1.4.2) shows the tree of `oldSize`
+ * leaves with root `oldRoot` is a prefix of the tree of `newSize` leaves with `newRoot`. */
+export function verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
+  const first = BigInt(oldSize);
+  const second = BigInt(newSize);
+  if (first < 1n || first > second) throw new VerifyError(`no consistency proof from size ${oldSize} to ${newSize}`);
+  if (proof.some((p) => p.length !== 32)) throw new VerifyError("a consistency proof hash is not 32 bytes");
+  if (first === second) {
+    if (proof.length !== 0) throw new VerifyError("a consistency proof between equal sizes must be empty");
+    if (!equalBytes(oldRoot, newRoot)) throw new VerifyError(`two different roots for size ${oldSize}: the log forked`);
+    return;
+  }
+  if (proof.length === 0) throw new VerifyError("the consistency proof is empty");
+  const path = (first & (first - 1n)) === 0n ? [oldRoot, ...proof] : proof;
+  let fn = first - 1n;
+  let sn = second - 1n;
+  while ((fn & 1n) === 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) throw new VerifyError("the consistency proof is too long");
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      while ((fn & 1n) === 0n && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n || !equalBytes(fr, oldRoot) || !equalBytes(sr, newRoot)) {
+    throw new VerifyError(`the log of size ${newSize} does not extend the one of size ${oldSize} this browser saw: the log forked or was rewritten`);
+  }
+}
+
 // --- signed notes and checkpoints (c2sp.org/signed-note, tlog-checkpoint) -----------------
 
 const DASH = "\u2014 ";

@@ -1,14 +1,25 @@
 // Runs explorer/src/verify.js (the browser's checks) over test vectors that the Python side
 // made (tests/service/test_explorer.py): reads a JSON list of cases from the file named on
 // the command line, prints one JSON result per case: {ok, failed, detail}.
-//   case: {doc, index, log_key, witnesses: [vkey], threshold}
+//   entry case:       {doc, index, log_key, witnesses: [vkey], threshold}
+//   consistency case: {consistency: {old_size, new_size, old_root, new_root, hashes}}
 import fs from "node:fs";
-import { parseVkey, verifyEntry } from "../src/verify.js";
+import { fromHex, parseVkey, verifyConsistency, verifyEntry } from "../src/verify.js";
 
-const cases = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const results = cases.map((c) => {
+function entry(c) {
   const r = verifyEntry(c.doc, c.index, parseVkey(c.log_key), c.witnesses.map(parseVkey), c.threshold);
   const failed = r.checks.find((x) => !x.ok);
   return { ok: r.ok, failed: failed ? failed.name : null, detail: failed ? failed.detail : null };
-});
-console.log(JSON.stringify(results));
+}
+
+function consistency({ old_size, new_size, old_root, new_root, hashes }) {
+  try {
+    verifyConsistency(old_size, new_size, fromHex(old_root), fromHex(new_root), hashes.map(fromHex));
+    return { ok: true, failed: null, detail: null };
+  } catch (e) {
+    return { ok: false, failed: "consistency", detail: e.message };
+  }
+}
+
+const cases = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+console.log(JSON.stringify(cases.map((c) => (c.consistency ? consistency(c.consistency) : entry(c)))));

@@ -142,7 +142,7 @@ def test_the_read_limit_covers_the_explorer(tmp_path: Path) -> None:
     from _service import server_workspace
 
     server_workspace(tmp_path / "server")
-    args = ["--allow", ALICE.address, "--read-rate", "1/s", "--read-burst", "2"]
+    args = ["--allow", ALICE.address, "--read-rate", "0.001/s", "--read-burst", "2"]
     with Service(tmp_path / "server", *args) as service:
         statuses = [service.request("GET", "/")[0] for _ in range(3)]
     assert statuses[:2] == [200, 200]
@@ -267,3 +267,41 @@ def test_the_readme_shows_the_screenshots() -> None:
         name = line.split("](", 1)[1].rstrip(")")
         png = (REPO / name).read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n"), name
+
+
+@needs_node
+def test_verify_js_checks_consistency_proofs_like_rfc_9162(tmp_path: Path) -> None:
+    """Every (old, new) pair of a 9-entry tree verifies; a flipped hash, a wrong old root, a
+    proof cut short, and a forked tree of the same size do not."""
+    cases: list[Any] = []
+    expected: list[bool] = []
+    with TransparencyLog.open(tmp_path / "log.sqlite", ORIGIN) as log:
+        log.append_many([envelope(i) for i in range(9)])
+        for new in range(1, 10):
+            for old in range(1, new + 1):
+                p = log.consistency_proof(old, new)
+                doc = {
+                    "old_size": old,
+                    "new_size": new,
+                    "old_root": p.old_root.hex(),
+                    "new_root": p.new_root.hex(),
+                    "hashes": [h.hex() for h in p.hashes],
+                }
+                cases.append({"consistency": doc})
+                expected.append(True)
+                if p.hashes:
+                    flipped = [*doc["hashes"]]
+                    flipped[-1] = ("0" if flipped[-1][0] != "0" else "1") + flipped[-1][1:]
+                    cases.append({"consistency": {**doc, "hashes": flipped}})
+                    cases.append({"consistency": {**doc, "hashes": doc["hashes"][:-1]}})
+                    expected += [False, False]
+                wrong_root = log.root(old - 1) if old > 1 else bytes(32)
+                cases.append({"consistency": {**doc, "old_root": wrong_root.hex()}})
+                expected.append(False)
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(cases))
+    result = _node(str(VECTORS), str(path))
+    assert result.returncode == 0, result.stderr
+    got = [r["ok"] for r in json.loads(result.stdout)]
+    assert got == expected
+    assert expected.count(True) == 45

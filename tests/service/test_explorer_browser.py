@@ -29,10 +29,10 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from _anvil import REPO
-from _log_util import ALICE, BOB, envelope
+from _log_util import ALICE, BOB, LOG_SIGNER, envelope
 from _service import LOG_KEY, Service, post, server_workspace, wait_for_checkpoint
 from _witness import WitnessProcess, witness_workspace
-from ailedger.log import vkey
+from ailedger.log import Checkpoint, Secp256k1NoteKey, SignedNote, TransparencyLog, vkey
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright wheel is missing: pip install -e '.[test]'"
@@ -109,7 +109,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 class _Proxy:
-    """Forwards GETs to the service; ``tamper(path, body)`` may alter a response body."""
+    """Forwards GETs to the service; ``tamper(path, body)`` may replace a response body (a
+    replaced one is served with status 200)."""
 
     def __init__(self, target: str) -> None:
         self.target = urlsplit(target)
@@ -124,8 +125,9 @@ class _Proxy:
                 try:
                     conn.request("GET", self.path)
                     r = conn.getresponse()
-                    body = proxy.tamper(self.path, r.read())
-                    self.send_response(r.status)
+                    original = r.read()
+                    body = proxy.tamper(self.path, original)
+                    self.send_response(r.status if body is original else 200)
                     for k, v in r.getheaders():
                         if k.lower() not in ("content-length", "connection", "date", "server"):
                             self.send_header(k, v)
@@ -184,6 +186,7 @@ def test_entry_page_verifies_everything_in_the_browser(page: Any, site: dict[str
         "inclusion proof",
         "witness cosignatures",
         "envelope signatures",
+        "consistency",
     ):
         assert f"✔ {check}" in text, text
     assert "2 of 2 trusted witnesses cosigned" in text
@@ -220,7 +223,8 @@ def test_overview_shows_the_verified_checkpoint_and_recent_entries(
     page.focus("section[aria-label='Recent entries'] a[href='#/entry/3']")
     page.keyboard.press("Enter")
     page.wait_for_url("**#/entry/3")
-    _badge(page, expect="ok")
+    # the overview remembered the checkpoint: the entry page checks it against it
+    assert "extends the checkpoint of size 4 this browser verified" in _badge(page, expect="ok")
 
 
 def test_search_by_digest_with_the_keyboard(page: Any, site: dict[str, Any]) -> None:
@@ -360,3 +364,59 @@ def test_a_key_pinned_in_the_browser_that_the_log_did_not_use_fails(
     text = _badge(page, expect="failed")
     assert "Verification failed: checkpoint signature" in text
     assert "not the key you pinned" in page.inner_text("aside.trust")
+
+
+def _fork(root: Path, size: int) -> tuple[TransparencyLog, SignedNote]:
+    """Another tree of ``size`` entries under the log's own key: what a log operator that
+    forks or rewrites its log (or a thief of its key) serves."""
+    log = TransparencyLog.open(root / f"fork-{size}.sqlite", LOG_KEY.name)
+    log.append_many([envelope(100 + i) for i in range(size)])
+    key = Secp256k1NoteKey.from_signer(LOG_KEY.name, LOG_SIGNER)
+    return log, SignedNote.sign(Checkpoint(log.origin, size, log.root(size)).body(), [key])
+
+
+@pytest.mark.parametrize(
+    ("size", "why"),
+    [
+        (4, "two different roots for size 4: the log forked"),
+        (3, "older than one this browser verified (size 4): a rollback"),
+        (6, "does not extend the one of size 4 this browser saw"),
+    ],
+    ids=["fork", "rollback", "rewritten-history"],
+)
+def test_a_fork_of_the_log_that_this_browser_saw_turns_the_badge_red(
+    page: Any, site: dict[str, Any], proxy: _Proxy, tmp_path: Path, size: int, why: str
+) -> None:
+    """A checkpoint validly signed by the log key, but for a tree that does not extend the one
+    the browser verified before, fails the consistency check (here with no witness required,
+    so that only the browser's memory stands between the reader and the fork)."""
+    witnesses = "".join(f"&witness={quote(w.vkey, safe='')}" for w in site["witnesses"])
+    url = f"{proxy.url}/{PINNED}{witnesses}&k=0"
+    page.goto(f"{url}#/entry/1")
+    assert "remembered for the next visit" in _badge(page, expect="ok")
+    fork, note = _fork(tmp_path, size)
+    with fork:  # the responses are made here: the proxy's threads only serve them
+        entry = fork.get(2)
+        doc = entry.to_dict()
+        doc["envelope"] = json.loads(entry.envelope)
+        doc["checkpoint"] = note.format()
+        doc["inclusion_proof"] = [h.hex() for h in fork.inclusion_proof(2, size).hashes]
+        proof = [] if size < 4 else [h.hex() for h in fork.consistency_proof(4, size).hashes]
+    forged = {"/v1/entries/2": doc, "/v1/proof/consistency": {"hashes": proof}}
+
+    def tamper(path: str, body: bytes) -> bytes:
+        for prefix, served in forged.items():
+            if path.startswith(prefix):
+                return json.dumps(served).encode()
+        return body
+
+    proxy.tamper = tamper
+    try:
+        page.goto(f"{url}#/entry/2")
+        text = _badge(page, expect="failed")
+    finally:
+        proxy.tamper = lambda path, body: body
+    assert "Verification failed: consistency" in text, text
+    assert why in text
+    for check in ("leaf hash", "checkpoint signature", "inclusion proof"):
+        assert f"✔ {check}" in text  # everything else about the forged entry checks out
