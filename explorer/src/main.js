@@ -317,7 +317,7 @@ async function entryPage(token, index) {
   if (token !== renderToken) return;
   const result = t.error
     ? { ok: false, checks: [{ name: "trusted keys", ok: false, detail: t.error }] }
-    : verifyEntry(doc, index, t.logKey, t.witnesses, t.threshold);
+    : verifyEntry(doc, index, t.logKey, t.witnesses, t.threshold, serverConfig.dsse_keys ?? []);
   if (result.ok) {
     result.checks.push(await consistencyCheck(t, result.checkpoint));
     if (token !== renderToken) return;
@@ -365,7 +365,7 @@ function entrySections(doc, result, t) {
         "Signatures",
         table(
           ["Key ID", "Signature", "Checked"],
-          env.signatures.map((s) => [searchLink(s.keyid, s.keyid), code(short(toHex(s.sig))), sigOk ? (sigOk.ok ? "✔ verified (EIP-191 over PAE)" : "✘ see the badge") : "not reached"]),
+          env.signatures.map((s) => [searchLink(s.keyid, s.keyid), code(short(toHex(s.sig))), sigOk ? (sigOk.ok ? "✔ verified (over PAE)" : "✘ see the badge") : "not reached"]),
         ),
       ),
     );

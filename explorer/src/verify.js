@@ -7,11 +7,14 @@
 //   EIP-191 log key (0xff + "ailedger.dev/signed-note/secp256k1-eip191/v1"), cosignature/v1
 //   witnesses (0x04, Ed25519) and their secp256k1 form;
 // - DSSE envelopes (attest/dsse.py): PAE, secp256k1 signatures as EIP-191 personal_sign by
-//   the Ethereum address in keyid (low s, v in 27/28), checked by recovering the address.
+//   the Ethereum address in keyid (low s, v in 27/28), checked by recovering the address;
+//   P-256 (DER ECDSA over SHA-256) and Ed25519 signatures under public keys whose key ID is
+//   SHA-256 of their SPKI PEM (identity/_signers.py), checked here against that PEM.
 //
 // Every check throws a VerifyError naming what failed; nothing here trusts the server.
 
 import { ed25519 } from "@noble/curves/ed25519.js";
+import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
@@ -373,15 +376,57 @@ export function parseEnvelope(envelope) {
 }
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const SPKI_PREFIX = {
+  p256: fromHex("3059301306072a8648ce3d020106082a8648ce3d030107034200"),
+  ed25519: fromHex("302a300506032b6570032100"),
+};
+
+/** A P-256 or Ed25519 public key `{keyid, type, pem}`: its key ID must be SHA-256 of the
+ * PEM text (so whoever hands it out, it is the key the ID names). */
+export function parseDsseKey(key) {
+  const prefix = SPKI_PREFIX[key?.type];
+  if (!prefix || typeof key.pem !== "string" || typeof key.keyid !== "string") {
+    throw new VerifyError(`a DSSE public key of type ${key?.type} is not supported`);
+  }
+  if (toHex(sha256(utf8(key.pem))) !== key.keyid.toLowerCase()) {
+    throw new VerifyError(`the public key for ${key.keyid} does not hash to its key ID`);
+  }
+  const m = /^-----BEGIN PUBLIC KEY-----\n([A-Za-z0-9+/=\n]+)-----END PUBLIC KEY-----\n?$/.exec(key.pem);
+  if (!m) throw new VerifyError(`the public key for ${key.keyid} is not an SPKI PEM`);
+  const der = fromBase64(m[1].replace(/\n/g, ""));
+  const size = key.type === "p256" ? 65 : 32;
+  if (der.length !== prefix.length + size || !equalBytes(der.slice(0, prefix.length), prefix)) {
+    throw new VerifyError(`the public key for ${key.keyid} is not a ${key.type} key`);
+  }
+  return { keyid: key.keyid.toLowerCase(), type: key.type, public: der.slice(prefix.length) };
+}
+
+function dsseKeyVerifies(key, message, sig) {
+  try {
+    if (key.type === "ed25519") return ed25519Verify(sig, message, key.public);
+    return p256.verify(sig, message, key.public, { format: "der", prehash: true, lowS: false });
+  } catch {
+    return false;
+  }
+}
 
 /** Every signature of the envelope, checked: a keyid that is an Ethereum address must be
- * the address the EIP-191 signature over PAE recovers. A keyid the page holds no key for
- * fails (fail closed). Returns the signers' addresses. */
-export function verifyEnvelopeSignatures(parsed) {
+ * the address the EIP-191 signature over PAE recovers; any other keyid needs one of `keys`
+ * (parsed with parseDsseKey) to verify it: the key it names, else (a foreign or empty keyid,
+ * as attest/dsse.py candidate_keys) any of them. A signature no key verifies fails (fail
+ * closed). Returns the signers' key IDs. */
+export function verifyEnvelopeSignatures(parsed, keys = []) {
   const message = pae(parsed.payloadType, parsed.payload);
   return parsed.signatures.map(({ keyid, sig }, i) => {
     if (!ADDRESS.test(keyid)) {
-      throw new VerifyError(`DSSE signature ${i}: key ${keyid || "(no keyid)"} is not an Ethereum address; the page has no public key to check it`);
+      const named = keys.filter((k) => k.keyid === keyid.toLowerCase());
+      const candidates = keyid && named.length ? named : keys;
+      if (candidates.length === 0) {
+        throw new VerifyError(`DSSE signature ${i}: the page has no public key for ${keyid || "(no keyid)"}`);
+      }
+      const key = candidates.find((k) => dsseKeyVerifies(k, message, sig));
+      if (!key) throw new VerifyError(`DSSE signature ${i} does not verify for ${keyid || "(no keyid)"}`);
+      return `${key.keyid} (${key.type})`;
     }
     let recovered;
     try {
@@ -410,9 +455,10 @@ export function decodeStatement(parsed) {
 // --- a whole entry -----------------------------------------------------------------------
 
 /** Run every check on a served entry (`GET /v1/entries/{i}`), trusting `logKey` (parsed
- * vkey) and `witnesses` (parsed cosignature vkeys, `threshold` of them needed). Returns
+ * vkey) and `witnesses` (parsed cosignature vkeys, `threshold` of them needed); `dsseKeys`
+ * are the P-256 and Ed25519 signers' public keys `{keyid, type, pem}`. Returns
  * `{checks: [{name, ok, detail}], ok, ...}`: `ok` only when every check passed. */
-export function verifyEntry(doc, index, logKey, witnesses, threshold) {
+export function verifyEntry(doc, index, logKey, witnesses, threshold, dsseKeys = []) {
   const checks = [];
   const out = { checks, ok: false, envelope: null, statement: null, checkpoint: null, note: null, cosignatures: [] };
   const run = (name, fn) => {
@@ -466,8 +512,8 @@ export function verifyEntry(doc, index, logKey, witnesses, threshold) {
       return `${good} of ${witnesses.length} trusted witnesses cosigned (${threshold} required)`;
     }),
     () => run("envelope signatures", () => {
-      const signers = verifyEnvelopeSignatures(out.envelope);
-      return `DSSE (PAE, EIP-191 secp256k1): ${signers.join(", ")}`;
+      const signers = verifyEnvelopeSignatures(out.envelope, dsseKeys.map(parseDsseKey));
+      return `DSSE signatures over PAE by ${signers.join(", ")}`;
     }),
   ];
   for (const step of steps) if (!step()) break; // later checks build on earlier ones

@@ -1,13 +1,14 @@
 // Runs explorer/src/verify.js (the browser's checks) over test vectors that the Python side
 // made (tests/service/test_explorer.py): reads a JSON list of cases from the file named on
 // the command line, prints one JSON result per case: {ok, failed, detail}.
-//   entry case:       {doc, index, log_key, witnesses: [vkey], threshold}
+//   entry case:       {doc, index, log_key, witnesses: [vkey], threshold, dsse_keys?}
 //   consistency case: {consistency: {old_size, new_size, old_root, new_root, hashes}}
 import fs from "node:fs";
 import { fromHex, parseVkey, verifyConsistency, verifyEntry } from "../src/verify.js";
 
 function entry(c) {
-  const r = verifyEntry(c.doc, c.index, parseVkey(c.log_key), c.witnesses.map(parseVkey), c.threshold);
+  const witnesses = c.witnesses.map(parseVkey);
+  const r = verifyEntry(c.doc, c.index, parseVkey(c.log_key), witnesses, c.threshold, c.dsse_keys ?? []);
   const failed = r.checks.find((x) => !x.ok);
   return { ok: r.ok, failed: failed ? failed.name : null, detail: failed ? failed.detail : null };
 }

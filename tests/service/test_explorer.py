@@ -17,6 +17,7 @@ from _anvil import REPO
 from _log_util import ALICE, BOB, LOG_SIGNER, WITNESS_SIGNER, envelope
 from _service import LOG_KEY, Service
 from ailedger.errors import NotFound
+from ailedger.identity.keys import Ed25519Signer, P256Signer
 from ailedger.log import (
     AnyNoteKey,
     Checkpoint,
@@ -119,6 +120,7 @@ def test_the_service_serves_the_explorer(served: Service) -> None:
         "log_key": vkey(LOG_KEY),
         "witnesses": [],
         "witness_threshold": 0,
+        "dsse_keys": [],  # the server's keystore holds its secp256k1 log key only
     }
     for missing in ("/explorer/nope.js", "/explorer/..%2Fapp.py", "/explorer/index.html"):
         status, headers, _ = served.request("GET", missing)
@@ -194,8 +196,8 @@ def _flip_signature(note: SignedNote, name: str) -> dict[str, Any]:
 
 @needs_node
 def test_verify_js_agrees_with_the_python_side(tmp_path: Path) -> None:
-    """Every key type of the Python side, every leaf position of a 7-entry tree, and each
-    check failing on its own."""
+    """Every key type of the Python side (log keys, witnesses, DSSE signers), every leaf
+    position of an 11-entry tree, and each check failing on its own."""
     ed_log = Ed25519NoteKey.generate(ORIGIN)
     k1_log = Secp256k1NoteKey.from_signer(ORIGIN, LOG_SIGNER)
     w_ed = Ed25519Cosigner.generate("witness/ed")
@@ -208,6 +210,17 @@ def test_verify_js_agrees_with_the_python_side(tmp_path: Path) -> None:
     foreign["signatures"][0]["keyid"] = "ключ\u0007\u2028é"
     bodies = [envelope(i) for i in range(4)] + [envelope(4, (ALICE, BOB))]
     bodies += [json.dumps(bad_sig).encode(), json.dumps(foreign).encode()]
+    # P-256 and Ed25519 signers (entries 7-10): the page verifies them with the public keys
+    # the server hands out, each checked against its key ID
+    p256, ed = P256Signer.generate(), Ed25519Signer.generate()
+    anonymous = json.loads(envelope(10, (ed,)))
+    anonymous["signatures"][0]["keyid"] = ""  # no keyid: every key is tried (candidate_keys)
+    bodies += [envelope(7, (p256,)), envelope(8, (ed,)), envelope(9, (p256, ALICE, ed))]
+    bodies.append(json.dumps(anonymous).encode())
+    keys = [{"keyid": k.keyid, "type": k.keytype, "pem": k.public_key.to_pem()} for k in (p256, ed)]
+    other = P256Signer.generate().public_key
+    wrong = [{"keyid": p256.keyid, "type": "p256", "pem": other.to_pem()}]  # ID mismatch
+    swapped = [{"keyid": other.keyid, "type": "p256", "pem": other.to_pem()}]
     cases: list[Any] = []
     expected: list[tuple[bool, str | None]] = []
     with TransparencyLog.open(
@@ -245,6 +258,14 @@ def test_verify_js_agrees_with_the_python_side(tmp_path: Path) -> None:
             ({**_case(doc, ed_log, both, 2), "index": 3}, "entry"),  # asked for 3, got 2
             (_case({**doc, "leaf_hash": "00" * 32}, ed_log, both, 2), "leaf hash"),
         ]
+        for i in (7, 8, 9, 10):
+            cases.append({**_case(_entry_doc(log, i, note), ed_log, both, 2), "dsse_keys": keys})
+            expected.append((True, None))
+        for dsse_keys in ([], wrong, swapped, keys[1:]):
+            cases.append(
+                {**_case(_entry_doc(log, 7, note), ed_log, both, 2), "dsse_keys": dsse_keys}
+            )
+            expected.append((False, "envelope signatures"))
         # the unknown witness key is ignored; with one of two required, the other suffices
         cases.append(_case(_entry_doc(log, 2, one_witness), ed_log, both, 1))
         expected.append((True, None))

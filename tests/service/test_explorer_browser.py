@@ -29,10 +29,21 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from _anvil import REPO
+from _cli import PASSWORD
 from _log_util import ALICE, BOB, LOG_SIGNER, envelope
 from _service import LOG_KEY, Service, post, server_workspace, wait_for_checkpoint
 from _witness import WitnessProcess, witness_workspace
-from ailedger.log import Checkpoint, Secp256k1NoteKey, SignedNote, TransparencyLog, vkey
+from _workflow_util import fast_keystore
+from ailedger.identity.keys import Ed25519Signer, P256Signer
+from ailedger.log import (
+    Checkpoint,
+    Secp256k1NoteKey,
+    SignedNote,
+    TransparencyLog,
+    known_keys_check,
+    open_workspace_log,
+    vkey,
+)
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright wheel is missing: pip install -e '.[test]'"
@@ -420,3 +431,24 @@ def test_a_fork_of_the_log_that_this_browser_saw_turns_the_badge_red(
     assert why in text
     for check in ("leaf hash", "checkpoint signature", "inclusion proof"):
         assert f"✔ {check}" in text  # everything else about the forged entry checks out
+
+
+def test_p256_and_ed25519_signers_verify_with_the_keys_the_server_hands_out(
+    page: Any, tmp_path: Path
+) -> None:
+    """Entries signed by the workspace's P-256 and Ed25519 keys (appended locally: the
+    service admits Ethereum accounts only) verify with the public keys in config.json."""
+    ws = server_workspace(tmp_path / "server")
+    signer, notary = P256Signer.generate(), Ed25519Signer.generate()
+    store = fast_keystore(ws)
+    store.add("signer", signer, PASSWORD)
+    store.add("notary", notary, PASSWORD)
+    known = [signer.public_key, notary.public_key]
+    with open_workspace_log(ws, check_signature=known_keys_check(known)) as log:
+        log.append_many([envelope(0, (signer,)), envelope(1, (notary, ALICE))])
+    with Service(tmp_path / "server", "--allow", ALICE.address) as service:
+        page.goto(f"{service.url}/{PINNED}#/entry/0")
+        assert f"DSSE signatures over PAE by {signer.keyid} (p256)" in _badge(page, expect="ok")
+        page.goto(f"{service.url}/{PINNED}#/entry/1")
+        text = _badge(page, expect="ok")
+    assert f"{notary.keyid} (ed25519), {ALICE.address}" in text

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
+from ailedger.identity.keys import Keystore
 from ailedger.log import AnyNoteKey, open_workspace_log
 from ailedger.service._cosigning import Cosigning
 from ailedger.service._sequencer import Sequencer, SequencerSettings
@@ -82,6 +83,7 @@ def serve(
                 verifier,
                 [] if cosigning is None else cosigning.keys,
                 0 if cosigning is None else cosigning.threshold,
+                dsse_keys=[k.public_key for k in Keystore(workspace.keys_dir).list_keys()],
             )
             app = create_app(
                 reader,

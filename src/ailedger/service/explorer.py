@@ -4,7 +4,8 @@
 
     GET /                         the page (index.html; no-cache)
     GET /explorer/config.json     what the operator trusts: the log's verifier key, the witnesses'
-                                  keys and how many must cosign (no-cache)
+                                  keys and how many must cosign, the P-256 and Ed25519 public
+                                  keys of DSSE signers (no-cache)
     GET /explorer/<file>          the bundled script and stylesheet (content-hashed names:
                                   immutable)
 
@@ -24,6 +25,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from ailedger.errors import NotFound
+from ailedger.identity.keys import PublicKey
 from ailedger.log import AnyNoteKey, vkey
 from ailedger.service.problems import Problem
 
@@ -75,9 +77,13 @@ def explorer_router(
     witnesses: Sequence[AnyNoteKey] = (),
     witness_threshold: int = 0,
     files: Mapping[str, bytes] | None = None,
+    dsse_keys: Sequence[PublicKey] = (),
 ) -> APIRouter:
     """The explorer's routes for a log verified by ``log_key`` whose checkpoints need
-    ``witness_threshold`` cosignatures of ``witnesses`` (what the page trusts by default)."""
+    ``witness_threshold`` cosignatures of ``witnesses`` (what the page trusts by default).
+    ``dsse_keys`` are the envelope signers' public keys the page cannot recover from a
+    signature (P-256, Ed25519; their key ID is SHA-256 of their PEM, which the page checks);
+    secp256k1 signers need none (the address is recovered)."""
     static = dict(load_static() if files is None else files)
     page = static.pop("index.html")
     config = {
@@ -85,6 +91,11 @@ def explorer_router(
         "log_key": vkey(log_key),
         "witnesses": [vkey(w) for w in witnesses],
         "witness_threshold": witness_threshold,
+        "dsse_keys": [
+            {"keyid": k.keyid, "type": k.keytype, "pem": k.to_pem()}
+            for k in dict.fromkeys(dsse_keys)
+            if k.keytype in ("p256", "ed25519")
+        ],
     }
     router = APIRouter(include_in_schema=False)
 
