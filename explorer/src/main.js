@@ -290,7 +290,7 @@ function entriesTable(entries) {
     entryLink(e.index),
     e.predicate_type ?? e.payload_type ?? "",
     h("ul", { class: "plain" }, (e.subjects ?? []).map((s) => h("li", {}, s.name ? `${s.name} ` : "", searchLink(s.digest, short(s.digest))))),
-    h("ul", { class: "plain" }, (e.signers ?? []).map((s) => h("li", {}, searchLink(s, short(s))))),
+    h("ul", { class: "plain" }, (e.signers ?? []).map((s) => h("li", {}, searchLink(`signer:${s}`, short(s))))),
     e.time ?? "",
   ]);
   return table(["Entry", "Predicate type", "Subjects", "Signers", "Appended"], rows);
@@ -365,7 +365,7 @@ function entrySections(doc, result, t) {
         "Signatures",
         table(
           ["Key ID", "Signature", "Checked"],
-          env.signatures.map((s) => [searchLink(s.keyid, s.keyid), code(short(toHex(s.sig))), sigOk ? (sigOk.ok ? "✔ verified (over PAE)" : "✘ see the badge") : "not reached"]),
+          env.signatures.map((s) => [s.keyid ? searchLink(`signer:${s.keyid}`, s.keyid) : "(no keyid)", code(short(toHex(s.sig))), sigOk ? (sigOk.ok ? "✔ verified (over PAE)" : "✘ see the badge") : "not reached"]),
         ),
       ),
     );
@@ -417,7 +417,7 @@ function searchForm(value) {
     },
     h("label", { for: "q" }, "Search the log"),
     h("div", { class: "row" }, input, h("button", { type: "submit" }, "Search")),
-    h("p", { id: "q-help", class: "hint" }, "An entry index (42), a digest (sha256:… or 64 hex digits), a signer (0x…), a predicate type (https://…), or drop a file below."),
+    h("p", { id: "q-help", class: "hint" }, "An entry index (42), a digest (sha256:… or 64 hex digits), a signer (0x… or signer:KEYID), a predicate type (https://…), or drop a file below."),
   );
 }
 
@@ -478,6 +478,7 @@ async function hashFile(file) {
 /** What a search string asks for: an entry index, or a query of /v1/entries. */
 function classify(q) {
   const s = q.trim();
+  if (s.startsWith("signer:")) return { kind: "query", param: "signer", value: s.slice(7), what: "entries signed by" };
   if (/^#?\d+$/.test(s)) return { kind: "index", index: Number(s.replace("#", "")) };
   if (/^[0-9a-fA-F]{64}$/.test(s)) return { kind: "query", param: "subject", value: `sha256:${s.toLowerCase()}`, what: "statements about digest" };
   if (/^[a-z0-9-]+:[0-9a-fA-F]{16,}$/i.test(s)) return { kind: "query", param: "subject", value: s.toLowerCase(), what: "statements about digest" };
@@ -493,8 +494,9 @@ async function searchPage(token, q) {
     location.replace(`#/entry/${c.index}`);
     return;
   }
-  const results = h("div", { id: "results", "aria-live": "polite" }, "Searching…");
+  const results = h("div", { id: "results", "aria-live": "polite" }, q.trim() ? "Searching…" : "");
   setPage("Search", searchForm(q), dropZone(), results);
+  if (!q.trim()) return;
   if (c.kind === "unsupported") {
     results.replaceChildren(h("p", { class: "warn" }, c.why));
     return;

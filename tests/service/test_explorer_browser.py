@@ -251,6 +251,12 @@ def test_search_by_digest_with_the_keyboard(page: Any, site: dict[str, Any]) -> 
     page.goto(f"{site['service'].url}/{PINNED}#/search/{ALICE.address}")
     page.wait_for_selector("#results a[href='#/entry/3']")
     assert page.locator("#results a[href^='#/entry/']").count() == 4
+    # a signer link on an entry page (here BOB, the second signer of entry 3)
+    page.goto(f"{site['service'].url}/{PINNED}#/entry/3")
+    _badge(page, expect="ok")
+    page.click(f"section[aria-label='Signatures'] a:text('{BOB.address}')")
+    page.wait_for_selector("#results a[href='#/entry/3']")
+    assert page.locator("#results a[href^='#/entry/']").count() == 1
     # NAME@VERSION says what the service cannot answer yet
     page.goto(f"{site['service'].url}/{PINNED}#/search/fraud-model@1.2")
     assert "NAME@VERSION" in page.inner_text("#results")
@@ -451,4 +457,10 @@ def test_p256_and_ed25519_signers_verify_with_the_keys_the_server_hands_out(
         assert f"DSSE signatures over PAE by {signer.keyid} (p256)" in _badge(page, expect="ok")
         page.goto(f"{service.url}/{PINNED}#/entry/1")
         text = _badge(page, expect="ok")
+        # a P-256 key ID is 64 hex digits, like a digest: its link searches by signer
+        page.goto(f"{service.url}/{PINNED}#/entry/0")
+        _badge(page, expect="ok")
+        page.click(f"section[aria-label='Signatures'] a:text('{signer.keyid}')")
+        page.wait_for_selector("#results a[href='#/entry/0']")
+        assert page.locator("#results a[href^='#/entry/']").count() == 1
     assert f"{notary.keyid} (ed25519), {ALICE.address}" in text
