@@ -80,12 +80,17 @@ def page(browser: Any) -> Iterator[Any]:
     context.set_default_timeout(WAIT_MS)
     pg = context.new_page()
     errors: list[str] = []
+    urls: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("request", lambda request: urls.append(request.url))
     try:
         yield pg
     finally:
         context.close()
     assert not errors, errors  # no uncaught exception in the page
+    # nothing from elsewhere (no CDN, no font, no analytics): only the service (or the proxy)
+    assert urls
+    assert {urlsplit(u).hostname for u in urls} == {"127.0.0.1"}, urls
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +265,28 @@ def test_search_by_digest_with_the_keyboard(page: Any, site: dict[str, Any]) -> 
     # NAME@VERSION says what the service cannot answer yet
     page.goto(f"{site['service'].url}/{PINNED}#/search/fraud-model@1.2")
     assert "NAME@VERSION" in page.inner_text("#results")
+
+
+def test_the_drop_zone_and_the_file_input_are_keyboard_reachable(
+    page: Any, site: dict[str, Any]
+) -> None:
+    """Tab goes from the search box to the drop zone, and Enter there opens the file input's
+    chooser (seen as a click on the input; the chooser itself is cancelled)."""
+    page.goto(f"{site['service'].url}/{PINNED}#/")
+    page.wait_for_selector("#badge[data-state='ok']")  # the page has settled
+    page.evaluate(
+        "document.getElementById('file').addEventListener('click', (e) => {"
+        " window.chooserOpened = true; e.preventDefault(); })"
+    )
+    page.focus("#q")
+    order = []
+    for _ in range(3):  # the search button, the drop zone, the file input
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id || document.activeElement.type"))
+    assert order == ["submit", "drop", "file"], order
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    assert page.evaluate("window.chooserOpened === true")
 
 
 def test_search_by_a_file_hashed_in_the_browser(
