@@ -102,7 +102,10 @@ async function getText(path) {
 function trust() {
   const params = new URLSearchParams(location.search);
   const out = { logKey: null, keySource: "", keyPinned: false, witnesses: [], witnessSource: "", threshold: 0, error: null };
-  let vkey = params.get("key");
+  // a vkey holds no spaces but "+" signs, which a query string decodes as spaces when the
+  // key was pasted into the URL unescaped
+  const param = (name) => params.getAll(name).map((v) => v.replace(/ /g, "+"));
+  let vkey = param("key")[0];
   if (vkey) {
     out.keySource = "pinned in the page's URL (?key=)";
     out.keyPinned = true;
@@ -118,7 +121,7 @@ function trust() {
   } catch (e) {
     out.error = `the trusted log key is not valid: ${e.message}`;
   }
-  const pinnedWitnesses = params.getAll("witness");
+  const pinnedWitnesses = param("witness");
   try {
     if (pinnedWitnesses.length) {
       out.witnesses = pinnedWitnesses.map(parseVkey);

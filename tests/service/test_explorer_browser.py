@@ -480,7 +480,8 @@ def test_p256_and_ed25519_signers_verify_with_the_keys_the_server_hands_out(
     with open_workspace_log(ws, check_signature=known_keys_check(known)) as log:
         log.append_many([envelope(0, (signer,)), envelope(1, (notary, ALICE))])
     with Service(tmp_path / "server", "--allow", ALICE.address) as service:
-        page.goto(f"{service.url}/{PINNED}#/entry/0")
+        page.goto(f"{service.url}/?key={vkey(LOG_KEY)}#/entry/0")  # pasted unescaped
+        assert "pinned in the page's URL" in page.inner_text("aside.trust")
         assert f"DSSE signatures over PAE by {signer.keyid} (p256)" in _badge(page, expect="ok")
         page.goto(f"{service.url}/{PINNED}#/entry/1")
         text = _badge(page, expect="ok")
