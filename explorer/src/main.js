@@ -203,6 +203,7 @@ function badge() {
 }
 
 function settleBadge(el, ok, checks, what) {
+  performance.mark("ailedger:settled"); // benchmarks/bench_explorer.py reads it
   el.className = `badge ${ok ? "ok" : "failed"}`;
   el.dataset.state = ok ? "ok" : "failed";
   const failed = checks.find((c) => !c.ok);
