@@ -133,10 +133,14 @@ def post(service: Service, body: bytes) -> tuple[int, dict[str, Any]]:
 
 
 def wait_for_checkpoint(service: Service, size: int) -> SignedNote:
-    """Poll /checkpoint until it covers ``size`` entries (a guard, not a timing check)."""
+    """Poll /checkpoint until it covers ``size`` entries (a guard, not a timing check); a 503
+    (none published yet: with witnesses, until k of them cosigned) is waited out."""
     for _ in range(12000):
         status, _, body = service.request("GET", "/checkpoint")
-        assert status == 200
+        if status == 503:
+            time.sleep(0.01)
+            continue
+        assert status == 200, body
         note = SignedNote.parse(body.decode())
         if Checkpoint.parse(note.text).size >= size:
             return note

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
+from ailedger.identity.keys import Keystore
 from ailedger.log import AnyNoteKey, open_workspace_log
 from ailedger.service._cosigning import Cosigning
 from ailedger.service._sequencer import Sequencer, SequencerSettings
 from ailedger.service.app import ServiceSettings, create_app
+from ailedger.service.explorer import explorer_router
 from ailedger.service.rpc import EmbeddedRpc, RpcSettings, rpc_router
 from ailedger.workspace import Workspace
 
@@ -59,7 +61,7 @@ def serve(
 
     A workspace on the embedded chain has it served at ``/rpc`` (the service holds its lock
     until it stops; not with ``serve_chain=False``); with an external chain, ``/v1/chain``
-    names the node instead."""
+    names the node instead. The explorer (:mod:`.explorer`) is served at ``/``."""
     sock, url = listen(host, port, 2048)
     chain_dir = embedded_chain_dir(workspace) if serve_chain else None
     node = None
@@ -77,6 +79,12 @@ def serve(
                 lambda: open_workspace_log(workspace), signer, sequencing, cosigning
             )
             own_rpc = None if node is None else f"{url}/rpc"
+            explorer = explorer_router(
+                verifier,
+                [] if cosigning is None else cosigning.keys,
+                0 if cosigning is None else cosigning.threshold,
+                dsse_keys=[k.public_key for k in Keystore(workspace.keys_dir).list_keys()],
+            )
             app = create_app(
                 reader,
                 sequencer,
@@ -84,7 +92,7 @@ def serve(
                 settings,
                 on_started=None if on_ready is None else (lambda: on_ready(url)),
                 anchoring=None if anchoring is None else anchoring(sequencer, own_rpc),
-                routers=[router],
+                routers=[router, explorer],
             )
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
             uvicorn.Server(config).run(sockets=[sock])

@@ -14,6 +14,7 @@
     GET  /v1/receipts/{i}               the receipt `ailedger log receipt` writes
     GET  /healthz                       liveness (200 while the service runs; the published size)
     GET  /openapi.json
+    GET  /, /explorer/...               the explorer (:mod:`.explorer`; added by ``ailedger serve``)
 
 :func:`create_app` takes its dependencies (a read connection to the log, the
 :class:`~ailedger.service._sequencer.Sequencer` that writes it, the log's verifier key, the
