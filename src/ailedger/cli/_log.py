@@ -26,7 +26,7 @@ from rich.markup import escape
 
 from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, receipt_with_anchor
 from ailedger.cli._app import app, verify_app
-from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._common import JsonOpt, console, emit, state
 from ailedger.cli._keys import (
     PasswordFileOpt,
     WitnessNameOpt,
@@ -42,6 +42,10 @@ from ailedger.cli._remote import (
     LOCAL,
     LogUrlOpt,
     RemoteKeyOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+    client_for,
     configured_url,
     optional_workspace,
     reading_log,
@@ -166,6 +170,7 @@ def append_cmd(
     files: Annotated[list[Path], typer.Argument(help="DSSE envelope files (JSON).")],
     log_url: LogUrlOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
 ) -> None:
     """Verify envelopes and append them to the workspace log (one durable commit).
 
@@ -277,6 +282,7 @@ def verify_cmd(
         ),
     ] = 0,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
 ) -> None:
     """Re-check the whole log: entries, tree, checkpoint signatures and consistency (and,
     with --witness-threshold, the latest checkpoint's witness cosignatures).
@@ -307,6 +313,7 @@ def verify_cmd(
         return report
 
     if url is not None:
+        state.witness_keys, state.witness_threshold = witness_key, witness_threshold
         remote = remote_log(url, log_key)
         with remote.open() as log:
             key = log.log_key()
@@ -353,6 +360,9 @@ def show_cmd(
     log_url: LogUrlOpt = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Show one entry with its envelope, or the log's size, root and latest checkpoint
     (--log URL: of the log service, verified)."""
@@ -395,6 +405,9 @@ def query_cmd(
     log_url: LogUrlOpt = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Find entries by subject digest, predicate type, signer and time (all indexed).
 
@@ -433,6 +446,9 @@ def receipt_cmd(
     ] = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Write a receipt for an entry against the latest checkpoint.
 
@@ -532,6 +548,7 @@ def verify_receipt_cmd(
         ),
     ] = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
 ) -> None:
     """Check a receipt offline: envelope signature, inclusion, checkpoint signature, artifact.
 
@@ -609,10 +626,9 @@ def verify_receipt_cmd(
 def _fresh_checkpoint(url: str, key: AnyNoteKey, receipt: Receipt) -> Checkpoint:
     """The log service's latest checkpoint (signed by ``key``), proven to extend the
     receipt's: a rollback or fork fails (exit 1)."""
-    from ailedger.service.client import LogClient
     from ailedger.service.remote import check_consistency, fetch_checkpoint
 
-    client = LogClient(url)
+    client = client_for(url)
     _, cp = fetch_checkpoint(client, key)
     old = Checkpoint.parse(receipt.proof.checkpoint.text)
     check_consistency(client, old, cp, seen="in the receipt")

@@ -44,7 +44,14 @@ from ailedger.cli._keys import (
     open_workspace,
     unlock_signer,
 )
-from ailedger.cli._remote import LogUrlOpt, configured_url, remote_log
+from ailedger.cli._remote import (
+    LogUrlOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+    configured_url,
+    remote_log,
+)
 from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound, StorageError
 from ailedger.identity.keys import (
     Keystore,
@@ -366,6 +373,9 @@ def attest_cmd(
     ] = False,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Sign a statement about the subjects, append it to the workspace log, write the envelope.
 
