@@ -64,6 +64,8 @@ from ailedger.log import (
 from ailedger.log.checkpoint import (
     AnyNoteKey,
     Checkpoint,
+    Ed25519Cosigner,
+    Secp256k1Cosigner,
     Secp256k1NoteKey,
     cosigner_for,
     note_key_for,
@@ -207,9 +209,23 @@ def append_cmd(
 
 @log_app.command("checkpoint")
 def checkpoint_cmd(
-    key: LogSignerOpt = None, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
+    key: LogSignerOpt = None,
+    password_file: PasswordFileOpt = None,
+    log_url: LogUrlOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Sign a checkpoint of the log with the log key (stored in the log database)."""
+    """Sign a checkpoint of the log with the log key (stored in the log database).
+
+    Refused with --log URL (or [log] url): only a log service's operator signs its
+    checkpoints (`ailedger serve` does, as entries arrive); `log verify --log URL` reads the
+    latest one, `log cosign --log URL` witnesses it. --log local: the workspace's log."""
+    url = configured_url(log_url, open_workspace())
+    if url is not None:
+        raise InvalidInput(
+            f"the log service {url} signs its own checkpoints: a client never does",
+            hint="read its latest with `ailedger log verify --log URL`, witness it with "
+            "`ailedger log cosign --log URL`; `--log local` signs the workspace's own log",
+        )
     signer = note_signer(log_key_name(key, "--key"), password_file)
     with open_log() as log:
         note = log.checkpoint(note_key_for(log.origin, signer))
@@ -225,19 +241,55 @@ def checkpoint_cmd(
     emit(doc, as_json, lambda: typer.echo(note.format(), nl=False))
 
 
+def _witness(
+    key: str, name: str | None, password_file: Path | None
+) -> Ed25519Cosigner | Secp256k1Cosigner:
+    """The cosigner of witness key ``key``, named ``name`` (default: after its address or
+    key id)."""
+    signer = note_signer(key, password_file, role="witness")
+    default_name = (
+        f"witness/{signer.address}"
+        if isinstance(signer, Secp256k1Signer)
+        else f"witness/{signer.keyid[:16]}"
+    )
+    return cosigner_for(name or default_name, signer)
+
+
 @log_app.command("cosign")
 def cosign_cmd(
     key: KeyOpt,
     name: WitnessNameOpt = None,
     log_key: LogKeyOpt = None,
     password_file: PasswordFileOpt = None,
+    log_url: LogUrlOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Witness the latest checkpoint: check it, then add a cosignature/v1 by KEY (an Ed25519
     key cosigns with C2SP's type 0x04, a secp256k1 key with ailedger's EIP-191 type).
 
     The checkpoint must carry a valid log-key signature, match the stored tree and be
-    consistent with the checkpoint before it."""
+    consistent with the checkpoint before it.
+
+    With --log URL (or [log] url): the service's latest checkpoint, after the workspace's
+    mirror of that log verified it (signed by the trusted log key, --log-key or [log]
+    url_key; consistent with every checkpoint the mirror saw; its entries hash to it). The
+    cosigned checkpoint is printed and kept in the mirror; the service is not told (it
+    collects cosignatures from the witnesses it names, `ailedger witness serve`)."""
+    url = configured_url(log_url, open_workspace())
+    if url is not None:
+        remote = remote_log(url, log_key)
+        with remote.open() as mirror:
+            assert remote.last_sync is not None
+            latest = remote.last_sync.checkpoint
+            cp = Checkpoint.parse(latest.text)
+            witness = _witness(key, name, password_file)
+            stored = mirror.add_cosignature(latest.add([witness]), witness)
+        doc = {"size": cp.size, "witness": vkey(witness), "checkpoint": stored.format(), "log": url}
+        emit(doc, as_json, lambda: typer.echo(stored.format(), nl=False))
+        return
     with open_log() as log:
         trusted = _trusted_log_key(log_key, log.origin) or log.log_key()
         if trusted is None:
@@ -253,13 +305,7 @@ def cosign_cmd(
                 raise InvalidInput("the previous checkpoint does not match the log")
         if log.root(cp.size) != cp.root:
             raise InvalidInput("the latest checkpoint does not match the log")
-        signer = note_signer(key, password_file, role="witness")
-        default_name = (
-            f"witness/{signer.address}"
-            if isinstance(signer, Secp256k1Signer)
-            else f"witness/{signer.keyid[:16]}"
-        )
-        witness = cosigner_for(name or default_name, signer)
+        witness = _witness(key, name, password_file)
         stored = log.add_cosignature(latest.add([witness]), witness)
     doc = {"size": cp.size, "witness": vkey(witness), "checkpoint": stored.format()}
     emit(doc, as_json, lambda: typer.echo(stored.format(), nl=False))
