@@ -447,7 +447,7 @@ def anchor_cmd(
     Anchors need a secp256k1 log key (LogAnchors recovers ECDSA signatures); a log signed by
     an Ed25519 key is refused.
 
-    With --log URL (or [log] url): anchor the log service's latest published checkpoint,
+    With --log URL (or \\[log] url): anchor the log service's latest published checkpoint,
     once the workspace's mirror verified it (see `log verify --log`); no checkpoint is signed.
     The anchor carries the log key's consent, so KEY must be the service's log key: only its
     operator anchors it (`ailedger serve --anchor-every N` does so on a schedule). Witnesses

@@ -216,7 +216,7 @@ def checkpoint_cmd(
 ) -> None:
     """Sign a checkpoint of the log with the log key (stored in the log database).
 
-    Refused with --log URL (or [log] url): only a log service's operator signs its
+    Refused with --log URL (or \\[log] url): only a log service's operator signs its
     checkpoints (`ailedger serve` does, as entries arrive); `log verify --log URL` reads the
     latest one, `log cosign --log URL` witnesses it. --log local: the workspace's log."""
     url = configured_url(log_url, open_workspace())
@@ -273,8 +273,8 @@ def cosign_cmd(
     The checkpoint must carry a valid log-key signature, match the stored tree and be
     consistent with the checkpoint before it.
 
-    With --log URL (or [log] url): the service's latest checkpoint, after the workspace's
-    mirror of that log verified it (signed by the trusted log key, --log-key or [log]
+    With --log URL (or \\[log] url): the service's latest checkpoint, after the workspace's
+    mirror of that log verified it (signed by the trusted log key, --log-key or \\[log]
     url_key; consistent with every checkpoint the mirror saw; its entries hash to it). The
     cosigned checkpoint is printed and kept in the mirror; the service is not told (it
     collects cosignatures from the witnesses it names, `ailedger witness serve`)."""
@@ -333,8 +333,8 @@ def verify_cmd(
     """Re-check the whole log: entries, tree, checkpoint signatures and consistency (and,
     with --witness-threshold, the latest checkpoint's witness cosignatures).
 
-    With --log URL (or [log] url): fetch the service's checkpoint, check its signature with
-    the trusted log key (--log-key, [log] url_key or the key the workspace's mirror was
+    With --log URL (or \\[log] url): fetch the service's checkpoint, check its signature with
+    the trusted log key (--log-key, \\[log] url_key or the key the workspace's mirror was
     first verified with), prove it consistent with the last checkpoint this workspace saw
     (a fork or rollback fails with exit 1), fetch and check the new entries against it,
     then re-check the whole mirror."""

@@ -91,7 +91,7 @@ TimeoutOpt = Annotated[
         callback=_store("log_timeout"),
         expose_value=False,
         help="With a log service: give up on a call (and on the wait for a checkpoint "
-        "covering a new entry) after SECONDS, exit 13 (default: [log] timeout, else 30).",
+        "covering a new entry) after SECONDS, exit 13 (default: \\[log] timeout, else 30).",
     ),
 ]
 WitnessKeyOpt = Annotated[
@@ -102,7 +102,7 @@ WitnessKeyOpt = Annotated[
         callback=_store("witness_keys"),
         expose_value=False,
         help="With a log service: a trusted witness verifier key (repeatable; default: "
-        "[log] witnesses).",
+        "\\[log] witnesses).",
     ),
 ]
 WitnessThresholdOpt = Annotated[
@@ -114,7 +114,7 @@ WitnessThresholdOpt = Annotated[
         callback=_store("witness_threshold"),
         expose_value=False,
         help="With a log service: believe a checkpoint only with K valid cosignatures by the "
-        "--witness-key witnesses (default: [log] witness_threshold, else 0).",
+        "--witness-key witnesses (default: \\[log] witness_threshold, else 0).",
     ),
 ]
 
@@ -123,7 +123,7 @@ LogUrlOpt = Annotated[
     typer.Option(
         "--log",
         help="A log service URL (`ailedger serve`) to use instead of the workspace's log "
-        "(default: [log] url in config.toml; 'local': the workspace's log).",
+        "(default: \\[log] url in config.toml; 'local': the workspace's log).",
     ),
 ]
 RemoteKeyOpt = Annotated[
@@ -131,7 +131,7 @@ RemoteKeyOpt = Annotated[
     typer.Option(
         "--log-key",
         help="With a log service: its trusted log key, an Ethereum address or verifier key "
-        "(default: [log] url_key, else the key its mirror was first verified with).",
+        "(default: \\[log] url_key, else the key its mirror was first verified with).",
     ),
 ]
 

@@ -159,7 +159,7 @@ def status_cmd(
 ) -> None:
     """Compare the log, the registry index and the chain; exit 12 where they disagree.
 
-    With --log URL (or [log] url): the verified mirror of that log service and its index
+    With --log URL (or \\[log] url): the verified mirror of that log service and its index
     (rebuilt from the verified entries on every read, so --repair is refused)."""
     remote = remote_for(log_url, log_key)
     if remote is not None:

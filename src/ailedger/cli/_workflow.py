@@ -284,8 +284,8 @@ def grant_cmd(
 ) -> None:
     """Give a key a role in the local registry (the chain's Membership contract later).
 
-    The roles live in this workspace's config ([members]) and count for what this workspace
-    reads, from its own log or a log service's (--log URL, [log] url): each party grants the
+    The roles live in this workspace's config (\\[members]) and count for what this workspace
+    reads, from its own log or a log service's (--log URL, \\[log] url): each party grants the
     roles it trusts, e.g. another organisation's deployer by its address, and its trace,
     lineage, status and gate judge the service's statements by them. For one shared set of
     roles, use the chain backend (its Membership contract)."""
