@@ -7,6 +7,7 @@ so is a checkpoint that a witness the client does not name cosigned."""
 from __future__ import annotations
 
 import http.server
+import signal
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import fails, ok
+from _cli import PASSWORD, fails, ok
 from _log_util import ALICE, LOG_SIGNER, envelope
 from _service import LOG_KEY, ORIGIN, Service, post, server_workspace, wait_for_checkpoint
 from _witness import WitnessProcess, witness_workspace
@@ -111,3 +112,28 @@ def test_reads_need_the_named_witnesses_cosignatures(
     ws_config.write_text(text.replace(witness.vkey, stranger))
     fails(["log", "show"], 1, "witness-cosignatures-insufficient")
     fails(["log", "show", "--log", stripping, *key, *need], 1, "witness cosignatures")
+
+
+def test_a_write_waits_for_a_cosigned_checkpoint_within_the_timeout(
+    new_workspace: NewWorkspace, witnessed: tuple[Service, WitnessProcess]
+) -> None:
+    """A registry write waits for the witnessed publication of its entry; with the witness
+    gone, nothing covers it and the wait ends at --timeout (exit 13), the entry logged."""
+    _, store = new_workspace("example.com/client")
+    store.add("alice", ALICE, PASSWORD)
+    service, witness = witnessed
+    remote = ["--log", service.url, "--log-key", LOG_SIGNER.address]
+    remote += ["--witness-key", witness.vkey, "--witness-threshold", "1"]
+    data = Path("data.csv")
+    data.write_text("a,b\n1,2\n")
+    doc = ok(["dataset", "register", data, "--name", "d", "--version", "1", "--key", "alice",
+              "--unsalted", *remote])  # fmt: skip
+    assert doc["log_index"] == 3
+    witness.stop(signal.SIGKILL)
+    other = Path("other.csv")
+    other.write_text("a,b\n3,4\n")
+    register = ["dataset", "register", other, "--name", "d", "--version", "2", "--key", "alice",
+                "--unsalted", *remote]  # fmt: skip
+    out = fails([*register, "--timeout", "1"], 13, "logged entry 4 but published no checkpoint")
+    assert len(out.strip().splitlines()) <= 2
+    assert ok(["log", "show", *remote])["size"] == 4  # the published checkpoint stays put

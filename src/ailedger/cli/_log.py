@@ -744,10 +744,16 @@ def remote_cmd(
     unset: Annotated[
         bool, typer.Option("--unset", help="Use the workspace's own log again.")
     ] = False,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show or set the log service that commands use by default ([log] url and url_key in
-    config.toml); --log URL on a command overrides it, --log local skips it."""
+    """Show or set the log service that commands use by default (\\[log] url and url_key in
+    config.toml); --log URL on a command overrides it, --log local skips it.
+
+    --witness-key and --witness-threshold save the witnesses whose cosignatures its
+    checkpoints need (\\[log] witnesses and witness_threshold); setting another URL or
+    --unset drops them."""
     from ailedger.service.client import LogClient
 
     ws = open_workspace()
@@ -762,11 +768,28 @@ def remote_cmd(
         url = LogClient(url).url  # the scheme is checked
         if not (log_key.startswith("0x") and len(log_key) == 42):
             parse_vkey(log_key)  # a malformed key fails here, not at the next command
-        ws = ws.save_config(ws.config.with_log_remote(url, log_key))
+        witnesses = state.witness_keys or []
+        threshold = state.witness_threshold or 0
+        for w in witnesses:
+            parse_vkey(w)
+        if threshold > len(set(witnesses)):
+            raise InvalidInput(
+                f"--witness-threshold {threshold} needs as many --witness-key options"
+            )
+        ws = ws.save_config(
+            ws.config.with_log_remote(
+                url, log_key, witnesses=witnesses, witness_threshold=threshold
+            )
+        )
     elif unset:
         ws = ws.save_config(ws.config.with_log_remote(None, None))
     section = ws.config.section("log")
-    doc = {"url": section.get("url"), "log_key": section.get("url_key")}
+    doc = {
+        "url": section.get("url"),
+        "log_key": section.get("url_key"),
+        "witnesses": section.get("witnesses", []),
+        "witness_threshold": section.get("witness_threshold", 0),
+    }
     emit(
         doc,
         as_json,
