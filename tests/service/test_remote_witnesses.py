@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import signal
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,10 @@ import pytest
 
 from _cli import PASSWORD, fails, ok
 from _log_util import ALICE, LOG_SIGNER, envelope
-from _service import LOG_KEY, ORIGIN, Service, post, server_workspace, wait_for_checkpoint
+from _service import LOG_KEY, ORIGIN, Service, post, server_workspace
 from _witness import WitnessProcess, witness_workspace
 from _workflow_util import NewWorkspace
-from ailedger.log import Ed25519Cosigner, vkey
+from ailedger.log import Checkpoint, Ed25519Cosigner, SignedNote, vkey
 
 
 @pytest.fixture
@@ -33,8 +34,20 @@ def witnessed(tmp_path: Path) -> Iterator[tuple[Service, WitnessProcess]]:
         with Service(tmp_path / "server", *args) as service:
             for i in range(3):
                 assert post(service, envelope(i))[0] == 201
-            wait_for_checkpoint(service, 3)
+            _wait_published(service, 3)
             yield service, witness
+
+
+def _wait_published(service: Service, size: int) -> None:
+    """Poll /checkpoint (503 until a first cosigned one is published) until it covers
+    ``size`` entries: a guard against a hang, never a timing assertion."""
+    for _ in range(12000):
+        status, _, body = service.request("GET", "/checkpoint")
+        if status == 200 and Checkpoint.parse(SignedNote.parse(body.decode()).text).size >= size:
+            return
+        assert status in (200, 503), body
+        time.sleep(0.01)
+    raise AssertionError(f"no published checkpoint of size {size}")
 
 
 class _Stripping(http.server.BaseHTTPRequestHandler):
