@@ -447,13 +447,11 @@ def _append_to_log(
 
 def _submit(url: str, envelope: Envelope, receipt: Path | None) -> int:
     """Submit to the log service at ``url``; with ``receipt``, wait for the checkpoint that
-    covers the entry and write its receipt, verified."""
-    from ailedger.service.remote import RECEIPT_WAIT_S
-
+    covers the entry (up to the command's --timeout) and write its receipt, verified."""
     remote = remote_log(url, None)
     index = remote.append(envelope.to_json()).index
     if receipt is not None:
-        _write_file(receipt, remote.receipt(index, wait_s=RECEIPT_WAIT_S).to_json())
+        _write_file(receipt, remote.receipt(index, wait_s=remote.publish_wait_s).to_json())
     return index
 
 
