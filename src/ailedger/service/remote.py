@@ -508,8 +508,9 @@ class RemoteLog:
                 raise ServiceUnavailable(
                     f"log service {self.url} logged entry {index} but published no checkpoint "
                     f"covering it within {self.publish_wait_s:g} s",
-                    hint="the entry is logged: run the command again later (it finds it), "
-                    "or ask the operator whether the log's witnesses are down",
+                    hint="the entry is logged and counts once a checkpoint covers it: see "
+                    "`ailedger status` before running the command again; the operator knows "
+                    "whether the log's witnesses are down",
                 )
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
