@@ -23,6 +23,7 @@ import re
 import secrets
 import shutil
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,12 +120,28 @@ class WorkspaceConfig:
             log["key"] = name
         return WorkspaceConfig.from_dict(data, source=Path(CONFIG_NAME))
 
-    def with_log_remote(self, url: str | None, key: str | None) -> WorkspaceConfig:
+    def with_log_remote(
+        self,
+        url: str | None,
+        key: str | None,
+        *,
+        witnesses: Sequence[str] = (),
+        witness_threshold: int = 0,
+    ) -> WorkspaceConfig:
         """This config with ``[log] url`` and ``url_key`` (the log service commands use by
-        default and its trusted log key) set, or both removed when ``url`` is ``None``."""
+        default and its trusted log key) and the witnesses its checkpoints need
+        (``witnesses``, ``witness_threshold``: left out when empty) set, or all removed
+        when ``url`` is ``None``."""
         data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.data.items()}
         log = data.setdefault("log", {})
-        for name, value in (("url", url), ("url_key", key if url is not None else None)):
+        on = url is not None
+        settings: tuple[tuple[str, object], ...] = (
+            ("url", url),
+            ("url_key", key if on else None),
+            ("witnesses", list(witnesses) if on and witnesses else None),
+            ("witness_threshold", witness_threshold if on and witness_threshold else None),
+        )
+        for name, value in settings:
             if value is None:
                 log.pop(name, None)
             else:

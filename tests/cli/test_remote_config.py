@@ -7,23 +7,44 @@ from typing import Any
 
 from _cli import fails, ok
 from _log_util import LOG_SIGNER
-from ailedger.log import Secp256k1NoteKey, vkey
+from ailedger.log import Ed25519Cosigner, Secp256k1NoteKey, vkey
 
 URL = "http://127.0.0.1:9"  # nothing listens there: a command that reached it would exit 13
+NONE = {"url": None, "log_key": None, "witnesses": [], "witness_threshold": 0}
 
 
 def test_log_remote_sets_shows_and_unsets_the_default_service(new_workspace: Any) -> None:
     ws, _ = new_workspace()
-    assert ok(["log", "remote"]) == {"url": None, "log_key": None}
+    assert ok(["log", "remote"]) == NONE
     shown = ok(["log", "remote", URL + "/", "--log-key", LOG_SIGNER.address])
-    assert shown == {"url": URL, "log_key": LOG_SIGNER.address}
+    assert shown == NONE | {"url": URL, "log_key": LOG_SIGNER.address}
     assert 'url = "http://127.0.0.1:9"' in ws.config_path.read_text()
     # the default now applies (and the service is down: exit 13), --log local skips it
     fails(["log", "query"], 13, "unreachable")
     assert ok(["log", "query", "--log", "local"])["entries"] == []
     assert ok(["log", "show", "--log", "local"])["size"] == 0
-    assert ok(["log", "remote", "--unset"]) == {"url": None, "log_key": None}
+    assert ok(["log", "remote", "--unset"]) == NONE
     assert ok(["log", "query"])["entries"] == []
+
+
+def test_log_remote_saves_the_witnesses_its_checkpoints_need(new_workspace: Any) -> None:
+    ws, _ = new_workspace()
+    witness = vkey(Ed25519Cosigner.generate("witness/one"))
+    args = ["log", "remote", URL, "--log-key", LOG_SIGNER.address, "--witness-key", witness]
+    shown = ok([*args, "--witness-threshold", "1"])
+    assert (shown["witnesses"], shown["witness_threshold"]) == ([witness], 1)
+    assert f'witnesses = ["{witness}"]' in ws.config_path.read_text()
+    fails([*args, "--witness-threshold", "2"], 3, "needs as many --witness-key")
+    fails([*args[:-1], "not-a-key"], 3, "verifier key")
+    # another service, or none: its witnesses go with it
+    assert ok(["log", "remote", URL, "--log-key", LOG_SIGNER.address])["witnesses"] == []
+    ok([*args, "--witness-threshold", "1"])
+    assert ok(["log", "remote", "--unset"]) == NONE
+    # a malformed [log] witnesses fails in one line (exit 6), before any network call
+    ok(["log", "remote", URL, "--log-key", LOG_SIGNER.address])
+    text = ws.config_path.read_text().replace("[log]", "[log]\nwitnesses = 3", 1)
+    ws.config_path.write_text(text)
+    fails(["log", "show"], 6, "[log] witnesses must be a list")
 
 
 def test_log_remote_refuses_what_it_cannot_trust(new_workspace: Any) -> None:
@@ -64,9 +85,13 @@ def test_reading_commands_reach_for_the_service_and_fail_in_one_line(
           "--chain-check")  # fmt: skip
 
 
-def test_registry_writes_refuse_a_configured_service(new_workspace: Any) -> None:
+def test_registry_writes_go_to_a_configured_service(new_workspace: Any) -> None:
+    """With [log] url set, a registry write records in the service (down here: exit 13, one
+    line); `--log local` records in the workspace's own log instead."""
     _, store = new_workspace()
     store.create("trainer", "s3cret-pass")
     ok(["log", "remote", URL, "--log-key", LOG_SIGNER.address])
     deprecate = ["deprecate", "r@1", "--key", "trainer", "--reason", "x"]
-    fails(deprecate, 3, "registry writes to a service", "log remote --unset")
+    out = fails(deprecate, 13, "unreachable")
+    assert len(out.strip().splitlines()) <= 2
+    fails([*deprecate, "--log", "local"], 4, "unknown model r@1")

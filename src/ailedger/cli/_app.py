@@ -147,6 +147,7 @@ def _root(
 ) -> None:
     state.verbose = verbose
     state.workspace = workspace
+    state.log_timeout = state.witness_keys = state.witness_threshold = None
 
 
 #: Which command modules each top-level command needs. Each module adds its commands to

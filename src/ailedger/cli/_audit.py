@@ -17,7 +17,14 @@ from ailedger.cli._app import app
 from ailedger.cli._chain_common import open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
-from ailedger.cli._remote import LogUrlOpt, RemoteKeyOpt, remote_for
+from ailedger.cli._remote import (
+    LogUrlOpt,
+    RemoteKeyOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+    remote_for,
+)
 from ailedger.cli._workflow import POLICY_NAME, BackendOpt, RpcOpt, check_in_step, open_registry
 from ailedger.errors import InvalidInput
 from ailedger.registry._chain import ChainBackend
@@ -101,6 +108,9 @@ def report_cmd(
     log_url: LogUrlOpt = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Write an HTML report (and the same content as JSON) of every release: datasets,
     evaluations, bias audit, approvals, deployments, rollbacks, deprecations, each with

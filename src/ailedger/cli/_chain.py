@@ -21,6 +21,7 @@ from ailedger.chain import Chain
 from ailedger.chain.anchoring import (
     ANCHORS_FILE,
     AnchorBook,
+    AnchorResult,
     AnchorVerification,
     Eip712Cosignature,
     anchor_checkpoint,
@@ -47,8 +48,9 @@ from ailedger.cli._keys import (
     open_log,
     open_workspace,
 )
+from ailedger.cli._remote import LogUrlOpt, RemoteKeyOpt, TimeoutOpt, configured_url, remote_log
 from ailedger.errors import ConflictError, InvalidInput, NotFound, ProofInvalid, WorkspaceError
-from ailedger.log.checkpoint import Checkpoint, Ed25519NoteKey, Secp256k1NoteKey
+from ailedger.log.checkpoint import Checkpoint, Ed25519NoteKey, Secp256k1NoteKey, vkey
 from ailedger.log.receipt import Receipt
 from ailedger.workspace import Workspace
 
@@ -434,14 +436,59 @@ def anchor_cmd(
     ] = False,
     rpc: RpcOpt = None,
     password_file: PasswordFileOpt = None,
+    log_url: LogUrlOpt = None,
+    remote_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Anchor the log's latest checkpoint on the chain (registering the log on first use).
 
     If the log grew since its latest checkpoint (or has none), KEY signs a new one first.
     Anchors need a secp256k1 log key (LogAnchors recovers ECDSA signatures); a log signed by
-    an Ed25519 key is refused."""
+    an Ed25519 key is refused.
+
+    With --log URL (or \\[log] url): anchor the log service's latest published checkpoint,
+    once the workspace's mirror verified it (see `log verify --log`); no checkpoint is signed.
+    The anchor carries the log key's consent, so KEY must be the service's log key: only its
+    operator anchors it (`ailedger serve --anchor-every N` does so on a schedule). Witnesses
+    cosign for the chain as without --log (--witness-key, --cosignature)."""
     ws = open_workspace()
+    url = configured_url(log_url, ws)
+    if url is not None:
+        service = remote_log(url, remote_key, ws)
+        signer = log_signer(log_key_name(key, "--key"), password_file)
+        witness_signers = [log_signer(w, password_file) for w in witness_key or []]
+        cfg_witnesses, cfg_threshold = _config_witnesses(ws)
+        with open_chain(ws, rpc) as chain, service.open() as mirror:
+            assert service.last_sync is not None
+            trusted = mirror.log_key()
+            if (
+                not isinstance(trusted, Secp256k1NoteKey)
+                or trusted.address.lower() != signer.address.lower()
+            ):
+                shown = vkey(trusted) if trusted is not None else "no key"
+                raise InvalidInput(
+                    f"the log service {url} signs its checkpoints with {shown}, not with key "
+                    f"{signer.address}: only its operator, who holds the log key, anchors it",
+                    hint="the service anchors itself (`ailedger serve --anchor-every N`); its "
+                    "receipts then carry the anchor",
+                )
+            anchors = _anchors(ws, chain)
+            ensure_dev_funds(chain, signer.address)
+            result = anchor_checkpoint(
+                mirror,
+                anchors,
+                signer,
+                witness_keys=witness_signers,
+                cosignatures=[Eip712Cosignature.load(p) for p in cosignature or []],
+                witnesses=witness if witness else cfg_witnesses,
+                threshold=threshold if threshold is not None else cfg_threshold,
+                with_consistency=with_consistency,
+                book=AnchorBook(ws.path / ANCHORS_FILE),
+                checkpoint=service.last_sync.checkpoint,
+            )
+        _print_anchor(result, as_json)
+        return
     with open_log(read_only=True) as log:
         if isinstance(log.log_key(), Ed25519NoteKey):
             raise InvalidInput(
@@ -475,6 +522,10 @@ def anchor_cmd(
             with_consistency=with_consistency,
             book=AnchorBook(ws.path / ANCHORS_FILE),
         )
+    _print_anchor(result, as_json)
+
+
+def _print_anchor(result: AnchorResult, as_json: bool) -> None:
     rec = result.record
 
     def human() -> None:

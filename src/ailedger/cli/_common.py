@@ -37,6 +37,11 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 class _State:
     verbose: bool = False
     workspace: Path | None = None
+    # the remote-log options (``--timeout``, ``--witness-key``, ``--witness-threshold``) of
+    # the command being run, stored by their callbacks (:mod:`ailedger.cli._remote`)
+    log_timeout: float | None = None
+    witness_keys: list[str] | None = None
+    witness_threshold: int | None = None
 
 
 #: Global options parsed by the root callback (``--verbose``, ``--workspace``).

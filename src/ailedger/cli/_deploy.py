@@ -11,6 +11,14 @@ from rich.markup import escape
 
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._remote import (
+    LogUrlOpt,
+    RemoteKeyOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+    remote_for,
+)
 from ailedger.cli._workflow import (
     BackendOpt,
     KeyOpt,
@@ -55,11 +63,17 @@ def gate_cmd(
     backend: BackendOpt = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Exit 0 if the version meets the policy for the environment; else list every unmet."""
     version = VersionRef.parse(ref)
     rules = load_policy(policy)
-    with open_registry(backend=backend, rpc=rpc, read_only=True) as registry:
+    remote = remote_for(log_url, log_key)
+    with open_registry(backend=backend, rpc=rpc, read_only=True, remote=remote) as registry:
         result = registry.gate(version, rules, env, path=path)
         check_in_step(registry, envs=[env], refs=[version])
     emit(result.to_dict(), as_json, lambda: _show_gate(result))
@@ -80,11 +94,18 @@ def deploy_cmd(
     backend: BackendOpt = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Run the gate, then sign and log the deployment."""
     version = VersionRef.parse(ref)
     rules = workspace_policy(policy)
-    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+    with signed_registry(
+        key, password_file, backend=backend, rpc=rpc, log_url=log_url, log_key=log_key
+    ) as (
         registry,
         signer,
     ):
@@ -105,13 +126,20 @@ def rollback_cmd(
     backend: BackendOpt = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Return the environment to the version that served before the current one (or to --to).
 
     That is the version that served before the current one became current, skipping
     deprecated versions; each further rollback goes one more step back."""
     target = VersionRef.parse(to) if to is not None else None
-    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+    with signed_registry(
+        key, password_file, backend=backend, rpc=rpc, log_url=log_url, log_key=log_key
+    ) as (
         registry,
         signer,
     ):
@@ -135,10 +163,17 @@ def deprecate_cmd(
     backend: BackendOpt = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Mark a version deprecated: it can no longer be deployed or rolled back to."""
     version = VersionRef.parse(ref)
-    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+    with signed_registry(
+        key, password_file, backend=backend, rpc=rpc, log_url=log_url, log_key=log_key
+    ) as (
         registry,
         signer,
     ):
@@ -197,6 +232,11 @@ def infer_record_cmd(
     ] = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Sign that the model turned an input into an output (or a whole --batch of them)."""
     version = VersionRef.parse(model)
@@ -208,7 +248,10 @@ def infer_record_cmd(
     pair = None
     if input is not None and output is not None:
         pair = (parse_digest_or_file(input), parse_digest_or_file(output))
-    with signed_registry(key, password_file) as (registry, signer):
+    with signed_registry(key, password_file, log_url=log_url, log_key=log_key) as (
+        registry,
+        signer,
+    ):
         if pair is not None:
             recorded = registry.record_inference(version, pair[0], pair[1], signer)
         else:

@@ -10,6 +10,13 @@ from rich.markup import escape
 
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit, err_console
+from ailedger.cli._remote import (
+    LogUrlOpt,
+    RemoteKeyOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+)
 from ailedger.cli._workflow import KeyOpt, PasswordFileOpt, signed_registry
 from ailedger.errors import InvalidInput
 from ailedger.registry import Recorded
@@ -80,10 +87,18 @@ def run_cmd(
     ] = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Run COMMAND, judge it against the thresholds, and sign the result (exit 1 if failed)."""
     version = VersionRef.parse(ref)
-    with signed_registry(key, password_file) as (registry, signer):
+    with signed_registry(key, password_file, log_url=log_url, log_key=log_key) as (
+        registry,
+        signer,
+    ):
         registry.model(version)
         root = registry.dataset(VersionRef.parse(dataset)).root if dataset else None
         result = run_evaluation(
@@ -114,13 +129,21 @@ def record_cmd(
     tool: Annotated[str | None, typer.Option("--tool", help="Tool that computed it.")] = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Sign metrics computed elsewhere (exit 1 if they fail a threshold)."""
     version = VersionRef.parse(ref)
     metrics = dict(parse_metric(m) for m in metric or [])
     if not metrics:
         raise InvalidInput("give at least one --metric NAME=NUMBER")
-    with signed_registry(key, password_file) as (registry, signer):
+    with signed_registry(key, password_file, log_url=log_url, log_key=log_key) as (
+        registry,
+        signer,
+    ):
         registry.model(version)
         root = registry.dataset(VersionRef.parse(dataset)).root if dataset else None
         result = record_evaluation(

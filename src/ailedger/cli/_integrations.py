@@ -10,6 +10,13 @@ from rich.markup import escape
 
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._remote import (
+    LogUrlOpt,
+    RemoteKeyOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+)
 from ailedger.cli._workflow import (
     KeyOpt,
     PasswordFileOpt,
@@ -65,13 +72,21 @@ def mlflow_import_cmd(
     ] = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Register every version of an MLflow model with its parameters and metrics."""
     datasets = [VersionRef.parse(d) for d in dataset or []]
     if name is not None:
         VersionRef(name, "1")  # check the name before reading the store
     versions = read_model_versions(tracking_uri, model)
-    with signed_registry(key, password_file) as (registry, signer):
+    with signed_registry(key, password_file, log_url=log_url, log_key=log_key) as (
+        registry,
+        signer,
+    ):
         imported = import_mlflow(registry, versions, signer, name=name, datasets=datasets)
     data = {
         "model": model,
@@ -97,10 +112,18 @@ def dvc_import_cmd(
     ] = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Verify a DVC-tracked dataset in the cache against its .dvc file and register it."""
     ref = VersionRef(name, version)
-    with signed_registry(key, password_file) as (registry, signer):
+    with signed_registry(key, password_file, log_url=log_url, log_key=log_key) as (
+        registry,
+        signer,
+    ):
         recorded, verified = import_dvc(registry, dvc_file, ref, signer, format=format, cache=cache)
     out = verified.output
     extra = {

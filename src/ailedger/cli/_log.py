@@ -26,7 +26,7 @@ from rich.markup import escape
 
 from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, receipt_with_anchor
 from ailedger.cli._app import app, verify_app
-from ailedger.cli._common import JsonOpt, console, emit
+from ailedger.cli._common import JsonOpt, console, emit, state
 from ailedger.cli._keys import (
     PasswordFileOpt,
     WitnessNameOpt,
@@ -42,6 +42,10 @@ from ailedger.cli._remote import (
     LOCAL,
     LogUrlOpt,
     RemoteKeyOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+    client_for,
     configured_url,
     optional_workspace,
     reading_log,
@@ -60,6 +64,8 @@ from ailedger.log import (
 from ailedger.log.checkpoint import (
     AnyNoteKey,
     Checkpoint,
+    Ed25519Cosigner,
+    Secp256k1Cosigner,
     Secp256k1NoteKey,
     cosigner_for,
     note_key_for,
@@ -166,6 +172,7 @@ def append_cmd(
     files: Annotated[list[Path], typer.Argument(help="DSSE envelope files (JSON).")],
     log_url: LogUrlOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
 ) -> None:
     """Verify envelopes and append them to the workspace log (one durable commit).
 
@@ -202,9 +209,23 @@ def append_cmd(
 
 @log_app.command("checkpoint")
 def checkpoint_cmd(
-    key: LogSignerOpt = None, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
+    key: LogSignerOpt = None,
+    password_file: PasswordFileOpt = None,
+    log_url: LogUrlOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Sign a checkpoint of the log with the log key (stored in the log database)."""
+    """Sign a checkpoint of the log with the log key (stored in the log database).
+
+    Refused with --log URL (or \\[log] url): only a log service's operator signs its
+    checkpoints (`ailedger serve` does, as entries arrive); `log verify --log URL` reads the
+    latest one, `log cosign --log URL` witnesses it. --log local: the workspace's log."""
+    url = configured_url(log_url, open_workspace())
+    if url is not None:
+        raise InvalidInput(
+            f"the log service {url} signs its own checkpoints: a client never does",
+            hint="read its latest with `ailedger log verify --log URL`, witness it with "
+            "`ailedger log cosign --log URL`; `--log local` signs the workspace's own log",
+        )
     signer = note_signer(log_key_name(key, "--key"), password_file)
     with open_log() as log:
         note = log.checkpoint(note_key_for(log.origin, signer))
@@ -220,19 +241,55 @@ def checkpoint_cmd(
     emit(doc, as_json, lambda: typer.echo(note.format(), nl=False))
 
 
+def _witness(
+    key: str, name: str | None, password_file: Path | None
+) -> Ed25519Cosigner | Secp256k1Cosigner:
+    """The cosigner of witness key ``key``, named ``name`` (default: after its address or
+    key id)."""
+    signer = note_signer(key, password_file, role="witness")
+    default_name = (
+        f"witness/{signer.address}"
+        if isinstance(signer, Secp256k1Signer)
+        else f"witness/{signer.keyid[:16]}"
+    )
+    return cosigner_for(name or default_name, signer)
+
+
 @log_app.command("cosign")
 def cosign_cmd(
     key: KeyOpt,
     name: WitnessNameOpt = None,
     log_key: LogKeyOpt = None,
     password_file: PasswordFileOpt = None,
+    log_url: LogUrlOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Witness the latest checkpoint: check it, then add a cosignature/v1 by KEY (an Ed25519
     key cosigns with C2SP's type 0x04, a secp256k1 key with ailedger's EIP-191 type).
 
     The checkpoint must carry a valid log-key signature, match the stored tree and be
-    consistent with the checkpoint before it."""
+    consistent with the checkpoint before it.
+
+    With --log URL (or \\[log] url): the service's latest checkpoint, after the workspace's
+    mirror of that log verified it (signed by the trusted log key, --log-key or \\[log]
+    url_key; consistent with every checkpoint the mirror saw; its entries hash to it). The
+    cosigned checkpoint is printed and kept in the mirror; the service is not told (it
+    collects cosignatures from the witnesses it names, `ailedger witness serve`)."""
+    url = configured_url(log_url, open_workspace())
+    if url is not None:
+        remote = remote_log(url, log_key)
+        with remote.open() as mirror:
+            assert remote.last_sync is not None
+            latest = remote.last_sync.checkpoint
+            cp = Checkpoint.parse(latest.text)
+            witness = _witness(key, name, password_file)
+            stored = mirror.add_cosignature(latest.add([witness]), witness)
+        doc = {"size": cp.size, "witness": vkey(witness), "checkpoint": stored.format(), "log": url}
+        emit(doc, as_json, lambda: typer.echo(stored.format(), nl=False))
+        return
     with open_log() as log:
         trusted = _trusted_log_key(log_key, log.origin) or log.log_key()
         if trusted is None:
@@ -248,13 +305,7 @@ def cosign_cmd(
                 raise InvalidInput("the previous checkpoint does not match the log")
         if log.root(cp.size) != cp.root:
             raise InvalidInput("the latest checkpoint does not match the log")
-        signer = note_signer(key, password_file, role="witness")
-        default_name = (
-            f"witness/{signer.address}"
-            if isinstance(signer, Secp256k1Signer)
-            else f"witness/{signer.keyid[:16]}"
-        )
-        witness = cosigner_for(name or default_name, signer)
+        witness = _witness(key, name, password_file)
         stored = log.add_cosignature(latest.add([witness]), witness)
     doc = {"size": cp.size, "witness": vkey(witness), "checkpoint": stored.format()}
     emit(doc, as_json, lambda: typer.echo(stored.format(), nl=False))
@@ -277,12 +328,13 @@ def verify_cmd(
         ),
     ] = 0,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
 ) -> None:
     """Re-check the whole log: entries, tree, checkpoint signatures and consistency (and,
     with --witness-threshold, the latest checkpoint's witness cosignatures).
 
-    With --log URL (or [log] url): fetch the service's checkpoint, check its signature with
-    the trusted log key (--log-key, [log] url_key or the key the workspace's mirror was
+    With --log URL (or \\[log] url): fetch the service's checkpoint, check its signature with
+    the trusted log key (--log-key, \\[log] url_key or the key the workspace's mirror was
     first verified with), prove it consistent with the last checkpoint this workspace saw
     (a fork or rollback fails with exit 1), fetch and check the new entries against it,
     then re-check the whole mirror."""
@@ -307,6 +359,7 @@ def verify_cmd(
         return report
 
     if url is not None:
+        state.witness_keys, state.witness_threshold = witness_key, witness_threshold
         remote = remote_log(url, log_key)
         with remote.open() as log:
             key = log.log_key()
@@ -353,6 +406,9 @@ def show_cmd(
     log_url: LogUrlOpt = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Show one entry with its envelope, or the log's size, root and latest checkpoint
     (--log URL: of the log service, verified)."""
@@ -395,6 +451,9 @@ def query_cmd(
     log_url: LogUrlOpt = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Find entries by subject digest, predicate type, signer and time (all indexed).
 
@@ -433,6 +492,9 @@ def receipt_cmd(
     ] = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Write a receipt for an entry against the latest checkpoint.
 
@@ -532,6 +594,7 @@ def verify_receipt_cmd(
         ),
     ] = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
 ) -> None:
     """Check a receipt offline: envelope signature, inclusion, checkpoint signature, artifact.
 
@@ -609,10 +672,9 @@ def verify_receipt_cmd(
 def _fresh_checkpoint(url: str, key: AnyNoteKey, receipt: Receipt) -> Checkpoint:
     """The log service's latest checkpoint (signed by ``key``), proven to extend the
     receipt's: a rollback or fork fails (exit 1)."""
-    from ailedger.service.client import LogClient
     from ailedger.service.remote import check_consistency, fetch_checkpoint
 
-    client = LogClient(url)
+    client = client_for(url)
     _, cp = fetch_checkpoint(client, key)
     old = Checkpoint.parse(receipt.proof.checkpoint.text)
     check_consistency(client, old, cp, seen="in the receipt")
@@ -682,10 +744,16 @@ def remote_cmd(
     unset: Annotated[
         bool, typer.Option("--unset", help="Use the workspace's own log again.")
     ] = False,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show or set the log service that commands use by default ([log] url and url_key in
-    config.toml); --log URL on a command overrides it, --log local skips it."""
+    """Show or set the log service that commands use by default (\\[log] url and url_key in
+    config.toml); --log URL on a command overrides it, --log local skips it.
+
+    --witness-key and --witness-threshold save the witnesses whose cosignatures its
+    checkpoints need (\\[log] witnesses and witness_threshold); setting another URL or
+    --unset drops them."""
     from ailedger.service.client import LogClient
 
     ws = open_workspace()
@@ -700,11 +768,28 @@ def remote_cmd(
         url = LogClient(url).url  # the scheme is checked
         if not (log_key.startswith("0x") and len(log_key) == 42):
             parse_vkey(log_key)  # a malformed key fails here, not at the next command
-        ws = ws.save_config(ws.config.with_log_remote(url, log_key))
+        witnesses = state.witness_keys or []
+        threshold = state.witness_threshold or 0
+        for w in witnesses:
+            parse_vkey(w)
+        if threshold > len(set(witnesses)):
+            raise InvalidInput(
+                f"--witness-threshold {threshold} needs as many --witness-key options"
+            )
+        ws = ws.save_config(
+            ws.config.with_log_remote(
+                url, log_key, witnesses=witnesses, witness_threshold=threshold
+            )
+        )
     elif unset:
         ws = ws.save_config(ws.config.with_log_remote(None, None))
     section = ws.config.section("log")
-    doc = {"url": section.get("url"), "log_key": section.get("url_key")}
+    doc = {
+        "url": section.get("url"),
+        "log_key": section.get("url_key"),
+        "witnesses": section.get("witnesses", []),
+        "witness_threshold": section.get("witness_threshold", 0),
+    }
     emit(
         doc,
         as_json,

@@ -13,6 +13,13 @@ import typer
 from ailedger.cli._app import app
 from ailedger.cli._common import JsonOpt, QuietOpt, byte_progress, console, emit, file_size
 from ailedger.cli._model_sign import model_app
+from ailedger.cli._remote import (
+    LogUrlOpt,
+    RemoteKeyOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+)
 from ailedger.cli._workflow import (
     BackendOpt,
     KeyOpt,
@@ -66,6 +73,11 @@ def dataset_register_cmd(
     ] = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Fingerprint a dataset and sign a dataset statement NAME@VERSION into the log.
 
@@ -79,7 +91,7 @@ def dataset_register_cmd(
     secret = dataset_secret(path, salt_secret, unsalted, create=True)
     total = file_size(path)
     with (
-        signed_registry(key, password_file) as (registry, signer),
+        signed_registry(key, password_file, log_url=log_url, log_key=log_key) as (registry, signer),
         byte_progress("fingerprinting", total, enabled=not (quiet or as_json)) as bar,
     ):
         recorded = registry.register_dataset(
@@ -139,6 +151,11 @@ def model_register_cmd(
     backend: BackendOpt = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Fingerprint a model and sign its manifest and training metadata into the log;
     with --slsa, also its SLSA Provenance v1 (docs/provenance.md)."""
@@ -167,7 +184,9 @@ def model_register_cmd(
         params[k] = v
     if not path.exists():
         raise NotFound(f"no such model: {path}")
-    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+    with signed_registry(
+        key, password_file, backend=backend, rpc=rpc, log_url=log_url, log_key=log_key
+    ) as (
         registry,
         signer,
     ):
@@ -207,10 +226,17 @@ def approve_cmd(
     backend: BackendOpt = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Approve (or --reject) a model version for a role; the key must hold the role."""
     version = VersionRef.parse(ref)
-    with signed_registry(key, password_file, backend=backend, rpc=rpc) as (
+    with signed_registry(
+        key, password_file, backend=backend, rpc=rpc, log_url=log_url, log_key=log_key
+    ) as (
         registry,
         signer,
     ):

@@ -44,7 +44,14 @@ from ailedger.cli._keys import (
     open_workspace,
     unlock_signer,
 )
-from ailedger.cli._remote import LogUrlOpt, configured_url, remote_log
+from ailedger.cli._remote import (
+    LogUrlOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+    configured_url,
+    remote_log,
+)
 from ailedger.errors import AiledgerError, FormatError, InvalidInput, NotFound, StorageError
 from ailedger.identity.keys import (
     Keystore,
@@ -366,6 +373,9 @@ def attest_cmd(
     ] = False,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Sign a statement about the subjects, append it to the workspace log, write the envelope.
 
@@ -437,13 +447,11 @@ def _append_to_log(
 
 def _submit(url: str, envelope: Envelope, receipt: Path | None) -> int:
     """Submit to the log service at ``url``; with ``receipt``, wait for the checkpoint that
-    covers the entry and write its receipt, verified."""
-    from ailedger.service.remote import RECEIPT_WAIT_S
-
+    covers the entry (up to the command's --timeout) and write its receipt, verified."""
     remote = remote_log(url, None)
     index = remote.append(envelope.to_json()).index
     if receipt is not None:
-        _write_file(receipt, remote.receipt(index, wait_s=RECEIPT_WAIT_S).to_json())
+        _write_file(receipt, remote.receipt(index, wait_s=remote.publish_wait_s).to_json())
     return index
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -34,8 +34,16 @@ from ailedger.cli._keys import (
     open_workspace,
     unlock_signer,
 )
+from ailedger.cli._remote import (
+    LogUrlOpt,
+    RemoteKeyOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+    remote_for,
+)
 from ailedger.cli._workflow import BackendOpt, RpcOpt, open_registry
-from ailedger.errors import AiledgerError, NotFound, OutOfStep
+from ailedger.errors import AiledgerError, InvalidInput, NotFound, OutOfStep
 from ailedger.identity.keys import Keystore, Secp256k1Signer, Signer
 from ailedger.log.checkpoint import Secp256k1NoteKey
 from ailedger.registry import Registry
@@ -49,6 +57,9 @@ from ailedger.registry.status import (
     check_index,
     repair,
 )
+
+if TYPE_CHECKING:  # the service package loads on demand
+    from ailedger.service.remote import RemoteLog
 
 __all__ = ["status_cmd"]
 
@@ -140,8 +151,26 @@ def status_cmd(
     backend: BackendOpt = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
+    log_url: LogUrlOpt = None,
+    log_key: RemoteKeyOpt = None,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
-    """Compare the log, the registry index and the chain; exit 12 where they disagree."""
+    """Compare the log, the registry index and the chain; exit 12 where they disagree.
+
+    With --log URL (or \\[log] url): the verified mirror of that log service and its index
+    (rebuilt from the verified entries on every read, so --repair is refused)."""
+    remote = remote_for(log_url, log_key)
+    if remote is not None:
+        if do_repair:
+            raise InvalidInput(
+                "--repair works on the workspace's own log, not on a log service",
+                hint="the mirror of a log service is verified and indexed on every read; "
+                "repair the chain with `--log local` where the steps were recorded",
+            )
+        _remote_status(remote, backend, rpc, as_json)
+        return
     ws = open_workspace()
     store = open_keystore()
     forced_local = backend == "local"
@@ -184,6 +213,32 @@ def status_cmd(
         "findings": [f.to_dict() for f in findings],
         "repaired": repaired,
     }
+    _report(doc, findings, failure, as_json)
+
+
+def _remote_status(remote: RemoteLog, backend: str | None, rpc: str | None, as_json: bool) -> None:
+    """``status`` over the verified mirror of a log service."""
+    with open_registry(backend=backend, rpc=rpc, read_only=True, remote=remote) as registry:
+        verified = registry.log.verify(registry.log.log_key(), registry.log.witness_keys())
+        findings, chain = _check(registry, backend == "local", index=False)
+    doc = {
+        "in_step": not findings,
+        "log": {
+            "size": verified.size,
+            "root": verified.root.hex(),
+            "verified": True,
+            "url": remote.url,
+        },
+        "chain": chain,
+        "findings": [f.to_dict() for f in findings],
+        "repaired": [],
+    }
+    _report(doc, findings, None, as_json)
+
+
+def _report(
+    doc: dict[str, Any], findings: list[Finding], failure: AiledgerError | None, as_json: bool
+) -> None:
     emit(doc, as_json, lambda: _show(doc))
     if failure is not None:
         raise failure

@@ -19,7 +19,14 @@ from ailedger.cli._app import app, verify_app
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import open_workspace
 from ailedger.cli._log import _receipt_log_key
-from ailedger.cli._remote import LogUrlOpt, RemoteKeyOpt, remote_for
+from ailedger.cli._remote import (
+    LogUrlOpt,
+    RemoteKeyOpt,
+    TimeoutOpt,
+    WitnessKeyOpt,
+    WitnessThresholdOpt,
+    remote_for,
+)
 from ailedger.cli._workflow import RpcOpt, open_registry
 from ailedger.errors import InvalidInput, NotFound, SignatureInvalid, WorkspaceError
 from ailedger.log.checkpoint import Secp256k1NoteKey, parse_vkey
@@ -109,6 +116,9 @@ def trace_cmd(
     log_url: LogUrlOpt = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Which version served ENV at a time (default: now), with the log proof.
 
@@ -265,6 +275,9 @@ def output_cmd(
     log_url: LogUrlOpt = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Find the inference records of an input: the model, the output and the proofs."""
     digest = parse_digest_or_file(input)
@@ -342,6 +355,9 @@ def lineage_cmd(
     log_url: LogUrlOpt = None,
     log_key: RemoteKeyOpt = None,
     as_json: JsonOpt = False,
+    _timeout: TimeoutOpt = None,
+    _witness_key: WitnessKeyOpt = None,
+    _witness_threshold: WitnessThresholdOpt = None,
 ) -> None:
     """Datasets, evaluations, approvals, deployments and provenance of a model version.
 

@@ -12,6 +12,11 @@ The commands that write where a rule lives (``model register``, ``approve``, ``g
 by default the chain when ``ailedger chain deploy`` recorded contracts for the workspace's
 configured chain (``.ailedger/deployments.json``), else the local one. ``--rpc URL`` (or
 ``$AILEDGER_RPC_URL``) names another node, as for the ``chain`` commands.
+
+With ``--log URL`` (or ``[log] url``) a workflow command records in that log service (see
+:mod:`ailedger.cli._remote`): it signs with the local key, submits, and reads its registry
+from the verified mirror; the roles it judges by are still this workspace's (``roles
+grant``), or the chain's with the chain backend.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from ailedger.cli._keys import (
     open_workspace,
     unlock_signer,
 )
+from ailedger.cli._remote import remote_for
 from ailedger.errors import AiledgerError, InvalidInput, NotFound, OutOfStep
 from ailedger.identity.keys import KeyInfo, Keystore, Secp256k1Signer, Signer
 from ailedger.registry import LocalBackend, Recorded, Registry, RegistryBackend
@@ -101,23 +107,20 @@ def signed_registry(
     *,
     backend: str | None = "local",
     rpc: str | None = None,
+    log_url: str | None = None,
+    log_key: str | None = None,
 ) -> Iterator[tuple[Registry, Signer]]:
     """The registry (see :func:`open_registry`) and the unlocked signer of ``key``, which
     also sends the transactions when the backend is the chain.
 
-    Registry writes go to the workspace's own log only: with ``[log] url`` set they are
-    refused rather than recorded where the other parties do not look."""
-    url = open_workspace().config.section("log").get("url")
-    if url is not None:
-        raise InvalidInput(
-            f"this command records in the workspace's own log, but [log] url names the log "
-            f"service {url}; registry writes to a service are not supported yet",
-            hint="run `ailedger log remote --unset` to record locally",
-        )
+    With ``log_url`` (``--log``) or ``[log] url``, the registry records in that log service
+    (signed here, submitted, read back from the verified mirror; ``log_key``: its trusted
+    key, ``--log-key``)."""
+    remote = remote_for(log_url, log_key)
     store = open_keystore()
     signer = unlock_signer(store, key, password_file)
-    with open_registry(store, backend=backend, rpc=rpc, sender=signer) as registry:
-        yield registry, signer
+    with open_registry(store, backend=backend, rpc=rpc, sender=signer, remote=remote) as reg:
+        yield reg, signer
 
 
 @contextmanager
@@ -139,7 +142,9 @@ def open_registry(
 
     With ``remote``, the registry reads the verified mirror of that log service instead of
     the workspace's log, with the index kept beside the mirror (rebuilt from its verified
-    entries alone); the mirror and its index are written even when ``read_only``."""
+    entries alone); the mirror and its index are written even when ``read_only``. Unless
+    ``read_only``, the registry's own appends go to the service
+    (:meth:`~ailedger.service.remote.RemoteLog.appender`)."""
     workspace = open_workspace()
     keys = (store or Keystore(workspace.keys_dir)).list_keys()
     if backend is not None and backend not in BACKENDS:
@@ -156,6 +161,7 @@ def open_registry(
                 backend=chosen,
                 log=mirror,
                 index_path=remote.index_path,
+                appender=None if read_only else remote.appender(mirror),
             )
         else:
             registry = Registry.open(workspace, keys=keys, backend=chosen, read_only=read_only)
@@ -276,7 +282,13 @@ def grant_cmd(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Give a key a role in the local registry (the chain's Membership contract later)."""
+    """Give a key a role in the local registry (the chain's Membership contract later).
+
+    The roles live in this workspace's config (\\[members]) and count for what this workspace
+    reads, from its own log or a log service's (--log URL, \\[log] url): each party grants the
+    roles it trusts, e.g. another organisation's deployer by its address, and its trace,
+    lineage, status and gate judge the service's statements by them. For one shared set of
+    roles, use the chain backend (its Membership contract)."""
     workspace = open_workspace()
     store = Keystore(workspace.keys_dir)
     if _KEYID.fullmatch(key):

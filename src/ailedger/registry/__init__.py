@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ailedger.registry._registry import (
     INDEX_DB_NAME,
+    Appender,
     EventRow,
     LocalBackend,
     PreflightBackend,
@@ -24,6 +25,7 @@ from ailedger.registry._registry import (
 
 __all__ = [
     "INDEX_DB_NAME",
+    "Appender",
     "EventRow",
     "LocalBackend",
     "PreflightBackend",

@@ -88,6 +88,7 @@ from ailedger.workspace import Workspace
 
 __all__ = [
     "INDEX_DB_NAME",
+    "Appender",
     "EventRow",
     "LocalBackend",
     "PreflightBackend",
@@ -101,6 +102,12 @@ __all__ = [
 ]
 
 _SINGLE = ("metric", "value", "comparator", "threshold")
+
+#: How the registry appends a signed envelope to a log it does not write itself (a log
+#: service): submit it, wait until the log's own copy (``Registry.log``, e.g. a verified
+#: mirror) holds it, and return its index. There is no compare-and-swap on the log size:
+#: an event that lost a race is judged after the fact (see :mod:`._events`).
+Appender = Callable[[bytes], int]
 
 
 @runtime_checkable
@@ -147,9 +154,11 @@ class Registry:
         index: RegistryIndex,
         backend: RegistryBackend,
         keys: Sequence[KeyInfo],
+        appender: Appender | None = None,
     ) -> None:
         self.workspace = workspace
         self.log = log
+        self.appender = appender
         self.index = index
         self.backend = backend
         self.keys = list(keys)
@@ -166,6 +175,7 @@ class Registry:
         read_only: bool = False,
         log: TransparencyLog | None = None,
         index_path: Path | None = None,
+        appender: Appender | None = None,
     ) -> Registry:
         """Open the workspace's log and index (creating them) and bring the index up to date.
 
@@ -173,6 +183,7 @@ class Registry:
         ``read_only`` writes nothing to the workspace (for lookups, gate, trace, lineage).
         ``log`` (with its own ``index_path``) is another log than the workspace's, e.g. the
         verified mirror of a log service; the registry takes it over (and closes it).
+        ``appender`` writes to that log's source (the service) instead of ``log`` itself.
         """
         if log is None:
             log = open_workspace_log(
@@ -185,7 +196,9 @@ class Registry:
         except BaseException:
             log.close()
             raise
-        registry = cls(workspace, log, index, backend or LocalBackend(workspace, keys), keys)
+        registry = cls(
+            workspace, log, index, backend or LocalBackend(workspace, keys), keys, appender
+        )
         try:
             registry.sync()
         except BaseException:
@@ -234,11 +247,18 @@ class Registry:
                 hint=f"an admin grants it: `ailedger roles grant KEY {DEPLOYER_ROLE}`",
             )
 
-    def _append(self, predicate: Predicate, subjects: list[Subject], signer: Signer) -> int:
-        envelope = attest(predicate, subjects, [signer])
-        index = self.log.append(envelope.to_json())
+    def append_envelope(self, envelope: bytes, *, expect_size: int | None = None) -> int:
+        """Append a signed envelope to the log (through :attr:`appender` when the log is a
+        service's: ``expect_size`` is then not checked) and index it; its log index."""
+        if self.appender is None:
+            index = self.log.append(envelope, expect_size=expect_size)
+        else:
+            index = self.appender(envelope)
         self.sync()
         return index
+
+    def _append(self, predicate: Predicate, subjects: list[Subject], signer: Signer) -> int:
+        return self.append_envelope(attest(predicate, subjects, [signer]).to_json())
 
     def _completed_by_its_signer(self, what: str, index: int, signer: Signer) -> None:
         """A retry completes a logged action on a backend with rules of its own (the chain)
@@ -262,7 +282,13 @@ class Registry:
         ref = VersionRef.parse(predicate.version or "")
         # the log grew meanwhile: a deprecation of the version logged since refuses it too
         return _events.append(
-            self.log, self.index, self.sync, head, envelope, lambda: self._not_deprecated(ref)
+            self.append_envelope,
+            self.index,
+            self.sync,
+            head,
+            envelope,
+            lambda: self._not_deprecated(ref),
+            swap=self.appender is None,
         )
 
     # --- lookups ---------------------------------------------------------------------------

@@ -184,6 +184,5 @@ def record_provenance(
         return found
     predicate = training_provenance(registry, ref, signer.keyid, run)
     envelope = attest(predicate, [named_subject(ref, row.digest)], [signer])
-    index = registry.log.append(envelope.to_json())
-    registry.sync()
+    index = registry.append_envelope(envelope.to_json())
     return Recorded("provenance", str(ref), index, row.digest, predicate.to_dict())

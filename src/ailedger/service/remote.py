@@ -22,6 +22,14 @@ index beside it) and brings it up to date on :meth:`RemoteLog.open`:
    checkpoint's root (``remote-entry-mismatch`` otherwise, nothing written);
 4. store the checkpoint: the next open checks consistency from it.
 
+With ``witnesses`` and ``witness_threshold`` K, step 1 also needs K valid cosignatures on the
+checkpoint by distinct named witness keys (``witness-cosignatures-insufficient`` otherwise):
+a checkpoint the witnesses did not see is never believed, whatever the log key signed.
+
+Registry writes go through :meth:`RemoteLog.appender`: submit the signed envelope, wait
+(bounded) for a published checkpoint to cover it, sync the mirror to that checkpoint and check
+that the mirror holds this very envelope at the index the service answered.
+
 So every byte a command then reads (entries, their times as the service recorded them,
 proofs) comes from a tree whose root a trusted key signed, and the index that ``trace``,
 ``lineage`` and ``audit report`` read is rebuilt from those entries alone.
@@ -33,7 +41,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,7 +71,7 @@ from ailedger.log import (
     vkey,
 )
 from ailedger.merkle import ConsistencyProof
-from ailedger.registry import INDEX_DB_NAME
+from ailedger.registry import INDEX_DB_NAME, Appender
 from ailedger.service.client import LogClient, ServiceUnavailable
 from ailedger.workspace import Workspace
 
@@ -76,6 +84,7 @@ __all__ = [
     "Submitted",
     "SyncReport",
     "check_consistency",
+    "check_cosignatures",
     "fetch_checkpoint",
     "mirror_check",
     "trusted_key",
@@ -253,6 +262,29 @@ def fetch_checkpoint(
     return note, cp
 
 
+def check_cosignatures(
+    note: SignedNote, witnesses: Sequence[AnyNoteKey], threshold: int, *, where: str
+) -> list[str]:
+    """The names of the ``witnesses`` whose cosignature on ``note`` verifies; refuse
+    (``witness-cosignatures-insufficient``) fewer than ``threshold`` of them."""
+    cosigned: list[str] = []
+    for witness in {vkey(w): w for w in witnesses}.values():
+        try:
+            note.verify_one(witness)
+        except SignatureInvalid:
+            continue
+        cosigned.append(witness.name)
+    if len(cosigned) < threshold:
+        raise SignatureInvalid(
+            f"{where}: its checkpoint has {len(cosigned)} of the required {threshold} valid "
+            f"witness cosignatures",
+            code="witness-cosignatures-insufficient",
+            hint="do not trust this checkpoint; check that the log's witnesses run "
+            "(`ailedger serve --witness`) and that --witness-key / [log] witnesses name them",
+        )
+    return cosigned
+
+
 def _slug(origin: str) -> str:
     """A directory name for ``origin``: readable, and unique by a digest of the origin."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", origin)[:60]
@@ -266,6 +298,9 @@ class RemoteLog:
     ``log_key`` is the trusted log key as ``--log-key`` gives it (None: the key the mirror
     of this log was first verified with; with neither, nothing is trusted and every read
     fails closed). ``check_signature`` knows the workspace's keys (see :func:`mirror_check`).
+    ``witness_threshold`` of the ``witnesses`` must cosign every checkpoint believed (see
+    :func:`check_cosignatures`); ``publish_wait_s`` bounds the wait of :meth:`appender` for
+    a published checkpoint that covers a submitted entry.
     """
 
     def __init__(
@@ -275,14 +310,26 @@ class RemoteLog:
         *,
         log_key: str | None,
         check_signature: SignatureCheck,
+        witnesses: Sequence[AnyNoteKey] = (),
+        witness_threshold: int = 0,
+        publish_wait_s: float = RECEIPT_WAIT_S,
     ) -> None:
+        if witness_threshold > len({vkey(w) for w in witnesses}):
+            raise InvalidInput(
+                f"a witness threshold of {witness_threshold} needs as many witness keys "
+                f"(--witness-key or [log] witnesses; {len(witnesses)} given)"
+            )
         self.client = client
         self.url = client.url
         self.mirrors_dir = mirrors_dir
         self.log_key_text = log_key
         self.check_signature = mirror_check(check_signature)
+        self.witnesses = list(witnesses)
+        self.witness_threshold = witness_threshold
+        self.publish_wait_s = publish_wait_s
         self._origin: str | None = None
         self.last_sync: SyncReport | None = None
+        self.cosigned: list[str] = []
 
     # --- where the mirror lives -------------------------------------------------------------
 
@@ -346,6 +393,11 @@ class RemoteLog:
         :meth:`trusted` for its origin)."""
         note, cp = fetch_checkpoint(self.client, key or self.trusted)
         self._origin = cp.origin
+        if self.witnesses:
+            where = f"log service {self.url}"
+            self.cosigned = check_cosignatures(
+                note, self.witnesses, self.witness_threshold, where=where
+            )
         return note, cp
 
     # --- the mirror -------------------------------------------------------------------------
@@ -442,6 +494,48 @@ class RemoteLog:
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise ServiceUnavailable(f"log service {self.url} answered without an entry index")
         return Submitted(index, bool(answer.get("duplicate")))
+
+    def wait_published(self, index: int) -> tuple[SignedNote, Checkpoint]:
+        """The first verified checkpoint of the service that covers entry ``index``, polled
+        for at most :attr:`publish_wait_s` (then :class:`ServiceUnavailable`)."""
+        deadline = time.monotonic() + self.publish_wait_s
+        pause = 0.02
+        while True:
+            note, cp = self.fetch_checkpoint()
+            if cp.size > index:
+                return note, cp
+            if time.monotonic() >= deadline:
+                raise ServiceUnavailable(
+                    f"log service {self.url} logged entry {index} but published no checkpoint "
+                    f"covering it within {self.publish_wait_s:g} s",
+                    hint="the entry is logged and counts once a checkpoint covers it: see "
+                    "`ailedger status` before running the command again; the operator knows "
+                    "whether the log's witnesses are down",
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    def appender(self, mirror: TransparencyLog) -> Appender:
+        """How a registry over ``mirror`` (opened by :meth:`open`) appends: submit the
+        envelope, wait for a published checkpoint that covers it, sync ``mirror`` to that
+        checkpoint, and check that ``mirror`` holds this envelope at the answered index
+        (the service's word on the index is not taken)."""
+
+        def append(envelope: bytes) -> int:
+            mine = mirror.prepare(envelope).leaf_hash
+            index = self.append(envelope).index
+            note, cp = self.wait_published(index)
+            self._sync(mirror, note, cp)
+            if mirror.get(index).leaf_hash != mine:
+                raise ProofInvalid(
+                    f"log service {self.url} answered index {index} for an envelope that its "
+                    "checkpoint does not hold there",
+                    code="remote-entry-mismatch",
+                    hint="do not trust this service; report it to the log's operator",
+                )
+            return index
+
+        return append
 
     def receipt(self, index: int, *, wait_s: float = 0.0) -> Receipt:
         """The receipt of entry ``index``, verified with the trusted log key (waiting up to
