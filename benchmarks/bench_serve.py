@@ -9,7 +9,13 @@ envelopes into a fresh log (one ``append`` each = one fsync each; ``append_many`
 the mean batch the service formed), with the ratios. Targets (issue 13): >= 2,000 envelopes/s,
 p99 < 50 ms. The machine's load average is printed before and after: other jobs share it.
 
+``--membership chain`` has the service check on-chain membership instead of an allow-list: the
+contracts are deployed on the workspace's embedded chain first (the signer joins an
+organisation), and ``--membership-ttl`` sets how long an answer is cached (0: one read of the
+in-process chain per submission). Compare the rates with ``--membership allow-list``.
+
     .venv/bin/python benchmarks/bench_serve.py [--submissions 4000] [--clients 64]
+        [--membership allow-list|chain] [--membership-ttl 2]
 """
 
 from __future__ import annotations
@@ -60,9 +66,9 @@ def envelopes(n: int, signer: Secp256k1Signer) -> list[bytes]:
     return out
 
 
-def start_server(root: Path, allow: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(root: Path, who: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     cmd = [str(AILEDGER), "--workspace", str(root), "serve", "--port", "0", "--json"]
-    proc = subprocess.Popen([*cmd, "--allow", allow], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([*cmd, *who], stdout=subprocess.PIPE)
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 120)
     if not ready:
@@ -91,6 +97,23 @@ async def load(url: str, bodies: list[bytes], clients: int) -> tuple[float, list
     return time.perf_counter() - t0, latencies
 
 
+def enrol_on_chain(ws: Workspace, member: Secp256k1Signer) -> None:
+    """Deploy the contracts on the workspace's embedded chain; ``member`` joins an org."""
+    from ailedger.chain import deploy_contracts
+    from ailedger.chain.backends import open_workspace_chain
+    from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+    from ailedger.chain.membership import Membership
+
+    admin = Secp256k1Signer.generate()
+    with open_workspace_chain(ws) as chain:
+        chain.fund(admin.address, 10**19)
+        dep = deploy_contracts(chain, admin)
+        DeploymentBook(ws.path / DEPLOYMENTS_FILE).put(dep)
+        members = Membership(chain, dep.open(chain, "Membership"))
+        members.create_org("bench", admin.address, signer=admin)
+        members.add_member(members.sign_join("bench", member), signer=admin)
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -100,6 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--membership", choices=("allow-list", "chain"), default="allow-list")
+    parser.add_argument("--membership-ttl", type=float, default=2.0)
     args = parser.parse_args()
 
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 shared cores)")
@@ -113,7 +138,12 @@ def main() -> None:
         root.mkdir()
         ws = Workspace.init(root, origin=ORIGIN, log_key="logkey")
         Keystore(ws.keys_dir).create("logkey", None, unsafe_plaintext=True)
-        proc, url = start_server(root, signer.address)
+        if args.membership == "chain":
+            enrol_on_chain(ws, signer)
+            who = ["--membership", "chain", "--membership-ttl", str(args.membership_ttl)]
+        else:
+            who = ["--allow", signer.address]
+        proc, url = start_server(root, who)
         try:
             cpu0 = cpu_seconds(proc.pid)
             wall, latencies = asyncio.run(load(url, bodies, args.clients))
@@ -147,6 +177,10 @@ def main() -> None:
 
     print(f"load average after:  {os.getloadavg()[0]:.2f}")
     print()
+    if args.membership == "chain":
+        print(f"membership: on-chain, answers cached {args.membership_ttl:g} s")
+    else:
+        print("membership: allow-list")
     print(f"{'run':58} {'envelopes/s':>12} {'vs HTTP':>8}")
     print(
         f"{'HTTP, ' + str(args.clients) + ' clients, durable (group commit)':58} "

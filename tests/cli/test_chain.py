@@ -80,6 +80,12 @@ def test_deploy_status_and_roles(ws: Workspace) -> None:
     ok(["chain", "revoke", MEMBER, "--org", "acme", "--role", "qa", "--key", "admin"])
     members = ok(["chain", "members", "--org", "acme"])["members"]
     assert sorted((m["account"], m["role"]) for m in members) == [(MEMBER, "admin"), (remote, "qa")]
+    # a member leaves only without roles; then it belongs to no organisation
+    fails(["chain", "remove", remote, "--org", "acme", "--key", "admin"], 9, "RolesStillHeld")
+    ok(["chain", "revoke", remote, "--org", "acme", "--role", "qa", "--key", "admin"])
+    removed = ok(["chain", "remove", remote, "--org", "acme", "--key", "admin"])
+    assert (removed["account"], removed["org"]) == (remote, "acme")
+    fails(["chain", "remove", remote, "--org", "acme", "--key", "admin"], 9, "NotAMember")
     # a non-admin cannot grant: the contract's custom error, exit 9
     fails(
         ["chain", "grant", ALICE.address, "--org", "acme", "--role", "qa", "--key", "witness"],

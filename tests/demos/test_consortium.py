@@ -19,6 +19,9 @@ import pytest
 from _cli import fails
 from _cli import run_process as cli
 from ailedger.attest.flags import AnomalyFlagPredicate
+from ailedger.chain.backends import open_workspace_chain
+from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+from ailedger.chain.membership import Membership, org_id
 from ailedger.cli._demo import connect_service
 from ailedger.demos import consortium
 from ailedger.errors import ProofInvalid, SignatureInvalid
@@ -59,11 +62,14 @@ def test_every_step_behaves_and_rejections_come(demo: tuple[Path, dict[str, Any]
     assert all(s["ok"] for s in steps)
     rejected = [s for s in steps if s["expected_failure"]]
     assert [s["title"] for s in rejected] == [
+        "an outsider (no organisation on-chain) submits a statement",
         "a tampered copy of the model, before loading",
         "the same proof with a one-byte-changed batch file",
     ]
-    assert "refusing to load it" in rejected[0]["detail"]
-    assert "is not a subject of the receipt's statement" in rejected[1]["detail"]
+    assert "HTTP 403" in rejected[0]["detail"]
+    assert "is not a member of any organisation" in rejected[0]["detail"]
+    assert "refusing to load it" in rejected[1]["detail"]
+    assert "is not a subject of the receipt's statement" in rejected[2]["detail"]
     assert report["summary"]["claims_checked"] > 50
 
 
@@ -138,6 +144,20 @@ def test_the_operators_log_holds_the_trail(demo: tuple[Path, dict[str, Any]]) ->
         assert [k.name for k in keys] == [f"{role}.keystore.json"]
         assert (workdir / role / ".ailedger" / "remote").is_dir()
     assert not list((workdir / "auditor" / ".ailedger" / "keys").glob("*.keystore.json"))
+
+
+def test_membership_is_on_the_operators_chain(demo: tuple[Path, dict[str, Any]]) -> None:
+    workdir, report = demo
+    membership = report["summary"]["membership"]
+    assert {r: m["org"] for r, m in membership.items()} == consortium.PARTIES
+    operator = Workspace.open(workdir / "log-operator")
+    with open_workspace_chain(operator, read_only=True) as chain:  # the service is stopped
+        dep = DeploymentBook(operator.path / DEPLOYMENTS_FILE).require(chain.chain_id)
+        members = Membership(chain, dep.open(chain, "Membership"))
+        for m in membership.values():
+            assert members.org_of(m["address"]) == org_id(m["org"])
+            assert members.has_role(m["org"], m["address"], "admin")
+        assert members.org_of("0x" + "00" * 19 + "01") is None
 
 
 def test_a_claim_that_does_not_hold_fails_and_stops_every_child(

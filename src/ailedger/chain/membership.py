@@ -162,6 +162,14 @@ class Membership(ContractWrapper):
             receipts.append(self.grant(org, account, role, signer=signer))
         return receipts
 
+    def remove_member(self, org: str, account: str, *, signer: Signer | AccountSource) -> Receipt:
+        """Remove ``account`` from ``org`` (an org admin sends it; its roles must have been
+        revoked first: ``RolesStillHeld`` otherwise)."""
+        account = to_checksum_address(account)
+        return self.chain.transact(
+            self.contract, "removeMember", org_id(org), account, signer=signer
+        )
+
     def grant(
         self, org: str, account: str, role: str, *, signer: Signer | AccountSource
     ) -> Receipt:

@@ -309,6 +309,32 @@ def revoke_cmd(
     emit(doc, as_json, lambda: console.print(f"revoked {role} in {escape(org)} from {address}"))
 
 
+@chain_app.command("remove")
+def remove_cmd(
+    address: Annotated[str, typer.Argument(help="Member (Ethereum address) to remove.")],
+    org: OrgOpt,
+    key: KeyOpt,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove ADDRESS from ORG (signed by an admin of ORG); its roles must have been revoked
+    first. A log service with on-chain membership refuses its submissions from then on."""
+    ws = open_workspace()
+    signer = log_signer(key, password_file)
+    with open_chain(ws, rpc) as chain:
+        members = _membership(ws, chain)
+        ensure_dev_funds(chain, signer.address)
+        receipt = members.remove_member(org, address, signer=signer)
+    doc = {
+        "org": org,
+        "account": address,
+        "transaction": receipt.tx_hash,
+        "block": receipt.block_number,
+    }
+    emit(doc, as_json, lambda: console.print(f"removed {address} from {escape(org)}"))
+
+
 @chain_app.command("deployer")
 def deployer_cmd(
     address: Annotated[str, typer.Argument(help="Account (Ethereum address) to allow.")],

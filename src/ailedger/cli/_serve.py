@@ -1,10 +1,28 @@
 """``ailedger serve``: the workspace's transparency log as an HTTP service.
 
-Who may submit is an allow-list of Ethereum addresses: ``--allow ADDRESS`` (repeatable) or
-``[serve] allow = ["0x...", ...]`` in config.toml (the option replaces the config). With
-neither, the service refuses to start (fail closed). Rate limits (off unless set): ``--rate
-LIMIT/s --burst N`` per signer for submissions, ``--read-rate LIMIT/s --read-burst N`` per
-client IP for reads and ``/rpc`` calls, or ``[serve] rate / burst / read_rate / read_burst``;
+Who may submit (``--membership chain|allow-list``, or ``[serve] membership``):
+
+- ``allow-list``: the Ethereum addresses of ``--allow ADDRESS`` (repeatable) or ``[serve] allow
+  = ["0x...", ...]`` in config.toml (the option replaces the config);
+- ``chain``: every signer must be a current member of an organisation in the Membership
+  contract of the workspace's chain (or ``--rpc URL``), with ``--require-role ROLE`` (``[serve]
+  require_role``) holding that role in it; a refused signer gets 403 ``signer-not-member``, a
+  chain that cannot answer 503 ``chain-unavailable`` (:mod:`ailedger.service.membership`).
+  Answers are cached ``--membership-ttl`` seconds (``[serve] membership_ttl``, default 2): a
+  member removed on-chain is refused at most that long after the removal's block. On the
+  embedded chain, membership is read from the node the service serves at ``/rpc`` (so not with
+  ``--no-chain-rpc``). The contract's address comes from the deployment book, so the operator
+  may deploy through ``/rpc`` after the service starts (until then: 503).
+
+Without ``--membership``: ``allow-list`` when one is given, else ``chain`` when Membership is
+deployed on the workspace's chain, else the service refuses to start (fail closed). An
+allow-list and ``chain`` together are refused at start: a union would let an allow-listed
+address keep submitting after its organisation removed it on-chain, and an intersection
+would make two lists to keep in step; one source of truth fails closed.
+
+Rate limits (off unless set): ``--rate LIMIT/s --burst N`` per signer for submissions,
+``--read-rate LIMIT/s --read-burst N`` per client IP for reads and ``/rpc`` calls, or
+``[serve] rate / burst / read_rate / read_burst``;
 over a limit the service answers 429 with ``Retry-After``. Checkpoints are signed with the
 workspace's log key (``--key``, default ``[log] key``), unlocked at start: Ed25519 (C2SP's own
 signature type, which standard C2SP clients check) or secp256k1 (what on-chain anchoring
@@ -72,7 +90,9 @@ if TYPE_CHECKING:
     from ailedger.service._sequencer import Sequencer
 
 if TYPE_CHECKING:
+    from ailedger.service.membership import ChainMembership
     from ailedger.service.ratelimit import RateLimit
+    from ailedger.service.rpc import EmbeddedRpc
 
 __all__ = ["serve_cmd"]
 
@@ -94,9 +114,98 @@ def _allow_list(option: list[str] | None, configured: object, source: str) -> fr
     if not values:
         raise WorkspaceError(
             "no signer is allowed to submit: the service would refuse everything",
-            hint="give --allow ADDRESS (repeatable) or set [serve] allow = [...] in config.toml",
+            hint="give --allow ADDRESS (repeatable) or set [serve] allow = [...] in config.toml, "
+            "or deploy the contracts (`ailedger chain deploy`) for on-chain membership",
         )
     return frozenset(v.lower() for v in values)
+
+
+_MEMBERSHIP_MODES = ("chain", "allow-list")
+
+
+def _membership_mode(
+    option: str | None, configured: object, allow_given: bool, deployed: bool, source: str
+) -> str:
+    """``chain`` or ``allow-list`` (module docstring: how they are chosen, and never both)."""
+    if option is None and configured is not None:
+        if configured not in _MEMBERSHIP_MODES:
+            raise WorkspaceError(f'{source}: [serve] membership must be "chain" or "allow-list"')
+        option = str(configured)
+    if option is not None and option not in _MEMBERSHIP_MODES:
+        raise InvalidInput(f"--membership {option!r}: use chain or allow-list")
+    if option == "chain" and allow_given:
+        raise InvalidInput(
+            "on-chain membership and an allow-list (--allow / [serve] allow) do not combine",
+            hint="members come from the chain: drop the allow-list, or use --membership allow-list",
+        )
+    if option is not None:
+        return option
+    return "chain" if deployed and not allow_given else "allow-list"
+
+
+def _membership_deployed(ws: Workspace, rpc: str | None) -> bool:
+    """Whether the workspace's deployment book has Membership on the chain ``serve`` uses
+    (an external node not configured with its chain id is asked for it)."""
+    from ailedger.chain.backends import WORKSPACE_CHAIN
+    from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+    from ailedger.errors import NodeUnavailable
+    from ailedger.service.membership import ChainUnavailable, HttpReader
+    from ailedger.service.rpc import public_url
+
+    book = DeploymentBook(ws.path / DEPLOYMENTS_FILE)
+    if not book.path.exists():
+        return False
+    chain_id = workspace_chain_id(ws, rpc)
+    if chain_id is None:
+        url = rpc if rpc is not None and rpc != WORKSPACE_CHAIN else workspace_rpc_url(ws)
+        if url is None:
+            return False
+        try:
+            chain_id = HttpReader(url, shown=public_url(url)).chain_id()
+        except ChainUnavailable as exc:
+            raise NodeUnavailable(
+                f"cannot tell whether Membership is deployed: {exc}",
+                hint="start the node, or give --membership allow-list with --allow ADDRESS",
+            ) from None
+    found = book.get(chain_id)
+    return found is not None and "Membership" in found.contracts
+
+
+def _chain_membership(
+    ws: Workspace, rpc: str | None, serve_chain: bool, require_role: str | None, ttl: float
+) -> Callable[[EmbeddedRpc | None], ChainMembership]:
+    """The factory of the on-chain check, given the embedded chain the service will hold
+    (checked now, so that a service that could not check membership does not start)."""
+    from ailedger.chain.backends import WORKSPACE_CHAIN
+    from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+    from ailedger.service.membership import ChainMembership, HttpReader, InProcessReader
+    from ailedger.service.rpc import public_url
+
+    if require_role is not None and (not require_role or require_role != require_role.lower()):
+        raise InvalidInput(f"--require-role {require_role!r}: a role is a lower-case name")
+    external = rpc if rpc is not None and rpc != WORKSPACE_CHAIN else workspace_rpc_url(ws)
+    if external is None and not serve_chain:
+        raise InvalidInput(
+            "on-chain membership on the embedded chain is read through the chain this service "
+            "serves, and --no-chain-rpc serves none",
+            hint="drop --no-chain-rpc, or give an allow-list (--allow ADDRESS)",
+        )
+    book = DeploymentBook(ws.path / DEPLOYMENTS_FILE)
+
+    def resolve(chain_id: int) -> str | None:
+        found = book.get(chain_id)
+        return None if found is None or "Membership" not in found.contracts else (
+            found.address("Membership"))  # fmt: skip
+
+    def make(node: EmbeddedRpc | None) -> ChainMembership:
+        if external is not None:
+            reader: HttpReader | InProcessReader = HttpReader(external, shown=public_url(external))
+        else:
+            assert node is not None  # the embedded chain is served (checked above)
+            reader = InProcessReader(node)
+        return ChainMembership(reader, resolve, require_role=require_role, ttl=ttl)
+
+    return make
 
 
 def _witnesses(
@@ -268,6 +377,32 @@ def serve_cmd(
             help="An Ethereum address allowed to submit (repeatable; default: [serve] allow).",
         ),
     ] = None,
+    membership: Annotated[
+        str | None,
+        typer.Option(
+            "--membership",
+            help="Who may submit: chain (members of an organisation in the Membership "
+            "contract) or allow-list (default: [serve] membership, else allow-list when one "
+            "is given, else chain when Membership is deployed).",
+        ),
+    ] = None,
+    require_role: Annotated[
+        str | None,
+        typer.Option(
+            "--require-role",
+            help="With on-chain membership: the role each signer must hold in its "
+            "organisation (default: [serve] require_role; none: any member).",
+        ),
+    ] = None,
+    membership_ttl: Annotated[
+        float | None,
+        typer.Option(
+            "--membership-ttl",
+            min=0.0,
+            help="Seconds an on-chain membership answer is reused (default: [serve] "
+            "membership_ttl, else 2; 0: read the chain on every submission).",
+        ),
+    ] = None,
     key: Annotated[
         str | None,
         typer.Option(
@@ -373,7 +508,8 @@ def serve_cmd(
 ) -> None:
     """Serve the workspace's log over HTTP (submissions, C2SP tlog-tiles, proofs).
 
-    POST /v1/entries takes a DSSE envelope signed by allowed signers; GET /checkpoint,
+    POST /v1/entries takes a DSSE envelope signed by allowed signers (an allow-list, or
+    members of an organisation on-chain: --membership); GET /checkpoint,
     /tile/..., /v1/entries/{i}, /v1/receipts/{i}, /v1/proof/consistency serve the log.
     With --anchor-every/--anchor-interval the published checkpoints are anchored on-chain.
     With the embedded chain, POST /rpc serves it as an Ethereum JSON-RPC node.
@@ -391,7 +527,37 @@ def serve_cmd(
 
     ws = open_workspace()
     section = ws.config.section("serve")
-    allowed = _allow_list(allow, section.get("allow"), str(ws.config_path))
+    source = str(ws.config_path)
+    allow_given = bool(allow) or section.get("allow") is not None
+    auto = membership is None and section.get("membership") is None and not allow_given
+    mode = _membership_mode(
+        membership,
+        section.get("membership"),
+        allow_given,
+        auto and _membership_deployed(ws, rpc),
+        source,
+    )
+    members = None
+    if mode == "chain":
+        role = require_role if require_role is not None else section.get("require_role")
+        if role is not None and not isinstance(role, str):
+            raise WorkspaceError(f"{source}: [serve] require_role must be a role name")
+        ttl = membership_ttl
+        if ttl is None:
+            ttl_value = section.get("membership_ttl", 2.0)
+            if (
+                isinstance(ttl_value, bool)
+                or not isinstance(ttl_value, int | float)
+                or (ttl_value < 0)
+            ):
+                raise WorkspaceError(f"{source}: [serve] membership_ttl must be a number >= 0")
+            ttl = float(ttl_value)
+        members = _chain_membership(ws, rpc, chain_rpc, role, ttl)
+        allowed: frozenset[str] = frozenset()
+    else:
+        if require_role is not None or membership_ttl is not None:
+            raise InvalidInput("--require-role and --membership-ttl need --membership chain")
+        allowed = _allow_list(allow, section.get("allow"), source)
     configured_k = section.get("witness_threshold")
     if configured_k is not None and (type(configured_k) is not int or configured_k < 1):
         raise WorkspaceError(f"{ws.config_path}: [serve] witness_threshold must be an integer >= 1")
@@ -441,12 +607,16 @@ def serve_cmd(
             "log_key": vkey(verifier),
             "size": size,
             "chain": chain,
+            "membership": mode,
         }
         if as_json:
             sys.stdout.write(json.dumps(doc, sort_keys=True) + "\n")
             sys.stdout.flush()
         else:
-            console.print(f"serving {ws.config.origin} at {url} (log key {vkey(verifier)})")
+            console.print(
+                f"serving {ws.config.origin} at {url} (log key {vkey(verifier)}; "
+                f"membership: {mode})"
+            )
             if chain["rpc"]:
                 console.print(f"{chain['backend']} chain {chain['chain_id']} at {chain['rpc']}")
 
@@ -469,4 +639,5 @@ def serve_cmd(
         on_ready=ready,
         cosigning=cosigning,
         anchoring=anchoring,
+        membership=members,
     )

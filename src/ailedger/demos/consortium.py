@@ -3,9 +3,14 @@
 On the loopback interface, in one directory per organisation: a log operator runs ``ailedger
 serve``; two witness organisations each run ``ailedger witness serve`` with their own key and
 state, and the service publishes a checkpoint only with both cosignatures (``--witness
-URL=VKEY`` x2, ``--witness-threshold 2``); who may submit is the service's allow-list (its
-membership check; ``serve`` checks no on-chain organisation). A manufacturer, a shipper and
-a retailer, each with its own workspace and encrypted keystore, fingerprint the cold-chain
+URL=VKEY`` x2, ``--witness-threshold 2``). Who may submit is on-chain membership
+(``--membership chain``): the operator, the chain's admin, deploys the contracts on the
+service's embedded chain through its ``/rpc`` and creates the three organisations, each naming
+its party as first admin; each party joins with its own key (accepting the invitation in its
+own transaction, through the same ``/rpc``); the demo reads back from the chain who is a member
+of which organisation, and an outsider's submission is refused (403). A manufacturer, a
+shipper and a retailer, each with its own workspace and encrypted keystore, fingerprint the
+cold-chain
 sensor batches they recorded (:mod:`ailedger.oracle.coldchain`: 15 shipments of 4 batches,
 a few with a cooling failure, batch 42 among them) and submit signed dataset statements over
 HTTP. The shipper trains an IsolationForest, logs the model statement, refuses a tampered copy,
@@ -42,6 +47,9 @@ from pathlib import Path
 from ailedger.attest import statements
 from ailedger.attest.flags import AcknowledgementPredicate, AnomalyFlagPredicate
 from ailedger.attest.predicates import DatasetPredicate, EventLink, ModelPredicate
+from ailedger.chain import connect_rpc, deploy_contracts
+from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+from ailedger.chain.membership import Membership, org_id
 from ailedger.demos._children import Child, Children, alive
 from ailedger.demos._claims import Claims
 from ailedger.demos._steps import DEMO_PASSWORD, DemoResult, Step, expect_rejection
@@ -257,9 +265,7 @@ def _run(
             True,
         )
     )
-    serve_args = ["serve", "--no-chain-rpc", "--checkpoint-interval-ms", "50"]
-    for p in parties.values():
-        serve_args += ["--allow", p.address]
+    serve_args = ["serve", "--membership", "chain", "--checkpoint-interval-ms", "50"]
     for c in witnesses.values():
         serve_args += ["--witness", f"{c.url}={c.ready['vkey']}"]
     serve_args += ["--witness-threshold", "2"]
@@ -272,16 +278,25 @@ def _run(
     for p in parties.values():
         known = known_keys_check([q.signer.public_key for q in parties.values()])
         p.service = connect(service.url, p.workspace.path / "remote", vkey(log_key), known)
+    rpc = service.ready.get("chain", {}).get("rpc")
+    claims.check(
+        service.ready.get("membership") == "chain" and isinstance(rpc, str),
+        "the service checks membership on-chain and serves its embedded chain at /rpc",
+    )
     record(
         Step(
             "the log operator starts `ailedger serve`",
-            f"{ORIGIN} at {service.url} (PID {service.pid}); membership: the service's "
-            f"allow-list of the {len(parties)} member organisations' addresses (serve checks "
-            "no on-chain organisation); a checkpoint is published only with 2 of 2 witness "
-            "cosignatures",
+            f"{ORIGIN} at {service.url} (PID {service.pid}); its embedded chain served at {rpc}; "
+            "membership: on-chain (every signer a member of an organisation, read from that "
+            "chain); a checkpoint is published only with 2 of 2 witness cosignatures",
             True,
         )
     )
+    assert isinstance(rpc, str)
+    membership = _organisations(operator, log_signer, parties, rpc, claims, record)
+    result.summary["membership"] = {
+        role: {"org": org, "address": parties[role].address} for role, org in membership.items()
+    }
 
     # --- 3. sensor batches, fingerprinted and submitted by their owners ---------------------
     shared = workdir / "generated"
@@ -335,6 +350,29 @@ def _run(
         )
     )
 
+    outsider = Secp256k1Signer.generate()
+    size = len(entries)
+    stray = statements.attest(
+        DatasetPredicate(root="00" * 32, size=0, scheme="csv", format="csv"),
+        [statements.subject_from_file(manifests[by_number[PROVEN_BATCH].shipment])],
+        [outsider],
+    )
+    outside = parties["retailer"].service  # the outsider's envelope, over any client
+    assert outside is not None
+    rejected, why = expect_rejection(lambda: outside.append(stray.to_json()))
+    claims.check(
+        rejected and "HTTP 403" in why and outsider.address.lower() in why,
+        f"an outsider's submission is refused with 403 naming it ({why})",
+    )
+    record(
+        Step(
+            "an outsider (no organisation on-chain) submits a statement",
+            f"{outsider.address}: {why}",
+            rejected,
+            True,
+        )
+    )
+
     # --- 4. the shipper's anomaly model -----------------------------------------------------
     shipper = parties["shipper"]
     assert shipper.service is not None
@@ -346,6 +384,10 @@ def _run(
         [shipper.signer],
     )
     model_index = shipper.service.append(model_envelope.to_json()).index
+    claims.check(
+        model_index == size,
+        f"the log grew only by accepted submissions (entry {model_index}, expected {size})",
+    )
     record(
         Step(
             "the shipper trains an IsolationForest and logs the model statement",
@@ -606,3 +648,52 @@ def _run(
             "log_entries": size_before,
         }
     )
+
+
+def _organisations(
+    operator: Workspace,
+    admin: Secp256k1Signer,
+    parties: dict[str, Party],
+    rpc: str,
+    claims: Claims,
+    record: Callable[[Step], None],
+) -> dict[str, str]:
+    """Through the service's ``/rpc``: the operator (``admin``, the chain's admin) deploys the
+    contracts and creates each party's organisation naming the party its first admin; each
+    party joins by accepting in its own transaction. Read back from the chain: who is a member
+    of which organisation (role -> organisation)."""
+    with connect_rpc(rpc) as chain:
+        for account in [admin.address, *(p.address for p in parties.values())]:
+            chain.fund(account, 10**18)  # the embedded chain's development faucet
+        deployment = deploy_contracts(chain, admin)
+        DeploymentBook(operator.path / DEPLOYMENTS_FILE).put(deployment)  # serve reads it
+        members = Membership(chain, deployment.open(chain, "Membership"))
+        for p in parties.values():
+            members.create_org(p.org, p.address, signer=admin)  # an invitation to its founder
+        for p in parties.values():
+            members.accept(p.org, signer=p.signer)  # its own key, its own transaction
+        names = {org_id(p.org): p.org for p in parties.values()}
+        found: dict[str, str] = {}
+        for role, p in parties.items():
+            oid = members.org_of(p.address)
+            org = "(none)" if oid is None else names.get(oid, "0x" + oid.hex())
+            found[role] = org
+            admins = [m.account.lower() for m in members.members(p.org) if m.role == "admin"]
+            claims.check(
+                org == p.org and admins == [p.address.lower()],
+                f"on-chain, the {role} {p.address} is a member and the admin of {p.org}",
+            )
+        contract = members.address
+        block = chain.block_number()
+    record(
+        Step(
+            "the operator deploys Membership through the service's /rpc; each party joins",
+            f"Membership at {contract} (chain {deployment.chain_id}, admin {admin.address}); "
+            "3 organisations created, each founder invited; each party accepted with its own "
+            f"key. Read back from the chain at block {block}: "
+            + "; ".join(f"{parties[r].address} ({r}) in {o}" for r, o in found.items()),
+            True,
+            data={"membership": contract, "organisations": found},
+        )
+    )
+    return found

@@ -4,7 +4,8 @@
 (:mod:`._openapi`: the response schemas of its OpenAPI document);
 :mod:`._sequencer` is the group-commit writer; :mod:`.tiles` holds the tlog-tiles paths and
 entry bundles; :mod:`.problems` maps errors to RFC 9457 problem responses; :mod:`.ratelimit`
-holds the per-signer and per-IP token buckets; :mod:`.client` talks to a service (standard
+holds the per-signer and per-IP token buckets; :mod:`.membership` admits submitters by their
+organisation on-chain (instead of an allow-list); :mod:`.client` talks to a service (standard
 library only), :mod:`.tiles_client` verifies a log's checkpoints, proofs and entries from its
 tiles alone, and :mod:`.remote` makes it a log source for the CLI (:class:`RemoteLog`, a
 verified mirror of the remote log, beside :class:`LocalLog`, behind :class:`LogSource`).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from ailedger.workspace import Workspace
 
 if TYPE_CHECKING:
     from ailedger.service._anchoring import AnchorSchedule
+    from ailedger.service.membership import ChainMembership
 
 __all__ = ["listen", "serve"]
 
@@ -52,12 +54,15 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
     cosigning: Cosigning | None = None,
     anchoring: Callable[[Sequencer, str | None], AnchorSchedule] | None = None,
+    membership: Callable[[EmbeddedRpc | None], ChainMembership] | None = None,
 ) -> None:
     """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts.
     With ``cosigning``, checkpoints are published only with enough witness cosignatures;
     ``anchoring`` makes the schedule that anchors the published checkpoints on-chain (given
     the URL of this service's own ``/rpc`` when it serves the embedded chain, which it then
-    holds: the anchors go through it).
+    holds: the anchors go through it); ``membership`` makes the on-chain membership check
+    (given the embedded chain this service holds, if it serves one: membership is read from
+    that same in-process node).
 
     A workspace on the embedded chain has it served at ``/rpc`` (the service holds its lock
     until it stops; not with ``serve_chain=False``); with an external chain, ``/v1/chain``
@@ -85,6 +90,8 @@ def serve(
                 0 if cosigning is None else cosigning.threshold,
                 dsse_keys=[k.public_key for k in Keystore(workspace.keys_dir).list_keys()],
             )
+            if membership is not None:
+                settings = dataclasses.replace(settings, membership=membership(node))
             app = create_app(
                 reader,
                 sequencer,

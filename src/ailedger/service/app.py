@@ -18,9 +18,12 @@
 
 :func:`create_app` takes its dependencies (a read connection to the log, the
 :class:`~ailedger.service._sequencer.Sequencer` that writes it, the log's verifier key, the
-allow-list and limits); it reads no environment. Submissions are checked in this order: size
-(413), JSON bounds and envelope form (400), every signer in the allow-list (403), every
-signature (422), the signer's rate limit (429), canonical size within an entry bundle (413).
+allow-list or the on-chain membership check, and limits); it reads no environment. Submissions
+are checked in this order: size (413), JSON bounds and envelope form (400), every signer in the
+allow-list (403), every signature (422), with on-chain membership instead of an allow-list
+every verified signer a member (403 ``signer-not-member``; 503 ``chain-unavailable`` when the
+chain cannot say: :mod:`.membership`), the signer's rate limit (429), canonical size within an
+entry bundle (413).
 Reads are bounded by the latest checkpoint: a tile or entry that no published checkpoint
 covers is 404; with a read limit, a client IP over it gets 429 (:mod:`.ratelimit`).
 """
@@ -73,6 +76,7 @@ from ailedger.service.tiles import (
 
 if TYPE_CHECKING:  # the chain client is imported only by a service that anchors
     from ailedger.service._anchoring import AnchorSchedule
+    from ailedger.service.membership import ChainMembership
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -100,7 +104,8 @@ DEFAULT_TILE_CACHE_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    """The service's policy: who may submit, the request size limit, the rate limits (per
+    """The service's policy: who may submit (the ``allow`` list of addresses, or instead the
+    on-chain ``membership`` check: never both), the request size limit, the rate limits (per
     signer for submissions, per client IP for reads; None: unlimited) on ``clock``, and how
     many bytes of served tiles to keep in memory (0: none)."""
 
@@ -110,6 +115,11 @@ class ServiceSettings:
     read_limit: RateLimit | None = None
     clock: Callable[[], float] = time.monotonic
     tile_cache_bytes: int = DEFAULT_TILE_CACHE_BYTES
+    membership: ChainMembership | None = None
+
+    def __post_init__(self) -> None:
+        if self.membership is not None and self.allow:
+            raise ValueError("an allow-list and on-chain membership do not combine")
 
     def allowed(self, keyid: str) -> bool:
         return keyid.lower() in self.allow
@@ -339,7 +349,12 @@ def create_app(
             raise Problem(400, "malformed", "Malformed envelope", str(exc)) from None
         if not envelope.signatures:
             raise Problem(400, "malformed", "Malformed envelope", "the envelope has no signatures")
-        refused = [s.keyid for s in envelope.signatures if not settings.allowed(s.keyid)]
+        membership = settings.membership
+        refused = [
+            s.keyid
+            for s in envelope.signatures
+            if membership is None and not settings.allowed(s.keyid)
+        ]
         if refused:
             raise Problem(
                 403,
@@ -348,6 +363,8 @@ def create_app(
                 f"signer {refused[0]} is not allowed to submit to this log",
             )
         entry = reader.prepare(envelope)
+        if membership is not None:  # verified signers only: no chain read for a forged keyid
+            await membership.check(entry.signers)
         if per_signer is not None:  # after the signatures verified: whose request it is
             for signer in entry.signers:
                 wait = per_signer.take(signer)

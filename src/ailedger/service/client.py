@@ -3,11 +3,13 @@
 It trusts nothing it fetches: :mod:`.remote` checks checkpoints against a log key the caller
 trusts and every entry and proof against them. Problem responses become
 :class:`~ailedger.errors.AiledgerError` with the server's detail: 404 :class:`NotFound`, 409
-:class:`ConflictError`, 422 (a submission whose signature does not verify)
-:class:`SignatureInvalid`, any other 4xx :class:`InvalidInput`. A service that cannot be used
-is :class:`ServiceUnavailable` (a :class:`~ailedger.errors.ServiceError`, exit 13):
-unreachable, timed out, 5xx, 429 (with the wait it asks for), or an answer that is not the
-protocol's (a body over :data:`MAX_RESPONSE_BYTES`, malformed JSON). Every failure is one line.
+:class:`ConflictError`, a 422 whose problem type is ``signature-invalid`` (a submission whose
+signature does not verify) :class:`SignatureInvalid`, any other 4xx (a request parameter
+refused with 422, a signer refused with 403) :class:`InvalidInput`: by the problem's type, not
+its status alone. A service that cannot be used is :class:`ServiceUnavailable` (a
+:class:`~ailedger.errors.ServiceError`, exit 13): unreachable, timed out, 5xx, 429 (with the
+wait it asks for), or an answer that is not the protocol's (a body over
+:data:`MAX_RESPONSE_BYTES`, malformed JSON). Every failure is one line.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ailedger.errors import (
     ServiceError,
     SignatureInvalid,
 )
+from ailedger.service.problems import PROBLEM_TYPE_BASE
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES", "LogClient", "ServiceUnavailable"]
 
@@ -162,10 +165,14 @@ class LogClient:
 
 def _raise_problem(status: int, body: bytes, reason: object, headers: Any, url: str) -> NoReturn:
     detail = str(reason)
+    slug = None
     try:
         doc = _json.loads(body, what="problem", max_bytes=MAX_PROBLEM_BYTES)
         if isinstance(doc, dict) and isinstance(doc.get("detail"), str):
             detail = doc["detail"]
+        if isinstance(doc, dict) and isinstance(doc.get("type"), str):
+            kind = doc["type"]
+            slug = kind[len(PROBLEM_TYPE_BASE) :] if kind.startswith(PROBLEM_TYPE_BASE) else None
     except AiledgerError:
         pass  # not problem+json (a proxy's page, say): the status line says enough
     detail = " ".join(detail.split())[:300]  # one line, whatever the server sent
@@ -181,6 +188,6 @@ def _raise_problem(status: int, body: bytes, reason: object, headers: Any, url: 
         raise NotFound(message)
     if status == 409:
         raise ConflictError(message)
-    if status == 422:
+    if slug == "signature-invalid" and status == 422:
         raise SignatureInvalid(message, code="signature-invalid")
     raise InvalidInput(message)
