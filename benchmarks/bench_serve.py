@@ -101,8 +101,10 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, task: int | None = None) -> float:
+    """CPU of process ``pid`` (or of its thread ``task``), user + system."""
+    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -128,8 +130,10 @@ def main() -> None:
             gc.collect()
             gc.freeze()
             cpu0, own0 = cpu_seconds(proc.pid), own_cpu_seconds()
+            loop0 = cpu_seconds(proc.pid, proc.pid)  # the main thread runs the event loop
             wall, latencies = asyncio.run(load(url, bodies, args.clients))
             server_cpu = cpu_seconds(proc.pid) - cpu0
+            loop_cpu = cpu_seconds(proc.pid, proc.pid) - loop0
             client_cpu = own_cpu_seconds() - own0
             gc.unfreeze()
         finally:
@@ -179,7 +183,8 @@ def main() -> None:
     n = len(bodies)
     print(
         f"server CPU: {server_cpu:.2f} s for {wall:.2f} s wall "
-        f"({server_cpu / n * 1000:.3f} ms per envelope); {checkpoints} checkpoints"
+        f"({server_cpu / n * 1000:.3f} ms per envelope; event loop thread "
+        f"{loop_cpu / n * 1000:.3f} ms, {loop_cpu / wall:.0%} busy); {checkpoints} checkpoints"
     )
     print(
         f"load generator CPU: {client_cpu:.2f} s ({client_cpu / n * 1000:.3f} ms per envelope); "
