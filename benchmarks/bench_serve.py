@@ -6,8 +6,11 @@ pre-signs ``--submissions`` distinct envelopes, then ``--clients`` aiohttp clien
 one connection each) submit them all: every 201 is a durable entry (group commit, one fsync per
 batch). Prints envelopes/s durable, p50/p99 latency, and the in-process rates of the same
 envelopes into a fresh log (one ``append`` each = one fsync each; ``append_many`` in batches of
-the mean batch the service formed), with the ratios. Targets (issue 13): >= 2,000 envelopes/s,
-p99 < 50 ms. The machine's load average is printed before and after: other jobs share it.
+``--clients``), with the ratios. Targets (issue 13): >= 2,000 envelopes/s, p99 < 50 ms. The
+machine's load average is printed before and after: other jobs share it, and so does the load
+generator, whose CPU is printed beside the server's (per request: what each side costs). The
+load generator freezes its own heap before the run (``gc.freeze``), so that its full garbage
+collections, which would stall all its clients at once, are not counted as server latency.
 
 ``--membership chain`` has the service check on-chain membership instead of an allow-list: the
 contracts are deployed on the workspace's embedded chain first (the signer joins an
@@ -23,8 +26,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import os
+import resource
 import select
 import signal
 import statistics
@@ -114,8 +119,15 @@ def enrol_on_chain(ws: Workspace, member: Secp256k1Signer) -> None:
         members.add_member(members.sign_join("bench", member), signer=admin)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_seconds(pid: int, task: int | None = None) -> float:
+    """CPU of process ``pid`` (or of its thread ``task``), user + system."""
+    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -145,9 +157,15 @@ def main() -> None:
             who = ["--allow", signer.address]
         proc, url = start_server(root, who)
         try:
-            cpu0 = cpu_seconds(proc.pid)
+            gc.collect()
+            gc.freeze()
+            cpu0, own0 = cpu_seconds(proc.pid), own_cpu_seconds()
+            loop0 = cpu_seconds(proc.pid, proc.pid)  # the main thread runs the event loop
             wall, latencies = asyncio.run(load(url, bodies, args.clients))
             server_cpu = cpu_seconds(proc.pid) - cpu0
+            loop_cpu = cpu_seconds(proc.pid, proc.pid) - loop0
+            client_cpu = own_cpu_seconds() - own0
+            gc.unfreeze()
         finally:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait()
@@ -196,7 +214,16 @@ def main() -> None:
     )
     print()
     print(f"HTTP latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies) * 1000:.1f} ms")
-    print(f"server CPU: {server_cpu:.2f} s for {wall:.2f} s wall; {checkpoints} checkpoints")
+    n = len(bodies)
+    print(
+        f"server CPU: {server_cpu:.2f} s for {wall:.2f} s wall "
+        f"({server_cpu / n * 1000:.3f} ms per envelope; event loop thread "
+        f"{loop_cpu / n * 1000:.3f} ms, {loop_cpu / wall:.0%} busy); {checkpoints} checkpoints"
+    )
+    print(
+        f"load generator CPU: {client_cpu:.2f} s ({client_cpu / n * 1000:.3f} ms per envelope); "
+        f"both: {(server_cpu + client_cpu) / wall:.2f} of 2 cores"
+    )
     print(
         f"targets: >= 2,000/s {'met' if http_rate >= 2000 else 'MISSED'}, "
         f"p99 < 50 ms {'met' if p99 < 50 else 'MISSED'}"

@@ -1,8 +1,16 @@
-"""Run the service under uvicorn on a socket bound here (port 0: any free port)."""
+"""Run the service under uvicorn on a socket bound here (port 0: any free port).
+
+Once a server has started (imports done, the log and the embedded chain open, the leaf-hash
+map built), :func:`settle_heap` freezes what start-up left out of the cyclic garbage
+collector's reach. Without it, every full (generation 2) collection walks all of those objects:
+``bench_serve`` measured a 50-70 ms pause of the event loop every ~0.4 s under load, during
+which all 64 clients waited (p99 66-84 ms; 23 ms with the freeze).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -23,7 +31,7 @@ if TYPE_CHECKING:
     from ailedger.service._anchoring import AnchorSchedule
     from ailedger.service.membership import ChainMembership
 
-__all__ = ["listen", "serve"]
+__all__ = ["listen", "serve", "settle_heap", "when_started"]
 
 
 def listen(host: str, port: int, backlog: int) -> tuple[socket.socket, str]:
@@ -38,6 +46,27 @@ def listen(host: str, port: int, backlog: int) -> tuple[socket.socket, str]:
     bound = sock.getsockname()[1]
     url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
     return sock, url
+
+
+def settle_heap() -> None:
+    """Collect garbage once, then move every surviving object to the permanent generation
+    (:func:`gc.freeze`): later collections skip what start-up built. Objects frozen here are
+    still freed by reference counting; only a cycle among them that becomes garbage later is
+    never reclaimed (start-up state lives as long as the process)."""
+    gc.collect()
+    gc.freeze()
+
+
+def when_started(on_ready: Callable[[str], None] | None, url: str) -> Callable[[], None]:
+    """The start-up hook of a server listening at ``url``: :func:`settle_heap`, then
+    ``on_ready(url)`` (the CLI's ready line)."""
+
+    def started() -> None:
+        settle_heap()
+        if on_ready is not None:
+            on_ready(url)
+
+    return started
 
 
 def serve(
@@ -97,7 +126,7 @@ def serve(
                 sequencer,
                 verifier,
                 settings,
-                on_started=None if on_ready is None else (lambda: on_ready(url)),
+                on_started=when_started(on_ready, url),
                 anchoring=None if anchoring is None else anchoring(sequencer, own_rpc),
                 routers=[router, explorer],
             )

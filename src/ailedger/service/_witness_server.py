@@ -27,7 +27,7 @@ from starlette.routing import Route
 from ailedger import __version__
 from ailedger.chain.anchoring import COSIGNATURE_MEDIA_TYPE
 from ailedger.service._anchor_cosign import ANCHOR_COSIGN_PATH, anchor_cosignature, anchor_cosigner
-from ailedger.service._server import listen
+from ailedger.service._server import listen, when_started
 from ailedger.service.problems import (
     PROBLEM_MEDIA_TYPE,
     PROBLEM_SCHEMA,
@@ -227,9 +227,7 @@ def serve_witness(
 ) -> None:
     """Serve ``witness`` until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts."""
     sock, url = listen(host, port, 512)
-    app = create_witness_app(
-        witness, on_started=None if on_ready is None else (lambda: on_ready(url))
-    )
+    app = create_witness_app(witness, on_started=when_started(on_ready, url))
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -26,6 +26,11 @@ chain cannot say: :mod:`.membership`), the signer's rate limit (429), canonical 
 entry bundle (413).
 Reads are bounded by the latest checkpoint: a tile or entry that no published checkpoint
 covers is 404; with a read limit, a client IP over it gets 429 (:mod:`.ratelimit`).
+
+Two hot paths are answered by ASGI middleware before FastAPI routes a request: a cached tile
+(:class:`TileCache`) and a submission (the same checks as the documented route, the same
+problem+json refusals; FastAPI's middleware stack, routing and request objects cost ~40% of the
+event loop's CPU per submission).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -42,6 +47,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -82,6 +88,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_TILE_CACHE_BYTES",
     "MAX_PAGE",
+    "SUBMIT_PATH",
     "ServiceSettings",
     "TileCache",
     "create_app",
@@ -176,11 +183,53 @@ _TILE_HEADERS = [
     (b"cache-control", IMMUTABLE.encode()),
 ]
 
+#: Where envelopes are submitted.
+SUBMIT_PATH = "/v1/entries"
+
+#: Checks and sequences one submission's body: ``(status, answer)`` or a raised refusal.
+_Accept = Callable[[bytes], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+class _Submissions:
+    """ASGI middleware: ``POST /v1/entries`` answered before FastAPI's middleware stack and
+    routing (``accept`` does the route's checks; refusals become the same problem+json). In
+    process, without sockets, the event loop's CPU per submission measured ~190 us through
+    FastAPI and ~110 us here (of which ~75 us verify the signature)."""
+
+    def __init__(self, app: ASGIApp, accept: _Accept, max_body_bytes: int) -> None:
+        self.app = app
+        self.accept = accept
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != SUBMIT_PATH:
+            await self.app(scope, receive, send)
+            return
+        response: Response
+        try:
+            body = await _receive_body(scope, receive, self.max_body_bytes)
+            status, doc = await self.accept(body)
+            response = JSONResponse(doc, status_code=status)
+        except ClientDisconnect:  # nobody to answer
+            return
+        except Problem as p:
+            response = _problem_response(p)
+        except AiledgerError as exc:
+            response = _ailedger_response(exc)
+        await response(scope, receive, send)
+
 
 def _problem_response(p: Problem) -> JSONResponse:
     return JSONResponse(
         p.body(), status_code=p.status, media_type=PROBLEM_MEDIA_TYPE, headers=p.headers
     )
+
+
+def _ailedger_response(exc: AiledgerError) -> JSONResponse:
+    p = problem_for(exc)
+    if p.status >= 500:
+        _log.error("request failed: %s", exc, exc_info=exc)
+    return _problem_response(p)
 
 
 def create_app(
@@ -245,10 +294,7 @@ def create_app(
     @app.exception_handler(AiledgerError)
     async def _ailedger(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AiledgerError)
-        p = problem_for(exc)
-        if p.status >= 500:
-            _log.error("request failed: %s", exc, exc_info=exc)
-        return _problem_response(p)
+        return _ailedger_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: Exception) -> JSONResponse:
@@ -294,49 +340,9 @@ def create_app(
 
     # --- submissions -----------------------------------------------------------------------
 
-    @app.post(
-        "/v1/entries",
-        status_code=201,
-        summary="Submit a DSSE envelope",
-        response_description="Appended (durably) to the log",
-        responses={
-            200: {
-                "description": "Already in the log (a duplicate): its index",
-                "content": {"application/json": {"schema": SUBMITTED}},
-            },
-            **problem_responses(400, 403, 413, 422, 429, 503),
-        },
-        openapi_extra={
-            **json_body(SUBMITTED, 201),
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["payload", "payloadType", "signatures"],
-                            "properties": {
-                                "payload": {"type": "string"},
-                                "payloadType": {"type": "string"},
-                                "signatures": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "properties": {
-                                            "keyid": {"type": "string"},
-                                            "sig": {"type": "string"},
-                                        },
-                                    },
-                                },
-                            },
-                        }
-                    }
-                },
-            },
-        },
-    )
-    async def submit(request: Request) -> JSONResponse:
-        body = await _read_body(request, settings.max_body_bytes)
+    async def accept(body: bytes) -> tuple[int, dict[str, Any]]:
+        """Check one submission (in the order of the module docstring), then sequence it:
+        ``(201, answer)``, ``(200, answer)`` for a duplicate, or a raised refusal."""
         try:
             _json.check_bounds(
                 body,
@@ -380,7 +386,55 @@ def create_app(
             )
         done = await sequencer.submit(entry)
         doc = {"index": done.index, "leaf_hash": done.leaf_hash.hex(), "duplicate": done.duplicate}
-        return JSONResponse(doc, status_code=200 if done.duplicate else 201)
+        return (200 if done.duplicate else 201), doc
+
+    @app.post(
+        SUBMIT_PATH,
+        status_code=201,
+        summary="Submit a DSSE envelope",
+        response_description="Appended (durably) to the log",
+        responses={
+            200: {
+                "description": "Already in the log (a duplicate): its index",
+                "content": {"application/json": {"schema": SUBMITTED}},
+            },
+            **problem_responses(400, 403, 413, 422, 429, 503),
+        },
+        openapi_extra={
+            **json_body(SUBMITTED, 201),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["payload", "payloadType", "signatures"],
+                            "properties": {
+                                "payload": {"type": "string"},
+                                "payloadType": {"type": "string"},
+                                "signatures": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "keyid": {"type": "string"},
+                                            "sig": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+        },
+    )
+    async def submit(request: Request) -> JSONResponse:  # pragma: no cover - see below
+        # _Submissions answers before routing: this route documents the endpoint (OpenAPI)
+        # and would serve it the same way without the middleware
+        body = await _receive_body(request.scope, request.receive, settings.max_body_bytes)
+        status, doc = await accept(body)
+        return JSONResponse(doc, status_code=status)
 
     # --- C2SP tlog-tiles -------------------------------------------------------------------
 
@@ -549,6 +603,8 @@ def create_app(
     for router in routers:
         app.include_router(router)
     with_problem_schema(app)
+    # outermost of ours: a submission skips the read limit's BaseHTTPMiddleware too
+    app.add_middleware(_Submissions, accept=accept, max_body_bytes=settings.max_body_bytes)
     return app
 
 
@@ -575,19 +631,27 @@ def _range_entry(entry: Entry) -> dict[str, Any]:
     return doc
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is over ``limit`` (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Problem(400, "malformed", "Malformed request", "bad Content-Length")
-        if int(declared) > limit:
-            raise Problem(413, "too-large", "Request too large", f"the body is over {limit} bytes")
+async def _receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request's body, refused with 413 as soon as it is over ``limit`` (declared or
+    streamed); ``ClientDisconnect`` if the client goes away first."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if not value.isdigit():
+                raise Problem(400, "malformed", "Malformed request", "bad Content-Length")
+            if int(value) > limit:
+                raise Problem(
+                    413, "too-large", "Request too large", f"the body is over {limit} bytes"
+                )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise Problem(413, "too-large", "Request too large", f"the body is over {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
