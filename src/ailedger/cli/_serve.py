@@ -2,7 +2,12 @@
 
 Who may submit is an allow-list of Ethereum addresses: ``--allow ADDRESS`` (repeatable) or
 ``[serve] allow = ["0x...", ...]`` in config.toml (the option replaces the config). With
-neither, the service refuses to start (fail closed). Rate limits (off unless set): ``--rate
+neither, the service refuses to start (fail closed), unless it is read-only: ``--read-only``
+(or ``[serve] read_only = true``, which ``ailedger demo`` sets in its workspace) serves the log
+and the explorer from the stored checkpoints with no key unlocked, refuses every submission
+(403) and does not serve the chain's ``/rpc`` (it takes transactions); ``--allow`` and the
+anchoring options are refused with it. ``ailedger serve DIR`` serves the workspace at DIR (as
+``--workspace DIR``). Rate limits (off unless set): ``--rate
 LIMIT/s --burst N`` per signer for submissions, ``--read-rate LIMIT/s --read-burst N`` per
 client IP for reads and ``/rpc`` calls, or ``[serve] rate / burst / read_rate / read_burst``;
 over a limit the service answers 429 with ``Retry-After``. Checkpoints are signed with the
@@ -51,19 +56,20 @@ import typer
 from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
 from ailedger.cli._app import app
 from ailedger.cli._chain_common import RpcOpt
-from ailedger.cli._common import JsonOpt, console
+from ailedger.cli._common import JsonOpt, console, state
 from ailedger.cli._keys import (
     PasswordFileOpt,
     check_log_key,
+    default_log_key,
     log_key_name,
     log_signer,
     note_signer,
     open_keystore,
     open_workspace,
 )
-from ailedger.errors import ConflictError, InvalidInput, WorkspaceError
+from ailedger.errors import ConflictError, InvalidInput, NotFound, WorkspaceError
 from ailedger.identity.keys import Ed25519Signer, Secp256k1Signer
-from ailedger.log import Checkpoint, note_key_for, open_workspace_log, vkey
+from ailedger.log import AnyNoteKey, Checkpoint, note_key_for, open_workspace_log, vkey
 from ailedger.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -97,6 +103,48 @@ def _allow_list(option: list[str] | None, configured: object, source: str) -> fr
             hint="give --allow ADDRESS (repeatable) or set [serve] allow = [...] in config.toml",
         )
     return frozenset(v.lower() for v in values)
+
+
+def _check_read_only(
+    allow: list[str] | None,
+    anchor_every: int | None,
+    anchor_interval: float | None,
+    anchor_key: str | None,
+) -> None:
+    """Refuse options a read-only service cannot honour (fail closed, not ignored)."""
+    if allow:
+        raise InvalidInput(
+            "--read-only takes no submissions: --allow would be ignored",
+            hint="drop --allow, or serve with --no-read-only",
+        )
+    if anchor_every is not None or anchor_interval is not None or anchor_key is not None:
+        raise InvalidInput(
+            "--read-only signs nothing: it cannot anchor (--anchor-every/--anchor-interval)",
+            hint="serve with --no-read-only to anchor",
+        )
+
+
+def _read_only_verifier(ws: Workspace, key: str | None) -> AnyNoteKey:
+    """The key the log's checkpoints are signed with, as the log recorded it; when the
+    workspace holds the log key (``--key`` or the default), it must be the same key."""
+    with open_workspace_log(ws, read_only=True) as log:
+        known = log.log_key()
+    if known is None:
+        raise NotFound(
+            f"log {ws.config.origin} has no signed checkpoint: nothing to serve read-only",
+            hint="sign one with `ailedger log checkpoint`, or serve with --no-read-only",
+        )
+    info = default_log_key(ws) if key is None else None
+    name = key if key is not None else (None if info is None else info.name)
+    if name is not None:
+        expected = note_key_for(ws.config.origin, open_keystore().public_key(name))
+        if vkey(expected) != vkey(known):
+            raise ConflictError(
+                f"log {ws.config.origin} is signed by {vkey(known)}, not by key {name} "
+                f"({vkey(expected)})",
+                hint="serve the log with its own key (--key NAME)",
+            )
+    return known
 
 
 def _witnesses(
@@ -257,6 +305,22 @@ def _shown(url: str | None) -> str | None:
 
 @app.command("serve")
 def serve_cmd(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The workspace directory (default: --workspace, else the nearest .ailedger/).",
+            show_default=False,
+        ),
+    ] = None,
+    read_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--read-only/--no-read-only",
+            help="Serve the log and the explorer only: no submissions, no key unlocked, no "
+            "chain /rpc (default: [serve] read_only, which `ailedger demo` sets).",
+            show_default=False,
+        ),
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="Port (0: any free port).")
@@ -363,12 +427,14 @@ def serve_cmd(
         typer.Option("--read-burst", min=1, help="Reads a client IP may make at once."),
     ] = None,
     chain_rpc: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--chain-rpc/--no-chain-rpc",
-            help="Serve the workspace's embedded chain as a JSON-RPC node at /rpc.",
+            help="Serve the workspace's embedded chain as a JSON-RPC node at /rpc "
+            "(default: yes, unless read-only).",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve the workspace's log over HTTP (submissions, C2SP tlog-tiles, proofs).
@@ -389,9 +455,22 @@ def serve_cmd(
         ) from None
     from ailedger.service._cosigning import Cosigning, parse_witness_option
 
+    if directory is not None:
+        state.workspace = directory
     ws = open_workspace()
     section = ws.config.section("serve")
-    allowed = _allow_list(allow, section.get("allow"), str(ws.config_path))
+    if read_only is None:
+        configured = section.get("read_only", False)
+        if not isinstance(configured, bool):
+            raise WorkspaceError(f"{ws.config_path}: [serve] read_only must be true or false")
+        read_only = configured
+    if chain_rpc is None:
+        chain_rpc = not read_only
+    if read_only:
+        _check_read_only(allow, anchor_every, anchor_interval, anchor_key)
+        allowed: frozenset[str] = frozenset()
+    else:
+        allowed = _allow_list(allow, section.get("allow"), str(ws.config_path))
     configured_k = section.get("witness_threshold")
     if configured_k is not None and (type(configured_k) is not int or configured_k < 1):
         raise WorkspaceError(f"{ws.config_path}: [serve] witness_threshold must be an integer >= 1")
@@ -407,23 +486,28 @@ def serve_cmd(
     read_limit = _limit(
         read_rate, read_burst, section, "read_rate", "read_burst", str(ws.config_path)
     )
-    name = log_key_name(key, "--key")
-    store = open_keystore()
-    check_log_key(store, name)
-    verifier = note_key_for(ws.config.origin, store.public_key(name))
-    with open_workspace_log(ws) as log:
-        known = log.log_key()
-    if known is not None and vkey(known) != vkey(verifier):
-        raise ConflictError(
-            f"log {ws.config.origin} is signed by {vkey(known)}, not by key {name} "
-            f"({vkey(verifier)})",
-            hint="serve the log with its own key (--key NAME)",
+    if read_only:
+        verifier = _read_only_verifier(ws, key)
+        note_key = None
+        anchoring = None
+    else:
+        name = log_key_name(key, "--key")
+        store = open_keystore()
+        check_log_key(store, name)
+        verifier = note_key_for(ws.config.origin, store.public_key(name))
+        with open_workspace_log(ws) as log:
+            known = log.log_key()
+        if known is not None and vkey(known) != vkey(verifier):
+            raise ConflictError(
+                f"log {ws.config.origin} is signed by {vkey(known)}, not by key {name} "
+                f"({vkey(verifier)})",
+                hint="serve the log with its own key (--key NAME)",
+            )
+        signer = note_signer(name, password_file)
+        note_key = note_key_for(ws.config.origin, signer)
+        anchoring = _anchoring(
+            ws, anchor_every, anchor_interval, anchor_key, rpc, signer, witnesses, k, password_file
         )
-    signer = note_signer(name, password_file)
-    note_key = note_key_for(ws.config.origin, signer)
-    anchoring = _anchoring(
-        ws, anchor_every, anchor_interval, anchor_key, rpc, signer, witnesses, k, password_file
-    )
 
     def ready(url: str) -> None:
         embedded = embedded_chain_dir(ws) is not None

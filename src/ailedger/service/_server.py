@@ -40,7 +40,7 @@ def listen(host: str, port: int, backlog: int) -> tuple[socket.socket, str]:
 
 def serve(
     workspace: Workspace,
-    signer: AnyNoteKey,
+    signer: AnyNoteKey | None,
     verifier: AnyNoteKey,
     settings: ServiceSettings,
     *,
@@ -61,7 +61,8 @@ def serve(
 
     A workspace on the embedded chain has it served at ``/rpc`` (the service holds its lock
     until it stops; not with ``serve_chain=False``); with an external chain, ``/v1/chain``
-    names the node instead. The explorer (:mod:`.explorer`) is served at ``/``."""
+    names the node instead. The explorer (:mod:`.explorer`) is served at ``/``. Without a
+    ``signer`` the service is read-only: it serves the stored checkpoints and takes nothing."""
     sock, url = listen(host, port, 2048)
     chain_dir = embedded_chain_dir(workspace) if serve_chain else None
     node = None
@@ -73,10 +74,14 @@ def serve(
             chain_id=workspace_chain_id(workspace),
             embedded=embedded_chain_dir(workspace) is not None,
         )
-        reader = open_workspace_log(workspace, read_only=False)
+        read_only = signer is None
+        reader = open_workspace_log(workspace, read_only=read_only)
         try:
             sequencer = Sequencer(
-                lambda: open_workspace_log(workspace), signer, sequencing, cosigning
+                lambda: open_workspace_log(workspace, read_only=read_only),
+                signer,
+                sequencing,
+                cosigning,
             )
             own_rpc = None if node is None else f"{url}/rpc"
             explorer = explorer_router(

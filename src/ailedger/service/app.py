@@ -18,7 +18,8 @@
 
 :func:`create_app` takes its dependencies (a read connection to the log, the
 :class:`~ailedger.service._sequencer.Sequencer` that writes it, the log's verifier key, the
-allow-list and limits); it reads no environment. Submissions are checked in this order: size
+allow-list and limits); it reads no environment. A read-only service (``serve --read-only``)
+refuses every submission (403). Submissions are checked in this order: size
 (413), JSON bounds and envelope form (400), every signer in the allow-list (403), every
 signature (422), the signer's rate limit (429), canonical size within an entry bundle (413).
 Reads are bounded by the latest checkpoint: a tile or entry that no published checkpoint
@@ -326,6 +327,10 @@ def create_app(
         },
     )
     async def submit(request: Request) -> JSONResponse:
+        if sequencer.read_only:
+            raise Problem(
+                403, "read-only", "Read-only log", "this service serves the log read-only"
+            )
         body = await _read_body(request, settings.max_body_bytes)
         try:
             _json.check_bounds(
