@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from ailedger.service._sequencer import Sequencer
 
 if TYPE_CHECKING:
+    from ailedger.service.explorer_api import ExplorerSource
     from ailedger.service.ratelimit import RateLimit
 
 __all__ = ["serve_cmd"]
@@ -145,6 +146,65 @@ def _read_only_verifier(ws: Workspace, key: str | None) -> AnyNoteKey:
                 hint="serve the log with its own key (--key NAME)",
             )
     return known
+
+
+def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], ExplorerSource]:
+    """How the explorer's pages open the registry (``own_rpc``: this service's ``/rpc`` when it
+    serves the embedded chain, which it then holds): judged with the chain's roles when
+    contracts are recorded for the chain, else the workspace's ``[members]``; the anchors are
+    read from the workspace's anchor book and back from LogAnchors on that chain."""
+
+    def open_source(own_rpc: str | None) -> ExplorerSource:
+        # imported on the first request of a page, not at start (web3 costs about a second)
+        from contextlib import ExitStack
+
+        from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, AnchorRecord
+        from ailedger.chain.anchors import LogAnchors, OnChainAnchor
+        from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+        from ailedger.cli._chain_common import open_chain
+        from ailedger.cli._workflow import _chain_by_default
+        from ailedger.identity.keys import Keystore
+        from ailedger.registry import LocalBackend, Registry, RegistryBackend
+        from ailedger.registry._chain import ChainBackend
+        from ailedger.service.explorer_api import ExplorerSource
+
+        keys = Keystore(ws.keys_dir).list_keys()
+        book = AnchorBook(ws.path / ANCHORS_FILE)
+        stack = ExitStack()
+        backend: RegistryBackend = LocalBackend(ws, keys)
+        on_chain: Callable[[AnchorRecord], OnChainAnchor | None] | None = None
+        try:
+            if _chain_by_default(ws, rpc):
+                chain = stack.enter_context(open_chain(ws, rpc or own_rpc, read_only=True))
+                deployment = DeploymentBook(ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
+                orgs = [str(m["org"]) for m in LocalBackend.members(ws).values() if m.get("org")]
+                backend = ChainBackend.from_deployment(chain, deployment, keys=keys, orgs=orgs)
+                if "LogAnchors" in deployment.contracts:
+                    contract = LogAnchors(chain, deployment.open(chain, "LogAnchors"))
+
+                    def on_chain(record: AnchorRecord) -> OnChainAnchor | None:
+                        if record.chain_id != chain.chain_id:
+                            return None
+                        if record.contract.lower() != contract.address.lower():
+                            return None
+                        if record.index >= contract.count(record.log_id):
+                            return None
+                        return contract.anchor_at(record.log_id, record.index)
+
+            registry = Registry.open(ws, keys=keys, backend=backend, read_only=True)
+        except BaseException:
+            stack.close()
+            raise
+        stack.callback(registry.close)
+        return ExplorerSource(
+            registry,
+            lambda: book.records(ws.config.origin),
+            on_chain,
+            close=stack.close,
+            orgs={k.keyid.lower(): k.org for k in keys if k.org},
+        )
+
+    return open_source
 
 
 def _witnesses(
@@ -553,4 +613,5 @@ def serve_cmd(
         on_ready=ready,
         cosigning=cosigning,
         anchoring=anchoring,
+        explorer_source=_explorer_source(ws, rpc),
     )

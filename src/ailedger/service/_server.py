@@ -10,11 +10,12 @@ import uvicorn
 
 from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
 from ailedger.identity.keys import Keystore
-from ailedger.log import AnyNoteKey, open_workspace_log
+from ailedger.log import AnyNoteKey, Checkpoint, open_workspace_log
 from ailedger.service._cosigning import Cosigning
 from ailedger.service._sequencer import Sequencer, SequencerSettings
 from ailedger.service.app import ServiceSettings, create_app
 from ailedger.service.explorer import explorer_router
+from ailedger.service.explorer_api import ExplorerSource, explorer_api_router
 from ailedger.service.rpc import EmbeddedRpc, RpcSettings, rpc_router
 from ailedger.workspace import Workspace
 
@@ -52,12 +53,14 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
     cosigning: Cosigning | None = None,
     anchoring: Callable[[Sequencer, str | None], AnchorSchedule] | None = None,
+    explorer_source: Callable[[str | None], ExplorerSource] | None = None,
 ) -> None:
     """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts.
     With ``cosigning``, checkpoints are published only with enough witness cosignatures;
     ``anchoring`` makes the schedule that anchors the published checkpoints on-chain (given
     the URL of this service's own ``/rpc`` when it serves the embedded chain, which it then
-    holds: the anchors go through it).
+    holds: the anchors go through it); ``explorer_source`` (given the same URL) opens the
+    registry that the explorer's JSON endpoints read (:mod:`.explorer_api`; none: not served).
 
     A workspace on the embedded chain has it served at ``/rpc`` (the service holds its lock
     until it stops; not with ``serve_chain=False``); with an external chain, ``/v1/chain``
@@ -90,6 +93,15 @@ def serve(
                 0 if cosigning is None else cosigning.threshold,
                 dsse_keys=[k.public_key for k in Keystore(workspace.keys_dir).list_keys()],
             )
+            routers = [router, explorer]
+            if explorer_source is not None:
+                opener = explorer_source
+
+                def published() -> int:
+                    note = sequencer.note
+                    return 0 if note is None else Checkpoint.parse(note.text).size
+
+                routers.append(explorer_api_router(lambda: opener(own_rpc), published))
             app = create_app(
                 reader,
                 sequencer,
@@ -97,7 +109,7 @@ def serve(
                 settings,
                 on_started=None if on_ready is None else (lambda: on_ready(url)),
                 anchoring=None if anchoring is None else anchoring(sequencer, own_rpc),
-                routers=[router, explorer],
+                routers=routers,
             )
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
             uvicorn.Server(config).run(sockets=[sock])
