@@ -94,6 +94,7 @@ def serve(
                 dsse_keys=[k.public_key for k in Keystore(workspace.keys_dir).list_keys()],
             )
             routers = [router, explorer]
+            closers: list[Callable[[], None]] = []
             if explorer_source is not None:
                 opener = explorer_source
 
@@ -101,7 +102,9 @@ def serve(
                     note = sequencer.note
                     return 0 if note is None else Checkpoint.parse(note.text).size
 
-                routers.append(explorer_api_router(lambda: opener(own_rpc), published))
+                api, close_api = explorer_api_router(lambda: opener(own_rpc), published)
+                routers.append(api)
+                closers.append(close_api)
             app = create_app(
                 reader,
                 sequencer,
@@ -112,7 +115,11 @@ def serve(
                 routers=routers,
             )
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-            uvicorn.Server(config).run(sockets=[sock])
+            try:
+                uvicorn.Server(config).run(sockets=[sock])
+            finally:
+                for close in closers:
+                    close()
         finally:
             reader.close()
     finally:

@@ -122,9 +122,10 @@ def _parse_time(text: str) -> int:
 
 def explorer_api_router(
     open_source: Callable[[], ExplorerSource], published: Callable[[], int]
-) -> APIRouter:
+) -> tuple[APIRouter, Callable[[], None]]:
     """The routes above over the source ``open_source`` opens (once, on the registry's own
-    thread); ``published()`` is the size of the published checkpoint (what may be shown)."""
+    thread); ``published()`` is the size of the published checkpoint (what may be shown).
+    Also returns ``close``, which closes the source (on its thread) once the service stopped."""
     executor = ThreadPoolExecutor(1, thread_name_prefix="ailedger-explorer-registry")
     opened: list[ExplorerSource] = []
 
@@ -250,7 +251,12 @@ def explorer_api_router(
     async def anchors() -> dict[str, Any]:
         return await run(lambda s, _: {"anchors": [_anchor(s, r) for r in s.anchors()]})
 
-    return router
+    def close() -> None:
+        if opened:
+            executor.submit(opened.pop().close).result()
+        executor.shutdown()
+
+    return router, close
 
 
 def _names(registry: Registry, kind: str, size: int) -> list[dict[str, Any]]:
