@@ -51,6 +51,8 @@ if TYPE_CHECKING:  # the registry and the chain load on the first request, not a
 __all__ = ["ExplorerSource", "explorer_api_router"]
 
 _T = TypeVar("_T")
+#: 9999-12-31T23:59:59.999Z: the latest time an answer can name (datetime's range).
+_LATEST_MS = 253_402_300_799_999
 _OBJECT: dict[str, Any] = {"type": "object"}
 
 
@@ -110,14 +112,18 @@ def _event(row: EventRow) -> dict[str, Any]:
 def _parse_time(text: str) -> int:
     """Milliseconds since the epoch from ISO 8601 (a naive time is UTC) or a number of ms."""
     if text.isdigit():
-        return int(text)
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"time {text!r} is not ISO 8601 nor milliseconds") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
+        ms = int(text)
+    else:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"time {text!r} is not ISO 8601 nor milliseconds") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        ms = int(when.timestamp() * 1000)
+    if not 0 <= ms <= _LATEST_MS:
+        raise InvalidInput(f"time {text!r} is not between 1970 and 9999")
+    return ms
 
 
 def explorer_api_router(
