@@ -8,7 +8,12 @@ browser context (empty cache, nothing remembered):
 
 * the log overview (``/``): the checkpoint verified, the 10 recent entries listed;
 * the page of the last entry (``/?key=VKEY#/entry/N-1``): the envelope, its inclusion proof
-  and the checkpoint fetched and verified in the browser.
+  and the checkpoint fetched and verified in the browser;
+* the environment page (``#/env/prod``): three of the real entries are a deploy, a deploy and
+  a rollback of ``prod`` (each naming the previous one), whose signer ``[members]`` makes a
+  deployer; the page fetches them from ``/v1/registry/environments/prod`` and verifies all
+  three and their links. The registry index is built from the log on the service's first
+  registry request (timed separately, before the runs: "index sync").
 
 Prints, per page, the median and worst of ``--runs`` runs of first contentful paint and of
 the moment the badge settled (the page's own ``ailedger:settled`` performance mark), both in
@@ -29,8 +34,10 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
+from urllib.request import urlopen
 
 from playwright.sync_api import sync_playwright
 
@@ -39,6 +46,7 @@ from ailedger.identity.keys import Keystore, Secp256k1Signer
 from ailedger.log import TransparencyLog, note_key_for, vkey
 from ailedger.log._store import Row, Store
 from ailedger.merkle import leaf_hash
+from ailedger.registry import LocalBackend
 from ailedger.workspace import Workspace
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -49,6 +57,8 @@ AILEDGER = Path(sys.executable).with_name("ailedger")
 CHUNK = 1 << 16
 TARGET_MS = 300.0
 REAL = 10
+#: The last real entries: events of environment "prod".
+EVENTS = [("deploy", 1), ("deploy", 2), ("rollback", 1)]
 
 
 def build_log(path: Path, n: int, signer: Secp256k1Signer) -> None:
@@ -63,7 +73,7 @@ def build_log(path: Path, n: int, signer: Secp256k1Signer) -> None:
     finally:
         store.close()
     envelopes = []
-    for i in range(n - REAL, n):
+    for i in range(n - REAL, n - len(EVENTS)):
         statement = {
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [{"name": f"artifact-{i}", "digest": {"sha256": f"{i:064x}"}}],
@@ -74,6 +84,25 @@ def build_log(path: Path, n: int, signer: Secp256k1Signer) -> None:
         envelopes.append(env.to_json())
     with TransparencyLog.open(path) as log:
         log.append_many(envelopes)
+        previous = None
+        for action, version in EVENTS:
+            statement = {
+                "_type": "https://in-toto.io/Statement/v1",
+                "subject": [
+                    {"name": f"bench-model@{version}", "digest": {"sha256": f"{version:064x}"}}
+                ],
+                "predicateType": "https://ailedger.dev/predicates/deployment/v1",
+                "predicate": {
+                    "action": action,
+                    "environment": "prod",
+                    "previous": previous,
+                    "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                    "version": f"bench-model@{version}",
+                },
+            }
+            env = sign(PAYLOAD_TYPE_IN_TOTO, json.dumps(statement).encode(), [signer])
+            index = log.append(env.to_json())
+            previous = {"log_index": index, "leaf_hash": log.get(index).leaf_hash.hex()}
 
 
 def measure(browser: object, url: str, runs: int) -> tuple[list[float], list[float]]:
@@ -116,7 +145,9 @@ def main() -> None:
         keystore.create("logkey", None, unsafe_plaintext=True)
         log_key = note_key_for(ORIGIN, keystore.public_key("logkey"))
         t0 = time.perf_counter()
-        build_log(root / ".ailedger" / "log.sqlite", n, Secp256k1Signer.generate())
+        deployer = Secp256k1Signer.generate()
+        LocalBackend.grant(ws, deployer.address, "deployer", "bench-org")
+        build_log(root / ".ailedger" / "log.sqlite", n, deployer)
         print(f"built a log of {n:,} entries in {time.perf_counter() - t0:.1f} s")
         command = [str(AILEDGER), "--workspace", str(root), "serve", "--port", "0", "--json"]
         serve, url = start([*command, "--allow", "0x" + "00" * 20])
@@ -125,7 +156,13 @@ def main() -> None:
             pages = {
                 "overview": f"{url}/",
                 f"entry {n - 1}": f"{url}/{pinned}#/entry/{n - 1}",
+                "env prod": f"{url}/{pinned}#/env/prod",
             }
+            t0 = time.perf_counter()
+            with urlopen(f"{url}/v1/registry/environments/prod") as r:
+                events = json.load(r)["events"]
+            assert [e["action"] for e in events] == [a for a, _ in EVENTS], events
+            print(f"index sync (first registry request): {time.perf_counter() - t0:.2f} s")
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium)
                 try:

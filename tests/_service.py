@@ -43,6 +43,8 @@ class Service:
     """One ``ailedger serve`` child process over the workspace at ``root``."""
 
     command: tuple[str, ...] = ("serve",)
+    #: Name the workspace as the command's argument (``serve DIR``), not with --workspace.
+    by_argument = False
 
     def __init__(self, root: Path, *args: str) -> None:
         self.root = root
@@ -59,7 +61,11 @@ class Service:
             k: v for k, v in os.environ.items() if k not in ("AILEDGER_HOME", "AILEDGER_RPC_URL")
         }
         env["AILEDGER_PASSWORD"] = PASSWORD
-        cmd = [str(AILEDGER), "--workspace", str(self.root), *self.command, "--port", "0", "--json"]
+        if self.by_argument:
+            cmd = [str(AILEDGER), *self.command, str(self.root), "--port", "0", "--json"]
+        else:
+            where = ["--workspace", str(self.root)]
+            cmd = [str(AILEDGER), *where, *self.command, "--port", "0", "--json"]
         self.proc = subprocess.Popen(
             [*cmd, *self.args],
             stdout=subprocess.PIPE,

@@ -18,83 +18,15 @@ import {
   verifyEntry,
   verifyNoteKey,
 } from "./verify.js";
+import { anchorsSection, datasetPage, environmentPage, modelPage, registryPage } from "./registry.js";
+import { badge, code, dl, entryLink, getJSON, getText, h, main, searchLink, section, setPage, settleBadge, short, table } from "./ui.js";
 
 const PIN_KEY = "ailedger.explorer.key";
 const RECENT = 10;
 const SEEN = "ailedger.explorer.seen."; // + the trusted log vkey: the last checkpoint verified
 const FILE_NAME = "ailedger.explorer.file."; // + digest: the name of a file hashed here
-const main = document.getElementById("main");
 let serverConfig = null;
 let renderToken = 0;
-
-// --- DOM helpers -------------------------------------------------------------------------
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat(Infinity)) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-const code = (text) => h("code", { class: "mono" }, text);
-const entryLink = (i) => h("a", { href: `#/entry/${i}` }, `#${i}`);
-const searchLink = (q, label) => h("a", { href: `#/search/${encodeURIComponent(q)}` }, label ?? q);
-
-function dl(rows) {
-  return h("dl", { class: "kv" }, rows.filter(Boolean).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
-}
-
-function section(title, ...children) {
-  return h("section", { class: "card", "aria-label": title }, h("h2", {}, title), ...children);
-}
-
-function table(head, rows, caption) {
-  return h(
-    "div",
-    { class: "table-wrap" },
-    h(
-      "table",
-      {},
-      caption ? h("caption", {}, caption) : null,
-      h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))),
-    ),
-  );
-}
-
-function setPage(title, ...children) {
-  document.title = `${title} · ailedger explorer`;
-  main.replaceChildren(h("h1", {}, title), ...children);
-  main.focus({ preventScroll: true });
-}
-
-async function getJSON(path) {
-  const r = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
-  if (!r.ok) {
-    let detail = `${r.status} ${r.statusText}`;
-    try {
-      const p = await r.json();
-      if (p && p.detail) detail = `${r.status}: ${p.detail}`;
-    } catch {
-      /* not problem+json */
-    }
-    throw new Error(`${path}: ${detail}`);
-  }
-  return r.json();
-}
-
-async function getText(path) {
-  const r = await fetch(path, { cache: "no-store" });
-  if (!r.ok) throw new Error(`${path}: ${r.status} ${r.statusText}`);
-  return r.text();
-}
 
 // --- trust -------------------------------------------------------------------------------
 
@@ -195,24 +127,6 @@ function remember(t, cp) {
   if (cp.size > 0n) localStorage.setItem(SEEN + t.logKey.vkey, JSON.stringify({ size: String(cp.size), root: toHex(cp.root) }));
 }
 
-// --- badge -------------------------------------------------------------------------------
-
-function badge() {
-  const el = h("div", { class: "badge pending", id: "badge", role: "status", "aria-live": "polite", "data-state": "pending" }, "Verifying in your browser…");
-  return el;
-}
-
-function settleBadge(el, ok, checks, what) {
-  performance.mark("ailedger:settled"); // benchmarks/bench_explorer.py reads it
-  el.className = `badge ${ok ? "ok" : "failed"}`;
-  el.dataset.state = ok ? "ok" : "failed";
-  const failed = checks.find((c) => !c.ok);
-  el.replaceChildren(
-    h("p", { class: "badge-title" }, ok ? `✔ Verified in your browser: ${what}` : `✘ Verification failed: ${failed ? failed.name : "incomplete"}`),
-    h("ul", {}, checks.map((c) => h("li", { class: c.ok ? "pass" : "fail" }, h("strong", {}, `${c.ok ? "✔" : "✘"} ${c.name}: `), c.detail))),
-  );
-}
-
 // --- pages -------------------------------------------------------------------------------
 
 async function overviewPage(token) {
@@ -269,6 +183,7 @@ async function overviewPage(token) {
       h("p", { class: "hint" }, "As the server lists them: open an entry to verify it."),
       recent === null ? h("p", { class: "warn" }, "Could not load the recent entries.") : entriesTable([...recent].reverse()),
     ),
+    await anchorsSection(ok ? cp : null),
   );
 }
 
@@ -300,10 +215,6 @@ function entriesTable(entries) {
   return table(["Entry", "Predicate type", "Subjects", "Signers", "Appended"], rows);
 }
 
-function short(text) {
-  const s = String(text);
-  return s.length > 30 ? `${s.slice(0, 20)}…${s.slice(-8)}` : s;
-}
 
 async function entryPage(token, index) {
   const t = trust();
@@ -488,7 +399,7 @@ function classify(q) {
   if (/^[a-z0-9-]+:[0-9a-fA-F]{16,}$/i.test(s)) return { kind: "query", param: "subject", value: s.toLowerCase(), what: "statements about digest" };
   if (/^0x[0-9a-fA-F]{40}$/.test(s)) return { kind: "query", param: "signer", value: s, what: "entries signed by" };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return { kind: "query", param: "predicate_type", value: s, what: "statements of predicate type" };
-  if (/^[^\s@]+@[^\s@]+$/.test(s)) return { kind: "unsupported", why: "NAME@VERSION search needs the registry index, which this service does not serve yet: search by the model's digest instead." };
+  if (/^[^\s@]+@[^\s@]+$/.test(s)) return { kind: "ref", ref: s };
   return { kind: "query", param: "signer", value: s, what: "entries signed by key" };
 }
 
@@ -501,8 +412,21 @@ async function searchPage(token, q) {
   const results = h("div", { id: "results", "aria-live": "polite" }, q.trim() ? "Searching…" : "");
   setPage("Search", searchForm(q), dropZone(), results);
   if (!q.trim()) return;
-  if (c.kind === "unsupported") {
-    results.replaceChildren(h("p", { class: "warn" }, c.why));
+  if (c.kind === "ref") {
+    try {
+      const doc = await getJSON(`/v1/registry/lookup?ref=${encodeURIComponent(c.ref)}`);
+      if (token !== renderToken) return;
+      results.replaceChildren(
+        h("p", {}, `${doc.versions.length} registered ${doc.versions.length === 1 ? "version" : "versions"} named `, code(c.ref), " (as the server's registry index says: open it to verify)."),
+        table(
+          ["Kind", "Version", "Digest", "Registered"],
+          doc.versions.map((v) => [v.kind, h("a", { href: `#/${v.kind}/${encodeURIComponent(v.name)}` }, v.ref), searchLink(v.digest, short(v.digest)), entryLink(v.log_index)]),
+        ),
+      );
+    } catch (e) {
+      if (token !== renderToken) return;
+      results.replaceChildren(h("p", { class: "warn" }, `Search failed: ${e.message}`));
+    }
     return;
   }
   try {
@@ -560,6 +484,16 @@ function trustPage() {
   setPage("Trusted keys", trustPanel(t), dl([["The server's key", code(serverConfig.log_key)], ["The server's witnesses", serverConfig.witnesses.length ? h("ul", { class: "plain" }, serverConfig.witnesses.map((w) => h("li", {}, code(w)))) : "none"]]), form, status);
 }
 
+/** What the registry's pages (./registry.js) need from this module. */
+const ctx = {
+  trust: () => trust(),
+  trustPanel: (t) => trustPanel(t),
+  consistencyCheck: (t, cp) => consistencyCheck(t, cp),
+  remember: (t, cp) => remember(t, cp),
+  config: () => serverConfig,
+  live: (token) => token === renderToken,
+};
+
 // --- router ------------------------------------------------------------------------------
 
 async function route() {
@@ -570,6 +504,10 @@ async function route() {
   try {
     if (serverConfig === null) serverConfig = await getJSON("/explorer/config.json");
     if (page === "entry" && /^\d+$/.test(arg)) await entryPage(token, Number(arg));
+    else if (page === "model" && arg) await modelPage(ctx, token, arg);
+    else if (page === "dataset" && arg) await datasetPage(ctx, token, arg);
+    else if (page === "env" && arg) await environmentPage(ctx, token, arg);
+    else if (page === "registry") await registryPage(ctx, token);
     else if (page === "search") await searchPage(token, arg);
     else if (page === "trust") trustPage();
     else await overviewPage(token);

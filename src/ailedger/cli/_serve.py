@@ -20,6 +20,13 @@ allow-list and ``chain`` together are refused at start: a union would let an all
 address keep submitting after its organisation removed it on-chain, and an intersection
 would make two lists to keep in step; one source of truth fails closed.
 
+A read-only service (``--read-only``, or ``[serve] read_only = true``, which ``ailedger demo``
+sets in its workspace) takes no one's submissions: it serves the log and the explorer from the
+stored checkpoints with no key unlocked, refuses every submission (403) and does not serve the
+chain's ``/rpc`` (it takes transactions); ``--allow``, the membership options and the anchoring
+options are refused with it. ``ailedger serve DIR`` serves the workspace at DIR (as
+``--workspace DIR``).
+
 Rate limits (off unless set): ``--rate LIMIT/s --burst N`` per signer for submissions,
 ``--read-rate LIMIT/s --read-burst N`` per client IP for reads and ``/rpc`` calls, or
 ``[serve] rate / burst / read_rate / read_burst``;
@@ -69,19 +76,20 @@ import typer
 from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
 from ailedger.cli._app import app
 from ailedger.cli._chain_common import RpcOpt
-from ailedger.cli._common import JsonOpt, console
+from ailedger.cli._common import JsonOpt, console, state
 from ailedger.cli._keys import (
     PasswordFileOpt,
     check_log_key,
+    default_log_key,
     log_key_name,
     log_signer,
     note_signer,
     open_keystore,
     open_workspace,
 )
-from ailedger.errors import ConflictError, InvalidInput, WorkspaceError
+from ailedger.errors import ConflictError, InvalidInput, NotFound, WorkspaceError
 from ailedger.identity.keys import Ed25519Signer, Secp256k1Signer
-from ailedger.log import Checkpoint, note_key_for, open_workspace_log, vkey
+from ailedger.log import AnyNoteKey, Checkpoint, note_key_for, open_workspace_log, vkey
 from ailedger.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -90,6 +98,7 @@ if TYPE_CHECKING:
     from ailedger.service._sequencer import Sequencer
 
 if TYPE_CHECKING:
+    from ailedger.service.explorer_api import ExplorerSource
     from ailedger.service.membership import ChainMembership
     from ailedger.service.ratelimit import RateLimit
     from ailedger.service.rpc import EmbeddedRpc
@@ -206,6 +215,107 @@ def _chain_membership(
         return ChainMembership(reader, resolve, require_role=require_role, ttl=ttl)
 
     return make
+
+
+def _check_read_only(
+    allow: list[str] | None,
+    anchor_every: int | None,
+    anchor_interval: float | None,
+    anchor_key: str | None,
+) -> None:
+    """Refuse options a read-only service cannot honour (fail closed, not ignored)."""
+    if allow:
+        raise InvalidInput(
+            "--read-only takes no submissions: --allow would be ignored",
+            hint="drop --allow, or serve with --no-read-only",
+        )
+    if anchor_every is not None or anchor_interval is not None or anchor_key is not None:
+        raise InvalidInput(
+            "--read-only signs nothing: it cannot anchor (--anchor-every/--anchor-interval)",
+            hint="serve with --no-read-only to anchor",
+        )
+
+
+def _read_only_verifier(ws: Workspace, key: str | None) -> AnyNoteKey:
+    """The key the log's checkpoints are signed with, as the log recorded it; when the
+    workspace holds the log key (``--key`` or the default), it must be the same key."""
+    with open_workspace_log(ws, read_only=True) as log:
+        known = log.log_key()
+    if known is None:
+        raise NotFound(
+            f"log {ws.config.origin} has no signed checkpoint: nothing to serve read-only",
+            hint="sign one with `ailedger log checkpoint`, or serve with --no-read-only",
+        )
+    info = default_log_key(ws) if key is None else None
+    name = key if key is not None else (None if info is None else info.name)
+    if name is not None:
+        expected = note_key_for(ws.config.origin, open_keystore().public_key(name))
+        if vkey(expected) != vkey(known):
+            raise ConflictError(
+                f"log {ws.config.origin} is signed by {vkey(known)}, not by key {name} "
+                f"({vkey(expected)})",
+                hint="serve the log with its own key (--key NAME)",
+            )
+    return known
+
+
+def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], ExplorerSource]:
+    """How the explorer's pages open the registry (``own_rpc``: this service's ``/rpc`` when it
+    serves the embedded chain, which it then holds): judged with the chain's roles when
+    contracts are recorded for the chain, else the workspace's ``[members]``; the anchors are
+    read from the workspace's anchor book and back from LogAnchors on that chain."""
+
+    def open_source(own_rpc: str | None) -> ExplorerSource:
+        # imported on the first request of a page, not at start (web3 costs about a second)
+        from contextlib import ExitStack
+
+        from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, AnchorRecord
+        from ailedger.chain.anchors import LogAnchors, OnChainAnchor
+        from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+        from ailedger.cli._chain_common import open_chain
+        from ailedger.cli._workflow import _chain_by_default
+        from ailedger.identity.keys import Keystore
+        from ailedger.registry import LocalBackend, Registry, RegistryBackend
+        from ailedger.registry._chain import ChainBackend
+        from ailedger.service.explorer_api import ExplorerSource
+
+        keys = Keystore(ws.keys_dir).list_keys()
+        book = AnchorBook(ws.path / ANCHORS_FILE)
+        stack = ExitStack()
+        backend: RegistryBackend = LocalBackend(ws, keys)
+        on_chain: Callable[[AnchorRecord], OnChainAnchor | None] | None = None
+        try:
+            if _chain_by_default(ws, rpc):
+                chain = stack.enter_context(open_chain(ws, rpc or own_rpc, read_only=True))
+                deployment = DeploymentBook(ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
+                orgs = [str(m["org"]) for m in LocalBackend.members(ws).values() if m.get("org")]
+                backend = ChainBackend.from_deployment(chain, deployment, keys=keys, orgs=orgs)
+                if "LogAnchors" in deployment.contracts:
+                    contract = LogAnchors(chain, deployment.open(chain, "LogAnchors"))
+
+                    def on_chain(record: AnchorRecord) -> OnChainAnchor | None:
+                        if record.chain_id != chain.chain_id:
+                            return None
+                        if record.contract.lower() != contract.address.lower():
+                            return None
+                        if record.index >= contract.count(record.log_id):
+                            return None
+                        return contract.anchor_at(record.log_id, record.index)
+
+            registry = Registry.open(ws, keys=keys, backend=backend, read_only=True)
+        except BaseException:
+            stack.close()
+            raise
+        stack.callback(registry.close)
+        return ExplorerSource(
+            registry,
+            lambda: book.records(ws.config.origin),
+            on_chain,
+            close=stack.close,
+            orgs={k.keyid.lower(): k.org for k in keys if k.org},
+        )
+
+    return open_source
 
 
 def _witnesses(
@@ -366,6 +476,22 @@ def _shown(url: str | None) -> str | None:
 
 @app.command("serve")
 def serve_cmd(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The workspace directory (default: --workspace, else the nearest .ailedger/).",
+            show_default=False,
+        ),
+    ] = None,
+    read_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--read-only/--no-read-only",
+            help="Serve the log and the explorer only: no submissions, no key unlocked, no "
+            "chain /rpc (default: [serve] read_only, which `ailedger demo` sets).",
+            show_default=False,
+        ),
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="Port (0: any free port).")
@@ -498,12 +624,14 @@ def serve_cmd(
         typer.Option("--read-burst", min=1, help="Reads a client IP may make at once."),
     ] = None,
     chain_rpc: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--chain-rpc/--no-chain-rpc",
-            help="Serve the workspace's embedded chain as a JSON-RPC node at /rpc.",
+            help="Serve the workspace's embedded chain as a JSON-RPC node at /rpc "
+            "(default: yes, unless read-only).",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve the workspace's log over HTTP (submissions, C2SP tlog-tiles, proofs).
@@ -525,39 +653,58 @@ def serve_cmd(
         ) from None
     from ailedger.service._cosigning import Cosigning, parse_witness_option
 
+    if directory is not None:
+        state.workspace = directory
     ws = open_workspace()
     section = ws.config.section("serve")
-    source = str(ws.config_path)
-    allow_given = bool(allow) or section.get("allow") is not None
-    auto = membership is None and section.get("membership") is None and not allow_given
-    mode = _membership_mode(
-        membership,
-        section.get("membership"),
-        allow_given,
-        auto and _membership_deployed(ws, rpc),
-        source,
-    )
+    if read_only is None:
+        configured = section.get("read_only", False)
+        if not isinstance(configured, bool):
+            raise WorkspaceError(f"{ws.config_path}: [serve] read_only must be true or false")
+        read_only = configured
+    if chain_rpc is None:
+        chain_rpc = not read_only
     members = None
-    if mode == "chain":
-        role = require_role if require_role is not None else section.get("require_role")
-        if role is not None and not isinstance(role, str):
-            raise WorkspaceError(f"{source}: [serve] require_role must be a role name")
-        ttl = membership_ttl
-        if ttl is None:
-            ttl_value = section.get("membership_ttl", 2.0)
-            if (
-                isinstance(ttl_value, bool)
-                or not isinstance(ttl_value, int | float)
-                or (ttl_value < 0)
-            ):
-                raise WorkspaceError(f"{source}: [serve] membership_ttl must be a number >= 0")
-            ttl = float(ttl_value)
-        members = _chain_membership(ws, rpc, chain_rpc, role, ttl)
+    if read_only:
+        _check_read_only(allow, anchor_every, anchor_interval, anchor_key)
+        if membership is not None or require_role is not None or membership_ttl is not None:
+            raise InvalidInput(
+                "--read-only takes no submissions: --membership, --require-role and "
+                "--membership-ttl would be ignored",
+                hint="drop them, or serve with --no-read-only",
+            )
         allowed: frozenset[str] = frozenset()
     else:
-        if require_role is not None or membership_ttl is not None:
-            raise InvalidInput("--require-role and --membership-ttl need --membership chain")
-        allowed = _allow_list(allow, section.get("allow"), source)
+        source = str(ws.config_path)
+        allow_given = bool(allow) or section.get("allow") is not None
+        auto = membership is None and section.get("membership") is None and not allow_given
+        mode = _membership_mode(
+            membership,
+            section.get("membership"),
+            allow_given,
+            auto and _membership_deployed(ws, rpc),
+            source,
+        )
+        if mode == "chain":
+            role = require_role if require_role is not None else section.get("require_role")
+            if role is not None and not isinstance(role, str):
+                raise WorkspaceError(f"{source}: [serve] require_role must be a role name")
+            ttl = membership_ttl
+            if ttl is None:
+                ttl_value = section.get("membership_ttl", 2.0)
+                if (
+                    isinstance(ttl_value, bool)
+                    or not isinstance(ttl_value, int | float)
+                    or (ttl_value < 0)
+                ):
+                    raise WorkspaceError(f"{source}: [serve] membership_ttl must be a number >= 0")
+                ttl = float(ttl_value)
+            members = _chain_membership(ws, rpc, chain_rpc, role, ttl)
+            allowed = frozenset()
+        else:
+            if require_role is not None or membership_ttl is not None:
+                raise InvalidInput("--require-role and --membership-ttl need --membership chain")
+            allowed = _allow_list(allow, section.get("allow"), source)
     configured_k = section.get("witness_threshold")
     if configured_k is not None and (type(configured_k) is not int or configured_k < 1):
         raise WorkspaceError(f"{ws.config_path}: [serve] witness_threshold must be an integer >= 1")
@@ -573,23 +720,28 @@ def serve_cmd(
     read_limit = _limit(
         read_rate, read_burst, section, "read_rate", "read_burst", str(ws.config_path)
     )
-    name = log_key_name(key, "--key")
-    store = open_keystore()
-    check_log_key(store, name)
-    verifier = note_key_for(ws.config.origin, store.public_key(name))
-    with open_workspace_log(ws) as log:
-        known = log.log_key()
-    if known is not None and vkey(known) != vkey(verifier):
-        raise ConflictError(
-            f"log {ws.config.origin} is signed by {vkey(known)}, not by key {name} "
-            f"({vkey(verifier)})",
-            hint="serve the log with its own key (--key NAME)",
+    if read_only:
+        verifier = _read_only_verifier(ws, key)
+        note_key = None
+        anchoring = None
+    else:
+        name = log_key_name(key, "--key")
+        store = open_keystore()
+        check_log_key(store, name)
+        verifier = note_key_for(ws.config.origin, store.public_key(name))
+        with open_workspace_log(ws) as log:
+            known = log.log_key()
+        if known is not None and vkey(known) != vkey(verifier):
+            raise ConflictError(
+                f"log {ws.config.origin} is signed by {vkey(known)}, not by key {name} "
+                f"({vkey(verifier)})",
+                hint="serve the log with its own key (--key NAME)",
+            )
+        signer = note_signer(name, password_file)
+        note_key = note_key_for(ws.config.origin, signer)
+        anchoring = _anchoring(
+            ws, anchor_every, anchor_interval, anchor_key, rpc, signer, witnesses, k, password_file
         )
-    signer = note_signer(name, password_file)
-    note_key = note_key_for(ws.config.origin, signer)
-    anchoring = _anchoring(
-        ws, anchor_every, anchor_interval, anchor_key, rpc, signer, witnesses, k, password_file
-    )
 
     def ready(url: str) -> None:
         embedded = embedded_chain_dir(ws) is not None
@@ -640,4 +792,5 @@ def serve_cmd(
         cosigning=cosigning,
         anchoring=anchoring,
         membership=members,
+        explorer_source=_explorer_source(ws, rpc),
     )

@@ -35,8 +35,8 @@ from ailedger.demos._steps import (
 from ailedger.demos.samples import SAMPLE_DATA, SAMPLE_MODEL
 from ailedger.errors import ProofInvalid
 from ailedger.fingerprint import dataset, model, proofs
-from ailedger.identity.keys import Keystore
-from ailedger.log import known_keys_check, open_workspace_log
+from ailedger.identity.keys import Keystore, PublicKey, Secp256k1Signer
+from ailedger.log import Checkpoint, known_keys_check, open_workspace_log
 from ailedger.log.checkpoint import Secp256k1Cosigner, Secp256k1NoteKey
 from ailedger.log.receipt import Receipt, sha256_file, verify_receipt
 from ailedger.workspace import Workspace
@@ -229,4 +229,24 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
 
     # 11-. The release path on a real model (see ailedger.demos._release).
     result.summary = run_workflow(workdir, workspace, keystore, signers, record)
+    _ready_to_explore(Workspace.open(workdir), log_signer, witness_signer, known)
     return result
+
+
+def _ready_to_explore(
+    workspace: Workspace,
+    log_signer: Secp256k1Signer,
+    witness_signer: Secp256k1Signer,
+    known: list[PublicKey],
+) -> None:
+    """Cover the whole log with a cosigned checkpoint and mark the workspace ``[serve]
+    read_only``, so that ``ailedger serve DIR`` shows it in the explorer with no key unlocked
+    and no submissions taken."""
+    with open_workspace_log(workspace, check_signature=known_keys_check(known)) as log:
+        log_key = Secp256k1NoteKey.from_signer(log.origin, log_signer)
+        witness = Secp256k1Cosigner.from_signer(f"witness/{witness_signer.address}", witness_signer)
+        if Checkpoint.parse(log.latest_checkpoint().text).size < log.size():
+            log.add_cosignature(log.checkpoint(log_key).add([witness]), witness)
+    data = dict(workspace.config.data)
+    data["serve"] = {**workspace.config.section("serve"), "read_only": True}
+    workspace.save_config(type(workspace.config).from_dict(data, source=workspace.config_path))

@@ -12,11 +12,12 @@ verified mirror of the remote log, beside :class:`LocalLog`, behind :class:`LogS
 :mod:`.witness` is a C2SP tlog-witness (``ailedger witness serve``; its ASGI app in
 :mod:`._witness_server`), and :mod:`._cosigning` the log's side of that protocol: k of n
 cosignatures before a checkpoint is published. :mod:`.explorer` serves the web page at ``/``
-that verifies entries in the reader's browser (built from ``explorer/``). The apps need the
-``server`` extra (FastAPI, Starlette, uvicorn), so this package's face imports none of it; its
-names load their module on first use, so that importing one module of the package (``ailedger
-serve`` imports the app) does not import the others (:mod:`.remote`, with the registry under
-it, costs ~0.1 s).
+that verifies entries in the reader's browser (built from ``explorer/``), and
+:mod:`.explorer_api` the registry's models, datasets, environments and anchors as JSON for
+it. The apps need the ``server`` extra (FastAPI, Starlette, uvicorn), so this package's face
+imports none of it; its names load their module on first use, so that importing one module
+of the package (``ailedger serve`` imports the app) does not import the others
+(:mod:`.remote`, with the registry under it, costs ~0.1 s).
 Only the CLI imports this package.
 """
 

@@ -27,6 +27,10 @@ too few it keeps serving the previous published checkpoint, logs a warning and t
 after ``checkpoint_interval_ms`` (or at the next signed checkpoint). Appends and their
 acknowledgements never wait for witnesses. At start, the published checkpoint is the latest
 stored one that carries enough cosignatures (none: ``/checkpoint`` is 503 until one does).
+
+Read-only (``signer=None``, ``ailedger serve --read-only``): nothing is written or signed; the
+published checkpoint is the latest stored one (with witnesses: the latest with enough
+cosignatures) and :meth:`Sequencer.submit` refuses (403).
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ class Sequencer:
     def __init__(
         self,
         open_writer: Callable[[], TransparencyLog],
-        signer: AnyNoteKey,
+        signer: AnyNoteKey | None,
         settings: SequencerSettings = SequencerSettings(),
         cosigning: Cosigning | None = None,
     ) -> None:
@@ -118,6 +122,10 @@ class Sequencer:
         latest one does not cover it, and start the writer task."""
         loop = asyncio.get_running_loop()
         self._known, self._size = await loop.run_in_executor(self._executor, self._open)
+        if self._signer is None:  # read-only: publish what is stored, start no writer
+            self.note = await loop.run_in_executor(self._executor, self._stored)
+            self.published.set()
+            return
         signed = await loop.run_in_executor(self._executor, self._latest_or_sign)
         self._covered = Checkpoint.parse(signed.text).size
         if self._cosigning is None:
@@ -139,9 +147,23 @@ class Sequencer:
                 known.setdefault(h, start + i)
         return known, size
 
+    def _stored(self) -> SignedNote | None:
+        writer = self._writer
+        assert writer is not None
+        if self._cosigning is not None:
+            return self._latest_cosigned()
+        try:
+            return writer.latest_checkpoint()
+        except NotFound:
+            raise NotFound(
+                f"log {writer.origin} has no signed checkpoint: nothing to serve read-only",
+                hint="sign one with `ailedger log checkpoint`, or serve it with its log key",
+            ) from None
+
     def _latest_or_sign(self) -> SignedNote:
         writer = self._writer
         assert writer is not None
+        assert self._signer is not None
         known = writer.log_key()
         if known is not None and vkey(known) != vkey(self._signer):
             raise ConflictError(
@@ -189,12 +211,21 @@ class Sequencer:
 
     # --- submissions -----------------------------------------------------------------------
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this service takes no submissions (it has no key to sign with)."""
+        return self._signer is None
+
     def lookup(self, leaf_hash: bytes) -> int | None:
         """The index of an entry with this leaf hash, if the log holds one."""
         return self._known.get(leaf_hash)
 
     async def submit(self, entry: PreparedEntry) -> Submitted:
         """Queue a verified entry; return once it is durably in the log (or was already)."""
+        if self._signer is None:
+            raise Problem(
+                403, "read-only", "Read-only log", "this service serves the log read-only"
+            )
         if self._task is None or self._task.done():
             raise RuntimeError("the log writer is not running")
         found = self._known.get(entry.leaf_hash)
@@ -310,6 +341,7 @@ class Sequencer:
 
     def _sign(self) -> SignedNote:
         assert self._writer is not None
+        assert self._signer is not None
         return self._writer.checkpoint(self._signer)
 
     # --- the publisher task (with witnesses) -----------------------------------------------

@@ -19,11 +19,12 @@ import uvicorn
 
 from ailedger.chain.backends import embedded_chain_dir, workspace_chain_id, workspace_rpc_url
 from ailedger.identity.keys import Keystore
-from ailedger.log import AnyNoteKey, open_workspace_log
+from ailedger.log import AnyNoteKey, Checkpoint, open_workspace_log
 from ailedger.service._cosigning import Cosigning
 from ailedger.service._sequencer import Sequencer, SequencerSettings
 from ailedger.service.app import ServiceSettings, create_app
 from ailedger.service.explorer import explorer_router
+from ailedger.service.explorer_api import ExplorerSource, explorer_api_router
 from ailedger.service.rpc import EmbeddedRpc, RpcSettings, rpc_router
 from ailedger.workspace import Workspace
 
@@ -71,7 +72,7 @@ def when_started(on_ready: Callable[[str], None] | None, url: str) -> Callable[[
 
 def serve(
     workspace: Workspace,
-    signer: AnyNoteKey,
+    signer: AnyNoteKey | None,
     verifier: AnyNoteKey,
     settings: ServiceSettings,
     *,
@@ -84,6 +85,7 @@ def serve(
     cosigning: Cosigning | None = None,
     anchoring: Callable[[Sequencer, str | None], AnchorSchedule] | None = None,
     membership: Callable[[EmbeddedRpc | None], ChainMembership] | None = None,
+    explorer_source: Callable[[str | None], ExplorerSource] | None = None,
 ) -> None:
     """Serve the workspace's log until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts.
     With ``cosigning``, checkpoints are published only with enough witness cosignatures;
@@ -91,11 +93,13 @@ def serve(
     the URL of this service's own ``/rpc`` when it serves the embedded chain, which it then
     holds: the anchors go through it); ``membership`` makes the on-chain membership check
     (given the embedded chain this service holds, if it serves one: membership is read from
-    that same in-process node).
+    that same in-process node); ``explorer_source`` (given that same URL) opens the
+    registry that the explorer's JSON endpoints read (:mod:`.explorer_api`; none: not served).
 
     A workspace on the embedded chain has it served at ``/rpc`` (the service holds its lock
     until it stops; not with ``serve_chain=False``); with an external chain, ``/v1/chain``
-    names the node instead. The explorer (:mod:`.explorer`) is served at ``/``."""
+    names the node instead. The explorer (:mod:`.explorer`) is served at ``/``. Without a
+    ``signer`` the service is read-only: it serves the stored checkpoints and takes nothing."""
     sock, url = listen(host, port, 2048)
     chain_dir = embedded_chain_dir(workspace) if serve_chain else None
     node = None
@@ -107,10 +111,14 @@ def serve(
             chain_id=workspace_chain_id(workspace),
             embedded=embedded_chain_dir(workspace) is not None,
         )
-        reader = open_workspace_log(workspace, read_only=False)
+        read_only = signer is None
+        reader = open_workspace_log(workspace, read_only=read_only)
         try:
             sequencer = Sequencer(
-                lambda: open_workspace_log(workspace), signer, sequencing, cosigning
+                lambda: open_workspace_log(workspace, read_only=read_only),
+                signer,
+                sequencing,
+                cosigning,
             )
             own_rpc = None if node is None else f"{url}/rpc"
             explorer = explorer_router(
@@ -121,6 +129,18 @@ def serve(
             )
             if membership is not None:
                 settings = dataclasses.replace(settings, membership=membership(node))
+            routers = [router, explorer]
+            closers: list[Callable[[], None]] = []
+            if explorer_source is not None:
+                opener = explorer_source
+
+                def published() -> int:
+                    note = sequencer.note
+                    return 0 if note is None else Checkpoint.parse(note.text).size
+
+                api, close_api = explorer_api_router(lambda: opener(own_rpc), published)
+                routers.append(api)
+                closers.append(close_api)
             app = create_app(
                 reader,
                 sequencer,
@@ -128,10 +148,14 @@ def serve(
                 settings,
                 on_started=when_started(on_ready, url),
                 anchoring=None if anchoring is None else anchoring(sequencer, own_rpc),
-                routers=[router, explorer],
+                routers=routers,
             )
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-            uvicorn.Server(config).run(sockets=[sock])
+            try:
+                uvicorn.Server(config).run(sockets=[sock])
+            finally:
+                for close in closers:
+                    close()
         finally:
             reader.close()
     finally:

@@ -24,6 +24,7 @@ allow-list (403), every signature (422), with on-chain membership instead of an 
 every verified signer a member (403 ``signer-not-member``; 503 ``chain-unavailable`` when the
 chain cannot say: :mod:`.membership`), the signer's rate limit (429), canonical size within an
 entry bundle (413).
+A read-only service (``serve --read-only``) refuses every submission (403).
 Reads are bounded by the latest checkpoint: a tile or entry that no published checkpoint
 covers is 404; with a read limit, a client IP over it gets 429 (:mod:`.ratelimit`).
 
@@ -343,6 +344,10 @@ def create_app(
     async def accept(body: bytes) -> tuple[int, dict[str, Any]]:
         """Check one submission (in the order of the module docstring), then sequence it:
         ``(201, answer)``, ``(200, answer)`` for a duplicate, or a raised refusal."""
+        if sequencer.read_only:
+            raise Problem(
+                403, "read-only", "Read-only log", "this service serves the log read-only"
+            )
         try:
             _json.check_bounds(
                 body,

@@ -1,0 +1,373 @@
+"""The registry as JSON for the explorer's pages: models, datasets, environments, anchors.
+
+::
+
+    GET /v1/registry/models                      names and versions
+    GET /v1/registry/models/{name}               each version's lineage: registration,
+                                                 evaluations with metrics (bias audits are
+                                                 evaluations), approvals, deployments
+    GET /v1/registry/datasets                    names and versions
+    GET /v1/registry/datasets/{name}             versions and the models trained on each
+    GET /v1/registry/environments                names
+    GET /v1/registry/environments/{env}          deploy / rollback events in log order, and
+                                                 the statements judged not to be events
+    GET /v1/registry/environments/{env}/at?time= the event serving at T and the next one
+    GET /v1/registry/lookup?ref=NAME@VERSION     a version's kind, digest and entry
+    GET /v1/anchors                              the log's on-chain anchors
+
+Everything here is read from the log by the registry index (:mod:`ailedger.registry`): the
+server's summary, never the proof. Every item names the log entries it comes from, and the
+explorer verifies those entries (inclusion, checkpoint, signatures) and reads what they say
+from the verified statements before a badge turns green. Items of entries that the published
+checkpoint does not cover yet are left out. Which deploy statements are events is the index's
+judgement (the signer's role, the environment's chain of links): rejected statements are
+listed as rejected, never as events.
+
+The registry (SQLite, maybe a chain connection) lives on one worker thread of its own; it is
+opened on first use by the ``open_source`` the service was given, and brought up to date with
+the log before each answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query
+
+from ailedger.errors import AiledgerError, InvalidInput
+from ailedger.service._openapi import json_body
+from ailedger.service.problems import Problem, problem_responses
+
+if TYPE_CHECKING:  # the registry and the chain load on the first request, not at start
+    from ailedger.chain.anchoring import AnchorRecord
+    from ailedger.chain.anchors import OnChainAnchor
+    from ailedger.registry import EventRow, Registry, VersionRow
+
+__all__ = ["ExplorerSource", "explorer_api_router"]
+
+_T = TypeVar("_T")
+#: 9999-12-31T23:59:59.999Z: the latest time an answer can name (datetime's range).
+_LATEST_MS = 253_402_300_799_999
+_OBJECT: dict[str, Any] = {"type": "object"}
+
+
+def _list_of(key: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "items": _OBJECT}},
+    }
+
+
+@dataclass
+class ExplorerSource:
+    """What the pages read: the ``registry`` (its index judged with its backend's rules),
+    ``anchors()`` (the log's anchors as recorded by whoever sent them), and ``on_chain``,
+    which reads an anchor back from the chain (None: no chain to ask); ``orgs``: the
+    organisation of each known signer (lower-case address), as the operator knows them."""
+
+    registry: Registry
+    anchors: Callable[[], list[AnchorRecord]]
+    on_chain: Callable[[AnchorRecord], OnChainAnchor | None] | None = None
+    close: Callable[[], None] = field(default=lambda: None)
+    orgs: dict[str, str] = field(default_factory=dict)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _version(row: VersionRow) -> dict[str, Any]:
+    return {
+        "kind": row.kind,
+        "ref": str(row.ref),
+        "name": row.ref.name,
+        "version": row.ref.version,
+        "digest": row.digest,
+        "root": row.root,
+        "log_index": row.log_index,
+        "time": _iso(row.time_ms),
+        "signer": row.signer,
+    }
+
+
+def _event(row: EventRow) -> dict[str, Any]:
+    return {
+        "log_index": row.log_index,
+        "environment": row.env,
+        "action": row.action,
+        "ref": str(row.ref),
+        "digest": row.digest,
+        "time": _iso(row.time_ms),
+        "time_ms": row.time_ms,
+        "signers": list(row.signers),
+    }
+
+
+def _parse_time(text: str) -> int:
+    """Milliseconds since the epoch from ISO 8601 (a naive time is UTC) or a number of ms."""
+    if text.isdigit():
+        ms = int(text)
+    else:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"time {text!r} is not ISO 8601 nor milliseconds") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        ms = int(when.timestamp() * 1000)
+    if not 0 <= ms <= _LATEST_MS:
+        raise InvalidInput(f"time {text!r} is not between 1970 and 9999")
+    return ms
+
+
+def explorer_api_router(
+    open_source: Callable[[], ExplorerSource], published: Callable[[], int]
+) -> tuple[APIRouter, Callable[[], None]]:
+    """The routes above over the source ``open_source`` opens (once, on the registry's own
+    thread); ``published()`` is the size of the published checkpoint (what may be shown).
+    Also returns ``close``, which closes the source (on its thread) once the service stopped."""
+    executor = ThreadPoolExecutor(1, thread_name_prefix="ailedger-explorer-registry")
+    opened: list[ExplorerSource] = []
+
+    def source() -> ExplorerSource:
+        if not opened:
+            opened.append(open_source())
+        opened[0].registry.sync()
+        return opened[0]
+
+    async def run(fn: Callable[[ExplorerSource, int], _T]) -> _T:
+        size = published()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, lambda: fn(source(), size))
+
+    router = APIRouter(tags=["explorer"])
+    errors = problem_responses(404, 422, 429, 503)
+
+    @router.get(
+        "/v1/registry/models",
+        summary="Registered models and their versions",
+        responses=errors,
+        openapi_extra=json_body(_list_of("models")),
+    )
+    async def models() -> dict[str, Any]:
+        return await run(lambda s, n: {"models": _names(s.registry, "model", n)})
+
+    @router.get(
+        "/v1/registry/models/{name}",
+        summary="A model: each version's registration, evaluations, approvals, deployments",
+        responses=errors,
+        openapi_extra=json_body(_list_of("versions")),
+    )
+    async def model(name: str) -> dict[str, Any]:
+        return await run(lambda s, n: _model(s.registry, name, n, s.orgs))
+
+    @router.get(
+        "/v1/registry/datasets",
+        summary="Registered datasets and their versions",
+        responses=errors,
+        openapi_extra=json_body(_list_of("datasets")),
+    )
+    async def datasets() -> dict[str, Any]:
+        return await run(lambda s, n: {"datasets": _names(s.registry, "dataset", n)})
+
+    @router.get(
+        "/v1/registry/datasets/{name}",
+        summary="A dataset: its versions and the models trained on each",
+        responses=errors,
+        openapi_extra=json_body(_list_of("versions")),
+    )
+    async def dataset(name: str) -> dict[str, Any]:
+        return await run(lambda s, n: _dataset(s.registry, name, n))
+
+    @router.get(
+        "/v1/registry/environments",
+        summary="Environments with deploy events",
+        responses=errors,
+        openapi_extra=json_body(_list_of("environments")),
+    )
+    async def environments() -> dict[str, Any]:
+        def answer(s: ExplorerSource, n: int) -> dict[str, Any]:
+            index = s.registry.index
+            names = [e for e in index.environments() if index.events(e)[0].log_index < n]
+            return {"environments": [{"name": e} for e in names]}
+
+        return await run(answer)
+
+    @router.get(
+        "/v1/registry/environments/{env}",
+        summary="An environment's deploy and rollback events, and the rejected statements",
+        responses=errors,
+        openapi_extra=json_body(_list_of("events")),
+    )
+    async def environment(env: str) -> dict[str, Any]:
+        return await run(lambda s, n: _environment(s.registry, env, n))
+
+    @router.get(
+        "/v1/registry/environments/{env}/at",
+        summary="Which version served at a time: the event before it and the next one",
+        responses=problem_responses(400, 404, 422, 429, 503),
+        openapi_extra=json_body(
+            {"type": "object", "required": ["environment", "time", "event", "next"]}
+        ),
+    )
+    async def served_at(
+        env: str, time: Annotated[str, Query(min_length=1, max_length=64)]
+    ) -> dict[str, Any]:
+        try:
+            ms = _parse_time(time)
+        except InvalidInput as exc:
+            raise Problem(400, "invalid", "Invalid time", exc.message) from None
+        return await run(lambda s, n: _served_at(s.registry, env, ms, n))
+
+    @router.get(
+        "/v1/registry/lookup",
+        summary="A version by NAME@VERSION (model or dataset)",
+        responses=problem_responses(400, 404, 422, 429, 503),
+        openapi_extra=json_body(_list_of("versions")),
+    )
+    async def lookup(ref: Annotated[str, Query(min_length=1, max_length=512)]) -> dict[str, Any]:
+        from ailedger.registry import VersionRef
+
+        try:
+            parsed = VersionRef.parse(ref)
+        except AiledgerError as exc:
+            raise Problem(400, "invalid", "Invalid reference", exc.message) from None
+
+        def answer(s: ExplorerSource, n: int) -> dict[str, Any]:
+            rows = [s.registry.index.version(k, parsed) for k in ("model", "dataset")]
+            found = [_version(r) for r in rows if r is not None and r.log_index < n]
+            if not found:
+                raise Problem(404, "not-found", "Not found", f"no version {parsed} in the log")
+            return {"versions": found}
+
+        return await run(answer)
+
+    @router.get(
+        "/v1/anchors",
+        summary="The log's on-chain anchors (checked against the chain when it can be read)",
+        responses=problem_responses(429, 503),
+        openapi_extra=json_body(_list_of("anchors")),
+    )
+    async def anchors() -> dict[str, Any]:
+        return await run(lambda s, _: {"anchors": [_anchor(s, r) for r in s.anchors()]})
+
+    def close() -> None:
+        if opened:
+            executor.submit(opened.pop().close).result()
+        executor.shutdown()
+
+    return router, close
+
+
+def _names(registry: Registry, kind: str, size: int) -> list[dict[str, Any]]:
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for row in registry.index.versions(kind):
+        if row.log_index < size:
+            by_name.setdefault(row.ref.name, []).append(_version(row))
+    return [{"name": k, "versions": v} for k, v in sorted(by_name.items())]
+
+
+def _rows(registry: Registry, kind: str, name: str, size: int) -> list[VersionRow]:
+    rows = [r for r in registry.index.versions(kind, name) if r.log_index < size]
+    if not rows:
+        raise Problem(404, "not-found", "Not found", f"no {kind} {name} in the log")
+    return rows
+
+
+def _model(registry: Registry, name: str, size: int, orgs: dict[str, str]) -> dict[str, Any]:
+    from ailedger.registry.lineage import lineage
+
+    versions = []
+    for row in _rows(registry, "model", name, size):
+        tree = lineage(registry, row.ref).to_dict()
+        for group in ("evaluations", "approvals", "deployments", "provenance"):
+            tree[group] = [i for i in tree[group] if i["log_index"] < size]
+        for item in tree["approvals"]:
+            item["orgs"] = [orgs.get(x.lower()) for x in item["signers"]]
+        deprecation = registry.index.deprecation(row.ref)
+        versions.append(
+            {
+                **_version(row),
+                **{k: tree[k] for k in ("evaluations", "approvals", "deployments", "datasets")},
+                "deprecated": deprecation is not None and deprecation[0] < size,
+            }
+        )
+    return {"name": name, "versions": versions}
+
+
+def _dataset(registry: Registry, name: str, size: int) -> dict[str, Any]:
+    from ailedger.registry.lineage import lineage
+
+    trained: dict[str, list[dict[str, Any]]] = {}
+    for row in registry.index.versions("model"):
+        if row.log_index >= size:
+            continue
+        for d in lineage(registry, row.ref).datasets:
+            for ref in d["registered_as"]:
+                trained.setdefault(ref, []).append(_version(row))
+    versions = [
+        {**_version(row), "models": trained.get(str(row.ref), [])}
+        for row in _rows(registry, "dataset", name, size)
+    ]
+    return {"name": name, "versions": versions}
+
+
+def _environment(registry: Registry, env: str, size: int) -> dict[str, Any]:
+    events = [_event(e) for e in registry.index.events(env) if e.log_index < size]
+    rejected = [
+        {**_event(r.event), "verdict": r.verdict, "previous": r.previous, "head": r.head}
+        for r in registry.index.rejected()
+        if r.event.env == env and r.event.log_index < size
+    ]
+    if not events and not rejected:
+        raise Problem(404, "not-found", "Not found", f"no events of environment {env} in the log")
+    return {"environment": env, "events": events, "rejected": rejected}
+
+
+def _served_at(registry: Registry, env: str, ms: int, size: int) -> dict[str, Any]:
+    index = registry.index
+    event = index.event_at(env, ms)
+    if event is not None and event.log_index >= size:  # not published yet: the one before
+        event = next((e for e in reversed(index.events(env)) if e.log_index < size
+                      and e.time_ms <= ms), None)  # fmt: skip
+    if event is None and index.first_event(env) is None:
+        raise Problem(404, "not-found", "Not found", f"no events of environment {env} in the log")
+    following = index.first_event(env) if event is None else index.event_after(event)
+    if following is not None and following.log_index >= size:
+        following = None
+    return {
+        "environment": env,
+        "time": _iso(ms),
+        "event": None if event is None else _event(event),
+        "next": None if following is None else _event(following),
+    }
+
+
+def _anchor(source: ExplorerSource, record: AnchorRecord) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "index": record.index,
+        "size": record.size,
+        "root": record.root.hex(),
+        "transaction": record.tx_hash,
+        "block": record.block,
+        "chain_id": record.chain_id,
+        "contract": record.contract,
+        "log_signer": record.log_signer,
+        "on_chain": None,
+    }
+    if source.on_chain is not None:
+        try:
+            found = source.on_chain(record)
+        except AiledgerError as exc:
+            doc["on_chain_error"] = exc.message
+        else:
+            doc["on_chain"] = (
+                found is not None and found.size == record.size and found.root == record.root
+            )
+    return doc
