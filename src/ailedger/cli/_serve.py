@@ -52,7 +52,8 @@ the witnesses and threshold of ``[anchor]`` in config.toml, else the secp256k1 w
 the witness threshold.
 
 Once the log is open and a checkpoint covers it, one ready line goes to standard output
-(``--json``: ``{"url", "origin", "log_key", "size", "chain"}``), so scripts and tests can start
+(``--json``: ``{"url", "origin", "log_key", "size", "chain", "membership"}``, the last
+one of ``chain``, ``allow-list`` or ``read-only``), so scripts and tests can start
 it as a process and read where it listens (``--port 0``: any free port).
 
 A workspace on the embedded chain has it served as an Ethereum JSON-RPC node at ``URL/rpc``
@@ -665,6 +666,7 @@ def serve_cmd(
     if chain_rpc is None:
         chain_rpc = not read_only
     members = None
+    mode = "read-only"
     if read_only:
         _check_read_only(allow, anchor_every, anchor_interval, anchor_key)
         if membership is not None or require_role is not None or membership_ttl is not None:
