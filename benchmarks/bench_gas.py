@@ -9,9 +9,11 @@ tests) on web3.py's in-memory py-evm chain and measures, from transaction receip
 * the gas each extra witness cosignature adds (threshold k = 1..8);
 * next to it, the gas of writing each entry on-chain one transaction at a time: a minimal
   contract storing a bytes32 per entry (``EntryStore.store``) and one only emitting it in an
-  event (``EntryLog.emitEntry``), per entry and extrapolated to N entries.
+  event (``EntryLog.emitEntry``), per entry and extrapolated to N entries;
+* StakeManager's deposit, withdrawal request, withdraw, lock, slash and claim (ether and the
+  consortium ERC-20), each beside a plain ERC-20 transfer (``--stake-only``: just these).
 
-    .venv/bin/python benchmarks/bench_gas.py [--witnesses 2] [--max-k 8]
+    .venv/bin/python benchmarks/bench_gas.py [--witnesses 2] [--max-k 8] [--stake-only]
 """
 
 from __future__ import annotations
@@ -78,7 +80,12 @@ def main() -> None:
     parser.add_argument("--witnesses", type=int, default=2, help="cosignatures per anchor")
     parser.add_argument("--max-k", type=int, default=8, help="largest threshold measured")
     parser.add_argument("--per-entry-samples", type=int, default=20)
+    parser.add_argument("--stake-only", action="store_true", help="only the StakeManager steps")
     args = parser.parse_args()
+    if args.stake_only:
+        _stake_gas()
+        _machine()
+        return
 
     h = _load_test_helpers()
     compiled = h.compile_contracts(extra={"bench/Baseline.sol": BASELINE})
@@ -180,10 +187,54 @@ def main() -> None:
             f" {per_store * n / a:>12,.2f}x {per_event * n / a:>12,.2f}x"
         )
     _registry_gas(h, chain)
+    _stake_gas()
+    _machine()
+
+
+def _machine() -> None:
     print(
         f"\nmachine: {platform.processor() or platform.machine()}, Python "
         f"{platform.python_version()}, py-evm (eth-tester) chain"
     )
+
+
+def _stake_gas() -> None:
+    """StakeManager's steps (steady state: the participant already has a stake of that asset)
+    beside a plain ERC-20 transfer between two accounts that already hold the token."""
+    tests = REPO / "tests" / "contracts"
+    sys.path.insert(0, str(tests))
+    import oracle_helpers
+    import stake_helpers
+
+    sm = stake_helpers.deploy_stakes(Web3(EthereumTesterProvider()))
+    chain, m, token = sm.chain, sm.manager.functions, sm.token
+    a, b = sm.staker(1), sm.staker(2)
+    rows: list[tuple[str, int]] = []
+
+    def gas(label: str, receipt: Any) -> None:
+        rows.append((label, int(receipt["gasUsed"])))
+
+    gas("ERC-20 transfer (ConsortiumToken)", chain.send(token.functions.transfer(b, 10**18), a))
+    eth, tok = stake_helpers.ETHER_ASSET, token.address
+    sm.deposit(a, None, 10**18)  # first deposits set the stake's slots; measure the next ones
+    chain.send(token.functions.approve(sm.manager.address, 2**255), a)
+    chain.send(m.deposit(tok, 10**18), a)
+    gas("deposit ether", sm.deposit(a, None, 10**18))
+    gas("deposit ERC-20 (balance delta measured)", chain.send(m.deposit(tok, 10**18), a))
+    gas("requestWithdrawal", chain.send(m.requestWithdrawal(tok, 10**17), a))
+    gas("lock (by a market)", chain.send(sm.judge.functions.lock(a, tok, 10**17)))
+    gas("slash (by a judge, own lock first)", chain.send(sm.slash(a, tok, 2 * 10**17)))
+    gas("claim ERC-20 (prover's share)", chain.send(m.claim(tok, sm.prover), sm.prover))
+    chain.send(m.requestWithdrawal(eth, 10**17), a)
+    oracle_helpers.warp(chain, stake_helpers.UNBONDING)
+    chain.send(m.requestWithdrawal(tok, 10**17), a)
+    oracle_helpers.warp(chain, stake_helpers.UNBONDING)
+    gas("withdraw ERC-20", chain.send(m.withdraw(tok, a), a))
+    gas("withdraw ether", chain.send(m.withdraw(eth, a), a))
+    base = rows[0][1]
+    print("\nGas of StakeManager steps beside a plain ERC-20 transfer")
+    for label, used in rows:
+        print(f"{label:<42} {used:>9,}  {used / base:>5.2f}x")
 
 
 def _registry_gas(h: Any, chain: Any) -> None:

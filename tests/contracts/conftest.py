@@ -22,6 +22,7 @@ from contract_helpers import (
     populate,
 )
 from oracle_helpers import Oracles, deploy_oracles
+from stake_helpers import Stakes, deploy_stakes
 from web3 import HTTPProvider, Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
@@ -93,3 +94,14 @@ def _oracles(w3: Web3) -> Oracles:
 def o(_oracles: Oracles) -> Iterator[Oracles]:
     """The oracle contracts (see ``oracle_helpers.Oracles``) behind a per-test snapshot."""
     yield from _behind_snapshot(_oracles.chain, _oracles)
+
+
+@pytest.fixture(scope="module")
+def _stakes(w3: Web3) -> Stakes:
+    return deploy_stakes(w3)
+
+
+@pytest.fixture
+def sm(_stakes: Stakes) -> Iterator[Stakes]:
+    """StakeManager, its tokens and judges (see ``stake_helpers.Stakes``) behind a snapshot."""
+    yield from _behind_snapshot(_stakes.chain, _stakes)

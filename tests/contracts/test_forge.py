@@ -45,6 +45,11 @@ EXPECTED = {
         "invariant_roundsAreTheSignedOnes()",
     },
     "tests/forge/Settlement.t.sol:OracleSignatureFuzzTest": set(),
+    "tests/forge/StakeManager.t.sol:StakeManagerInvariantTest": {
+        "invariant_balanceMatches()",
+        "invariant_booksBalance()",
+        "invariant_modelAgrees()",
+    },
 }
 
 

@@ -445,8 +445,87 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "settle it instead",
     ),
     "WrongFunding": ("{sent} wei sent, {required} required", "send exactly {required} wei"),
+    # --- ConsortiumToken (OpenZeppelin ERC20) and SafeERC20 ---------------------------------
+    "ERC20InsufficientAllowance": (
+        "{spender} may spend {allowance} of the token, {needed} needed",
+        "approve the spender for the amount first (`ailedger stake deposit` approves it)",
+    ),
+    "ERC20InsufficientBalance": (
+        "{sender} holds {balance} of the token, {needed} needed",
+        "get more of the token, or use a smaller amount",
+    ),
+    "ERC20InvalidApprover": ("approver {approver} is invalid", "approve from a real account"),
+    "ERC20InvalidReceiver": ("receiver {receiver} is invalid", "send to a real account"),
+    "ERC20InvalidSender": ("sender {sender} is invalid", "send from a real account"),
+    "ERC20InvalidSpender": ("spender {spender} is invalid", "approve a real spender"),
+    "SafeERC20FailedOperation": (
+        "the token {token} refused a transfer (it reverted or returned false)",
+        "check the balance, allowance and any restriction of that token; nothing was booked",
+    ),
+    # --- StakeManager ---------------------------------------------------------------------
+    "AlreadyRegistered": (
+        "{account} is already registered (or proposed)",
+        "remove it first to register it with other rules",
+    ),
+    "BadBps": ("{bps} basis points is above 10000", "give a share between 0 and 10000"),
+    "BadDelays": (
+        "unbonding delay {unbondingDelay} and governance delay {governanceDelay} are invalid",
+        "give a positive unbonding delay and a governance delay at least as long",
+    ),
+    "FaultAlreadySlashed": (
+        "judge {judge} already slashed fault {faultId}",
+        "nothing to do: one fault is slashed once",
+    ),
+    "InsufficientFree": (
+        "{requested} requested, only {free} of the stake is free (not locked or unbonding)",
+        "ask for at most the free stake (`ailedger stake status`); locked stake is freed when "
+        "its market closes the work",
+    ),
+    "InsufficientLocked": (
+        "{requested} to unlock, {locked} locked by this market",
+        "unlock at most what the market locked",
+    ),
+    "MarketStillActive": (
+        "market {market} is still registered: its locks stay until it unlocks them",
+        "wait for the market to close the work (or for governance to remove it)",
+    ),
+    "NotJudge": (
+        "{caller} is not an active judge of the StakeManager",
+        "only judge contracts that governance registered (after its delay) may slash",
+    ),
+    "NotMarket": (
+        "{caller} is not an active market of the StakeManager",
+        "only market contracts that governance registered (after its delay) may lock stake",
+    ),
+    "NothingArrived": (
+        "no {asset} arrived at the StakeManager on deposit",
+        "this token transfers nothing to the contract: use another asset",
+    ),
+    "NothingOwed": (
+        "nothing is owed to {account} in {asset}",
+        "check `ailedger stake status` (owed); shares come from slashes",
+    ),
+    "NothingToSlash": (
+        "{participant} has no slashable stake in {asset}",
+        "nothing to do: there is no free, unbonding or own locked stake",
+    ),
+    "NothingUnbonding": (
+        "nothing is unbonding",
+        "request it first: `ailedger stake request-withdraw AMOUNT --key KEY`",
+    ),
+    "UnbondingNotDue": (
+        "the unbonding stake is withdrawable from {releaseAt} (unix time)",
+        "wait until then (`ailedger stake status` shows it), then withdraw",
+    ),
+    "UseDeposit": (
+        "ether sent to the StakeManager outside deposit",
+        "stake ether with `ailedger stake deposit AMOUNT` (deposit(address(0), amount))",
+    ),
+    "WrongValue": (
+        "{sent} wei sent with the call, {expected} expected",
+        "send the amount as value for ether, and no value with a token",
+    ),
 }
-
 #: Names whose keccak256 hash may appear as a role or environment id in an error.
 _KNOWN_NAMES = (
     "admin",

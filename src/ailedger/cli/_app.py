@@ -48,7 +48,7 @@ COMMAND_PANELS: dict[str, tuple[str, ...]] = {
         "infer",
         "integrations",
     ),
-    "Oracles and settlement": ("oracle",),
+    "Oracles and settlement": ("oracle", "stake"),
     "Inspecting and auditing": ("trace", "lineage", "audit", "status"),
 }
 #: Each command's one-line help for the root ``--help``, which lists every command without
@@ -84,6 +84,7 @@ COMMAND_HELP: dict[str, str] = {
     "infer": "Record which model produced which output.",
     "integrations": "Register models and datasets from other tools (MLflow, DVC).",
     "oracle": "Oracle nodes and rounds (AI scores for contracts).",
+    "stake": "Stake ether or an ERC-20 in the StakeManager; withdraw after the unbonding delay.",
     "trace": (
         "Which version served an environment at a time (with proof); `trace output` finds the "
         "model behind an output."
@@ -179,6 +180,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "roles": ("_workflow",),
     "rollback": ("_deploy",),
     "serve": ("_serve",),
+    "stake": ("_stake",),
     "status": ("_status",),
     "trace": ("_trace",),
     "verify": ("_dataset", "_statements", "_log", "_trace"),

@@ -10,6 +10,7 @@ development chains (embedded, anvil) a sending key with no ether is funded from 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,11 +34,13 @@ from ailedger.chain.backends import WORKSPACE_CHAIN
 from ailedger.chain.deployments import (
     DEFAULT_REGISTRY_DELAY,
     DEPLOYMENTS_FILE,
+    ContractRecord,
     DeploymentBook,
     deploy_contracts,
 )
 from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership, org_id
+from ailedger.chain.stake import DEFAULT_UNBONDING_DELAY, deploy_stake_manager
 from ailedger.cli._app import app
 from ailedger.cli._chain_common import RPC_ENV, RpcOpt, ensure_dev_funds, open_chain
 from ailedger.cli._common import JsonOpt, console, emit
@@ -105,10 +108,21 @@ def deploy_cmd(
             "and before a registry-admin handover can be accepted.",
         ),
     ] = DEFAULT_REGISTRY_DELAY,
+    unbonding_delay: Annotated[
+        int,
+        typer.Option(
+            "--unbonding-delay",
+            min=1,
+            max=2**62,
+            help="Seconds between a StakeManager withdrawal request and the withdrawal; a new "
+            "judge or market acts only twice as long after governance registers it.",
+        ),
+    ] = DEFAULT_UNBONDING_DELAY,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deploy Membership, LogAnchors and ModelRegistry (KEY administers them); record them."""
+    """Deploy Membership, LogAnchors, ModelRegistry and StakeManager (KEY administers them,
+    and is the StakeManager's treasury); record them."""
     ws = open_workspace()
     signer = log_signer(key, password_file)
     with open_chain(ws, rpc) as chain:
@@ -120,6 +134,10 @@ def deploy_cmd(
             )
         ensure_dev_funds(chain, signer.address)
         dep = deploy_contracts(chain, signer, registry_delay=registry_delay)
+        stake = deploy_stake_manager(chain, signer, unbonding_delay=unbonding_delay)
+        dep = dataclasses.replace(
+            dep, contracts={**dep.contracts, stake.name: ContractRecord.of(stake)}
+        )
         _book(ws).put(dep)
     doc = dep.to_dict()
 
