@@ -137,3 +137,32 @@ def test_proof_parameters_are_never_500(
     from urllib.parse import urlencode
 
     _refused(fuzzed[0], "GET", "/v1/proof/consistency?" + urlencode({"old": old, "new": new}))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/v1/entries?start=0&limit=1&limit=2",  # FastAPI took the last value
+        "/v1/entries?start=0&limit=%C2%A09",  # a no-break space, then a digit: was 9
+        "/v1/entries?start=0&limit=+9",
+        "/v1/entries?start=0&limit=9_0",
+        "/v1/entries?start=%D9%A9",  # an Arabic-Indic nine
+        "/v1/proof/consistency?old=0&old=1",
+        "/v1/proof/consistency?old=1_0",
+        "/v1/entries?subject=a&subject=b",
+    ],
+)
+def test_query_parameters_are_parsed_strictly(fuzzed: tuple[Service, Path], query: str) -> None:
+    """Found by schemathesis (a repeated ``limit`` whose last value was ``" \\xa09"`` was served
+    as limit 9): a parameter given twice, or an integer that is not ASCII digits, is a 422."""
+    service, _ = fuzzed
+    status, headers, body = service.request("GET", query)
+    assert status == 422, (status, body)
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["type"].endswith("/invalid-parameter")
+
+
+def test_plain_integer_parameters_still_work(fuzzed: tuple[Service, Path]) -> None:
+    service, _ = fuzzed
+    status, _, body = service.request("GET", "/v1/entries?start=0&limit=1")
+    assert status == 200, body

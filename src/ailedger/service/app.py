@@ -37,12 +37,14 @@ event loop's CPU per submission).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -220,6 +222,48 @@ class _Submissions:
         await response(scope, receive, send)
 
 
+#: Query parameters that are integers (of any route): plain ASCII digits only.
+_INTEGER_PARAMS = frozenset({"limit", "new", "old", "start"})
+_DIGITS = re.compile(r"[0-9]{1,20}")
+
+
+def _query_problem(query_string: bytes) -> Problem | None:
+    """Why a query string is refused (422 ``invalid-parameter``, as FastAPI's own validation
+    answers), or None: a parameter given twice (FastAPI would silently take the last one), or
+    an integer parameter that is not plain ASCII digits (pydantic would read ``" 9"``, ``"+9"``,
+    ``"9_0"`` and a no-break space before a digit as numbers)."""
+    if not query_string:
+        return None
+    seen: set[str] = set()
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            detail = f"query parameter {name!r} is given more than once"
+        elif name in _INTEGER_PARAMS and not _DIGITS.fullmatch(value):
+            detail = f"query parameter {name!r} must be a decimal integer (ASCII digits)"
+        else:
+            seen.add(name)
+            continue
+        return Problem(422, "invalid-parameter", "Invalid parameter", detail)
+    return None
+
+
+class _StrictQuery:
+    """ASGI middleware: the query string of every JSON API request (``/v1/...``, the explorer's
+    included) checked by :func:`_query_problem` before routing. The explorer's page itself
+    (``/?key=...&witness=...&witness=...``) reads its parameters in the browser."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            problem = _query_problem(scope.get("query_string", b""))
+            if problem is not None:
+                await _problem_response(problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _problem_response(p: Problem) -> JSONResponse:
     return JSONResponse(
         p.body(), status_code=p.status, media_type=PROBLEM_MEDIA_TYPE, headers=p.headers
@@ -272,6 +316,7 @@ def create_app(
     # added later wraps the ones added before it)
     tiles = TileCache(settings.tile_cache_bytes)
     app.add_middleware(_CachedTiles, tiles=tiles)
+    app.add_middleware(_StrictQuery)  # inside the read limit, outside routing
     per_reader = _buckets(settings.read_limit, settings)
 
     if per_reader is not None:
