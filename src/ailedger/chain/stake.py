@@ -10,8 +10,8 @@ names ether as an asset. Deposits of an ERC-20 approve the StakeManager for the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from ailedger.chain._hex import to_checksum_address
 from ailedger.chain._types import AccountSource, DeployedContract, Receipt, Signer, tx_signer
@@ -39,25 +39,35 @@ DEFAULT_UNBONDING_DELAY = 7 * 24 * 3600
 _ERC20 = "ConsortiumToken"
 
 
+#: A plain decimal amount: digits, an optional point and fraction (bounded: uint256 has 78).
+_AMOUNT = re.compile(r"([0-9]{1,78})(?:\.([0-9]{1,78}))?")
+
+
 def parse_units(text: str, decimals: int) -> int:
-    """``"1.5"`` with 18 decimals -> 1500000000000000000; refuses negatives, zero and more
-    fractional digits than the asset has."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise InvalidInput(f"{text!r} is not an amount (a decimal number such as 1.5)") from None
-    if not value.is_finite() or value <= 0:
-        raise InvalidInput(f"the amount must be positive, not {text!r}")
-    units = value.scaleb(decimals)
-    if units != units.to_integral_value():
+    """``"1.5"`` with 18 decimals -> 1500000000000000000, exactly (no floating point, no
+    rounding); refuses anything but plain decimal digits with an optional point (no sign, no
+    exponent), zero, more fractional digits than the asset has, and amounts over uint256."""
+    match = _AMOUNT.fullmatch(text.strip())
+    if match is None:
+        raise InvalidInput(f"{text!r} is not an amount (a decimal number such as 1.5)")
+    whole, fraction = match.group(1), match.group(2) or ""
+    if len(fraction.rstrip("0")) > decimals:
         raise InvalidInput(f"{text!r} has more than {decimals} decimals")
-    return int(units)
+    units = int(whole + fraction.ljust(decimals, "0")[:decimals])
+    if units == 0:
+        raise InvalidInput(f"the amount must be positive, not {text!r}")
+    if units >= 2**256:
+        raise InvalidInput(f"{text!r} is more than a uint256 holds")
+    return units
 
 
 def format_units(amount: int, decimals: int) -> str:
-    """1500000000000000000 with 18 decimals -> ``"1.5"``."""
-    text = format(Decimal(amount).scaleb(-decimals), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """1500000000000000000 with 18 decimals -> ``"1.5"``, exactly (integer arithmetic: a
+    Decimal's 28-digit context would round a large stake)."""
+    sign, amount = ("-", -amount) if amount < 0 else ("", amount)
+    whole, fraction = divmod(amount, 10**decimals)
+    digits = f"{fraction:0{decimals}d}".rstrip("0") if decimals else ""
+    return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
 
 
 @dataclass(frozen=True)
