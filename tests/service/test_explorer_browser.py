@@ -15,20 +15,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import json
-import os
-import shutil
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
 
-from _anvil import REPO
+from _browser import CHROMIUM, WAIT_MS, Proxy, Tamper, settled, shot
 from _cli import PASSWORD
 from _log_util import ALICE, BOB, LOG_SIGNER, envelope
 from _service import LOG_KEY, Service, post, server_workspace, wait_for_checkpoint
@@ -49,17 +44,9 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright wheel is missing: pip install -e '.[test]'"
 )
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = REPO / "docs" / "img"
-#: The screenshots in docs/img/ are rewritten only on request (like the other generated docs).
-REGENERATE = os.environ.get("AILEDGER_REGENERATE") == "1"
-#: A guard against a hung page, never a performance bound.
-WAIT_MS = 30_000
 FILE_BYTES = b"the bytes of a model card the auditor has on disk\n"
 FILE_DIGEST = hashlib.sha256(FILE_BYTES).hexdigest()
 PINNED = f"?key={quote(vkey(LOG_KEY), safe='')}"
-
-Tamper = Callable[[str, bytes], bytes]
 
 
 @pytest.fixture(scope="module")
@@ -124,78 +111,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         w2.stop()
 
 
-class _Proxy:
-    """Forwards GETs to the service; ``tamper(path, body)`` may replace a response body (a
-    replaced one is served with status 200)."""
-
-    def __init__(self, target: str) -> None:
-        self.target = urlsplit(target)
-        self.tamper: Tamper = lambda path, body: body
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                conn = http.client.HTTPConnection(
-                    proxy.target.hostname or "", proxy.target.port, timeout=60
-                )
-                try:
-                    conn.request("GET", self.path)
-                    r = conn.getresponse()
-                    original = r.read()
-                    body = proxy.tamper(self.path, original)
-                    self.send_response(r.status if body is original else 200)
-                    for k, v in r.getheaders():
-                        if k.lower() not in ("content-length", "connection", "date", "server"):
-                            self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                finally:
-                    conn.close()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
-def proxy(site: dict[str, Any]) -> Iterator[_Proxy]:
-    p = _Proxy(site["service"].url)
+def proxy(site: dict[str, Any]) -> Iterator[Proxy]:
+    p = Proxy(site["service"].url)
     try:
         yield p
     finally:
         p.close()
 
 
-def _badge(page: Any, *, expect: str) -> str:
-    """Wait until the badge settles; check its state; its text."""
-    badge = page.locator("#badge")
-    page.wait_for_selector("#badge:not([data-state='pending'])")
-    text = str(badge.inner_text())
-    assert badge.get_attribute("data-state") == expect, text
-    return text
-
-
-def _shot(page: Any, name: str, *, full: bool = True) -> None:
-    """A PNG of the page, written to docs/img/NAME with AILEDGER_REGENERATE=1."""
-    png = page.screenshot(full_page=full)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    assert (SCREENSHOTS / name).is_file(), f"docs/img/{name} is missing: AILEDGER_REGENERATE=1"
-    if REGENERATE:
-        (SCREENSHOTS / name).write_bytes(png)
-
-
 def test_entry_page_verifies_everything_in_the_browser(page: Any, site: dict[str, Any]) -> None:
     page.goto(f"{site['service'].url}/{PINNED}#/entry/3")
-    text = _badge(page, expect="ok")
+    text = settled(page, "#badge", expect="ok")
     for check in (
         "leaf hash",
         "checkpoint signature",
@@ -209,7 +136,7 @@ def test_entry_page_verifies_everything_in_the_browser(page: Any, site: dict[str
     assert ALICE.address in text
     assert BOB.address in text
     assert "pinned in the page's URL" in page.inner_text("aside.trust")
-    _shot(page, "explorer-entry.png")
+    shot(page, "explorer-entry.png")
     body = page.inner_text("main")
     assert "https://ailedger.dev/eval/v1" in body  # the predicate type, from the payload
     assert "artifact-3" in body
@@ -219,14 +146,14 @@ def test_entry_page_verifies_everything_in_the_browser(page: Any, site: dict[str
         assert w.ready["name"] in witnesses
     assert witnesses.count("✔ verified") == 3  # the log key and both witnesses
     assert "did not verify" not in body
-    _shot(page, "explorer-entry.png")
+    shot(page, "explorer-entry.png")
 
 
 def test_overview_shows_the_verified_checkpoint_and_recent_entries(
     page: Any, site: dict[str, Any]
 ) -> None:
     page.goto(site["service"].url + "/")
-    text = _badge(page, expect="ok")
+    text = settled(page, "#badge", expect="ok")
     assert "the latest checkpoint" in text
     # not pinned: the page says it trusts the server's key, and recommends pinning
     trust = page.inner_text("aside.trust")
@@ -234,13 +161,15 @@ def test_overview_shows_the_verified_checkpoint_and_recent_entries(
     assert "pin" in trust
     page.wait_for_selector("section[aria-label='Recent entries'] a[href='#/entry/3']")
     assert "4 entries" in page.inner_text("main")
-    _shot(page, "explorer-overview.png")
+    shot(page, "explorer-overview.png")
     # keyboard: the first recent entry link opens its page with Enter
     page.focus("section[aria-label='Recent entries'] a[href='#/entry/3']")
     page.keyboard.press("Enter")
     page.wait_for_url("**#/entry/3")
     # the overview remembered the checkpoint: the entry page checks it against it
-    assert "extends the checkpoint of size 4 this browser verified" in _badge(page, expect="ok")
+    assert "extends the checkpoint of size 4 this browser verified" in settled(
+        page, "#badge", expect="ok"
+    )
 
 
 def test_search_by_digest_with_the_keyboard(page: Any, site: dict[str, Any]) -> None:
@@ -251,14 +180,14 @@ def test_search_by_digest_with_the_keyboard(page: Any, site: dict[str, Any]) -> 
     page.wait_for_selector("#results a[href='#/entry/2']")
     assert page.locator("#results a[href^='#/entry/']").count() == 1
     page.click("#results a[href='#/entry/2']")
-    _badge(page, expect="ok")
+    settled(page, "#badge", expect="ok")
     # a signer search lists ALICE's entries (all four)
     page.goto(f"{site['service'].url}/{PINNED}#/search/{ALICE.address}")
     page.wait_for_selector("#results a[href='#/entry/3']")
     assert page.locator("#results a[href^='#/entry/']").count() == 4
     # a signer link on an entry page (here BOB, the second signer of entry 3)
     page.goto(f"{site['service'].url}/{PINNED}#/entry/3")
-    _badge(page, expect="ok")
+    settled(page, "#badge", expect="ok")
     page.click(f"section[aria-label='Signatures'] a:text('{BOB.address}')")
     page.wait_for_selector("#results a[href='#/entry/3']")
     assert page.locator("#results a[href^='#/entry/']").count() == 1
@@ -302,7 +231,7 @@ def test_search_by_a_file_hashed_in_the_browser(
     assert page.locator("#results a[href^='#/entry/']").count() == 1
     assert "1 statement about digest" in page.inner_text("#results")
     assert "your file model-card.md, hashed in this browser" in page.inner_text("#results")
-    _shot(page, "explorer-search.png")
+    shot(page, "explorer-search.png")
 
 
 def test_readable_at_phone_width(browser: Any, site: dict[str, Any]) -> None:
@@ -311,11 +240,11 @@ def test_readable_at_phone_width(browser: Any, site: dict[str, Any]) -> None:
         pg = context.new_page()
         pg.set_default_timeout(WAIT_MS)
         pg.goto(f"{site['service'].url}/{PINNED}#/entry/2")
-        _badge(pg, expect="ok")
+        settled(pg, "#badge", expect="ok")
         width = pg.evaluate("document.documentElement.scrollWidth")
         wide = pg.evaluate(_WIDER_THAN_VIEWPORT)
         assert width <= 390, f"the page scrolls sideways at phone width ({width} px): {wide}"
-        _shot(pg, "explorer-entry-phone.png", full=False)
+        shot(pg, "explorer-entry-phone.png", full=False)
     finally:
         context.close()
 
@@ -372,27 +301,27 @@ def _checkpoint_signature(doc: dict[str, Any]) -> None:
 )
 def test_a_tampered_response_turns_the_badge_red(
     page: Any,
-    proxy: _Proxy,
+    proxy: Proxy,
     alter: Callable[[dict[str, Any]], None],
     failing: str,
 ) -> None:
     proxy.tamper = _entry_tamper("/v1/entries/3", alter)
     try:
         page.goto(f"{proxy.url}/{PINNED}#/entry/3")
-        text = _badge(page, expect="failed")
+        text = settled(page, "#badge", expect="failed")
     finally:
         proxy.tamper = lambda path, body: body
     assert f"Verification failed: {failing}" in text, text
     assert f"✘ {failing}" in text
     assert "did not verify" in page.inner_text("main")  # the content is flagged
     if failing == "inclusion proof":
-        _shot(page, "explorer-entry-tampered.png")
+        shot(page, "explorer-entry-tampered.png")
 
 
-def test_the_proxy_alone_changes_nothing(page: Any, proxy: _Proxy) -> None:
+def test_the_proxy_alone_changes_nothing(page: Any, proxy: Proxy) -> None:
     """The control of the test above: untampered through the proxy, the badge is green."""
     page.goto(f"{proxy.url}/{PINNED}#/entry/3")
-    _badge(page, expect="ok")
+    settled(page, "#badge", expect="ok")
 
 
 def test_a_key_pinned_in_the_browser_that_the_log_did_not_use_fails(
@@ -406,7 +335,7 @@ def test_a_key_pinned_in_the_browser_that_the_log_did_not_use_fails(
     page.press("#pin", "Enter")
     page.wait_for_selector("aside.trust.pinned")
     page.goto(f"{site['service'].url}/#/entry/1")
-    text = _badge(page, expect="failed")
+    text = settled(page, "#badge", expect="failed")
     assert "Verification failed: checkpoint signature" in text
     assert "not the key you pinned" in page.inner_text("aside.trust")
 
@@ -430,7 +359,7 @@ def _fork(root: Path, size: int) -> tuple[TransparencyLog, SignedNote]:
     ids=["fork", "rollback", "rewritten-history"],
 )
 def test_a_fork_of_the_log_that_this_browser_saw_turns_the_badge_red(
-    page: Any, site: dict[str, Any], proxy: _Proxy, tmp_path: Path, size: int, why: str
+    page: Any, site: dict[str, Any], proxy: Proxy, tmp_path: Path, size: int, why: str
 ) -> None:
     """A checkpoint validly signed by the log key, but for a tree that does not extend the one
     the browser verified before, fails the consistency check (here with no witness required,
@@ -438,7 +367,7 @@ def test_a_fork_of_the_log_that_this_browser_saw_turns_the_badge_red(
     witnesses = "".join(f"&witness={quote(w.vkey, safe='')}" for w in site["witnesses"])
     url = f"{proxy.url}/{PINNED}{witnesses}&k=0"
     page.goto(f"{url}#/entry/1")
-    assert "remembered for the next visit" in _badge(page, expect="ok")
+    assert "remembered for the next visit" in settled(page, "#badge", expect="ok")
     fork, note = _fork(tmp_path, size)
     with fork:  # the responses are made here: the proxy's threads only serve them
         entry = fork.get(2)
@@ -458,7 +387,7 @@ def test_a_fork_of_the_log_that_this_browser_saw_turns_the_badge_red(
     proxy.tamper = tamper
     try:
         page.goto(f"{url}#/entry/2")
-        text = _badge(page, expect="failed")
+        text = settled(page, "#badge", expect="failed")
     finally:
         proxy.tamper = lambda path, body: body
     assert "Verification failed: consistency" in text, text
@@ -483,12 +412,14 @@ def test_p256_and_ed25519_signers_verify_with_the_keys_the_server_hands_out(
     with Service(tmp_path / "server", "--allow", ALICE.address) as service:
         page.goto(f"{service.url}/?key={vkey(LOG_KEY)}#/entry/0")  # pasted unescaped
         assert "pinned in the page's URL" in page.inner_text("aside.trust")
-        assert f"DSSE signatures over PAE by {signer.keyid} (p256)" in _badge(page, expect="ok")
+        assert f"DSSE signatures over PAE by {signer.keyid} (p256)" in settled(
+            page, "#badge", expect="ok"
+        )
         page.goto(f"{service.url}/{PINNED}#/entry/1")
-        text = _badge(page, expect="ok")
+        text = settled(page, "#badge", expect="ok")
         # a P-256 key ID is 64 hex digits, like a digest: its link searches by signer
         page.goto(f"{service.url}/{PINNED}#/entry/0")
-        _badge(page, expect="ok")
+        settled(page, "#badge", expect="ok")
         page.click(f"section[aria-label='Signatures'] a:text('{signer.keyid}')")
         page.wait_for_selector("#results a[href='#/entry/0']")
         assert page.locator("#results a[href^='#/entry/']").count() == 1

@@ -29,7 +29,6 @@ anomalous), rounded to 6 digits; a batch is flagged when its score is below the 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -45,8 +44,7 @@ from typing import Any
 from ailedger._extras import require_sklearn
 from ailedger._json import loads as json_loads
 from ailedger.errors import FormatError, InvalidInput, NotFound
-from ailedger.fingerprint.model import fingerprint_model
-from ailedger.oracle.scoring import CONFIG_FILE, MODEL_FILE, ModelMismatch
+from ailedger.oracle.scoring import CONFIG_FILE, MODEL_FILE, verified_model_files
 
 __all__ = [
     "COLUMNS",
@@ -250,24 +248,12 @@ class AnomalyModel:
 
 def load_verified(model_dir: Path, expected_subject_digest: str) -> AnomalyModel:
     """Load the model only if its subject digest (hex, optionally ``sha256:``) matches."""
-    expected = expected_subject_digest.removeprefix("sha256:").lower()
-    fp = fingerprint_model(model_dir, tensors=False)
-    actual = fp.subject_digest.hex()
-    if actual != expected:
-        raise ModelMismatch(
-            f"{model_dir}: the model's subject digest is sha256:{actual}, "
-            f"expected sha256:{expected}; refusing to load it",
-            hint="use the model version that was logged, or log this one",
-        )
-    digests = {r.name: r.digest for r in fp.resources}
-    blobs: dict[str, bytes] = {}
-    for name in (MODEL_FILE, CONFIG_FILE):
-        if name not in digests:
-            raise InvalidInput(f"{model_dir} is not an anomaly model: it has no {name}")
-        blob = (model_dir / name).read_bytes()
-        if hashlib.sha256(blob).digest() != digests[name]:
-            raise ModelMismatch(f"{model_dir}/{name} changed while it was being verified")
-        blobs[name] = blob
+    actual, blobs = verified_model_files(
+        model_dir,
+        expected_subject_digest,
+        kind="an anomaly model",
+        mismatch_hint="use the model version that was logged, or log this one",
+    )
     config = json_loads(blobs[CONFIG_FILE], what=f"{model_dir}/{CONFIG_FILE}")
     threshold = config.get("threshold") if isinstance(config, dict) else None
     if isinstance(threshold, bool) or not isinstance(threshold, int | float):

@@ -69,6 +69,7 @@ __all__ = [
     "read_jsonl",
     "score_batch",
     "train_drought_model",
+    "verified_model_files",
 ]
 
 MODEL_FILE = "model.pkl"
@@ -251,8 +252,18 @@ class DroughtModel:
         return self.score_records(read_jsonl(batch_path))
 
 
-def load_verified(model_dir: Path, expected_subject_digest: str) -> DroughtModel:
-    """Load the model only if its subject digest (hex, optionally ``sha256:``) matches."""
+def verified_model_files(
+    model_dir: Path,
+    expected_subject_digest: str,
+    *,
+    kind: str,
+    mismatch_hint: str,
+    missing_hint: str | None = None,
+) -> tuple[str, dict[str, bytes]]:
+    """The model's subject digest (hex) and the bytes of its MODEL_FILE and CONFIG_FILE, read
+    once and checked against the fingerprint, only if the subject digest (hex, optionally
+    ``sha256:``) is the expected one: what a loader may then unpickle. ``kind`` names the
+    model in the error when a file is missing (``"a drought model"``)."""
     expected = expected_subject_digest.removeprefix("sha256:").lower()
     fp = fingerprint_model(model_dir, tensors=False)
     actual = fp.subject_digest.hex()
@@ -260,20 +271,29 @@ def load_verified(model_dir: Path, expected_subject_digest: str) -> DroughtModel
         raise ModelMismatch(
             f"{model_dir}: the model's subject digest is sha256:{actual}, "
             f"expected sha256:{expected}; refusing to load it",
-            hint="use the model version that was registered, or register this one",
+            hint=mismatch_hint,
         )
     digests = {r.name: r.digest for r in fp.resources}
     blobs: dict[str, bytes] = {}
     for name in (MODEL_FILE, CONFIG_FILE):
         if name not in digests:
-            raise InvalidInput(
-                f"{model_dir} is not a drought model: it has no {name}",
-                hint=_DROUGHT_HINT,
-            )
+            raise InvalidInput(f"{model_dir} is not {kind}: it has no {name}", hint=missing_hint)
         blob = (model_dir / name).read_bytes()
         if hashlib.sha256(blob).digest() != digests[name]:
             raise ModelMismatch(f"{model_dir}/{name} changed while it was being verified")
         blobs[name] = blob
+    return actual, blobs
+
+
+def load_verified(model_dir: Path, expected_subject_digest: str) -> DroughtModel:
+    """Load the model only if its subject digest (hex, optionally ``sha256:``) matches."""
+    actual, blobs = verified_model_files(
+        model_dir,
+        expected_subject_digest,
+        kind="a drought model",
+        mismatch_hint="use the model version that was registered, or register this one",
+        missing_hint=_DROUGHT_HINT,
+    )
     norms = _drought_norms(model_dir, blobs[CONFIG_FILE])  # before anything is unpickled
     require_sklearn("the oracle's model is a scikit-learn model")
     estimator = pickle.loads(blobs[MODEL_FILE])  # verified bytes only
