@@ -8,6 +8,9 @@ Amounts are decimal units of the asset: ether by default, or the ERC-20 at ``--t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -20,7 +23,8 @@ from ailedger.cli._chain_common import RpcOpt, ensure_dev_funds, open_chain
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import PasswordFileOpt, log_signer, open_keystore, open_workspace
 from ailedger.errors import InvalidInput
-from ailedger.identity.keys import Secp256k1PublicKey
+from ailedger.identity.keys import Secp256k1PublicKey, Secp256k1Signer
+from ailedger.workspace import Workspace
 
 __all__ = ["stake_app"]
 
@@ -42,10 +46,10 @@ ContractOpt = Annotated[
 ToOpt = Annotated[str | None, typer.Option("--to", help="Recipient (default: the key's account).")]
 
 
-def _manager(chain: Chain, contract: str | None) -> StakeManager:
+def _manager(ws: Workspace, chain: Chain, contract: str | None) -> StakeManager:
     if contract is not None:
         return StakeManager(chain, chain.at("StakeManager", contract, track=False))
-    dep = DeploymentBook(open_workspace().path / DEPLOYMENTS_FILE).require(chain.chain_id)
+    dep = DeploymentBook(ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
     return StakeManager(chain, chain.at("StakeManager", dep.address("StakeManager"), track=False))
 
 
@@ -62,6 +66,42 @@ def _unit(manager: StakeManager, asset: str) -> tuple[int, str]:
     return token.decimals(), token.symbol()
 
 
+@dataclass(frozen=True)
+class _Session:
+    """What a transaction command works with: the key's signer (funded on a development
+    chain), the asset, the StakeManager, the asset's decimals and symbol, and the amount in
+    base units (0 for commands that take none)."""
+
+    signer: Secp256k1Signer
+    asset: str
+    manager: StakeManager
+    decimals: int
+    symbol: str
+    units: int
+
+
+@contextmanager
+def _session(
+    key: str,
+    token: str | None,
+    contract: str | None,
+    rpc: str | None,
+    password_file: Any,
+    amount: str | None = None,
+) -> Iterator[_Session]:
+    """The chain opened for one transaction command; the amount is parsed before anything is
+    sent (a bad amount funds nobody)."""
+    signer = log_signer(key, password_file)
+    asset = _asset(token)
+    ws = open_workspace()
+    with open_chain(ws, rpc) as chain:
+        manager = _manager(ws, chain, contract)
+        decimals, symbol = _unit(manager, asset)
+        units = 0 if amount is None else parse_units(amount, decimals)
+        ensure_dev_funds(chain, signer.address)
+        yield _Session(signer, asset, manager, decimals, symbol, units)
+
+
 @stake_app.command("deposit")
 def deposit_cmd(
     amount: AmountArg,
@@ -73,15 +113,10 @@ def deposit_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Stake AMOUNT (ether, or the --token ERC-20, approved first)."""
-    signer = log_signer(key, password_file)
-    asset = _asset(token)
-    with open_chain(open_workspace(), rpc) as chain:
-        manager = _manager(chain, contract)
-        decimals, symbol = _unit(manager, asset)
-        units = parse_units(amount, decimals)
-        ensure_dev_funds(chain, signer.address)
-        credited = manager.deposit(units, asset, signer=signer)
-        stake = manager.stake_of(signer.address, asset)
+    with _session(key, token, contract, rpc, password_file, amount) as s:
+        signer, asset, decimals, symbol = s.signer, s.asset, s.decimals, s.symbol
+        credited = s.manager.deposit(s.units, asset, signer=signer)
+        stake = s.manager.stake_of(signer.address, asset)
     doc = {
         "participant": signer.address,
         "asset": asset,
@@ -109,15 +144,10 @@ def request_withdraw_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Start unbonding AMOUNT of free stake; withdraw it after the unbonding delay."""
-    signer = log_signer(key, password_file)
-    asset = _asset(token)
-    with open_chain(open_workspace(), rpc) as chain:
-        manager = _manager(chain, contract)
-        decimals, symbol = _unit(manager, asset)
-        units = parse_units(amount, decimals)
-        ensure_dev_funds(chain, signer.address)
-        release_at = manager.request_withdrawal(units, asset, signer=signer)
-        stake = manager.stake_of(signer.address, asset)
+    with _session(key, token, contract, rpc, password_file, amount) as s:
+        signer, asset, decimals, symbol, units = s.signer, s.asset, s.decimals, s.symbol, s.units
+        release_at = s.manager.request_withdrawal(units, asset, signer=signer)
+        stake = s.manager.stake_of(signer.address, asset)
     doc = {"participant": signer.address, "asset": asset, "requested": units}
     doc["release_at"] = release_at
     doc["stake"] = stake.to_dict()
@@ -142,13 +172,9 @@ def withdraw_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Send the stake whose unbonding delay is over to the key's account (or --to)."""
-    signer = log_signer(key, password_file)
-    asset = _asset(token)
-    with open_chain(open_workspace(), rpc) as chain:
-        manager = _manager(chain, contract)
-        decimals, symbol = _unit(manager, asset)
-        ensure_dev_funds(chain, signer.address)
-        receipt = manager.withdraw(asset, to, signer=signer)
+    with _session(key, token, contract, rpc, password_file) as s:
+        signer, asset, decimals, symbol = s.signer, s.asset, s.decimals, s.symbol
+        receipt = s.manager.withdraw(asset, to, signer=signer)
         amount = next(int(e.args["amount"]) for e in receipt.events if e.event == "Withdrawn")
     doc = {"participant": signer.address, "asset": asset, "withdrawn": amount}
     doc["to"] = to or signer.address
@@ -171,13 +197,9 @@ def claim_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Send what slashes owe the key's account (prover or treasury shares)."""
-    signer = log_signer(key, password_file)
-    asset = _asset(token)
-    with open_chain(open_workspace(), rpc) as chain:
-        manager = _manager(chain, contract)
-        decimals, symbol = _unit(manager, asset)
-        ensure_dev_funds(chain, signer.address)
-        receipt = manager.claim(asset, to, signer=signer)
+    with _session(key, token, contract, rpc, password_file) as s:
+        signer, asset, decimals, symbol = s.signer, s.asset, s.decimals, s.symbol
+        receipt = s.manager.claim(asset, to, signer=signer)
         amount = next(int(e.args["amount"]) for e in receipt.events if e.event == "Claimed")
     doc = {"account": signer.address, "asset": asset, "claimed": amount}
     doc["tx_hash"] = receipt.tx_hash
@@ -208,8 +230,9 @@ def status_cmd(
         address = public.address
     account = str(address)
     asset = _asset(token)
-    with open_chain(open_workspace(), rpc, read_only=True) as chain:
-        manager = _manager(chain, contract)
+    ws = open_workspace()
+    with open_chain(ws, rpc, read_only=True) as chain:
+        manager = _manager(ws, chain, contract)
         decimals, symbol = _unit(manager, asset)
         stake = manager.stake_of(account, asset)
         doc: dict[str, Any] = {
