@@ -91,6 +91,14 @@ VerificationCode = Literal[
     "oracle-peer-refused",
     # the demo's own checks
     "demo-check-failed",
+    # the inference market: usage receipts
+    "receipt-domain-mismatch",
+    "receipt-signer-mismatch",
+    "receipt-model-mismatch",
+    "receipt-job-mismatch",
+    "receipt-counter-mismatch",
+    "receipt-epoch-mismatch",
+    "served-model-mismatch",
 ]
 
 #: Every code and what it means, in the order of :data:`VerificationCode`.
@@ -182,6 +190,18 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "oracle-report-refused": "a node will not co-sign a report that misstates the observations",
     "oracle-peer-refused": "an oracle peer refused to observe or to sign",
     "demo-check-failed": "a self-check of `ailedger demo` failed",
+    "receipt-domain-mismatch": "a usage receipt (or epoch root) is signed for another chain "
+    "or InferenceMarket contract than the one expected",
+    "receipt-signer-mismatch": "a usage receipt (or epoch root) is not signed by the expected "
+    "provider",
+    "receipt-model-mismatch": "a usage receipt names another model digest than the one paid for",
+    "receipt-job-mismatch": "a usage receipt is for another job than the one called",
+    "receipt-counter-mismatch": "a usage receipt's call counter is not the job's next one "
+    "(a gap, a repeat or a forged counter)",
+    "receipt-epoch-mismatch": "a usage receipt is not the leaf at its position in the signed "
+    "root of its epoch",
+    "served-model-mismatch": "the model files a provider would serve do not hash to the "
+    "registered subject digest (refused before loading)",
 }
 
 

@@ -49,6 +49,7 @@ COMMAND_PANELS: dict[str, tuple[str, ...]] = {
         "integrations",
     ),
     "Oracles and settlement": ("oracle", "stake"),
+    "Pay per inference": ("market",),
     "Inspecting and auditing": ("trace", "lineage", "audit", "status"),
 }
 #: Each command's one-line help for the root ``--help``, which lists every command without
@@ -85,6 +86,7 @@ COMMAND_HELP: dict[str, str] = {
     "integrations": "Register models and datasets from other tools (MLflow, DVC).",
     "oracle": "Oracle nodes and rounds (AI scores for contracts).",
     "stake": "Stake ether or an ERC-20 in the StakeManager; withdraw after the unbonding delay.",
+    "market": "Pay per inference: serve a model with usage receipts, call it, verify receipts.",
     "trace": (
         "Which version served an environment at a time (with proof); `trace output` finds the "
         "model behind an output."
@@ -174,6 +176,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "keys": ("_keys",),
     "lineage": ("_trace",),
     "log": ("_log",),
+    "market": ("_market",),
     "oracle": ("_oracle",),
     "model": ("_model_sign", "_register"),
     "prove": ("_dataset",),

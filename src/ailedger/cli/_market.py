@@ -1,0 +1,328 @@
+"""``ailedger market``: pay per inference, first increment (usage receipts).
+
+``market serve`` (provider) serves one registered model version over HTTP on loopback by
+default, its files checked against the registered fingerprint before the model is loaded,
+and answers every call with the output and an EIP-712 receipt signed by ``--key``, stored in
+``--store`` (default ``.ailedger/market/provider.sqlite``) before it is returned. Once the
+service accepts connections one ready line goes to standard output (``--json``:
+``{"url", "provider", "model", "model_digest", "chain_id", "market_contract", "price"}``).
+
+``market call`` (consumer) calls a provider pinned to its address (``--provider``), the model
+digest paid for (``--model-digest``) and the market's domain (``--chain-id``,
+``--market-contract``), checks the receipt and keeps it in ``--store`` (default
+``.ailedger/market/consumer.sqlite``); ``market receipts`` lists the kept receipts;
+``market verify`` fetches the inclusion proofs of kept receipts whose epoch is closed
+(``--url``) and re-checks every kept receipt offline (exit 1 if one fails).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
+
+import typer
+
+from ailedger.cli._app import app
+from ailedger.cli._common import JsonOpt, console, emit, state
+from ailedger.cli._keys import PasswordFileOpt, open_keystore, open_workspace, unlock_secp256k1
+from ailedger.errors import InvalidInput, NotFound, WorkspaceError
+
+__all__ = ["market_app"]
+
+market_app = typer.Typer(
+    help="Pay per inference: serve a model with usage receipts, call it, verify receipts.",
+    no_args_is_help=True,
+)
+app.add_typer(market_app, name="market")
+
+ChainIdOpt = Annotated[
+    int | None,
+    typer.Option("--chain-id", help="Chain id of the receipts' domain (default: the workspace's)."),
+]
+ContractOpt = Annotated[
+    str,
+    typer.Option(
+        "--market-contract",
+        help="Address of the InferenceMarket the receipts are for (their EIP-712 domain).",
+    ),
+]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="The receipt store (SQLite; default: in the workspace)."),
+]
+
+
+def _hex32(text: str, what: str) -> bytes:
+    body = text.removeprefix("0x").removeprefix("sha256:")
+    if len(body) != 64:
+        raise InvalidInput(f"{what} must be 64 hex digits (0x... or sha256:...)")
+    try:
+        return bytes.fromhex(body)
+    except ValueError:
+        raise InvalidInput(f"{what} must be 64 hex digits (0x... or sha256:...)") from None
+
+
+def _chain_id(option: int | None) -> int:
+    if option is not None:
+        return option
+    from ailedger.chain.backends import workspace_chain_id
+
+    found = workspace_chain_id(open_workspace())
+    if found is None:
+        raise InvalidInput("the workspace names no chain id", hint="give --chain-id N")
+    return int(found)
+
+
+def _default_store(option: Path | None, name: str) -> Path:
+    if option is not None:
+        return option
+    try:
+        ws = open_workspace()
+    except WorkspaceError:
+        raise WorkspaceError(
+            "no workspace to keep receipts in", hint="give --store PATH, or run `ailedger init`"
+        ) from None
+    return ws.path / "market" / name
+
+
+def _location(uri: str | None) -> Path | None:
+    if uri is None:
+        return None
+    parts = urlsplit(uri)
+    return Path(unquote(parts.path)) if parts.scheme == "file" else None
+
+
+@market_app.command("serve")
+def serve_cmd(
+    model: Annotated[str, typer.Option("--model", help="The registered version NAME@VERSION.")],
+    key: Annotated[str, typer.Option("--key", help="The provider's secp256k1 key (signs).")],
+    market_contract: ContractOpt,
+    price: Annotated[int, typer.Option("--price", min=0, help="Price per call (wei).")] = 0,
+    plugin: Annotated[
+        str, typer.Option("--plugin", help="How to load the model: sklearn, onnx or callable.")
+    ] = "sklearn",
+    callable_: Annotated[
+        str | None,
+        typer.Option("--callable", help="module:function for the callable plug-in."),
+    ] = None,
+    path: Annotated[
+        Path | None,
+        typer.Option("--path", help="The model files (default: where it was registered from)."),
+    ] = None,
+    chain_id: ChainIdOpt = None,
+    store: StoreOpt = None,
+    epoch_size: Annotated[
+        int, typer.Option("--epoch-size", min=1, help="Close an epoch after this many receipts.")
+    ] = 1024,
+    epoch_seconds: Annotated[
+        float,
+        typer.Option(
+            "--epoch-seconds", min=0.001, help="...or when its first receipt is this old."
+        ),
+    ] = 60.0,
+    fsync: Annotated[
+        bool,
+        typer.Option("--fsync", help="Flush each receipt to disk (power loss, not only kill)."),
+    ] = False,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0: any free port).")] = 8090,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Serve a registered model version; every call returns its output and a signed receipt."""
+    from ailedger.cli._workflow import open_registry
+    from ailedger.markets.inference import (
+        ReceiptBook,
+        load_predictor,
+        market_domain,
+        verified_model,
+    )
+    from ailedger.markets.inference.provider import run_provider
+    from ailedger.registry import VersionRef
+
+    ref = VersionRef.parse(model)
+    with open_registry(read_only=True) as registry:
+        row = registry.model(ref)
+    digest = _hex32(row.digest, f"the digest of {ref}")
+    files = path or _location(row.location)
+    if files is None:
+        raise NotFound(f"{ref} was registered from no local path", hint="give --path DIR")
+    verified = verified_model(files, digest)  # before anything is unpickled
+    predictor = load_predictor(verified, plugin, callable_)
+    domain = market_domain(_chain_id(chain_id), market_contract)
+    signer = unlock_secp256k1(open_keystore(), key, password_file, purpose="provider")
+    with ReceiptBook(
+        _default_store(store, "provider.sqlite"),
+        signer=signer,
+        domain=domain,
+        model_digest=digest,
+        price=price,
+        epoch_size=epoch_size,
+        epoch_seconds=epoch_seconds,
+        fsync=fsync,
+    ) as book:
+
+        def ready(url: str) -> None:
+            doc = {
+                "url": url,
+                "provider": signer.address,
+                "model": str(ref),
+                "model_digest": row.digest,
+                "chain_id": domain.chain_id,
+                "market_contract": domain.verifying_contract,
+                "price": str(price),
+            }
+            if as_json:
+                sys.stdout.write(json.dumps(doc, sort_keys=True) + "\n")
+            else:
+                console.print(f"serving {ref} ({row.digest}) at {url} as {signer.address}")
+            sys.stdout.flush()
+
+        run_provider(book, predictor, model=str(ref), host=host, port=port, on_ready=ready)
+
+
+def _input(text: str) -> Any:
+    from ailedger import _json
+
+    if text.startswith("@"):
+        file = Path(text[1:])
+        try:
+            text = file.read_text()
+        except FileNotFoundError:
+            raise NotFound(f"{file} does not exist") from None
+    return _json.loads(text, what="--input")
+
+
+@market_app.command("call")
+def call_cmd(
+    url: Annotated[str, typer.Argument(help="The provider's URL.", show_default=False)],
+    input: Annotated[str, typer.Option("--input", help="The input as JSON, or @FILE.")],
+    provider: Annotated[str, typer.Option("--provider", help="The provider's address.")],
+    model_digest: Annotated[
+        str, typer.Option("--model-digest", help="The model digest paid for (sha256:HEX).")
+    ],
+    consumer: Annotated[str, typer.Option("--consumer", help="Your address (the job's owner).")],
+    market_contract: ContractOpt,
+    job: Annotated[
+        str | None, typer.Option("--job", help="The job id (0x + 64 hex; default: a new one).")
+    ] = None,
+    salt: Annotated[
+        str | None, typer.Option("--salt", help="32-byte salt of the request digest (0x...).")
+    ] = None,
+    chain_id: ChainIdOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Call a provider; check the receipt (signer, domain, model, job, digests) and keep it."""
+    from ailedger.markets.inference import ProviderClient, ReceiptWallet, market_domain
+
+    job_id = secrets.token_bytes(32) if job is None else _hex32(job, "--job")
+    salt_bytes = None if salt is None else _hex32(salt, "--salt")
+    value = _input(input)
+    domain = market_domain(_chain_id(chain_id), market_contract)
+    with (
+        ReceiptWallet(_default_store(store, "consumer.sqlite")) as wallet,
+        ProviderClient(
+            url,
+            provider=provider,
+            model_digest=_hex32(model_digest, "--model-digest"),
+            domain=domain,
+            wallet=wallet,
+        ) as client,
+    ):
+        result = client.call(value, job=job_id, consumer=consumer, salt=salt_bytes)
+    r = result.receipt.receipt
+    emit(
+        result.to_dict(),
+        as_json,
+        lambda: console.print(
+            f"output {json.dumps(result.output)}\nreceipt: job 0x{r.job.hex()} call {r.counter}, "
+            f"epoch {r.epoch} position {r.position}, price {r.price}, verified and kept"
+        ),
+    )
+
+
+@market_app.command("receipts")
+def receipts_cmd(
+    job: Annotated[str | None, typer.Option("--job", help="Only this job's receipts.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the kept receipts (the consumer's wallet)."""
+    from ailedger.markets.inference import ReceiptWallet
+
+    path = _default_store(store, "consumer.sqlite")
+    if not path.exists():
+        raise NotFound(f"no receipt store at {path}")
+    with ReceiptWallet(path) as wallet:
+        rows = wallet.rows(None if job is None else _hex32(job, "--job"))
+
+    def human() -> None:
+        for row in rows:
+            r = row.receipt.receipt
+            proven = "proof kept" if row.proof is not None else "no proof yet"
+            console.print(
+                f"job 0x{r.job.hex()} call {r.counter}: {row.provider} epoch {r.epoch} "
+                f"position {r.position}, price {r.price}, {proven}"
+            )
+        console.print(f"{len(rows)} receipts")
+
+    emit({"receipts": [row.to_dict() for row in rows]}, as_json, human)
+
+
+@market_app.command("verify")
+def verify_cmd(
+    url: Annotated[
+        str | None, typer.Option("--url", help="Fetch missing inclusion proofs from this provider.")
+    ] = None,
+    job: Annotated[str | None, typer.Option("--job", help="Only this job's receipts.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-check every kept receipt (signature, digests, inclusion in its epoch's signed root);
+    with --url, fetch the proofs of receipts whose epoch has closed since."""
+    from ailedger.markets.inference import ProviderClient, ReceiptWallet, verify_kept
+
+    path = _default_store(store, "consumer.sqlite")
+    if not path.exists():
+        raise NotFound(f"no receipt store at {path}")
+    proven = pending = fetched = 0
+    with ReceiptWallet(path) as wallet:
+        rows = wallet.rows(None if job is None else _hex32(job, "--job"))
+        for row in rows:
+            if url is not None and row.proof is None:
+                r = row.receipt
+                with ProviderClient(
+                    url,
+                    provider=row.provider,
+                    model_digest=r.receipt.model_digest,
+                    domain=r.domain,
+                    wallet=wallet,
+                ) as client:
+                    try:
+                        client.prove(r)
+                        fetched += 1
+                    except NotFound:
+                        pass  # its epoch is still open
+        for row in wallet.rows(None if job is None else _hex32(job, "--job")):
+            if verify_kept(row):
+                proven += 1
+            else:
+                pending += 1
+    doc = {"receipts": proven + pending, "proven": proven, "pending": pending, "fetched": fetched}
+    if state.verbose and not as_json:
+        console.print(f"store {path}")
+    emit(
+        doc,
+        as_json,
+        lambda: console.print(
+            f"{proven + pending} receipts verified: {proven} proven in their epoch's signed root, "
+            f"{pending} awaiting their epoch's close ({fetched} proofs fetched now)"
+        ),
+    )
+    if not rows:
+        raise NotFound(f"no kept receipts in {path}" + ("" if job is None else f" for job {job}"))

@@ -1,0 +1,80 @@
+"""Pay per inference, first increment: usage receipts for every call, provider and consumer.
+
+- :mod:`.receipt`: the EIP-712 receipt a provider signs per call (job, counter, request and
+  response digests, model digest, price, time, consumer, epoch and position), the signed
+  epoch root, and their verification;
+- :class:`ReceiptBook` (:mod:`._store`): the provider's durable receipt store (SQLite WAL,
+  committed before returned), counters per job, epochs batched into RFC 9162 roots, proofs;
+- :mod:`.models`: the model served, checked against its fingerprint before it is loaded
+  (scikit-learn, ONNX, a Python callable);
+- :mod:`.provider`: the provider's HTTP endpoint (``ailedger market serve``);
+- :mod:`.client`: the consumer's client and receipt wallet (``ailedger market call``).
+
+Committing epoch roots on-chain, escrow and settlement (the InferenceMarket contract) are the
+next increment.
+"""
+
+from __future__ import annotations
+
+from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook
+from ailedger.markets.inference.client import (
+    CallResult,
+    ProviderClient,
+    ReceiptWallet,
+    WalletRow,
+    verify_kept,
+)
+from ailedger.markets.inference.models import (
+    PLUGINS,
+    ModelRefused,
+    Predictor,
+    VerifiedModel,
+    load_predictor,
+    verified_model,
+)
+from ailedger.markets.inference.receipt import (
+    EPOCH_ROOT_TYPE,
+    INFERENCE_MARKET_NAME,
+    RECEIPT_TYPE,
+    EpochRoot,
+    Receipt,
+    SignedEpochRoot,
+    SignedReceipt,
+    market_domain,
+    request_digest,
+    response_digest,
+    sign_receipt,
+    verify_epoch_root,
+    verify_inclusion_in_epoch,
+    verify_receipt,
+)
+
+__all__ = [
+    "EPOCH_ROOT_TYPE",
+    "INFERENCE_MARKET_NAME",
+    "PLUGINS",
+    "RECEIPT_TYPE",
+    "CallResult",
+    "ClosedEpoch",
+    "EpochRoot",
+    "ModelRefused",
+    "Predictor",
+    "ProviderClient",
+    "Receipt",
+    "ReceiptBook",
+    "ReceiptWallet",
+    "SignedEpochRoot",
+    "SignedReceipt",
+    "VerifiedModel",
+    "WalletRow",
+    "load_predictor",
+    "market_domain",
+    "request_digest",
+    "response_digest",
+    "sign_receipt",
+    "verified_model",
+    "verify_epoch_root",
+    "verify_inclusion_in_epoch",
+    "verify_kept",
+    "verify_receipt",
+]

@@ -1,0 +1,403 @@
+"""The consumer's side: call a provider, check every receipt, keep it, prove its inclusion.
+
+:class:`ProviderClient` pins what the consumer expects (the provider's address, the model
+digest it pays for, the market's EIP-712 domain) and checks each answer against it before
+returning: the receipt's signature and domain, its model digest and job, its consumer, the
+request digest of what was sent and the response digest of what came back. A receipt that
+passes is written to the consumer's :class:`ReceiptWallet` (SQLite) before the call returns;
+the wallet refuses a counter it already holds or one below the highest it holds for the job
+(a provider charging twice for one counter, or rewinding). :meth:`ProviderClient.prove`
+fetches a receipt's inclusion proof once its epoch is closed and checks it against the
+provider's signed epoch root.
+
+The HTTP client is the standard library's ``http.client`` with one kept-alive connection
+(httpx is not a dependency of the package).
+"""
+
+from __future__ import annotations
+
+import http.client
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from ailedger import _json
+from ailedger.chain.eip712 import Domain
+from ailedger.errors import (
+    AiledgerError,
+    ConflictError,
+    FormatError,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    SignatureInvalid,
+    StorageError,
+)
+from ailedger.identity.keys import checksum_address
+from ailedger.markets.inference.receipt import (
+    SignedEpochRoot,
+    SignedReceipt,
+    request_digest,
+    response_digest,
+    verify_epoch_root,
+    verify_inclusion_in_epoch,
+    verify_receipt,
+)
+from ailedger.merkle import InclusionProof
+
+__all__ = ["CallResult", "ProviderClient", "ReceiptWallet", "WalletRow", "verify_kept"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS receipts (
+    provider TEXT NOT NULL,
+    chain_id INTEGER NOT NULL,
+    contract TEXT NOT NULL,
+    job BLOB NOT NULL,
+    counter INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    receipt BLOB NOT NULL,
+    request BLOB NOT NULL,
+    response BLOB NOT NULL,
+    epoch_root BLOB,
+    proof BLOB,
+    PRIMARY KEY (provider, chain_id, contract, job, counter)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What a call returned: the output and its verified receipt."""
+
+    output: Any
+    receipt: SignedReceipt
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output": self.output, "receipt": self.receipt.to_dict()}
+
+
+@dataclass(frozen=True)
+class WalletRow:
+    """A kept receipt, with the request and response it covers and (once fetched) its
+    inclusion proof under the signed epoch root."""
+
+    provider: str
+    receipt: SignedReceipt
+    request: dict[str, Any]
+    response: Any
+    epoch_root: SignedEpochRoot | None
+    proof: InclusionProof | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "receipt": self.receipt.to_dict(),
+            "request": self.request,
+            "response": self.response,
+            "epoch_root": None if self.epoch_root is None else self.epoch_root.to_dict(),
+            "proof": None if self.proof is None else self.proof.to_dict(),
+        }
+
+
+class ReceiptWallet:
+    """The consumer's SQLite store of verified receipts (WAL; one row per receipt)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError.from_exception(exc, path) or IntegrityError(
+                f"{path}: not a receipt wallet ({exc})"
+            ) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ReceiptWallet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(
+        self, provider: str, signed: SignedReceipt, request: dict[str, Any], output: Any
+    ) -> None:
+        """Keep a verified receipt; refuse a counter already held or below the job's highest
+        (``receipt-counter-mismatch``)."""
+        r, d = signed.receipt, signed.domain
+        key = (provider, d.chain_id, d.verifying_contract, r.job)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            (highest,) = self._db.execute(
+                "SELECT max(counter) FROM receipts WHERE provider = ? AND chain_id = ? AND "
+                "contract = ? AND job = ?",
+                key,
+            ).fetchone()
+            if highest is not None and r.counter <= int(highest):
+                raise SignatureInvalid(
+                    f"the provider sent counter {r.counter} of job 0x{r.job.hex()}, but this "
+                    f"wallet already holds counter {highest}: a repeated or rewound counter",
+                    code="receipt-counter-mismatch",
+                )
+            self._db.execute(
+                "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (
+                    *key,
+                    r.counter,
+                    signed.digest(),
+                    orjson.dumps(signed.to_dict()),
+                    orjson.dumps(request),
+                    orjson.dumps(output),
+                ),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def set_proof(
+        self, provider: str, signed: SignedReceipt, root: SignedEpochRoot, proof: InclusionProof
+    ) -> None:
+        r, d = signed.receipt, signed.domain
+        self._db.execute(
+            "UPDATE receipts SET epoch_root = ?, proof = ? WHERE provider = ? AND chain_id = ? "
+            "AND contract = ? AND job = ? AND counter = ?",
+            (
+                orjson.dumps(root.to_dict()),
+                orjson.dumps(proof.to_dict()),
+                provider,
+                d.chain_id,
+                d.verifying_contract,
+                r.job,
+                r.counter,
+            ),
+        )
+
+    def rows(self, job: bytes | None = None) -> list[WalletRow]:
+        query = "SELECT provider, receipt, request, response, epoch_root, proof FROM receipts"
+        args: tuple[Any, ...] = ()
+        if job is not None:
+            query += " WHERE job = ?"
+            args = (job,)
+        out = []
+        for provider, receipt, request, response, root, proof in self._db.execute(
+            query + " ORDER BY provider, chain_id, contract, job, counter", args
+        ):
+            try:
+                out.append(
+                    WalletRow(
+                        str(provider),
+                        SignedReceipt.from_dict(orjson.loads(receipt)),
+                        orjson.loads(request),
+                        orjson.loads(response),
+                        None if root is None else SignedEpochRoot.from_dict(orjson.loads(root)),
+                        None if proof is None else InclusionProof.from_dict(orjson.loads(proof)),
+                    )
+                )
+            except (orjson.JSONDecodeError, FormatError) as exc:
+                raise IntegrityError(
+                    f"{self.path}: a stored receipt does not parse: {exc}"
+                ) from None
+        return out
+
+
+def _raise_for(status: int, body: bytes, url: str) -> None:
+    detail = body[:300].decode("utf-8", "replace")
+    try:
+        doc = orjson.loads(body)
+        if isinstance(doc, dict) and isinstance(doc.get("detail"), str):
+            detail = doc["detail"]
+    except orjson.JSONDecodeError:
+        pass
+    if status == 400:
+        raise FormatError(f"the provider refused the request: {detail}")
+    if status in (413, 422):
+        raise InvalidInput(f"the provider refused the request: {detail}")
+    if status == 404:
+        raise NotFound(f"{url}: {detail}")
+    if status == 409:
+        raise ConflictError(f"the provider refused the request: {detail}")
+    raise ServiceError(f"{url}: the provider answered {status}: {detail}")
+
+
+class ProviderClient:
+    """A consumer's connection to one provider, pinned to its address, model and domain."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        provider: str,
+        model_digest: bytes,
+        domain: Domain,
+        wallet: ReceiptWallet | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise InvalidInput(f"{url!r} is not an http:// URL")
+        self.url = url.rstrip("/")
+        self.provider = checksum_address(provider)
+        self.model_digest = model_digest
+        self.domain = domain
+        self.wallet = wallet
+        self._host, self._port, self._timeout = parts.hostname, parts.port or 80, timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> ProviderClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> Any:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        for attempt in (0, 1):
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(
+                    self._host, self._port, timeout=self._timeout
+                )
+            try:
+                self._conn.request(method, path, body=body, headers=headers)
+                response = self._conn.getresponse()
+                data = response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                # a kept-alive connection the server closed: retry once, only for reads
+                if attempt or method != "GET":
+                    raise ServiceError(f"{self.url}: {exc or type(exc).__name__}") from None
+        if response.status >= 400:
+            _raise_for(response.status, data, self.url + path)
+        return _json.loads(data, what=f"the answer of {self.url}{path}")
+
+    def info(self) -> dict[str, Any]:
+        doc = self._request("GET", "/v1/info")
+        if not isinstance(doc, dict):
+            raise ServiceError(f"{self.url}/v1/info is not a JSON object")
+        return doc
+
+    def call(
+        self, value: Any, *, job: bytes, consumer: str, salt: bytes | None = None
+    ) -> CallResult:
+        """Call the model on ``value`` for ``job``; the output and its checked receipt."""
+        consumer = checksum_address(consumer)
+        request: dict[str, Any] = {"job": "0x" + job.hex(), "consumer": consumer, "input": value}
+        if salt is not None:
+            request["salt"] = "0x" + salt.hex()
+        try:
+            body = orjson.dumps(request)
+        except TypeError as exc:
+            raise InvalidInput(f"the input is not JSON: {exc}") from None
+        answer = self._request("POST", "/v1/infer", body)
+        if not isinstance(answer, dict) or "output" not in answer or "receipt" not in answer:
+            raise ServiceError(f"{self.url}/v1/infer answered without output and receipt")
+        signed = SignedReceipt.from_dict(answer["receipt"])
+        output = answer["output"]
+        self.check(signed, value, output, job=job, consumer=consumer, salt=salt or b"")
+        if self.wallet is not None:
+            self.wallet.add(self.provider, signed, request, output)
+        return CallResult(output, signed)
+
+    def check(
+        self,
+        signed: SignedReceipt,
+        value: Any,
+        output: Any,
+        *,
+        job: bytes,
+        consumer: str,
+        salt: bytes = b"",
+    ) -> None:
+        """Everything a receipt must say about this call; VerificationFailed otherwise."""
+        verify_receipt(
+            signed,
+            domain=self.domain,
+            provider=self.provider,
+            model_digest=self.model_digest,
+            job=job,
+        )
+        r = signed.receipt
+        if r.consumer != checksum_address(consumer):
+            raise SignatureInvalid(
+                f"the receipt names consumer {r.consumer}, not {consumer}",
+                code="receipt-job-mismatch",
+            )
+        if r.request_digest != request_digest(value, salt):
+            raise SignatureInvalid(
+                "the receipt's request digest is not the digest of the input sent",
+                code="receipt-job-mismatch",
+            )
+        if r.response_digest != response_digest(output):
+            raise SignatureInvalid(
+                "the receipt's response digest is not the digest of the output received",
+                code="receipt-job-mismatch",
+            )
+
+    def prove(self, signed: SignedReceipt) -> tuple[SignedEpochRoot, InclusionProof]:
+        """Fetch and check the receipt's inclusion in its epoch's signed root (NotFound
+        while the epoch is open); kept in the wallet when there is one."""
+        r = signed.receipt
+        doc = self._request("GET", f"/v1/receipts/0x{r.job.hex()}/{r.counter}/proof")
+        if not isinstance(doc, dict):
+            raise ServiceError(f"{self.url}: a proof answer is not a JSON object")
+        try:
+            served = SignedReceipt.from_dict(doc.get("receipt"))
+            root = SignedEpochRoot.from_dict(doc.get("epoch_root"))
+            proof_doc = doc.get("proof")
+            if not isinstance(proof_doc, dict):
+                raise FormatError("the answer has no proof")
+            proof = InclusionProof.from_dict(proof_doc)
+        except AiledgerError as exc:
+            raise ServiceError(f"{self.url}: a malformed proof answer: {exc}") from None
+        if served.digest() != signed.digest():
+            raise SignatureInvalid(
+                f"the provider serves another receipt for counter {r.counter} of job "
+                f"0x{r.job.hex()} than the one it signed for this consumer",
+                code="receipt-counter-mismatch",
+            )
+        epoch_root = verify_epoch_root(root, domain=self.domain, provider=self.provider)
+        verify_inclusion_in_epoch(signed, epoch_root, proof)
+        if self.wallet is not None:
+            self.wallet.set_proof(self.provider, signed, root, proof)
+        return root, proof
+
+
+def verify_kept(row: WalletRow, *, model_digest: bytes | None = None) -> bool:
+    """Re-check a kept receipt offline: its signature by the provider it was kept for, the
+    request and response it covers, and its inclusion proof when one is kept (True: proven
+    in its epoch's signed root; False: no proof yet). VerificationFailed otherwise."""
+    signed = row.receipt
+    r = signed.receipt
+    verify_receipt(signed, domain=signed.domain, provider=row.provider, model_digest=model_digest)
+    salt_text = row.request.get("salt")
+    salt = bytes.fromhex(salt_text[2:]) if isinstance(salt_text, str) else b""
+    if r.request_digest != request_digest(row.request.get("input"), salt):
+        raise SignatureInvalid(
+            "the kept request does not hash to the receipt's request digest",
+            code="receipt-job-mismatch",
+        )
+    if r.response_digest != response_digest(row.response):
+        raise SignatureInvalid(
+            "the kept response does not hash to the receipt's response digest",
+            code="receipt-job-mismatch",
+        )
+    if row.epoch_root is None or row.proof is None:
+        return False
+    epoch_root = verify_epoch_root(row.epoch_root, domain=signed.domain, provider=row.provider)
+    verify_inclusion_in_epoch(signed, epoch_root, row.proof)
+    return True

@@ -1,0 +1,250 @@
+"""The provider's HTTP endpoint (``ailedger market serve``): inference with a receipt per call.
+
+::
+
+    GET  /v1/info                              provider, domain, model digest, price
+    POST /v1/infer                             {"job", "consumer", "input", "salt"?}
+                                               -> {"output", "receipt"}
+    GET  /v1/receipts/{job}/{counter}          the signed receipt
+    GET  /v1/receipts/{job}/{counter}/proof    {"receipt", "epoch_root", "proof"} once the
+                                               receipt's epoch is closed (404 before)
+    GET  /v1/epochs/{epoch}                    the signed root of a closed epoch
+
+A call is charged (its counter consumed, its receipt signed and committed) only after the
+request parsed and the model answered: a malformed request (400), an input the model refuses
+(422), a job of another consumer (409) or a body over 1 MiB (413) leave the job's counter
+where it was. Errors are RFC 9457 ``application/problem+json``. Requests run one at a time on
+the event loop (the model call, the signature and the SQLite insert are short), so counters
+are handed out in order with no lock. A background task closes epochs by age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ailedger import _json
+from ailedger.errors import (
+    AiledgerError,
+    ConflictError,
+    FormatError,
+    InvalidInput,
+    NotFound,
+    StorageError,
+)
+from ailedger.identity.keys import checksum_address
+from ailedger.markets.inference._store import ReceiptBook
+from ailedger.markets.inference.models import Predictor
+from ailedger.markets.inference.receipt import request_digest, response_digest
+
+__all__ = ["MAX_BODY", "PROBLEM_MEDIA_TYPE", "create_provider_app", "listen", "run_provider"]
+
+MAX_BODY = 1 << 20
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_FIELDS = frozenset({"job", "consumer", "input", "salt"})
+
+#: Error class -> (status, slug); the first class an error is an instance of wins.
+_STATUS: tuple[tuple[type[AiledgerError], int, str], ...] = (
+    (FormatError, 400, "malformed"),
+    (InvalidInput, 422, "input-refused"),
+    (NotFound, 404, "not-found"),
+    (ConflictError, 409, "conflict"),
+    (StorageError, 503, "storage-fault"),
+)
+
+
+def _problem(status: int, slug: str, detail: str) -> Response:
+    body = {
+        "type": f"https://ailedger.dev/problems/{slug}",
+        "title": slug.replace("-", " "),
+        "status": status,
+        "detail": detail,
+    }
+    return Response(orjson.dumps(body), status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _ok(doc: Any) -> Response:
+    return Response(orjson.dumps(doc), 200, media_type="application/json")
+
+
+def _job(text: str) -> bytes:
+    if not _HEX32.fullmatch(text):
+        raise FormatError("a job id is 0x and 64 hex digits")
+    return bytes.fromhex(text[2:])
+
+
+def _counter(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 20:
+        raise FormatError("a counter is a decimal integer")
+    return int(text)
+
+
+def _parse_call(body: bytes) -> tuple[bytes, str, Any, bytes]:
+    doc = _json.loads(body, what="the request", max_bytes=MAX_BODY)
+    if not isinstance(doc, dict):
+        raise FormatError("the request must be a JSON object")
+    unknown = sorted(set(doc) - _FIELDS)
+    if unknown:
+        raise FormatError(f"unknown field {unknown[0]!r} (fields: job, consumer, input, salt)")
+    for name in ("job", "consumer", "input"):
+        if name not in doc:
+            raise FormatError(f"the request has no {name!r}")
+    job, consumer, salt = doc["job"], doc["consumer"], doc.get("salt")
+    if not isinstance(job, str) or not _HEX32.fullmatch(job):
+        raise FormatError("job must be 0x and 64 hex digits")
+    if not isinstance(consumer, str) or not _ADDRESS.fullmatch(consumer):
+        raise FormatError("consumer must be an Ethereum address (0x and 40 hex digits)")
+    try:
+        consumer = checksum_address(consumer)
+    except InvalidInput as exc:
+        raise FormatError(exc.message) from None
+    if salt is not None and (not isinstance(salt, str) or not _HEX32.fullmatch(salt)):
+        raise FormatError("salt must be 0x and 64 hex digits")
+    return (
+        bytes.fromhex(job[2:]),
+        consumer,
+        doc["input"],
+        b"" if salt is None else bytes.fromhex(salt[2:]),
+    )
+
+
+def create_provider_app(
+    book: ReceiptBook,
+    predictor: Predictor,
+    *,
+    model: str,
+    on_started: Callable[[], None] | None = None,
+    tick_seconds: float = 1.0,
+) -> Starlette:
+    """The provider's ASGI app over ``book`` (receipts) and ``predictor`` (the loaded model);
+    ``model`` names the served version (``NAME@VERSION``)."""
+    info = {
+        "provider": book.signer.address,
+        "domain": book.domain.to_dict(),
+        "model": model,
+        "model_digest": "sha256:" + book.model_digest.hex(),
+        "plugin": predictor.kind,
+        "price": str(book.price),
+        "epoch_size": book.epoch_size,
+        "epoch_seconds": book.epoch_ms / 1000,
+    }
+
+    async def get_info(_: Request) -> Response:
+        return _ok(info)
+
+    async def infer(request: Request) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return _problem(413, "too-large", f"the body is over {MAX_BODY} bytes")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return _problem(413, "too-large", f"the body is over {MAX_BODY} bytes")
+        job, consumer, value, salt = _parse_call(body)
+        book.check_job(job, consumer)  # before the model runs: a refusal costs nothing
+        req = request_digest(value, salt)
+        output = predictor.predict(value)
+        signed = book.issue(job, consumer, req, response_digest(output))
+        return _ok({"output": output, "receipt": signed.to_dict()})
+
+    async def get_receipt(request: Request) -> Response:
+        job = _job(request.path_params["job"])
+        counter = _counter(request.path_params["counter"])
+        return _ok(book.receipt(job, counter).to_dict())
+
+    async def get_proof(request: Request) -> Response:
+        job = _job(request.path_params["job"])
+        counter = _counter(request.path_params["counter"])
+        signed, closed, proof = book.proof(job, counter)
+        return _ok(
+            {
+                "receipt": signed.to_dict(),
+                "epoch_root": closed.to_dict(),
+                "proof": proof.to_dict(),
+            }
+        )
+
+    async def get_epoch(request: Request) -> Response:
+        return _ok(book.closed(_counter(request.path_params["epoch"])).to_dict())
+
+    async def on_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AiledgerError)
+        for cls, status, slug in _STATUS:
+            if isinstance(exc, cls):
+                return _problem(status, slug, exc.message)
+        raise exc
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(tick_seconds)
+            book.tick()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(ticker())
+        if on_started is not None:
+            on_started()
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    return Starlette(
+        routes=[
+            Route("/v1/info", get_info, methods=["GET"]),
+            Route("/v1/infer", infer, methods=["POST"]),
+            Route("/v1/receipts/{job}/{counter}", get_receipt, methods=["GET"]),
+            Route("/v1/receipts/{job}/{counter}/proof", get_proof, methods=["GET"]),
+            Route("/v1/epochs/{epoch}", get_epoch, methods=["GET"]),
+        ],
+        exception_handlers={AiledgerError: on_error},
+        lifespan=lifespan,
+    )
+
+
+def listen(host: str, port: int, backlog: int = 2048) -> tuple[socket.socket, str]:
+    """A listening TCP socket on ``host:port`` (0: any free port) and its ``http://`` URL."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    bound = sock.getsockname()[1]
+    url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
+    return sock, url
+
+
+def run_provider(
+    book: ReceiptBook,
+    predictor: Predictor,
+    *,
+    model: str,
+    host: str = "127.0.0.1",
+    port: int = 8090,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts connections."""
+    sock, url = listen(host, port)
+    try:
+        app = create_provider_app(
+            book,
+            predictor,
+            model=model,
+            on_started=None if on_ready is None else (lambda: on_ready(url)),
+        )
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
