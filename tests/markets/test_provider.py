@@ -130,7 +130,7 @@ def test_malformed_requests_are_refused_and_charge_nothing(
             + b'", "consumer": "'
             + CONSUMER.encode()
             + b'", "input": [NaN]}',
-            422,
+            400,
         ),
         (_call(job, good, consumer=OTHER_CONSUMER), 409),
         (_call(job, [0.0] * (1 << 18)), 413),

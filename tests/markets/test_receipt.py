@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import rfc8785
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from hypothesis import given, settings
@@ -27,7 +28,7 @@ from ailedger.markets.inference import (
     verify_inclusion_in_epoch,
     verify_receipt,
 )
-from ailedger.markets.inference.receipt import sign_epoch_root
+from ailedger.markets.inference.receipt import _canonical, sign_epoch_root
 from ailedger.merkle import InclusionProof, inclusion_proof, leaf_hash, root
 from markets._helpers import CHAIN_ID, CONSUMER, CONTRACT, PROVIDER
 
@@ -199,7 +200,7 @@ def test_price_round_trips_above_2_to_the_53() -> None:
 @settings(max_examples=40, deadline=None)
 @given(
     value=st.recursive(
-        st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+        st.none() | st.booleans() | st.integers(1 - 2**53, 2**53 - 1) | st.text(max_size=8),
         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
         max_leaves=12,
     ),
@@ -288,3 +289,23 @@ def test_epoch_root_of_another_signer_or_domain_is_refused() -> None:
             epoch_root, domain=market_domain(CHAIN_ID + 1, CONTRACT), provider=CONSUMER
         )
     assert err.value.code == "receipt-domain-mismatch"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.recursive(
+        st.integers(-(2**60), 2**60)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.floats(-(2.0**54), 2.0**54).map(float.__floor__).map(float),
+        lambda inner: st.lists(inner, max_size=5),
+        max_leaves=20,
+    )
+)
+def test_fast_canonical_path_writes_what_rfc8785_writes(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(InvalidInput):
+            request_digest(value)
+        return
+    assert _canonical(value) == expected

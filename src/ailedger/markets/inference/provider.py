@@ -34,7 +34,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ailedger import _json
 from ailedger.errors import (
     AiledgerError,
     ConflictError,
@@ -93,7 +92,10 @@ def _counter(text: str) -> int:
 
 
 def _parse_call(body: bytes) -> tuple[bytes, str, Any, bytes]:
-    doc = _json.loads(body, what="the request", max_bytes=MAX_BODY)
+    try:  # orjson: strict RFC 8259 (no NaN), bounded nesting, raises instead of crashing
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FormatError(f"the request is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise FormatError("the request must be a JSON object")
     unknown = sorted(set(doc) - _FIELDS)

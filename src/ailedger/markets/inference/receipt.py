@@ -34,6 +34,7 @@ job, signer or model raises :class:`~ailedger.errors.VerificationFailed` with a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,8 @@ def _keccak(data: bytes) -> bytes:
 
 
 _RECEIPT_TYPEHASH = _keccak(RECEIPT_TYPE.encode())
+#: EIP-55 forms of the consumers seen (each call names one; a keccak each time is measurable).
+_checksum = functools.lru_cache(maxsize=4096)(checksum_address)
 _EPOCH_ROOT_TYPEHASH = _keccak(EPOCH_ROOT_TYPE.encode())
 
 
@@ -152,7 +155,7 @@ class Receipt:
         _uint(self.time_ms, _U64, "time")
         _uint(self.epoch, _U64, "epoch")
         _uint(self.position, _U64, "position")
-        object.__setattr__(self, "consumer", checksum_address(self.consumer))
+        object.__setattr__(self, "consumer", _checksum(self.consumer))
 
     def struct_hash(self) -> bytes:
         """``hashStruct(Receipt)``: keccak256 of the typehash and ten static words."""
@@ -347,7 +350,50 @@ def response_digest(value: Any) -> bytes:
     return hashlib.sha256(_canonical(value)).digest()
 
 
+_SAFE = 1 << 53
+
+
+def _flat(values: list[Any]) -> str | None:
+    """JCS text of a flat list of ints and integral floats below 2^53 (C loops), else None."""
+    if not all(type(x) is float or type(x) is int for x in values):
+        return None
+    if not all(type(x) is int or x.is_integer() for x in values):
+        return None
+    if values and not (min(values) > -_SAFE and max(values) < _SAFE):
+        return None
+    return "[" + ",".join(map(str, map(int, values))) + "]"
+
+
+def _numbers(value: Any, out: list[str]) -> bool:
+    """Append the JCS text of ``value`` if it is (nested lists of) numbers that JCS writes as
+    integers: ints and integral floats below 2^53, as ECMAScript prints them. False for
+    anything else (the caller then uses the full RFC 8785 serializer)."""
+    if type(value) is not list:
+        text = _flat([value])
+        if text is None:
+            return False
+        out.append(text[1:-1])
+        return True
+    flat = _flat(value)
+    if flat is not None:
+        out.append(flat)
+        return True
+    out.append("[")
+    for i, item in enumerate(value):
+        if i:
+            out.append(",")
+        if not _numbers(item, out):
+            return False
+    out.append("]")
+    return True
+
+
 def _canonical(value: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of ``value``; rows of integral numbers (images, counts, class
+    labels) take a fast path that writes the same bytes (a property test checks it)."""
+    out: list[str] = []
+    if _numbers(value, out):
+        return "".join(out).encode()
     try:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
