@@ -123,3 +123,14 @@ def test_a_book_holds_one_provider_domain_and_model(tmp_path: Path) -> None:
     other = market_domain(CHAIN_ID + 1, CONTRACT)
     with pytest.raises(ConflictError, match="another domain"):
         ReceiptBook(path, signer=PROVIDER, domain=other, model_digest=MODEL, price=5)
+
+
+def test_the_epoch_hook_sees_every_closed_root(tmp_path: Path) -> None:
+    seen: list[int] = []
+    with _book(
+        tmp_path / "book.sqlite", on_epoch_closed=lambda c: seen.append(c.signed.epoch_root.epoch)
+    ) as book:
+        _issue(book, JOB_A, 9)
+        book.close_epoch()
+        assert seen == [0, 1, 2]
+        assert [book.closed(e).signed.epoch_root.size for e in seen] == [4, 4, 1]

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ class ReceiptBook:
         epoch_size: int = 1024,
         epoch_seconds: float = 60.0,
         fsync: bool = False,
+        on_epoch_closed: Callable[[ClosedEpoch], None] | None = None,
     ) -> None:
         if epoch_size < 1 or epoch_seconds <= 0:
             raise ValueError("epoch_size must be >= 1 and epoch_seconds > 0")
@@ -100,6 +102,9 @@ class ReceiptBook:
         self.price = price
         self.epoch_size = epoch_size
         self.epoch_ms = int(epoch_seconds * 1000)
+        #: Called with each epoch once its signed root is stored: where the next increment
+        #: commits the root on-chain (the InferenceMarket); None today.
+        self.on_epoch_closed = on_epoch_closed
         self._separator = domain.separator()
         self._lock_fd = self._lock(path)
         try:
@@ -261,8 +266,8 @@ class ReceiptBook:
     def close_epoch(self) -> ClosedEpoch | None:
         """Close the open epoch (None if it is empty): its root, signed, is stored.
 
-        Committing the root on-chain is the next increment (the InferenceMarket contract);
-        :meth:`closed` lists what a committer will send."""
+        Committing the root on-chain is the next increment (the InferenceMarket contract):
+        ``on_epoch_closed`` is its hook, and :meth:`closed` gives any past epoch's root."""
         if self.position == 0:
             return None
         digests = [
@@ -288,6 +293,8 @@ class ReceiptBook:
         self.epoch += 1
         self.position = 0
         self._opened_ms = None
+        if self.on_epoch_closed is not None:
+            self.on_epoch_closed(closed)
         return closed
 
     def _remember(self, epoch: int, hashes: list[bytes]) -> None:
