@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,21 +176,24 @@ def test_the_client_enforces_its_pins(served: tuple[Market, Provider], tmp_path:
             client.call(market.samples[0], job=job, consumer=OTHER_CONSUMER)
 
 
-def test_the_wallet_refuses_a_repeated_or_rewound_counter(
+def test_the_wallet_refuses_a_repeated_counter_and_lists_gaps(
     served: tuple[Market, Provider], tmp_path: Path
 ) -> None:
     market, provider = served
     job = b"\x40" * 32
     with ReceiptWallet(tmp_path / "wallet.sqlite") as wallet, _client(provider, market) as client:
-        first = client.call(market.samples[0], job=job, consumer=CONSUMER)
-        second = client.call(market.samples[1], job=job, consumer=CONSUMER)
-        request = {"input": market.samples[1]}
-        wallet.add(PROVIDER.address, second.receipt, request, second.output)
-        for signed in (second.receipt, first.receipt):
-            with pytest.raises(SignatureInvalid) as err:
-                wallet.add(PROVIDER.address, signed, request, second.output)
-            assert err.value.code == "receipt-counter-mismatch"
-        assert len(wallet.rows(job)) == 1
+        results = [client.call(x, job=job, consumer=CONSUMER) for x in market.samples[:3]]
+        request = {"input": market.samples[0]}
+        # out of order (concurrent calls): kept; the missing counter is listed
+        for result in (results[2], results[0]):
+            wallet.add(PROVIDER.address, result.receipt, request, result.output)
+        assert wallet.gaps(job) == [2]
+        with pytest.raises(SignatureInvalid) as err:
+            wallet.add(PROVIDER.address, results[2].receipt, request, results[2].output)
+        assert err.value.code == "receipt-counter-mismatch"
+        wallet.add(PROVIDER.address, results[1].receipt, request, results[1].output)
+        assert wallet.gaps(job) == []
+        assert len(wallet.rows(job)) == 3
 
 
 def test_cli_call_receipts_verify(served: tuple[Market, Provider], tmp_path: Path) -> None:
@@ -220,6 +224,9 @@ def test_cli_call_receipts_verify(served: tuple[Market, Provider], tmp_path: Pat
     assert verified["proven"] == verified["fetched"]
     again = ok(["market", "verify", "--store", store])  # offline, the proofs kept
     assert again["proven"] == verified["proven"]
+    with sqlite3.connect(store) as db:  # a kept response altered afterwards
+        db.execute("UPDATE receipts SET response = ? WHERE counter = 1", (b'"tampered"',))
+    fails(["market", "verify", "--store", store], 1, "receipt-job-mismatch")
     fails(
         ["market", "call", provider.url, "--input", "[1, 2]", "--job", job, *pins],
         3,

@@ -5,8 +5,8 @@ digest it pays for, the market's EIP-712 domain) and checks each answer against 
 returning: the receipt's signature and domain, its model digest and job, its consumer, the
 request digest of what was sent and the response digest of what came back. A receipt that
 passes is written to the consumer's :class:`ReceiptWallet` (SQLite) before the call returns;
-the wallet refuses a counter it already holds or one below the highest it holds for the job
-(a provider charging twice for one counter, or rewinding). :meth:`ProviderClient.prove`
+the wallet refuses a counter it already holds for the job (a provider charging twice for one
+counter) and lists the counters it lacks (:meth:`ReceiptWallet.gaps`). :meth:`ProviderClient.prove`
 fetches a receipt's inclusion proof once its epoch is closed and checks it against the
 provider's signed epoch root.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,9 +110,12 @@ class ReceiptWallet:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()  # one wallet may serve several client threads
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db = sqlite3.connect(
+                path, isolation_level=None, timeout=30, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
@@ -131,56 +135,68 @@ class ReceiptWallet:
     def add(
         self, provider: str, signed: SignedReceipt, request: dict[str, Any], output: Any
     ) -> None:
-        """Keep a verified receipt; refuse a counter already held or below the job's highest
-        (``receipt-counter-mismatch``)."""
+        """Keep a verified receipt; refuse a counter of the job already held
+        (``receipt-counter-mismatch``: the provider charged twice for one counter). Receipts
+        of concurrent calls may arrive out of order, so a lower counter is not refused;
+        :meth:`gaps` lists counters not (yet) held."""
         r, d = signed.receipt, signed.domain
-        key = (provider, d.chain_id, d.verifying_contract, r.job)
-        self._db.execute("BEGIN IMMEDIATE")
+        row = (
+            provider,
+            d.chain_id,
+            d.verifying_contract,
+            r.job,
+            r.counter,
+            signed.digest(),
+            orjson.dumps(signed.to_dict()),
+            orjson.dumps(request),
+            orjson.dumps(output),
+        )
         try:
-            (highest,) = self._db.execute(
-                "SELECT max(counter) FROM receipts WHERE provider = ? AND chain_id = ? AND "
-                "contract = ? AND job = ?",
-                key,
-            ).fetchone()
-            if highest is not None and r.counter <= int(highest):
-                raise SignatureInvalid(
-                    f"the provider sent counter {r.counter} of job 0x{r.job.hex()}, but this "
-                    f"wallet already holds counter {highest}: a repeated or rewound counter",
-                    code="receipt-counter-mismatch",
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)", row
                 )
-            self._db.execute(
-                "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-                (
-                    *key,
-                    r.counter,
-                    signed.digest(),
-                    orjson.dumps(signed.to_dict()),
-                    orjson.dumps(request),
-                    orjson.dumps(output),
-                ),
-            )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        except sqlite3.IntegrityError:
+            raise SignatureInvalid(
+                f"the provider sent counter {r.counter} of job 0x{r.job.hex()} again: this "
+                "wallet already holds a receipt with that counter (a double charge)",
+                code="receipt-counter-mismatch",
+            ) from None
+        except sqlite3.Error as exc:
+            raise StorageError.from_exception(exc, self.path) or IntegrityError(
+                f"{self.path}: cannot keep the receipt: {exc}"
+            ) from None
+
+    def gaps(self, job: bytes) -> list[int]:
+        """Counters of ``job`` below the highest held that this wallet does not hold."""
+        with self._lock:
+            held = [
+                int(c)
+                for (c,) in self._db.execute(
+                    "SELECT counter FROM receipts WHERE job = ? ORDER BY counter", (job,)
+                )
+            ]
+        have = set(held)
+        return [c for c in range(1, held[-1]) if c not in have] if held else []
 
     def set_proof(
         self, provider: str, signed: SignedReceipt, root: SignedEpochRoot, proof: InclusionProof
     ) -> None:
         r, d = signed.receipt, signed.domain
-        self._db.execute(
-            "UPDATE receipts SET epoch_root = ?, proof = ? WHERE provider = ? AND chain_id = ? "
-            "AND contract = ? AND job = ? AND counter = ?",
-            (
-                orjson.dumps(root.to_dict()),
-                orjson.dumps(proof.to_dict()),
-                provider,
-                d.chain_id,
-                d.verifying_contract,
-                r.job,
-                r.counter,
-            ),
-        )
+        with self._lock:
+            self._db.execute(
+                "UPDATE receipts SET epoch_root = ?, proof = ? WHERE provider = ? AND chain_id = ? "
+                "AND contract = ? AND job = ? AND counter = ?",
+                (
+                    orjson.dumps(root.to_dict()),
+                    orjson.dumps(proof.to_dict()),
+                    provider,
+                    d.chain_id,
+                    d.verifying_contract,
+                    r.job,
+                    r.counter,
+                ),
+            )
 
     def rows(self, job: bytes | None = None) -> list[WalletRow]:
         query = "SELECT provider, receipt, request, response, epoch_root, proof FROM receipts"
@@ -188,10 +204,12 @@ class ReceiptWallet:
         if job is not None:
             query += " WHERE job = ?"
             args = (job,)
+        with self._lock:
+            found = self._db.execute(
+                query + " ORDER BY provider, chain_id, contract, job, counter", args
+            ).fetchall()
         out = []
-        for provider, receipt, request, response, root, proof in self._db.execute(
-            query + " ORDER BY provider, chain_id, contract, job, counter", args
-        ):
+        for provider, receipt, request, response, root, proof in found:
             try:
                 out.append(
                     WalletRow(
