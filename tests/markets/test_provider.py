@@ -149,6 +149,9 @@ def test_malformed_requests_are_refused_and_charge_nothing(
         (f"/v1/receipts/{job}/3", 404),
         (f"/v1/receipts/0x{'zz' * 32}/1", 400),
         (f"/v1/receipts/{job}/-1", 400),
+        (f"/v1/receipts/{job}/{1 << 63}", 400),
+        (f"/v1/receipts/{job}/{'9' * 40}", 400),
+        (f"/v1/epochs/{1 << 64}", 400),
         (f"/v1/epochs/{10**6}", 404),
         ("/v1/infer", 405),
     ]:

@@ -162,6 +162,10 @@ class ReceiptWallet:
                 "wallet already holds a receipt with that counter (a double charge)",
                 code="receipt-counter-mismatch",
             ) from None
+        except OverflowError:  # a uint64 counter beyond SQLite's integers: never a real one
+            raise InvalidInput(
+                f"the receipt's counter {r.counter} is beyond what a wallet keeps (2^63 - 1)"
+            ) from None
         except sqlite3.Error as exc:
             raise StorageError.from_exception(exc, self.path) or IntegrityError(
                 f"{self.path}: cannot keep the receipt: {exc}"

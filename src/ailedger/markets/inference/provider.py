@@ -85,9 +85,12 @@ def _job(text: str) -> bytes:
     return bytes.fromhex(text[2:])
 
 
+_INT63 = (1 << 63) - 1  # SQLite's integers: no counter or epoch gets near it
+
+
 def _counter(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or len(text) > 20:
-        raise FormatError("a counter is a decimal integer")
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > _INT63:
+        raise FormatError(f"a counter or epoch is a decimal integer in 0..{_INT63}")
     return int(text)
 
 
