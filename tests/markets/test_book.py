@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ailedger.errors import ConflictError, NotFound
+from ailedger.errors import ConflictError, InvalidInput, NotFound
 from ailedger.markets.inference import (
     ReceiptBook,
     market_domain,
@@ -24,14 +24,13 @@ JOB_A, JOB_B = b"\xaa" * 32, b"\xbb" * 32
 
 
 def _book(path: Path, **kwargs: object) -> ReceiptBook:
-    options: dict[str, object] = {"epoch_size": 4, "epoch_seconds": 3600.0}
+    options: dict[str, object] = {"epoch_size": 4, "epoch_seconds": 3600.0, "price": 5}
     options.update(kwargs)
     return ReceiptBook(
         path,
         signer=PROVIDER,
         domain=DOMAIN,
         model_digest=MODEL,
-        price=5,
         **options,  # type: ignore[arg-type]
     )
 
@@ -134,3 +133,10 @@ def test_the_epoch_hook_sees_every_closed_root(tmp_path: Path) -> None:
         book.close_epoch()
         assert seen == [0, 1, 2]
         assert [book.closed(e).signed.epoch_root.size for e in seen] == [4, 4, 1]
+
+
+def test_a_price_beyond_uint256_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="uint256"):
+        _book(tmp_path / "book.sqlite", price=1 << 256)
+    with pytest.raises(InvalidInput, match="epoch"):
+        _book(tmp_path / "book.sqlite", epoch_size=0)

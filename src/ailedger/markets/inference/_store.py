@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from ailedger.chain.eip712 import Domain
-from ailedger.errors import ConflictError, IntegrityError, NotFound, StorageError
+from ailedger.errors import ConflictError, IntegrityError, InvalidInput, NotFound, StorageError
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.markets.inference.receipt import (
     EpochRoot,
@@ -93,8 +93,10 @@ class ReceiptBook:
         fsync: bool = False,
         on_epoch_closed: Callable[[ClosedEpoch], None] | None = None,
     ) -> None:
-        if epoch_size < 1 or epoch_seconds <= 0:
-            raise ValueError("epoch_size must be >= 1 and epoch_seconds > 0")
+        if epoch_size < 1 or not epoch_seconds > 0:
+            raise InvalidInput("an epoch holds at least 1 receipt and lasts more than 0 s")
+        if isinstance(price, bool) or not 0 <= price < 1 << 256:
+            raise InvalidInput(f"price {price} is not a uint256")
         self.path = path
         self.signer = signer
         self.domain = domain
