@@ -20,10 +20,12 @@ import hashlib
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
+from ailedger.attest.predicates import PREDICATE_URI_PREFIX, Predicate
 from ailedger.errors import InvalidInput
 from ailedger.merkle import inclusion_proof, leaf_hash, root, verify_inclusion
 
@@ -33,8 +35,10 @@ __all__ = [
     "LOW_ACCURACY",
     "REASONS",
     "RECORD_SIZE",
+    "SETTLEMENT_PREDICATE_TYPE",
     "AggregatedLabel",
     "GoldSet",
+    "SettlementPredicate",
     "aggregate",
     "gold_accuracy",
     "gold_record",
@@ -165,3 +169,25 @@ def aggregate(
         given = tuple(w for w in voters if labels[w][item] == best)
         out.append(AggregatedLabel(item, best, tally[best], given))
     return out
+
+
+SETTLEMENT_PREDICATE_TYPE = PREDICATE_URI_PREFIX + "labeling-settlement/v1"
+
+
+class SettlementPredicate(Predicate):
+    """A settled labeling task, as its requester states it in the log: the task on the chain,
+    its commitments and, per labeler, the outcome (``paid``, ``low-accuracy``, ``late``), the
+    score, the reward or the StakeManager fault id and evidence hash of its slash. Not a
+    registry record (it is not registered with the predicate registry)."""
+
+    NAME: ClassVar[str] = "labeling-settlement"
+    PREDICATE_TYPE: ClassVar[str] = SETTLEMENT_PREDICATE_TYPE
+    PURPOSE: ClassVar[str] = "the outcome of a labeling task: who was paid, who was slashed, why"
+
+    chain_id: int
+    market: str
+    task_id: int
+    batch_root: str
+    gold_root: str
+    gold_digest: str
+    labelers: list[dict[str, Any]]
