@@ -19,7 +19,7 @@ from ailedger.workspace import Workspace
 
 pytest.importorskip("sklearn")
 
-from ailedger.demos import labeling  # noqa: E402
+from ailedger.demos import labeling
 
 
 @pytest.fixture(scope="module")
