@@ -48,7 +48,7 @@ COMMAND_PANELS: dict[str, tuple[str, ...]] = {
         "infer",
         "integrations",
     ),
-    "Oracles and settlement": ("oracle", "stake"),
+    "Oracles and settlement": ("oracle", "stake", "label"),
     "Inspecting and auditing": ("trace", "lineage", "audit", "status"),
 }
 #: Each command's one-line help for the root ``--help``, which lists every command without
@@ -85,6 +85,7 @@ COMMAND_HELP: dict[str, str] = {
     "integrations": "Register models and datasets from other tools (MLflow, DVC).",
     "oracle": "Oracle nodes and rounds (AI scores for contracts).",
     "stake": "Stake ether or an ERC-20 in the StakeManager; withdraw after the unbonding delay.",
+    "label": "The labeling market: post tasks, stake and label, reveal gold, score, settle.",
     "trace": (
         "Which version served an environment at a time (with proof); `trace output` finds the "
         "model behind an output."
@@ -172,6 +173,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "init": ("_keys",),
     "integrations": ("_integrations",),
     "keys": ("_keys",),
+    "label": ("_label",),
     "lineage": ("_trace",),
     "log": ("_log",),
     "oracle": ("_oracle",),
