@@ -72,9 +72,7 @@ contract LabelingMarket is ReentrancyGuardTransient {
         bool revealed;
         bool scored;
         uint32 correct;
-        uint256 locked;
-        bytes32 commitment;
-        bytes32 labelsHash;
+        bytes32 hash; // the commitment until the reveal, then keccak256(labels)
     }
 
     StakeManager public immutable stakes;
@@ -101,11 +99,11 @@ contract LabelingMarket is ReentrancyGuardTransient {
     error AlreadyJoined(address labeler);
     error NotJoined(address labeler);
     error TaskFull(uint256 max);
-    error StakeBelowMinimum(uint256 free, uint256 minimum);
     error NoCommitment(address labeler);
     error AlreadyRevealed(address labeler);
     error CommitmentMismatch(address labeler);
     error WrongLabelCount(uint256 got, uint256 expected);
+    error LengthMismatch(uint256 labelers, uint256 labels);
     error GoldAlreadyRevealed(uint256 taskId);
     error GoldNotRevealed(uint256 taskId);
     error WrongGoldCount(uint256 got, uint256 expected);
@@ -259,8 +257,10 @@ contract LabelingMarket is ReentrancyGuardTransient {
     // ---------------------------------------------------------------- labelers
 
     /// @notice Join a task by the commit deadline: `minStake` of the caller's free stake in the
-    ///         task's token is locked in the StakeManager until settlement.
-    function join(uint256 taskId) external {
+    ///         task's token is locked in the StakeManager until settlement (it reverts there,
+    ///         InsufficientFree, when the free stake is short). A nonzero `commitment` commits at
+    ///         once (one transaction instead of two).
+    function join(uint256 taskId, bytes32 commitment) external {
         Task storage task = _task(taskId);
         if (block.timestamp > task.commitDeadline) revert TooLate(task.commitDeadline);
         if (msg.sender == task.requester) revert RequesterCannotLabel();
@@ -268,12 +268,13 @@ contract LabelingMarket is ReentrancyGuardTransient {
         if (w.joined) revert AlreadyJoined(msg.sender);
         address[] storage all = _labelers[taskId];
         if (all.length >= MAX_LABELERS) revert TaskFull(MAX_LABELERS);
-        uint256 free = stakes.stakeOf(msg.sender, task.token).free;
-        if (free < task.minStake) revert StakeBelowMinimum(free, task.minStake);
         w.joined = true;
-        w.locked = task.minStake;
         all.push(msg.sender);
         emit Joined(taskId, msg.sender, task.minStake);
+        if (commitment != 0) {
+            w.hash = commitment;
+            emit Committed(taskId, msg.sender, commitment);
+        }
         stakes.lock(msg.sender, task.token, task.minStake);
     }
 
@@ -284,7 +285,7 @@ contract LabelingMarket is ReentrancyGuardTransient {
         Labeler storage w = _work[taskId][msg.sender];
         if (!w.joined) revert NotJoined(msg.sender);
         if (commitment == 0) revert NoCommitment(msg.sender);
-        w.commitment = commitment;
+        w.hash = commitment;
         emit Committed(taskId, msg.sender, commitment);
     }
 
@@ -295,41 +296,56 @@ contract LabelingMarket is ReentrancyGuardTransient {
         if (block.timestamp <= task.commitDeadline) revert TooEarly(task.commitDeadline);
         if (block.timestamp > task.revealDeadline) revert TooLate(task.revealDeadline);
         Labeler storage w = _work[taskId][msg.sender];
-        if (w.commitment == 0) revert NoCommitment(msg.sender);
+        if (w.hash == 0) revert NoCommitment(msg.sender);
         if (w.revealed) revert AlreadyRevealed(msg.sender);
         if (labels.length != task.itemCount) revert WrongLabelCount(labels.length, task.itemCount);
         bytes32 labelsHash = keccak256(labels);
-        if (commitmentOf(taskId, msg.sender, labelsHash, salt) != w.commitment) {
+        if (commitmentOf(taskId, msg.sender, labelsHash, salt) != w.hash) {
             revert CommitmentMismatch(msg.sender);
         }
         w.revealed = true;
-        w.labelsHash = labelsHash;
+        w.hash = labelsHash;
         emit Revealed(taskId, msg.sender, labelsHash, labels);
     }
 
-    /// @notice Score a revealed labeler against the revealed gold (anyone may): `labels` as
-    ///         revealed, `records` as in `revealGold`. Counts the gold items whose label the
-    ///         labeler gave.
-    function score(uint256 taskId, address labeler, bytes calldata labels, bytes calldata records)
-        external
-        returns (uint32 correct)
-    {
+    /// @notice Score revealed labelers against the revealed gold (anyone may): `labels[k]` as
+    ///         `labelers[k]` revealed them, `records` as in `revealGold`. Counts the gold items
+    ///         whose label each labeler gave. Several labelers per call share the call's cost.
+    function score(
+        uint256 taskId,
+        address[] calldata labelers,
+        bytes[] calldata labels,
+        bytes calldata records
+    ) external {
         Task storage task = _task(taskId);
         if (task.settled) revert AlreadySettled(taskId);
         if (!task.goldRevealed) revert GoldNotRevealed(taskId);
         if (keccak256(records) != task.goldDigest) revert GoldMismatch();
-        Labeler storage w = _work[taskId][labeler];
-        if (!w.revealed) revert NotRevealed(labeler);
-        if (keccak256(labels) != w.labelsHash) revert LabelsMismatch(labeler);
-        uint256 n = task.goldCount;
+        if (labels.length != labelers.length) revert LengthMismatch(labelers.length, labels.length);
+        uint32 n = task.goldCount;
+        for (uint256 k; k < labelers.length; ++k) {
+            address labeler = labelers[k];
+            Labeler storage w = _work[taskId][labeler];
+            if (!w.revealed) revert NotRevealed(labeler);
+            bytes calldata mine = labels[k];
+            if (keccak256(mine) != w.hash) revert LabelsMismatch(labeler);
+            uint32 correct = _correct(mine, records, n);
+            w.correct = correct;
+            w.scored = true;
+            emit Scored(taskId, labeler, correct, n);
+        }
+    }
+
+    function _correct(bytes calldata labels, bytes calldata records, uint256 n)
+        private
+        pure
+        returns (uint32 correct)
+    {
         for (uint256 i; i < n; ++i) {
             uint256 at = i * RECORD;
             uint256 item = uint32(bytes4(records[at:at + 4]));
             if (labels[item] == records[at + 4]) ++correct;
         }
-        w.correct = correct;
-        w.scored = true;
-        emit Scored(taskId, labeler, correct, uint32(n));
     }
 
     // ---------------------------------------------------------------- settlement
@@ -366,9 +382,7 @@ contract LabelingMarket is ReentrancyGuardTransient {
                 weights[i] = 1;
             }
             total += weights[i];
-            uint256 amount = w.locked;
-            w.locked = 0;
-            stakes.unlock(who, task.token, amount);
+            stakes.unlock(who, task.token, task.minStake);
         }
         uint256 pool = task.pool;
         uint256 paid;
@@ -449,12 +463,10 @@ contract LabelingMarket is ReentrancyGuardTransient {
         bytes32 fault = faultId(taskId, who, reason);
         bytes32 evidence = keccak256(
             abi.encode(
-                taskId, who, reason, w.commitment, w.labelsHash, task.goldDigest, w.correct
+                taskId, who, reason, w.hash, task.goldDigest, w.correct
             )
         );
-        uint256 locked = w.locked;
-        w.locked = 0;
-        amount = stakes.slash(who, task.token, locked, fault, reason, evidence, msg.sender);
+        amount = stakes.slash(who, task.token, task.minStake, fault, reason, evidence, msg.sender);
         emit LabelerSlashed(taskId, who, reason, amount, fault, evidence);
     }
 

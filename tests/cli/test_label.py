@@ -76,11 +76,13 @@ def test_a_task_from_post_to_claim(ws: tuple[Workspace, str]) -> None:
     )  # fmt: skip
     assert (task["task"], task["item_count"], task["gold_count"]) == (1, 10, 3)
     assert task["pool"] == 100 * ETH
-    fails(["label", "join", "1", "--key", "bob"], 9, "StakeBelowMinimum", "hint:")
+    fails(["label", "join", "1", "--key", "bob"], 9, "InsufficientFree", "hint:")
     for who in ("bob", "carol"):
         ok(["stake", "deposit", "20", "--token", token, "--key", who])
-        ok(["label", "join", "1", "--key", who])
-        ok(["label", "commit", "1", "--labels", f"{who}.json", "--key", who])
+    ok(["label", "join", "1", "--key", "bob"])
+    ok(["label", "commit", "1", "--labels", "bob.json", "--key", "bob"])
+    joined = ok(["label", "join", "1", "--labels", "carol.json", "--key", "carol"])
+    assert joined["commitment"].startswith("0x")  # joined and committed in one transaction
     fails(["label", "join", "1", "--key", "admin"], 9, "RequesterCannotLabel", "hint:")
     fails(["label", "reveal", "1", "--key", "bob"], 9, "TooEarly", "hint:")
     fails(["label", "score", "1", "--key", "admin"], 9, "TooEarly")

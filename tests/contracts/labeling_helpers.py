@@ -81,7 +81,7 @@ class Labeling:
     def stake_and_join(self, task: int, i: int, token: Contract | None = None) -> Any:
         token = token or self.s.token
         self.s.deposit(self.who(i), token, MIN_STAKE * 3)
-        return self.chain.send(self.market.functions.join(task), self.who(i))
+        return self.chain.send(self.market.functions.join(task, b"\x00" * 32), self.who(i))
 
     def commit(self, task: int, i: int, labels: bytes) -> Any:
         salt = random.Random(f"{task}/{i}").randbytes(32)
@@ -102,7 +102,7 @@ class Labeling:
         return self.chain.send(call, self.requester)
 
     def score(self, task: int, i: int, labels: bytes, gold: GoldSet) -> Any:
-        call = self.market.functions.score(task, self.who(i), labels, gold.records())
+        call = self.market.functions.score(task, [self.who(i)], [labels], gold.records())
         return self.chain.send(call)
 
     def to_reveal(self) -> None:

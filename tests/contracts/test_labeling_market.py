@@ -25,7 +25,15 @@ from oracle_helpers import now, warp
 from test_stake_manager import books as stake_books
 from web3 import Web3
 
-from ailedger.markets.labeling import LATE, LOW_ACCURACY, GoldSet, gold_accuracy
+from ailedger.markets.labeling import (
+    LATE,
+    LOW_ACCURACY,
+    GoldSet,
+    gold_accuracy,
+    labels_commitment,
+)
+
+ZERO32 = b"\x00" * 32
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +127,7 @@ def test_a_task_pays_the_accurate_and_slashes_the_rest(lm: Labeling) -> None:
     )
     assert lm.chain.revert_reason(m.settle(task)) == "AlreadySettled"
     assert (
-        lm.chain.revert_reason(m.score(task, lm.who(1), answers[1], gold.records()))
+        lm.chain.revert_reason(m.score(task, [lm.who(1)], [answers[1]], gold.records()))
         == "AlreadySettled"
     )
     all_books(lm)
@@ -198,10 +206,12 @@ def test_a_forged_gold_reveal_fails(lm: Labeling) -> None:
     # scoring with other gold records or other labels is refused
     labels = labels_with(gold, 8)
     assert (
-        lm.chain.revert_reason(m.score(task, lm.who(1), labels, bytes(flipped))) == "GoldMismatch"
+        lm.chain.revert_reason(m.score(task, [lm.who(1)], [labels], bytes(flipped)))
+        == "GoldMismatch"
     )
     assert (
-        lm.chain.revert_reason(m.score(task, lm.who(1), labels[::-1], records)) == "LabelsMismatch"
+        lm.chain.revert_reason(m.score(task, [lm.who(1)], [labels[::-1]], records))
+        == "LabelsMismatch"
     )
     # a gold set naming an item outside the batch is refused even with valid proofs
     outside = GoldSet.derive([(ITEMS + 5, 1)], b"outside the batch")
@@ -264,14 +274,14 @@ def test_settle_waits_for_deadlines_and_scores(lm: Labeling) -> None:
     lm.to_gold()
     assert lm.chain.revert_reason(m.settle(task)) == "TooEarly"  # gold may still come
     assert (
-        lm.chain.revert_reason(m.score(task, lm.who(1), answers[1], gold.records()))
+        lm.chain.revert_reason(m.score(task, [lm.who(1)], [answers[1]], gold.records()))
         == "GoldNotRevealed"
     )
     lm.reveal_gold(task, gold)
     lm.score(task, 1, answers[1], gold)
     assert lm.chain.revert_reason(m.settle(task)) == "NotScored"
     assert (
-        lm.chain.revert_reason(m.score(task, lm.who(5), answers[1], gold.records()))
+        lm.chain.revert_reason(m.score(task, [lm.who(5)], [answers[1]], gold.records()))
         == "NotRevealed"
     )
     lm.score(task, 2, answers[2], gold)
@@ -286,24 +296,24 @@ def test_join_needs_the_minimum_stake_in_time(lm: Labeling) -> None:
     task = lm.post(gold)
     m = lm.market.functions
     a = lm.who(1)
-    assert lm.chain.revert_reason(m.join(task), a) == "StakeBelowMinimum"
+    assert lm.chain.revert_reason(m.join(task, ZERO32), a) == "InsufficientFree"
     lm.s.deposit(a, lm.s.token, MIN_STAKE - 1)
-    assert lm.chain.revert_reason(m.join(task), a) == "StakeBelowMinimum"
+    assert lm.chain.revert_reason(m.join(task, ZERO32), a) == "InsufficientFree"
     assert lm.chain.revert_reason(m.commit(task, b"\x01" * 32), a) == "NotJoined"
     lm.s.deposit(a, lm.s.token, 1)
-    receipt = lm.chain.send(m.join(task), a)
+    receipt = lm.chain.send(m.join(task, ZERO32), a)
     (locked,) = lm.chain.events(lm.s.manager, "Locked", receipt)
     assert locked["args"]["amount"] == MIN_STAKE
-    assert lm.chain.revert_reason(m.join(task), a) == "AlreadyJoined"
+    assert lm.chain.revert_reason(m.join(task, ZERO32), a) == "AlreadyJoined"
     # locked stake cannot leave while the task is open
     reason = lm.chain.revert_reason(
         lm.s.manager.functions.requestWithdrawal(lm.s.token.address, 1), a
     )
     assert reason == "InsufficientFree"
-    assert lm.chain.revert_reason(m.join(task), lm.requester) == "RequesterCannotLabel"
+    assert lm.chain.revert_reason(m.join(task, ZERO32), lm.requester) == "RequesterCannotLabel"
     lm.to_reveal()
     lm.s.deposit(lm.who(2), lm.s.token, MIN_STAKE)
-    assert lm.chain.revert_reason(m.join(task), lm.who(2)) == "TooLate"
+    assert lm.chain.revert_reason(m.join(task, ZERO32), lm.who(2)) == "TooLate"
 
 
 def test_bad_tasks_are_refused(lm: Labeling) -> None:
@@ -450,3 +460,39 @@ def test_fee_on_transfer_token_keeps_the_books(lm: Labeling) -> None:
     lm.chain.send(lm.market.functions.claim(fee.address, lm.who(1)), lm.who(1))
     assert fee.functions.balanceOf(lm.market.address).call() == 0
     all_books(lm, fee)
+
+
+def test_join_with_a_commitment_and_score_many_at_once(lm: Labeling) -> None:
+    gold = gold_set()
+    answers = {1: labels_with(gold, 8), 2: labels_with(gold, 5), 3: labels_with(gold, 7)}
+    task = lm.post(gold)
+    m = lm.market.functions
+    for i, labels in answers.items():
+        lm.s.deposit(lm.who(i), lm.s.token, MIN_STAKE)
+        salt = bytes([i]) * 32
+        lm.salts[(task, lm.who(i))] = salt
+        c = labels_commitment(lm.chain.chain_id, lm.market.address, task, lm.who(i), labels, salt)
+        receipt = lm.chain.send(m.join(task, c), lm.who(i))  # join and commit in one
+        (event,) = lm.chain.events(lm.market, "Committed", receipt)
+        assert event["args"]["commitment"] == c
+    lm.to_reveal()
+    for i, labels in answers.items():
+        lm.reveal(task, i, labels)
+    lm.to_gold()
+    lm.reveal_gold(task, gold)
+    who = [lm.who(i) for i in answers]
+    labels = list(answers.values())
+    records = gold.records()
+    assert lm.chain.revert_reason(m.score(task, who, labels[:2], records)) == "LengthMismatch"
+    swapped = [labels[1], labels[0], labels[2]]
+    assert lm.chain.revert_reason(m.score(task, who, swapped, records)) == "LabelsMismatch"
+    receipt = lm.chain.send(m.score(task, who, labels, records))
+    scores = {
+        e["args"]["labeler"]: e["args"]["correct"]
+        for e in lm.chain.events(lm.market, "Scored", receipt)
+    }
+    assert scores == {lm.who(1): 8, lm.who(2): 5, lm.who(3): 7}
+    lm.chain.send(m.settle(task))
+    assert lm.owed(lm.who(1)) == POOL * 8 // 15
+    assert lm.s.stake(lm.who(2), lm.s.token.address)["slashed"] == MIN_STAKE
+    all_books(lm)

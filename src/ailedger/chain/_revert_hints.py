@@ -564,10 +564,9 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "the task has its {max} labelers",
         "nothing to do: take another task",
     ),
-    "LabelingMarket.StakeBelowMinimum": (
-        "{free} free stake, the task needs {minimum}",
-        "stake more of the task's token first: `ailedger stake deposit AMOUNT --token TOKEN "
-        "--key KEY`",
+    "LabelingMarket.LengthMismatch": (
+        "{labelers} labelers but {labels} label lists",
+        "give one label list per labeler (`ailedger label score` reads them from the chain)",
     ),
     "LabelingMarket.NoCommitment": (
         "{labeler} has no commitment in the task",

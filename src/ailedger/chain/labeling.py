@@ -101,9 +101,8 @@ class LabelerWork:
     revealed: bool
     scored: bool
     correct: int
-    locked: int
-    commitment: bytes
-    labels_hash: bytes
+    #: The commitment until the labeler reveals, then keccak256 of the revealed labels.
+    hash: bytes
 
 
 class LabelingMarket(ContractWrapper):
@@ -127,8 +126,11 @@ class LabelingMarket(ContractWrapper):
         receipt = self._send("createTask", params.as_tuple(), signer=signer)
         return int(self._event(receipt, "TaskCreated")["taskId"])
 
-    def join(self, task_id: int, *, signer: Signer | AccountSource) -> Receipt:
-        return self._send("join", task_id, signer=signer)
+    def join(
+        self, task_id: int, commitment: bytes = bytes(32), *, signer: Signer | AccountSource
+    ) -> Receipt:
+        """Join (the task's minimum stake is locked); a nonzero ``commitment`` commits too."""
+        return self._send("join", task_id, commitment, signer=signer)
 
     def commit(self, task_id: int, commitment: bytes, *, signer: Signer | AccountSource) -> Receipt:
         return self._send("commit", task_id, commitment, signer=signer)
@@ -154,17 +156,26 @@ class LabelingMarket(ContractWrapper):
     def score(
         self,
         task_id: int,
-        labeler: str,
-        labels: bytes,
+        labelers: Sequence[str],
+        labels: Sequence[bytes],
         records: bytes,
         *,
         signer: Signer | AccountSource,
-    ) -> int:
-        """Score ``labeler`` on-chain; the number of gold items it got right."""
+    ) -> dict[str, int]:
+        """Score ``labelers`` on-chain in one transaction; how many gold items each got right."""
         receipt = self._send(
-            "score", task_id, to_checksum_address(labeler), labels, records, signer=signer
+            "score",
+            task_id,
+            [to_checksum_address(a) for a in labelers],
+            list(labels),
+            records,
+            signer=signer,
         )
-        return int(self._event(receipt, "Scored")["correct"])
+        return {
+            to_checksum_address(str(e.args["labeler"])): int(e.args["correct"])
+            for e in receipt.events
+            if e.event == "Scored" and e.address.lower() == self.address.lower()
+        }
 
     def settle(self, task_id: int, *, signer: Signer | AccountSource) -> Receipt:
         return self._send("settle", task_id, signer=signer)
@@ -208,15 +219,7 @@ class LabelingMarket(ContractWrapper):
 
     def work_of(self, task_id: int, labeler: str) -> LabelerWork:
         raw = self.chain.call(self.contract, "workOf", task_id, to_checksum_address(labeler))
-        return LabelerWork(
-            bool(raw[0]),
-            bool(raw[1]),
-            bool(raw[2]),
-            int(raw[3]),
-            int(raw[4]),
-            bytes(raw[5]),
-            bytes(raw[6]),
-        )
+        return LabelerWork(bool(raw[0]), bool(raw[1]), bool(raw[2]), int(raw[3]), bytes(raw[4]))
 
     def owed(self, account: str, token: str) -> int:
         return int(

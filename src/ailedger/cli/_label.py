@@ -46,6 +46,9 @@ from ailedger.workspace import Workspace
 
 __all__ = ["label_app"]
 
+#: Labelers scored per transaction (their labels travel as calldata).
+_SCORE_BATCH = 16
+
 label_app = typer.Typer(
     help="The labeling market: post tasks, stake and label, reveal gold, score, settle.",
     no_args_is_help=True,
@@ -164,20 +167,41 @@ def task_cmd(
     )
 
 
+LabelsOpt = Annotated[
+    Path | None,
+    typer.Option("--labels", help="JSON list of labels, one per item (null abstains)."),
+]
+
+
+def _commitment(s: _Session, task: int, path: Path) -> bytes:
+    """Commit to the labels in ``path``: kept with a fresh salt in the workspace."""
+    doc_in = _read_json(path, "labels")
+    info = s.market.task(task)
+    raw = labels_from_json(doc_in, info.item_count)
+    salt = new_salt()
+    who = checksum_address(s.signer.address)
+    s.files(task).save_commit(who, raw, salt)
+    return labels_commitment(s.chain.chain_id, s.market.address, task, who, raw, salt)
+
+
 @label_app.command("join")
 def join_cmd(
     task: TaskArg,
     key: KeyOpt,
+    labels: LabelsOpt = None,
     market: MarketOpt = None,
     rpc: RpcOpt = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Join TASK: the task's minimum stake (staked first with `ailedger stake deposit`) is
-    locked until it settles."""
+    locked until it settles; with --labels, commit to them in the same transaction."""
     with _session(key, market, rpc, password_file) as s:
-        receipt = s.market.join(task, signer=s.signer)
+        c = bytes(32) if labels is None else _commitment(s, task, labels)
+        receipt = s.market.join(task, c, signer=s.signer)
     doc = {"task": task, "labeler": s.signer.address, "tx_hash": receipt.tx_hash}
+    if labels is not None:
+        doc["commitment"] = "0x" + c.hex()
     emit(doc, as_json, lambda: console.print(f"joined task {task} as {s.signer.address}"))
 
 
@@ -194,15 +218,10 @@ def commit_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Commit to labels for TASK (kept with a fresh salt in the workspace for `label reveal`)."""
-    doc_in = _read_json(labels, "labels")
     with _session(key, market, rpc, password_file) as s:
-        info = s.market.task(task)
-        raw = labels_from_json(doc_in, info.item_count)
-        salt = new_salt()
-        who = checksum_address(s.signer.address)
-        s.files(task).save_commit(who, raw, salt)
-        c = labels_commitment(s.chain.chain_id, s.market.address, task, who, raw, salt)
+        c = _commitment(s, task, labels)
         receipt = s.market.commit(task, c, signer=s.signer)
+    who = s.signer.address
     doc = {"task": task, "labeler": who, "commitment": "0x" + c.hex(), "tx_hash": receipt.tx_hash}
     emit(doc, as_json, lambda: console.print(f"committed to task {task}: 0x{c.hex()}"))
 
@@ -244,12 +263,18 @@ def score_cmd(
             records = gold.records()
         info = s.market.task(task)
         scores: dict[str, int] = {}
+        todo: dict[str, bytes] = {}
         for who, labels in sorted(revealed_labels(s.chain, s.market, task).items()):
             work = s.market.work_of(task, who)
             if work.scored:
                 scores[who] = work.correct
-                continue
-            scores[who] = s.market.score(task, who, labels, records, signer=s.signer)
+            else:
+                todo[who] = labels
+        batch = list(todo)
+        for at in range(0, len(batch), _SCORE_BATCH):  # bounded calldata per transaction
+            part = batch[at : at + _SCORE_BATCH]
+            labels_of = [todo[w] for w in part]
+            scores.update(s.market.score(task, part, labels_of, records, signer=s.signer))
     doc = {"task": task, "gold": info.gold_count, "scores": scores}
 
     def human() -> None:
@@ -337,7 +362,6 @@ def status_cmd(
                 "revealed": x.revealed,
                 "scored": x.scored,
                 "correct": x.correct,
-                "locked": x.locked,
             }
             for w, x in work.items()
         },

@@ -227,16 +227,15 @@ def run_labeling(
         for name in LABELERS:
             token.transfer(addr[name], 2 * MIN_STAKE, signer=requester)
             stakes.deposit(2 * MIN_STAKE, token.address, signer=people[name])
-            market.join(task, signer=people[name])
             salts[name] = hashlib.sha256(f"salt/{name}".encode()).digest()
             if name == "copycat":
                 continue
             c = labels_commitment(
                 chain.chain_id, market.address, task, addr[name], answers[name], salts[name]
             )
-            market.commit(task, c, signer=people[name])
-        copied = market.work_of(task, addr["careful"]).commitment
-        market.commit(task, copied, signer=people["copycat"])
+            market.join(task, c, signer=people[name])  # join and commit in one transaction
+        copied = market.work_of(task, addr["careful"]).hash
+        market.join(task, copied, signer=people["copycat"])
         say(
             f"task {task}: pool {POOL / UNIT:g} CON, stake {MIN_STAKE // UNIT} CON locked for each "
             f"of {len(LABELERS)} labelers; all committed (the copycat copied the careful "
@@ -264,13 +263,16 @@ def run_labeling(
         _advance(chain, PHASE + 1)
         market.reveal_gold(task, gold.salts, gold.records(), gold.proofs(), signer=requester)
         expected_correct = {n: gold_accuracy(answers[n], gold.items) for n in LABELERS}
-        scored: dict[str, int] = {}
-        for name in LABELERS:
-            if name in ("copycat", "late"):
-                continue
-            scored[name] = market.score(
-                task, addr[name], answers[name], gold.records(), signer=requester
-            )
+        revealed = [n for n in LABELERS if n not in ("copycat", "late")]
+        by_addr = market.score(
+            task,
+            [addr[n] for n in revealed],
+            [answers[n] for n in revealed],
+            gold.records(),
+            signer=requester,
+        )
+        scored = {n: by_addr[addr[n]] for n in revealed}
+        for name in revealed:
             claims.check(
                 scored[name] == expected_correct[name],
                 f"{name}'s on-chain score equals its gold accuracy computed off-chain",
