@@ -121,9 +121,12 @@ def _answers(d: _Digits) -> dict[str, bytes]:
     """Each simulated labeler's labels for the batch (one byte per image)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-    careful = LogisticRegression(max_iter=2_000).fit(d.rest_x, d.rest_y).predict(d.batch_x)
-    careful2 = KNeighborsClassifier(3).fit(d.rest_x, d.rest_y).predict(d.batch_x)
+    # One BLAS thread: on a busy machine a thread per core made these fits 100x slower.
+    with threadpool_limits(1):
+        careful = LogisticRegression(max_iter=2_000).fit(d.rest_x, d.rest_y).predict(d.batch_x)
+        careful2 = KNeighborsClassifier(3).fit(d.rest_x, d.rest_y).predict(d.batch_x)
     rng = random.Random(7)
     lazy = bytes(rng.randrange(10) for _ in range(BATCH))
     # The colluders agree: the careful answer on the first half, (answer + 1) mod 10 after.
@@ -526,8 +529,10 @@ def _train(d: _Digits, labels: list[int], directory: Path) -> Path:
     import pickle
 
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
-    model = LogisticRegression(max_iter=2_000).fit(d.batch_x, labels)
+    with threadpool_limits(1):
+        model = LogisticRegression(max_iter=2_000).fit(d.batch_x, labels)
     directory.mkdir(parents=True)
     (directory / "model.pkl").write_bytes(pickle.dumps(model, protocol=5))
     config = {"estimator": "LogisticRegression", "trained_on": str(LABELS_REF)}
