@@ -110,6 +110,7 @@ contract LabelingMarket is ReentrancyGuardTransient {
     error BadGoldProof(uint256 leafIndex);
     error GoldIndexOutOfRange(uint256 leafIndex, uint256 itemIndex);
     error GoldMismatch();
+    error GoldLabelInvalid(uint256 leafIndex);
     error NotRevealed(address labeler);
     error LabelsMismatch(address labeler);
     error NotScored(address labeler);
@@ -245,6 +246,7 @@ contract LabelingMarket is ReentrancyGuardTransient {
             bytes5 record = bytes5(records[i * RECORD:i * RECORD + RECORD]);
             uint256 item = uint32(bytes4(record));
             if (item >= items) revert GoldIndexOutOfRange(i, item);
+            if (uint8(record[4]) == ABSTAIN) revert GoldLabelInvalid(i);
             bytes32 leaf = sha256(abi.encodePacked(bytes1(0x00), salts[i], record));
             if (!_included(leaf, i, n, proofs[i], root)) revert BadGoldProof(i);
         }

@@ -9,6 +9,7 @@ the market's books hold."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from labeling_helpers import (
@@ -25,6 +26,7 @@ from oracle_helpers import now, warp
 from test_stake_manager import books as stake_books
 from web3 import Web3
 
+from ailedger import merkle
 from ailedger.markets.labeling import (
     LATE,
     LOW_ACCURACY,
@@ -182,6 +184,21 @@ def test_a_copied_commitment_or_copied_labels_do_not_open(lm: Labeling) -> None:
     all_books(lm)
 
 
+@dataclass(frozen=True)
+class _RawGold:
+    """A one-entry gold set built by hand (for records the formats module refuses)."""
+
+    items: tuple[tuple[int, int], ...]
+    salts: tuple[bytes, ...]
+    record: bytes
+
+    def root(self) -> bytes:
+        return merkle.root([self.salts[0] + self.record])
+
+    def proofs(self) -> list[list[bytes]]:
+        return [[]]
+
+
 def test_a_forged_gold_reveal_fails(lm: Labeling) -> None:
     gold = gold_set()
     task = run_task(lm, gold, {1: labels_with(gold, 8)})
@@ -218,6 +235,12 @@ def test_a_forged_gold_reveal_fails(lm: Labeling) -> None:
     task2 = run_task(lm, outside, {2: labels_with(gold, 8)})
     call = m.revealGold(task2, list(outside.salts), outside.records(), outside.proofs())
     assert lm.chain.revert_reason(call, lm.requester) == "GoldIndexOutOfRange"
+    # nor one whose answer is the abstain label (an abstaining labeler would score on it)
+    record = b"\x00\x00\x00\x03\xff"  # item 3, label 0xff (GoldSet refuses to build it)
+    abstain = _RawGold(((3, 0xFF),), (b"\x05" * 32,), record)
+    task3 = run_task(lm, abstain, {3: labels_with(gold, 8)})  # type: ignore[arg-type]
+    call = m.revealGold(task3, list(abstain.salts), record, abstain.proofs())
+    assert lm.chain.revert_reason(call, lm.requester) == "GoldLabelInvalid"
 
 
 def test_gold_reveal_too_early_or_too_late(lm: Labeling) -> None:

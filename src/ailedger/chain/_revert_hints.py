@@ -603,6 +603,10 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "gold entry {leafIndex} names item {itemIndex}, outside the batch",
         "nothing to do: this gold set is unusable; the labelers are paid after the gold deadline",
     ),
+    "LabelingMarket.GoldLabelInvalid": (
+        "gold entry {leafIndex} has the abstain label (0xff) as its answer",
+        "nothing to do: this gold set is unusable; the labelers are paid after the gold deadline",
+    ),
     "LabelingMarket.GoldMismatch": (
         "these gold records are not the revealed ones",
         "score with the records of the GoldRevealed event (`ailedger label score` reads them)",
