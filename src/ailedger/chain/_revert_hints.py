@@ -525,6 +525,109 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "{sent} wei sent with the call, {expected} expected",
         "send the amount as value for ether, and no value with a token",
     ),
+    # --- LabelingMarket (`ailedger label ...`) ----------------------------------------------
+    "LabelingMarket.BadTask": (
+        "the task's counts, roots, threshold or deadlines are invalid",
+        "give at least one gold item within the batch, a threshold of at most 100% and a "
+        "positive --window",
+    ),
+    "LabelingMarket.NothingArrived": (
+        "no {token} arrived at the market for the pool",
+        "this token transfers nothing to the contract: use another token",
+    ),
+    "LabelingMarket.NoTask": (
+        "there is no task {taskId}",
+        "use the id `ailedger label task` printed (`ailedger label status TASK`)",
+    ),
+    "LabelingMarket.TooEarly": (
+        "too early: this step opens after {at} (unix time)",
+        "wait for the deadline (`ailedger label status TASK` shows them)",
+    ),
+    "LabelingMarket.TooLate": (
+        "too late: the deadline was {deadline} (unix time)",
+        "nothing to do for this task: the step closed (`ailedger label status TASK`)",
+    ),
+    "LabelingMarket.NotRequester": (
+        "{caller} did not post this task",
+        "reveal the gold with the requester's key: `ailedger label score TASK --key KEY`",
+    ),
+    "LabelingMarket.RequesterCannotLabel": (
+        "the requester cannot label its own task",
+        "join with another account's key",
+    ),
+    "LabelingMarket.AlreadyJoined": ("{labeler} already joined", "go on: `ailedger label commit`"),
+    "LabelingMarket.NotJoined": (
+        "{labeler} has not joined the task",
+        "join first: `ailedger label join TASK --key KEY`",
+    ),
+    "LabelingMarket.TaskFull": (
+        "the task has its {max} labelers",
+        "nothing to do: take another task",
+    ),
+    "LabelingMarket.LengthMismatch": (
+        "{labelers} labelers but {labels} label lists",
+        "give one label list per labeler (`ailedger label score` reads them from the chain)",
+    ),
+    "LabelingMarket.NoCommitment": (
+        "{labeler} has no commitment in the task",
+        "commit first: `ailedger label commit TASK --labels FILE --key KEY`",
+    ),
+    "LabelingMarket.AlreadyRevealed": ("{labeler} already revealed", "nothing to do"),
+    "LabelingMarket.CommitmentMismatch": (
+        "the labels and salt do not open {labeler}'s commitment",
+        "reveal exactly what this key committed (`ailedger label reveal` reads it from the "
+        "workspace); another labeler's labels never open your commitment",
+    ),
+    "LabelingMarket.WrongLabelCount": (
+        "{got} labels, the batch has {expected} items",
+        "give one label per item (null to abstain)",
+    ),
+    "LabelingMarket.GoldAlreadyRevealed": (
+        "the gold of task {taskId} is already revealed",
+        "score the labelers: `ailedger label score TASK --key KEY`",
+    ),
+    "LabelingMarket.GoldNotRevealed": (
+        "the gold of task {taskId} is not revealed yet",
+        "the requester reveals it with `ailedger label score TASK --key KEY`",
+    ),
+    "LabelingMarket.WrongGoldCount": (
+        "{got} gold entries revealed, the task committed to {expected}",
+        "reveal the whole gold set the task committed to",
+    ),
+    "LabelingMarket.BadGoldProof": (
+        "gold entry {leafIndex} is not in the committed gold root",
+        "reveal the gold set exactly as committed (the workspace keeps it): a changed label or "
+        "salt does not prove",
+    ),
+    "LabelingMarket.GoldIndexOutOfRange": (
+        "gold entry {leafIndex} names item {itemIndex}, outside the batch",
+        "nothing to do: this gold set is unusable; the labelers are paid after the gold deadline",
+    ),
+    "LabelingMarket.GoldLabelInvalid": (
+        "gold entry {leafIndex} has the abstain label (0xff) as its answer",
+        "nothing to do: this gold set is unusable; the labelers are paid after the gold deadline",
+    ),
+    "LabelingMarket.GoldMismatch": (
+        "these gold records are not the revealed ones",
+        "score with the records of the GoldRevealed event (`ailedger label score` reads them)",
+    ),
+    "LabelingMarket.NotRevealed": (
+        "{labeler} did not reveal",
+        "nothing to score: a labeler who did not reveal is slashed at settlement",
+    ),
+    "LabelingMarket.LabelsMismatch": (
+        "these are not the labels {labeler} revealed",
+        "score with the labels of its Revealed event (`ailedger label score` reads them)",
+    ),
+    "LabelingMarket.NotScored": (
+        "{labeler} revealed but is not scored yet",
+        "score everyone first: `ailedger label score TASK --key KEY`",
+    ),
+    "LabelingMarket.AlreadySettled": ("task {taskId} is already settled", "nothing to do"),
+    "LabelingMarket.NothingOwed": (
+        "nothing is owed to {account} in {token}",
+        "rewards are owed after `ailedger label settle`; check the token",
+    ),
 }
 #: Names whose keccak256 hash may appear as a role or environment id in an error.
 _KNOWN_NAMES = (

@@ -49,7 +49,7 @@ COMMAND_PANELS: dict[str, tuple[str, ...]] = {
         "integrations",
     ),
     "Oracles and settlement": ("oracle", "stake"),
-    "Pay per inference": ("market",),
+    "Markets": ("label", "market"),
     "Inspecting and auditing": ("trace", "lineage", "audit", "status"),
 }
 #: Each command's one-line help for the root ``--help``, which lists every command without
@@ -87,6 +87,7 @@ COMMAND_HELP: dict[str, str] = {
     "oracle": "Oracle nodes and rounds (AI scores for contracts).",
     "stake": "Stake ether or an ERC-20 in the StakeManager; withdraw after the unbonding delay.",
     "market": "Pay per inference: serve a model with usage receipts, call it, verify receipts.",
+    "label": "The labeling market: post tasks, stake and label, reveal gold, score, settle.",
     "trace": (
         "Which version served an environment at a time (with proof); `trace output` finds the "
         "model behind an output."
@@ -174,6 +175,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "init": ("_keys",),
     "integrations": ("_integrations",),
     "keys": ("_keys",),
+    "label": ("_label",),
     "lineage": ("_trace",),
     "log": ("_log",),
     "market": ("_market",),

@@ -39,6 +39,7 @@ from ailedger.chain.deployments import (
     deploy_contracts,
 )
 from ailedger.chain.eip712 import log_id
+from ailedger.chain.labeling import deploy_labeling_market
 from ailedger.chain.membership import Membership, org_id
 from ailedger.chain.stake import DEFAULT_UNBONDING_DELAY, deploy_stake_manager
 from ailedger.cli._app import app
@@ -122,7 +123,8 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy Membership, LogAnchors, ModelRegistry and StakeManager (KEY administers them,
-    and is the StakeManager's treasury); record them."""
+    and is the StakeManager's treasury), and LabelingMarket (proposed as a StakeManager judge
+    and market); record them."""
     ws = open_workspace()
     signer = log_signer(key, password_file)
     with open_chain(ws, rpc) as chain:
@@ -137,6 +139,11 @@ def deploy_cmd(
         stake = deploy_stake_manager(chain, signer, unbonding_delay=unbonding_delay)
         dep = dataclasses.replace(
             dep, contracts={**dep.contracts, stake.name: ContractRecord.of(stake)}
+        )
+        # LabelingMarket: proposed as a StakeManager judge and market (active after its delay)
+        labeling = deploy_labeling_market(chain, signer, stake)
+        dep = dataclasses.replace(
+            dep, contracts={**dep.contracts, labeling.name: ContractRecord.of(labeling)}
         )
         _book(ws).put(dep)
     doc = dep.to_dict()

@@ -309,3 +309,39 @@ def consortium(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
                 console.print("  (a temporary directory, now removed: pass --dir DIR to keep it)")
 
     _in_workdir(directory, go)
+
+
+def _labeling_human(report: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]labeling market[/bold]: task {report['task']} on chain {report['chain_id']}, "
+        f"pool {report['pool'] / 10**18:g} CON, threshold {report['threshold_bps'] / 100:g}% "
+        "gold accuracy"
+    )
+    for row in report["labelers"]:
+        if row["outcome"] == "paid":
+            console.print(
+                f"  [green]paid[/green]    {row['name']}: {row['correct']}/{row['gold']} gold "
+                f"correct, {row['reward'] / 10**18:.4f} CON"
+            )
+        else:
+            console.print(
+                f"  [red]slashed[/red] {row['name']}: {row['outcome']} (reason "
+                f"{row['reason_code']}), fault {row['fault_id'][:18]}…, evidence "
+                f"{row['evidence_hash'][:18]}…"
+            )
+    console.print(
+        f"  settlement statement: log entry {report['settlement_log_index']}; labels "
+        f"{report['labels_dataset']['ref']}: log entry {report['labels_dataset']['log_index']}; "
+        f"{report['claims_checked']} claims read back, all hold"
+    )
+
+
+@demo_app.command("labeling")
+def labeling(directory: DirOpt = None, rpc: RpcOpt = None, as_json: JsonOpt = False) -> None:
+    """A labeling market on scikit-learn's digit images: labelers stake, commit and reveal;
+    the gold set is revealed with proofs and scored on-chain; the inaccurate, late and copycat
+    labelers are slashed, the others paid; the aggregated labels become a dataset whose records
+    name their labelers (needs the ml extra: pip install 'ailedger[ml]')."""
+    from ailedger.demos.labeling import run_labeling
+
+    _oracle_demo(run_labeling, _labeling_human, directory, rpc, as_json)
