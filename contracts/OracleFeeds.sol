@@ -39,10 +39,12 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 ///         which `transmit` verifies (`observationSignatures`, one per observation, in
 ///         observation order): so observations[i] is what the oracle at observers[i] signed,
 ///         and f+1 colluding signers can no longer attribute values to oracles that did not
-///         observe them. The EIP-712 struct hash of every accepted report is stored
-///         (`reportHashOf`), so a judge (contracts/OracleJudge.sol) can check that an
+///         observe them. Every accepted report's EIP-712 struct hash (its first 24 bytes)
+///         and the time it was accepted are stored in one more slot per round
+///         (`acceptedReport`), so a judge (contracts/OracleJudge.sol) can check that an
 ///         observation it is shown was part of the stored round (same input root, model and
-///         time) before it slashes the oracle that signed it.
+///         time), and count its challenge window from the acceptance, before it slashes the
+///         oracle that signed it.
 /// @dev Each oracle signs EIP-712 typed data in the domain ("ailedger OracleFeeds", "1",
 ///      chainId, this contract), via OpenZeppelin's EIP712 and ECDSA (low-s, 65 bytes):
 ///        Report(bytes32 feedId,bytes32 configDigest,uint64 epoch,int256[] observations,
@@ -157,8 +159,15 @@ contract OracleFeeds is EIP712 {
     mapping(bytes32 feedId => mapping(uint32 version => address[])) private _signers;
     mapping(bytes32 feedId => mapping(uint32 version => address[])) private _transmitters;
     mapping(bytes32 feedId => mapping(uint64 epoch => Round)) private _rounds;
-    /// @dev The EIP-712 struct hash of each accepted report (`reportHashOf`).
-    mapping(bytes32 feedId => mapping(uint64 epoch => bytes32)) private _reportHashes;
+    /// @dev One slot per accepted round: the first 24 bytes of the report's EIP-712 struct
+    ///      hash (a second preimage costs 2^192 work; a collision 2^96, and would need an
+    ///      honest oracle's signature over the twin) and the block time it was accepted.
+    struct Accepted {
+        bytes24 reportHash;
+        uint64 acceptedAt;
+    }
+
+    mapping(bytes32 feedId => mapping(uint64 epoch => Accepted)) private _accepted;
     /// @dev A config digest commits to chain, contract, feed and version: unique.
     mapping(bytes32 configDigest => uint32 version) private _versionOfDigest;
 
@@ -448,8 +457,8 @@ contract OracleFeeds is EIP712 {
         return _hashTypedDataV4(reportHash(report));
     }
 
-    /// @notice The EIP-712 struct hash of `report` (stored for each accepted round:
-    ///         `reportHashOf`).
+    /// @notice The EIP-712 struct hash of `report` (its first 24 bytes are stored for each
+    ///         accepted round: `acceptedReport`).
     function reportHash(Report calldata report) public pure returns (bytes32) {
         return keccak256(
             abi.encode(
@@ -573,7 +582,7 @@ contract OracleFeeds is EIP712 {
         );
         (feed.latestEpoch, feed.roundsHead) = (epoch, head);
         _rounds[report.feedId][epoch] = Round(answer, observed, version);
-        _reportHashes[report.feedId][epoch] = structHash;
+        _accepted[report.feedId][epoch] = Accepted(bytes24(structHash), uint64(block.timestamp));
         emit ReportAccepted(
             report.feedId,
             epoch,
@@ -823,10 +832,15 @@ contract OracleFeeds is EIP712 {
         if (round.configVersion == 0) revert NoReport(feedId, epoch);
     }
 
-    /// @notice The EIP-712 struct hash (`reportHash`) of the report accepted for `epoch`
-    ///         (zero if none).
-    function reportHashOf(bytes32 feedId, uint64 epoch) external view returns (bytes32) {
-        return _reportHashes[feedId][epoch];
+    /// @notice The first 24 bytes of the struct hash (`reportHash`) of the report accepted
+    ///         for `epoch` and the block time it was accepted (zeros if none).
+    function acceptedReport(bytes32 feedId, uint64 epoch)
+        external
+        view
+        returns (bytes24 reportHash_, uint64 acceptedAt)
+    {
+        Accepted storage a = _accepted[feedId][epoch];
+        return (a.reportHash, a.acceptedAt);
     }
 
     /// @notice The accepted round of `epoch`, or a zero round (configVersion == 0) if none.

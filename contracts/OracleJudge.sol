@@ -13,13 +13,13 @@ import {StakeManager} from "./StakeManager.sol";
 ///         oracle must hold free in the StakeManager (`isAccountable`, `feedAccountable`: a
 ///         settlement that pays on the feed checks them), the amount slashed per fault, the
 ///         tolerance (the largest |observation - stored median| that is not a fault) and the
-///         challenge window (seconds after the round's observation time; at most the
+///         challenge window (seconds after the round was accepted on-chain; at most the
 ///         StakeManager's unbonding delay, so stake that starts unbonding after a round stays
 ///         slashable until the window closes).
 ///
 ///         Within the window anyone may challenge an observation of a stored round: the
 ///         challenger gives the round's report (it must hash to the struct hash OracleFeeds
-///         stored for that round: `reportHashOf`), the position of the observation in it and
+///         stored for that round: `acceptedReport`), the position of the observation in it and
 ///         its observer's own EIP-712 signature over it (`OracleFeeds.observationDigest`). If
 ///         the signature is the observer's and the value lies further than the tolerance from
 ///         the stored median, the observer is slashed: fault id keccak256(abi.encode(feedId,
@@ -57,7 +57,7 @@ contract OracleJudge {
     error WindowTooLong(uint32 challengeWindow, uint64 unbondingDelay);
     error NoRound(bytes32 feedId, uint64 epoch);
     error ChallengeWindowClosed(uint256 closedAt);
-    error NotTheStoredReport(bytes32 stored, bytes32 given);
+    error NotTheStoredReport(bytes24 stored, bytes24 given);
     error BadPosition(uint256 position, uint256 observations);
     error NotTheObserversSignature(address observer, address signer);
     error WithinTolerance(uint256 deviation, uint256 tolerance);
@@ -193,10 +193,10 @@ contract OracleJudge {
     {
         round = feeds.roundAt(report.feedId, report.epoch);
         if (round.configVersion == 0) revert NoRound(report.feedId, report.epoch);
-        uint256 closedAt = uint256(round.observationsTimestamp) + window;
+        (bytes24 stored, uint64 acceptedAt) = feeds.acceptedReport(report.feedId, report.epoch);
+        uint256 closedAt = uint256(acceptedAt) + window;
         if (block.timestamp > closedAt) revert ChallengeWindowClosed(closedAt);
-        bytes32 stored = feeds.reportHashOf(report.feedId, report.epoch);
-        bytes32 given = feeds.reportHash(report);
+        bytes24 given = bytes24(feeds.reportHash(report));
         if (given != stored) revert NotTheStoredReport(stored, given);
     }
 

@@ -61,7 +61,9 @@ def report1(jd: Judged) -> OracleReport:
 def test_liar_is_slashed_and_the_split_is_paid_to_prover_and_treasury(staked: Judged) -> None:
     jd = staked
     report = report1(jd)
-    assert jd.o.feeds.functions.reportHashOf(jd.o.feed, 1).call() == report_hash(report)
+    stored, accepted_at = jd.o.feeds.functions.acceptedReport(jd.o.feed, 1).call()
+    assert stored == report_hash(report)[:24]
+    assert report.observations_timestamp <= accepted_at <= now(jd.chain)
     liar = jd.oracle(LIAR).address
     receipt = jd.chain.send(jd.challenge_call(report, LIAR), jd.prover)
     (slashed,) = jd.chain.events(jd.manager, "Slashed", receipt)
@@ -247,9 +249,12 @@ def test_one_slash_per_fault(staked: Judged) -> None:
 def test_no_challenge_after_the_window(staked: Judged) -> None:
     jd = staked
     report = report1(jd)
-    closes = report.observations_timestamp + WINDOW
-    warp(jd.chain, closes - now(jd.chain) + 1)
+    accepted_at = jd.o.feeds.functions.acceptedReport(jd.o.feed, 1).call()[1]
+    closes = accepted_at + WINDOW
+    warp(jd.chain, closes - now(jd.chain) - 5)
     call = jd.challenge_call(report, LIAR)
+    assert call.call({"from": jd.prover}) == SLASH  # still open (a dry run)
+    warp(jd.chain, closes - now(jd.chain) + 1)
     assert jd.chain.revert_reason(call, jd.prover) == "ChallengeWindowClosed"
 
 

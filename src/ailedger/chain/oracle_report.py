@@ -270,7 +270,8 @@ class OracleReport:
 
 
 def report_hash(report: OracleReport) -> bytes:
-    """The report's EIP-712 struct hash (``reportHash``; stored per round: ``reportHashOf``)."""
+    """The report's EIP-712 struct hash (``reportHash``; its first 24 bytes are stored per
+    round: ``acceptedReport``)."""
     words = b"".join(v.to_bytes(32, "big", signed=True) for v in report.observations)
     return keccak(
         abi_encode(

@@ -6,12 +6,12 @@ transmitters allowed to send reports, observation bounds and a maximum report ag
 (:class:`~ailedger.chain.oracle_report.OracleReport`) carries at least 2f+1 observations from
 distinct oracles and is signed (EIP-712, bound to chain and contract) by at least f+1 of
 them, and each observation by its own observer (``sign_observation``, checked by
-``transmit``); the contract stores the median and the report's struct hash. A new
-configuration (:meth:`OracleFeeds.set_config`) takes effect ``configDelay`` seconds after it
-is proposed; from then on reports signed for the old set are refused, and each round keeps
-the version it was accepted under. ``transmit`` sends the configuration's signer set and
-values with each report (``transmitConfig``): the contract checks them against one
-stored commitment instead of reading them from storage.
+``transmit``); the contract stores the median, the report's struct hash and when it was
+accepted. A new configuration (:meth:`OracleFeeds.set_config`) takes effect ``configDelay``
+seconds after it is proposed; from then on reports signed for the old set are refused, and
+each round keeps the version it was accepted under. ``transmit`` sends the configuration's
+signer set and values with each report (``transmitConfig``): the contract checks them
+against one stored commitment instead of reading them from storage.
 
 A round is stored in one slot (answer, observation time, config version); its input root and
 model digest come from its ReportAccepted event, which :meth:`OracleFeeds.round` accepts only
@@ -270,9 +270,11 @@ class OracleFeeds(ContractWrapper):
             signer=signer,
         )
 
-    def report_hash_of(self, feed: bytes, epoch: int) -> bytes:
-        """The struct hash of the report accepted for ``epoch`` (zero bytes if none)."""
-        return bytes(self.chain.call(self.contract, "reportHashOf", feed, epoch))
+    def accepted_report(self, feed: bytes, epoch: int) -> tuple[bytes, int]:
+        """The first 24 bytes of the struct hash of the report accepted for ``epoch`` and
+        the block time it was accepted (zeros if none)."""
+        digest, accepted_at = self.chain.call(self.contract, "acceptedReport", feed, epoch)
+        return bytes(digest), int(accepted_at)
 
     def latest_epoch(self, feed: bytes) -> int:
         return int(self.chain.call(self.contract, "latestEpoch", feed))

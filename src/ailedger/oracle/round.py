@@ -109,7 +109,7 @@ class OracleReportPredicate(Predicate):
     observation_envelopes: list[str]
     #: Each observer's EIP-712 signature of its value, in observation order (0x-hex).
     observation_signatures: list[str] = Field(default_factory=list)
-    #: The report's EIP-712 struct hash, as OracleFeeds stored it (``reportHashOf``).
+    #: The report's EIP-712 struct hash (OracleFeeds stores its first 24: ``acceptedReport``).
     report_hash: str = ""
 
 
