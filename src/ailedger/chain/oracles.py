@@ -42,7 +42,11 @@ from ailedger.chain.oracle_report import (
 from ailedger.errors import ChainError, InvalidInput
 from ailedger.identity.keys import checksum_address
 
-__all__ = ["FeedConfig", "OracleFeeds", "OracleRound"]
+__all__ = ["DEFAULT_CONFIG_DELAY", "FeedConfig", "OracleFeeds", "OracleRound"]
+
+#: Seconds before a new oracle set takes effect in the OracleFeeds ``ailedger chain deploy``
+#: deploys: one day.
+DEFAULT_CONFIG_DELAY = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,10 @@ class OracleFeeds(ContractWrapper):
     def signers(self, feed: bytes) -> list[str]:
         """The oracle set in force, ascending by address (observer indices refer to it)."""
         return [str(a) for a in self.chain.call(self.contract, "signersOf", feed)]
+
+    def signers_at(self, feed: bytes, version: int) -> list[str]:
+        """The oracle set of configuration ``version``, ascending by address."""
+        return [str(a) for a in self.chain.call(self.contract, "signersAt", feed, version)]
 
     def transmitters(self, feed: bytes) -> list[str]:
         return [str(a) for a in self.chain.call(self.contract, "transmittersOf", feed)]

@@ -40,6 +40,8 @@ from ailedger.chain.deployments import (
 )
 from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership, org_id
+from ailedger.chain.oracle_judge import DEFAULT_PROVER_BPS, deploy_oracle_judge
+from ailedger.chain.oracles import DEFAULT_CONFIG_DELAY
 from ailedger.chain.stake import DEFAULT_UNBONDING_DELAY, deploy_stake_manager
 from ailedger.cli._app import app
 from ailedger.cli._chain_common import RPC_ENV, RpcOpt, ensure_dev_funds, open_chain
@@ -122,7 +124,8 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy Membership, LogAnchors, ModelRegistry and StakeManager (KEY administers them,
-    and is the StakeManager's treasury); record them."""
+    and is the StakeManager's treasury), OracleFeeds and its OracleJudge (proposed to the
+    StakeManager as a judge); record them."""
     ws = open_workspace()
     signer = log_signer(key, password_file)
     with open_chain(ws, rpc) as chain:
@@ -137,6 +140,19 @@ def deploy_cmd(
         stake = deploy_stake_manager(chain, signer, unbonding_delay=unbonding_delay)
         dep = dataclasses.replace(
             dep, contracts={**dep.contracts, stake.name: ContractRecord.of(stake)}
+        )
+        # OracleFeeds and its OracleJudge, proposed to the StakeManager (acting after the
+        # governance delay).
+        feeds = chain.deploy("OracleFeeds", DEFAULT_CONFIG_DELAY, signer=signer)
+        judge = deploy_oracle_judge(chain, stake.address, feeds.address, signer)
+        chain.transact(stake, "proposeJudge", judge.address, DEFAULT_PROVER_BPS, signer=signer)
+        dep = dataclasses.replace(
+            dep,
+            contracts={
+                **dep.contracts,
+                feeds.name: ContractRecord.of(feeds),
+                judge.name: ContractRecord.of(judge),
+            },
         )
         _book(ws).put(dep)
     doc = dep.to_dict()
