@@ -20,7 +20,8 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 ///         rounds of that config (`configDigestAt`).
 ///
 ///         Storage per round is one slot (answer, observation time, config version), the
-///         gas floor OCR2 also pays. The round's input root and model digest travel in its
+///         gas floor OCR2 also pays, plus one for accountability (`acceptedReport`, below).
+///         The round's input root and model digest travel in its
 ///         ReportAccepted event and are committed in storage through the feed's rounds head,
 ///         a hash chain over every accepted round:
 ///           head_e = bytes24(keccak256(abi.encode(head_{e'}, epoch, answer,
@@ -67,7 +68,10 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 ///                               signers[0] || ... || signers[n-1])   (32-byte words)
 ///      Calldata costs about 370 gas per signer and 600 for the values, where storage cost
 ///      2,100 per cold slot: the config's two value slots, its digest and one membership
-///      slot per signature (measured: benchmarks/RESULTS.md).
+///      slot per signature (measured: benchmarks/RESULTS.md). Each observation's own
+///      signature costs about 6,600 gas more (an ecrecover, its struct hash, 65 bytes of
+///      calldata), and the accepted-report slot 22,100 per round: verifying them here rather
+///      than only on a challenge keeps every stored median made of self-signed observations.
 contract OracleFeeds is EIP712 {
     bytes32 public constant REPORT_TYPEHASH = keccak256(
         "Report(bytes32 feedId,bytes32 configDigest,uint64 epoch,int256[] observations,"
