@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from judge_helpers import (
     ETHER_ASSET,
     GOVERNANCE,
@@ -25,6 +27,7 @@ from judge_helpers import (
 )
 from oracle_helpers import OTHER_LABEL, now, warp
 
+from _profiles import examples
 from ailedger.chain.eip712 import Domain
 from ailedger.chain.oracle_report import (
     OracleReport,
@@ -308,3 +311,27 @@ def test_rounding_in_the_split(jd: Judged, slash: int) -> None:
     assert prover == slash * PROVER_BPS // 10_000
     assert prover + treasury == slash == event["args"]["amount"]
     assert jd.owed(jd.prover) + jd.owed(jd.treasury) == slash
+
+
+@settings(
+    max_examples=examples(25),
+    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
+)
+@given(
+    value=st.integers(-(2**255), 2**255 - 1),
+    epoch=st.integers(0, 2**64 - 1),
+    stamp=st.integers(0, 2**64 - 1),
+    root=st.binary(min_size=32, max_size=32),
+    values=st.lists(st.integers(-(2**255), 2**255 - 1), min_size=1, max_size=4),
+)
+def test_observation_digest_and_report_hash_match_the_contract(
+    jd: Judged, value: int, epoch: int, stamp: int, root: bytes, values: list[int]
+) -> None:
+    """The Python encoders (oracle nodes, the round leader, the CLI) are the contract's, byte
+    for byte, for any value, epoch, time, input root and observations."""
+    base = jd.o.report(1, sorted(values))
+    report = replace(base, epoch=epoch, observations_timestamp=stamp, input_root=root)
+    feeds = jd.o.feeds.functions
+    onchain = feeds.observationDigest(report.as_tuple(), value).call()
+    assert onchain == observation_digest(jd.o.domain(), report, value)
+    assert feeds.reportHash(report.as_tuple()).call() == report_hash(report)
