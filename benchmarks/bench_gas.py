@@ -11,9 +11,13 @@ tests) on web3.py's in-memory py-evm chain and measures, from transaction receip
   contract storing a bytes32 per entry (``EntryStore.store``) and one only emitting it in an
   event (``EntryLog.emitEntry``), per entry and extrapolated to N entries;
 * StakeManager's deposit, withdrawal request, withdraw, lock, slash and claim (ether and the
-  consortium ERC-20), each beside a plain ERC-20 transfer (``--stake-only``: just these).
+  consortium ERC-20), each beside a plain ERC-20 transfer (``--stake-only``: just these);
+* accountable oracles (``--judge-only``): OracleFeeds.transmit with every observation signed
+  by its observer, and OracleJudge challenges (one that slashes, one that reverts), beside a
+  plain ERC-20 transfer.
 
     .venv/bin/python benchmarks/bench_gas.py [--witnesses 2] [--max-k 8] [--stake-only]
+    .venv/bin/python benchmarks/bench_gas.py --judge-only
 """
 
 from __future__ import annotations
@@ -81,7 +85,16 @@ def main() -> None:
     parser.add_argument("--max-k", type=int, default=8, help="largest threshold measured")
     parser.add_argument("--per-entry-samples", type=int, default=20)
     parser.add_argument("--stake-only", action="store_true", help="only the StakeManager steps")
+    parser.add_argument(
+        "--judge-only",
+        action="store_true",
+        help="only transmit with per-observation signatures and an OracleJudge challenge",
+    )
     args = parser.parse_args()
+    if args.judge_only:
+        _judge_gas()
+        _machine()
+        return
     if args.stake_only:
         _stake_gas()
         _machine()
@@ -235,6 +248,54 @@ def _stake_gas() -> None:
     print("\nGas of StakeManager steps beside a plain ERC-20 transfer")
     for label, used in rows:
         print(f"{label:<42} {used:>9,}  {used / base:>5.2f}x")
+
+
+def _judge_gas() -> None:
+    """OracleFeeds.transmit with every observation signed by its observer (n = 4, f = 1, two
+    report signatures; 3 and 4 observations, later reports of the feed), a successful
+    OracleJudge challenge (it slashes an ether stake), and a challenge that reverts (within
+    tolerance: the challenger's gas), beside a plain ERC-20 transfer."""
+    tests = REPO / "tests" / "contracts"
+    sys.path.insert(0, str(tests))
+    import judge_helpers
+
+    jd = judge_helpers.deploy_judged(Web3(EthereumTesterProvider()))
+    chain, o = jd.chain, jd.o
+    rows: list[tuple[str, int]] = []
+    a, b = chain.accounts[1], chain.accounts[2]
+    token = chain.deploy("ConsortiumToken", "Consortium", "CON", a, 10**30)
+    chain.send(token.functions.transfer(b, 10**18), a)  # b holds the token already
+    transfer = chain.send(token.functions.transfer(b, 10**18), a)
+    rows.append(("ERC-20 transfer (ConsortiumToken)", int(transfer["gasUsed"])))
+    jd.declare()
+    for i in range(4):
+        jd.stake(jd.oracle(i))
+    jd.accept(1, [500, 510, 520, 900])  # the feed's first report (initialises its slots)
+    for epoch, values in ((2, [500, 510, 900]), (3, [500, 510, 520, 900])):
+        report = o.report(epoch, values)
+        sigs = o.sign(report, o.signer_keys()[:2])
+        used = int(chain.send(o.transmit(report, sigs))["gasUsed"])
+        rows.append((f"transmit, {len(values)} signed observations, 2 sigs", used))
+    stamp = int(o.feeds.functions.getRound(o.feed, 3).call()[1])
+    report = o.report(3, [500, 510, 520, 900], timestamp=stamp)
+    failed = jd.challenge_call(report, 0)
+    rows.append(
+        ("challenge that reverts (within tolerance)", _reverted_gas(chain, failed, jd.prover))
+    )
+    slashed = chain.send(jd.challenge_call(report, 3), jd.prover)
+    rows.append(("challenge that slashes (ether stake)", int(slashed["gasUsed"])))
+    base = rows[0][1]
+    print("\nGas of accountable oracles beside a plain ERC-20 transfer (n = 4, f = 1)")
+    for label, used in rows:
+        print(f"{label:<46} {used:>9,}  {used / base:>5.2f}x")
+
+
+def _reverted_gas(chain: Any, call: Any, sender: str) -> int:
+    """Gas a reverting transaction burns (sent with a fixed limit; the receipt has it)."""
+    tx = call.build_transaction({"from": sender, "gas": 300_000})
+    receipt = chain.w3.eth.wait_for_transaction_receipt(chain.w3.eth.send_transaction(tx))
+    assert receipt["status"] == 0
+    return int(receipt["gasUsed"])
 
 
 def _registry_gas(h: Any, chain: Any) -> None:

@@ -35,6 +35,7 @@ from ailedger.chain.oracle_report import (
     feed_label,
     oracle_domain,
     pack_signatures,
+    sign_observation,
     sign_report,
 )
 from ailedger.fingerprint.dataset import fingerprint_dataset
@@ -162,6 +163,13 @@ def main() -> None:
             )
             sigs = pack_signatures(sign_report(domain, report, keys))
             roster, params = chain.call(contract, "transmitConfig", feed_id(creator, FEED))
+            by_address = {k.address: k for k in keys}
+            observed = pack_signatures(
+                [
+                    sign_observation(domain, report, v, by_address[roster[i]])
+                    for i, v in zip(report.observers, report.observations, strict=True)
+                ]
+            )
             chain.transact(
                 contract,
                 "transmit",
@@ -169,6 +177,7 @@ def main() -> None:
                 roster,
                 params,
                 sigs,
+                observed,
                 signer=transmitter.to_local_account(),
             )
             transmit.append(time.perf_counter() - t0)

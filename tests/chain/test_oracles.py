@@ -14,7 +14,13 @@ from eth_account.signers.local import LocalAccount
 from _chain_util import ETHER, Backend
 from ailedger.chain import Chain, ContractReverted
 from ailedger.chain.escrow import ParametricEscrow, PerformanceBonus, PolicyStatus, Trigger
-from ailedger.chain.oracle_report import feed_id, pack_signatures, report_digest, rounds_head
+from ailedger.chain.oracle_report import (
+    OracleReport,
+    feed_id,
+    pack_signatures,
+    report_digest,
+    rounds_head,
+)
 from ailedger.chain.oracles import OracleFeeds
 from ailedger.errors import ChainError, InvalidInput
 from ailedger.identity.keys import Secp256k1Signer
@@ -49,7 +55,16 @@ class Setup:
         observed = {k.address: v for k, v in zip(self.oracles, values, strict=False)}
         report = self.feeds.build_report(self.feed, epoch, observed, ROOT, MODEL, self.now())
         sigs = [self.feeds.sign(report, k) for k in self.oracles[:2]]
-        self.feeds.transmit(report, sigs, signer=self.admin)
+        self.feeds.transmit(report, sigs, self.observed(report), signer=self.admin)
+
+    def observed(self, report: OracleReport) -> dict[str, bytes]:
+        """Each observer's signature of its own observation in ``report``."""
+        signers = self.feeds.signers(self.feed)
+        keys = {k.address: k for k in self.oracles}
+        return {
+            signers[i]: self.feeds.sign_observation(report, v, keys[signers[i]])
+            for i, v in zip(report.observers, report.observations, strict=True)
+        }
 
 
 @pytest.fixture
@@ -182,10 +197,12 @@ def test_reverts_are_named(s: Setup) -> None:
     observed = {k.address: 1 for k in s.oracles[:3]}
     report = s.feeds.build_report(s.feed, 1, observed, ROOT, MODEL, s.now())
     with pytest.raises(ContractReverted, match="TooFewSignatures"):
-        s.feeds.transmit(report, [s.feeds.sign(report, s.oracles[0])], signer=s.admin)
+        s.feeds.transmit(
+            report, [s.feeds.sign(report, s.oracles[0])], s.observed(report), signer=s.admin
+        )
     sigs = [s.feeds.sign(report, k) for k in s.oracles[:2]]
     with pytest.raises(ContractReverted, match="NotATransmitter"):
-        s.feeds.transmit(report, sigs, signer=s.holder)
+        s.feeds.transmit(report, sigs, s.observed(report), signer=s.holder)
     with pytest.raises(InvalidInput, match="does not exist"):
         s.feeds.build_report(feed_id(s.admin.address, "nope"), 1, observed, ROOT, MODEL, 1)
     with pytest.raises(InvalidInput, match="twice"):

@@ -45,8 +45,14 @@ def test_deploy_status_and_roles(ws: Workspace) -> None:
     dep = ok(["chain", "deploy", "--key", "admin"])
     assert dep["deployer"] == ALICE.address
     contracts = dep["contracts"]
-    assert set(contracts) == {"Membership", "LogAnchors", "ModelRegistry", "StakeManager"} | {
-        "LabelingMarket"
+    assert set(contracts) == {
+        "Membership",
+        "LogAnchors",
+        "ModelRegistry",
+        "StakeManager",
+        "OracleFeeds",
+        "OracleJudge",
+        "LabelingMarket",
     }
     book = json.loads((ws.path / "deployments.json").read_text())
     assert book[str(dep["chain_id"])]["contracts"] == contracts

@@ -21,6 +21,7 @@ from contract_helpers import (
     deploy_all,
     populate,
 )
+from judge_helpers import Judged, deploy_judged
 from oracle_helpers import Oracles, deploy_oracles
 from stake_helpers import Stakes, deploy_stakes
 from web3 import HTTPProvider, Web3
@@ -105,3 +106,15 @@ def _stakes(w3: Web3) -> Stakes:
 def sm(_stakes: Stakes) -> Iterator[Stakes]:
     """StakeManager, its tokens and judges (see ``stake_helpers.Stakes``) behind a snapshot."""
     yield from _behind_snapshot(_stakes.chain, _stakes)
+
+
+@pytest.fixture(scope="module")
+def _judged(w3: Web3) -> Judged:
+    return deploy_judged(w3)
+
+
+@pytest.fixture
+def jd(_judged: Judged) -> Iterator[Judged]:
+    """OracleFeeds, StakeManager and OracleJudge (see ``judge_helpers.Judged``) behind a
+    snapshot."""
+    yield from _behind_snapshot(_judged.chain, _judged)

@@ -29,6 +29,7 @@ from ailedger.chain.oracle_report import (
     feed_id,
     feed_label,
     oracle_domain,
+    sign_observation,
 )
 from ailedger.chain.oracle_report import sign_report as _sign_report
 from ailedger.identity.keys import Secp256k1Signer
@@ -51,9 +52,16 @@ def compile_all() -> dict[str, Compiled]:
     return compile_contracts(extra=extra)
 
 
+#: Every key ``oracle_keys`` made, by address: ``transmit`` signs each observation with its
+#: observer's key by default.
+KNOWN_KEYS: dict[str, Secp256k1Signer] = {}
+
+
 def oracle_keys(n: int, base: int = 200) -> list[Secp256k1Signer]:
     """``n`` deterministic oracle keys, sorted by address (the configured order)."""
-    return sorted((key(base + i) for i in range(n)), key=lambda k: int(k.address, 16))
+    keys = sorted((key(base + i) for i in range(n)), key=lambda k: int(k.address, 16))
+    KNOWN_KEYS.update((k.address, k) for k in keys)
+    return keys
 
 
 def pay(chain: Chain, call: Any, sender: str, value: int) -> Any:
@@ -78,6 +86,18 @@ def warp(chain: Chain, seconds: int) -> int:
         provider.make_request("evm_setNextBlockTimestamp", [target])  # type: ignore[arg-type]
         provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     return now(chain)
+
+
+def observed_by(report: OracleReport, signers: Sequence[str], domain: Domain) -> bytes:
+    """Each observer's own signature of its observation (observer ``i`` is ``signers[i]``,
+    its key one ``oracle_keys`` made; 65 zero bytes otherwise), concatenated in observation
+    order, as ``transmit`` takes them."""
+    return b"".join(
+        sign_observation(domain, report, v, KNOWN_KEYS[signers[i]])
+        if i < len(signers) and signers[i] in KNOWN_KEYS
+        else bytes(65)
+        for i, v in zip(report.observers, report.observations, strict=True)
+    )
 
 
 @dataclass
@@ -199,13 +219,25 @@ class Oracles:
         return _sign_report(domain or self.domain(), report, list(keys))
 
     def transmit(
-        self, report: OracleReport, signatures: Sequence[bytes], feeds: Any | None = None
+        self,
+        report: OracleReport,
+        signatures: Sequence[bytes],
+        feeds: Any | None = None,
+        observation_signatures: Sequence[bytes] | None = None,
     ) -> Any:
         """The transmit call (signatures concatenated, as the contract takes them) with the
-        signer set and values of the configuration in force on ``feeds``."""
+        signer set and values of the configuration in force on ``feeds``, and the observers'
+        own signatures (default: each observer signs its value for ``feeds``)."""
         contract = self.feeds if feeds is None else feeds
         signers, params = contract.functions.transmitConfig(report.feed_id).call()
-        return contract.functions.transmit(report.as_tuple(), signers, params, b"".join(signatures))
+        observed = (
+            observed_by(report, signers, self.domain(contract))
+            if observation_signatures is None
+            else b"".join(observation_signatures)
+        )
+        return contract.functions.transmit(
+            report.as_tuple(), signers, params, b"".join(signatures), observed
+        )
 
     def accept(self, epoch: int, values: Sequence[int], feed: bytes | None = None) -> Any:
         """Transmit a report of ``values`` signed by f+1 oracles; return the receipt."""

@@ -30,7 +30,7 @@ from oracle_helpers import (
 )
 from web3 import Web3
 
-from ailedger.chain.oracle_report import OracleReport, sign_report
+from ailedger.chain.oracle_report import OracleReport, sign_observation, sign_report
 
 ABOVE = 0
 DAY = 86_400
@@ -361,15 +361,20 @@ def test_finding14_holder_that_cannot_receive_ether_collects_with_withdraw_to(
 # --- finding 15: what a report attributes --------------------------------------------------------
 
 
-def test_finding15_observations_are_attributed_by_the_report_signers_only(o: Oracles) -> None:
-    """Stated, not hidden: f+1 signers (oracles 0 and 1) may attribute values to oracles 2
-    and 3, who signed nothing; the contract accepts it (2 signatures in its calldata).
-    What it does refuse: fewer than f+1 signers, whatever the observers list claims. The
-    per-observation check is the co-signing node's (test_node.py:
-    test_finding15_node_refuses_to_cosign_observations_nobody_signed)."""
+def test_finding15_observations_are_attributed_only_by_their_own_observers(o: Oracles) -> None:
+    """Revisited in issue 15: f+1 report signers (oracles 0 and 1) can no longer attribute
+    values to oracles 2 and 3 who did not sign them; each observation carries its observer's
+    own signature, which transmit checks. With those signatures the report is accepted; it
+    still needs f+1 report signatures."""
     keys = o.signer_keys()
-    report = o.report(1, [10, 20, 30], observers=[1, 2, 3])  # 2 and 3 never signed
-    o.chain.send(o.transmit(report, o.sign(report, keys[:2])))
+    report = o.report(1, [10, 20, 30], observers=[1, 2, 3])
+    sigs = o.sign(report, keys[:2])
+    domain = o.domain()
+    own = [sign_observation(domain, report, v, keys[i]) for i, v in ((1, 10), (2, 20), (3, 30))]
+    forged = [own[0], *(sign_observation(domain, report, v, keys[0]) for v in (20, 30))]
+    call = o.transmit(report, sigs, observation_signatures=forged)  # 0 signs for 2 and 3
+    assert o.chain.revert_reason(call) == "ObservationNotSigned"
+    o.chain.send(o.transmit(report, sigs, observation_signatures=own))
     assert o.feeds.functions.getRound(o.feed, 1).call()[0] == 20  # the median, accepted
     lone = o.report(2, [10, 20, 30], observers=[0, 2, 3])
     assert o.chain.revert_reason(o.transmit(lone, o.sign(lone, keys[:1]))) == "TooFewSignatures"

@@ -19,6 +19,7 @@ from oracle_helpers import (
     OTHER_LABEL,
     Oracles,
     now,
+    observed_by,
     pay,
     warp,
 )
@@ -37,7 +38,10 @@ def _signed(o: Oracles, report: OracleReport, feed: bytes | None = None) -> list
 def _transmit(
     o: Oracles, report: OracleReport, sigs: list[bytes], signers: Any, params: Any
 ) -> Any:
-    return o.feeds.functions.transmit(report.as_tuple(), list(signers), params, b"".join(sigs))
+    observed = observed_by(report, list(signers), o.domain())
+    return o.feeds.functions.transmit(
+        report.as_tuple(), list(signers), params, b"".join(sigs), observed
+    )
 
 
 def _config(o: Oracles, feed: bytes | None = None) -> tuple[list[str], Any]:

@@ -21,6 +21,7 @@ from oracle_helpers import (
     OTHER_LABEL,
     Oracles,
     deploy_oracles,
+    observed_by,
     oracle_keys,
     warp,
 )
@@ -157,7 +158,10 @@ def test_malleable_signature_fails(o: Oracles) -> None:
 def _with_config(
     o: Oracles, report: OracleReport, sigs: list[bytes], signers: Any, params: Any
 ) -> Any:
-    return o.feeds.functions.transmit(report.as_tuple(), list(signers), params, b"".join(sigs))
+    observed = observed_by(report, list(signers), o.domain())
+    return o.feeds.functions.transmit(
+        report.as_tuple(), list(signers), params, b"".join(sigs), observed
+    )
 
 
 def test_forged_signer_set_in_calldata_fails(o: Oracles) -> None:
@@ -291,7 +295,10 @@ def test_forged_observer_lists_fail(o: Oracles) -> None:
     raw = list(good.as_tuple())
     raw[4] = bytes([0, 1])  # the Python encoder refuses this, the contract must too
     signers, params = o.feeds.functions.transmitConfig(o.feed).call()
-    call = o.feeds.functions.transmit(tuple(raw), signers, params, b"".join(_signed(o, good)))
+    observed = observed_by(good, signers, o.domain())
+    call = o.feeds.functions.transmit(
+        tuple(raw), signers, params, b"".join(_signed(o, good)), observed
+    )
     assert o.chain.revert_reason(call) == "ObserverCount"
     assert reason(o.report(1, [1, 2])) == "TooFewObservations"  # 2f, one liar could pick
     assert reason(replace(good, observations=(3, 2, 1))) == "ObservationsNotSorted"

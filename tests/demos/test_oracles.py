@@ -20,6 +20,8 @@ from _cli import run_process as cli
 from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
 from ailedger.chain import ANVIL_CHAIN_ID
+from ailedger.chain.oracle_judge import DEFAULT_PROVER_BPS, REASON_OUT_OF_TOLERANCE
+from ailedger.demos._oracle_stakes import SLASH
 from ailedger.demos.crop_insurance import (
     DROUGHT_FARMS,
     LIE_BY,
@@ -105,6 +107,30 @@ def test_crop_insurance_pays_the_drought_farms_only(crop: tuple[Path, dict[str, 
     assert len(report["rounds"]) == 4 * len(report["farms"])
 
 
+def test_crop_insurance_slashes_the_lying_oracle(crop: tuple[Path, dict[str, Any]]) -> None:
+    """The watcher's challenge slashed the liar's whole stake, split between the watcher and
+    the treasury (the demo read it back from the StakeManager); the evidence is the liar's own
+    signed observation in the last round's report statement in the log."""
+    workdir, report = crop
+    slash = report["slash"]
+    assert slash["oracle"] == report["lying_oracle"]
+    assert slash["slashed"] == SLASH == slash["min_stake"]
+    assert slash["prover_share"] == SLASH * DEFAULT_PROVER_BPS // 10_000
+    assert slash["prover_share"] + slash["treasury_share"] == SLASH
+    assert slash["reason_code"] == REASON_OUT_OF_TOLERANCE
+    assert slash["value"] - slash["answer"] == report["lie_by"] == slash["deviation"]
+    assert slash["deviation"] > slash["tolerance"]
+    assert slash["liar_stake_after"]["slashed"] == SLASH
+    assert slash["liar_stake_after"]["free"] == 0
+    assert slash["proven_from_log"]
+    logged = statement_at(workdir, slash["report_log_index"]).predicate
+    assert logged["epoch"] == slash["epoch"]
+    position = logged["observers"].index(slash["oracle"])
+    assert logged["observations"][position] == slash["value"]
+    assert len(logged["observation_signatures"]) == len(logged["observations"])
+    assert report["contracts"]["judge"] == slash["judge"]
+
+
 def test_crop_payouts_trace_to_batch_model_and_signers(crop: tuple[Path, dict[str, Any]]) -> None:
     workdir, report = crop
     model = fingerprint_model(workdir / "drought-model", tensors=False)
@@ -171,6 +197,8 @@ def test_crop_insurance_on_anvil(
     assert report["chain_id"] == ANVIL_CHAIN_ID
     assert report["paid"] == sorted(DROUGHT_FARMS)
     check_common(out, report, report["rounds"])
+    assert report["slash"]["oracle"] == report["lying_oracle"]
+    assert report["slash"]["slashed"] == SLASH
 
 
 def test_node_processes_are_stopped_on_error(tmp_path: Path) -> None:

@@ -252,6 +252,20 @@ contract SettlementHandler is Cheats {
         }
     }
 
+    /// @dev Each observation of `report` signed by its observer (`keys` ascending by address:
+    ///      observer index i is keys[i]), as `transmit` takes them.
+    function _observed(OracleFeeds.Report memory report, uint256[] memory keys)
+        internal
+        view
+        returns (bytes memory signatures)
+    {
+        for (uint256 i = 0; i < report.observations.length; ++i) {
+            uint256 key = keys[uint8(report.observers[i])];
+            bytes32 digest = feeds.observationDigest(report, report.observations[i]);
+            signatures = bytes.concat(signatures, signature(key, digest));
+        }
+    }
+
     /// @dev attack % 8: 0-4 honest; 5 signed by keys outside the configuration in force
     ///      (the creator's own while the honest set is in force, or vice versa); 6 one
     ///      signature only (f = 1 needs 2); 7 a stale report (older than maxAge). Every report
@@ -276,7 +290,11 @@ contract SettlementHandler is Cheats {
         bytes memory signatures =
             _sign(report, _sortedKeys(rogue ? ROGUE : HONEST), mode == 6 ? 1 : 2);
         bool expected = mode < 5 && epoch > latestEpoch;
-        try feeds.transmit(report, signers, _params(), signatures) returns (int192 answer) {
+        bytes memory observed =
+            _observed(report, _sortedKeys(rogueVersion[version] ? ROGUE : HONEST));
+        try feeds.transmit(report, signers, _params(), signatures, observed) returns (
+            int192 answer
+        ) {
             if (!expected) _violation("report accepted against the model");
             if (answer != report.observations[1]) _violation("answer is not the median");
             _promote();
@@ -340,7 +358,8 @@ contract SettlementHandler is Cheats {
         address[] memory signers = _addrs(listed);
         if (mode == 2) (signers[2], signers[3]) = (signers[3], signers[2]);
         bytes memory signatures = _sign(report, signing, signing.length);
-        try feeds.transmit(report, signers, params, signatures) {
+        bytes memory observed = _observed(report, _sortedKeys(honestList ? HONEST : ROGUE));
+        try feeds.transmit(report, signers, params, signatures, observed) {
             _violation("report accepted with a tampered configuration");
         } catch (bytes memory reason) {
             bytes memory mismatch =
@@ -768,6 +787,14 @@ contract OracleSignatureFuzzTest is Cheats {
         return OracleFeeds.ConfigParams(1, 0, 100, 1 days);
     }
 
+    /// @dev Each observation of `r` signed by its observer (for `feeds`).
+    function _obs(OracleFeeds.Report memory r) internal view returns (bytes memory sigs) {
+        for (uint256 i = 0; i < r.observations.length; ++i) {
+            bytes32 digest = feeds.observationDigest(r, r.observations[i]);
+            sigs = bytes.concat(sigs, signature(keys[uint8(r.observers[i])], digest));
+        }
+    }
+
     function _key(uint256 seed) internal pure returns (uint256) {
         return bound(seed, 1, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364140);
     }
@@ -777,45 +804,73 @@ contract OracleSignatureFuzzTest is Cheats {
         uint256 key = _key(keySeed);
         vm.assume(key < 11 || key > 14);
         OracleFeeds.Report memory r = _report(int256(bound(uint256(value), 0, 100)));
+        bytes memory observed = _obs(r);
         bytes32 digest = feeds.reportDigest(r);
         (uint256 a, uint256 b) = (keys[0], key);
         if (vm.addr(b) < vm.addr(a)) (a, b) = (b, a);
         bytes memory sigs = bytes.concat(signature(a, digest), signature(b, digest));
         vm.expectRevert(abi.encodeWithSelector(OracleFeeds.NotAnOracle.selector, vm.addr(key)));
-        feeds.transmit(r, oracles, _params(), sigs);
+        feeds.transmit(r, oracles, _params(), sigs, observed);
     }
 
     /// @notice The same signature twice, a malleated copy, or signatures made for another
     ///         OracleFeeds contract do not make f+1 signers; the honest pair does.
     function testFuzz_duplicateMalleatedReplayed(uint256 valueSeed) public {
         OracleFeeds.Report memory r = _report(int256(bound(valueSeed, 0, 100)));
+        bytes memory observed = _obs(r);
         bytes32 digest = feeds.reportDigest(r);
         bytes memory first = signature(keys[0], digest);
         bytes memory second = signature(keys[1], digest);
         vm.expectRevert();
-        feeds.transmit(r, oracles, _params(), bytes.concat(first, first));
+        feeds.transmit(r, oracles, _params(), bytes.concat(first, first), observed);
         vm.expectRevert();
-        feeds.transmit(r, oracles, _params(), bytes.concat(first, malleate(second)));
+        feeds.transmit(r, oracles, _params(), bytes.concat(first, malleate(second)), observed);
         r.configDigest = other.configDigestAt(feedId, 1);
         bytes32 elsewhere = other.reportDigest(r);
         bytes memory replayed =
             bytes.concat(signature(keys[0], elsewhere), signature(keys[1], elsewhere));
         r.configDigest = feeds.configDigestAt(feedId, 1);
         vm.expectRevert();
-        feeds.transmit(r, oracles, _params(), replayed);
-        feeds.transmit(r, oracles, _params(), bytes.concat(first, second));
+        feeds.transmit(r, oracles, _params(), replayed, observed);
+        feeds.transmit(r, oracles, _params(), bytes.concat(first, second), observed);
         check(feeds.latestEpoch(feedId) == 1, "honest report accepted");
+    }
+
+    /// @notice An observation signed by any key but its observer's is refused (f+1 report
+    ///         signers cannot attribute a value to an oracle that did not sign it).
+    function testFuzz_observationSignedByAnother(uint256 keySeed, uint256 valueSeed, uint256 which)
+        public
+    {
+        uint256 key = _key(keySeed);
+        OracleFeeds.Report memory r = _report(int256(bound(valueSeed, 0, 100)));
+        uint256 at = which % 3;
+        uint256 observer = keys[uint8(r.observers[at])];
+        vm.assume(key != observer);
+        bytes memory observed = _obs(r);
+        bytes memory forged = signature(key, feeds.observationDigest(r, r.observations[at]));
+        for (uint256 k = 0; k < 65; ++k) {
+            observed[65 * at + k] = forged[k];
+        }
+        bytes32 digest = feeds.reportDigest(r);
+        bytes memory sigs = bytes.concat(signature(keys[0], digest), signature(keys[1], digest));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                OracleFeeds.ObservationNotSigned.selector, at, vm.addr(observer), vm.addr(key)
+            )
+        );
+        feeds.transmit(r, oracles, _params(), sigs, observed);
     }
 
     /// @notice Only a configured transmitter may send even a well-signed report.
     function testFuzz_onlyTransmitters(address sender, uint256 valueSeed) public {
         vm.assume(sender != address(this));
         OracleFeeds.Report memory r = _report(int256(bound(valueSeed, 0, 100)));
+        bytes memory observed = _obs(r);
         bytes32 digest = feeds.reportDigest(r);
         bytes memory sigs = bytes.concat(signature(keys[0], digest), signature(keys[1], digest));
         vm.prank(sender);
         vm.expectRevert(abi.encodeWithSelector(OracleFeeds.NotATransmitter.selector, sender));
-        feeds.transmit(r, oracles, _params(), sigs);
+        feeds.transmit(r, oracles, _params(), sigs, observed);
     }
 
     /// @notice A well-signed report sent with a signer list or values other than the
@@ -829,6 +884,7 @@ contract OracleSignatureFuzzTest is Cheats {
         uint256 valueSeed
     ) public {
         OracleFeeds.Report memory r = _report(int256(bound(valueSeed, 0, 100)));
+        bytes memory observed = _obs(r);
         bytes32 digest = feeds.reportDigest(r);
         bytes memory sigs = bytes.concat(signature(keys[0], digest), signature(keys[1], digest));
         address[] memory signers = oracles;
@@ -866,8 +922,8 @@ contract OracleSignatureFuzzTest is Cheats {
         vm.expectRevert(
             abi.encodeWithSelector(OracleFeeds.ConfigMismatch.selector, feedId, uint32(1))
         );
-        feeds.transmit(r, signers, p, sigs);
-        feeds.transmit(r, oracles, _params(), sigs);
+        feeds.transmit(r, signers, p, sigs, observed);
+        feeds.transmit(r, oracles, _params(), sigs, observed);
         check(feeds.latestEpoch(feedId) == 1, "report accepted with its configuration");
     }
 }

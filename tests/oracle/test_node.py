@@ -6,6 +6,7 @@ OracleFeeds contract (n=4, f=1) on a fresh embedded chain and leads rounds again
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -25,7 +26,15 @@ from hypothesis import strategies as st
 from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
 from ailedger.chain import DEV_FAUCET_KEY, Chain, DeployedContract, open_embedded
-from ailedger.chain.oracle_report import OracleReport, config_digest, feed_id, feed_label
+from ailedger.chain.eip712 import recover_signer
+from ailedger.chain.oracle_report import (
+    OracleReport,
+    config_digest,
+    feed_id,
+    feed_label,
+    observation_digest,
+    oracle_domain,
+)
 from ailedger.chain.oracles import OracleFeeds
 from ailedger.errors import InvalidInput
 from ailedger.fingerprint.model import fingerprint_model
@@ -456,3 +465,45 @@ def test_report_time_fits_a_lagging_or_idle_chain(now: int, lag: int, max_age: i
     assert now - stamp <= min(max_age // 2, MAX_BACKDATE)  # never stale by our clock
     if 0 <= lag <= min(max_age // 2, MAX_BACKDATE):
         assert stamp == latest  # a chain lagging a little: stamp with its clock
+
+
+def test_a_node_signs_its_own_observation_for_the_round_it_observed(world: World) -> None:
+    """The EIP-712 observation signature (what OracleFeeds checks and OracleJudge slashes on)
+    is over the node's own value, and only for its feed, oracle set, input and model."""
+    node = OracleNode(FEED, KEYS[0], world.model_dir, world.digest, creator=CREATOR)
+    batch = world.batches[0]
+    contract = "0x" + "ab" * 20
+    signers = [k.address for k in KEYS]
+    mine = verify_observation(node.observe(0, batch.path, batch.root))
+    fid = feed_id(CREATOR, FEED)
+    template = OracleReport(
+        fid,
+        config_digest(1337, contract, fid, 1, signers),
+        0,
+        (),
+        b"",
+        batch.root,
+        bytes.fromhex(world.digest),
+        int(time.time()),
+    )
+
+    def sign(round_: OracleReport, version: int = 1) -> bytes:
+        return node.sign_observation(
+            round_, chain_id=1337, contract=contract, config_version=version, signers=signers
+        )
+
+    signature = sign(template)
+    digest = observation_digest(oracle_domain(1337, contract), template, mine.value)
+    assert recover_signer(digest, signature) == KEYS[0].address
+    other_value = observation_digest(oracle_domain(1337, contract), template, mine.value + 1)
+    assert recover_signer(other_value, signature) != KEYS[0].address
+    with pytest.raises(ReportRefused, match="another feed, contract or oracle set"):
+        sign(template, version=2)
+    with pytest.raises(ReportRefused, match="input root"):
+        sign(dataclasses.replace(template, input_root=b"\x00" * 32))
+    with pytest.raises(ReportRefused, match="model"):
+        sign(dataclasses.replace(template, model_digest=b"\x00" * 32))
+    with pytest.raises(ReportRefused, match="not recent"):
+        sign(dataclasses.replace(template, observations_timestamp=1))
+    with pytest.raises(ReportRefused, match="no observation for epoch"):
+        sign(dataclasses.replace(template, epoch=5))

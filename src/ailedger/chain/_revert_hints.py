@@ -628,6 +628,67 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "nothing is owed to {account} in {token}",
         "rewards are owed after `ailedger label settle`; check the token",
     ),
+    # --- OracleFeeds observation signatures and OracleJudge ---------------------------------
+    "ObservationSignatureCount": (
+        "{signatures} observation signatures for {observations} observations",
+        "send one 65-byte signature per observation, by its observer, in observation order",
+    ),
+    "ObservationNotSigned": (
+        "observation {position} is attributed to {observer} but signed by {signer}",
+        "each observation must carry its own observer's signature of that value in this round",
+    ),
+    "OracleJudge.NotFeedCreator": (
+        "{caller} did not create feed {feedId}",
+        "the feed's creator declares its terms: run it with the creator's key",
+    ),
+    "TermsAlreadyDeclared": (
+        "feed {feedId} already has terms",
+        "nothing to do: a feed's terms never change (create a new feed for other terms)",
+    ),
+    "NoTerms": (
+        "feed {feedId} has no terms with this judge",
+        "its creator declares them first (minimum stake, slash, tolerance, window)",
+    ),
+    "BadTerms": (
+        "the terms are invalid",
+        "give a positive minimum stake, a slash of at most the minimum and a positive window",
+    ),
+    "WindowTooLong": (
+        "a challenge window of {challengeWindow} s exceeds the unbonding delay {unbondingDelay} s",
+        "use a window no longer than the unbonding delay, so stake cannot leave before it ends",
+    ),
+    "NoRound": (
+        "feed {feedId} has no round at epoch {epoch}",
+        "challenge a round that was accepted (its oracle-report statement names the epoch)",
+    ),
+    "ChallengeWindowClosed": (
+        "the challenge window closed at {closedAt} (unix time)",
+        "nothing to do: a round can be challenged only within its window",
+    ),
+    "NotTheStoredReport": (
+        "the report given hashes to {given}, not the stored {stored}",
+        "give the round's report exactly as transmitted (the log's oracle-report statement)",
+    ),
+    "BadPosition": (
+        "position {position} is outside the report's {observations} observations",
+        "give the index of the observation in the report",
+    ),
+    "NotTheObserversSignature": (
+        "the observation's signature is by {signer}, not its observer {observer}",
+        "give the observer's own signature of that observation (from the round's log entry)",
+    ),
+    "WithinTolerance": (
+        "the observation is {deviation} from the median, within the tolerance {tolerance}",
+        "nothing to do: the observation is not a fault",
+    ),
+    "SelfChallenge": (
+        "{oracle} may not challenge its own observation",
+        "challenge from another account",
+    ),
+    "AlreadySlashed": (
+        "fault {faultId} was already slashed",
+        "nothing to do: one fault is slashed once",
+    ),
 }
 #: Names whose keccak256 hash may appear as a role or environment id in an error.
 _KNOWN_NAMES = (

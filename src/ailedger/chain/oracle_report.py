@@ -31,9 +31,16 @@ hash chain over the feed's rounds (:func:`rounds_head`)::
     head = bytes24(keccak256(abi.encode(previous head, epoch, answer, observationsTimestamp,
                                         configVersion, inputRoot, modelDigest)))
 
-The signatures attribute the whole report to its f+1 signers; they do not prove that the
-oracle at ``observers[i]`` observed ``observations[i]`` (each observation is signed by its
-observer off-chain, as a statement in the log, which every co-signing node checks).
+The signatures attribute the whole report to its f+1 signers. Each observation also carries
+its observer's own EIP-712 signature (:func:`observation_digest`, :func:`sign_observation`),
+which ``transmit`` verifies (``observationSignatures``: 65 bytes per observation, in
+observation order), so ``observations[i]`` is what the oracle at ``observers[i]`` signed::
+
+    Observation(bytes32 feedId,bytes32 configDigest,uint64 epoch,int256 value,
+                uint64 observationsTimestamp,bytes32 inputRoot,bytes32 modelDigest)
+
+The contract stores each accepted report's struct hash (:func:`report_hash`), against which
+``OracleJudge`` checks a challenged observation.
 
 A feed lives in its creator's namespace (:func:`feed_id`): nobody can create the id another
 account's feed will have.
@@ -52,6 +59,7 @@ from ailedger.identity.keys import checksum_address
 
 __all__ = [
     "MAX_ORACLES",
+    "OBSERVATION_TYPE",
     "ORACLE_FEEDS_NAME",
     "REPORT_TYPE",
     "OracleReport",
@@ -59,11 +67,14 @@ __all__ = [
     "config_digest",
     "feed_id",
     "feed_label",
+    "observation_digest",
     "oracle_domain",
     "pack_signatures",
     "report_digest",
+    "report_hash",
     "report_typed_data",
     "rounds_head",
+    "sign_observation",
     "sign_report",
 ]
 
@@ -72,9 +83,14 @@ REPORT_TYPE = (
     "Report(bytes32 feedId,bytes32 configDigest,uint64 epoch,int256[] observations,"
     "bytes observers,bytes32 inputRoot,bytes32 modelDigest,uint64 observationsTimestamp)"
 )
+OBSERVATION_TYPE = (
+    "Observation(bytes32 feedId,bytes32 configDigest,uint64 epoch,int256 value,"
+    "uint64 observationsTimestamp,bytes32 inputRoot,bytes32 modelDigest)"
+)
 MAX_ORACLES = 31
 
 _REPORT_TYPEHASH = keccak(text=REPORT_TYPE)
+_OBSERVATION_TYPEHASH = keccak(text=OBSERVATION_TYPE)
 _UINT64_MAX = (1 << 64) - 1
 _INT256_MIN = -(1 << 255)
 _INT256_MAX = (1 << 255) - 1
@@ -253,10 +269,11 @@ class OracleReport:
         }
 
 
-def report_digest(domain: Domain, report: OracleReport) -> bytes:
-    """The EIP-712 digest each signing oracle signs (``reportDigest`` on-chain)."""
+def report_hash(report: OracleReport) -> bytes:
+    """The report's EIP-712 struct hash (``reportHash``; its first 24 bytes are stored per
+    round: ``acceptedReport``)."""
     words = b"".join(v.to_bytes(32, "big", signed=True) for v in report.observations)
-    struct_hash = keccak(
+    return keccak(
         abi_encode(
             ["bytes32"] * 3 + ["uint64", "bytes32", "bytes32", "bytes32", "bytes32", "uint64"],
             [
@@ -272,7 +289,43 @@ def report_digest(domain: Domain, report: OracleReport) -> bytes:
             ],
         )
     )
+
+
+def report_digest(domain: Domain, report: OracleReport) -> bytes:
+    """The EIP-712 digest each signing oracle signs (``reportDigest`` on-chain)."""
+    return keccak(b"\x19\x01" + domain.separator() + report_hash(report))
+
+
+def observation_digest(domain: Domain, report: OracleReport, value: int) -> bytes:
+    """The EIP-712 digest an oracle signs for its own ``value`` in the round of ``report``
+    (``observationDigest`` on-chain): the report's feed, config digest, epoch, time, input
+    root and model, not its other observations, so ``report`` may be a template without
+    observations."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"observation {value!r} is not an integer")
+    if not _INT256_MIN <= value <= _INT256_MAX:
+        raise InvalidInput(f"observation {value} does not fit in int256")
+    struct_hash = keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "bytes32", "uint64", "int256", "uint64", "bytes32", "bytes32"],
+            [
+                _OBSERVATION_TYPEHASH,
+                report.feed_id,
+                report.config_digest,
+                report.epoch,
+                value,
+                report.observations_timestamp,
+                report.input_root,
+                report.model_digest,
+            ],
+        )
+    )
     return keccak(b"\x19\x01" + domain.separator() + struct_hash)
+
+
+def sign_observation(domain: Domain, report: OracleReport, value: int, key: SigningKey) -> bytes:
+    """``key``'s signature of its observation ``value`` in the round of ``report``."""
+    return sign_digest(observation_digest(domain, report, value), key)
 
 
 def report_typed_data(domain: Domain, report: OracleReport) -> dict[str, Any]:

@@ -5,11 +5,13 @@ version, an oracle set of n signers with fault tolerance f (n >= 3f+1, f >= 1, n
 transmitters allowed to send reports, observation bounds and a maximum report age. A report
 (:class:`~ailedger.chain.oracle_report.OracleReport`) carries at least 2f+1 observations from
 distinct oracles and is signed (EIP-712, bound to chain and contract) by at least f+1 of
-them; the contract stores the median. A new configuration (:meth:`OracleFeeds.set_config`)
-takes effect ``configDelay`` seconds after it is proposed; from then on reports signed for
-the old set are refused, and each round keeps the version it was accepted under. ``transmit``
-sends the configuration's signer set and values with each report (``transmitConfig``): the
-contract checks them against one stored commitment instead of reading them from storage.
+them, and each observation by its own observer (``sign_observation``, checked by
+``transmit``); the contract stores the median, the report's struct hash and when it was
+accepted. A new configuration (:meth:`OracleFeeds.set_config`) takes effect ``configDelay``
+seconds after it is proposed; from then on reports signed for the old set are refused, and
+each round keeps the version it was accepted under. ``transmit`` sends the configuration's
+signer set and values with each report (``transmitConfig``): the contract checks them
+against one stored commitment instead of reading them from storage.
 
 A round is stored in one slot (answer, observation time, config version); its input root and
 model digest come from its ReportAccepted event, which :meth:`OracleFeeds.round` accepts only
@@ -35,10 +37,16 @@ from ailedger.chain.oracle_report import (
     pack_signatures,
     report_digest,
     rounds_head,
+    sign_observation,
 )
 from ailedger.errors import ChainError, InvalidInput
+from ailedger.identity.keys import checksum_address
 
-__all__ = ["FeedConfig", "OracleFeeds", "OracleRound"]
+__all__ = ["DEFAULT_CONFIG_DELAY", "FeedConfig", "OracleFeeds", "OracleRound"]
+
+#: Seconds before a new oracle set takes effect in the OracleFeeds ``ailedger chain deploy``
+#: deploys: one day.
+DEFAULT_CONFIG_DELAY = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -193,6 +201,10 @@ class OracleFeeds(ContractWrapper):
         """The oracle set in force, ascending by address (observer indices refer to it)."""
         return [str(a) for a in self.chain.call(self.contract, "signersOf", feed)]
 
+    def signers_at(self, feed: bytes, version: int) -> list[str]:
+        """The oracle set of configuration ``version``, ascending by address."""
+        return [str(a) for a in self.chain.call(self.contract, "signersAt", feed, version)]
+
     def transmitters(self, feed: bytes) -> list[str]:
         return [str(a) for a in self.chain.call(self.contract, "transmittersOf", feed)]
 
@@ -229,23 +241,48 @@ class OracleFeeds(ContractWrapper):
         """One oracle's signature of ``report`` for this contract."""
         return sign_digest(report_digest(self.domain(), report), key)
 
+    def sign_observation(self, report: OracleReport, value: int, key: SigningKey) -> bytes:
+        """One oracle's signature of its own observation ``value`` in the round of ``report``."""
+        return sign_observation(self.domain(), report, value, key)
+
     def transmit(
-        self, report: OracleReport, signatures: Sequence[bytes], *, signer: Signer | AccountSource
+        self,
+        report: OracleReport,
+        signatures: Sequence[bytes],
+        observation_signatures: Mapping[str, bytes],
+        *,
+        signer: Signer | AccountSource,
     ) -> Receipt:
-        """Submit ``report`` with ``signatures`` (any order: sorted by signer here), and the
-        signer set and values of the configuration in force (``transmitConfig``), which the
-        contract checks against that configuration's stored commitment."""
+        """Submit ``report`` with ``signatures`` (any order: sorted by signer here), each
+        observer's signature of its own observation (oracle address -> signature; put in
+        observation order here), and the signer set and values of the configuration in force
+        (``transmitConfig``), which the contract checks against that configuration's stored
+        commitment."""
         digest = report_digest(self.domain(), report)
         ordered = sorted(signatures, key=lambda s: int(recover_signer(digest, s), 16))
         signers, params = self.chain.call(self.contract, "transmitConfig", report.feed_id)
+        by_oracle = {checksum_address(a): sig for a, sig in observation_signatures.items()}
+        observed = []
+        for index in report.observers:
+            who = checksum_address(str(signers[index]))
+            if who not in by_oracle:
+                raise InvalidInput(f"no signature of {who} for its observation")
+            observed.append(by_oracle[who])
         return self._send(
             "transmit",
             report.as_tuple(),
             list(signers),
             tuple(params),
             pack_signatures(ordered),
+            pack_signatures(observed),
             signer=signer,
         )
+
+    def accepted_report(self, feed: bytes, epoch: int) -> tuple[bytes, int]:
+        """The first 24 bytes of the struct hash of the report accepted for ``epoch`` and
+        the block time it was accepted (zeros if none)."""
+        digest, accepted_at = self.chain.call(self.contract, "acceptedReport", feed, epoch)
+        return bytes(digest), int(accepted_at)
 
     def latest_epoch(self, feed: bytes) -> int:
         return int(self.chain.call(self.contract, "latestEpoch", feed))

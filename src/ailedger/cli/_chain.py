@@ -41,6 +41,8 @@ from ailedger.chain.deployments import (
 from ailedger.chain.eip712 import log_id
 from ailedger.chain.labeling import deploy_labeling_market
 from ailedger.chain.membership import Membership, org_id
+from ailedger.chain.oracle_judge import DEFAULT_PROVER_BPS, deploy_oracle_judge
+from ailedger.chain.oracles import DEFAULT_CONFIG_DELAY
 from ailedger.chain.stake import DEFAULT_UNBONDING_DELAY, deploy_stake_manager
 from ailedger.cli._app import app
 from ailedger.cli._chain_common import RPC_ENV, RpcOpt, ensure_dev_funds, open_chain
@@ -123,8 +125,9 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy Membership, LogAnchors, ModelRegistry and StakeManager (KEY administers them,
-    and is the StakeManager's treasury), and LabelingMarket (proposed as a StakeManager judge
-    and market); record them."""
+    and is the StakeManager's treasury), LabelingMarket (proposed as a StakeManager judge and
+    market), OracleFeeds and its OracleJudge (proposed to the StakeManager as a judge); record
+    them."""
     ws = open_workspace()
     signer = log_signer(key, password_file)
     with open_chain(ws, rpc) as chain:
@@ -144,6 +147,19 @@ def deploy_cmd(
         labeling = deploy_labeling_market(chain, signer, stake)
         dep = dataclasses.replace(
             dep, contracts={**dep.contracts, labeling.name: ContractRecord.of(labeling)}
+        )
+        # OracleFeeds and its OracleJudge, proposed to the StakeManager (acting after the
+        # governance delay).
+        feeds = chain.deploy("OracleFeeds", DEFAULT_CONFIG_DELAY, signer=signer)
+        judge = deploy_oracle_judge(chain, stake.address, feeds.address, signer)
+        chain.transact(stake, "proposeJudge", judge.address, DEFAULT_PROVER_BPS, signer=signer)
+        dep = dataclasses.replace(
+            dep,
+            contracts={
+                **dep.contracts,
+                feeds.name: ContractRecord.of(feeds),
+                judge.name: ContractRecord.of(judge),
+            },
         )
         _book(ws).put(dep)
     doc = dep.to_dict()

@@ -196,6 +196,20 @@ def _crop_human(report: dict[str, Any]) -> None:
             f"signed by {len(why['signers'])} oracles (observations and report: log entries "
             f"{', '.join(str(i) for i in why['log_indices'])}), tx {why['settle_transaction']}"
         )
+    slash = report.get("slash")
+    if slash:
+        console.print(
+            f"  [red]lying oracle {slash['oracle']} slashed {_wei(slash['slashed'])}[/red] "
+            f"(reason {slash['reason_code']}: its signed {slash['value']} is "
+            f"{slash['deviation']} from the median {slash['answer']}, tolerance "
+            f"{slash['tolerance']}; epoch {slash['epoch']}, report log entry "
+            f"{slash['report_log_index']}, tx {slash['transaction']})"
+        )
+        console.print(
+            f"    challenger {slash['challenger']} earns {_wei(slash['prover_share'])}, "
+            f"treasury {slash['treasury']} {_wei(slash['treasury_share'])} "
+            f"(read back from the StakeManager)"
+        )
     _books(report)
 
 

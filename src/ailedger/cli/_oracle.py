@@ -4,7 +4,10 @@
 the node on 127.0.0.1 until interrupted, printing one ``ready`` line (JSON with ``--json``).
 ``oracle round`` collects observations and signatures from the nodes at ``--peers``,
 transmits the report to the OracleFeeds contract at ``--contract`` on the workspace chain
-(or ``--rpc``) and appends the statements to the workspace log.
+(or ``--rpc``) and appends the statements to the workspace log. ``oracle challenge``
+challenges an oracle's observation in a logged round before the OracleJudge at ``--judge``:
+the oracle is slashed if its own signed value lies outside the feed's tolerance of the stored
+median, within the feed's challenge window; otherwise one line says why not (exit 9).
 
 Until the root app imports this module, ``python -m ailedger.cli._oracle ARGS`` runs it.
 """
@@ -167,6 +170,54 @@ def round_cmd(
             console.print(f"  left out {escape(url)}: {escape(why)}")
 
     emit(result.to_dict(), as_json, human)
+
+
+@oracle_app.command("challenge")
+def challenge_cmd(
+    judge: Annotated[str, typer.Option("--judge", help="OracleJudge address.")],
+    contract: Annotated[str, typer.Option("--contract", help="OracleFeeds address.")],
+    log_index: Annotated[
+        int,
+        typer.Option("--log-index", min=0, help="The round's oracle-report entry in the log."),
+    ],
+    oracle: Annotated[str, typer.Option("--oracle", help="The oracle whose observation.")],
+    key: Annotated[str, typer.Option("--key", help="Key that challenges (the prover).")],
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Challenge an oracle's signed observation in a logged round (slashes it if it lies
+    outside the feed's tolerance of the stored median, within the window)."""
+    from ailedger.chain.oracle_judge import OracleJudge
+    from ailedger.chain.oracles import OracleFeeds
+    from ailedger.cli._chain_common import open_chain
+    from ailedger.oracle.challenge import logged_challenge
+
+    workspace = open_workspace()
+    signer = unlock_secp256k1(
+        Keystore(workspace.keys_dir), key, password_file, purpose="challenger"
+    )
+    with open_chain(workspace, rpc) as chain, open_workspace_log(workspace) as log:
+        feeds = OracleFeeds(chain, chain.at("OracleFeeds", contract, track=False))
+        found = logged_challenge(log, log_index, feeds, oracle)
+        # tracked: the receipt's StakeManager Slashed event is read back
+        stake = chain.call(chain.at("OracleJudge", judge, track=False), "stakes")
+        chain.at("StakeManager", str(stake))
+        judged = OracleJudge(chain, chain.at("OracleJudge", judge))
+        result = judged.challenge(
+            found.report, found.position, found.signature, signer=signer.to_local_account()
+        )
+    doc = {**result.to_dict(), "log_index": log_index, "stake_manager": str(stake)}
+
+    def human() -> None:
+        console.print(
+            f"slashed {result.oracle}: {result.slashed} wei (reason {result.reason_code}; its "
+            f"{result.value} is {result.deviation} from the median {result.answer}), "
+            f"{result.prover_share} to {result.challenger}, {result.treasury_share} to the "
+            f"treasury; tx {result.tx_hash}"
+        )
+
+    emit(doc, as_json, human)
 
 
 if __name__ == "__main__":

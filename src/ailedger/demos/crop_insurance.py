@@ -8,6 +8,12 @@ deployed; four oracle node processes (the last one lying by a large amount) scor
 the demo process leads each round, settles triggered policies, and the farmers withdraw.
 The report traces every payout to the batch root, the model digest and the signers.
 
+The oracles are accountable (:mod:`ailedger.demos._oracle_stakes`): each stakes in a
+StakeManager before the season, every feed declares its terms with an OracleJudge, a policy is
+settled only on a feed whose oracles are all staked, and after the season a watcher challenges
+the lying oracle's signed observation in the last round: the judge slashes its stake, split
+between the watcher and the treasury, and the slash is read back from the chain and the log.
+
 The node processes are ``python -m ailedger.demos.crop_insurance node`` (each serves every feed
 with one
 key, handed over through a pipe on standard input); they are stopped by PID, also on error. The
@@ -47,6 +53,14 @@ from ailedger.demos._claims import (
     verify_logged_model,
     verify_policies,
     verify_round,
+)
+from ailedger.demos._oracle_stakes import (
+    DELAY,
+    MIN_STAKE,
+    challenge_liar,
+    set_up_accountability,
+    verify_slash,
+    wait_for_judge,
 )
 from ailedger.errors import NodeUnavailable
 from ailedger.fingerprint.model import fingerprint_model
@@ -288,10 +302,23 @@ def run_crop_insurance(
     say = on_step or quiet
     claims = Claims()
     farms = DEFAULT_FARMS
-    roles = ["trainer", "sensors", "insurer"]
+    roles = ["trainer", "sensors", "insurer", "governor", "treasury", "watcher"]
     with demo_world(workdir, "crop.demo/log", roles, rpc) as world:
         keys = world.keys
         say(f"workspace, keys and LogAnchors ready on chain {world.chain.chain_id}")
+        # Feeds and stakes first: the judge's registration takes DELAY seconds to take effect.
+        names = {f.farm_id: f"drought/{f.farm_id}" for f in farms}
+        feeds = create_feeds(world, list(names.values()), (-10_000, 20_000))
+        creator = feed_creator(world)
+        feed_ids = {farm_id: feed_id(creator, name) for farm_id, name in names.items()}
+        acc = set_up_accountability(
+            world.chain, feeds, list(feed_ids.values()), world.oracles, keys
+        )
+        say(
+            f"OracleFeeds ({len(names)} feeds, {ORACLES} oracles, f=1), StakeManager and "
+            f"OracleJudge deployed; each oracle staked {_eth(MIN_STAKE)}; each feed declared "
+            f"tolerance {acc.terms.tolerance} and a {DELAY} s challenge window"
+        )
         cfg = WeatherConfig(drought_farms=DROUGHT_FARMS)
         batches = write_weather_batches(workdir / "batches", farms, cfg, seed=2026)
         dataset_index = {b.root: log_dataset(world, b, keys["sensors"]) for b in batches}
@@ -318,8 +345,6 @@ def run_crop_insurance(
             f"({', '.join(DROUGHT_FARMS)}), not {', '.join(expected_paid) or 'none'}",
         )
 
-        names = {f.farm_id: f"drought/{f.farm_id}" for f in farms}
-        feeds = create_feeds(world, list(names.values()), (-10_000, 20_000))
         escrow_c = world.chain.deploy("ParametricEscrow", feeds.address, signer=keys["leader"])
         escrow = ParametricEscrow(world.chain, escrow_c)
         insurer = keys["insurer"].to_local_account()
@@ -327,7 +352,6 @@ def run_crop_insurance(
         farmers = {f.farm_id: Secp256k1Signer.generate() for f in farms}
         now = int(time.time())
         policies = {}
-        creator = feed_creator(world)
         for farm_id, farmer in farmers.items():
             world.chain.fund(farmer.address, ETHER)
             fid = feed_id(creator, names[farm_id])
@@ -345,14 +369,12 @@ def run_crop_insurance(
                 now + 30 * 86400,
                 signer=insurer,
             )
-        say(
-            f"OracleFeeds ({len(names)} feeds, {ORACLES} oracles, f=1) and ParametricEscrow "
-            f"deployed; {len(policies)} policies of {_eth(PAYOUT)} written"
-        )
+        say(f"ParametricEscrow deployed; {len(policies)} policies of {_eth(PAYOUT)} written")
 
         args = ["--model-dir", str(model_dir), "--digest", digest, "--feed-creator", creator]
         rounds: list[dict[str, Any]] = []
         liar = world.oracle_addresses[-1]
+        last = None
         with oracle_processes(world, list(names.values()), args, LIE_BY) as nodes:
             node_pids = [proc.pid for proc in nodes.procs]
             say(f"{ORACLES} oracle node processes started (the last, {liar}, lies)")
@@ -370,6 +392,7 @@ def run_crop_insurance(
                     transmitter=keys["leader"],
                     log=world.log,
                 )
+                last = result
                 expected = RoundExpectation(
                     feed,
                     result.epoch,
@@ -395,9 +418,23 @@ def run_crop_insurance(
                 policy = escrow.policy(policies[batch.key])
                 active = policy is not None and policy.status == PolicyStatus.ACTIVE
                 if checked["stored_answer"] > THRESHOLD and active:
+                    wait_for_judge(world.chain, acc, say)
+                    claims.check(
+                        acc.judge.feed_accountable(feed_ids[batch.key]),
+                        f"every oracle of {feed} holds the minimum stake, the judge is active",
+                    )
                     escrow.settle(policies[batch.key], result.epoch, signer=keys["leader"])
                     line += f" > {THRESHOLD}: policy settled"
                 say(line)
+        assert last is not None  # there are batches
+        wait_for_judge(world.chain, acc, say)
+        challenge = challenge_liar(feeds, acc, last, liar)
+        say(
+            f"watcher challenged {liar}'s {challenge.value} in {last.feed} epoch "
+            f"{challenge.epoch} (median {challenge.answer}, tolerance {acc.terms.tolerance}): "
+            f"slashed {_eth(challenge.slashed)} (reason {challenge.reason_code}); watcher "
+            f"earns {_eth(challenge.prover_share)}, treasury {_eth(challenge.treasury_share)}"
+        )
         for farm_id, farmer in farmers.items():
             if escrow.claimable(farmer.address):
                 escrow.withdraw(signer=farmer.to_local_account())
@@ -417,6 +454,9 @@ def run_crop_insurance(
         paid_total = PAYOUT * len(expected_paid)
         totals = verify_books(
             claims, world.chain, escrow, Totals(deposited, paid_total, 0, deposited - paid_total)
+        )
+        slash = verify_slash(
+            claims, world.chain, feeds, acc, challenge, liar, world.log, last.log_indices[-1]
         )
         verify_published(
             claims, world, batches, dataset_index, model_index, digest, last_anchor, say
@@ -455,7 +495,13 @@ def run_crop_insurance(
             "lie_by": LIE_BY,
             "model_digest": digest,
             "model_log_index": model_index,
-            "contracts": {"feeds": feeds.address, "escrow": escrow.address},
+            "contracts": {
+                "feeds": feeds.address,
+                "escrow": escrow.address,
+                "stake_manager": acc.stake.address,
+                "judge": acc.judge.address,
+            },
+            "slash": slash,
             "farms": farms_out,
             "rounds": rounds,
             "paid": sorted(f["farm"] for f in farms_out if f["paid_wei"]),

@@ -8,6 +8,9 @@
   that flags them (fingerprint-checked before loading), for ``demo consortium``.
 - :mod:`ailedger.oracle.observation`: the observation record, its in-toto predicate and
   median aggregation.
+- :mod:`ailedger.oracle.node` and :mod:`ailedger.oracle.round`: the oracle node and the round
+  its leader runs (every observation signed by its observer, on-chain too).
+- :mod:`ailedger.oracle.challenge`: a lying observation challenged from the log alone.
 """
 
 from __future__ import annotations

@@ -3,8 +3,12 @@
 Every node is its own process serving JSON over HTTP on 127.0.0.1 (:func:`serve`)::
 
     GET  /health   -> {"oracle", "feed", "model_digest"}
-    POST /observe  {"epoch", "batch", "input_root", "input_size"}
-                   -> {"oracle", "envelope"}          (a signed observation statement)
+    POST /observe  {"epoch", "batch", "input_root", "input_size", "round"?}
+                   -> {"oracle", "envelope", "observation_signature"?}
+                   (a signed observation statement; with "round" = {"chain_id", "contract",
+                   "config_version", "signers", "observations_timestamp"}, also the
+                   oracle's EIP-712 signature of its value for that round, which
+                   OracleFeeds.transmit checks and OracleJudge slashes on)
     POST /sign     {"chain_id", "contract", "config_version", "signers", "report",
                     "envelopes"} -> {"oracle", "signature"}   (EIP-712 report signature)
 
@@ -18,6 +22,11 @@ digest is recomputed), the node
 observed the same input root for that epoch, its timestamp is recent, and every observation
 in it is backed by a validly signed statement of a configured oracle with that exact value
 (so a leader cannot invent or alter values); its own value must be its own.
+:meth:`OracleNode.sign_observation` signs the node's own value for a round (EIP-712,
+``Observation``: chain, contract, feed, config digest, epoch, value, time, input root, model)
+after the same checks on the round. Signing again for the same epoch (a retried round, with
+another time) is safe: OracleJudge slashes only an observation of the report OracleFeeds
+stored for the epoch, judged against that report's own median.
 
 ``lie_by`` adds a constant to the node's score (a lying oracle, for demos and tests);
 ``faulty`` (in :func:`serve`) makes the node drop every request without an answer.
@@ -40,6 +49,7 @@ from ailedger.chain.oracle_report import (
     OracleReport,
     config_digest,
     feed_id,
+    observation_digest,
     oracle_domain,
     report_digest,
 )
@@ -184,6 +194,33 @@ class OracleNode:
             self._observed[epoch] = observation
         return sign_statement(observation.statement(), [self.signer])
 
+    def sign_observation(
+        self,
+        round_: OracleReport,
+        *,
+        chain_id: int,
+        contract: str,
+        config_version: int,
+        signers: Sequence[str],
+    ) -> bytes:
+        """Sign this node's observation for the round ``round_`` (a report without
+        observations: feed, config digest, epoch, input root, model and time)."""
+        mine = self._observed.get(round_.epoch)
+        if mine is None:
+            raise ReportRefused(f"{self.address} made no observation for epoch {round_.epoch}")
+        roster = [checksum_address(s) for s in signers]
+        expected = config_digest(chain_id, contract, self.feed_id, config_version, roster)
+        if round_.feed_id != self.feed_id or round_.config_digest != expected:
+            raise ReportRefused("the round is for another feed, contract or oracle set")
+        if round_.model_digest.hex() != self.model_digest:
+            raise ReportRefused(f"the round names model {round_.model_digest.hex()}")
+        if round_.input_root.hex() != mine.input_root:
+            raise ReportRefused(f"the round names input root {round_.input_root.hex()}")
+        if abs(round_.observations_timestamp - time.time()) > MAX_CLOCK_SKEW:
+            raise ReportRefused("the round's timestamp is not recent")
+        digest = observation_digest(oracle_domain(chain_id, contract), round_, mine.value)
+        return sign_digest(digest, self.signer)
+
     def sign(
         self,
         report: OracleReport,
@@ -237,7 +274,39 @@ class OracleNode:
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("observe needs 'epoch', 'batch' and 'input_root'") from None
         envelope = self.observe(epoch, batch, _hex32(body.get("input_root"), "input_root"))
-        return {"oracle": self.address, "envelope": envelope.to_dict()}
+        answer: dict[str, Any] = {"oracle": self.address, "envelope": envelope.to_dict()}
+        round_ = body.get("round")
+        if round_ is not None:
+            try:
+                template = OracleReport(
+                    self.feed_id,
+                    config_digest(
+                        int(round_["chain_id"]),
+                        str(round_["contract"]),
+                        self.feed_id,
+                        int(round_["config_version"]),
+                        [str(s) for s in round_["signers"]],
+                    ),
+                    epoch,
+                    (),
+                    b"",
+                    _hex32(body.get("input_root"), "input_root"),
+                    bytes.fromhex(self.model_digest),
+                    int(round_["observations_timestamp"]),
+                )
+                signature = self.sign_observation(
+                    template,
+                    chain_id=int(round_["chain_id"]),
+                    contract=str(round_["contract"]),
+                    config_version=int(round_["config_version"]),
+                    signers=[str(s) for s in round_["signers"]],
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                if isinstance(exc, InvalidInput):
+                    raise
+                raise InvalidInput(f"malformed observe request: {exc}") from None
+            answer["observation_signature"] = "0x" + signature.hex()
+        return answer
 
     def _sign(self, body: dict[str, Any]) -> dict[str, Any]:
         try:

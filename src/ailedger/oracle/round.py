@@ -5,18 +5,23 @@
 fingerprints the batch (its RFC 9162 root is the round's input
 root), then over HTTP (:mod:`ailedger.oracle.node`):
 
-1. asks every peer to observe (``POST /observe``) and keeps the observations whose signed
-   statement verifies, names a configured oracle, this feed, epoch, input root and model,
-   and lies within the feed's bounds (anything else is a failure of that peer);
+1. fixes the round's time, asks every peer to observe (``POST /observe``, with the round:
+   chain, contract, config, time) and keeps the observations whose signed statement
+   verifies, names a configured oracle, this feed, epoch, input root and model, lies within
+   the feed's bounds, and comes with the oracle's EIP-712 signature of its value for this
+   round (anything else is a failure of that peer);
 2. needs at least ``2f + 1`` of them, and builds the report (values sorted, each with its
    observer's index; the contract stores the median ``observations[len // 2]``);
 3. asks the observers to co-sign (``POST /sign``, with the signed observations, so each can
    check that no value was invented or altered), keeps the signatures that recover to
    configured oracles, and needs at least ``f + 1``;
-4. transmits the report with the signatures (sorted by signer address) and, when ``log`` is
-   given, appends every observation statement and a report statement
-   (:class:`OracleReportPredicate`, signed by the transmitter, naming the transaction) to
-   the log, so a payout can be traced to the inputs, the model and the signers.
+4. transmits the report with the signatures (sorted by signer address) and the observers'
+   own observation signatures (OracleFeeds checks both) and, when ``log`` is given, appends
+   every observation statement and a report statement (:class:`OracleReportPredicate`,
+   signed by the transmitter, naming the transaction, with the observation signatures and
+   the report hash the contract stored) to the log, so a payout can be traced to the inputs,
+   the model and the signers, and a lying observation can be challenged from the log alone
+   (:mod:`ailedger.chain.oracle_judge`).
 
 Every failure is one :class:`~ailedger.errors.AiledgerError` with one line: peers that did
 not answer (after retries) or refused, and how many were needed (:class:`QuorumNotReached`).
@@ -32,12 +37,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from pydantic import Field
+
 from ailedger.attest import dsse
 from ailedger.attest.predicates import PREDICATE_URI_PREFIX, Predicate
 from ailedger.attest.statements import Subject, make_statement, sign_statement
 from ailedger.chain import Chain, DeployedContract
 from ailedger.chain.eip712 import recover_signer
-from ailedger.chain.oracle_report import OracleReport, feed_id, pack_signatures, report_digest
+from ailedger.chain.oracle_report import (
+    OracleReport,
+    feed_id,
+    observation_digest,
+    pack_signatures,
+    report_digest,
+    report_hash,
+)
 from ailedger.chain.oracle_report import oracle_domain as _domain
 from ailedger.errors import AiledgerError, NodeUnavailable
 from ailedger.fingerprint.dataset import fingerprint_dataset
@@ -93,6 +107,10 @@ class OracleReportPredicate(Predicate):
     transaction: str
     block: int
     observation_envelopes: list[str]
+    #: Each observer's EIP-712 signature of its value, in observation order (0x-hex).
+    observation_signatures: list[str] = Field(default_factory=list)
+    #: The report's EIP-712 struct hash (OracleFeeds stores its first 24: ``acceptedReport``).
+    report_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,8 @@ class RoundResult:
     block_number: int
     log_indices: tuple[int, ...] = ()
     failures: dict[str, str] = field(default_factory=dict)
+    #: Each observer's EIP-712 signature of its own value (oracle address -> signature).
+    observation_signatures: dict[str, bytes] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,9 +209,25 @@ def run_round(
         raise AiledgerError(f"{transmitter.address} is not a transmitter of feed {feed}")
     roster = [checksum_address(s) for s in chain.call(feeds, "signersOf", fid)]
     fp = fingerprint_dataset(Path(batch), secret=None)
-    body = {"epoch": epoch, "batch": str(Path(batch).resolve()), "input_root": fp.root.hex()}
+    stamp = report_time(int(time.time()), chain.block_timestamp(), max_age)
+    domain = _domain(chain.chain_id, feeds.address)
+    template = OracleReport(
+        fid, config_digest, epoch, (), b"", fp.root, bytes.fromhex(digest_hex), stamp
+    )
+    body = {
+        "epoch": epoch,
+        "batch": str(Path(batch).resolve()),
+        "input_root": fp.root.hex(),
+        "round": {
+            "chain_id": chain.chain_id,
+            "contract": feeds.address,
+            "config_version": version,
+            "signers": roster,
+            "observations_timestamp": stamp,
+        },
+    }
 
-    def observe(url: str) -> tuple[dsse.Envelope, Observation]:
+    def observe(url: str) -> tuple[dsse.Envelope, Observation, bytes]:
         answer = request_json(f"{url}/observe", body, timeout=timeout, tries=tries)
         envelope = dsse.Envelope.from_dict(answer.get("envelope"))
         obs = verify_observation(envelope)
@@ -202,12 +238,24 @@ def run_round(
             raise AiledgerError(f"{url}: {obs.oracle} is not in the oracle set")
         if not lo <= obs.value <= hi:
             raise AiledgerError(f"{url}: value {obs.value} outside [{lo}, {hi}]")
-        return envelope, obs
+        text = str(answer.get("observation_signature", "")).removeprefix("0x")
+        try:
+            signature = bytes.fromhex(text)
+            who = recover_signer(observation_digest(domain, template, obs.value), signature)
+        except (ValueError, AiledgerError):
+            raise AiledgerError(f"{url}: no valid signature of its observation") from None
+        if who != checksum_address(obs.oracle):
+            raise AiledgerError(f"{url}: observation signed by {who}, not {obs.oracle}")
+        return envelope, obs, signature
 
     observed, failed = _fan_out(peers, observe)
     by_oracle: dict[str, tuple[str, dsse.Envelope, Observation]] = {}
-    for url, (envelope, obs) in observed.items():
-        by_oracle.setdefault(checksum_address(obs.oracle), (url, envelope, obs))
+    observation_sigs: dict[str, bytes] = {}
+    for url, (envelope, obs, signature) in observed.items():
+        who = checksum_address(obs.oracle)
+        if who not in by_oracle:
+            by_oracle[who] = (url, envelope, obs)
+            observation_sigs[who] = signature
     _quorum("oracles observed", len(by_oracle), 2 * f + 1, f, failed)
 
     report = OracleReport.build(
@@ -218,7 +266,7 @@ def run_round(
         roster,
         fp.root,
         bytes.fromhex(digest_hex),
-        report_time(int(time.time()), chain.block_timestamp(), max_age),
+        stamp,
     )
     sign_body = {
         "chain_id": chain.chain_id,
@@ -228,7 +276,7 @@ def run_round(
         "report": report.to_dict(),
         "envelopes": [env.to_dict() for _, env, _ in by_oracle.values()],
     }
-    digest = report_digest(_domain(chain.chain_id, feeds.address), report)
+    digest = report_digest(domain, report)
 
     def cosign(url: str) -> tuple[str, bytes]:
         answer = request_json(f"{url}/sign", sign_body, timeout=timeout, tries=tries)
@@ -243,6 +291,7 @@ def run_round(
     signatures = dict(signed.values())
     _quorum("oracles co-signed", len(signatures), f + 1, f, failed)
     order = sorted(signatures, key=lambda a: int(a, 16))
+    in_report = [observation_sigs[roster[i]] for i in report.observers]
     receipt = chain.transact(
         feeds,
         "transmit",
@@ -250,6 +299,7 @@ def run_round(
         roster,
         (f, lo, hi, max_age),
         pack_signatures([signatures[a] for a in order]),
+        pack_signatures(in_report),
         signer=transmitter.to_local_account(),
     )
     observations = tuple(obs for _, _, obs in by_oracle.values())
@@ -277,6 +327,8 @@ def run_round(
             observation_envelopes=[
                 hashlib.sha256(e.canonical_json()).hexdigest() for e in envelopes
             ],
+            observation_signatures=["0x" + sig.hex() for sig in in_report],
+            report_hash="0x" + report_hash(report).hex(),
         )
         subject = Subject(name=Path(batch).name, digest={"sha256": observations[0].input_sha256})
         statement = sign_statement(make_statement([subject], predicate), [transmitter])
@@ -292,4 +344,5 @@ def run_round(
         receipt.block_number,
         indices,
         failed,
+        observation_sigs,
     )
