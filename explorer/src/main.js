@@ -19,6 +19,7 @@ import {
   verifyNoteKey,
 } from "./verify.js";
 import { anchorsSection, datasetPage, environmentPage, modelPage, registryPage } from "./registry.js";
+import { feedPage, feedsPage } from "./oracle.js";
 import { badge, code, dl, entryLink, getJSON, getText, h, main, searchLink, section, setPage, settleBadge, short, table } from "./ui.js";
 
 const PIN_KEY = "ailedger.explorer.key";
@@ -508,6 +509,8 @@ async function route() {
     else if (page === "dataset" && arg) await datasetPage(ctx, token, arg);
     else if (page === "env" && arg) await environmentPage(ctx, token, arg);
     else if (page === "registry") await registryPage(ctx, token);
+    else if (page === "feeds") await feedsPage(ctx, token);
+    else if (page === "feed" && arg) await feedPage(ctx, token, arg);
     else if (page === "search") await searchPage(token, arg);
     else if (page === "trust") trustPage();
     else await overviewPage(token);

@@ -26,7 +26,7 @@ const modelLink = (ref) => h("a", { href: `#/model/${enc(String(ref).split("@")[
 
 /** Fetch and verify the log entries `indices`; then the newest checkpoint seen must extend
  * what this browser verified before. {ok, checks, entries: Map(index -> {statement, leaf})}. */
-async function verifyEntries(ctx, t, indices) {
+export async function verifyEntries(ctx, t, indices) {
   const entries = new Map();
   const checks = [];
   const wanted = [...new Set(indices)].sort((a, b) => a - b);
@@ -46,7 +46,7 @@ async function verifyEntries(ctx, t, indices) {
       checks.push({ name: `entry ${i}`, ok: false, detail: f ? `${f.name}: ${f.detail}` : "not verified" });
       return { ok: false, checks, entries };
     }
-    entries.set(i, { statement: r.statement, leaf: toHex(envelopeLeafHash(doc.envelope)) });
+    entries.set(i, { statement: r.statement, leaf: toHex(envelopeLeafHash(doc.envelope)), envelope: doc.envelope });
     if (newest === null || r.checkpoint.size > newest.size) newest = r.checkpoint;
   }
   checks.push({
@@ -65,7 +65,7 @@ async function verifyEntries(ctx, t, indices) {
 }
 
 /** Run `fn` (which throws VerifyError) as a named check. */
-function check(checks, name, fn) {
+export function check(checks, name, fn) {
   try {
     checks.push({ name, ok: true, detail: fn() });
     return true;

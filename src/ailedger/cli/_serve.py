@@ -88,7 +88,13 @@ from ailedger.cli._keys import (
     open_keystore,
     open_workspace,
 )
-from ailedger.errors import ConflictError, InvalidInput, NotFound, WorkspaceError
+from ailedger.errors import (
+    AiledgerError,
+    ConflictError,
+    InvalidInput,
+    NotFound,
+    WorkspaceError,
+)
 from ailedger.identity.keys import Ed25519Signer, Secp256k1Signer
 from ailedger.log import AnyNoteKey, Checkpoint, note_key_for, open_workspace_log, vkey
 from ailedger.workspace import Workspace
@@ -99,6 +105,7 @@ if TYPE_CHECKING:
     from ailedger.service._sequencer import Sequencer
 
 if TYPE_CHECKING:
+    from ailedger.chain import Chain
     from ailedger.service.explorer_api import ExplorerSource
     from ailedger.service.membership import ChainMembership
     from ailedger.service.ratelimit import RateLimit
@@ -285,9 +292,12 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
         stack = ExitStack()
         backend: RegistryBackend = LocalBackend(ws, keys)
         on_chain: Callable[[AnchorRecord], OnChainAnchor | None] | None = None
+        reader: Chain | None = None
+        no_chain = "this workspace has no chain"
         try:
             if _chain_by_default(ws, rpc):
                 chain = stack.enter_context(open_chain(ws, rpc or own_rpc, read_only=True))
+                reader = chain
                 deployment = DeploymentBook(ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
                 orgs = [str(m["org"]) for m in LocalBackend.members(ws).values() if m.get("org")]
                 backend = ChainBackend.from_deployment(chain, deployment, keys=keys, orgs=orgs)
@@ -303,6 +313,11 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
                             return None
                         return contract.anchor_at(record.log_id, record.index)
 
+            elif rpc or own_rpc or _has_chain(ws):  # no contracts recorded: oracle pages
+                try:
+                    reader = stack.enter_context(open_chain(ws, rpc or own_rpc, read_only=True))
+                except AiledgerError as exc:
+                    no_chain = f"the chain could not be opened: {exc.message}"
             registry = Registry.open(ws, keys=keys, backend=backend, read_only=True)
         except BaseException:
             stack.close()
@@ -314,9 +329,17 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
             on_chain,
             close=stack.close,
             orgs={k.keyid.lower(): k.org for k in keys if k.org},
+            chain=reader,
+            no_chain=no_chain,
         )
 
     return open_source
+
+
+def _has_chain(ws: Workspace) -> bool:
+    """Whether the workspace names a node or has an embedded chain on disk."""
+    directory = embedded_chain_dir(ws)
+    return workspace_rpc_url(ws) is not None or (directory is not None and directory.is_dir())
 
 
 def _witnesses(

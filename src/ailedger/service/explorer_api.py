@@ -14,6 +14,10 @@
     GET /v1/registry/environments/{env}/at?time= the event serving at T and the next one
     GET /v1/registry/lookup?ref=NAME@VERSION     a version's kind, digest and entry
     GET /v1/anchors                              the log's on-chain anchors
+    GET /v1/oracle/feeds                         oracle feeds with reports in the log
+    GET /v1/oracle/feeds/{feed_id}               a feed's rounds (report and observation
+                                                 entries) and, read from the chain when the
+                                                 service has one, the payouts they triggered
 
 Everything here is read from the log by the registry index (:mod:`ailedger.registry`): the
 server's summary, never the proof. Every item names the log entries it comes from, and the
@@ -31,6 +35,7 @@ the log before each answer.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,10 +45,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import APIRouter, Query
 
 from ailedger.errors import AiledgerError, InvalidInput
+from ailedger.service._explorer_oracle import FeedReader
 from ailedger.service._openapi import json_body
 from ailedger.service.problems import Problem, problem_responses
 
 if TYPE_CHECKING:  # the registry and the chain load on the first request, not at start
+    from ailedger.chain import Chain
     from ailedger.chain.anchoring import AnchorRecord
     from ailedger.chain.anchors import OnChainAnchor
     from ailedger.registry import EventRow, Registry, VersionRow
@@ -54,6 +61,7 @@ _T = TypeVar("_T")
 #: 9999-12-31T23:59:59.999Z: the latest time an answer can name (datetime's range).
 _LATEST_MS = 253_402_300_799_999
 _OBJECT: dict[str, Any] = {"type": "object"}
+_FEED_ID = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 def _list_of(key: str) -> dict[str, Any]:
@@ -69,13 +77,24 @@ class ExplorerSource:
     """What the pages read: the ``registry`` (its index judged with its backend's rules),
     ``anchors()`` (the log's anchors as recorded by whoever sent them), and ``on_chain``,
     which reads an anchor back from the chain (None: no chain to ask); ``orgs``: the
-    organisation of each known signer (lower-case address), as the operator knows them."""
+    organisation of each known signer (lower-case address), as the operator knows them;
+    ``chain``: the chain the oracle pages read events from (None: ``no_chain`` says why)."""
 
     registry: Registry
     anchors: Callable[[], list[AnchorRecord]]
     on_chain: Callable[[AnchorRecord], OnChainAnchor | None] | None = None
     close: Callable[[], None] = field(default=lambda: None)
     orgs: dict[str, str] = field(default_factory=dict)
+    chain: Chain | None = None
+    no_chain: str = "this service reads no chain"
+    _feeds: FeedReader | None = None
+
+    @property
+    def feeds(self) -> FeedReader:
+        """The oracle feeds' reader over the registry's log and ``chain`` (made once)."""
+        if self._feeds is None:
+            self._feeds = FeedReader(self.registry.log, self.chain, self.no_chain)
+        return self._feeds
 
 
 def _iso(ms: int) -> str:
@@ -256,6 +275,36 @@ def explorer_api_router(
     )
     async def anchors() -> dict[str, Any]:
         return await run(lambda s, _: {"anchors": [_anchor(s, r) for r in s.anchors()]})
+
+    @router.get(
+        "/v1/oracle/feeds",
+        summary="Oracle feeds with reports in the log",
+        responses=problem_responses(429, 503),
+        openapi_extra=json_body(_list_of("feeds")),
+    )
+    async def oracle_feeds() -> dict[str, Any]:
+        return await run(lambda s, n: {"feeds": s.feeds.feeds(n)})
+
+    @router.get(
+        "/v1/oracle/feeds/{feed_id}",
+        summary="An oracle feed: its rounds, their log entries and the payouts they triggered",
+        responses=problem_responses(400, 404, 422, 429, 503),
+        openapi_extra=json_body(
+            {"type": "object", "required": ["feed", "feed_id", "chain", "rounds"]}
+        ),
+    )
+    async def oracle_feed(feed_id: str) -> dict[str, Any]:
+        if not _FEED_ID.fullmatch(feed_id):
+            detail = f"feed id {feed_id[:80]!r} is not 0x and 64 hex digits"
+            raise Problem(400, "invalid", "Invalid feed id", detail)
+
+        def answer(s: ExplorerSource, n: int) -> dict[str, Any]:
+            found = s.feeds.feed(feed_id.lower(), n)
+            if found is None:
+                raise Problem(404, "not-found", "Not found", f"no reports of feed {feed_id}")
+            return found
+
+        return await run(answer)
 
     def close() -> None:
         if opened:
