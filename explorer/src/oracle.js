@@ -12,28 +12,14 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { VerifyError, jcs, toHex, utf8 } from "./verify.js";
 import { check, verifyEntries } from "./registry.js";
-import { badge, code, dl, entryLink, getJSON, h, main, searchLink, section, setPage, settleBadge, short, table } from "./ui.js";
+import { badge, code, dl, entryLink, ether, getJSON, h, main, searchLink, section, setPage, settleBadge, short, table, txLink } from "./ui.js";
 
 const REPORT = "https://ailedger.dev/predicates/oracle-report/v1";
 const OBSERVATION = "https://ailedger.dev/predicates/oracle-observation/v1";
 const enc = encodeURIComponent;
 
-export const txLink = (tx) => (typeof tx === "string" && /^0x[0-9a-fA-F]{64}$/.test(tx) ? h("a", { href: `#/tx/${tx.toLowerCase()}`, class: "mono" }, short(tx)) : code(String(tx ?? "")));
 const addr = (a) => { const s = String(a ?? ""); return s.length > 14 ? `${s.slice(0, 8)}…${s.slice(-4)}` : s; };
 const feedLink = (f) => h("a", { href: `#/feed/${enc(f.feed_id)}` }, String(f.feed ?? f.feed_id));
-
-/** Wei (a decimal string) as ether, exactly. */
-export function ether(wei) {
-  let w;
-  try {
-    w = BigInt(wei);
-  } catch {
-    return `${wei} wei`;
-  }
-  const unit = 10n ** 18n;
-  const frac = (w % unit).toString().padStart(18, "0").replace(/0+$/, "");
-  return `${w / unit}${frac ? `.${frac}` : ""} ETH`;
-}
 
 export async function feedsPage(ctx, token) {
   setPage("Oracle feeds", h("p", {}, "Loading…"));

@@ -6,7 +6,7 @@
 // the links between events, the signed times). A badge turns green only after all of it.
 
 import { VerifyError, envelopeLeafHash, fromHex, toHex, verifyConsistency, verifyEntry } from "./verify.js";
-import { badge, code, entryLink, getJSON, h, main, section, setPage, settleBadge, short, table } from "./ui.js";
+import { badge, code, entryLink, getJSON, h, main, section, setPage, settleBadge, short, table, txLink } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const DEPLOYMENT = "https://ailedger.dev/predicates/deployment/v1";
@@ -457,7 +457,7 @@ export async function anchorsSection(cp) {
         }
       })();
       checks.push({ name: `anchor #${a.index}`, ok, detail: ok ? `root ${short(a.root)} of size ${a.size} is a checkpoint of this log, which the verified checkpoint (size ${cp.size}) extends (RFC 9162 consistency)` : status.slice(2) });
-      rows.push([`#${a.index}`, String(a.size), code(short(a.root)), code(a.transaction), String(a.block), a.on_chain === true ? "read back from LogAnchors (the server's word)" : a.on_chain === false ? "✘ not on chain as recorded" : "not checked", status]);
+      rows.push([`#${a.index}`, String(a.size), code(short(a.root)), txLink(a.transaction), String(a.block), a.on_chain === true ? "read back from LogAnchors (the server's word)" : a.on_chain === false ? "✘ not on chain as recorded" : "not checked", status]);
     }
     if (!checks.length) checks.push({ name: "anchors", ok: true, detail: "this log has no anchors yet" });
     settleBadge(b, checks.every((c) => c.ok), checks, `${rows.length} anchored checkpoints are consistent with the log`);

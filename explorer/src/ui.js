@@ -19,6 +19,21 @@ export function h(tag, attrs, ...children) {
 
 export const code = (text) => h("code", { class: "mono" }, text);
 export const entryLink = (i) => h("a", { href: `#/entry/${i}` }, `#${i}`);
+export const txLink = (tx) => (typeof tx === "string" && /^0x[0-9a-fA-F]{64}$/.test(tx) ? h("a", { href: `#/tx/${tx.toLowerCase()}`, class: "mono" }, short(tx)) : code(String(tx ?? "")));
+
+/** Wei (a decimal string) as ether, exactly. */
+export function ether(wei) {
+  let w;
+  try {
+    w = BigInt(wei);
+  } catch {
+    return `${wei} wei`;
+  }
+  const unit = 10n ** 18n;
+  const frac = (w % unit).toString().padStart(18, "0").replace(/0+$/, "");
+  return `${w / unit}${frac ? `.${frac}` : ""} ETH`;
+}
+
 export const searchLink = (q, label) => h("a", { href: `#/search/${encodeURIComponent(q)}` }, label ?? q);
 
 export function dl(rows) {

@@ -274,3 +274,35 @@ def test_the_feed_pages_are_readable_at_phone_width(
         assert width <= 390, f"{route} scrolls sideways at phone width ({width} px)"
     finally:
         context.close()
+
+
+def test_the_transactions_of_a_round_and_a_payout(
+    page: Any, crop: tuple[Service, dict[str, Any]]
+) -> None:
+    service, _ = crop
+    doc = _get(service, f"/v1/oracle/feeds/{_feed_id(service)}")
+    paid = next(r for r in doc["rounds"] if r["payouts"])
+    transmit = _get(service, f"/v1/transactions/{paid['transaction']}")
+    assert transmit["receipt"]["contract"] == "OracleFeeds"
+    assert transmit["oracle_reports"] == [
+        {
+            "feed": FEED,
+            "feed_id": _feed_id(service),
+            "epoch": paid["epoch"],
+            "answer": paid["answer"],
+            "report_log_index": paid["report_log_index"],
+        }
+    ]
+    settle = _get(service, f"/v1/transactions/{paid['payouts'][0]['transaction']}")
+    assert settle["receipt"]["contract"] == "ParametricEscrow"
+    assert [p["holder"] for p in settle["payouts"]] == [paid["payouts"][0]["holder"]]
+    # in the browser: the round's transaction is checked against its signed report
+    page.goto(f"{service.url}/{_pinned(service)}#/feed/{_feed_id(service)}")
+    settled(page, "#badge", expect="ok")
+    page.click(f"main a[href='#/tx/{paid['transaction'].lower()}']")
+    text = settled(page, "#badge", expect="ok")
+    assert "✔ oracle reports: 1 signed report in the log names this transaction" in text
+    # a payout's transaction: nothing in the log names it, and the page says so
+    page.goto(f"{service.url}/{_pinned(service)}#/tx/{paid['payouts'][0]['transaction']}")
+    page.wait_for_selector("#badge[data-state='unverifiable']")
+    assert "2 ETH" in page.inner_text("main")

@@ -280,6 +280,7 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
         from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, AnchorRecord
         from ailedger.chain.anchors import LogAnchors, OnChainAnchor
         from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+        from ailedger.chain.membership import Membership
         from ailedger.cli._chain_common import open_chain
         from ailedger.cli._workflow import _chain_by_default
         from ailedger.identity.keys import Keystore
@@ -293,6 +294,7 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
         backend: RegistryBackend = LocalBackend(ws, keys)
         on_chain: Callable[[AnchorRecord], OnChainAnchor | None] | None = None
         reader: Chain | None = None
+        org_members: Callable[[str], list[tuple[str, str]]] | None = None
         no_chain = "this workspace has no chain"
         try:
             if _chain_by_default(ws, rpc):
@@ -301,6 +303,14 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
                 deployment = DeploymentBook(ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
                 orgs = [str(m["org"]) for m in LocalBackend.members(ws).values() if m.get("org")]
                 backend = ChainBackend.from_deployment(chain, deployment, keys=keys, orgs=orgs)
+                if "Membership" in deployment.contracts:
+                    membership = Membership(chain, deployment.open(chain, "Membership"))
+
+                    def org_members(org: str) -> list[tuple[str, str]]:
+                        if not membership.org_exists(org):
+                            return []
+                        return [(m.account, m.role) for m in membership.members(org)]
+
                 if "LogAnchors" in deployment.contracts:
                     contract = LogAnchors(chain, deployment.open(chain, "LogAnchors"))
 
@@ -331,6 +341,12 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
             orgs={k.keyid.lower(): k.org for k in keys if k.org},
             chain=reader,
             no_chain=no_chain,
+            members={
+                str(a).lower(): str(m["org"])
+                for a, m in LocalBackend.members(ws).items()
+                if m.get("org")
+            },
+            org_members=org_members,
         )
 
     return open_source

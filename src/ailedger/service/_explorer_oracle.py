@@ -173,19 +173,23 @@ class FeedReader:
             out[e.tx_hash.lower()] = {"epoch": e.args.get("epoch"), "answer": e.args.get("answer")}
         return out
 
-    def _payouts(self, feed_id: str, feeds: str) -> dict[int, list[dict[str, Any]]]:
+    def _triggered(self) -> list[dict[str, Any]]:
+        """Every ParametricEscrow payout on the chain: the policy's feed and holder, the
+        OracleFeeds contract the escrow reads (``feeds``), the transaction."""
         assert self.chain is not None
-        out: dict[int, list[dict[str, Any]]] = {}
+        out = []
         for e in self.chain.events(event="PolicyTriggered"):
-            if self._feeds_of(e.address) != feeds.lower():
+            feeds = self._feeds_of(e.address)
+            if feeds is None:
                 continue
             escrow = self.chain.at("ParametricEscrow", e.address, track=False)
             policy = self.chain.call(escrow, "getPolicy", e.args["policyId"])
-            if "0x" + bytes(policy[6]).hex() != feed_id:
-                continue
-            out.setdefault(int(e.args["epoch"]), []).append(
+            out.append(
                 {
                     "escrow": e.address,
+                    "feeds": feeds,
+                    "feed_id": "0x" + bytes(policy[6]).hex(),
+                    "epoch": e.args["epoch"],
                     "policy_id": e.args["policyId"],
                     "holder": policy[1],
                     "answer": e.args["answer"],
@@ -195,6 +199,33 @@ class FeedReader:
                 }
             )
         return out
+
+    def _payouts(self, feed_id: str, feeds: str) -> dict[int, list[dict[str, Any]]]:
+        out: dict[int, list[dict[str, Any]]] = {}
+        for p in self._triggered():
+            if p["feeds"] == feeds.lower() and p["feed_id"] == feed_id:
+                out.setdefault(int(p["epoch"]), []).append(p)
+        return out
+
+    def payouts_by_transaction(self, tx: str) -> list[dict[str, Any]]:
+        """The payouts made by transaction ``tx`` (none without a chain)."""
+        if self.chain is None:
+            return []
+        return [p for p in self._triggered() if p["transaction"].lower() == tx]
+
+    def reports_by_transaction(self, tx: str, size: int) -> list[dict[str, Any]]:
+        """The oracle reports in the first ``size`` entries that name transaction ``tx``."""
+        return [
+            {
+                "feed": r.predicate.get("feed"),
+                "feed_id": str(r.predicate["feed_id"]).lower(),
+                "epoch": r.predicate.get("epoch"),
+                "answer": r.predicate.get("answer"),
+                "report_log_index": r.index,
+            }
+            for r in self._reports(size)
+            if str(r.predicate.get("transaction", "")).lower() == tx
+        ]
 
     def _feeds_of(self, escrow: str) -> str | None:
         """The OracleFeeds contract a ParametricEscrow reads (lower case; cached)."""

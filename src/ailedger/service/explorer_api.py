@@ -18,6 +18,11 @@
     GET /v1/oracle/feeds/{feed_id}               a feed's rounds (report and observation
                                                  entries) and, read from the chain when the
                                                  service has one, the payouts they triggered
+    GET /v1/transactions/{tx_hash}               what the service knows of a transaction: the
+                                                 anchors and oracle reports naming it, the
+                                                 payouts it made, its receipt
+    GET /v1/organisations/{name}                 who signs for an organisation (key metadata,
+                                                 [members], the Membership contract)
 
 Everything here is read from the log by the registry index (:mod:`ailedger.registry`): the
 server's summary, never the proof. Every item names the log entries it comes from, and the
@@ -42,9 +47,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from ailedger.errors import AiledgerError, InvalidInput
+from ailedger.service._explorer_lookup import organisation, transaction
 from ailedger.service._explorer_oracle import FeedReader
 from ailedger.service._openapi import json_body
 from ailedger.service.problems import Problem, problem_responses
@@ -62,6 +68,7 @@ _T = TypeVar("_T")
 _LATEST_MS = 253_402_300_799_999
 _OBJECT: dict[str, Any] = {"type": "object"}
 _FEED_ID = re.compile(r"0x[0-9a-fA-F]{64}")
+_TX_HASH = _FEED_ID
 
 
 def _list_of(key: str) -> dict[str, Any]:
@@ -78,7 +85,10 @@ class ExplorerSource:
     ``anchors()`` (the log's anchors as recorded by whoever sent them), and ``on_chain``,
     which reads an anchor back from the chain (None: no chain to ask); ``orgs``: the
     organisation of each known signer (lower-case address), as the operator knows them;
-    ``chain``: the chain the oracle pages read events from (None: ``no_chain`` says why)."""
+    ``chain``: the chain the oracle pages read events from (None: ``no_chain`` says why);
+    ``members``: the organisation of each address in the workspace's ``[members]``;
+    ``org_members(org)``: the (account, role) pairs of an organisation on chain (None: no
+    Membership contract to read)."""
 
     registry: Registry
     anchors: Callable[[], list[AnchorRecord]]
@@ -87,6 +97,8 @@ class ExplorerSource:
     orgs: dict[str, str] = field(default_factory=dict)
     chain: Chain | None = None
     no_chain: str = "this service reads no chain"
+    members: dict[str, str] = field(default_factory=dict)
+    org_members: Callable[[str], list[tuple[str, str]]] | None = None
     _feeds: FeedReader | None = None
 
     @property
@@ -302,6 +314,49 @@ def explorer_api_router(
             found = s.feeds.feed(feed_id.lower(), n)
             if found is None:
                 raise Problem(404, "not-found", "Not found", f"no reports of feed {feed_id}")
+            return found
+
+        return await run(answer)
+
+    @router.get(
+        "/v1/transactions/{tx_hash}",
+        summary="A transaction: the anchors and oracle reports naming it, its payouts, receipt",
+        responses=problem_responses(400, 404, 422, 429, 503),
+        openapi_extra=json_body(
+            {
+                "type": "object",
+                "required": ["transaction", "chain", "anchors", "oracle_reports", "payouts"],
+            }
+        ),
+    )
+    async def transaction_page(tx_hash: str) -> dict[str, Any]:
+        if not _TX_HASH.fullmatch(tx_hash):
+            detail = f"transaction {tx_hash[:80]!r} is not 0x and 64 hex digits"
+            raise Problem(400, "invalid", "Invalid transaction hash", detail)
+        tx = tx_hash.lower()
+
+        def answer(s: ExplorerSource, n: int) -> dict[str, Any]:
+            anchors = [_anchor(s, r) for r in s.anchors() if r.size <= n]
+            found = transaction(tx, n, anchors, s.feeds)
+            if found is None:
+                raise Problem(404, "not-found", "Not found", f"this service knows no {tx}")
+            return found
+
+        return await run(answer)
+
+    @router.get(
+        "/v1/organisations/{name}",
+        summary="An organisation: the signers known to act for it",
+        responses=problem_responses(404, 422, 429, 503),
+        openapi_extra=json_body(_list_of("signers")),
+    )
+    async def organisation_page(
+        name: Annotated[str, Path(min_length=1, max_length=128)],
+    ) -> dict[str, Any]:
+        def answer(s: ExplorerSource, _: int) -> dict[str, Any]:
+            found = organisation(name, s.orgs, s.members, s.org_members)
+            if found is None:
+                raise Problem(404, "not-found", "Not found", f"no signers of organisation {name}")
             return found
 
         return await run(answer)
