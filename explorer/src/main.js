@@ -7,9 +7,11 @@
 
 import { sha256 } from "@noble/hashes/sha2.js";
 import {
+  NO_WITNESS,
   VerifyError,
   checkWitnesses,
   fromHex,
+  noWitnessDetail,
   parseCheckpoint,
   parseNote,
   parseVkey,
@@ -147,7 +149,9 @@ async function checkCheckpoint(t, noteText) {
     verifyNoteKey(note, t.logKey);
     checks.push({ name: "checkpoint signature", ok: true, detail: `signed by the trusted log key ${t.logKey.name} (${toHex(t.logKey.keyId)}, ${t.logKey.kind})` });
     cosigs = checkWitnesses(note, t.witnesses, t.threshold);
-    checks.push({ name: "witness cosignatures", ok: true, detail: t.witnesses.length ? `${cosigs.filter((c) => c.ok).length} of ${t.witnesses.length} trusted witnesses cosigned (${t.threshold} required)` : "no witnesses trusted: none required" });
+    const good = cosigs.filter((c) => c.ok).length;
+    if (t.threshold === 0) checks.push({ name: NO_WITNESS, ok: true, info: true, detail: noWitnessDetail(good, t.witnesses.length) });
+    else checks.push({ name: "witness cosignatures", ok: true, detail: `${good} of ${t.witnesses.length} trusted witnesses cosigned (${t.threshold} required)` });
   } catch (e) {
     checks.push({ name: checks.length ? "witness cosignatures" : "checkpoint signature", ok: false, detail: e.message });
   }
@@ -344,7 +348,7 @@ function entrySections(doc, result, t) {
         "Witnesses",
         signaturesTable(result.note, t, result.cosignatures ?? [], {
           log: passed(result, "checkpoint signature"),
-          witnesses: passed(result, "witness cosignatures"),
+          witnesses: passed(result, "witness cosignatures") || passed(result, NO_WITNESS),
         }),
       ),
     );

@@ -53,7 +53,7 @@ export async function verifyEntries(ctx, t, indices) {
     name: "log entries",
     ok: true,
     detail: wanted.length
-      ? `${wanted.length} entries (${wanted.map((i) => `#${i}`).join(", ")}): RFC 9162 inclusion under the checkpoint signed by the trusted log key, witness cosignatures, DSSE signatures`
+      ? `${wanted.length} entries (${wanted.map((i) => `#${i}`).join(", ")}): RFC 9162 inclusion under the checkpoint signed by the trusted log key, ${t.threshold ? `witness cosignatures (${t.threshold} required)` : "no witness trusted"}, DSSE signatures`
       : "none named",
   });
   if (newest !== null) {

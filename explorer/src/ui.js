@@ -104,7 +104,7 @@ export function settleBadge(el, ok, checks, what) {
   const failed = checks.find((c) => !c.ok);
   el.replaceChildren(
     h("p", { class: "badge-title" }, ok ? `✔ Verified in your browser: ${what}` : `✘ Verification failed: ${failed ? failed.name : "incomplete"}`),
-    h("ul", {}, checks.map((c) => h("li", { class: c.ok ? "pass" : "fail" }, h("strong", {}, `${c.ok ? "✔" : "✘"} ${c.name}: `), c.detail))),
+    h("ul", {}, checks.map((c) => h("li", { class: c.ok ? (c.info ? "info" : "pass") : "fail" }, h("strong", {}, `${c.ok ? (c.info ? "–" : "✔") : "✘"} ${c.name}: `), c.detail))),
   );
 }
 

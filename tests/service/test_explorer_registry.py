@@ -170,9 +170,13 @@ def test_environment_page_answers_which_model_served_at_t(page: Any, demo_site: 
     page.goto(f"{demo_site.url}/{_pinned(demo_site)}#/env/prod")
     text = settled(page, "#badge", expect="ok")
     assert "environment history: 3 events, each naming the one before it" in text
+    # serve D trusts no witness (threshold 0): the badge must not claim a witness check
+    assert "witness cosignatures" not in text, text
+    assert "no witness trusted" in text
     assert page.locator("svg.timeline").count() == 1
     text = _ask(page, _between(events[1], events[2]))
     assert "cancer-classifier@2 served prod" in text
+    assert "witness cosignatures" not in text, text
     assert f"names entry {events[1]['log_index']} and its leaf hash" in text
     shot(page, "explorer-environment.png")
     text = _ask(page, datetime(2000, 1, 1, tzinfo=UTC))
@@ -372,7 +376,9 @@ def test_a_transaction_hash_finds_the_anchor_and_the_page_checks_it(
 def test_an_entry_page_links_its_anchor_transaction(page: Any, demo_site: Service) -> None:
     anchor = _get(demo_site, "/v1/anchors")["anchors"][0]
     page.goto(f"{demo_site.url}/{_pinned(demo_site)}#/entry/0")
-    settled(page, "#badge", expect="ok")
+    text = settled(page, "#badge", expect="ok")
+    assert "\u2013 no witness trusted: the checkpoint rests on the log key alone" in text, text
+    assert "witness cosignatures" not in text
     link = page.locator("section[aria-label='On chain'] a[href^='#/tx/']")
     assert link.get_attribute("href") == f"#/tx/{anchor['transaction'].lower()}"
     link.focus()
