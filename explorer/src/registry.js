@@ -192,7 +192,7 @@ export async function environmentPage(ctx, token, env) {
     },
     h("label", { for: "at" }, "Which model served at (UTC)"),
     h("div", { class: "row" }, input, h("button", { type: "submit" }, "Ask")),
-    h("p", { id: "at-help", class: "hint" }, "The answer is the deploy or rollback before that time and the next event after it, both verified in your browser, and the link between them."),
+    h("p", { id: "at-help", class: "hint" }, "The answer is the deploy or rollback signed as of that time or before it and the next event after it, signed later, both verified in your browser, and the link between them. Times are those the statements are signed as of, not when the log took them."),
   );
   setPage(`Environment ${env}`, ctx.trustPanel(t), b, section("Which model served at a time", form, answer), h("p", {}, "Loading the events…"));
   let doc;
@@ -270,8 +270,8 @@ async function servedAt(ctx, token, env, when, box) {
   settleBadge(b, ok, checks, what);
   box.append(
     table(
-      ["", "Entry", "Action", "Version", "Logged"],
-      [ev ? ["before T", entryLink(ev.log_index), ev.action, modelLink(ev.ref), ev.time] : ["before T", "none", "", "", ""], next ? ["next", entryLink(next.log_index), next.action, modelLink(next.ref), next.time] : ["next", "none", "", "", ""]],
+      ["", "Entry", "Action", "Version", "Signed as of", "Logged"],
+      [ev ? ["before T", entryLink(ev.log_index), ev.action, modelLink(ev.ref), ev.signed_time ?? "?", ev.time] : ["before T", "none", "", "", "", ""], next ? ["next", entryLink(next.log_index), next.action, modelLink(next.ref), next.signed_time ?? "?", next.time] : ["next", "none", "", "", "", ""]],
       ok ? `Answer: ${what}` : "The server's answer (not verified: do not rely on it)",
     ),
   );

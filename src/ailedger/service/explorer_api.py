@@ -40,11 +40,13 @@ the log before each answer.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query
@@ -67,6 +69,7 @@ _T = TypeVar("_T")
 #: 9999-12-31T23:59:59.999Z: the latest time an answer can name (datetime's range).
 _LATEST_MS = 253_402_300_799_999
 _OBJECT: dict[str, Any] = {"type": "object"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FEED_ID = re.compile(r"0x[0-9a-fA-F]{64}")
 _TX_HASH = _FEED_ID
 
@@ -100,6 +103,14 @@ class ExplorerSource:
     members: dict[str, str] = field(default_factory=dict)
     org_members: Callable[[str], list[tuple[str, str]]] | None = None
     _feeds: FeedReader | None = None
+    _signed: dict[int, int | None] = field(default_factory=dict)
+
+    def signed_ms(self, log_index: int) -> int | None:
+        """The time a deploy or rollback statement is signed as of (its predicate's ``time``)
+        in ms, read from the log once per entry (None: it gives none that parses)."""
+        if log_index not in self._signed:
+            self._signed[log_index] = _predicate_time(self.registry.log.get(log_index).envelope)
+        return self._signed[log_index]
 
     @property
     def feeds(self) -> FeedReader:
@@ -107,6 +118,23 @@ class ExplorerSource:
         if self._feeds is None:
             self._feeds = FeedReader(self.registry.log, self.chain, self.no_chain)
         return self._feeds
+
+
+def _predicate_time(envelope: bytes) -> int | None:
+    """The ``predicate.time`` of a statement envelope in ms since the epoch (None: none)."""
+    try:
+        statement = json.loads(base64.b64decode(json.loads(envelope)["payload"]))
+        when = datetime.fromisoformat(str(statement["predicate"]["time"]).replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return _ms(when)
+
+
+def _ms(when: datetime) -> int:
+    """Milliseconds since the epoch, truncated like JavaScript's Date.parse (exact: no float)."""
+    return (when - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _iso(ms: int) -> str:
@@ -151,7 +179,7 @@ def _parse_time(text: str) -> int:
             raise InvalidInput(f"time {text!r} is not ISO 8601 nor milliseconds") from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        ms = int(when.timestamp() * 1000)
+        ms = _ms(when)
     if not 0 <= ms <= _LATEST_MS:
         raise InvalidInput(f"time {text!r} is not between 1970 and 9999")
     return ms
@@ -254,7 +282,7 @@ def explorer_api_router(
             ms = _parse_time(time)
         except InvalidInput as exc:
             raise Problem(400, "invalid", "Invalid time", exc.message) from None
-        return await run(lambda s, n: _served_at(s.registry, env, ms, n))
+        return await run(lambda s, n: _served_at(s, env, ms, n))
 
     @router.get(
         "/v1/registry/lookup",
@@ -434,23 +462,34 @@ def _environment(registry: Registry, env: str, size: int) -> dict[str, Any]:
     return {"environment": env, "events": events, "rejected": rejected}
 
 
-def _served_at(registry: Registry, env: str, ms: int, size: int) -> dict[str, Any]:
-    index = registry.index
-    event = index.event_at(env, ms)
-    if event is not None and event.log_index >= size:  # not published yet: the one before
-        event = next((e for e in reversed(index.events(env)) if e.log_index < size
-                      and e.time_ms <= ms), None)  # fmt: skip
-    if event is None and index.first_event(env) is None:
+def _served_at(source: ExplorerSource, env: str, ms: int, size: int) -> dict[str, Any]:
+    """The event serving ``env`` at ``ms`` by the times the statements are signed as of (what
+    the browser checks, not the log's append times, which come a little later): the last
+    published event in log order signed at or before ``ms``, and the one after it in log
+    order (signed after ``ms``, or it would have been chosen); with none, the first event."""
+    index = source.registry.index
+    events = [e for e in index.events(env) if e.log_index < size]
+    if not events and index.first_event(env) is None:
         raise Problem(404, "not-found", "Not found", f"no events of environment {env} in the log")
-    following = index.first_event(env) if event is None else index.event_after(event)
-    if following is not None and following.log_index >= size:
-        following = None
+    chosen = None
+    for pos, e in enumerate(events):
+        signed = source.signed_ms(e.log_index)
+        if signed is not None and signed <= ms:
+            chosen = pos
+    event = None if chosen is None else events[chosen]
+    after = 0 if chosen is None else chosen + 1
+    following = events[after] if after < len(events) else None
     return {
         "environment": env,
         "time": _iso(ms),
-        "event": None if event is None else _event(event),
-        "next": None if following is None else _event(following),
+        "event": None if event is None else _signed_event(source, event),
+        "next": None if following is None else _signed_event(source, following),
     }
+
+
+def _signed_event(source: ExplorerSource, row: EventRow) -> dict[str, Any]:
+    signed = source.signed_ms(row.log_index)
+    return {**_event(row), "signed_time": None if signed is None else _iso(signed)}
 
 
 def _anchor(source: ExplorerSource, record: AnchorRecord) -> dict[str, Any]:
