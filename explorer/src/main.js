@@ -23,9 +23,11 @@ import {
 import { anchorsSection, datasetPage, environmentPage, modelPage, registryPage } from "./registry.js";
 import { feedPage, feedsPage } from "./oracle.js";
 import { orgResults, txPage } from "./lookup.js";
-import { badge, code, dl, entryLink, getJSON, getText, h, main, searchLink, section, setPage, settleBadge, short, table, txLink } from "./ui.js";
+import { badge, code, dl, entryLink, getJSON, getText, h, main, searchLink, section, setPage, settleBadge, short, table, txLink, whenIndexed } from "./ui.js";
 
 const PIN_KEY = "ailedger.explorer.key";
+/** The pages that read the service's registry index (or its oracle and chain lookups). */
+const INDEXED = new Set(["model", "dataset", "env", "registry", "feeds", "feed", "tx", "search"]);
 const RECENT = 10;
 const SEEN = "ailedger.explorer.seen."; // + the trusted log vkey: the last checkpoint verified
 const FILE_NAME = "ailedger.explorer.file."; // + digest: the name of a file hashed here
@@ -564,6 +566,8 @@ async function route() {
   const arg = rest.join("/");
   try {
     if (serverConfig === null) serverConfig = await getJSON("/explorer/config.json");
+    if (INDEXED.has(page)) await whenIndexed(() => token === renderToken);
+    if (token !== renderToken) return;
     if (page === "entry" && /^\d+$/.test(arg)) await entryPage(token, Number(arg));
     else if (page === "model" && arg) await modelPage(ctx, token, arg);
     else if (page === "dataset" && arg) await datasetPage(ctx, token, arg);

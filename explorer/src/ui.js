@@ -108,3 +108,24 @@ export function settleBadge(el, ok, checks, what) {
   );
 }
 
+
+/** Wait until the service's registry index is built (/v1/registry/status), saying so on the
+ * page meanwhile: the service indexes the log in the background when it starts. Returns at
+ * once when it is ready, failed (the page's own request reports why) or not served. */
+export async function whenIndexed(live) {
+  let shown = false;
+  for (;;) {
+    let st;
+    try {
+      st = await getJSON("/v1/registry/status");
+    } catch {
+      return;
+    }
+    if (st.ready || st.error || !live()) return;
+    if (!shown) {
+      setPage("Indexing", h("p", { role: "status", id: "indexing" }, "The service is indexing the log for this page (it does so once, when it starts). The page opens when it is done."));
+      shown = true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}

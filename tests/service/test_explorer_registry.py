@@ -407,3 +407,34 @@ def test_an_organisation_lists_its_signers_and_their_entries(page: Any, demo_sit
     assert "admin, auditor" in text
     links = page.locator("#results a[href^='#/entry/']")
     assert links.count() == len(entries)
+
+
+# --- the index is built at start, and the pages wait for it --------------------------------
+
+
+def test_the_status_says_when_the_index_is_ready(demo_site: Service) -> None:
+    _get(demo_site, "/v1/registry/models")  # answered once the index is built
+    assert _get(demo_site, "/v1/registry/status") == {"ready": True, "error": None}
+
+
+def test_a_page_says_indexing_until_the_index_is_ready(
+    page: Any, demo_site: Service, proxy: Proxy
+) -> None:
+    """The proxy answers "not ready" three times: the page shows "indexing", then opens."""
+    left = [3]
+
+    def tamper(path: str, body: bytes) -> bytes:
+        if path != "/v1/registry/status" or not left[0]:
+            return body
+        left[0] -= 1
+        return json.dumps({"ready": False, "error": None}).encode()
+
+    proxy.tamper = tamper
+    try:
+        page.goto(f"{proxy.url}/{_pinned(demo_site)}#/env/prod")
+        page.wait_for_selector("#indexing")
+        assert "indexing the log" in page.inner_text("main")
+        settled(page, "#badge", expect="ok")
+    finally:
+        proxy.tamper = lambda path, body: body
+    assert left == [0]

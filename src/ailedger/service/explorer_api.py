@@ -13,6 +13,7 @@
                                                  the statements judged not to be events
     GET /v1/registry/environments/{env}/at?time= the event serving at T and the next one
     GET /v1/registry/lookup?ref=NAME@VERSION     a version's kind, digest and entry
+    GET /v1/registry/status                      whether the first indexing is done
     GET /v1/anchors                              the log's on-chain anchors
     GET /v1/oracle/feeds                         oracle feeds with reports in the log
     GET /v1/oracle/feeds/{feed_id}               a feed's rounds (report and observation
@@ -33,14 +34,17 @@ judgement (the signer's role, the environment's chain of links): rejected statem
 listed as rejected, never as events.
 
 The registry (SQLite, maybe a chain connection) lives on one worker thread of its own; it is
-opened on first use by the ``open_source`` the service was given, and brought up to date with
-the log before each answer.
+opened when the service starts, in the background (``ExplorerApi.start``), by the
+``open_source`` the service was given, and brought up to date with the log before each
+answer. The index reads only the registry's statements (the log's predicate-type index
+skips the rest), and keeps what it read: each sync reads the entries appended since.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -63,7 +67,7 @@ if TYPE_CHECKING:  # the registry and the chain load on the first request, not a
     from ailedger.chain.anchors import OnChainAnchor
     from ailedger.registry import EventRow, Registry, VersionRow
 
-__all__ = ["ExplorerSource", "explorer_api_router"]
+__all__ = ["ExplorerApi", "ExplorerSource", "explorer_api_router"]
 
 _T = TypeVar("_T")
 #: 9999-12-31T23:59:59.999Z: the latest time an answer can name (datetime's range).
@@ -185,20 +189,42 @@ def _parse_time(text: str) -> int:
     return ms
 
 
+@dataclass(frozen=True)
+class ExplorerApi:
+    """The routes (``router``); ``start()`` opens the source and indexes the log in the
+    background (call it once the service listens: the source may read the chain through
+    the service's own ``/rpc``); ``close()`` closes the source once the service stopped."""
+
+    router: APIRouter
+    start: Callable[[], None]
+    close: Callable[[], None]
+
+
 def explorer_api_router(
     open_source: Callable[[], ExplorerSource], published: Callable[[], int]
-) -> tuple[APIRouter, Callable[[], None]]:
+) -> ExplorerApi:
     """The routes above over the source ``open_source`` opens (once, on the registry's own
     thread); ``published()`` is the size of the published checkpoint (what may be shown).
-    Also returns ``close``, which closes the source (on its thread) once the service stopped."""
+    ``GET /v1/registry/status`` says whether the first indexing is done (answered at once,
+    not on that thread): the pages show "indexing" until it is."""
     executor = ThreadPoolExecutor(1, thread_name_prefix="ailedger-explorer-registry")
     opened: list[ExplorerSource] = []
+    status: dict[str, Any] = {"ready": False, "error": None}
 
     def source() -> ExplorerSource:
-        if not opened:
-            opened.append(open_source())
-        opened[0].registry.sync()
+        try:
+            if not opened:
+                opened.append(open_source())
+            opened[0].registry.sync()
+        except AiledgerError as exc:
+            status["error"] = exc.message
+            raise
+        status.update(ready=True, error=None)
         return opened[0]
+
+    def warm() -> None:
+        with contextlib.suppress(AiledgerError):  # in the status; a request tries again
+            source()
 
     async def run(fn: Callable[[ExplorerSource, int], _T]) -> _T:
         size = published()
@@ -389,12 +415,24 @@ def explorer_api_router(
 
         return await run(answer)
 
+    @router.get(
+        "/v1/registry/status",
+        summary="Whether the registry index is built (the pages wait for it)",
+        responses=problem_responses(429),
+        openapi_extra=json_body({"type": "object", "required": ["ready", "error"]}),
+    )
+    async def registry_status() -> dict[str, Any]:
+        return dict(status)
+
+    def start() -> None:
+        executor.submit(warm)
+
     def close() -> None:
         if opened:
             executor.submit(opened.pop().close).result()
         executor.shutdown()
 
-    return router, close
+    return ExplorerApi(router, start, close)
 
 
 def _names(registry: Registry, kind: str, size: int) -> list[dict[str, Any]]:
