@@ -307,14 +307,20 @@ def test_dataset_page_checks_the_models_trained_on_it(page: Any, demo_site: Serv
     assert "each model's signed training metadata names the dataset's Merkle root" in text
 
 
-@pytest.mark.parametrize("route", ["#/env/prod", "#/model/cancer-classifier"])
+@pytest.mark.parametrize(
+    "route", ["#/env/prod", "#/model/cancer-classifier", "#/tx/{tx}", "#/search/audit-co"]
+)
 def test_readable_at_phone_width(browser: Any, demo_site: Service, route: str) -> None:
+    tx = _get(demo_site, "/v1/anchors")["anchors"][0]["transaction"].lower()
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     try:
         pg = context.new_page()
         pg.set_default_timeout(WAIT_MS)
-        pg.goto(f"{demo_site.url}/{_pinned(demo_site)}{route}")
-        settled(pg, "#badge", expect="ok")
+        pg.goto(f"{demo_site.url}/{_pinned(demo_site)}{route.format(tx=tx)}")
+        if route.startswith("#/search/"):
+            pg.wait_for_selector("#results table")
+        else:
+            settled(pg, "#badge", expect="ok")
         width = pg.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{route} scrolls sideways at phone width ({width} px)"
     finally:
