@@ -55,6 +55,9 @@ function checkRound(feedId, r, entries) {
   for (const k of ["epoch", "answer", "transaction", "block"]) {
     if (p[k] !== r[k]) throw new VerifyError(`${at} gives ${k} ${p[k]}, the server ${r[k]}`);
   }
+  for (const k of ["observations", "observers", "signers"]) {
+    if (JSON.stringify(p[k]) !== JSON.stringify(r[k])) throw new VerifyError(`${at} gives other ${k} than the server shows`);
+  }
   const obs = Array.isArray(p.observations) ? p.observations : [];
   const observers = Array.isArray(p.observers) ? p.observers : [];
   if (!obs.length || obs.length !== observers.length) throw new VerifyError(`${at} lists ${obs.length} observations by ${observers.length} oracles`);
@@ -77,6 +80,7 @@ function checkRound(feedId, r, entries) {
       throw new VerifyError(`${where} observes another feed, epoch, input or model than ${at}`);
     }
     const oracle = String(op.oracle).toLowerCase();
+    if (String(o.oracle).toLowerCase() !== oracle || o.value !== op.value) throw new VerifyError(`${where} is ${op.oracle}: ${op.value}, not ${o.oracle}: ${o.value} as the server shows`);
     const keyids = (e.envelope.signatures ?? []).map((s) => String(s.keyid).toLowerCase());
     if (!keyids.includes(oracle)) throw new VerifyError(`${where} is not signed by the oracle it names (${op.oracle})`);
     const k = pairs.indexOf(`${oracle}=${op.value}`);
@@ -149,7 +153,7 @@ export async function feedPage(ctx, token, feedId) {
     check(v.checks, "rounds", () => {
       let n = 0;
       for (const r of rounds) n += checkRound(id, r, v.entries);
-      return `${rounds.length} reports of feed ${doc.feed}: each stores the median of its ${n ? "observations" : "(no) observations"}, and the ${n} observation entries are signed by the oracles the reports name, with those values`;
+      return `${rounds.length} reports of feed ${doc.feed}: each stores the median of its observations, and the ${n} observation entries are signed by the oracles the reports name, with those values (the co-signers' EIP-712 signatures over each report are the contract's to check, not this page's)`;
     });
     if (rounds.some((r) => r.on_chain === false)) v.checks.push({ name: "on chain", ok: false, detail: "the server found a report that the chain did not accept as logged" });
   }

@@ -306,3 +306,33 @@ def test_the_transactions_of_a_round_and_a_payout(
     page.goto(f"{service.url}/{_pinned(service)}#/tx/{paid['payouts'][0]['transaction']}")
     page.wait_for_selector("#badge[data-state='unverifiable']")
     assert "2 ETH" in page.inner_text("main")
+
+
+@pytest.mark.parametrize("field", ["signers", "observation"])
+def test_a_summary_with_other_signers_or_values_turns_the_feed_red(
+    page: Any, crop: tuple[Service, dict[str, Any]], proxy: Proxy, field: str
+) -> None:
+    """The server shows another co-signer, or another value for an observation entry, than
+    the verified statements give."""
+    service, _ = crop
+    feed_id = _feed_id(service)
+
+    def tamper(path: str, body: bytes) -> bytes:
+        if not path.startswith(f"/v1/oracle/feeds/{feed_id}"):
+            return body
+        doc = json.loads(body)
+        r = doc["rounds"][0]
+        if field == "signers":
+            r["signers"] = [*r["signers"][:-1], "0x" + "ab" * 20]
+        else:
+            r["observation_entries"][3]["value"] = r["answer"]
+        return json.dumps(doc).encode()
+
+    proxy.tamper = tamper
+    try:
+        page.goto(f"{proxy.url}/{_pinned(service)}#/feed/{feed_id}")
+        text = settled(page, "#badge", expect="failed")
+    finally:
+        proxy.tamper = lambda path, body: body
+    assert "Verification failed: rounds" in text, text
+    assert ("other signers" if field == "signers" else "as the server shows") in text, text
