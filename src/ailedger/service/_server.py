@@ -148,7 +148,11 @@ def serve(
 
                 api = explorer_api_router(lambda: opener(own_rpc), published)
                 routers.append(api.router)
-                starters.append(api.start)
+                # A writing service that does not serve its embedded chain opens it itself to
+                # anchor; the explorer's source would hold a read-only open of it from start
+                # and make those opens wait: there the source opens on the first page only.
+                if read_only or node is not None or embedded_chain_dir(workspace) is None:
+                    starters.append(api.start)
                 closers.append(api.close)
             app = create_app(
                 reader,
