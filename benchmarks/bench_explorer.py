@@ -12,8 +12,10 @@ browser context (empty cache, nothing remembered):
 * the environment page (``#/env/prod``): three of the real entries are a deploy, a deploy and
   a rollback of ``prod`` (each naming the previous one), whose signer ``[members]`` makes a
   deployer; the page fetches them from ``/v1/registry/environments/prod`` and verifies all
-  three and their links. The registry index is built from the log on the service's first
-  registry request (timed separately, before the runs: "index sync").
+  three and their links. The service builds the registry index from the log in the
+  background when it starts (reading the registry's statements only); the first registry
+  request, sent as soon as the service is ready, waits for it (timed separately, before the
+  runs: "index sync").
 
 Prints, per page, the median and worst of ``--runs`` runs of first contentful paint and of
 the moment the badge settled (the page's own ``ailedger:settled`` performance mark), both in

@@ -7,9 +7,11 @@
 
 import { sha256 } from "@noble/hashes/sha2.js";
 import {
+  NO_WITNESS,
   VerifyError,
   checkWitnesses,
   fromHex,
+  noWitnessDetail,
   parseCheckpoint,
   parseNote,
   parseVkey,
@@ -19,9 +21,13 @@ import {
   verifyNoteKey,
 } from "./verify.js";
 import { anchorsSection, datasetPage, environmentPage, modelPage, registryPage } from "./registry.js";
-import { badge, code, dl, entryLink, getJSON, getText, h, main, searchLink, section, setPage, settleBadge, short, table } from "./ui.js";
+import { feedPage, feedsPage } from "./oracle.js";
+import { orgResults, txPage } from "./lookup.js";
+import { badge, code, dl, entryLink, getJSON, getText, h, main, searchLink, section, setPage, settleBadge, short, table, txLink, whenIndexed } from "./ui.js";
 
 const PIN_KEY = "ailedger.explorer.key";
+/** The pages that read the service's registry index (or its oracle and chain lookups). */
+const INDEXED = new Set(["model", "dataset", "env", "registry", "feeds", "feed", "tx", "search"]);
 const RECENT = 10;
 const SEEN = "ailedger.explorer.seen."; // + the trusted log vkey: the last checkpoint verified
 const FILE_NAME = "ailedger.explorer.file."; // + digest: the name of a file hashed here
@@ -129,6 +135,35 @@ function remember(t, cp) {
 
 // --- pages -------------------------------------------------------------------------------
 
+/** The served checkpoint `noteText` checked against the trusted keys: its signature, the
+ * witnesses' cosignatures and consistency with what this browser saw (remembered when all
+ * pass). {checks, note, cp, cosigs, ok}. */
+async function checkCheckpoint(t, noteText) {
+  const checks = [];
+  let note = null;
+  let cp = null;
+  let cosigs = [];
+  try {
+    if (t.error) throw new VerifyError(t.error);
+    note = parseNote(noteText);
+    cp = parseCheckpoint(note.text);
+    if (cp.origin !== t.logKey.name) throw new VerifyError(`the checkpoint is for log ${cp.origin}, the trusted key for ${t.logKey.name}`);
+    verifyNoteKey(note, t.logKey);
+    checks.push({ name: "checkpoint signature", ok: true, detail: `signed by the trusted log key ${t.logKey.name} (${toHex(t.logKey.keyId)}, ${t.logKey.kind})` });
+    cosigs = checkWitnesses(note, t.witnesses, t.threshold);
+    const good = cosigs.filter((c) => c.ok).length;
+    if (t.threshold === 0) checks.push({ name: NO_WITNESS, ok: true, info: true, detail: noWitnessDetail(good, t.witnesses.length) });
+    else checks.push({ name: "witness cosignatures", ok: true, detail: `${good} of ${t.witnesses.length} trusted witnesses cosigned (${t.threshold} required)` });
+  } catch (e) {
+    checks.push({ name: checks.length ? "witness cosignatures" : "checkpoint signature", ok: false, detail: e.message });
+  }
+  if (checks.length === 2 && checks.every((c) => c.ok)) checks.push(await consistencyCheck(t, cp));
+  const ok = checks.length === 3 && checks.every((c) => c.ok);
+  if (ok) remember(t, cp);
+  return { checks, note, cp, cosigs, ok };
+}
+
+
 async function overviewPage(token) {
   const t = trust();
   const b = badge();
@@ -143,26 +178,8 @@ async function overviewPage(token) {
     return;
   }
   if (token !== renderToken) return;
-  const checks = [];
-  let note = null;
-  let cp = null;
-  let cosigs = [];
-  try {
-    if (t.error) throw new VerifyError(t.error);
-    note = parseNote(noteText);
-    cp = parseCheckpoint(note.text);
-    if (cp.origin !== t.logKey.name) throw new VerifyError(`the checkpoint is for log ${cp.origin}, the trusted key for ${t.logKey.name}`);
-    verifyNoteKey(note, t.logKey);
-    checks.push({ name: "checkpoint signature", ok: true, detail: `signed by the trusted log key ${t.logKey.name} (${toHex(t.logKey.keyId)}, ${t.logKey.kind})` });
-    cosigs = checkWitnesses(note, t.witnesses, t.threshold);
-    checks.push({ name: "witness cosignatures", ok: true, detail: t.witnesses.length ? `${cosigs.filter((c) => c.ok).length} of ${t.witnesses.length} trusted witnesses cosigned (${t.threshold} required)` : "no witnesses trusted: none required" });
-  } catch (e) {
-    checks.push({ name: checks.length ? "witness cosignatures" : "checkpoint signature", ok: false, detail: e.message });
-  }
-  if (checks.length === 2 && checks.every((c) => c.ok)) checks.push(await consistencyCheck(t, cp));
+  const { checks, note, cp, cosigs, ok } = await checkCheckpoint(t, noteText);
   if (token !== renderToken) return;
-  const ok = checks.length === 3 && checks.every((c) => c.ok);
-  if (ok) remember(t, cp);
   settleBadge(b, ok, checks, "the latest checkpoint");
   const size = cp ? Number(cp.size) : 0;
   try {
@@ -241,6 +258,30 @@ async function entryPage(token, index) {
   }
   settleBadge(b, result.ok, result.checks, `entry ${index} is in the log, signed as shown`);
   main.lastChild.replaceWith(...entrySections(doc, result, t));
+  const chain = await chainSection(index, result.ok ? result.statement : null);
+  if (token !== renderToken) return;
+  main.append(chain);
+}
+
+/** The anchor that covers entry `index` (the first anchored checkpoint larger than it) and
+ * the transaction a verified statement names, linked to their transaction pages. */
+async function chainSection(index, statement) {
+  let anchors;
+  try {
+    anchors = (await getJSON("/v1/anchors")).anchors ?? [];
+  } catch {
+    anchors = null;
+  }
+  const covering = anchors ? anchors.filter((a) => a.size > index).sort((a, b) => a.size - b.size)[0] : null;
+  const named = statement?.predicate?.transaction;
+  return section(
+    "On chain",
+    dl([
+      ["Anchor", covering ? h("span", {}, `#${covering.index} (size ${covering.size}) in transaction `, txLink(covering.transaction), `, block ${covering.block}`) : anchors === null ? "the anchors could not be loaded" : "not anchored yet"],
+      typeof named === "string" && /^0x[0-9a-fA-F]{64}$/.test(named) ? ["Transaction the statement names", txLink(named)] : null,
+    ]),
+    h("p", { class: "hint" }, "As the server records it: the transaction page checks an anchor against the verified checkpoint."),
+  );
 }
 
 const passed = (result, name) => result.checks.some((c) => c.name === name && c.ok);
@@ -309,7 +350,7 @@ function entrySections(doc, result, t) {
         "Witnesses",
         signaturesTable(result.note, t, result.cosignatures ?? [], {
           log: passed(result, "checkpoint signature"),
-          witnesses: passed(result, "witness cosignatures"),
+          witnesses: passed(result, "witness cosignatures") || passed(result, NO_WITNESS),
         }),
       ),
     );
@@ -318,7 +359,7 @@ function entrySections(doc, result, t) {
 }
 
 function searchForm(value) {
-  const input = h("input", { id: "q", name: "q", type: "search", value, placeholder: "entry index, sha256 digest, 0x signer, predicate type", autocomplete: "off", "aria-describedby": "q-help" });
+  const input = h("input", { id: "q", name: "q", type: "search", value, placeholder: "entry index, digest, 0x signer, transaction, organisation", autocomplete: "off", "aria-describedby": "q-help" });
   return h(
     "form",
     {
@@ -332,7 +373,7 @@ function searchForm(value) {
     },
     h("label", { for: "q" }, "Search the log"),
     h("div", { class: "row" }, input, h("button", { type: "submit" }, "Search")),
-    h("p", { id: "q-help", class: "hint" }, "An entry index (42), a digest (sha256:… or 64 hex digits), a signer (0x… or signer:KEYID), a predicate type (https://…), or drop a file below."),
+    h("p", { id: "q-help", class: "hint" }, "An entry index (42), a digest (sha256:… or 64 hex digits), a signer (0x… or signer:KEYID), a transaction (0x and 64 hex digits), an organisation, NAME@VERSION, a predicate type (https://…), or drop a file below."),
   );
 }
 
@@ -396,11 +437,12 @@ function classify(q) {
   if (s.startsWith("signer:")) return { kind: "query", param: "signer", value: s.slice(7), what: "entries signed by" };
   if (/^#?\d+$/.test(s)) return { kind: "index", index: Number(s.replace("#", "")) };
   if (/^[0-9a-fA-F]{64}$/.test(s)) return { kind: "query", param: "subject", value: `sha256:${s.toLowerCase()}`, what: "statements about digest" };
+  if (/^0x[0-9a-fA-F]{64}$/.test(s)) return { kind: "tx", tx: s.toLowerCase() };
   if (/^[a-z0-9-]+:[0-9a-fA-F]{16,}$/i.test(s)) return { kind: "query", param: "subject", value: s.toLowerCase(), what: "statements about digest" };
   if (/^0x[0-9a-fA-F]{40}$/.test(s)) return { kind: "query", param: "signer", value: s, what: "entries signed by" };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return { kind: "query", param: "predicate_type", value: s, what: "statements of predicate type" };
   if (/^[^\s@]+@[^\s@]+$/.test(s)) return { kind: "ref", ref: s };
-  return { kind: "query", param: "signer", value: s, what: "entries signed by key" };
+  return { kind: "query", param: "signer", value: s, what: "entries signed by key", org: s };
 }
 
 async function searchPage(token, q) {
@@ -412,6 +454,26 @@ async function searchPage(token, q) {
   const results = h("div", { id: "results", "aria-live": "polite" }, q.trim() ? "Searching…" : "");
   setPage("Search", searchForm(q), dropZone(), results);
   if (!q.trim()) return;
+  if (c.kind === "tx") {
+    // an entry digest (sha256 with 0x) or a transaction: ask for both
+    const [entries, tx] = await Promise.all([
+      getJSON(`/v1/entries?subject=${encodeURIComponent(`sha256:${c.tx.slice(2)}`)}`).then((d) => d.entries ?? []).catch(() => []),
+      getJSON(`/v1/transactions/${c.tx}`).catch(() => null),
+    ]);
+    if (token !== renderToken) return;
+    if (tx && !entries.length) {
+      location.replace(`#/tx/${c.tx}`);
+      return;
+    }
+    results.replaceChildren(
+      tx ? h("p", {}, "Transaction ", txLink(c.tx), ": open it to see and verify what this service knows of it.") : "",
+      entries.length ? [h("p", {}, `${entries.length} ${entries.length === 1 ? "statement" : "statements"} about digest `, code(`sha256:${c.tx.slice(2)}`), "."), entriesTable(entries)] : "",
+      !tx && !entries.length ? h("p", {}, "No statement about this digest and no transaction known to this service.") : "",
+    );
+    return;
+  }
+  if (c.org && (await orgResults(ctx, token, c.org, results, entriesTable))) return;
+  if (token !== renderToken) return;
   if (c.kind === "ref") {
     try {
       const doc = await getJSON(`/v1/registry/lookup?ref=${encodeURIComponent(c.ref)}`);
@@ -490,6 +552,7 @@ const ctx = {
   trustPanel: (t) => trustPanel(t),
   consistencyCheck: (t, cp) => consistencyCheck(t, cp),
   remember: (t, cp) => remember(t, cp),
+  checkCheckpoint: (t, noteText) => checkCheckpoint(t, noteText),
   config: () => serverConfig,
   live: (token) => token === renderToken,
 };
@@ -503,11 +566,16 @@ async function route() {
   const arg = rest.join("/");
   try {
     if (serverConfig === null) serverConfig = await getJSON("/explorer/config.json");
+    if (INDEXED.has(page)) await whenIndexed(() => token === renderToken);
+    if (token !== renderToken) return;
     if (page === "entry" && /^\d+$/.test(arg)) await entryPage(token, Number(arg));
     else if (page === "model" && arg) await modelPage(ctx, token, arg);
     else if (page === "dataset" && arg) await datasetPage(ctx, token, arg);
     else if (page === "env" && arg) await environmentPage(ctx, token, arg);
     else if (page === "registry") await registryPage(ctx, token);
+    else if (page === "feeds") await feedsPage(ctx, token);
+    else if (page === "feed" && arg) await feedPage(ctx, token, arg);
+    else if (page === "tx" && arg) await txPage(ctx, token, arg);
     else if (page === "search") await searchPage(token, arg);
     else if (page === "trust") trustPage();
     else await overviewPage(token);

@@ -6,7 +6,7 @@
 // the links between events, the signed times). A badge turns green only after all of it.
 
 import { VerifyError, envelopeLeafHash, fromHex, toHex, verifyConsistency, verifyEntry } from "./verify.js";
-import { badge, code, entryLink, getJSON, h, main, section, setPage, settleBadge, short, table } from "./ui.js";
+import { badge, code, entryLink, getJSON, h, main, section, setPage, settleBadge, short, table, txLink } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const DEPLOYMENT = "https://ailedger.dev/predicates/deployment/v1";
@@ -26,7 +26,7 @@ const modelLink = (ref) => h("a", { href: `#/model/${enc(String(ref).split("@")[
 
 /** Fetch and verify the log entries `indices`; then the newest checkpoint seen must extend
  * what this browser verified before. {ok, checks, entries: Map(index -> {statement, leaf})}. */
-async function verifyEntries(ctx, t, indices) {
+export async function verifyEntries(ctx, t, indices) {
   const entries = new Map();
   const checks = [];
   const wanted = [...new Set(indices)].sort((a, b) => a - b);
@@ -46,14 +46,14 @@ async function verifyEntries(ctx, t, indices) {
       checks.push({ name: `entry ${i}`, ok: false, detail: f ? `${f.name}: ${f.detail}` : "not verified" });
       return { ok: false, checks, entries };
     }
-    entries.set(i, { statement: r.statement, leaf: toHex(envelopeLeafHash(doc.envelope)) });
+    entries.set(i, { statement: r.statement, leaf: toHex(envelopeLeafHash(doc.envelope)), envelope: doc.envelope });
     if (newest === null || r.checkpoint.size > newest.size) newest = r.checkpoint;
   }
   checks.push({
     name: "log entries",
     ok: true,
     detail: wanted.length
-      ? `${wanted.length} entries (${wanted.map((i) => `#${i}`).join(", ")}): RFC 9162 inclusion under the checkpoint signed by the trusted log key, witness cosignatures, DSSE signatures`
+      ? `${wanted.length} entries (${wanted.map((i) => `#${i}`).join(", ")}): RFC 9162 inclusion under the checkpoint signed by the trusted log key, ${t.threshold ? `witness cosignatures (${t.threshold} required)` : "no witness trusted"}, DSSE signatures`
       : "none named",
   });
   if (newest !== null) {
@@ -65,7 +65,7 @@ async function verifyEntries(ctx, t, indices) {
 }
 
 /** Run `fn` (which throws VerifyError) as a named check. */
-function check(checks, name, fn) {
+export function check(checks, name, fn) {
   try {
     checks.push({ name, ok: true, detail: fn() });
     return true;
@@ -192,7 +192,7 @@ export async function environmentPage(ctx, token, env) {
     },
     h("label", { for: "at" }, "Which model served at (UTC)"),
     h("div", { class: "row" }, input, h("button", { type: "submit" }, "Ask")),
-    h("p", { id: "at-help", class: "hint" }, "The answer is the deploy or rollback before that time and the next event after it, both verified in your browser, and the link between them."),
+    h("p", { id: "at-help", class: "hint" }, "The answer is the deploy or rollback signed as of that time or before it and the next event after it, signed later, both verified in your browser, and the link between them. Times are those the statements are signed as of, not when the log took them."),
   );
   setPage(`Environment ${env}`, ctx.trustPanel(t), b, section("Which model served at a time", form, answer), h("p", {}, "Loading the events…"));
   let doc;
@@ -270,8 +270,8 @@ async function servedAt(ctx, token, env, when, box) {
   settleBadge(b, ok, checks, what);
   box.append(
     table(
-      ["", "Entry", "Action", "Version", "Logged"],
-      [ev ? ["before T", entryLink(ev.log_index), ev.action, modelLink(ev.ref), ev.time] : ["before T", "none", "", "", ""], next ? ["next", entryLink(next.log_index), next.action, modelLink(next.ref), next.time] : ["next", "none", "", "", ""]],
+      ["", "Entry", "Action", "Version", "Signed as of", "Logged"],
+      [ev ? ["before T", entryLink(ev.log_index), ev.action, modelLink(ev.ref), ev.signed_time ?? "?", ev.time] : ["before T", "none", "", "", "", ""], next ? ["next", entryLink(next.log_index), next.action, modelLink(next.ref), next.signed_time ?? "?", next.time] : ["next", "none", "", "", "", ""]],
       ok ? `Answer: ${what}` : "The server's answer (not verified: do not rely on it)",
     ),
   );
@@ -457,7 +457,7 @@ export async function anchorsSection(cp) {
         }
       })();
       checks.push({ name: `anchor #${a.index}`, ok, detail: ok ? `root ${short(a.root)} of size ${a.size} is a checkpoint of this log, which the verified checkpoint (size ${cp.size}) extends (RFC 9162 consistency)` : status.slice(2) });
-      rows.push([`#${a.index}`, String(a.size), code(short(a.root)), code(a.transaction), String(a.block), a.on_chain === true ? "read back from LogAnchors (the server's word)" : a.on_chain === false ? "✘ not on chain as recorded" : "not checked", status]);
+      rows.push([`#${a.index}`, String(a.size), code(short(a.root)), txLink(a.transaction), String(a.block), a.on_chain === true ? "read back from LogAnchors (the server's word)" : a.on_chain === false ? "✘ not on chain as recorded" : "not checked", status]);
     }
     if (!checks.length) checks.push({ name: "anchors", ok: true, detail: "this log has no anchors yet" });
     settleBadge(b, checks.every((c) => c.ok), checks, `${rows.length} anchored checkpoints are consistent with the log`);

@@ -19,6 +19,21 @@ export function h(tag, attrs, ...children) {
 
 export const code = (text) => h("code", { class: "mono" }, text);
 export const entryLink = (i) => h("a", { href: `#/entry/${i}` }, `#${i}`);
+export const txLink = (tx) => (typeof tx === "string" && /^0x[0-9a-fA-F]{64}$/.test(tx) ? h("a", { href: `#/tx/${tx.toLowerCase()}`, class: "mono" }, short(tx)) : code(String(tx ?? "")));
+
+/** Wei (a decimal string) as ether, exactly. */
+export function ether(wei) {
+  let w;
+  try {
+    w = BigInt(wei);
+  } catch {
+    return `${wei} wei`;
+  }
+  const unit = 10n ** 18n;
+  const frac = (w % unit).toString().padStart(18, "0").replace(/0+$/, "");
+  return `${w / unit}${frac ? `.${frac}` : ""} ETH`;
+}
+
 export const searchLink = (q, label) => h("a", { href: `#/search/${encodeURIComponent(q)}` }, label ?? q);
 
 export function dl(rows) {
@@ -89,7 +104,28 @@ export function settleBadge(el, ok, checks, what) {
   const failed = checks.find((c) => !c.ok);
   el.replaceChildren(
     h("p", { class: "badge-title" }, ok ? `✔ Verified in your browser: ${what}` : `✘ Verification failed: ${failed ? failed.name : "incomplete"}`),
-    h("ul", {}, checks.map((c) => h("li", { class: c.ok ? "pass" : "fail" }, h("strong", {}, `${c.ok ? "✔" : "✘"} ${c.name}: `), c.detail))),
+    h("ul", {}, checks.map((c) => h("li", { class: c.ok ? (c.info ? "info" : "pass") : "fail" }, h("strong", {}, `${c.ok ? (c.info ? "–" : "✔") : "✘"} ${c.name}: `), c.detail))),
   );
 }
 
+
+/** Wait until the service's registry index is built (/v1/registry/status), saying so on the
+ * page meanwhile: the service indexes the log in the background when it starts. Returns at
+ * once when it is ready, failed (the page's own request reports why) or not served. */
+export async function whenIndexed(live) {
+  let shown = false;
+  for (;;) {
+    let st;
+    try {
+      st = await getJSON("/v1/registry/status");
+    } catch {
+      return;
+    }
+    if (st.ready || st.error || !live()) return;
+    if (!shown) {
+      setPage("Indexing", h("p", { role: "status", id: "indexing" }, "The service is indexing the log for this page (it does so once, when it starts). The page opens when it is done."));
+      shown = true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}

@@ -505,12 +505,17 @@ export function verifyEntry(doc, index, logKey, witnesses, threshold, dsseKeys =
       }
       return `RFC 9162: leaf ${index} of ${out.checkpoint.size} under root ${toHex(root)} (${proof.length} hashes)`;
     }),
-    () => run("witness cosignatures", () => {
-      out.cosignatures = checkWitnesses(out.note, witnesses, threshold);
-      const good = out.cosignatures.filter((c) => c.ok).length;
-      if (witnesses.length === 0) return "no witnesses trusted: none required";
-      return `${good} of ${witnesses.length} trusted witnesses cosigned (${threshold} required)`;
-    }),
+    () => {
+      const passed = run("witness cosignatures", () => {
+        out.cosignatures = checkWitnesses(out.note, witnesses, threshold);
+        const good = out.cosignatures.filter((c) => c.ok).length;
+        if (threshold === 0) return noWitnessDetail(good, witnesses.length);
+        return `${good} of ${witnesses.length} trusted witnesses cosigned (${threshold} required)`;
+      });
+      // threshold 0: nothing was required of a witness; the badge must not say it checked one
+      if (passed && threshold === 0) Object.assign(checks[checks.length - 1], { name: NO_WITNESS, info: true });
+      return passed;
+    },
     () => run("envelope signatures", () => {
       const signers = verifyEnvelopeSignatures(out.envelope, dsseKeys.map(parseDsseKey));
       return `DSSE signatures over PAE by ${signers.join(", ")}`;
@@ -519,6 +524,15 @@ export function verifyEntry(doc, index, logKey, witnesses, threshold, dsseKeys =
   for (const step of steps) if (!step()) break; // later checks build on earlier ones
   out.ok = checks.length === steps.length && checks.every((c) => c.ok);
   return out;
+}
+
+/** The name of the witness check when the threshold is 0: nothing was checked against a
+ * witness, and the badge says so (an `info` line, not a ✔). */
+export const NO_WITNESS = "no witness trusted";
+
+export function noWitnessDetail(good, listed) {
+  const rest = "the checkpoint rests on the log key alone (threshold 0)";
+  return listed ? `${rest}; ${good} of ${listed} listed witnesses cosigned, none required` : `${rest}: no witness cosignature was required or checked`;
 }
 
 /** The trusted witnesses' cosignatures on `note`: each present one must verify, at least

@@ -151,6 +151,14 @@ def test_queries(log: TransparencyLog) -> None:
     entry = log.get(1)
     assert entry.signers == (ALICE.keyid.lower(), BOB.keyid.lower())
     assert entry.to_dict()["subjects"] == [{"digest": f"sha256:{digest}", "name": "artifact-1"}]
+    # the indexes of a few predicate types in a range, without reading the entries
+    other = "https://ailedger.dev/other/v1"
+    assert log.indexes_of_types([PREDICATE]) == [0, 1, 3]
+    assert log.indexes_of_types([PREDICATE, other]) == [0, 1, 2, 3]
+    assert log.indexes_of_types({other, PREDICATE}, 1, 3) == [1, 2]
+    assert log.indexes_of_types([PREDICATE], 2) == [3]
+    assert log.indexes_of_types(["https://ailedger.dev/none/v1"]) == []
+    assert log.indexes_of_types([]) == []
 
 
 @pytest.mark.parametrize(

@@ -291,6 +291,43 @@ def test_the_readme_shows_the_screenshots() -> None:
 
 
 @needs_node
+def test_with_no_witness_trusted_the_badge_does_not_claim_a_witness_check(
+    tmp_path: Path,
+) -> None:
+    """Threshold 0: "witness cosignatures" is not among the checks that passed; an information
+    line "no witness trusted" says the checkpoint rests on the log key alone. A cosignature
+    of a listed witness that does not verify still fails, as "witness cosignatures"."""
+    key = Ed25519NoteKey.generate(ORIGIN)
+    w_ed = Ed25519Cosigner.generate("witness/ed")
+    with TransparencyLog.open(
+        tmp_path / "log.sqlite", ORIGIN, check_signature=lambda k, m, s: None
+    ) as log:
+        log.append_many([envelope(i) for i in range(3)])
+        bare = _entry_doc(log, 1, _note(log, [key]))
+        cosigned = _entry_doc(log, 1, _note(log, [key, w_ed]))
+        bad = {**cosigned, **_flip_signature(_note(log, [key, w_ed]), "witness/ed")}
+    cases = [
+        _case(bare, key, [], 0),
+        _case(cosigned, key, [w_ed], 0),
+        _case(bad, key, [w_ed], 0),
+        _case(cosigned, key, [w_ed], 1),
+    ]
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(cases))
+    result = _node(str(VECTORS), str(path))
+    assert result.returncode == 0, result.stderr
+    none, listed, broken, required = json.loads(result.stdout)
+    for r in (none, listed):
+        assert r["ok"], r
+        assert "witness cosignatures" not in r["checked"], r
+        assert r["info"] == ["no witness trusted"], r
+    assert "inclusion proof" in none["checked"]
+    assert (broken["ok"], broken["failed"]) == (False, "witness cosignatures")
+    assert "witness cosignatures" in required["checked"]
+    assert required["info"] == []
+
+
+@needs_node
 def test_verify_js_checks_consistency_proofs_like_rfc_9162(tmp_path: Path) -> None:
     """Every (old, new) pair of a 9-entry tree verifies; a flipped hash, a wrong old root, a
     proof cut short, and a forked tree of the same size do not."""

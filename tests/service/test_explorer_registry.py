@@ -170,9 +170,13 @@ def test_environment_page_answers_which_model_served_at_t(page: Any, demo_site: 
     page.goto(f"{demo_site.url}/{_pinned(demo_site)}#/env/prod")
     text = settled(page, "#badge", expect="ok")
     assert "environment history: 3 events, each naming the one before it" in text
+    # serve D trusts no witness (threshold 0): the badge must not claim a witness check
+    assert "witness cosignatures" not in text, text
+    assert "no witness trusted" in text
     assert page.locator("svg.timeline").count() == 1
     text = _ask(page, _between(events[1], events[2]))
     assert "cancer-classifier@2 served prod" in text
+    assert "witness cosignatures" not in text, text
     assert f"names entry {events[1]['log_index']} and its leaf hash" in text
     shot(page, "explorer-environment.png")
     text = _ask(page, datetime(2000, 1, 1, tzinfo=UTC))
@@ -303,15 +307,140 @@ def test_dataset_page_checks_the_models_trained_on_it(page: Any, demo_site: Serv
     assert "each model's signed training metadata names the dataset's Merkle root" in text
 
 
-@pytest.mark.parametrize("route", ["#/env/prod", "#/model/cancer-classifier"])
+@pytest.mark.parametrize(
+    "route", ["#/env/prod", "#/model/cancer-classifier", "#/tx/{tx}", "#/search/audit-co"]
+)
 def test_readable_at_phone_width(browser: Any, demo_site: Service, route: str) -> None:
+    tx = _get(demo_site, "/v1/anchors")["anchors"][0]["transaction"].lower()
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     try:
         pg = context.new_page()
         pg.set_default_timeout(WAIT_MS)
-        pg.goto(f"{demo_site.url}/{_pinned(demo_site)}{route}")
-        settled(pg, "#badge", expect="ok")
+        pg.goto(f"{demo_site.url}/{_pinned(demo_site)}{route.format(tx=tx)}")
+        if route.startswith("#/search/"):
+            pg.wait_for_selector("#results table")
+        else:
+            settled(pg, "#badge", expect="ok")
         width = pg.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{route} scrolls sideways at phone width ({width} px)"
     finally:
         context.close()
+
+
+# --- transactions and organisations --------------------------------------------------------
+
+
+def test_a_transaction_and_an_organisation_as_json(demo_site: Service) -> None:
+    anchor = _get(demo_site, "/v1/anchors")["anchors"][0]
+    doc = _get(demo_site, f"/v1/transactions/{anchor['transaction'].upper().replace('0X', '0x')}")
+    assert doc["anchors"] == [anchor]
+    assert doc["receipt"]["contract"] == "LogAnchors"
+    assert doc["receipt"]["block"] == anchor["block"]
+    assert doc["oracle_reports"] == doc["payouts"] == []
+    _get(demo_site, "/v1/transactions/0x" + "0" * 64, 404)
+    _get(demo_site, "/v1/transactions/0x1234", 400)
+    org = _get(demo_site, "/v1/organisations/acme-ml")
+    roles = {s["address"]: s["roles"] for s in org["signers"]}
+    assert sorted(r for rs in roles.values() for r in rs) == ["admin", "deployer", "qa", "trainer"]
+    assert all("key metadata" in s["sources"] for s in org["signers"])
+    auditors = _get(demo_site, "/v1/organisations/audit-co")["signers"]
+    assert [s["roles"] for s in auditors if "auditor" in s["roles"]] == [["admin", "auditor"]]
+    _get(demo_site, "/v1/organisations/nobody-at-all", 404)
+
+
+def test_a_transaction_hash_finds_the_anchor_and_the_page_checks_it(
+    page: Any, demo_site: Service, proxy: Proxy
+) -> None:
+    anchor = _get(demo_site, "/v1/anchors")["anchors"][0]
+    tx = anchor["transaction"]
+    page.goto(f"{demo_site.url}/{_pinned(demo_site)}#/")
+    settled(page, "#badge", expect="ok")
+    page.fill("#q", tx)
+    page.press("#q", "Enter")
+    page.wait_for_url(f"**#/tx/{tx}")
+    text = settled(page, "#badge", expect="ok")
+    assert f"✔ anchor #{anchor['index']}: the anchored checkpoint (size {anchor['size']}" in text
+    assert "LogAnchors" in page.inner_text("main")
+
+    def tamper(path: str, body: bytes) -> bytes:
+        if not path.startswith("/v1/transactions/"):
+            return body
+        doc = json.loads(body)
+        root = doc["anchors"][0]["root"]
+        doc["anchors"][0]["root"] = ("0" if root[0] != "0" else "1") + root[1:]
+        return json.dumps(doc).encode()
+
+    proxy.tamper = tamper
+    try:
+        page.goto(f"{proxy.url}/{_pinned(demo_site)}#/tx/{tx}")
+        text = settled(page, "#badge", expect="failed")
+    finally:
+        proxy.tamper = lambda path, body: body
+    assert f"✘ anchor #{anchor['index']}" in text, text
+
+
+def test_an_entry_page_links_its_anchor_transaction(page: Any, demo_site: Service) -> None:
+    anchor = _get(demo_site, "/v1/anchors")["anchors"][0]
+    page.goto(f"{demo_site.url}/{_pinned(demo_site)}#/entry/0")
+    text = settled(page, "#badge", expect="ok")
+    assert "\u2013 no witness trusted: the checkpoint rests on the log key alone" in text, text
+    assert "witness cosignatures" not in text
+    link = page.locator("section[aria-label='On chain'] a[href^='#/tx/']")
+    assert link.get_attribute("href") == f"#/tx/{anchor['transaction'].lower()}"
+    link.focus()
+    page.keyboard.press("Enter")
+    settled(page, "#badge", expect="ok")
+    # the log page's anchors link their transactions too
+    page.goto(f"{demo_site.url}/{_pinned(demo_site)}#/")
+    settled(page, "#anchors-badge", expect="ok")
+    assert page.locator(f"main a[href='#/tx/{anchor['transaction'].lower()}']").count() == 1
+
+
+def test_an_organisation_lists_its_signers_and_their_entries(page: Any, demo_site: Service) -> None:
+    org = _get(demo_site, "/v1/organisations/audit-co")["signers"]
+    auditor = next(s for s in org if "auditor" in s["roles"])
+    entries = {
+        e["index"]
+        for s in org
+        for e in _get(demo_site, f"/v1/entries?signer={s['address']}")["entries"]
+    }
+    assert entries
+    page.goto(f"{demo_site.url}/{_pinned(demo_site)}#/search/audit-co")
+    page.wait_for_selector("#results table")
+    text = page.inner_text("#results")
+    assert f"Organisation audit-co: {len(org)} signers known to the operator" in text
+    assert auditor["address"] in text
+    assert "admin, auditor" in text
+    links = page.locator("#results a[href^='#/entry/']")
+    assert links.count() == len(entries)
+
+
+# --- the index is built at start, and the pages wait for it --------------------------------
+
+
+def test_the_status_says_when_the_index_is_ready(demo_site: Service) -> None:
+    _get(demo_site, "/v1/registry/models")  # answered once the index is built
+    assert _get(demo_site, "/v1/registry/status") == {"ready": True, "error": None}
+
+
+def test_a_page_says_indexing_until_the_index_is_ready(
+    page: Any, demo_site: Service, proxy: Proxy
+) -> None:
+    """The proxy answers "not ready" three times: the page shows "indexing", then opens."""
+    left = [3]
+
+    def tamper(path: str, body: bytes) -> bytes:
+        if path != "/v1/registry/status" or not left[0]:
+            return body
+        left[0] -= 1
+        return json.dumps({"ready": False, "error": None}).encode()
+
+    proxy.tamper = tamper
+    try:
+        page.goto(f"{proxy.url}/{_pinned(demo_site)}#/env/prod")
+        page.wait_for_selector("#indexing")
+        assert "indexing the log" in page.inner_text("main")
+        settled(page, "#badge", expect="ok")
+    finally:
+        proxy.tamper = lambda path, body: body
+    assert left == [0]

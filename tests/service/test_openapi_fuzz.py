@@ -86,6 +86,9 @@ OPERATIONS = [
     "GET /v1/chain",
     "GET /v1/entries",
     "GET /v1/entries/{index}",
+    "GET /v1/oracle/feeds",
+    "GET /v1/oracle/feeds/{feed_id}",
+    "GET /v1/organisations/{name}",
     "GET /v1/proof/consistency",
     "GET /v1/receipts/{index}",
     "GET /v1/registry/datasets",
@@ -96,6 +99,8 @@ OPERATIONS = [
     "GET /v1/registry/lookup",
     "GET /v1/registry/models",
     "GET /v1/registry/models/{name}",
+    "GET /v1/registry/status",
+    "GET /v1/transactions/{tx_hash}",
     "POST /rpc",
     "POST /v1/entries",
 ]
@@ -106,6 +111,7 @@ OPERATIONS = [
 NEGATABLE = [
     "GET /v1/entries",
     "GET /v1/entries/{index}",
+    "GET /v1/organisations/{name}",
     "GET /v1/proof/consistency",
     "GET /v1/receipts/{index}",
     "GET /v1/registry/environments/{env}/at",

@@ -360,6 +360,10 @@ class Chain:
 
         return self._rpc(fetch, "eth_getTransactionReceipt")
 
+    def receipt(self, tx_hash: str) -> Any:
+        """The receipt of transaction ``tx_hash`` as the node gives it (None: unknown)."""
+        return self._receipt(tx_hash)
+
     def _wait_receipt(self, tx_hash: str) -> Any:
         deadline = time.monotonic() + self.receipt_timeout
         while True:

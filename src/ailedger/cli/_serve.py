@@ -88,7 +88,13 @@ from ailedger.cli._keys import (
     open_keystore,
     open_workspace,
 )
-from ailedger.errors import ConflictError, InvalidInput, NotFound, WorkspaceError
+from ailedger.errors import (
+    AiledgerError,
+    ConflictError,
+    InvalidInput,
+    NotFound,
+    WorkspaceError,
+)
 from ailedger.identity.keys import Ed25519Signer, Secp256k1Signer
 from ailedger.log import AnyNoteKey, Checkpoint, note_key_for, open_workspace_log, vkey
 from ailedger.workspace import Workspace
@@ -99,6 +105,7 @@ if TYPE_CHECKING:
     from ailedger.service._sequencer import Sequencer
 
 if TYPE_CHECKING:
+    from ailedger.chain import Chain
     from ailedger.service.explorer_api import ExplorerSource
     from ailedger.service.membership import ChainMembership
     from ailedger.service.ratelimit import RateLimit
@@ -273,6 +280,7 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
         from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, AnchorRecord
         from ailedger.chain.anchors import LogAnchors, OnChainAnchor
         from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+        from ailedger.chain.membership import Membership
         from ailedger.cli._chain_common import open_chain
         from ailedger.cli._workflow import _chain_by_default
         from ailedger.identity.keys import Keystore
@@ -285,12 +293,24 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
         stack = ExitStack()
         backend: RegistryBackend = LocalBackend(ws, keys)
         on_chain: Callable[[AnchorRecord], OnChainAnchor | None] | None = None
+        reader: Chain | None = None
+        org_members: Callable[[str], list[tuple[str, str]]] | None = None
+        no_chain = "this workspace has no chain"
         try:
             if _chain_by_default(ws, rpc):
                 chain = stack.enter_context(open_chain(ws, rpc or own_rpc, read_only=True))
+                reader = chain
                 deployment = DeploymentBook(ws.path / DEPLOYMENTS_FILE).require(chain.chain_id)
                 orgs = [str(m["org"]) for m in LocalBackend.members(ws).values() if m.get("org")]
                 backend = ChainBackend.from_deployment(chain, deployment, keys=keys, orgs=orgs)
+                if "Membership" in deployment.contracts:
+                    membership = Membership(chain, deployment.open(chain, "Membership"))
+
+                    def org_members(org: str) -> list[tuple[str, str]]:
+                        if not membership.org_exists(org):
+                            return []
+                        return [(m.account, m.role) for m in membership.members(org)]
+
                 if "LogAnchors" in deployment.contracts:
                     contract = LogAnchors(chain, deployment.open(chain, "LogAnchors"))
 
@@ -303,6 +323,11 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
                             return None
                         return contract.anchor_at(record.log_id, record.index)
 
+            elif rpc or own_rpc or _has_chain(ws):  # no contracts recorded: oracle pages
+                try:
+                    reader = stack.enter_context(open_chain(ws, rpc or own_rpc, read_only=True))
+                except AiledgerError as exc:
+                    no_chain = f"the chain could not be opened: {exc.message}"
             registry = Registry.open(ws, keys=keys, backend=backend, read_only=True)
         except BaseException:
             stack.close()
@@ -314,9 +339,23 @@ def _explorer_source(ws: Workspace, rpc: str | None) -> Callable[[str | None], E
             on_chain,
             close=stack.close,
             orgs={k.keyid.lower(): k.org for k in keys if k.org},
+            chain=reader,
+            no_chain=no_chain,
+            members={
+                str(a).lower(): str(m["org"])
+                for a, m in LocalBackend.members(ws).items()
+                if m.get("org")
+            },
+            org_members=org_members,
         )
 
     return open_source
+
+
+def _has_chain(ws: Workspace) -> bool:
+    """Whether the workspace names a node or has an embedded chain on disk."""
+    directory = embedded_chain_dir(ws)
+    return workspace_rpc_url(ws) is not None or (directory is not None and directory.is_dir())
 
 
 def _witnesses(

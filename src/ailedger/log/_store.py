@@ -158,6 +158,13 @@ class Queries:
             out.append((*row[:6], signers, subjects))
         return out
 
+    def indexes_of_types(self, predicate_types: Sequence[str], start: int, stop: int) -> list[int]:
+        """The indexes in ``[start, stop)`` of entries of one of ``predicate_types``, in order
+        (each type one range scan of the predicate index)."""
+        sql = "SELECT idx FROM entries WHERE predicate_type = ? AND idx >= ? AND idx < ?"
+        found = [r[0] for t in predicate_types for r in self.db.execute(sql, (t, start, stop))]
+        return sorted(found)
+
     def hash_range(self, level: int, start: int, count: int) -> list[bytes]:
         """Hashes of level ``level`` from index ``start``, at most ``count``, in order."""
         if level == 0:

@@ -20,7 +20,7 @@ transaction. See :mod:`ailedger.log._store` for storage, durability and concurre
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
@@ -249,6 +249,15 @@ class TransparencyLog:
         if not entries:
             raise NotFound(f"log {self.origin} has no entry {index} (size {self.size()})")
         return Entry(*entries[0])
+
+    def indexes_of_types(
+        self, predicate_types: Collection[str], start: int = 0, stop: int | None = None
+    ) -> list[int]:
+        """The indexes of the entries in ``[start, stop)`` (default: to the end) whose
+        predicate type is one of ``predicate_types``, in log order: a reader that wants a few
+        kinds of statements skips the rest without reading them."""
+        end = self.size() if stop is None else stop
+        return self._store.indexes_of_types(sorted(predicate_types), start, end)
 
     def hashes(self, level: int, start: int, count: int) -> list[bytes]:
         """The stored hashes of the perfect subtrees of ``2**level`` leaves numbered

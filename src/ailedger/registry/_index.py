@@ -281,7 +281,9 @@ class RegistryIndex:
                 if self.synced() != done:  # another process indexed this range meanwhile
                     done = self.synced()
                     continue
-                for index in range(done, stop):
+                # only the registry's record types: the others are never indexed, and a log
+                # of mostly other statements is read in one index scan, not entry by entry
+                for index in log.indexes_of_types(_record_types(), done, stop):
                     self._index_entry(log.get(index), read_batch)
                 self.db.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('synced', ?), ('origin', ?)",

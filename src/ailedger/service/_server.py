@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -58,14 +58,21 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def when_started(on_ready: Callable[[str], None] | None, url: str) -> Callable[[], None]:
+def when_started(
+    on_ready: Callable[[str], None] | None,
+    url: str,
+    background: Sequence[Callable[[], None]] = (),
+) -> Callable[[], None]:
     """The start-up hook of a server listening at ``url``: :func:`settle_heap`, then
-    ``on_ready(url)`` (the CLI's ready line)."""
+    ``on_ready(url)`` (the CLI's ready line), then the ``background`` starters (each only
+    hands work to a thread of its own)."""
 
     def started() -> None:
         settle_heap()
         if on_ready is not None:
             on_ready(url)
+        for start in background:
+            start()
 
     return started
 
@@ -131,6 +138,7 @@ def serve(
                 settings = dataclasses.replace(settings, membership=membership(node))
             routers = [router, explorer]
             closers: list[Callable[[], None]] = []
+            starters: list[Callable[[], None]] = []
             if explorer_source is not None:
                 opener = explorer_source
 
@@ -138,15 +146,20 @@ def serve(
                     note = sequencer.note
                     return 0 if note is None else Checkpoint.parse(note.text).size
 
-                api, close_api = explorer_api_router(lambda: opener(own_rpc), published)
-                routers.append(api)
-                closers.append(close_api)
+                api = explorer_api_router(lambda: opener(own_rpc), published)
+                routers.append(api.router)
+                # A writing service that does not serve its embedded chain opens it itself to
+                # anchor; the explorer's source would hold a read-only open of it from start
+                # and make those opens wait: there the source opens on the first page only.
+                if read_only or node is not None or embedded_chain_dir(workspace) is None:
+                    starters.append(api.start)
+                closers.append(api.close)
             app = create_app(
                 reader,
                 sequencer,
                 verifier,
                 settings,
-                on_started=when_started(on_ready, url),
+                on_started=when_started(on_ready, url, starters),
                 anchoring=None if anchoring is None else anchoring(sequencer, own_rpc),
                 routers=routers,
             )
