@@ -23,6 +23,7 @@ from contract_helpers import (
 )
 from oracle_helpers import Oracles, deploy_oracles
 from stake_helpers import Stakes, deploy_stakes
+from vouch_helpers import Vouching, deploy_vouching
 from web3 import HTTPProvider, Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
@@ -105,3 +106,15 @@ def _stakes(w3: Web3) -> Stakes:
 def sm(_stakes: Stakes) -> Iterator[Stakes]:
     """StakeManager, its tokens and judges (see ``stake_helpers.Stakes``) behind a snapshot."""
     yield from _behind_snapshot(_stakes.chain, _stakes)
+
+
+@pytest.fixture(scope="module")
+def _vouching(w3: Web3) -> Vouching:
+    return deploy_vouching(w3)
+
+
+@pytest.fixture
+def vv(_vouching: Vouching) -> Iterator[Vouching]:
+    """DatasetVouching, its StakeManager, registry and datasets (see ``vouch_helpers``)
+    behind a snapshot."""
+    yield from _behind_snapshot(_vouching.chain, _vouching)
