@@ -19,9 +19,7 @@ in order, each failure giving its reason code:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ailedger.errors import InvalidInput
+from ailedger.chain.vouching import RecordChecks
 
 __all__ = [
     "MAX_LABEL_DIGITS",
@@ -49,48 +47,6 @@ REASONS = {
     REASON_NO_ANSWER: "no-answer",
 }
 MAX_LABEL_DIGITS = 18
-_UINT32 = 2**32 - 1
-_UINT64 = 2**64 - 1
-
-
-@dataclass(frozen=True)
-class RecordChecks:
-    """The contract's ``Checks`` struct."""
-
-    min_length: int = 0
-    max_length: int = _UINT32
-    prefix: bytes = b""
-    label_prefix: bytes = b""
-    label_suffix: bytes = b""
-    label_min: int = 0
-    label_max: int = _UINT64
-    test_root: bytes = b"\0" * 32
-    test_size: int = 0
-    test_salt_length: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.min_length <= self.max_length <= _UINT32:
-            raise InvalidInput("record lengths need 0 <= min <= max < 2^32")
-        if not 0 <= self.label_min <= self.label_max <= _UINT64:
-            raise InvalidInput("labels need 0 <= min <= max < 2^64")
-        if len(self.test_root) != 32:
-            raise InvalidInput("a test-set root is 32 bytes")
-        if self.test_salt_length not in (0, 32):
-            raise InvalidInput("a test-set salt is 0 or 32 bytes")
-        if self.has_test_set and self.test_size < 1:
-            raise InvalidInput("a test-set root needs its size")
-
-    @property
-    def has_test_set(self) -> bool:
-        return self.test_root != b"\0" * 32
-
-    def as_tuple(self) -> tuple[int, int, bytes, bytes, bytes, int, int, bytes, int, int]:
-        """The ABI tuple, in the struct's field order."""
-        return (
-            self.min_length, self.max_length, self.prefix, self.label_prefix,
-            self.label_suffix, self.label_min, self.label_max, self.test_root,
-            self.test_size, self.test_salt_length,
-        )  # fmt: skip
 
 
 def evaluate_record(record: bytes, checks: RecordChecks) -> int:
