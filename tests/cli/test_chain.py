@@ -45,7 +45,13 @@ def test_deploy_status_and_roles(ws: Workspace) -> None:
     dep = ok(["chain", "deploy", "--key", "admin"])
     assert dep["deployer"] == ALICE.address
     contracts = dep["contracts"]
-    assert set(contracts) == {"Membership", "LogAnchors", "ModelRegistry", "StakeManager"}
+    assert set(contracts) == {
+        "Membership",
+        "LogAnchors",
+        "ModelRegistry",
+        "StakeManager",
+        "DatasetVouching",
+    }
     book = json.loads((ws.path / "deployments.json").read_text())
     assert book[str(dep["chain_id"])]["contracts"] == contracts
     fails(["chain", "deploy", "--key", "admin"], 10, "already deployed")

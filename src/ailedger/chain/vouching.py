@@ -24,6 +24,7 @@ from ailedger.chain.stake import Token
 from ailedger.errors import ChainError, InvalidInput
 
 __all__ = [
+    "VOUCH_PROVER_BPS",
     "AuditInfo",
     "AuditStatus",
     "DatasetInfo",
@@ -34,6 +35,9 @@ __all__ = [
     "register_with_stake_manager",
 ]
 
+#: The challenger's (prover's) share of a curator's slash when `ailedger chain deploy`
+#: registers DatasetVouching as a judge; the rest goes to the treasury.
+VOUCH_PROVER_BPS = 5_000
 _UINT32 = 2**32 - 1
 _UINT64 = 2**64 - 1
 _ZERO32 = b"\0" * 32

@@ -48,7 +48,7 @@ COMMAND_PANELS: dict[str, tuple[str, ...]] = {
         "infer",
         "integrations",
     ),
-    "Oracles and settlement": ("oracle", "stake"),
+    "Oracles and settlement": ("oracle", "stake", "vouch"),
     "Inspecting and auditing": ("trace", "lineage", "audit", "status"),
 }
 #: Each command's one-line help for the root ``--help``, which lists every command without
@@ -85,6 +85,7 @@ COMMAND_HELP: dict[str, str] = {
     "integrations": "Register models and datasets from other tools (MLflow, DVC).",
     "oracle": "Oracle nodes and rounds (AI scores for contracts).",
     "stake": "Stake ether or an ERC-20 in the StakeManager; withdraw after the unbonding delay.",
+    "vouch": "Vouch for datasets with stake; audit them by sampled records (slash or reward).",
     "trace": (
         "Which version served an environment at a time (with proof); `trace output` finds the "
         "model behind an output."
@@ -184,6 +185,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "status": ("_status",),
     "trace": ("_trace",),
     "verify": ("_dataset", "_statements", "_log", "_trace"),
+    "vouch": ("_vouch",),
     "witness": ("_witness",),
 }
 

@@ -41,6 +41,11 @@ from ailedger.chain.deployments import (
 from ailedger.chain.eip712 import log_id
 from ailedger.chain.membership import Membership, org_id
 from ailedger.chain.stake import DEFAULT_UNBONDING_DELAY, deploy_stake_manager
+from ailedger.chain.vouching import (
+    VOUCH_PROVER_BPS,
+    deploy_dataset_vouching,
+    register_with_stake_manager,
+)
 from ailedger.cli._app import app
 from ailedger.cli._chain_common import RPC_ENV, RpcOpt, ensure_dev_funds, open_chain
 from ailedger.cli._common import JsonOpt, console, emit
@@ -122,7 +127,8 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy Membership, LogAnchors, ModelRegistry and StakeManager (KEY administers them,
-    and is the StakeManager's treasury); record them."""
+    and is the StakeManager's treasury), and DatasetVouching (proposed to the StakeManager as
+    a judge and market, active after its governance delay); record them."""
     ws = open_workspace()
     signer = log_signer(key, password_file)
     with open_chain(ws, rpc) as chain:
@@ -137,6 +143,18 @@ def deploy_cmd(
         stake = deploy_stake_manager(chain, signer, unbonding_delay=unbonding_delay)
         dep = dataclasses.replace(
             dep, contracts={**dep.contracts, stake.name: ContractRecord.of(stake)}
+        )
+        vouching = deploy_dataset_vouching(
+            chain,
+            signer,
+            stake_manager=stake.address,
+            registry=dep.address("ModelRegistry"),
+        )
+        register_with_stake_manager(
+            chain, stake.address, vouching.address, prover_bps=VOUCH_PROVER_BPS, signer=signer
+        )
+        dep = dataclasses.replace(
+            dep, contracts={**dep.contracts, vouching.name: ContractRecord.of(vouching)}
         )
         _book(ws).put(dep)
     doc = dep.to_dict()
