@@ -41,7 +41,9 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///         - passed: the bond and `auditReward` from the dataset's pool (as much as it holds)
 ///           are shared by the curators pro rata to their vouches, rounded down, the remainder
 ///           returning to the pool.
-///         One audit per dataset is open at a time; vouches cannot change while it is open.
+///         One audit per dataset is open at a time; vouches cannot change while it is open,
+///         and a curator leaves only `UNVOUCH_NOTICE` after announcing it (`requestUnvouch`),
+///         so a pending `openAudit` cannot be front-run by an exit.
 ///         Payments are pulled (`claim`); ERC-20 only; what arrives of a fee-on-transfer token
 ///         is credited (a bond must arrive whole: the challenger sends more).
 /// @dev Per asset, the contract holds at least `held[asset]` = pools + open bonds + owed.
@@ -54,6 +56,9 @@ contract DatasetVouching is ReentrancyGuardTransient {
     uint256 public constant MAX_SEED_DELAY = 128;
     uint64 public constant MAX_WINDOW = 30 days;
     uint256 public constant MAX_LABEL_DIGITS = 18;
+    /// @notice A curator leaves `UNVOUCH_NOTICE` after announcing it, so nobody escapes an
+    ///         audit by withdrawing a vouch in front of the transaction that opens it.
+    uint64 public constant UNVOUCH_NOTICE = 1 days;
 
     uint32 public constant REASON_LENGTH = 1;
     uint32 public constant REASON_PREFIX = 2;
@@ -134,6 +139,7 @@ contract DatasetVouching is ReentrancyGuardTransient {
     uint256 public auditCount;
     mapping(bytes32 datasetId => Dataset) private _datasets;
     mapping(bytes32 datasetId => mapping(address curator => uint256)) public vouched;
+    mapping(bytes32 datasetId => mapping(address curator => uint64)) public unvouchAt;
     mapping(uint256 auditId => Audit) private _audits;
     mapping(address account => mapping(address asset => uint256)) public owed;
     mapping(address asset => uint256) public held;
@@ -149,6 +155,7 @@ contract DatasetVouching is ReentrancyGuardTransient {
     error BelowMinimum(uint256 amount, uint256 minimum);
     error TooManyCurators(uint256 max);
     error InsufficientVouch(uint256 requested, uint256 vouched);
+    error UnvouchNotDue(uint64 at);
     error AuditOpen(uint256 auditId);
     error NothingVouched(bytes32 datasetId);
     error BadSeedBlock(uint256 seedBlock, uint256 current);
@@ -178,6 +185,7 @@ contract DatasetVouching is ReentrancyGuardTransient {
         bytes32 indexed datasetId, bytes32 indexed versionId, bytes32 root, address owner
     );
     event Vouched(bytes32 indexed datasetId, address indexed curator, uint256 amount);
+    event UnvouchRequested(bytes32 indexed datasetId, address indexed curator, uint64 at);
     event Unvouched(bytes32 indexed datasetId, address indexed curator, uint256 amount);
     event Funded(bytes32 indexed datasetId, address indexed funder, uint256 amount);
     event AuditOpened(
@@ -273,17 +281,32 @@ contract DatasetVouching is ReentrancyGuardTransient {
         stakes.lock(msg.sender, d.terms.asset, amount);
     }
 
-    /// @notice Withdraw `amount` of the caller's vouch (none while an audit is open); what
-    ///         remains is 0 or at least the minimum.
+    /// @notice Announce leaving: `unvouch` is allowed `UNVOUCH_NOTICE` from now (the vouch
+    ///         stays auditable and slashable until then, and while an audit is open).
+    function requestUnvouch(bytes32 datasetId) external returns (uint64 at) {
+        _existing(datasetId);
+        uint256 mine = vouched[datasetId][msg.sender];
+        if (mine == 0) revert InsufficientVouch(1, 0);
+        at = uint64(block.timestamp) + UNVOUCH_NOTICE;
+        unvouchAt[datasetId][msg.sender] = at;
+        emit UnvouchRequested(datasetId, msg.sender, at);
+    }
+
+    /// @notice Withdraw `amount` of the caller's vouch, announced `UNVOUCH_NOTICE` before
+    ///         (none while an audit is open); what remains is 0 or at least the minimum. Each
+    ///         withdrawal needs a new announcement.
     function unvouch(bytes32 datasetId, uint256 amount) external {
         Dataset storage d = _existing(datasetId);
         if (d.openAudit != 0) revert AuditOpen(d.openAudit);
         if (amount == 0) revert ZeroAmount();
+        uint64 at = unvouchAt[datasetId][msg.sender];
+        if (at == 0 || block.timestamp < at) revert UnvouchNotDue(at);
         uint256 mine = vouched[datasetId][msg.sender];
         if (amount > mine) revert InsufficientVouch(amount, mine);
         uint256 rest = mine - amount;
         if (rest != 0 && rest < d.terms.minVouch) revert BelowMinimum(rest, d.terms.minVouch);
         vouched[datasetId][msg.sender] = rest;
+        unvouchAt[datasetId][msg.sender] = 0;
         d.totalVouched -= amount;
         if (rest == 0) _dropCurator(d, msg.sender);
         emit Unvouched(datasetId, msg.sender, amount);

@@ -127,3 +127,5 @@ def test_list_vouch_audit_answer_settle(world: tuple[Workspace, str, str, Path])
     info = ok(["vouch", "status", "--dataset-id", dataset])
     assert info["vouches"] == {CURATOR.address: 50 * ETH}
     fails(["vouch", "status"], 3, "exactly one of")
+    fails(["vouch", "unstake", dataset, "1", "--key", "curator"], 9, "UnvouchNotDue", "hint:")
+    assert ok(["vouch", "request-unstake", dataset, "--key", "curator"])["unstake_from"] > 0

@@ -40,6 +40,7 @@ from ailedger.markets._checks import (
 from ailedger.markets._sampling import sample_indices
 
 OPEN, ANSWERED, FAILED, PASSED, SLASHED = 1, 2, 3, 4, 5
+NOTICE = 86_400  # UNVOUCH_NOTICE
 
 
 def _three_curators(v: Vouching, name: str, amounts: tuple[int, ...] = (100, 200, 300)) -> None:
@@ -84,7 +85,9 @@ def test_a_passed_audit_rewards_the_curators_and_costs_the_challenger_its_bond(
     assert v.sm.balance(asset, v.curator(3)) == before + 800
     assert v.chain.revert_reason(v.f.claim(asset, v.curator(3)), v.curator(3)) == "NothingOwed"
     books(v, asset)
-    # vouches are free again: a curator may leave
+    # vouches are free again: a curator may leave, after its notice
+    v.chain.send(v.f.requestUnvouch(v.ids["good"]), v.curator(1))
+    warp(v.chain, NOTICE)
     v.chain.send(v.f.unvouch(v.ids["good"], 100), v.curator(1))
     assert v.f.curatorsOf(v.ids["good"]).call() == [v.curator(3), v.curator(2)]
     books(v, asset)
@@ -268,7 +271,7 @@ def test_a_duplicate_of_a_test_record_fails_a_passed_answer(vv: Vouching) -> Non
     dup = (1, record, record, t, TEST.proof(t))
     f = v.f
     # a wrong list of leaves, a record that is not the sampled one, a forged test proof
-    wrong = [leaves[0], leaves[0], leaves[2]]
+    wrong = [leaves[0], b"\x07" * 32, leaves[2]]
     assert (
         v.chain.revert_reason(f.proveDuplicate(audit, wrong, dup), v.bystander) == "LeavesMismatch"
     )
@@ -315,9 +318,11 @@ def test_a_duplicate_comes_too_late_after_the_dispute_window(vv: Vouching) -> No
 def test_curators_cannot_leave_during_an_open_audit(vv: Vouching) -> None:
     v, asset = vv, vv.sm.token.address
     _three_curators(v, "good")
-    audit = v.open("good", 2)
     dataset = v.ids["good"]
     c = v.curator(1)
+    v.chain.send(v.f.requestUnvouch(dataset), c)
+    warp(v.chain, NOTICE)
+    audit = v.open("good", 2)
     assert v.chain.revert_reason(v.f.unvouch(dataset, 100), c) == "AuditOpen"
     assert v.chain.revert_reason(v.f.vouch(dataset, 100), c) == "AuditOpen"
     # the stake itself is locked in StakeManager: not withdrawable, not releasable
@@ -332,6 +337,31 @@ def test_curators_cannot_leave_during_an_open_audit(vv: Vouching) -> None:
     warp(v.chain, DISPUTE_WINDOW + 1)
     v.chain.send(v.f.settle(audit))
     v.chain.send(v.f.unvouch(dataset, 100), c)
+    books(v, asset)
+
+
+def test_leaving_needs_notice_so_an_exit_cannot_front_run_an_audit(vv: Vouching) -> None:
+    v, asset = vv, vv.sm.token.address
+    _three_curators(v, "bad")
+    dataset, c = v.ids["bad"], v.curator(3)
+    # an exit sent in front of openAudit (no notice given) is refused
+    assert v.chain.revert_reason(v.f.unvouch(dataset, 300), c) == "UnvouchNotDue"
+    receipt = v.chain.send(v.f.requestUnvouch(dataset), c)
+    (event,) = v.chain.events(v.vouching, "UnvouchRequested", receipt)
+    at = event["args"]["at"]
+    assert at == v.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"] + NOTICE
+    warp(v.chain, NOTICE - 60)
+    assert v.chain.revert_reason(v.f.unvouch(dataset, 300), c) == "UnvouchNotDue"
+    # during the notice the vouch is audited, and slashed when the audit fails
+    audit = v.open("bad", 1)
+    v.chain.send(v.answer_call(audit, BAD, v.draw(audit)), v.owner)
+    v.chain.send(v.f.settle(audit))
+    assert v.f.vouched(dataset, c).call() == 150
+    # leaving takes the announced amount once, then needs a new notice
+    warp(v.chain, 60)
+    v.chain.send(v.f.unvouch(dataset, 50), c)
+    assert v.chain.revert_reason(v.f.unvouch(dataset, 100), c) == "UnvouchNotDue"
+    assert v.chain.revert_reason(v.f.requestUnvouch(dataset), v.challenger) == "InsufficientVouch"
     books(v, asset)
 
 
@@ -357,6 +387,8 @@ def test_listing_and_vouching_rules(vv: Vouching) -> None:
     assert v.chain.revert_reason(f.vouch(dataset, 0), c) == "ZeroAmount"
     assert v.chain.revert_reason(f.vouch(b"\x05" * 32, 100), c) == "UnknownDataset"
     v.vouch("good", c, MIN_VOUCH)
+    v.chain.send(f.requestUnvouch(dataset), c)
+    warp(v.chain, NOTICE)
     assert v.chain.revert_reason(f.unvouch(dataset, 1), c) == "BelowMinimum"
     assert v.chain.revert_reason(f.unvouch(dataset, 101), c) == "InsufficientVouch"
     v.vouch("good", c, 1)  # adding to a vouch needs no minimum

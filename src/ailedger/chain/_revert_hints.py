@@ -665,6 +665,10 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "model version {versionId} has no dataset root number {rootIndex}",
         "count from 0 over the roots the version registered",
     ),
+    "DatasetVouching.UnvouchNotDue": (
+        "leaving is allowed from {at} (unix time; 0: not announced)",
+        "announce it with `ailedger vouch request-unstake ID`, then wait a day",
+    ),
     "DatasetVouching.WrongCount": (
         "{given} entries or proofs for {expected} samples",
         "answer every sample, in order",

@@ -274,7 +274,13 @@ class DatasetVouching(ContractWrapper):
     def vouch(self, dataset_id: bytes, amount: int, *, signer: Signer | AccountSource) -> Receipt:
         return self._send("vouch", dataset_id, amount, signer=signer)
 
+    def request_unvouch(self, dataset_id: bytes, *, signer: Signer | AccountSource) -> int:
+        """Announce leaving; returns when :meth:`unvouch` is allowed (unix time)."""
+        receipt = self._send("requestUnvouch", dataset_id, signer=signer)
+        return int(self._event(receipt, "UnvouchRequested")["at"])
+
     def unvouch(self, dataset_id: bytes, amount: int, *, signer: Signer | AccountSource) -> Receipt:
+        """Withdraw ``amount`` of the sender's vouch, announced a notice period before."""
         return self._send("unvouch", dataset_id, amount, signer=signer)
 
     def fund(self, dataset_id: bytes, amount: int, *, signer: Signer | AccountSource) -> int:

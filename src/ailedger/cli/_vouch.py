@@ -246,6 +246,48 @@ def stake_cmd(
     )
 
 
+@vouch_app.command("request-unstake")
+def request_unstake_cmd(
+    dataset_id: DatasetIdArg,
+    key: KeyOpt,
+    contract: ContractOpt = None,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Announce leaving DATASET_ID: `unstake` is allowed a day later (the vouch stays
+    auditable until then)."""
+    did = _bytes32(dataset_id, "the dataset id")
+    with _vouching(rpc, contract) as v:
+        signer = _signer(key, password_file, v.chain)
+        at = v.request_unvouch(did, signer=signer)
+    doc = {"dataset_id": did.hex(), "curator": signer.address, "unstake_from": at}
+    emit(doc, as_json, lambda: console.print(f"unstake allowed from {at} (unix time)"))
+
+
+@vouch_app.command("unstake")
+def unstake_cmd(
+    dataset_id: DatasetIdArg,
+    amount: AmountArg,
+    key: KeyOpt,
+    contract: ContractOpt = None,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Withdraw AMOUNT of your vouch for DATASET_ID (announced with `request-unstake`); the
+    stake is free again in the StakeManager."""
+    did = _bytes32(dataset_id, "the dataset id")
+    with _vouching(rpc, contract) as v:
+        info = v.dataset(did)
+        signer = _signer(key, password_file, v.chain)
+        decimals, symbol = _unit(v.chain, info.terms.asset)
+        v.unvouch(did, parse_units(amount, decimals), signer=signer)
+        mine = v.vouched(did, signer.address)
+    doc = {"dataset_id": did.hex(), "curator": signer.address, "vouched": mine}
+    emit(doc, as_json, lambda: console.print(f"vouch now {format_units(mine, decimals)} {symbol}"))
+
+
 @vouch_app.command("fund")
 def fund_cmd(
     dataset_id: DatasetIdArg,
