@@ -14,10 +14,13 @@ tests) on web3.py's in-memory py-evm chain and measures, from transaction receip
   consortium ERC-20), each beside a plain ERC-20 transfer (``--stake-only``: just these);
 * accountable oracles (``--judge-only``): OracleFeeds.transmit with every observation signed
   by its observer, and OracleJudge challenges (one that slashes, one that reverts), beside a
-  plain ERC-20 transfer.
+  plain ERC-20 transfer;
+* DatasetVouching's audit of k = 10 / 30 / 100 records of a 10,000- and a 1,000,000-record
+  dataset: open, draw, answer (records, proofs and checks), settle passed and settle failed
+  (three curators slashed), beside a plain ERC-20 transfer (``--vouch-only``: just these).
 
     .venv/bin/python benchmarks/bench_gas.py [--witnesses 2] [--max-k 8] [--stake-only]
-    .venv/bin/python benchmarks/bench_gas.py --judge-only
+        [--vouch-only] [--judge-only]
 """
 
 from __future__ import annotations
@@ -90,9 +93,14 @@ def main() -> None:
         action="store_true",
         help="only transmit with per-observation signatures and an OracleJudge challenge",
     )
+    parser.add_argument("--vouch-only", action="store_true", help="only DatasetVouching audits")
     args = parser.parse_args()
     if args.judge_only:
         _judge_gas()
+        _machine()
+        return
+    if args.vouch_only:
+        _vouch_gas()
         _machine()
         return
     if args.stake_only:
@@ -201,6 +209,7 @@ def main() -> None:
         )
     _registry_gas(h, chain)
     _stake_gas()
+    _vouch_gas()
     _machine()
 
 
@@ -354,6 +363,70 @@ def _hashes(n: int, cache: dict[int, list[bytes]]) -> list[bytes]:
     if n not in cache:
         cache[n] = merkle.leaf_hashes(b"entry %d" % i for i in range(n))
     return cache[n]
+
+
+def _vouch_gas() -> None:
+    """Audits of k records (k = 10, 30, 100) of a listed dataset of 10,000 and of 1,000,000
+    salted iris-like records (proof depth 14 and 20), three curators vouching: open, draw,
+    answer (k records, proofs and checks verified on-chain) and settle a passed audit
+    (rewards); then an unanswered audit settled after its deadline (three curators slashed).
+    Each beside a plain ERC-20 transfer between two holders."""
+    tests = REPO / "tests" / "contracts"
+    sys.path.insert(0, str(tests))
+    import oracle_helpers
+    import vouch_helpers as vh
+
+    v = vh.deploy_vouching(Web3(EthereumTesterProvider()))
+    chain, token, f = v.chain, v.sm.token, v.f
+    base = int(chain.send(token.functions.transfer(v.curator(2), 10**18), v.curator(1))["gasUsed"])
+    r = v.dep.registry.functions
+    org = v.dep.membership.functions.orgOf(v.owner).call()
+    print(f"\nGas of DatasetVouching audits beside a plain ERC-20 transfer ({base:,} gas)")
+    print(
+        f"{'records':>9} {'k':>4} {'open':>8} {'draw':>8} {'answer':>10} {'/record':>8}"
+        f" {'settle pass':>11} {'settle fail':>11} {'answer/transfer':>15}"
+    )
+    for n in (10_000, 1_000_000):
+        t = time.perf_counter()
+        entries = [keccak(b"salt%d" % i) + vh.row(i, str(i % 3)) for i in range(n)]
+        tree = merkle.MerkleTree.from_entries(entries)
+        took = time.perf_counter() - t
+        name = f"n{n}"
+        chain.send(
+            r.registerVersion("bench", name, b"\x01" * 32, b"\x02" * 32, [tree.root()]), v.owner
+        )
+        version = bytes(r.versionIdOf(org, "bench", name).call())
+        terms = vh.terms(token.address, n, 32, minVouch=1)
+        chain.send(f.list(version, 0, terms, vh.CHECKS.as_tuple()), v.owner)
+        v.ids[name] = dataset = bytes(f.datasetIdOf(version, 0).call())
+        for i in (1, 2, 3):
+            v.vouch(name, v.curator(i), 10**6)
+        chain.send(f.fund(dataset, 10**6), v.owner)
+        for k in (10, 30, 100):
+            opened = chain.send(
+                f.openAudit(dataset, chain.block_number() + 2, k, vh.BOND), v.challenger
+            )
+            audit = int(f.auditCount().call())
+            vh.mine(chain, 2)
+            drawn = chain.send(f.draw(audit))
+            idx = [int(i) for i in f.sampleIndices(audit).call()]
+            proofs = [list(tree.inclusion_proof(i).hashes) for i in idx]
+            answered = chain.send(f.answer(audit, [entries[i] for i in idx], proofs), v.owner)
+            oracle_helpers.warp(chain, vh.DISPUTE_WINDOW + 1)
+            passed = chain.send(f.settle(audit))
+            chain.send(f.openAudit(dataset, chain.block_number() + 2, k, vh.BOND), v.challenger)
+            unanswered = int(f.auditCount().call())
+            vh.mine(chain, 2)
+            chain.send(f.draw(unanswered))
+            oracle_helpers.warp(chain, vh.ANSWER_WINDOW + 1)
+            failed = chain.send(f.settle(unanswered))
+            o, d, a = (int(x["gasUsed"]) for x in (opened, drawn, answered))
+            sp, sf = int(passed["gasUsed"]), int(failed["gasUsed"])
+            print(
+                f"{n:>9,} {k:>4} {o:>8,} {d:>8,} {a:>10,} {a // k:>8,} {sp:>11,} {sf:>11,}"
+                f" {a / base:>14.1f}x"
+            )
+        print(f"  (the tree of {n:,} records built in {took:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def test_deploy_status_and_roles(ws: Workspace) -> None:
         "OracleFeeds",
         "OracleJudge",
         "LabelingMarket",
+        "DatasetVouching",
     }
     book = json.loads((ws.path / "deployments.json").read_text())
     assert book[str(dep["chain_id"])]["contracts"] == contracts

@@ -24,6 +24,7 @@ from contract_helpers import (
 from judge_helpers import Judged, deploy_judged
 from oracle_helpers import Oracles, deploy_oracles
 from stake_helpers import Stakes, deploy_stakes
+from vouch_helpers import Vouching, deploy_vouching
 from web3 import HTTPProvider, Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
@@ -118,3 +119,15 @@ def jd(_judged: Judged) -> Iterator[Judged]:
     """OracleFeeds, StakeManager and OracleJudge (see ``judge_helpers.Judged``) behind a
     snapshot."""
     yield from _behind_snapshot(_judged.chain, _judged)
+
+
+@pytest.fixture(scope="module")
+def _vouching(w3: Web3) -> Vouching:
+    return deploy_vouching(w3)
+
+
+@pytest.fixture
+def vv(_vouching: Vouching) -> Iterator[Vouching]:
+    """DatasetVouching, its StakeManager, registry and datasets (see ``vouch_helpers``)
+    behind a snapshot."""
+    yield from _behind_snapshot(_vouching.chain, _vouching)

@@ -689,6 +689,158 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "fault {faultId} was already slashed",
         "nothing to do: one fault is slashed once",
     ),
+    # --- DatasetVouching -----------------------------------------------------------------
+    "DatasetVouching.AlreadyDrawn": (
+        "audit {auditId}'s sample is already drawn",
+        "answer it: `ailedger vouch audit answer {auditId}`",
+    ),
+    "DatasetVouching.AlreadyListed": (
+        "dataset {datasetId} is already listed",
+        "its terms are fixed: vouch for it, or register a new version",
+    ),
+    "DatasetVouching.AnswerLate": (
+        "the answer deadline ({deadline}, unix time) has passed",
+        (
+            "nothing to answer now: anyone may settle the audit (`ailedger vouch audit settle`), "
+            "which slashes the curators"
+        ),
+    ),
+    "DatasetVouching.AnswerStillDue": (
+        "the owner may still answer until {deadline} (unix time)",
+        "wait for the deadline before settling an unanswered audit",
+    ),
+    "DatasetVouching.AuditOpen": (
+        "audit {auditId} of this dataset is open",
+        (
+            "vouches, unvouches and new audits wait until it is settled (`ailedger vouch audit "
+            "settle {auditId}`)"
+        ),
+    ),
+    "DatasetVouching.BadChecks": (
+        "the record checks are inconsistent",
+        (
+            "need min length <= max, label min <= max, a test-set salt of 0 or 32 bytes and a "
+            "size with a test-set root"
+        ),
+    ),
+    "DatasetVouching.BadProof": (
+        "the proof of sample {sample} does not lead to the dataset root",
+        (
+            "answer with the dataset the root was computed from (same salt secret, input order): "
+            "`ailedger vouch audit answer`"
+        ),
+    ),
+    "DatasetVouching.BadSampleSize": (
+        "{k} records is not a sample size of 1..256",
+        "pick k from `ailedger vouch bound --bad P --risk D`, at most 256",
+    ),
+    "DatasetVouching.BadSeedBlock": (
+        "seed block {seedBlock} is not after the current block {current} (and within 128 of it)",
+        "name a future block; the CLI picks the next but one",
+    ),
+    "DatasetVouching.BadTerms": (
+        "the listing terms are invalid",
+        (
+            "need an ERC-20 asset, a size, a salt of 0 or 32 bytes, slash <= 10000 bps, windows "
+            "of 1 s..30 days, a minimum vouch and a bond"
+        ),
+    ),
+    "DatasetVouching.BadTestProof": (
+        "the test-set proof does not lead to the declared test-set root",
+        "prove membership in the test set the listing declared",
+    ),
+    "DatasetVouching.BelowMinimum": (
+        "{amount} is below the dataset's minimum vouch {minimum}",
+        "vouch at least the minimum (or withdraw everything)",
+    ),
+    "DatasetVouching.BondShort": (
+        "the bond that arrived ({arrived}) is less than the dataset's bond {required}",
+        "send more (a fee-on-transfer token keeps part): --bond AMOUNT",
+    ),
+    "DatasetVouching.DisputeClosed": (
+        "the dispute window closed at {closedAt} (unix time)",
+        "too late to prove a duplicate: the audit will pass",
+    ),
+    "DatasetVouching.DisputeStillOpen": (
+        "the answer can be disputed until {closesAt} (unix time)",
+        "settle after the dispute window",
+    ),
+    "DatasetVouching.InsufficientVouch": (
+        "{requested} is more than the {vouched} vouched",
+        "check `ailedger vouch status --dataset-id ID`",
+    ),
+    "DatasetVouching.LeavesMismatch": (
+        "the leaves given are not the answer's",
+        "pass the leaves of the answer's Answered event, in order",
+    ),
+    "DatasetVouching.NoTestSet": (
+        "dataset {datasetId} declared no test set",
+        "nothing to prove: duplicates count only against a declared test-set root",
+    ),
+    "DatasetVouching.NotDrawn": (
+        "audit {auditId}'s sample is not drawn yet",
+        "draw it once the seed block is mined: `ailedger vouch audit draw {auditId}`",
+    ),
+    "DatasetVouching.NotDuplicate": (
+        "the sampled record is not the test-set record",
+        "nothing to prove: the records differ",
+    ),
+    "DatasetVouching.NotOwner": (
+        "{caller} is not the dataset's owner",
+        "the registrant of the model version answers audits: use its key",
+    ),
+    "DatasetVouching.NotRegistrant": (
+        "{caller} did not register model version {versionId}",
+        "list a dataset with the key that registered the version",
+    ),
+    "DatasetVouching.NothingArrived": (
+        "no {asset} arrived at DatasetVouching",
+        "this token transfers nothing to the contract: use another asset",
+    ),
+    "DatasetVouching.NothingOwed": (
+        "DatasetVouching owes {account} nothing in {asset}",
+        "rewards come from passed audits, bonds back from failed ones: `ailedger vouch status`",
+    ),
+    "DatasetVouching.NothingVouched": (
+        "nobody vouches for dataset {datasetId}",
+        "there is no stake to audit",
+    ),
+    "DatasetVouching.RecordMismatch": (
+        "the record is not sample {sample} of the answer",
+        "pass the sampled entry (salt || record) the owner answered",
+    ),
+    "DatasetVouching.SeedNotMined": (
+        "seed block {seedBlock} is not mined yet",
+        "wait for the next blocks, then draw",
+    ),
+    "DatasetVouching.TooManyCurators": (
+        "the dataset has its maximum of {max} curators",
+        "nothing to do until a curator leaves",
+    ),
+    "DatasetVouching.UnknownAudit": (
+        "there is no audit {auditId}",
+        "check the id (`ailedger vouch status --audit ID`)",
+    ),
+    "DatasetVouching.UnknownDataset": (
+        "dataset {datasetId} is not listed",
+        "list it first: `ailedger vouch list`",
+    ),
+    "DatasetVouching.UnknownRoot": (
+        "model version {versionId} has no dataset root number {rootIndex}",
+        "count from 0 over the roots the version registered",
+    ),
+    "DatasetVouching.UnvouchNotDue": (
+        "leaving is allowed from {at} (unix time; 0: not announced)",
+        "announce it with `ailedger vouch request-unstake ID`, then wait a day",
+    ),
+    "DatasetVouching.WrongCount": (
+        "{given} entries or proofs for {expected} samples",
+        "answer every sample, in order",
+    ),
+    "DatasetVouching.WrongStatus": (
+        "audit {auditId} is not in a state for this (status {status})",
+        "`ailedger vouch status --audit {auditId}` shows where it is",
+    ),
 }
 #: Names whose keccak256 hash may appear as a role or environment id in an error.
 _KNOWN_NAMES = (

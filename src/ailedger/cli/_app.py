@@ -49,7 +49,7 @@ COMMAND_PANELS: dict[str, tuple[str, ...]] = {
         "integrations",
     ),
     "Oracles and settlement": ("oracle", "stake"),
-    "Markets": ("label", "market"),
+    "Markets": ("label", "market", "vouch"),
     "Inspecting and auditing": ("trace", "lineage", "audit", "status"),
 }
 #: Each command's one-line help for the root ``--help``, which lists every command without
@@ -88,6 +88,7 @@ COMMAND_HELP: dict[str, str] = {
     "stake": "Stake ether or an ERC-20 in the StakeManager; withdraw after the unbonding delay.",
     "market": "Pay per inference: serve a model with usage receipts, call it, verify receipts.",
     "label": "The labeling market: post tasks, stake and label, reveal gold, score, settle.",
+    "vouch": "Vouch for datasets with stake; audit them by sampled records (slash or reward).",
     "trace": (
         "Which version served an environment at a time (with proof); `trace output` finds the "
         "model behind an output."
@@ -189,6 +190,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "status": ("_status",),
     "trace": ("_trace",),
     "verify": ("_dataset", "_statements", "_log", "_trace"),
+    "vouch": ("_vouch",),
     "witness": ("_witness",),
 }
 

@@ -44,6 +44,11 @@ from ailedger.chain.membership import Membership, org_id
 from ailedger.chain.oracle_judge import DEFAULT_PROVER_BPS, deploy_oracle_judge
 from ailedger.chain.oracles import DEFAULT_CONFIG_DELAY
 from ailedger.chain.stake import DEFAULT_UNBONDING_DELAY, deploy_stake_manager
+from ailedger.chain.vouching import (
+    VOUCH_PROVER_BPS,
+    deploy_dataset_vouching,
+    register_with_stake_manager,
+)
 from ailedger.cli._app import app
 from ailedger.cli._chain_common import RPC_ENV, RpcOpt, ensure_dev_funds, open_chain
 from ailedger.cli._common import JsonOpt, console, emit
@@ -125,9 +130,9 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy Membership, LogAnchors, ModelRegistry and StakeManager (KEY administers them,
-    and is the StakeManager's treasury), LabelingMarket (proposed as a StakeManager judge and
-    market), OracleFeeds and its OracleJudge (proposed to the StakeManager as a judge); record
-    them."""
+    and is the StakeManager's treasury), LabelingMarket and DatasetVouching (each proposed as a
+    StakeManager judge and market), OracleFeeds and its OracleJudge (proposed to the StakeManager
+    as a judge); all active after the governance delay; record them."""
     ws = open_workspace()
     signer = log_signer(key, password_file)
     with open_chain(ws, rpc) as chain:
@@ -160,6 +165,18 @@ def deploy_cmd(
                 feeds.name: ContractRecord.of(feeds),
                 judge.name: ContractRecord.of(judge),
             },
+        )
+        vouching = deploy_dataset_vouching(
+            chain,
+            signer,
+            stake_manager=stake.address,
+            registry=dep.address("ModelRegistry"),
+        )
+        register_with_stake_manager(
+            chain, stake.address, vouching.address, prover_bps=VOUCH_PROVER_BPS, signer=signer
+        )
+        dep = dataclasses.replace(
+            dep, contracts={**dep.contracts, vouching.name: ContractRecord.of(vouching)}
         )
         _book(ws).put(dep)
     doc = dep.to_dict()
