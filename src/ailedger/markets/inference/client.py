@@ -252,7 +252,8 @@ def _raise_for(status: int, body: bytes, url: str) -> None:
 
 
 class ProviderClient:
-    """A consumer's connection to one provider, pinned to its address, model and domain."""
+    """A consumer's connection to one provider, pinned to its address, model and domain
+    (and, with ``price``, to the price per call agreed: a receipt charging another is refused)."""
 
     def __init__(
         self,
@@ -262,17 +263,25 @@ class ProviderClient:
         model_digest: bytes,
         domain: Domain,
         wallet: ReceiptWallet | None = None,
+        price: int | None = None,
         timeout: float = 30.0,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port or 80
+        except ValueError as exc:  # "http://[::1", "http://host:99999"
+            raise InvalidInput(f"{url!r} is not an http:// URL: {exc}") from None
+        if parts.scheme != "http" or not host:
             raise InvalidInput(f"{url!r} is not an http:// URL")
+        if price is not None and (isinstance(price, bool) or not 0 <= price < 1 << 256):
+            raise InvalidInput(f"price {price!r} is not a uint256")
         self.url = url.rstrip("/")
         self.provider = checksum_address(provider)
         self.model_digest = model_digest
         self.domain = domain
+        self.price = price
         self.wallet = wallet
-        self._host, self._port, self._timeout = parts.hostname, parts.port or 80, timeout
+        self._host, self._port, self._timeout = host, port, timeout
         self._conn: http.client.HTTPConnection | None = None
 
     def close(self) -> None:
@@ -354,6 +363,11 @@ class ProviderClient:
             job=job,
         )
         r = signed.receipt
+        if self.price is not None and r.price != self.price:
+            raise SignatureInvalid(
+                f"the receipt charges {r.price} for the call, not the agreed {self.price}",
+                code="receipt-price-mismatch",
+            )
         if r.consumer != checksum_address(consumer):
             raise SignatureInvalid(
                 f"the receipt names consumer {r.consumer}, not {consumer}",

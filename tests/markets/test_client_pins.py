@@ -1,0 +1,79 @@
+"""The consumer client's inputs and the price pin, in process: a URL that does not parse is
+one InvalidInput (exit 3, it was an internal error), a receipt charging another price than the
+agreed one is refused and not kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from _cli import fails
+from ailedger.errors import InvalidInput, SignatureInvalid
+from ailedger.markets.inference import (
+    ProviderClient,
+    Receipt,
+    ReceiptWallet,
+    SignedReceipt,
+    market_domain,
+    request_digest,
+    response_digest,
+    sign_receipt,
+)
+from markets._helpers import CHAIN_ID, CONSUMER, CONTRACT, PROVIDER
+
+DOMAIN = market_domain(CHAIN_ID, CONTRACT)
+MODEL = b"\x04" * 32
+JOB = b"\x0a" * 32
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://127.0.0.1:99999", "https://x", "ftp://x", "http://"]
+)
+def test_a_url_that_does_not_parse_is_invalid_input(url: str) -> None:
+    with pytest.raises(InvalidInput):
+        ProviderClient(url, provider=PROVIDER.address, model_digest=MODEL, domain=DOMAIN)
+
+
+def test_the_cli_reports_a_bad_url_with_exit_3(tmp_path: Path) -> None:
+    out = fails(
+        [
+            "market", "call", "http://[::1", "--input", "[1]",
+            "--provider", PROVIDER.address, "--model-digest", "sha256:" + MODEL.hex(),
+            "--consumer", CONSUMER, "--market-contract", CONTRACT,
+            "--chain-id", str(CHAIN_ID), "--store", str(tmp_path / "w.sqlite"),
+        ],
+        3,
+    )  # fmt: skip
+    assert "is not an http:// URL" in out
+
+
+def _receipt(price: int) -> SignedReceipt:
+    receipt = Receipt(
+        JOB, 1, request_digest([1]), response_digest([2]), MODEL, price, 1, CONSUMER, 0, 0
+    )
+    return SignedReceipt(receipt, DOMAIN, sign_receipt(receipt, DOMAIN, PROVIDER))
+
+
+def test_a_receipt_charging_another_price_is_refused(tmp_path: Path) -> None:
+    with ReceiptWallet(tmp_path / "w.sqlite") as wallet:
+        pinned = ProviderClient(
+            "http://127.0.0.1:1",
+            provider=PROVIDER.address,
+            model_digest=MODEL,
+            domain=DOMAIN,
+            wallet=wallet,
+            price=1000,
+        )
+        pinned.check(_receipt(1000), [1], [2], job=JOB, consumer=CONSUMER)
+        with pytest.raises(SignatureInvalid) as err:
+            pinned.check(_receipt(10**18), [1], [2], job=JOB, consumer=CONSUMER)
+        assert err.value.code == "receipt-price-mismatch"
+        unpinned = ProviderClient(
+            "http://127.0.0.1:1", provider=PROVIDER.address, model_digest=MODEL, domain=DOMAIN
+        )
+        unpinned.check(_receipt(10**18), [1], [2], job=JOB, consumer=CONSUMER)
+    with pytest.raises(InvalidInput):
+        ProviderClient(
+            "http://x", provider=PROVIDER.address, model_digest=MODEL, domain=DOMAIN, price=-1
+        )
