@@ -457,7 +457,9 @@ class SignedEpochRoot:
             _json_uint(_field(msg, "size"), _U64, "size"),
             _hex32(_field(msg, "root"), "root"),
         )
-        return cls(root, _domain_from_dict(_field(doc, "domain")), _signature(doc["signature"]))
+        return cls(
+            root, _domain_from_dict(_field(doc, "domain")), _signature(_field(doc, "signature"))
+        )
 
 
 def sign_epoch_root(root: EpochRoot, domain: Domain, signer: Secp256k1Signer) -> SignedEpochRoot:
