@@ -175,3 +175,9 @@ def test_a_full_disk_at_an_epoch_close_keeps_the_call_and_the_book_going(tmp_pat
         book._db = real
         signed, closed, proof = book.proof(JOB_A, 2)
         verify_inclusion_in_epoch(signed, closed.signed.epoch_root, proof)
+
+
+def test_a_store_path_under_a_file_is_invalid_input(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidInput, match="cannot make its directory"):
+        _book(tmp_path / "a-file" / "book.sqlite")  # was a bare FileExistsError

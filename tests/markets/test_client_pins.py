@@ -77,3 +77,9 @@ def test_a_receipt_charging_another_price_is_refused(tmp_path: Path) -> None:
         ProviderClient(
             "http://x", provider=PROVIDER.address, model_digest=MODEL, domain=DOMAIN, price=-1
         )
+
+
+def test_a_wallet_path_under_a_file_is_invalid_input_not_corruption(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidInput, match="cannot make its directory"):
+        ReceiptWallet(tmp_path / "a-file" / "w.sqlite")  # was IntegrityError (exit 7)

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ailedger.errors import InvalidInput
+from ailedger.errors import ConflictError, InvalidInput
 from ailedger.markets.inference import (
     Predictor,
     ReceiptBook,
@@ -21,7 +21,7 @@ from ailedger.markets.inference import (
     request_digest,
     response_digest,
 )
-from ailedger.markets.inference.provider import MAX_BODY, create_provider_app
+from ailedger.markets.inference.provider import MAX_BODY, create_provider_app, listen
 from markets._helpers import CHAIN_ID, CONSUMER, CONTRACT, PROVIDER
 
 JOB = "0x" + "11" * 32
@@ -238,3 +238,15 @@ def test_digests_of_a_value_nested_too_deeply_are_refused(value: Any) -> None:
             response_digest(deep)
     finally:
         sys.setrecursionlimit(limit)
+
+
+def test_listen_reports_a_bad_or_busy_port_in_one_line() -> None:
+    with pytest.raises(InvalidInput, match=r"not in 0\.\.65535"):
+        listen("127.0.0.1", 99999)  # was an OverflowError: an internal error, exit 70
+    sock, url = listen("127.0.0.1", 0)
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        with pytest.raises(ConflictError, match="is in use"):
+            listen("127.0.0.1", port)
+    finally:
+        sock.close()

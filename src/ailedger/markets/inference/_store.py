@@ -130,8 +130,14 @@ class ReceiptBook:
 
     @staticmethod
     def _lock(path: Path) -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # a file in the way, /proc, ...: the path, not the data
+            raise StorageError.from_exception(exc, path) or InvalidInput(
+                f"{path}: cannot make its directory or lock file ({exc.strerror or exc})",
+                hint="give --store a path in a writable directory",
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -113,6 +113,12 @@ class ReceiptWallet:
         self._lock = threading.Lock()  # one wallet may serve several client threads
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, /proc, ...: the path, not the data
+            raise StorageError.from_exception(exc, path) or InvalidInput(
+                f"{path}: cannot make its directory ({exc.strerror or exc})",
+                hint="give --store a path in a writable directory",
+            ) from None
+        try:
             self._db = sqlite3.connect(
                 path, isolation_level=None, timeout=30, check_same_thread=False
             )

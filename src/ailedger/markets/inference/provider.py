@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import re
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -279,8 +280,19 @@ def listen(host: str, port: int, backlog: int = 2048) -> tuple[socket.socket, st
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(backlog)
+    try:
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OverflowError:
+        sock.close()
+        raise InvalidInput(f"port {port} is not in 0..65535") from None
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConflictError(
+                f"{host}:{port} is in use", hint="stop what listens there, or give another --port"
+            ) from None
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = sock.getsockname()[1]
     url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
     return sock, url
