@@ -4,12 +4,14 @@ agreed one is refused and not kept."""
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
 
 from _cli import fails
-from ailedger.errors import InvalidInput, SignatureInvalid
+from ailedger.errors import InvalidInput, ServiceError, SignatureInvalid
 from ailedger.markets.inference import (
     ProviderClient,
     Receipt,
@@ -20,6 +22,7 @@ from ailedger.markets.inference import (
     response_digest,
     sign_receipt,
 )
+from ailedger.markets.inference.client import MAX_ANSWER
 from markets._helpers import CHAIN_ID, CONSUMER, CONTRACT, PROVIDER
 
 DOMAIN = market_domain(CHAIN_ID, CONTRACT)
@@ -83,3 +86,47 @@ def test_a_wallet_path_under_a_file_is_invalid_input_not_corruption(tmp_path: Pa
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(InvalidInput, match="cannot make its directory"):
         ReceiptWallet(tmp_path / "a-file" / "w.sqlite")  # was IntegrityError (exit 7)
+
+
+class _Liar(http.server.BaseHTTPRequestHandler):
+    """A provider answering every call with ``server.answer`` (status 200)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        body: bytes = self.server.answer  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("answer", "needle"),
+    [
+        (b"not json", "malformed answer"),
+        (b'{"output": [2], "receipt": {"message": 1}}', "malformed receipt"),
+        (
+            b'{"output": [2], "receipt": {"domain": {}, "message": {}, "signature": "0x"}}',
+            "malformed receipt",
+        ),
+        (b" " * (MAX_ANSWER + 1), "over"),
+    ],
+    ids=["not-json", "bad-receipt", "empty-fields", "oversized"],
+)
+def test_a_malformed_answer_is_the_providers_fault(answer: bytes, needle: str) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Liar)
+    server.answer = answer  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        client = ProviderClient(url, provider=PROVIDER.address, model_digest=MODEL, domain=DOMAIN)
+        with client, pytest.raises(ServiceError, match=needle):  # exit 13, not 3 ("your input")
+            client.call([1], job=JOB, consumer=CONSUMER)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -51,7 +51,17 @@ from ailedger.markets.inference.receipt import (
 )
 from ailedger.merkle import InclusionProof
 
-__all__ = ["CallResult", "ProviderClient", "ReceiptWallet", "WalletRow", "verify_kept"]
+__all__ = [
+    "MAX_ANSWER",
+    "CallResult",
+    "ProviderClient",
+    "ReceiptWallet",
+    "WalletRow",
+    "verify_kept",
+]
+
+#: The largest answer read from a provider (an output and its receipt are far smaller).
+MAX_ANSWER = 64 << 20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -311,7 +321,12 @@ class ProviderClient:
             try:
                 self._conn.request(method, path, body=body, headers=headers)
                 response = self._conn.getresponse()
-                data = response.read()
+                data = response.read(MAX_ANSWER + 1)
+                if len(data) > MAX_ANSWER:
+                    self.close()
+                    raise ServiceError(
+                        f"{self.url}{path}: the provider's answer is over {MAX_ANSWER} bytes"
+                    )
                 break
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
@@ -320,7 +335,10 @@ class ProviderClient:
                     raise ServiceError(f"{self.url}: {exc or type(exc).__name__}") from None
         if response.status >= 400:
             _raise_for(response.status, data, self.url + path)
-        return _json.loads(data, what=f"the answer of {self.url}{path}")
+        try:
+            return _json.loads(data, what=f"the answer of {self.url}{path}")
+        except InvalidInput as exc:  # the provider's fault, not the caller's input
+            raise ServiceError(f"{self.url}{path}: a malformed answer: {exc}") from None
 
     def info(self) -> dict[str, Any]:
         doc = self._request("GET", "/v1/info")
@@ -343,7 +361,10 @@ class ProviderClient:
         answer = self._request("POST", "/v1/infer", body)
         if not isinstance(answer, dict) or "output" not in answer or "receipt" not in answer:
             raise ServiceError(f"{self.url}/v1/infer answered without output and receipt")
-        signed = SignedReceipt.from_dict(answer["receipt"])
+        try:
+            signed = SignedReceipt.from_dict(answer["receipt"])
+        except FormatError as exc:  # the provider's fault, not the caller's input
+            raise ServiceError(f"{self.url}/v1/infer: a malformed receipt: {exc}") from None
         output = answer["output"]
         self.check(signed, value, output, job=job, consumer=consumer, salt=salt or b"")
         if self.wallet is not None:
