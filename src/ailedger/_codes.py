@@ -98,6 +98,7 @@ VerificationCode = Literal[
     "receipt-job-mismatch",
     "receipt-counter-mismatch",
     "receipt-epoch-mismatch",
+    "receipt-price-mismatch",
     "served-model-mismatch",
 ]
 
@@ -200,6 +201,7 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "(a gap, a repeat or a forged counter)",
     "receipt-epoch-mismatch": "a usage receipt is not the leaf at its position in the signed "
     "root of its epoch",
+    "receipt-price-mismatch": "a usage receipt charges another price per call than the one agreed",
     "served-model-mismatch": "the model files a provider would serve do not hash to the "
     "registered subject digest (refused before loading)",
 }

@@ -3,12 +3,13 @@ size and by age, roots and proofs, one owner per book, one provider/domain/model
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from ailedger.errors import ConflictError, InvalidInput, NotFound
+from ailedger.errors import ConflictError, InvalidInput, NotFound, StorageError
 from ailedger.markets.inference import (
     ReceiptBook,
     market_domain,
@@ -140,3 +141,43 @@ def test_a_price_beyond_uint256_is_refused_at_start(tmp_path: Path) -> None:
         _book(tmp_path / "book.sqlite", price=1 << 256)
     with pytest.raises(InvalidInput, match="epoch"):
         _book(tmp_path / "book.sqlite", epoch_size=0)
+
+
+class _FullAt:
+    """A connection whose writes matching ``needle`` fail as on a full disk (once armed)."""
+
+    def __init__(self, db: sqlite3.Connection, needle: str) -> None:
+        self.db, self.needle, self.armed = db, needle, True
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if self.armed and self.needle in sql:
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_a_full_disk_at_an_epoch_close_keeps_the_call_and_the_book_going(tmp_path: Path) -> None:
+    with _book(tmp_path / "book.sqlite", epoch_size=2) as book:
+        real = book._db
+        full = _FullAt(real, "INSERT INTO epochs")
+        book._db = full  # type: ignore[assignment]
+        # the call that fills the epoch is committed: its receipt is returned, not lost
+        assert _issue(book, JOB_A, 2) == [1, 2]
+        # closing by hand or by the ticker reports the fault as a StorageError (exit 11, 503)
+        with pytest.raises(StorageError, match="disk is full"):
+            book.close_epoch()
+        assert book.stats() == {"receipts": 2, "epoch": 0, "position": 2}
+        full.armed = False  # space again: the next call closes the full epoch first
+        assert _issue(book, JOB_A) == [3]
+        assert book.closed(0).signed.epoch_root.size == 2
+        book._db = real
+        signed, closed, proof = book.proof(JOB_A, 2)
+        verify_inclusion_in_epoch(signed, closed.signed.epoch_root, proof)
+
+
+def test_a_store_path_under_a_file_is_invalid_input(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidInput, match="cannot make its directory"):
+        _book(tmp_path / "a-file" / "book.sqlite")  # was a bare FileExistsError

@@ -46,6 +46,7 @@ def test_returned_receipts_survive_sigkill(tmp_path: Path) -> None:
     market = make_market(tmp_path / "provider")
     acked: dict[tuple[str, int], dict[str, Any]] = {}
     lock = threading.Lock()
+    errors: list[str] = []  # a call answered with anything but 200 (the test then fails)
     jobs = ["0x" + f"{i + 1:02x}" * 32 for i in range(CLIENTS)]
 
     for round_ in range(ROUNDS):
@@ -59,7 +60,9 @@ def test_returned_receipts_survive_sigkill(tmp_path: Path) -> None:
                     status, _, data = provider.request("POST", "/v1/infer", body.encode())
                 except (OSError, http.client.HTTPException):
                     return  # the provider died under us: this call was never answered
-                assert status == 200, data
+                if status != 200:  # an assert here would die with the thread, unseen
+                    errors.append(f"{status}: {data[:200]!r}")
+                    return
                 receipt = json.loads(data)["receipt"]
                 with lock:
                     acked[(job, receipt["message"]["counter"])] = receipt
@@ -70,13 +73,14 @@ def test_returned_receipts_survive_sigkill(tmp_path: Path) -> None:
         target = ACKS_PER_ROUND * (round_ + 1)
         for _ in range(60_000):  # a guard against a hang, not a timing assertion
             with lock:
-                if len(acked) >= target:
+                if len(acked) >= target or errors:
                     break
             time.sleep(0.005)
         provider.stop(signal.SIGKILL)  # mid-epoch, with calls in flight
         stop.set()
         for t in threads:
             t.join()
+        assert errors == []
         assert len(acked) >= target
 
     # restarted with short epochs: every returned receipt is served again, byte for byte

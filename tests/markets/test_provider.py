@@ -241,6 +241,14 @@ def test_cli_call_receipts_verify(served: tuple[Market, Provider], tmp_path: Pat
         1,
         "receipt-signer-mismatch",
     )
+    sample_text = json.dumps(market.samples[0])
+    agreed = ok(["market", "call", provider.url, "--input", sample_text, "--price", "1000", *pins])
+    assert agreed["receipt"]["message"]["price"] == 1000
+    fails(
+        ["market", "call", provider.url, "--input", sample_text, "--price", "999", *pins],
+        1,
+        "receipt-price-mismatch",
+    )
 
 
 def test_serve_refuses_a_model_that_is_not_the_registered_one(market: Market) -> None:

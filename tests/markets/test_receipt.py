@@ -309,3 +309,69 @@ def test_fast_canonical_path_writes_what_rfc8785_writes(value: object) -> None:
             request_digest(value)
         return
     assert _canonical(value) == expected
+
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def test_a_high_s_twin_of_a_receipt_signature_is_refused() -> None:
+    r = _receipt()
+    signature = sign_receipt(r, DOMAIN, PROVIDER)
+    s = int.from_bytes(signature[32:64], "big")
+    twin = signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+    with pytest.raises(SignatureInvalid) as err:  # the same signer, in the malleable form
+        verify_receipt(SignedReceipt(r, DOMAIN, twin), domain=DOMAIN, provider=PROVIDER.address)
+    assert err.value.code == "signature-malformed"
+
+
+def test_receipt_and_epoch_root_signatures_are_separated() -> None:
+    """Same key, same domain: a receipt's signature is no epoch root's and vice versa; a
+    receipt signed for the market is refused under another ailedger contract's domain."""
+    r = _receipt()
+    signed = SignedReceipt(r, DOMAIN, sign_receipt(r, DOMAIN, PROVIDER))
+    as_root = EpochRoot(0, 1, r.digest(DOMAIN))
+    with pytest.raises(SignatureInvalid):
+        verify_epoch_root(
+            SignedEpochRoot(as_root, DOMAIN, signed.signature),
+            domain=DOMAIN,
+            provider=PROVIDER.address,
+        )
+    anchors = Domain.log_anchors(CHAIN_ID, CONTRACT)
+    assert anchors.separator() != DOMAIN.separator()
+    with pytest.raises(SignatureInvalid) as err:
+        verify_receipt(
+            SignedReceipt(r, anchors, signed.signature), domain=anchors, provider=PROVIDER.address
+        )
+    assert err.value.code == "receipt-signer-mismatch"
+
+
+def test_inclusion_edge_cases_of_rfc9162() -> None:
+    signed, epoch_root = _epoch(1)
+    checked = verify_epoch_root(epoch_root, domain=DOMAIN, provider=PROVIDER.address)
+    only = _proof(signed, 0)
+    assert only.hashes == ()  # a tree of one: the root is the leaf hash, the proof is empty
+    verify_inclusion_in_epoch(signed[0], checked, only)
+    padded = dataclasses.replace(only, hashes=(b"\x00" * 32,))
+    with pytest.raises(ProofInvalid):
+        verify_inclusion_in_epoch(signed[0], checked, padded)
+    # a receipt placed beyond the end of its epoch (position >= size) is never included
+    beyond = _receipt(counter=2, position=1, epoch=3)
+    beyond_signed = SignedReceipt(beyond, DOMAIN, sign_receipt(beyond, DOMAIN, PROVIDER))
+    forged = dataclasses.replace(only, leaf_index=1, leaf_hash=leaf_hash(beyond_signed.digest()))
+    with pytest.raises(ProofInvalid):
+        verify_inclusion_in_epoch(beyond_signed, checked, forged)
+    signed4, root4 = _epoch(4)
+    checked4 = verify_epoch_root(root4, domain=DOMAIN, provider=PROVIDER.address)
+    for cut in range(len(_proof(signed4, 3).hashes)):  # every shortened proof fails
+        short = dataclasses.replace(_proof(signed4, 3), hashes=_proof(signed4, 3).hashes[:cut])
+        with pytest.raises(ProofInvalid):
+            verify_inclusion_in_epoch(signed4[3], checked4, short)
+
+
+@pytest.mark.parametrize("missing", ["signature", "domain", "message"])
+def test_a_signed_epoch_root_missing_a_field_is_a_format_error(missing: str) -> None:
+    _, epoch_root = _epoch(2)
+    doc = epoch_root.to_dict()
+    del doc[missing]
+    with pytest.raises(FormatError):
+        SignedEpochRoot.from_dict(doc)

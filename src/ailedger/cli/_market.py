@@ -213,11 +213,20 @@ def call_cmd(
     salt: Annotated[
         str | None, typer.Option("--salt", help="32-byte salt of the request digest (0x...).")
     ] = None,
+    price: Annotated[
+        int | None,
+        typer.Option(
+            "--price",
+            min=0,
+            help="The agreed price per call (wei): refuse a receipt charging more or less.",
+        ),
+    ] = None,
     chain_id: ChainIdOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Call a provider; check the receipt (signer, domain, model, job, digests) and keep it."""
+    """Call a provider; check the receipt (signer, domain, model, job, digests, price) and keep
+    it."""
     from ailedger.markets.inference import ProviderClient, ReceiptWallet, market_domain
 
     job_id = secrets.token_bytes(32) if job is None else _hex32(job, "--job")
@@ -232,6 +241,7 @@ def call_cmd(
             model_digest=_hex32(model_digest, "--model-digest"),
             domain=domain,
             wallet=wallet,
+            price=price,
         ) as client,
     ):
         result = client.call(value, job=job_id, consumer=consumer, salt=salt_bytes)

@@ -12,6 +12,7 @@ One process owns a book at a time (an exclusive lock on ``PATH.lock``).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -129,8 +130,14 @@ class ReceiptBook:
 
     @staticmethod
     def _lock(path: Path) -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # a file in the way, /proc, ...: the path, not the data
+            raise StorageError.from_exception(exc, path) or InvalidInput(
+                f"{path}: cannot make its directory or lock file ({exc.strerror or exc})",
+                hint="give --store a path in a writable directory",
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -212,8 +219,8 @@ class ReceiptBook:
         self, job: bytes, consumer: str, request_digest: bytes, response_digest: bytes
     ) -> SignedReceipt:
         """Sign the job's next receipt and commit it; only then is the counter consumed."""
-        if self._due():
-            self.close_epoch()
+        if self.position >= self.epoch_size or self._due():
+            self.close_epoch()  # a storage fault here is raised: nothing charged yet
         self.check_job(job, consumer)
         _, last = self._job(job)
         now = _now_ms()
@@ -253,7 +260,10 @@ class ReceiptBook:
             self._opened_ms = now
         self.position += 1
         if self.position >= self.epoch_size:
-            self.close_epoch()
+            # the receipt is committed: return it even if the close fails (a full disk); the
+            # next call or tick closes the epoch, and a fault then is reported there
+            with contextlib.suppress(StorageError):
+                self.close_epoch()
         return signed
 
     # --- epochs ----------------------------------------------------------------------------
@@ -272,6 +282,14 @@ class ReceiptBook:
         ``on_epoch_closed`` is its hook, and :meth:`closed` gives any past epoch's root."""
         if self.position == 0:
             return None
+        try:
+            return self._close_epoch()
+        except sqlite3.Error as exc:
+            raise StorageError.from_exception(exc, self.path) or IntegrityError(
+                f"{self.path}: cannot close epoch {self.epoch}: {exc}"
+            ) from None
+
+    def _close_epoch(self) -> ClosedEpoch:
         digests = [
             bytes(r[0])
             for r in self._db.execute(

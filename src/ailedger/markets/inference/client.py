@@ -51,7 +51,17 @@ from ailedger.markets.inference.receipt import (
 )
 from ailedger.merkle import InclusionProof
 
-__all__ = ["CallResult", "ProviderClient", "ReceiptWallet", "WalletRow", "verify_kept"]
+__all__ = [
+    "MAX_ANSWER",
+    "CallResult",
+    "ProviderClient",
+    "ReceiptWallet",
+    "WalletRow",
+    "verify_kept",
+]
+
+#: The largest answer read from a provider (an output and its receipt are far smaller).
+MAX_ANSWER = 64 << 20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -113,6 +123,12 @@ class ReceiptWallet:
         self._lock = threading.Lock()  # one wallet may serve several client threads
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, /proc, ...: the path, not the data
+            raise StorageError.from_exception(exc, path) or InvalidInput(
+                f"{path}: cannot make its directory ({exc.strerror or exc})",
+                hint="give --store a path in a writable directory",
+            ) from None
+        try:
             self._db = sqlite3.connect(
                 path, isolation_level=None, timeout=30, check_same_thread=False
             )
@@ -252,7 +268,8 @@ def _raise_for(status: int, body: bytes, url: str) -> None:
 
 
 class ProviderClient:
-    """A consumer's connection to one provider, pinned to its address, model and domain."""
+    """A consumer's connection to one provider, pinned to its address, model and domain
+    (and, with ``price``, to the price per call agreed: a receipt charging another is refused)."""
 
     def __init__(
         self,
@@ -262,17 +279,25 @@ class ProviderClient:
         model_digest: bytes,
         domain: Domain,
         wallet: ReceiptWallet | None = None,
+        price: int | None = None,
         timeout: float = 30.0,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port or 80
+        except ValueError as exc:  # "http://[::1", "http://host:99999"
+            raise InvalidInput(f"{url!r} is not an http:// URL: {exc}") from None
+        if parts.scheme != "http" or not host:
             raise InvalidInput(f"{url!r} is not an http:// URL")
+        if price is not None and (isinstance(price, bool) or not 0 <= price < 1 << 256):
+            raise InvalidInput(f"price {price!r} is not a uint256")
         self.url = url.rstrip("/")
         self.provider = checksum_address(provider)
         self.model_digest = model_digest
         self.domain = domain
+        self.price = price
         self.wallet = wallet
-        self._host, self._port, self._timeout = parts.hostname, parts.port or 80, timeout
+        self._host, self._port, self._timeout = host, port, timeout
         self._conn: http.client.HTTPConnection | None = None
 
     def close(self) -> None:
@@ -296,7 +321,12 @@ class ProviderClient:
             try:
                 self._conn.request(method, path, body=body, headers=headers)
                 response = self._conn.getresponse()
-                data = response.read()
+                data = response.read(MAX_ANSWER + 1)
+                if len(data) > MAX_ANSWER:
+                    self.close()
+                    raise ServiceError(
+                        f"{self.url}{path}: the provider's answer is over {MAX_ANSWER} bytes"
+                    )
                 break
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
@@ -305,7 +335,10 @@ class ProviderClient:
                     raise ServiceError(f"{self.url}: {exc or type(exc).__name__}") from None
         if response.status >= 400:
             _raise_for(response.status, data, self.url + path)
-        return _json.loads(data, what=f"the answer of {self.url}{path}")
+        try:
+            return _json.loads(data, what=f"the answer of {self.url}{path}")
+        except InvalidInput as exc:  # the provider's fault, not the caller's input
+            raise ServiceError(f"{self.url}{path}: a malformed answer: {exc}") from None
 
     def info(self) -> dict[str, Any]:
         doc = self._request("GET", "/v1/info")
@@ -328,7 +361,10 @@ class ProviderClient:
         answer = self._request("POST", "/v1/infer", body)
         if not isinstance(answer, dict) or "output" not in answer or "receipt" not in answer:
             raise ServiceError(f"{self.url}/v1/infer answered without output and receipt")
-        signed = SignedReceipt.from_dict(answer["receipt"])
+        try:
+            signed = SignedReceipt.from_dict(answer["receipt"])
+        except FormatError as exc:  # the provider's fault, not the caller's input
+            raise ServiceError(f"{self.url}/v1/infer: a malformed receipt: {exc}") from None
         output = answer["output"]
         self.check(signed, value, output, job=job, consumer=consumer, salt=salt or b"")
         if self.wallet is not None:
@@ -354,6 +390,11 @@ class ProviderClient:
             job=job,
         )
         r = signed.receipt
+        if self.price is not None and r.price != self.price:
+            raise SignatureInvalid(
+                f"the receipt charges {r.price} for the call, not the agreed {self.price}",
+                code="receipt-price-mismatch",
+            )
         if r.consumer != checksum_address(consumer):
             raise SignatureInvalid(
                 f"the receipt names consumer {r.consumer}, not {consumer}",

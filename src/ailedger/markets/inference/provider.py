@@ -11,9 +11,12 @@
     GET  /v1/epochs/{epoch}                    the signed root of a closed epoch
 
 A call is charged (its counter consumed, its receipt signed and committed) only after the
-request parsed and the model answered: a malformed request (400), an input the model refuses
-(422), a job of another consumer (409) or a body over 1 MiB (413) leave the job's counter
-where it was. Errors are RFC 9457 ``application/problem+json``. Requests run one at a time on
+request parsed and the model answered: a malformed request or an input nested deeper than
+64 levels (400), a body declared as anything but JSON (415), an input the model refuses
+(422), a job of another consumer (409) or a body over 1 MiB (413, read no further) leave the
+job's counter where it was. Every error, an unknown path (404), a wrong method (405) and a
+fault of the model or the server (500, a bug) included, is RFC 9457
+``application/problem+json``. Requests run one at a time on
 the event loop (the model call, the signature and the SQLite insert are short), so counters
 are handed out in order with no lock. A background task closes epochs by age.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import re
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +34,7 @@ from typing import Any
 import orjson
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -47,12 +52,23 @@ from ailedger.markets.inference._store import ReceiptBook
 from ailedger.markets.inference.models import Predictor
 from ailedger.markets.inference.receipt import request_digest, response_digest
 
-__all__ = ["MAX_BODY", "PROBLEM_MEDIA_TYPE", "create_provider_app", "listen", "run_provider"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_DEPTH",
+    "PROBLEM_MEDIA_TYPE",
+    "create_provider_app",
+    "listen",
+    "run_provider",
+]
 
 MAX_BODY = 1 << 20
+#: Levels of nesting an input may have (rows of rows are 2; JSON parsers and the canonical
+#: form recurse, and Python's recursion limit is about 1,000).
+MAX_DEPTH = 64
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_JSON_TYPE = re.compile(r"application/json", re.IGNORECASE)
 _FIELDS = frozenset({"job", "consumer", "input", "salt"})
 
 #: Error class -> (status, slug); the first class an error is an instance of wins.
@@ -94,6 +110,21 @@ def _counter(text: str) -> int:
     return int(text)
 
 
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` levels (no recursion)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            if isinstance(item, list | dict)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return any(isinstance(item, list | dict) for item in level)
+
+
 def _parse_call(body: bytes) -> tuple[bytes, str, Any, bytes]:
     try:  # orjson: strict RFC 8259 (no NaN), bounded nesting, raises instead of crashing
         doc = orjson.loads(body)
@@ -108,6 +139,8 @@ def _parse_call(body: bytes) -> tuple[bytes, str, Any, bytes]:
         if name not in doc:
             raise FormatError(f"the request has no {name!r}")
     job, consumer, salt = doc["job"], doc["consumer"], doc.get("salt")
+    if _too_deep(doc["input"], MAX_DEPTH):
+        raise FormatError(f"the input is nested deeper than {MAX_DEPTH} levels")
     if not isinstance(job, str) or not _HEX32.fullmatch(job):
         raise FormatError("job must be 0x and 64 hex digits")
     if not isinstance(consumer, str) or not _ADDRESS.fullmatch(consumer):
@@ -151,12 +184,19 @@ def create_provider_app(
         return _ok(info)
 
     async def infer(request: Request) -> Response:
+        declared = request.headers.get("content-type")
+        if declared is not None and not _JSON_TYPE.fullmatch(declared.split(";")[0].strip()):
+            return _problem(415, "unsupported-media-type", "the body must be application/json")
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return _problem(413, "too-large", f"the body is over {MAX_BODY} bytes")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _problem(413, "too-large", f"the body is over {MAX_BODY} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():  # a chunked body is read no further than the limit
+            size += len(chunk)
+            if size > MAX_BODY:
+                return _problem(413, "too-large", f"the body is over {MAX_BODY} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         job, consumer, value, salt = _parse_call(body)
         book.check_job(job, consumer)  # before the model runs: a refusal costs nothing
         req = request_digest(value, salt)
@@ -191,6 +231,16 @@ def create_provider_app(
                 return _problem(status, slug, exc.message)
         raise exc
 
+    async def on_http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "refused")
+        return _problem(exc.status_code, slug, str(exc.detail))
+
+    async def on_bug(_: Request, exc: Exception) -> Response:
+        # the traceback goes to the server's log (Starlette re-raises); the caller learns
+        # nothing of the internals, and nothing was charged (a receipt is the last step)
+        return _problem(500, "internal-error", "the provider failed on this request (a bug)")
+
     async def ticker() -> None:
         while True:
             await asyncio.sleep(tick_seconds)
@@ -216,7 +266,11 @@ def create_provider_app(
             Route("/v1/receipts/{job}/{counter}/proof", get_proof, methods=["GET"]),
             Route("/v1/epochs/{epoch}", get_epoch, methods=["GET"]),
         ],
-        exception_handlers={AiledgerError: on_error},
+        exception_handlers={
+            AiledgerError: on_error,
+            HTTPException: on_http_error,
+            Exception: on_bug,
+        },
         lifespan=lifespan,
     )
 
@@ -226,8 +280,19 @@ def listen(host: str, port: int, backlog: int = 2048) -> tuple[socket.socket, st
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(backlog)
+    try:
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OverflowError:
+        sock.close()
+        raise InvalidInput(f"port {port} is not in 0..65535") from None
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConflictError(
+                f"{host}:{port} is in use", hint="stop what listens there, or give another --port"
+            ) from None
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = sock.getsockname()[1]
     url = f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}"
     return sock, url

@@ -392,12 +392,14 @@ def _canonical(value: Any) -> bytes:
     """RFC 8785 (JCS) bytes of ``value``; rows of integral numbers (images, counts, class
     labels) take a fast path that writes the same bytes (a property test checks it)."""
     out: list[str] = []
-    if _numbers(value, out):
-        return "".join(out).encode()
     try:
+        if _numbers(value, out):
+            return "".join(out).encode()
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidInput(f"the value has no canonical JSON form: {exc}") from None
+    except RecursionError:  # both serializers recurse: a value nested ~1,000 levels deep
+        raise InvalidInput("the value is nested too deeply for a canonical JSON form") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,7 +457,9 @@ class SignedEpochRoot:
             _json_uint(_field(msg, "size"), _U64, "size"),
             _hex32(_field(msg, "root"), "root"),
         )
-        return cls(root, _domain_from_dict(_field(doc, "domain")), _signature(doc["signature"]))
+        return cls(
+            root, _domain_from_dict(_field(doc, "domain")), _signature(_field(doc, "signature"))
+        )
 
 
 def sign_epoch_root(root: EpochRoot, domain: Domain, signer: Secp256k1Signer) -> SignedEpochRoot:
