@@ -358,7 +358,7 @@ def test_a_transaction_hash_finds_the_anchor_and_the_page_checks_it(
     page.fill("#q", tx)
     page.press("#q", "Enter")
     page.wait_for_url(f"**#/tx/{tx}")
-    text = settled(page, "#badge", expect="ok")
+    text = settled(page, "#badge", expect="ok", heading="Transaction")
     assert f"✔ anchor #{anchor['index']}: the anchored checkpoint (size {anchor['size']}" in text
     assert "LogAnchors" in page.inner_text("main")
 
@@ -389,10 +389,12 @@ def test_an_entry_page_links_its_anchor_transaction(page: Any, demo_site: Servic
     assert link.get_attribute("href") == f"#/tx/{anchor['transaction'].lower()}"
     link.focus()
     page.keyboard.press("Enter")
-    settled(page, "#badge", expect="ok")
+    # the transaction page's badge, not the entry page's (still there until the router runs)
+    text = settled(page, "#badge", expect="ok", heading="Transaction")
+    assert f"anchor #{anchor['index']}: the anchored checkpoint" in text, text
     # the log page's anchors link their transactions too
     page.goto(f"{demo_site.url}/{_pinned(demo_site)}#/")
-    settled(page, "#anchors-badge", expect="ok")
+    settled(page, "#anchors-badge", expect="ok", heading="Log overview")
     assert page.locator(f"main a[href='#/tx/{anchor['transaction'].lower()}']").count() == 1
 
 
