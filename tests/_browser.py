@@ -65,12 +65,27 @@ class Proxy:
         self.server.server_close()
 
 
-def settled(page: Any, selector: str, *, expect: str) -> str:
-    """Wait until the badge at ``selector`` settles; check its state; return its text."""
-    page.wait_for_selector(f"{selector}:not([data-state='pending'])")
-    badge = page.locator(selector)
-    text = str(badge.inner_text())
-    assert badge.get_attribute("data-state") == expect, text
+#: The badge at ``selector`` once it is no longer pending, on the page whose ``main h1`` is
+#: ``heading`` (any page when null): its state and text, read in one evaluation.
+_SETTLED = """([selector, heading]) => {
+  const h1 = document.querySelector("main h1");
+  if (heading !== null && (h1 === null || h1.textContent !== heading)) return null;
+  const el = document.querySelector(selector);
+  if (el === null || el.getAttribute("data-state") === "pending") return null;
+  return { state: el.getAttribute("data-state"), text: el.innerText };
+}"""
+
+
+def settled(page: Any, selector: str, *, expect: str, heading: str | None = None) -> str:
+    """Wait until the badge at ``selector`` settles; check its state; return its text.
+
+    State and text come from one evaluation in the page, so a page that re-renders meanwhile
+    cannot mix two badges. After an in-page navigation (a link, a search) pass the new page's
+    ``heading``: until the router has run, the badge the previous page left is still there,
+    settled."""
+    found = page.wait_for_function(_SETTLED, arg=[selector, heading]).json_value()
+    text = str(found["text"])
+    assert found["state"] == expect, f"the badge is {found['state']}, not {expect}: {text}"
     return text
 
 

@@ -168,7 +168,7 @@ def test_overview_shows_the_verified_checkpoint_and_recent_entries(
     page.wait_for_url("**#/entry/3")
     # the overview remembered the checkpoint: the entry page checks it against it
     assert "extends the checkpoint of size 4 this browser verified" in settled(
-        page, "#badge", expect="ok"
+        page, "#badge", expect="ok", heading="Entry 3"
     )
 
 

@@ -243,7 +243,8 @@ def test_the_feed_pages_work_with_the_keyboard(
     else:
         raise AssertionError("the Oracles link is not reachable with Tab")
     page.keyboard.press("Enter")
-    page.wait_for_selector("main table")
+    # the feeds page's table, not one of the log page's (there until the router runs)
+    page.wait_for_selector("main:has(h1:text-is('Oracle feeds')) table")
     for _ in range(40):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.textContent") == FEED:
@@ -300,7 +301,7 @@ def test_the_transactions_of_a_round_and_a_payout(
     page.goto(f"{service.url}/{_pinned(service)}#/feed/{_feed_id(service)}")
     settled(page, "#badge", expect="ok")
     page.click(f"main a[href='#/tx/{paid['transaction'].lower()}']")
-    text = settled(page, "#badge", expect="ok")
+    text = settled(page, "#badge", expect="ok", heading="Transaction")
     assert "✔ oracle reports: 1 signed report in the log names this transaction" in text
     # a payout's transaction: nothing in the log names it, and the page says so
     page.goto(f"{service.url}/{_pinned(service)}#/tx/{paid['payouts'][0]['transaction']}")
