@@ -564,6 +564,10 @@ async function route() {
   const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
   const [page, ...rest] = hash.split("/");
   const arg = rest.join("/");
+  // The page being left, and its badge, go at once: nothing verified for another address may
+  // stay under this one while the new page loads.
+  main.setAttribute("aria-busy", "true");
+  main.replaceChildren(h("p", { role: "status" }, "Loading\u2026"));
   try {
     if (serverConfig === null) serverConfig = await getJSON("/explorer/config.json");
     if (INDEXED.has(page)) await whenIndexed(() => token === renderToken);
@@ -581,6 +585,8 @@ async function route() {
     else await overviewPage(token);
   } catch (e) {
     setPage("Error", h("p", { class: "warn", role: "alert" }, String(e.message ?? e)));
+  } finally {
+    if (token === renderToken) main.removeAttribute("aria-busy");
   }
 }
 

@@ -13,6 +13,7 @@ alters one response turns each badge red. Screenshots go to docs/img/ with
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -396,6 +397,36 @@ def test_an_entry_page_links_its_anchor_transaction(page: Any, demo_site: Servic
     page.goto(f"{demo_site.url}/{_pinned(demo_site)}#/")
     settled(page, "#anchors-badge", expect="ok", heading="Log overview")
     assert page.locator(f"main a[href='#/tx/{anchor['transaction'].lower()}']").count() == 1
+
+
+def test_the_page_being_left_goes_at_once(page: Any, demo_site: Service) -> None:
+    """While the next page loads (its index status held back by the proxy until the test lets
+    it go), nothing of the page being left, least of all its green badge, stays under the new
+    address: the reader never sees another page's verdict."""
+    held, release = threading.Event(), threading.Event()
+    p = Proxy(demo_site.url)
+
+    def hold(path: str, body: bytes) -> bytes:
+        if path.startswith("/v1/registry/status"):
+            held.set()
+            release.wait(WAIT_MS / 1000)
+        return body
+
+    try:
+        page.goto(f"{p.url}/{_pinned(demo_site)}#/entry/0")
+        settled(page, "#badge", expect="ok", heading="Entry 0")
+        p.tamper = hold
+        page.locator("section[aria-label='On chain'] a[href^='#/tx/']").click()
+        assert held.wait(WAIT_MS / 1000)
+        assert page.locator("#badge").count() == 0
+        assert page.inner_text("main") == "Loading\u2026"
+        assert page.get_attribute("main", "aria-busy") == "true"
+        release.set()
+        settled(page, "#badge", expect="ok", heading="Transaction")
+        assert page.get_attribute("main", "aria-busy") is None
+    finally:
+        release.set()
+        p.close()
 
 
 def test_an_organisation_lists_its_signers_and_their_entries(page: Any, demo_site: Service) -> None:
