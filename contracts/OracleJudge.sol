@@ -15,7 +15,10 @@ import {StakeManager} from "./StakeManager.sol";
 ///         tolerance (the largest |observation - stored median| that is not a fault) and the
 ///         challenge window (seconds after the round was accepted on-chain; at most the
 ///         StakeManager's unbonding delay, so stake that starts unbonding after a round stays
-///         slashable until the window closes).
+///         slashable until the window closes). Terms judge only rounds observed after they were
+///         declared (observationsTimestamp, which every observer signs, later than the block
+///         of the declaration): a creator cannot declare, or front-run a pending report with,
+///         a tolerance chosen after seeing the observations to slash an honest oracle.
 ///
 ///         Within the window anyone may challenge an observation of a stored round: the
 ///         challenger gives the round's report (it must hash to the struct hash OracleFeeds
@@ -40,6 +43,7 @@ contract OracleJudge {
     struct Terms {
         address asset;
         uint32 challengeWindow;
+        uint64 declaredAt;
         uint256 minStake;
         uint256 slashAmount;
         uint256 tolerance;
@@ -63,6 +67,7 @@ contract OracleJudge {
     error WithinTolerance(uint256 deviation, uint256 tolerance);
     error SelfChallenge(address oracle);
     error AlreadySlashed(bytes32 faultId);
+    error ObservedBeforeTerms(uint32 observationsTimestamp, uint64 declaredAt);
 
     event TermsDeclared(
         bytes32 indexed feedId,
@@ -107,7 +112,9 @@ contract OracleJudge {
         }
         uint64 unbonding = stakes.unbondingDelay();
         if (challengeWindow > unbonding) revert WindowTooLong(challengeWindow, unbonding);
-        _terms[feedId] = Terms(asset, challengeWindow, minStake, slashAmount, tolerance);
+        _terms[feedId] = Terms(
+            asset, challengeWindow, uint64(block.timestamp), minStake, slashAmount, tolerance
+        );
         emit TermsDeclared(feedId, asset, minStake, slashAmount, tolerance, challengeWindow);
     }
 
@@ -163,6 +170,9 @@ contract OracleJudge {
     ) private view returns (Finding memory found) {
         bytes32 feedId = report.feedId;
         OracleFeeds.Round memory round = _storedRound(report, terms.challengeWindow);
+        if (round.observationsTimestamp <= terms.declaredAt) {
+            revert ObservedBeforeTerms(round.observationsTimestamp, terms.declaredAt);
+        }
         if (position >= report.observations.length) {
             revert BadPosition(position, report.observations.length);
         }
