@@ -493,7 +493,8 @@ contract LabelingMarket is ReentrancyGuardTransient {
             emit SlashSkipped(taskId, who, reason, held);
             return 0;
         }
-        address prover = msg.sender == who || msg.sender == task.requester ? address(0) : msg.sender;
+        address prover =
+            msg.sender == who || msg.sender == task.requester ? address(0) : msg.sender;
         bytes32 fault = faultId(taskId, who, reason);
         bytes32 evidence = keccak256(
             abi.encode(

@@ -689,10 +689,9 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "fault {faultId} was already slashed",
         "nothing to do: one fault is slashed once",
     ),
-    "ObservedBeforeTerms": (
-        "the round was observed at {observationsTimestamp}, not after the feed's terms were "
-        "declared at {declaredAt} (unix times)",
-        "nothing to do: terms judge only rounds observed after their declaration",
+    "RoundBeforeTerms": (
+        "round {epoch} was accepted before the feed's terms, which judge rounds from {fromEpoch}",
+        "nothing to do: terms judge only rounds accepted after their declaration",
     ),
 }
 #: Names whose keccak256 hash may appear as a role or environment id in an error.

@@ -4,8 +4,8 @@ A feed's creator declares the feed's terms once (:meth:`OracleJudge.declare_term
 stake asset, the minimum stake each oracle holds free in the StakeManager, the amount slashed
 per fault, the tolerance around the stored median and the challenge window (seconds after the
 round was accepted on-chain, at most the StakeManager's unbonding delay). Terms judge only
-rounds observed after they were declared, so a creator cannot pick a tolerance after seeing
-the observations. A settlement that pays on the feed checks
+rounds accepted after they were declared, so a creator cannot pick a tolerance after seeing a
+stored round's observations. A settlement that pays on the feed checks
 :meth:`OracleJudge.feed_accountable` (every oracle of the configuration in force staked, the
 judge registered).
 
@@ -57,22 +57,22 @@ def fault_id(feed: bytes, epoch: int, oracle: str) -> bytes:
 
 @dataclass(frozen=True)
 class FeedTerms:
-    """A feed's declared terms (amounts in the asset's base units). ``declared_at`` is the
-    block time of the declaration as the chain stored it (ignored when declaring): only rounds
-    observed after it are judged by these terms."""
+    """A feed's declared terms (amounts in the asset's base units). ``from_epoch`` is the
+    feed's next epoch when the terms were declared, as the chain stored it (ignored when
+    declaring): only rounds from that epoch on are judged by these terms."""
 
     asset: str
     challenge_window: int
     min_stake: int
     slash_amount: int
     tolerance: int
-    declared_at: int = 0
+    from_epoch: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "asset": self.asset,
             "challenge_window": self.challenge_window,
-            "declared_at": self.declared_at,
+            "from_epoch": self.from_epoch,
             "min_stake": self.min_stake,
             "slash_amount": self.slash_amount,
             "tolerance": self.tolerance,
@@ -149,13 +149,13 @@ class OracleJudge(ContractWrapper):
         )
 
     def terms(self, feed: bytes) -> FeedTerms | None:
-        asset, window, declared, min_stake, slash, tolerance = self.chain.call(
+        asset, window, from_epoch, min_stake, slash, tolerance = self.chain.call(
             self.contract, "termsOf", feed
         )
         if int(min_stake) == 0:
             return None
         return FeedTerms(
-            str(asset), int(window), int(min_stake), int(slash), int(tolerance), int(declared)
+            str(asset), int(window), int(min_stake), int(slash), int(tolerance), int(from_epoch)
         )
 
     def is_accountable(self, feed: bytes, oracle: str) -> bool:
