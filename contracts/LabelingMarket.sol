@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from
     "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -34,9 +35,19 @@ import {StakeManager} from "./StakeManager.sol";
 ///         the stake back and an equal share of the whole pool. Shares round down; the
 ///         remainder (less than one wei per payee) goes to the requester, so the shares and
 ///         the remainder add up to the pool exactly. Everything is paid by pull (`claim`).
-/// @dev Slashes take the stake this market locked (the StakeManager's judge rule); the prover
-///      is the account that settles. Fault ids are keccak256(taskId, labeler, reason): one slash
-///      per labeler and task. Per token: escrowed == open pools + owed + claimed.
+///
+///         Governance may remove this market's judge or market registration mid-task; the task
+///         still settles (nothing stays locked): without the judge role, or once the labeler
+///         has released a removed market's lock in the StakeManager, a fault is not slashed
+///         but recorded (SlashSkipped) and whatever this market still holds is unlocked.
+/// @dev Slashes take only the stake this market locked (at most `minStake`), never free or
+///      unbonding stake; the prover is the account that settles, unless it is the slashed
+///      labeler or the requester (who chose the gold): then the whole slash goes to the
+///      treasury. A labeler's second account can still settle and earn the prover's share of
+///      its own slash: the treasury's share is the floor of the penalty. Fault ids are
+///      keccak256(taskId, labeler, reason): one slash per labeler and task. Shares are
+///      mulDiv(pool, weight, total) (no overflow for any pool). Per token:
+///      escrowed == open pools + owed + claimed.
 contract LabelingMarket is ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -145,6 +156,11 @@ contract LabelingMarket is ReentrancyGuardTransient {
     );
     event LabelerPaid(
         uint256 indexed taskId, address indexed labeler, uint256 weight, uint256 reward
+    );
+    /// @notice A fault that could not be slashed (this market is no longer a registered judge,
+    ///         or the labeler released a removed market's lock); `released` was unlocked.
+    event SlashSkipped(
+        uint256 indexed taskId, address indexed labeler, uint32 reasonCode, uint256 released
     );
     event Settled(
         uint256 indexed taskId,
@@ -384,7 +400,8 @@ contract LabelingMarket is ReentrancyGuardTransient {
                 weights[i] = 1;
             }
             total += weights[i];
-            stakes.unlock(who, task.token, task.minStake);
+            uint256 held = _held(who, task);
+            if (held != 0) stakes.unlock(who, task.token, held);
         }
         uint256 pool = task.pool;
         uint256 paid;
@@ -392,7 +409,7 @@ contract LabelingMarket is ReentrancyGuardTransient {
         if (total != 0) {
             for (uint256 i; i < count; ++i) {
                 if (weights[i] == 0) continue;
-                uint256 reward = pool * weights[i] / total;
+                uint256 reward = Math.mulDiv(pool, weights[i], total);
                 paid += reward;
                 owed[all[i]][token] += reward;
                 emit LabelerPaid(taskId, all[i], weights[i], reward);
@@ -457,18 +474,34 @@ contract LabelingMarket is ReentrancyGuardTransient {
         if (task.requester == address(0)) revert NoTask(taskId);
     }
 
-    /// @dev Slash what this market locked; evidence = keccak256 of what the fault was judged on.
+    /// @dev What this market still holds of `who`'s stake for the task: `minStake`, or less
+    ///      once the labeler released a removed market's lock.
+    function _held(address who, Task storage task) private view returns (uint256) {
+        uint256 held = stakes.lockedBy(who, task.token, address(this));
+        return held < task.minStake ? held : task.minStake;
+    }
+
+    /// @dev Slash what this market holds for the task (or, unable to, unlock it and say so);
+    ///      evidence = keccak256 of what the fault was judged on.
     function _slash(uint256 taskId, Task storage task, address who, Labeler storage w, uint32 reason)
         private
         returns (uint256 amount)
     {
+        uint256 held = _held(who, task);
+        if (held == 0 || !stakes.isJudge(address(this))) {
+            if (held != 0) stakes.unlock(who, task.token, held);
+            emit SlashSkipped(taskId, who, reason, held);
+            return 0;
+        }
+        address prover =
+            msg.sender == who || msg.sender == task.requester ? address(0) : msg.sender;
         bytes32 fault = faultId(taskId, who, reason);
         bytes32 evidence = keccak256(
             abi.encode(
                 taskId, who, reason, w.hash, task.goldDigest, w.correct
             )
         );
-        amount = stakes.slash(who, task.token, task.minStake, fault, reason, evidence, msg.sender);
+        amount = stakes.slash(who, task.token, held, fault, reason, evidence, prover);
         emit LabelerSlashed(taskId, who, reason, amount, fault, evidence);
     }
 

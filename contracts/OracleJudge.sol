@@ -15,7 +15,12 @@ import {StakeManager} from "./StakeManager.sol";
 ///         tolerance (the largest |observation - stored median| that is not a fault) and the
 ///         challenge window (seconds after the round was accepted on-chain; at most the
 ///         StakeManager's unbonding delay, so stake that starts unbonding after a round stays
-///         slashable until the window closes).
+///         slashable until the window closes). Terms judge only rounds accepted after they were
+///         declared (epochs from `fromEpoch`, the feed's next epoch at the declaration): a
+///         creator cannot pick a tolerance after seeing a stored round's observations to slash
+///         an honest oracle. (It could still do so with a report it holds before transmitting
+///         it, when it is or controls the transmitter: an oracle signs observations only for
+///         feeds whose terms are already declared and acceptable to it.)
 ///
 ///         Within the window anyone may challenge an observation of a stored round: the
 ///         challenger gives the round's report (it must hash to the struct hash OracleFeeds
@@ -33,13 +38,15 @@ import {StakeManager} from "./StakeManager.sol";
 ///         oracle's own signature: a challenge that does not hold reverts and changes nothing,
 ///         so it needs no bond (the challenger pays only its gas). An oracle may not challenge
 ///         itself (it could otherwise recover the prover's share of its own slash; a second
-///         account of its own still can: the treasury's share is the floor of the penalty).
+///         account of its own still can: the treasury's share is the floor of the penalty, so
+///         a judge registered with a prover's share of 100 % makes no feed accountable).
 contract OracleJudge {
     uint32 public constant REASON_OUT_OF_TOLERANCE = 1;
 
     struct Terms {
         address asset;
         uint32 challengeWindow;
+        uint64 fromEpoch;
         uint256 minStake;
         uint256 slashAmount;
         uint256 tolerance;
@@ -63,6 +70,7 @@ contract OracleJudge {
     error WithinTolerance(uint256 deviation, uint256 tolerance);
     error SelfChallenge(address oracle);
     error AlreadySlashed(bytes32 faultId);
+    error RoundBeforeTerms(uint64 epoch, uint64 fromEpoch);
 
     event TermsDeclared(
         bytes32 indexed feedId,
@@ -107,7 +115,9 @@ contract OracleJudge {
         }
         uint64 unbonding = stakes.unbondingDelay();
         if (challengeWindow > unbonding) revert WindowTooLong(challengeWindow, unbonding);
-        _terms[feedId] = Terms(asset, challengeWindow, minStake, slashAmount, tolerance);
+        uint64 fromEpoch = feeds.latestEpoch(feedId) + 1;
+        _terms[feedId] =
+            Terms(asset, challengeWindow, fromEpoch, minStake, slashAmount, tolerance);
         emit TermsDeclared(feedId, asset, minStake, slashAmount, tolerance, challengeWindow);
     }
 
@@ -163,6 +173,9 @@ contract OracleJudge {
     ) private view returns (Finding memory found) {
         bytes32 feedId = report.feedId;
         OracleFeeds.Round memory round = _storedRound(report, terms.challengeWindow);
+        if (report.epoch < terms.fromEpoch) {
+            revert RoundBeforeTerms(report.epoch, terms.fromEpoch);
+        }
         if (position >= report.observations.length) {
             revert BadPosition(position, report.observations.length);
         }
@@ -224,10 +237,12 @@ contract OracleJudge {
     }
 
     /// @notice Whether every oracle of the feed's configuration in force is accountable and
-    ///         this judge is registered (active) with the StakeManager: what a settlement that
-    ///         pays on the feed checks.
+    ///         this judge is registered (active) with the StakeManager with a prover's share
+    ///         below 100 % (at 100 % an oracle challenging itself from a second account
+    ///         recovers its whole slash): what a settlement that pays on the feed checks.
     function feedAccountable(bytes32 feedId) external view returns (bool) {
         if (!stakes.isJudge(address(this))) return false;
+        if (stakes.judgeInfo(address(this)).proverBps >= stakes.BPS()) return false;
         address[] memory oracles = feeds.signersOf(feedId);
         if (oracles.length == 0) return false;
         for (uint256 i = 0; i < oracles.length; ++i) {

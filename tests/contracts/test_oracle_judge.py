@@ -131,7 +131,7 @@ def test_terms_are_the_creators_declared_once_and_bounded(jd: Judged) -> None:
     jd.declare()
     assert jd.chain.revert_reason(call, jd.o.creator) == "TermsAlreadyDeclared"
     terms = jd.judge.functions.termsOf(jd.o.feed).call()
-    assert tuple(terms) == (ETHER_ASSET, WINDOW, MIN_STAKE, SLASH, TOLERANCE)
+    assert tuple(terms) == (ETHER_ASSET, WINDOW, 1, MIN_STAKE, SLASH, TOLERANCE)
 
 
 def test_no_terms_no_round(jd: Judged) -> None:
@@ -264,12 +264,12 @@ def test_no_challenge_after_the_window(staked: Judged) -> None:
 def test_an_unregistered_judge_cannot_slash(staked: Judged) -> None:
     jd = staked
     jd.declare(jd.rogue)
-    call = jd.challenge_call(report1(jd), LIAR, judge=jd.rogue)
+    call = jd.challenge_call(jd.accept(2, VALUES), LIAR, judge=jd.rogue)
     assert jd.chain.revert_reason(call, jd.prover) == "NotJudge"
     # registered by governance, it acts only after the governance delay
     jd.chain.send(jd.manager.functions.proposeJudge(jd.rogue.address, PROVER_BPS), jd.governor)
     assert jd.chain.revert_reason(call, jd.prover) == "NotJudge"
-    assert GOVERNANCE > WINDOW  # by then round 1's window has closed
+    assert GOVERNANCE > WINDOW  # by then round 2's window has closed
     warp(jd.chain, GOVERNANCE)
     assert jd.chain.revert_reason(call, jd.prover) == "ChallengeWindowClosed"
 
@@ -288,6 +288,40 @@ def test_unbonding_does_not_escape_the_window(staked: Judged) -> None:
     jd.chain.send(jd.challenge_call(report1(jd), LIAR), jd.prover)
     stake = jd.stake_of(liar.address)
     assert (stake["unbonding"], stake["slashed"]) == (MIN_STAKE - SLASH, SLASH)
+
+
+def test_terms_do_not_reach_back_to_observations_made_before_them(jd: Judged) -> None:
+    """A feed's creator who declares terms after seeing a stored round's observations could
+    pick a tolerance just below an honest oracle's deviation and slash it. Only rounds
+    accepted after the terms were declared are judged by them."""
+    for i in range(4):
+        jd.stake(jd.oracle(i))
+    report = jd.accept(1, VALUES)
+    honest = 0  # observed 500, 20 below the median 520
+    jd.declare(tolerance=MEDIAN - VALUES[honest] - 1)
+    call = jd.challenge_call(report, honest)
+    assert jd.chain.revert_reason(call, jd.prover) == "RoundBeforeTerms"
+    assert jd.stake_of(jd.oracle(honest).address)["slashed"] == 0
+    # the terms hold for rounds accepted after they were declared
+    assert jd.judge.functions.termsOf(jd.o.feed).call()[2] == 2
+    later = jd.accept(2, VALUES)
+    jd.chain.send(jd.challenge_call(later, honest), jd.prover)
+    assert jd.stake_of(jd.oracle(honest).address)["slashed"] == SLASH
+
+
+def test_a_judge_paying_the_prover_everything_makes_no_feed_accountable(jd: Judged) -> None:
+    """With proverBps == 10000 a liar who challenges itself from a second account recovers its
+    whole slash: the penalty's floor (the treasury's share) is zero, so the feed is not
+    accountable whatever the stakes."""
+    jd.chain.send(jd.manager.functions.proposeJudge(jd.rogue.address, 10_000), jd.governor)
+    warp(jd.chain, GOVERNANCE)
+    assert jd.manager.functions.isJudge(jd.rogue.address).call()
+    jd.declare()
+    jd.declare(jd.rogue)
+    for i in range(4):
+        jd.stake(jd.oracle(i))
+    assert jd.judge.functions.feedAccountable(jd.o.feed).call()
+    assert not jd.rogue.functions.feedAccountable(jd.o.feed).call()
 
 
 def test_the_oracle_cannot_challenge_itself(staked: Judged) -> None:

@@ -841,6 +841,10 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "audit {auditId} is not in a state for this (status {status})",
         "`ailedger vouch status --audit {auditId}` shows where it is",
     ),
+    "RoundBeforeTerms": (
+        "round {epoch} was accepted before the feed's terms, which judge rounds from {fromEpoch}",
+        "nothing to do: terms judge only rounds accepted after their declaration",
+    ),
 }
 #: Names whose keccak256 hash may appear as a role or environment id in an error.
 _KNOWN_NAMES = (

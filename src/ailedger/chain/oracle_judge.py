@@ -3,9 +3,11 @@
 A feed's creator declares the feed's terms once (:meth:`OracleJudge.declare_terms`): the
 stake asset, the minimum stake each oracle holds free in the StakeManager, the amount slashed
 per fault, the tolerance around the stored median and the challenge window (seconds after the
-round's observation time, at most the StakeManager's unbonding delay). A settlement that pays
-on the feed checks :meth:`OracleJudge.feed_accountable` (every oracle of the configuration in
-force staked, the judge registered).
+round was accepted on-chain, at most the StakeManager's unbonding delay). Terms judge only
+rounds accepted after they were declared, so a creator cannot pick a tolerance after seeing a
+stored round's observations. A settlement that pays on the feed checks
+:meth:`OracleJudge.feed_accountable` (every oracle of the configuration in force staked, the
+judge registered).
 
 :meth:`OracleJudge.challenge` shows the judge a stored round's report (as transmitted: the
 contract compares its struct hash with the one OracleFeeds stored), the position of an
@@ -55,18 +57,22 @@ def fault_id(feed: bytes, epoch: int, oracle: str) -> bytes:
 
 @dataclass(frozen=True)
 class FeedTerms:
-    """A feed's declared terms (amounts in the asset's base units)."""
+    """A feed's declared terms (amounts in the asset's base units). ``from_epoch`` is the
+    feed's next epoch when the terms were declared, as the chain stored it (ignored when
+    declaring): only rounds from that epoch on are judged by these terms."""
 
     asset: str
     challenge_window: int
     min_stake: int
     slash_amount: int
     tolerance: int
+    from_epoch: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "asset": self.asset,
             "challenge_window": self.challenge_window,
+            "from_epoch": self.from_epoch,
             "min_stake": self.min_stake,
             "slash_amount": self.slash_amount,
             "tolerance": self.tolerance,
@@ -143,10 +149,14 @@ class OracleJudge(ContractWrapper):
         )
 
     def terms(self, feed: bytes) -> FeedTerms | None:
-        asset, window, min_stake, slash, tolerance = self.chain.call(self.contract, "termsOf", feed)
+        asset, window, from_epoch, min_stake, slash, tolerance = self.chain.call(
+            self.contract, "termsOf", feed
+        )
         if int(min_stake) == 0:
             return None
-        return FeedTerms(str(asset), int(window), int(min_stake), int(slash), int(tolerance))
+        return FeedTerms(
+            str(asset), int(window), int(min_stake), int(slash), int(tolerance), int(from_epoch)
+        )
 
     def is_accountable(self, feed: bytes, oracle: str) -> bool:
         return bool(
