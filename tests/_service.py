@@ -51,10 +51,34 @@ class Service:
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready: dict[str, Any] = {}
+        self._stderr = b""  # read from the pipe, not yet matched by wait_stderr
 
     @property
     def url(self) -> str:
         return str(self.ready["url"])
+
+    def wait_stderr(self, text: str, *, polls: int = 12_000) -> str:
+        """Read the child's stderr until a line contains ``text``; that line (the lines before
+        it are consumed). Reads the pipe's descriptor itself: select() on the buffered
+        ``proc.stderr`` misses the lines its buffer already holds (a quiet child then looked as
+        if it never logged them). ``polls`` of 10 ms: a guard against a hang, not a bound."""
+        proc = self.proc
+        assert proc is not None
+        assert proc.stderr is not None
+        fd = proc.stderr.fileno()
+        for _ in range(polls):
+            while b"\n" in self._stderr:
+                line, self._stderr = self._stderr.split(b"\n", 1)
+                decoded = line.decode(errors="replace")
+                if text in decoded:
+                    return decoded
+            ready, _, _ = select.select([fd], [], [], 0.01)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                self._stderr += chunk
+        raise AssertionError(f"ailedger {' '.join(self.command)} never logged {text!r}")
 
     def start(self) -> Self:
         env = {

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import select
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -105,17 +104,6 @@ def _wait_anchor(ws: Workspace, rpc: list[str], size: int) -> OnChainAnchor:
     return latest
 
 
-def _wait_stderr(service: Service, text: str) -> None:
-    proc = service.proc
-    assert proc is not None
-    assert proc.stderr is not None
-    for _ in range(GUARD):
-        ready, _, _ = select.select([proc.stderr], [], [], 0.02)
-        if ready and text in proc.stderr.readline().decode():
-            return
-    raise AssertionError(f"the service never logged {text!r}")
-
-
 def _submit(service: Service, first: int, count: int) -> None:
     for i in range(first, first + count):
         assert post(service, envelope(i))[0] == 201
@@ -173,7 +161,7 @@ def test_serve_anchors_the_published_checkpoint(tmp_path: Path, rpc: list[str]) 
         w2.stop(signal.SIGKILL)
         _submit(service, BATCH, BATCH)
         assert _wait_published(service, 2 * BATCH).size == 2 * BATCH
-        _wait_stderr(service, f"1 of 2 witness anchor cosignatures needed for size {2 * BATCH}")
+        service.wait_stderr(f"1 of 2 witness anchor cosignatures needed for size {2 * BATCH}")
         latest, count = _latest(ws, reads)
         assert (latest is not None and latest.size, count) == (BATCH, 1)
 

@@ -4,7 +4,6 @@ witness down, publication stalls (entries are still acknowledged) and resumes on
 
 from __future__ import annotations
 
-import select
 import signal
 import time
 from pathlib import Path
@@ -40,18 +39,6 @@ def _wait_published(service: Service, size: int) -> SignedNote:
             return note
         time.sleep(0.01)
     raise AssertionError(f"no published checkpoint of size {size}")
-
-
-def _wait_stderr(service: Service, text: str) -> None:
-    """Read the service's stderr until a line contains ``text``."""
-    proc = service.proc
-    assert proc is not None
-    assert proc.stderr is not None
-    for _ in range(GUARD):
-        ready, _, _ = select.select([proc.stderr], [], [], 0.01)
-        if ready and text in proc.stderr.readline().decode():
-            return
-    raise AssertionError(f"the service never logged {text!r}")
 
 
 def _cosigners(note: SignedNote, witnesses: list[WitnessProcess]) -> int:
@@ -106,7 +93,7 @@ def test_publishes_with_two_cosignatures_and_stalls_without(tmp_path: Path) -> N
         w2.stop(signal.SIGKILL)
         for i in range(5, 9):
             assert post(service, envelope(i))[0] == 201
-        _wait_stderr(service, "of 2 witness cosignatures needed: not published")
+        service.wait_stderr("of 2 witness cosignatures needed: not published")
         stalled = _published(service)
         assert stalled is not None
         assert Checkpoint.parse(stalled.text).size == 5
@@ -142,7 +129,7 @@ def test_publishes_with_two_cosignatures_and_stalls_without(tmp_path: Path) -> N
         assert Checkpoint.parse(restarted.text).size == 9
         assert _cosigners(restarted, [w1, w2]) == 2
         assert post(service, envelope(9))[0] == 201
-        _wait_stderr(service, "of 2 witness cosignatures needed: not published")
+        service.wait_stderr("of 2 witness cosignatures needed: not published")
         assert _published(service) == restarted
     finally:
         service.stop()
