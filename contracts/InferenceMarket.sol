@@ -419,8 +419,10 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
         uint64 closes = j.terms.deadline + settleWindow;
         if (block.timestamp <= closes) revert SettleWindowOpen(closes);
         // every committed epoch not failed is paid (approved, passed, or left unsettled)
-        j.paidCalls = j.committedCalls - j.failedCalls;
+        uint64 unsettled = j.committedCalls - j.failedCalls - j.paidCalls;
+        j.paidCalls += unsettled;
         j.status = Status.Finished;
+        if (unsettled != 0) owed[j.terms.provider][j.terms.asset] += j.terms.price * unsettled;
         uint256 paid = j.terms.price * j.paidCalls;
         uint256 refund = j.terms.price * j.terms.maxCalls - paid;
         if (refund != 0) owed[j.consumer][j.terms.asset] += refund;
@@ -440,7 +442,8 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
     ) external nonReentrant {
         Job storage j = _disputable(jobId);
         bytes32 digest = _signedReceipt(jobId, j, r, signature);
-        Epoch storage e = _committed(jobId, r.epoch);
+        Epoch storage e = _epochs[jobId][r.epoch]; // committed, whether settled or not
+        if (e.status == EpochStatus.None) revert UnknownEpoch(jobId, r.epoch);
         if (!MerkleInclusion.verify(r.position, e.size, _leaf(digest), proof, e.root)) {
             revert BadProof();
         }
