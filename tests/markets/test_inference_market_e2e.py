@@ -25,7 +25,11 @@ from ailedger.chain.stake import StakeManager, Token, deploy_stake_manager
 from ailedger.chain.vouching import register_with_stake_manager
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.markets.inference import ReceiptBook, market_domain, verify_receipt
-from ailedger.markets.inference.onchain import commit_closed_epoch, wrong_model_args
+from ailedger.markets.inference.onchain import (
+    commit_closed_epoch,
+    epoch_committer,
+    wrong_model_args,
+)
 from ailedger.markets.inference.settlement import (
     Verification,
     sample_counters,
@@ -159,3 +163,31 @@ def test_a_swapped_model_is_disputed_with_the_books_receipt(chain: Chain, tmp_pa
     assert market.job(job).status == JobStatus.SLASHED
     assert market.owed(CONSUMER.address, token.address) == 20 * PRICE
     assert manager.stake_of(PROVIDER.address, token.address).free == 9 * STAKE
+
+
+def test_the_serve_hook_reports_and_never_raises(chain: Chain, tmp_path: Path) -> None:
+    market, _, token = _world(chain)
+    job = _job(market, token, chain, 10)
+    lines: list[str] = []
+    domain = market_domain(chain.chain_id, market.address)
+    with ReceiptBook(
+        tmp_path / "a.sqlite", signer=BOOK_KEY, domain=domain, model_digest=MODEL, price=PRICE,
+        epoch_size=2,
+    ) as book:  # fmt: skip
+        book.on_epoch_closed = epoch_committer(market, book, signer=PROVIDER, report=lines.append)
+        for i in range(2):
+            book.issue(job, CONSUMER.address, bytes([i]) * 32, b"\x22" * 32)
+        assert lines == [f"epoch 0: job 0x{job.hex()}: 2 calls committed"]
+        assert market.job(job).committed_calls == 2
+    # a book signing for another contract: reported, the call that closed the epoch succeeds
+    lines.clear()
+    other = market_domain(chain.chain_id, token.address)
+    with ReceiptBook(
+        tmp_path / "b.sqlite", signer=BOOK_KEY, domain=other, model_digest=MODEL, price=PRICE,
+        epoch_size=1,
+    ) as book:  # fmt: skip
+        book.on_epoch_closed = epoch_committer(market, book, signer=PROVIDER, report=lines.append)
+        book.issue(job, CONSUMER.address, b"\x05" * 32, b"\x22" * 32)
+        assert len(lines) == 1
+        assert lines[0].startswith("epoch 0: not committed: the receipt book signs for")
+    assert market.job(job).committed_calls == 2

@@ -17,6 +17,7 @@ digest paid for (``--model-digest``) and the market's domain (``--chain-id``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sys
@@ -130,6 +131,15 @@ def serve_cmd(
     ] = False,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0: any free port).")] = 8090,
+    commit_epochs: Annotated[
+        bool,
+        typer.Option(
+            "--commit-epochs",
+            help="Commit each closed epoch's root to the InferenceMarket at --market-contract "
+            "on the workspace's chain, for every job accepted there with this key (KEY pays "
+            "the gas).",
+        ),
+    ] = False,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -155,16 +165,21 @@ def serve_cmd(
     predictor = load_predictor(verified, plugin, callable_)
     domain = market_domain(_chain_id(chain_id), market_contract)
     signer = unlock_secp256k1(open_keystore(), key, password_file, purpose="provider")
-    with ReceiptBook(
-        _default_store(store, "provider.sqlite"),
-        signer=signer,
-        domain=domain,
-        model_digest=digest,
-        price=price,
-        epoch_size=epoch_size,
-        epoch_seconds=epoch_seconds,
-        fsync=fsync,
-    ) as book:
+    with contextlib.ExitStack() as stack:
+        book = stack.enter_context(
+            ReceiptBook(
+                _default_store(store, "provider.sqlite"),
+                signer=signer,
+                domain=domain,
+                model_digest=digest,
+                price=price,
+                epoch_size=epoch_size,
+                epoch_seconds=epoch_seconds,
+                fsync=fsync,
+            )
+        )
+        if commit_epochs:
+            book.on_epoch_closed = _committer(stack, book, signer, market_contract, domain.chain_id)
 
         def ready(url: str) -> None:
             doc = {
@@ -183,6 +198,35 @@ def serve_cmd(
             sys.stdout.flush()
 
         run_provider(book, predictor, model=str(ref), host=host, port=port, on_ready=ready)
+
+
+def _committer(
+    stack: contextlib.ExitStack, book: Any, signer: Any, contract: str, chain_id: int
+) -> Any:
+    """The ``on_epoch_closed`` hook of ``market serve --commit-epochs``: the workspace's
+    chain must be the receipts' chain and hold a contract at ``contract``."""
+    from ailedger.chain.inference_market import InferenceMarket
+    from ailedger.cli._chain_common import open_chain
+    from ailedger.markets.inference.onchain import epoch_committer
+
+    chain = stack.enter_context(open_chain(open_workspace(), None))
+    if chain.chain_id != chain_id:
+        raise InvalidInput(
+            f"the workspace's chain is {chain.chain_id}, the receipts are for chain {chain_id}",
+            hint="serve with --chain-id of the workspace's chain, or without --commit-epochs",
+        )
+    if not chain.code(contract):
+        raise InvalidInput(
+            f"no contract at {contract} on chain {chain_id}",
+            hint="deploy it (`ailedger chain deploy`) and pass its InferenceMarket address",
+        )
+    market = InferenceMarket(chain, chain.at("InferenceMarket", contract, track=False))
+
+    def report(line: str) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    return epoch_committer(market, book, signer=signer, report=report)
 
 
 def _input(text: str) -> Any:

@@ -9,6 +9,7 @@ same signed root; a job the chain does not know (or not active) is skipped and r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,13 @@ from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook
 from ailedger.markets.inference.receipt import SignedReceipt
 from ailedger.merkle import InclusionProof
 
-__all__ = ["EpochCommit", "commit_closed_epoch", "receipt_struct", "wrong_model_args"]
+__all__ = [
+    "EpochCommit",
+    "commit_closed_epoch",
+    "epoch_committer",
+    "receipt_struct",
+    "wrong_model_args",
+]
 
 
 @dataclass(frozen=True)
@@ -88,3 +95,29 @@ def commit_closed_epoch(
             continue
         out.append(EpochCommit(job, calls, True))
     return out
+
+
+def epoch_committer(
+    market: InferenceMarket,
+    book: ReceiptBook,
+    *,
+    signer: Signer | AccountSource,
+    report: Callable[[str], None],
+) -> Callable[[ClosedEpoch], None]:
+    """An ``on_epoch_closed`` hook for ``book``: commits each closed epoch (see
+    :func:`commit_closed_epoch`) and reports what it did, one line per job. It never raises:
+    the hook runs inside a call whose receipt is already stored, and a chain fault must not
+    turn that call into an error (the epoch's signed root stays in the book; commit it later)."""
+
+    def hook(closed: ClosedEpoch) -> None:
+        epoch = closed.signed.epoch_root.epoch
+        try:
+            done = commit_closed_epoch(market, book, closed, signer=signer)
+        except AiledgerError as exc:
+            report(f"epoch {epoch}: not committed: {str(exc).splitlines()[0]}")
+            return
+        for c in done:
+            state = "committed" if c.committed else f"not committed ({c.reason})"
+            report(f"epoch {epoch}: job 0x{c.job.hex()}: {c.calls} calls {state}")
+
+    return hook
