@@ -427,7 +427,17 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
         uint256 refund = j.terms.price * j.terms.maxCalls - paid;
         if (refund != 0) owed[j.consumer][j.terms.asset] += refund;
         emit JobFinished(jobId, paid, refund);
-        stakes.unlock(j.terms.provider, j.terms.stakeAsset, j.terms.stake);
+        // A market governance removed may already have had its lock released by the provider:
+        // the job still finishes (and the consumer gets its refund). No try/catch here: a
+        // caller short of gas must not be able to leave the stake locked.
+        _release(j, j.terms.stake);
+    }
+
+    /// @dev Unlock up to `amount` of the job's stake, no more than this market still locks.
+    function _release(Job storage j, uint256 amount) private {
+        uint256 lockedHere = stakes.lockedBy(j.terms.provider, j.terms.stakeAsset, address(this));
+        uint256 release = lockedHere < amount ? lockedHere : amount;
+        if (release != 0) stakes.unlock(j.terms.provider, j.terms.stakeAsset, release);
     }
 
     // ---------------------------------------------------------------- disputes
@@ -496,7 +506,11 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
         j.status = Status.Slashed;
         uint256 refund = j.terms.price * (j.terms.maxCalls - j.paidCalls);
         owed[j.consumer][j.terms.asset] += refund;
-        uint256 slashed = stakes.slash(
+        // If governance removed this judge (or nothing is left to slash) the fault is still
+        // recorded and the consumer refunded; the slash is then 0. Only the consumer disputes,
+        // so only the consumer could starve this call of gas, against its own interest.
+        uint256 slashed;
+        try stakes.slash(
             j.terms.provider,
             j.terms.stakeAsset,
             j.terms.stake,
@@ -504,8 +518,12 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
             reason,
             digest,
             j.consumer
-        );
+        ) returns (uint256 amount) {
+            slashed = amount;
+        } catch {}
         emit ProviderSlashed(jobId, reason, digest, slashed, refund);
+        // what of the job's stake was not slashed (a removed judge) is not left locked
+        _release(j, j.terms.stake - slashed);
     }
 
     // ---------------------------------------------------------------- payments

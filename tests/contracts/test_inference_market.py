@@ -424,3 +424,33 @@ def test_the_default_pass_threshold_is_99_percent(im: Market) -> None:
     job = im.open()
     assert im.job(job)["terms"][9] == 9_900
     assert COMMITTED == 1
+
+
+def test_a_removed_market_still_finishes_and_refunds(im: Market) -> None:
+    m, token = im, im.sm.token.address
+    job = _active(m)
+    m.commit(job, 0, 1, 10)
+    gov = m.sm.governor
+    manager = m.sm.manager.functions
+    m.chain.send(manager.removeMarket(m.market.address), gov)
+    m.chain.send(manager.releaseLock(token, m.market.address), m.provider)
+    finish_after_window(m)
+    m.chain.send(m.f.finish(job), m.consumer)
+    assert m.owed(m.consumer) == (MAX_CALLS - 10) * PRICE
+    assert m.sm.stake(m.provider, token)["locked"] == 0
+    books(m, token)
+
+
+def test_a_removed_judge_still_refunds_a_proven_fault(im: Market) -> None:
+    m, token = im, im.sm.token.address
+    job = _active(m)
+    m.commit(job, 0, 1, 10, model=OTHER_MODEL)
+    m.chain.send(m.sm.manager.functions.removeJudge(m.market.address), m.sm.governor)
+    r, sig, proof = m.proof(job, 0, 1)
+    receipt = m.chain.send(m.f.proveWrongModel(job, r, sig, proof), m.consumer)
+    (event,) = m.chain.events(m.market, "ProviderSlashed", receipt)
+    assert event["args"]["slashed"] == 0
+    assert m.job(job)["status"] == SLASHED
+    assert m.owed(m.consumer) == MAX_CALLS * PRICE
+    assert m.sm.stake(m.provider, token)["locked"] == 0  # not left locked for ever
+    books(m, token)
