@@ -23,11 +23,13 @@ from ailedger.chain.inference_market import (
 )
 from ailedger.chain.stake import StakeManager, Token, deploy_stake_manager
 from ailedger.chain.vouching import register_with_stake_manager
+from ailedger.errors import ConflictError, NotFound
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.markets.inference import ReceiptBook, market_domain, verify_receipt
 from ailedger.markets.inference.onchain import (
     commit_closed_epoch,
     epoch_committer,
+    onchain_job_gate,
     wrong_model_args,
 )
 from ailedger.markets.inference.settlement import (
@@ -191,3 +193,24 @@ def test_the_serve_hook_reports_and_never_raises(chain: Chain, tmp_path: Path) -
         assert len(lines) == 1
         assert lines[0].startswith("epoch 0: not committed: the receipt book signs for")
     assert market.job(job).committed_calls == 2
+
+
+def test_the_endpoint_serves_only_jobs_open_on_chain_for_it(chain: Chain, tmp_path: Path) -> None:
+    market, _, token = _world(chain)
+    job = _job(market, token, chain, 10)
+    domain = market_domain(chain.chain_id, market.address)
+    with ReceiptBook(
+        tmp_path / "g.sqlite", signer=BOOK_KEY, domain=domain, model_digest=MODEL, price=PRICE
+    ) as book:
+        gate = onchain_job_gate(market, book)
+        gate(job, CONSUMER.address)  # open for this consumer, key, model and price
+        with pytest.raises(NotFound):
+            gate(b"\x42" * 32, CONSUMER.address)
+        with pytest.raises(ConflictError, match="its consumer is"):
+            gate(job, ADMIN.address)
+    other = ReceiptBook(
+        tmp_path / "h.sqlite", signer=BOOK_KEY, domain=domain, model_digest=b"\x99" * 32,
+        price=PRICE + 1,
+    )  # fmt: skip
+    with other, pytest.raises(ConflictError, match=r"another model.*price is"):
+        onchain_job_gate(market, other)(job, CONSUMER.address)

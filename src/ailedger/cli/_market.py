@@ -135,9 +135,9 @@ def serve_cmd(
         bool,
         typer.Option(
             "--commit-epochs",
-            help="Commit each closed epoch's root to the InferenceMarket at --market-contract "
-            "on the workspace's chain, for every job accepted there with this key (KEY pays "
-            "the gas).",
+            help="Serve only jobs active on the InferenceMarket at --market-contract on the "
+            "workspace's chain for this key, model and price, and commit each closed epoch's "
+            "root there for them (KEY pays the gas).",
         ),
     ] = False,
     password_file: PasswordFileOpt = None,
@@ -178,8 +178,11 @@ def serve_cmd(
                 fsync=fsync,
             )
         )
+        gate = None
         if commit_epochs:
-            book.on_epoch_closed = _committer(stack, book, signer, market_contract, domain.chain_id)
+            book.on_epoch_closed, gate = _committer(
+                stack, book, signer, market_contract, domain.chain_id
+            )
 
         def ready(url: str) -> None:
             doc = {
@@ -197,17 +200,19 @@ def serve_cmd(
                 console.print(f"serving {ref} ({row.digest}) at {url} as {signer.address}")
             sys.stdout.flush()
 
-        run_provider(book, predictor, model=str(ref), host=host, port=port, on_ready=ready)
+        run_provider(
+            book, predictor, model=str(ref), host=host, port=port, on_ready=ready, job_gate=gate
+        )
 
 
 def _committer(
     stack: contextlib.ExitStack, book: Any, signer: Any, contract: str, chain_id: int
 ) -> Any:
-    """The ``on_epoch_closed`` hook of ``market serve --commit-epochs``: the workspace's
-    chain must be the receipts' chain and hold a contract at ``contract``."""
+    """The ``on_epoch_closed`` hook and the job gate of ``market serve --commit-epochs``: the
+    workspace's chain must be the receipts' chain and hold a contract at ``contract``."""
     from ailedger.chain.inference_market import InferenceMarket
     from ailedger.cli._chain_common import open_chain
-    from ailedger.markets.inference.onchain import epoch_committer
+    from ailedger.markets.inference.onchain import epoch_committer, onchain_job_gate
 
     chain = stack.enter_context(open_chain(open_workspace(), None))
     if chain.chain_id != chain_id:
@@ -226,7 +231,9 @@ def _committer(
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
-    return epoch_committer(market, book, signer=signer, report=report)
+    return epoch_committer(market, book, signer=signer, report=report), onchain_job_gate(
+        market, book
+    )
 
 
 def _input(text: str) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ailedger.chain._types import AccountSource, Signer
 from ailedger.chain.inference_market import InferenceMarket, JobStatus
-from ailedger.errors import AiledgerError, InvalidInput
+from ailedger.errors import AiledgerError, ConflictError, InvalidInput, NotFound
 from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook
 from ailedger.markets.inference.receipt import SignedReceipt
 from ailedger.merkle import InclusionProof
@@ -24,6 +24,7 @@ __all__ = [
     "EpochCommit",
     "commit_closed_epoch",
     "epoch_committer",
+    "onchain_job_gate",
     "receipt_struct",
     "wrong_model_args",
 ]
@@ -121,3 +122,38 @@ def epoch_committer(
             report(f"epoch {epoch}: job 0x{c.job.hex()}: {c.calls} calls {state}")
 
     return hook
+
+
+def onchain_job_gate(market: InferenceMarket, book: ReceiptBook) -> Callable[[bytes, str], None]:
+    """A ``job_gate`` for the provider's endpoint: serve a call only on a job active on
+    ``market`` whose consumer is the caller's named consumer and whose provider signer, model
+    digest and price are the book's. The job id then names an escrow that binds consumer,
+    provider and model (the caller is still not authenticated: see docs/security.md).
+    Accepted jobs are remembered; a refusal is NotFound (404) or ConflictError (409)."""
+    accepted: set[tuple[bytes, str]] = set()
+
+    def gate(job: bytes, consumer: str) -> None:
+        if (job, consumer) in accepted:
+            return
+        try:
+            info = market.job(job)
+        except InvalidInput:
+            raise NotFound(
+                f"job 0x{job.hex()} is not open on the market {market.address}"
+            ) from None
+        problems = []
+        if info.status != JobStatus.ACTIVE:
+            problems.append(f"it is {info.status.name.lower()}")
+        if info.consumer.lower() != consumer.lower():
+            problems.append(f"its consumer is {info.consumer}")
+        if info.signer.lower() != book.signer.address.lower():
+            problems.append("it names another provider key")
+        if info.terms.model_digest != book.model_digest:
+            problems.append("it pays for another model")
+        if info.terms.price != book.price:
+            problems.append(f"its price is {info.terms.price}, this endpoint charges {book.price}")
+        if problems:
+            raise ConflictError(f"job 0x{job.hex()} is not served here: " + "; ".join(problems))
+        accepted.add((job, consumer))
+
+    return gate
