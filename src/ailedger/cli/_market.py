@@ -166,6 +166,8 @@ def serve_cmd(
     domain = market_domain(_chain_id(chain_id), market_contract)
     signer = unlock_secp256k1(open_keystore(), key, password_file, purpose="provider")
     with contextlib.ExitStack() as stack:
+        # the chain is checked before the book is opened (a refusal leaves no store behind)
+        market = _open_market(stack, market_contract, domain.chain_id) if commit_epochs else None
         book = stack.enter_context(
             ReceiptBook(
                 _default_store(store, "provider.sqlite"),
@@ -179,10 +181,8 @@ def serve_cmd(
             )
         )
         gate = None
-        if commit_epochs:
-            book.on_epoch_closed, gate = _committer(
-                stack, book, signer, market_contract, domain.chain_id
-            )
+        if market is not None:
+            book.on_epoch_closed, gate = _committer(market, book, signer)
 
         def ready(url: str) -> None:
             doc = {
@@ -205,14 +205,11 @@ def serve_cmd(
         )
 
 
-def _committer(
-    stack: contextlib.ExitStack, book: Any, signer: Any, contract: str, chain_id: int
-) -> Any:
-    """The ``on_epoch_closed`` hook and the job gate of ``market serve --commit-epochs``: the
-    workspace's chain must be the receipts' chain and hold a contract at ``contract``."""
+def _open_market(stack: contextlib.ExitStack, contract: str, chain_id: int) -> Any:
+    """The InferenceMarket of ``market serve --commit-epochs``: the workspace's chain must be
+    the receipts' chain and hold a contract at ``contract``."""
     from ailedger.chain.inference_market import InferenceMarket
     from ailedger.cli._chain_common import open_chain
-    from ailedger.markets.inference.onchain import epoch_committer, onchain_job_gate
 
     chain = stack.enter_context(open_chain(open_workspace(), None))
     if chain.chain_id != chain_id:
@@ -225,7 +222,12 @@ def _committer(
             f"no contract at {contract} on chain {chain_id}",
             hint="deploy it (`ailedger chain deploy`) and pass its InferenceMarket address",
         )
-    market = InferenceMarket(chain, chain.at("InferenceMarket", contract, track=False))
+    return InferenceMarket(chain, chain.at("InferenceMarket", contract, track=False))
+
+
+def _committer(market: Any, book: Any, signer: Any) -> Any:
+    """The ``on_epoch_closed`` hook and the job gate of ``market serve --commit-epochs``."""
+    from ailedger.markets.inference.onchain import epoch_committer, onchain_job_gate
 
     def report(line: str) -> None:
         sys.stderr.write(line + "\n")
