@@ -17,10 +17,16 @@ tests) on web3.py's in-memory py-evm chain and measures, from transaction receip
   plain ERC-20 transfer;
 * DatasetVouching's audit of k = 10 / 30 / 100 records of a 10,000- and a 1,000,000-record
   dataset: open, draw, answer (records, proofs and checks), settle passed and settle failed
-  (three curators slashed), beside a plain ERC-20 transfer (``--vouch-only``: just these).
+  (three curators slashed), beside a plain ERC-20 transfer (``--vouch-only``: just these);
+* InferenceMarket (``--inference-only``): open, accept, commit an epoch root, draw, settle
+  with two verifier signatures, approve, finish, claim and a wrong-model dispute, beside a
+  plain ERC-20 transfer; gas per call of a job of 1,000 / 100,000 / 10,000,000 calls (one root
+  per epoch) beside one transfer per call; and the sample sizes a 99 % claim at 95 %
+  confidence needs (Hoeffding; zero failures), which cost no gas (a verification result is
+  two counts whatever k is).
 
     .venv/bin/python benchmarks/bench_gas.py [--witnesses 2] [--max-k 8] [--stake-only]
-        [--vouch-only] [--judge-only]
+        [--vouch-only] [--judge-only] [--inference-only]
 """
 
 from __future__ import annotations
@@ -94,7 +100,12 @@ def main() -> None:
         help="only transmit with per-observation signatures and an OracleJudge challenge",
     )
     parser.add_argument("--vouch-only", action="store_true", help="only DatasetVouching audits")
+    parser.add_argument("--inference-only", action="store_true", help="only InferenceMarket jobs")
     args = parser.parse_args()
+    if args.inference_only:
+        _inference_gas()
+        _machine()
+        return
     if args.judge_only:
         _judge_gas()
         _machine()
@@ -210,6 +221,7 @@ def main() -> None:
     _registry_gas(h, chain)
     _stake_gas()
     _vouch_gas()
+    _inference_gas()
     _machine()
 
 
@@ -427,6 +439,92 @@ def _vouch_gas() -> None:
                 f" {a / base:>14.1f}x"
             )
         print(f"  (the tree of {n:,} records built in {took:.1f} s)")
+
+
+def _inference_gas() -> None:
+    """One InferenceMarket job's steps beside an ERC-20 transfer, then the gas per call of a
+    whole job (open, accept, per epoch: commit + draw + settle, finish, both claims) at
+    1,000 / 100,000 / 10,000,000 calls, with one epoch root for all calls and with epochs of
+    10,000 calls, beside one ERC-20 transfer per call."""
+    tests = REPO / "tests" / "contracts"
+    sys.path.insert(0, str(tests))
+    import inference_helpers as ih
+    import oracle_helpers
+
+    from ailedger.markets.inference.settlement import (
+        hoeffding_sample_size,
+        zero_failure_sample_size,
+    )
+
+    m = ih.deploy_market(Web3(EthereumTesterProvider()))
+    chain, f, token = m.chain, m.f, m.sm.token
+    base = int(chain.send(token.functions.transfer(m.bystander, 10**18), m.consumer)["gasUsed"])
+    calls = 10_000_000
+    rows: list[tuple[str, int]] = []
+
+    def gas(label: str, receipt: Any) -> int:
+        used = int(receipt["gasUsed"])
+        rows.append((label, used))
+        return used
+
+    # a warm-up job, so that the measured one does not pay for first-time slots (owed, held)
+    warm = m.open(maxCalls=calls)
+    m.accept(warm)
+    m.commit(warm, 0, 1, 4)
+    m.chain.send(f.approveEpoch(warm, 0), m.consumer)
+    terms = m.terms(maxCalls=calls)
+    opened = chain.send(f.openJob(terms, [v.address for v in ih.VERIFIERS]), m.consumer)
+    (event,) = chain.events(m.market, "JobOpened", opened)
+    job = bytes(event["args"]["jobId"])
+    g_open = gas("openJob (ERC-20 escrow, 3 verifiers)", opened)
+    g_accept = gas("acceptJob (locks the stake)", m.accept(job))
+    commits = [gas(f"commitEpoch #{e + 1}", m.commit(job, e, 1 + 8 * e, 8)) for e in range(2)]
+    draws, settles = [], []
+    for e in range(2):
+        ih.mine(chain, 2)
+        draws.append(gas(f"draw #{e + 1}", chain.send(f.draw(job, e), m.bystander)))
+        settles.append(
+            gas(f"settleEpoch #{e + 1} (2 signatures)", chain.send(m.settle_call(job, e, ih.K)))
+        )
+    m.commit(job, 2, 17, 8)
+    gas("approveEpoch (consumer pays)", chain.send(f.approveEpoch(job, 2), m.consumer))
+    m.commit(job, 3, 25, 8, model=ih.OTHER_MODEL)
+    oracle_helpers.warp(chain, ih.DEADLINE_IN + ih.SETTLE_WINDOW + 1)
+    g_finish = gas("finish (refund, unlock)", chain.send(f.finish(job), m.provider))
+    g_claims = gas(
+        "claim ERC-20 (provider)", chain.send(f.claim(token.address, m.provider), m.provider)
+    )
+    g_claims += gas(
+        "claim ERC-20 (consumer)", chain.send(f.claim(token.address, m.consumer), m.consumer)
+    )
+    # a dispute on another job
+    other = m.open()
+    m.accept(other)
+    m.commit(other, 0, 1, 8, model=ih.OTHER_MODEL)
+    r, sig, proof = m.proof(other, 0, 3)
+    gas(
+        "proveWrongModel (slash, refund)",
+        chain.send(f.proveWrongModel(other, r, sig, proof), m.consumer),
+    )
+    print(f"\nGas of InferenceMarket steps beside a plain ERC-20 transfer ({base:,} gas)")
+    for label, used in rows:
+        print(f"{label:<40} {used:>9,}  {used / base:>5.2f}x")
+    epoch = commits[1] + draws[1] + settles[1]
+    fixed = g_open + g_accept + g_finish + g_claims
+    print(f"\nGas per call of a whole job (one epoch: {epoch:,} gas; fixed: {fixed:,} gas)")
+    print(
+        f"{'calls':>12} {'1 root':>10} {'/call':>8} {'roots of 10,000':>16} {'/call':>8}"
+        f" {'1 transfer per call':>20}"
+    )
+    for n in (1_000, 100_000, 10_000_000):
+        one = fixed + epoch
+        many = fixed + epoch * max(1, -(-n // 10_000))
+        print(f"{n:>12,} {one:>10,} {one / n:>8.2f} {many:>16,} {many / n:>8.2f} {base * n:>20,}")
+    print(
+        "\nsample size for '>= 99 % of calls right at 95 % confidence': "
+        f"Hoeffding (margin 1 point) k = {hoeffding_sample_size(0.01, 0.95):,}; "
+        f"all sampled calls pass (< 1 % bad) k = {zero_failure_sample_size(0.01, 0.95):,}"
+    )
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ def test_deploy_status_and_roles(ws: Workspace) -> None:
         "OracleJudge",
         "LabelingMarket",
         "DatasetVouching",
+        "InferenceMarket",
     }
     book = json.loads((ws.path / "deployments.json").read_text())
     assert book[str(dep["chain_id"])]["contracts"] == contracts

@@ -21,6 +21,7 @@ from contract_helpers import (
     deploy_all,
     populate,
 )
+from inference_helpers import Market, deploy_market
 from judge_helpers import Judged, deploy_judged
 from oracle_helpers import Oracles, deploy_oracles
 from stake_helpers import Stakes, deploy_stakes
@@ -131,3 +132,15 @@ def vv(_vouching: Vouching) -> Iterator[Vouching]:
     """DatasetVouching, its StakeManager, registry and datasets (see ``vouch_helpers``)
     behind a snapshot."""
     yield from _behind_snapshot(_vouching.chain, _vouching)
+
+
+@pytest.fixture(scope="module")
+def _market(w3: Web3) -> Market:
+    return deploy_market(w3)
+
+
+@pytest.fixture
+def im(_market: Market) -> Iterator[Market]:
+    """InferenceMarket, its StakeManager and tokens (see ``inference_helpers``) behind a
+    snapshot."""
+    yield from _behind_snapshot(_market.chain, _market)

@@ -845,6 +845,141 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "round {epoch} was accepted before the feed's terms, which judge rounds from {fromEpoch}",
         "nothing to do: terms judge only rounds accepted after their declaration",
     ),
+    # --- InferenceMarket ----------------------------------------------------------------
+    "InferenceMarket.AlreadyDrawn": (
+        "epoch {epoch} of job {jobId} already has its sample",
+        "verify the sampled calls (`sampleCounters`) and settle the epoch",
+    ),
+    "InferenceMarket.BadEpochCalls": (
+        (
+            "an epoch of {size} receipts cannot hold {calls} of the job's calls ({remaining} left"
+            " of its maximum)"
+        ),
+        (
+            "commit the number of the job's receipts in the epoch, at least 1 and no more than "
+            "the job has left"
+        ),
+    ),
+    "InferenceMarket.BadProof": (
+        "the inclusion proof does not verify against the epoch's committed root",
+        (
+            "send the RFC 9162 proof of the receipt's position in that epoch's tree (`ailedger "
+            "market verify` checks it off-chain)"
+        ),
+    ),
+    "InferenceMarket.BadSignature": (
+        "a signature is not a valid 65-byte ECDSA signature with a low s",
+        _SIGNATURE,
+    ),
+    "InferenceMarket.BadTerms": (
+        (
+            "the job's terms are out of range (zero stake, price or calls, a past deadline, k "
+            "outside 1..1024, a pass threshold above 10000 bps, or price x calls overflowing)"
+        ),
+        "fix the terms and open the job again",
+    ),
+    "InferenceMarket.BadVerifiers": (
+        (
+            "the verifier set is empty, over 32, has a zero or repeated address, or the threshold"
+            " is 0 or above its size"
+        ),
+        "name 1 to 32 distinct verifiers and a threshold between 1 and their number",
+    ),
+    "InferenceMarket.EpochNotIncreasing": (
+        "epoch {epoch} is not after the job's last committed epoch {last}",
+        "commit each epoch once, in increasing order",
+    ),
+    "InferenceMarket.EscrowShort": (
+        "only {arrived} of the {expected} escrow arrived (a fee-on-transfer token takes a fee)",
+        "pay with a token that transfers whole amounts",
+    ),
+    "InferenceMarket.NotAFault": (
+        "the receipt shows no fault: it names the job's model, or the root holds it where it says",
+        "nothing to dispute with this receipt",
+    ),
+    "InferenceMarket.NotConsumer": (
+        "{caller} is not the job's consumer",
+        "only the account that opened (and paid for) the job may do this",
+    ),
+    "InferenceMarket.NotDrawn": (
+        "epoch {epoch} of job {jobId} has no sample yet",
+        "wait for the block after the commitment, then `draw` it",
+    ),
+    "InferenceMarket.NotProvider": (
+        "{caller} is not the job's provider",
+        "accept with the provider's key (the address the consumer named)",
+    ),
+    "InferenceMarket.NotVerifier": (
+        "{signer} is not a verifier of the job (or signed another result)",
+        "collect signatures of the job's verifiers over this exact result",
+    ),
+    "InferenceMarket.NothingOwed": (
+        "InferenceMarket owes {account} nothing in {asset}",
+        "nothing to claim: payments are credited when epochs settle or the job finishes",
+    ),
+    "InferenceMarket.PastDeadline": (
+        "the job's deadline ({deadline}, unix time) has passed",
+        "no more commitments: finish the job after the settle window",
+    ),
+    "InferenceMarket.ReceiptForOtherJob": (
+        "the receipt is for job {jobId}, not this one",
+        "dispute a receipt of this job (receipts cannot be replayed across jobs)",
+    ),
+    "InferenceMarket.SeedNotMined": (
+        "the sample's seed block {seedBlock} is not mined yet",
+        "wait for the next block and draw again",
+    ),
+    "InferenceMarket.SettleWindowClosed": (
+        "the settle window closed at {closes} (unix time)",
+        "finish the job: unsettled epochs are paid, the rest refunded",
+    ),
+    "InferenceMarket.SettleWindowOpen": (
+        "the job can be finished only after {closes} (unix time)",
+        "wait for the deadline and the settle window",
+    ),
+    "InferenceMarket.SignersNotSorted": (
+        "signature {index} is not from a signer above the previous one (duplicate or unsorted)",
+        "send each verifier's signature once, ordered by signer address",
+    ),
+    "InferenceMarket.TooFewSignatures": (
+        "{count} verifier signatures, the job needs {threshold}",
+        "collect at least the threshold of distinct verifiers' signatures",
+    ),
+    "InferenceMarket.UnknownEpoch": (
+        "job {jobId} has no committed epoch {epoch} (or it is not a skipped one)",
+        "check the epoch number against the job's commitments",
+    ),
+    "InferenceMarket.UnknownJob": (
+        "there is no job {jobId}",
+        "check the job id (it is assigned by openJob)",
+    ),
+    "InferenceMarket.WrongEpochStatus": (
+        "epoch {epoch} of job {jobId} is not awaiting settlement (status {status})",
+        "nothing to do: an epoch is paid or failed once",
+    ),
+    "InferenceMarket.WrongJobStatus": (
+        "job {jobId} is not in a state that allows this (status {status})",
+        "check the job: it may not be accepted yet, or already finished, slashed or cancelled",
+    ),
+    "InferenceMarket.WrongSigner": (
+        "the signature is by {signer}, not by {expected}",
+        (
+            "sign with the key the job names (the provider's receipt signer), for this chain and "
+            "contract"
+        ),
+    ),
+    "InferenceMarket.WrongTotal": (
+        "a verification of {total} samples does not match the job's k = {k} (or passed exceeds it)",
+        "report the outcome of exactly k sampled calls",
+    ),
+    "InferenceMarket.WrongValue": (
+        "{sent} wei sent where {expected} was expected",
+        "send exactly price x maxCalls with an ether job and no ether with a token job",
+    ),
+    "InferenceMarket.ZeroAddress": (
+        "an address is the zero address",
+        "pass a real account address",
+    ),
 }
 #: Names whose keccak256 hash may appear as a role or environment id in an error.
 _KNOWN_NAMES = (

@@ -39,6 +39,7 @@ from ailedger.chain.deployments import (
     deploy_contracts,
 )
 from ailedger.chain.eip712 import log_id
+from ailedger.chain.inference_market import INFERENCE_PROVER_BPS, deploy_inference_market
 from ailedger.chain.labeling import deploy_labeling_market
 from ailedger.chain.membership import Membership, org_id
 from ailedger.chain.oracle_judge import DEFAULT_PROVER_BPS, deploy_oracle_judge
@@ -130,9 +131,10 @@ def deploy_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy Membership, LogAnchors, ModelRegistry and StakeManager (KEY administers them,
-    and is the StakeManager's treasury), LabelingMarket and DatasetVouching (each proposed as a
-    StakeManager judge and market), OracleFeeds and its OracleJudge (proposed to the StakeManager
-    as a judge); all active after the governance delay; record them."""
+    and is the StakeManager's treasury), LabelingMarket, DatasetVouching and InferenceMarket
+    (each proposed as a StakeManager judge and market), OracleFeeds and its OracleJudge
+    (proposed to the StakeManager as a judge); all active after the governance delay; record
+    them."""
     ws = open_workspace()
     signer = log_signer(key, password_file)
     with open_chain(ws, rpc) as chain:
@@ -177,6 +179,14 @@ def deploy_cmd(
         )
         dep = dataclasses.replace(
             dep, contracts={**dep.contracts, vouching.name: ContractRecord.of(vouching)}
+        )
+        # InferenceMarket: a StakeManager judge and market like DatasetVouching
+        market = deploy_inference_market(chain, signer, stake_manager=stake.address)
+        register_with_stake_manager(
+            chain, stake.address, market.address, prover_bps=INFERENCE_PROVER_BPS, signer=signer
+        )
+        dep = dataclasses.replace(
+            dep, contracts={**dep.contracts, market.name: ContractRecord.of(market)}
         )
         _book(ws).put(dep)
     doc = dep.to_dict()

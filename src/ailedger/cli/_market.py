@@ -17,6 +17,7 @@ digest paid for (``--model-digest``) and the market's domain (``--chain-id``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sys
@@ -130,6 +131,15 @@ def serve_cmd(
     ] = False,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0: any free port).")] = 8090,
+    commit_epochs: Annotated[
+        bool,
+        typer.Option(
+            "--commit-epochs",
+            help="Serve only jobs active on the InferenceMarket at --market-contract on the "
+            "workspace's chain for this key, model and price, and commit each closed epoch's "
+            "root there for them (KEY pays the gas).",
+        ),
+    ] = False,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -155,16 +165,24 @@ def serve_cmd(
     predictor = load_predictor(verified, plugin, callable_)
     domain = market_domain(_chain_id(chain_id), market_contract)
     signer = unlock_secp256k1(open_keystore(), key, password_file, purpose="provider")
-    with ReceiptBook(
-        _default_store(store, "provider.sqlite"),
-        signer=signer,
-        domain=domain,
-        model_digest=digest,
-        price=price,
-        epoch_size=epoch_size,
-        epoch_seconds=epoch_seconds,
-        fsync=fsync,
-    ) as book:
+    with contextlib.ExitStack() as stack:
+        # the chain is checked before the book is opened (a refusal leaves no store behind)
+        market = _open_market(stack, market_contract, domain.chain_id) if commit_epochs else None
+        book = stack.enter_context(
+            ReceiptBook(
+                _default_store(store, "provider.sqlite"),
+                signer=signer,
+                domain=domain,
+                model_digest=digest,
+                price=price,
+                epoch_size=epoch_size,
+                epoch_seconds=epoch_seconds,
+                fsync=fsync,
+            )
+        )
+        gate = None
+        if market is not None:
+            book.on_epoch_closed, gate = _committer(market, book, signer)
 
         def ready(url: str) -> None:
             doc = {
@@ -182,7 +200,42 @@ def serve_cmd(
                 console.print(f"serving {ref} ({row.digest}) at {url} as {signer.address}")
             sys.stdout.flush()
 
-        run_provider(book, predictor, model=str(ref), host=host, port=port, on_ready=ready)
+        run_provider(
+            book, predictor, model=str(ref), host=host, port=port, on_ready=ready, job_gate=gate
+        )
+
+
+def _open_market(stack: contextlib.ExitStack, contract: str, chain_id: int) -> Any:
+    """The InferenceMarket of ``market serve --commit-epochs``: the workspace's chain must be
+    the receipts' chain and hold a contract at ``contract``."""
+    from ailedger.chain.inference_market import InferenceMarket
+    from ailedger.cli._chain_common import open_chain
+
+    chain = stack.enter_context(open_chain(open_workspace(), None))
+    if chain.chain_id != chain_id:
+        raise InvalidInput(
+            f"the workspace's chain is {chain.chain_id}, the receipts are for chain {chain_id}",
+            hint="serve with --chain-id of the workspace's chain, or without --commit-epochs",
+        )
+    if not chain.code(contract):
+        raise InvalidInput(
+            f"no contract at {contract} on chain {chain_id}",
+            hint="deploy it (`ailedger chain deploy`) and pass its InferenceMarket address",
+        )
+    return InferenceMarket(chain, chain.at("InferenceMarket", contract, track=False))
+
+
+def _committer(market: Any, book: Any, signer: Any) -> Any:
+    """The ``on_epoch_closed`` hook and the job gate of ``market serve --commit-epochs``."""
+    from ailedger.markets.inference.onchain import epoch_committer, onchain_job_gate
+
+    def report(line: str) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    return epoch_committer(market, book, signer=signer, report=report), onchain_job_gate(
+        market, book
+    )
 
 
 def _input(text: str) -> Any:

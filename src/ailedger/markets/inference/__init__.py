@@ -10,8 +10,10 @@
 - :mod:`.provider`: the provider's HTTP endpoint (``ailedger market serve``);
 - :mod:`.client`: the consumer's client and receipt wallet (``ailedger market call``).
 
-Committing epoch roots on-chain, escrow and settlement (the InferenceMarket contract) are the
-next increment.
+- :mod:`.settlement`: the contract's sample of an epoch's calls, the verifiers' signed
+  result, and the sample sizes a pass-rate claim needs (Hoeffding; zero failures);
+- :mod:`.onchain`: commits the book's closed epochs to the InferenceMarket contract
+  (:mod:`ailedger.chain.inference_market`) and builds dispute arguments from kept receipts.
 """
 
 from __future__ import annotations

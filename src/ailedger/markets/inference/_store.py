@@ -105,8 +105,8 @@ class ReceiptBook:
         self.price = price
         self.epoch_size = epoch_size
         self.epoch_ms = int(epoch_seconds * 1000)
-        #: Called with each epoch once its signed root is stored: where the next increment
-        #: commits the root on-chain (the InferenceMarket); None today.
+        #: Called with each epoch once its signed root is stored: e.g.
+        #: :func:`ailedger.markets.inference.onchain.commit_closed_epoch` commits it on-chain.
         self.on_epoch_closed = on_epoch_closed
         self._separator = domain.separator()
         self._lock_fd = self._lock(path)
@@ -370,6 +370,15 @@ class ReceiptBook:
             root=root.root,
         )
         return signed, closed, proof
+
+    def job_calls(self, epoch: int) -> dict[bytes, int]:
+        """How many receipts of each job epoch ``epoch`` holds (what the provider commits
+        on-chain for each job with the epoch's root)."""
+        rows = self._db.execute(
+            "SELECT job, count(*) FROM receipts WHERE epoch = ? GROUP BY job ORDER BY job",
+            (epoch,),
+        )
+        return {bytes(job): int(n) for job, n in rows}
 
     def stats(self) -> dict[str, int]:
         (count,) = self._db.execute("SELECT count(*) FROM receipts").fetchone()

@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from ailedger.errors import (
     AiledgerError,
+    ChainError,
     ConflictError,
     FormatError,
     InvalidInput,
@@ -78,6 +79,7 @@ _STATUS: tuple[tuple[type[AiledgerError], int, str], ...] = (
     (NotFound, 404, "not-found"),
     (ConflictError, 409, "conflict"),
     (StorageError, 503, "storage-fault"),
+    (ChainError, 503, "chain-unavailable"),
 )
 
 
@@ -166,9 +168,12 @@ def create_provider_app(
     model: str,
     on_started: Callable[[], None] | None = None,
     tick_seconds: float = 1.0,
+    job_gate: Callable[[bytes, str], None] | None = None,
 ) -> Starlette:
     """The provider's ASGI app over ``book`` (receipts) and ``predictor`` (the loaded model);
-    ``model`` names the served version (``NAME@VERSION``)."""
+    ``model`` names the served version (``NAME@VERSION``). ``job_gate(job, consumer)``, if
+    given, raises for a call the provider will not serve (e.g. a job not open on-chain for
+    it: :func:`ailedger.markets.inference.onchain.onchain_job_gate`)."""
     info = {
         "provider": book.signer.address,
         "domain": book.domain.to_dict(),
@@ -199,6 +204,8 @@ def create_provider_app(
         body = b"".join(chunks)
         job, consumer, value, salt = _parse_call(body)
         book.check_job(job, consumer)  # before the model runs: a refusal costs nothing
+        if job_gate is not None:
+            job_gate(job, consumer)
         req = request_digest(value, salt)
         output = predictor.predict(value)
         signed = book.issue(job, consumer, req, response_digest(output))
@@ -306,6 +313,7 @@ def run_provider(
     host: str = "127.0.0.1",
     port: int = 8090,
     on_ready: Callable[[str], None] | None = None,
+    job_gate: Callable[[bytes, str], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts connections."""
     sock, url = listen(host, port)
@@ -315,6 +323,7 @@ def run_provider(
             predictor,
             model=model,
             on_started=None if on_ready is None else (lambda: on_ready(url)),
+            job_gate=job_gate,
         )
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         uvicorn.Server(config).run(sockets=[sock])

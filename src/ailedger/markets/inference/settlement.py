@@ -1,0 +1,138 @@
+"""What the InferenceMarket contract settles an epoch with: the sample, the verifiers' signed
+result, and how many samples a claim needs.
+
+::
+
+    Domain("ailedger InferenceMarket", "1", chainId, verifyingContract)
+      Verification(bytes32 jobId,uint64 epoch,bytes32 seed,uint32 passed,uint32 total)
+                                                                  signed by each verifier
+
+A committed epoch holds the job's calls ``first .. first + calls - 1`` (receipt counters);
+once the block after the commitment is mined its hash is the ``seed`` and sample ``i`` is
+counter ``first + keccak256(seed || jobId || epoch || i) mod calls`` (32-byte words, as
+Solidity's ``abi.encode``), with replacement. Verifiers re-execute those calls and sign how
+many of the ``k`` passed; the contract pays the epoch when ``passed / k >= passBps / 10000``.
+
+How many samples back "at least 99 % of the calls are right, at 95 % confidence"?
+:func:`hoeffding_sample_size` gives Hoeffding's bound for an observed pass rate to be within
+``margin`` of the true rate with probability ``confidence``: ``k >= ln(1 / (1 - confidence))
+/ (2 margin^2)``; :func:`zero_failure_sample_size` the much smaller count when every sampled
+call must pass (the with-replacement miss bound of :mod:`ailedger.markets._sampling`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from Crypto.Hash import keccak as _keccak_mod
+
+from ailedger.chain.eip712 import Domain
+from ailedger.errors import InvalidInput
+from ailedger.identity.keys import Secp256k1Signer
+from ailedger.markets._sampling import sample_size
+
+__all__ = [
+    "VERIFICATION_TYPE",
+    "Verification",
+    "hoeffding_sample_size",
+    "passes",
+    "sample_counters",
+    "sign_verification",
+    "zero_failure_sample_size",
+]
+
+VERIFICATION_TYPE = (
+    "Verification(bytes32 jobId,uint64 epoch,bytes32 seed,uint32 passed,uint32 total)"
+)
+BPS = 10_000
+_U32 = (1 << 32) - 1
+_U64 = (1 << 64) - 1
+
+
+def _keccak(data: bytes) -> bytes:
+    return bytes(_keccak_mod.new(digest_bits=256, data=data).digest())
+
+
+_VERIFICATION_TYPEHASH = _keccak(VERIFICATION_TYPE.encode())
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """A verifier's result for one epoch of one job: ``passed`` of ``total`` sampled calls."""
+
+    job: bytes
+    epoch: int
+    seed: bytes
+    passed: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if len(self.job) != 32 or len(self.seed) != 32:
+            raise InvalidInput("job id and seed must be 32 bytes")
+        if not 0 <= self.epoch <= _U64:
+            raise InvalidInput(f"epoch {self.epoch} is not a uint64")
+        if not 0 <= self.passed <= self.total <= _U32:
+            raise InvalidInput(f"passed {self.passed} of {self.total} is not 0 <= passed <= total")
+
+    def digest(self, domain: Domain | bytes) -> bytes:
+        separator = domain if isinstance(domain, bytes) else domain.separator()
+        struct = _keccak(
+            _VERIFICATION_TYPEHASH
+            + self.job
+            + _word(self.epoch)
+            + self.seed
+            + _word(self.passed)
+            + _word(self.total)
+        )
+        return _keccak(b"\x19\x01" + separator + struct)
+
+
+def sign_verification(
+    result: Verification, domain: Domain | bytes, signers: list[Secp256k1Signer]
+) -> list[bytes]:
+    """Each signer's signature over ``result``, ordered by signer address (the contract
+    wants strictly increasing signers: no duplicates)."""
+    digest = result.digest(domain)
+    ordered = sorted(signers, key=lambda s: int(s.address, 16))
+    return [s.sign_digest(digest) for s in ordered]
+
+
+def sample_counters(
+    seed: bytes, job: bytes, epoch: int, first: int, calls: int, k: int
+) -> list[int]:
+    """The receipt counters the contract samples from an epoch (in sample order)."""
+    if calls < 1 or k < 0:
+        raise InvalidInput("an epoch holds at least one call and k is not negative")
+    prefix = seed + job + _word(epoch)
+    return [first + int.from_bytes(_keccak(prefix + _word(i)), "big") % calls for i in range(k)]
+
+
+def passes(passed: int, total: int, pass_bps: int) -> bool:
+    """The contract's rule: ``passed * 10000 >= pass_bps * total``."""
+    return passed * BPS >= pass_bps * total
+
+
+def hoeffding_sample_size(margin: float, confidence: float) -> int:
+    """The least ``k`` with ``exp(-2 k margin^2) <= 1 - confidence`` (Hoeffding): the observed
+    pass rate of ``k`` samples is then below the true rate by more than ``margin`` with
+    probability at most ``1 - confidence``."""
+    if not 0.0 < margin < 1.0 or not 0.0 < confidence < 1.0:
+        raise InvalidInput("margin and confidence must be in (0, 1)")
+    d = 1.0 - confidence
+    k = max(1, math.ceil(math.log(1.0 / d) / (2.0 * margin * margin)))
+    while k > 1 and math.exp(-2.0 * (k - 1) * margin * margin) <= d:
+        k -= 1
+    while math.exp(-2.0 * k * margin * margin) > d:
+        k += 1
+    return k
+
+
+def zero_failure_sample_size(bad_fraction: float, confidence: float) -> int:
+    """The least ``k`` with ``(1 - bad_fraction)^k <= 1 - confidence``: if ``k`` sampled calls
+    all pass, fewer than ``bad_fraction`` of the calls are bad at that confidence."""
+    return sample_size(bad_fraction, 1.0 - confidence)

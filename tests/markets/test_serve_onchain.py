@@ -1,0 +1,25 @@
+"""``ailedger market serve --commit-epochs`` refuses to start unless the workspace's chain is
+the receipts' chain and holds a contract at ``--market-contract`` (one error line, exit 3)."""
+
+from __future__ import annotations
+
+from _cli import fails
+from ailedger.chain.backends import workspace_chain_id
+from ailedger.workspace import Workspace
+from markets._helpers import CHAIN_ID, Market, provider_args
+
+#: Should the checks let the server start, it fails to listen instead of serving for ever.
+NO_HOST = ("--host", "256.0.0.1")
+
+
+def test_serve_commit_epochs_needs_the_market_on_the_workspace_chain(market: Market) -> None:
+    env = {"AILEDGER_HOME": str(market.root)}
+    ws_chain = workspace_chain_id(Workspace.open(market.root))
+    assert ws_chain is not None
+    assert ws_chain != CHAIN_ID
+    fails(
+        ["market", "serve", *provider_args("--commit-epochs"), "--port", "0", *NO_HOST], 3,
+        f"the workspace's chain is {ws_chain}, the receipts are for chain {CHAIN_ID}", env=env,
+    )  # fmt: skip
+    args = [a if a != str(CHAIN_ID) else str(ws_chain) for a in provider_args("--commit-epochs")]
+    fails(["market", "serve", *args, "--port", "0", *NO_HOST], 3, "no contract at", env=env)
