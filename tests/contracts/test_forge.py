@@ -30,6 +30,11 @@ EXPECTED = {
         "invariant_witnessRules()",
     },
     "tests/forge/LogAnchors.t.sol:LogAnchorsSignatureFuzzTest": set(),
+    "tests/forge/LabelingMarket.t.sol:LabelingMarketInvariantTest": {
+        "invariant_modelAgrees()",
+        "invariant_poolsConserved()",
+        "invariant_stakeBooks()",
+    },
     "tests/forge/ModelRegistry.t.sol:ModelRegistryInvariantTest": {
         "invariant_deployedDigestIsRegistered()",
         "invariant_gateMatchesModel()",
