@@ -30,6 +30,10 @@ EXPECTED = {
         "invariant_witnessRules()",
     },
     "tests/forge/LogAnchors.t.sol:LogAnchorsSignatureFuzzTest": set(),
+    "tests/forge/DatasetVouching.t.sol:DatasetVouchingInvariantTest": {
+        "invariant_heldIsBondsPoolsOwed()",
+        "invariant_vouchesAreLockedStake()",
+    },
     "tests/forge/LabelingMarket.t.sol:LabelingMarketInvariantTest": {
         "invariant_modelAgrees()",
         "invariant_poolsConserved()",
