@@ -46,6 +46,10 @@ EXPECTED = {
         "invariant_requirementDelay()",
     },
     "tests/forge/ModelRegistry.t.sol:RegistrySignatureFuzzTest": set(),
+    "tests/forge/OracleJudge.t.sol:OracleJudgeInvariantTest": {
+        "invariant_oneSlashPerFault()",
+        "invariant_stakeBooks()",
+    },
     "tests/forge/Settlement.t.sol:SettlementInvariantTest": {
         "invariant_bonusBooksBalance()",
         "invariant_escrowBooksBalance()",
