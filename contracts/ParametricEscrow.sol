@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IFeedJudge} from "./lib/IFeedJudge.sol";
 import {IOracleFeeds} from "./lib/IOracleFeeds.sol";
 import {PullPayments} from "./lib/PullPayments.sol";
 
@@ -20,6 +21,22 @@ import {PullPayments} from "./lib/PullPayments.sol";
 ///         SETTLEMENT_GRACE after expiry (for rounds observed in the window but sent late);
 ///         only after that does an untriggered policy's reserve return to the pool. The
 ///         insurer takes free funds back at any time.
+///
+///         Accountable oracles (optional, per policy): a policy written with
+///         `createAccountablePolicy` names a judge of the feed's oracles (OracleJudge), and
+///         `settle` then pays only while `judge.feedAccountable(feedId)` holds: every oracle of
+///         the feed's configuration in force holds the feed's minimum stake free, with a judge
+///         registered in its StakeManager (else FeedNotAccountable). The check is made at
+///         payout time, so an oracle that starts unbonding after the policy was written stops
+///         payouts until it stakes again. A policy written with `createPolicy` has no judge and
+///         settles as before. The insurer (who funds the pool) chooses the judge: the
+///         requirement protects the pool against oracles that can lie at no cost, and a judge
+///         that always answers true only removes that protection. For the holder the judge is
+///         a term of the policy like the feed: a judge that answers false (or an oracle set
+///         that unstakes) can keep a triggered policy from paying until its reserve returns to
+///         the pool at expiry, so a holder accepts a policy only with a judge it has checked
+///         (`judgeOf`, the PolicyJudged event): an OracleJudge over this contract's `feeds`,
+///         with the feed's terms declared.
 /// @dev Money leaves only through `withdraw`/`withdrawTo` (pull payment, checks-effects-
 ///      interactions, OpenZeppelin's ReentrancyGuardTransient); forced-in ether is surplus the
 ///      owner may sweep (PullPayments). Totals balance at every step:
@@ -68,6 +85,8 @@ contract ParametricEscrow is PullPayments {
 
     mapping(uint256 poolId => Pool) private _pools;
     mapping(uint256 policyId => Policy) private _policies;
+    /// @notice The judge whose `feedAccountable` a policy's payout requires (zero: none).
+    mapping(uint256 policyId => IFeedJudge) public judgeOf;
 
     error ZeroAddress();
     error ZeroAmount();
@@ -83,6 +102,7 @@ contract ParametricEscrow is PullPayments {
     error TriggerNotMet(int256 answer, int256 threshold, Trigger trigger);
     error InterestedFeedCreator(bytes32 feedId, address creator);
     error ReportUnderOtherConfig(uint64 epoch, bytes32 pinned, bytes32 got);
+    error FeedNotAccountable(uint256 policyId, bytes32 feedId, address judge);
 
     event PoolCreated(uint256 indexed poolId, address indexed insurer);
     event PoolFunded(uint256 indexed poolId, address indexed from, uint256 amount);
@@ -99,6 +119,8 @@ contract ParametricEscrow is PullPayments {
         uint64 start,
         uint64 expiry
     );
+    /// @notice Policy `policyId` pays only while `judge` holds its feed accountable.
+    event PolicyJudged(uint256 indexed policyId, address indexed judge);
     /// @dev The round's input root and model are in its OracleFeeds ReportAccepted event.
     event PolicyTriggered(uint256 indexed policyId, uint64 epoch, int256 answer, uint256 payout);
     event PolicyExpiredRefund(uint256 indexed policyId, uint256 amount);
@@ -165,6 +187,48 @@ contract ParametricEscrow is PullPayments {
         uint64 start,
         uint64 expiry
     ) external nonReentrant onlyInsurer(poolId) returns (uint256 policyId) {
+        policyId = _writePolicy(
+            poolId, holder, feedId, configDigest, trigger, threshold, payout, start, expiry
+        );
+    }
+
+    /// @notice `createPolicy`, with a judge: the policy pays only while
+    ///         `judge.feedAccountable(feedId)` holds (see the contract notes for who relies on
+    ///         the judge). The feed must hold the judge's test when written.
+    function createAccountablePolicy(
+        uint256 poolId,
+        address holder,
+        bytes32 feedId,
+        bytes32 configDigest,
+        Trigger trigger,
+        int256 threshold,
+        uint256 payout,
+        uint64 start,
+        uint64 expiry,
+        IFeedJudge judge
+    ) external nonReentrant onlyInsurer(poolId) returns (uint256 policyId) {
+        if (address(judge) == address(0)) revert ZeroAddress();
+        policyId = _writePolicy(
+            poolId, holder, feedId, configDigest, trigger, threshold, payout, start, expiry
+        );
+        judgeOf[policyId] = judge;
+        emit PolicyJudged(policyId, address(judge));
+        if (!judge.feedAccountable(feedId)) {
+            revert FeedNotAccountable(policyId, feedId, address(judge));
+        }
+    }
+
+    function _writePolicy(
+        uint256 poolId,
+        address holder,
+        bytes32 feedId,
+        bytes32 configDigest,
+        Trigger trigger,
+        int256 threshold,
+        uint256 payout,
+        uint64 start,
+        uint64 expiry
+    ) private returns (uint256 policyId) {
         if (holder == address(0)) revert ZeroAddress();
         if (payout == 0) revert ZeroAmount();
         if (start >= expiry || expiry <= block.timestamp) revert BadWindow(start, expiry);
@@ -209,12 +273,9 @@ contract ParametricEscrow is PullPayments {
 
     /// @notice Settle policy `policyId` on its feed's round `epoch`. Anyone may call. Reverts
     ///         unless the round was accepted under the pinned configuration, was observed in
-    ///         the policy window and meets the trigger.
-    function settle(uint256 policyId, uint64 epoch)
-        external
-        nonReentrant
-        returns (uint256 payout)
-    {
+    ///         the policy window and meets the trigger, and (for a policy with a judge) while
+    ///         its judge holds the feed accountable.
+    function settle(uint256 policyId, uint64 epoch) external nonReentrant returns (uint256 payout) {
         Policy storage policy = _activePolicy(policyId);
         if (block.timestamp > uint256(policy.expiry) + SETTLEMENT_GRACE) {
             revert PolicyExpired(policyId, policy.expiry);
@@ -232,6 +293,10 @@ contract ParametricEscrow is PullPayments {
             ? round.answer > policy.threshold
             : round.answer < policy.threshold;
         if (!met) revert TriggerNotMet(round.answer, policy.threshold, policy.trigger);
+        IFeedJudge judge = judgeOf[policyId];
+        if (address(judge) != address(0) && !judge.feedAccountable(policy.feedId)) {
+            revert FeedNotAccountable(policyId, policy.feedId, address(judge));
+        }
         payout = policy.payout;
         policy.status = Status.Triggered;
         policy.settledEpoch = epoch;

@@ -30,6 +30,15 @@ EXPECTED = {
         "invariant_witnessRules()",
     },
     "tests/forge/LogAnchors.t.sol:LogAnchorsSignatureFuzzTest": set(),
+    "tests/forge/DatasetVouching.t.sol:DatasetVouchingInvariantTest": {
+        "invariant_heldIsBondsPoolsOwed()",
+        "invariant_vouchesAreLockedStake()",
+    },
+    "tests/forge/LabelingMarket.t.sol:LabelingMarketInvariantTest": {
+        "invariant_modelAgrees()",
+        "invariant_poolsConserved()",
+        "invariant_stakeBooks()",
+    },
     "tests/forge/ModelRegistry.t.sol:ModelRegistryInvariantTest": {
         "invariant_deployedDigestIsRegistered()",
         "invariant_gateMatchesModel()",
@@ -37,6 +46,10 @@ EXPECTED = {
         "invariant_requirementDelay()",
     },
     "tests/forge/ModelRegistry.t.sol:RegistrySignatureFuzzTest": set(),
+    "tests/forge/OracleJudge.t.sol:OracleJudgeInvariantTest": {
+        "invariant_oneSlashPerFault()",
+        "invariant_stakeBooks()",
+    },
     "tests/forge/Settlement.t.sol:SettlementInvariantTest": {
         "invariant_bonusBooksBalance()",
         "invariant_escrowBooksBalance()",

@@ -131,6 +131,23 @@ def test_crop_insurance_slashes_the_lying_oracle(crop: tuple[Path, dict[str, Any
     assert report["contracts"]["judge"] == slash["judge"]
 
 
+def test_crop_escrow_refuses_while_an_oracle_unbonds(crop: tuple[Path, dict[str, Any]]) -> None:
+    """Every policy names the judge; the escrow itself refused a settle while an honest oracle
+    was unbonding (FeedNotAccountable), and paid on the same round once it staked again."""
+    _, report = crop
+    judge = report["contracts"]["judge"]
+    assert all(farm["policy"]["judge"] == judge for farm in report["farms"])
+    refusal = report["refused_while_unstaked"]
+    assert refusal["error"] == "FeedNotAccountable"
+    assert refusal["judge"] == judge
+    assert refusal["policy_status_after"] == "active"
+    assert refusal["oracle"] in report["oracles"]
+    assert refusal["oracle"] != report["lying_oracle"]
+    (refused,) = [f for f in report["farms"] if f["policy"]["policy_id"] == refusal["policy_id"]]
+    assert refused["policy"]["status"] == "triggered"
+    assert refused["policy"]["settled_epoch"] == refusal["epoch"]
+
+
 def test_crop_payouts_trace_to_batch_model_and_signers(crop: tuple[Path, dict[str, Any]]) -> None:
     workdir, report = crop
     model = fingerprint_model(workdir / "drought-model", tensors=False)

@@ -406,6 +406,13 @@ HINTS: Mapping[str, tuple[str, str]] = {
     ),
     # --- ParametricEscrow -----------------------------------------------------------------
     "BadWindow": ("the window {start}..{expiry} is invalid", "give start < expiry"),
+    "FeedNotAccountable": (
+        "policy {policyId} pays only while judge {judge} holds feed {feedId} accountable, and "
+        "it does not",
+        "every oracle of the feed's configuration in force must hold the feed's minimum stake "
+        "free (not unbonding) with a judge registered in the StakeManager: check each with "
+        "`ailedger stake status`; settle again once they are staked",
+    ),
     "InsufficientFreeFunds": (
         "{requested} wei requested, {free} free in the pool",
         "fund the pool or ask for less (reserved payouts are not free)",

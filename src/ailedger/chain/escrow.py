@@ -10,6 +10,14 @@ beyond the books is :meth:`surplus`, which the contract's owner may sweep.
 A policy or agreement pins its feed (namespaced by creator) and one configuration of it (the
 config digest) when written, and settles only on rounds accepted under that configuration;
 a policy settles on the round its caller names (``settle(policy_id, epoch)``).
+
+A policy written with a ``judge`` (an OracleJudge, :mod:`ailedger.chain.oracle_judge`) pays
+only while the judge holds its feed accountable (every oracle of the configuration in force
+staked): ``settle`` reverts ``FeedNotAccountable`` otherwise, checked at payout time. The
+insurer chooses the judge; a holder should accept a policy only with a judge it has checked
+(:attr:`PolicyInfo.judge`), since a judge that answers false keeps a triggered policy from
+paying (``contracts/ParametricEscrow.sol`` says who relies on what). A policy without a judge
+settles as before.
 """
 
 from __future__ import annotations
@@ -82,6 +90,8 @@ class PolicyInfo:
     threshold: int
     payout: int
     settled_epoch: int
+    #: The judge whose ``feedAccountable`` the payout requires; None: no requirement.
+    judge: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +107,7 @@ class PolicyInfo:
             "threshold": self.threshold,
             "payout": self.payout,
             "settled_epoch": self.settled_epoch,
+            "judge": self.judge,
         }
 
 
@@ -169,11 +180,14 @@ class ParametricEscrow(_Payments):
         expiry: int,
         *,
         signer: Signer | AccountSource,
+        judge: str | None = None,
     ) -> int:
         """Write a policy on configuration ``config_digest`` of ``feed`` (reserving ``payout``
-        from the pool); returns its id."""
+        from the pool); returns its id. With ``judge``, the policy pays only while the judge
+        holds the feed accountable (reverts ``FeedNotAccountable`` unless it does now)."""
+        extra = () if judge is None else (judge,)
         receipt = self._send(
-            "createPolicy",
+            "createPolicy" if judge is None else "createAccountablePolicy",
             pool_id,
             holder,
             feed,
@@ -183,17 +197,24 @@ class ParametricEscrow(_Payments):
             payout,
             start,
             expiry,
+            *extra,
             signer=signer,
         )
         return _event_arg(receipt, "PolicyCreated", "policyId")
 
     def settle(self, policy_id: int, epoch: int, *, signer: Signer | AccountSource) -> Receipt:
         """Settle on the feed's round ``epoch``; reverts unless it is under the pinned
-        configuration, observed in the window and meets the trigger."""
+        configuration, observed in the window and meets the trigger, and (policy with a
+        judge) while the judge holds the feed accountable."""
         return self._send("settle", policy_id, epoch, signer=signer)
 
     def expire(self, policy_id: int, *, signer: Signer | AccountSource) -> Receipt:
         return self._send("expire", policy_id, signer=signer)
+
+    def judge_of(self, policy_id: int) -> str | None:
+        """The judge a policy's payout requires, or None."""
+        judge = str(self.chain.call(self.contract, "judgeOf", policy_id))
+        return None if int(judge, 16) == 0 else judge
 
     def policy(self, policy_id: int) -> PolicyInfo | None:
         raw = self.chain.call(self.contract, "getPolicy", policy_id)
@@ -213,6 +234,7 @@ class ParametricEscrow(_Payments):
             threshold,
             payout,
             epoch,
+            self.judge_of(policy_id),
         )
 
 

@@ -1,6 +1,8 @@
 """Accountable oracles in the crop-insurance demo (issue 15 item 4): every oracle stakes, the
 feeds declare their terms with OracleJudge, a payout needs a feed whose oracles are all
-staked, and a watcher challenges the lying oracle's observation, which slashes it.
+staked (the policies name the judge, and ParametricEscrow itself refuses to pay otherwise:
+:func:`refused_while_unstaked` shows it once), and a watcher challenges the lying oracle's
+observation, which slashes it.
 
 The slash is then read back from the chain and the log (:func:`verify_slash`): the
 StakeManager's Slashed event and books (the liar's stake, the watcher's and the treasury's
@@ -23,8 +25,9 @@ from typing import Any
 
 from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
-from ailedger.chain import Chain
+from ailedger.chain import Chain, ContractReverted
 from ailedger.chain.eip712 import recover_signer
+from ailedger.chain.escrow import ParametricEscrow, PolicyStatus
 from ailedger.chain.oracle_judge import (
     DEFAULT_PROVER_BPS,
     REASON_OUT_OF_TOLERANCE,
@@ -55,6 +58,7 @@ __all__ = [
     "TOLERANCE",
     "Accountability",
     "challenge_liar",
+    "refused_while_unstaked",
     "set_up_accountability",
     "verify_slash",
     "wait_for_judge",
@@ -127,6 +131,59 @@ def wait_for_judge(chain: Chain, acc: Accountability, say: Callable[[str], None]
             waited = True
         time.sleep(1)
         chain.fund(acc.watcher.address, 1)  # mines a block
+
+
+def refused_while_unstaked(
+    claims: Claims,
+    chain: Chain,
+    escrow: ParametricEscrow,
+    acc: Accountability,
+    oracle: Secp256k1Signer,
+    policy_id: int,
+    epoch: int,
+    settler: Secp256k1Signer,
+) -> dict[str, Any]:
+    """Show the escrow's own refusal: ``oracle`` starts unbonding its whole stake, a settle of
+    the triggered policy ``policy_id`` on round ``epoch`` reverts FeedNotAccountable (read
+    back: the policy is still active, its holder owed nothing), then the oracle stakes again
+    and the feed is accountable once more. The record for the demo's report."""
+    info = escrow.policy(policy_id)
+    assert info is not None  # written by the demo
+    key = oracle.to_local_account()
+    acc.stake.request_withdrawal(MIN_STAKE, signer=key)
+    claims.check(
+        not acc.judge.feed_accountable(info.feed_id),
+        f"with {oracle.address} unbonding, the judge holds the feed unaccountable",
+    )
+    error = ""
+    try:
+        escrow.settle(policy_id, epoch, signer=settler.to_local_account())
+    except ContractReverted as exc:
+        error = exc.error_name
+    after = escrow.policy(policy_id)
+    claims.check(
+        error == "FeedNotAccountable"
+        and after is not None
+        and after.status == PolicyStatus.ACTIVE
+        and escrow.claimable(info.holder) == 0,
+        f"ParametricEscrow refused to settle policy {policy_id} on epoch {epoch} "
+        f"({error or 'no revert'}): still active, nothing credited",
+    )
+    chain.fund(oracle.address, MIN_STAKE)
+    acc.stake.deposit(MIN_STAKE, signer=key)
+    claims.check(
+        acc.judge.feed_accountable(info.feed_id),
+        f"{oracle.address} staked again: the feed is accountable",
+    )
+    return {
+        "policy_id": policy_id,
+        "epoch": epoch,
+        "oracle": checksum_address(oracle.address),
+        "judge": acc.judge.address,
+        "error": error,
+        "policy_status_after": after.status.name.lower() if after else None,
+        "restaked": True,
+    }
 
 
 def challenge_liar(

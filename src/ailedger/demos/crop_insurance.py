@@ -9,10 +9,13 @@ the demo process leads each round, settles triggered policies, and the farmers w
 The report traces every payout to the batch root, the model digest and the signers.
 
 The oracles are accountable (:mod:`ailedger.demos._oracle_stakes`): each stakes in a
-StakeManager before the season, every feed declares its terms with an OracleJudge, a policy is
-settled only on a feed whose oracles are all staked, and after the season a watcher challenges
-the lying oracle's signed observation in the last round: the judge slashes its stake, split
-between the watcher and the treasury, and the slash is read back from the chain and the log.
+StakeManager before the season, every feed declares its terms with an OracleJudge, every
+policy names the judge, so that ParametricEscrow itself refuses to pay on a feed whose oracles
+are not all staked (shown once: an honest oracle starts unbonding, a settle reverts
+FeedNotAccountable, the oracle stakes again, the settle goes through), and after the season a
+watcher challenges the lying oracle's signed observation in the last round: the judge slashes
+its stake, split between the watcher and the treasury, and the slash is read back from the
+chain and the log.
 
 The node processes are ``python -m ailedger.demos.crop_insurance node`` (each serves every feed
 with one
@@ -58,6 +61,7 @@ from ailedger.demos._oracle_stakes import (
     DELAY,
     MIN_STAKE,
     challenge_liar,
+    refused_while_unstaked,
     set_up_accountability,
     verify_slash,
     wait_for_judge,
@@ -345,6 +349,8 @@ def run_crop_insurance(
             f"({', '.join(DROUGHT_FARMS)}), not {', '.join(expected_paid) or 'none'}",
         )
 
+        # A policy with a judge is written only on a feed the judge holds accountable.
+        wait_for_judge(world.chain, acc, say)
         escrow_c = world.chain.deploy("ParametricEscrow", feeds.address, signer=keys["leader"])
         escrow = ParametricEscrow(world.chain, escrow_c)
         insurer = keys["insurer"].to_local_account()
@@ -368,13 +374,22 @@ def run_crop_insurance(
                 now - 3600,
                 now + 30 * 86400,
                 signer=insurer,
+                judge=acc.judge.address,
             )
-        say(f"ParametricEscrow deployed; {len(policies)} policies of {_eth(PAYOUT)} written")
+            claims.check(
+                escrow.judge_of(policies[farm_id]) == acc.judge.address,
+                f"{farm_id}'s policy pays only while the judge holds its feed accountable",
+            )
+        say(
+            f"ParametricEscrow deployed; {len(policies)} policies of {_eth(PAYOUT)} written, "
+            "each paying only on a feed whose oracles are all staked"
+        )
 
         args = ["--model-dir", str(model_dir), "--digest", digest, "--feed-creator", creator]
         rounds: list[dict[str, Any]] = []
         liar = world.oracle_addresses[-1]
         last = None
+        refusal: dict[str, Any] | None = None
         with oracle_processes(world, list(names.values()), args, LIE_BY) as nodes:
             node_pids = [proc.pid for proc in nodes.procs]
             say(f"{ORACLES} oracle node processes started (the last, {liar}, lies)")
@@ -418,11 +433,22 @@ def run_crop_insurance(
                 policy = escrow.policy(policies[batch.key])
                 active = policy is not None and policy.status == PolicyStatus.ACTIVE
                 if checked["stored_answer"] > THRESHOLD and active:
-                    wait_for_judge(world.chain, acc, say)
-                    claims.check(
-                        acc.judge.feed_accountable(feed_ids[batch.key]),
-                        f"every oracle of {feed} holds the minimum stake, the judge is active",
-                    )
+                    if refusal is None:
+                        unbonding = world.oracles[0]  # honest; the liar is the last
+                        refusal = refused_while_unstaked(
+                            claims,
+                            world.chain,
+                            escrow,
+                            acc,
+                            unbonding,
+                            policies[batch.key],
+                            result.epoch,
+                            keys["leader"],
+                        )
+                        say(
+                            f"{unbonding.address} started unbonding: settling {batch.key}'s "
+                            f"policy reverted {refusal['error']}; it staked again"
+                        )
                     escrow.settle(policies[batch.key], result.epoch, signer=keys["leader"])
                     line += f" > {THRESHOLD}: policy settled"
                 say(line)
@@ -502,6 +528,7 @@ def run_crop_insurance(
                 "judge": acc.judge.address,
             },
             "slash": slash,
+            "refused_while_unstaked": refusal,
             "farms": farms_out,
             "rounds": rounds,
             "paid": sorted(f["farm"] for f in farms_out if f["paid_wei"]),
