@@ -3,6 +3,10 @@ the receipts' chain and holds a contract at ``--market-contract`` (one error lin
 
 from __future__ import annotations
 
+import sys
+
+import pytest
+
 from _cli import fails
 from ailedger.chain.backends import workspace_chain_id
 from ailedger.workspace import Workspace
@@ -23,3 +27,15 @@ def test_serve_commit_epochs_needs_the_market_on_the_workspace_chain(market: Mar
     )  # fmt: skip
     args = [a if a != str(CHAIN_ID) else str(ws_chain) for a in provider_args("--commit-epochs")]
     fails(["market", "serve", *args, "--port", "0", *NO_HOST], 3, "no contract at", env=env)
+
+
+def test_serve_without_the_server_extra_says_so(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if `ailedger[server]` were missing
+    monkeypatch.delitem(sys.modules, "ailedger.markets.inference.provider", raising=False)
+    fails(
+        ["market", "serve", *provider_args(), "--port", "0", *NO_HOST], 3,
+        "the provider needs the server extra (uvicorn is missing)", "ailedger[server]",
+        env={"AILEDGER_HOME": str(market.root)},
+    )  # fmt: skip

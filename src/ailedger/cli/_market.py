@@ -151,7 +151,14 @@ def serve_cmd(
         market_domain,
         verified_model,
     )
-    from ailedger.markets.inference.provider import run_provider
+
+    try:
+        from ailedger.markets.inference.provider import run_provider
+    except ImportError as exc:
+        raise InvalidInput(
+            f"the provider needs the server extra ({exc.name} is missing)",
+            hint="pip install 'ailedger[server]'",
+        ) from None
     from ailedger.registry import VersionRef
 
     ref = VersionRef.parse(model)
