@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from _browser import CHROMIUM, WAIT_MS, settled
+from _browser import WAIT_MS, settled
 from _log_util import ALICE, BOB, envelope
 from _service import Service, post, server_workspace, wait_for_checkpoint
 from ailedger.identity.keys import Signer
@@ -118,21 +118,9 @@ def test_served_at_goes_by_the_signed_times(signed_earlier: dict[str, Any]) -> N
     assert at["event"]["signed_time"] == _iso(signed_earlier["t1"]).replace("Z", "+00:00")
 
 
-sync_api = pytest.importorskip(
+pytest.importorskip(
     "playwright.sync_api", reason="the playwright wheel is missing: pip install -e '.[test]'"
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium): no browser tests")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_served_at_the_edges_verifies_in_the_browser(

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from _browser import CHROMIUM, WAIT_MS, Proxy, Tamper, settled, shot
+from _browser import WAIT_MS, Proxy, Tamper, settled, shot
 from _cli import PASSWORD
 from _log_util import ALICE, BOB, LOG_SIGNER, envelope
 from _service import LOG_KEY, Service, post, server_workspace, wait_for_checkpoint
@@ -40,25 +40,13 @@ from ailedger.log import (
     vkey,
 )
 
-sync_api = pytest.importorskip(
+pytest.importorskip(
     "playwright.sync_api", reason="the playwright wheel is missing: pip install -e '.[test]'"
 )
 
 FILE_BYTES = b"the bytes of a model card the auditor has on disk\n"
 FILE_DIGEST = hashlib.sha256(FILE_BYTES).hexdigest()
 PINNED = f"?key={quote(vkey(LOG_KEY), safe='')}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium): no browser tests")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

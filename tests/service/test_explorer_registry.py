@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
-from _browser import CHROMIUM, WAIT_MS, Proxy, settled, shot
+from _browser import WAIT_MS, Proxy, settled, shot
 from _cli import run_process
 from _log_util import envelope
 from _service import Service, post
@@ -116,35 +116,9 @@ def test_the_anchor_is_read_back_from_the_chain(demo_site: Service) -> None:
 
 # --- in the browser ------------------------------------------------------------------------
 
-sync_api = pytest.importorskip(
+pytest.importorskip(
     "playwright.sync_api", reason="the playwright wheel is missing: pip install -e '.[test]'"
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium): no browser tests")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield pg
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 @pytest.fixture(scope="module")
