@@ -40,10 +40,15 @@ from typing import Any
 
 from ailedger.attest import statements
 from ailedger.attest.predicates import DatasetPredicate, ModelPredicate, TrainingMetadata
-from ailedger.chain import Chain, LogAnchors
+from ailedger.chain import Chain, DeployedContract, LogAnchors
 from ailedger.chain.anchoring import ANCHORS_FILE, AnchorBook, AnchorResult, anchor_checkpoint
 from ailedger.chain.backends import open_workspace_chain
-from ailedger.chain.deployments import deploy_contracts
+from ailedger.chain.deployments import (
+    DEPLOYMENTS_FILE,
+    ContractRecord,
+    DeploymentBook,
+    deploy_contracts,
+)
 from ailedger.chain.escrow import ParametricEscrow, PolicyStatus, Totals, Trigger
 from ailedger.chain.oracle_report import feed_id
 from ailedger.chain.oracles import OracleFeeds
@@ -123,6 +128,16 @@ class DemoWorld:
     def oracle_addresses(self) -> list[str]:
         return [checksum_address(k.address) for k in self.oracles]
 
+    def deploy(self, name: str, *args: Any, signer: Secp256k1Signer) -> DeployedContract:
+        """Deploy ``name`` and record it in the workspace's deployment book, so that what
+        reads the workspace later (``serve``, the explorer) finds it there."""
+        deployed = self.chain.deploy(name, *args, signer=signer)
+        book = DeploymentBook(self.workspace.path / DEPLOYMENTS_FILE)
+        deployment = book.require(self.chain.chain_id)
+        deployment.contracts[name] = ContractRecord.of(deployed)
+        book.put(deployment)
+        return deployed
+
 
 @contextmanager
 def demo_world(
@@ -142,6 +157,7 @@ def demo_world(
             if name != "witness":
                 chain.fund(key.address, 100 * ETHER)
         deployment = deploy_contracts(chain, keys["log"])
+        DeploymentBook(workspace.path / DEPLOYMENTS_FILE).put(deployment)
         anchors = LogAnchors(chain, deployment.open(chain, "LogAnchors"))
         yield DemoWorld(workspace, log, chain, keys, oracles, anchors, rpc=rpc)
 
@@ -248,9 +264,7 @@ def create_feeds(world: DemoWorld, feeds: Sequence[str], bounds: tuple[int, int]
     """Deploy OracleFeeds (a new oracle set takes effect after CONFIG_DELAY) and create each
     feed in the leader's namespace, the leader its only transmitter."""
     admin = world.keys["leader"]
-    contract = OracleFeeds(
-        world.chain, world.chain.deploy("OracleFeeds", CONFIG_DELAY, signer=admin)
-    )
+    contract = OracleFeeds(world.chain, world.deploy("OracleFeeds", CONFIG_DELAY, signer=admin))
     for name in feeds:
         contract.create_feed(
             name,
@@ -351,7 +365,7 @@ def run_crop_insurance(
 
         # A policy with a judge is written only on a feed the judge holds accountable.
         wait_for_judge(world.chain, acc, say)
-        escrow_c = world.chain.deploy("ParametricEscrow", feeds.address, signer=keys["leader"])
+        escrow_c = world.deploy("ParametricEscrow", feeds.address, signer=keys["leader"])
         escrow = ParametricEscrow(world.chain, escrow_c)
         insurer = keys["insurer"].to_local_account()
         pool = escrow.create_pool(PAYOUT * len(farms), signer=insurer)

@@ -108,7 +108,7 @@ def run_safety_bonus(
         )
 
         feeds = create_feeds(world, [FEED], (-1000, 1000))
-        bonus_c = world.chain.deploy("PerformanceBonus", feeds.address, signer=keys["leader"])
+        bonus_c = world.deploy("PerformanceBonus", feeds.address, signer=keys["leader"])
         bonus = PerformanceBonus(world.chain, bonus_c)
         contractor = checksum_address(keys["contractor"].address)
         payer = checksum_address(keys["payer"].address)
