@@ -20,6 +20,7 @@ from _cli import run_process as cli
 from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
 from ailedger.chain import ANVIL_CHAIN_ID
+from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
 from ailedger.chain.oracle_judge import DEFAULT_PROVER_BPS, REASON_OUT_OF_TOLERANCE
 from ailedger.demos._oracle_stakes import SLASH
 from ailedger.demos.crop_insurance import (
@@ -244,3 +245,20 @@ def test_node_processes_are_stopped_on_error(tmp_path: Path) -> None:
         oracle_processes(world, ["incidents/a"], [*args, "--digest", "00" * 32], 0),
     ):
         pass
+
+
+def test_demos_record_their_contracts_in_the_deployment_book(
+    crop: tuple[Path, dict[str, Any]], bonus: tuple[Path, dict[str, Any]]
+) -> None:
+    """``serve DIR`` and the explorer find the demo's contracts in the workspace's book."""
+    expected = [
+        (crop, {"feeds": "OracleFeeds", "escrow": "ParametricEscrow"}),
+        (bonus, {"feeds": "OracleFeeds", "bonus": "PerformanceBonus"}),
+    ]
+    for (workdir, report), extra in expected:
+        book = DeploymentBook(Workspace.open(workdir).path / DEPLOYMENTS_FILE).all()
+        assert len(book) == 1
+        recorded = {name: r.address for name, r in book[0].contracts.items()}
+        assert {"Membership", "LogAnchors", "ModelRegistry"} <= set(recorded)
+        for key, name in extra.items():
+            assert recorded[name] == report["contracts"][key]
