@@ -6,12 +6,18 @@ result, and how many samples a claim needs.
     Domain("ailedger InferenceMarket", "1", chainId, verifyingContract)
       Verification(bytes32 jobId,uint64 epoch,bytes32 seed,uint32 passed,uint32 total)
                                                                   signed by each verifier
+      Mismatch(bytes32 jobId,uint64 counter,bytes32 requestDigest,bytes32 responseDigest,
+               bytes32 expectedResponseDigest)                    signed by each verifier
 
 A committed epoch holds the job's calls ``first .. first + calls - 1`` (receipt counters);
 once the block after the commitment is mined its hash is the ``seed`` and sample ``i`` is
 counter ``first + keccak256(seed || jobId || epoch || i) mod calls`` (32-byte words, as
 Solidity's ``abi.encode``), with replacement. Verifiers re-execute those calls and sign how
 many of the ``k`` passed; the contract pays the epoch when ``passed / k >= passBps / 10000``.
+For each sampled call whose response they could not reproduce, they sign a :class:`Mismatch`
+(the receipt's counter, request and response digests, and the response digest they computed);
+in a failed epoch the consumer takes it, with the receipt and its inclusion proof, to
+``proveWrongOutput`` and the provider is slashed.
 
 How many samples back "at least 99 % of the calls are right, at 95 % confidence"?
 :func:`hoeffding_sample_size` gives Hoeffding's bound for an observed pass rate to be within
@@ -33,17 +39,24 @@ from ailedger.identity.keys import Secp256k1Signer
 from ailedger.markets._sampling import sample_size
 
 __all__ = [
+    "MISMATCH_TYPE",
     "VERIFICATION_TYPE",
+    "Mismatch",
     "Verification",
     "hoeffding_sample_size",
     "passes",
     "sample_counters",
+    "sign_mismatch",
     "sign_verification",
     "zero_failure_sample_size",
 ]
 
 VERIFICATION_TYPE = (
     "Verification(bytes32 jobId,uint64 epoch,bytes32 seed,uint32 passed,uint32 total)"
+)
+MISMATCH_TYPE = (
+    "Mismatch(bytes32 jobId,uint64 counter,bytes32 requestDigest,bytes32 responseDigest,"
+    "bytes32 expectedResponseDigest)"
 )
 BPS = 10_000
 _U32 = (1 << 32) - 1
@@ -55,6 +68,7 @@ def _keccak(data: bytes) -> bytes:
 
 
 _VERIFICATION_TYPEHASH = _keccak(VERIFICATION_TYPE.encode())
+_MISMATCH_TYPEHASH = _keccak(MISMATCH_TYPE.encode())
 
 
 def _word(value: int) -> bytes:
@@ -97,6 +111,48 @@ def sign_verification(
 ) -> list[bytes]:
     """Each signer's signature over ``result``, ordered by signer address (the contract
     wants strictly increasing signers: no duplicates)."""
+    digest = result.digest(domain)
+    ordered = sorted(signers, key=lambda s: int(s.address, 16))
+    return [s.sign_digest(digest) for s in ordered]
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """The verifiers' finding that call ``counter`` of ``job`` (the receipt's request and
+    response digests) re-executed to ``expected_response_digest`` instead."""
+
+    job: bytes
+    counter: int
+    request_digest: bytes
+    response_digest: bytes
+    expected_response_digest: bytes
+
+    def __post_init__(self) -> None:
+        for name in ("job", "request_digest", "response_digest", "expected_response_digest"):
+            if len(getattr(self, name)) != 32:
+                raise InvalidInput(f"{name.replace('_', ' ')} must be 32 bytes")
+        if not 0 <= self.counter <= _U64:
+            raise InvalidInput(f"counter {self.counter} is not a uint64")
+        if self.response_digest == self.expected_response_digest:
+            raise InvalidInput("a mismatch needs an expected response other than the receipt's")
+
+    def digest(self, domain: Domain | bytes) -> bytes:
+        separator = domain if isinstance(domain, bytes) else domain.separator()
+        struct = _keccak(
+            _MISMATCH_TYPEHASH
+            + self.job
+            + _word(self.counter)
+            + self.request_digest
+            + self.response_digest
+            + self.expected_response_digest
+        )
+        return _keccak(b"\x19\x01" + separator + struct)
+
+
+def sign_mismatch(
+    result: Mismatch, domain: Domain | bytes, signers: list[Secp256k1Signer]
+) -> list[bytes]:
+    """Each signer's signature over ``result``, ordered by signer address."""
     digest = result.digest(domain)
     ordered = sorted(signers, key=lambda s: int(s.address, 16))
     return [s.sign_digest(digest) for s in ordered]
