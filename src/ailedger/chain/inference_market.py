@@ -341,6 +341,10 @@ class InferenceMarket(ContractWrapper):
             bytes(raw[5]), bytes(raw[6]),
         )  # fmt: skip
 
+    def verifiers(self, job_id: bytes) -> list[str]:
+        """The job's verifier set (in the order the consumer named it)."""
+        return [str(v) for v in self.chain.call(self.contract, "verifiersOf", job_id)]
+
     def sample_counters(self, job_id: bytes, epoch: int) -> list[int]:
         return [int(c) for c in self.chain.call(self.contract, "sampleCounters", job_id, epoch)]
 

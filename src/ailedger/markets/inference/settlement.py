@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from Crypto.Hash import keccak as _keccak_mod
 
@@ -43,11 +44,14 @@ __all__ = [
     "VERIFICATION_TYPE",
     "Mismatch",
     "Verification",
+    "claim_report",
+    "hoeffding_confidence",
     "hoeffding_sample_size",
     "passes",
     "sample_counters",
     "sign_mismatch",
     "sign_verification",
+    "zero_failure_confidence",
     "zero_failure_sample_size",
 ]
 
@@ -192,3 +196,45 @@ def zero_failure_sample_size(bad_fraction: float, confidence: float) -> int:
     """The least ``k`` with ``(1 - bad_fraction)^k <= 1 - confidence``: if ``k`` sampled calls
     all pass, fewer than ``bad_fraction`` of the calls are bad at that confidence."""
     return sample_size(bad_fraction, 1.0 - confidence)
+
+
+def hoeffding_confidence(k: int, margin: float) -> float:
+    """The confidence ``1 - exp(-2 k margin^2)`` that ``k`` samples give Hoeffding's claim
+    "the true pass rate is at least the observed one minus ``margin``"."""
+    if k < 0 or not 0.0 < margin < 1.0:
+        raise InvalidInput("k must be >= 0 and the margin in (0, 1)")
+    return 1.0 - math.exp(-2.0 * k * margin * margin)
+
+
+def zero_failure_confidence(k: int, bad_fraction: float) -> float:
+    """The confidence ``1 - (1 - bad_fraction)^k`` that ``k`` sampled calls, all passing,
+    give "fewer than ``bad_fraction`` of the calls are bad"."""
+    if k < 0 or not 0.0 < bad_fraction < 1.0:
+        raise InvalidInput("k must be >= 0 and the bad fraction in (0, 1)")
+    return 1.0 - (1.0 - bad_fraction) ** k
+
+
+def claim_report(k: int, pass_bps: int = 9_900, confidence: float = 0.95) -> dict[str, Any]:
+    """How much ``k`` samples back the claim "at least ``pass_bps`` / 10000 of the calls are
+    right": the samples the claim needs at ``confidence`` (Hoeffding with a margin of 1 -
+    claim; and when every sampled call must pass) and the confidence ``k`` samples give.
+    ``line`` says it in one sentence."""
+    if not 0 < pass_bps < BPS:
+        raise InvalidInput("the claim must be between 0 and 10000 basis points, exclusive")
+    margin = 1.0 - pass_bps / BPS
+    doc: dict[str, Any] = {
+        "claim": pass_bps / BPS,
+        "confidence": confidence,
+        "k": k,
+        "hoeffding_k": hoeffding_sample_size(margin, confidence),
+        "zero_failure_k": zero_failure_sample_size(margin, confidence),
+        "hoeffding_confidence": hoeffding_confidence(k, margin),
+        "zero_failure_confidence": zero_failure_confidence(k, margin),
+    }
+    doc["line"] = (
+        f"a {doc['claim']:.4g} claim at {confidence:.4g} confidence needs "
+        f"{doc['hoeffding_k']:,} samples (Hoeffding) or {doc['zero_failure_k']:,} that all pass; "
+        f"k = {k} gives {doc['hoeffding_confidence']:.2%} (Hoeffding) or "
+        f"{doc['zero_failure_confidence']:.2%} if all {k} pass"
+    )
+    return doc
