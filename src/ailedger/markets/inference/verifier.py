@@ -86,6 +86,7 @@ __all__ = [
     "RevealedCall",
     "Tolerance",
     "check_call",
+    "judge_sampled_call",
     "model_tolerance",
     "read_sample",
     "reveal_from_wallet",
@@ -422,7 +423,7 @@ def verify_epoch(
     judged: dict[int, tuple[str, str, SignedMismatch | None]] = {}
     domain = market_domain(sample.chain_id, sample.market)
     for counter in dict.fromkeys(sample.counters):
-        judged[counter] = _judge(
+        judged[counter] = judge_sampled_call(
             offered.get(counter, []), sample, counter, predictor, tolerance, signer
         )
     outcomes = tuple(
@@ -438,7 +439,7 @@ def verify_epoch(
     )  # fmt: skip
 
 
-def _judge(
+def judge_sampled_call(
     calls: list[RevealedCall],
     sample: EpochSample,
     counter: int,
@@ -446,7 +447,8 @@ def _judge(
     tolerance: Tolerance,
     signer: Secp256k1Signer,
 ) -> tuple[str, str, SignedMismatch | None]:
-    """The outcome of one sampled counter from the copies revealed of it."""
+    """The outcome of sampled call ``counter`` from the copies revealed of it: ``(outcome,
+    detail, signed Mismatch or None)`` (the first copy that holds together is re-executed)."""
     if not calls:
         return "withheld", "nobody revealed the call", None
     problem = ("withheld", "")
