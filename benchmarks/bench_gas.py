@@ -20,10 +20,10 @@ tests) on web3.py's in-memory py-evm chain and measures, from transaction receip
   (three curators slashed), beside a plain ERC-20 transfer (``--vouch-only``: just these);
 * InferenceMarket (``--inference-only``): open, accept, commit an epoch root, draw, settle
   with two verifier signatures, approve, finish, claim, a wrong-model and a wrong-output
-  dispute, beside a plain ERC-20 transfer; gas per call of a job of 1,000 / 100,000 / 10,000,000 calls (one root
-  per epoch) beside one transfer per call; and the sample sizes a 99 % claim at 95 %
-  confidence needs (Hoeffding; zero failures), which cost no gas (a verification result is
-  two counts whatever k is).
+  dispute, beside a plain ERC-20 transfer; gas per call of a job of 1,000 / 100,000 /
+  10,000,000 calls (one root per epoch) beside one transfer per call; and the sample sizes a
+  99 % claim at 95 % confidence needs (Hoeffding; zero failures), which cost no gas (a
+  verification result is two counts whatever k is).
 
     .venv/bin/python benchmarks/bench_gas.py [--witnesses 2] [--max-k 8] [--stake-only]
         [--vouch-only] [--judge-only] [--inference-only]
