@@ -1,10 +1,11 @@
-"""``ailedger market draw|reveal|attest|settle`` on the embedded chain, through the real entry
-point: a job on an InferenceMarket, an epoch of 16 calls whose receipts the provider signed
-(every other one over a wrong output), the consumer's wallet; the sample is drawn, the
-consumer reveals it, two verifiers attest on their own copies of the model, the epoch settles
-as failed (read back), and the verifiers' Mismatches prove a wrong output on-chain. Refusals
-are one line with their exit code: a key outside the verifier set, another model, too few
-attestations, a tampered or empty file, an undrawn epoch."""
+"""``ailedger market draw|reveal|attest|settle|prove-output`` on the embedded chain, through
+the real entry point: a job on an InferenceMarket, an epoch of 16 calls whose receipts the
+provider signed (every other one over a wrong output), the consumer's wallet; the sample is
+drawn, the consumer reveals it, two verifiers attest on their own copies of the model, the
+epoch settles as failed (read back), and the consumer proves a wrong output with the
+verifiers' Mismatches. Refusals are one line with their exit code: a key outside the verifier
+set, another model, too few attestations, a tampered or empty file, an undrawn epoch, a
+dispute by someone else than the consumer, a second dispute."""
 
 from __future__ import annotations
 
@@ -33,10 +34,8 @@ from ailedger.chain.vouching import register_with_stake_manager
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.markets.inference import (
-    Attestation,
     ReceiptBook,
     ReceiptWallet,
-    gather_wrong_outputs,
     market_domain,
     request_digest,
     response_digest,
@@ -213,16 +212,18 @@ def test_draw_reveal_attest_settle_and_prove(
     assert (settled["failed_calls"], settled["paid_calls"]) == (CALLS, 0)
 
     # the consumer proves one wrong output with the attestation files alone
-    with open_workspace_chain(w["ws"]) as chain:
+    fails(["market", "prove-output", job, "0", files[0], *m, "--key", "consumer"], 10,
+          "signed alike by 2")  # fmt: skip
+    fails(["market", "prove-output", job, "0", *files, *m, "--key", "v1"], 9, "NotConsumer")
+    proven = ok(["market", "prove-output", job, "0", *files, *m, "--key", "consumer"])
+    assert proven["counter"] % 2 == 0  # an even call: a wrong output
+    assert (proven["slashed"], proven["status"]) == (STAKE, "slashed")
+    assert proven["consumer_owed"] == 100 * PRICE
+    with open_workspace_chain(w["ws"]) as chain:  # read back independently
         market = InferenceMarket(chain, chain.at("InferenceMarket", w["market"], track=False))
-        e = market.epoch(bytes.fromhex(job[2:]), 0)
-        assert e.status == EpochStatus.FAILED
-        evidence = gather_wrong_outputs(
-            [Attestation.from_dict(json.loads(f.read_text())) for f in files],
-            domain=market_domain(chain.chain_id, market.address), job=bytes.fromhex(job[2:]),
-            epoch=0, seed=e.seed, verifiers=market.verifiers(bytes.fromhex(job[2:])),
-            threshold=2,
-        )  # fmt: skip
-        assert market.prove_wrong_output(*evidence[0].args(), signer=CONSUMER) == STAKE
-        assert market.job(bytes.fromhex(job[2:])).status == JobStatus.SLASHED
+        job_id = bytes.fromhex(job[2:])
+        assert market.epoch(job_id, 0).status == EpochStatus.FAILED
+        assert market.job(job_id).status == JobStatus.SLASHED
         assert market.owed(CONSUMER.address, w["token"]) == 100 * PRICE
+    fails(["market", "prove-output", job, "0", *files, *m, "--key", "consumer"], 9,
+          "WrongJobStatus")  # fmt: skip

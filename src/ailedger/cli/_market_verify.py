@@ -1,4 +1,4 @@
-"""``ailedger market draw|reveal|attest|settle``: the sampled verification of an
+"""``ailedger market draw|reveal|attest|settle|prove-output``: the sampled verification of an
 InferenceMarket epoch (issue 16).
 
 ::
@@ -10,6 +10,8 @@ InferenceMarket epoch (issue 16).
         --model-path DIR --reveal F [--reveal F2] --out A   on its own copy of the model, sign
     market settle JOB EPOCH A1 A2 ... --market-contract M   anyone: settleEpoch with the
         --key K                                             threshold of verifiers' results
+    market prove-output JOB EPOCH A1 A2 ... --key C         the consumer: proveWrongOutput
+                                                            from the verifiers' Mismatches
 
 The market is not in `ailedger chain deploy`'s set: name it with ``--market-contract``. The
 chain is the workspace's (or ``--rpc``). ``draw`` and ``attest`` print how far ``k`` samples
@@ -366,3 +368,76 @@ def settle_cmd(
             console.print(f"  left out: {note}")
 
     emit(doc, as_json, human)
+
+
+@market_app.command("prove-output")
+def prove_output_cmd(
+    job: JobArg,
+    epoch: EpochArg,
+    attestations: Annotated[
+        list[Path],
+        typer.Argument(help="The verifiers' attestation files.", show_default=False),
+    ],
+    market_contract: ContractOpt,
+    key: KeyOpt,
+    counter: Annotated[
+        int | None,
+        typer.Option("--counter", min=1, help="Dispute this call (default: the first found)."),
+    ] = None,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """As the job's consumer: prove a wrong output of failed EPOCH with the Mismatches a
+    threshold of the job's verifiers signed alike; the provider's stake is slashed and the
+    unpaid escrow refunded (read back from the chain)."""
+    from ailedger.errors import ConflictError
+    from ailedger.markets.inference import Attestation, gather_wrong_outputs, market_domain
+
+    job_id = _hex32(job, "JOB")
+    parsed = [Attestation.from_dict(_read(p, "an attestation")) for p in attestations]
+    with _market(rpc, market_contract) as market:
+        info = market.job(job_id)
+        e = market.epoch(job_id, epoch)
+        found = gather_wrong_outputs(
+            parsed,
+            domain=market_domain(market.chain.chain_id, market.address),
+            job=job_id,
+            epoch=epoch,
+            seed=e.seed,
+            verifiers=market.verifiers(job_id),
+            threshold=info.terms.threshold,
+        )
+        if counter is not None:
+            found = [f for f in found if f.receipt.receipt.counter == counter]
+        if not found:
+            which = "" if counter is None else f" for call {counter}"
+            raise ConflictError(
+                f"no wrong output of epoch {epoch}{which} is signed alike by "
+                f"{info.terms.threshold} of the job's verifiers",
+                hint="collect the attestations of more of the job's verifiers",
+            )
+        evidence = found[0]
+        signer = log_signer(key, password_file)
+        ensure_dev_funds(market.chain, signer.address)
+        slashed = market.prove_wrong_output(*evidence.args(), signer=signer)
+        after = market.job(job_id)  # read back
+        refund = market.owed(info.consumer, info.terms.asset)
+    doc = {
+        "job": "0x" + job_id.hex(),
+        "epoch": epoch,
+        "counter": evidence.receipt.receipt.counter,
+        "verifiers": list(evidence.signers),
+        "slashed": slashed,
+        "status": after.status.name.lower(),
+        "consumer_owed": refund,
+    }
+    emit(
+        doc,
+        as_json,
+        lambda: console.print(
+            f"call {doc['counter']} of epoch {epoch} proven wrong (signed by "
+            f"{len(evidence.signers)} verifiers): {slashed} of the provider's stake slashed; "
+            f"job {doc['status']}, {refund} owed to the consumer (claim it)"
+        ),
+    )
