@@ -19,11 +19,11 @@ tests) on web3.py's in-memory py-evm chain and measures, from transaction receip
   dataset: open, draw, answer (records, proofs and checks), settle passed and settle failed
   (three curators slashed), beside a plain ERC-20 transfer (``--vouch-only``: just these);
 * InferenceMarket (``--inference-only``): open, accept, commit an epoch root, draw, settle
-  with two verifier signatures, approve, finish, claim and a wrong-model dispute, beside a
-  plain ERC-20 transfer; gas per call of a job of 1,000 / 100,000 / 10,000,000 calls (one root
-  per epoch) beside one transfer per call; and the sample sizes a 99 % claim at 95 %
-  confidence needs (Hoeffding; zero failures), which cost no gas (a verification result is
-  two counts whatever k is).
+  with two verifier signatures, approve, finish, claim, a wrong-model and a wrong-output
+  dispute, beside a plain ERC-20 transfer; gas per call of a job of 1,000 / 100,000 /
+  10,000,000 calls (one root per epoch) beside one transfer per call; and the sample sizes a
+  99 % claim at 95 % confidence needs (Hoeffding; zero failures), which cost no gas (a
+  verification result is two counts whatever k is).
 
     .venv/bin/python benchmarks/bench_gas.py [--witnesses 2] [--max-k 8] [--stake-only]
         [--vouch-only] [--judge-only] [--inference-only]
@@ -452,7 +452,9 @@ def _inference_gas() -> None:
     import oracle_helpers
 
     from ailedger.markets.inference.settlement import (
+        Mismatch,
         hoeffding_sample_size,
+        sign_mismatch,
         zero_failure_sample_size,
     )
 
@@ -505,6 +507,22 @@ def _inference_gas() -> None:
     gas(
         "proveWrongModel (slash, refund)",
         chain.send(f.proveWrongModel(other, r, sig, proof), m.consumer),
+    )
+    # an output dispute: a failed epoch, one receipt, two verifiers' Mismatch signatures
+    wrong = m.open()
+    m.accept(wrong)
+    m.commit(wrong, 0, 1, 8)
+    ih.mine(chain, 2)
+    chain.send(f.draw(wrong, 0), m.bystander)
+    chain.send(m.settle_call(wrong, 0, ih.K - 1))
+    r, sig, proof = m.proof(wrong, 0, 3)
+    kept = m.epochs[(wrong, 0)][3]
+    expected = b"\x07" * 32
+    mismatch = Mismatch(wrong, kept.counter, kept.request_digest, kept.response_digest, expected)
+    sigs = sign_mismatch(mismatch, m.domain, ih.VERIFIERS[:2])
+    gas(
+        "proveWrongOutput (2 Mismatch signatures)",
+        chain.send(f.proveWrongOutput(wrong, r, sig, proof, expected, sigs), m.consumer),
     )
     print(f"\nGas of InferenceMarket steps beside a plain ERC-20 transfer ({base:,} gas)")
     for label, used in rows:

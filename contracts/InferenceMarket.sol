@@ -41,8 +41,18 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///         provider for this job, included at its position in the committed root of its
 ///         epoch, naming another model digest than the job's; or a signed receipt whose
 ///         committed root holds another leaf at its position, or lies beyond the root's size,
-///         or whose epoch was skipped (omission / alteration). Either slashes the job's whole
-///         stake (the consumer is the prover), ends the job and refunds the unpaid escrow.
+///         or whose epoch was skipped (omission / alteration); or, in an epoch whose
+///         verification failed, an included receipt whose response the job's verifiers
+///         (`threshold` of them, the same sorted-signer rule as settleEpoch) re-executed and
+///         found wrong: they sign `Mismatch(jobId, counter, requestDigest, responseDigest,
+///         expectedResponseDigest)` over the receipt's fields and their own result, which must
+///         differ from the receipt's response digest (wrong output; a job with a tolerance is
+///         judged by the verifiers off-chain, who sign a Mismatch only outside it). Any of
+///         these slashes the job's whole stake (the consumer is the prover), ends the job and
+///         refunds the unpaid escrow. A failed epoch is never paid: its calls are refunded to
+///         the consumer, at `finish` or with a slash (the refund is price * (maxCalls -
+///         paidCalls) either way). A wrong output can only be proven in a failed epoch: a
+///         passed epoch met the job's pass threshold, the error rate the consumer accepted.
 ///         Payments are pulled (`claim`); an ERC-20 escrow must arrive whole (fee-on-transfer
 ///         tokens are refused).
 /// @dev Per asset the contract holds at least `held[asset]` = open escrows + owed.
@@ -55,6 +65,7 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
     uint256 public constant MAX_SAMPLES = 1_024;
     uint32 public constant REASON_WRONG_MODEL = 1;
     uint32 public constant REASON_OMISSION = 2;
+    uint32 public constant REASON_WRONG_OUTPUT = 3;
     address public constant ETHER = address(0);
 
     bytes32 public constant RECEIPT_TYPEHASH = keccak256(
@@ -66,6 +77,10 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
         keccak256("EpochRoot(uint64 epoch,uint64 size,bytes32 root)");
     bytes32 public constant VERIFICATION_TYPEHASH = keccak256(
         "Verification(bytes32 jobId,uint64 epoch,bytes32 seed,uint32 passed,uint32 total)"
+    );
+    bytes32 public constant MISMATCH_TYPEHASH = keccak256(
+        "Mismatch(bytes32 jobId,uint64 counter,bytes32 requestDigest,bytes32 responseDigest,"
+        "bytes32 expectedResponseDigest)"
     );
 
     enum Status {
@@ -174,6 +189,7 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
     error ReceiptForOtherJob(bytes32 jobId);
     error BadProof();
     error NotAFault();
+    error EpochNotFailed(bytes32 jobId, uint64 epoch, EpochStatus status);
     error NothingOwed(address account, address asset);
 
     event JobOpened(
@@ -216,6 +232,13 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
         bytes32 receiptDigest,
         uint256 slashed,
         uint256 refund
+    );
+    event WrongOutputProven(
+        bytes32 indexed jobId,
+        uint64 indexed epoch,
+        uint64 counter,
+        bytes32 responseDigest,
+        bytes32 expectedResponseDigest
     );
     event Claimed(address indexed account, address indexed asset, address to, uint256 amount);
 
@@ -486,6 +509,51 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
         _slash(jobId, j, REASON_OMISSION, digest);
     }
 
+    /// @notice The consumer shows a receipt the provider signed for this job, included at its
+    ///         position in the committed root of a failed epoch, and `threshold` of the job's
+    ///         verifiers' signatures (ordered by signer) over `Mismatch(jobId, r.counter,
+    ///         r.requestDigest, r.responseDigest, expectedResponseDigest)`: re-executing the
+    ///         request on the job's model gave another response than the provider's.
+    function proveWrongOutput(
+        bytes32 jobId,
+        Receipt calldata r,
+        bytes calldata signature,
+        bytes32[] calldata proof,
+        bytes32 expectedResponseDigest,
+        bytes[] calldata verifierSignatures
+    ) external nonReentrant {
+        Job storage j = _disputable(jobId);
+        bytes32 digest = _signedReceipt(jobId, j, r, signature);
+        _requireInFailedEpoch(jobId, r, digest, proof);
+        if (expectedResponseDigest == r.responseDigest) revert NotAFault();
+        bytes32 mismatch = _mismatchOf(jobId, r, expectedResponseDigest);
+        _requireVerifiers(jobId, mismatch, verifierSignatures, j.terms.threshold);
+        emit WrongOutputProven(jobId, r.epoch, r.counter, r.responseDigest, expectedResponseDigest);
+        _slash(jobId, j, REASON_WRONG_OUTPUT, digest);
+    }
+
+    function _requireInFailedEpoch(
+        bytes32 jobId,
+        Receipt calldata r,
+        bytes32 digest,
+        bytes32[] calldata proof
+    ) private view {
+        Epoch storage e = _epochs[jobId][r.epoch];
+        if (e.status == EpochStatus.None) revert UnknownEpoch(jobId, r.epoch);
+        if (e.status != EpochStatus.Failed) revert EpochNotFailed(jobId, r.epoch, e.status);
+        if (!MerkleInclusion.verify(r.position, e.size, _leaf(digest), proof, e.root)) {
+            revert BadProof();
+        }
+    }
+
+    function _mismatchOf(bytes32 jobId, Receipt calldata r, bytes32 expected)
+        private
+        view
+        returns (bytes32)
+    {
+        return mismatchDigest(jobId, r.counter, r.requestDigest, r.responseDigest, expected);
+    }
+
     function _disputable(bytes32 jobId) private view returns (Job storage j) {
         j = _job(jobId);
         if (msg.sender != j.consumer) revert NotConsumer(msg.sender);
@@ -583,6 +651,27 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
     ) public view returns (bytes32) {
         return _hashTypedDataV4(
             keccak256(abi.encode(VERIFICATION_TYPEHASH, jobId, epoch, seed, passed, total))
+        );
+    }
+
+    function mismatchDigest(
+        bytes32 jobId,
+        uint64 counter,
+        bytes32 requestDigest,
+        bytes32 responseDigest,
+        bytes32 expectedResponseDigest
+    ) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    MISMATCH_TYPEHASH,
+                    jobId,
+                    counter,
+                    requestDigest,
+                    responseDigest,
+                    expectedResponseDigest
+                )
+            )
         );
     }
 

@@ -34,6 +34,11 @@ EXPECTED = {
         "invariant_heldIsBondsPoolsOwed()",
         "invariant_vouchesAreLockedStake()",
     },
+    "tests/forge/InferenceMarket.t.sol:InferenceMarketInvariantTest": {
+        "invariant_escrowConserved()",
+        "invariant_modelAgrees()",
+        "invariant_paymentsAndSlashes()",
+    },
     "tests/forge/LabelingMarket.t.sol:LabelingMarketInvariantTest": {
         "invariant_modelAgrees()",
         "invariant_poolsConserved()",

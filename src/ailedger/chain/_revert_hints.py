@@ -892,6 +892,13 @@ HINTS: Mapping[str, tuple[str, str]] = {
         ),
         "name 1 to 32 distinct verifiers and a threshold between 1 and their number",
     ),
+    "InferenceMarket.EpochNotFailed": (
+        "epoch {epoch} of job {jobId} did not fail its verification (status {status})",
+        (
+            "a wrong output is disputed only in a failed epoch: settle the epoch with the "
+            "verifiers' result first"
+        ),
+    ),
     "InferenceMarket.EpochNotIncreasing": (
         "epoch {epoch} is not after the job's last committed epoch {last}",
         "commit each epoch once, in increasing order",
@@ -901,7 +908,10 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "pay with a token that transfers whole amounts",
     ),
     "InferenceMarket.NotAFault": (
-        "the receipt shows no fault: it names the job's model, or the root holds it where it says",
+        (
+            "the receipt shows no fault: it names the job's model, the root holds it where it "
+            "says, or its response is the one the verifiers expect"
+        ),
         "nothing to dispute with this receipt",
     ),
     "InferenceMarket.NotConsumer": (

@@ -6,7 +6,8 @@ and naming its receipt signer; the provider (or anyone relaying its signature) c
 epoch roots with the job's call count; the sample is fixed by the next block's hash; the
 verifiers' signed result settles an epoch (or the consumer approves it); after the deadline and
 the settle window anyone finishes the job. Disputes take a receipt the provider signed
-(wrong model; omitted or altered in the committed root). Payments are pulled (:meth:`claim`).
+(wrong model; omitted or altered in the committed root; in a failed epoch, an output the
+verifiers could not reproduce). Payments are pulled (:meth:`claim`).
 
 The signed messages (receipts, epoch roots, verification results) are built by
 :mod:`ailedger.markets.inference`; this module only moves their bytes.
@@ -291,6 +292,31 @@ class InferenceMarket(ContractWrapper):
         )
         return int(self._event(r, "ProviderSlashed")["slashed"])
 
+    def prove_wrong_output(
+        self,
+        job_id: bytes,
+        receipt: Sequence[Any],
+        signature: bytes,
+        proof: Sequence[bytes],
+        expected_response_digest: bytes,
+        verifier_signatures: Sequence[bytes],
+        *,
+        signer: Signer | AccountSource,
+    ) -> int:
+        """Dispute a receipt of a failed epoch whose response the verifiers could not
+        reproduce (their ``Mismatch`` signatures, ordered by signer); the amount slashed."""
+        r = self._send(
+            "proveWrongOutput",
+            job_id,
+            tuple(receipt),
+            signature,
+            list(proof),
+            expected_response_digest,
+            list(verifier_signatures),
+            signer=signer,
+        )
+        return int(self._event(r, "ProviderSlashed")["slashed"])
+
     def claim(self, asset: str, to: str | None = None, *, signer: Signer | AccountSource) -> int:
         recipient = to_checksum_address(to or tx_signer(signer).address)
         receipt = self._send("claim", to_checksum_address(asset), recipient, signer=signer)
@@ -314,6 +340,10 @@ class InferenceMarket(ContractWrapper):
             EpochStatus(int(raw[0])), int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]),
             bytes(raw[5]), bytes(raw[6]),
         )  # fmt: skip
+
+    def verifiers(self, job_id: bytes) -> list[str]:
+        """The job's verifier set (in the order the consumer named it)."""
+        return [str(v) for v in self.chain.call(self.contract, "verifiersOf", job_id)]
 
     def sample_counters(self, job_id: bytes, epoch: int) -> list[int]:
         return [int(c) for c in self.chain.call(self.contract, "sampleCounters", job_id, epoch)]

@@ -12,6 +12,10 @@
 
 - :mod:`.settlement`: the contract's sample of an epoch's calls, the verifiers' signed
   result, and the sample sizes a pass-rate claim needs (Hoeffding; zero failures);
+- :mod:`.verifier`: a verifier re-executes an epoch's sampled calls (revealed by whoever
+  holds them) on its own fingerprint-checked copy of the model and signs the result;
+  :mod:`.attestation`: that signed result, and what settleEpoch and proveWrongOutput take
+  from a threshold of them;
 - :mod:`.onchain`: commits the book's closed epochs to the InferenceMarket contract
   (:mod:`ailedger.chain.inference_market`) and builds dispute arguments from kept receipts.
 """
@@ -19,6 +23,14 @@
 from __future__ import annotations
 
 from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook
+from ailedger.markets.inference.attestation import (
+    Attestation,
+    SampleOutcome,
+    SignedMismatch,
+    WrongOutputEvidence,
+    gather_verification,
+    gather_wrong_outputs,
+)
 from ailedger.markets.inference.client import (
     CallResult,
     ProviderClient,
@@ -50,12 +62,22 @@ from ailedger.markets.inference.receipt import (
     verify_inclusion_in_epoch,
     verify_receipt,
 )
+from ailedger.markets.inference.verifier import (
+    Reveal,
+    RevealedCall,
+    Tolerance,
+    model_tolerance,
+    read_sample,
+    reveal_from_wallet,
+    verify_epoch,
+)
 
 __all__ = [
     "EPOCH_ROOT_TYPE",
     "INFERENCE_MARKET_NAME",
     "PLUGINS",
     "RECEIPT_TYPE",
+    "Attestation",
     "CallResult",
     "ClosedEpoch",
     "EpochRoot",
@@ -65,16 +87,28 @@ __all__ = [
     "Receipt",
     "ReceiptBook",
     "ReceiptWallet",
+    "Reveal",
+    "RevealedCall",
+    "SampleOutcome",
     "SignedEpochRoot",
+    "SignedMismatch",
     "SignedReceipt",
+    "Tolerance",
     "VerifiedModel",
     "WalletRow",
+    "WrongOutputEvidence",
+    "gather_verification",
+    "gather_wrong_outputs",
     "load_predictor",
     "market_domain",
+    "model_tolerance",
+    "read_sample",
     "request_digest",
     "response_digest",
+    "reveal_from_wallet",
     "sign_receipt",
     "verified_model",
+    "verify_epoch",
     "verify_epoch_root",
     "verify_inclusion_in_epoch",
     "verify_kept",
