@@ -38,8 +38,9 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///
 ///         Within `challengeWindow` seconds of a round's posting a client may challenge it with
 ///         the verifier set's `Correction` (the scores recomputed from the committed updates
-///         and held-out data), signed by at least `threshold` distinct verifiers (signatures
-///         ordered by signer address): the round's scores, payout and penalty roots are
+///         and held-out data, naming that client as the challenger, so nobody can front-run it
+///         for the prover's share), signed by at least `threshold` distinct verifiers
+///         (signatures ordered by signer address): the round's scores, payout and penalty roots are
 ///         replaced, the aggregator's bond is slashed (the challenger is the prover) and the
 ///         task halts (no further rounds; a proven-dishonest aggregator keeps no control over
 ///         payouts). After the window a client claims its payout with an inclusion proof (one
@@ -73,7 +74,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     bytes32 public constant CORRECTION_TYPEHASH = keccak256(
         "Correction(bytes32 taskId,uint32 round,bytes32 recordDigest,bytes32 scoresRoot,"
         "bytes32 payoutRoot,uint64 payoutCount,uint256 payoutTotal,bytes32 penaltyRoot,"
-        "uint64 penaltyCount)"
+        "uint64 penaltyCount,address challenger)"
     );
 
     enum Status {
@@ -132,7 +133,8 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         uint64 penaltyCount;
     }
 
-    /// @notice The verifiers' recomputed result for a posted round.
+    /// @notice The verifiers' recomputed result for a posted round, for the client that
+    ///         asked for it (`challenger`: nobody else can front-run its challenge).
     struct Correction {
         bytes32 taskId;
         uint32 round;
@@ -143,6 +145,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         uint256 payoutTotal;
         bytes32 penaltyRoot;
         uint64 penaltyCount;
+        address challenger;
     }
 
     struct Round {
@@ -199,6 +202,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     error NotSponsor(address caller);
     error NotAggregator(address caller);
     error NotClient(address caller);
+    error NotChallenger(address caller, address challenger);
     error AlreadyJoined(address client);
     error PastDeadline(uint64 deadline);
     error BadSignature();
@@ -437,6 +441,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     function challenge(Correction calldata c, bytes[] calldata signatures) external nonReentrant {
         Task storage k = _task(c.taskId);
         if (!_clients[c.taskId][msg.sender].joined) revert NotClient(msg.sender);
+        if (c.challenger != msg.sender) revert NotChallenger(msg.sender, c.challenger);
         if (k.status != Status.Active && k.status != Status.Halted) {
             revert WrongTaskStatus(c.taskId, k.status);
         }

@@ -191,6 +191,7 @@ class FL:
             "payout_total": payouts.total,
             "penalty_root": record.penalty_root,
             "penalty_count": record.penalty_count,
+            "challenger": self.clients[0],
         }
         fields.update(over)
         return Correction(**fields)

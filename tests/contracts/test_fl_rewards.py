@@ -285,8 +285,12 @@ def test_a_challenge_corrects_the_round_slashes_the_bond_and_halts_the_task(fl: 
     task = fl.start()
     record, lying = _round(fl, task, tree=fl.payouts([BUDGET, 0, 0, 0]))
     fair = fl.payouts([BUDGET // 4] * 4)
-    correction = fl.correction(record, fair)
     challenger = fl.clients[1]
+    correction = fl.correction(record, fair, challenger=challenger)
+    # another client (or a bot watching the mempool) cannot front-run the challenge
+    assert fl.chain.revert_reason(fl.challenge_call(correction), fl.clients[0]) == (
+        "NotChallenger"
+    )
     receipt = fl.chain.send(fl.challenge_call(correction), challenger)
     (event,) = fl.chain.events(fl.rewards, "RoundCorrected", receipt)
     assert event["args"]["bondSlashed"] == BOND
@@ -302,7 +306,7 @@ def test_a_challenge_corrects_the_round_slashes_the_bond_and_halts_the_task(fl: 
     # no further rounds; the same round cannot be corrected twice
     nxt = fl.record(task, 2, fl.payouts())
     assert fl.chain.revert_reason(fl.post_call(nxt), fl.bystander) == "WrongTaskStatus"
-    again = fl.correction(record, fl.payouts([1, 1, 1, 1]))
+    again = fl.correction(record, fl.payouts([1, 1, 1, 1]), challenger=challenger)
     assert fl.chain.revert_reason(fl.challenge_call(again), challenger) == "AlreadyCorrected"
     _after_window(fl)
     # the lying tree no longer pays; the corrected one does

@@ -143,7 +143,7 @@ def test_a_task_pays_slashes_is_challenged_and_finishes(chain: Chain) -> None:
     fair = PayoutTree(split_budget({honest: 1, helper: 1}, BUDGET))
     correction = Correction(
         task, 2, record2.digest(domain), b"\x5e" * 32, fair.root, fair.size, fair.total,
-        empty.root, empty.size,
+        empty.root, empty.size, CLIENTS[1].address,
     )  # fmt: skip
     sigs = sign_correction(correction, domain, VERIFIERS[:2])
     assert rewards.challenge(correction, sigs, signer=CLIENTS[1]) == BOND

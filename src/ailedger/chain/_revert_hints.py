@@ -1043,6 +1043,10 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "{caller} is not the task's aggregator",
         "accept with the aggregator account the sponsor named",
     ),
+    "FLRewards.NotChallenger": (
+        "the correction is for challenger {challenger}, not {caller}",
+        "ask the verifiers for a correction naming your own address",
+    ),
     "FLRewards.NotClient": (
         "{caller} has not joined the task",
         "join the task first (`join` locks the stake and commits the data root)",

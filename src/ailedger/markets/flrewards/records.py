@@ -9,14 +9,16 @@
                                                               signed by the aggregator
       Correction(bytes32 taskId,uint32 round,bytes32 recordDigest,bytes32 scoresRoot,
                  bytes32 payoutRoot,uint64 payoutCount,uint256 payoutTotal,bytes32 penaltyRoot,
-                 uint64 penaltyCount)                         signed by each verifier
+                 uint64 penaltyCount,address challenger)      signed by each verifier
 
     digest = keccak256(0x19 0x01 || domain separator || struct hash)
 
 Every field is a static ABI word, so the struct hash is keccak256 of the type hash and the
 words concatenated (``abi.encode``). The domain binds chain id and contract address, and the
 record names its task, so a record signed for one task, contract or chain is refused by any
-other. ``recordDigest`` in a correction is the digest of the record it corrects.
+other. ``recordDigest`` in a correction is the digest of the record it corrects, and
+``challenger`` the client that asked for it: only that client can use it (nobody can
+front-run its challenge for the prover's share of the aggregator's bond).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from ailedger.chain.eip712 import DOMAIN_VERSION, Domain, recover_signer, sign_digest
 from ailedger.chain.eip712 import SigningKey as SigningKey
 from ailedger.errors import InvalidInput
-from ailedger.identity.keys import keccak256
+from ailedger.identity.keys import checksum_address, keccak256
 
 __all__ = [
     "CORRECTION_TYPE",
@@ -50,7 +52,7 @@ ROUND_RECORD_TYPE = (
 CORRECTION_TYPE = (
     "Correction(bytes32 taskId,uint32 round,bytes32 recordDigest,bytes32 scoresRoot,"
     "bytes32 payoutRoot,uint64 payoutCount,uint256 payoutTotal,bytes32 penaltyRoot,"
-    "uint64 penaltyCount)"
+    "uint64 penaltyCount,address challenger)"
 )
 _ROUND_RECORD_TYPEHASH = keccak256(ROUND_RECORD_TYPE.encode())
 _CORRECTION_TYPEHASH = keccak256(CORRECTION_TYPE.encode())
@@ -135,7 +137,8 @@ class RoundRecord:
 
 @dataclass(frozen=True, slots=True)
 class Correction:
-    """The verifiers' recomputed result for the round whose record has ``record_digest``."""
+    """The verifiers' recomputed result for the round whose record has ``record_digest``,
+    for the client ``challenger`` (the only one who can submit it)."""
 
     task_id: bytes
     round: int
@@ -146,8 +149,10 @@ class Correction:
     payout_total: int
     penalty_root: bytes
     penalty_count: int
+    challenger: str
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "challenger", checksum_address(self.challenger))
         _check_roots(
             self, ("task_id", "record_digest", "scores_root", "payout_root", "penalty_root")
         )
@@ -162,7 +167,9 @@ class Correction:
         return tuple(getattr(self, f.name) for f in fields(self))
 
     def struct_hash(self) -> bytes:
-        return keccak256(_CORRECTION_TYPEHASH + b"".join(_word(v) for v in self.as_tuple()))
+        words = [_word(v) for v in self.as_tuple()[:-1]]
+        words.append(bytes(12) + bytes.fromhex(self.challenger[2:]))
+        return keccak256(_CORRECTION_TYPEHASH + b"".join(words))
 
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 digest each verifier signs (``correctionDigest``)."""
