@@ -288,9 +288,7 @@ def test_a_challenge_corrects_the_round_slashes_the_bond_and_halts_the_task(fl: 
     challenger = fl.clients[1]
     correction = fl.correction(record, fair, challenger=challenger)
     # another client (or a bot watching the mempool) cannot front-run the challenge
-    assert fl.chain.revert_reason(fl.challenge_call(correction), fl.clients[0]) == (
-        "NotChallenger"
-    )
+    assert fl.chain.revert_reason(fl.challenge_call(correction), fl.clients[0]) == ("NotChallenger")
     receipt = fl.chain.send(fl.challenge_call(correction), challenger)
     (event,) = fl.chain.events(fl.rewards, "RoundCorrected", receipt)
     assert event["args"]["bondSlashed"] == BOND
