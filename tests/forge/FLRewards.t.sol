@@ -285,8 +285,13 @@ contract FLHandler is Cheats {
             if (!wait || taskSeed % 2 == 0) return;
             vm.warp(at + 1);
         }
-        uint256 before = address(this).balance;
         rewards.finish(id);
+    }
+
+    function withdrawRefund() external {
+        if (rewards.refundable(address(this), address(0)) == 0) return;
+        uint256 before = address(this).balance;
+        rewards.withdrawRefund(address(0), address(this));
         refunded += address(this).balance - before;
     }
 
@@ -322,7 +327,7 @@ contract FLRewardsInvariantTest is InvariantBase {
         rewards = handler.rewards();
         sm = handler.sm();
         targetContract(address(handler));
-        bytes4[] memory s = new bytes4[](11);
+        bytes4[] memory s = new bytes4[](12);
         s[0] = FLHandler.createTask.selector;
         s[1] = FLHandler.join.selector;
         s[2] = FLHandler.postRound.selector;
@@ -334,6 +339,7 @@ contract FLRewardsInvariantTest is InvariantBase {
         s[8] = FLHandler.finish.selector;
         s[9] = FLHandler.leave.selector;
         s[10] = FLHandler.warp.selector;
+        s[11] = FLHandler.withdrawRefund.selector;
         targetSelector(address(handler), s);
     }
 
@@ -356,6 +362,8 @@ contract FLRewardsInvariantTest is InvariantBase {
         }
         handler.slash(0, 0);
         handler.finish(1, true); // tasks(1 % 1): the only task, waited for
+        handler.withdrawRefund();
+        check(handler.refunded() > 0, "the sponsor withdrew its refund");
         for (uint256 i = 0; i < 4; i++) {
             handler.leave(0, i);
         }
@@ -377,13 +385,13 @@ contract FLRewardsInvariantTest is InvariantBase {
     /// @notice The pool covers every outstanding claim: the contract's ether is exactly
     ///         funded - refunded - paid (the ghost's books), which is `held`, which is the
     ///         sum over tasks of what is reserved and unpaid plus the unreserved pools of
-    ///         running tasks.
+    ///         running tasks plus the refunds credited and not yet withdrawn.
     /// forge-config: ci.invariant.runs = 32
     function invariant_poolCoversOutstandingClaims() public view {
         uint256 expected = handler.funded() - handler.refunded() - handler.paidOut();
         checkEq(address(rewards).balance, expected, "balance == funded - refunded - paid");
         checkEq(rewards.held(address(0)), expected, "held == funded - refunded - paid");
-        uint256 owed;
+        uint256 owed = rewards.refundable(address(handler), address(0));
         for (uint256 t = 0; t < handler.taskCount(); t++) {
             FLRewards.Task memory k = rewards.getTask(handler.tasks(t));
             owed += k.reserved - k.paid;

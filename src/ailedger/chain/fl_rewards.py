@@ -38,6 +38,7 @@ this module only moves their bytes)::
     rewards.slash_penalised(task, 1, penalties.proof(spammer), signer=anyone)
     # at the end (see FLRewards.finishableAt):
     rewards.finish(task, signer=anyone); rewards.leave(task, signer=client)
+    rewards.withdraw_refund(ETHER_ASSET, signer=sponsor)        # the unreserved pool
 
     rewards.pool_left(task); rewards.client(task, addr).paid; rewards.client(task, addr).slashed
 
@@ -321,10 +322,20 @@ class FLRewards(ContractWrapper):
         return int(self._event(receipt, "ClientSlashed")["amount"])
 
     def finish(self, task_id: bytes, *, signer: Signer | AccountSource) -> int:
-        """Finish the task (see ``finishable_at``); the pool refunded to the sponsor."""
+        """Finish the task (see ``finishable_at``); the unreserved pool credited to the sponsor
+        (who takes it with :meth:`withdraw_refund`)."""
         return int(
             self._event(self._send("finish", task_id, signer=signer), "TaskFinished")["refund"]
         )
+
+    def withdraw_refund(
+        self, asset: str, to: str | None = None, *, signer: Signer | AccountSource
+    ) -> int:
+        """Send the signer's (a sponsor's) refunds of finished tasks in ``asset`` to ``to``
+        (default: the signer); the amount."""
+        recipient = to_checksum_address(to or tx_signer(signer).address)
+        receipt = self._send("withdrawRefund", to_checksum_address(asset), recipient, signer=signer)
+        return int(self._event(receipt, "RefundWithdrawn")["amount"])
 
     def leave(self, task_id: bytes, *, signer: Signer | AccountSource) -> int:
         """Free the signer's stake after the task; the amount released."""
@@ -374,6 +385,11 @@ class FLRewards(ContractWrapper):
 
     def verifiers(self, task_id: bytes) -> list[str]:
         return [str(v) for v in self.chain.call(self.contract, "verifiersOf", task_id)]
+
+    def refundable(self, account: str, asset: str) -> int:
+        """What a sponsor may withdraw with :meth:`withdraw_refund`."""
+        who, what = to_checksum_address(account), to_checksum_address(asset)
+        return int(self.chain.call(self.contract, "refundable", who, what))
 
     def held(self, asset: str) -> int:
         return int(self.chain.call(self.contract, "held", to_checksum_address(asset)))
