@@ -53,7 +53,8 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///         once every round is posted or the task halted, or `2 * challengeWindow` after the
 ///         deadline: the unreserved pool is credited to the sponsor (`withdrawRefund`), the
 ///         aggregator's bond is released, clients `leave` to free their stake; payouts stay
-///         claimable. Before the aggregator accepts, the sponsor may cancel. The sponsor has
+///         claimable (a task the aggregator never accepted finishes the same way after its
+///         deadline). Before the aggregator accepts, the sponsor may cancel. The sponsor has
 ///         no other power: the pool cannot be withdrawn mid-task and no term (the held-out
 ///         root above all) can change.
 /// @dev Per asset the contract holds at least `held[asset]` = escrows not yet paid out or
@@ -346,16 +347,16 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         if (t.threshold == 0 || t.threshold > nVerifiers) revert BadVerifiers();
     }
 
-    /// @notice The sponsor takes back the pool of a task the aggregator has not accepted.
+    /// @notice The sponsor takes back the pool of a task the aggregator has not accepted
+    ///         (credited: `withdrawRefund`).
     function cancel(bytes32 taskId) external nonReentrant {
         Task storage k = _task(taskId);
         if (msg.sender != k.sponsor) revert NotSponsor(msg.sender);
         if (k.status != Status.Open) revert WrongTaskStatus(taskId, k.status);
         k.status = Status.Cancelled;
         uint256 refund = k.terms.roundBudget * k.terms.rounds;
-        held[k.terms.asset] -= refund;
+        refundable[k.sponsor][k.terms.asset] += refund;
         emit TaskCancelled(taskId, refund);
-        _send(k.terms.asset, k.sponsor, refund);
     }
 
     // ---------------------------------------------------------------- aggregator, clients
@@ -582,7 +583,9 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     ///         the sponsor and release the aggregator's bond. Anyone may call it.
     function finish(bytes32 taskId) external nonReentrant {
         Task storage k = _task(taskId);
-        if (k.status != Status.Active && k.status != Status.Halted) {
+        // an Open task (never accepted) finishes after its deadline too, so clients who
+        // joined it are not held by a sponsor who never cancels
+        if (k.status != Status.Open && k.status != Status.Active && k.status != Status.Halted) {
             revert WrongTaskStatus(taskId, k.status);
         }
         uint64 at = finishableAt(taskId);
@@ -596,7 +599,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         _release(k.terms.aggregator, k.terms.stakeAsset, k.terms.aggregatorBond);
     }
 
-    /// @notice Send the caller's refunds of finished tasks in `asset` to `to`.
+    /// @notice Send the caller's refunds of finished or cancelled tasks in `asset` to `to`.
     function withdrawRefund(address asset, address to) external nonReentrant returns (uint256) {
         if (to == address(0)) revert ZeroAddress();
         uint256 amount = refundable[msg.sender][asset];

@@ -423,8 +423,10 @@ def test_the_sponsor_cannot_take_the_pool_back_mid_task(fl: FL) -> None:
     # cancel is the sponsor's only, and only before the aggregator accepts
     pending = fl.create()
     assert fl.chain.revert_reason(fl.f.cancel(pending), fl.bystander) == "NotSponsor"
-    before = fl.chain.w3.eth.get_balance(fl.rewards.address)
     fl.chain.send(fl.f.cancel(pending), s)
+    assert fl.f.refundable(s, ETHER_ASSET).call() == BUDGET * ROUNDS
+    before = fl.chain.w3.eth.get_balance(fl.rewards.address)
+    fl.chain.send(fl.f.withdrawRefund(ETHER_ASSET, s), s)
     assert fl.chain.w3.eth.get_balance(fl.rewards.address) == before - BUDGET * ROUNDS
     assert fl.task(pending)["status"] == CANCELLED
     assert fl.chain.revert_reason(fl.f.acceptTask(pending, AGG_KEY.address), fl.aggregator) == (
@@ -603,7 +605,24 @@ def test_clients_of_a_cancelled_task_take_their_stake_back(fl: FL) -> None:
     fl.chain.send(fl.f.leave(task), c)
     assert fl.locked(c) == 0
     assert fl.chain.revert_reason(fl.f.leave(task), fl.clients[1]) == "NotClient"
+    assert fl.f.held(ETHER_ASSET).call() == BUDGET * ROUNDS  # credited to the sponsor
+    fl.chain.send(fl.f.withdrawRefund(ETHER_ASSET, fl.sponsor), fl.sponsor)
     assert fl.f.held(ETHER_ASSET).call() == 0
+
+
+def test_a_task_never_accepted_finishes_after_its_deadline(fl: FL) -> None:
+    """A sponsor who never cancels and an aggregator who never accepts cannot hold the
+    stake of clients who joined: the task finishes after its deadline like any other."""
+    task = fl.create()
+    c = fl.clients[0]
+    fl.chain.send(fl.f.join(task, data_root(0)), c)
+    assert fl.chain.revert_reason(fl.f.finish(task), fl.bystander) == "NotFinishable"
+    deadline = fl.task(task)["terms"][8]
+    warp(fl.chain, deadline - fl.chain.w3.eth.get_block("latest")["timestamp"] + 2 * WINDOW + 1)
+    fl.chain.send(fl.f.finish(task), fl.bystander)
+    fl.chain.send(fl.f.leave(task), c)
+    assert fl.locked(c) == 0
+    assert fl.f.refundable(fl.sponsor, ETHER_ASSET).call() == BUDGET * ROUNDS
 
 
 def test_a_removed_judge_still_corrects_and_halts_and_the_bond_comes_back(fl: FL) -> None:
