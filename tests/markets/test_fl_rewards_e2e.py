@@ -108,7 +108,7 @@ def test_a_task_pays_slashes_is_challenged_and_finishes(chain: Chain) -> None:
         RecordTree(rows, secret) for rows, secret in zip(TRAINING, CLIENT_SECRETS, strict=True)
     ]
     for tree, c in zip(trees, CLIENTS, strict=True):
-        rewards.join(task, tree.root, signer=c)
+        rewards.join(task, tree.commitment, signer=c)
     # no round yet: nothing shows the held-out set was fixed before training
     with pytest.raises(VerificationFailed) as early:
         verify_preregistered(rewards, task, HELDOUT)
