@@ -25,7 +25,8 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///         The aggregator accepts by locking its bond (`aggregatorBond` of `stakeAsset`) in the
 ///         StakeManager, where this contract is a registered market and judge, and names the
 ///         key that signs its round records. Clients join by
-///         locking `stakePerClient` and committing the root of their declared training data.
+///         locking `stakePerClient` and committing their declared training data (32 bytes;
+///         ailedger's disjointness check takes sha256 over its tree's root and size).
 ///
 ///         Each round the aggregator signs a `RoundRecord` (EIP-712, domain "ailedger
 ///         FLRewards", version 1, this chain, this contract): task, round number (rounds in

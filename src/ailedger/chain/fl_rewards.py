@@ -21,7 +21,7 @@ this module only moves their bytes)::
                       challenge_window=3_600, rounds=10, tolerance_e6=1_000, threshold=2)
     task = rewards.create_task(terms, verifiers, signer=sponsor)   # pre-registers the root
     rewards.accept_task(task, signer=agg)           # locks the bond; agg signs records
-    rewards.join(task, data_root, signer=client)                   # locks stake, commits data
+    rewards.join(task, tree.commitment, signer=client)   # locks stake, commits its data
 
     payouts = PayoutTree(split_budget(gains, terms.round_budget))
     penalties = PenaltyTree([Penalty(spammer, terms.stake_per_client, REASON_HURT_HELDOUT)])
@@ -265,8 +265,9 @@ class FLRewards(ContractWrapper):
         return self._send("acceptTask", task_id, key, signer=signer)
 
     def join(self, task_id: bytes, data_root: bytes, *, signer: Signer | AccountSource) -> Receipt:
-        """Join as a client: the task's stake is locked and ``data_root`` (the root of the
-        client's declared training data) is committed."""
+        """Join as a client: the task's stake is locked and ``data_root`` (32 bytes committing
+        the client's declared training data: ``RecordTree.commitment`` of
+        :mod:`ailedger.markets.flrewards`, which binds root and size) is recorded."""
         if len(data_root) != 32 or data_root == _ZERO32:
             raise InvalidInput("a data root is 32 bytes, not all zero")
         return self._send("join", task_id, data_root, signer=signer)
