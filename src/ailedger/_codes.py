@@ -100,6 +100,9 @@ VerificationCode = Literal[
     "receipt-epoch-mismatch",
     "receipt-price-mismatch",
     "served-model-mismatch",
+    # federated-learning rewards
+    "heldout-not-preregistered",
+    "heldout-overlap-unproven",
 ]
 
 #: Every code and what it means, in the order of :data:`VerificationCode`.
@@ -204,6 +207,10 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "receipt-price-mismatch": "a usage receipt charges another price per call than the one agreed",
     "served-model-mismatch": "the model files a provider would serve do not hash to the "
     "registered subject digest (refused before loading)",
+    "heldout-not-preregistered": "an FLRewards task does not show its held-out set fixed before "
+    "training (no round yet, or round 1 not after the task's creation)",
+    "heldout-overlap-unproven": "a held-out record has no valid proof of absence from a "
+    "client's committed training data",
 }
 
 

@@ -39,6 +39,13 @@ EXPECTED = {
         "invariant_modelAgrees()",
         "invariant_paymentsAndSlashes()",
     },
+    "tests/forge/FLRewards.t.sol:FLRewardsInvariantTest": {
+        "invariant_noClientPaidTwicePerRound()",
+        "invariant_paidNeverExceedsFunded()",
+        "invariant_poolCoversOutstandingClaims()",
+        "invariant_stakeBooks()",
+        "test_handlerReachesEveryPath()",
+    },
     "tests/forge/LabelingMarket.t.sol:LabelingMarketInvariantTest": {
         "invariant_modelAgrees()",
         "invariant_poolsConserved()",
