@@ -259,7 +259,8 @@ class Attestation:
         signer = _recover(v.digest(self.domain), self.signature)
         if signer != self.verifier:
             raise SignatureInvalid(
-                f"the attestation's result is signed by {signer}, not by {self.verifier}"
+                f"the attestation's result is signed by {signer}, not by {self.verifier}",
+                code="signature-invalid",
             )
         if len(self.samples) != v.total or sum(s.passed for s in self.samples) != v.passed:
             raise FormatError(
@@ -276,7 +277,8 @@ class Attestation:
                 raise FormatError(f"the receipt of call {mm.counter} is for another domain")
             if _recover(mm.digest(self.domain), m.signature) != self.verifier:
                 raise SignatureInvalid(
-                    f"the mismatch of call {mm.counter} is not signed by {self.verifier}"
+                    f"the mismatch of call {mm.counter} is not signed by {self.verifier}",
+                    code="signature-invalid",
                 )
 
 
@@ -284,7 +286,9 @@ def _recover(digest: bytes, signature: bytes) -> str:
     try:
         return checksum_address(recover_digest(digest, signature))
     except AiledgerError as exc:
-        raise SignatureInvalid(f"a malformed signature: {exc.message}") from None
+        raise SignatureInvalid(
+            f"a malformed signature: {exc.message}", code="signature-malformed"
+        ) from None
 
 
 def _usable(
