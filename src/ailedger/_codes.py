@@ -100,6 +100,11 @@ VerificationCode = Literal[
     "receipt-epoch-mismatch",
     "receipt-price-mismatch",
     "served-model-mismatch",
+    # the inference market: consumer-signed requests
+    "request-unsigned",
+    "request-signature-invalid",
+    "request-expired",
+    "request-nonce-reused",
 ]
 
 #: Every code and what it means, in the order of :data:`VerificationCode`.
@@ -204,6 +209,13 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "receipt-price-mismatch": "a usage receipt charges another price per call than the one agreed",
     "served-model-mismatch": "the model files a provider would serve do not hash to the "
     "registered subject digest (refused before loading)",
+    "request-unsigned": "a call to a provider carries no signature of the job's consumer "
+    "(refused: nothing charged)",
+    "request-signature-invalid": "a call's request is not signed by the job's consumer for "
+    "this job, provider, model, input, chain and market",
+    "request-expired": "a consumer-signed request is past its expiry",
+    "request-nonce-reused": "a consumer-signed request's nonce was already charged for the job "
+    "(a replay)",
 }
 
 

@@ -7,6 +7,9 @@
   committed before returned), counters per job, epochs batched into RFC 9162 roots, proofs;
 - :mod:`.models`: the model served, checked against its fingerprint before it is loaded
   (scikit-learn, ONNX, a Python callable);
+- :mod:`.request`: the EIP-712 request a consumer signs for every call (job, provider, model,
+  request digest, nonce, expiry), checked by the provider before it serves or charges;
+- :mod:`.jobs`: which jobs a provider serves and whose signature each call needs;
 - :mod:`.provider`: the provider's HTTP endpoint (``ailedger market serve``);
 - :mod:`.client`: the consumer's client and receipt wallet (``ailedger market call``).
 
@@ -20,12 +23,14 @@ from __future__ import annotations
 
 from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook
 from ailedger.markets.inference.client import (
+    REQUEST_TTL,
     CallResult,
     ProviderClient,
     ReceiptWallet,
     WalletRow,
     verify_kept,
 )
+from ailedger.markets.inference.jobs import JobDirectory, JobEntry, job_table, load_job_table
 from ailedger.markets.inference.models import (
     PLUGINS,
     ModelRefused,
@@ -50,15 +55,31 @@ from ailedger.markets.inference.receipt import (
     verify_inclusion_in_epoch,
     verify_receipt,
 )
+from ailedger.markets.inference.request import (
+    INFERENCE_REQUEST_NAME,
+    REQUEST_TYPE,
+    InferenceRequest,
+    SignedRequest,
+    new_nonce,
+    request_domain,
+    sign_request,
+    verify_request,
+)
 
 __all__ = [
     "EPOCH_ROOT_TYPE",
     "INFERENCE_MARKET_NAME",
+    "INFERENCE_REQUEST_NAME",
     "PLUGINS",
     "RECEIPT_TYPE",
+    "REQUEST_TTL",
+    "REQUEST_TYPE",
     "CallResult",
     "ClosedEpoch",
     "EpochRoot",
+    "InferenceRequest",
+    "JobDirectory",
+    "JobEntry",
     "ModelRefused",
     "Predictor",
     "ProviderClient",
@@ -67,16 +88,23 @@ __all__ = [
     "ReceiptWallet",
     "SignedEpochRoot",
     "SignedReceipt",
+    "SignedRequest",
     "VerifiedModel",
     "WalletRow",
+    "job_table",
+    "load_job_table",
     "load_predictor",
     "market_domain",
+    "new_nonce",
     "request_digest",
+    "request_domain",
     "response_digest",
     "sign_receipt",
+    "sign_request",
     "verified_model",
     "verify_epoch_root",
     "verify_inclusion_in_epoch",
     "verify_kept",
     "verify_receipt",
+    "verify_request",
 ]
