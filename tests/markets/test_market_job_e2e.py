@@ -46,6 +46,13 @@ class World:
     def fails(self, code: int, *args: object, needle: str = "") -> str:
         return fails(["--workspace", self.market.root, *args, *self.rpc], code, needle)
 
+    def cli_free_market_address(self, chain_id: int) -> str:
+        """The InferenceMarket the deployment book records (read without opening the chain)."""
+        from ailedger.chain.deployments import DEPLOYMENTS_FILE, DeploymentBook
+
+        book = DeploymentBook(Workspace.open(self.market.root).path / DEPLOYMENTS_FILE)
+        return book.require(chain_id).address("InferenceMarket")
+
     def advance(self, seconds: int) -> None:
         """Mine a block ``seconds`` later (the chain is opened only for this, then closed)."""
         ws = Workspace.open(self.market.root)
@@ -148,8 +155,112 @@ def module_anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anvil]:
     node.stop()
 
 
-def test_a_job_end_to_end_on_the_embedded_chain(tmp_path: Path) -> None:
-    _scenario(_world(tmp_path / "ws", ()))
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """One workspace on the embedded chain, contracts deployed, the provider's stake in."""
+    return _world(tmp_path_factory.mktemp("job") / "ws", ())
+
+
+def test_a_job_end_to_end_on_the_embedded_chain(embedded: World) -> None:
+    _scenario(embedded)
+
+
+def _open(world: World, calls: int = CALLS) -> str:
+    opened = world.cli(
+        "market", "job", "open", "--key", "consumer", "--provider", "provider",
+        "--model", "digits@1", "--price", PRICE, "--max-calls", calls, "--stake", STAKE,
+        "--verifier", "verifier", "--deadline", f"+{DEADLINE}", "--k", 2,
+    )  # fmt: skip
+    return str(opened["job"])
+
+
+def test_cancel_and_who_may_act_on_a_job(embedded: World) -> None:
+    job = _open(embedded)
+    embedded.fails(9, "market", "job", "cancel", job, "--key", "provider", needle="consumer")
+    embedded.fails(9, "market", "job", "accept", job, "--key", "consumer", needle="provider")
+    embedded.fails(9, "market", "job", "approve", job, "0", "--key", "consumer")
+    embedded.fails(3, "market", "job", "status", "0x1234", needle="64 hex digits")
+    embedded.fails(4, "market", "job", "status", "0x" + "42" * 32, needle="no job")
+    cancelled = embedded.cli("market", "job", "cancel", job, "--key", "consumer")
+    assert cancelled["status"] == "cancelled"
+    embedded.fails(9, "market", "job", "accept", job, "--key", "provider", needle="status")
+    assert embedded.cli("market", "job", "status", job)["owed"]["consumer"] == PRICE * CALLS
+    claimed = embedded.cli("market", "job", "claim", "--key", "consumer", "--to", "0x" + "5c" * 20)
+    assert claimed["balance_after"] == PRICE * CALLS
+
+
+def test_disputes_from_the_consumers_receipt_store(embedded: World, tmp_path: Path) -> None:
+    """A provider that served another model than the job pays for, and one that committed a
+    root without a receipt it signed, are each proven wrong by `market job dispute` from the
+    receipts the consumer kept (the receipts and commitments made in process, as a cheating
+    provider would)."""
+    from ailedger.chain.inference_market import InferenceMarket
+    from ailedger.markets.inference import (
+        EpochRoot,
+        ReceiptBook,
+        ReceiptWallet,
+        market_domain,
+        request_digest,
+        response_digest,
+    )
+    from ailedger.markets.inference.onchain import commit_closed_epoch
+    from ailedger.markets.inference.receipt import sign_epoch_root
+    from ailedger.merkle import leaf_hashes, root_from_leaf_hashes
+
+    world = embedded
+    jobs = [_open(world) for _ in range(2)]
+    for job in jobs:
+        world.cli("market", "job", "accept", job, "--key", "provider")
+    wrong, omitted = (bytes.fromhex(j[2:]) for j in jobs)
+    store = tmp_path / "consumer.sqlite"
+    ws = Workspace.open(world.market.root)
+    with open_workspace_chain(ws, None) as chain, ReceiptWallet(store) as wallet:
+        address = world.cli_free_market_address(chain.chain_id)
+        market = InferenceMarket(chain, chain.at("InferenceMarket", address, track=False))
+        domain = market_domain(chain.chain_id, address)
+
+        def keep(book: ReceiptBook, job: bytes, value: list[int]) -> None:
+            output = [sum(value)]
+            signed = book.issue(job, CONSUMER, request_digest(value), response_digest(output))
+            wallet.add(PROVIDER.address, signed, {"job": "0x" + job.hex(), "input": value}, output)
+
+        # another model than the one paid for: committed, its proofs kept by the consumer
+        with ReceiptBook(
+            tmp_path / "swapped.sqlite", signer=PROVIDER, domain=domain,
+            model_digest=b"\x99" * 32, price=PRICE, epoch_size=2,
+        ) as book:  # fmt: skip
+            keep(book, wrong, [1])
+            keep(book, wrong, [2])
+            commit_closed_epoch(market, book, book.closed(0), signer=PROVIDER)
+            for row in wallet.rows(wrong):
+                signed, closed, proof = book.proof(wrong, row.receipt.receipt.counter)
+                wallet.set_proof(PROVIDER.address, signed, closed.signed, proof)
+        # three receipts signed, a root of two committed
+        with ReceiptBook(
+            tmp_path / "omitting.sqlite", signer=PROVIDER, domain=domain,
+            model_digest=world.market.digest, price=PRICE, epoch_size=3,
+        ) as book:  # fmt: skip
+            for value in ([1], [2], [3]):
+                keep(book, omitted, value)
+            digests = [book.receipt(omitted, c).digest() for c in (1, 2)]
+            truncated = EpochRoot(0, 2, root_from_leaf_hashes(leaf_hashes(digests)))
+            signature = sign_epoch_root(truncated, domain, PROVIDER).signature
+            market.commit_epoch(omitted, 0, 2, truncated.root, 2, signature, signer=PROVIDER)
+
+    common = ["--key", "consumer", "--store", store]
+    # receipt 2 of the omitting job is in the committed root: nothing to dispute
+    world.fails(3, "market", "job", "dispute", "omission", jobs[1], "--counter", 2, *common)
+    world.fails(4, "market", "job", "dispute", "omission", jobs[1], "--counter", 9, *common)
+    slashed = world.cli("market", "job", "dispute", "wrong-model", jobs[0], "--counter", 2, *common)
+    assert (slashed["slashed"], slashed["status"]) == (STAKE, "slashed")
+    assert slashed["owed"] >= PRICE * CALLS  # the whole escrow: nothing was paid
+    omission = world.cli("market", "job", "dispute", "omission", jobs[1], "--counter", 3, *common)
+    assert omission["slashed"] == STAKE
+    assert "beyond the 2 receipts committed" in omission["reason"]
+    for job in jobs:
+        assert world.cli("market", "job", "status", job)["status"] == "slashed"
+    # a slashed job is over: no second dispute
+    world.fails(9, "market", "job", "dispute", "wrong-model", jobs[0], "--counter", 1, *common)
 
 
 @pytest.mark.chain

@@ -250,7 +250,13 @@ def accept_cmd(
 def _status_doc(market: InferenceMarket, job_id: bytes) -> dict[str, Any]:
     from ailedger.chain.inference_market import EpochStatus
 
-    info = market.job(job_id)
+    try:
+        info = market.job(job_id)
+    except InvalidInput:
+        raise NotFound(
+            f"there is no job 0x{job_id.hex()} on the market {market.address}",
+            hint="check the job id (`market job open` printed it) and --contract / --rpc",
+        ) from None
     epochs = []
     for record in market.chain.events(market.contract, "EpochCommitted", args={"jobId": job_id}):
         number = int(record.args["epoch"])
