@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import re
 import socket
 import time
@@ -137,6 +138,8 @@ def _job(text: str) -> bytes:
     return bytes.fromhex(text[2:])
 
 
+#: EIP-55 forms of the consumers seen (a keccak each; every call names its consumer).
+_checksum = functools.lru_cache(maxsize=4096)(checksum_address)
 _INT63 = (1 << 63) - 1  # SQLite's integers: no counter or epoch gets near it
 
 
@@ -185,7 +188,7 @@ def _parse_call(body: bytes) -> tuple[bytes, str, Any, bytes, SignedRequest]:
     if not isinstance(consumer, str) or not _ADDRESS.fullmatch(consumer):
         raise FormatError("consumer must be an Ethereum address (0x and 40 hex digits)")
     try:
-        consumer = checksum_address(consumer)
+        consumer = _checksum(consumer)
     except InvalidInput as exc:
         raise FormatError(exc.message) from None
     if salt is not None and (not isinstance(salt, str) or not _HEX32.fullmatch(salt)):
