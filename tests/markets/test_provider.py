@@ -158,7 +158,7 @@ def test_malformed_requests_are_refused_and_charge_nothing(
             + b'", "input": [NaN]}',
             400,
         ),
-        (_call(market, job, good, consumer=OTHER_CONSUMER), 409),
+        (signed_body(job, good, market.digest, key=OTHER_KEY), 409),  # another's job
         (_call(market, job, [0.0] * (1 << 18)), 413),
     ]
     for body, expected in refused:

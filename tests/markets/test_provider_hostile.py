@@ -428,6 +428,25 @@ def test_calls_past_a_jobs_deadline_or_maximum_are_refused(tmp_path: Path) -> No
         late = create_provider_app(
             book, Echo(), model="m@1", jobs=directory, clock=lambda: 2_000_000_001.0
         )
-        body = _body(b"[4]", _signed([4], expires=2_000_000_100), job=OTHER_JOB)
+        body = _body(b"[4]", _signed([4], job=OTHER_JOB, expires=2_000_000_100), job=OTHER_JOB)
         assert _run(late, "POST", "/v1/infer", [body]).status == 409
         assert _charged(book) == 2
+
+
+def test_a_refused_signature_never_reaches_the_job_directory(book: ReceiptBook) -> None:
+    """An on-chain directory reads the chain for a job it has not seen: an unsigned or forged
+    request must be refused before, so it cannot make the provider read the chain."""
+    from ailedger.markets.inference import JobEntry
+
+    looked_up: list[bytes] = []
+
+    def directory(job: bytes) -> JobEntry:
+        looked_up.append(job)
+        return JobEntry(CONSUMER)
+
+    app = create_provider_app(book, Echo(), model="m@1", jobs=directory)
+    for body, _, _ in [case[1:] for case in _refusals() if case[2] in (401, 403)]:
+        assert _run(app, "POST", "/v1/infer", [body]).status in (401, 403)
+    assert looked_up == []
+    assert _run(app, "POST", "/v1/infer", [_body(b"[1]")]).status == 200
+    assert looked_up == [bytes.fromhex(JOB[2:])]

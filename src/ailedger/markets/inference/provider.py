@@ -249,16 +249,10 @@ def create_provider_app(
             chunks.append(chunk)
         body = b"".join(chunks)
         job, consumer, value, salt, signed_request = _parse_call(body)
-        # every check before the model runs: a refusal costs nothing and charges nothing
-        entry = jobs(job)
-        if entry.consumer != consumer:
-            raise ConflictError(f"job 0x{job.hex()} belongs to another consumer ({entry.consumer})")
+        # every check before the model runs: a refusal costs nothing and charges nothing.
+        # The signature is checked against the consumer the request names first, so that an
+        # unsigned or forged request never makes the directory read the chain.
         now = int(clock())
-        if entry.deadline is not None and now > entry.deadline:
-            raise ConflictError(f"job 0x{job.hex()} is past its deadline ({entry.deadline})")
-        if entry.max_calls is not None and book.calls(job) >= entry.max_calls:
-            raise ConflictError(f"job 0x{job.hex()} has used all its {entry.max_calls} calls")
-        book.check_job(job, consumer)
         req = request_digest(value, salt)
         asked = InferenceRequest(
             job,
@@ -269,6 +263,14 @@ def create_provider_app(
             signed_request.expires,
         )
         verify_request(asked, signed_request, domain=signing_domain, consumer=consumer, now=now)
+        entry = jobs(job)
+        if entry.consumer != consumer:
+            raise ConflictError(f"job 0x{job.hex()} belongs to another consumer ({entry.consumer})")
+        if entry.deadline is not None and now > entry.deadline:
+            raise ConflictError(f"job 0x{job.hex()} is past its deadline ({entry.deadline})")
+        if entry.max_calls is not None and book.calls(job) >= entry.max_calls:
+            raise ConflictError(f"job 0x{job.hex()} has used all its {entry.max_calls} calls")
+        book.check_job(job, consumer)
         if book.nonce_used(job, signed_request.nonce):
             raise SignatureInvalid(
                 f"nonce 0x{signed_request.nonce.hex()} was already charged for job 0x{job.hex()}",
