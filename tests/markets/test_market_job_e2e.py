@@ -128,6 +128,13 @@ def _scenario(world: World) -> None:
     claimed = world.cli("market", "job", "claim", "--key", "provider", "--to", PAYEE)
     assert claimed["claimed"] == 2 * PRICE
     assert claimed["balance_after"] - claimed["balance_before"] == 2 * PRICE
+    # epoch 1's sample, fixed by the hash of the block after its commitment (for verifiers)
+    drawn = world.cli("market", "job", "draw", job, "1", "--key", "verifier")
+    assert drawn["drawn"]
+    assert len(drawn["sample"]) == 2
+    assert set(drawn["sample"]) <= {3, 4}
+    epochs = world.cli("market", "job", "status", job)["epochs"]
+    assert (epochs[1]["sample"], epochs[0]["status"]) == (drawn["sample"], "passed")
     world.fails(9, "market", "job", "finish", job, "--key", "provider", needle="settle window")
 
     world.advance(DEADLINE + SETTLE_WINDOW + 1)
