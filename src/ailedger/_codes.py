@@ -103,6 +103,11 @@ VerificationCode = Literal[
     # federated-learning rewards
     "heldout-not-preregistered",
     "heldout-overlap-unproven",
+    # the inference market: consumer-signed requests
+    "request-unsigned",
+    "request-signature-invalid",
+    "request-expired",
+    "request-nonce-reused",
 ]
 
 #: Every code and what it means, in the order of :data:`VerificationCode`.
@@ -211,6 +216,13 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "training (no round yet, or round 1 not after the task's creation)",
     "heldout-overlap-unproven": "a held-out record has no valid proof of absence from a "
     "client's committed training data",
+    "request-unsigned": "a call to a provider carries no signature of the job's consumer "
+    "(refused: nothing charged)",
+    "request-signature-invalid": "a call's request is not signed by the job's consumer for "
+    "this job, provider, model, input, chain and market",
+    "request-expired": "a consumer-signed request is past its expiry",
+    "request-nonce-reused": "a consumer-signed request's nonce was already charged for the job "
+    "(a replay)",
 }
 
 

@@ -23,7 +23,7 @@ from ailedger.markets.inference import (
     sign_receipt,
 )
 from ailedger.markets.inference.client import MAX_ANSWER
-from markets._helpers import CHAIN_ID, CONSUMER, CONTRACT, PROVIDER
+from markets._helpers import CHAIN_ID, CONSUMER, CONSUMER_KEY, CONTRACT, PROVIDER
 
 DOMAIN = market_domain(CHAIN_ID, CONTRACT)
 MODEL = b"\x04" * 32
@@ -43,7 +43,7 @@ def test_the_cli_reports_a_bad_url_with_exit_3(tmp_path: Path) -> None:
         [
             "market", "call", "http://[::1", "--input", "[1]",
             "--provider", PROVIDER.address, "--model-digest", "sha256:" + MODEL.hex(),
-            "--consumer", CONSUMER, "--market-contract", CONTRACT,
+            "--key", "consumer", "--job", "0x" + "0a" * 32, "--market-contract", CONTRACT,
             "--chain-id", str(CHAIN_ID), "--store", str(tmp_path / "w.sqlite"),
         ],
         3,
@@ -126,7 +126,7 @@ def test_a_malformed_answer_is_the_providers_fault(answer: bytes, needle: str) -
         url = f"http://127.0.0.1:{server.server_address[1]}"
         client = ProviderClient(url, provider=PROVIDER.address, model_digest=MODEL, domain=DOMAIN)
         with client, pytest.raises(ServiceError, match=needle):  # exit 13, not 3 ("your input")
-            client.call([1], job=JOB, consumer=CONSUMER)
+            client.call([1], job=JOB, signer=CONSUMER_KEY)
     finally:
         server.shutdown()
         server.server_close()

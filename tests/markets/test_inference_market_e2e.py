@@ -29,7 +29,7 @@ from ailedger.markets.inference import ReceiptBook, market_domain, verify_receip
 from ailedger.markets.inference.onchain import (
     commit_closed_epoch,
     epoch_committer,
-    onchain_job_gate,
+    onchain_jobs,
     wrong_model_args,
 )
 from ailedger.markets.inference.settlement import (
@@ -202,15 +202,15 @@ def test_the_endpoint_serves_only_jobs_open_on_chain_for_it(chain: Chain, tmp_pa
     with ReceiptBook(
         tmp_path / "g.sqlite", signer=BOOK_KEY, domain=domain, model_digest=MODEL, price=PRICE
     ) as book:
-        gate = onchain_job_gate(market, book)
-        gate(job, CONSUMER.address)  # open for this consumer, key, model and price
+        jobs = onchain_jobs(market, book)
+        entry = jobs(job)  # open for this key, model and price: its consumer signs the calls
+        assert (entry.consumer, entry.max_calls) == (CONSUMER.address, 10)
+        assert entry.deadline == market.job(job).terms.deadline
         with pytest.raises(NotFound):
-            gate(b"\x42" * 32, CONSUMER.address)
-        with pytest.raises(ConflictError, match="its consumer is"):
-            gate(job, ADMIN.address)
+            jobs(b"\x42" * 32)
     other = ReceiptBook(
         tmp_path / "h.sqlite", signer=BOOK_KEY, domain=domain, model_digest=b"\x99" * 32,
         price=PRICE + 1,
     )  # fmt: skip
     with other, pytest.raises(ConflictError, match=r"another model.*price is"):
-        onchain_job_gate(market, other)(job, CONSUMER.address)
+        onchain_jobs(market, other)(job)

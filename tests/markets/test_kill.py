@@ -23,12 +23,12 @@ from ailedger.markets.inference import (
 from ailedger.merkle import InclusionProof
 from markets._helpers import (
     CHAIN_ID,
-    CONSUMER,
     CONTRACT,
     PROVIDER,
     Provider,
     make_market,
     provider_args,
+    signed_body,
 )
 
 CLIENTS = 4
@@ -50,14 +50,16 @@ def test_returned_receipts_survive_sigkill(tmp_path: Path) -> None:
     jobs = ["0x" + f"{i + 1:02x}" * 32 for i in range(CLIENTS)]
 
     for round_ in range(ROUNDS):
-        provider = Provider(market.root, *provider_args("--epoch-size", "16")).start()
+        provider = Provider(
+            market.root, *provider_args("--epoch-size", "16", jobs=market.jobs)
+        ).start()
         stop = threading.Event()
 
         def call(job: str, provider: Provider = provider, stop: threading.Event = stop) -> None:
-            body = json.dumps({"job": job, "consumer": CONSUMER, "input": market.samples[0]})
             while not stop.is_set():
+                body = signed_body(job, market.samples[0], market.digest)
                 try:
-                    status, _, data = provider.request("POST", "/v1/infer", body.encode())
+                    status, _, data = provider.request("POST", "/v1/infer", body)
                 except (OSError, http.client.HTTPException):
                     return  # the provider died under us: this call was never answered
                 if status != 200:  # an assert here would die with the thread, unseen
@@ -84,7 +86,8 @@ def test_returned_receipts_survive_sigkill(tmp_path: Path) -> None:
         assert len(acked) >= target
 
     # restarted with short epochs: every returned receipt is served again, byte for byte
-    with Provider(market.root, *provider_args("--epoch-size", "16", "--epoch-seconds", "0.2")) as p:
+    args = provider_args("--epoch-size", "16", "--epoch-seconds", "0.2", jobs=market.jobs)
+    with Provider(market.root, *args) as p:
         for (job, counter), receipt in acked.items():
             status, served = _get(p, f"/v1/receipts/{job}/{counter}")
             assert status == 200
@@ -97,8 +100,8 @@ def test_returned_receipts_survive_sigkill(tmp_path: Path) -> None:
             # counters run on: 1..n with no gap (a killed call may have a receipt we never saw)
             status, doc = _get(p, f"/v1/receipts/{job}/{held[-1] + 1}")
             last = held[-1] + (1 if status == 200 else 0)
-            body = json.dumps({"job": job, "consumer": CONSUMER, "input": market.samples[1]})
-            status, _, data = p.request("POST", "/v1/infer", body.encode())
+            body = signed_body(job, market.samples[1], market.digest)
+            status, _, data = p.request("POST", "/v1/infer", body)
             assert status == 200
             assert json.loads(data)["receipt"]["message"]["counter"] == last + 1
             for counter in range(1, last + 1):

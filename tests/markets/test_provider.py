@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,13 +26,16 @@ from ailedger.markets.inference import (
 from markets._helpers import (
     CHAIN_ID,
     CONSUMER,
+    CONSUMER_KEY,
     CONTRACT,
     OTHER_CONSUMER,
+    OTHER_KEY,
     PROVIDER,
     Market,
     Provider,
     make_market,
     provider_args,
+    signed_body,
 )
 
 DOMAIN = market_domain(CHAIN_ID, CONTRACT)
@@ -41,7 +45,9 @@ EPOCH_SIZE = 8
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Market, Provider]]:
     market = make_market(tmp_path_factory.mktemp("market") / "provider")
-    provider = Provider(market.root, *provider_args("--epoch-size", str(EPOCH_SIZE))).start()
+    provider = Provider(
+        market.root, *provider_args("--epoch-size", str(EPOCH_SIZE), jobs=market.jobs)
+    ).start()
     try:
         yield market, provider
     finally:
@@ -70,8 +76,19 @@ def _post(provider: Provider, body: bytes) -> tuple[int, dict[str, Any]]:
     return status, doc
 
 
-def _call(job: str, value: Any = None, consumer: str = CONSUMER, **extra: Any) -> bytes:
-    return json.dumps({"job": job, "consumer": consumer, "input": value, **extra}).encode()
+def _call(
+    market: Market,
+    job: str,
+    value: Any = None,
+    consumer: str = CONSUMER,
+    sign_job: str | None = None,
+    **extra: Any,
+) -> bytes:
+    """A body signed by the consumer (for job 0x2020.. when ``job`` is not a job id)."""
+    if sign_job is None:
+        valid = re.fullmatch(r"0x[0-9a-f]{64}", job) is not None
+        sign_job = job if valid else "0x" + "20" * 32
+    return signed_body(job, value, market.digest, consumer=consumer, sign_job=sign_job, **extra)
 
 
 def test_digits_end_to_end(served: tuple[Market, Provider], tmp_path: Path) -> None:
@@ -83,7 +100,7 @@ def test_digits_end_to_end(served: tuple[Market, Provider], tmp_path: Path) -> N
         _client(provider, market, wallet) as client,
     ):
         assert client.info()["model_digest"] == "sha256:" + market.digest.hex()
-        results = [client.call([x], job=job, consumer=CONSUMER) for x in market.samples]
+        results = [client.call([x], job=job, signer=CONSUMER_KEY) for x in market.samples]
         assert [r.output for r in results] == [[int(v)] for v in estimator.predict(market.samples)]
         assert sum(r.output == [y] for r, y in zip(results, market.labels, strict=True)) >= 15
         assert [r.receipt.receipt.counter for r in results] == list(range(1, 21))
@@ -109,22 +126,30 @@ def test_malformed_requests_are_refused_and_charge_nothing(
 ) -> None:
     market, provider = served
     job = "0x" + "20" * 32
-    status, doc = _post(provider, _call(job, market.samples[0]))
+    first = _call(market, job, market.samples[0])
+    status, doc = _post(provider, first)
     assert status == 200
     assert doc["receipt"]["message"]["counter"] == 1
     good = market.samples[0]
+    unsigned = json.dumps({"job": job, "consumer": CONSUMER, "input": good}).encode()
     refused = [
+        (unsigned, 401),
+        (first, 409),  # replayed: its nonce was charged
+        (_call(market, job, good, expires=1), 403),
+        (signed_body(job, good, market.digest, key=OTHER_KEY, consumer=CONSUMER), 403),
+        (_call(market, job, good, sign_job="0x" + "21" * 32), 403),  # signed for another job
+        (_call(market, "0x" + "ee" * 31 + "00", good), 404),  # not in the job table
         (b"{", 400),
         (b"[1, 2]", 400),
         (b'{"job": "' + job.encode() + b'"}', 400),
-        (_call(job, good, extra=1), 400),
-        (_call("0x" + "zz" * 32, good), 400),
-        (_call(job[:-2], good), 400),
-        (_call(job, good, consumer="0x1234"), 400),
-        (_call(job, good, salt="0x00"), 400),
-        (_call(job, good[:10]), 422),
-        (_call(job, [[1.0] * 64, [1.0] * 3]), 422),
-        (_call(job, "a digit"), 422),
+        (_call(market, job, good, extra=1), 400),
+        (_call(market, "0x" + "zz" * 32, good), 400),
+        (_call(market, job[:-2], good), 400),
+        (_call(market, job, good, consumer="0x1234"), 400),
+        (_call(market, job, good, salt="0x00"), 400),
+        (_call(market, job, good[:10]), 422),
+        (_call(market, job, [[1.0] * 64, [1.0] * 3]), 422),
+        (_call(market, job, "a digit"), 422),
         (
             b'{"job": "'
             + job.encode()
@@ -133,15 +158,17 @@ def test_malformed_requests_are_refused_and_charge_nothing(
             + b'", "input": [NaN]}',
             400,
         ),
-        (_call(job, good, consumer=OTHER_CONSUMER), 409),
-        (_call(job, [0.0] * (1 << 18)), 413),
+        (signed_body(job, good, market.digest, key=OTHER_KEY), 409),  # another's job
+        (_call(market, job, [0.0] * (1 << 18)), 413),
     ]
     for body, expected in refused:
         status, problem = _post(provider, body)
         assert status == expected, (body[:80], problem)
+        if status in (401, 403):
+            assert problem["code"].startswith("request-")
         assert problem["status"] == expected
         assert problem["detail"]
-    status, doc = _post(provider, _call(job, market.samples[1]))
+    status, doc = _post(provider, _call(market, job, market.samples[1]))
     assert status == 200
     assert doc["receipt"]["message"]["counter"] == 2
     for path, expected in [
@@ -163,20 +190,24 @@ def test_the_client_enforces_its_pins(served: tuple[Market, Provider], tmp_path:
     market, provider = served
     job = b"\x30" * 32
     cases = [
-        ({"provider": OTHER_CONSUMER}, "receipt-signer-mismatch"),
-        ({"model_digest": b"\x00" * 32}, "receipt-model-mismatch"),
-        ({"domain": market_domain(CHAIN_ID + 1, CONTRACT)}, "receipt-domain-mismatch"),
-        ({"domain": market_domain(CHAIN_ID, "0x" + "cd" * 20)}, "receipt-domain-mismatch"),
+        # the request is signed for what the client pins: the provider refuses it (403)
+        ({"provider": OTHER_CONSUMER}, "request-signature-invalid"),
+        ({"model_digest": b"\x00" * 32}, "request-signature-invalid"),
+        ({"domain": market_domain(CHAIN_ID + 1, CONTRACT)}, "request-signature-invalid"),
+        ({"domain": market_domain(CHAIN_ID, "0x" + "cd" * 20)}, "request-signature-invalid"),
     ]
     with ReceiptWallet(tmp_path / "wallet.sqlite") as wallet:
         for pins, code in cases:
             with _client(provider, market, wallet, **pins) as client:
                 with pytest.raises(SignatureInvalid) as err:
-                    client.call(market.samples[0], job=job, consumer=CONSUMER)
+                    client.call(market.samples[0], job=job, signer=CONSUMER_KEY)
                 assert err.value.code == code
         assert wallet.rows() == []  # nothing unverified is kept
         with _client(provider, market, wallet) as client, pytest.raises(ConflictError):
-            client.call(market.samples[0], job=job, consumer=OTHER_CONSUMER)
+            client.call(market.samples[0], job=job, signer=OTHER_KEY)
+        with _client(provider, market, wallet) as client:  # nothing was charged for the job
+            first = client.call(market.samples[0], job=job, signer=CONSUMER_KEY)
+            assert first.receipt.receipt.counter == 1
 
 
 def test_the_wallet_refuses_a_repeated_counter_and_lists_gaps(
@@ -185,7 +216,7 @@ def test_the_wallet_refuses_a_repeated_counter_and_lists_gaps(
     market, provider = served
     job = b"\x40" * 32
     with ReceiptWallet(tmp_path / "wallet.sqlite") as wallet, _client(provider, market) as client:
-        results = [client.call(x, job=job, consumer=CONSUMER) for x in market.samples[:3]]
+        results = [client.call(x, job=job, signer=CONSUMER_KEY) for x in market.samples[:3]]
         request = {"input": market.samples[0]}
         # out of order (concurrent calls): kept; the missing counter is listed
         for result in (results[2], results[0]):
@@ -206,7 +237,7 @@ def test_cli_call_receipts_verify(served: tuple[Market, Provider], tmp_path: Pat
     pins = [
         "--provider", PROVIDER.address,
         "--model-digest", "sha256:" + market.digest.hex(),
-        "--consumer", CONSUMER,
+        "--key", "consumer",
         "--market-contract", CONTRACT,
         "--chain-id", str(CHAIN_ID),
         "--store", str(store),
@@ -215,7 +246,8 @@ def test_cli_call_receipts_verify(served: tuple[Market, Provider], tmp_path: Pat
     sample.write_text(json.dumps(market.samples[0]))
     for i in range(EPOCH_SIZE + 1):
         source = f"@{sample}" if i == 0 else json.dumps(market.samples[i])
-        doc = ok(["market", "call", provider.url, "--input", source, "--job", job, *pins])
+        call = ["market", "call", provider.url, "--input", source, "--job", job, *pins]
+        doc = ok(["--workspace", market.root, *call])
         assert doc["receipt"]["message"]["counter"] == i + 1
         SignedReceipt.from_dict(doc["receipt"])
     listed = ok(["market", "receipts", "--store", store, "--job", job])
@@ -230,31 +262,44 @@ def test_cli_call_receipts_verify(served: tuple[Market, Provider], tmp_path: Pat
     with sqlite3.connect(store) as db:  # a kept response altered afterwards
         db.execute("UPDATE receipts SET response = ? WHERE counter = 1", (b'"tampered"',))
     fails(["market", "verify", "--store", store], 1, "receipt-job-mismatch")
+    ws = ["--workspace", market.root]
     fails(
-        ["market", "call", provider.url, "--input", "[1, 2]", "--job", job, *pins],
+        [*ws, "market", "call", provider.url, "--input", "[1, 2]", "--job", job, *pins],
         3,
         "the model takes rows of 64 features",
     )
     wrong = [p if p != PROVIDER.address else OTHER_CONSUMER for p in pins]
-    fails(
-        ["market", "call", provider.url, "--input", json.dumps(market.samples[0]), *wrong],
-        1,
-        "receipt-signer-mismatch",
-    )
     sample_text = json.dumps(market.samples[0])
-    agreed = ok(["market", "call", provider.url, "--input", sample_text, "--price", "1000", *pins])
+    fails(
+        [*ws, "market", "call", provider.url, "--input", sample_text, "--job", job, *wrong],
+        1,
+        "request-signature-invalid",
+    )
+    agreed = ok(
+        [*ws, "market", "call", provider.url, "--input", sample_text, "--price", "1000",
+         "--job", job, *pins]
+    )  # fmt: skip
     assert agreed["receipt"]["message"]["price"] == 1000
     fails(
-        ["market", "call", provider.url, "--input", sample_text, "--price", "999", *pins],
+        [*ws, "market", "call", provider.url, "--input", sample_text, "--price", "999",
+         "--job", job, *pins],
         1,
         "receipt-price-mismatch",
-    )
+    )  # fmt: skip
 
 
 def test_serve_refuses_a_model_that_is_not_the_registered_one(market: Market) -> None:
     (market.model_dir / "model.pkl").write_bytes(pickle.dumps({"swapped": True}))
     out = fails(
-        ["--workspace", market.root, "market", "serve", "--port", "0", *provider_args()],
+        [
+            "--workspace",
+            market.root,
+            "market",
+            "serve",
+            "--port",
+            "0",
+            *provider_args(jobs=market.jobs),
+        ],
         1,
         "refusing to load it",
     )
@@ -264,7 +309,15 @@ def test_serve_refuses_a_model_that_is_not_the_registered_one(market: Market) ->
 def test_a_second_provider_on_the_same_store_is_refused(served: tuple[Market, Provider]) -> None:
     market, _ = served
     fails(
-        ["--workspace", market.root, "market", "serve", "--port", "0", *provider_args()],
+        [
+            "--workspace",
+            market.root,
+            "market",
+            "serve",
+            "--port",
+            "0",
+            *provider_args(jobs=market.jobs),
+        ],
         10,
         "in use by another provider",
     )

@@ -23,7 +23,8 @@ def test_serve_commit_epochs_needs_the_market_on_the_workspace_chain(market: Mar
     assert ws_chain != CHAIN_ID
     fails(
         ["market", "serve", *provider_args("--commit-epochs"), "--port", "0", *NO_HOST], 3,
-        f"the workspace's chain is {ws_chain}, the receipts are for chain {CHAIN_ID}", env=env,
+        f"the workspace's chain is on chain {ws_chain}, the receipts are for chain {CHAIN_ID}",
+        env=env,
     )  # fmt: skip
     args = [a if a != str(CHAIN_ID) else str(ws_chain) for a in provider_args("--commit-epochs")]
     fails(["market", "serve", *args, "--port", "0", *NO_HOST], 3, "no contract at", env=env)
@@ -39,3 +40,25 @@ def test_serve_without_the_server_extra_says_so(
         "the provider needs the server extra (uvicorn is missing)", "ailedger[server]",
         env={"AILEDGER_HOME": str(market.root)},
     )  # fmt: skip
+
+
+def test_serve_needs_one_source_of_job_owners(market: Market) -> None:
+    env = {"AILEDGER_HOME": str(market.root)}
+    serve = ["market", "serve", "--port", "0", *NO_HOST]
+    fails([*serve, *provider_args()], 3, "--commit-epochs", "--jobs FILE", env=env)
+    both = provider_args("--commit-epochs", jobs=market.jobs)
+    fails([*serve, *both], 3, "not both, not neither", env=env)
+    tables = {
+        "empty.json": ("{}", 3, "non-empty JSON object"),
+        "truncated.json": ('{"0x', 3, "is not JSON"),
+        "list.json": ("[]", 3, "non-empty JSON object"),
+        "bad-job.json": ('{"0x12": "' + "0x" + "11" * 20 + '"}', 3, "is not 0x and 64 hex"),
+        "bad-consumer.json": ('{"0x' + "12" * 32 + '": "nobody"}', 3, "not an Ethereum address"),
+    }
+    for name, (text, code, needle) in tables.items():
+        path = market.root / name
+        path.write_text(text)
+        fails([*serve, *provider_args(jobs=path)], code, needle, env=env)
+    fails(
+        [*serve, *provider_args(jobs=market.root / "missing.json")], 4, "no such job table", env=env
+    )

@@ -132,11 +132,13 @@ def test_a_swapped_model_fails_verification_and_is_slashed(
     job = market.open_job(terms, [v.address for v in VERIFIERS], signer=CONSUMER)
     market.accept_job(job, PROVIDER.address, signer=PROVIDER)
     domain = market_domain(chain.chain_id, market.address)
+    jobs = tmp_path / "jobs.json"  # the provider's job table: who signs this job's calls
+    jobs.write_text(json.dumps({"0x" + job.hex(): CONSUMER.address}))
 
     args = (
         "--model", MODEL, "--key", "provider", "--market-contract", market.address,
         "--chain-id", str(chain.chain_id), "--price", str(PRICE), "--epoch-size", str(EPOCH),
-        "--plugin", "callable", "--callable", "_swapped_model:factory",
+        "--plugin", "callable", "--callable", "_swapped_model:factory", "--jobs", str(jobs),
     )  # fmt: skip
     inputs = _inputs(market_ws.model_dir)
     wallet = ReceiptWallet(tmp_path / "consumer.sqlite")
@@ -146,7 +148,7 @@ def test_a_swapped_model_fails_verification_and_is_slashed(
             domain=domain, wallet=wallet, price=PRICE,
         )  # fmt: skip
         with client:
-            results = [client.call(v, job=job, consumer=CONSUMER.address) for v in inputs]
+            results = [client.call(v, job=job, signer=CONSUMER) for v in inputs]
             for result in results:
                 client.prove(result.receipt)
             roots = [

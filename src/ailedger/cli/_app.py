@@ -179,7 +179,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "label": ("_label",),
     "lineage": ("_trace",),
     "log": ("_log",),
-    "market": ("_market", "_market_verify"),
+    "market": ("_market", "_market_job", "_market_verify"),
     "oracle": ("_oracle",),
     "model": ("_model_sign", "_register"),
     "prove": ("_dataset",),

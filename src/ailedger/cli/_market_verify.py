@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ailedger.cli._chain_common import RpcOpt, ensure_dev_funds, open_chain
+from ailedger.cli._chain_common import RpcOpt, ensure_dev_funds
 from ailedger.cli._common import JsonOpt, console, emit
-from ailedger.cli._keys import PasswordFileOpt, log_signer, open_workspace
+from ailedger.cli._keys import PasswordFileOpt, log_signer
 from ailedger.cli._market import ContractOpt, StoreOpt, _default_store, _hex32, market_app
 from ailedger.errors import InvalidInput, NotFound, StorageError
 
@@ -52,16 +52,12 @@ OutOpt = Annotated[
 
 
 @contextmanager
-def _market(rpc: str | None, contract: str, *, read_only: bool = False) -> Iterator[Any]:
-    from ailedger.chain.inference_market import InferenceMarket
+def _market(rpc: str | None, contract: str | None, *, read_only: bool = False) -> Iterator[Any]:
+    """The InferenceMarket at ``contract``, else the workspace's deployment's."""
+    from ailedger.cli._market_job import _market as open_market
 
-    with open_chain(open_workspace(), rpc, read_only=read_only) as chain:
-        if not chain.code(contract):
-            raise InvalidInput(
-                f"no contract at {contract} on chain {chain.chain_id}",
-                hint="pass the InferenceMarket's address with --market-contract",
-            )
-        yield InferenceMarket(chain, chain.at("InferenceMarket", contract, track=False))
+    with open_market(rpc, contract, read_only=read_only) as market:
+        yield market
 
 
 def _write(out: Path, doc: dict[str, Any]) -> None:
@@ -133,8 +129,8 @@ def _seed_block(market: InferenceMarket, job: bytes, epoch: int, signer: Any) ->
 def draw_cmd(
     job: JobArg,
     epoch: EpochArg,
-    market_contract: ContractOpt,
     key: KeyOpt,
+    market_contract: ContractOpt = None,
     rpc: RpcOpt = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
@@ -174,7 +170,7 @@ def draw_cmd(
 def reveal_cmd(
     job: JobArg,
     epoch: EpochArg,
-    market_contract: ContractOpt,
+    market_contract: ContractOpt = None,
     out: OutOpt = None,
     store: StoreOpt = None,
     rpc: RpcOpt = None,
@@ -228,7 +224,6 @@ def reveal_cmd(
 def attest_cmd(
     job: JobArg,
     epoch: EpochArg,
-    market_contract: ContractOpt,
     key: KeyOpt,
     model_path: Annotated[
         Path,
@@ -244,6 +239,7 @@ def attest_cmd(
     callable_: Annotated[
         str | None, typer.Option("--callable", help="module:function for the callable plug-in.")
     ] = None,
+    market_contract: ContractOpt = None,
     out: OutOpt = None,
     rpc: RpcOpt = None,
     password_file: PasswordFileOpt = None,
@@ -313,8 +309,8 @@ def settle_cmd(
         list[Path],
         typer.Argument(help="The verifiers' attestation files.", show_default=False),
     ],
-    market_contract: ContractOpt,
     key: KeyOpt,
+    market_contract: ContractOpt = None,
     rpc: RpcOpt = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
@@ -378,12 +374,12 @@ def prove_output_cmd(
         list[Path],
         typer.Argument(help="The verifiers' attestation files.", show_default=False),
     ],
-    market_contract: ContractOpt,
     key: KeyOpt,
     counter: Annotated[
         int | None,
         typer.Option("--counter", min=1, help="Dispute this call (default: the first found)."),
     ] = None,
+    market_contract: ContractOpt = None,
     rpc: RpcOpt = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,

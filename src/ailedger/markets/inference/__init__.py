@@ -7,6 +7,9 @@
   committed before returned), counters per job, epochs batched into RFC 9162 roots, proofs;
 - :mod:`.models`: the model served, checked against its fingerprint before it is loaded
   (scikit-learn, ONNX, a Python callable);
+- :mod:`.request`: the EIP-712 request a consumer signs for every call (job, provider, model,
+  request digest, nonce, expiry), checked by the provider before it serves or charges;
+- :mod:`.jobs`: which jobs a provider serves and whose signature each call needs;
 - :mod:`.provider`: the provider's HTTP endpoint (``ailedger market serve``);
 - :mod:`.client`: the consumer's client and receipt wallet (``ailedger market call``).
 
@@ -32,12 +35,14 @@ from ailedger.markets.inference.attestation import (
     gather_wrong_outputs,
 )
 from ailedger.markets.inference.client import (
+    REQUEST_TTL,
     CallResult,
     ProviderClient,
     ReceiptWallet,
     WalletRow,
     verify_kept,
 )
+from ailedger.markets.inference.jobs import JobDirectory, JobEntry, job_table, load_job_table
 from ailedger.markets.inference.models import (
     PLUGINS,
     ModelRefused,
@@ -62,6 +67,16 @@ from ailedger.markets.inference.receipt import (
     verify_inclusion_in_epoch,
     verify_receipt,
 )
+from ailedger.markets.inference.request import (
+    INFERENCE_REQUEST_NAME,
+    REQUEST_TYPE,
+    InferenceRequest,
+    SignedRequest,
+    new_nonce,
+    request_domain,
+    sign_request,
+    verify_request,
+)
 from ailedger.markets.inference.verifier import (
     Reveal,
     RevealedCall,
@@ -75,12 +90,18 @@ from ailedger.markets.inference.verifier import (
 __all__ = [
     "EPOCH_ROOT_TYPE",
     "INFERENCE_MARKET_NAME",
+    "INFERENCE_REQUEST_NAME",
     "PLUGINS",
     "RECEIPT_TYPE",
+    "REQUEST_TTL",
+    "REQUEST_TYPE",
     "Attestation",
     "CallResult",
     "ClosedEpoch",
     "EpochRoot",
+    "InferenceRequest",
+    "JobDirectory",
+    "JobEntry",
     "ModelRefused",
     "Predictor",
     "ProviderClient",
@@ -93,24 +114,31 @@ __all__ = [
     "SignedEpochRoot",
     "SignedMismatch",
     "SignedReceipt",
+    "SignedRequest",
     "Tolerance",
     "VerifiedModel",
     "WalletRow",
     "WrongOutputEvidence",
     "gather_verification",
     "gather_wrong_outputs",
+    "job_table",
+    "load_job_table",
     "load_predictor",
     "market_domain",
     "model_tolerance",
+    "new_nonce",
     "read_sample",
     "request_digest",
+    "request_domain",
     "response_digest",
     "reveal_from_wallet",
     "sign_receipt",
+    "sign_request",
     "verified_model",
     "verify_epoch",
     "verify_epoch_root",
     "verify_inclusion_in_epoch",
     "verify_kept",
     "verify_receipt",
+    "verify_request",
 ]

@@ -8,6 +8,12 @@ increasing across restarts. An epoch is open until it holds ``epoch_size`` recei
 first receipt is ``epoch_seconds`` old; closing it computes the RFC 9162 root over the
 receipts' EIP-712 digests in position order and stores it with the provider's signature.
 One process owns a book at a time (an exclusive lock on ``PATH.lock``).
+
+With each receipt the book keeps the consumer's signed request it answered
+(:mod:`.request`: nonce, expiry, signature), in the same row, so the provider can show that
+the consumer asked for every call it bills; a nonce is charged once per job (a unique index),
+so a replayed request is refused even after a restart. A book written before requests were
+signed gains the two columns when it is opened.
 """
 
 from __future__ import annotations
@@ -26,7 +32,14 @@ from typing import Any
 import orjson
 
 from ailedger.chain.eip712 import Domain
-from ailedger.errors import ConflictError, IntegrityError, InvalidInput, NotFound, StorageError
+from ailedger.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    SignatureInvalid,
+    StorageError,
+)
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.markets.inference.receipt import (
     EpochRoot,
@@ -35,6 +48,7 @@ from ailedger.markets.inference.receipt import (
     SignedReceipt,
     sign_epoch_root,
 )
+from ailedger.markets.inference.request import SignedRequest
 from ailedger.merkle import InclusionProof, inclusion_proof_from_leaf_hashes, leaf_hashes
 from ailedger.merkle import root_from_leaf_hashes as _root
 
@@ -49,6 +63,8 @@ CREATE TABLE IF NOT EXISTS receipts (
     position INTEGER NOT NULL,
     digest BLOB NOT NULL,
     doc BLOB NOT NULL,
+    nonce BLOB,
+    request BLOB,
     PRIMARY KEY (job, counter),
     UNIQUE (epoch, position)
 ) WITHOUT ROWID;
@@ -61,6 +77,8 @@ CREATE TABLE IF NOT EXISTS epochs (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+#: A consumer's request nonce is charged once per job (NULL: a receipt issued without one).
+_NONCE_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS receipt_nonces ON receipts (job, nonce)"
 
 
 @dataclass(frozen=True)
@@ -155,6 +173,11 @@ class ReceiptBook:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(receipts)")}
+            for column in ("nonce", "request"):
+                if column not in columns:  # a book written before requests were signed
+                    db.execute(f"ALTER TABLE receipts ADD COLUMN {column} BLOB")
+            db.execute(_NONCE_INDEX)
         except sqlite3.DatabaseError as exc:
             fault = StorageError.from_exception(exc, path)
             if fault is not None:
@@ -215,10 +238,28 @@ class ReceiptBook:
         if owner and owner != consumer:
             raise ConflictError(f"job 0x{job.hex()} belongs to another consumer ({owner})")
 
+    def calls(self, job: bytes) -> int:
+        """How many receipts the book issued for ``job`` (its last counter)."""
+        return self._job(job)[1]
+
+    def nonce_used(self, job: bytes, nonce: bytes) -> bool:
+        """Whether a receipt of ``job`` was issued for a request with ``nonce``."""
+        row = self._db.execute(
+            "SELECT 1 FROM receipts WHERE job = ? AND nonce = ?", (job, nonce)
+        ).fetchone()
+        return row is not None
+
     def issue(
-        self, job: bytes, consumer: str, request_digest: bytes, response_digest: bytes
+        self,
+        job: bytes,
+        consumer: str,
+        request_digest: bytes,
+        response_digest: bytes,
+        request: SignedRequest | None = None,
     ) -> SignedReceipt:
-        """Sign the job's next receipt and commit it; only then is the counter consumed."""
+        """Sign the job's next receipt and commit it, with the consumer's signed ``request``
+        it answers; only then is the counter consumed. A request nonce already charged for
+        the job is refused (``request-nonce-reused``), nothing charged."""
         if self.position >= self.epoch_size or self._due():
             self.close_epoch()  # a storage fault here is raised: nothing charged yet
         self.check_job(job, consumer)
@@ -240,7 +281,7 @@ class ReceiptBook:
         signed = SignedReceipt(receipt, self.domain, self.signer.sign_digest(digest))
         try:
             self._db.execute(
-                "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job,
                     receipt.counter,
@@ -249,8 +290,19 @@ class ReceiptBook:
                     receipt.position,
                     digest,
                     orjson.dumps(signed.to_dict()),
+                    None if request is None else request.nonce,
+                    None if request is None else orjson.dumps(request.to_dict()),
                 ),
             )
+        except sqlite3.IntegrityError as exc:
+            if request is not None and self.nonce_used(job, request.nonce):
+                raise SignatureInvalid(
+                    f"nonce 0x{request.nonce.hex()} was already charged for job 0x{job.hex()}",
+                    code="request-nonce-reused",
+                ) from None
+            raise IntegrityError(
+                f"{self.path}: cannot store receipt {receipt.counter} of job 0x{job.hex()}: {exc}"
+            ) from None
         except sqlite3.Error as exc:
             raise StorageError.from_exception(exc, self.path) or IntegrityError(
                 f"{self.path}: cannot store receipt {receipt.counter} of job 0x{job.hex()}: {exc}"
@@ -341,6 +393,16 @@ class ReceiptBook:
         if row is None:
             raise NotFound(f"no receipt {counter} of job 0x{job.hex()}")
         return SignedReceipt.from_dict(orjson.loads(row[0]))
+
+    def request(self, job: bytes, counter: int) -> SignedRequest:
+        """The consumer's signed request that receipt ``counter`` of ``job`` answered
+        (NotFound for a receipt issued without one)."""
+        row = self._db.execute(
+            "SELECT request FROM receipts WHERE job = ? AND counter = ?", (job, counter)
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise NotFound(f"no signed request for receipt {counter} of job 0x{job.hex()}")
+        return SignedRequest.from_dict(orjson.loads(row[0]))
 
     def proof(self, job: bytes, counter: int) -> tuple[SignedReceipt, ClosedEpoch, InclusionProof]:
         """A receipt, its closed epoch and its inclusion proof (NotFound while it is open)."""

@@ -1,6 +1,8 @@
 """The consumer's side: call a provider, check every receipt, keep it, prove its inclusion.
 
-:class:`ProviderClient` pins what the consumer expects (the provider's address, the model
+:class:`ProviderClient` signs every call with the consumer's key (:mod:`.request`: the job,
+the provider, the model paid for, the request digest, a fresh random nonce and an expiry) and
+pins what the consumer expects (the provider's address, the model
 digest it pays for, the market's EIP-712 domain) and checks each answer against it before
 returning: the receipt's signature and domain, its model digest and job, its consumer, the
 request digest of what was sent and the response digest of what came back. A receipt that
@@ -19,6 +21,7 @@ from __future__ import annotations
 import http.client
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ from ailedger.errors import (
     SignatureInvalid,
     StorageError,
 )
-from ailedger.identity.keys import checksum_address
+from ailedger.identity.keys import Secp256k1Signer, checksum_address
 from ailedger.markets.inference.receipt import (
     SignedEpochRoot,
     SignedReceipt,
@@ -49,10 +52,17 @@ from ailedger.markets.inference.receipt import (
     verify_inclusion_in_epoch,
     verify_receipt,
 )
+from ailedger.markets.inference.request import (
+    InferenceRequest,
+    new_nonce,
+    request_domain,
+    sign_request,
+)
 from ailedger.merkle import InclusionProof
 
 __all__ = [
     "MAX_ANSWER",
+    "REQUEST_TTL",
     "CallResult",
     "ProviderClient",
     "ReceiptWallet",
@@ -62,6 +72,8 @@ __all__ = [
 
 #: The largest answer read from a provider (an output and its receipt are far smaller).
 MAX_ANSWER = 64 << 20
+#: How long a signed request stays usable by default (seconds).
+REQUEST_TTL = 300
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -250,12 +262,22 @@ class ReceiptWallet:
 
 def _raise_for(status: int, body: bytes, url: str) -> None:
     detail = body[:300].decode("utf-8", "replace")
+    code: Any = None
     try:
         doc = orjson.loads(body)
         if isinstance(doc, dict) and isinstance(doc.get("detail"), str):
             detail = doc["detail"]
+            code = doc.get("code")
     except orjson.JSONDecodeError:
         pass
+    if status in (401, 403):  # the provider did not accept the consumer's signature
+        hint = "sign with the key of the job's consumer (--key)"
+        message = f"the provider refused the request: {detail}"
+        if code == "request-expired":
+            raise SignatureInvalid(message, code="request-expired", hint="sign it again")
+        if code == "request-unsigned":
+            raise SignatureInvalid(message, code="request-unsigned", hint=hint)
+        raise SignatureInvalid(message, code="request-signature-invalid", hint=hint)
     if status == 400:
         raise FormatError(f"the provider refused the request: {detail}")
     if status in (413, 422):
@@ -295,6 +317,7 @@ class ProviderClient:
         self.provider = checksum_address(provider)
         self.model_digest = model_digest
         self.domain = domain
+        self._request_domain = request_domain(domain.chain_id, domain.verifying_contract)
         self.price = price
         self.wallet = wallet
         self._host, self._port, self._timeout = host, port, timeout
@@ -347,13 +370,31 @@ class ProviderClient:
         return doc
 
     def call(
-        self, value: Any, *, job: bytes, consumer: str, salt: bytes | None = None
+        self,
+        value: Any,
+        *,
+        job: bytes,
+        signer: Secp256k1Signer,
+        salt: bytes | None = None,
+        ttl: int = REQUEST_TTL,
+        now: float | None = None,
     ) -> CallResult:
-        """Call the model on ``value`` for ``job``; the output and its checked receipt."""
-        consumer = checksum_address(consumer)
+        """Call the model on ``value`` for ``job``, signed by the job's consumer ``signer``
+        (a fresh nonce, valid ``ttl`` seconds); the output and its checked receipt."""
+        consumer = signer.address
+        try:
+            digest = request_digest(value, salt or b"")
+        except InvalidInput as exc:
+            raise InvalidInput(f"the input is not JSON: {exc.message}") from None
+        expires = int(time.time() if now is None else now) + ttl
+        asked = InferenceRequest(
+            job, self.provider, self.model_digest, digest, new_nonce(), expires
+        )
+        signed_request = sign_request(asked, self._request_domain, signer)
         request: dict[str, Any] = {"job": "0x" + job.hex(), "consumer": consumer, "input": value}
         if salt is not None:
             request["salt"] = "0x" + salt.hex()
+        request.update(signed_request.to_dict())
         try:
             body = orjson.dumps(request)
         except TypeError as exc:

@@ -9,25 +9,42 @@ same signed root; a job the chain does not know (or not active) is skipped and r
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from ailedger.chain._types import AccountSource, Signer
 from ailedger.chain.inference_market import InferenceMarket, JobStatus
 from ailedger.errors import AiledgerError, ConflictError, InvalidInput, NotFound
 from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook
+from ailedger.markets.inference.jobs import JobDirectory, JobEntry
 from ailedger.markets.inference.receipt import SignedReceipt
 from ailedger.merkle import InclusionProof
 
 __all__ = [
     "EpochCommit",
+    "MarketAccess",
     "commit_closed_epoch",
     "epoch_committer",
-    "onchain_job_gate",
+    "omission_args",
+    "onchain_jobs",
     "receipt_struct",
     "wrong_model_args",
 ]
+
+#: How a long-running provider reaches the market: a context manager per use, so that an
+#: embedded chain (one process at a time) is held only for the moment of a look-up or a
+#: commitment, and other processes (the consumer's `market job` commands) can use it between.
+MarketAccess: TypeAlias = Callable[[], AbstractContextManager[InferenceMarket]]
+
+
+def _access(market: InferenceMarket | MarketAccess) -> MarketAccess:
+    if isinstance(market, InferenceMarket):
+        return lambda: contextlib.nullcontext(market)
+    return market
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,16 @@ def wrong_model_args(
     if proof.leaf_index != signed.receipt.position:
         raise InvalidInput("the proof is not for the receipt's position")
     return signed.receipt.job, receipt_struct(signed), signed.signature, list(proof.hashes)
+
+
+def omission_args(
+    signed: SignedReceipt, held_leaf: bytes, proof: InclusionProof | None
+) -> tuple[bytes, tuple[Any, ...], bytes, bytes, list[bytes]]:
+    """``(jobId, receipt, signature, heldLeaf, proof)`` for ``proveOmission``: the leaf the
+    committed root holds at the receipt's position and its proof (none when the position lies
+    beyond the committed size or the epoch was skipped)."""
+    hashes = [] if proof is None else list(proof.hashes)
+    return signed.receipt.job, receipt_struct(signed), signed.signature, held_leaf, hashes
 
 
 def commit_closed_epoch(
@@ -99,7 +126,7 @@ def commit_closed_epoch(
 
 
 def epoch_committer(
-    market: InferenceMarket,
+    market: InferenceMarket | MarketAccess,
     book: ReceiptBook,
     *,
     signer: Signer | AccountSource,
@@ -109,11 +136,13 @@ def epoch_committer(
     :func:`commit_closed_epoch`) and reports what it did, one line per job. It never raises:
     the hook runs inside a call whose receipt is already stored, and a chain fault must not
     turn that call into an error (the epoch's signed root stays in the book; commit it later)."""
+    access = _access(market)
 
     def hook(closed: ClosedEpoch) -> None:
         epoch = closed.signed.epoch_root.epoch
         try:
-            done = commit_closed_epoch(market, book, closed, signer=signer)
+            with access() as opened:
+                done = commit_closed_epoch(opened, book, closed, signer=signer)
         except AiledgerError as exc:
             report(f"epoch {epoch}: not committed: {str(exc).splitlines()[0]}")
             return
@@ -124,36 +153,46 @@ def epoch_committer(
     return hook
 
 
-def onchain_job_gate(market: InferenceMarket, book: ReceiptBook) -> Callable[[bytes, str], None]:
-    """A ``job_gate`` for the provider's endpoint: serve a call only on a job active on
-    ``market`` whose consumer is the caller's named consumer and whose provider signer, model
-    digest and price are the book's. The job id then names an escrow that binds consumer,
-    provider and model (the caller is still not authenticated: see docs/security.md).
-    Accepted jobs are remembered; a refusal is NotFound (404) or ConflictError (409)."""
-    accepted: set[tuple[bytes, str]] = set()
+def onchain_jobs(
+    market: InferenceMarket | MarketAccess,
+    book: ReceiptBook,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> JobDirectory:
+    """A :data:`~ailedger.markets.inference.provider.JobDirectory` for the provider's
+    endpoint: serve a job only while it is active on the market with the book's signer as its
+    receipt signer, the book's model digest and price; its consumer (who must sign every
+    call), maximum calls and deadline come from the chain. A job found active is remembered
+    (the chain is read once per job); a refusal is NotFound (404) or ConflictError (409)."""
+    access = _access(market)
+    known: dict[bytes, JobEntry] = {}
 
-    def gate(job: bytes, consumer: str) -> None:
-        if (job, consumer) in accepted:
-            return
-        try:
-            info = market.job(job)
-        except InvalidInput:
-            raise NotFound(
-                f"job 0x{job.hex()} is not open on the market {market.address}"
-            ) from None
+    def lookup(job: bytes) -> JobEntry:
+        entry = known.get(job)
+        if entry is not None:
+            return entry
+        with access() as opened:
+            try:
+                info = opened.job(job)
+            except InvalidInput:
+                raise NotFound(
+                    f"job 0x{job.hex()} is not open on the market {opened.address}"
+                ) from None
         problems = []
         if info.status != JobStatus.ACTIVE:
             problems.append(f"it is {info.status.name.lower()}")
-        if info.consumer.lower() != consumer.lower():
-            problems.append(f"its consumer is {info.consumer}")
         if info.signer.lower() != book.signer.address.lower():
             problems.append("it names another provider key")
         if info.terms.model_digest != book.model_digest:
             problems.append("it pays for another model")
         if info.terms.price != book.price:
             problems.append(f"its price is {info.terms.price}, this endpoint charges {book.price}")
+        if info.terms.deadline < clock():
+            problems.append(f"its deadline {info.terms.deadline} has passed")
         if problems:
             raise ConflictError(f"job 0x{job.hex()} is not served here: " + "; ".join(problems))
-        accepted.add((job, consumer))
+        entry = JobEntry(info.consumer, info.terms.max_calls, info.terms.deadline)
+        known[job] = entry
+        return entry
 
-    return gate
+    return lookup

@@ -3,22 +3,33 @@
 ::
 
     GET  /v1/info                              provider, domain, model digest, price
-    POST /v1/infer                             {"job", "consumer", "input", "salt"?}
+    POST /v1/infer                             {"job", "consumer", "input", "salt"?,
+                                                "nonce", "expires", "signature"}
                                                -> {"output", "receipt"}
     GET  /v1/receipts/{job}/{counter}          the signed receipt
+    GET  /v1/receipts/{job}/{counter}/request  the consumer's signed request it answered
     GET  /v1/receipts/{job}/{counter}/proof    {"receipt", "epoch_root", "proof"} once the
                                                receipt's epoch is closed (404 before)
     GET  /v1/epochs/{epoch}                    the signed root of a closed epoch
 
-A call is charged (its counter consumed, its receipt signed and committed) only after the
-request parsed and the model answered: a malformed request or an input nested deeper than
-64 levels (400), a body declared as anything but JSON (415), an input the model refuses
-(422), a job of another consumer (409) or a body over 1 MiB (413, read no further) leave the
-job's counter where it was. Every error, an unknown path (404), a wrong method (405) and a
-fault of the model or the server (500, a bug) included, is RFC 9457
-``application/problem+json``. Requests run one at a time on
-the event loop (the model call, the signature and the SQLite insert are short), so counters
-are handed out in order with no lock. A background task closes epochs by age.
+Every call carries the job's consumer's signature (:mod:`.request`: EIP-712 over the job,
+this provider, the model, the request digest, a nonce and an expiry). ``jobs`` (a
+:data:`JobDirectory`) names each job's consumer: a table the provider was given
+(:func:`~ailedger.markets.inference.jobs.job_table`) or the InferenceMarket
+(:func:`ailedger.markets.inference.onchain.onchain_jobs`); a job it does not name is refused.
+A call is charged (its counter consumed, its receipt signed and committed with the signed
+request) only after the request parsed, its signature held and the model answered: a
+malformed request or an input nested deeper than 64 levels (400), an unsigned request (401),
+a request signed by another key than the job's consumer, or for another job, provider, model
+or input, or expired (403), an unknown job (404), a job of another consumer, past its
+deadline or with all its calls used, or a nonce already charged for the job (409), a body
+declared as anything but JSON (415), an input the model refuses (422) or a body over 1 MiB
+(413, read no further) leave the job's counter where it was. Every error, an unknown path
+(404), a wrong method (405) and a fault of the model or the server (500, a bug) included, is
+RFC 9457 ``application/problem+json`` (a refused signature also names its ``code``).
+Requests run one at a time on the event loop (the model call, the signatures and the SQLite
+insert are short), so counters are handed out in order with no lock. A background task
+closes epochs by age.
 """
 
 from __future__ import annotations
@@ -26,8 +37,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -46,18 +59,30 @@ from ailedger.errors import (
     FormatError,
     InvalidInput,
     NotFound,
+    SignatureInvalid,
     StorageError,
+    VerificationFailed,
 )
 from ailedger.identity.keys import checksum_address
 from ailedger.markets.inference._store import ReceiptBook
+from ailedger.markets.inference.jobs import JobDirectory, JobEntry, job_table
 from ailedger.markets.inference.models import Predictor
 from ailedger.markets.inference.receipt import request_digest, response_digest
+from ailedger.markets.inference.request import (
+    InferenceRequest,
+    SignedRequest,
+    request_domain,
+    verify_request,
+)
 
 __all__ = [
     "MAX_BODY",
     "MAX_DEPTH",
     "PROBLEM_MEDIA_TYPE",
+    "JobDirectory",
+    "JobEntry",
     "create_provider_app",
+    "job_table",
     "listen",
     "run_provider",
 ]
@@ -70,7 +95,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _JSON_TYPE = re.compile(r"application/json", re.IGNORECASE)
-_FIELDS = frozenset({"job", "consumer", "input", "salt"})
+_FIELDS = frozenset({"job", "consumer", "input", "salt", "nonce", "expires", "signature"})
+
 
 #: Error class -> (status, slug); the first class an error is an instance of wins.
 _STATUS: tuple[tuple[type[AiledgerError], int, str], ...] = (
@@ -83,14 +109,23 @@ _STATUS: tuple[tuple[type[AiledgerError], int, str], ...] = (
 )
 
 
-def _problem(status: int, slug: str, detail: str) -> Response:
-    body = {
+#: Verification codes with their own status (the rest of SignatureInvalid is 403).
+_CODE_STATUS = {"request-unsigned": 401, "request-nonce-reused": 409}
+_AUTHENTICATE = {"WWW-Authenticate": 'EIP712 realm="ailedger InferenceRequest"'}
+
+
+def _problem(
+    status: int, slug: str, detail: str, code: str | None = None, headers: Any = None
+) -> Response:
+    body: dict[str, Any] = {
         "type": f"https://ailedger.dev/problems/{slug}",
         "title": slug.replace("-", " "),
         "status": status,
         "detail": detail,
     }
-    return Response(orjson.dumps(body), status, media_type=PROBLEM_MEDIA_TYPE)
+    if code is not None:
+        body["code"] = code
+    return Response(orjson.dumps(body), status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def _ok(doc: Any) -> Response:
@@ -103,6 +138,8 @@ def _job(text: str) -> bytes:
     return bytes.fromhex(text[2:])
 
 
+#: EIP-55 forms of the consumers seen (a keccak each; every call names its consumer).
+_checksum = functools.lru_cache(maxsize=4096)(checksum_address)
 _INT63 = (1 << 63) - 1  # SQLite's integers: no counter or epoch gets near it
 
 
@@ -127,7 +164,7 @@ def _too_deep(value: Any, limit: int) -> bool:
     return any(isinstance(item, list | dict) for item in level)
 
 
-def _parse_call(body: bytes) -> tuple[bytes, str, Any, bytes]:
+def _parse_call(body: bytes) -> tuple[bytes, str, Any, bytes, SignedRequest]:
     try:  # orjson: strict RFC 8259 (no NaN), bounded nesting, raises instead of crashing
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -136,7 +173,10 @@ def _parse_call(body: bytes) -> tuple[bytes, str, Any, bytes]:
         raise FormatError("the request must be a JSON object")
     unknown = sorted(set(doc) - _FIELDS)
     if unknown:
-        raise FormatError(f"unknown field {unknown[0]!r} (fields: job, consumer, input, salt)")
+        raise FormatError(
+            f"unknown field {unknown[0]!r} (fields: job, consumer, input, salt, nonce, expires, "
+            "signature)"
+        )
     for name in ("job", "consumer", "input"):
         if name not in doc:
             raise FormatError(f"the request has no {name!r}")
@@ -148,16 +188,18 @@ def _parse_call(body: bytes) -> tuple[bytes, str, Any, bytes]:
     if not isinstance(consumer, str) or not _ADDRESS.fullmatch(consumer):
         raise FormatError("consumer must be an Ethereum address (0x and 40 hex digits)")
     try:
-        consumer = checksum_address(consumer)
+        consumer = _checksum(consumer)
     except InvalidInput as exc:
         raise FormatError(exc.message) from None
     if salt is not None and (not isinstance(salt, str) or not _HEX32.fullmatch(salt)):
         raise FormatError("salt must be 0x and 64 hex digits")
+    signed = SignedRequest.from_dict(doc)  # request-unsigned (401) when a field is missing
     return (
         bytes.fromhex(job[2:]),
         consumer,
         doc["input"],
         b"" if salt is None else bytes.fromhex(salt[2:]),
+        signed,
     )
 
 
@@ -166,14 +208,17 @@ def create_provider_app(
     predictor: Predictor,
     *,
     model: str,
+    jobs: JobDirectory,
     on_started: Callable[[], None] | None = None,
     tick_seconds: float = 1.0,
-    job_gate: Callable[[bytes, str], None] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The provider's ASGI app over ``book`` (receipts) and ``predictor`` (the loaded model);
-    ``model`` names the served version (``NAME@VERSION``). ``job_gate(job, consumer)``, if
-    given, raises for a call the provider will not serve (e.g. a job not open on-chain for
-    it: :func:`ailedger.markets.inference.onchain.onchain_job_gate`)."""
+    ``model`` names the served version (``NAME@VERSION``); ``jobs`` names each served job's
+    consumer (:func:`job_table`, or the market's:
+    :func:`ailedger.markets.inference.onchain.onchain_jobs`); ``clock`` gives unix time (for
+    request expiry and job deadlines)."""
+    signing_domain = request_domain(book.domain.chain_id, book.domain.verifying_contract)
     info = {
         "provider": book.signer.address,
         "domain": book.domain.to_dict(),
@@ -183,6 +228,7 @@ def create_provider_app(
         "price": str(book.price),
         "epoch_size": book.epoch_size,
         "epoch_seconds": book.epoch_ms / 1000,
+        "request_domain": signing_domain.to_dict(),
     }
 
     async def get_info(_: Request) -> Response:
@@ -202,19 +248,47 @@ def create_provider_app(
                 return _problem(413, "too-large", f"the body is over {MAX_BODY} bytes")
             chunks.append(chunk)
         body = b"".join(chunks)
-        job, consumer, value, salt = _parse_call(body)
-        book.check_job(job, consumer)  # before the model runs: a refusal costs nothing
-        if job_gate is not None:
-            job_gate(job, consumer)
+        job, consumer, value, salt, signed_request = _parse_call(body)
+        # every check before the model runs: a refusal costs nothing and charges nothing.
+        # The signature is checked against the consumer the request names first, so that an
+        # unsigned or forged request never makes the directory read the chain.
+        now = int(clock())
         req = request_digest(value, salt)
+        asked = InferenceRequest(
+            job,
+            book.signer.address,
+            book.model_digest,
+            req,
+            signed_request.nonce,
+            signed_request.expires,
+        )
+        verify_request(asked, signed_request, domain=signing_domain, consumer=consumer, now=now)
+        entry = jobs(job)
+        if entry.consumer != consumer:
+            raise ConflictError(f"job 0x{job.hex()} belongs to another consumer ({entry.consumer})")
+        if entry.deadline is not None and now > entry.deadline:
+            raise ConflictError(f"job 0x{job.hex()} is past its deadline ({entry.deadline})")
+        if entry.max_calls is not None and book.calls(job) >= entry.max_calls:
+            raise ConflictError(f"job 0x{job.hex()} has used all its {entry.max_calls} calls")
+        book.check_job(job, consumer)
+        if book.nonce_used(job, signed_request.nonce):
+            raise SignatureInvalid(
+                f"nonce 0x{signed_request.nonce.hex()} was already charged for job 0x{job.hex()}",
+                code="request-nonce-reused",
+            )
         output = predictor.predict(value)
-        signed = book.issue(job, consumer, req, response_digest(output))
+        signed = book.issue(job, consumer, req, response_digest(output), signed_request)
         return _ok({"output": output, "receipt": signed.to_dict()})
 
     async def get_receipt(request: Request) -> Response:
         job = _job(request.path_params["job"])
         counter = _counter(request.path_params["counter"])
         return _ok(book.receipt(job, counter).to_dict())
+
+    async def get_request(request: Request) -> Response:
+        job = _job(request.path_params["job"])
+        counter = _counter(request.path_params["counter"])
+        return _ok(book.request(job, counter).to_dict())
 
     async def get_proof(request: Request) -> Response:
         job = _job(request.path_params["job"])
@@ -233,6 +307,12 @@ def create_provider_app(
 
     async def on_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, AiledgerError)
+        if isinstance(exc, VerificationFailed) and exc.code in _CODE_STATUS:
+            status = _CODE_STATUS[exc.code]
+            headers = _AUTHENTICATE if status == 401 else None
+            return _problem(status, "request-refused", exc.message, exc.code, headers)
+        if isinstance(exc, VerificationFailed):
+            return _problem(403, "request-refused", exc.message, exc.code)
         for cls, status, slug in _STATUS:
             if isinstance(exc, cls):
                 return _problem(status, slug, exc.message)
@@ -270,6 +350,7 @@ def create_provider_app(
             Route("/v1/info", get_info, methods=["GET"]),
             Route("/v1/infer", infer, methods=["POST"]),
             Route("/v1/receipts/{job}/{counter}", get_receipt, methods=["GET"]),
+            Route("/v1/receipts/{job}/{counter}/request", get_request, methods=["GET"]),
             Route("/v1/receipts/{job}/{counter}/proof", get_proof, methods=["GET"]),
             Route("/v1/epochs/{epoch}", get_epoch, methods=["GET"]),
         ],
@@ -312,8 +393,8 @@ def run_provider(
     model: str,
     host: str = "127.0.0.1",
     port: int = 8090,
+    jobs: JobDirectory,
     on_ready: Callable[[str], None] | None = None,
-    job_gate: Callable[[bytes, str], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; ``on_ready(url)`` once it accepts connections."""
     sock, url = listen(host, port)
@@ -322,8 +403,8 @@ def run_provider(
             book,
             predictor,
             model=model,
+            jobs=jobs,
             on_started=None if on_ready is None else (lambda: on_ready(url)),
-            job_gate=job_gate,
         )
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         uvicorn.Server(config).run(sockets=[sock])
