@@ -331,5 +331,5 @@ def providers(world: World, d: im.Digits) -> Iterator[dict[str, Future[Child]]]:
     try:
         yield {c.name: pool.submit(children.start, c) for c in started}
     finally:
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=True, cancel_futures=True)  # a child starting is let finish
         children.stop_all()
