@@ -47,16 +47,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
     return out, _run(out)
 
 
-def _check(out: Path, report: dict[str, Any]) -> None:
+def _check(out: Path, report: dict[str, Any], calls: int = imaging.CALLS) -> None:
     """What every run must show, read from its report and its directory."""
-    assert report["calls"] == imaging.CALLS
+    assert report["calls"] == calls
     dispute, dec = report["dispute"], report["job_dec"]
     # the disputed study: flagged, and its archived image and salt give the salted digest
     archive = {
         s["study"]: s
         for s in map(json.loads, (out / "hospital" / "archive-nov.jsonl").read_text().splitlines())
     }
-    assert len(archive) == imaging.CALLS
+    assert len(archive) == calls
     study = archive[dispute["study"]]
     assert study["output"] == dispute["output"]
     assert dispute["output"]["flag"] is True
@@ -73,7 +73,7 @@ def _check(out: Path, report: dict[str, Any]) -> None:
     assert statement.subject[0].name.startswith("st-mary-studies-nov@")
     with ReceiptWallet(out / "hospital" / "receipts.sqlite") as wallet:
         rows = wallet.rows(bytes.fromhex(dispute["job"][2:]))
-    assert len(rows) == imaging.CALLS
+    assert len(rows) == calls
     row = next(r for r in rows if r.receipt.receipt.counter == dispute["counter"])
     assert row.receipt.receipt.request_digest == digest
     assert row.receipt.receipt.response_digest == response_digest(dispute["output"])
@@ -84,7 +84,7 @@ def _check(out: Path, report: dict[str, Any]) -> None:
     assert {e["name"] for e in tree["evaluations"]} == {"accuracy", "flag-safety"}
     assert {a["role"] for a in tree["approvals"]} == {"qa", "auditor"}
     # the swap: caught by a sample of K, slashed, refunded
-    assert 0 < dec["wrong_outputs"] < imaging.CALLS * 0.15
+    assert 0 < dec["wrong_outputs"] < calls * 0.15
     assert dec["sample"]["total"] == K
     assert dec["sample"]["passed"] < K
     assert dec["slash"]["slashed"] == STAKE
@@ -113,9 +113,9 @@ def test_the_demo_on_the_embedded_chain(run: tuple[Path, dict[str, Any]]) -> Non
 @pytest.mark.chain
 def test_the_demo_on_anvil(anvil_node: Anvil, tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    report = _run(out, "--rpc", anvil_node.url)
+    report = _run(out, "--rpc", anvil_node.url, "--calls", 200)  # fewer: CI time
     assert report["chain_id"] == 31337
-    _check(out, report)
+    _check(out, report, 200)
 
 
 def test_a_claim_that_does_not_hold_fails_the_demo(
@@ -124,7 +124,17 @@ def test_a_claim_that_does_not_hold_fails_the_demo(
     monkeypatch.setattr(StakeManager, "is_judge", lambda self, account: False)
     with pytest.raises(VerificationFailed, match="registered judge"):
         imaging.run_imaging_dispute(tmp_path / "demo")
+    assert not (tmp_path / "demo" / "provider").exists()  # no provider was started
+
+
+def test_a_gap_in_the_receipts_fails_the_demo_and_stops_the_providers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ReceiptWallet, "gaps", lambda self, job: [7])
+    with pytest.raises(VerificationFailed, match="no gap"):
+        imaging.run_imaging_dispute(tmp_path / "demo", calls=imaging.MIN_CALLS)
     pids = (tmp_path / "demo" / "provider" / "pids").read_text().splitlines()
+    assert pids
     assert not any(alive(int(line.split()[0])) for line in pids)
 
 

@@ -27,20 +27,33 @@ from ailedger.demos._imaging_world import (
 from ailedger.errors import NodeUnavailable, NotFound
 from ailedger.markets.inference import ProviderClient, ReceiptWallet, market_domain
 from ailedger.markets.inference.models import SklearnPredictor, verified_model
+from ailedger.markets.inference.settlement import sample_counters
 from ailedger.registry import Registry, VersionRef
 
-__all__ = ["JOB_DAYS", "books", "catch_the_swap", "finish_after_weeks", "serve_job"]
+__all__ = [
+    "JOB_DAYS",
+    "LONG_JOB_DAYS",
+    "books",
+    "catch_the_swap",
+    "finish_after_weeks",
+    "open_job",
+    "serve_job",
+]
 
 JOB_DAYS = 7
+#: December's job is opened with November's, for two months: it outlives the weeks-later.
+LONG_JOB_DAYS = 60
 #: How long after the job's deadline the dispute comes.
 WEEKS_LATER = 21 * DAY
 
 
-def _open_job(world: World, digest: bytes, calls: int) -> bytes:
+def open_job(world: World, digest: bytes, calls: int, days: int) -> bytes:
+    """The hospital opens a job of ``calls`` calls for ``days`` (escrow), three verifiers,
+    two of them needed; the provider accepts it (its stake locked). Its id, read back."""
     k = world.keys
     terms = JobTerms(
         world.addr("provider"), world.t.address, world.t.address, STAKE, digest, PRICE, calls,
-        world.chain.block_timestamp() + JOB_DAYS * DAY, k=K, threshold=2,
+        world.chain.block_timestamp() + days * DAY, k=K, threshold=2,
     )  # fmt: skip
     job = world.m.open_job(terms, [v.address for v in world.verifiers], signer=k["hospital"])
     world.m.accept_job(job, world.addr("provider"), signer=k["provider"])
@@ -52,8 +65,8 @@ def _open_job(world: World, digest: bytes, calls: int) -> bytes:
         and info.signer == world.addr("provider")
         and world.s.stake_of(world.addr("provider"), world.t.address).locked >= STAKE,
         f"job 0x{job.hex()[:12]}… is active on-chain: {calls * PRICE / UNIT:g} CON escrowed "
-        f"for {calls} calls of model sha256:{digest.hex()[:16]}…, the provider's "
-        f"{STAKE // UNIT} CON stake locked",
+        f"for {calls} calls of model sha256:{digest.hex()[:16]}… over {days} days, the "
+        f"provider's {STAKE // UNIT} CON stake locked",
     )
     return job
 
@@ -128,45 +141,56 @@ def _archive(world: World, run: JobRun, reg: Registry) -> None:
     run.index_log, run.index_path = rec.log_index, index
 
 
-def _prove(client: ProviderClient, wallet: ReceiptWallet, run: JobRun, counters: Any) -> None:
-    """Fetch (and check) the inclusion proofs of ``counters`` not kept yet."""
-    have = {r.receipt.receipt.counter for r in run.rows if r.proof is not None}
-    for row in run.rows:
-        c = row.receipt.receipt.counter
-        if c in counters and c not in have:
-            client.prove(row.receipt)
+def _prove(
+    world: World, url: str, digest: bytes, wallet: ReceiptWallet, run: JobRun, counters: Any
+) -> None:
+    """Fetch (and check) the inclusion proofs of ``counters`` not kept yet (from
+    :data:`CLIENTS` connections); each is kept in the wallet."""
+    todo = [
+        r.receipt for r in run.rows if r.receipt.receipt.counter in counters and r.proof is None
+    ]
+
+    def worker(first: int) -> None:
+        with _client(world, url, digest, wallet) as client:
+            for signed in todo[first::CLIENTS]:
+                client.prove(signed)
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        list(pool.map(worker, range(CLIENTS)))
     run.rows = wallet.rows(run.job)
 
 
-def _epoch_roots(world: World, client: ProviderClient, wallet: ReceiptWallet, run: JobRun) -> None:
+def _epoch_roots(world: World, url: str, digest: bytes, wallet: ReceiptWallet, run: JobRun) -> None:
     """Wait for the last receipt's epoch to close; keep one proof per epoch (its signed
     root) and the proof of every flagged study (the ones a dispute may come for)."""
     last = max(run.rows, key=lambda r: r.receipt.receipt.counter).receipt
     deadline = time.monotonic() + 120.0  # a guard against a hung provider only
-    while True:
-        try:
-            client.prove(last)
-            break
-        except NotFound:
-            if time.monotonic() > deadline:
-                raise NodeUnavailable("the provider never closed the job's last epoch") from None
-            time.sleep(0.2)
+    with _client(world, url, digest, wallet) as client:
+        while True:
+            try:
+                client.prove(last)
+                break
+            except NotFound:
+                if time.monotonic() > deadline:
+                    raise NodeUnavailable(
+                        "the provider never closed the job's last epoch"
+                    ) from None
+                time.sleep(0.2)
     first: dict[int, int] = {}
     for row in run.rows:
         r = row.receipt.receipt
         first[r.epoch] = min(first.get(r.epoch, r.counter), r.counter)
     flagged = {s["counter"] for s in run.studies if s["output"]["flag"]}
-    _prove(client, wallet, run, flagged | set(first.values()))
+    _prove(world, url, digest, wallet, run, flagged | set(first.values()))
     for row in run.rows:
         e = run.epochs.setdefault(row.receipt.receipt.epoch, {"root": None, "calls": 0})
         e["calls"] += 1
         if row.epoch_root is not None:
             e["root"] = row.epoch_root
     world.claims.check(
-        len(run.rows) == len(run.studies) and not wallet.gaps(run.job),
-        f"job {run.name}: the hospital holds all {len(run.studies)} receipts (counters 1.."
-        f"{len(run.studies)}, no gap) and the inclusion proofs of its {len(flagged)} flagged "
-        f"studies under their epochs' signed roots",
+        all(r.proof is not None for r in run.rows if r.receipt.receipt.counter in flagged),
+        f"job {run.name}: the hospital keeps the inclusion proofs of its {len(flagged)} flagged "
+        "studies under their epochs' signed roots",
     )
 
 
@@ -196,35 +220,41 @@ def _commit(world: World, run: JobRun) -> None:
             "committed on-chain and its sample is drawn",
         )
         e["first"], e["seed"] = stored.first, stored.seed
-        e["sample"] = world.m.sample_counters(run.job, epoch)
+        # the verifiers read the sample from the chain; the hospital computes it (same rule)
+        e["sample"] = sample_counters(stored.seed, run.job, epoch, stored.first, stored.calls, K)
 
 
 def serve_job(
     world: World,
     url: str,
+    job: bytes,
     name: str,
     d: im.Digits,
     calls: int,
     registered: Registered,
     reg: Registry,
 ) -> JobRun:
-    """Open a job for the registered model, send the studies to the provider at ``url``,
-    keep the receipts, index the studies (logged, the log anchored), commit the epochs
-    on-chain and draw their samples; keep the proofs of the sampled calls too."""
-    job = _open_job(world, registered.digest, calls)
+    """Send the studies of ``job`` to the provider at ``url``, keep the receipts, index the
+    studies (logged, the log anchored), commit the epochs on-chain and draw their samples;
+    keep the proofs of the sampled calls too."""
     run = JobRun(job, name, [], [])
     with ReceiptWallet(world.workdir / "hospital" / "receipts.sqlite") as wallet:
         _call_all(world, url, wallet, run, d, calls, registered.digest)
         run.rows = wallet.rows(job)
-        with _client(world, url, registered.digest, wallet) as client:
-            _epoch_roots(world, client, wallet, run)
-            _archive(world, run, reg)
-            assert world.deployment is not None
-            signers = {"log": world.keys["log"], "witness": world.keys["witness"]}
-            anchor_log(reg.log, world.workspace, world.chain, world.deployment, signers)
-            _commit(world, run)
-            sampled = {c for e in run.epochs.values() for c in e["sample"]}
-            _prove(client, wallet, run, sampled)
+        counters = sorted(r.receipt.receipt.counter for r in run.rows)
+        world.claims.check(
+            counters == list(range(1, calls + 1)) and not wallet.gaps(job),
+            f"job {name}: the hospital holds a checked receipt for each of its {calls} calls, "
+            f"counters 1..{calls} with no gap",
+        )
+        _epoch_roots(world, url, registered.digest, wallet, run)
+        _archive(world, run, reg)
+        assert world.deployment is not None
+        signers = {"log": world.keys["log"], "witness": world.keys["witness"]}
+        anchor_log(reg.log, world.workspace, world.chain, world.deployment, signers)
+        _commit(world, run)
+        sampled = {c for e in run.epochs.values() for c in e["sample"]}
+        _prove(world, url, registered.digest, wallet, run, sampled)
     flagged = sum(1 for s in run.studies if s["output"]["flag"])
     world.say(
         f"job {name}: the hospital sent {calls} salted studies to {url} ({CLIENTS} "
@@ -281,13 +311,14 @@ def finish_after_weeks(world: World, run: JobRun, calls: int) -> None:
     """Weeks later, after the deadline and the settle window: finish the job, claim."""
     advance_time(world.chain, JOB_DAYS * DAY + WEEKS_LATER)
     k, provider, hospital = world.keys, world.addr("provider"), world.addr("hospital")
+    locked = world.s.stake_of(provider, world.t.address).locked
     paid, refund = world.m.finish(run.job, signer=k["hospital"])
     info = world.m.job(run.job)
     world.claims.check(
         info.status == JobStatus.FINISHED
         and (paid, refund) == (calls * PRICE, 0)
         and info.paid_calls == calls
-        and world.s.stake_of(provider, world.t.address).locked == 0,
+        and world.s.stake_of(provider, world.t.address).locked == locked - STAKE,
         f"job {run.name} finished: {calls} calls paid ({paid / UNIT:g} CON), nothing to "
         "refund, the provider's stake unlocked",
     )

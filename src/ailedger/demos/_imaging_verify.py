@@ -37,7 +37,7 @@ from ailedger.markets.inference.attestation import (
     gather_wrong_outputs,
 )
 from ailedger.markets.inference.models import verified_model
-from ailedger.markets.inference.verifier import read_sample, reveal_from_wallet, verify_epoch
+from ailedger.markets.inference.verifier import reveal_from_wallet, verify_epoch
 
 __all__ = ["THRESHOLD", "K", "Verdict", "attest", "prove_wrong_output"]
 
@@ -93,14 +93,13 @@ def _copies(world: World, registered: Registered) -> list[Any]:
 def attest(world: World, run: JobRun, epoch: int, registered: Registered) -> Verdict:
     """The hospital reveals the epoch's sampled calls; each verifier re-executes them and
     signs its attestation (kept as a file); the threshold's result and mismatches."""
-    claims = world.claims
-    sample = read_sample(world.m, run.job, epoch)
+    claims, counters = world.claims, run.epochs[epoch]["sample"]
     with ReceiptWallet(world.workdir / "hospital" / "receipts.sqlite") as wallet:
-        reveal, missing = reveal_from_wallet(wallet, run.job, epoch, sample.counters)
+        reveal, missing = reveal_from_wallet(wallet, run.job, epoch, counters)
     claims.check(
-        not missing and len(sample.counters) == K,
+        not missing and len(counters) == K and all(c.proof for c in reveal.calls),
         f"job {run.name} epoch {epoch}: the hospital reveals all {K} sampled calls "
-        f"({len(set(sample.counters))} distinct) read from the chain",
+        f"({len(set(counters))} distinct) with their inclusion proofs",
     )
     attestations: list[Attestation] = []
     for i, (verifier, (model, predictor)) in enumerate(
@@ -114,7 +113,10 @@ def attest(world: World, run: JobRun, epoch: int, registered: Registered) -> Ver
         path.write_text(json.dumps(att.to_dict(), indent=2) + "\n", encoding="utf-8")
         attestations.append(att)
     domain = market_domain(world.chain.chain_id, world.m.address)
-    seed, signers_set = sample.info.seed, list(sample.verifiers)
+    seed, signers_set = (
+        run.epochs[epoch]["seed"],
+        [checksum_address(v.address) for v in world.verifiers],
+    )
     result, signatures, _ = gather_verification(
         attestations, domain=domain, job=run.job, epoch=epoch, seed=seed,
         verifiers=signers_set, threshold=THRESHOLD,
@@ -129,9 +131,7 @@ def attest(world: World, run: JobRun, epoch: int, registered: Registered) -> Ver
     signers = sorted(
         (a.verifier for a in attestations if a.verification == result), key=lambda a: int(a, 16)
     )
-    return Verdict(
-        result.passed, result.total, signatures, signers, list(sample.counters), wrong, outcomes
-    )
+    return Verdict(result.passed, result.total, signatures, signers, counters, wrong, outcomes)
 
 
 def prove_wrong_output(

@@ -34,7 +34,6 @@ from ailedger.workspace import Workspace
 
 __all__ = [
     "DAY",
-    "EPOCH_SIZE",
     "MODEL_REF",
     "OLD_REF",
     "PRICE",
@@ -48,6 +47,7 @@ __all__ = [
     "World",
     "deploy_market",
     "deploy_rest",
+    "epoch_size",
     "parties",
     "providers",
     "register",
@@ -57,8 +57,10 @@ __all__ = [
 #: Samples per epoch: k draws all miss a 5% swap with probability 0.95^k <= 1%.
 SWAP_RATE = 0.05
 K = zero_failure_sample_size(SWAP_RATE, 0.99)
-EPOCH_SIZE = 500
-EPOCH_SECONDS = 3.0
+#: A job's calls fill two epochs, each closed by its size (for an odd number of calls the
+#: second is one short and closes this many seconds after its first receipt).
+EPOCHS = 2
+EPOCH_SECONDS = 10.0
 UNIT = 10**18
 PRICE = UNIT // 1_000
 STAKE = 50 * UNIT
@@ -299,20 +301,25 @@ def register(world: World, reg: Registry, d: im.Digits) -> Registered:
     )
 
 
-def _provider(world: World, name: str, plugin: str, env: dict[str, str]) -> Child:
+def epoch_size(calls: int) -> int:
+    """Receipts per epoch: a job of ``calls`` calls fills :data:`EPOCHS` epochs."""
+    return -(-calls // EPOCHS)
+
+
+def _provider(world: World, name: str, plugin: str, env: dict[str, str], calls: int) -> Child:
     """``ailedger market serve`` of the registered version, as a child process."""
     command = [
         "market", "serve", "--model", str(MODEL_REF), "--key", "provider",
         "--market-contract", world.m.address, "--chain-id", str(world.chain.chain_id),
         "--price", str(PRICE), "--plugin", "callable", "--callable", CALLABLE + plugin,
         "--store", str(world.workdir / "provider" / f"{name}.sqlite"),
-        "--epoch-size", str(EPOCH_SIZE), "--epoch-seconds", str(EPOCH_SECONDS),
+        "--epoch-size", str(epoch_size(calls)), "--epoch-seconds", str(EPOCH_SECONDS),
     ]  # fmt: skip
     return Child(name, world.workdir, command, world.workspace.path / "password", env)
 
 
 @contextmanager
-def providers(world: World, d: im.Digits) -> Iterator[dict[str, Future[Child]]]:
+def providers(world: World, d: im.Digits, calls: int) -> Iterator[dict[str, Future[Child]]]:
     """Start the honest provider, then the one that swaps in a cheaper model for
     :data:`SWAP_RATE` of its calls (the same key and registered version), in the background:
     futures of the started children; both stopped by PID whatever happens."""
@@ -323,8 +330,8 @@ def providers(world: World, d: im.Digits) -> Iterator[dict[str, Future[Child]]]:
     children = Children(folder / "pids")
     swap = {im.SWAP_ENV: im.swap_setting(cheap, SWAP_RATE, 5)}
     started = [
-        _provider(world, "provider-honest", "triage", {}),
-        _provider(world, "provider-swapping", "swapped", swap),
+        _provider(world, "provider-honest", "triage", {}, calls),
+        _provider(world, "provider-swapping", "swapped", swap, calls),
     ]
     # one after the other: each unlocks the key (scrypt), and the honest one is needed first
     pool = ThreadPoolExecutor(max_workers=1)

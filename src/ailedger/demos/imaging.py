@@ -49,13 +49,13 @@ from ailedger.demos import _imaging_jobs as jobs
 from ailedger.demos import _imaging_model as im
 from ailedger.demos._claims import Claims
 from ailedger.demos._imaging_world import (
-    EPOCH_SIZE,
     MODEL_REF,
     SWAP_RATE,
     K,
     World,
     deploy_market,
     deploy_rest,
+    epoch_size,
     parties,
     providers,
     register,
@@ -114,21 +114,25 @@ def run_imaging_dispute(
         )
         registered = register(world, reg, d)
         deploy_market(world)
-        stored.result()
-        started = stack.enter_context(providers(world, d))
         deploy_rest(world)
+        # the hospital opens November's job and, for two months, December's; the provider
+        # accepts both (its services start once the jobs exist: they serve named jobs)
+        job_nov = jobs.open_job(world, registered.digest, calls, jobs.JOB_DAYS)
+        job_dec = jobs.open_job(world, registered.digest, calls, jobs.LONG_JOB_DAYS)
+        stored.result()
+        started = stack.enter_context(providers(world, d, calls))
         url = started["provider-honest"].result().url
-        nov = jobs.serve_job(world, url, "nov", d, calls, registered, reg)
+        nov = jobs.serve_job(world, url, job_nov, "nov", d, calls, registered, reg)
         jobs.verify_and_settle(world, nov, registered)
         jobs.finish_after_weeks(world, nov, calls)
         world.report["dispute"] = evidence.walk(world, reg, nov, registered)
         say(
-            f"sampling: {K} samples per epoch (of up to {EPOCH_SIZE} calls) catch a "
+            f"sampling: {K} samples per epoch (of {epoch_size(calls)} calls) catch a "
             f"{SWAP_RATE:.0%} swap with probability {sampling['catch_probability_per_epoch']:.1%}"
             f"; {sampling['line']}"
         )
         url = started["provider-swapping"].result().url
-        dec = jobs.serve_job(world, url, "dec", d, calls, registered, reg)
+        dec = jobs.serve_job(world, url, job_dec, "dec", d, calls, registered, reg)
         jobs.catch_the_swap(world, dec, registered)
         jobs.books(world)
         say(f"{world.claims.checked} claims read back from the chain and the log: all hold")
