@@ -55,6 +55,7 @@ def open_job(world: World, digest: bytes, calls: int, days: int) -> bytes:
         world.addr("provider"), world.t.address, world.t.address, STAKE, digest, PRICE, calls,
         world.chain.block_timestamp() + days * DAY, k=K, threshold=2,
     )  # fmt: skip
+    held = world.m.held(world.t.address)
     job = world.m.open_job(terms, [v.address for v in world.verifiers], signer=k["hospital"])
     world.m.accept_job(job, world.addr("provider"), signer=k["provider"])
     info = world.m.job(job)
@@ -63,10 +64,16 @@ def open_job(world: World, digest: bytes, calls: int, days: int) -> bytes:
         and info.terms.model_digest == digest
         and info.consumer == world.addr("hospital")
         and info.signer == world.addr("provider")
+        and world.m.held(world.t.address) == held + calls * PRICE
         and world.s.stake_of(world.addr("provider"), world.t.address).locked >= STAKE,
         f"job 0x{job.hex()[:12]}… is active on-chain: {calls * PRICE / UNIT:g} CON escrowed "
         f"for {calls} calls of model sha256:{digest.hex()[:16]}… over {days} days, the "
         f"provider's {STAKE // UNIT} CON stake locked",
+    )
+    world.say(
+        f"the hospital opened job 0x{job.hex()[:12]}… for {calls} calls over {days} days "
+        f"({calls * PRICE / UNIT:g} CON escrowed); the provider accepted ({STAKE // UNIT} CON "
+        "of its stake locked)"
     )
     return job
 
@@ -328,6 +335,10 @@ def finish_after_weeks(world: World, run: JobRun, calls: int) -> None:
         got == paid and world.t.balance_of(provider) == before + paid,
         f"the provider claimed {paid / UNIT:g} CON",
     )
+    world.say(
+        f"three weeks after its deadline job {run.name} is finished: {calls} calls paid "
+        f"({paid / UNIT:g} CON, claimed by the provider), its stake unlocked"
+    )
     world.report["job_nov"] = {
         "job": "0x" + run.job.hex(),
         "epochs": {str(e): _epoch_doc(v) for e, v in run.epochs.items()},
@@ -361,6 +372,11 @@ def catch_the_swap(world: World, run: JobRun, registered: Registered) -> None:
     )
     k, hospital = world.keys, world.addr("hospital")
     outcome: dict[str, Any] = {"job": "0x" + run.job.hex(), "wrong_outputs": len(wrong)}
+    world.say(
+        f"job {run.name}: {len(wrong)} of {n} answers ({len(wrong) / n:.1%}) came from another "
+        "model, every receipt naming the registered one (the demo's own re-execution of all "
+        "calls; no verifier needs it)"
+    )
     for epoch in sorted(run.epochs):
         verdict = verify.attest(world, run, epoch, registered)
         passed = world.m.settle_epoch(
@@ -380,6 +396,11 @@ def catch_the_swap(world: World, run: JobRun, registered: Registered) -> None:
             f"job {run.name} epoch {epoch}: {verdict.total - verdict.passed} of "
             f"{verdict.total} sampled calls re-executed to another output; the epoch failed "
             "on-chain and is not paid",
+        )
+        world.say(
+            f"job {run.name} epoch {epoch}: the verifiers reproduced {verdict.passed} of its "
+            f"{verdict.total} sampled calls; {len(verdict.wrong)} wrong outputs signed by "
+            f"{len(verdict.signers)} verifiers; settled as failed on-chain, not paid"
         )
         outcome["failed_epoch"] = epoch
         outcome["sample"] = verdict.to_dict()

@@ -8,7 +8,8 @@ both approvals. It serves the registered version with ``ailedger market serve`` 
 process on 127.0.0.1, the model's files checked against the registered fingerprint before
 they are unpickled). A hospital opens a job on the InferenceMarket (escrow in the consortium
 token; the provider's stake locked in the StakeManager) and sends 1,000 studies; every answer
-comes with a signed receipt that the hospital checks and keeps.
+comes with a signed receipt that the hospital checks and keeps (with the inclusion proofs of
+its flagged studies, the ones a dispute may come for, and of the calls the sample draws).
 
 **The study's salted digest.** For each study the hospital draws a 32-byte salt and keeps it
 with the image in its archive; the request it sends is the image's 64 pixel values and the
@@ -22,7 +23,9 @@ from the digest alone: its record is in the logged index (a membership proof), i
 request digest of a receipt the provider signed, the receipt is in an epoch root committed
 on-chain, and the receipt names the model digest whose lineage is in the log. Opening the
 digest (salt and pixels, to an arbiter under seal) would let the arbiter re-hash it; the demo
-re-derives it inside the hospital only, and the image never leaves it.
+re-derives it inside the hospital only: for the dispute the image never leaves the hospital.
+(The provider saw the pixels when it classified them, and the verifiers see the calls the
+sample draws, which they re-execute; neither is needed for the dispute.)
 
 The epochs are committed on-chain (the provider's signed roots, relayed), the sample is drawn
 from the next block's hash, the verifiers re-execute the sampled calls and the epochs are
