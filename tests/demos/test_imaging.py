@@ -209,3 +209,18 @@ def test_the_swapping_plug_in_refuses_a_cheap_model_it_was_not_given(
     assert os.environ.get(im.SWAP_ENV) is None
     with pytest.raises(InvalidInput, match="PATH#SHA256#RATE#SEED"):
         im.swapped(model)
+
+
+def test_without_the_server_extra_the_demo_says_so_before_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a)
+    )
+    with pytest.raises(InvalidInput, match="server extra") as raised:
+        imaging.run_imaging_dispute(tmp_path / "demo")
+    assert raised.value.hint == "pip install 'ailedger[server]'"
+    assert not (tmp_path / "demo").exists()

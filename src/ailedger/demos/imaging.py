@@ -40,6 +40,7 @@ chain or the log and checked; one that does not hold raises ClaimFailed (exit 1)
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -64,6 +65,7 @@ from ailedger.demos._imaging_world import (
     register,
     store_provider_key,
 )
+from ailedger.demos._ml import require_sklearn
 from ailedger.errors import InvalidInput
 from ailedger.identity.keys import Keystore, Secp256k1Signer
 from ailedger.markets._sampling import miss_probability
@@ -100,6 +102,12 @@ def run_imaging_dispute(
     the development node at ``rpc``); the report, every claim in it read back and checked."""
     if not MIN_CALLS <= calls <= 100_000:
         raise InvalidInput(f"--calls must be {MIN_CALLS}..100000, not {calls}")
+    require_sklearn()  # before anything is written
+    if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("starlette") is None:
+        raise InvalidInput(
+            "the demo runs `ailedger market serve`, which needs the server extra",
+            hint="pip install 'ailedger[server]'",
+        )
     say = on_step or (lambda _line: None)
     workspace, keys = parties(Workspace.init(workdir, origin=ORIGIN))
     verifiers = sorted(
