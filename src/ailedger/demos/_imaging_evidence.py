@@ -71,10 +71,9 @@ class _Walk:
         self.world, self.reg, self.run, self.registered = world, reg, run, registered
         self.claims = world.claims
         self.steps: list[dict[str, Any]] = []
-        self.trusted = [k.public_key for k in Keystore(world.workspace.keys_dir).list_keys()]
-        self.names = {
-            k.keyid.lower(): k.name for k in Keystore(world.workspace.keys_dir).list_keys()
-        }
+        known = Keystore(world.workspace.keys_dir).list_keys()
+        self.trusted = [k.public_key for k in known]
+        self.names = {k.keyid.lower(): k.name for k in known}
 
     def step(self, what: str, **data: Any) -> None:
         n = len(self.steps) + 1
@@ -107,8 +106,12 @@ class _Walk:
             f"log entry {index} is included under the checkpoint anchored on-chain "
             f"(anchor #{onchain.anchor.index})",
         )
-        return {"log_index": index, "signer": signer, "anchor": onchain.anchor.index,
-                "anchor_block": onchain.anchor.block_number}  # fmt: skip
+        return {
+            "log_index": index,
+            "signer": signer,
+            "anchor": onchain.anchor.index,
+            "anchor_block": onchain.anchor.block_number,
+        }
 
 
 def _disputed(run: JobRun) -> tuple[dict[str, Any], int]:

@@ -36,8 +36,10 @@ __all__ = [
     "books",
     "catch_the_swap",
     "finish_after_weeks",
+    "honest_outputs",
     "open_job",
     "serve_job",
+    "verify_and_settle",
 ]
 
 JOB_DAYS = 7
