@@ -136,7 +136,7 @@ def walk(world: World, reg: Registry, run: JobRun, registered: Registered) -> di
     signed, r = row.receipt, row.receipt.receipt
     out = study["output"]
     world.say(
-        f"weeks later study {study['study']} is disputed: flagged (finding {out['finding']}, "
+        f"now study {study['study']} is disputed: flagged (finding {out['finding']}, "
         f"confidence {out['confidence']}). Which model produced that flag? The evidence chain:"
     )
     # 1. inside the hospital: the digest from the archive (the only step that sees the image)
