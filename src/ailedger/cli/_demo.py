@@ -359,3 +359,54 @@ def labeling(directory: DirOpt = None, rpc: RpcOpt = None, as_json: JsonOpt = Fa
     from ailedger.demos.labeling import run_labeling
 
     _oracle_demo(run_labeling, _labeling_human, directory, rpc, as_json)
+
+
+def _imaging_human(report: dict[str, Any]) -> None:
+    d, dec, s = report["dispute"], report["job_dec"], report["sampling"]
+    console.print(
+        f"[bold]imaging dispute[/bold]: {report['calls']} studies per job on chain "
+        f"{report['chain_id']}, InferenceMarket {report['market']}"
+    )
+    console.print(
+        f"  study {d['study']} (flagged, finding {d['output']['finding']}) came from "
+        f"{d['model']}: salted digest {d['salted_digest'][:18]}…, call {d['counter']} of job "
+        f"{d['job'][:12]}…, epoch {d['epoch']} root on-chain, {len(d['steps'])} links checked"
+    )
+    slash = dec.get("slash", {})
+    console.print(
+        f"  [red]swap caught[/red]: {dec['wrong_outputs']} of {report['calls']} outputs were "
+        f"not the registered model's; epoch {dec.get('failed_epoch')}: "
+        f"{dec['sample']['passed']}/{dec['sample']['total']} sampled calls reproduced; provider "
+        f"slashed {_wei(slash.get('slashed', 0)).replace('ETH', 'CON')} (call "
+        f"{slash.get('counter')}), hospital refunded {_wei(dec['refund']).replace('ETH', 'CON')}"
+    )
+    console.print(
+        f"  sampling: k={s['k']} per epoch catches a {s['swap_rate']:.0%} swap with probability "
+        f"{s['catch_probability_per_epoch']:.1%}; {s['line']}"
+    )
+    console.print(
+        f"  {report['claims_checked']} claims read back from the chain and the log, all hold"
+    )
+
+
+@demo_app.command("imaging-dispute")
+def imaging_dispute(
+    directory: DirOpt = None,
+    rpc: RpcOpt = None,
+    calls: Annotated[
+        int, typer.Option("--calls", min=100, max=100_000, help="Studies sent per job.")
+    ] = 1_000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pay per inference, disputed: a hospital sends studies (scikit-learn's digit images) to
+    a provider's registered classifier (`market serve`, a child process); weeks later it
+    proves which model version flagged one study from its salted digest, the signed receipt,
+    the epoch root on-chain and the model's lineage; a provider that swaps in a cheaper model
+    for 5% of the calls is caught by the sampled verification and slashed (needs the ml and
+    server extras)."""
+    from ailedger.demos.imaging import run_imaging_dispute
+
+    def run(workdir: Path, rpc: str | None, on_step: Callable[[str], None]) -> dict[str, Any]:
+        return run_imaging_dispute(workdir, rpc, calls=calls, on_step=on_step)
+
+    _oracle_demo(run, _imaging_human, directory, rpc, as_json)

@@ -4,6 +4,9 @@ log and check a receipt against the anchor, all on the workspace's embedded chai
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from web3.providers.eth_tester import EthereumTesterProvider
 
 from ailedger.chain import Chain, LogAnchors, deploy_contracts
 from ailedger.chain.anchoring import (
@@ -25,7 +28,14 @@ from ailedger.log.receipt import Receipt, ReceiptVerification, verify_receipt
 from ailedger.registry._chain import ChainBackend, chain_requirement
 from ailedger.workspace import Workspace
 
-__all__ = ["anchor_log", "deploy_and_grant", "receipt_checked", "requirement_text"]
+__all__ = [
+    "advance_time",
+    "anchor_log",
+    "deploy_and_grant",
+    "mine",
+    "receipt_checked",
+    "requirement_text",
+]
 
 _ETHER = 10**18
 
@@ -105,3 +115,24 @@ def receipt_checked(
     receipt_with_anchor(log, index, note_key, book).write(path)
     receipt = Receipt.load(path)
     return verify_receipt(receipt, log_key=note_key), verify_receipt_anchor(receipt, anchors)
+
+
+def advance_time(chain: Chain, seconds: int) -> int:
+    """Mine a block ``seconds`` after the latest (the embedded chain or a development node
+    such as anvil); the new block's timestamp."""
+    target = chain.block_timestamp() + seconds
+    provider = chain.w3.provider
+    request: Any = provider.make_request
+    if isinstance(provider, EthereumTesterProvider):
+        request("testing_timeTravel", [target])
+        request("evm_mine", [1])
+    else:
+        request("evm_setNextBlockTimestamp", [target])
+        request("evm_mine", [])
+    return chain.block_timestamp()
+
+
+def mine(chain: Chain) -> None:
+    """Mine one empty block (a sample's seed is the hash of the block after a commitment)."""
+    request: Any = chain.w3.provider.make_request
+    request("evm_mine", [])

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,8 +60,17 @@ def alive(pid: int) -> bool:
 class Child:
     """One ``ailedger`` child process over the workspace at ``root``."""
 
-    def __init__(self, name: str, root: Path, command: list[str], password_file: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        command: list[str],
+        password_file: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
+        #: Variables added to the child's environment (never a key or a password).
+        self.env = dict(env or {})
         self.root = root
         self.command = command
         self.password_file = password_file
@@ -85,6 +95,7 @@ class Child:
             for k, v in os.environ.items()
             if k not in ("AILEDGER_HOME", "AILEDGER_RPC_URL", "AILEDGER_PASSWORD")
         }
+        env.update(self.env)
         logs = self.root / "logs"
         logs.mkdir(exist_ok=True)
         out_path = logs / f"{self.name}.out"
