@@ -103,12 +103,12 @@ def _call_all(
     """The hospital sends ``n`` studies, each with a fresh salt, from :data:`CLIENTS`
     threads; every receipt is checked (signature, domain, model, job, price, request and
     response digests) and kept in the wallet before its call returns."""
-    hospital = world.addr("hospital")
+    hospital = world.keys["hospital"]
 
     def send(i: int, client: ProviderClient) -> dict[str, Any]:
         salt = secrets.token_bytes(32)
         pixels = d.studies[i % len(d.studies)]
-        result = client.call(pixels, job=run.job, consumer=hospital, salt=salt)
+        result = client.call(pixels, job=run.job, signer=hospital, salt=salt)
         return {
             "study": f"{run.name}-{i + 1:06d}",
             "salt": "0x" + salt.hex(),

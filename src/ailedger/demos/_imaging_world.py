@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -306,32 +306,41 @@ def epoch_size(calls: int) -> int:
     return -(-calls // EPOCHS)
 
 
-def _provider(world: World, name: str, plugin: str, env: dict[str, str], calls: int) -> Child:
-    """``ailedger market serve`` of the registered version, as a child process."""
+def _provider(
+    world: World, name: str, plugin: str, env: dict[str, str], calls: int, jobs: Path
+) -> Child:
+    """``ailedger market serve`` of the registered version, as a child process; it serves
+    the jobs of the table ``jobs`` (job id -> the consumer whose signature each call needs)."""
     command = [
         "market", "serve", "--model", str(MODEL_REF), "--key", "provider",
         "--market-contract", world.m.address, "--chain-id", str(world.chain.chain_id),
         "--price", str(PRICE), "--plugin", "callable", "--callable", CALLABLE + plugin,
         "--store", str(world.workdir / "provider" / f"{name}.sqlite"),
         "--epoch-size", str(epoch_size(calls)), "--epoch-seconds", str(EPOCH_SECONDS),
+        "--jobs", str(jobs),
     ]  # fmt: skip
     return Child(name, world.workdir, command, world.workspace.path / "password", env)
 
 
 @contextmanager
-def providers(world: World, d: im.Digits, calls: int) -> Iterator[dict[str, Future[Child]]]:
+def providers(
+    world: World, d: im.Digits, calls: int, jobs: Sequence[bytes]
+) -> Iterator[dict[str, Future[Child]]]:
     """Start the honest provider, then the one that swaps in a cheaper model for
     :data:`SWAP_RATE` of its calls (the same key and registered version), in the background:
-    futures of the started children; both stopped by PID whatever happens."""
+    futures of the started children; both stopped by PID whatever happens. They serve
+    ``jobs``, the hospital's (each call must carry the hospital's signature)."""
     folder = world.workdir / "provider"
     folder.mkdir()
+    table = folder / "jobs.json"
+    table.write_text(json.dumps({"0x" + j.hex(): world.addr("hospital") for j in jobs}))
     cheap = folder / "cheap-model.pkl"
     cheap.write_bytes(pickle.dumps(im.train_cheap(d), protocol=5))
     children = Children(folder / "pids")
     swap = {im.SWAP_ENV: im.swap_setting(cheap, SWAP_RATE, 5)}
     started = [
-        _provider(world, "provider-honest", "triage", {}, calls),
-        _provider(world, "provider-swapping", "swapped", swap, calls),
+        _provider(world, "provider-honest", "triage", {}, calls, table),
+        _provider(world, "provider-swapping", "swapped", swap, calls, table),
     ]
     # one after the other: each unlocks the key (scrypt), and the honest one is needed first
     pool = ThreadPoolExecutor(max_workers=1)

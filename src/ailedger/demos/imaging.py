@@ -131,7 +131,7 @@ def run_imaging_dispute(
         job_nov = jobs.open_job(world, registered.digest, calls, jobs.JOB_DAYS)
         job_dec = jobs.open_job(world, registered.digest, calls, jobs.LONG_JOB_DAYS)
         stored.result()
-        started = stack.enter_context(providers(world, d, calls))
+        started = stack.enter_context(providers(world, d, calls, [job_nov, job_dec]))
         url = started["provider-honest"].result().url
         nov = jobs.serve_job(world, url, job_nov, "nov", d, calls, registered, reg)
         jobs.verify_and_settle(world, nov, registered)
