@@ -1,0 +1,74 @@
+"""Federated learning on Flower that records who contributed what (issue 17).
+
+- :mod:`.client`: :class:`SignedClient`, a ``NumPyClient`` wrapper that signs each update's
+  statement (task, round, base model, parameters, examples, DP spent);
+- :mod:`.update`: the statements (:class:`UpdatePredicate`, the aggregator's
+  :class:`RoundPredicate`) and :func:`verify_update`, which fails closed;
+- :mod:`.strategy`: :class:`LedgerStrategy`, wrapping any Flower strategy: checks, logs,
+  scores, aggregates and records every round;
+- :mod:`.scoring`: leave-one-out, marginal and Monte-Carlo Shapley scores on a held-out set;
+- :mod:`.dp`: the Gaussian mechanism on clipped updates and per-client accounting.
+
+Needs the ``fl`` extra (``pip install 'ailedger[fl]'``: Flower and its Ray simulation engine).
+"""
+
+from __future__ import annotations
+
+from ailedger.fl._digest import PARAMETERS_DIGEST_TYPE, parameter_leaves, parameters_digest
+from ailedger.fl.client import (
+    DP_DELTA_KEY,
+    DP_EPSILON_KEY,
+    DP_MECHANISM_KEY,
+    ROUND_KEY,
+    TASK_KEY,
+    SignedClient,
+    signed_fit,
+)
+from ailedger.fl.dp import GAUSSIAN_MECHANISM, PrivacyLedger, clip_and_noise, gaussian_sigma
+from ailedger.fl.scoring import Method, Scorer, Scores, weighted_average
+from ailedger.fl.strategy import LedgerStrategy, RoundRecord
+from ailedger.fl.update import (
+    METRIC_KEY,
+    ClientScore,
+    DpSpent,
+    RoundPredicate,
+    UpdatePredicate,
+    UpdateRefused,
+    VerifiedUpdate,
+    sign_update,
+    update_statement,
+    verify_update,
+)
+
+__all__ = [
+    "DP_DELTA_KEY",
+    "DP_EPSILON_KEY",
+    "DP_MECHANISM_KEY",
+    "GAUSSIAN_MECHANISM",
+    "METRIC_KEY",
+    "PARAMETERS_DIGEST_TYPE",
+    "ROUND_KEY",
+    "TASK_KEY",
+    "ClientScore",
+    "DpSpent",
+    "LedgerStrategy",
+    "Method",
+    "PrivacyLedger",
+    "RoundPredicate",
+    "RoundRecord",
+    "Scorer",
+    "Scores",
+    "SignedClient",
+    "UpdatePredicate",
+    "UpdateRefused",
+    "VerifiedUpdate",
+    "clip_and_noise",
+    "gaussian_sigma",
+    "parameter_leaves",
+    "parameters_digest",
+    "sign_update",
+    "signed_fit",
+    "update_statement",
+    "verify_update",
+    "weighted_average",
+]
