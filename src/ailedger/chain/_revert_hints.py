@@ -987,6 +987,146 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "an address is the zero address",
         "pass a real account address",
     ),
+    # --- FLRewards --------------------------------------------------------------------------
+    "FLRewards.AlreadyClaimed": (
+        "{client} already claimed its payout of round {round}",
+        "nothing to do: a payout is claimed once",
+    ),
+    "FLRewards.AlreadyCorrected": (
+        "round {round} of task {taskId} was already corrected by the verifiers",
+        "nothing to do: a round is corrected once",
+    ),
+    "FLRewards.AlreadyJoined": ("{client} already joined the task", "nothing to do"),
+    "FLRewards.AlreadyLeft": ("{client} already left the task", "nothing to do"),
+    "FLRewards.BadProof": (
+        "the inclusion proof does not verify against the round's payout or penalty root",
+        (
+            "send the proof of the caller's own leaf (client, amount[, reason]) in that round's "
+            "tree, as ailedger.markets.flrewards builds it"
+        ),
+    ),
+    "FLRewards.BadSignature": (
+        "a signature is not a valid 65-byte ECDSA signature with a low s",
+        _SIGNATURE,
+    ),
+    "FLRewards.BadTerms": (
+        (
+            "the task's terms are out of range (a zero budget, stake, bond, rounds, held-out root"
+            " or model, a past deadline, a window of 0 or over 30 days, or a zero data root)"
+        ),
+        "fix the terms and try again",
+    ),
+    "FLRewards.BadVerifiers": (
+        (
+            "the verifier set is empty, over 32, has a zero or repeated address, or the threshold"
+            " is 0 or above its size"
+        ),
+        "name 1 to 32 distinct verifiers and a threshold between 1 and their number",
+    ),
+    "FLRewards.ChallengeWindowClosed": (
+        "the round's challenge window closed at {closes} (unix time)",
+        "nothing to do: the round stands (claims and penalties now apply)",
+    ),
+    "FLRewards.ChallengeWindowOpen": (
+        "the round's challenge window is open until {closes} (unix time)",
+        "wait for the window to close, then claim or slash",
+    ),
+    "FLRewards.EscrowShort": (
+        "only {arrived} of the {expected} pool arrived (a fee-on-transfer token takes a fee)",
+        "fund the pool with a token that transfers whole amounts",
+    ),
+    "FLRewards.HeldoutRootMismatch": (
+        "the round was scored against held-out root {heldoutRoot}, not the registered {registered}",
+        "score against the held-out set registered when the task was created",
+    ),
+    "FLRewards.NotAggregator": (
+        "{caller} is not the task's aggregator",
+        "accept with the aggregator account the sponsor named",
+    ),
+    "FLRewards.NotChallenger": (
+        "the correction is for challenger {challenger}, not {caller}",
+        "ask the verifiers for a correction naming your own address",
+    ),
+    "FLRewards.NotClient": (
+        "{caller} has not joined the task",
+        "join the task first (`join` locks the stake and commits the data root)",
+    ),
+    "FLRewards.NotFinishable": (
+        "the task can be finished only after {at} (unix time)",
+        "wait until every round's challenge and slashing windows have passed",
+    ),
+    "FLRewards.NotSponsor": (
+        "{caller} is not the task's sponsor",
+        "only the sponsor may cancel, and only before the aggregator accepts",
+    ),
+    "FLRewards.NotVerifier": (
+        "{signer} is not a verifier of the task (or signed another correction)",
+        "collect signatures of the task's verifiers over this exact correction",
+    ),
+    "FLRewards.NothingLocked": (
+        "the task locks none of {client}'s stake any more",
+        "nothing to slash: its stake for this task is already slashed or released",
+    ),
+    "FLRewards.NothingToCorrect": (
+        "the correction changes nothing in the posted round",
+        "nothing to challenge: the verifiers agree with the aggregator",
+    ),
+    "FLRewards.OverBudget": (
+        "a round total of {total} exceeds the round budget {budget}",
+        "pay at most the round budget (split_budget never exceeds it)",
+    ),
+    "FLRewards.PastDeadline": (
+        "the task's deadline ({deadline}, unix time) has passed",
+        "no more rounds or clients: finish the task after its windows",
+    ),
+    "FLRewards.RoundExhausted": (
+        "the round has paid {claimed} of its total {total}; {amount} more does not fit",
+        "nothing to do: the aggregator's tree holds more than the total it posted",
+    ),
+    "FLRewards.RoundOutOfOrder": (
+        "round {round} is not the task's next round ({expected}) or is beyond its last",
+        "post each round once, in order, up to the task's number of rounds",
+    ),
+    "FLRewards.SignersNotSorted": (
+        "signature {index} is not from a signer above the previous one (duplicate or unsorted)",
+        "send each verifier's signature once, ordered by signer address",
+    ),
+    "FLRewards.TooFewSignatures": (
+        "{count} verifier signatures, the task needs {threshold}",
+        "collect at least the threshold of distinct verifiers' signatures",
+    ),
+    "FLRewards.TransferFailed": (
+        "sending {amount} to {to} failed",
+        "claim from an account that accepts the payment",
+    ),
+    "FLRewards.UnknownRound": (
+        "round {round} of task {taskId} was not posted",
+        "check the round number",
+    ),
+    "FLRewards.UnknownTask": (
+        "there is no task {taskId}",
+        "check the task id (it is assigned by createTask)",
+    ),
+    "FLRewards.WrongBaseModel": (
+        "the round starts from model {modelBefore}, not the task's current model {current}",
+        "train each round from the global model the previous round produced",
+    ),
+    "FLRewards.WrongRecord": (
+        "the correction is for record {recordDigest}, not the round's posted record",
+        "have the verifiers sign a correction of the record that was posted",
+    ),
+    "FLRewards.WrongSigner": (
+        "the signature is by {signer}, not by {expected}",
+        "sign with the key the aggregator named, for this task, chain and contract",
+    ),
+    "FLRewards.WrongTaskStatus": (
+        "task {taskId} is not in a state that allows this (status {status})",
+        "check the task: it may not be accepted yet, or already halted, finished or cancelled",
+    ),
+    "FLRewards.WrongValue": (
+        "{sent} wei sent where {expected} was expected",
+        "send exactly roundBudget x rounds with an ether pool and no ether with a token pool",
+    ),
 }
 #: Names whose keccak256 hash may appear as a role or environment id in an error.
 _KNOWN_NAMES = (
