@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from pydantic import JsonValue
 
+from ailedger import merkle
 from ailedger.attest import dsse, statements
 from ailedger.attest.predicates import DatasetPredicate, ModelPredicate, TrainingMetadata
 from ailedger.attest.statements import Statement
@@ -48,6 +49,7 @@ from ailedger.demos._fl_clients import (
     log_likelihood,
     split_digits,
 )
+from ailedger.demos._fl_settle import STAKE, WINDOW, advance, open_market, settle_round
 from ailedger.demos.crop_insurance import DemoWorld, anchor, demo_world, quiet
 from ailedger.fingerprint.dataset import default_secret_path, fingerprint_dataset
 from ailedger.fingerprint.model import fingerprint_model
@@ -58,7 +60,6 @@ from ailedger.log import TransparencyLog
 from ailedger.log._envelope import check_ethereum_signature
 
 __all__ = [
-    "PENALTY_ROUNDS",
     "POOL_PER_ROUND",
     "ROUNDS",
     "TOLERANCE",
@@ -72,9 +73,8 @@ TASK = "digits-fl-demo"
 #: An update whose leave-one-out score is below ``-TOLERANCE`` hurt the held-out
 #: log-likelihood: it is left out of the aggregate and counts as a harmful round.
 TOLERANCE = 0.01
-#: Harmful rounds after which a client is penalised (loses stake).
-PENALTY_ROUNDS = 3
-#: Rewards per round (wei), shared in proportion to positive scores.
+#: Rewards per round (wei), shared in proportion to positive scores; each harmful round costs
+#: a tenth of the client's stake (:mod:`ailedger.demos._fl_settle`).
 POOL_PER_ROUND = 10**17
 MODEL_DIR = "federated-model"
 
@@ -121,28 +121,19 @@ def _log_held_out(world: DemoWorld, workdir: Path, split_x: Any, split_y: Any) -
     return {"root": fp.root, "size": fp.size, "log_index": index, "path": str(path)}
 
 
-def _payouts(
-    rounds: list[RoundPredicate],
-) -> tuple[dict[str, int], dict[str, float], dict[str, int]]:
-    """Per client: wei earned (each round's pool shared by positive score among the
-    aggregated), the summed score, and the harmful rounds (score below -TOLERANCE)."""
-    paid: dict[str, int] = {}
+def _contributions(rounds: list[RoundPredicate]) -> tuple[dict[str, float], dict[str, int]]:
+    """Per client, from the logged round statements: the summed score, and the harmful rounds
+    (score below -TOLERANCE)."""
     total: dict[str, float] = {}
     harmful: dict[str, int] = {}
     for rnd in rounds:
-        positive = {
-            c.client: c.score
-            for c in rnd.clients
-            if c.aggregated and c.score is not None and c.score > 0
-        }
-        weight = sum(positive.values())
         for c in rnd.clients:
+            if c.refused is not None:
+                continue
             total[c.client] = total.get(c.client, 0.0) + (c.score or 0.0)
-            share = int(POOL_PER_ROUND * positive[c.client] / weight) if c.client in positive else 0
-            paid[c.client] = paid.get(c.client, 0) + share
             if c.score is not None and c.score < -TOLERANCE:
                 harmful[c.client] = harmful.get(c.client, 0) + 1
-    return paid, total, harmful
+    return total, harmful
 
 
 def run_federated(
@@ -164,7 +155,7 @@ def run_federated(
     say = on_step or quiet
     claims = Claims()
     _quiet_flower()
-    with demo_world(workdir, "fl.demo/log", ["aggregator", "sponsor"], rpc) as world:
+    with demo_world(workdir, "fl.demo/log", ["aggregator", "sponsor", "governor"], rpc) as world:
         keys = world.keys
         say(f"workspace, keys and LogAnchors ready on chain {world.chain.chain_id}")
         split = split_digits(len(BEHAVIOURS), seed=SEED, alpha=ALPHA)
@@ -179,9 +170,34 @@ def run_federated(
         client_keys = [Secp256k1Signer.generate() for _ in BEHAVIOURS]
         addresses = [k.address.lower() for k in client_keys]
         names = {a: f"{b}-{i}" for i, (a, b) in enumerate(zip(addresses, BEHAVIOURS, strict=True))}
-        say(f"{len(addresses)} clients admitted: {', '.join(names.values())}")
-
+        for key in client_keys:
+            world.chain.fund(key.address, 10**19)
         initial = initial_parameters()
+        data_roots = [merkle.root(row.tobytes() for row in x) for x, _ in split.partitions]
+        market = open_market(
+            world.chain,
+            governor=keys["governor"],
+            sponsor=keys["sponsor"],
+            aggregator=keys["aggregator"],
+            clients=client_keys,
+            data_roots=data_roots,
+            heldout_root=held["root"],
+            initial_model=parameters_digest(initial),
+            rounds=rounds,
+            round_budget=POOL_PER_ROUND,
+            tolerance=TOLERANCE,
+        )
+        task = market.rewards.task(market.task)
+        claims.check(
+            task.terms.heldout_root == held["root"] and task.clients == len(client_keys),
+            "FLRewards holds the held-out root and all clients joined before round 1",
+        )
+        say(
+            f"FLRewards task {market.task.hex()[:16]}… funded with "
+            f"{rounds * POOL_PER_ROUND / 10**18:g} ETH (held-out root pre-registered at block "
+            f"{task.created_block}); the aggregator bonded and {task.clients} clients staked "
+            f"{STAKE // 10**18} CON each: {', '.join(names.values())}"
+        )
         records: list[RoundRecord] = []
         log_path = world.log.path
         server_log: dict[str, TransparencyLog] = {}
@@ -294,25 +310,74 @@ def run_federated(
                 }
             )
 
-        paid, contribution, harmful = _payouts(logged)
-        penalised = sorted(c for c, n in harmful.items() if n >= PENALTY_ROUNDS)
+        # --- settle every round on FLRewards; claims and slashes after the window ------------
+        sponsor = keys["sponsor"]
+        for rnd in logged:
+            settle_round(world.chain, market, rnd, keys["aggregator"], sponsor, TOLERANCE)
+        say(f"{len(logged)} round records signed by the aggregator and posted to FLRewards")
+        advance(world.chain, WINDOW + 1)
+        by_address = {k.address.lower(): k for k in client_keys}
+        claimed: dict[str, int] = {}
+        for number, tree in market.payouts.items():
+            for payout in tree.payouts:
+                who = payout.client.lower()
+                got = market.rewards.claim(
+                    market.task, number, tree.proof(payout.client), signer=by_address[who]
+                )
+                claimed[who] = claimed.get(who, 0) + got
+        for number, penalties in market.penalties.items():
+            for penalty in penalties.penalties:
+                market.rewards.slash_penalised(
+                    market.task, number, penalties.proof(penalty.client), signer=sponsor
+                )
+        contribution, harmful = _contributions(logged)
+        infos = {a: market.rewards.client(market.task, a) for a in addresses}
+        paid = {a: info.paid for a, info in infos.items()}
+        slashed = {a: info.slashed for a, info in infos.items()}
+        expected_paid = dict.fromkeys(addresses, 0)
+        for tree in market.payouts.values():
+            for payout in tree.payouts:
+                expected_paid[payout.client.lower()] += payout.amount
+        claims.check(
+            paid == expected_paid and all(claimed.get(a, 0) == paid[a] for a in addresses),
+            "each client was paid on-chain exactly its logged rounds' payouts, claimed with proofs",
+        )
+        per_round = STAKE // rounds
+        claims.check(
+            all(slashed[a] == harmful.get(a, 0) * per_round for a in addresses),
+            "each client lost exactly its harmful rounds' stake on-chain",
+        )
+        staked = {a: market.stakes.stake_of(a, market.token.address) for a in addresses}
+        claims.check(
+            all(staked[a].slashed == slashed[a] for a in addresses),
+            "the StakeManager holds the same slashes",
+        )
+        claims.check(
+            market.rewards.pool_left(market.task) == rounds * POOL_PER_ROUND - sum(paid.values()),
+            "the pool left is the funded pool less what was paid",
+        )
         by_behaviour = {b: a for a, b in zip(addresses, BEHAVIOURS, strict=True) if b != "honest"}
         honest = [a for a, b in zip(addresses, BEHAVIOURS, strict=True) if b == "honest"]
         first, last = round_rows[0]["accuracy"], round_rows[-1]["accuracy"]
         claims.check(last > first and last >= 0.85, f"the model learns: {first:.3f} -> {last:.3f}")
         rider = by_behaviour["free-rider"]
         claims.check(
-            contribution.get(rider) == 0.0 and paid.get(rider) == 0,
+            contribution.get(rider) == 0.0 and paid[rider] == 0 and slashed[rider] == 0,
             "the free rider's updates are the global model itself: contribution 0, paid 0",
         )
+        penalised = sorted(a for a in addresses if slashed[a] > 0)
         claims.check(
             penalised == sorted([by_behaviour["poisoner"], by_behaviour["spammer"]]),
-            "the poisoner and the spammer, and no one else, hurt the held-out set in at least "
-            f"{PENALTY_ROUNDS} rounds (harmful rounds: "
+            "the poisoner and the spammer, and no one else, lost stake (harmful rounds: "
             + ", ".join(f"{names[c]} {n}" for c, n in sorted(harmful.items()))
             + ")",
         )
-        claims.check(all(paid.get(a, 0) > 0 for a in honest), "every honest client earned")
+        claims.check(all(paid[a] > 0 for a in honest), "every honest client was paid")
+        say(
+            f"payouts claimed with Merkle proofs ({sum(paid.values()) / 10**18:g} ETH); "
+            f"stake slashed: "
+            + ", ".join(f"{names[a]} {slashed[a] / 10**18:g} CON" for a in penalised)
+        )
 
         # --- the final model, its lineage and privacy accounting, the receipt ---------------
         final = records[-1].global_parameters
@@ -370,7 +435,8 @@ def run_federated(
                 "contribution": contribution.get(a, 0.0),
                 "harmful_rounds": harmful.get(a, 0),
                 "penalised": a in penalised,
-                "earned_wei": paid.get(a, 0),
+                "earned_wei": paid[a],
+                "stake_lost": slashed[a],
             }
             for a, b in zip(addresses, BEHAVIOURS, strict=True)
         ]
@@ -392,8 +458,15 @@ def run_federated(
                 "receipt": str(receipt_path),
             },
             "tolerance": TOLERANCE,
-            "penalty_rounds": PENALTY_ROUNDS,
             "pool_per_round_wei": POOL_PER_ROUND,
+            "stake_per_client": STAKE,
+            "contracts": {
+                "fl_rewards": market.rewards.address,
+                "stake_manager": market.stakes.address,
+                "token": market.token.address,
+            },
+            "fl_task": market.task.hex(),
+            "pool_left_wei": market.rewards.pool_left(market.task),
             "anchors": [first_anchor.to_dict(), last_anchor.to_dict()],
             "claims_checked": claims.checked,
             "log_entries": world.log.size(),
