@@ -1,9 +1,10 @@
 """The ledger strategy's cost beside plain Flower (issue 17).
 
-1. Side by side, in one process: the same Flower simulation (``run_simulation``, Ray engine,
-   8 clients of ``ailedger demo federated``'s digits model, FedAvg) run plain, then with
-   :class:`ailedger.fl.SignedClient` and :class:`ailedger.fl.LedgerStrategy` (no scorer: the
-   overhead of fingerprints, signatures and the log). Each round's wall time is taken at the
+1. Side by side, in one process (plain, ledger, ledger, plain): the same Flower simulation
+   (``run_simulation``, Ray engine, 8 clients of ``ailedger demo federated``'s digits model,
+   FedAvg) run plain and with :class:`ailedger.fl.SignedClient` and
+   :class:`ailedger.fl.LedgerStrategy` (no scorer: the overhead of fingerprints, signatures
+   and the log). Each round's wall time is taken at the
    end of ``aggregate_fit``; round 1 (actor start) is left out. Target: the ledger adds < 5% of
    the round time.
 2. The ledger's own work per round, timed in-process without Ray (what the strategy adds on
@@ -11,7 +12,7 @@
 3. Scoring 8 updates on a 10,000-record held-out set (scikit-learn's digits resampled with
    noise): leave-one-out, marginal, Monte-Carlo Shapley.
 
-    .venv/bin/python benchmarks/bench_fl.py [--rounds 12] [--repeat 5]
+    .venv/bin/python benchmarks/bench_fl.py [--rounds 12] [--repeat 5] [--pairs 2]
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-simulation", action="store_true")
+    parser.add_argument("--pairs", type=int, choices=(1, 2), default=2)
     args = parser.parse_args()
     logging.getLogger("flwr").setLevel(logging.WARNING)
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -232,16 +234,26 @@ def main() -> None:
         )
         print(f"one client's signed statement     {own['client_sign'] * 1e3:8.2f} ms")
         if not args.skip_simulation:
-            print(f"\n== Flower simulation, {args.rounds} rounds, rounds 2.. timed ==")
-            t0 = time.perf_counter()
-            plain = simulate(split, args.rounds, None)
-            t_plain = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            ledger = simulate(split, args.rounds, Path(tmp) / "sim.sqlite")
-            t_ledger = time.perf_counter() - t0
+            print(
+                f"\n== Flower simulation, {args.rounds} rounds x {args.pairs} runs a side, "
+                "rounds 2.. timed =="
+            )
+            # plain, ledger, ledger, plain: the machine's load drifts, so each side runs
+            # once early and once late
+            plain: list[float] = []
+            ledger: list[float] = []
+            walls = {"plain": 0.0, "ledger": 0.0}
+            for i, side in enumerate(["plain", "ledger", "ledger", "plain"][: 2 * args.pairs]):
+                t0 = time.perf_counter()
+                if side == "plain":
+                    plain += simulate(split, args.rounds, None)
+                else:
+                    ledger += simulate(split, args.rounds, Path(tmp) / f"sim-{i}.sqlite")
+                walls[side] += time.perf_counter() - t0
+            t_plain, t_ledger = walls["plain"], walls["ledger"]
             mp, ml = statistics.median(plain), statistics.median(ledger)
-            print(f"plain Flower   median round {mp * 1e3:8.1f} ms  (whole run {t_plain:6.1f} s)")
-            print(f"with ledger    median round {ml * 1e3:8.1f} ms  (whole run {t_ledger:6.1f} s)")
+            print(f"plain Flower   median round {mp * 1e3:8.1f} ms  (whole runs {t_plain:6.1f} s)")
+            print(f"with ledger    median round {ml * 1e3:8.1f} ms  (whole runs {t_ledger:6.1f} s)")
             print(f"ratio ledger / plain: {ml / mp:.3f}  (overhead {100 * (ml / mp - 1):+.1f}%)")
             added = own["ledger_aggregate"] - own["fedavg_aggregate"] + own["client_sign"]
             print(
