@@ -111,6 +111,9 @@ VerificationCode = Literal[
     "update-base-mismatch",
     "update-digest-mismatch",
     "update-duplicate",
+    # federated-learning rewards
+    "heldout-not-preregistered",
+    "heldout-overlap-unproven",
 ]
 
 #: Every code and what it means, in the order of :data:`VerificationCode`.
@@ -233,6 +236,10 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "update-digest-mismatch": "the parameters a federated-learning client returned are not "
     "the ones its statement names",
     "update-duplicate": "a federated-learning client sent a second update in one round",
+    "heldout-not-preregistered": "an FLRewards task does not show its held-out set fixed before "
+    "training (no round yet, or round 1 not after the task's creation)",
+    "heldout-overlap-unproven": "a held-out record has no valid proof of absence from a "
+    "client's committed training data",
 }
 
 

@@ -580,3 +580,36 @@ def test_an_empty_round_pays_nobody(fl: FL) -> None:
     assert isinstance(PenaltyTree([]).root, bytes)
     with pytest.raises(TransactionFailed):
         fl.chain.send(call, fl.clients[0])
+
+
+def test_clients_of_a_cancelled_task_take_their_stake_back(fl: FL) -> None:
+    task = fl.create()
+    c = fl.clients[0]
+    fl.chain.send(fl.f.join(task, data_root(0)), c)
+    assert fl.locked(c) == STAKE
+    fl.chain.send(fl.f.cancel(task), fl.sponsor)
+    assert fl.chain.revert_reason(fl.f.join(task, data_root(1)), fl.clients[1]) == (
+        "WrongTaskStatus"
+    )
+    fl.chain.send(fl.f.leave(task), c)
+    assert fl.locked(c) == 0
+    assert fl.chain.revert_reason(fl.f.leave(task), fl.clients[1]) == "NotClient"
+    assert fl.f.held(ETHER_ASSET).call() == 0
+
+
+def test_a_removed_judge_still_corrects_and_halts_and_the_bond_comes_back(fl: FL) -> None:
+    """Governance removes FLRewards as a judge mid-task: a challenge still corrects the round
+    and halts the task (nothing is slashed); the bond is released at finish."""
+    task = fl.start()
+    record, _ = _round(fl, task, tree=fl.payouts([BUDGET, 0, 0, 0]))
+    fl.chain.send(fl.sm.manager.functions.removeJudge(fl.rewards.address), fl.sm.governor)
+    fair = fl.payouts([1, 1, 1, 1])
+    receipt = fl.chain.send(fl.challenge_call(fl.correction(record, fair)), fl.clients[0])
+    (event,) = fl.chain.events(fl.rewards, "RoundCorrected", receipt)
+    assert event["args"]["bondSlashed"] == 0
+    assert fl.task(task)["status"] == HALTED
+    assert fl.locked(fl.aggregator) == BOND
+    warp(fl.chain, 2 * WINDOW + 1)
+    fl.chain.send(fl.f.finish(task), fl.bystander)
+    assert fl.locked(fl.aggregator) == 0
+    books(fl, task)

@@ -23,7 +23,7 @@ from ailedger.chain.fl_rewards import (
 )
 from ailedger.chain.stake import StakeManager, Token, deploy_stake_manager
 from ailedger.chain.vouching import register_with_stake_manager
-from ailedger.errors import InvalidInput
+from ailedger.errors import InvalidInput, VerificationFailed
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.markets.flrewards import (
     REASON_HURT_HELDOUT,
@@ -31,11 +31,14 @@ from ailedger.markets.flrewards import (
     PayoutTree,
     Penalty,
     PenaltyTree,
+    RecordTree,
     RoundRecord,
     fl_rewards_domain,
     sign_correction,
     sign_round_record,
     split_budget,
+    verify_disjoint,
+    verify_preregistered,
 )
 
 ADMIN = Secp256k1Signer(bytes.fromhex("b1" * 32))
@@ -43,7 +46,11 @@ SPONSOR = Secp256k1Signer(bytes.fromhex("b2" * 32))
 AGGREGATOR = Secp256k1Signer(bytes.fromhex("b3" * 32))
 CLIENTS = [Secp256k1Signer(bytes.fromhex(f"c{i}" * 32)) for i in range(1, 4)]
 VERIFIERS = [Secp256k1Signer(bytes.fromhex(f"e{i}" * 32)) for i in range(1, 4)]
-HELDOUT = b"\x4e" * 32
+HELDOUT_ROWS = [{"x": [i, i % 3], "y": i % 2} for i in range(100, 108)]
+HELDOUT_SECRET = b"the sponsor's held-out secret..."
+HELDOUT = RecordTree(HELDOUT_ROWS, HELDOUT_SECRET).root
+TRAINING = [[{"x": [i, c], "y": (i + c) % 2} for i in range(12)] for c in range(3)]
+CLIENT_SECRETS = [bytes([0x50 + c]) * 32 for c in range(3)]
 MODELS = [bytes([0x10 + i]) * 32 for i in range(4)]
 BUDGET = 10**15
 STAKE = 10**6
@@ -97,8 +104,15 @@ def test_a_task_pays_slashes_is_challenged_and_finishes(chain: Chain) -> None:
     )  # fmt: skip
     task = rewards.create_task(terms, [v.address for v in VERIFIERS], signer=SPONSOR)
     rewards.accept_task(task, signer=AGGREGATOR)
-    for i, c in enumerate(CLIENTS):
-        rewards.join(task, bytes([0xD0 + i]) * 32, signer=c)
+    trees = [
+        RecordTree(rows, secret) for rows, secret in zip(TRAINING, CLIENT_SECRETS, strict=True)
+    ]
+    for tree, c in zip(trees, CLIENTS, strict=True):
+        rewards.join(task, tree.root, signer=c)
+    # no round yet: nothing shows the held-out set was fixed before training
+    with pytest.raises(VerificationFailed) as early:
+        verify_preregistered(rewards, task, HELDOUT)
+    assert early.value.code == "heldout-not-preregistered"
     info = rewards.task(task)
     assert (info.status, info.signer, info.clients) == (TaskStatus.ACTIVE, AGGREGATOR.address, 3)
     assert info.terms == terms
@@ -117,7 +131,18 @@ def test_a_task_pays_slashes_is_challenged_and_finishes(chain: Chain) -> None:
     rewards.post_round(record, sign_round_record(record, domain, AGGREGATOR), signer=SPONSOR)
     r1 = rewards.round(task, 1)
     assert r1.record_digest == record.digest(domain)
-    assert r1.posted_block > rewards.task(task).created_block
+    # a verifier: the registered root is the held-out set's, fixed before round 1 ...
+    pre = verify_preregistered(rewards, task, RecordTree(HELDOUT_ROWS, HELDOUT_SECRET).root)
+    assert pre.created_block < pre.round_one_block == r1.posted_block
+    with pytest.raises(VerificationFailed) as other:
+        verify_preregistered(rewards, task, b"\x4f" * 32)
+    assert other.value.code == "proof-root-mismatch"
+    # ... and no held-out record is in any client's training data as committed on joining
+    for tree, c, secret in zip(trees, CLIENTS, CLIENT_SECRETS, strict=True):
+        committed = rewards.client(task, c.address).data_root
+        proofs = [tree.prove_absent(r) for r in HELDOUT_ROWS]
+        check = verify_disjoint(proofs, HELDOUT_ROWS, committed, client_secret=secret)
+        assert check.records == len(HELDOUT_ROWS)
     assert rewards.pool_left(task) == 3 * BUDGET - payouts.total
     with pytest.raises(ContractReverted, match="ChallengeWindowOpen"):
         rewards.claim(task, 1, payouts.proof(honest), signer=CLIENTS[0])

@@ -82,6 +82,34 @@ def _word(value: bytes | int) -> bytes:
     return value if isinstance(value, bytes) else value.to_bytes(32, "big")
 
 
+def _fields(type_string: str) -> list[dict[str, str]]:
+    """The EIP-712 member list of ``Name(type name,...)``."""
+    body = type_string[type_string.index("(") + 1 : -1]
+    return [dict(zip(("type", "name"), m.split(" "), strict=True)) for m in body.split(",")]
+
+
+def _typed(domain: Domain, type_string: str, values: Sequence[Any]) -> dict[str, Any]:
+    members = _fields(type_string)
+    message = {
+        m["name"]: ("0x" + v.hex() if isinstance(v, bytes) else v)
+        for m, v in zip(members, values, strict=True)
+    }
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            type_string[: type_string.index("(")]: members,
+        },
+        "primaryType": type_string[: type_string.index("(")],
+        "domain": domain.to_dict(),
+        "message": message,
+    }
+
+
 def _check_roots(obj: Any, names: Sequence[str]) -> None:
     for name in names:
         _b32(getattr(obj, name), name.replace("_", " "))
@@ -126,6 +154,10 @@ class RoundRecord:
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 digest the aggregator signs (``roundRecordDigest``)."""
         return keccak256(b"\x19\x01" + domain.separator() + self.struct_hash())
+
+    def typed_data(self, domain: Domain) -> dict[str, Any]:
+        """The full EIP-712 document (for wallets: ``eth_signTypedData_v4``)."""
+        return _typed(domain, ROUND_RECORD_TYPE, self.as_tuple())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +206,10 @@ class Correction:
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 digest each verifier signs (``correctionDigest``)."""
         return keccak256(b"\x19\x01" + domain.separator() + self.struct_hash())
+
+    def typed_data(self, domain: Domain) -> dict[str, Any]:
+        """The full EIP-712 document (for wallets: ``eth_signTypedData_v4``)."""
+        return _typed(domain, CORRECTION_TYPE, self.as_tuple())
 
 
 def sign_round_record(record: RoundRecord, domain: Domain, key: SigningKey) -> bytes:
