@@ -48,7 +48,7 @@ from ailedger.demos._fl_clients import (
     log_likelihood,
     split_digits,
 )
-from ailedger.fl import LedgerStrategy, Scorer, SignedClient, signed_fit
+from ailedger.fl import LedgerStrategy, Scorer, SignedClient, signed_fit, start_ray
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.log import TransparencyLog
 
@@ -123,6 +123,7 @@ def simulate(split: Split, rounds: int, ledger: Path | None) -> list[float]:
     factory: Any = (
         Plain(split) if ledger is None else Signed(split, tuple(k._secret() for k in keys))
     )
+    start_ray(2, logging_level=logging.ERROR)
     run_simulation(
         ServerApp(server_fn=server_fn),
         ClientApp(client_fn=factory),

@@ -374,13 +374,15 @@ def _federated_human(report: dict[str, Any]) -> None:
         mark = "[red]penalised[/red]" if row["penalised"] else "[green]ok[/green]       "
         console.print(
             f"  {mark} {row['name']:<13} contribution {row['contribution']:+.4f}, "
-            f"harmful rounds {row['harmful_rounds']}, earned {_wei(row['earned_wei'])}"
+            f"harmful rounds {row['harmful_rounds']}, earned {_wei(row['earned_wei'])}, "
+            f"stake lost {row['stake_lost'] / 10**18:g} CON"
         )
     model = report["model"]
     console.print(
-        f"  final model sha256:{model['digest'][:16]}… (log entry {model['log_index']}); "
-        f"receipt {escape(model['receipt'])}; {report['claims_checked']} claims read back, "
-        "all hold"
+        f"  final model {model['ref']} sha256:{model['digest'][:16]}… (log entry "
+        f"{model['log_index']}); receipt {escape(model['receipt'])}; gate with max_epsilon: "
+        f"{', '.join(model['gate_unmet']) or 'passed'}; {report['claims_checked']} claims read "
+        "back, all hold"
     )
 
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 import warnings
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,10 @@ from pydantic import JsonValue
 
 from ailedger import merkle
 from ailedger.attest import dsse, statements
-from ailedger.attest.predicates import DatasetPredicate, ModelPredicate, TrainingMetadata
+from ailedger.attest.privacy import PrivacyAccountingPredicate
 from ailedger.attest.statements import Statement
 from ailedger.demos._chain import receipt_checked
-from ailedger.demos._claims import Claims
+from ailedger.demos._claims import ClaimFailed, Claims
 from ailedger.demos._fl_clients import (
     BEHAVIOURS,
     ClientFactory,
@@ -50,14 +50,26 @@ from ailedger.demos._fl_clients import (
     split_digits,
 )
 from ailedger.demos._fl_settle import STAKE, WINDOW, advance, open_market, settle_round
+from ailedger.demos._steps import DEMO_PASSWORD
 from ailedger.demos.crop_insurance import DemoWorld, anchor, demo_world, quiet
-from ailedger.fingerprint.dataset import default_secret_path, fingerprint_dataset
+from ailedger.fingerprint.dataset import default_secret_path
 from ailedger.fingerprint.model import fingerprint_model
-from ailedger.fl import LedgerStrategy, RoundPredicate, RoundRecord, Scorer, parameters_digest
+from ailedger.fl import (
+    LedgerStrategy,
+    PrivacyLedger,
+    RoundPredicate,
+    RoundRecord,
+    Scorer,
+    parameters_digest,
+    start_ray,
+)
 from ailedger.fl.update import UpdatePredicate
-from ailedger.identity.keys import Secp256k1Signer, checksum_address
+from ailedger.identity.keys import Keystore, Secp256k1Signer, checksum_address
 from ailedger.log import TransparencyLog
 from ailedger.log._envelope import check_ethereum_signature
+from ailedger.registry import Registry, VersionRef
+from ailedger.registry.lineage import lineage
+from ailedger.registry.policy import parse_policy
 
 __all__ = [
     "POOL_PER_ROUND",
@@ -77,6 +89,10 @@ TOLERANCE = 0.01
 #: a tenth of the client's stake (:mod:`ailedger.demos._fl_settle`).
 POOL_PER_ROUND = 10**17
 MODEL_DIR = "federated-model"
+HELD_OUT_REF = VersionRef("digits-held-out", "1")
+MODEL_REF = VersionRef("digits-federated", "1")
+MAX_EPSILON = 10.0
+PRIVACY_POLICY = f"[all]\nmax_epsilon = {MAX_EPSILON}\n"
 
 
 def _quiet_flower() -> None:
@@ -96,9 +112,11 @@ def _statement(log: TransparencyLog, index: int, signer: str) -> Statement | Non
     return Statement.from_json(envelope.payload)
 
 
-def _log_held_out(world: DemoWorld, workdir: Path, split_x: Any, split_y: Any) -> dict[str, Any]:
-    """Write the held-out set as CSV, fingerprint it salted (the secret stays beside it, mode
-    0600) and state its root in the log, signed by the sponsor."""
+def _register_held_out(
+    world: DemoWorld, keystore: Keystore, workdir: Path, split_x: Any, split_y: Any
+) -> dict[str, Any]:
+    """Write the held-out set as CSV and register it as :data:`HELD_OUT_REF` (salted: the
+    secret stays beside it, mode 0600), signed by the sponsor."""
     path = workdir / "held-out.csv"
     header = ",".join([f"px{i}" for i in range(split_x.shape[1])] + ["label"])
     rows = [
@@ -106,19 +124,28 @@ def _log_held_out(world: DemoWorld, workdir: Path, split_x: Any, split_y: Any) -
     ]
     path.write_text(header + "\n" + "\n".join(rows) + "\n")
     secret = secrets.token_bytes(32)
-    secret_path = default_secret_path(path)
-    fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(default_secret_path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(secret)
-    fp = fingerprint_dataset(path, secret=secret)
-    predicate = DatasetPredicate(root=fp.root.hex(), size=fp.size, scheme=fp.scheme, format="csv")
-    envelope = statements.attest(
-        predicate,
-        [statements.subject_from_digest(f"sha256:{fp.data_sha256}", path.name)],
-        [world.keys["sponsor"]],
-    )
-    index = world.log.append(envelope.to_json())
-    return {"root": fp.root, "size": fp.size, "log_index": index, "path": str(path)}
+    with Registry.open(world.workspace, keys=keystore.list_keys()) as reg:
+        rec = reg.register_dataset(
+            path, HELD_OUT_REF, world.keys["sponsor"], format="csv", secret=secret
+        )
+    root = bytes.fromhex(str(rec.predicate["root"]))
+    return {"root": root, "size": int(rec.predicate["size"]), "log_index": rec.log_index}
+
+
+def _accounting(updates: list[UpdatePredicate]) -> PrivacyAccountingPredicate:
+    """The model's privacy accounting, summed from the logged update statements."""
+    ledger = PrivacyLedger()
+    for update in updates:
+        ledger.add(update.client, update.dp)
+    accounting = ledger.accounting()
+    if accounting is None:
+        raise ClaimFailed(
+            "no update statement was logged: nothing to account", code="demo-check-failed"
+        )
+    return accounting
 
 
 def _contributions(rounds: list[RoundPredicate]) -> tuple[dict[str, float], dict[str, int]]:
@@ -160,11 +187,15 @@ def run_federated(
         say(f"workspace, keys and LogAnchors ready on chain {world.chain.chain_id}")
         split = split_digits(len(BEHAVIOURS), seed=SEED, alpha=ALPHA)
         hx, hy = split.held_out
-        held = _log_held_out(world, workdir, hx, hy)
+        keystore = Keystore(world.workspace.keys_dir)
+        for role in ("aggregator", "sponsor"):
+            keystore.add(role, keys[role], DEMO_PASSWORD, org=role)
+        held = _register_held_out(world, keystore, workdir, hx, hy)
         first_anchor = anchor(world)
         say(
             f"held-out set ({held['size']} records) fingerprinted, salted root "
-            f"{held['root'].hex()[:16]}… stated (log entry {held['log_index']}) and anchored "
+            f"{held['root'].hex()[:16]}… registered as {HELD_OUT_REF} (log entry "
+            f"{held['log_index']}) and anchored "
             f"at log size {first_anchor.record.size} before round 1"
         )
         client_keys = [Secp256k1Signer.generate() for _ in BEHAVIOURS]
@@ -243,7 +274,12 @@ def run_federated(
         factory = ClientFactory(
             split, tuple(k._secret() for k in client_keys), BEHAVIOURS, SEED * 1000
         )
-        say("Flower simulation starting (Ray engine, 8 virtual clients)")
+        t0 = time.monotonic()
+        attempts = start_ray(2, logging_level=logging.ERROR, log_to_driver=False)
+        say(
+            f"Flower's simulation engine (Ray) started in {time.monotonic() - t0:.1f} s "
+            f"({attempts} attempt{'s' if attempts > 1 else ''}); 8 virtual clients"
+        )
         run_simulation(
             ServerApp(server_fn=server_fn),
             ClientApp(client_fn=factory),
@@ -263,6 +299,7 @@ def run_federated(
         # --- read every round back from the log and check it -----------------------------
         aggregator = keys["aggregator"].address
         logged: list[RoundPredicate] = []
+        logged_updates: list[UpdatePredicate] = []
         previous = parameters_digest(initial).hex()
         round_rows: list[dict[str, Any]] = []
         for record in records:
@@ -291,6 +328,7 @@ def run_federated(
                 )
                 assert update is not None
                 pred = UpdatePredicate.model_validate(update.predicate)
+                logged_updates.append(pred)
                 claims.check(
                     (pred.task, pred.round, pred.base_model, pred.update)
                     == (TASK, rnd.round, rnd.base_model, line.update),
@@ -385,31 +423,60 @@ def run_federated(
         model_dir.mkdir()
         np.save(model_dir / "coef.npy", final[0])
         np.save(model_dir / "intercept.npy", final[1])
+        lineage_params: dict[str, JsonValue] = {
+            "federated_task": TASK,
+            "fl_rewards_task": market.task.hex(),
+            "strategy": "FedAvg",
+            "scoring": "loo",
+            "parameters_digest": parameters_digest(final).hex(),
+            "round_log_indices": list[JsonValue]([r.log_index for r in records]),
+            "clients": list[JsonValue](addresses),
+        }
+        accounting = _accounting(logged_updates)
+        with Registry.open(world.workspace, keys=keystore.list_keys()) as reg:
+            model_rec = reg.register_model(
+                model_dir,
+                MODEL_REF,
+                keys["aggregator"],
+                datasets=[HELD_OUT_REF],
+                params=lineage_params,
+                code_revision="ailedger demo federated",
+                team="federated",
+            )
+            model_index = model_rec.log_index
+            digest = str(model_rec.predicate["subject_digest"])
+            privacy_env = statements.attest(
+                accounting,
+                [statements.subject_from_digest(f"sha256:{digest}", str(MODEL_REF))],
+                [keys["aggregator"]],
+            )
+            privacy_index = reg.log.append(privacy_env.to_json())
+            model_lineage = lineage(reg, MODEL_REF)
+            refused = reg.gate(MODEL_REF, parse_policy(PRIVACY_POLICY), "prod", path=model_dir)
         fp = fingerprint_model(model_dir, tensors=False)
-        training = TrainingMetadata(
-            dataset_roots=[held["root"].hex()],
-            code_revision="ailedger demo federated",
-            hyperparameters={
-                "federated_task": TASK,
-                "strategy": "FedAvg",
-                "scoring": "loo",
-                "parameters_digest": parameters_digest(final).hex(),
-                "round_log_indices": list[JsonValue]([r.log_index for r in records]),
-                "clients": list[JsonValue](addresses),
-                "held_out_log_index": held["log_index"],
-            },
-            training_date=datetime.now(UTC),
-            team="federated",
+        claims.check(fp.subject_digest.hex() == digest, f"{MODEL_REF} is the model on disk")
+        claims.check(
+            any(
+                ds["root"] == held["root"].hex()
+                and str(HELD_OUT_REF) in map(str, ds["registered_as"])
+                for ds in model_lineage.datasets
+            ),
+            f"{MODEL_REF}'s lineage reaches the held-out set {HELD_OUT_REF} by its root",
         )
-        model_env = statements.attest(
-            ModelPredicate.from_manifest(fp.to_dict(), training),
-            [statements.subject_from_digest(f"sha256:{fp.subject_digest.hex()}", MODEL_DIR)],
-            [keys["aggregator"]],
+        claims.check(
+            any(item.log_index == privacy_index for item in model_lineage.evaluations),
+            f"{MODEL_REF}'s lineage holds its privacy accounting (log entry {privacy_index})",
         )
-        model_index = world.log.append(model_env.to_json())
+        unmet = [u.code for u in refused.unmet]
+        claims.check(
+            unmet == ["privacy-budget-exceeded"],
+            f"the gate with max_epsilon refuses {MODEL_REF}: clients trained without DP ({unmet})",
+        )
         say(
-            f"final model sha256:{fp.subject_digest.hex()[:16]}… stated with its lineage "
-            f"(log entry {model_index})"
+            f"final model registered as {MODEL_REF} (sha256:{digest[:16]}…, log entry "
+            f"{model_index}), its lineage reaching every round, client and {HELD_OUT_REF}; its "
+            f"privacy accounting logged (entry {privacy_index}); a policy with max_epsilon = "
+            f"{MAX_EPSILON:g} refuses it ({unmet[0]}: no client trained with DP)"
         )
         last_anchor = anchor(world)
         receipt_path = workdir / f"{MODEL_DIR}.receipt.json"
@@ -446,6 +513,7 @@ def run_federated(
             "chain_id": world.chain.chain_id,
             "task": TASK,
             "held_out": {
+                "ref": str(HELD_OUT_REF),
                 "root": held["root"].hex(),
                 "size": held["size"],
                 "log_index": held["log_index"],
@@ -453,9 +521,12 @@ def run_federated(
             "rounds": round_rows,
             "clients": clients,
             "model": {
+                "ref": str(MODEL_REF),
                 "digest": fp.subject_digest.hex(),
                 "log_index": model_index,
                 "receipt": str(receipt_path),
+                "privacy_log_index": privacy_index,
+                "gate_unmet": unmet,
             },
             "tolerance": TOLERANCE,
             "pool_per_round_wei": POOL_PER_ROUND,

@@ -7,7 +7,8 @@
 - :mod:`.strategy`: :class:`LedgerStrategy`, wrapping any Flower strategy: checks, logs,
   scores, aggregates and records every round;
 - :mod:`.scoring`: leave-one-out, marginal and Monte-Carlo Shapley scores on a held-out set;
-- :mod:`.dp`: the Gaussian mechanism on clipped updates and per-client accounting.
+- :mod:`.dp`: the Gaussian mechanism on clipped updates and per-client accounting;
+- :mod:`.simulation`: :func:`start_ray`, Flower's simulation engine started with retries.
 
 Needs the ``fl`` extra (``pip install 'ailedger[fl]'``: Flower and its Ray simulation engine).
 """
@@ -26,6 +27,7 @@ from ailedger.fl.client import (
 )
 from ailedger.fl.dp import GAUSSIAN_MECHANISM, PrivacyLedger, clip_and_noise, gaussian_sigma
 from ailedger.fl.scoring import Method, Scorer, Scores, weighted_average
+from ailedger.fl.simulation import SimulationEngineError, start_ray
 from ailedger.fl.strategy import LedgerStrategy, RoundRecord
 from ailedger.fl.update import (
     METRIC_KEY,
@@ -59,6 +61,7 @@ __all__ = [
     "Scorer",
     "Scores",
     "SignedClient",
+    "SimulationEngineError",
     "UpdatePredicate",
     "UpdateRefused",
     "VerifiedUpdate",
@@ -68,6 +71,7 @@ __all__ = [
     "parameters_digest",
     "sign_update",
     "signed_fit",
+    "start_ray",
     "update_statement",
     "verify_update",
     "weighted_average",
