@@ -25,7 +25,8 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///         The aggregator accepts by locking its bond (`aggregatorBond` of `stakeAsset`) in the
 ///         StakeManager, where this contract is a registered market and judge, and names the
 ///         key that signs its round records. Clients join by
-///         locking `stakePerClient` and committing the root of their declared training data.
+///         locking `stakePerClient` and committing their declared training data (32 bytes;
+///         ailedger's disjointness check takes sha256 over its tree's root and size).
 ///
 ///         Each round the aggregator signs a `RoundRecord` (EIP-712, domain "ailedger
 ///         FLRewards", version 1, this chain, this contract): task, round number (rounds in
@@ -51,13 +52,15 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///
 ///         The task finishes (anyone may call it) `2 * challengeWindow` after its last round
 ///         once every round is posted or the task halted, or `2 * challengeWindow` after the
-///         deadline: the unreserved pool goes back to the sponsor, the aggregator's bond is
-///         released, clients `leave` to free their stake; payouts stay claimable. Before the
-///         aggregator accepts, the sponsor may cancel. The sponsor has no other power: the pool
-///         cannot be withdrawn mid-task and no term (the held-out root above all) can change.
+///         deadline: the unreserved pool is credited to the sponsor (`withdrawRefund`), the
+///         aggregator's bond is released, clients `leave` to free their stake; payouts stay
+///         claimable (a task the aggregator never accepted finishes the same way after its
+///         deadline). Before the aggregator accepts, the sponsor may cancel. The sponsor has
+///         no other power: the pool cannot be withdrawn mid-task and no term (the held-out
+///         root above all) can change.
 /// @dev Per asset the contract holds at least `held[asset]` = escrows not yet paid out or
-///      refunded. For each task: paid <= reserved <= escrow, and for each round:
-///      claimed <= total <= roundBudget.
+///      withdrawn as refunds (refundable included). For each task: paid <= reserved <=
+///      escrow, and for each round: claimed <= total <= roundBudget.
 contract FLRewards is EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -190,6 +193,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     mapping(bytes32 taskId => mapping(address client => Client)) private _clients;
     mapping(bytes32 taskId => mapping(uint32 round => mapping(address client => bool))) public
         claimed;
+    mapping(address account => mapping(address asset => uint256)) public refundable;
     mapping(address asset => uint256) public held;
 
     error ZeroAddress();
@@ -227,6 +231,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     error NotFinishable(uint64 at);
     error AlreadyLeft(address client);
     error TransferFailed(address to, uint256 amount);
+    error NothingRefundable(address account, address asset);
 
     event TaskCreated(
         bytes32 indexed taskId,
@@ -276,6 +281,9 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     );
     event ClientLeft(bytes32 indexed taskId, address indexed client, uint256 released);
     event TaskFinished(bytes32 indexed taskId, uint256 refund);
+    event RefundWithdrawn(
+        address indexed sponsor, address indexed asset, address to, uint256 amount
+    );
     event TaskCancelled(bytes32 indexed taskId, uint256 refund);
 
     constructor(IStakeManagerForVouching stakes_) EIP712("ailedger FLRewards", "1") {
@@ -340,16 +348,16 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         if (t.threshold == 0 || t.threshold > nVerifiers) revert BadVerifiers();
     }
 
-    /// @notice The sponsor takes back the pool of a task the aggregator has not accepted.
+    /// @notice The sponsor takes back the pool of a task the aggregator has not accepted
+    ///         (credited: `withdrawRefund`).
     function cancel(bytes32 taskId) external nonReentrant {
         Task storage k = _task(taskId);
         if (msg.sender != k.sponsor) revert NotSponsor(msg.sender);
         if (k.status != Status.Open) revert WrongTaskStatus(taskId, k.status);
         k.status = Status.Cancelled;
         uint256 refund = k.terms.roundBudget * k.terms.rounds;
-        held[k.terms.asset] -= refund;
+        refundable[k.sponsor][k.terms.asset] += refund;
         emit TaskCancelled(taskId, refund);
-        _send(k.terms.asset, k.sponsor, refund);
     }
 
     // ---------------------------------------------------------------- aggregator, clients
@@ -572,21 +580,36 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- end of a task
 
-    /// @notice When the task is over (see the contract notice): refund the unreserved pool to
+    /// @notice When the task is over (see the contract notice): credit the unreserved pool to
     ///         the sponsor and release the aggregator's bond. Anyone may call it.
     function finish(bytes32 taskId) external nonReentrant {
         Task storage k = _task(taskId);
-        if (k.status != Status.Active && k.status != Status.Halted) {
+        // an Open task (never accepted) finishes after its deadline too, so clients who
+        // joined it are not held by a sponsor who never cancels
+        if (k.status != Status.Open && k.status != Status.Active && k.status != Status.Halted) {
             revert WrongTaskStatus(taskId, k.status);
         }
         uint64 at = finishableAt(taskId);
         if (block.timestamp <= at) revert NotFinishable(at);
         k.status = Status.Finished;
         uint256 refund = k.terms.roundBudget * k.terms.rounds - k.reserved;
-        held[k.terms.asset] -= refund;
+        // credited, not sent: a sponsor that cannot receive must not keep the task (and the
+        // clients' stake) from finishing
+        if (refund != 0) refundable[k.sponsor][k.terms.asset] += refund;
         emit TaskFinished(taskId, refund);
         _release(k.terms.aggregator, k.terms.stakeAsset, k.terms.aggregatorBond);
-        if (refund != 0) _send(k.terms.asset, k.sponsor, refund);
+    }
+
+    /// @notice Send the caller's refunds of finished or cancelled tasks in `asset` to `to`.
+    function withdrawRefund(address asset, address to) external nonReentrant returns (uint256) {
+        if (to == address(0)) revert ZeroAddress();
+        uint256 amount = refundable[msg.sender][asset];
+        if (amount == 0) revert NothingRefundable(msg.sender, asset);
+        refundable[msg.sender][asset] = 0;
+        held[asset] -= amount;
+        emit RefundWithdrawn(msg.sender, asset, to, amount);
+        _send(asset, to, amount);
+        return amount;
     }
 
     /// @notice A client frees what this contract still locks of its stake, once the task is

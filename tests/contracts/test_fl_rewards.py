@@ -136,7 +136,7 @@ def test_the_held_out_root_is_registered_before_round_one_and_cannot_change(fl: 
     }
     assert writers == {
         "createTask", "cancel", "acceptTask", "join", "postRound", "challenge", "claim",
-        "slashPenalised", "finish", "leave",
+        "slashPenalised", "finish", "withdrawRefund", "leave",
     }  # fmt: skip
 
 
@@ -423,8 +423,10 @@ def test_the_sponsor_cannot_take_the_pool_back_mid_task(fl: FL) -> None:
     # cancel is the sponsor's only, and only before the aggregator accepts
     pending = fl.create()
     assert fl.chain.revert_reason(fl.f.cancel(pending), fl.bystander) == "NotSponsor"
-    before = fl.chain.w3.eth.get_balance(fl.rewards.address)
     fl.chain.send(fl.f.cancel(pending), s)
+    assert fl.f.refundable(s, ETHER_ASSET).call() == BUDGET * ROUNDS
+    before = fl.chain.w3.eth.get_balance(fl.rewards.address)
+    fl.chain.send(fl.f.withdrawRefund(ETHER_ASSET, s), s)
     assert fl.chain.w3.eth.get_balance(fl.rewards.address) == before - BUDGET * ROUNDS
     assert fl.task(pending)["status"] == CANCELLED
     assert fl.chain.revert_reason(fl.f.acceptTask(pending, AGG_KEY.address), fl.aggregator) == (
@@ -442,11 +444,18 @@ def test_finish_refunds_the_unreserved_pool_and_releases_every_stake(fl: FL) -> 
     warp(fl.chain, at - fl.chain.w3.eth.get_block("latest")["timestamp"] - 10)
     assert fl.chain.revert_reason(fl.f.finish(task), fl.bystander) == "NotFinishable"
     warp(fl.chain, 11)
-    before = fl.chain.w3.eth.get_balance(fl.sponsor)
     receipt = fl.chain.send(fl.f.finish(task), fl.bystander)
     (event,) = fl.chain.events(fl.rewards, "TaskFinished", receipt)
     assert event["args"]["refund"] == BUDGET * ROUNDS - 16
-    assert fl.chain.w3.eth.get_balance(fl.sponsor) == before + BUDGET * ROUNDS - 16
+    assert fl.f.refundable(fl.sponsor, ETHER_ASSET).call() == BUDGET * ROUNDS - 16
+    # the refund is the sponsor's alone, once
+    nothing = fl.f.withdrawRefund(ETHER_ASSET, fl.bystander)
+    assert fl.chain.revert_reason(nothing, fl.bystander) == "NothingRefundable"
+    before = fl.chain.w3.eth.get_balance(fl.bystander)
+    fl.chain.send(fl.f.withdrawRefund(ETHER_ASSET, fl.bystander), fl.sponsor)
+    assert fl.chain.w3.eth.get_balance(fl.bystander) == before + BUDGET * ROUNDS - 16
+    again = fl.f.withdrawRefund(ETHER_ASSET, fl.sponsor)
+    assert fl.chain.revert_reason(again, fl.sponsor) == "NothingRefundable"
     assert fl.task(task)["status"] == FINISHED
     assert fl.f.poolLeft(task).call() == 0
     assert fl.locked(fl.aggregator) == 0
@@ -471,6 +480,8 @@ def test_a_task_whose_aggregator_goes_silent_finishes_after_the_deadline(fl: FL)
     assert fl.chain.revert_reason(fl.f.join(task, data_root(7)), fl.bystander) == "PastDeadline"
     warp(fl.chain, 2 * WINDOW)
     fl.chain.send(fl.f.finish(task), fl.bystander)
+    assert fl.f.held(ETHER_ASSET).call() == BUDGET * ROUNDS
+    fl.chain.send(fl.f.withdrawRefund(ETHER_ASSET, fl.sponsor), fl.sponsor)
     assert fl.f.held(ETHER_ASSET).call() == 0
 
 
@@ -594,7 +605,24 @@ def test_clients_of_a_cancelled_task_take_their_stake_back(fl: FL) -> None:
     fl.chain.send(fl.f.leave(task), c)
     assert fl.locked(c) == 0
     assert fl.chain.revert_reason(fl.f.leave(task), fl.clients[1]) == "NotClient"
+    assert fl.f.held(ETHER_ASSET).call() == BUDGET * ROUNDS  # credited to the sponsor
+    fl.chain.send(fl.f.withdrawRefund(ETHER_ASSET, fl.sponsor), fl.sponsor)
     assert fl.f.held(ETHER_ASSET).call() == 0
+
+
+def test_a_task_never_accepted_finishes_after_its_deadline(fl: FL) -> None:
+    """A sponsor who never cancels and an aggregator who never accepts cannot hold the
+    stake of clients who joined: the task finishes after its deadline like any other."""
+    task = fl.create()
+    c = fl.clients[0]
+    fl.chain.send(fl.f.join(task, data_root(0)), c)
+    assert fl.chain.revert_reason(fl.f.finish(task), fl.bystander) == "NotFinishable"
+    deadline = fl.task(task)["terms"][8]
+    warp(fl.chain, deadline - fl.chain.w3.eth.get_block("latest")["timestamp"] + 2 * WINDOW + 1)
+    fl.chain.send(fl.f.finish(task), fl.bystander)
+    fl.chain.send(fl.f.leave(task), c)
+    assert fl.locked(c) == 0
+    assert fl.f.refundable(fl.sponsor, ETHER_ASSET).call() == BUDGET * ROUNDS
 
 
 def test_a_removed_judge_still_corrects_and_halts_and_the_bond_comes_back(fl: FL) -> None:
@@ -613,3 +641,30 @@ def test_a_removed_judge_still_corrects_and_halts_and_the_bond_comes_back(fl: FL
     fl.chain.send(fl.f.finish(task), fl.bystander)
     assert fl.locked(fl.aggregator) == 0
     books(fl, task)
+
+
+def test_a_sponsor_that_refuses_ether_cannot_block_the_end_of_a_task(fl: FL) -> None:
+    """The refund is credited at finish, not sent: a sponsor contract whose receive reverts
+    (or a token that blacklists it) cannot keep the aggregator's bond and the clients' stake
+    locked; it withdraws its refund to another address."""
+    refuser = fl.chain.deploy("EtherRefuser")
+    t = fl.terms()
+    call = fl.f.createTask(t, [v.address for v in VERIFIERS])._encode_transaction_data()
+    receipt = pay(fl.chain, refuser.functions.call(fl.rewards.address, call), fl.sponsor,
+                  BUDGET * ROUNDS)  # fmt: skip
+    (event,) = fl.chain.events(fl.rewards, "TaskCreated", receipt)
+    task = bytes(event["args"]["taskId"])
+    fl.chain.send(fl.f.acceptTask(task, AGG_KEY.address), fl.aggregator)
+    c = fl.clients[0]
+    fl.chain.send(fl.f.join(task, data_root(0)), c)
+    deadline = fl.task(task)["terms"][8]
+    warp(fl.chain, deadline - fl.chain.w3.eth.get_block("latest")["timestamp"] + 2 * WINDOW + 1)
+    fl.chain.send(fl.f.finish(task), fl.bystander)
+    fl.chain.send(fl.f.leave(task), c)
+    assert fl.locked(c) == 0
+    assert fl.locked(fl.aggregator) == 0
+    out = fl.f.withdrawRefund(ETHER_ASSET, fl.bystander)._encode_transaction_data()
+    before = fl.chain.w3.eth.get_balance(fl.bystander)
+    fl.chain.send(refuser.functions.call(fl.rewards.address, out), fl.sponsor)
+    assert fl.chain.w3.eth.get_balance(fl.bystander) == before + BUDGET * ROUNDS
+    assert fl.f.held(ETHER_ASSET).call() == 0

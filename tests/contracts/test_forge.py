@@ -34,6 +34,13 @@ EXPECTED = {
         "invariant_heldIsBondsPoolsOwed()",
         "invariant_vouchesAreLockedStake()",
     },
+    "tests/forge/FLRewards.t.sol:FLRewardsInvariantTest": {
+        "invariant_noClientPaidTwicePerRound()",
+        "invariant_paidNeverExceedsFunded()",
+        "invariant_poolCoversOutstandingClaims()",
+        "invariant_stakeBooks()",
+        "test_handlerReachesEveryPath()",
+    },
     "tests/forge/LabelingMarket.t.sol:LabelingMarketInvariantTest": {
         "invariant_modelAgrees()",
         "invariant_poolsConserved()",

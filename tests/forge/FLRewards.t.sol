@@ -109,6 +109,12 @@ contract FLHandler is Cheats {
         return tasks[seed % tasks.length];
     }
 
+    /// @dev One of the task's posted rounds (0: none yet).
+    function _postedRound(bytes32 id, uint32 seed) internal view returns (uint32) {
+        uint32 last = rewards.getTask(id).lastRound;
+        return last == 0 ? 0 : 1 + seed % last;
+    }
+
     // ---------------------------------------------------------------- actions
 
     function createTask() external {
@@ -178,10 +184,14 @@ contract FLHandler is Cheats {
     function claim(uint256 taskSeed, uint32 round, uint256 who) external {
         if (tasks.length == 0) return;
         bytes32 id = _task(taskSeed);
-        round = uint32(bound(round, 1, ROUNDS));
+        round = _postedRound(id, round);
+        if (round == 0) return;
         uint256 i = who % 4;
+        if (!rewards.getClient(id, clients[i]).joined) {
+            vm.prank(clients[i]);
+            try rewards.join(id, keccak256(abi.encode(i))) {} catch {}
+        }
         FLRewards.Round memory x = rewards.getRound(id, round);
-        if (x.postedAt == 0) return;
         if (block.timestamp <= x.postedAt + WINDOW) vm.warp(x.postedAt + WINDOW + 1);
         uint256[4] memory a = _amounts[id][round];
         uint256 before = clients[i].balance;
@@ -201,9 +211,10 @@ contract FLHandler is Cheats {
     {
         if (tasks.length == 0) return;
         bytes32 id = _task(taskSeed);
-        round = uint32(bound(round, 1, ROUNDS));
+        round = _postedRound(id, round);
+        if (round == 0) return;
         FLRewards.Round memory x = rewards.getRound(id, round);
-        if (x.postedAt == 0 || x.corrected || block.timestamp > x.postedAt + WINDOW) return;
+        if (x.corrected || block.timestamp > x.postedAt + WINDOW) return;
         uint256[4] memory a = _amountsOf(amountSeed);
         FLRewards.Correction memory c = _correction(id, round, x, a, clients[who % 4]);
         bytes[] memory sigs = _verifierSigs(rewards.correctionDigest(c));
@@ -248,9 +259,9 @@ contract FLHandler is Cheats {
     function slash(uint256 taskSeed, uint32 round) external {
         if (tasks.length == 0) return;
         bytes32 id = _task(taskSeed);
-        round = uint32(bound(round, 1, ROUNDS));
+        round = _postedRound(id, round);
+        if (round == 0) return;
         FLRewards.Round memory x = rewards.getRound(id, round);
-        if (x.postedAt == 0) return;
         if (block.timestamp <= x.postedAt + WINDOW) vm.warp(x.postedAt + WINDOW + 1);
         for (uint256 i = 0; i < 4; i++) {
             if (_penaltyLeaf(clients[i]) == x.penaltyRoot) {
@@ -262,15 +273,25 @@ contract FLHandler is Cheats {
         }
     }
 
-    function finish(uint256 taskSeed) external {
+    /// @dev Finishes a task when it is due; one call in four waits for it to be (a task
+    ///      finished early would leave few rounds to claim).
+    function finish(uint256 taskSeed, bool wait) external {
         if (tasks.length == 0) return;
         bytes32 id = _task(taskSeed);
         FLRewards.Task memory k = rewards.getTask(id);
         if (k.status != FLRewards.Status.Active && k.status != FLRewards.Status.Halted) return;
         uint64 at = rewards.finishableAt(id);
-        if (block.timestamp <= at) vm.warp(at + 1);
-        uint256 before = address(this).balance;
+        if (block.timestamp <= at) {
+            if (!wait || taskSeed % 2 == 0) return;
+            vm.warp(at + 1);
+        }
         rewards.finish(id);
+    }
+
+    function withdrawRefund() external {
+        if (rewards.refundable(address(this), address(0)) == 0) return;
+        uint256 before = address(this).balance;
+        rewards.withdrawRefund(address(0), address(this));
         refunded += address(this).balance - before;
     }
 
@@ -306,7 +327,7 @@ contract FLRewardsInvariantTest is InvariantBase {
         rewards = handler.rewards();
         sm = handler.sm();
         targetContract(address(handler));
-        bytes4[] memory s = new bytes4[](11);
+        bytes4[] memory s = new bytes4[](12);
         s[0] = FLHandler.createTask.selector;
         s[1] = FLHandler.join.selector;
         s[2] = FLHandler.postRound.selector;
@@ -318,6 +339,7 @@ contract FLRewardsInvariantTest is InvariantBase {
         s[8] = FLHandler.finish.selector;
         s[9] = FLHandler.leave.selector;
         s[10] = FLHandler.warp.selector;
+        s[11] = FLHandler.withdrawRefund.selector;
         targetSelector(address(handler), s);
     }
 
@@ -329,15 +351,19 @@ contract FLRewardsInvariantTest is InvariantBase {
             handler.join(0, i);
         }
         handler.postRound(0, 7, false);
-        handler.postRound(0, 8, true);
-        handler.challenge(0, 1, 9, 1); // bound(1, 1, 4) == 2: round 2
+        handler.postRound(0, 8, false);
+        handler.postRound(0, 10, true); // round 3: a tree holding twice its total
+        handler.challenge(0, 4, 9, 1); // 1 + 4 % 3: round 2 (the task halts)
         for (uint256 i = 0; i < 4; i++) {
-            handler.claim(0, 0, i); // round 1
+            handler.claim(0, 0, i); // round 1 (1 + 0 % 3)
             handler.claim(0, 0, i); // a replay: refused
             handler.claim(0, 1, i); // round 2
+            handler.claim(0, 2, i); // round 3: claims stop at its total
         }
         handler.slash(0, 0);
-        handler.finish(0);
+        handler.finish(1, true); // tasks(1 % 1): the only task, waited for
+        handler.withdrawRefund();
+        check(handler.refunded() > 0, "the sponsor withdrew its refund");
         for (uint256 i = 0; i < 4; i++) {
             handler.leave(0, i);
         }
@@ -345,6 +371,8 @@ contract FLRewardsInvariantTest is InvariantBase {
         check(handler.claims() >= 2, "claims were paid");
         check(rewards.getRound(handler.tasks(0), 1).claimed > 0, "round 1 paid");
         check(rewards.getRound(handler.tasks(0), 2).claimed > 0, "corrected round 2 paid");
+        FLRewards.Round memory lying = rewards.getRound(handler.tasks(0), 3);
+        check(lying.claimed > 0 && lying.claimed <= lying.payoutTotal, "round 3 capped");
         checkEq(handler.corrections(), 1, "one correction");
         checkEq(handler.slashes(), 1, "one slash");
         check(rewards.getTask(handler.tasks(0)).status == FLRewards.Status.Finished, "finished");
@@ -357,13 +385,13 @@ contract FLRewardsInvariantTest is InvariantBase {
     /// @notice The pool covers every outstanding claim: the contract's ether is exactly
     ///         funded - refunded - paid (the ghost's books), which is `held`, which is the
     ///         sum over tasks of what is reserved and unpaid plus the unreserved pools of
-    ///         running tasks.
+    ///         running tasks plus the refunds credited and not yet withdrawn.
     /// forge-config: ci.invariant.runs = 32
     function invariant_poolCoversOutstandingClaims() public view {
         uint256 expected = handler.funded() - handler.refunded() - handler.paidOut();
         checkEq(address(rewards).balance, expected, "balance == funded - refunded - paid");
         checkEq(rewards.held(address(0)), expected, "held == funded - refunded - paid");
-        uint256 owed;
+        uint256 owed = rewards.refundable(address(handler), address(0));
         for (uint256 t = 0; t < handler.taskCount(); t++) {
             FLRewards.Task memory k = rewards.getTask(handler.tasks(t));
             owed += k.reserved - k.paid;

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 
 from _profiles import examples
 from ailedger import merkle
-from ailedger.errors import ConflictError, InvalidInput, ProofInvalid, VerificationFailed
-from ailedger.fingerprint import NonMembershipProof, fingerprint_dataset, load_proof
+from ailedger.errors import ConflictError, InvalidInput, VerificationFailed
+from ailedger.fingerprint import DatasetRef, NonMembershipProof, fingerprint_dataset, load_proof
 from ailedger.fingerprint._leaves import leaf_entry
 from ailedger.markets.flrewards import RecordTree, encode_record, verify_disjoint
+from ailedger.merkle import InclusionProof
 
 SPONSOR_SECRET = b"s" * 32
 CLIENT_SECRET = b"c" * 32
@@ -76,10 +77,10 @@ def test_disjoint_training_data_verifies_with_the_clients_secret() -> None:
     heldout = _rows(6, offset=100)
     client = RecordTree(_rows(20), CLIENT_SECRET)
     proofs = [client.prove_absent(r) for r in heldout]
-    check = verify_disjoint(proofs, heldout, client.root, client_secret=CLIENT_SECRET)
+    check = verify_disjoint(proofs, heldout, client.commitment, client_secret=CLIENT_SECRET)
     assert (check.records, check.salts_checked) == (6, True)
     assert check.to_dict()["disjoint"] is True
-    unchecked = verify_disjoint(proofs, heldout, client.root, unsafe_unchecked_salts=True)
+    unchecked = verify_disjoint(proofs, heldout, client.commitment, unsafe_unchecked_salts=True)
     assert not unchecked.salts_checked
 
 
@@ -92,28 +93,29 @@ def test_verify_disjoint_fails_closed() -> None:
         client.prove_absent(heldout[2])
     proofs = [client.prove_absent(r) for r in heldout if r != heldout[2]]
     with pytest.raises(VerificationFailed) as missing:
-        verify_disjoint(proofs, heldout, client.root, client_secret=CLIENT_SECRET)
+        verify_disjoint(proofs, heldout, client.commitment, client_secret=CLIENT_SECRET)
     assert missing.value.code == "heldout-overlap-unproven"
     # a proof of absence from another tree (the data without the leaked record)
     forged_tree = RecordTree([r for r in leaked if r != heldout[2]], CLIENT_SECRET)
     forged = forged_tree.prove_absent(heldout[2])
-    with pytest.raises(ProofInvalid):  # its bracket is not in the committed tree
-        verify_disjoint([*proofs, forged], heldout, client.root, unsafe_unchecked_salts=True)
+    with pytest.raises(VerificationFailed) as tree:  # its bracket is not in the committed tree
+        verify_disjoint([*proofs, forged], heldout, client.commitment, unsafe_unchecked_salts=True)
+    assert tree.value.code == "proof-tree-mismatch"
     # proofs against another root than the committed one
     honest = RecordTree(_rows(10), CLIENT_SECRET)
     good = [honest.prove_absent(r) for r in heldout]
-    with pytest.raises(ProofInvalid) as other:
-        verify_disjoint(good, heldout, client.root, client_secret=CLIENT_SECRET)
-    assert other.value.code == "proof-root-mismatch"
+    with pytest.raises(VerificationFailed) as other:
+        verify_disjoint(good, heldout, client.commitment, client_secret=CLIENT_SECRET)
+    assert other.value.code == "proof-tree-mismatch"
     # salts from another secret than the one the auditor was given
     with pytest.raises(VerificationFailed) as salt:
-        verify_disjoint(good, heldout, honest.root, client_secret=OTHER_SECRET)
+        verify_disjoint(good, heldout, honest.commitment, client_secret=OTHER_SECRET)
     assert salt.value.code == "proof-salt-invalid"
     # no secret and no explicit opt-out; nothing to check
     with pytest.raises(InvalidInput, match="secret"):
-        verify_disjoint(good, heldout, honest.root)
+        verify_disjoint(good, heldout, honest.commitment)
     with pytest.raises(InvalidInput, match="empty"):
-        verify_disjoint(good, [], honest.root, client_secret=CLIENT_SECRET)
+        verify_disjoint(good, [], honest.commitment, client_secret=CLIENT_SECRET)
 
 
 def test_a_salt_the_verifier_cannot_check_is_caught_with_the_secret() -> None:
@@ -139,9 +141,9 @@ def test_a_salt_the_verifier_cannot_check_is_caught_with_the_secret() -> None:
     lie = NonMembershipProof(tree.ref, encoded, salt, leaf, left, right)
     lie.verify(tree.root)  # holds on its own
     proofs = [lie, real, tree.prove_absent(heldout[2])]
-    assert verify_disjoint(proofs, heldout, tree.root, unsafe_unchecked_salts=True)
+    assert verify_disjoint(proofs, heldout, tree.commitment, unsafe_unchecked_salts=True)
     with pytest.raises(VerificationFailed) as exc:
-        verify_disjoint(proofs, heldout, tree.root, client_secret=CLIENT_SECRET)
+        verify_disjoint(proofs, heldout, tree.commitment, client_secret=CLIENT_SECRET)
     assert exc.value.code == "proof-salt-invalid"
 
 
@@ -161,3 +163,34 @@ def test_records_must_be_json(tmp_path: Path) -> None:
         RecordTree([], CLIENT_SECRET)
     with pytest.raises(InvalidInput):
         RecordTree([1], b"short")
+
+
+def test_a_proof_naming_a_smaller_size_cannot_hide_a_held_record() -> None:
+    """An RFC 9162 root does not commit to the tree's size: with size 2 claimed for a tree of
+    3 leaves, the interior node H(l0, l1) passes as "leaf 0" and l2 as "leaf 1", and a record
+    whose leaf lies between them (one the tree holds) looks absent; the bracket verifies
+    against the root alone. The commitment a client joins with binds the size, so
+    verify_disjoint refuses it."""
+    for n in range(200):
+        rows = [{"r": n, "i": i} for i in range(3)]
+        tree = RecordTree(rows, CLIENT_SECRET)
+        leaves = [tree.prove_present(r).inclusion.leaf_hash for r in rows]
+        leaves.sort()
+        inner = merkle.node_hash(leaves[0], leaves[1])
+        held = [r for r in rows if inner < tree.prove_present(r).inclusion.leaf_hash < leaves[2]]
+        if held:
+            break
+    else:
+        raise AssertionError("no record set with a leaf between H(l0, l1) and l2")
+    record = held[0]
+    present = tree.prove_present(record)
+    fake_ref = DatasetRef(tree.root, 2, tree.ref.format, tree.ref.leaf_encoding, tree.ref.scheme)
+    left = InclusionProof(2, 0, inner, (leaves[2],), tree.root)
+    right = InclusionProof(2, 1, leaves[2], (inner,), tree.root)
+    lie = NonMembershipProof(
+        fake_ref, present.record, present.salt, present.inclusion.leaf_hash, left, right
+    )
+    lie.verify(tree.root)  # the bracket holds against the root alone
+    with pytest.raises(VerificationFailed) as exc:
+        verify_disjoint([lie], [record], tree.commitment, client_secret=CLIENT_SECRET)
+    assert exc.value.code == "proof-tree-mismatch"

@@ -108,7 +108,7 @@ def test_a_task_pays_slashes_is_challenged_and_finishes(chain: Chain) -> None:
         RecordTree(rows, secret) for rows, secret in zip(TRAINING, CLIENT_SECRETS, strict=True)
     ]
     for tree, c in zip(trees, CLIENTS, strict=True):
-        rewards.join(task, tree.root, signer=c)
+        rewards.join(task, tree.commitment, signer=c)
     # no round yet: nothing shows the held-out set was fixed before training
     with pytest.raises(VerificationFailed) as early:
         verify_preregistered(rewards, task, HELDOUT)
@@ -183,6 +183,9 @@ def test_a_task_pays_slashes_is_challenged_and_finishes(chain: Chain) -> None:
     _advance(chain, WINDOW + 1)
     refund = rewards.finish(task, signer=SPONSOR)
     assert refund == 3 * BUDGET - payouts.total - fair.total
+    assert rewards.refundable(SPONSOR.address, ETHER_ASSET) == refund
+    assert rewards.withdraw_refund(ETHER_ASSET, signer=SPONSOR) == refund
+    assert rewards.refundable(SPONSOR.address, ETHER_ASSET) == 0
     assert rewards.task(task).status == TaskStatus.FINISHED
     assert rewards.pool_left(task) == 0
     assert rewards.leave(task, signer=CLIENTS[0]) == STAKE

@@ -1067,6 +1067,10 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "the task locks none of {client}'s stake any more",
         "nothing to slash: its stake for this task is already slashed or released",
     ),
+    "FLRewards.NothingRefundable": (
+        "FLRewards owes {account} no refund in {asset}",
+        "nothing to withdraw: a task's unreserved pool is credited to its sponsor at `finish`",
+    ),
     "FLRewards.NothingToCorrect": (
         "the correction changes nothing in the posted round",
         "nothing to challenge: the verifiers agree with the aggregator",

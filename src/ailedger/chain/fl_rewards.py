@@ -21,7 +21,7 @@ this module only moves their bytes)::
                       challenge_window=3_600, rounds=10, tolerance_e6=1_000, threshold=2)
     task = rewards.create_task(terms, verifiers, signer=sponsor)   # pre-registers the root
     rewards.accept_task(task, signer=agg)           # locks the bond; agg signs records
-    rewards.join(task, data_root, signer=client)                   # locks stake, commits data
+    rewards.join(task, tree.commitment, signer=client)   # locks stake, commits its data
 
     payouts = PayoutTree(split_budget(gains, terms.round_budget))
     penalties = PenaltyTree([Penalty(spammer, terms.stake_per_client, REASON_HURT_HELDOUT)])
@@ -38,6 +38,7 @@ this module only moves their bytes)::
     rewards.slash_penalised(task, 1, penalties.proof(spammer), signer=anyone)
     # at the end (see FLRewards.finishableAt):
     rewards.finish(task, signer=anyone); rewards.leave(task, signer=client)
+    rewards.withdraw_refund(ETHER_ASSET, signer=sponsor)        # the unreserved pool
 
     rewards.pool_left(task); rewards.client(task, addr).paid; rewards.client(task, addr).slashed
 
@@ -264,8 +265,9 @@ class FLRewards(ContractWrapper):
         return self._send("acceptTask", task_id, key, signer=signer)
 
     def join(self, task_id: bytes, data_root: bytes, *, signer: Signer | AccountSource) -> Receipt:
-        """Join as a client: the task's stake is locked and ``data_root`` (the root of the
-        client's declared training data) is committed."""
+        """Join as a client: the task's stake is locked and ``data_root`` (32 bytes committing
+        the client's declared training data: ``RecordTree.commitment`` of
+        :mod:`ailedger.markets.flrewards`, which binds root and size) is recorded."""
         if len(data_root) != 32 or data_root == _ZERO32:
             raise InvalidInput("a data root is 32 bytes, not all zero")
         return self._send("join", task_id, data_root, signer=signer)
@@ -321,10 +323,20 @@ class FLRewards(ContractWrapper):
         return int(self._event(receipt, "ClientSlashed")["amount"])
 
     def finish(self, task_id: bytes, *, signer: Signer | AccountSource) -> int:
-        """Finish the task (see ``finishable_at``); the pool refunded to the sponsor."""
+        """Finish the task (see ``finishable_at``); the unreserved pool credited to the sponsor
+        (who takes it with :meth:`withdraw_refund`)."""
         return int(
             self._event(self._send("finish", task_id, signer=signer), "TaskFinished")["refund"]
         )
+
+    def withdraw_refund(
+        self, asset: str, to: str | None = None, *, signer: Signer | AccountSource
+    ) -> int:
+        """Send the signer's (a sponsor's) refunds of finished tasks in ``asset`` to ``to``
+        (default: the signer); the amount."""
+        recipient = to_checksum_address(to or tx_signer(signer).address)
+        receipt = self._send("withdrawRefund", to_checksum_address(asset), recipient, signer=signer)
+        return int(self._event(receipt, "RefundWithdrawn")["amount"])
 
     def leave(self, task_id: bytes, *, signer: Signer | AccountSource) -> int:
         """Free the signer's stake after the task; the amount released."""
@@ -374,6 +386,11 @@ class FLRewards(ContractWrapper):
 
     def verifiers(self, task_id: bytes) -> list[str]:
         return [str(v) for v in self.chain.call(self.contract, "verifiersOf", task_id)]
+
+    def refundable(self, account: str, asset: str) -> int:
+        """What a sponsor may withdraw with :meth:`withdraw_refund`."""
+        who, what = to_checksum_address(account), to_checksum_address(asset)
+        return int(self.chain.call(self.contract, "refundable", who, what))
 
     def held(self, asset: str) -> int:
         return int(self.chain.call(self.contract, "held", to_checksum_address(asset)))

@@ -12,9 +12,11 @@ The contract's client is :mod:`ailedger.chain.fl_rewards` (its docstring shows t
 """
 
 from ailedger.markets.flrewards.heldout import (
+    DATA_COMMITMENT_CONTEXT,
     DisjointCheck,
     PreRegistration,
     RecordTree,
+    data_commitment,
     encode_record,
     verify_disjoint,
     verify_preregistered,
@@ -45,6 +47,7 @@ from ailedger.markets.flrewards.records import (
 
 __all__ = [
     "CORRECTION_TYPE",
+    "DATA_COMMITMENT_CONTEXT",
     "FL_REWARDS_NAME",
     "REASON_HURT_HELDOUT",
     "REASON_REPEATED_OUTLIER",
@@ -61,6 +64,7 @@ __all__ = [
     "PreRegistration",
     "RecordTree",
     "RoundRecord",
+    "data_commitment",
     "encode_record",
     "fl_rewards_domain",
     "quantise",

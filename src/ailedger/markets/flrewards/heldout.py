@@ -12,11 +12,14 @@ and its proofs are the documents ``ailedger verify proof`` checks.
    and refuses scores computed against any other. :func:`verify_preregistered` reads the task
    back and checks, for a verifier holding the held-out set (or its root), that the registered
    root is that set's and that the task's creation block precedes round 1's record.
-2. Disjointness. Each client commits the root of its declared training data when it joins.
-   For every held-out record the client proves, with its own tree, that the record is absent
+2. Disjointness. Each client commits its declared training data when it joins:
+   :attr:`RecordTree.commitment`, which binds the tree's root *and size* (an RFC 9162 root
+   alone does not commit to the size, and a proof that names a smaller size can pass an
+   interior node off as a leaf and bracket a record the tree holds; the tests show one). For
+   every held-out record the client proves, with its own tree, that the record is absent
    (:meth:`RecordTree.prove_absent`; a record it holds cannot be proven absent);
-   :func:`verify_disjoint` checks one proof per held-out record against the committed root
-   read from the chain.
+   :func:`verify_disjoint` checks one proof per held-out record against the commitment read
+   from the chain.
 
 A record-salted tree's salts derive from its owner's secret, which a verifier cannot check
 without it: a client could salt an absent-looking leaf with another salt. So
@@ -28,6 +31,7 @@ says the salts were not checked).
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,13 +49,26 @@ if TYPE_CHECKING:
     from ailedger.chain.fl_rewards import FLRewards
 
 __all__ = [
+    "DATA_COMMITMENT_CONTEXT",
     "DisjointCheck",
     "PreRegistration",
     "RecordTree",
+    "data_commitment",
     "encode_record",
     "verify_disjoint",
     "verify_preregistered",
 ]
+
+
+#: Domain separation of :func:`data_commitment`.
+DATA_COMMITMENT_CONTEXT = b"ailedger fl training data v1\x00"
+
+
+def data_commitment(root: bytes, size: int) -> bytes:
+    """What a client commits on joining: ``sha256(context || root || size as 8 bytes)``."""
+    if len(root) != 32 or isinstance(size, bool) or not 0 < size < 2**64:
+        raise InvalidInput("a data commitment takes a 32-byte root and a size in 1..2^64-1")
+    return hashlib.sha256(DATA_COMMITMENT_CONTEXT + root + size.to_bytes(8, "big")).digest()
 
 
 def encode_record(value: Any) -> bytes:
@@ -94,6 +111,11 @@ class RecordTree:
 
     def _leaf(self, encoded: bytes) -> bytes:
         return merkle.leaf_hash(leaf_entry(encoded, self._salt(encoded)))
+
+    @property
+    def commitment(self) -> bytes:
+        """The commitment a client sends to ``join`` (root and size, :func:`data_commitment`)."""
+        return data_commitment(self.root, self.size)
 
     @property
     def ref(self) -> DatasetRef:
@@ -184,15 +206,19 @@ def verify_preregistered(
 @dataclass(frozen=True)
 class DisjointCheck:
     """What :func:`verify_disjoint` established: none of ``records`` held-out records is in
-    the training data with root ``data_root``."""
+    the training data committed as ``commitment`` (tree ``data_root`` of ``data_size``)."""
 
+    commitment: bytes
     data_root: bytes
+    data_size: int
     records: int
     salts_checked: bool
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "commitment": self.commitment.hex(),
             "data_root": self.data_root.hex(),
+            "data_size": self.data_size,
             "records": self.records,
             "salts_checked": self.salts_checked,
             "disjoint": True,
@@ -202,16 +228,16 @@ class DisjointCheck:
 def verify_disjoint(
     proofs: Sequence[NonMembershipProof],
     heldout: Iterable[Any],
-    data_root: bytes,
+    commitment: bytes,
     *,
     client_secret: bytes | None = None,
     unsafe_unchecked_salts: bool = False,
 ) -> DisjointCheck:
-    """Check that no record of ``heldout`` is in the client's training data whose committed
-    root is ``data_root`` (read it from the chain: ``FLRewards.client(task, addr).data_root``):
-    every held-out record needs a valid non-membership proof against that root. With
-    ``client_secret`` each salt is rebuilt from it; without it the call is refused unless
-    ``unsafe_unchecked_salts`` (see the module docstring)."""
+    """Check that no record of ``heldout`` is in the client's training data committed as
+    ``commitment`` (read it from the chain: ``FLRewards.client(task, addr).data_root``): every
+    held-out record needs a valid non-membership proof in the tree whose root and size that
+    commitment binds. With ``client_secret`` each salt is rebuilt from it; without it the call
+    is refused unless ``unsafe_unchecked_salts`` (see the module docstring)."""
     if client_secret is None and not unsafe_unchecked_salts:
         raise InvalidInput(
             "the client's secret is needed to check its salts "
@@ -221,6 +247,12 @@ def verify_disjoint(
     wanted = {encode_record(r) for r in heldout}
     if not wanted:
         raise InvalidInput("the held-out set is empty: nothing to check")
+    trees = {(p.dataset.root, p.dataset.size) for p in proofs}
+    if len(trees) > 1 or (trees and data_commitment(*next(iter(trees))) != commitment):
+        raise VerificationFailed(
+            "the proofs are not all for the tree (root and size) the client committed",
+            code="proof-tree-mismatch",
+        )
     by_record: dict[bytes, NonMembershipProof] = {}
     for p in proofs:
         if p.record is None:
@@ -244,5 +276,6 @@ def verify_disjoint(
             raise VerificationFailed(
                 "a proof's salt is not derived from the client's secret", code="proof-salt-invalid"
             )
-        p.verify(data_root)
-    return DisjointCheck(data_root, len(wanted), key is not None)
+        p.verify(p.dataset.root)
+    root, size = next(iter(trees))
+    return DisjointCheck(commitment, root, size, len(wanted), key is not None)
