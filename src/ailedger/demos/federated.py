@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 from pydantic import JsonValue
 
-from ailedger import merkle
 from ailedger.attest import dsse, statements
 from ailedger.attest.privacy import PrivacyAccountingPredicate
 from ailedger.attest.statements import Statement
@@ -52,7 +51,7 @@ from ailedger.demos._fl_clients import (
 from ailedger.demos._fl_settle import STAKE, WINDOW, advance, open_market, settle_round
 from ailedger.demos._steps import DEMO_PASSWORD
 from ailedger.demos.crop_insurance import DemoWorld, anchor, demo_world, quiet
-from ailedger.fingerprint.dataset import default_secret_path
+from ailedger.fingerprint.dataset import default_secret_path, fingerprint_dataset
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.fl import (
     LedgerStrategy,
@@ -67,6 +66,7 @@ from ailedger.fl.update import UpdatePredicate
 from ailedger.identity.keys import Keystore, Secp256k1Signer, checksum_address
 from ailedger.log import TransparencyLog
 from ailedger.log._envelope import check_ethereum_signature
+from ailedger.markets.flrewards.heldout import RecordTree, verify_disjoint, verify_preregistered
 from ailedger.registry import Registry, VersionRef
 from ailedger.registry.lineage import lineage
 from ailedger.registry.policy import parse_policy
@@ -132,7 +132,18 @@ def _register_held_out(
             path, HELD_OUT_REF, world.keys["sponsor"], format="csv", secret=secret
         )
     root = bytes.fromhex(str(rec.predicate["root"]))
-    return {"root": root, "size": int(rec.predicate["size"]), "log_index": rec.log_index}
+    return {
+        "root": root,
+        "size": int(rec.predicate["size"]),
+        "log_index": rec.log_index,
+        "path": str(path),
+        "secret": secret,
+    }
+
+
+def _record(row: Any, label: Any) -> dict[str, Any]:
+    """One example as a JSON record (pixels scaled to [0, 1], the digit)."""
+    return {"x": [float(v) for v in row], "y": int(label)}
 
 
 def _accounting(updates: list[UpdatePredicate]) -> PrivacyAccountingPredicate:
@@ -204,7 +215,15 @@ def run_federated(
         for key in client_keys:
             world.chain.fund(key.address, 10**19)
         initial = initial_parameters()
-        data_roots = [merkle.root(row.tobytes() for row in x) for x, _ in split.partitions]
+        # each client's declared training data: a sorted, record-salted tree under its own
+        # secret; joining commits its root and size, so it can later prove every held-out
+        # record absent from it
+        client_secrets = [secrets.token_bytes(32) for _ in BEHAVIOURS]
+        trees = [
+            RecordTree([_record(row, label) for row, label in zip(x, y, strict=True)], secret)
+            for (x, y), secret in zip(split.partitions, client_secrets, strict=True)
+        ]
+        data_roots = [tree.commitment for tree in trees]
         market = open_market(
             world.chain,
             governor=keys["governor"],
@@ -353,14 +372,38 @@ def run_federated(
         for rnd in logged:
             settle_round(world.chain, market, rnd, keys["aggregator"], sponsor, TOLERANCE)
         say(f"{len(logged)} round records signed by the aggregator and posted to FLRewards")
+        # the held-out set was fixed before training: the root a verifier recomputes from the
+        # set (and its salt secret) is the task's, registered before round 1's record
+        recomputed = fingerprint_dataset(Path(held["path"]), secret=held["secret"]).root
+        pre = verify_preregistered(market.rewards, market.task, recomputed)
+        claims.check(
+            pre.created_block < pre.round_one_block,
+            f"the held-out root was registered at block {pre.created_block}, before round 1's "
+            f"record (block {pre.round_one_block})",
+        )
+        # and no held-out record is in any client's committed training data
+        held_records = [_record(row, label) for row, label in zip(hx, hy, strict=True)]
+        for tree, secret, key in zip(trees, client_secrets, client_keys, strict=True):
+            committed = market.rewards.client(market.task, key.address).data_root
+            proofs = [tree.prove_absent(r) for r in held_records]
+            check = verify_disjoint(proofs, held_records, committed, client_secret=secret)
+            claims.check(
+                check.records == len(held_records) and check.salts_checked,
+                f"{names[key.address.lower()]}'s committed training data holds no held-out record",
+            )
+        say(
+            f"held-out root fixed before training (block {pre.created_block} < "
+            f"{pre.round_one_block}); {len(held_records) * len(trees)} non-membership proofs: no "
+            "held-out record in any client's committed training data"
+        )
         advance(world.chain, WINDOW + 1)
         by_address = {k.address.lower(): k for k in client_keys}
         claimed: dict[str, int] = {}
-        for number, tree in market.payouts.items():
-            for payout in tree.payouts:
+        for number, payout_tree in market.payouts.items():
+            for payout in payout_tree.payouts:
                 who = payout.client.lower()
                 got = market.rewards.claim(
-                    market.task, number, tree.proof(payout.client), signer=by_address[who]
+                    market.task, number, payout_tree.proof(payout.client), signer=by_address[who]
                 )
                 claimed[who] = claimed.get(who, 0) + got
         for number, penalties in market.penalties.items():
@@ -373,8 +416,8 @@ def run_federated(
         paid = {a: info.paid for a, info in infos.items()}
         slashed = {a: info.slashed for a, info in infos.items()}
         expected_paid = dict.fromkeys(addresses, 0)
-        for tree in market.payouts.values():
-            for payout in tree.payouts:
+        for payout_tree in market.payouts.values():
+            for payout in payout_tree.payouts:
                 expected_paid[payout.client.lower()] += payout.amount
         claims.check(
             paid == expected_paid and all(claimed.get(a, 0) == paid[a] for a in addresses),
