@@ -76,7 +76,7 @@ dps = st.none() | st.builds(
     st.integers(1, 2**31 - 1),
     st.binary(min_size=32, max_size=32),
     st.binary(min_size=32, max_size=32),
-    st.integers(1, 2**53),
+    st.integers(1, 2**53 - 1),
     dps,
 )
 @settings(max_examples=examples(50))
@@ -176,3 +176,10 @@ def test_refusals_are_verification_failures_with_exit_code_1() -> None:
     with pytest.raises(VerificationFailed) as info:
         check(None)
     assert info.value.exit_code == 1
+
+
+def test_counts_beyond_a_safe_json_integer_are_refused() -> None:
+    """RFC 8785 has no integers above 2**53 - 1: such a statement could not be signed."""
+    with pytest.raises(ValueError, match="less than or equal"):
+        predicate(num_examples=2**53)
+    assert predicate(num_examples=2**53 - 1).num_examples == 2**53 - 1

@@ -104,7 +104,7 @@ class UpdatePredicate(Predicate):
     base_model: Hex256
     update: Hex256
     digest_type: Literal["rfc9162-tensor-leaves-blake3"] = "rfc9162-tensor-leaves-blake3"
-    num_examples: Annotated[int, Field(ge=1, le=2**53)]
+    num_examples: Annotated[int, Field(ge=1, le=2**53 - 1)]  # a safe JSON integer (RFC 8785)
     dp: DpSpent | None = None
 
     @field_validator("client", mode="before")
@@ -121,7 +121,7 @@ class ClientScore(BaseModel):
     client: Address
     update: Hex256 | None = None
     log_index: Annotated[int, Field(ge=0)] | None = None
-    num_examples: Annotated[int, Field(ge=0)] = 0
+    num_examples: Annotated[int, Field(ge=0, le=2**53 - 1)] = 0
     score: FiniteFloat | None = None
     aggregated: bool
     refused: Text | None = None
