@@ -253,3 +253,56 @@ def test_fail_closed_configuration(log: TransparencyLog) -> None:
 def test_a_client_without_ledger_config_refuses_to_sign() -> None:
     with pytest.raises(InvalidInput, match="not a ledger run"):
         SignedClient(Step(0.1), Secp256k1Signer.generate()).fit([np.zeros(2)], {})
+
+
+def test_dp_clients_accumulate_and_the_gate_reads_the_accounting(log: TransparencyLog) -> None:
+    """Two rounds of clients that train with DP (0.3 each round): basic composition gives 0.6
+    per client; the accounting statement about the model passes max_epsilon = 1 and fails 0.5."""
+    from datetime import UTC, datetime, timedelta
+
+    from ailedger.attest.statements import (
+        make_statement,
+        sign_statement,
+        subject_from_digest,
+        verify_statement,
+    )
+    from ailedger.registry.policy import Evidence, ModelRef, evaluate_policy, parse_policy
+
+    strategy, keys, manager = setup(log)
+    agg, *clients = keys
+    params = strategy.initialize_parameters(manager)
+    assert params is not None
+    for rnd in (1, 2):
+        ins, base = fit_all(strategy, manager, rnd, params)
+        results = []
+        for (proxy, i), key in zip(ins, clients, strict=False):
+            arrays, n, metrics = SignedClient(Step(0.1, dp=0.3), key).fit(base, i.config)
+            results.append((proxy, res(arrays, metrics, n)))
+        new, _ = strategy.aggregate_fit(rnd, results, [])
+        assert new is not None
+        params = new
+    accounting = strategy.privacy.accounting()
+    assert accounting is not None
+    assert accounting.all_private
+    assert accounting.epsilon == pytest.approx(0.6)
+    assert {b.rounds for b in accounting.contributors} == {2}
+    digest = "sha256:" + strategy.rounds[-1].predicate.global_model
+    envelope = sign_statement(make_statement([subject_from_digest(digest, "m")], accounting), [agg])
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    ev = Evidence.from_verified(
+        verify_statement(envelope, [agg.public_key]), ref="log:9", logged_at=now - timedelta(1)
+    )
+
+    def gate(limit: float) -> list[str]:
+        result = evaluate_policy(
+            parse_policy(f"[all]\nmax_epsilon = {limit}\n"),
+            "prod",
+            model_ref=ModelRef("m", "1", digest),
+            statements=[ev],
+            role_of=lambda _: None,
+            now=now,
+        )
+        return [u.code for u in result.unmet]
+
+    assert gate(1.0) == []
+    assert gate(0.5) == ["privacy-budget-exceeded"]
