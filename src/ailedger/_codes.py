@@ -111,6 +111,7 @@ VerificationCode = Literal[
     "update-base-mismatch",
     "update-digest-mismatch",
     "update-duplicate",
+    "fl-score-mismatch",
     # federated-learning rewards
     "heldout-not-preregistered",
     "heldout-overlap-unproven",
@@ -236,6 +237,8 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "update-digest-mismatch": "the parameters a federated-learning client returned are not "
     "the ones its statement names",
     "update-duplicate": "a federated-learning client sent a second update in one round",
+    "fl-score-mismatch": "a federated round's logged scores are not what a verifier recomputes "
+    "from the committed base model, updates and held-out set",
     "heldout-not-preregistered": "an FLRewards task does not show its held-out set fixed before "
     "training (no round yet, or round 1 not after the task's creation)",
     "heldout-overlap-unproven": "a held-out record has no valid proof of absence from a "

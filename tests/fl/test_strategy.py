@@ -306,3 +306,45 @@ def test_dp_clients_accumulate_and_the_gate_reads_the_accounting(log: Transparen
 
     assert gate(1.0) == []
     assert gate(0.5) == ["privacy-budget-exceeded"]
+
+
+def test_a_verifier_recomputes_the_scores_and_catches_a_changed_one(log: TransparencyLog) -> None:
+    from ailedger.errors import VerificationFailed
+    from ailedger.fl import verify_round_scores
+
+    strategy, keys, manager = setup(log)
+    _, a, b, c = keys
+    params = strategy.initialize_parameters(manager)
+    assert params is not None
+    ins, base = fit_all(strategy, manager, 1, params)
+    updates: dict[str, NDArrays] = {}
+    results = []
+    for (proxy, i), key, step in zip(ins, [a, b, c], [0.5, -0.2, 0.0], strict=False):
+        arrays, n, metrics = SignedClient(Step(step), key).fit(base, i.config)
+        updates[key.address] = arrays
+        results.append((proxy, res(arrays, metrics, n)))
+    strategy.aggregate_fit(1, results, [])
+    record = strategy.rounds[-1].predicate
+    again = verify_round_scores(record, base, updates, Scorer(utility, "loo"))
+    assert again.scores == {line.client: line.score for line in record.clients}
+    assert again.scores[c.address.lower()] == 0.0  # the free rider
+    lied = record.model_copy(
+        update={
+            "clients": [
+                line.model_copy(update={"score": (line.score or 0) + 0.01})
+                if line.client == b.address.lower()
+                else line
+                for line in record.clients
+            ]
+        }
+    )
+    with pytest.raises(VerificationFailed, match="score is") as info:
+        verify_round_scores(lied, base, updates, Scorer(utility, "loo"))
+    assert info.value.code == "fl-score-mismatch"
+    swapped = dict(updates) | {a.address: updates[b.address]}
+    with pytest.raises(VerificationFailed, match="not the update it signed"):
+        verify_round_scores(record, base, swapped, Scorer(utility, "loo"))
+    with pytest.raises(VerificationFailed, match="scored by"):
+        verify_round_scores(record, base, updates, Scorer(utility, "marginal"))
+    with pytest.raises(VerificationFailed, match="base model"):
+        verify_round_scores(record, [p + 1 for p in base], updates, Scorer(utility, "loo"))

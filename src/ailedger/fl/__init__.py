@@ -7,6 +7,7 @@
 - :mod:`.strategy`: :class:`LedgerStrategy`, wrapping any Flower strategy: checks, logs,
   scores, aggregates and records every round;
 - :mod:`.scoring`: leave-one-out, marginal and Monte-Carlo Shapley scores on a held-out set;
+- :mod:`.recompute`: a verifier's recomputation of a round's scores (a challenge's evidence);
 - :mod:`.dp`: the Gaussian mechanism on clipped updates and per-client accounting;
 - :mod:`.simulation`: :func:`start_ray`, Flower's simulation engine started with retries.
 
@@ -26,6 +27,7 @@ from ailedger.fl.client import (
     signed_fit,
 )
 from ailedger.fl.dp import GAUSSIAN_MECHANISM, PrivacyLedger, clip_and_noise, gaussian_sigma
+from ailedger.fl.recompute import RecomputedScores, verify_round_scores
 from ailedger.fl.scoring import Method, Scorer, Scores, weighted_average
 from ailedger.fl.simulation import SimulationEngineError, start_ray
 from ailedger.fl.strategy import LedgerStrategy, RoundRecord
@@ -56,6 +58,7 @@ __all__ = [
     "LedgerStrategy",
     "Method",
     "PrivacyLedger",
+    "RecomputedScores",
     "RoundPredicate",
     "RoundRecord",
     "Scorer",
@@ -73,6 +76,7 @@ __all__ = [
     "signed_fit",
     "start_ray",
     "update_statement",
+    "verify_round_scores",
     "verify_update",
     "weighted_average",
 ]
