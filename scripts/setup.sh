@@ -14,3 +14,13 @@ if [ -n "$extras" ]; then
 else
     .venv/bin/python -m pip install --quiet -e .
 fi
+# The tests of ailedger.fl need Flower (the fl extra). Its pins would move typer, rich,
+# fastapi, starlette, uvicorn, protobuf and packaging back for the whole suite, so the test
+# setup installs flwr and Ray beside the test extra without resolving their pins, with the few
+# packages they need that the test extra does not bring.
+if [[ ",$extras," == *",test,"* ]]; then
+    .venv/bin/python -m pip install --quiet --no-deps "flwr==1.42.0" "ray==2.55.1" \
+        "grpcio>=1.70,<2" "grpcio-health-checking>=1.70,<2" "iterators==0.0.2" \
+        "tomli>=2.0.1,<3" "tomli-w>=1,<2" "prompt-toolkit>=3.0.52,<4" wcwidth \
+        "httpx>=0.28.1,<1" httpcore msgpack filelock
+fi

@@ -100,6 +100,18 @@ VerificationCode = Literal[
     "receipt-epoch-mismatch",
     "receipt-price-mismatch",
     "served-model-mismatch",
+    # federated learning: client updates
+    "update-refused",
+    "update-unsigned",
+    "update-malformed",
+    "update-signer-mismatch",
+    "update-signature-invalid",
+    "update-task-mismatch",
+    "update-round-mismatch",
+    "update-base-mismatch",
+    "update-digest-mismatch",
+    "update-duplicate",
+    "fl-score-mismatch",
     # federated-learning rewards
     "heldout-not-preregistered",
     "heldout-overlap-unproven",
@@ -212,6 +224,26 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "receipt-price-mismatch": "a usage receipt charges another price per call than the one agreed",
     "served-model-mismatch": "the model files a provider would serve do not hash to the "
     "registered subject digest (refused before loading)",
+    "update-refused": "a federated-learning update was refused (no more specific code was given)",
+    "update-unsigned": "a federated-learning update carries no signed statement, or "
+    "not exactly one signature",
+    "update-malformed": "a federated-learning update statement does not parse or is "
+    "not an fl-update statement about its update",
+    "update-signer-mismatch": "a federated-learning update is signed by another key than "
+    "the client it names",
+    "update-signature-invalid": "a federated-learning update's signature does not verify for "
+    "the client it names",
+    "update-task-mismatch": "a federated-learning update is for another task (a replay "
+    "from another task)",
+    "update-round-mismatch": "a federated-learning update is for another round (a replay "
+    "from another round)",
+    "update-base-mismatch": "a federated-learning update was trained from another global "
+    "model than the one sent",
+    "update-digest-mismatch": "the parameters a federated-learning client returned are not "
+    "the ones its statement names",
+    "update-duplicate": "a federated-learning client sent a second update in one round",
+    "fl-score-mismatch": "a federated round's logged scores are not what a verifier recomputes "
+    "from the committed base model, updates and held-out set",
     "heldout-not-preregistered": "an FLRewards task does not show its held-out set fixed before "
     "training (no round yet, or round 1 not after the task's creation)",
     "heldout-overlap-unproven": "a held-out record has no valid proof of absence from a "
@@ -253,6 +285,10 @@ GATE_CODES: dict[str, str] = {
     "not-gate-evidence": "not counted: a registered predicate type the gate does not read",
     "other-subject": "not counted: the statement is about another artifact",
     "logged-after-gate": "not counted: the statement was logged after the gate time",
+    "privacy-accounting-missing": "unmet: the policy sets max_epsilon but no usable "
+    "differential-privacy accounting of the model was logged",
+    "privacy-budget-exceeded": "unmet: the model's training spent more epsilon than "
+    "max_epsilon, or a contributor trained without differential privacy",
 }
 
 

@@ -28,6 +28,7 @@ from ailedger.attest.predicates import (
     registered_predicate,
     unregister_predicate,
 )
+from ailedger.attest.privacy import PrivacyAccountingPredicate
 from ailedger.attest.slsa import SlsaProvenancePredicate
 
 SRC = Path(ailedger.__file__).parent
@@ -38,11 +39,12 @@ OTHER_KIND = (SlsaProvenancePredicate, AnomalyFlagPredicate, AcknowledgementPred
 def test_builtin_types_and_what_reads_them() -> None:
     assert list(PREDICATES) == [
         "dataset", "model", "evaluation", "approval", "deployment", "inference",
-        "anomaly-flag", "acknowledgement", "slsa-provenance",
+        "anomaly-flag", "acknowledgement", "privacy-accounting", "slsa-provenance",
     ]  # fmt: skip
     assert set(predicate_types("gate")) == {
         EvaluationPredicate.PREDICATE_TYPE,
         ApprovalPredicate.PREDICATE_TYPE,
+        PrivacyAccountingPredicate.PREDICATE_TYPE,
     }
     assert InferencePredicate.PREDICATE_TYPE not in predicate_types("audit")
     assert DeploymentPredicate.PREDICATE_TYPE in predicate_types("lineage")

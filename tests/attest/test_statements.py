@@ -29,6 +29,7 @@ from ailedger.attest.predicates import (
     parse_predicate,
     predicate_class,
 )
+from ailedger.attest.privacy import PrivacyAccountingPredicate, PrivacyBudget
 from ailedger.attest.slsa import TRAINING_BUILD_TYPE, SlsaProvenancePredicate
 from ailedger.attest.statements import (
     STATEMENT_TYPE,
@@ -112,6 +113,17 @@ EXAMPLES: dict[str, Predicate] = {
         role="retailer",
         comment="batch quarantined",
         time=NOW,
+    ),
+    "privacy-accounting": PrivacyAccountingPredicate(
+        epsilon=2.5,
+        delta=2e-5,
+        composition="basic",
+        mechanism="gaussian-clipped-update",
+        contributors=[
+            PrivacyBudget(contributor="0x" + "ab" * 20, epsilon=2.5, delta=2e-5, rounds=5),
+            PrivacyBudget(contributor="0x" + "cd" * 20, epsilon=1.0, delta=1e-5, rounds=2),
+        ],
+        all_private=True,
     ),
     "slsa-provenance": SlsaProvenancePredicate.model_validate(
         {

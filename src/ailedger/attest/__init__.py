@@ -5,6 +5,8 @@
 - :mod:`.predicates`: the typed predicates (model, dataset, training, evaluation, approval,
   deployment, inference) and the registry of predicate types;
 - :mod:`.slsa`: SLSA Provenance v1 of training runs (a registered predicate type);
+- :mod:`.privacy`: the differential privacy a model's training spent (gate evidence for
+  a policy's ``max_epsilon``);
 - :mod:`.flags`: anomaly flags (a model's verdict on a dataset) and acknowledgements of a
   logged statement (registered predicate types);
 - :mod:`.computed`: the predicate fields a dataset or model determines, merged with the
@@ -54,6 +56,11 @@ from ailedger.attest.predicates import (
     unregister_predicate,
     validation_message,
 )
+from ailedger.attest.privacy import (
+    PRIVACY_EVALUATION,
+    PrivacyAccountingPredicate,
+    PrivacyBudget,
+)
 from ailedger.attest.slsa import (
     SLSA_PROVENANCE_TYPE,
     TRAINING_BUILD_TYPE,
@@ -78,6 +85,7 @@ __all__ = [
     "PAYLOAD_TYPE_IN_TOTO",
     "PREDICATES",
     "PREDICATE_URI_PREFIX",
+    "PRIVACY_EVALUATION",
     "SLSA_PROVENANCE_TYPE",
     "STATEMENT_TYPE",
     "TRAINING_BUILD_TYPE",
@@ -98,6 +106,8 @@ __all__ = [
     "Outcome",
     "Predicate",
     "PredicateKind",
+    "PrivacyAccountingPredicate",
+    "PrivacyBudget",
     "Signature",
     "SlsaProvenancePredicate",
     "Statement",

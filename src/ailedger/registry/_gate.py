@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ailedger.attest.predicates import Decision, Predicate, registered_predicate
+from ailedger.attest.privacy import PRIVACY_EVALUATION
 from ailedger.attest.statements import Statement, VerifiedStatement, parse_digest
 from ailedger.errors import AiledgerError, InvalidInput
 from ailedger.registry._policy_schema import Section, normalize_keyid
@@ -422,6 +423,35 @@ def _check_artifact(gate: _Gate, model: ModelRef, artifact_check: ArtifactCheck)
         gate.unmet.append(Unmet("artifact-mismatch", "artifact", msg))
 
 
+def _check_privacy(gate: _Gate) -> None:
+    """``max_epsilon``: the latest usable evaluation named ``differential-privacy`` (what a
+    :class:`~ailedger.attest.privacy.PrivacyAccountingPredicate` reads as; allow-listed
+    signers only, when the policy has ``allowed_signers``) must exist, have passed (every
+    contributor trained with DP), report ``epsilon`` and stay within the limit. No
+    accounting, or one without an epsilon, fails closed."""
+    limit = gate.section.max_epsilon
+    if limit is None:
+        return
+    req = "max_epsilon"
+    usable, excluded = gate.usable_evaluations(PRIVACY_EVALUATION, None, None, None)
+    if not usable:
+        why = f" ({len(excluded)} did not count)" if excluded else ""
+        msg = f"max_epsilon {limit:g}: no usable differential-privacy accounting{why}"
+        gate.unmet.append(Unmet("privacy-accounting-missing", req, msg, tuple(excluded)))
+        return
+    latest = usable[-1]
+    epsilon = latest.metrics.get("epsilon", float("inf"))
+    if not latest.passed:
+        msg = f"{latest.ev.ref}: a contributor trained without differential privacy"
+        gate.unmet.append(Unmet("privacy-budget-exceeded", req, msg))
+    elif not epsilon <= limit:
+        msg = f"{latest.ev.ref}: epsilon {epsilon:g} is over max_epsilon {limit:g}"
+        gate.unmet.append(Unmet("privacy-budget-exceeded", req, msg))
+    else:
+        msg = f"epsilon {epsilon:g} <= max_epsilon {limit:g}"
+        gate.met.append(Met(req, msg, (latest.ev.ref,)))
+
+
 def run_gate(
     section: Section,
     model: ModelRef,
@@ -436,5 +466,6 @@ def run_gate(
     _check_evaluations(gate)
     _check_audits(gate)
     _check_approvals(gate)
+    _check_privacy(gate)
     _check_artifact(gate, model, artifact_check)
     return gate.met, gate.unmet, gate.ignored

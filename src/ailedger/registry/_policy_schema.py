@@ -104,6 +104,8 @@ class Section:
     artifact_must_match: bool | None = None
     allowed_signers: frozenset[str] | None = None
     min_organisations: int | None = None
+    #: The largest differential-privacy epsilon a model's training may have spent.
+    max_epsilon: float | None = None
     evaluations: Mapping[str, EvaluationRule] = field(default_factory=dict)
     audits: Mapping[str, AuditRule] = field(default_factory=dict)
     approvals: Mapping[str, ApprovalRule] = field(default_factory=dict)
@@ -116,6 +118,7 @@ class Section:
             artifact_must_match=_pick(override.artifact_must_match, self.artifact_must_match),
             allowed_signers=_pick(override.allowed_signers, self.allowed_signers),
             min_organisations=_pick(override.min_organisations, self.min_organisations),
+            max_epsilon=_pick(override.max_epsilon, self.max_epsilon),
             evaluations={**self.evaluations, **override.evaluations},
             audits={**self.audits, **override.audits},
             approvals={**self.approvals, **override.approvals},
@@ -140,6 +143,7 @@ class Section:
             or self.audits
             or self.approvals
             or self.min_organisations
+            or self.max_epsilon is not None
             or self.artifact_must_match
         )
 
@@ -153,6 +157,8 @@ class Section:
             out["allowed_signers"] = sorted(self.allowed_signers)
         if self.min_organisations is not None:
             out["min_organisations"] = self.min_organisations
+        if self.max_epsilon is not None:
+            out["max_epsilon"] = self.max_epsilon
         for key, rules in (
             ("evaluations", self.evaluations),
             ("audits", self.audits),
@@ -275,6 +281,7 @@ def _section(reader: _Reader, path: KeyPath, value: Any) -> Section:
             "artifact_must_match",
             "allowed_signers",
             "min_organisations",
+            "max_epsilon",
             "evaluations",
             "audits",
             "approvals",
@@ -286,6 +293,13 @@ def _section(reader: _Reader, path: KeyPath, value: Any) -> Section:
         raise reader.fail((*path, "artifact_must_match"), "artifact_must_match must be true/false")
     signers = table.get("allowed_signers")
     orgs = table.get("min_organisations")
+    epsilon = table.get("max_epsilon")
+    if epsilon is not None and (
+        isinstance(epsilon, bool)
+        or not isinstance(epsilon, int | float)
+        or not 0 < epsilon < float("inf")
+    ):
+        raise reader.fail((*path, "max_epsilon"), "max_epsilon must be a positive number")
     return Section(
         max_age=None
         if max_age is None
@@ -297,6 +311,7 @@ def _section(reader: _Reader, path: KeyPath, value: Any) -> Section:
         min_organisations=None
         if orgs is None
         else reader.integer((*path, "min_organisations"), orgs),
+        max_epsilon=None if epsilon is None else float(epsilon),
         evaluations=_evaluations(reader, (*path, "evaluations"), table.get("evaluations", {})),
         audits=_audits(reader, (*path, "audits"), table.get("audits", {})),
         approvals=_approvals(reader, (*path, "approvals"), table.get("approvals", {})),

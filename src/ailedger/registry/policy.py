@@ -13,6 +13,7 @@ A policy is a TOML file (see ``examples/policy.toml``)::
     roles = ["auditor"]
     [env.prod]                              # adds to / replaces entries of [all]
     min_organisations = 2                   # distinct organisations among all approvers
+    max_epsilon = 8.0                       # differential privacy: at most this epsilon spent
     [env.prod.approvals]
     qa = 2                                  # or a table: count, max_age, signers
     security = { count = 1, signers = ["0x..."] }
@@ -25,11 +26,13 @@ a policy with only ``[all]`` applies to every environment.
 unmet requirement with a code (``evaluation-missing``, ``evaluation-expired``,
 ``evaluation-failed``, ``evaluation-metric-missing``, ``audit-missing``, ``audit-expired``,
 ``audit-failed``, ``approvals-missing``, ``approval-rejected``, ``too-few-organisations``,
-``artifact-mismatch``, ``artifact-unchecked``, ``unknown-environment``; all listed with the
+``artifact-mismatch``, ``artifact-unchecked``, ``privacy-accounting-missing``,
+``privacy-budget-exceeded``, ``unknown-environment``; all listed with the
 screening reasons in :data:`ailedger._codes.GATE_CODES`) and, for every met
 one, the statements that satisfied it. The latest usable result of an evaluation counts, and
 the latest decision of each approver per role. Ages run from the log time.
-:func:`policy_requirements_for_chain` gives the ModelRegistry requirement for the same rules.
+:func:`policy_requirements_for_chain` gives the ModelRegistry requirement for the same rules
+(``max_epsilon`` is checked by the gate only: the contract reads no privacy accounting).
 """
 
 from __future__ import annotations
