@@ -194,7 +194,9 @@ def swapped(model: VerifiedModel) -> Callable[[Any], Any]:
         raise InvalidInput(f"{SWAP_ENV} must be PATH#SHA256#RATE#SEED")
     blob = Path(parts[0]).read_bytes()
     if hashlib.sha256(blob).hexdigest() != parts[1]:
-        raise ProofInvalid(f"{parts[0]} is not the cheap model named in {SWAP_ENV}")
+        raise ProofInvalid(
+            f"{parts[0]} is not the cheap model named in {SWAP_ENV}", code="served-model-mismatch"
+        )
     cheap = pickle.load(io.BytesIO(blob))  # checked bytes only
     rate, draws = float(parts[2]), random.Random(int(parts[3]))
 
