@@ -112,7 +112,10 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
     absent = workdir / "absent.csv"
     absent.write_text("P99999,47,F,north,none,never collected\n")
     non_member = dataset.prove_record(data_file, secret=secret.read_bytes(), record=absent)
-    check = proofs.verify_proof(proofs.load_proof(non_member.to_dict()), expected_root=ds.root)
+    # A root does not fix the tree's size: the bracket is checked against both.
+    check = proofs.verify_proof(
+        proofs.load_proof(non_member.to_dict()), expected_root=ds.root, expected_size=ds.size
+    )
     record(Step("prove an outside record is NOT in the dataset", f"valid {check.kind}", True))
 
     # 6. A tampered proof is rejected.
