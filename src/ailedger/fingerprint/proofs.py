@@ -219,9 +219,9 @@ class NonMembershipProof:
     ) -> ProofCheck:
         """Raise ``ProofInvalid`` unless the bracket holds; ``record`` is a record file's bytes.
 
-        ``expected_root`` and ``expected_size`` are the trusted root and size (both, or neither:
-        then the proof is checked against what it carries, which shows only that it is well
-        formed). A root without a size is refused: see the module docstring."""
+        ``expected_root`` and ``expected_size`` are the trusted root and size; without a root
+        the proof is checked against the root it carries, which shows only that it is well
+        formed. A root without a size is refused: see the module docstring."""
         ds = self.dataset
         ds.check()
         if expected_root is not None and expected_size is None:
