@@ -36,6 +36,7 @@ VerificationCode = Literal[
     "proof-format-invalid",
     "proof-kind-mismatch",
     "proof-tree-mismatch",
+    "proof-size-unpinned",
     "proof-subject-mismatch",
     "proof-salt-invalid",
     "record-unreadable",
@@ -141,6 +142,10 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "consistency proof)",
     "proof-tree-mismatch": "the proof is for another tree (size or root) than the dataset's "
     "or model's",
+    "proof-size-unpinned": "a proof of a stated leaf hash (a non-membership bracket, a plain "
+    "inclusion proof without its entry) was checked against a trusted root but not a trusted "
+    "tree size: a root does not fix the size, and a smaller claimed size passes an interior "
+    "node as a leaf (pass the size from the same trusted source, e.g. --size)",
     "proof-subject-mismatch": "the proof is for another model subject digest",
     "proof-salt-invalid": "the proof's salt does not fit the dataset's salt scheme",
     "record-unreadable": "the record file given to check does not parse",

@@ -212,7 +212,15 @@ def test_plain_inclusion_proof_document(capsys: pytest.CaptureFixture[str], tmp_
     ).to_dict()
     path = tmp_path / "inc.json"
     path.write_text(json.dumps(doc))
-    assert run(capsys, "verify", "proof", path, "--root", merkle.root(entries).hex())[0] == 0
+    root = merkle.root(entries).hex()
+    # a stated leaf hash against a pinned root needs the size too (or the entry itself)
+    code, _, err = run(capsys, "verify", "proof", path, "--root", root)
+    assert code == 1
+    assert "[proof-size-unpinned]" in err
+    assert run(capsys, "verify", "proof", path, "--root", root, "--size", "3")[0] == 0
+    entry = tmp_path / "entry"
+    entry.write_bytes(b"b")
+    assert run(capsys, "verify", "proof", path, "--root", root, "--record", entry)[0] == 0
     doc["leaf_index"] = 2
     path.write_text(json.dumps(doc))
     assert run(capsys, "verify", "proof", path)[0] == 1
@@ -271,6 +279,70 @@ def test_verify_pins_the_tree_size(
     code, _, err = run(capsys, "verify", "proof", proof, "--size", str(doc["size"] + 1))
     assert code == 1
     assert "size" in err
+
+
+def test_non_membership_pins_root_and_size(
+    capsys: pytest.CaptureFixture[str], jsonl: Path, tmp_path: Path
+) -> None:
+    """A bracket claiming a smaller size names interior nodes as leaves (at size 1, the root
+    itself) and "proves" a held record absent against the real root: refused once the size is
+    pinned, and a root without a size is refused outright (exit 1, proof-size-unpinned)."""
+    _, out, _ = run(capsys, "fingerprint", "dataset", jsonl, "--sorted", "--unsalted", "--json")
+    fp = json.loads(out)
+    root, size = fp["root"], str(fp["size"])
+    held = tmp_path / "held.json"
+    held.write_bytes(jsonl.read_bytes().splitlines()[7])
+    member = tmp_path / "member.json"
+    assert run(capsys, "prove", jsonl, "--record", held, "--sorted", "--out", member)[0] == 0
+    doc = json.loads(member.read_text())
+    assert doc["type"].endswith("/membership-proof/v1")
+    leaf = doc["inclusion"]["leaf_hash"]
+    only = merkle.InclusionProof(1, 0, bytes.fromhex(root), (), bytes.fromhex(root)).to_dict()
+    lie = {
+        "type": doc["type"].replace("/membership-proof/", "/non-membership-proof/"),
+        "dataset": {**doc["dataset"], "size": 1},
+        "record": doc["record"],
+        "salt": None,
+        "leaf_hash": leaf,
+        "left": only if bytes.fromhex(root) < bytes.fromhex(leaf) else None,
+        "right": None if bytes.fromhex(root) < bytes.fromhex(leaf) else only,
+    }
+    forged = tmp_path / "lie.json"
+    forged.write_text(json.dumps(lie))
+    code, _, err = run(capsys, "verify", "proof", forged, "--record", held, "--root", root)
+    assert code == 1
+    assert "[proof-size-unpinned]" in err
+    assert "--size" in err
+    code, _, err = run(
+        capsys, "verify", "proof", forged, "--record", held, "--root", root, "--size", size
+    )
+    assert code == 1
+    assert "[proof-tree-mismatch]" in err
+    # Against nothing trusted it is only well formed, and the output says so.
+    code, out, _ = run(capsys, "verify", "proof", forged, "--record", held, "--json")
+    assert code == 0
+    checked = json.loads(out)
+    assert (checked["root_checked"], checked["size_checked"]) == (False, False)
+    assert [item.split(":")[0] for item in checked["not_checked"]] == ["root", "size"]
+    # An honest proof of absence verifies against both, and needs both.
+    absent = tmp_path / "absent.json"
+    absent.write_text('{"event": "never-happened", "t": 0}')
+    proof = tmp_path / "nm.json"
+    assert run(capsys, "prove", jsonl, "--record", absent, "--sorted", "--out", proof)[0] == 0
+    code, out, err = run(
+        capsys, "verify", "proof", proof, "--record", absent, "--root", root, "--size", size,
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    checked = json.loads(out)
+    assert (checked["kind"], checked["size_checked"], checked["not_checked"]) == (
+        "dataset-non-membership",
+        True,
+        [],
+    )
+    code, _, err = run(capsys, "verify", "proof", proof, "--record", absent, "--root", root)
+    assert code == 1
+    assert "[proof-size-unpinned]" in err
 
 
 # --- Progress bars (issue 11 item 12) -------------------------------------------------------------

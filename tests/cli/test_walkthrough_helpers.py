@@ -40,6 +40,9 @@ def test_verify_proof_against_what_was_registered(setup: Setup, tmp_path: Path) 
     ok(["prove", setup.data, "--index", "42", "--out", proof])
     checked = ok(["verify", "proof", proof, "--registered", "patients@1"])
     assert checked["root_checked"] is True
+    assert checked["size_checked"] is True  # the dataset statement records the size too
+    fails(["verify", "proof", proof, "--registered", "patients@1", "--size", "7"], 3,
+          "--size differs from what patients@1 registered")  # fmt: skip
     # a proof from a dataset other than the registered one fails against it
     other = tmp_path / "other.csv"
     other.write_text(setup.data.read_text().replace("\n1,", "\n999,", 1))

@@ -58,6 +58,7 @@ def test_every_step_is_ok_and_in_order(demo: tuple[Path, dict[str, Any]]) -> Non
     assert at == sorted(at)
     rejected = [s["title"] for s in doc["steps"] if s["expected_failure"]]
     assert any(t.startswith("change one byte") for t in rejected)
+    assert any(t.startswith("a proof that held record 42 is absent") for t in rejected)
 
 
 def test_the_model_is_real_and_both_evaluations_are_signed(
@@ -132,7 +133,7 @@ def test_trace_output_finds_the_model(demo: tuple[Path, dict[str, Any]]) -> None
 def test_human_output_marks_every_step() -> None:
     done = cli("demo")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("✓") == 22
+    assert done.stdout.count("✓") == 23
     assert "✗" not in done.stdout
     assert "demo passed" in done.stdout
     assert "prod serves cancer-classifier@1" in done.stdout

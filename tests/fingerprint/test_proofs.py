@@ -203,7 +203,8 @@ def test_absent_records_have_non_membership_proofs(case: tuple[set[int], int, bo
     assert isinstance(proof, NonMembershipProof)
     doc = json.loads(json.dumps(proof.to_dict()))
     assert load_proof(doc) == proof
-    assert verify_proof(load_proof(doc), expected_root=fp.root).kind == "dataset-non-membership"
+    check = verify_proof(load_proof(doc), expected_root=fp.root, expected_size=fp.size)
+    assert check.kind == "dataset-non-membership"
     assert _fails(proof, record=_lines([absent + 1000])[0])
     assert _fails(dataclasses.replace(proof, leaf_hash=_flip(proof.leaf_hash, 0, 0)))
 

@@ -146,6 +146,21 @@ def test_trace_output_single_and_batched(setup: Setup) -> None:
         forged = dataclasses.replace(found[0], output_digest=digest(999))
         with pytest.raises(ProofInvalid, match="not the proven leaf"):
             forged.verify()
+        # The record's proof is pinned to the batch root, size and position the statement
+        # signs: the same record proven in another tree (here: a one-record batch of its
+        # own, where the leaf is the root) is refused.
+        rec = found[0].record_proof
+        assert rec is not None
+        alone = merkle.InclusionProof(1, 0, rec.leaf_hash, (), rec.leaf_hash)
+        elsewhere = [
+            dataclasses.replace(found[0], record_proof=alone),
+            dataclasses.replace(found[0], record_proof=dataclasses.replace(rec, tree_size=6)),
+            dataclasses.replace(found[0], position=3),
+        ]
+        for other in elsewhere:
+            with pytest.raises(ProofInvalid) as exc:
+                other.verify()
+            assert exc.value.code == "inference-record-mismatch"
         with pytest.raises(NotFound, match="no inference record"):
             trace_output(reg, digest(3))
 

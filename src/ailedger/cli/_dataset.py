@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -32,9 +32,18 @@ from ailedger.cli._tensor_proof import write_tensor_proof
 from ailedger.errors import FormatError, InvalidInput, NotFound, ProofInvalid
 from ailedger.fingerprint import dataset as ds
 from ailedger.fingerprint._leaves import UNSALTED, create_secret_file, read_secret_file
-from ailedger.fingerprint.proofs import MembershipProof, TensorProof, load_proof, verify_proof
+from ailedger.fingerprint.proofs import (
+    MembershipProof,
+    NonMembershipProof,
+    TensorProof,
+    load_proof,
+    verify_proof,
+)
+from ailedger.merkle import InclusionProof
 
 __all__ = ["dataset_secret", "fingerprint_dataset_command", "prove_command", "verify_proof_command"]
+
+_T = TypeVar("_T", bytes, int)
 
 PathArg = Annotated[Path, typer.Argument(help="A CSV, JSONL or Parquet file, or a directory.")]
 FormatOpt = Annotated[
@@ -310,9 +319,28 @@ def _registered_value(ref: str, kind: str) -> bytes:
     return parsed
 
 
-def _agree(given: bytes | None, trusted: bytes, option: str, ref: str) -> bytes:
+def _registered_size(ref: str) -> int:
+    """The tree size the dataset statement of ``ref`` records beside its root (a root alone
+    does not fix the size, which a non-membership proof needs)."""
+    from ailedger.attest.dsse import Envelope
+    from ailedger.attest.predicates import DatasetPredicate
+    from ailedger.attest.statements import Statement
+    from ailedger.cli._workflow import open_registry
+    from ailedger.registry._refs import VersionRef
+
+    with open_registry(read_only=True) as registry:
+        row = registry.dataset(VersionRef.parse(ref))
+        envelope = Envelope.from_json(registry.log.get(row.log_index).envelope)
+    predicate = Statement.from_json(envelope.payload).typed_predicate()
+    if not isinstance(predicate, DatasetPredicate):  # pragma: no cover - the index reads it so
+        raise InvalidInput(f"log entry {row.log_index} is not the dataset statement of {ref}")
+    return predicate.size
+
+
+def _agree(given: _T | None, trusted: _T, option: str, ref: str) -> _T:
     if given is not None and given != trusted:
-        raise InvalidInput(f"{option} differs from what {ref} registered ({trusted.hex()})")
+        shown = trusted.hex() if isinstance(trusted, bytes) else str(trusted)
+        raise InvalidInput(f"{option} differs from what {ref} registered ({shown})")
     return trusted
 
 
@@ -344,7 +372,8 @@ def verify_proof_command(
         typer.Option(
             "--size",
             min=0,
-            help="Expected tree size; fail if it differs (a root alone does not fix the size).",
+            help="Expected tree size; fail if it differs (a root alone does not fix the size: "
+            "a non-membership proof checked against --root needs it, --registered reads it).",
         ),
     ] = None,
     record: Annotated[
@@ -368,14 +397,15 @@ def verify_proof_command(
         str | None,
         typer.Option(
             "--registered",
-            help="Check against what the workspace registered as N@V: a dataset's root "
-            "(membership proofs) or a model's subject digest (tensor proofs).",
+            help="Check against what the workspace registered as N@V: a dataset's root and "
+            "size (dataset proofs) or a model's subject digest (tensor proofs).",
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a dataset membership/non-membership proof, a model tensor proof or a Merkle
-    inclusion/consistency proof. Exit 0 when valid, 1 with the reason otherwise."""
+    inclusion/consistency proof. Exit 0 when valid, 1 with the reason otherwise (a
+    non-membership proof checked against --root without --size: 1, proof-size-unpinned)."""
     expected = _hex32_option(root, "--root")
     expected_subject = _hex32_option(subject, "--subject", digest=True)
     raw = proof_file.read_bytes()
@@ -393,23 +423,33 @@ def verify_proof_command(
         else:
             trusted = _registered_value(registered, "dataset")
             expected = _agree(expected, trusted, "--root", registered)
+            size = _agree(size, _registered_size(registered), "--size", registered)
+    stated_leaf = isinstance(proof, NonMembershipProof) or (
+        isinstance(proof, InclusionProof) and record is None
+    )
+    if stated_leaf and expected is not None and size is None:
+        what = "non-membership" if isinstance(proof, NonMembershipProof) else "inclusion"
+        raise ProofInvalid(
+            f"a {what} proof checked against --root needs --size too: the trusted tree size, "
+            "from where the root came (a root does not fix the size)",
+            code="proof-size-unpinned",
+        )
     check = verify_proof(
         proof,
         expected_root=expected,
         record=record_bytes,
         model=model,
         expected_subject=expected_subject,
+        expected_size=size,
     )
-    if size is not None and check.size != size:
-        raise ProofInvalid(
-            f"proof is for a tree of size {check.size}, expected {size}", code="proof-tree-mismatch"
-        )
     doc = check.to_dict()
     # Say what was and was not checked: a proof checked only against the root it carries
     # shows it is well formed, not that the record is in the dataset someone registered.
     not_checked: list[str] = []
     if expected is None:
         not_checked.append("root: the proof was checked against its own root (pass --root)")
+    if size is None and stated_leaf:
+        not_checked.append("size: the proof was checked against its own tree size (pass --size)")
     if isinstance(proof, TensorProof):
         doc["tensor"] = proof.tensor.name
         doc["subject_digest"] = proof.model.subject_digest.hex()
@@ -420,6 +460,7 @@ def verify_proof_command(
     elif not check.record_checked:
         not_checked.append("record: pass --record FILE")
     doc["root_checked"] = expected is not None
+    doc["size_checked"] = size is not None
     doc["not_checked"] = not_checked
 
     def human() -> None:

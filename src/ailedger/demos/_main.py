@@ -14,12 +14,14 @@ expected one (some steps expect a rejection).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ailedger import merkle
 from ailedger.attest import statements
 from ailedger.attest.predicates import DatasetPredicate, ModelPredicate, TrainingMetadata
 from ailedger.demos._ml import require_sklearn
@@ -112,8 +114,37 @@ def run_demo(workdir: Path, *, on_step: Callable[[Step], None] | None = None) ->
     absent = workdir / "absent.csv"
     absent.write_text("P99999,47,F,north,none,never collected\n")
     non_member = dataset.prove_record(data_file, secret=secret.read_bytes(), record=absent)
-    check = proofs.verify_proof(proofs.load_proof(non_member.to_dict()), expected_root=ds.root)
+    # A root does not fix the tree's size: the bracket is checked against both.
+    check = proofs.verify_proof(
+        proofs.load_proof(non_member.to_dict()), expected_root=ds.root, expected_size=ds.size
+    )
     record(Step("prove an outside record is NOT in the dataset", f"valid {check.kind}", True))
+
+    # 5b. A root does not fix the size: claiming a tree of 1 leaf, the root is that leaf, and a
+    # "proof of absence" of record 42 (held) holds against its own claims; the pinned size stops it.
+    assert isinstance(member, proofs.MembershipProof)
+    held = member.inclusion.leaf_hash
+    only = merkle.InclusionProof(1, 0, ds.root, (), ds.root)
+    lie = proofs.NonMembershipProof(
+        dataclasses.replace(member.dataset, size=1),
+        member.record,
+        member.salt,
+        held,
+        only if ds.root < held else None,
+        None if ds.root < held else only,
+    )
+    lie.verify()  # well formed: only the trusted size tells it apart
+    rejected, why = expect_rejection(
+        lambda: proofs.verify_proof(lie, expected_root=ds.root, expected_size=ds.size)
+    )
+    record(
+        Step(
+            "a proof that held record 42 is absent, claiming a tree of size 1",
+            why,
+            rejected,
+            expected_failure=True,
+        )
+    )
 
     # 6. A tampered proof is rejected.
     tampered = json.loads(json.dumps(member_doc))

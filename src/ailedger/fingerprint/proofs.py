@@ -18,6 +18,15 @@ right`` with ``right.index == left.index + 1``; at the edges only ``right`` at i
 ``left`` at the last index. Sorted order is the fingerprinter's claim, checkable by anyone who
 can recompute the dataset. Under ``salted-blake3-record-v1`` a verifier cannot check that the
 disclosed salt was derived from the dataset secret; see :mod:`ailedger.fingerprint._leaves`.
+
+The bracketing leaves are stated hashes, not records, and an RFC 9162 root does not fix the
+tree's size: a proof claiming a smaller size can name an interior node as a leaf (leaves a, b,
+c, d: at size 3 the node H(c, d) is "leaf 2" of the same root) and so "prove" a present record
+absent. Checking a non-membership proof against a trusted root therefore needs the trusted size
+too (``expected_size``, from the same source: the dataset statement records both); a root
+without a size is refused (``proof-size-unpinned``). Membership proofs rebuild their leaf from
+the record (0x00 prefix), so no interior node can pass for it; pinning their size also pins the
+leaf index.
 """
 
 from __future__ import annotations
@@ -144,10 +153,18 @@ class MembershipProof:
     #: Directory datasets only: the file's relative path (kept when the record is left out).
     record_path: str | None = None
 
-    def verify(self, expected_root: bytes | None = None, record: bytes | None = None) -> ProofCheck:
-        """Raise ``ProofInvalid`` unless the proof holds; ``record`` is a record file's bytes."""
+    def verify(
+        self,
+        expected_root: bytes | None = None,
+        record: bytes | None = None,
+        *,
+        expected_size: int | None = None,
+    ) -> ProofCheck:
+        """Raise ``ProofInvalid`` unless the proof holds; ``record`` is a record file's bytes.
+        ``expected_size`` (optional here) also pins the tree size, and with it the leaf index."""
         ds = self.dataset
         ds.check()
+        _check_size(ds.size, expected_size)
         _check_tree(ds, self.inclusion, expected_root)
         salt = _salt(ds, self.salt)
         encoded = _record_to_check(
@@ -193,10 +210,27 @@ class NonMembershipProof:
     right: InclusionProof | None
     record_path: str | None = None
 
-    def verify(self, expected_root: bytes | None = None, record: bytes | None = None) -> ProofCheck:
-        """Raise ``ProofInvalid`` unless the bracket holds; ``record`` is a record file's bytes."""
+    def verify(
+        self,
+        expected_root: bytes | None = None,
+        record: bytes | None = None,
+        *,
+        expected_size: int | None = None,
+    ) -> ProofCheck:
+        """Raise ``ProofInvalid`` unless the bracket holds; ``record`` is a record file's bytes.
+
+        ``expected_root`` and ``expected_size`` are the trusted root and size; without a root
+        the proof is checked against the root it carries, which shows only that it is well
+        formed. A root without a size is refused: see the module docstring."""
         ds = self.dataset
         ds.check()
+        if expected_root is not None and expected_size is None:
+            raise ProofInvalid(
+                "a non-membership proof needs the trusted tree size as well as the trusted root "
+                "(a root does not fix the size; pass it from the same source)",
+                code="proof-size-unpinned",
+            )
+        _check_size(ds.size, expected_size)
         if ds.scheme == SALTED_BY_INDEX:
             raise ProofInvalid(
                 f"{ds.scheme} salts by position: no non-membership proof exists",
@@ -311,28 +345,43 @@ def verify_proof(
     record: bytes | None = None,
     model: str | os.PathLike[str] | None = None,
     expected_subject: bytes | None = None,
+    expected_size: int | None = None,
 ) -> ProofCheck:
-    """Verify any proof; ``expected_root`` pins the (new or tensor) root, ``record`` is a
-    record file's bytes (for a plain inclusion proof: the raw entry; for a tensor proof: the
-    tensor's raw bytes). Tensor proofs only: ``model`` is a model on disk to re-hash the
-    tensor from, ``expected_subject`` pins the model's subject digest. Raises ``ProofInvalid``."""
+    """Verify any proof; ``expected_root`` pins the (new or tensor) root and ``expected_size``
+    the (new) tree size, ``record`` is a record file's bytes (for a plain inclusion proof: the
+    raw entry; for a tensor proof: the tensor's raw bytes). Tensor proofs only: ``model`` is a
+    model on disk to re-hash the tensor from, ``expected_subject`` pins the model's subject
+    digest. Raises ``ProofInvalid``.
+
+    A proof whose leaf is a stated hash rather than rebuilt from a record (a non-membership
+    proof; a plain inclusion proof without ``record``) checked against ``expected_root`` needs
+    ``expected_size`` too, or is refused (``proof-size-unpinned``): see the module docstring."""
     if (model is not None or expected_subject is not None) and not isinstance(proof, TensorProof):
         raise InvalidInput("a model path or subject digest applies to tensor proofs only")
     if isinstance(proof, TensorProof):
+        _check_size(proof.inclusion.tree_size, expected_size)
         checked = proof.verify(
             expected_root, expected_subject=expected_subject, tensor_data=record, model_path=model
         )
         inc = proof.inclusion
         return ProofCheck("model-tensor", inc.root, inc.tree_size, checked)
     if isinstance(proof, MembershipProof | NonMembershipProof):
-        return proof.verify(expected_root, record)
+        return proof.verify(expected_root, record, expected_size=expected_size)
     if isinstance(proof, InclusionProof):
         if record is not None and merkle.leaf_hash(record) != proof.leaf_hash:
             raise ProofInvalid(
                 "the record does not hash to the proven leaf", code="record-leaf-mismatch"
             )
+        if record is None and expected_root is not None and expected_size is None:
+            raise ProofInvalid(
+                "an inclusion proof of a stated leaf hash needs the trusted tree size as well as "
+                "the trusted root (or the entry itself, to rebuild the leaf)",
+                code="proof-size-unpinned",
+            )
+        _check_size(proof.tree_size, expected_size)
         proof.verify(expected_root)
         return ProofCheck("inclusion", proof.root, proof.tree_size, record is not None)
+    _check_size(proof.new_size, expected_size)
     if record is not None:
         raise ProofInvalid("a consistency proof has no record to check", code="proof-kind-mismatch")
     if expected_root is not None and expected_root != proof.new_root:
@@ -345,6 +394,14 @@ def verify_proof(
 
 
 # --- Helpers -----------------------------------------------------------------------------------
+
+
+def _check_size(size: int, expected_size: int | None) -> None:
+    if expected_size is not None and size != expected_size:
+        raise ProofInvalid(
+            f"proof is for a tree of size {size}, expected {expected_size}",
+            code="proof-tree-mismatch",
+        )
 
 
 def _check_tree(ds: DatasetRef, inc: InclusionProof, expected_root: bytes | None) -> None:

@@ -196,6 +196,20 @@ class OutputTrace:
                     "the record is not the proven leaf of its batch",
                     code="inference-record-mismatch",
                 )
+            # The batch's root and size are the ones its logged statement signs (a root alone
+            # does not fix the size; the position is the record's).
+            pred = Statement.from_json(Envelope.from_json(self.entry.entry.envelope).payload)
+            rp = self.record_proof
+            if (rp.root.hex(), rp.tree_size, rp.leaf_index) != (
+                pred.predicate.get("batch_root"),
+                pred.predicate.get("batch_size"),
+                self.position,
+            ):
+                raise ProofInvalid(
+                    "the record's proof is not for the batch (root, size, position) its logged "
+                    "statement names",
+                    code="inference-record-mismatch",
+                )
             self.record_proof.verify()
 
     def to_dict(self) -> dict[str, Any]:
