@@ -64,11 +64,11 @@ def test_a_record_is_provably_present_or_provably_absent(rows: list[object], que
             tree.prove_absent(query)
     else:
         proof = tree.prove_absent(query)
-        proof.verify(tree.root)
+        proof.verify(tree.root, expected_size=tree.ref.size)
         # the document round-trips through JSON as `ailedger verify proof` reads it
         again = load_proof(json.loads(json.dumps(proof.to_dict())))
         assert isinstance(again, NonMembershipProof)
-        again.verify(tree.root)
+        again.verify(tree.root, expected_size=tree.ref.size)
         with pytest.raises(InvalidInput):
             tree.prove_present(query)
 
@@ -139,7 +139,7 @@ def test_a_salt_the_verifier_cannot_check_is_caught_with_the_secret() -> None:
     left = tree.prove_present(_record_with_leaf(tree, leaked, leaves[i - 1])).inclusion
     right = tree.prove_present(_record_with_leaf(tree, leaked, leaves[i])).inclusion
     lie = NonMembershipProof(tree.ref, encoded, salt, leaf, left, right)
-    lie.verify(tree.root)  # holds on its own
+    lie.verify(tree.root, expected_size=tree.ref.size)  # holds on its own
     proofs = [lie, real, tree.prove_absent(heldout[2])]
     assert verify_disjoint(proofs, heldout, tree.commitment, unsafe_unchecked_salts=True)
     with pytest.raises(VerificationFailed) as exc:
@@ -190,7 +190,7 @@ def test_a_proof_naming_a_smaller_size_cannot_hide_a_held_record() -> None:
     lie = NonMembershipProof(
         fake_ref, present.record, present.salt, present.inclusion.leaf_hash, left, right
     )
-    lie.verify(tree.root)  # the bracket holds against the root alone
+    lie.verify()  # the bracket holds on its own claims (root and size 2)
     with pytest.raises(VerificationFailed) as exc:
         verify_disjoint([lie], [record], tree.commitment, client_secret=CLIENT_SECRET)
     assert exc.value.code == "proof-tree-mismatch"

@@ -276,6 +276,6 @@ def verify_disjoint(
             raise VerificationFailed(
                 "a proof's salt is not derived from the client's secret", code="proof-salt-invalid"
             )
-        p.verify(p.dataset.root)
+        p.verify(p.dataset.root, expected_size=p.dataset.size)
     root, size = next(iter(trees))
     return DisjointCheck(commitment, root, size, len(wanted), key is not None)
