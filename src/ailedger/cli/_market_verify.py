@@ -6,6 +6,7 @@ InferenceMarket epoch (issue 16).
     market draw JOB EPOCH --market-contract M --key K       anyone: fix the epoch's sample
     market reveal JOB EPOCH --market-contract M --out F     the consumer: hand over the
                                                             sampled calls from its wallet
+        [--provider-store F]                                or the provider, from its book
     market attest JOB EPOCH --market-contract M --key V     a verifier: re-execute the sample
         --model-path DIR --reveal F [--reveal F2] --out A   on its own copy of the model, sign
     market settle JOB EPOCH A1 A2 ... --market-contract M   anyone: settleEpoch with the
@@ -173,21 +174,40 @@ def reveal_cmd(
     market_contract: ContractOpt = None,
     out: OutOpt = None,
     store: StoreOpt = None,
+    provider_store: Annotated[
+        Path | None,
+        typer.Option(
+            "--provider-store",
+            help="Reveal from the provider's receipt book (`market serve --store`) instead of "
+            "the consumer's wallet: each call with the consumer's signed request.",
+        ),
+    ] = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Hand EPOCH's sampled calls (receipt, request, response, proof) from the consumer's
-    wallet to the verifiers: a call nobody reveals counts as failed."""
-    from ailedger.markets.inference import ReceiptWallet, read_sample, reveal_from_wallet
+    """Hand EPOCH's sampled calls (receipt, request, consumer's signature, proof) from the
+    consumer's wallet, or the provider's book (--provider-store), to the verifiers: a call
+    nobody reveals counts as failed."""
+    from ailedger.markets.inference import (
+        ReceiptWallet,
+        read_sample,
+        reveal_from_book,
+        reveal_from_wallet,
+    )
 
     job_id = _hex32(job, "JOB")
-    path = _default_store(store, "consumer.sqlite")
+    if provider_store is not None and store is not None:
+        raise InvalidInput("give --store (the consumer's wallet) or --provider-store, not both")
+    path = provider_store or _default_store(store, "consumer.sqlite")
     if not path.exists():
         raise NotFound(f"no receipt store at {path}")
     with _market(rpc, market_contract, read_only=True) as market:
         sample = read_sample(market, job_id, epoch)
-    with ReceiptWallet(path) as wallet:
-        reveal, missing = reveal_from_wallet(wallet, job_id, epoch, sample.counters)
+    if provider_store is not None:
+        reveal, missing = reveal_from_book(path, job_id, epoch, sample.counters)
+    else:
+        with ReceiptWallet(path) as wallet:
+            reveal, missing = reveal_from_wallet(wallet, job_id, epoch, sample.counters)
     unproven = sorted(c.receipt.receipt.counter for c in reveal.calls if c.proof is None)
     doc = reveal.to_dict()
     if out is not None:
@@ -207,7 +227,8 @@ def reveal_cmd(
             f"{epoch}" + ("" if out is None else f" to {out}")
         )
         if missing:
-            console.print(f"not in the wallet (they count as failed): {missing}")
+            where = "wallet" if provider_store is None else "provider's book"
+            console.print(f"not in the {where} (they count as failed): {missing}")
         if unproven:
             console.print(
                 f"no inclusion proof kept for {unproven}: run `ailedger market verify --url URL` "
