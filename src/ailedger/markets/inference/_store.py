@@ -341,8 +341,8 @@ class ReceiptBook:
     def close_epoch(self) -> ClosedEpoch | None:
         """Close the open epoch (None if it is empty): its root, signed, is stored.
 
-        Committing the root on-chain is the next increment (the InferenceMarket contract):
-        ``on_epoch_closed`` is its hook, and :meth:`closed` gives any past epoch's root."""
+        ``on_epoch_closed`` commits it on-chain (the InferenceMarket contract); :meth:`closed`
+        gives any past epoch's root, :meth:`uncommitted` lists what is left to commit."""
         if self.position == 0:
             return None
         try:
