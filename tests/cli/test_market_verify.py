@@ -182,6 +182,12 @@ def test_draw_reveal_attest_settle_and_prove(
     assert (from_book["revealed"], from_book["missing"]) == (summary["revealed"], [])
     fails(["market", "reveal", job, "0", *m, "--provider-store", tmp_path / "none.sqlite"], 4,
           "no receipt store")  # fmt: skip
+    # the provider's commit of its closed epochs is idempotent (epoch 0 is on-chain already)
+    committed = ok(["market", "commit", "--store", w["book"], "--key", "provider", *m])
+    assert [(r["epoch"], r["committed"], r["reason"]) for r in committed["epochs"]] == [
+        (0, True, "already committed")
+    ]
+    fails(["market", "commit", "--store", w["book"], "--key", "consumer", *m], 3, "not by --key")
 
     copies = []
     for i in (1, 2, 3):

@@ -54,7 +54,7 @@ from ailedger.markets.inference.request import SignedRequest
 from ailedger.merkle import InclusionProof, inclusion_proof_from_leaf_hashes, leaf_hashes
 from ailedger.merkle import root_from_leaf_hashes as _root
 
-__all__ = ["ClosedEpoch", "KeptCall", "ReceiptBook", "kept_calls"]
+__all__ = ["ClosedEpoch", "KeptCall", "ReceiptBook", "StoredEpoch", "kept_calls", "stored_epochs"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -342,7 +342,8 @@ class ReceiptBook:
         """Close the open epoch (None if it is empty): its root, signed, is stored.
 
         ``on_epoch_closed`` commits it on-chain (the InferenceMarket contract); :meth:`closed`
-        gives any past epoch's root, :meth:`uncommitted` lists what is left to commit."""
+        gives any past epoch's root; :func:`stored_epochs` reads them all back (``ailedger
+        market commit`` commits those the chain does not hold yet)."""
         if self.position == 0:
             return None
         try:
@@ -472,19 +473,61 @@ class KeptCall:
     proof: tuple[bytes, ...]
 
 
+@dataclass(frozen=True)
+class StoredEpoch:
+    """A closed epoch as the book stores it: its signed root and each job's calls in it."""
+
+    epoch: int
+    size: int
+    root: bytes
+    signature: bytes
+    jobs: dict[bytes, int]
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise NotFound(f"no receipt store at {path}")
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StorageError.from_exception(exc, path) or IntegrityError(
+            f"{path}: cannot open the receipt store ({exc})"
+        ) from None
+
+
+def stored_epochs(path: Path) -> tuple[str, list[StoredEpoch]]:
+    """The provider address and every closed epoch of the book at ``path``, oldest first
+    (read-only: a serving provider keeps writing)."""
+    db = _read_only(path)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if "provider" not in meta:
+            raise IntegrityError(f"{path}: a receipt store without its provider")
+        out = []
+        for epoch, size, root, signature in db.execute(
+            "SELECT epoch, size, root, signature FROM epochs ORDER BY epoch"
+        ).fetchall():
+            rows = db.execute(
+                "SELECT job, count(*) FROM receipts WHERE epoch = ? GROUP BY job ORDER BY job",
+                (epoch,),
+            )
+            jobs = {bytes(job): int(n) for job, n in rows}
+            out.append(StoredEpoch(int(epoch), int(size), bytes(root), bytes(signature), jobs))
+        return str(meta["provider"]), out
+    except sqlite3.DatabaseError as exc:
+        raise StorageError.from_exception(exc, path) or IntegrityError(
+            f"{path}: not a receipt store ({exc})"
+        ) from None
+    finally:
+        db.close()
+
+
 def kept_calls(path: Path, job: bytes, epoch: int, counters: set[int]) -> list[KeptCall]:
     """The calls ``counters`` of ``job`` that the book at ``path`` holds in closed epoch
     ``epoch``, with their proofs; read-only (no lock: a serving provider keeps writing).
     NotFound when there is no book or the epoch is not closed; IntegrityError when the
     epoch's receipts no longer give the root the book signed."""
-    if not path.is_file():
-        raise NotFound(f"no receipt store at {path}")
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise StorageError.from_exception(exc, path) or IntegrityError(
-            f"{path}: cannot open the receipt store ({exc})"
-        ) from None
+    db = _read_only(path)
     try:
         closed = db.execute("SELECT size, root FROM epochs WHERE epoch = ?", (epoch,)).fetchone()
         if closed is None:
