@@ -170,12 +170,22 @@ def in_process(root: Path, n: int, fsync: bool) -> None:
             book.issue(b"\x01" * 32, CONSUMER, request_digest(value), response_digest(out))
 
         t_both = _best(both, n, 3)
+    with book_for("kept.sqlite") as book:
+        salt = b"\x04" * 32
+
+        def sign_store_call(i: int) -> None:
+            # what the provider now also keeps per call: the input and salt, for a reveal
+            book.issue(b"\x01" * 32, CONSUMER, b"\x02" * 32, b"\x03" * 32, None,
+                       ([rows[i % k]], salt))  # fmt: skip
+
+        t_kept = _best(sign_store_call, n, 3)
     mode = "synchronous=FULL (fsync per receipt)" if fsync else "WAL, synchronous=NORMAL"
     print(f"in process, {n} calls, best of 3, one thread; store: {mode}")
     print(f"{'run':52} {'wall us':>8} {'CPU us':>7} {'calls/s CPU':>12} {'vs model':>9}")
     for name, (wall, cpu) in [
         ("bare model call (DecisionTree.predict, 1 row)", t_bare),
         ("sign + store (EIP-712 digest, signature, insert)", t_sign_store),
+        ("sign + store, keeping the call (64-float input)", t_kept),
         ("receipt work (+ request/response digests, new job)", t_receipt),
         ("consumer's request check (digest, recover, nonce)", t_request),
         ("model call + receipt (what the provider does)", t_both),

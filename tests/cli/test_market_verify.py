@@ -34,11 +34,15 @@ from ailedger.chain.vouching import register_with_stake_manager
 from ailedger.fingerprint.model import fingerprint_model
 from ailedger.identity.keys import Secp256k1Signer
 from ailedger.markets.inference import (
+    InferenceRequest,
     ReceiptBook,
     ReceiptWallet,
     market_domain,
+    new_nonce,
     request_digest,
+    request_domain,
     response_digest,
+    sign_request,
 )
 from markets._helpers import train_digits
 
@@ -98,6 +102,8 @@ def _world(
         job = market.open_job(terms, [v.address for v in VERIFIERS], signer=CONSUMER)
         market.accept_job(job, PROVIDER.address, signer=PROVIDER)
         domain = market_domain(chain.chain_id, market.address)
+        signing = request_domain(chain.chain_id, market.address)
+        digest_of_model = digest
         wallet_path = tmp_path / "wallet.sqlite"
         # the provider's book signs every even call over a wrong output (another class)
         with (
@@ -112,10 +118,17 @@ def _world(
                 output = [int(v) for v in estimator.predict(value)]
                 if i % 2 == 1:
                     output = [(output[0] + 1) % 10]
-                signed = book.issue(
-                    job, CONSUMER.address, request_digest(value), response_digest(output)
+                digest = request_digest(value)
+                asked = InferenceRequest(
+                    job, PROVIDER.address, digest_of_model, digest, new_nonce(), 2**40
                 )
+                signed_request = sign_request(asked, signing, CONSUMER)
+                signed = book.issue(
+                    job, CONSUMER.address, digest, response_digest(output), signed_request,
+                    (value, b""),
+                )  # fmt: skip
                 request = {"job": "0x" + job.hex(), "consumer": CONSUMER.address, "input": value}
+                request.update(signed_request.to_dict())
                 wallet.add(PROVIDER.address, signed, request, output)
             closed = book.close_epoch()
             assert closed is not None
@@ -131,6 +144,7 @@ def _world(
         "market": market.address,
         "job": "0x" + job.hex(),
         "wallet": wallet_path,
+        "book": tmp_path / "book.sqlite",
         "model_dir": model_dir,
         "token": token.address,
     }
@@ -159,6 +173,21 @@ def test_draw_reveal_attest_settle_and_prove(
     assert summary["missing"] == []
     assert summary["without_proof"] == []
     assert summary["revealed"] == sorted(set(drawn["counters"]))
+    # the provider reveals the same calls from its book (with the consumer's signatures)
+    provider_reveal = tmp_path / "provider-reveal.json"
+    from_book = ok([
+        "market", "reveal", job, "0", *m, "--provider-store", w["book"], "--out",
+        provider_reveal,
+    ])  # fmt: skip
+    assert (from_book["revealed"], from_book["missing"]) == (summary["revealed"], [])
+    fails(["market", "reveal", job, "0", *m, "--provider-store", tmp_path / "none.sqlite"], 4,
+          "no receipt store")  # fmt: skip
+    # the provider's commit of its closed epochs is idempotent (epoch 0 is on-chain already)
+    committed = ok(["market", "commit", "--store", w["book"], "--key", "provider", *m])
+    assert [(r["epoch"], r["committed"], r["reason"]) for r in committed["epochs"]] == [
+        (0, True, "already committed")
+    ]
+    fails(["market", "commit", "--store", w["book"], "--key", "consumer", *m], 3, "not by --key")
 
     copies = []
     for i in (1, 2, 3):

@@ -3,7 +3,10 @@ digest; the scikit-learn, callable and ONNX plug-ins; inputs a model cannot take
 
 from __future__ import annotations
 
+import json
 import pickle
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,9 @@ import pytest
 from ailedger.errors import InvalidInput
 from ailedger.markets.inference import ModelRefused, VerifiedModel, load_predictor, verified_model
 from markets._helpers import Market
+
+ONNX_MODEL = Path(__file__).parent / "data" / "onnx-digits"
+ONNX_EXPECTED = Path(__file__).parent / "data" / "onnx-digits.json"
 
 
 def test_sklearn_model_is_served_after_its_fingerprint_matched(market: Market) -> None:
@@ -73,29 +79,32 @@ def test_callable_plugin_gets_the_verified_model(market: Market) -> None:
         load_predictor(model, "tensorflow")
 
 
-def test_onnx_plugin(market: Market, tmp_path: Path) -> None:
+def test_onnx_plugin(tmp_path: Path) -> None:
+    """The committed digits graph (scripts/make_onnx_model.py) answers as scikit-learn did."""
     pytest.importorskip("onnxruntime")
-    skl2onnx = pytest.importorskip("skl2onnx")
-    from skl2onnx.common.data_types import FloatTensorType
-
-    estimator = pickle.loads((market.model_dir / "model.pkl").read_bytes())
-    onnx = skl2onnx.convert_sklearn(estimator, initial_types=[("x", FloatTensorType([None, 64]))])
-    path = tmp_path / "model.onnx"
-    path.write_bytes(onnx.SerializeToString())
     from ailedger.fingerprint.model import fingerprint_model
 
+    shutil.copytree(ONNX_MODEL, tmp_path / "model")
+    path = tmp_path / "model"
     model = verified_model(path, fingerprint_model(path, tensors=False).subject_digest)
     predictor = load_predictor(model, "onnx")
-    assert predictor.predict(market.samples) == estimator.predict(market.samples).tolist()
+    assert predictor.kind == "onnx"
+    expected = json.loads(ONNX_EXPECTED.read_text())
+    assert predictor.predict(expected["inputs"]) == expected["labels"]
+    assert predictor.predict(expected["inputs"][0]) == expected["labels"][:1]
+    for bad in ([[1.0] * 63], [["x"] * 64], {"rows": 1}):
+        with pytest.raises(InvalidInput):
+            predictor.predict(bad)
+    # a changed graph is refused before onnxruntime reads it
+    (path / "model.onnx").write_bytes((path / "model.onnx").read_bytes() + b"\0")
+    with pytest.raises(ModelRefused):
+        verified_model(path, model.subject_digest)
 
 
-def test_onnx_plugin_without_onnxruntime_says_what_to_install(market: Market) -> None:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("onnxruntime is installed")
+def test_onnx_plugin_without_onnxruntime_says_what_to_install(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     model = verified_model(market.model_dir, market.digest)
     with pytest.raises(InvalidInput, match="needs onnxruntime") as err:
         load_predictor(model, "onnx")

@@ -42,6 +42,12 @@ from ailedger.markets.inference import (
 from ailedger.markets.inference.attestation import SampleOutcome, SignedMismatch
 from ailedger.markets.inference.models import Predictor, VerifiedModel
 from ailedger.markets.inference.receipt import Receipt, SignedReceipt, sign_receipt
+from ailedger.markets.inference.request import (
+    InferenceRequest,
+    SignedRequest,
+    request_domain,
+    sign_request,
+)
 from ailedger.markets.inference.settlement import (
     Mismatch,
     Verification,
@@ -62,7 +68,8 @@ CHAIN = 31337
 CONTRACT = "0x" + "cd" * 20
 DOMAIN = market_domain(CHAIN, CONTRACT)
 PROVIDER = Secp256k1Signer(bytes.fromhex("a7" * 32))
-CONSUMER = Secp256k1Signer(bytes.fromhex("a8" * 32)).address
+CONSUMER_KEY = Secp256k1Signer(bytes.fromhex("a8" * 32))
+CONSUMER = CONSUMER_KEY.address
 VERIFIERS = sorted(
     (Secp256k1Signer(bytes.fromhex(f"b{i}" * 32)) for i in range(1, 4)),
     key=lambda s: int(s.address, 16),
@@ -85,6 +92,14 @@ class Doubler(Predictor):
         return [2 * x for x in value]
 
 
+def _signed_request(r: Receipt, key: Secp256k1Signer = CONSUMER_KEY) -> SignedRequest:
+    """The consumer's signature over the call ``r`` answers (as its client signs it)."""
+    asked = InferenceRequest(
+        r.job, PROVIDER.address, r.model_digest, r.request_digest, bytes([r.counter]) * 32, 99
+    )
+    return sign_request(asked, request_domain(CHAIN, CONTRACT), key)
+
+
 def _epoch(outputs: list[Any], model: bytes = MODEL) -> tuple[EpochSample, list[RevealedCall]]:
     """An epoch of the job's calls 1..n (the provider answered ``outputs``), committed with
     its root; the calls as the consumer would reveal them."""
@@ -102,6 +117,7 @@ def _epoch(outputs: list[Any], model: bytes = MODEL) -> tuple[EpochSample, list[
             outputs[i],
             True,
             tuple(merkle.inclusion_proof(digests, i)),
+            _signed_request(r),
         )
         for i, r in enumerate(receipts)
     ]
@@ -148,6 +164,18 @@ def test_a_revealed_call_must_hold_together() -> None:
     assert check_call(RevealedCall(foreign, c.input, b"", proof=c.proof), sample, 2)[0] == (
         "withheld"
     )
+    # the consumer's signature over the request: missing, by another key, or over another
+    # call of the job (a provider revealing an input the consumer did not ask for)
+    unsigned = RevealedCall(c.receipt, c.input, b"", None, False, c.proof)
+    assert check_call(unsigned, sample, 2) == (
+        "withheld",
+        "the consumer's signed request was not revealed",
+    )
+    by_other = _signed_request(c.receipt.receipt, OUTSIDER)
+    stranger = RevealedCall(c.receipt, c.input, b"", None, False, c.proof, by_other)
+    assert "did not sign" in check_call(stranger, sample, 2)[1]
+    borrowed = RevealedCall(c.receipt, c.input, b"", None, False, c.proof, calls[0].request)
+    assert "did not sign" in check_call(borrowed, sample, 2)[1]
     # a receipt naming another model than the job's
     swapped, swapped_calls = _epoch(HONEST, model=b"\x99" * 32)
     assert check_call(swapped_calls[0], swapped, 1)[0] == "wrong-model"

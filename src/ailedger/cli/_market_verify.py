@@ -6,8 +6,11 @@ InferenceMarket epoch (issue 16).
     market draw JOB EPOCH --market-contract M --key K       anyone: fix the epoch's sample
     market reveal JOB EPOCH --market-contract M --out F     the consumer: hand over the
                                                             sampled calls from its wallet
+        [--provider-store F]                                or the provider, from its book
     market attest JOB EPOCH --market-contract M --key V     a verifier: re-execute the sample
         --model-path DIR --reveal F [--reveal F2] --out A   on its own copy of the model, sign
+    market commit --key P [--store F]                       the provider: commit the closed
+                                                            epochs the chain does not hold
     market settle JOB EPOCH A1 A2 ... --market-contract M   anyone: settleEpoch with the
         --key K                                             threshold of verifiers' results
     market prove-output JOB EPOCH A1 A2 ... --key C         the consumer: proveWrongOutput
@@ -36,7 +39,7 @@ from ailedger.cli._chain_common import RpcOpt, ensure_dev_funds
 from ailedger.cli._common import JsonOpt, console, emit
 from ailedger.cli._keys import PasswordFileOpt, log_signer
 from ailedger.cli._market import ContractOpt, StoreOpt, _default_store, _hex32, market_app
-from ailedger.errors import InvalidInput, NotFound, StorageError
+from ailedger.errors import ConflictError, InvalidInput, NotFound, StorageError
 
 if TYPE_CHECKING:
     from ailedger.chain.inference_market import InferenceMarket
@@ -173,21 +176,40 @@ def reveal_cmd(
     market_contract: ContractOpt = None,
     out: OutOpt = None,
     store: StoreOpt = None,
+    provider_store: Annotated[
+        Path | None,
+        typer.Option(
+            "--provider-store",
+            help="Reveal from the provider's receipt book (`market serve --store`) instead of "
+            "the consumer's wallet: each call with the consumer's signed request.",
+        ),
+    ] = None,
     rpc: RpcOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Hand EPOCH's sampled calls (receipt, request, response, proof) from the consumer's
-    wallet to the verifiers: a call nobody reveals counts as failed."""
-    from ailedger.markets.inference import ReceiptWallet, read_sample, reveal_from_wallet
+    """Hand EPOCH's sampled calls (receipt, request, consumer's signature, proof) from the
+    consumer's wallet, or the provider's book (--provider-store), to the verifiers: a call
+    nobody reveals counts as failed."""
+    from ailedger.markets.inference import (
+        ReceiptWallet,
+        read_sample,
+        reveal_from_book,
+        reveal_from_wallet,
+    )
 
     job_id = _hex32(job, "JOB")
-    path = _default_store(store, "consumer.sqlite")
+    if provider_store is not None and store is not None:
+        raise InvalidInput("give --store (the consumer's wallet) or --provider-store, not both")
+    path = provider_store or _default_store(store, "consumer.sqlite")
     if not path.exists():
         raise NotFound(f"no receipt store at {path}")
     with _market(rpc, market_contract, read_only=True) as market:
         sample = read_sample(market, job_id, epoch)
-    with ReceiptWallet(path) as wallet:
-        reveal, missing = reveal_from_wallet(wallet, job_id, epoch, sample.counters)
+    if provider_store is not None:
+        reveal, missing = reveal_from_book(path, job_id, epoch, sample.counters)
+    else:
+        with ReceiptWallet(path) as wallet:
+            reveal, missing = reveal_from_wallet(wallet, job_id, epoch, sample.counters)
     unproven = sorted(c.receipt.receipt.counter for c in reveal.calls if c.proof is None)
     doc = reveal.to_dict()
     if out is not None:
@@ -207,7 +229,8 @@ def reveal_cmd(
             f"{epoch}" + ("" if out is None else f" to {out}")
         )
         if missing:
-            console.print(f"not in the wallet (they count as failed): {missing}")
+            where = "wallet" if provider_store is None else "provider's book"
+            console.print(f"not in the {where} (they count as failed): {missing}")
         if unproven:
             console.print(
                 f"no inclusion proof kept for {unproven}: run `ailedger market verify --url URL` "
@@ -218,6 +241,65 @@ def reveal_cmd(
         emit(doc, True)  # the reveal itself goes to standard output
     else:
         emit(summary, as_json, human)
+
+
+@market_app.command("commit")
+def commit_cmd(
+    key: KeyOpt,
+    market_contract: ContractOpt = None,
+    store: StoreOpt = None,
+    rpc: RpcOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The provider: commit every closed epoch of its receipt store (`market serve --store`)
+    that the chain does not hold yet, for each job in it (e.g. epochs that closed while the
+    chain was down). Idempotent; one line per epoch and job; exit 8 if the chain is down, 10
+    if a commitment failed (the others are still made; run it again)."""
+    from ailedger.markets.inference._store import stored_epochs
+    from ailedger.markets.inference.onchain import commit_stored_epochs
+
+    path = _default_store(store, "provider.sqlite")
+    provider, epochs = stored_epochs(path)
+    with _market(rpc, market_contract) as market:
+        signer = log_signer(key, password_file)
+        if signer.address.lower() != provider.lower():
+            raise InvalidInput(
+                f"{path} holds receipts signed by {provider}, not by --key {key} "
+                f"({signer.address})",
+                hint="commit with the key that served them",
+            )
+        ensure_dev_funds(market.chain, signer.address)
+        done = commit_stored_epochs(market, provider, epochs, signer=signer)
+    rows = [
+        {
+            "epoch": epoch,
+            "job": "0x" + c.job.hex(),
+            "calls": c.calls,
+            "committed": c.committed,
+            "reason": c.reason,
+            "failed": c.failed,
+        }
+        for epoch, c in done
+    ]
+    failed = [r for r in rows if r["failed"]]
+
+    def human() -> None:
+        if not rows:
+            console.print(f"no closed epoch in {path}")
+        for r in rows:
+            if r["committed"]:
+                state = r["reason"] or "committed"
+            else:
+                state = f"not committed ({r['reason']})"
+            console.print(f"epoch {r['epoch']}: job {r['job']}: {r['calls']} calls {state}")
+
+    emit({"store": str(path), "epochs": rows}, as_json, human)
+    if failed:
+        raise ConflictError(
+            f"{len(failed)} epoch commitment(s) failed",
+            hint="run `ailedger market commit` again once the cause is fixed",
+        )
 
 
 @market_app.command("attest")

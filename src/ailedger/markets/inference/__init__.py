@@ -83,6 +83,7 @@ from ailedger.markets.inference.verifier import (
     Tolerance,
     model_tolerance,
     read_sample,
+    reveal_from_book,
     reveal_from_wallet,
     verify_epoch,
 )
@@ -131,6 +132,7 @@ __all__ = [
     "request_digest",
     "request_domain",
     "response_digest",
+    "reveal_from_book",
     "reveal_from_wallet",
     "sign_receipt",
     "sign_request",

@@ -10,10 +10,12 @@ receipts' EIP-712 digests in position order and stores it with the provider's si
 One process owns a book at a time (an exclusive lock on ``PATH.lock``).
 
 With each receipt the book keeps the consumer's signed request it answered
-(:mod:`.request`: nonce, expiry, signature), in the same row, so the provider can show that
-the consumer asked for every call it bills; a nonce is charged once per job (a unique index),
+(:mod:`.request`: nonce, expiry, signature) and the call's input and salt, in the same row, so
+the provider can show that the consumer asked for every call it bills and reveal a sampled
+call to the verifiers itself (:func:`kept_calls` reads them, read-only, while the provider
+serves); a nonce is charged once per job (a unique index),
 so a replayed request is refused even after a restart. A book written before requests were
-signed gains the two columns when it is opened.
+signed gains the three columns when it is opened.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from ailedger.markets.inference.request import SignedRequest
 from ailedger.merkle import InclusionProof, inclusion_proof_from_leaf_hashes, leaf_hashes
 from ailedger.merkle import root_from_leaf_hashes as _root
 
-__all__ = ["ClosedEpoch", "ReceiptBook"]
+__all__ = ["ClosedEpoch", "KeptCall", "ReceiptBook", "StoredEpoch", "kept_calls", "stored_epochs"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -65,6 +67,7 @@ CREATE TABLE IF NOT EXISTS receipts (
     doc BLOB NOT NULL,
     nonce BLOB,
     request BLOB,
+    call BLOB,
     PRIMARY KEY (job, counter),
     UNIQUE (epoch, position)
 ) WITHOUT ROWID;
@@ -90,6 +93,10 @@ class ClosedEpoch:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.signed.to_dict(), "closed_ms": self.closed_ms}
+
+
+def _call_doc(value: Any, salt: bytes) -> bytes:
+    return orjson.dumps({"input": value, "salt": "0x" + salt.hex()})
 
 
 def _now_ms() -> int:
@@ -174,7 +181,7 @@ class ReceiptBook:
             db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
             db.executescript(_SCHEMA)
             columns = {row[1] for row in db.execute("PRAGMA table_info(receipts)")}
-            for column in ("nonce", "request"):
+            for column in ("nonce", "request", "call"):
                 if column not in columns:  # a book written before requests were signed
                     db.execute(f"ALTER TABLE receipts ADD COLUMN {column} BLOB")
             db.execute(_NONCE_INDEX)
@@ -256,10 +263,13 @@ class ReceiptBook:
         request_digest: bytes,
         response_digest: bytes,
         request: SignedRequest | None = None,
+        call: tuple[Any, bytes] | None = None,
     ) -> SignedReceipt:
         """Sign the job's next receipt and commit it, with the consumer's signed ``request``
-        it answers; only then is the counter consumed. A request nonce already charged for
-        the job is refused (``request-nonce-reused``), nothing charged."""
+        it answers and the ``call`` itself (``(input, salt)``: what the provider reveals to
+        the verifiers when the call is sampled); only then is the counter consumed. A request
+        nonce already charged for the job is refused (``request-nonce-reused``), nothing
+        charged."""
         if self.position >= self.epoch_size or self._due():
             self.close_epoch()  # a storage fault here is raised: nothing charged yet
         self.check_job(job, consumer)
@@ -281,7 +291,7 @@ class ReceiptBook:
         signed = SignedReceipt(receipt, self.domain, self.signer.sign_digest(digest))
         try:
             self._db.execute(
-                "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job,
                     receipt.counter,
@@ -292,6 +302,7 @@ class ReceiptBook:
                     orjson.dumps(signed.to_dict()),
                     None if request is None else request.nonce,
                     None if request is None else orjson.dumps(request.to_dict()),
+                    None if call is None else _call_doc(*call),
                 ),
             )
         except sqlite3.IntegrityError as exc:
@@ -330,8 +341,9 @@ class ReceiptBook:
     def close_epoch(self) -> ClosedEpoch | None:
         """Close the open epoch (None if it is empty): its root, signed, is stored.
 
-        Committing the root on-chain is the next increment (the InferenceMarket contract):
-        ``on_epoch_closed`` is its hook, and :meth:`closed` gives any past epoch's root."""
+        ``on_epoch_closed`` commits it on-chain (the InferenceMarket contract); :meth:`closed`
+        gives any past epoch's root; :func:`stored_epochs` reads them all back (``ailedger
+        market commit`` commits those the chain does not hold yet)."""
         if self.position == 0:
             return None
         try:
@@ -445,3 +457,115 @@ class ReceiptBook:
     def stats(self) -> dict[str, int]:
         (count,) = self._db.execute("SELECT count(*) FROM receipts").fetchone()
         return {"receipts": int(count), "epoch": self.epoch, "position": self.position}
+
+
+@dataclass(frozen=True)
+class KeptCall:
+    """A call as the provider's book keeps it: the signed receipt, the consumer's signed
+    request (None if issued without one), the input and salt (``has_call`` False when the
+    book did not keep them) and the receipt's inclusion proof in its closed epoch."""
+
+    receipt: SignedReceipt
+    request: SignedRequest | None
+    input: Any
+    salt: bytes
+    has_call: bool
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class StoredEpoch:
+    """A closed epoch as the book stores it: its signed root and each job's calls in it."""
+
+    epoch: int
+    size: int
+    root: bytes
+    signature: bytes
+    jobs: dict[bytes, int]
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise NotFound(f"no receipt store at {path}")
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StorageError.from_exception(exc, path) or IntegrityError(
+            f"{path}: cannot open the receipt store ({exc})"
+        ) from None
+
+
+def stored_epochs(path: Path) -> tuple[str, list[StoredEpoch]]:
+    """The provider address and every closed epoch of the book at ``path``, oldest first
+    (read-only: a serving provider keeps writing)."""
+    db = _read_only(path)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if "provider" not in meta:
+            raise IntegrityError(f"{path}: a receipt store without its provider")
+        out = []
+        for epoch, size, root, signature in db.execute(
+            "SELECT epoch, size, root, signature FROM epochs ORDER BY epoch"
+        ).fetchall():
+            rows = db.execute(
+                "SELECT job, count(*) FROM receipts WHERE epoch = ? GROUP BY job ORDER BY job",
+                (epoch,),
+            )
+            jobs = {bytes(job): int(n) for job, n in rows}
+            out.append(StoredEpoch(int(epoch), int(size), bytes(root), bytes(signature), jobs))
+        return str(meta["provider"]), out
+    except sqlite3.DatabaseError as exc:
+        raise StorageError.from_exception(exc, path) or IntegrityError(
+            f"{path}: not a receipt store ({exc})"
+        ) from None
+    finally:
+        db.close()
+
+
+def kept_calls(path: Path, job: bytes, epoch: int, counters: set[int]) -> list[KeptCall]:
+    """The calls ``counters`` of ``job`` that the book at ``path`` holds in closed epoch
+    ``epoch``, with their proofs; read-only (no lock: a serving provider keeps writing).
+    NotFound when there is no book or the epoch is not closed; IntegrityError when the
+    epoch's receipts no longer give the root the book signed."""
+    db = _read_only(path)
+    try:
+        closed = db.execute("SELECT size, root FROM epochs WHERE epoch = ?", (epoch,)).fetchone()
+        if closed is None:
+            raise NotFound(f"{path}: epoch {epoch} is not closed")
+        digests = [
+            bytes(r[0])
+            for r in db.execute(
+                "SELECT digest FROM receipts WHERE epoch = ? ORDER BY position", (epoch,)
+            )
+        ]
+        hashes = leaf_hashes(digests)
+        if len(hashes) != int(closed[0]) or _root(hashes) != bytes(closed[1]):
+            raise IntegrityError(f"{path}: epoch {epoch} no longer matches its signed root")
+        found = []
+        rows = db.execute(
+            "SELECT counter, doc, request, call FROM receipts WHERE job = ? AND epoch = ? "
+            "ORDER BY counter",
+            (job, epoch),
+        )
+        for counter, doc, request, call in rows:
+            if int(counter) not in counters:
+                continue
+            signed = SignedReceipt.from_dict(orjson.loads(doc))
+            kept = None if call is None else orjson.loads(call)
+            found.append(
+                KeptCall(
+                    signed,
+                    None if request is None else SignedRequest.from_dict(orjson.loads(request)),
+                    None if kept is None else kept["input"],
+                    b"" if kept is None else bytes.fromhex(kept["salt"][2:]),
+                    kept is not None,
+                    tuple(inclusion_proof_from_leaf_hashes(hashes, signed.receipt.position)),
+                )
+            )
+        return found
+    except sqlite3.DatabaseError as exc:
+        raise StorageError.from_exception(exc, path) or IntegrityError(
+            f"{path}: not a receipt store ({exc})"
+        ) from None
+    finally:
+        db.close()

@@ -10,7 +10,7 @@ into a :class:`Predictor`:
   directory with ``model.pkl``); input: a list of feature rows (or one row); output: the
   list of ``predict`` results;
 - ``onnx``: an ONNX graph (one ``.onnx`` file, or ``model.onnx``) run by onnxruntime (the
-  optional extra: ``pip install onnxruntime``); input: rows of floats for the first input;
+  optional extra ``ailedger[onnx]``: onnxruntime); input: rows of floats for the first input;
   output: the first output as lists;
 - ``callable``: ``module:function``, a factory called once with the :class:`VerifiedModel`
   that returns the predict function (JSON in, JSON out). Only the model's files are

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ailedger.chain._types import AccountSource, Signer
-from ailedger.chain.inference_market import InferenceMarket, JobStatus
+from ailedger.chain.inference_market import EpochStatus, InferenceMarket, JobStatus
 from ailedger.errors import AiledgerError, ConflictError, InvalidInput, NotFound
-from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook
+from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook, StoredEpoch
 from ailedger.markets.inference.jobs import JobDirectory, JobEntry
 from ailedger.markets.inference.receipt import SignedReceipt
 from ailedger.merkle import InclusionProof
@@ -28,6 +28,7 @@ __all__ = [
     "EpochCommit",
     "MarketAccess",
     "commit_closed_epoch",
+    "commit_stored_epochs",
     "epoch_committer",
     "omission_args",
     "onchain_jobs",
@@ -55,6 +56,8 @@ class EpochCommit:
     calls: int
     committed: bool
     reason: str = ""
+    #: The commitment was tried and failed (a revert, the chain down): try again later.
+    failed: bool = False
 
 
 def receipt_struct(signed: SignedReceipt) -> tuple[Any, ...]:
@@ -119,9 +122,49 @@ def commit_closed_epoch(
                 signer=signer,
             )  # fmt: skip
         except AiledgerError as exc:
-            out.append(EpochCommit(job, calls, False, str(exc).splitlines()[0]))
+            out.append(EpochCommit(job, calls, False, str(exc).splitlines()[0], failed=True))
             continue
         out.append(EpochCommit(job, calls, True))
+    return out
+
+
+def commit_stored_epochs(
+    market: InferenceMarket,
+    provider: str,
+    epochs: list[StoredEpoch],
+    *,
+    signer: Signer | AccountSource,
+) -> list[tuple[int, EpochCommit]]:
+    """Commit every epoch of ``epochs`` (a book's closed epochs, oldest first: see
+    :func:`~ailedger.markets.inference._store.stored_epochs`) for each of its jobs that the
+    chain does not hold yet: idempotent (an epoch already on-chain is reported ``already
+    committed``, not sent again); the same checks as :func:`commit_closed_epoch`."""
+    out: list[tuple[int, EpochCommit]] = []
+    for e in epochs:
+        for job, calls in e.jobs.items():
+            try:
+                info = market.job(job)
+            except InvalidInput:
+                out.append((e.epoch, EpochCommit(job, calls, False, "not a job of this market")))
+                continue
+            if info.signer.lower() != provider.lower():
+                reason = "job names another receipt signer"
+                out.append((e.epoch, EpochCommit(job, calls, False, reason)))
+                continue
+            if market.epoch(job, e.epoch).status != EpochStatus.NONE:
+                out.append((e.epoch, EpochCommit(job, calls, True, "already committed")))
+                continue
+            if info.status != JobStatus.ACTIVE:
+                reason = f"job is {info.status.name.lower()}"
+                out.append((e.epoch, EpochCommit(job, calls, False, reason)))
+                continue
+            try:
+                market.commit_epoch(job, e.epoch, e.size, e.root, calls, e.signature, signer=signer)
+            except AiledgerError as exc:
+                reason = str(exc).splitlines()[0]
+                out.append((e.epoch, EpochCommit(job, calls, False, reason, failed=True)))
+                continue
+            out.append((e.epoch, EpochCommit(job, calls, True)))
     return out
 
 

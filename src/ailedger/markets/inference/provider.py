@@ -277,7 +277,9 @@ def create_provider_app(
                 code="request-nonce-reused",
             )
         output = predictor.predict(value)
-        signed = book.issue(job, consumer, req, response_digest(output), signed_request)
+        signed = book.issue(
+            job, consumer, req, response_digest(output), signed_request, (value, salt)
+        )
         return _ok({"output": output, "receipt": signed.to_dict()})
 
     async def get_receipt(request: Request) -> Response:

@@ -10,8 +10,8 @@
 
     digest = keccak256(0x19 0x01 || domain separator || struct hash)
 
-``verifyingContract`` is the InferenceMarket the receipts are for (the contract arrives in the
-next increment; until then any address the two parties agree on). Every field is a static
+``verifyingContract`` is the InferenceMarket the receipts are for (``contracts/
+InferenceMarket.sol``, which checks them). Every field is a static
 32-byte ABI word, so the struct hash is ``keccak256(typehash || word || ...)`` built here
 by concatenation, byte for byte what ``abi.encode`` gives (the tests check it against
 eth-abi and eth-account's ``encode_typed_data``).
@@ -24,7 +24,7 @@ eth-abi and eth-account's ``encode_typed_data``).
   ``responseDigest = sha256(JCS(output))``, ``modelDigest`` the served model's subject digest;
 - ``epoch`` and ``position`` place the receipt in the provider's epoch tree: the receipt's
   EIP-712 digest is leaf ``position`` of the RFC 9162 tree whose root the provider signs as
-  ``EpochRoot(epoch, size, root)`` (and, next increment, commits on-chain). A root that omits
+  ``EpochRoot(epoch, size, root)`` and commits on-chain (``commitEpoch``). A root that omits
   or alters a signed receipt is disproven by the receipt and the inclusion proof of whatever
   the root holds at that position.
 

@@ -9,13 +9,17 @@ needs, for every sampled counter, the call itself: the provider-signed receipt, 
 Who hands the calls over. A receipt holds only the salted request digest, so the request can
 come only from whoever kept it: the consumer's receipt wallet holds every call it made
 (:func:`reveal_from_wallet` exports the sampled ones as a :class:`Reveal`, a JSON file:
-``ailedger market reveal``); a provider that keeps the requests it served can hand over a
-:class:`Reveal` of its own. The verifier takes any number of reveals; a call is verified from
-the first revealed copy that holds together (the receipt's signature by the job's signer for
-this chain and contract, its job, counter and epoch, its leaf at its position under the root
-committed on-chain, the request hashing to the receipt's request digest). A sampled call that
-nobody reveals, or only in pieces that do not hold together, counts as failed (``withheld``):
-the party who holds it decides whether the epoch is paid, so it must reveal it. The response is
+``ailedger market reveal``), and the provider's receipt book keeps every call it served with
+the consumer's signed request (:func:`reveal_from_book`: ``ailedger market reveal
+--provider-store``), so a consumer who withholds a sampled call cannot fail the epoch by it.
+The verifier takes any number of reveals; a call is verified from the first revealed copy that
+holds together (the receipt's signature by the job's signer for this chain and contract, its
+job, counter and epoch, its leaf at its position under the root committed on-chain, the
+request hashing to the receipt's request digest, and the job's consumer's EIP-712 signature
+over that request (:mod:`.request`), which proves the consumer asked for exactly that input:
+a provider cannot reveal, for a receipt it signed, an input the consumer never sent). A
+sampled call that nobody reveals, or only in pieces that do not hold together, counts as
+failed (``withheld``). The response is
 optional in a reveal (the receipt's digest binds it); a job with a tolerance needs it.
 
 Re-execution. The verifier holds its own copy of the model paid for, loaded through the
@@ -43,6 +47,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ailedger.chain.inference_market import EpochInfo, EpochStatus, InferenceMarket, JobInfo
@@ -53,8 +58,10 @@ from ailedger.errors import (
     IntegrityError,
     InvalidInput,
     NotFound,
+    SignatureInvalid,
 )
 from ailedger.identity.keys import Secp256k1Signer, checksum_address
+from ailedger.markets.inference._store import kept_calls
 from ailedger.markets.inference.attestation import (
     Attestation,
     SampleOutcome,
@@ -68,6 +75,12 @@ from ailedger.markets.inference.receipt import (
     request_digest,
     response_digest,
     verify_receipt,
+)
+from ailedger.markets.inference.request import (
+    InferenceRequest,
+    SignedRequest,
+    request_domain,
+    verify_request,
 )
 from ailedger.markets.inference.settlement import (
     Mismatch,
@@ -89,6 +102,7 @@ __all__ = [
     "judge_sampled_call",
     "model_tolerance",
     "read_sample",
+    "reveal_from_book",
     "reveal_from_wallet",
     "verify_epoch",
     "within_tolerance",
@@ -207,8 +221,9 @@ def _object(
 @dataclass(frozen=True)
 class RevealedCall:
     """One call handed to the verifiers: the signed receipt, the request's input and salt,
-    the response (``has_output`` False when withheld) and the receipt's inclusion proof
-    (sibling hashes, leaf level first; None when not at hand)."""
+    the response (``has_output`` False when withheld), the receipt's inclusion proof
+    (sibling hashes, leaf level first; None when not at hand) and the consumer's signed
+    request (nonce, expiry, signature; a call revealed without it counts as withheld)."""
 
     receipt: SignedReceipt
     input: Any
@@ -216,6 +231,7 @@ class RevealedCall:
     output: Any = None
     has_output: bool = False
     proof: tuple[bytes, ...] | None = None
+    request: SignedRequest | None = None
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -226,13 +242,30 @@ class RevealedCall:
         }
         if self.has_output:
             doc["output"] = self.output
+        if self.request is not None:
+            doc["request"] = self.request.to_dict()
         return doc
 
     @classmethod
     def from_dict(cls, doc: object) -> RevealedCall:
         d = _object(
-            doc, {"receipt", "input", "salt", "proof"}, "a revealed call", frozenset({"output"})
+            doc,
+            {"receipt", "input", "salt", "proof"},
+            "a revealed call",
+            frozenset({"output", "request"}),
         )
+        request = d.get("request")
+        if request is not None:
+            if not isinstance(request, dict) or not set(request) <= {
+                "nonce",
+                "expires",
+                "signature",
+            }:
+                raise FormatError("request must be an object of nonce, expires and signature")
+            try:
+                request = SignedRequest.from_dict(request)
+            except SignatureInvalid as exc:
+                raise FormatError(exc.message) from None
         salt = _hex(d["salt"], None, "salt")
         if len(salt) not in (0, 32):
             raise FormatError("salt must be 0 or 32 bytes")
@@ -246,6 +279,7 @@ class RevealedCall:
             d.get("output"),
             "output" in d,
             None if proof is None else tuple(_hex(h, 32, "a proof hash") for h in proof),
+            request,
         )
 
 
@@ -298,11 +332,41 @@ def reveal_from_wallet(
         salt_text = row.request.get("salt")
         salt = _hex(salt_text, 32, "a kept salt") if isinstance(salt_text, str) else b""
         proof = None if row.proof is None else tuple(row.proof.hashes)
+        try:
+            signed_request: SignedRequest | None = SignedRequest.from_dict(row.request)
+        except (AiledgerError, TypeError):
+            signed_request = None  # a call kept without its signature: revealed as it is
         calls.append(
-            RevealedCall(row.receipt, row.request.get("input"), salt, row.response, True, proof)
+            RevealedCall(
+                row.receipt,
+                row.request.get("input"),
+                salt,
+                row.response,
+                True,
+                proof,
+                signed_request,
+            )
         )
     found = {c.receipt.receipt.counter for c in calls}
     return Reveal(job, epoch, tuple(calls)), sorted(wanted - found)
+
+
+def reveal_from_book(
+    path: Path, job: bytes, epoch: int, counters: Iterable[int]
+) -> tuple[Reveal, list[int]]:
+    """The provider's reveal of ``counters`` of ``job`` in ``epoch`` from its receipt book
+    at ``path`` (read-only: the provider may keep serving), each call with the consumer's
+    signed request and its inclusion proof, and the counters it cannot reveal (not in the
+    book's epoch, or kept without the input or the consumer's signature). The response is
+    not in the book (only its digest, in the receipt): re-execution does not need it."""
+    wanted = set(counters)
+    calls = tuple(
+        RevealedCall(k.receipt, k.input, k.salt, None, False, k.proof, k.request)
+        for k in kept_calls(path, job, epoch, wanted)
+        if k.has_call and k.request is not None
+    )
+    found = {c.receipt.receipt.counter for c in calls}
+    return Reveal(job, epoch, calls), sorted(wanted - found)
 
 
 # ------------------------------------------------------------------------------ the epoch
@@ -375,6 +439,22 @@ def check_call(call: RevealedCall, sample: EpochSample, counter: int) -> tuple[s
             return "withheld", "the revealed request does not hash to the receipt's digest"
     except (InvalidInput, TypeError, ValueError, RecursionError):
         return "withheld", "the revealed request is not canonical JSON"
+    if call.request is None:
+        return "withheld", "the consumer's signed request was not revealed"
+    asked = InferenceRequest(
+        job.job_id, job.signer, r.model_digest, r.request_digest, call.request.nonce,
+        call.request.expires,
+    )  # fmt: skip
+    try:  # expiry bounded when the call could be sent, not when it is revealed
+        verify_request(
+            asked,
+            call.request,
+            domain=request_domain(sample.chain_id, sample.market),
+            consumer=job.consumer,
+            now=0,
+        )
+    except SignatureInvalid as exc:
+        return "withheld", f"the job's consumer did not sign the revealed request: {exc.message}"
     if r.model_digest != job.terms.model_digest:
         return "wrong-model", f"the receipt names model sha256:{r.model_digest.hex()}"
     return "", ""
