@@ -339,7 +339,11 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice Commit the provider-signed root of `epoch` for the job, holding the job's next
-    ///         `calls` calls (anyone may relay it: the signature is the provider's).
+    ///         `calls` calls. Sent by the provider or its receipt signer only: the signed root
+    ///         names no job and no call count (one root covers every job of the book's epoch),
+    ///         so a relayer could commit it with `calls` = 1 ahead of the provider (who would be
+    ///         paid for one call of the epoch), or commit a later epoch first (the skipped one
+    ///         then reads as an omission, and the provider is slashed for it).
     function commitEpoch(
         bytes32 jobId,
         uint64 epoch,
@@ -349,6 +353,7 @@ contract InferenceMarket is EIP712, ReentrancyGuardTransient {
         bytes calldata signature
     ) external {
         Job storage j = _job(jobId);
+        if (msg.sender != j.terms.provider && msg.sender != j.signer) revert NotProvider(msg.sender);
         if (j.status != Status.Active) revert WrongJobStatus(jobId, j.status);
         if (block.timestamp > j.terms.deadline) revert PastDeadline(j.terms.deadline);
         if (j.anyEpoch && epoch <= j.lastEpoch) revert EpochNotIncreasing(epoch, j.lastEpoch);

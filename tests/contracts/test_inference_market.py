@@ -180,15 +180,33 @@ def test_the_epoch_root_signature_and_the_call_count_are_checked(im: Market) -> 
     job = _active(m)
     receipts = m.receipts(job, 0, 1, 10)
     forged = m.commit_call(job, 0, receipts, 10, signer=key(999))
-    assert m.chain.revert_reason(forged, m.bystander) == "WrongSigner"
+    assert m.chain.revert_reason(forged, m.provider) == "WrongSigner"
     assert m.chain.revert_reason(m.commit_call(job, 0, receipts, 11), m.provider) == "BadEpochCalls"
-    m.chain.send(m.commit_call(job, 0, receipts, 10), m.bystander)  # anyone relays
+    m.chain.send(m.commit_call(job, 0, receipts, 10), m.provider)
     # an epoch is committed once, and epochs increase
     again = m.commit_call(job, 0, m.receipts(job, 0, 1, 10, model=OTHER_MODEL), 10)
     assert m.chain.revert_reason(again, m.provider) == "EpochNotIncreasing"
     over = m.commit_call(job, 1, m.receipts(job, 1, 11, MAX_CALLS), MAX_CALLS)
     assert m.chain.revert_reason(over, m.provider) == "BadEpochCalls"
     assert m.chain.revert_reason(m.settle_call(job, 0, K, seed=b"\x01" * 32)) == "NotDrawn"
+
+
+def test_nobody_but_the_provider_commits_its_signed_roots(im: Market) -> None:
+    # The signed root names neither the job nor the calls (one root covers every job of the
+    # book's epoch). Before, anyone could relay it: the consumer (or a front-runner) committed
+    # the provider's root with calls = 1, and the provider's own commitment of the epoch's
+    # 10 calls then reverted (EpochNotIncreasing): 9 calls served, never payable. Or it
+    # committed a later epoch's root first, and the skipped epoch read as an omission.
+    m = im
+    job = _active(m)
+    receipts = m.receipts(job, 0, 1, 10)
+    for sender in (m.consumer, m.bystander):
+        underpaid = m.commit_call(job, 0, receipts, 1)
+        assert m.chain.revert_reason(underpaid, sender) == "NotProvider"
+        later = m.commit_call(job, 5, m.receipts(job, 5, 1, 10), 10)
+        assert m.chain.revert_reason(later, sender) == "NotProvider"
+    m.chain.send(m.commit_call(job, 0, receipts, 10), m.provider)
+    assert m.epoch(job, 0)["calls"] == 10
 
 
 def test_the_sample_seed_comes_from_a_later_block(im: Market) -> None:

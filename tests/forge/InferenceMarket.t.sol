@@ -183,6 +183,7 @@ contract InferenceHandler is Cheats {
         bytes32 root = _buildEpoch(id, epoch, j.committedCalls + 1, wrong, otherModel, j.terms.price);
         bytes memory sig =
             signature(forged ? ATTACKER_KEY : PROVIDER_KEY, market.epochRootDigest(epoch, 2, root));
+        vm.prank(provider); // nobody else commits the provider's roots (NotProvider)
         try market.commitEpoch(id, epoch, 2, root, 2, sig) {
             _expect(true, expected);
             epochsOf[id] = epoch + 1;

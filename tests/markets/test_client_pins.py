@@ -5,6 +5,7 @@ agreed one is refused and not kept."""
 from __future__ import annotations
 
 import http.server
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -130,3 +131,35 @@ def test_a_malformed_answer_is_the_providers_fault(answer: bytes, needle: str) -
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "needle"),
+    [
+        ("UPDATE receipts SET request = CAST('[1]' AS BLOB)", "not an object with an input"),
+        (
+            'UPDATE receipts SET request = CAST(\'{"input": [1], "salt": "0xzz"}\' AS BLOB)',
+            "salt is not 0x and 64 hex digits",
+        ),
+        ("UPDATE receipts SET counter = 7", "its row says counter 7"),
+        ("UPDATE receipts SET chain_id = 1", "on chain 1"),
+    ],
+    ids=["request-not-an-object", "salt-not-hex", "counter-column", "chain-column"],
+)
+def test_a_tampered_wallet_row_is_one_integrity_error(
+    tmp_path: Path, sql: str, needle: str
+) -> None:
+    # before: a kept request that is not an object, or a salt that is not hex, crashed
+    # `market verify` and `market receipts` (exit 70, an internal error); a row whose counter
+    # column was changed passed `market verify`, while `gaps` listed counters it did hold
+    store = tmp_path / "w.sqlite"
+    with ReceiptWallet(store) as wallet:
+        wallet.add(PROVIDER.address, _receipt(1), {"input": [1]}, [2])
+        assert len(wallet.rows()) == 1
+    db = sqlite3.connect(store)
+    db.execute(sql)
+    db.commit()
+    db.close()
+    for command in (["market", "verify"], ["market", "receipts"]):
+        out = fails([*command, "--store", str(store)], 7)
+        assert needle in out

@@ -9,6 +9,7 @@ import pickle
 import re
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -321,3 +322,22 @@ def test_a_second_provider_on_the_same_store_is_refused(served: tuple[Market, Pr
         10,
         "in use by another provider",
     )
+
+
+def test_one_signed_request_sent_by_32_clients_at_once_is_charged_once(
+    served: tuple[Market, Provider],
+) -> None:
+    # a replay race over real connections: exactly one 200, 31 request-nonce-reused (409),
+    # and the job's counter moved by one
+    market, provider = served
+    job = "0x" + "31" * 32
+    body = _call(market, job, market.samples[2])
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(lambda _: _post(provider, body), range(32)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * 31
+    assert {doc.get("code") for status, doc in answers if status == 409} == {"request-nonce-reused"}
+    assert provider.request("GET", f"/v1/receipts/{job}/1")[0] == 200
+    assert provider.request("GET", f"/v1/receipts/{job}/2")[0] == 404
+    status, doc = _post(provider, _call(market, job, market.samples[2]))
+    assert (status, doc["receipt"]["message"]["counter"]) == (200, 2)

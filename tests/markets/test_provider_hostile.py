@@ -226,11 +226,25 @@ def test_unknown_paths_and_methods_are_problems(
     answer.problem()
 
 
-def test_a_failing_model_is_a_problem_500_and_charges_nothing(book: ReceiptBook) -> None:
+class Returns(Predictor):
+    """Answers what it was built with, whatever the input."""
+
+    kind = "callable"
+
+    def __init__(self, output: Any) -> None:
+        self.output = output
+
+    def predict(self, value: Any) -> Any:
+        return self.output
+
+
+def test_a_failing_model_is_a_422_and_charges_nothing(book: ReceiptBook) -> None:
+    # a model that raises on an input is that input's refusal (the caller learns nothing of
+    # the internals; the traceback is in the provider's log), never a 500
     app = _app(book, Echo(RuntimeError("boom")))
     answer = _run(app, "POST", "/v1/infer", [_body(b"[1]")])
-    assert answer.status == 500
-    assert "boom" not in answer.problem()["detail"]  # no internals leak to the caller
+    assert answer.status == 422, answer.body
+    assert "boom" not in answer.problem()["detail"]
     assert _charged(book) == 0
     refused = _run(
         _app(book, Echo(InvalidInput("no"))),
@@ -240,6 +254,43 @@ def test_a_failing_model_is_a_problem_500_and_charges_nothing(book: ReceiptBook)
     )
     assert refused.status == 422
     refused.problem()
+
+
+@pytest.mark.parametrize(
+    "output",
+    [float("nan"), [1.0, float("inf")], {1: 2}, {"a": object()}, "x\ud800"],
+    ids=["nan", "inf-in-list", "int-key", "object", "lone-surrogate"],
+)
+def test_an_output_with_no_json_form_is_a_422_and_charges_nothing(
+    book: ReceiptBook, output: Any
+) -> None:
+    answer = _run(_app(book, Returns(output)), "POST", "/v1/infer", [_body(b"[1]")])
+    assert answer.status == 422, answer.body
+    answer.problem()
+    assert _charged(book) == 0
+    assert book.calls(bytes.fromhex(JOB[2:])) == 0
+
+
+def test_numpy_outputs_are_answered_as_the_json_their_receipt_signs(book: ReceiptBook) -> None:
+    # before: a callable model answering numpy floats passed the digest, was charged, then
+    # could not be written: a 500 with the receipt stored and the counter consumed
+    import numpy as np
+
+    outputs = [
+        np.float64(0.25),
+        [np.float64(2.0), np.int64(3)],
+        np.array([[1.5, 2.0]], dtype=np.float32),
+        (1, np.bool_(True)),
+    ]
+    for n, output in enumerate(outputs, start=1):
+        answer = _run(_app(book, Returns(output)), "POST", "/v1/infer", [_body(b"[1]")])
+        assert answer.status == 200, answer.body
+        doc = orjson.loads(answer.body)
+        assert doc["receipt"]["message"]["counter"] == n
+        assert bytes.fromhex(doc["receipt"]["message"]["responseDigest"][2:]) == (
+            response_digest(doc["output"])
+        )
+    assert _charged(book) == len(outputs)
 
 
 def test_a_streamed_body_is_read_no_further_than_the_limit(book: ReceiptBook) -> None:

@@ -155,10 +155,10 @@ def test_a_swapped_model_fails_verification_and_is_slashed(
                 SignedEpochRoot.from_dict(json.loads(served.request("GET", f"/v1/epochs/{e}")[2]))
                 for e in (0, 1)
             ]
-    # anyone relays the provider's signed epoch roots (here: the consumer)
+    # the provider commits its signed epoch roots (nobody else may: NotProvider)
     for signed in roots:
         r = signed.epoch_root
-        market.commit_epoch(job, r.epoch, r.size, r.root, r.size, signed.signature, signer=CONSUMER)
+        market.commit_epoch(job, r.epoch, r.size, r.root, r.size, signed.signature, signer=PROVIDER)
     _mine(chain)
     assert market.draw(job, 0, signer=CONSUMER)
     sample = read_sample(market, job, 0)

@@ -924,7 +924,8 @@ HINTS: Mapping[str, tuple[str, str]] = {
     ),
     "InferenceMarket.NotProvider": (
         "{caller} is not the job's provider",
-        "accept with the provider's key (the address the consumer named)",
+        "accept and commit epochs with the provider's key (the address the consumer named; "
+        "commitments also from its receipt signer)",
     ),
     "InferenceMarket.NotVerifier": (
         "{signer} is not a verifier of the job (or signed another result)",

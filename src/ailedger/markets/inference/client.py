@@ -19,6 +19,7 @@ The HTTP client is the standard library's ``http.client`` with one kept-alive co
 from __future__ import annotations
 
 import http.client
+import re
 import sqlite3
 import threading
 import time
@@ -72,6 +73,7 @@ __all__ = [
 
 #: The largest answer read from a provider (an output and its receipt are far smaller).
 MAX_ANSWER = 64 << 20
+_HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
 #: How long a signed request stays usable by default (seconds).
 REQUEST_TTL = 300
 
@@ -231,7 +233,13 @@ class ReceiptWallet:
             )
 
     def rows(self, job: bytes | None = None) -> list[WalletRow]:
-        query = "SELECT provider, receipt, request, response, epoch_root, proof FROM receipts"
+        """The kept receipts (of ``job``); IntegrityError for a row that does not parse or
+        whose columns (provider, chain, contract, job, counter: what :meth:`gaps` and the
+        look-ups read) are not the receipt's own."""
+        query = (
+            "SELECT provider, chain_id, contract, job, counter, receipt, request, response, "
+            "epoch_root, proof FROM receipts"
+        )
         args: tuple[Any, ...] = ()
         if job is not None:
             query += " WHERE job = ?"
@@ -241,13 +249,34 @@ class ReceiptWallet:
                 query + " ORDER BY provider, chain_id, contract, job, counter", args
             ).fetchall()
         out = []
-        for provider, receipt, request, response, root, proof in found:
+        for provider, chain_id, contract, job_id, counter, *docs in found:
+            receipt, request, response, root, proof = docs
             try:
+                signed = SignedReceipt.from_dict(orjson.loads(receipt))
+                kept_request = orjson.loads(request)
+                if not isinstance(kept_request, dict) or "input" not in kept_request:
+                    raise FormatError("the kept request is not an object with an input")
+                salt = kept_request.get("salt")
+                if salt is not None and not (isinstance(salt, str) and _HEX32.fullmatch(salt)):
+                    raise FormatError("the kept request's salt is not 0x and 64 hex digits")
+                r, d = signed.receipt, signed.domain
+                if (chain_id, contract, job_id, counter) != (
+                    d.chain_id,
+                    d.verifying_contract,
+                    r.job,
+                    r.counter,
+                ):
+                    raise FormatError(
+                        f"its row says counter {counter} of job 0x{bytes(job_id).hex()} on "
+                        f"chain {chain_id}, contract {contract}; the receipt says counter "
+                        f"{r.counter} of job 0x{r.job.hex()} on chain {d.chain_id}, contract "
+                        f"{d.verifying_contract}"
+                    )
                 out.append(
                     WalletRow(
                         str(provider),
-                        SignedReceipt.from_dict(orjson.loads(receipt)),
-                        orjson.loads(request),
+                        signed,
+                        kept_request,
                         orjson.loads(response),
                         None if root is None else SignedEpochRoot.from_dict(orjson.loads(root)),
                         None if proof is None else InclusionProof.from_dict(orjson.loads(proof)),

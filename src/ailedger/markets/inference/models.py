@@ -17,7 +17,10 @@ into a :class:`Predictor`:
   fingerprinted, not the module: pin the code by registering it as part of the model.
 
 A predictor raises :class:`~ailedger.errors.InvalidInput` on input it cannot take; the
-provider answers 422 and charges nothing.
+provider answers 422 and charges nothing. :func:`answer` is how the provider and the
+verifiers run a predictor: any exception of the model, and an output with no JSON form
+(NaN, infinity, an object that is not JSON), is such a refusal, found before anything is
+charged; numpy values and tuples become the plain JSON values the consumer receives.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import logging
 import math
 import pickle
 from abc import ABC, abstractmethod
@@ -32,6 +36,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from ailedger._extras import require_sklearn
 from ailedger.errors import InvalidInput, NotFound, VerificationFailed
@@ -45,6 +51,7 @@ __all__ = [
     "Predictor",
     "SklearnPredictor",
     "VerifiedModel",
+    "answer",
     "load_predictor",
     "verified_model",
 ]
@@ -52,6 +59,7 @@ __all__ = [
 PLUGINS = ("callable", "onnx", "sklearn")
 _MAX_ROWS = 4096
 _MAX_FEATURES = 65536
+_log = logging.getLogger(__name__)
 
 
 class ModelRefused(VerificationFailed):
@@ -254,3 +262,48 @@ def load_predictor(model: VerifiedModel, plugin: str, target: str | None = None)
             raise InvalidInput("the callable plug-in needs --callable module:function")
         return CallablePredictor(model, target)
     raise InvalidInput(f"unknown plug-in {plugin!r}: use {', '.join(PLUGINS)}")
+
+
+def _finite(value: Any) -> bool:
+    """Whether ``value`` (JSON-like, numpy arrays and scalars included) holds no NaN or
+    infinity (no recursion: orjson already refused anything nested too deeply)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif type(item).__module__ == "numpy":
+            import numpy as np
+
+            array = np.asarray(item)
+            if array.dtype.kind in "fc" and not np.isfinite(array).all():
+                return False
+            if array.dtype.kind == "O":
+                stack.extend(array.ravel().tolist())
+    return True
+
+
+def answer(predictor: Predictor, value: Any) -> tuple[Any, bytes]:
+    """``predictor``'s output for ``value`` as the plain JSON value a consumer receives, and
+    its JSON text (the value is what the text parses back to: numpy arrays and scalars,
+    tuples, all as JSON). :class:`InvalidInput` when the model raises (its traceback goes
+    to the log, not to the caller) or its output has no JSON form (NaN, infinity, an object
+    orjson cannot write)."""
+    try:
+        output = predictor.predict(value)
+    except InvalidInput:
+        raise
+    except Exception:
+        _log.exception("the model raised on an input (refused as InvalidInput)")
+        raise InvalidInput("the model failed on this input") from None
+    try:
+        text = orjson.dumps(output, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError as exc:  # orjson.JSONEncodeError: not JSON, or nested too deeply
+        raise InvalidInput(f"the model's output has no JSON form ({exc})") from None
+    if not _finite(output):  # orjson writes NaN and infinity as null
+        raise InvalidInput("the model's output holds NaN or infinity (no JSON form)")
+    return orjson.loads(text), text

@@ -23,9 +23,10 @@ malformed request or an input nested deeper than 64 levels (400), an unsigned re
 a request signed by another key than the job's consumer, or for another job, provider, model
 or input, or expired (403), an unknown job (404), a job of another consumer, past its
 deadline or with all its calls used, or a nonce already charged for the job (409), a body
-declared as anything but JSON (415), an input the model refuses (422) or a body over 1 MiB
-(413, read no further) leave the job's counter where it was. Every error, an unknown path
-(404), a wrong method (405) and a fault of the model or the server (500, a bug) included, is
+declared as anything but JSON (415), an input the model refuses or fails on, or an output
+with no JSON form (422: :func:`~.models.answer`, before the receipt is signed) or a body
+over 1 MiB (413, read no further) leave the job's counter where it was. Every error, an unknown path
+(404), a wrong method (405) and a fault of the server (500, a bug) included, is
 RFC 9457 ``application/problem+json`` (a refused signature also names its ``code``).
 Requests run one at a time on the event loop (the model call, the signatures and the SQLite
 insert are short), so counters are handed out in order with no lock. A background task
@@ -66,7 +67,7 @@ from ailedger.errors import (
 from ailedger.identity.keys import checksum_address
 from ailedger.markets.inference._store import ReceiptBook
 from ailedger.markets.inference.jobs import JobDirectory, JobEntry, job_table
-from ailedger.markets.inference.models import Predictor
+from ailedger.markets.inference.models import Predictor, answer
 from ailedger.markets.inference.receipt import request_digest, response_digest
 from ailedger.markets.inference.request import (
     InferenceRequest,
@@ -276,11 +277,17 @@ def create_provider_app(
                 f"nonce 0x{signed_request.nonce.hex()} was already charged for job 0x{job.hex()}",
                 code="request-nonce-reused",
             )
-        output = predictor.predict(value)
+        output, text = answer(predictor, value)
         signed = book.issue(
             job, consumer, req, response_digest(output), signed_request, (value, salt)
         )
-        return _ok({"output": output, "receipt": signed.to_dict()})
+        # the output's JSON was made before the receipt was signed: nothing fails after it
+        receipt = orjson.dumps(signed.to_dict())
+        return Response(
+            b'{"output":' + text + b',"receipt":' + receipt + b"}",
+            200,
+            media_type="application/json",
+        )
 
     async def get_receipt(request: Request) -> Response:
         job = _job(request.path_params["job"])

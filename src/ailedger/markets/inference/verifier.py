@@ -68,7 +68,7 @@ from ailedger.markets.inference.attestation import (
     SignedMismatch,
 )
 from ailedger.markets.inference.client import ReceiptWallet
-from ailedger.markets.inference.models import ModelRefused, Predictor, VerifiedModel
+from ailedger.markets.inference.models import ModelRefused, Predictor, VerifiedModel, answer
 from ailedger.markets.inference.receipt import (
     SignedReceipt,
     market_domain,
@@ -550,7 +550,7 @@ def _reexecute(
 ) -> tuple[str, str, SignedMismatch | None]:
     r = call.receipt.receipt
     try:
-        own = predictor.predict(call.input)
+        own, _ = answer(predictor, call.input)
         expected = response_digest(own)
     except InvalidInput as exc:
         return "refused", f"the job's model refuses the input: {exc.message}", None
