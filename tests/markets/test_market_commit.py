@@ -85,6 +85,57 @@ def test_epochs_closed_while_the_chain_was_down_are_committed_later(tmp_path: Pa
         backend.close_all()
 
 
+def test_the_serve_hook_catches_up_on_epochs_the_chain_missed(tmp_path: Path) -> None:
+    """The market takes a job's epochs in order: an epoch the hook could not commit (chain
+    down) would be lost for good once a later one is committed (EpochNotIncreasing), and its
+    receipts would read as omitted. The hook commits the earlier epochs first, in order."""
+    backend = Backend("embedded", tmp_path, None)
+    backend.artifacts_dir = None
+    try:
+        chain = backend.open()
+        market, _, token = _world(chain)
+        terms = JobTerms(
+            PROVIDER.address, token.address, token.address, STAKE, MODEL, PRICE, 100,
+            chain.block_timestamp() + 3_600, k=2, threshold=2,
+        )  # fmt: skip
+        job = market.open_job(terms, [v.address for v in VERIFIERS], signer=CONSUMER)
+        market.accept_job(job, PROVIDER.address, signer=PROVIDER)
+        up = [False]
+
+        @contextlib.contextmanager
+        def flaky() -> Iterator[InferenceMarket]:
+            if not up[0]:
+                raise ChainError("the chain is down (connection refused)")
+            yield market
+
+        reported: list[str] = []
+        book = ReceiptBook(
+            tmp_path / "provider.sqlite", signer=PROVIDER,
+            domain=market_domain(chain.chain_id, market.address),
+            model_digest=MODEL, price=PRICE, epoch_size=2,
+        )  # fmt: skip
+        book.on_epoch_closed = epoch_committer(flaky, book, signer=PROVIDER, report=reported.append)
+        with book:
+            for i in range(6):
+                if i == 4:
+                    up[0] = True  # back before epoch 2 closes
+                digest = request_digest([i], secrets.token_bytes(32))
+                book.issue(job, CONSUMER.address, digest, response_digest([2 * i]))
+        tag = "0x" + job.hex()
+        assert reported == [
+            "epoch 0: not committed: the chain is down (connection refused)",
+            "epoch 1: not committed: the chain is down (connection refused)",
+            f"epoch 0: job {tag}: 2 calls committed (catching up)",
+            f"epoch 1: job {tag}: 2 calls committed (catching up)",
+            f"epoch 2: job {tag}: 2 calls committed",
+        ]
+        for e in range(3):
+            assert market.epoch(job, e).status == EpochStatus.COMMITTED
+        assert market.job(job).committed_calls == 6
+    finally:
+        backend.close_all()
+
+
 @pytest.mark.chain
 def test_market_commit_after_the_node_was_down_during_serve(
     tmp_path: Path, make_anvil: Callable[..., Anvil]

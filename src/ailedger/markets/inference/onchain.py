@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 from ailedger.chain._types import AccountSource, Signer
 from ailedger.chain.inference_market import EpochStatus, InferenceMarket, JobStatus
 from ailedger.errors import AiledgerError, ConflictError, InvalidInput, NotFound
-from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook, StoredEpoch
+from ailedger.markets.inference._store import ClosedEpoch, ReceiptBook, StoredEpoch, stored_epochs
 from ailedger.markets.inference.jobs import JobDirectory, JobEntry
 from ailedger.markets.inference.receipt import SignedReceipt
 from ailedger.merkle import InclusionProof
@@ -178,20 +178,51 @@ def epoch_committer(
     """An ``on_epoch_closed`` hook for ``book``: commits each closed epoch (see
     :func:`commit_closed_epoch`) and reports what it did, one line per job. It never raises:
     the hook runs inside a call whose receipt is already stored, and a chain fault must not
-    turn that call into an error (the epoch's signed root stays in the book; commit it later)."""
+    turn that call into an error (the epoch's signed root stays in the book; commit it later).
+
+    Epochs are committed in order: the market refuses an epoch below one already committed
+    (``EpochNotIncreasing``), and an epoch left behind could then never be paid, while its
+    receipts would read as omitted (``proveOmission``). So before a closed epoch, the hook
+    commits every earlier epoch of the book the chain does not hold yet (as ``ailedger market
+    commit`` does); if one of them still cannot be committed, the new epoch is held back too
+    (reported; ``ailedger market commit`` sends them all once the chain takes them)."""
     access = _access(market)
+    caught_up = -1  # every epoch of the book up to this one is on-chain (or not committable)
 
     def hook(closed: ClosedEpoch) -> None:
+        nonlocal caught_up
         epoch = closed.signed.epoch_root.epoch
+        earlier: list[tuple[int, EpochCommit]] = []
         try:
             with access() as opened:
-                done = commit_closed_epoch(opened, book, closed, signer=signer)
+                if epoch > caught_up + 1:
+                    pending = [
+                        e for e in stored_epochs(book.path)[1] if caught_up < e.epoch < epoch
+                    ]
+                    earlier = commit_stored_epochs(
+                        opened, book.signer.address, pending, signer=signer
+                    )
+                behind = sorted({e for e, c in earlier if c.failed})
+                if not behind:
+                    done = commit_closed_epoch(opened, book, closed, signer=signer)
         except AiledgerError as exc:
             report(f"epoch {epoch}: not committed: {str(exc).splitlines()[0]}")
+            return
+        for e, c in earlier:
+            if c.reason != "already committed":
+                state = "committed" if c.committed else f"not committed ({c.reason})"
+                report(f"epoch {e}: job 0x{c.job.hex()}: {c.calls} calls {state} (catching up)")
+        if behind:
+            report(
+                f"epoch {epoch}: held back: earlier epoch(s) {', '.join(map(str, behind))} are "
+                "not committed yet (the market takes epochs in order; run `ailedger market commit`)"
+            )
             return
         for c in done:
             state = "committed" if c.committed else f"not committed ({c.reason})"
             report(f"epoch {epoch}: job 0x{c.job.hex()}: {c.calls} calls {state}")
+        if not any(c.failed for c in done):
+            caught_up = epoch
 
     return hook
 
