@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import secrets
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -364,15 +366,14 @@ def run_federated(
         def utility(params: Any) -> float:
             return log_likelihood(params, hx, hy)
 
+        # The ServerApp runs in a thread of its own; the chain connection lives in this one.
+        # Each round's record is handed over as the round ends, and posted here while the
+        # simulation (in another thread) trains the next round.
+        finished: queue.Queue[RoundRecord] = queue.Queue()
+
         def on_round(record: RoundRecord) -> None:
             records.append(record)
-            acc = accuracy(record.global_parameters, hx, hy)
-            say(
-                f"round {record.predicate.round}: accuracy {acc:.3f}; "
-                f"{sum(c.aggregated for c in record.predicate.clients)} of "
-                f"{len(record.predicate.clients)} updates aggregated (log entry "
-                f"{record.log_index})"
-            )
+            finished.put(record)
             if record.predicate.round == rounds:  # the last round: close in this thread
                 server_log.pop("log").close()
 
@@ -409,21 +410,76 @@ def run_federated(
             f"Flower's simulation engine (Ray) started in {time.monotonic() - t0:.1f} s "
             f"({attempts} attempt{'s' if attempts > 1 else ''}); 8 virtual clients"
         )
-        run_simulation(
-            ServerApp(server_fn=server_fn),
-            ClientApp(client_fn=factory),
-            num_supernodes=len(addresses),
-            backend_config={
-                "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                "init_args": {
-                    "num_cpus": 2,
-                    "include_dashboard": False,
-                    "logging_level": logging.ERROR,
-                    "log_to_driver": False,
-                },
-            },
-        )
+        failed: list[BaseException] = []
+
+        def simulate() -> None:
+            try:
+                run_simulation(
+                    ServerApp(server_fn=server_fn),
+                    ClientApp(client_fn=factory),
+                    num_supernodes=len(addresses),
+                    backend_config={
+                        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                        "init_args": {
+                            "num_cpus": 2,
+                            "include_dashboard": False,
+                            "logging_level": logging.ERROR,
+                            "log_to_driver": False,
+                        },
+                    },
+                )
+            except BaseException as exc:  # re-raised in the demo's thread
+                failed.append(exc)
+
+        # --- settle each round on FLRewards as it ends ---------------------------------------
+        sponsor = keys["sponsor"]
+        by_behaviour = {b: a for a, b in zip(addresses, BEHAVIOURS, strict=True) if b != "honest"}
+        rider = by_behaviour["free-rider"]
+        simulation = threading.Thread(target=simulate, name="flower-simulation", daemon=True)
+        simulation.start()
+        live = 0
+        challenge: _Challenged | None = None
+        try:
+            while len(market.payouts) < rounds:
+                try:
+                    record = finished.get(timeout=0.5)
+                except queue.Empty:
+                    if simulation.is_alive():
+                        continue
+                    break
+                rnd = record.predicate
+                acc = accuracy(record.global_parameters, hx, hy)
+                say(
+                    f"round {rnd.round}: accuracy {acc:.3f}; "
+                    f"{sum(c.aggregated for c in rnd.clients)} of {len(rnd.clients)} updates "
+                    f"aggregated (log entry {record.log_index})"
+                )
+                if rnd.round < rounds:
+                    settle_round(world.chain, market, rnd, keys["aggregator"], sponsor, TOLERANCE)
+                    # observed, not claimed: whether the next round was still training
+                    training = len(records) == rnd.round and simulation.is_alive()
+                    live += training
+                    block = market.rewards.round(market.task, rnd.round).posted_block
+                    say(
+                        f"round {rnd.round}'s record signed by the aggregator and posted to "
+                        f"FLRewards at block {block}"
+                        + (f" while round {rnd.round + 1} trains" if training else "")
+                    )
+                else:
+                    challenge = _dishonest_last_round(
+                        world, market, rnd, record, Scorer(utility, "loo"), rider,
+                        client_keys[0], names, claims, say,
+                    )  # fmt: skip
+        finally:
+            simulation.join()
+        if failed:
+            raise failed[0]
         claims.check(len(records) == rounds, f"the simulation ran {rounds} rounds")
+        assert challenge is not None
+        say(
+            f"{rounds - 1} honest round records posted as their rounds ended, "
+            f"{live} of them while the next round was still training"
+        )
 
         # --- read every round back from the log and check it -----------------------------
         aggregator = keys["aggregator"].address
@@ -464,6 +520,10 @@ def run_federated(
                     f"log entry {line.log_index} is {names[line.client]}'s "
                     f"round-{rnd.round} update",
                 )
+            claims.check(
+                market.rewards.round(market.task, rnd.round).scores_root == scores_root(rnd),
+                f"round {rnd.round}'s scores root on FLRewards is the logged statement's",
+            )
             previous = rnd.global_model
             logged.append(rnd)
             round_rows.append(
@@ -477,17 +537,7 @@ def run_federated(
                 }
             )
 
-        # --- settle every round on FLRewards; claims and slashes after the window ------------
-        sponsor = keys["sponsor"]
-        by_behaviour = {b: a for a, b in zip(addresses, BEHAVIOURS, strict=True) if b != "honest"}
-        rider = by_behaviour["free-rider"]
-        for rnd in logged[:-1]:
-            settle_round(world.chain, market, rnd, keys["aggregator"], sponsor, TOLERANCE)
-        say(f"{len(logged) - 1} round records signed by the aggregator and posted to FLRewards")
-        challenge = _dishonest_last_round(
-            world, market, logged[-1], records[-1], Scorer(utility, "loo"), rider,
-            client_keys[0], names, claims, say,
-        )  # fmt: skip
+        # --- the records on-chain are the logged statements; claims and slashes ------------
         # the held-out set was fixed before training: the root a verifier recomputes from the
         # set (and its salt secret) is the task's, registered before round 1's record
         recomputed = fingerprint_dataset(Path(held["path"]), secret=held["secret"]).root
@@ -707,6 +757,7 @@ def run_federated(
             },
             "fl_task": market.task.hex(),
             "challenge": challenge.report,
+            "rounds_posted_while_training": live,
             "pool_left_wei": market.rewards.pool_left(market.task),
             "anchors": [first_anchor.to_dict(), last_anchor.to_dict()],
             "claims_checked": claims.checked,
