@@ -18,7 +18,8 @@ that :class:`~ailedger.fl.SignedClient` puts in the signed update statement; acr
 
 Needs the ``fl-torch`` extra (``torch`` and ``opacus``; install torch's CPU build, e.g.
 ``pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu``, first: a plain
-``torch`` requirement pulls several GB of CUDA wheels). Not imported by :mod:`ailedger.fl`.
+``torch`` requirement pulls several GB of CUDA wheels); without them the client refuses to
+be built, with one line naming the extra. Not imported by :mod:`ailedger.fl`.
 """
 
 from __future__ import annotations
@@ -35,18 +36,23 @@ from flwr.common import Config, NDArrays, Scalar
 from ailedger.errors import InvalidInput
 from ailedger.fl.client import DP_DELTA_KEY, DP_EPSILON_KEY, DP_MECHANISM_KEY, ROUND_KEY
 
-try:
-    import torch
-    from opacus import PrivacyEngine
-except ImportError as exc:  # pragma: no cover - depends on the extra
-    raise ImportError(
-        f"ailedger.fl.dpsgd needs the fl-torch extra (torch and opacus): {exc}"
-    ) from exc
-
 __all__ = ["OPACUS_MECHANISM", "OpacusClient"]
 
 #: How the statements name the mechanism (the accountant is appended: ``...-rdp``).
 OPACUS_MECHANISM = "opacus-dp-sgd"
+
+
+def _require() -> tuple[Any, Any]:
+    """``torch`` and Opacus's ``PrivacyEngine``, or :class:`InvalidInput` naming the extra."""
+    try:
+        import torch
+        from opacus import PrivacyEngine
+    except ImportError as exc:
+        raise InvalidInput(
+            f"the DP-SGD client needs torch and opacus ({exc.name} is not installed)",
+            hint="install torch's CPU build (torch==2.13.0), then pip install 'ailedger[fl-torch]'",
+        ) from None
+    return torch, PrivacyEngine
 
 
 class OpacusClient(NumPyClient):
@@ -67,6 +73,7 @@ class OpacusClient(NumPyClient):
         accountant: str = "rdp",
         seed: int = 0,
     ) -> None:
+        torch, _ = _require()
         if len(x) != len(y) or len(y) == 0:
             raise InvalidInput("a DP-SGD client needs as many labels as examples, at least one")
         if not (noise_multiplier > 0 and math.isfinite(noise_multiplier)):
@@ -88,6 +95,7 @@ class OpacusClient(NumPyClient):
         self.seed = seed
 
     def _model(self, parameters: NDArrays | None) -> Any:
+        torch, _ = _require()
         model = self.make_model()
         if parameters is not None:
             state = model.state_dict()
@@ -111,6 +119,7 @@ class OpacusClient(NumPyClient):
         return self._arrays(self._model(None))
 
     def fit(self, parameters: NDArrays, config: Config) -> tuple[NDArrays, int, dict[str, Scalar]]:
+        torch, PrivacyEngine = _require()
         round_ = config.get(ROUND_KEY, 0)
         torch.manual_seed(self.seed * 100_003 + (round_ if isinstance(round_, int) else 0))
         model = self._model(parameters)
@@ -150,6 +159,7 @@ class OpacusClient(NumPyClient):
     def evaluate(
         self, parameters: NDArrays, config: Config
     ) -> tuple[float, int, dict[str, Scalar]]:
+        torch, _ = _require()
         model = self._model(parameters)
         model.eval()
         with torch.no_grad():
