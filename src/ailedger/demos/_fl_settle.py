@@ -6,15 +6,16 @@ client its stake; the sponsor creates the task, funding the pool in ether and pr
 the held-out set's salted root; the aggregator accepts (its bond is locked) and every client
 joins (its stake is locked, the root of its declared training data committed).
 
-After training, each round is settled from its logged round statement (:func:`settle_round`):
-the round's budget is split by positive score among the aggregated updates (a payout tree),
-each update that hurt the held-out set beyond the tolerance costs ``STAKE // rounds`` (a
-penalty tree), and the aggregator signs the record (EIP-712, the contract's domain) that
-anyone posts; the scores root is the RFC 9162 root over the round statement's client lines.
-A client challenges a round whose scores do not hold (:func:`challenge_round`): the verifier
-set recomputes the scores from the committed inputs and signs a correction, which replaces the
-round's roots and costs the aggregator its bond. Once the challenge window has passed,
-clients claim with inclusion proofs and anyone slashes the penalised through the StakeManager.
+As each round ends (while the next one trains), it is settled from its round statement
+(:func:`settle_round`): the round's budget is split by positive score among the aggregated
+updates (a payout tree), each update that hurt the held-out set beyond the tolerance costs
+``STAKE // rounds`` (a penalty tree), and the aggregator signs the record (EIP-712, the
+contract's domain) that anyone posts; the scores root is the RFC 9162 root over the round
+statement's client lines. A client challenges a round whose scores do not hold
+(:func:`challenge_round`): the verifier set recomputes the scores from the committed inputs and
+signs a correction, which replaces the round's roots and costs the aggregator its bond. Once
+the challenge window has passed, clients claim with inclusion proofs and anyone slashes the
+penalised through the StakeManager.
 """
 
 from __future__ import annotations
