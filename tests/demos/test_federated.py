@@ -25,7 +25,7 @@ pytest.importorskip("flwr")
 pytest.importorskip("sklearn")
 
 from ailedger.demos import federated
-from ailedger.demos._fl_settle import STAKE
+from ailedger.demos._fl_settle import BOND, STAKE
 from ailedger.fl import RoundPredicate, UpdatePredicate
 
 
@@ -69,6 +69,25 @@ def test_the_poisoner_and_spammer_lose_stake_the_honest_are_paid(
     assert accuracy[-1] >= 0.85
     assert accuracy[-1] > accuracy[0]
     assert report["claims_checked"] > 100
+
+
+def test_a_dishonest_round_is_challenged_corrected_and_the_bond_slashed(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    """The last round's record paid the colluding free rider; a client's challenge with the
+    verifiers' recomputation corrected it and cost the aggregator its bond (the demo reads
+    each of these back from the chain; here its report must say so)."""
+    _, report = run
+    challenge = report["challenge"]
+    assert challenge["round"] == federated.ROUNDS
+    assert challenge["colluder"].startswith("free-rider")
+    assert challenge["challenger"].startswith("honest")
+    assert challenge["finding"].startswith("[fl-score-mismatch]")
+    assert challenge["inflated_payout_wei"] > 0
+    assert challenge["bond_slashed"] == BOND
+    assert challenge["challenger_owed"] == BOND // 2
+    rider = next(r for r in report["clients"] if r["behaviour"] == "free-rider")
+    assert rider["earned_wei"] == 0
 
 
 def test_the_log_holds_every_round_and_update_signed(run: tuple[Path, dict[str, Any]]) -> None:

@@ -428,6 +428,12 @@ def _federated_human(report: dict[str, Any]) -> None:
             f"harmful rounds {row['harmful_rounds']}, earned {_wei(row['earned_wei'])}, "
             f"stake lost {row['stake_lost'] / 10**18:g} CON"
         )
+    ch = report["challenge"]
+    console.print(
+        f"  round {ch['round']}: the aggregator's record paying {ch['colluder']} "
+        f"{_wei(ch['inflated_payout_wei'])} was challenged by {ch['challenger']} and corrected; "
+        f"the aggregator's bond lost: {ch['bond_slashed'] / 10**18:g} CON"
+    )
     model = report["model"]
     console.print(
         f"  final model {model['ref']} sha256:{model['digest'][:16]}… (log entry "

@@ -8,7 +8,12 @@ fingerprinted (salted RFC 9162 root), stated in the log by the sponsor and ancho
 Every update is signed by its client (:class:`~ailedger.fl.SignedClient`) and checked, logged,
 scored by leave-one-out on the held-out set and aggregated by FedAvg inside
 :class:`~ailedger.fl.LedgerStrategy`, which records each round in a statement the aggregator
-signs. The final model is fingerprinted and stated with its lineage (every round's entry,
+signs. Rounds are settled on FLRewards (payouts by positive score, penalties for harmful
+updates); in the last round the aggregator, colluding with the free rider, posts a record that
+inflates the free rider's score and pays it, and an honest client challenges it within the
+window with the verifier set's correction (the scores recomputed from the committed base
+model, updates and held-out set): the round is corrected, the aggregator's bond slashed and the
+task halted. The final model is fingerprinted and stated with its lineage (every round's entry,
 every client, the held-out root) and its privacy accounting, the log is anchored, and the
 model's receipt is written and verified offline and against the anchor.
 
@@ -25,10 +30,13 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import secrets
+import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +46,8 @@ from pydantic import JsonValue
 from ailedger.attest import dsse, statements
 from ailedger.attest.privacy import PrivacyAccountingPredicate
 from ailedger.attest.statements import Statement
+from ailedger.chain import ContractReverted
+from ailedger.chain.fl_rewards import TaskStatus
 from ailedger.demos._chain import receipt_checked
 from ailedger.demos._claims import ClaimFailed, Claims
 from ailedger.demos._fl_clients import (
@@ -48,7 +58,18 @@ from ailedger.demos._fl_clients import (
     log_likelihood,
     split_digits,
 )
-from ailedger.demos._fl_settle import STAKE, WINDOW, advance, open_market, settle_round
+from ailedger.demos._fl_settle import (
+    BOND,
+    STAKE,
+    WINDOW,
+    Market,
+    advance,
+    challenge_round,
+    inflate,
+    open_market,
+    scores_root,
+    settle_round,
+)
 from ailedger.demos._steps import DEMO_PASSWORD
 from ailedger.demos.crop_insurance import DemoWorld, anchor, demo_world, quiet
 from ailedger.fingerprint.dataset import default_secret_path, fingerprint_dataset
@@ -66,6 +87,7 @@ from ailedger.fl.update import UpdatePredicate
 from ailedger.identity.keys import Keystore, Secp256k1Signer, checksum_address
 from ailedger.log import TransparencyLog
 from ailedger.log._envelope import check_ethereum_signature
+from ailedger.markets.flrewards import PayoutTree
 from ailedger.markets.flrewards.heldout import RecordTree, verify_disjoint, verify_preregistered
 from ailedger.registry import Registry, VersionRef
 from ailedger.registry.lineage import lineage
@@ -174,6 +196,95 @@ def _contributions(rounds: list[RoundPredicate]) -> tuple[dict[str, float], dict
     return total, harmful
 
 
+@dataclass(frozen=True)
+class _Challenged:
+    inflated: PayoutTree
+    report: dict[str, Any]
+
+
+def _dishonest_last_round(
+    world: DemoWorld,
+    market: Market,
+    honest: RoundPredicate,
+    record: RoundRecord,
+    scorer: Scorer,
+    colluder: str,
+    challenger: Secp256k1Signer,
+    names: dict[str, str],
+    claims: Claims,
+    say: Callable[[str], None],
+) -> _Challenged:
+    """The last round's act: the aggregator, colluding with the free rider, posts a record
+    whose scores give the free rider more than the best honest client and pay it; a client
+    challenges within the window with the verifier set's correction, recomputed from the
+    committed base model, updates and held-out set; the round is corrected, the aggregator's
+    bond slashed and the task halted (all read back from the chain)."""
+    chain, aggregator = world.chain, world.keys["aggregator"]
+    best = max(c.score or 0.0 for c in honest.clients)
+    posted = inflate(honest, colluder, 2 * best)
+    onchain = settle_round(chain, market, posted, aggregator, world.keys["sponsor"], TOLERANCE)
+    inflated = market.payouts[posted.round]
+    promised = {p.client.lower(): p.amount for p in inflated.payouts}.get(colluder, 0)
+    claims.check(
+        market.rewards.round(market.task, posted.round).payout_root == inflated.root
+        and promised > 0,
+        f"round {posted.round}'s record on-chain pays {names[colluder]} {promised / 10**18:g} ETH",
+    )
+    say(
+        f"round {posted.round}: the aggregator, colluding with {names[colluder]}, posts a record "
+        f"scoring it {2 * best:+.4f} (its update is the global model sent back) and paying it "
+        f"{promised / 10**18:g} ETH"
+    )
+    before = market.stakes.stake_of(aggregator.address, market.token.address)
+    done = challenge_round(
+        chain, market, posted, onchain,
+        base=record.base_parameters, updates=record.updates, scorer=scorer,
+        challenger=challenger, tolerance=TOLERANCE,
+    )  # fmt: skip
+    info = market.rewards.round(market.task, posted.round)
+    after = market.stakes.stake_of(aggregator.address, market.token.address)
+    claims.check(
+        info.corrected
+        and info.payout_root == done.correction.payout_root
+        and info.scores_root == done.correction.scores_root,
+        f"round {posted.round} is corrected on-chain to the verifiers' recomputation",
+    )
+    claims.check(
+        info.scores_root == scores_root(honest),
+        f"the corrected scores are the ones the strategy logged for round {posted.round}",
+    )
+    claims.check(
+        done.bond_slashed == BOND and after.slashed - before.slashed == BOND,
+        f"the aggregator's bond ({BOND // 10**18} CON) was slashed in the StakeManager",
+    )
+    claims.check(
+        market.rewards.task(market.task).status == TaskStatus.HALTED,
+        "the task is halted: a proven-dishonest aggregator posts no more rounds",
+    )
+    owed = market.stakes.owed(challenger.address, market.token.address)
+    claims.check(owed > 0, f"{names[challenger.address.lower()]} is owed the prover's share")
+    say(
+        f"{names[challenger.address.lower()]} challenged within the window: the verifiers "
+        f"recomputed the scores from the committed updates and held-out set ({done.finding}); "
+        f"{market.terms.threshold} of {len(market.verifiers)} signed the correction; round "
+        f"{posted.round} corrected, the aggregator's bond of {done.bond_slashed // 10**18} CON "
+        f"slashed ({owed // 10**18} CON to the challenger), the task halted"
+    )
+    return _Challenged(
+        inflated,
+        {
+            "round": posted.round,
+            "colluder": names[colluder],
+            "challenger": names[challenger.address.lower()],
+            "finding": done.finding,
+            "inflated_payout_wei": promised,
+            "bond_slashed": done.bond_slashed,
+            "challenger_owed": owed,
+            "corrected_payout_root": info.payout_root.hex(),
+        },
+    )
+
+
 def run_federated(
     workdir: Path,
     rpc: str | None = None,
@@ -255,15 +366,14 @@ def run_federated(
         def utility(params: Any) -> float:
             return log_likelihood(params, hx, hy)
 
+        # The ServerApp runs in a thread of its own; the chain connection lives in this one.
+        # Each round's record is handed over as the round ends, and posted here while the
+        # simulation (in another thread) trains the next round.
+        finished: queue.Queue[RoundRecord] = queue.Queue()
+
         def on_round(record: RoundRecord) -> None:
             records.append(record)
-            acc = accuracy(record.global_parameters, hx, hy)
-            say(
-                f"round {record.predicate.round}: accuracy {acc:.3f}; "
-                f"{sum(c.aggregated for c in record.predicate.clients)} of "
-                f"{len(record.predicate.clients)} updates aggregated (log entry "
-                f"{record.log_index})"
-            )
+            finished.put(record)
             if record.predicate.round == rounds:  # the last round: close in this thread
                 server_log.pop("log").close()
 
@@ -287,6 +397,7 @@ def run_federated(
                 held_out_root=held["root"],
                 drop_below=-TOLERANCE,
                 on_round=on_round,
+                keep_updates=True,
             )
             return ServerAppComponents(strategy=strategy, config=ServerConfig(num_rounds=rounds))
 
@@ -299,21 +410,76 @@ def run_federated(
             f"Flower's simulation engine (Ray) started in {time.monotonic() - t0:.1f} s "
             f"({attempts} attempt{'s' if attempts > 1 else ''}); 8 virtual clients"
         )
-        run_simulation(
-            ServerApp(server_fn=server_fn),
-            ClientApp(client_fn=factory),
-            num_supernodes=len(addresses),
-            backend_config={
-                "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                "init_args": {
-                    "num_cpus": 2,
-                    "include_dashboard": False,
-                    "logging_level": logging.ERROR,
-                    "log_to_driver": False,
-                },
-            },
-        )
+        failed: list[BaseException] = []
+
+        def simulate() -> None:
+            try:
+                run_simulation(
+                    ServerApp(server_fn=server_fn),
+                    ClientApp(client_fn=factory),
+                    num_supernodes=len(addresses),
+                    backend_config={
+                        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                        "init_args": {
+                            "num_cpus": 2,
+                            "include_dashboard": False,
+                            "logging_level": logging.ERROR,
+                            "log_to_driver": False,
+                        },
+                    },
+                )
+            except BaseException as exc:  # re-raised in the demo's thread
+                failed.append(exc)
+
+        # --- settle each round on FLRewards as it ends ---------------------------------------
+        sponsor = keys["sponsor"]
+        by_behaviour = {b: a for a, b in zip(addresses, BEHAVIOURS, strict=True) if b != "honest"}
+        rider = by_behaviour["free-rider"]
+        simulation = threading.Thread(target=simulate, name="flower-simulation", daemon=True)
+        simulation.start()
+        live = 0
+        challenge: _Challenged | None = None
+        try:
+            while len(market.payouts) < rounds:
+                try:
+                    record = finished.get(timeout=0.5)
+                except queue.Empty:
+                    if simulation.is_alive():
+                        continue
+                    break
+                rnd = record.predicate
+                acc = accuracy(record.global_parameters, hx, hy)
+                say(
+                    f"round {rnd.round}: accuracy {acc:.3f}; "
+                    f"{sum(c.aggregated for c in rnd.clients)} of {len(rnd.clients)} updates "
+                    f"aggregated (log entry {record.log_index})"
+                )
+                if rnd.round < rounds:
+                    settle_round(world.chain, market, rnd, keys["aggregator"], sponsor, TOLERANCE)
+                    # observed, not claimed: whether the next round was still training
+                    training = len(records) == rnd.round and simulation.is_alive()
+                    live += training
+                    block = market.rewards.round(market.task, rnd.round).posted_block
+                    say(
+                        f"round {rnd.round}'s record signed by the aggregator and posted to "
+                        f"FLRewards at block {block}"
+                        + (f" while round {rnd.round + 1} trains" if training else "")
+                    )
+                else:
+                    challenge = _dishonest_last_round(
+                        world, market, rnd, record, Scorer(utility, "loo"), rider,
+                        client_keys[0], names, claims, say,
+                    )  # fmt: skip
+        finally:
+            simulation.join()
+        if failed:
+            raise failed[0]
         claims.check(len(records) == rounds, f"the simulation ran {rounds} rounds")
+        assert challenge is not None
+        say(
+            f"{rounds - 1} honest round records posted as their rounds ended, "
+            f"{live} of them while the next round was still training"
+        )
 
         # --- read every round back from the log and check it -----------------------------
         aggregator = keys["aggregator"].address
@@ -354,6 +520,10 @@ def run_federated(
                     f"log entry {line.log_index} is {names[line.client]}'s "
                     f"round-{rnd.round} update",
                 )
+            claims.check(
+                market.rewards.round(market.task, rnd.round).scores_root == scores_root(rnd),
+                f"round {rnd.round}'s scores root on FLRewards is the logged statement's",
+            )
             previous = rnd.global_model
             logged.append(rnd)
             round_rows.append(
@@ -367,11 +537,7 @@ def run_federated(
                 }
             )
 
-        # --- settle every round on FLRewards; claims and slashes after the window ------------
-        sponsor = keys["sponsor"]
-        for rnd in logged:
-            settle_round(world.chain, market, rnd, keys["aggregator"], sponsor, TOLERANCE)
-        say(f"{len(logged)} round records signed by the aggregator and posted to FLRewards")
+        # --- the records on-chain are the logged statements; claims and slashes ------------
         # the held-out set was fixed before training: the root a verifier recomputes from the
         # set (and its salt secret) is the task's, registered before round 1's record
         recomputed = fingerprint_dataset(Path(held["path"]), secret=held["secret"]).root
@@ -398,6 +564,18 @@ def run_federated(
         )
         advance(world.chain, WINDOW + 1)
         by_address = {k.address.lower(): k for k in client_keys}
+        try:  # the free rider tries the payout the dishonest record had promised it
+            market.rewards.claim(
+                market.task, rounds, challenge.inflated.proof(rider), signer=by_address[rider]
+            )
+            denied = ""
+        except ContractReverted as exc:
+            denied = exc.error_name
+        claims.check(
+            denied == "BadProof",
+            f"the free rider cannot claim round {rounds}'s inflated payout any more "
+            f"({denied or 'it was paid'})",
+        )
         claimed: dict[str, int] = {}
         for number, payout_tree in market.payouts.items():
             for payout in payout_tree.payouts:
@@ -437,11 +615,9 @@ def run_federated(
             market.rewards.pool_left(market.task) == rounds * POOL_PER_ROUND - sum(paid.values()),
             "the pool left is the funded pool less what was paid",
         )
-        by_behaviour = {b: a for a, b in zip(addresses, BEHAVIOURS, strict=True) if b != "honest"}
         honest = [a for a, b in zip(addresses, BEHAVIOURS, strict=True) if b == "honest"]
         first, last = round_rows[0]["accuracy"], round_rows[-1]["accuracy"]
         claims.check(last > first and last >= 0.85, f"the model learns: {first:.3f} -> {last:.3f}")
-        rider = by_behaviour["free-rider"]
         claims.check(
             contribution.get(rider) == 0.0 and paid[rider] == 0 and slashed[rider] == 0,
             "the free rider's updates are the global model itself: contribution 0, paid 0",
@@ -580,6 +756,8 @@ def run_federated(
                 "token": market.token.address,
             },
             "fl_task": market.task.hex(),
+            "challenge": challenge.report,
+            "rounds_posted_while_training": live,
             "pool_left_wei": market.rewards.pool_left(market.task),
             "anchors": [first_anchor.to_dict(), last_anchor.to_dict()],
             "claims_checked": claims.checked,

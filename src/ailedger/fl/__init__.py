@@ -27,7 +27,7 @@ from ailedger.fl.client import (
     signed_fit,
 )
 from ailedger.fl.dp import GAUSSIAN_MECHANISM, PrivacyLedger, clip_and_noise, gaussian_sigma
-from ailedger.fl.recompute import RecomputedScores, verify_round_scores
+from ailedger.fl.recompute import RecomputedScores, recompute_round_scores, verify_round_scores
 from ailedger.fl.scoring import Method, Scorer, Scores, weighted_average
 from ailedger.fl.simulation import SimulationEngineError, start_ray
 from ailedger.fl.strategy import LedgerStrategy, RoundRecord
@@ -72,6 +72,7 @@ __all__ = [
     "gaussian_sigma",
     "parameter_leaves",
     "parameters_digest",
+    "recompute_round_scores",
     "sign_update",
     "signed_fit",
     "start_ray",

@@ -17,7 +17,8 @@ epsilon for the same noise over many rounds. Tighter accounting is left for late
 
 (diffprivlib 0.6.6, the scikit-learn DP library, does not import with scikit-learn 1.9: its
 ``models.forest`` imports ``DOUBLE`` from ``sklearn.tree._tree``, which 1.9 removed, and the
-package's ``__init__`` imports it; so the mechanism here is numpy's.)
+package's ``__init__`` imports it; so the mechanism here is numpy's. For PyTorch models,
+:mod:`ailedger.fl.dpsgd` trains with Opacus DP-SGD and reports Opacus's accountant's figures.)
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Everything a score depends on is committed: the base model and every update by d
 round statement, the held-out set by its root, the scoring method by name. Given the base
 parameters and the clients' updates (each checked against the digest the statement names) and
 the same utility on the held-out set, :func:`verify_round_scores` recomputes every score and
-refuses a statement whose scores differ by more than ``tolerance`` (``fl-score-mismatch``).
+refuses a statement whose scores differ by more than ``tolerance`` (``fl-score-mismatch``);
+:func:`recompute_round_scores` gives the recomputed scores alone (what the verifiers build a
+challenge's correction from).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ailedger.fl._digest import parameters_digest
 from ailedger.fl.scoring import Scorer
 from ailedger.fl.update import RoundPredicate
 
-__all__ = ["RecomputedScores", "verify_round_scores"]
+__all__ = ["RecomputedScores", "recompute_round_scores", "verify_round_scores"]
 
 
 @dataclass(frozen=True)
@@ -30,15 +32,15 @@ class RecomputedScores:
     scores: dict[str, float]
 
 
-def verify_round_scores(
+def recompute_round_scores(
     record: RoundPredicate,
     base: NDArrays,
     updates: Mapping[str, NDArrays],
     scorer: Scorer,
-    *,
-    tolerance: float = 1e-9,
 ) -> RecomputedScores:
-    """Recompute ``record``'s scores (module docstring); raises ``VerificationFailed``."""
+    """Every scored client's score in ``record``, recomputed from the committed inputs (the
+    statement's own scores are not read); raises ``VerificationFailed`` when an input is not
+    the one the statement commits to."""
 
     def fail(message: str) -> VerificationFailed:
         return VerificationFailed(f"round {record.round}: {message}", code="fl-score-mismatch")
@@ -62,10 +64,26 @@ def verify_round_scores(
     mine = {c.client: 0.0 for c in scored} | {
         c.client: s for c, s in zip(work, result.scores, strict=True)
     }
-    for line in scored:
-        assert line.score is not None
-        if abs(mine[line.client] - line.score) > tolerance * max(1.0, abs(line.score)):
-            raise fail(
-                f"{line.client}'s score is {mine[line.client]!r}, the statement says {line.score!r}"
-            )
     return RecomputedScores(record.round, mine)
+
+
+def verify_round_scores(
+    record: RoundPredicate,
+    base: NDArrays,
+    updates: Mapping[str, NDArrays],
+    scorer: Scorer,
+    *,
+    tolerance: float = 1e-9,
+) -> RecomputedScores:
+    """Recompute ``record``'s scores (module docstring); raises ``VerificationFailed``."""
+    mine = recompute_round_scores(record, base, updates, scorer)
+    for line in record.clients:
+        if line.refused is not None or line.score is None:
+            continue
+        if abs(mine.scores[line.client] - line.score) > tolerance * max(1.0, abs(line.score)):
+            raise VerificationFailed(
+                f"round {record.round}: {line.client}'s score is "
+                f"{mine.scores[line.client]!r}, the statement says {line.score!r}",
+                code="fl-score-mismatch",
+            )
+    return mine

@@ -31,7 +31,7 @@ Evaluation is the wrapped strategy's. :attr:`LedgerStrategy.rounds` holds what w
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from flwr.common import (
@@ -72,12 +72,16 @@ logger = logging.getLogger("ailedger.fl")
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """What one round recorded: its statement and where the log holds it."""
+    """What one round recorded: its statement and where the log holds it; with
+    ``keep_updates``, the accepted updates' parameters by client (what verifiers recompute a
+    challenged round's scores from)."""
 
     predicate: RoundPredicate
     log_index: int
     update_indices: dict[str, int]
     global_parameters: NDArrays = field(repr=False)
+    base_parameters: NDArrays = field(repr=False, default_factory=list)
+    updates: Mapping[str, NDArrays] = field(repr=False, default_factory=dict)
 
     @property
     def scores(self) -> dict[str, float]:
@@ -99,6 +103,7 @@ class LedgerStrategy(Strategy):
         held_out_root: bytes | None = None,
         drop_below: float | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
+        keep_updates: bool = False,
     ) -> None:
         if not task:
             raise InvalidInput("a federated task needs a name")
@@ -113,6 +118,7 @@ class LedgerStrategy(Strategy):
         self.held_out_root = held_out_root
         self.drop_below = drop_below
         self.on_round = on_round
+        self.keep_updates = keep_updates
         self.rounds: list[RoundRecord] = []
         self.privacy = PrivacyLedger()
         self._sent: dict[int, NDArrays] = {}
@@ -257,6 +263,8 @@ class LedgerStrategy(Strategy):
             index,
             {line.client: indices[i] for i, line in enumerate(lines)},
             new,
+            sent if self.keep_updates else [],
+            {v.predicate.client: a for *_, v, a in accepted} if self.keep_updates else {},
         )
         self.rounds.append(record)
         if self.on_round is not None:
