@@ -111,6 +111,7 @@ VerificationCode = Literal[
     "update-base-mismatch",
     "update-digest-mismatch",
     "update-duplicate",
+    "update-parameters-invalid",
     "fl-score-mismatch",
     # federated-learning rewards
     "heldout-not-preregistered",
@@ -242,6 +243,9 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "update-digest-mismatch": "the parameters a federated-learning client returned are not "
     "the ones its statement names",
     "update-duplicate": "a federated-learning client sent a second update in one round",
+    "update-parameters-invalid": "a federated-learning update is not a model like the one "
+    "sent (other tensor count, shapes or dtypes, NaN or infinite values, or a held-out "
+    "utility that is not finite)",
     "fl-score-mismatch": "a federated round's logged scores are not what a verifier recomputes "
     "from the committed base model, updates and held-out set",
     "heldout-not-preregistered": "an FLRewards task does not show its held-out set fixed before "

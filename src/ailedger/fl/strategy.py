@@ -12,10 +12,12 @@ Each round, :class:`LedgerStrategy`:
    fingerprints the global model it sends (:func:`~ailedger.fl.parameters_digest`);
 2. checks every update's signed statement (:func:`~ailedger.fl.verify_update`: signed by an
    admitted client, for this task, round and base model, about exactly the parameters
-   received) and refuses the rest, fail closed: a refused update is logged (Python logging)
-   and recorded in the round's statement, never aggregated; a second update of one client in
-   a round is refused too;
-3. appends the accepted statements to the transparency log (one transaction);
+   received; the parameters must have the tensor count, shapes and dtypes of the model sent,
+   finite values and a finite held-out utility) and refuses the rest, fail closed: a refused
+   update is logged (Python logging) and recorded in the round's statement, never
+   aggregated; a second update of one client in a round is refused too;
+3. appends the accepted statements to the transparency log (one transaction), once every
+   refusal is decided: nothing of a refused update is logged but its line in the round;
 4. scores each accepted update on the held-out set (:class:`~ailedger.fl.Scorer`), and with
    ``drop_below`` leaves out of the aggregate the updates scoring below it; an update whose
    digest is the base model's (a free rider sending the global model back) scores 0 and is
@@ -31,9 +33,11 @@ Evaluation is the wrapped strategy's. :attr:`LedgerStrategy.rounds` holds what w
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
+import numpy as np
 from flwr.common import (
     EvaluateIns,
     EvaluateRes,
@@ -142,7 +146,11 @@ class LedgerStrategy(Strategy):
         ]
 
     def _check(
-        self, server_round: int, base: bytes, results: list[tuple[ClientProxy, FitRes]]
+        self,
+        server_round: int,
+        sent: NDArrays,
+        base: bytes,
+        results: list[tuple[ClientProxy, FitRes]],
     ) -> tuple[list[tuple[ClientProxy, FitRes, VerifiedUpdate, NDArrays]], list[ClientScore]]:
         accepted: list[tuple[ClientProxy, FitRes, VerifiedUpdate, NDArrays]] = []
         refused: list[ClientScore] = []
@@ -164,6 +172,7 @@ class LedgerStrategy(Strategy):
                         f"{server_round}",
                         code="update-duplicate",
                     )
+                _check_like(sent, arrays)
                 if verified.predicate.num_examples != res.num_examples:
                     raise UpdateRefused(
                         f"the statement claims {verified.predicate.num_examples} examples, the "
@@ -171,15 +180,55 @@ class LedgerStrategy(Strategy):
                         code="update-malformed",
                     )
             except (UpdateRefused, InvalidInput) as exc:
-                who = _claimed_client(res)
-                logger.warning("round %d: refused an update from %s: %s", server_round, who, exc)
-                refused.append(
-                    ClientScore(client=who, aggregated=False, refused=f"[{_code(exc)}] {exc}")
-                )
+                refused.append(_refused_line(server_round, _claimed_client(res), exc))
                 continue
             seen.add(verified.predicate.client)
             accepted.append((proxy, res, verified, arrays))
         return accepted, refused
+
+    def _score(
+        self,
+        server_round: int,
+        sent: NDArrays,
+        accepted: list[tuple[ClientProxy, FitRes, VerifiedUpdate, NDArrays]],
+        refused: list[ClientScore],
+    ) -> tuple[list[tuple[ClientProxy, FitRes, VerifiedUpdate, NDArrays]], list[float], float]:
+        """Each accepted update's score (0 for the base model sent back: a free rider's update
+        carries nothing and is not aggregated). An update whose own held-out utility is not
+        finite (finite but overflowing values) is refused, and the others scored without it:
+        one client cannot turn every score into NaN."""
+        assert self.scorer is not None
+        base_hex = parameters_digest(sent).hex()
+        while True:
+            work = [i for i, (*_, v, _) in enumerate(accepted) if v.predicate.update != base_hex]
+            scored = self.scorer.score(
+                sent, [accepted[i][3] for i in work], [accepted[i][1].num_examples for i in work]
+            )
+            values = [scored.base_utility, scored.all_utility, *scored.scores]
+            if all(math.isfinite(v) for v in values):
+                scores = [0.0] * len(accepted)
+                for i, value in zip(work, scored.scores, strict=True):
+                    scores[i] = value
+                return accepted, scores, scored.base_utility
+            if not math.isfinite(scored.base_utility):
+                raise InvalidInput(
+                    f"round {server_round}: the held-out utility of the base model is "
+                    f"{scored.base_utility}: the utility function must return a finite number"
+                )
+            bad = {i for i in work if not math.isfinite(float(self.scorer.utility(accepted[i][3])))}
+            if not bad:
+                raise InvalidInput(
+                    f"round {server_round}: the held-out utility of an average of updates is "
+                    "not finite, though each update's own utility is"
+                )
+            for i in sorted(bad):
+                client = accepted[i][2].predicate.client
+                exc = UpdateRefused(
+                    "its held-out utility is not finite (overflowing parameters)",
+                    code="update-parameters-invalid",
+                )
+                refused.append(_refused_line(server_round, client, exc))
+            accepted = [a for i, a in enumerate(accepted) if i not in bad]
 
     def aggregate_fit(
         self,
@@ -191,24 +240,16 @@ class LedgerStrategy(Strategy):
         if sent is None:
             raise InvalidInput(f"round {server_round} was not configured by this strategy")
         base = parameters_digest(sent)
-        accepted, refused = self._check(server_round, base, results)
-        indices = self.log.append_many([v.envelope.to_json() for _, _, v, _ in accepted])
-        for _, _, verified, _ in accepted:
-            self.privacy.add(verified.predicate.client, verified.predicate.dp)
-        # An update that is the base model itself (same digest) carries nothing: it scores 0
-        # and is not aggregated (a free rider that sends the global model back).
-        noop = {i for i, (*_, v, _) in enumerate(accepted) if v.predicate.update == base.hex()}
-        work = [i for i in range(len(accepted)) if i not in noop]
+        accepted, refused = self._check(server_round, sent, base, results)
         scores: list[float] | None = None
         base_utility = all_utility = None
         if self.scorer is not None and accepted:
-            scored = self.scorer.score(
-                sent, [accepted[i][3] for i in work], [accepted[i][1].num_examples for i in work]
-            )
-            scores = [0.0] * len(accepted)
-            for i, value in zip(work, scored.scores, strict=True):
-                scores[i] = value
-            base_utility = scored.base_utility
+            accepted, scores, base_utility = self._score(server_round, sent, accepted, refused)
+        work = [i for i, (*_, v, _) in enumerate(accepted) if v.predicate.update != base.hex()]
+        # Only now, with every refusal decided, do the accepted statements reach the log.
+        indices = self.log.append_many([v.envelope.to_json() for _, _, v, _ in accepted])
+        for _, _, verified, _ in accepted:
+            self.privacy.add(verified.predicate.client, verified.predicate.dp)
         keep = [
             i
             for i in work
@@ -223,6 +264,11 @@ class LedgerStrategy(Strategy):
         new = parameters_to_ndarrays(params) if params is not None else sent
         if self.scorer is not None and accepted:
             all_utility = float(self.scorer.utility(new))
+            if not math.isfinite(all_utility):
+                raise InvalidInput(
+                    f"round {server_round}: the held-out utility of the new global model is "
+                    f"{all_utility}: the utility function must return a finite number"
+                )
         lines = [
             ClientScore(
                 client=verified.predicate.client,
@@ -282,6 +328,30 @@ class LedgerStrategy(Strategy):
         self, server_round: int, parameters: Parameters
     ) -> tuple[float, dict[str, Scalar]] | None:
         return self.inner.evaluate(server_round, parameters)
+
+
+def _check_like(sent: NDArrays, arrays: NDArrays) -> None:
+    """Refuse parameters that are not a model like the one sent: the same tensor count,
+    shapes and dtypes, every value finite."""
+
+    def refuse(message: str) -> UpdateRefused:
+        return UpdateRefused(message, code="update-parameters-invalid")
+
+    if len(arrays) != len(sent):
+        raise refuse(f"{len(arrays)} tensors, the model sent has {len(sent)}")
+    for i, (got, want) in enumerate(zip(arrays, sent, strict=True)):
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise refuse(
+                f"tensor {i} is {got.dtype}{list(got.shape)}, the model sent has "
+                f"{want.dtype}{list(want.shape)}"
+            )
+        if np.issubdtype(got.dtype, np.inexact) and not bool(np.isfinite(got).all()):
+            raise refuse(f"tensor {i} holds NaN or infinite values")
+
+
+def _refused_line(server_round: int, who: str, exc: Exception) -> ClientScore:
+    logger.warning("round %d: refused an update from %s: %s", server_round, who, exc)
+    return ClientScore(client=who, aggregated=False, refused=f"[{_code(exc)}] {exc}")
 
 
 def _code(exc: Exception) -> str:

@@ -1,0 +1,89 @@
+"""Attacks on :class:`~ailedger.fl.LedgerStrategy` by admitted clients that sign what they send:
+parameters that are not a model like the one sent (NaN, infinities, overflowing values, other
+shapes, dtypes or tensor counts). Each must be refused with a code, the round must go on with
+the honest updates, and nothing of a refused update may reach the log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flwr.client import NumPyClient
+from flwr.common import Config, NDArrays, Scalar, parameters_to_ndarrays
+
+from ailedger.attest import dsse
+from ailedger.attest.statements import Statement
+from ailedger.fl import SignedClient, UpdatePredicate
+from ailedger.log import TransparencyLog
+
+from .test_strategy import Step, fit_all, res, setup
+
+Tamper = Callable[[NDArrays], NDArrays]
+
+
+class Sends(NumPyClient):
+    """Returns ``tamper(parameters)``: what a hostile client chooses to send."""
+
+    def __init__(self, tamper: Tamper) -> None:
+        self.tamper = tamper
+
+    def fit(self, parameters: NDArrays, config: Config) -> tuple[NDArrays, int, dict[str, Scalar]]:
+        return self.tamper(parameters), 10, {}
+
+
+HOSTILE: dict[str, Tamper] = {
+    "nan": lambda p: [np.full_like(x, np.nan) for x in p],
+    "inf": lambda p: [np.full_like(x, -np.inf) for x in p],
+    "overflowing": lambda p: [np.full_like(x, 1e308) for x in p],
+    "other-shape": lambda p: [np.zeros(5)],
+    "empty-tensor": lambda p: [np.zeros(0)],
+    "extra-tensor": lambda p: [*p, np.zeros(2)],
+    "missing-tensor": lambda p: [],
+    "other-dtype": lambda p: [x.astype(np.int64) + 1 for x in p],
+    "narrower-dtype": lambda p: [x.astype(np.float32) + 0.25 for x in p],
+}
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("attack", sorted(HOSTILE))
+def test_hostile_parameters_are_refused_and_the_round_goes_on(tmp_path: Path, attack: str) -> None:
+    log = TransparencyLog.open(tmp_path / "log.sqlite", "test.example/fl")
+    strategy, keys, manager = setup(log)
+    _, honest, hostile, _ = keys
+    params = strategy.initialize_parameters(manager)
+    assert params is not None
+    ins, base = fit_all(strategy, manager, 1, params)
+    config = ins[0][1].config
+    good = SignedClient(Step(0.5), honest).fit(base, config)
+    if attack == "missing-tensor":  # nothing to fingerprint: the client cannot even sign it
+        bad: tuple[NDArrays, int, dict[str, Scalar]] = ([], 10, {"ailedger.update": "{}"})
+    else:
+        bad = SignedClient(Sends(HOSTILE[attack]), hostile).fit(base, config)
+    new, _ = strategy.aggregate_fit(
+        1, [(ins[0][0], res(good[0], good[2])), (ins[1][0], res(bad[0], bad[2]))], []
+    )
+    assert new is not None
+    assert parameters_to_ndarrays(new)[0] == pytest.approx([0.5] * 3)  # the honest one alone
+    record = strategy.rounds[-1].predicate
+    by_client = {line.client: line for line in record.clients}
+    assert by_client[honest.address.lower()].aggregated
+    refused = [line for line in record.clients if line.refused is not None]
+    assert len(refused) == 1
+    assert not refused[0].aggregated
+    assert refused[0].score is None
+    assert refused[0].refused is not None
+    assert refused[0].refused.startswith("[update-")
+    # the log: the honest update and the round, nothing of the hostile update
+    assert log.size() == 2
+    logged = [
+        Statement.from_json(dsse.Envelope.from_json(log.get(i).envelope).payload)
+        for i in range(log.size())
+    ]
+    clients = [
+        UpdatePredicate.model_validate(s.predicate).client
+        for s in logged
+        if s.predicate_type == UpdatePredicate.PREDICATE_TYPE
+    ]
+    assert clients == [honest.address.lower()]
