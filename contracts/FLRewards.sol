@@ -47,7 +47,9 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///         payouts). After the window a client claims its payout with an inclusion proof (one
 ///         claim per client and round, the round's claims never above its total), and anyone
 ///         may slash a penalised client through the StakeManager (once per client and round,
-///         at most what this contract still locks of its stake). Gas per round is flat in the
+///         at most what this task still locks of its stake: a client's or aggregator's stake
+///         in another task of this contract is out of reach, and leaving or finishing a task
+///         frees only what that task still locks). Gas per round is flat in the
 ///         number of clients: one record on-chain, one proof per claimant.
 ///
 ///         The task finishes (anyone may call it) `2 * challengeWindow` after its last round
@@ -195,6 +197,9 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         claimed;
     mapping(address account => mapping(address asset => uint256)) public refundable;
     mapping(address asset => uint256) public held;
+    /// @notice What a task has slashed of its aggregator's bond (the StakeManager counts what
+    ///         this contract locks per account, not per task: a task takes and frees only its own).
+    mapping(bytes32 taskId => uint256) public bondSlashed;
 
     error ZeroAddress();
     error BadTerms();
@@ -491,7 +496,8 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     ) private returns (uint256 slashed) {
         address agg = k.terms.aggregator;
         uint256 lockedHere = stakes.lockedBy(agg, k.terms.stakeAsset, address(this));
-        uint256 amount = lockedHere < k.terms.aggregatorBond ? lockedHere : k.terms.aggregatorBond;
+        uint256 left = k.terms.aggregatorBond - bondSlashed[taskId];
+        uint256 amount = lockedHere < left ? lockedHere : left;
         if (amount == 0) return 0;
         // A judge governance removed cannot slash: the round is still corrected and the task
         // halted, and the bond is released at finish. Only a client challenges, so only a
@@ -506,6 +512,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
             prover
         ) returns (uint256 got) {
             slashed = got;
+            bondSlashed[taskId] += got;
         } catch {}
     }
 
@@ -542,7 +549,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice Slash a client the round's penalty tree names (leaf `index`), once the round's
-    ///         window has closed: at most the penalty's amount and what this contract still
+    ///         window has closed: at most the penalty's amount and what this task still
     ///         locks of its stake; the caller is the prover. Once per client and round.
     function slashPenalised(
         bytes32 taskId,
@@ -559,8 +566,11 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         if (!MerkleInclusion.verify(index, x.penaltyCount, leaf, proof, x.penaltyRoot)) {
             revert BadProof();
         }
-        slashed = _slashClient(taskId, round, k.terms.stakeAsset, p, x.recordDigest);
-        _clients[taskId][p.client].slashed += slashed;
+        Client storage cl = _clients[taskId][p.client];
+        slashed = _slashClient(
+            taskId, round, k.terms.stakeAsset, p, x.recordDigest, k.terms.stakePerClient - cl.slashed
+        );
+        cl.slashed += slashed;
         emit ClientSlashed(taskId, round, p.client, p.reason, slashed);
     }
 
@@ -569,10 +579,14 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         uint32 round,
         address stakeAsset,
         Penalty calldata p,
-        bytes32 evidence
+        bytes32 evidence,
+        uint256 stakeLeft
     ) private returns (uint256) {
+        // at most what this task still locks of the client's stake: what the contract locks
+        // for the client's other tasks is theirs
         uint256 lockedHere = stakes.lockedBy(p.client, stakeAsset, address(this));
         uint256 take = p.amount < lockedHere ? p.amount : lockedHere;
+        if (stakeLeft < take) take = stakeLeft;
         if (take == 0) revert NothingLocked(p.client);
         bytes32 faultId = keccak256(abi.encode(taskId, round, p.client));
         return stakes.slash(p.client, stakeAsset, take, faultId, p.reason, evidence, msg.sender);
@@ -597,7 +611,9 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         // clients' stake) from finishing
         if (refund != 0) refundable[k.sponsor][k.terms.asset] += refund;
         emit TaskFinished(taskId, refund);
-        _release(k.terms.aggregator, k.terms.stakeAsset, k.terms.aggregatorBond);
+        _release(
+            k.terms.aggregator, k.terms.stakeAsset, k.terms.aggregatorBond - bondSlashed[taskId]
+        );
     }
 
     /// @notice Send the caller's refunds of finished or cancelled tasks in `asset` to `to`.
@@ -623,7 +639,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         if (!cl.joined) revert NotClient(msg.sender);
         if (cl.left) revert AlreadyLeft(msg.sender);
         cl.left = true;
-        released = _release(msg.sender, k.terms.stakeAsset, k.terms.stakePerClient);
+        released = _release(msg.sender, k.terms.stakeAsset, k.terms.stakePerClient - cl.slashed);
         emit ClientLeft(taskId, msg.sender, released);
     }
 
