@@ -112,6 +112,7 @@ VerificationCode = Literal[
     "update-digest-mismatch",
     "update-duplicate",
     "update-parameters-invalid",
+    "update-examples-mismatch",
     "fl-score-mismatch",
     # federated-learning rewards
     "heldout-not-preregistered",
@@ -246,6 +247,8 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "update-parameters-invalid": "a federated-learning update is not a model like the one "
     "sent (other tensor count, shapes or dtypes, NaN or infinite values, or a held-out "
     "utility that is not finite)",
+    "update-examples-mismatch": "a federated-learning update claims another number of "
+    "examples than its result carries, or more than the client committed on joining",
     "fl-score-mismatch": "a federated round's logged scores are not what a verifier recomputes "
     "from the committed base model, updates and held-out set",
     "heldout-not-preregistered": "an FLRewards task does not show its held-out set fixed before "

@@ -87,3 +87,45 @@ def test_hostile_parameters_are_refused_and_the_round_goes_on(tmp_path: Path, at
         if s.predicate_type == UpdatePredicate.PREDICATE_TYPE
     ]
     assert clients == [honest.address.lower()]
+
+
+ANONYMOUS = "0x" + "0" * 40
+
+
+def test_a_forged_refused_update_does_not_name_the_client_it_impersonates(tmp_path: Path) -> None:
+    """An outsider sends a statement naming an honest client, signed with its own key (or
+    relabelled with the client's keyid): the round records the refusal anonymously, not as
+    the honest client's refused update; a refusal after the signature verified names its
+    signer."""
+    from ailedger.attest.statements import sign_statement
+    from ailedger.fl import update_statement
+
+    log = TransparencyLog.open(tmp_path / "log.sqlite", "test.example/fl")
+    strategy, keys, manager = setup(log)
+    _, honest, other, _ = keys
+    params = strategy.initialize_parameters(manager)
+    assert params is not None
+    ins, base = fit_all(strategy, manager, 1, params)
+    config = ins[0][1].config
+    arrays, _, metrics = SignedClient(Step(0.5), honest).fit(base, config)
+    env = dsse.Envelope.from_json(str(metrics["ailedger.update"]))
+    claim = UpdatePredicate.model_validate(Statement.from_json(env.payload).predicate)
+    outsider = sign_statement(update_statement(claim), [keys[3]])  # signed by another key
+    relabelled = dsse.Envelope(
+        outsider.payload_type,
+        outsider.payload,
+        (dsse.Signature(honest.address.lower(), outsider.signatures[0].sig),),
+    )
+    stale = SignedClient(Step(0.5), other).fit(base, {**config, "ailedger.round": 7})
+    results = [
+        (ins[0][0], res(arrays, {"ailedger.update": outsider.to_json().decode()})),
+        (ins[1][0], res(arrays, {"ailedger.update": relabelled.to_json().decode()})),
+        (ins[2][0], res(stale[0], stale[2])),
+    ]
+    strategy.aggregate_fit(1, results, [])
+    lines = strategy.rounds[-1].predicate.clients
+    assert [(line.client, (line.refused or "")[:24]) for line in lines] == [
+        (ANONYMOUS, "[update-signer-mismatch]"),
+        (ANONYMOUS, "[update-signature-invali"),
+        (other.address.lower(), "[update-round-mismatch] "),
+    ]

@@ -177,10 +177,13 @@ class LedgerStrategy(Strategy):
                     raise UpdateRefused(
                         f"the statement claims {verified.predicate.num_examples} examples, the "
                         f"result {res.num_examples}",
-                        code="update-malformed",
+                        code="update-examples-mismatch",
                     )
             except (UpdateRefused, InvalidInput) as exc:
-                refused.append(_refused_line(server_round, _claimed_client(res), exc))
+                # name the client only when its signature verified: a forged statement must
+                # not put an honest client's name on a refused update
+                who = _claimed_client(res) if _code(exc) in _AFTER_SIGNATURE else _ANONYMOUS
+                refused.append(_refused_line(server_round, who, exc))
                 continue
             seen.add(verified.predicate.client)
             accepted.append((proxy, res, verified, arrays))
@@ -330,6 +333,22 @@ class LedgerStrategy(Strategy):
         return self.inner.evaluate(server_round, parameters)
 
 
+_ANONYMOUS = "0x" + "0" * 40
+#: Refusals raised once the statement's signature verified for the client it names.
+_AFTER_SIGNATURE = frozenset(
+    {
+        "signer-unknown",
+        "update-task-mismatch",
+        "update-round-mismatch",
+        "update-base-mismatch",
+        "update-digest-mismatch",
+        "update-duplicate",
+        "update-parameters-invalid",
+        "update-examples-mismatch",
+    }
+)
+
+
 def _check_like(sent: NDArrays, arrays: NDArrays) -> None:
     """Refuse parameters that are not a model like the one sent: the same tensor count,
     shapes and dtypes, every value finite."""
@@ -369,11 +388,11 @@ def _claimed_client(res: FitRes) -> str:
         env = Envelope.from_json(str(res.metrics.get(METRIC_KEY, "")))
         client = json.loads(env.payload)["predicate"]["client"]
     except Exception:  # the claim is unreadable: the update stays anonymous
-        return "0x" + "0" * 40
+        return _ANONYMOUS
     if isinstance(client, str) and len(client) == 42 and client.startswith("0x"):
         try:
             int(client[2:], 16)
         except ValueError:
-            return "0x" + "0" * 40
+            return _ANONYMOUS
         return client.lower()
-    return "0x" + "0" * 40
+    return _ANONYMOUS
