@@ -129,3 +129,62 @@ def test_a_forged_refused_update_does_not_name_the_client_it_impersonates(tmp_pa
         (ANONYMOUS, "[update-signature-invali"),
         (other.address.lower(), "[update-round-mismatch] "),
     ]
+
+
+def test_a_copied_update_and_inflated_example_counts_are_refused(tmp_path: Path) -> None:
+    """Gaming the aggregate and the scores: a colluder signs the very parameters another
+    client sent (a copy earns the same marginal gain for no work); a client claims far more
+    examples than the data it committed on joining (FedAvg weighs by examples, so the claim
+    would buy it the aggregate). Both are refused; the honest update is aggregated alone."""
+    log = TransparencyLog.open(tmp_path / "log.sqlite", "test.example/fl")
+    strategy, keys, manager = setup(log)
+    _, honest, copier, inflater = keys
+    strategy.committed_examples = {
+        honest.address: 10,
+        copier.address: 10,
+        inflater.address: 10,
+    }
+    params = strategy.initialize_parameters(manager)
+    assert params is not None
+    ins, base = fit_all(strategy, manager, 1, params)
+    config = ins[0][1].config
+    good = SignedClient(Step(0.5), honest).fit(base, config)
+    copy = SignedClient(Sends(lambda _: good[0]), copier).fit(base, config)
+
+    class Inflates(NumPyClient):
+        def fit(self, p: NDArrays, c: Config) -> tuple[NDArrays, int, dict[str, Scalar]]:
+            return [x + 5.0 for x in p], 10**9, {}
+
+    big = SignedClient(Inflates(), inflater).fit(base, config)
+    new, _ = strategy.aggregate_fit(
+        1,
+        [
+            (ins[0][0], res(good[0], good[2])),
+            (ins[1][0], res(copy[0], copy[2])),
+            (ins[2][0], res(big[0], big[2], big[1])),
+        ],
+        [],
+    )
+    assert new is not None
+    assert parameters_to_ndarrays(new)[0] == pytest.approx([0.5] * 3)
+    lines = {line.client: line for line in strategy.rounds[-1].predicate.clients}
+    assert lines[honest.address.lower()].aggregated
+    copied = lines[copier.address.lower()].refused or ""
+    assert copied.startswith("[update-duplicate]")
+    assert honest.address.lower() in copied
+    assert (lines[inflater.address.lower()].refused or "").startswith("[update-examples-mismatch]")
+    assert log.size() == 2  # the honest update and the round
+
+
+def test_a_client_without_a_commitment_is_refused_when_commitments_are_required(
+    tmp_path: Path,
+) -> None:
+    log = TransparencyLog.open(tmp_path / "log.sqlite", "test.example/fl")
+    strategy, keys, manager = setup(log, committed_examples={})
+    params = strategy.initialize_parameters(manager)
+    assert params is not None
+    ins, base = fit_all(strategy, manager, 1, params)
+    good = SignedClient(Step(0.5), keys[1]).fit(base, ins[0][1].config)
+    strategy.aggregate_fit(1, [(ins[0][0], res(good[0], good[2]))], [])
+    (line,) = strategy.rounds[-1].predicate.clients
+    assert (line.refused or "").startswith("[update-examples-mismatch]")

@@ -15,7 +15,9 @@ Each round, :class:`LedgerStrategy`:
    received; the parameters must have the tensor count, shapes and dtypes of the model sent,
    finite values and a finite held-out utility) and refuses the rest, fail closed: a refused
    update is logged (Python logging) and recorded in the round's statement, never
-   aggregated; a second update of one client in a round is refused too;
+   aggregated; a second update of one client in a round is refused too, and so is an update
+   with the very parameters another client sent (a copy), and, with ``committed_examples``,
+   one claiming more examples than its client committed records;
 3. appends the accepted statements to the transparency log (one transaction), once every
    refusal is decided: nothing of a refused update is logged but its line in the round;
 4. scores each accepted update on the held-out set (:class:`~ailedger.fl.Scorer`), and with
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,6 +105,7 @@ class LedgerStrategy(Strategy):
         held_out_root: bytes | None = None,
         drop_below: float | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
+        committed_examples: Mapping[str, int] | None = None,
     ) -> None:
         if not task:
             raise InvalidInput("a federated task needs a name")
@@ -117,6 +120,10 @@ class LedgerStrategy(Strategy):
         self.held_out_root = held_out_root
         self.drop_below = drop_below
         self.on_round = on_round
+        #: Each client's committed number of training records (its data tree's size, as it
+        #: joined): when given, an update claiming more examples, or from a client with no
+        #: commitment, is refused (FedAvg weighs by the examples a client claims).
+        self.committed_examples = committed_examples
         self.rounds: list[RoundRecord] = []
         self.privacy = PrivacyLedger()
         self._sent: dict[int, NDArrays] = {}
@@ -155,6 +162,7 @@ class LedgerStrategy(Strategy):
         accepted: list[tuple[ClientProxy, FitRes, VerifiedUpdate, NDArrays]] = []
         refused: list[ClientScore] = []
         seen: set[str] = set()
+        digests: dict[str, str] = {}  # update digest -> the client that sent it first
         for proxy, res in results:
             arrays = parameters_to_ndarrays(res.parameters)
             try:
@@ -173,6 +181,14 @@ class LedgerStrategy(Strategy):
                         code="update-duplicate",
                     )
                 _check_like(sent, arrays)
+                self._check_examples(verified)
+                first = digests.get(verified.predicate.update)
+                if first is not None and verified.predicate.update != base.hex():
+                    raise UpdateRefused(
+                        f"client {verified.predicate.client} sent the same parameters as "
+                        f"client {first} (a copied update)",
+                        code="update-duplicate",
+                    )
                 if verified.predicate.num_examples != res.num_examples:
                     raise UpdateRefused(
                         f"the statement claims {verified.predicate.num_examples} examples, the "
@@ -186,8 +202,25 @@ class LedgerStrategy(Strategy):
                 refused.append(_refused_line(server_round, who, exc))
                 continue
             seen.add(verified.predicate.client)
+            digests.setdefault(verified.predicate.update, verified.predicate.client)
             accepted.append((proxy, res, verified, arrays))
         return accepted, refused
+
+    def _check_examples(self, verified: VerifiedUpdate) -> None:
+        if self.committed_examples is None:
+            return
+        committed = {c.lower(): n for c, n in self.committed_examples.items()}
+        claimed, client = verified.predicate.num_examples, verified.predicate.client
+        limit = committed.get(client)
+        if limit is None:
+            raise UpdateRefused(
+                f"client {client} committed no training data", code="update-examples-mismatch"
+            )
+        if claimed > limit:
+            raise UpdateRefused(
+                f"client {client} claims {claimed} examples, it committed {limit} records",
+                code="update-examples-mismatch",
+            )
 
     def _score(
         self,
