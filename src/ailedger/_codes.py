@@ -245,8 +245,8 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "the ones its statement names",
     "update-duplicate": "a federated-learning client sent a second update in one round",
     "update-parameters-invalid": "a federated-learning update is not a model like the one "
-    "sent (other tensor count, shapes or dtypes, NaN or infinite values, or a held-out "
-    "utility that is not finite)",
+    "sent (other tensor count, shapes or dtypes, NaN or infinite values, a held-out "
+    "utility that is not finite, or farther from it than the strategy's max_update_norm)",
     "update-examples-mismatch": "a federated-learning update claims another number of "
     "examples than its result carries, or more than the client committed on joining",
     "fl-score-mismatch": "a federated round's logged scores are not what a verifier recomputes "

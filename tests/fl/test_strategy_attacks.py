@@ -15,10 +15,10 @@ from flwr.common import Config, NDArrays, Scalar, parameters_to_ndarrays
 
 from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
-from ailedger.fl import SignedClient, UpdatePredicate
+from ailedger.fl import Scorer, SignedClient, UpdatePredicate
 from ailedger.log import TransparencyLog
 
-from .test_strategy import Step, fit_all, res, setup
+from .test_strategy import Step, fit_all, res, setup, utility
 
 Tamper = Callable[[NDArrays], NDArrays]
 
@@ -188,3 +188,30 @@ def test_a_client_without_a_commitment_is_refused_when_commitments_are_required(
     strategy.aggregate_fit(1, [(ins[0][0], res(good[0], good[2]))], [])
     (line,) = strategy.rounds[-1].predicate.clients
     assert (line.refused or "").startswith("[update-examples-mismatch]")
+
+
+def test_a_boosted_update_is_refused_over_the_norm_bound(tmp_path: Path) -> None:
+    """Leave-one-out with FedAvg rewards a client that scales its update up (it pulls the
+    average its way: measured, an update scaled by 2.5 took the top score and turned two
+    honest clients' scores negative, which the settlement penalises). With
+    ``max_update_norm`` the strategy refuses an update farther than that (L2) from the model
+    sent; the honest ones are scored among themselves."""
+    log = TransparencyLog.open(tmp_path / "log.sqlite", "test.example/fl")
+    strategy, keys, manager = setup(log, max_update_norm=1.0)
+    _, a, b, booster = keys
+    params = strategy.initialize_parameters(manager)
+    assert params is not None
+    ins, base = fit_all(strategy, manager, 1, params)
+    config = ins[0][1].config
+    fits = [
+        SignedClient(Step(0.5), a).fit(base, config),  # norm 0.5 * sqrt(3) < 1
+        SignedClient(Step(0.4), b).fit(base, config),
+        SignedClient(Step(1.5), booster).fit(base, config),  # a 0.6 step boosted: over 1
+    ]
+    strategy.aggregate_fit(
+        1, [(p, res(f[0], f[2])) for (p, _), f in zip(ins, fits, strict=False)], []
+    )
+    lines = {line.client: line for line in strategy.rounds[-1].predicate.clients}
+    assert (lines[booster.address.lower()].refused or "").startswith("[update-parameters-invalid]")
+    alone = Scorer(utility, "loo").score(base, [fits[0][0], fits[1][0]], [10, 10]).scores
+    assert [lines[k.address.lower()].score for k in (a, b)] == list(alone)

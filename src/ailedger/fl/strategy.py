@@ -17,7 +17,8 @@ Each round, :class:`LedgerStrategy`:
    update is logged (Python logging) and recorded in the round's statement, never
    aggregated; a second update of one client in a round is refused too, and so is an update
    with the very parameters another client sent (a copy), and, with ``committed_examples``,
-   one claiming more examples than its client committed records;
+   one claiming more examples than its client committed records, and, with
+   ``max_update_norm``, one moving the model farther (L2) than that (a boosted update);
 3. appends the accepted statements to the transparency log (one transaction), once every
    refusal is decided: nothing of a refused update is logged but its line in the round;
 4. scores each accepted update on the held-out set (:class:`~ailedger.fl.Scorer`), and with
@@ -106,6 +107,7 @@ class LedgerStrategy(Strategy):
         drop_below: float | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
         committed_examples: Mapping[str, int] | None = None,
+        max_update_norm: float | None = None,
     ) -> None:
         if not task:
             raise InvalidInput("a federated task needs a name")
@@ -124,6 +126,13 @@ class LedgerStrategy(Strategy):
         #: joined): when given, an update claiming more examples, or from a client with no
         #: commitment, is refused (FedAvg weighs by the examples a client claims).
         self.committed_examples = committed_examples
+        if max_update_norm is not None and not (
+            math.isfinite(max_update_norm) and max_update_norm > 0
+        ):
+            raise InvalidInput(f"max_update_norm must be positive, not {max_update_norm}")
+        #: The farthest (L2 over every tensor) an update may move from the model sent: a
+        #: boosted (scaled-up) update, which FedAvg and leave-one-out reward, is refused.
+        self.max_update_norm = max_update_norm
         self.rounds: list[RoundRecord] = []
         self.privacy = PrivacyLedger()
         self._sent: dict[int, NDArrays] = {}
@@ -180,7 +189,7 @@ class LedgerStrategy(Strategy):
                         f"{server_round}",
                         code="update-duplicate",
                     )
-                _check_like(sent, arrays)
+                _check_like(sent, arrays, self.max_update_norm)
                 self._check_examples(verified)
                 first = digests.get(verified.predicate.update)
                 if first is not None and verified.predicate.update != base.hex():
@@ -382,9 +391,9 @@ _AFTER_SIGNATURE = frozenset(
 )
 
 
-def _check_like(sent: NDArrays, arrays: NDArrays) -> None:
+def _check_like(sent: NDArrays, arrays: NDArrays, max_norm: float | None = None) -> None:
     """Refuse parameters that are not a model like the one sent: the same tensor count,
-    shapes and dtypes, every value finite."""
+    shapes and dtypes, every value finite, and (``max_norm``) no farther from it than that."""
 
     def refuse(message: str) -> UpdateRefused:
         return UpdateRefused(message, code="update-parameters-invalid")
@@ -399,6 +408,15 @@ def _check_like(sent: NDArrays, arrays: NDArrays) -> None:
             )
         if np.issubdtype(got.dtype, np.inexact) and not bool(np.isfinite(got).all()):
             raise refuse(f"tensor {i} holds NaN or infinite values")
+    if max_norm is not None:
+        norm = math.sqrt(
+            math.fsum(
+                float(np.sum(np.square(np.asarray(g, np.float64) - np.asarray(w, np.float64))))
+                for g, w in zip(arrays, sent, strict=True)
+            )
+        )
+        if not norm <= max_norm:
+            raise refuse(f"the update moves the model by {norm:.6g} (L2), over {max_norm:g}")
 
 
 def _refused_line(server_round: int, who: str, exc: Exception) -> ClientScore:
