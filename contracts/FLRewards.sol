@@ -56,8 +56,9 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///         once every round is posted or the task halted, or `2 * challengeWindow` after the
 ///         deadline: the unreserved pool is credited to the sponsor (`withdrawRefund`), the
 ///         aggregator's bond is released, clients `leave` to free their stake; payouts stay
-///         claimable (a task the aggregator never accepted finishes the same way after its
-///         deadline). Before the aggregator accepts, the sponsor may cancel. The sponsor has
+///         claimable for `CLAIM_PERIOD`, after which anyone may `sweep` what is unclaimed back
+///         to the sponsor (a task the aggregator never accepted finishes the same way after
+///         its deadline). Before the aggregator accepts, the sponsor may cancel. The sponsor has
 ///         no other power: the pool cannot be withdrawn mid-task and no term (the held-out
 ///         root above all) can change.
 /// @dev Per asset the contract holds at least `held[asset]` = escrows not yet paid out or
@@ -69,6 +70,9 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     uint256 public constant MAX_VERIFIERS = 32;
     uint32 public constant MAX_ROUNDS = 10_000;
     uint32 public constant REASON_AGGREGATOR_FAULT = 100;
+    /// @notice How long after `finish` payouts stay claimable; then anyone may `sweep` what is
+    ///         still unclaimed back to the sponsor.
+    uint64 public constant CLAIM_PERIOD = 365 days;
     address public constant ETHER = address(0);
 
     bytes32 public constant ROUND_RECORD_TYPEHASH = keccak256(
@@ -200,6 +204,9 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     /// @notice What a task has slashed of its aggregator's bond (the StakeManager counts what
     ///         this contract locks per account, not per task: a task takes and frees only its own).
     mapping(bytes32 taskId => uint256) public bondSlashed;
+    /// @notice When a task finished (0 before), and whether its unclaimed payouts were swept.
+    mapping(bytes32 taskId => uint64) public finishedAt;
+    mapping(bytes32 taskId => bool) public swept;
 
     error ZeroAddress();
     error BadTerms();
@@ -237,6 +244,8 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     error AlreadyLeft(address client);
     error TransferFailed(address to, uint256 amount);
     error NothingRefundable(address account, address asset);
+    error ClaimsOpen(uint64 until);
+    error Swept(bytes32 taskId);
 
     event TaskCreated(
         bytes32 indexed taskId,
@@ -290,6 +299,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         address indexed sponsor, address indexed asset, address to, uint256 amount
     );
     event TaskCancelled(bytes32 indexed taskId, uint256 refund);
+    event UnclaimedSwept(bytes32 indexed taskId, uint256 amount);
 
     constructor(IStakeManagerForVouching stakes_) EIP712("ailedger FLRewards", "1") {
         if (address(stakes_) == address(0)) revert ZeroAddress();
@@ -532,6 +542,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         if (!cl.joined) revert NotClient(msg.sender);
         Round storage x = _closedRound(taskId, round, k);
         if (claimed[taskId][round][msg.sender]) revert AlreadyClaimed(msg.sender, round);
+        if (swept[taskId]) revert Swept(taskId);
         bytes32 leaf = sha256(abi.encodePacked(bytes1(0x00), msg.sender, amount));
         if (!MerkleInclusion.verify(index, x.payoutCount, leaf, proof, x.payoutRoot)) {
             revert BadProof();
@@ -606,6 +617,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         uint64 at = finishableAt(taskId);
         if (block.timestamp <= at) revert NotFinishable(at);
         k.status = Status.Finished;
+        finishedAt[taskId] = uint64(block.timestamp);
         uint256 refund = k.terms.roundBudget * k.terms.rounds - k.reserved;
         // credited, not sent: a sponsor that cannot receive must not keep the task (and the
         // clients' stake) from finishing
@@ -614,6 +626,23 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         _release(
             k.terms.aggregator, k.terms.stakeAsset, k.terms.aggregatorBond - bondSlashed[taskId]
         );
+    }
+
+    /// @notice `CLAIM_PERIOD` after a task finished, credit what its payouts left unclaimed to
+    ///         the sponsor (`withdrawRefund`): a total posted above what its tree pays, or a
+    ///         client that never claims, does not keep the pool in the contract forever.
+    ///         Anyone may call it, once; later claims of the task are refused.
+    function sweep(bytes32 taskId) external nonReentrant {
+        Task storage k = _task(taskId);
+        if (k.status != Status.Finished) revert WrongTaskStatus(taskId, k.status);
+        if (swept[taskId]) revert Swept(taskId);
+        uint64 until = finishedAt[taskId] + CLAIM_PERIOD;
+        if (block.timestamp <= until) revert ClaimsOpen(until);
+        swept[taskId] = true;
+        uint256 unclaimed = k.reserved - k.paid;
+        k.reserved = k.paid;
+        if (unclaimed != 0) refundable[k.sponsor][k.terms.asset] += unclaimed;
+        emit UnclaimedSwept(taskId, unclaimed);
     }
 
     /// @notice Send the caller's refunds of finished or cancelled tasks in `asset` to `to`.

@@ -1,8 +1,9 @@
 """FLRewards with one client (or aggregator) in two tasks of the same contract. The
 StakeManager counts what the contract locks per account, not per task: a task's penalties,
 challenges and releases must stay within that task's own stake or bond, or one task's
-aggregator takes (or frees) what another task locked. One deployment per module, a snapshot
-per test."""
+aggregator takes (or frees) what another task locked. And what a finished task's payouts
+leave unclaimed goes back to the sponsor after a claim period. One deployment per module, a
+snapshot per test."""
 
 from __future__ import annotations
 
@@ -96,3 +97,40 @@ def test_an_aggregator_loses_at_most_the_bond_of_the_task_it_lied_in(fl: FL) -> 
     fl.post(lie)
     fl.chain.send(fl.challenge_call(fl.correction(lie, fl.payouts([1, 1, 1, 1]))), fl.clients[0])
     assert fl.locked(fl.aggregator) == 0
+
+
+# ---------------------------------------------------------------- what a task leaves unclaimed
+
+CLAIM_PERIOD = 365 * 86_400
+
+
+def test_unclaimed_payouts_go_back_to_the_sponsor_a_claim_period_after_the_finish(
+    fl: FL,
+) -> None:
+    """An aggregator that posts a total above what its payout tree pays, or a client that
+    never claims, would keep that part of the pool in the contract forever: `finish` refunds
+    only the unreserved pool. A claim period after the finish anyone may sweep it back to the
+    sponsor, once; claims end there."""
+    from ailedger.markets.flrewards import Payout, PayoutTree
+
+    task = fl.start()
+    tree = PayoutTree([Payout(fl.clients[0], 40), Payout(fl.clients[1], 60)])
+    fl.post(fl.record(task, 1, tree, payout_total=1_000))  # 900 more than the tree pays
+    warp(fl.chain, WINDOW_PLUS)
+    fl.chain.send(fl.claim_call(task, 1, tree, fl.clients[0]), fl.clients[0])
+    assert fl.chain.revert_reason(fl.f.sweep(task), fl.bystander) == "WrongTaskStatus"
+    _finish(fl, task)
+    t = fl.task(task)
+    assert t["reserved"] - t["paid"] == 960  # the lie and the unclaimed 60
+    assert fl.chain.revert_reason(fl.f.sweep(task), fl.bystander) == "ClaimsOpen"
+    refund_before = fl.f.refundable(fl.sponsor, "0x" + "0" * 40).call()
+    warp(fl.chain, CLAIM_PERIOD + 1)
+    fl.chain.send(fl.f.sweep(task), fl.bystander)
+    assert fl.f.refundable(fl.sponsor, "0x" + "0" * 40).call() == refund_before + 960
+    assert fl.chain.revert_reason(fl.f.sweep(task), fl.bystander) == "Swept"
+    late = fl.claim_call(task, 1, tree, fl.clients[1])
+    assert fl.chain.revert_reason(late, fl.clients[1]) == "Swept"
+    t = fl.task(task)
+    assert t["reserved"] == t["paid"] == 40
+    held = fl.f.held("0x" + "0" * 40).call()
+    assert fl.chain.w3.eth.get_balance(fl.rewards.address) >= held
