@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 from flwr.client import NumPyClient
 from flwr.common import Config, NDArrays, Scalar, parameters_to_ndarrays
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
+from _profiles import examples
 from ailedger.attest import dsse
 from ailedger.attest.statements import Statement
 from ailedger.fl import Scorer, SignedClient, UpdatePredicate
@@ -215,3 +219,56 @@ def test_a_boosted_update_is_refused_over_the_norm_bound(tmp_path: Path) -> None
     assert (lines[booster.address.lower()].refused or "").startswith("[update-parameters-invalid]")
     alone = Scorer(utility, "loo").score(base, [fits[0][0], fits[1][0]], [10, 10]).scores
     assert [lines[k.address.lower()].score for k in (a, b)] == list(alone)
+
+
+hostile_arrays = st.lists(
+    hnp.arrays(
+        st.sampled_from([np.float64, np.float32, np.int64, np.uint8]),
+        hnp.array_shapes(min_dims=0, max_dims=2, max_side=4),
+    ),
+    min_size=1,
+    max_size=3,
+) | st.builds(lambda a: [a], hnp.arrays(np.float64, (3,)))  # the sent shape, any floats
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@given(hostile_arrays, st.booleans(), st.booleans())
+@settings(max_examples=examples(40), suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_signed_parameters_are_aggregated_or_refused_never_crash(
+    tmp_path: Path, sent: NDArrays, poison_nan: bool, poison_inf: bool
+) -> None:
+    """Whatever arrays an admitted client signs and sends (any dtypes, shapes, NaN or
+    infinities), the round completes: the update is aggregated only when it is a finite model
+    of the sent shapes and dtypes, else refused with a code, and the honest one always is."""
+    arrays = [np.array(a, copy=True) for a in sent]
+    if arrays[0].size and np.issubdtype(arrays[0].dtype, np.floating):
+        if poison_nan:
+            arrays[0].flat[0] = np.nan
+        if poison_inf:
+            arrays[0].flat[-1] = np.inf
+    log = TransparencyLog.open(tmp_path / f"{len(list(tmp_path.iterdir()))}.sqlite", "t.example/fl")
+    strategy, keys, manager = setup(log)
+    params = strategy.initialize_parameters(manager)
+    assert params is not None
+    ins, base = fit_all(strategy, manager, 1, params)
+    config = ins[0][1].config
+    good = SignedClient(Step(0.5), keys[1]).fit(base, config)
+    bad = SignedClient(Sends(lambda _: arrays), keys[2]).fit(base, config)
+    strategy.aggregate_fit(
+        1, [(ins[0][0], res(good[0], good[2])), (ins[1][0], res(bad[0], bad[2]))], []
+    )
+    lines = {line.client: line for line in strategy.rounds[-1].predicate.clients}
+    assert lines[keys[1].address.lower()].aggregated
+    line = lines[keys[2].address.lower()]
+    like = (
+        len(arrays) == 1
+        and arrays[0].shape == (3,)
+        and arrays[0].dtype == np.float64
+        and bool(np.isfinite(arrays[0]).all())
+    )
+    if like:
+        assert line.refused is None
+    else:
+        assert line.refused is not None
+        assert line.refused.startswith("[update-")
+        assert not line.aggregated
