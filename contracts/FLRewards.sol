@@ -47,15 +47,18 @@ import {IStakeManagerForVouching} from "./lib/IStakeManagerForVouching.sol";
 ///         payouts). After the window a client claims its payout with an inclusion proof (one
 ///         claim per client and round, the round's claims never above its total), and anyone
 ///         may slash a penalised client through the StakeManager (once per client and round,
-///         at most what this contract still locks of its stake). Gas per round is flat in the
+///         at most what this task still locks of its stake: a client's or aggregator's stake
+///         in another task of this contract is out of reach, and leaving or finishing a task
+///         frees only what that task still locks). Gas per round is flat in the
 ///         number of clients: one record on-chain, one proof per claimant.
 ///
 ///         The task finishes (anyone may call it) `2 * challengeWindow` after its last round
 ///         once every round is posted or the task halted, or `2 * challengeWindow` after the
 ///         deadline: the unreserved pool is credited to the sponsor (`withdrawRefund`), the
 ///         aggregator's bond is released, clients `leave` to free their stake; payouts stay
-///         claimable (a task the aggregator never accepted finishes the same way after its
-///         deadline). Before the aggregator accepts, the sponsor may cancel. The sponsor has
+///         claimable for `CLAIM_PERIOD`, after which anyone may `sweep` what is unclaimed back
+///         to the sponsor (a task the aggregator never accepted finishes the same way after
+///         its deadline). Before the aggregator accepts, the sponsor may cancel. The sponsor has
 ///         no other power: the pool cannot be withdrawn mid-task and no term (the held-out
 ///         root above all) can change.
 /// @dev Per asset the contract holds at least `held[asset]` = escrows not yet paid out or
@@ -67,6 +70,9 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     uint256 public constant MAX_VERIFIERS = 32;
     uint32 public constant MAX_ROUNDS = 10_000;
     uint32 public constant REASON_AGGREGATOR_FAULT = 100;
+    /// @notice How long after `finish` payouts stay claimable; then anyone may `sweep` what is
+    ///         still unclaimed back to the sponsor.
+    uint64 public constant CLAIM_PERIOD = 365 days;
     address public constant ETHER = address(0);
 
     bytes32 public constant ROUND_RECORD_TYPEHASH = keccak256(
@@ -195,6 +201,12 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         claimed;
     mapping(address account => mapping(address asset => uint256)) public refundable;
     mapping(address asset => uint256) public held;
+    /// @notice What a task has slashed of its aggregator's bond (the StakeManager counts what
+    ///         this contract locks per account, not per task: a task takes and frees only its own).
+    mapping(bytes32 taskId => uint256) public bondSlashed;
+    /// @notice When a task finished (0 before), and whether its unclaimed payouts were swept.
+    mapping(bytes32 taskId => uint64) public finishedAt;
+    mapping(bytes32 taskId => bool) public swept;
 
     error ZeroAddress();
     error BadTerms();
@@ -232,6 +244,8 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     error AlreadyLeft(address client);
     error TransferFailed(address to, uint256 amount);
     error NothingRefundable(address account, address asset);
+    error ClaimsOpen(uint64 until);
+    error Swept(bytes32 taskId);
 
     event TaskCreated(
         bytes32 indexed taskId,
@@ -285,6 +299,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         address indexed sponsor, address indexed asset, address to, uint256 amount
     );
     event TaskCancelled(bytes32 indexed taskId, uint256 refund);
+    event UnclaimedSwept(bytes32 indexed taskId, uint256 amount);
 
     constructor(IStakeManagerForVouching stakes_) EIP712("ailedger FLRewards", "1") {
         if (address(stakes_) == address(0)) revert ZeroAddress();
@@ -491,7 +506,8 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     ) private returns (uint256 slashed) {
         address agg = k.terms.aggregator;
         uint256 lockedHere = stakes.lockedBy(agg, k.terms.stakeAsset, address(this));
-        uint256 amount = lockedHere < k.terms.aggregatorBond ? lockedHere : k.terms.aggregatorBond;
+        uint256 left = k.terms.aggregatorBond - bondSlashed[taskId];
+        uint256 amount = lockedHere < left ? lockedHere : left;
         if (amount == 0) return 0;
         // A judge governance removed cannot slash: the round is still corrected and the task
         // halted, and the bond is released at finish. Only a client challenges, so only a
@@ -506,6 +522,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
             prover
         ) returns (uint256 got) {
             slashed = got;
+            bondSlashed[taskId] += got;
         } catch {}
     }
 
@@ -525,6 +542,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         if (!cl.joined) revert NotClient(msg.sender);
         Round storage x = _closedRound(taskId, round, k);
         if (claimed[taskId][round][msg.sender]) revert AlreadyClaimed(msg.sender, round);
+        if (swept[taskId]) revert Swept(taskId);
         bytes32 leaf = sha256(abi.encodePacked(bytes1(0x00), msg.sender, amount));
         if (!MerkleInclusion.verify(index, x.payoutCount, leaf, proof, x.payoutRoot)) {
             revert BadProof();
@@ -542,7 +560,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice Slash a client the round's penalty tree names (leaf `index`), once the round's
-    ///         window has closed: at most the penalty's amount and what this contract still
+    ///         window has closed: at most the penalty's amount and what this task still
     ///         locks of its stake; the caller is the prover. Once per client and round.
     function slashPenalised(
         bytes32 taskId,
@@ -559,8 +577,11 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         if (!MerkleInclusion.verify(index, x.penaltyCount, leaf, proof, x.penaltyRoot)) {
             revert BadProof();
         }
-        slashed = _slashClient(taskId, round, k.terms.stakeAsset, p, x.recordDigest);
-        _clients[taskId][p.client].slashed += slashed;
+        Client storage cl = _clients[taskId][p.client];
+        slashed = _slashClient(
+            taskId, round, k.terms.stakeAsset, p, x.recordDigest, k.terms.stakePerClient - cl.slashed
+        );
+        cl.slashed += slashed;
         emit ClientSlashed(taskId, round, p.client, p.reason, slashed);
     }
 
@@ -569,10 +590,14 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         uint32 round,
         address stakeAsset,
         Penalty calldata p,
-        bytes32 evidence
+        bytes32 evidence,
+        uint256 stakeLeft
     ) private returns (uint256) {
+        // at most what this task still locks of the client's stake: what the contract locks
+        // for the client's other tasks is theirs
         uint256 lockedHere = stakes.lockedBy(p.client, stakeAsset, address(this));
         uint256 take = p.amount < lockedHere ? p.amount : lockedHere;
+        if (stakeLeft < take) take = stakeLeft;
         if (take == 0) revert NothingLocked(p.client);
         bytes32 faultId = keccak256(abi.encode(taskId, round, p.client));
         return stakes.slash(p.client, stakeAsset, take, faultId, p.reason, evidence, msg.sender);
@@ -592,12 +617,32 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         uint64 at = finishableAt(taskId);
         if (block.timestamp <= at) revert NotFinishable(at);
         k.status = Status.Finished;
+        finishedAt[taskId] = uint64(block.timestamp);
         uint256 refund = k.terms.roundBudget * k.terms.rounds - k.reserved;
         // credited, not sent: a sponsor that cannot receive must not keep the task (and the
         // clients' stake) from finishing
         if (refund != 0) refundable[k.sponsor][k.terms.asset] += refund;
         emit TaskFinished(taskId, refund);
-        _release(k.terms.aggregator, k.terms.stakeAsset, k.terms.aggregatorBond);
+        _release(
+            k.terms.aggregator, k.terms.stakeAsset, k.terms.aggregatorBond - bondSlashed[taskId]
+        );
+    }
+
+    /// @notice `CLAIM_PERIOD` after a task finished, credit what its payouts left unclaimed to
+    ///         the sponsor (`withdrawRefund`): a total posted above what its tree pays, or a
+    ///         client that never claims, does not keep the pool in the contract forever.
+    ///         Anyone may call it, once; later claims of the task are refused.
+    function sweep(bytes32 taskId) external nonReentrant {
+        Task storage k = _task(taskId);
+        if (k.status != Status.Finished) revert WrongTaskStatus(taskId, k.status);
+        if (swept[taskId]) revert Swept(taskId);
+        uint64 until = finishedAt[taskId] + CLAIM_PERIOD;
+        if (block.timestamp <= until) revert ClaimsOpen(until);
+        swept[taskId] = true;
+        uint256 unclaimed = k.reserved - k.paid;
+        k.reserved = k.paid;
+        if (unclaimed != 0) refundable[k.sponsor][k.terms.asset] += unclaimed;
+        emit UnclaimedSwept(taskId, unclaimed);
     }
 
     /// @notice Send the caller's refunds of finished or cancelled tasks in `asset` to `to`.
@@ -623,7 +668,7 @@ contract FLRewards is EIP712, ReentrancyGuardTransient {
         if (!cl.joined) revert NotClient(msg.sender);
         if (cl.left) revert AlreadyLeft(msg.sender);
         cl.left = true;
-        released = _release(msg.sender, k.terms.stakeAsset, k.terms.stakePerClient);
+        released = _release(msg.sender, k.terms.stakeAsset, k.terms.stakePerClient - cl.slashed);
         emit ClientLeft(taskId, msg.sender, released);
     }
 

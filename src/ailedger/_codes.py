@@ -112,6 +112,8 @@ VerificationCode = Literal[
     "update-base-mismatch",
     "update-digest-mismatch",
     "update-duplicate",
+    "update-parameters-invalid",
+    "update-examples-mismatch",
     "fl-score-mismatch",
     # federated-learning rewards
     "heldout-not-preregistered",
@@ -247,6 +249,11 @@ VERIFICATION_CODES: dict[VerificationCode, str] = {
     "update-digest-mismatch": "the parameters a federated-learning client returned are not "
     "the ones its statement names",
     "update-duplicate": "a federated-learning client sent a second update in one round",
+    "update-parameters-invalid": "a federated-learning update is not a model like the one "
+    "sent (other tensor count, shapes or dtypes, NaN or infinite values, a held-out "
+    "utility that is not finite, or farther from it than the strategy's max_update_norm)",
+    "update-examples-mismatch": "a federated-learning update claims another number of "
+    "examples than its result carries, or more than the client committed on joining",
     "fl-score-mismatch": "a federated round's logged scores are not what a verifier recomputes "
     "from the committed base model, updates and held-out set",
     "heldout-not-preregistered": "an FLRewards task does not show its held-out set fixed before "

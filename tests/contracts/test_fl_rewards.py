@@ -136,7 +136,7 @@ def test_the_held_out_root_is_registered_before_round_one_and_cannot_change(fl: 
     }
     assert writers == {
         "createTask", "cancel", "acceptTask", "join", "postRound", "challenge", "claim",
-        "slashPenalised", "finish", "withdrawRefund", "leave",
+        "slashPenalised", "finish", "withdrawRefund", "leave", "sweep",
     }  # fmt: skip
 
 

@@ -78,3 +78,30 @@ def test_basic_composition_per_client() -> None:
 
 def test_no_contributor_no_accounting() -> None:
     assert PrivacyLedger().accounting() is None
+
+
+def test_composed_delta_of_one_or_more_is_no_guarantee() -> None:
+    """Basic composition adds deltas: a client whose deltas sum to 1 or more has no (epsilon,
+    delta) guarantee left. The accounting must not clamp its delta under 1 and call the model
+    private (the gate's max_epsilon would then pass it on a small epsilon)."""
+    ledger = PrivacyLedger()
+    leaky = DpSpent(epsilon=0.01, delta=0.6, mechanism="claimed")
+    ledger.add("0xa", leaky)
+    first = ledger.accounting()
+    assert first is not None
+    assert first.all_private
+    ledger.add("0xa", leaky)
+    after = ledger.accounting()
+    assert after is not None
+    assert not after.all_private
+    assert not after.as_outcome().passed
+
+
+def test_composed_epsilon_is_summed_exactly() -> None:
+    """fsum: ten rounds of 0.1 are 1.0, not 0.9999999999999999 (nor over a limit of 1.0)."""
+    ledger = PrivacyLedger()
+    for _ in range(10):
+        ledger.add("0xa", DpSpent(epsilon=0.1, delta=1e-6, mechanism="gaussian-clipped-update"))
+    accounting = ledger.accounting()
+    assert accounting is not None
+    assert accounting.epsilon == 1.0

@@ -183,3 +183,29 @@ def test_counts_beyond_a_safe_json_integer_are_refused() -> None:
     with pytest.raises(ValueError, match="less than or equal"):
         predicate(num_examples=2**53)
     assert predicate(num_examples=2**53 - 1).num_examples == 2**53 - 1
+
+
+@pytest.mark.parametrize(
+    "dp",
+    [
+        {"epsilon": -1.0, "delta": 1e-5, "mechanism": "gaussian-clipped-update"},
+        {"epsilon": 0.0, "delta": 1e-5, "mechanism": "gaussian-clipped-update"},
+        {"epsilon": 0.5, "delta": 1.0, "mechanism": "gaussian-clipped-update"},
+        {"epsilon": 0.5, "delta": -0.1, "mechanism": "gaussian-clipped-update"},
+        {"epsilon": 0.5, "delta": 1e-5},
+        {"epsilon": 0.5, "delta": 1e-5, "mechanism": "x", "noise": 0},
+    ],
+)
+def test_a_signed_statement_with_impossible_dp_accounting_is_refused(dp: dict[str, Any]) -> None:
+    """A client that signs a DP claim no mechanism gives (negative or zero epsilon, delta of 1
+    or below 0, missing or extra fields) is refused: it cannot lower the model's accounting."""
+
+    def signed_with(value: dict[str, Any]) -> str:
+        doc = json.loads(update_statement(predicate()).canonical_json())
+        doc["predicate"]["dp"] = value
+        env = dsse.sign(dsse.PAYLOAD_TYPE_IN_TOTO, json.dumps(doc).encode(), [CLIENT])
+        return env.to_json().decode()
+
+    fine = {"epsilon": 0.5, "delta": 1e-5, "mechanism": "gaussian-clipped-update"}
+    assert check(signed_with(fine)).predicate.dp == DpSpent(**fine)  # the same path accepts it
+    refused("update-malformed", signed_with(dp))

@@ -192,6 +192,14 @@ def test_a_task_pays_slashes_is_challenged_and_finishes(chain: Chain) -> None:
     assert rewards.leave(task, signer=CLIENTS[2]) == 0  # all of it was slashed
     assert rewards.held(ETHER_ASSET) == BUDGET // 2  # the honest client's round-2 share
     assert chain.balance(rewards.address) == BUDGET // 2
+    # never claimed: a year after the finish it goes back to the sponsor, not stuck forever
+    with pytest.raises(ContractReverted, match="ClaimsOpen"):
+        rewards.sweep(task, signer=CLIENTS[0])
+    _advance(chain, 365 * 86_400 + 1)
+    assert rewards.sweep(task, signer=CLIENTS[0]) == BUDGET // 2
+    assert rewards.withdraw_refund(ETHER_ASSET, signer=SPONSOR) == BUDGET // 2
+    assert rewards.held(ETHER_ASSET) == 0
+    assert chain.balance(rewards.address) == 0
 
 
 def test_the_binding_refuses_bad_input_before_sending(chain: Chain) -> None:

@@ -186,3 +186,37 @@ def test_max_epsilon_round_trips_and_env_overrides(base: float, env: float) -> N
     assert policy.section_for("prod").max_epsilon == env
     only_all = parse_policy(f"[all]\nmax_epsilon = {base!r}\n")
     assert only_all.section_for("prod").max_epsilon == base
+
+
+def test_a_plain_evaluation_named_differential_privacy_does_not_count() -> None:
+    """An ordinary evaluation under the accounting's name, reporting a small epsilon (what any
+    `ailedger eval` run could sign for a model trained without DP), is not an accounting: it
+    lists no contributor and says nothing of who trained without DP. The gate refuses it."""
+    org = Org()
+    claimed = EvaluationPredicate(name="differential-privacy", metrics={"epsilon": 0.5})
+    assert claimed.passed
+    result = gate(org, [*accuracy_ok(org), evidence("log:2", claimed, [org.key("acme")])], POLICY)
+    assert codes(result) == ["privacy-accounting-missing"]
+    assert "privacy-accounting" in " ".join(e.message for e in result.unmet[0].excluded)
+    # and it does not shadow a real, older accounting that is over the limit
+    over = evidence("log:3", accounting(9.0, 1.0), [org.key("acme")], age=timedelta(hours=3))
+    result = gate(
+        org,
+        [*accuracy_ok(org), over, evidence("log:4", claimed, [org.key("acme")])],
+        POLICY,
+    )
+    assert codes(result) == ["privacy-budget-exceeded"]
+
+
+def test_epsilon_exactly_at_the_limit_passes_and_just_above_is_refused() -> None:
+    org = Org()
+    at = evidence("log:2", accounting(4.0, 1.0), [org.key("acme")])
+    assert gate(org, [*accuracy_ok(org), at], POLICY).passed
+    above = evidence("log:2", accounting(4.000000000000001, 1.0), [org.key("acme")])
+    assert codes(gate(org, [*accuracy_ok(org), above], POLICY)) == ["privacy-budget-exceeded"]
+
+
+@pytest.mark.parametrize("text", ["[all]\nmax_epsilon =", "[all]\nmax_epsilon = 4.0\n[al"])
+def test_a_truncated_policy_is_refused(text: str) -> None:
+    with pytest.raises(PolicyError):
+        parse_policy(text, "policy.toml")

@@ -338,6 +338,13 @@ class FLRewards(ContractWrapper):
         receipt = self._send("withdrawRefund", to_checksum_address(asset), recipient, signer=signer)
         return int(self._event(receipt, "RefundWithdrawn")["amount"])
 
+    def sweep(self, task_id: bytes, *, signer: Signer | AccountSource) -> int:
+        """``CLAIM_PERIOD`` after the task finished, credit its unclaimed payouts to the sponsor
+        (who takes them with :meth:`withdraw_refund`); the amount."""
+        return int(
+            self._event(self._send("sweep", task_id, signer=signer), "UnclaimedSwept")["amount"]
+        )
+
     def leave(self, task_id: bytes, *, signer: Signer | AccountSource) -> int:
         """Free the signer's stake after the task; the amount released."""
         return int(

@@ -86,39 +86,47 @@ def clip_and_noise(
 
 @dataclass
 class PrivacyLedger:
-    """Per-client (epsilon, delta) summed over rounds (basic composition); a client that sent
-    one update without DP has no finite epsilon any more."""
+    """Per-client (epsilon, delta) summed over rounds (basic composition, summed exactly with
+    :func:`math.fsum`); a client that sent one update without DP, or whose deltas add up to 1
+    or more, has no guarantee left."""
 
     spent: dict[str, tuple[float, float, int]] = field(default_factory=dict)
     without_dp: set[str] = field(default_factory=set)
     mechanisms: set[str] = field(default_factory=set)
+    _rounds: dict[str, list[DpSpent]] = field(default_factory=dict, repr=False)
 
     def add(self, client: str, dp: DpSpent | None) -> None:
-        eps, delta, rounds = self.spent.get(client, (0.0, 0.0, 0))
+        history = self._rounds.setdefault(client, [])
         if dp is None:
             self.without_dp.add(client)
         else:
-            eps, delta = eps + dp.epsilon, delta + dp.delta
+            history.append(dp)
             self.mechanisms.add(dp.mechanism)
-        self.spent[client] = (eps, delta, rounds + 1)
+        rounds = self.spent.get(client, (0.0, 0.0, 0))[2] + 1
+        eps = math.fsum(d.epsilon for d in history)
+        delta = math.fsum(d.delta for d in history)
+        self.spent[client] = (eps, delta, rounds)
 
     def budgets(self) -> Mapping[str, tuple[float, float, int]]:
         return dict(self.spent)
 
     def accounting(self) -> PrivacyAccountingPredicate | None:
         """The model's accounting over every client that contributed, or None when none did.
-        A client without DP makes ``all_private`` false (the gate then refuses the model)."""
+        A client without DP, or with a composed delta of 1 or more (reported as 0.999999, the
+        largest the statement takes), makes ``all_private`` false (the gate then refuses the
+        model)."""
         if not self.spent:
             return None
         contributors = [
             PrivacyBudget(contributor=c, epsilon=e, delta=min(d, 0.999999), rounds=r)
             for c, (e, d, r) in sorted(self.spent.items())
         ]
+        no_guarantee = self.without_dp | {c for c, (_, d, _) in self.spent.items() if d >= 1}
         return PrivacyAccountingPredicate(
             epsilon=max(b.epsilon for b in contributors),
             delta=max(b.delta for b in contributors),
             composition="basic",
             mechanism=",".join(sorted(self.mechanisms)) or "none",
             contributors=contributors,
-            all_private=not self.without_dp,
+            all_private=not no_guarantee,
         )

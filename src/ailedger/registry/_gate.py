@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ailedger.attest.predicates import Decision, Predicate, registered_predicate
-from ailedger.attest.privacy import PRIVACY_EVALUATION
+from ailedger.attest.privacy import PRIVACY_EVALUATION, PrivacyAccountingPredicate
 from ailedger.attest.statements import Statement, VerifiedStatement, parse_digest
 from ailedger.errors import AiledgerError, InvalidInput
 from ailedger.registry._policy_schema import Section, normalize_keyid
@@ -424,8 +424,9 @@ def _check_artifact(gate: _Gate, model: ModelRef, artifact_check: ArtifactCheck)
 
 
 def _check_privacy(gate: _Gate) -> None:
-    """``max_epsilon``: the latest usable evaluation named ``differential-privacy`` (what a
-    :class:`~ailedger.attest.privacy.PrivacyAccountingPredicate` reads as; allow-listed
+    """``max_epsilon``: the latest usable
+    :class:`~ailedger.attest.privacy.PrivacyAccountingPredicate` (an evaluation named
+    ``differential-privacy``; another predicate under that name does not count; allow-listed
     signers only, when the policy has ``allowed_signers``) must exist, have passed (every
     contributor trained with DP), report ``epsilon`` and stay within the limit. No
     accounting, or one without an epsilon, fails closed."""
@@ -433,7 +434,16 @@ def _check_privacy(gate: _Gate) -> None:
     if limit is None:
         return
     req = "max_epsilon"
-    usable, excluded = gate.usable_evaluations(PRIVACY_EVALUATION, None, None, None)
+    candidates, excluded = gate.usable_evaluations(PRIVACY_EVALUATION, None, None, None)
+    # Only an accounting counts: an ordinary evaluation under its name (any `eval` run can
+    # report an "epsilon") lists no contributor and hides who trained without DP.
+    usable = []
+    for view in candidates:
+        if view.ev.statement.predicate_type == PrivacyAccountingPredicate.PREDICATE_TYPE:
+            usable.append(view)
+        else:
+            msg = f"{view.ev.ref} is not a privacy-accounting statement"
+            excluded.append(Excluded(view.ev.ref, "invalid-predicate", msg))
     if not usable:
         why = f" ({len(excluded)} did not count)" if excluded else ""
         msg = f"max_epsilon {limit:g}: no usable differential-privacy accounting{why}"
