@@ -1008,6 +1008,14 @@ HINTS: Mapping[str, tuple[str, str]] = {
         "nothing to do: a round is corrected once",
     ),
     "FLRewards.AlreadyJoined": ("{client} already joined the task", "nothing to do"),
+    "FLRewards.ClaimsOpen": (
+        "the task's payouts can still be claimed until {until} (a year after it finished)",
+        "wait until then: only after the claim period is what nobody claimed swept to the sponsor",
+    ),
+    "FLRewards.Swept": (
+        "task {taskId} was swept: what nobody claimed went back to its sponsor",
+        "nothing to claim or sweep any more (claims close a year after the task finished)",
+    ),
     "FLRewards.AlreadyLeft": ("{client} already left the task", "nothing to do"),
     "FLRewards.BadProof": (
         "the inclusion proof does not verify against the round's payout or penalty root",
