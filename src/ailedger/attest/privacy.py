@@ -23,10 +23,17 @@ from ailedger.attest.predicates import (
     register_predicate,
 )
 
-__all__ = ["PRIVACY_EVALUATION", "PrivacyAccountingPredicate", "PrivacyBudget"]
+__all__ = [
+    "PRIVACY_ACCOUNTING_TYPE",
+    "PRIVACY_EVALUATION",
+    "PrivacyAccountingPredicate",
+    "PrivacyBudget",
+]
 
 #: The evaluation name the gate's ``max_epsilon`` reads.
 PRIVACY_EVALUATION = "differential-privacy"
+#: The predicate type of a privacy accounting (what the gate's ``max_epsilon`` reads).
+PRIVACY_ACCOUNTING_TYPE = PREDICATE_URI_PREFIX + "privacy-accounting/v1"
 
 Epsilon = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Delta = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
@@ -48,7 +55,7 @@ class PrivacyAccountingPredicate(Predicate):
     """The privacy a model's training spent, per contributor and in all."""
 
     NAME: ClassVar[str] = "privacy-accounting"
-    PREDICATE_TYPE: ClassVar[str] = PREDICATE_URI_PREFIX + "privacy-accounting/v1"
+    PREDICATE_TYPE: ClassVar[str] = PRIVACY_ACCOUNTING_TYPE
     PURPOSE: ClassVar[str] = (
         "the differential privacy (epsilon, delta) a model's training spent: gate evidence "
         "for max_epsilon"

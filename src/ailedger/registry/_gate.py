@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ailedger.attest.predicates import Decision, Predicate, registered_predicate
-from ailedger.attest.privacy import PRIVACY_EVALUATION, PrivacyAccountingPredicate
+from ailedger.attest.privacy import PRIVACY_ACCOUNTING_TYPE, PRIVACY_EVALUATION
 from ailedger.attest.statements import Statement, VerifiedStatement, parse_digest
 from ailedger.errors import AiledgerError, InvalidInput
 from ailedger.registry._policy_schema import Section, normalize_keyid
@@ -439,7 +439,7 @@ def _check_privacy(gate: _Gate) -> None:
     # report an "epsilon") lists no contributor and hides who trained without DP.
     usable = []
     for view in candidates:
-        if view.ev.statement.predicate_type == PrivacyAccountingPredicate.PREDICATE_TYPE:
+        if view.ev.statement.predicate_type == PRIVACY_ACCOUNTING_TYPE:
             usable.append(view)
         else:
             msg = f"{view.ev.ref} is not a privacy-accounting statement"
